@@ -1,0 +1,52 @@
+"""segql — a customer-segment query language evaluated on Apache Arrow.
+
+    import segql
+    program = segql.compile(source)
+    out = program.evaluate(customers, as_of=..., params=...)
+    mask = segql.evaluate("age > 30 and country in ['PL']", customers)
+
+The path of a segment through the package:
+``parse`` (lark grammar -> ``ast``) -> ``check`` (names, types) ->
+``optimize`` (passes) -> ``execute`` (pyarrow.compute); ``program`` ties them
+together, ``plugins``/``hookspecs``/``registry`` are the extension points.
+"""
+
+from segql.errors import (
+    CancelledError,
+    CycleError,
+    DataError,
+    EvaluationError,
+    InternalError,
+    LimitError,
+    ParameterError,
+    PluginError,
+    SegqlError,
+    SegqlNameError,
+    SegqlSyntaxError,
+    SegqlTypeError,
+)
+from segql.hookspecs import hookimpl
+from segql.limits import Limits
+from segql.program import ParamInfo, Program, __version__, compile, evaluate
+
+__all__ = [
+    "CancelledError",
+    "CycleError",
+    "DataError",
+    "EvaluationError",
+    "InternalError",
+    "LimitError",
+    "Limits",
+    "ParamInfo",
+    "ParameterError",
+    "PluginError",
+    "Program",
+    "SegqlError",
+    "SegqlNameError",
+    "SegqlSyntaxError",
+    "SegqlTypeError",
+    "__version__",
+    "compile",
+    "evaluate",
+    "hookimpl",
+]

@@ -1,0 +1,281 @@
+"""The built-in functions of LANGUAGE.md §5, registered through the same
+hook (``segql_register_functions``) that industry packs use."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from segql.errors import SegqlTypeError
+from segql.execute import temporal
+from segql.execute.arrow import decode, duration_parts, string_map, unify_physical
+from segql.execute.values import Value, is_scalar
+from segql.hookspecs import hookimpl
+from segql.registry import CallContext, FunctionRegistry
+from segql.types import DATE, FLOAT, SType
+
+EARTH_RADIUS_KM = 6371.0088
+
+
+# ------------------------------------------------------------------ strings
+def _lower(ctx: CallContext, s: Value) -> Value:
+    return string_map(s, pc.utf8_lower)
+
+
+def _upper(ctx: CallContext, s: Value) -> Value:
+    return string_map(s, pc.utf8_upper)
+
+
+def _trim(ctx: CallContext, s: Value) -> Value:
+    return string_map(s, pc.utf8_trim_whitespace)
+
+
+def _length(ctx: CallContext, s: Value) -> Value:
+    return pc.cast(string_map(s, pc.utf8_length), pa.int64())
+
+
+def _concat(ctx: CallContext, *parts: Value) -> Value:
+    values = [pc.cast(decode(p), pa.large_string()) for p in parts]
+    return pc.cast(pc.binary_join_element_wise(*values, "", null_handling="emit_null"), pa.string())
+
+
+# ------------------------------------------------------------------ numbers
+def _abs(ctx: CallContext, x: Value) -> Value:
+    return pc.abs(x) if pa.types.is_floating(x.type) else pc.abs_checked(x)
+
+
+def _round(ctx: CallContext, x: Value, digits: Value) -> Value:
+    ndigits = digits.as_py() if digits.is_valid else None
+    if ndigits is None:
+        return pa.scalar(None, x.type) if is_scalar(x) else pa.chunked_array([pa.nulls(len(x), x.type)])
+    if pa.types.is_integer(x.type) and ndigits >= 0:
+        return x
+    return pc.round(x, ndigits=ndigits, round_mode="half_towards_infinity")
+
+
+def _floor(ctx: CallContext, x: Value) -> Value:
+    return x if pa.types.is_integer(x.type) else pc.floor(x)
+
+
+def _ceil(ctx: CallContext, x: Value) -> Value:
+    return x if pa.types.is_integer(x.type) else pc.ceil(x)
+
+
+def _coalesce(ctx: CallContext, *args: Value) -> Value:
+    return pc.coalesce(*unify_physical(list(args)))
+
+
+def _element_wise(kernel: Any) -> Any:
+    def impl(ctx: CallContext, *args: Value) -> Value:
+        values = unify_physical(list(args))
+        if pa.types.is_boolean(values[0].type):
+            ints = [pc.cast(v, pa.int8()) for v in values]
+            return pc.cast(kernel(*ints, skip_nulls=True), pa.bool_())
+        return kernel(*values, skip_nulls=True)
+
+    return impl
+
+
+def _if(ctx: CallContext, cond: Value, a: Value, b: Value) -> Value:
+    a, b = unify_physical([a, b])
+    return pc.if_else(pc.fill_null(cond, False), a, b)
+
+
+# -------------------------------------------------------------------- time
+def _component(kernel: Any) -> Any:
+    def impl(ctx: CallContext, t: Value) -> Value:
+        return pc.cast(kernel(t), pa.int64())
+
+    return impl
+
+
+def _day_of_week(ctx: CallContext, t: Value) -> Value:
+    return pc.cast(pc.day_of_week(t, count_from_zero=False, week_start=1), pa.int64())
+
+
+def _date(ctx: CallContext, t: Value) -> Value:
+    return t if pa.types.is_date32(t.type) else pc.cast(t, pa.date32())
+
+
+def _as_micros(t: Value) -> Value:
+    """A date or timestamp as int64 microseconds since the epoch."""
+    if pa.types.is_date32(t.type):
+        t = pc.cast(t, pa.timestamp("us"))
+    elif t.type.unit != "us":
+        # Coarser units widen exactly; nanoseconds are floored to microseconds.
+        if t.type.unit == "ns":
+            return temporal.floor_div(pc.cast(t, pa.int64()), 1000)
+        t = pc.cast(t, pa.timestamp("us"))
+    return pc.cast(t, pa.int64())
+
+
+def _days_since(ctx: CallContext, t: Value) -> Value:
+    diff = pc.subtract_checked(ctx.as_of.value, _as_micros(t))
+    return temporal.floor_div(diff, temporal.units_per_day("us"))
+
+
+def _days_until(ctx: CallContext, t: Value) -> Value:
+    diff = pc.subtract_checked(_as_micros(t), ctx.as_of.value)
+    return temporal.floor_div(diff, temporal.units_per_day("us"))
+
+
+def _distance_km(ctx: CallContext, lat1: Value, lon1: Value, lat2: Value, lon2: Value) -> Value:
+    rad = math.pi / 180.0
+    p1, p2 = pc.multiply(lat1, rad), pc.multiply(lat2, rad)
+    dphi = pc.subtract(p2, p1)
+    dlmb = pc.multiply(pc.subtract(lon2, lon1), rad)
+    a = pc.add(
+        pc.power(pc.sin(pc.divide(dphi, 2.0)), 2.0),
+        pc.multiply(pc.multiply(pc.cos(p1), pc.cos(p2)), pc.power(pc.sin(pc.divide(dlmb, 2.0)), 2.0)),
+    )
+    a = pc.min_element_wise(pc.max_element_wise(a, 0.0), 1.0)
+    return pc.multiply(pc.asin(pc.sqrt(a)), 2.0 * EARTH_RADIUS_KM)
+
+
+def _anniversary_within(ctx: CallContext, d: Value, within: Value) -> Value:
+    """True when the next yearly anniversary of ``d`` (today counts; a 29
+    February falls on 28 February in other years) is before ``today + within``."""
+    if not within.is_valid:
+        return pa.scalar(None, pa.bool_())
+    months, micros = duration_parts(within)
+    today_days = temporal.to_days(ctx.as_of)
+    today_date = temporal.days_to_date(today_days)
+    year = pc.cast(pc.year(today_date), pa.int64())
+    days = temporal.to_days(d if pa.types.is_date32(d.type) else pc.cast(d, pa.date32()))
+    as_date = temporal.days_to_date(days)
+    m = pc.cast(pc.month(as_date), pa.int64())
+    dd = pc.cast(pc.day(as_date), pa.int64())
+
+    def in_year(y: Any) -> Any:
+        return temporal.days_from_civil(y, m, pc.min_element_wise(dd, temporal.days_in_month(y, m)))
+
+    this_year = in_year(year)
+    upcoming = pc.if_else(pc.less(this_year, today_days), in_year(pc.add(year, 1)), this_year)
+    # The window starts at today's midnight; a partial day still counts that day.
+    end_date = temporal.add_months(today_date, months) if months else today_date
+    per_day = temporal.units_per_day("us")
+    end_days = pc.add(temporal.to_days(end_date), -(-micros // per_day))
+    return pc.less(upcoming, end_days)
+
+
+# --------------------------------------------------------------- type rules
+def _round_type(arg_types: tuple[SType, ...]) -> SType:
+    return arg_types[0]
+
+
+def _date_type(arg_types: tuple[SType, ...]) -> SType:
+    return DATE
+
+
+def _require_float(arg_types: tuple[SType, ...]) -> SType:
+    for t in arg_types:
+        if not (t.is_numeric or t.is_null or t.is_any):
+            raise SegqlTypeError(f"distance_km needs numbers, not {t}")
+    return FLOAT
+
+
+@hookimpl
+def segql_register_functions(registry: FunctionRegistry) -> None:
+    add = registry.add
+    add("lower", _lower, params=[("s", "string")], returns="string", doc="Lower-case (Unicode).")
+    add("upper", _upper, params=[("s", "string")], returns="string", doc="Upper-case (Unicode).")
+    add("trim", _trim, params=[("s", "string")], returns="string", doc="Strip leading and trailing whitespace.")
+    add("length", _length, params=[("s", "string")], returns="int", doc="Number of characters (not bytes).")
+    add(
+        "concat",
+        _concat,
+        params=[("s", "string")],
+        variadic=True,
+        returns="string",
+        doc="Join strings; null if any part is null.",
+    )
+    add("abs", _abs, params=[("x", "T:number")], returns="T", doc="Absolute value (integer overflow is an error).")
+    add(
+        "round",
+        _round,
+        params=[("x", "T:number"), ("digits", "int", "0")],
+        returns="T",
+        constant_args=("digits",),
+        type_rule=_round_type,
+        doc="Round half away from zero to `digits` decimals (negative: tens, hundreds, …).",
+    )
+    add("floor", _floor, params=[("x", "T:number")], returns="T", doc="Largest integer not above x.")
+    add("ceil", _ceil, params=[("x", "T:number")], returns="T", doc="Smallest integer not below x.")
+    add(
+        "coalesce",
+        _coalesce,
+        params=[("value", "T")],
+        variadic=True,
+        returns="T",
+        doc="The first non-null argument.",
+    )
+    add(
+        "least",
+        _element_wise(pc.min_element_wise),
+        params=[("value", "T:orderable")],
+        variadic=True,
+        returns="T",
+        doc="The smallest non-null argument (null only if all are null).",
+    )
+    add(
+        "greatest",
+        _element_wise(pc.max_element_wise),
+        params=[("value", "T:orderable")],
+        variadic=True,
+        returns="T",
+        doc="The largest non-null argument (null only if all are null).",
+    )
+    add("year", _component(pc.year), params=[("t", "temporal")], returns="int", doc="Year (UTC).")
+    add("month", _component(pc.month), params=[("t", "temporal")], returns="int", doc="Month 1-12 (UTC).")
+    add("day", _component(pc.day), params=[("t", "temporal")], returns="int", doc="Day of month (UTC).")
+    add("hour", _component(pc.hour), params=[("t", "temporal")], returns="int", doc="Hour 0-23 (UTC).")
+    add(
+        "day_of_week",
+        _day_of_week,
+        params=[("t", "temporal")],
+        returns="int",
+        doc="ISO day of week: Monday 1 … Sunday 7 (UTC).",
+    )
+    add("date", _date, params=[("t", "temporal")], returns="date", type_rule=_date_type, doc="The UTC day of t.")
+    add(
+        "days_since",
+        _days_since,
+        params=[("t", "temporal")],
+        returns="int",
+        pure=False,
+        doc="Whole days from t to as_of, rounded down.",
+    )
+    add(
+        "days_until",
+        _days_until,
+        params=[("t", "temporal")],
+        returns="int",
+        pure=False,
+        doc="Whole days from as_of to t, rounded down.",
+    )
+    add(
+        "distance_km",
+        _distance_km,
+        params=[("lat1", "float"), ("lon1", "float"), ("lat2", "float"), ("lon2", "float")],
+        returns="float",
+        doc="Great-circle (haversine) distance, Earth radius 6371.0088 km.",
+    )
+    add(
+        "anniversary_within",
+        _anniversary_within,
+        params=[("t", "temporal"), ("within", "duration")],
+        returns="bool",
+        constant_args=("within",),
+        pure=False,
+        doc="True when the next yearly anniversary of t falls in [today, today + within).",
+    )
+    add(
+        "if",
+        _if,
+        params=[("condition", "bool"), ("then", "T"), ("otherwise", "T")],
+        returns="T",
+        doc="`then` where condition is true, else `otherwise` (a null condition counts as false).",
+    )

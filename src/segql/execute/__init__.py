@@ -1,0 +1,1 @@
+"""Execution of checked, optimized trees on Apache Arrow data."""

@@ -1,0 +1,639 @@
+"""Evaluate checked trees with pyarrow.compute kernels.
+
+Semantics implemented here (LANGUAGE.md §2, §4):
+
+* three-valued (Kleene) logic for and / or / not;
+* SQL ``IN`` / ``NOT IN`` with nulls (Arrow's ``is_in`` alone does not do this);
+* checked integer arithmetic: overflow raises :class:`EvaluationError`;
+  ``/`` is true division; ``/`` and ``%`` by zero give null;
+* ``matches`` through Arrow's RE2 kernels; string tests on dictionary columns
+  run on the dictionary and are then taken by index;
+* relative times resolved against one ``as_of``;
+* chunked columns are never concatenated, and row order is kept.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from segql import ast
+from segql.errors import CancelledError, EvaluationError, PluginError, SegqlError
+from segql.execute import temporal
+from segql.execute.values import (
+    Value,
+    arange,
+    broadcast,
+    canonical_column,
+    is_scalar,
+    physical_type,
+    python_to_scalar,
+)
+from segql.registry import CallContext, Function, FunctionRegistry
+from segql.types import ANY, SType
+
+MICROS_PER_DAY = 86_400_000_000
+
+
+class Deadline:
+    """Cooperative cancellation: checked between operations."""
+
+    def __init__(self, seconds: float | None = None, cancel: threading.Event | None = None) -> None:
+        self.until = time.monotonic() + seconds if seconds is not None else None
+        self.cancel = cancel
+
+    def check(self) -> None:
+        if self.cancel is not None and self.cancel.is_set():
+            raise CancelledError("evaluation was cancelled")
+        if self.until is not None and time.monotonic() > self.until:
+            raise CancelledError("evaluation ran past its deadline")
+
+
+def duration_parts(value: pa.Scalar) -> tuple[int, int]:
+    """(months, micros) of a constant duration scalar."""
+    if not value.is_valid:
+        return 0, 0
+    if pa.types.is_interval(value.type):
+        mdn = value.as_py()
+        return mdn.months, mdn.days * MICROS_PER_DAY + mdn.nanoseconds // 1000
+    micros = pc.cast(value, pa.duration("us")).value
+    return 0, int(micros)
+
+
+def duration_scalar(months: int, micros: int) -> pa.Scalar:
+    if months == 0:
+        return pa.scalar(micros, type=pa.duration("us"))
+    days, rest = divmod(micros, MICROS_PER_DAY)
+    return pa.scalar(pa.MonthDayNano([months, days, rest * 1000]), type=pa.month_day_nano_interval())
+
+
+def decode(value: Value) -> Value:
+    """Dictionary-encoded values as plain values."""
+    if pa.types.is_dictionary(value.type):
+        return pc.cast(value, value.type.value_type)
+    return value
+
+
+def unify_physical(values: list[Value]) -> list[Value]:
+    """Bring values of one logical type to one Arrow type (for kernels that
+    need identical types: if_else, coalesce, min/max element-wise)."""
+    values = [decode(v) for v in values]
+    types = [v.type for v in values if not pa.types.is_null(v.type)]
+    if not types:
+        return values
+    target = types[0]
+    if all(t == target for t in types):
+        return [v if v.type == target else pc.cast(v, target) for v in values]
+    if any(pa.types.is_large_string(t) for t in types):
+        target = pa.large_string()
+    elif all(pa.types.is_timestamp(t) for t in types):
+        target = pa.timestamp(temporal.finest_unit(*(t.unit for t in types)))
+    elif all(pa.types.is_duration(t) for t in types):
+        target = pa.duration(temporal.finest_unit(*(t.unit for t in types)))
+    elif all(pa.types.is_decimal(t) for t in types):
+        scale = max(t.scale for t in types)
+        integer = max(t.precision - t.scale for t in types)
+        precision = integer + scale
+        target = pa.decimal128(precision, scale) if precision <= 38 else pa.decimal256(min(precision, 76), scale)
+    return [v if v.type == target else pc.cast(v, target) for v in values]
+
+
+def unify_pair(a: Value, b: Value) -> tuple[Value, Value]:
+    """Operands of a comparison brought to types Arrow compares directly."""
+    ta, tb = a.type, b.type
+    if ta == tb:
+        return a, b
+    if pa.types.is_timestamp(ta) and pa.types.is_timestamp(tb) and ta.unit != tb.unit:
+        target = pa.timestamp(temporal.finest_unit(ta.unit, tb.unit))
+        return pc.cast(a, target), pc.cast(b, target)
+    if pa.types.is_duration(ta) and pa.types.is_duration(tb) and ta.unit != tb.unit:
+        target = pa.duration(temporal.finest_unit(ta.unit, tb.unit))
+        return pc.cast(a, target), pc.cast(b, target)
+    if pa.types.is_dictionary(ta) and pa.types.is_dictionary(tb):
+        return decode(a), decode(b)
+    return a, b
+
+
+def string_map(value: Value, kernel: Callable[[Any], Any]) -> Value:
+    """Apply a kernel to strings; on dictionary columns run it once per
+    distinct value and take the results by index."""
+    if isinstance(value, pa.ChunkedArray) and pa.types.is_dictionary(value.type):
+        chunks = [pc.take(kernel(chunk.dictionary), chunk.indices) for chunk in value.chunks]
+        if not chunks:
+            return pa.chunked_array([], type=kernel(pa.array([], value.type.value_type)).type)
+        return pa.chunked_array(chunks)
+    if isinstance(value, pa.Array) and pa.types.is_dictionary(value.type):
+        return pc.take(kernel(value.dictionary), value.indices)
+    return kernel(value)
+
+
+_COMPARE: dict[str, Callable[[Any, Any], Any]] = {
+    "=": pc.equal,
+    "!=": pc.not_equal,
+    "<": pc.less,
+    "<=": pc.less_equal,
+    ">": pc.greater,
+    ">=": pc.greater_equal,
+}
+
+
+class Executor:
+    """Evaluates bound trees over one profile table."""
+
+    def __init__(
+        self,
+        table: pa.Table,
+        *,
+        functions: FunctionRegistry,
+        as_of: dt.datetime,
+        params: Mapping[str, pa.Scalar],
+        decl_values: dict[str, Value] | None = None,
+        aggregates: Mapping[ast.Aggregate, Value] | None = None,
+        deadline: Deadline | None = None,
+    ) -> None:
+        self.table = table
+        self.num_rows = table.num_rows
+        self.functions = functions
+        naive = as_of.astimezone(dt.UTC).replace(tzinfo=None)
+        self.as_of = pa.scalar(naive, type=pa.timestamp("us"))
+        self.today = pa.scalar(naive.replace(hour=0, minute=0, second=0, microsecond=0), type=pa.timestamp("us"))
+        self.params = params
+        self.decl_values = decl_values if decl_values is not None else {}
+        self.aggregates = aggregates or {}
+        self.deadline = deadline
+        self._columns: dict[str, pa.ChunkedArray] = {}
+        self._memo: dict[ast.Node, Value] = {}
+
+    # ------------------------------------------------------------------ entry
+    def eval(self, node: ast.Node) -> Value:
+        cached = self._memo.get(node)
+        if cached is not None:
+            return cached
+        if self.deadline is not None:
+            self.deadline.check()
+        method = getattr(self, "_eval_" + type(node).__name__)
+        try:
+            result: Value = method(node)
+        except SegqlError:
+            raise
+        except (pa.ArrowException, OverflowError, ValueError, ZeroDivisionError) as exc:
+            raise EvaluationError(_arrow_message(exc, node), span=node.span) from None
+        if not isinstance(node, (ast.Column, ast.Literal, ast.Param)):
+            self._memo[node] = result
+        return result
+
+    def eval_rows(self, node: ast.Node) -> pa.ChunkedArray:
+        """The value of ``node`` for every row (scalars are broadcast)."""
+        return broadcast(self.eval(node), self.num_rows)
+
+    # ------------------------------------------------------------- leaves
+    def _eval_Literal(self, node: ast.Literal) -> Value:
+        return python_to_scalar(node.value, node.type or ANY)
+
+    def _eval_DurationLiteral(self, node: ast.DurationLiteral) -> Value:
+        return duration_scalar(node.months, node.micros)
+
+    def _eval_ListLiteral(self, node: ast.ListLiteral) -> Value:
+        items = [self.eval(i) for i in node.items]
+        if not all(is_scalar(i) for i in items):
+            raise EvaluationError("list items must be constants here", span=node.span)
+        elem_type = node.type.elem if node.type is not None and node.type.elem is not None else ANY
+        arrow_elem = physical_type(elem_type)
+        values = [i.as_py() for i in items]
+        if pa.types.is_decimal(arrow_elem):
+            return pa.scalar(values, type=pa.list_(pa.decimal128(38, 9)))
+        return pa.scalar(values, type=pa.list_(arrow_elem))
+
+    def _eval_Now(self, node: ast.Now) -> Value:
+        return self.as_of
+
+    def _eval_Today(self, node: ast.Today) -> Value:
+        return self.today
+
+    def _eval_Param(self, node: ast.Param) -> Value:
+        value = self.params.get(node.name)
+        if value is None:
+            raise EvaluationError(f"parameter ${node.name} has no value", span=node.span)
+        return value
+
+    def _eval_Column(self, node: ast.Column) -> Value:
+        if node.table is not None:
+            raise EvaluationError(f"{node.table}.{node.name} can only be used inside an aggregate", span=node.span)
+        column = self._columns.get(node.name)
+        if column is None:
+            raw = self.table.column(node.name)
+            column = canonical_column(raw, node.type or ANY)
+            self._columns[node.name] = column
+        return column
+
+    def _eval_Ref(self, node: ast.Ref) -> Value:
+        return self.decl_values[node.name]
+
+    def _eval_Aggregate(self, node: ast.Aggregate) -> Value:
+        value = self.aggregates.get(node)
+        if value is None:
+            raise EvaluationError(f"{node.func}({node.table} …) needs the related table {node.table}", span=node.span)
+        return value
+
+    # ------------------------------------------------------------- booleans
+    def _eval_Not(self, node: ast.Not) -> Value:
+        return pc.invert(self.eval(node.operand))
+
+    def _eval_And(self, node: ast.And) -> Value:
+        result = self.eval(node.operands[0])
+        for operand in node.operands[1:]:
+            result = pc.and_kleene(result, self.eval(operand))
+        return result
+
+    def _eval_Or(self, node: ast.Or) -> Value:
+        result = self.eval(node.operands[0])
+        for operand in node.operands[1:]:
+            result = pc.or_kleene(result, self.eval(operand))
+        return result
+
+    def _eval_IsNull(self, node: ast.IsNull) -> Value:
+        value = self.eval(node.operand)
+        return pc.is_valid(value) if node.negated else pc.is_null(value)
+
+    def _eval_IsBool(self, node: ast.IsBool) -> Value:
+        value = self.eval(node.operand)
+        test = value if node.value else pc.invert(value)
+        result = pc.fill_null(test, False)
+        return pc.invert(result) if node.negated else result
+
+    # ---------------------------------------------------------- comparisons
+    def _eval_Compare(self, node: ast.Compare) -> Value:
+        left, right = unify_pair(self.eval(node.left), self.eval(node.right))
+        if pa.types.is_null(left.type) or pa.types.is_null(right.type):
+            return _null_bool(left, right)
+        return _COMPARE[node.op](left, right)
+
+    def _eval_Between(self, node: ast.Between) -> Value:
+        value = self.eval(node.operand)
+        low_v, low = unify_pair(value, self.eval(node.low))
+        high_v, high = unify_pair(value, self.eval(node.high))
+        result = pc.and_kleene(pc.greater_equal(low_v, low), pc.less_equal(high_v, high))
+        return pc.invert(result) if node.negated else result
+
+    def _eval_In(self, node: ast.In) -> Value:
+        value = self.eval(node.operand)
+        values = self.eval(node.values)
+        result = sql_in(value, values)
+        return pc.invert(result) if node.negated else result
+
+    # --------------------------------------------------------- string tests
+    def _eval_StringTest(self, node: ast.StringTest) -> Value:
+        value = self.eval(node.operand)
+        pattern = self.eval(node.pattern)
+        assert is_scalar(pattern)
+        if not pattern.is_valid or pa.types.is_null(value.type):
+            return _null_bool(value)
+        text = pattern.as_py()
+        kernel: Callable[[Any], Any]
+        if node.op == "starts_with":
+            kernel = lambda v: pc.starts_with(v, pattern=text)
+        elif node.op == "ends_with":
+            kernel = lambda v: pc.ends_with(v, pattern=text)
+        elif node.op == "contains":
+            kernel = lambda v: pc.match_substring(v, pattern=text)
+        else:
+            kernel = lambda v: pc.match_substring_regex(v, pattern=text)
+        result = string_map(value, kernel)
+        return pc.invert(result) if node.negated else result
+
+    def _eval_ListTest(self, node: ast.ListTest) -> Value:
+        value = self.eval(node.operand)
+        needle = self.eval(node.value)
+        if node.mode.startswith("substring_"):
+            assert is_scalar(needle)
+            if not needle.is_valid:
+                return _null_bool(value)
+            patterns = [p for p in needle.as_py() if p is not None]
+            combine = pc.or_kleene if node.mode == "substring_any" else pc.and_kleene
+            result: Value = pa.scalar(node.mode == "substring_all", pa.bool_())
+            if pa.types.is_null(value.type):
+                return _null_bool(value)
+            for p in patterns:
+                hit = string_map(value, _substring_kernel(p))
+                result = combine(result, hit)
+            if not patterns:
+                result = pc.if_else(pc.is_valid(value), result, pa.scalar(None, pa.bool_()))
+        else:
+            result = list_membership(value, needle, node.mode)
+        return pc.invert(result) if node.negated else result
+
+    # ------------------------------------------------------------ arithmetic
+    def _eval_Unary(self, node: ast.Unary) -> Value:
+        value = self.eval(node.operand)
+        if is_scalar(value) and pa.types.is_interval(value.type):
+            months, micros = duration_parts(value)
+            return duration_scalar(-months, -micros)
+        if pa.types.is_floating(value.type):
+            return pc.negate(value)
+        return pc.negate_checked(value)
+
+    def _eval_Arith(self, node: ast.Arith) -> Value:
+        left, right = self.eval(node.left), self.eval(node.right)
+        lt = node.left.type or ANY
+        rt = node.right.type or ANY
+        if lt.is_temporal and rt.kind == "duration":
+            return self._shift(left, right, node.op, node.type or ANY)
+        if lt.is_temporal and rt.is_temporal:
+            # The checker made both sides the same type (date - date or timestamp - timestamp).
+            a, b = unify_pair(left, right)
+            return pc.subtract_checked(a, b)
+        if lt.kind == "duration" and rt.kind == "duration":
+            for side in (left, right):
+                if pa.types.is_interval(side.type) and duration_parts(side)[0]:
+                    raise EvaluationError("months and years cannot be added to a fixed duration", span=node.span)
+            a, b = unify_pair(_fixed(left), _fixed(right))
+            return pc.add_checked(a, b) if node.op == "+" else pc.subtract_checked(a, b)
+        return numeric_arith(node.op, left, right)
+
+    def _shift(self, base: Value, duration: Value, op: str, result_type: SType) -> Value:
+        sign = 1 if op == "+" else -1
+        was_date = pa.types.is_date32(base.type)
+        if was_date:
+            base = _as_timestamp(base)
+        if is_scalar(duration):
+            if not duration.is_valid:
+                result: Value = pa.scalar(None, base.type)
+            else:
+                months, micros = duration_parts(duration)
+                result = temporal.add_months(base, sign * months) if months else base
+                if micros:
+                    fixed = pa.scalar(micros, pa.duration("us"))
+                    result = pc.add_checked(result, fixed) if sign > 0 else pc.subtract_checked(result, fixed)
+        else:
+            result = pc.add_checked(base, duration) if sign > 0 else pc.subtract_checked(base, duration)
+        if was_date and result_type.kind == "date":
+            return pc.cast(result, pa.date32())
+        return result
+
+    # ----------------------------------------------------------------- case
+    def _eval_Case(self, node: ast.Case) -> Value:
+        rtype = physical_type(node.type or ANY)
+        values = [self.eval(w.result) for w in node.whens]
+        default = self.eval(node.default) if node.default is not None else pa.scalar(None, rtype)
+        unified = unify_physical([*values, default])
+        result = unified[-1]
+        for when, value in zip(reversed(node.whens), reversed(unified[:-1])):
+            condition = pc.fill_null(self.eval(when.condition), False)
+            result = pc.if_else(condition, value, result)
+        return result
+
+    def _eval_When(self, node: ast.When) -> Value:  # pragma: no cover - handled by Case
+        raise EvaluationError("'when' outside 'case'", span=node.span)
+
+    def _eval_Cast(self, node: ast.Cast) -> Value:
+        value = self.eval(node.operand)
+        return cast_value(value, node.type or ANY, node.operand.type or ANY)
+
+    # ------------------------------------------------------------- functions
+    def _eval_Func(self, node: ast.Func) -> Value:
+        fn = self.functions.get(node.name)
+        if fn is None:  # pragma: no cover - the checker resolved it
+            raise EvaluationError(f"unknown function {node.name}", span=node.span)
+        args = [self.eval(a) for a in node.args]
+        ctx = CallContext(
+            as_of=self.as_of,
+            num_rows=self.num_rows,
+            arg_types=tuple(a.type or ANY for a in node.args),
+            result_type=node.type or ANY,
+            function=fn.name,
+        )
+        if fn.pack == "segql":
+            return fn.impl(ctx, *args)
+        return call_pack_function(fn, ctx, args, node)
+
+
+def call_pack_function(fn: Function, ctx: CallContext, args: list[Value], node: ast.Node) -> Value:
+    """Run a pack's function, turning any misbehaviour into a PluginError."""
+    where = f"{fn.name} (pack {fn.pack})"
+    try:
+        result = fn.impl(ctx, *args)
+    except SegqlError as exc:
+        raise PluginError(f"{where} failed: {exc.message}", pack=fn.pack, function=fn.name, span=node.span) from exc
+    except Exception as exc:
+        raise PluginError(
+            f"{where} raised {type(exc).__name__}: {exc}", pack=fn.pack, function=fn.name, span=node.span
+        ) from exc
+    if isinstance(result, pa.Array):
+        result = pa.chunked_array([result], type=result.type)
+    if not isinstance(result, (pa.ChunkedArray, pa.Scalar)):
+        raise PluginError(
+            f"{where} returned {type(result).__name__}, not an Arrow array",
+            pack=fn.pack,
+            function=fn.name,
+            span=node.span,
+        )
+    if isinstance(result, pa.ChunkedArray) and len(result) != ctx.num_rows:
+        raise PluginError(
+            f"{where} returned {len(result)} values for {ctx.num_rows} rows",
+            pack=fn.pack,
+            function=fn.name,
+            span=node.span,
+        )
+    from segql.types import from_arrow
+
+    got = from_arrow(result.type)
+    expected = ctx.result_type
+    if not expected.is_any and got != expected and not (got is not None and got.is_null):
+        raise PluginError(
+            f"{where} returned {got or result.type}, but declares {expected}",
+            pack=fn.pack,
+            function=fn.name,
+            span=node.span,
+        )
+    return result
+
+
+# ------------------------------------------------------------------ kernels
+
+
+def _substring_kernel(pattern: str) -> Callable[[Any], Any]:
+    return lambda v: pc.match_substring(v, pattern=pattern)
+
+
+def _null_bool(*values: Value) -> Value:
+    for v in values:
+        if isinstance(v, pa.ChunkedArray):
+            return pa.chunked_array([pa.nulls(len(v), pa.bool_())], type=pa.bool_())
+    return pa.scalar(None, pa.bool_())
+
+
+def _as_timestamp(value: Value) -> Value:
+    if pa.types.is_date32(value.type):
+        return pc.cast(value, pa.timestamp("us"))
+    return value
+
+
+def _fixed(value: Value) -> Value:
+    if is_scalar(value) and pa.types.is_interval(value.type):
+        return pa.scalar(duration_parts(value)[1], pa.duration("us"))
+    return value
+
+
+def numeric_arith(op: str, left: Value, right: Value) -> Value:
+    left, right = unify_pair(left, right)
+    is_float = pa.types.is_floating(left.type) or pa.types.is_floating(right.type)
+    if op == "+":
+        return pc.add(left, right) if is_float else pc.add_checked(left, right)
+    if op == "-":
+        return pc.subtract(left, right) if is_float else pc.subtract_checked(left, right)
+    if op == "*":
+        return pc.multiply(left, right) if is_float else pc.multiply_checked(left, right)
+    # Division and remainder by zero give null: replace zero divisors by null first.
+    zero = pc.equal(right, pa.scalar(0, right.type) if not pa.types.is_decimal(right.type) else 0)
+    divisor = pc.if_else(zero, pa.scalar(None, right.type), right)
+    if op == "/":
+        return pc.divide(left, divisor)
+    if not is_float:
+        # x % -1 is 0, but Arrow's checked kernel reports overflow for INT64_MIN % -1.
+        minus_one = pc.equal(divisor, pa.scalar(-1, divisor.type) if pa.types.is_integer(divisor.type) else -1)
+        divisor = pc.if_else(pc.fill_null(minus_one, False), pa.scalar(1, divisor.type), divisor)
+        return pc.remainder_checked(left, divisor)
+    return pc.remainder(left, divisor)
+
+
+def cast_value(value: Value, target: SType, source: SType) -> Value:
+    """The executor's side of the checker's Cast nodes."""
+    if target.is_any or (target == source and not pa.types.is_null(value.type)):
+        return value
+    arrow_target = physical_type(target)
+    if pa.types.is_null(value.type):
+        if is_scalar(value):
+            return pa.scalar(None, arrow_target)
+        return pa.chunked_array([pa.nulls(len(value), arrow_target)], type=arrow_target)
+    kind = target.kind
+    if kind == "float":
+        return pc.cast(decode(value), pa.float64())
+    if kind == "decimal":
+        if pa.types.is_integer(value.type):
+            return pc.cast(value, pa.decimal128(19, 0))
+        return value
+    if kind == "date":
+        if pa.types.is_timestamp(value.type):
+            return pc.cast(value, pa.date32())
+        return value
+    if kind == "timestamp":
+        if pa.types.is_date32(value.type):
+            return pc.cast(value, pa.timestamp("us"))
+        return value
+    if kind == "list":
+        assert target.elem is not None
+        elem = physical_type(target.elem)
+        if pa.types.is_decimal(elem):
+            elem = pa.decimal128(38, 9)
+        return pc.cast(value, pa.list_(elem))
+    if kind == "int":
+        return pc.cast(value, pa.int64())
+    return value
+
+
+def sql_in(value: Value, values: Value) -> Value:
+    """``value IN (values)`` with SQL's null rules: true on a match; otherwise
+    null if the value is null or the list holds a null; otherwise false."""
+    if not values.is_valid:
+        return _null_bool(value)
+    items = values.values
+    has_null = items.null_count > 0
+    non_null = items.drop_null()
+    if len(non_null) == 0:
+        if not has_null:
+            return _false_like(value)
+        return _null_bool(value)
+    if pa.types.is_null(value.type):
+        return _null_bool(value)
+    probe = decode(value) if is_scalar(value) else value
+    probe_type = probe.type.value_type if pa.types.is_dictionary(probe.type) else probe.type
+    non_null = _cast_value_set(non_null, probe_type)
+    if non_null is None:
+        # The list is finer than the column (e.g. seconds vs microseconds): widen the column.
+        probe = pc.cast(decode(probe), items.type)
+        non_null = items.drop_null()
+    hit = pc.is_in(probe, value_set=non_null, skip_nulls=True)
+    result = pc.if_else(pc.is_valid(probe), hit, pa.scalar(None, pa.bool_()))
+    if has_null:
+        result = pc.if_else(result, True, pa.scalar(None, pa.bool_()))
+    return result
+
+
+def _cast_value_set(values: pa.Array, target: pa.DataType) -> pa.Array | None:
+    if values.type == target:
+        return values
+    try:
+        return pc.cast(values, target, safe=True)
+    except pa.ArrowInvalid:
+        return None
+
+
+def _false_like(value: Value) -> Value:
+    if isinstance(value, pa.ChunkedArray):
+        return pa.chunked_array([pa.repeat(pa.scalar(False), len(value))], type=pa.bool_())
+    return pa.scalar(False)
+
+
+def list_membership(value: Value, needle: Value, mode: str) -> Value:
+    """Element tests on a list column: one value, any of a set, all of a set.
+    Null lists give null; null elements never match."""
+    if not needle.is_valid:
+        return _null_bool(value)
+    if mode == "one":
+        wanted = pa.array([needle.as_py()], type=needle.type)
+    else:
+        wanted = needle.values.drop_null()
+    if is_scalar(value):
+        value = broadcast(value, 1)
+        single = True
+    else:
+        single = False
+    chunks = [_list_membership_chunk(chunk, wanted, mode) for chunk in value.chunks]
+    result = pa.chunked_array(chunks, type=pa.bool_())
+    return result[0] if single else result
+
+
+def _list_membership_chunk(chunk: pa.Array, wanted: pa.Array, mode: str) -> pa.Array:
+    n = len(chunk)
+    if isinstance(chunk, (pa.LargeListArray, pa.ListArray)):
+        flat = decode(pc.list_flatten(chunk))
+        parents = pc.list_parent_indices(chunk)
+    else:  # pragma: no cover - canonical lists are list or large_list
+        raise EvaluationError(f"unsupported list type {chunk.type}")
+    elem_type = flat.type
+    wanted_cast = _cast_value_set(wanted.drop_null(), elem_type) if len(wanted) else wanted.cast(elem_type)
+    if wanted_cast is None:
+        wanted_cast = wanted
+        flat = pc.cast(flat, wanted.type)
+    distinct_wanted = pc.unique(wanted_cast)
+    if mode == "all" and len(distinct_wanted) == 0:
+        hit_rows = pa.repeat(pa.scalar(True), n)
+    else:
+        hit = pc.is_in(flat, value_set=distinct_wanted, skip_nulls=True)
+        if mode in ("one", "any"):
+            rows = pc.unique(pc.filter(parents, hit))
+        else:
+            table = pa.table({"p": pc.filter(parents, hit), "v": pc.filter(flat, hit)})
+            grouped = table.group_by("p").aggregate([("v", "count_distinct")])
+            complete = pc.equal(grouped.column("v_count_distinct"), len(distinct_wanted))
+            rows = pc.filter(grouped.column("p"), complete)
+        if isinstance(rows, pa.ChunkedArray):
+            rows = rows.combine_chunks()
+        hit_rows = pc.is_in(arange(n), value_set=rows.cast(pa.int64()))
+    return pc.if_else(pc.is_valid(chunk), hit_rows, pa.scalar(None, pa.bool_()))
+
+
+def _arrow_message(exc: BaseException, node: ast.Node) -> str:
+    text = str(exc).strip()
+    lowered = text.lower()
+    if "overflow" in lowered:
+        return "integer overflow"
+    if "would lose data" in lowered or "out of bounds" in lowered or "out of range" in lowered:
+        return f"value out of range: {text.splitlines()[0]}"
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -1,0 +1,189 @@
+"""Helpers for the values the executor passes around.
+
+A value is a ``pa.Scalar`` (constants, parameters, as_of) or a
+``pa.ChunkedArray`` (anything that depends on rows).  Columns are brought to a
+canonical physical form once, when loaded:
+
+=========  ==========================================================
+int        int64
+float      float64
+decimal    as stored (decimal128 / decimal256)
+string     string, large_string, or a dictionary of those (kept encoded)
+bool       bool
+date       date32
+timestamp  timestamp(unit) without zone, holding UTC
+duration   duration(unit)
+list       list / large_list of the canonical element type
+=========  ==========================================================
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any, TypeAlias
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from segql.types import SType
+
+Value: TypeAlias = pa.Scalar | pa.ChunkedArray
+
+
+def is_scalar(value: Any) -> bool:
+    return isinstance(value, pa.Scalar)
+
+
+def as_chunked(value: pa.Array | pa.ChunkedArray) -> pa.ChunkedArray:
+    if isinstance(value, pa.ChunkedArray):
+        return value
+    return pa.chunked_array([value], type=value.type)
+
+
+def broadcast(value: Any, length: int) -> pa.ChunkedArray:
+    """A ChunkedArray of ``length`` rows from a scalar, an Array or a ChunkedArray."""
+    if isinstance(value, pa.ChunkedArray):
+        return value
+    if isinstance(value, pa.Array):
+        return as_chunked(value)
+    if isinstance(value, pa.Scalar):
+        if not value.is_valid:
+            return pa.chunked_array([pa.nulls(length, type=value.type)], type=value.type)
+        return pa.chunked_array([pa.repeat(value, length)], type=value.type)
+    raise TypeError(f"not an Arrow value: {type(value).__name__}")
+
+
+def arange(length: int) -> pa.Array:
+    """0, 1, …, length-1 as int64, without a Python loop."""
+    if length == 0:
+        return pa.array([], pa.int64())
+    ones = pa.repeat(pa.scalar(1, pa.int64()), length)
+    return pc.subtract(pc.cumulative_sum(ones), 1)
+
+
+def physical_type(t: SType) -> pa.DataType:
+    """The Arrow type used for constants of logical type ``t``."""
+    kind = t.kind
+    if kind == "int":
+        return pa.int64()
+    if kind == "float":
+        return pa.float64()
+    if kind == "decimal":
+        return pa.decimal128(38, 9)
+    if kind == "string":
+        return pa.string()
+    if kind == "bool":
+        return pa.bool_()
+    if kind == "date":
+        return pa.date32()
+    if kind == "timestamp":
+        return pa.timestamp("us")
+    if kind == "duration":
+        return pa.duration("us")
+    if kind == "list":
+        assert t.elem is not None
+        return pa.list_(physical_type(t.elem))
+    return pa.null()
+
+
+def to_naive_utc(value: dt.datetime) -> dt.datetime:
+    if value.tzinfo is not None:
+        value = value.astimezone(dt.UTC).replace(tzinfo=None)
+    return value
+
+
+def python_to_scalar(value: Any, t: SType) -> pa.Scalar:
+    """A constant (literal or parameter value, already validated) as an Arrow scalar."""
+    arrow_type = physical_type(t)
+    if value is None:
+        return pa.scalar(None, type=arrow_type)
+    if t.kind == "timestamp":
+        if isinstance(value, dt.datetime):
+            value = to_naive_utc(value)
+        elif isinstance(value, dt.date):
+            value = dt.datetime(value.year, value.month, value.day)
+    elif t.kind == "decimal":
+        if not isinstance(value, Decimal):
+            value = Decimal(value)
+        arrow_type = decimal_type_for(value)
+    elif t.kind == "duration" and isinstance(value, dt.timedelta):
+        pass
+    elif t.kind == "list":
+        assert t.elem is not None
+        if t.elem.kind == "timestamp":
+            value = [to_naive_utc(v) if isinstance(v, dt.datetime) else v for v in value]
+        if t.elem.kind == "decimal":
+            return pa.scalar(list(value), type=pa.list_(pa.decimal128(38, 9)))
+    return pa.scalar(value, type=arrow_type)
+
+
+def decimal_type_for(value: Decimal) -> pa.DataType:
+    _sign, digits, exponent = value.as_tuple()
+    assert isinstance(exponent, int)
+    scale = max(0, -exponent)
+    precision = max(len(digits), scale, 1)
+    if precision > 38:
+        return pa.decimal256(min(76, precision), scale)
+    return pa.decimal128(precision, scale)
+
+
+def canonical_column(array: pa.ChunkedArray, t: SType) -> pa.ChunkedArray:
+    """Bring a column of logical type ``t`` to the canonical physical form."""
+    dtype = array.type
+    kind = t.kind
+    if kind == "int":
+        if dtype != pa.int64():
+            return pc.cast(array, pa.int64())  # safe cast: uint64 > 2**63-1 raises
+        return array
+    if kind == "float":
+        return array if dtype == pa.float64() else pc.cast(array, pa.float64())
+    if kind == "string":
+        if pa.types.is_dictionary(dtype):
+            if pa.types.is_string_view(dtype.value_type):
+                return pc.cast(array, pa.dictionary(dtype.index_type, pa.string()))
+            return array
+        if pa.types.is_string_view(dtype):
+            return pc.cast(array, pa.string())
+        return array
+    if kind == "date":
+        return array if dtype == pa.date32() else pc.cast(array, pa.date32())
+    if kind == "timestamp":
+        if dtype.tz is not None:
+            return pc.cast(array, pa.timestamp(dtype.unit))
+        return array
+    if kind == "list":
+        assert t.elem is not None
+        value_type = dtype.value_type
+        target_elem = _canonical_elem_type(value_type, t.elem)
+        if pa.types.is_list_view(dtype) or pa.types.is_large_list_view(dtype):
+            return pc.cast(array, pa.large_list(target_elem))
+        if target_elem != value_type:
+            maker = pa.large_list if pa.types.is_large_list(dtype) else pa.list_
+            return pc.cast(array, maker(target_elem))
+        return array
+    if pa.types.is_dictionary(dtype):  # dictionary of non-strings: decode
+        return (
+            pc.cast(array, dtype.value_type).cast(physical_type(t))
+            if kind != "decimal"
+            else pc.cast(array, dtype.value_type)
+        )
+    return array
+
+
+def _canonical_elem_type(value_type: pa.DataType, t: SType) -> pa.DataType:
+    if t.kind == "string":
+        if pa.types.is_dictionary(value_type):
+            if pa.types.is_string_view(value_type.value_type):
+                return pa.dictionary(value_type.index_type, pa.string())
+            return value_type
+        if pa.types.is_string_view(value_type):
+            return pa.string()
+        return value_type
+    if t.kind == "timestamp" and value_type.tz is not None:
+        return pa.timestamp(value_type.unit)
+    if pa.types.is_dictionary(value_type):
+        return value_type.value_type
+    if t.kind in ("int", "float", "date"):
+        return physical_type(t)
+    return value_type

@@ -1,0 +1,248 @@
+"""Parameter values supplied at evaluation: type inference and validation.
+
+Values are bound as Arrow scalars, never pasted into source text.  A declared
+parameter accepts values of its type (an int where a float is declared, a
+date where a timestamp is declared); an undeclared ``$param`` takes its type
+from the value.  Durations are ``datetime.timedelta`` or segql duration text
+such as ``"30d"`` / ``"6m"``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import operator
+import re
+from collections.abc import Iterable
+from decimal import Decimal
+from typing import Any
+
+import pyarrow as pa
+
+from segql.errors import ParameterError
+from segql.execute.arrow import duration_scalar
+from segql.execute.values import python_to_scalar
+from segql.span import Span
+from segql.types import (
+    BOOL,
+    DATE,
+    DECIMAL,
+    DURATION,
+    FLOAT,
+    INT,
+    NULL,
+    STRING,
+    TIMESTAMP,
+    SType,
+    from_arrow,
+    list_of,
+    unify,
+)
+
+_DURATION_RE = re.compile(r"^\s*([+-]?)\s*(\d(?:_?\d)*)\s*([dwmyh])\s*$")
+MICROS = {"h": 3_600_000_000, "d": 86_400_000_000, "w": 7 * 86_400_000_000}
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
+class _Bad(Exception):
+    pass
+
+
+def infer_type(value: Any) -> SType:
+    """The segql type of a Python value (for undeclared parameters)."""
+    if isinstance(value, pa.Scalar):
+        t = from_arrow(value.type)
+        if t is None:
+            raise _Bad(f"Arrow type {value.type} is not supported")
+        return t
+    if isinstance(value, bool):
+        return BOOL
+    if isinstance(value, int):
+        return INT
+    if isinstance(value, float):
+        return FLOAT
+    if isinstance(value, Decimal):
+        return DECIMAL
+    if isinstance(value, str):
+        return STRING
+    if isinstance(value, dt.datetime):
+        return TIMESTAMP
+    if isinstance(value, dt.date):
+        return DATE
+    if isinstance(value, dt.timedelta):
+        return DURATION
+    if isinstance(value, (list, tuple, set, frozenset)):
+        elem: SType = NULL
+        for item in value:
+            if item is None:
+                continue
+            t = infer_type(item)
+            merged = unify(elem, t)
+            if merged is None or t.is_list:
+                raise _Bad(f"list items must have one type; {item!r} does not match {elem}")
+            elem = merged
+        return list_of(elem)
+    if hasattr(value, "__index__") and not isinstance(value, (bytes, bytearray)):
+        return INT
+    raise _Bad(f"values of type {type(value).__name__} cannot be parameters")
+
+
+def _int(value: Any) -> int:
+    if isinstance(value, bool):
+        raise _Bad("expected an integer, got a bool")
+    try:
+        result = operator.index(value)
+    except TypeError:
+        raise _Bad(f"expected an integer, got {type(value).__name__} {value!r}") from None
+    if not INT64_MIN <= result <= INT64_MAX:
+        raise _Bad(f"{result} does not fit in 64 bits")
+    return result
+
+
+def _float(value: Any) -> float:
+    if isinstance(value, bool) or (not isinstance(value, (int, float, Decimal)) and not hasattr(value, "__float__")):
+        raise _Bad(f"expected a number, got {type(value).__name__} {value!r}")
+    if isinstance(value, str):
+        raise _Bad(f"expected a number, got str {value!r}")
+    return float(value)
+
+
+def parse_duration_text(text: str) -> tuple[int, int]:
+    m = _DURATION_RE.match(text)
+    if not m:
+        raise _Bad(f"expected a duration such as '30d', '2w', '6m', '1y' or '12h', got {text!r}")
+    sign = -1 if m.group(1) == "-" else 1
+    amount = int(m.group(2).replace("_", ""))
+    unit = m.group(3)
+    if unit == "m":
+        return sign * amount, 0
+    if unit == "y":
+        return sign * 12 * amount, 0
+    return 0, sign * amount * MICROS[unit]
+
+
+def convert(value: Any, t: SType) -> pa.Scalar:
+    """``value`` as an Arrow scalar of type ``t``; raises _Bad with a reason."""
+    if isinstance(value, pa.Scalar):
+        value = value.as_py()
+    if value is None:
+        return python_to_scalar(None, t)
+    kind = t.kind
+    if kind == "int":
+        return python_to_scalar(_int(value), t)
+    if kind == "float":
+        return python_to_scalar(_float(value), t)
+    if kind == "decimal":
+        if isinstance(value, bool) or not isinstance(value, (int, Decimal)):
+            raise _Bad(f"expected a Decimal or an int, got {type(value).__name__} {value!r}")
+        return python_to_scalar(Decimal(value), t)
+    if kind == "string":
+        if not isinstance(value, str):
+            raise _Bad(f"expected a str, got {type(value).__name__} {value!r}")
+        return python_to_scalar(value, t)
+    if kind == "bool":
+        if not isinstance(value, bool):
+            raise _Bad(f"expected a bool, got {type(value).__name__} {value!r}")
+        return python_to_scalar(value, t)
+    if kind == "date":
+        if isinstance(value, dt.datetime) or not isinstance(value, dt.date):
+            raise _Bad(f"expected a datetime.date, got {type(value).__name__} {value!r}")
+        return python_to_scalar(value, t)
+    if kind == "timestamp":
+        if not isinstance(value, dt.date):
+            raise _Bad(f"expected a datetime, got {type(value).__name__} {value!r}")
+        return python_to_scalar(value, t)
+    if kind == "duration":
+        if isinstance(value, dt.timedelta):
+            micros = (value.days * 86_400 + value.seconds) * 1_000_000 + value.microseconds
+            return duration_scalar(0, micros)
+        if isinstance(value, str):
+            months, micros = parse_duration_text(value)
+            return duration_scalar(months, micros)
+        raise _Bad(f"expected a timedelta or a duration such as '30d', got {type(value).__name__} {value!r}")
+    if kind == "list":
+        assert t.elem is not None
+        if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+            raise _Bad(f"expected a list, got {type(value).__name__} {value!r}")
+        items = [convert(v, t.elem).as_py() if v is not None else None for v in value]
+        if t.elem.kind == "duration":
+            raise _Bad("lists of durations are not supported")
+        return python_to_scalar(items, t)
+    raise _Bad(f"cannot bind a value to type {t}")
+
+
+def bind_params(
+    supplied: dict[str, Any] | None,
+    declared: dict[str, tuple[SType, Any, Span]],
+    used: dict[str, Span],
+) -> tuple[dict[str, pa.Scalar], dict[str, SType]]:
+    """Validate supplied values against declarations and uses.
+
+    ``declared``: name -> (type, default scalar or None, span of the declaration);
+    ``used``: undeclared parameter names -> span of their first use.
+    Returns the bound scalars and the type of every parameter.
+    """
+    supplied = dict(supplied or {})
+    if not all(isinstance(k, str) for k in supplied):
+        raise ParameterError("parameter names must be strings")
+    values: dict[str, pa.Scalar] = {}
+    types: dict[str, SType] = {}
+    known = {**{n: s for n, (_, _, s) in declared.items()}, **used}
+    remaining = dict(supplied)
+    for name, (t, default, span) in declared.items():
+        key = _match(name, remaining)
+        if key is not None:
+            value = remaining.pop(key)
+            try:
+                values[name] = convert(value, t)
+            except _Bad as exc:
+                raise ParameterError(f"parameter ${name} is declared {t}: {exc}", span=span) from None
+        elif default is not None:
+            values[name] = default
+        else:
+            raise ParameterError(
+                f"parameter ${name} has no value and no default",
+                span=span,
+                hint=f"pass params={{'{name}': …}}",
+            )
+        types[name] = t
+    for name, span in used.items():
+        key = _match(name, remaining)
+        if key is None:
+            raise ParameterError(
+                f"parameter ${name} has no value",
+                span=span,
+                hint=f"pass params={{'{name}': …}} or declare it with a default: param {name}: <type> = …",
+            )
+        value = remaining.pop(key)
+        try:
+            if value is None:
+                raise _Bad("None has no type; declare the parameter (param name: type)")
+            t = infer_type(value)
+            values[name] = convert(value, t)
+        except _Bad as exc:
+            raise ParameterError(f"parameter ${name}: {exc}", span=span) from None
+        types[name] = t
+    if remaining:
+        from segql.check import suggest
+
+        name = sorted(remaining)[0]
+        close = suggest(name, known)
+        raise ParameterError(
+            f"unknown parameter '{name}'",
+            hint=f"did you mean '{close}'?"
+            if close
+            else (
+                f"the program's parameters are {', '.join(sorted(known))}" if known else "the program has no parameters"
+            ),
+        )
+    return values, types
+
+
+def _match(name: str, supplied: dict[str, Any]) -> str | None:
+    if name in supplied:
+        return name
+    matches = [k for k in supplied if k.lower() == name.lower()]
+    return matches[0] if len(matches) == 1 else None
+
+
+__all__ = ["bind_params", "convert", "infer_type", "parse_duration_text"]

@@ -1,0 +1,408 @@
+"""The embedding API: compile once, evaluate many times (LANGUAGE.md §7)."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import hashlib
+import threading
+from collections import OrderedDict
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import attrs
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from segql import ast
+from segql.check import CheckedProgram, DataSchema, check_program
+from segql.errors import DataError, InternalError, SegqlError
+from segql.execute.arrow import Deadline, Executor
+from segql.execute.values import Value, broadcast
+from segql.limits import DEFAULT_LIMITS, Limits
+from segql.optimize import optimize_program
+from segql.params import bind_params, convert
+from segql.parse import parse
+from segql.plugins import PluginHost, default_host
+from segql.span import Span
+from segql.types import SType, from_arrow
+
+__version__ = "0.1.0"
+
+_PLAN_CACHE_SIZE = 32
+
+
+@attrs.frozen
+class ParamInfo:
+    """A parameter of a program: declared (with type and maybe a default) or
+    only used (its type comes from the value supplied at evaluation)."""
+
+    name: str
+    type: SType | None
+    default: Any
+    declared: bool
+
+
+def to_table(data: Any, what: str = "data") -> pa.Table:
+    """Accept a pyarrow Table/RecordBatch/RecordBatchReader or any object that
+    exports an Arrow C stream (Polars and pandas DataFrames, DuckDB results)."""
+    if isinstance(data, pa.Table):
+        return data
+    if isinstance(data, pa.RecordBatch):
+        return pa.Table.from_batches([data])
+    if isinstance(data, pa.RecordBatchReader):
+        return data.read_all()
+    if hasattr(data, "__arrow_c_stream__") or hasattr(data, "__arrow_c_array__"):
+        try:
+            return pa.table(data)
+        except (pa.ArrowException, TypeError, ValueError) as exc:
+            raise DataError(f"could not read {what} as Arrow: {exc}") from None
+    raise DataError(
+        f"cannot evaluate over {what} of type {type(data).__name__}",
+        hint="pass a pyarrow.Table, a RecordBatch, or an object with __arrow_c_stream__ (Polars, pandas)",
+    )
+
+
+def logical_schema(schema: pa.Schema, what: str) -> tuple[dict[str, SType], dict[str, str]]:
+    """(supported columns -> logical type, unsupported columns -> Arrow type)."""
+    columns: dict[str, SType] = {}
+    unsupported: dict[str, str] = {}
+    seen: set[str] = set()
+    for field in schema:
+        if field.name in seen:
+            raise DataError(f"{what} has two columns named '{field.name}'")
+        seen.add(field.name)
+        t = from_arrow(field.type)
+        if t is None:
+            unsupported[field.name] = str(field.type)
+        else:
+            columns[field.name] = t
+    return columns, unsupported
+
+
+def resolve_as_of(as_of: Any) -> dt.datetime:
+    """The evaluation instant as an aware UTC datetime (default: now)."""
+    if as_of is None:
+        return dt.datetime.now(dt.UTC)
+    if isinstance(as_of, str):
+        try:
+            as_of = dt.datetime.fromisoformat(as_of.replace("Z", "+00:00"))
+        except ValueError:
+            raise DataError(f"as_of {as_of!r} is not an ISO 8601 date or timestamp") from None
+    if isinstance(as_of, dt.datetime):
+        if as_of.tzinfo is None:
+            return as_of.replace(tzinfo=dt.UTC)
+        return as_of.astimezone(dt.UTC)
+    if isinstance(as_of, dt.date):
+        return dt.datetime(as_of.year, as_of.month, as_of.day, tzinfo=dt.UTC)
+    raise DataError(f"as_of must be a datetime, a date or an ISO string, not {type(as_of).__name__}")
+
+
+@contextlib.contextmanager
+def only_segql_errors(source: str | None, source_name: str | None) -> Iterator[None]:
+    """The public API's promise: only SegqlError escapes.  Bad input already
+    raises SegqlError (here given its source line); anything else is a bug in
+    segql and is reported as InternalError, with the original as its cause."""
+    try:
+        yield
+    except SegqlError as exc:
+        if source is not None:
+            exc.with_source(source, source_name)
+        raise
+    except RecursionError:
+        raise InternalError("the input is nested too deeply") from None
+    except (MemoryError, KeyboardInterrupt):
+        raise
+    except Exception as exc:
+        raise InternalError(f"internal error ({type(exc).__name__}: {exc}); please report it") from exc
+
+
+class Program:
+    """A compiled segql source.  Immutable and safe to evaluate from many
+    threads at once; plans per data schema are cached."""
+
+    def __init__(
+        self,
+        source: str,
+        *,
+        host: PluginHost | None = None,
+        limits: Limits = DEFAULT_LIMITS,
+        source_name: str | None = None,
+    ) -> None:
+        self.source = source
+        self.source_name = source_name
+        self.limits = limits
+        self.host = host or default_host()
+        self.tree: ast.SourceFile = parse(source, limits=limits, source_name=source_name)
+        self._plans: OrderedDict[Any, CheckedProgram] = OrderedDict()
+        self._lock = threading.Lock()
+        # Check everything that can be checked without data.
+        self._unbound = self._check(DataSchema(), {})
+        self._param_decls = {d.name: d for d in self.tree.decls if isinstance(d, ast.ParamDecl)}
+        self._param_defaults = {name: self._default_value(d) for name, d in self._param_decls.items()}
+        self._used_params = self._undeclared_param_uses()
+        self.sha256 = hashlib.sha256(source.encode("utf-8", "surrogatepass")).hexdigest()
+
+    # --------------------------------------------------------------- metadata
+    @property
+    def segments(self) -> list[str]:
+        """Segment names in file order."""
+        return list(self._unbound.segments)
+
+    @property
+    def features(self) -> list[str]:
+        """Feature names in file order."""
+        return list(self._unbound.features)
+
+    @property
+    def params(self) -> dict[str, ParamInfo]:
+        """Declared parameters and undeclared ``$params`` the program uses."""
+        out: dict[str, ParamInfo] = {}
+        for name, decl in self._param_decls.items():
+            default = self._param_defaults[name]
+            out[name] = ParamInfo(name, decl.declared, default.as_py() if default is not None else None, True)
+        for name in self._used_params:
+            out[name] = ParamInfo(name, None, None, False)
+        return out
+
+    @property
+    def descriptions(self) -> dict[str, str | None]:
+        return {d.name: d.description for d in self.tree.decls if isinstance(d, (ast.SegmentDecl, ast.FeatureDecl))}
+
+    def __repr__(self) -> str:
+        return f"<segql.Program segments={self.segments} features={self.features}>"
+
+    # ------------------------------------------------------------------ check
+    def _parse_default(self, text: str) -> ast.Node:
+        tree = parse(text, limits=self.limits)
+        if not tree.bare:
+            raise DataError(f"a function default must be an expression, got {text!r}")
+        decl = tree.decls[0]
+        assert isinstance(decl, ast.SegmentDecl)
+        return decl.expr
+
+    def _check(self, schema: DataSchema, param_types: Mapping[str, SType]) -> CheckedProgram:
+        try:
+            return check_program(
+                self.tree,
+                self.host.functions,
+                source=self.source,
+                schema=schema,
+                param_types=param_types,
+                default_parser=self._parse_default,
+                max_aggregates=self.limits.max_aggregates,
+            )
+        except SegqlError as exc:
+            raise exc.with_source(self.source, self.source_name) from None
+
+    def _default_value(self, decl: ast.ParamDecl) -> pa.Scalar | None:
+        if decl.default is None:
+            return None
+        from segql.optimize import PassContext
+        from segql.optimize.fold_constants import fold_constants
+
+        bound = self._check_default(decl)
+        folded = fold_constants(bound, PassContext(functions=self.host.functions))
+        value = _literal_value(folded)
+        if value is _NOT_CONSTANT:
+            raise DataError(f"the default of ${decl.name} must be a constant", span=decl.default.span).with_source(
+                self.source, self.source_name
+            )
+        try:
+            return convert(value, decl.declared)
+        except Exception as exc:
+            raise DataError(
+                f"the default of ${decl.name} does not fit its type {decl.declared}: {exc}", span=decl.default.span
+            ).with_source(self.source, self.source_name) from None
+
+    def _check_default(self, decl: ast.ParamDecl) -> ast.Node:
+        from segql.check import Checker
+
+        assert decl.default is not None
+        checker = Checker(
+            ast.SourceFile(decls=()), self.host.functions, source=self.source, default_parser=self._parse_default
+        )
+        return checker.bind(decl.default)
+
+    def _undeclared_param_uses(self) -> dict[str, Span]:
+        declared_lower = {n.lower() for n in self._param_decls}
+        uses: dict[str, Span] = {}
+        for node in ast.walk(self.tree):
+            if isinstance(node, ast.Param) and node.name.lower() not in declared_lower and node.name not in uses:
+                uses[node.name] = node.span
+        return uses
+
+    def plan(
+        self,
+        schema: pa.Schema,
+        related: Mapping[str, pa.Schema] | None = None,
+        param_types: Mapping[str, SType] | None = None,
+    ) -> CheckedProgram:
+        """The checked, optimized program for data of this schema."""
+        param_types = dict(param_types or {})
+        key = (
+            tuple((f.name, str(f.type)) for f in schema),
+            tuple(sorted((n, tuple((f.name, str(f.type)) for f in s)) for n, s in (related or {}).items())),
+            tuple(sorted((n, str(t)) for n, t in param_types.items())),
+        )
+        with self._lock:
+            cached = self._plans.get(key)
+            if cached is not None:
+                self._plans.move_to_end(key)
+                return cached
+        columns, unsupported = logical_schema(schema, "the data")
+        related_columns = None
+        if related is not None:
+            related_columns = {name: logical_schema(s, f"related table {name}")[0] for name, s in related.items()}
+        data_schema = DataSchema(columns=columns, related=related_columns, unsupported=unsupported)
+        checked = self._check(data_schema, param_types)
+        planned = optimize_program(checked, self.host.functions)
+        with self._lock:
+            self._plans[key] = planned
+            while len(self._plans) > _PLAN_CACHE_SIZE:
+                self._plans.popitem(last=False)
+        return planned
+
+    def check(self, data_or_schema: Any) -> None:
+        """Check names and types against a table or schema without evaluating."""
+        schema = data_or_schema if isinstance(data_or_schema, pa.Schema) else to_table(data_or_schema).schema
+        declared = {n: d.declared for n, d in self._param_decls.items()}
+        self.plan(schema, None, declared)
+
+    # --------------------------------------------------------------- evaluate
+    def evaluate(
+        self,
+        data: Any,
+        *,
+        key: str | None = None,
+        related: Mapping[str, Any] | None = None,
+        as_of: Any = None,
+        params: Mapping[str, Any] | None = None,
+        timeout: float | None = None,
+        cancel: threading.Event | None = None,
+    ) -> pa.Table:
+        """Evaluate every segment and feature over ``data``.
+
+        Returns a table with the key column (when ``key`` is given), one bool
+        column per segment (true = member; never null) and one column per
+        feature, in the input's row order.
+        """
+        with only_segql_errors(self.source, self.source_name):
+            return self._evaluate(
+                data, key=key, related=related, as_of=as_of, params=params, timeout=timeout, cancel=cancel
+            )
+
+    def _evaluate(
+        self,
+        data: Any,
+        *,
+        key: str | None,
+        related: Mapping[str, Any] | None,
+        as_of: Any,
+        params: Mapping[str, Any] | None,
+        timeout: float | None,
+        cancel: threading.Event | None,
+    ) -> pa.Table:
+        table = to_table(data)
+        instant = resolve_as_of(as_of)
+        if params is not None and not isinstance(params, Mapping):
+            raise DataError(f"params must be a mapping of names to values, not {type(params).__name__}")
+        declared = {name: (d.declared, self._param_defaults[name], d.span) for name, d in self._param_decls.items()}
+        values, types = bind_params(dict(params or {}), declared, self._used_params)
+        if key is not None and key not in table.column_names:
+            from segql.check import suggest
+
+            close = suggest(key, table.column_names)
+            raise DataError(
+                f"key column '{key}' is not in the data", hint=f"did you mean '{close}'?" if close else None
+            )
+        if related:
+            raise DataError("related tables are not supported yet")
+        planned = self.plan(table.schema, None, types)
+        executor = Executor(
+            table,
+            functions=self.host.functions,
+            as_of=instant,
+            params=values,
+            deadline=Deadline(timeout, cancel) if (timeout is not None or cancel is not None) else None,
+        )
+        results: dict[str, Value] = executor.decl_values
+        for name in planned.order:
+            results[name] = executor.eval(planned.exprs[name])
+        return self._output(table, key, planned, results, instant)
+
+    def _output(
+        self,
+        table: pa.Table,
+        key: str | None,
+        planned: CheckedProgram,
+        results: Mapping[str, Value],
+        instant: dt.datetime,
+    ) -> pa.Table:
+        n = table.num_rows
+        names: list[str] = []
+        columns: list[pa.ChunkedArray] = []
+        if key is not None:
+            names.append(key)
+            columns.append(table.column(key))
+        for name in planned.segments:
+            value = broadcast(results[name], n)
+            columns.append(pc.fill_null(value, False) if value.null_count else value)
+            names.append(name)
+        for name in planned.features:
+            names.append(name)
+            columns.append(broadcast(results[name], n))
+        if len(set(names)) != len(names):
+            dup = next(x for x in names if names.count(x) > 1)
+            raise DataError(f"the output would have two columns named '{dup}'", hint="rename the segment or the key")
+        metadata = {
+            b"segql.version": __version__.encode(),
+            b"segql.as_of": instant.isoformat().encode(),
+            b"segql.program_sha256": self.sha256.encode(),
+        }
+        return pa.Table.from_arrays(columns, names=names).replace_schema_metadata(metadata)
+
+
+_NOT_CONSTANT = object()
+
+
+def _literal_value(node: ast.Node) -> Any:
+    if isinstance(node, ast.Literal):
+        return node.value
+    if isinstance(node, ast.DurationLiteral):
+        from segql.execute.arrow import duration_scalar
+
+        return duration_scalar(node.months, node.micros)
+    if isinstance(node, ast.ListLiteral):
+        items = [_literal_value(i) for i in node.items]
+        if any(i is _NOT_CONSTANT for i in items):
+            return _NOT_CONSTANT
+        return items
+    return _NOT_CONSTANT
+
+
+def compile(
+    source: str,
+    *,
+    plugins: PluginHost | None = None,
+    limits: Limits = DEFAULT_LIMITS,
+    source_name: str | None = None,
+) -> Program:
+    """Parse and check ``source``.  Raises SegqlError for bad syntax, unknown
+    names, cycles and any type error that can be found without data."""
+    with only_segql_errors(source if isinstance(source, str) else None, source_name):
+        return Program(source, host=plugins, limits=limits, source_name=source_name)
+
+
+def evaluate(expression: str, data: Any, **options: Any) -> pa.BooleanArray:
+    """Evaluate one condition over ``data``: a BooleanArray with no nulls."""
+    program = compile(expression)
+    if len(program.segments) != 1 or program.features:
+        raise DataError(
+            "segql.evaluate takes one condition; use segql.compile(...).evaluate(...) for a segment file",
+        )
+    out = program.evaluate(data, **options)
+    column = out.column(program.segments[0])
+    if column.num_chunks == 1:
+        return column.chunk(0)
+    return column.combine_chunks() if column.num_chunks else pa.array([], pa.bool_())

@@ -1,0 +1,272 @@
+"""The function registry: every function a segql source can call.
+
+Built-in functions and industry packs register here through the same pluggy
+hook (:func:`segql.hookspecs.segql_register_functions`).  A function declares
+typed parameters (with optional defaults written in segql), a return type and
+a vectorised implementation over Arrow data; the checker uses the declaration
+to type-check calls before any row is touched.
+
+Type specs are small strings:
+
+``int`` ``float`` ``decimal`` ``string`` ``bool`` ``date`` ``timestamp`` ``duration``
+    a concrete type (``float`` also accepts int and decimal arguments, which are
+    converted; ``decimal`` accepts int; ``timestamp`` accepts date and relative
+    times such as ``-30d``)
+``number`` / ``temporal`` / ``orderable`` / ``any``
+    any numeric / date-or-timestamp / comparable scalar / any type, passed as is
+``list<string>`` (any element type)
+    a list
+``T``, ``T:number``, ``T:orderable``, ``T:temporal``
+    a type variable: all arguments with the same variable are brought to one
+    common type, which the return type may name
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any, TypeAlias
+
+import attrs
+import pyarrow as pa
+
+from segql.errors import PluginError
+from segql.types import SType, parse_type_name
+
+Value: TypeAlias = pa.Array | pa.ChunkedArray | pa.Scalar
+
+CONSTRAINTS = ("number", "temporal", "orderable", "any")
+_SPEC_RE = re.compile(r"^\s*(?:(?P<var>[A-Z])(?::(?P<constraint>\w+))?|(?P<name>\w+)(?:\s*<\s*(?P<elem>\w+)\s*>)?)\s*$")
+
+
+@attrs.frozen
+class TypeSpec:
+    """A parsed type spec (see the module docstring)."""
+
+    text: str
+    concrete: SType | None = None
+    constraint: str | None = None  # number | temporal | orderable | any
+    var: str | None = None
+
+    def accepts(self, t: SType) -> bool:
+        """Whether an argument of type ``t`` may be passed (perhaps after a conversion)."""
+        if t.is_null or t.is_any:
+            return True
+        if self.concrete is not None:
+            c = self.concrete
+            if c == t:
+                return True
+            if c.kind == "float":
+                return t.is_numeric
+            if c.kind == "decimal":
+                return t.kind in ("int", "decimal")
+            if c.kind == "timestamp":
+                return t.kind in ("date", "timestamp")
+            if c.is_list and t.is_list:
+                return c.elem is not None and (c.elem.is_any or c.elem == t.elem)
+            return False
+        return satisfies(t, self.constraint or "any")
+
+
+def satisfies(t: SType, constraint: str) -> bool:
+    if t.is_null or t.is_any:
+        return True
+    if constraint == "number":
+        return t.is_numeric
+    if constraint == "temporal":
+        return t.is_temporal
+    if constraint == "orderable":
+        return t.is_numeric or t.is_temporal or t.kind in ("string", "duration", "bool")
+    return True
+
+
+def parse_spec(text: str) -> TypeSpec:
+    m = _SPEC_RE.match(text)
+    if not m:
+        raise ValueError(f"bad type spec {text!r}")
+    if m.group("var"):
+        constraint = m.group("constraint") or "any"
+        if constraint not in CONSTRAINTS:
+            raise ValueError(f"bad type constraint in {text!r}; use one of {', '.join(CONSTRAINTS)}")
+        return TypeSpec(text=text, var=m.group("var"), constraint=constraint)
+    name, elem = m.group("name"), m.group("elem")
+    if name in CONSTRAINTS and elem is None:
+        return TypeSpec(text=text, constraint=name)
+    if name == "list" and elem == "any":
+        return TypeSpec(text=text, concrete=SType("list", SType("any")))
+    elem_type = parse_type_name(elem) if elem else None
+    concrete = parse_type_name(name, elem_type)
+    if concrete is None:
+        raise ValueError(f"bad type spec {text!r}")
+    return TypeSpec(text=text, concrete=concrete)
+
+
+NO_DEFAULT: Any = object()
+
+
+@attrs.frozen
+class Parameter:
+    """One parameter of a function.  ``default`` is segql source text (an
+    ordinary expression evaluated in the caller's context, e.g. ``"0"``,
+    ``'"math"'`` or ``"count(orders)"``), or None when the argument is required."""
+
+    name: str
+    type: TypeSpec
+    default: str | None = None
+    doc: str = ""
+
+
+@attrs.frozen
+class CallContext:
+    """What an implementation receives besides its arguments."""
+
+    as_of: pa.TimestampScalar
+    """The evaluation instant, timestamp[us] (UTC, no zone)."""
+    num_rows: int
+    """Rows being evaluated (the population for population-level functions)."""
+    arg_types: tuple[SType, ...]
+    result_type: SType
+    function: str
+
+    def broadcast(self, value: Value) -> pa.ChunkedArray:
+        """``value`` as a ChunkedArray of ``num_rows`` rows (scalars are repeated)."""
+        from segql.execute.values import broadcast
+
+        return broadcast(value, self.num_rows)
+
+
+Implementation = Callable[..., Value]
+TypeRule = Callable[[tuple[SType, ...]], SType]
+
+
+@attrs.frozen
+class Function:
+    """A registered function."""
+
+    name: str
+    params: tuple[Parameter, ...]
+    returns: TypeSpec
+    impl: Implementation
+    variadic: bool = False
+    """The last parameter repeats (``coalesce(a, b, c, …)``)."""
+    population: bool = False
+    """The result of a row depends on the other rows (quantiles, ranks); such
+    functions see the whole population being evaluated."""
+    pack: str = "segql"
+    doc: str = ""
+    type_rule: TypeRule | None = None
+    """Optional: computes the return type from the argument types."""
+    constant_args: tuple[str, ...] = ()
+    """Parameters whose argument must be a constant (literal or $param)."""
+    sql: Callable[..., str] | None = None
+    pure: bool = True
+    """The result depends only on the arguments (not on as_of); such calls on
+    constants are folded at plan time."""
+
+    def signature(self) -> str:
+        parts = []
+        for i, p in enumerate(self.params):
+            text = f"{p.name}: {p.type.text}"
+            if p.default is not None:
+                text += f" = {p.default}"
+            if self.variadic and i == len(self.params) - 1:
+                text += ", …"
+            parts.append(text)
+        return f"{self.name}({', '.join(parts)}) -> {self.returns.text}"
+
+
+class FunctionRegistry:
+    """Where hook implementations register functions (``registry.add(...)``)."""
+
+    def __init__(self) -> None:
+        self._functions: dict[str, Function] = {}
+        self._lock = threading.Lock()
+        self.current_pack = "segql"
+
+    def add(
+        self,
+        name: str,
+        impl: Implementation,
+        *,
+        params: list[tuple[str, str] | tuple[str, str, str | None]] | tuple[Any, ...] = (),
+        returns: str,
+        variadic: bool = False,
+        population: bool = False,
+        doc: str = "",
+        type_rule: TypeRule | None = None,
+        constant_args: tuple[str, ...] = (),
+        sql: Callable[..., str] | None = None,
+        pure: bool = True,
+    ) -> Function:
+        """Register a function.
+
+        ``params`` is a sequence of ``(name, type_spec)`` or
+        ``(name, type_spec, default_source)``; ``returns`` is a type spec.
+        """
+        pack = self.current_pack
+        try:
+            parsed = tuple(_parameter(p) for p in params)
+            returns_spec = parse_spec(returns)
+        except (ValueError, TypeError) as exc:
+            raise PluginError(f"pack {pack!r} registers {name!r} with {exc}", pack=pack, function=name) from None
+        if not _valid_name(name):
+            raise PluginError(f"pack {pack!r} registers a function with an invalid name {name!r}", pack=pack)
+        if not callable(impl):
+            raise PluginError(f"pack {pack!r} registers {name!r} without a callable implementation", pack=pack)
+        fn = Function(
+            name=name,
+            params=parsed,
+            returns=returns_spec,
+            impl=impl,
+            variadic=variadic,
+            population=population,
+            pack=pack,
+            doc=doc,
+            type_rule=type_rule,
+            constant_args=constant_args,
+            sql=sql,
+            pure=pure,
+        )
+        key = name.lower()
+        with self._lock:
+            existing = self._functions.get(key)
+            if existing is not None:
+                raise PluginError(
+                    f"pack {pack!r} registers function {name!r}, already registered by pack {existing.pack!r}",
+                    pack=pack,
+                    function=name,
+                )
+            self._functions[key] = fn
+        return fn
+
+    def get(self, name: str) -> Function | None:
+        return self._functions.get(name.lower())
+
+    def names(self) -> list[str]:
+        return sorted(f.name for f in self._functions.values())
+
+    def __iter__(self) -> Iterator[Function]:
+        return iter(sorted(self._functions.values(), key=lambda f: f.name))
+
+    def __len__(self) -> int:
+        return len(self._functions)
+
+
+def _parameter(p: Any) -> Parameter:
+    if isinstance(p, Parameter):
+        return p
+    if not isinstance(p, tuple) or len(p) not in (2, 3):
+        raise TypeError(f"a parameter must be (name, type) or (name, type, default), got {p!r}")
+    name, spec = p[0], p[1]
+    default = p[2] if len(p) == 3 else None
+    if not isinstance(name, str) or not _valid_name(name):
+        raise TypeError(f"bad parameter name {name!r}")
+    return Parameter(name=name, type=parse_spec(spec), default=default)
+
+
+_NAME_RE = re.compile(r"^[^\W\d]\w*(\.[^\W\d]\w*)?$")
+
+
+def _valid_name(name: str) -> bool:
+    return isinstance(name, str) and bool(_NAME_RE.match(name))
