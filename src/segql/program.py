@@ -17,7 +17,10 @@ import pyarrow.compute as pc
 from segql import ast
 from segql.check import CheckedProgram, DataSchema, check_program
 from segql.errors import DataError, InternalError, SegqlError
+from segql.execute.aggregate import compute_aggregates
 from segql.execute.arrow import Deadline, Executor
+from segql.execute.keys import KeyIndex
+from segql.execute.related import check_key_types, normalize_key, open_related
 from segql.execute.values import Value, broadcast
 from segql.limits import DEFAULT_LIMITS, Limits
 from segql.optimize import optimize_program
@@ -316,16 +319,36 @@ class Program:
             raise DataError(
                 f"key column '{key}' is not in the data", hint=f"did you mean '{close}'?" if close else None
             )
-        if related:
-            raise DataError("related tables are not supported yet")
-        planned = self.plan(table.schema, None, types)
-        executor = Executor(
-            table,
-            functions=self.host.functions,
-            as_of=instant,
-            params=values,
-            deadline=Deadline(timeout, cancel) if (timeout is not None or cancel is not None) else None,
-        )
+        if related is not None and not isinstance(related, Mapping):
+            raise DataError(f"related must map table names to tables, not {type(related).__name__}")
+        sources = {name: open_related(name, obj) for name, obj in (related or {}).items()}
+        if sources:
+            if key is None:
+                raise DataError("key= is needed when related tables are given", hint="e.g. key='customer_id'")
+            check_key_types(key, table.schema.field(key).type, {n: s.schema for n, s in sources.items()})
+        planned = self.plan(table.schema, {n: s.schema for n, s in sources.items()}, types)
+        deadline = Deadline(timeout, cancel) if (timeout is not None or cancel is not None) else None
+
+        def executor_for(data: pa.Table, table_name: str | None = None, **extra: Any) -> Executor:
+            return Executor(
+                data,
+                functions=self.host.functions,
+                as_of=instant,
+                params=values,
+                deadline=deadline,
+                table_name=table_name,
+                **extra,
+            )
+
+        aggregates = [n for expr in planned.exprs.values() for n in ast.walk(expr) if isinstance(n, ast.Aggregate)]
+        aggregate_values = {}
+        if aggregates:
+            assert key is not None  # the checker rejects aggregates without related tables
+            index = KeyIndex(key, normalize_key(table.column(key)))
+            aggregate_values = compute_aggregates(
+                aggregates, index, sources, key, dict(planned.related_columns), executor_for
+            )
+        executor = executor_for(table, aggregates=aggregate_values)
         results: dict[str, Value] = executor.decl_values
         for name in planned.order:
             results[name] = executor.eval(planned.exprs[name])

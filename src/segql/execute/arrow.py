@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -156,8 +157,10 @@ class Executor:
         decl_values: dict[str, Value] | None = None,
         aggregates: Mapping[ast.Aggregate, Value] | None = None,
         deadline: Deadline | None = None,
+        table_name: str | None = None,
     ) -> None:
         self.table = table
+        self.table_name = table_name
         self.num_rows = table.num_rows
         self.functions = functions
         naive = as_of.astimezone(dt.UTC).replace(tzinfo=None)
@@ -223,8 +226,8 @@ class Executor:
         return value
 
     def _eval_Column(self, node: ast.Column) -> Value:
-        if node.table is not None:
-            raise EvaluationError(f"{node.table}.{node.name} can only be used inside an aggregate", span=node.span)
+        if node.table != self.table_name:  # pragma: no cover - the checker scopes names
+            raise EvaluationError(f"column {node.name} is not available here", span=node.span)
         column = self._columns.get(node.name)
         if column is None:
             raw = self.table.column(node.name)
@@ -494,12 +497,31 @@ def numeric_arith(op: str, left: Value, right: Value) -> Value:
     divisor = pc.if_else(zero, pa.scalar(None, right.type), right)
     if op == "/":
         return pc.divide(left, divisor)
-    if not is_float:
-        # x % -1 is 0, but Arrow's checked kernel reports overflow for INT64_MIN % -1.
-        minus_one = pc.equal(divisor, pa.scalar(-1, divisor.type) if pa.types.is_integer(divisor.type) else -1)
-        divisor = pc.if_else(pc.fill_null(minus_one, False), pa.scalar(1, divisor.type), divisor)
-        return pc.remainder_checked(left, divisor)
-    return pc.remainder(left, divisor)
+    if is_float:
+        return float_remainder(left, divisor)
+    # a - b * trunc(a / b) has the dividend's sign (integer division truncates).
+    # x % -1 is 0; INT64_MIN / -1 would overflow, so -1 is replaced by 1.
+    minus_one = pc.fill_null(pc.equal(divisor, -1), False)
+    divisor = pc.if_else(minus_one, pa.scalar(1, divisor.type), divisor)
+    quotient = pc.divide_checked(left, divisor)
+    if pa.types.is_decimal(quotient.type):
+        quotient = pc.trunc(quotient)  # decimal division keeps the fraction
+    return pc.subtract_checked(left, pc.multiply_checked(divisor, quotient))
+
+
+def float_remainder(left: Value, right: Value) -> Value:
+    """C's fmod (the result has the dividend's sign), element-wise with nulls."""
+    if is_scalar(left) and is_scalar(right):
+        if not left.is_valid or not right.is_valid:
+            return pa.scalar(None, pa.float64())
+        return pa.scalar(float(np.fmod(left.as_py(), right.as_py())), pa.float64())
+    length = len(left) if not is_scalar(left) else len(right)
+    a, b = broadcast(left, length), broadcast(right, length)
+    valid = pc.and_(pc.is_valid(a), pc.is_valid(b))
+    a_np = pc.fill_null(a, 0.0).to_numpy()
+    b_np = pc.fill_null(b, 1.0).to_numpy()
+    mask = ~np.asarray(valid.to_numpy(zero_copy_only=False), dtype=bool)
+    return pa.chunked_array([pa.array(np.fmod(a_np, b_np), mask=mask)], type=pa.float64())
 
 
 def cast_value(value: Value, target: SType, source: SType) -> Value:

@@ -1,0 +1,264 @@
+"""Aggregates over related tables (LANGUAGE.md §3), computed per table in one
+pass and aligned to the profile rows.
+
+For each related table:
+
+1. read only the key and the columns the program's aggregates use;
+2. evaluate every aggregate's ``where`` filter, value and ``by`` expression on
+   the related rows with the ordinary executor (same ``as_of`` and parameters);
+3. when every aggregate of the table has a ``where`` filter, keep only rows some
+   filter accepts *before* looking up keys and grouping;
+4. map the surviving rows to profile positions with the :class:`KeyIndex`
+   (rows with null or unknown keys drop out);
+5. reduce each aggregate over the positions with NumPy (``bincount``,
+   ``ufunc.at``), which is O(rows) with no hashing, or, for value types NumPy
+   cannot reduce (strings, decimals) and for ``count_distinct``, with an Arrow
+   hash aggregation whose results are scattered to the profile positions.
+
+Empty groups get the values of the §3 table: 0 for count / sum /
+count_distinct, false for exists, null for avg / min / max / first / last.
+``sum`` of no values is 0 also when a customer's rows all hold null.
+``first``/``last … by`` take the value at the smallest/largest ``by`` (rows with
+a null ``by`` are ignored); among rows with equal ``by`` the earliest row of
+the related table wins for ``first`` and the latest for ``last``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from segql import ast
+from segql.errors import EvaluationError
+from segql.execute.arrow import Executor, decode
+from segql.execute.keys import KeyIndex
+from segql.execute.related import RelatedSource, normalize_key
+
+_INT_SUM_SAFE = float(2**62)
+
+
+def compute_aggregates(
+    aggregates: Sequence[ast.Aggregate],
+    index: KeyIndex,
+    sources: dict[str, RelatedSource],
+    key: str,
+    columns: dict[str, frozenset[str]],
+    make_executor: Callable[[pa.Table, str], Executor],
+) -> dict[ast.Aggregate, pa.Array]:
+    """The value of every aggregate for every profile row."""
+    by_table: dict[str, list[ast.Aggregate]] = {}
+    for agg in aggregates:
+        group = by_table.setdefault(agg.table, [])
+        if agg not in group:
+            group.append(agg)
+    results: dict[ast.Aggregate, pa.Array] = {}
+    for table_name, group in by_table.items():
+        wanted = [key, *sorted(c for c in columns.get(table_name, frozenset()) if c != key)]
+        data = sources[table_name].read(wanted)
+        executor = make_executor(data, table_name)
+        results.update(_table_aggregates(group, data.column(key), index, executor))
+    return results
+
+
+def _filter(value: pa.ChunkedArray | pa.Scalar, rows: int) -> pa.ChunkedArray:
+    """A filter result as bools without nulls (null counts as false)."""
+    if isinstance(value, pa.Scalar):
+        return pa.chunked_array([pa.repeat(pa.scalar(bool(value.as_py())), rows)])
+    return pc.fill_null(value, False)
+
+
+def _table_aggregates(
+    group: list[ast.Aggregate],
+    raw_keys: pa.ChunkedArray,
+    index: KeyIndex,
+    executor: Executor,
+) -> dict[ast.Aggregate, pa.Array]:
+    total = len(raw_keys)
+    wheres = [_filter(executor.eval(a.where), total) if a.where is not None else None for a in group]
+    keys = normalize_key(raw_keys)
+    candidate_rows: np.ndarray | None = None
+    if all(w is not None for w in wheres):
+        # Every aggregate filters: rows no filter keeps cannot matter.
+        keep_any = wheres[0]
+        for w in wheres[1:]:
+            keep_any = pc.or_(keep_any, w)
+        candidate_rows = pc.indices_nonzero(keep_any).to_numpy().astype(np.int64)
+        keys = pc.take(keys, candidate_rows)
+    positions = index.positions(keys)
+    matched = positions >= 0
+    rows = np.flatnonzero(matched) if candidate_rows is None else candidate_rows[matched]
+    reducer = _Reducer(index.num_rows, positions[matched])
+    row_indices = pa.array(rows)
+    results: dict[ast.Aggregate, pa.Array] = {}
+    for agg, where in zip(group, wheres):
+        mask = None
+        if where is not None:
+            mask = np.asarray(pc.take(where, row_indices).to_numpy(zero_copy_only=False), dtype=bool)
+        value = None
+        if agg.value is not None:
+            value = decode(_take(executor.eval(agg.value), row_indices, total))
+        by = _take(executor.eval(agg.by), row_indices, total) if agg.by is not None else None
+        try:
+            results[agg] = reducer.reduce(agg, mask, value, by)
+        except OverflowError:
+            raise EvaluationError(f"integer overflow in {agg.func}({agg.table} …)", span=agg.span) from None
+    return results
+
+
+def _take(value: pa.ChunkedArray | pa.Scalar, rows: pa.Array, total: int) -> pa.Array:
+    if isinstance(value, pa.Scalar):
+        return pa.repeat(value, len(rows)) if value.is_valid else pa.nulls(len(rows), value.type)
+    taken = pc.take(value, rows)
+    return taken.combine_chunks() if isinstance(taken, pa.ChunkedArray) else taken
+
+
+class _NumericView:
+    """A value array as NumPy numbers plus a validity mask, and the way back."""
+
+    def __init__(self, values: np.ndarray, valid: np.ndarray, arrow_type: pa.DataType) -> None:
+        self.values = values
+        self.valid = valid
+        self.arrow_type = arrow_type
+
+    @classmethod
+    def of(cls, array: pa.Array) -> _NumericView | None:
+        t = array.type
+        valid = np.asarray(pc.is_valid(array).to_numpy(zero_copy_only=False), dtype=bool)
+        if pa.types.is_integer(t) or pa.types.is_floating(t):
+            filled = pc.fill_null(array, 0).to_numpy(zero_copy_only=False)
+            return cls(np.asarray(filled), valid, t)
+        if pa.types.is_boolean(t):
+            ints = pc.fill_null(pc.cast(array, pa.int8()), 0).to_numpy(zero_copy_only=False)
+            return cls(np.asarray(ints, dtype=np.int64), valid, t)
+        if pa.types.is_timestamp(t) or pa.types.is_duration(t) or pa.types.is_date(t):
+            storage = pa.int32() if pa.types.is_date32(t) else pa.int64()
+            ints = pc.fill_null(array.view(storage) if array.offset == 0 else pc.cast(array, storage), 0)
+            return cls(np.asarray(ints.to_numpy(zero_copy_only=False), dtype=np.int64), valid, t)
+        return None
+
+    def to_arrow(self, result: np.ndarray, present: np.ndarray) -> pa.Array:
+        t = self.arrow_type
+        mask = ~present
+        if pa.types.is_boolean(t):
+            return pa.array(result.astype(bool), mask=mask)
+        if pa.types.is_date32(t):
+            return pa.array(result.astype(np.int32), mask=mask).view(t)
+        if pa.types.is_timestamp(t) or pa.types.is_duration(t) or pa.types.is_date64(t):
+            return pa.array(result.astype(np.int64), mask=mask).view(t)
+        return pa.array(result, mask=mask, type=t)
+
+
+class _Reducer:
+    """Reductions of related rows into profile positions 0..n-1."""
+
+    def __init__(self, n: int, positions: np.ndarray) -> None:
+        self.n = n
+        self.positions = positions
+
+    def reduce(
+        self, agg: ast.Aggregate, mask: np.ndarray | None, value: pa.Array | None, by: pa.Array | None
+    ) -> pa.Array:
+        func = agg.func
+        if value is None:  # count(table …) / exists(table …)
+            counts = self._count(mask)
+            return pa.array(counts > 0) if func == "exists" else pa.array(counts)
+        if func == "count":
+            valid = np.asarray(pc.is_valid(value).to_numpy(zero_copy_only=False), dtype=bool)
+            return pa.array(self._count(valid if mask is None else valid & mask))
+        if func in ("first", "last"):
+            assert by is not None
+            return self._first_last(func, mask, value, by)
+        view = _NumericView.of(value) if func != "count_distinct" else None
+        if view is None:
+            return self._arrow_fallback(func, mask, value)
+        keep = view.valid if mask is None else view.valid & mask
+        pos = self.positions[keep]
+        values = view.values[keep]
+        if func == "sum":
+            return self._sum(pos, values, view)
+        if func == "avg":
+            counts = np.bincount(pos, minlength=self.n)
+            sums = np.bincount(pos, weights=values.astype(np.float64), minlength=self.n)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                means = sums / counts
+            return pa.array(means, mask=counts == 0)
+        # min / max
+        present = np.bincount(pos, minlength=self.n) > 0
+        if values.dtype.kind == "f":
+            start = np.inf if func == "min" else -np.inf
+            out = np.full(self.n, start, dtype=np.float64)
+        else:
+            info = np.iinfo(np.int64)
+            out = np.full(self.n, info.max if func == "min" else info.min, dtype=np.int64)
+        (np.minimum if func == "min" else np.maximum).at(out, pos, values)
+        return view.to_arrow(out, present)
+
+    def _count(self, mask: np.ndarray | None) -> np.ndarray:
+        pos = self.positions if mask is None else self.positions[mask]
+        return np.bincount(pos, minlength=self.n).astype(np.int64)
+
+    def _sum(self, pos: np.ndarray, values: np.ndarray, view: _NumericView) -> pa.Array:
+        if values.dtype.kind == "f":
+            return pa.array(np.bincount(pos, weights=values, minlength=self.n))
+        bound = np.bincount(pos, weights=np.abs(values.astype(np.float64)), minlength=self.n)
+        sums = np.zeros(self.n, dtype=np.int64)
+        np.add.at(sums, pos, values)
+        if bound.size and bound.max() >= _INT_SUM_SAFE:
+            # Near the int64 limit: compute exactly (Python ints) where it matters.
+            for p in np.flatnonzero(bound >= _INT_SUM_SAFE).tolist():
+                exact = sum(int(v) for v in values[pos == p])
+                if not -(2**63) <= exact < 2**63:
+                    raise OverflowError
+        return pa.array(sums)
+
+    def _first_last(self, func: str, mask: np.ndarray | None, value: pa.Array, by: pa.Array) -> pa.Array:
+        by_view = _NumericView.of(decode(by))
+        if by_view is None or by_view.values.dtype.kind not in "iuf":
+            ranks = pc.rank(decode(by), sort_keys="ascending", tiebreaker="dense")
+            by_view = _NumericView(
+                np.asarray(ranks.to_numpy(zero_copy_only=False), dtype=np.int64),
+                np.asarray(pc.is_valid(by).to_numpy(zero_copy_only=False), dtype=bool),
+                pa.int64(),
+            )
+        keep = by_view.valid if mask is None else by_view.valid & mask
+        rows = np.flatnonzero(keep)
+        pos = self.positions[rows]
+        keys = by_view.values[rows]
+        if keys.dtype.kind == "f":
+            extreme = np.full(self.n, np.inf if func == "first" else -np.inf)
+        else:
+            info = np.iinfo(np.int64)
+            extreme = np.full(self.n, info.max if func == "first" else info.min, dtype=np.int64)
+        (np.minimum if func == "first" else np.maximum).at(extreme, pos, keys)
+        at_extreme = keys == extreme[pos]
+        rows, pos = rows[at_extreme], pos[at_extreme]
+        if func == "first":
+            chosen = np.full(self.n, np.iinfo(np.int64).max, dtype=np.int64)
+            np.minimum.at(chosen, pos, rows)
+        else:
+            chosen = np.full(self.n, -1, dtype=np.int64)
+            np.maximum.at(chosen, pos, rows)
+        present = np.bincount(pos, minlength=self.n) > 0
+        indices = pa.array(np.where(present, chosen, 0), mask=~present)
+        return pc.take(value, indices)
+
+    def _arrow_fallback(self, func: str, mask: np.ndarray | None, value: pa.Array) -> pa.Array:
+        """Arrow hash aggregation by profile position, scattered to all positions."""
+        if mask is not None:
+            value = pc.if_else(pa.array(mask), value, pa.scalar(None, value.type))
+        table = pa.table({"p": pa.array(self.positions), "v": value})
+        arrow_func = {"avg": "mean"}.get(func, func)
+        options = pc.CountOptions(mode="only_valid") if func == "count_distinct" else None
+        grouped = table.group_by("p").aggregate([("v", arrow_func, options)])
+        result = grouped.column(f"v_{arrow_func}").combine_chunks()
+        # Scatter the per-group results to positions 0..n-1 (null where no group).
+        slot = np.full(self.n, -1, dtype=np.int64)
+        slot[grouped.column("p").to_numpy()] = np.arange(grouped.num_rows)
+        scattered = pc.take(result, pa.array(np.maximum(slot, 0), mask=slot < 0))
+        if func in ("count_distinct", "sum"):
+            zero = pa.scalar(0, scattered.type) if func == "count_distinct" else pa.scalar(0).cast(scattered.type)
+            scattered = pc.fill_null(scattered, zero)
+        return scattered

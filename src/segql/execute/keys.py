@@ -1,0 +1,99 @@
+"""Mapping related rows to profile rows by key.
+
+:class:`KeyIndex` is built once per evaluation from the profile table's key
+column.  It checks that keys are unique and answers, for any array of related
+keys, the position of the matching profile row (or -1).
+
+Two strategies:
+
+* **dense**: integer keys whose range is at most a few times the number of
+  profiles (the usual auto-increment customer ids) use a direct-address table:
+  one scatter to build, one gather to look up, no hashing at all;
+* **hashed**: every other key (strings, sparse integers, dates) uses Arrow's
+  hash-based ``index_in``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from segql.errors import DataError
+
+# A direct-address table may be this many times larger than the profile count
+# (plus a constant for small tables): 4 bytes per slot.
+DENSE_FACTOR = 4
+DENSE_SLACK = 1 << 20
+
+
+class KeyIndex:
+    def __init__(self, key_name: str, keys: pa.ChunkedArray) -> None:
+        self.key_name = key_name
+        self.keys = keys
+        self.num_rows = len(keys)
+        self._slots: np.ndarray | None = None
+        self._base = 0
+        if pa.types.is_integer(keys.type) and self._try_dense():
+            return
+        self._check_unique_hashed()
+
+    # ------------------------------------------------------------- building
+    def _try_dense(self) -> bool:
+        valid = len(self.keys) - self.keys.null_count
+        if valid == 0:
+            return False
+        bounds = pc.min_max(self.keys).as_py()
+        low, high = bounds["min"], bounds["max"]
+        size = high - low + 1
+        if size > DENSE_FACTOR * self.num_rows + DENSE_SLACK or self.num_rows >= 2**31:
+            return False
+        values = pc.fill_null(self.keys, low).to_numpy()
+        offsets = values - low
+        positions = np.arange(self.num_rows, dtype=np.int32)
+        if self.keys.null_count:
+            mask = pc.is_valid(self.keys).to_numpy(zero_copy_only=False)
+            offsets, positions = offsets[mask], positions[mask]
+        slots = np.full(size, -1, dtype=np.int32)
+        slots[offsets] = positions
+        if np.count_nonzero(slots >= 0) != valid:
+            counts = np.bincount(offsets, minlength=size)
+            repeated = (np.flatnonzero(counts > 1)[:3] + low).tolist()
+            self._duplicates(repeated, int(np.count_nonzero(counts > 1)))
+        self._slots, self._base = slots, low
+        return True
+
+    def _check_unique_hashed(self) -> None:
+        valid = len(self.keys) - self.keys.null_count
+        distinct = len(pc.unique(self.keys.drop_null()))
+        if distinct != valid:
+            counts = pc.value_counts(self.keys.drop_null())
+            repeated = pc.filter(counts.field("values"), pc.greater(counts.field("counts"), 1))
+            self._duplicates(repeated.slice(0, 3).to_pylist(), len(repeated))
+
+    def _duplicates(self, examples: list[object], distinct: int) -> None:
+        shown = ", ".join(repr(v) for v in examples)
+        raise DataError(
+            f"the profile table repeats {distinct} value(s) of key column '{self.key_name}' (e.g. {shown})",
+            hint="each profile row must have its own key",
+        )
+
+    # --------------------------------------------------------------- lookups
+    def positions(self, related_keys: pa.ChunkedArray | pa.Array) -> np.ndarray:
+        """Profile row of each related key (int64; -1 for null or unknown keys)."""
+        if self._slots is not None:
+            if not pa.types.is_integer(related_keys.type):  # pragma: no cover - key types are checked first
+                raise DataError("related keys must have the profile key's type")
+            sentinel = self._base - 1
+            values = pc.fill_null(related_keys, sentinel).to_numpy()
+            offsets = values - self._base
+            inside = (offsets >= 0) & (offsets < len(self._slots))
+            result = np.full(len(values), -1, dtype=np.int64)
+            result[inside] = self._slots[offsets[inside]]
+            return result
+        found = pc.index_in(related_keys, value_set=self.keys.combine_chunks(), skip_nulls=True)
+        return np.asarray(pc.fill_null(found, -1).to_numpy(zero_copy_only=False), dtype=np.int64)
+
+    @property
+    def strategy(self) -> str:
+        return "dense" if self._slots is not None else "hashed"

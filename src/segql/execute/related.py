@@ -1,0 +1,118 @@
+"""Related tables (orders, sessions, …): opening them and checking their keys.
+
+A related table may be given as a ``pyarrow.Table`` (or anything
+:func:`segql.program.to_table` accepts), a ``pyarrow.dataset.Dataset``, or a
+path to a Parquet file or directory.  Datasets and paths are read lazily and
+only for the columns the program needs.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+
+from segql.errors import DataError
+
+
+class RelatedSource:
+    """One related table: its schema, and a reader for chosen columns."""
+
+    def __init__(self, name: str, table: pa.Table | None = None, dataset: ds.Dataset | None = None) -> None:
+        self.name = name
+        self._table = table
+        self._dataset = dataset
+
+    @property
+    def schema(self) -> pa.Schema:
+        if self._table is not None:
+            return self._table.schema
+        assert self._dataset is not None
+        return self._dataset.schema
+
+    def read(self, columns: list[str], filter: pc.Expression | None = None) -> pa.Table:
+        """The table restricted to ``columns`` (and, for datasets, to ``filter``)."""
+        if self._table is not None:
+            return self._table.select(columns)
+        assert self._dataset is not None
+        try:
+            return self._dataset.to_table(columns=columns, filter=filter)
+        except (pa.ArrowException, OSError) as exc:
+            raise DataError(f"could not read related table {self.name}: {exc}") from None
+
+
+def open_related(name: Any, data: Any) -> RelatedSource:
+    from segql.program import to_table
+
+    if not isinstance(name, str) or not name:
+        raise DataError(f"related tables are named by strings, got {name!r}")
+    if isinstance(data, ds.Dataset):
+        return RelatedSource(name, dataset=data)
+    if isinstance(data, (str, os.PathLike)):
+        path = os.fspath(data)
+        if not os.path.exists(path):
+            raise DataError(f"related table {name}: no such file or directory: {path}")
+        try:
+            return RelatedSource(name, dataset=ds.dataset(path, format="parquet"))
+        except (pa.ArrowException, OSError) as exc:
+            raise DataError(f"related table {name}: could not open {path} as Parquet: {exc}") from None
+    return RelatedSource(name, table=to_table(data, what=f"related table {name}"))
+
+
+def key_kind(dtype: pa.DataType) -> str | None:
+    """The family of a key column's type: keys of one family can be joined."""
+    if pa.types.is_dictionary(dtype):
+        return key_kind(dtype.value_type)
+    if pa.types.is_integer(dtype):
+        return "integer"
+    if pa.types.is_string(dtype) or pa.types.is_large_string(dtype) or pa.types.is_string_view(dtype):
+        return "string"
+    if pa.types.is_date(dtype):
+        return "date"
+    if pa.types.is_binary(dtype) or pa.types.is_large_binary(dtype) or pa.types.is_fixed_size_binary(dtype):
+        return "binary"
+    return None
+
+
+def normalize_key(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """Keys of one family brought to one Arrow type (int64, string, date32, binary)."""
+    kind = key_kind(column.type)
+    if pa.types.is_dictionary(column.type):
+        column = pc.cast(column, column.type.value_type)
+    if kind == "integer" and column.type != pa.int64():
+        try:
+            return pc.cast(column, pa.int64())
+        except pa.ArrowInvalid:
+            raise DataError("a key column holds integers that do not fit in int64") from None
+    if kind == "string" and column.type != pa.large_string():
+        return pc.cast(column, pa.large_string())
+    if kind == "date" and column.type != pa.date32():
+        return pc.cast(column, pa.date32())
+    if kind == "binary" and column.type != pa.large_binary():
+        return pc.cast(column, pa.large_binary())
+    return column
+
+
+def check_key_types(key: str, profile_type: pa.DataType, related: dict[str, pa.Schema]) -> None:
+    """Raise DataError unless every related table has the key, of a joinable type."""
+    profile_kind = key_kind(profile_type)
+    if profile_kind is None:
+        raise DataError(f"key column '{key}' has type {profile_type}; keys must be integers, strings, dates or binary")
+    for name, schema in related.items():
+        if key not in schema.names:
+            from segql.check import suggest
+
+            close = suggest(key, schema.names)
+            raise DataError(
+                f"related table {name} has no key column '{key}'",
+                hint=f"did you mean '{close}'?" if close else "related tables must carry the profile's key column",
+            )
+        related_type = schema.field(key).type
+        if key_kind(related_type) != profile_kind:
+            raise DataError(
+                f"key type mismatch: '{key}' is {profile_type} in the profile table but {related_type} in {name}",
+                hint="cast one of them so both are integers or both are strings",
+            )
