@@ -18,9 +18,13 @@ def _demo(args: argparse.Namespace) -> int:
     source = demo.source()
     program = segql.compile(source, source_name="demo/customers.segql")
     customers = demo.customers()
-    out = program.evaluate(customers, key="customer_id", as_of=demo.AS_OF)
+    orders = demo.orders(customers)
+    out = program.evaluate(customers, key="customer_id", related={"orders": orders}, as_of=demo.AS_OF)
     total = out.num_rows
-    print(f"segql demo: {total:,} generated customers, as of {demo.AS_OF.date().isoformat()}")
+    print(
+        f"segql demo: {total:,} generated customers with {orders.num_rows:,} orders, "
+        f"as of {demo.AS_OF.date().isoformat()}"
+    )
     print(f"segment file: {len(program.segments)} segments, {len(program.features)} features")
     print()
     width = max(len(s) for s in program.segments)

@@ -24,6 +24,7 @@ CITIES = {
 }
 DOMAINS = ["gmail.com", "outlook.com", "wp.pl", "web.de", "yahoo.com", "icloud.com"]
 TAGS = ["vip", "newsletter", "outdoor", "books", "kids", "tech", "beauty"]
+CATEGORIES = ["books", "toys", "garden", "beauty", "tech", "sports"]
 
 
 def source() -> str:
@@ -33,66 +34,64 @@ def source() -> str:
 def customers(n: int = 10_000, seed: int = 7) -> pa.Table:
     """A deterministic synthetic customer table (the same for a given n and seed)."""
     rng = random.Random(seed)
-    rows: dict[str, list[object]] = {
-        k: []
-        for k in (
-            "customer_id",
-            "age",
-            "country",
-            "city",
-            "lat",
-            "lon",
-            "email",
-            "birth_date",
-            "signup_date",
-            "last_order_ts",
-            "amount_spent",
-            "orders_count",
-            "is_subscribed",
-            "tags",
-        )
-    }
-    start = dt.datetime(2022, 1, 1, tzinfo=dt.UTC)
-    span_seconds = int((AS_OF - start).total_seconds())
+    start = dt.datetime(2022, 1, 1, tzinfo=dt.timezone.utc)
+    span_days = (AS_OF - start).days
+    ids, ages, countries, cities, lats, lons, emails, births, signups, subscribed, tags = ([] for _ in range(11))
     for i in range(n):
         country = rng.choices(COUNTRIES, weights=[30, 20, 12, 10, 8, 8, 4, 8])[0]
         city, lat, lon = rng.choice(CITIES[country])
         age = rng.randint(18, 80) if rng.random() > 0.05 else None
-        signup = start + dt.timedelta(seconds=rng.randrange(span_seconds))
-        orders = 0 if rng.random() < 0.15 else int(rng.expovariate(1 / 6)) + 1
-        last_order = None
-        if orders:
-            last_order = signup + dt.timedelta(seconds=rng.randrange(max(1, int((AS_OF - signup).total_seconds()))))
-        rows["customer_id"].append(100_000 + i)
-        rows["age"].append(age)
-        rows["country"].append(country)
-        rows["city"].append(city)
-        rows["lat"].append(round(lat + rng.uniform(-0.2, 0.2), 4))
-        rows["lon"].append(round(lon + rng.uniform(-0.2, 0.2), 4))
-        rows["email"].append(f"user{i}@{rng.choice(DOMAINS)}")
+        ids.append(100_000 + i)
+        ages.append(age)
+        countries.append(country)
+        cities.append(city)
+        lats.append(round(lat + rng.uniform(-0.2, 0.2), 4))
+        lons.append(round(lon + rng.uniform(-0.2, 0.2), 4))
+        emails.append(f"user{i}@{rng.choice(DOMAINS)}")
         birth_year = AS_OF.year - age if age is not None else 1980
-        rows["birth_date"].append(dt.date(birth_year, rng.randint(1, 12), rng.randint(1, 28)))
-        rows["signup_date"].append(signup.date())
-        rows["last_order_ts"].append(last_order)
-        rows["amount_spent"].append(round(orders * rng.uniform(15, 120), 2))
-        rows["orders_count"].append(orders)
-        rows["is_subscribed"].append(rng.random() < 0.4)
-        rows["tags"].append(rng.sample(TAGS, rng.randint(0, 3)))
+        births.append(dt.date(birth_year, rng.randint(1, 12), rng.randint(1, 28)))
+        signups.append((start + dt.timedelta(days=rng.randrange(span_days))).date())
+        subscribed.append(rng.random() < 0.4)
+        tags.append(rng.sample(TAGS, rng.randint(0, 3)))
     return pa.table(
         {
-            "customer_id": pa.array(rows["customer_id"], pa.int64()),
-            "age": pa.array(rows["age"], pa.int8()),
-            "country": pa.array(rows["country"], pa.string()).dictionary_encode(),
-            "city": pa.array(rows["city"], pa.string()),
-            "lat": pa.array(rows["lat"], pa.float64()),
-            "lon": pa.array(rows["lon"], pa.float64()),
-            "email": pa.array(rows["email"], pa.string()),
-            "birth_date": pa.array(rows["birth_date"], pa.date32()),
-            "signup_date": pa.array(rows["signup_date"], pa.date32()),
-            "last_order_ts": pa.array(rows["last_order_ts"], pa.timestamp("us", tz="UTC")),
-            "amount_spent": pa.array(rows["amount_spent"], pa.float64()),
-            "orders_count": pa.array(rows["orders_count"], pa.int32()),
-            "is_subscribed": pa.array(rows["is_subscribed"], pa.bool_()),
-            "tags": pa.array(rows["tags"], pa.list_(pa.string())),
+            "customer_id": pa.array(ids, pa.int64()),
+            "age": pa.array(ages, pa.int8()),
+            "country": pa.array(countries, pa.string()).dictionary_encode(),
+            "city": pa.array(cities, pa.string()),
+            "lat": pa.array(lats, pa.float64()),
+            "lon": pa.array(lons, pa.float64()),
+            "email": pa.array(emails, pa.string()),
+            "birth_date": pa.array(births, pa.date32()),
+            "signup_date": pa.array(signups, pa.date32()),
+            "is_subscribed": pa.array(subscribed, pa.bool_()),
+            "tags": pa.array(tags, pa.list_(pa.string())),
+        }
+    )
+
+
+def orders(customers: pa.Table, seed: int = 8) -> pa.Table:
+    """Orders of the demo customers: most buy a few times, some often, some never."""
+    rng = random.Random(seed)
+    who: list[int] = []
+    when: list[dt.datetime] = []
+    amounts: list[float] = []
+    categories: list[str] = []
+    for cid, signup in zip(customers["customer_id"].to_pylist(), customers["signup_date"].to_pylist()):
+        if rng.random() < 0.15:
+            continue  # never ordered
+        first = dt.datetime(signup.year, signup.month, signup.day, tzinfo=dt.timezone.utc)
+        seconds = max(1, int((AS_OF - first).total_seconds()))
+        for _ in range(int(rng.expovariate(1 / 6)) + 1):
+            who.append(cid)
+            when.append(first + dt.timedelta(seconds=rng.randrange(seconds)))
+            amounts.append(round(rng.uniform(15, 160), 2))
+            categories.append(rng.choice(CATEGORIES))
+    return pa.table(
+        {
+            "customer_id": pa.array(who, pa.int64()),
+            "ts": pa.array(when, pa.timestamp("us", tz="UTC")),
+            "amount": pa.array(amounts, pa.float64()),
+            "category": pa.array(categories, pa.string()).dictionary_encode(),
         }
     )
