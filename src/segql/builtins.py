@@ -39,7 +39,8 @@ def _length(ctx: CallContext, s: Value) -> Value:
 
 def _concat(ctx: CallContext, *parts: Value) -> Value:
     values = [pc.cast(decode(p), pa.large_string()) for p in parts]
-    return pc.cast(pc.binary_join_element_wise(*values, "", null_handling="emit_null"), pa.string())
+    separator = pa.scalar("", pa.large_string())
+    return pc.cast(pc.binary_join_element_wise(*values, separator, null_handling="emit_null"), pa.string())
 
 
 # ------------------------------------------------------------------ numbers
@@ -87,6 +88,8 @@ def _if(ctx: CallContext, cond: Value, a: Value, b: Value) -> Value:
 # -------------------------------------------------------------------- time
 def _component(kernel: Any) -> Any:
     def impl(ctx: CallContext, t: Value) -> Value:
+        if pa.types.is_date32(t.type):
+            t = pc.cast(t, pa.timestamp("us"))  # a date is its midnight (UTC)
         return pc.cast(kernel(t), pa.int64())
 
     return impl
@@ -100,26 +103,25 @@ def _date(ctx: CallContext, t: Value) -> Value:
     return t if pa.types.is_date32(t.type) else pc.cast(t, pa.date32())
 
 
-def _as_micros(t: Value) -> Value:
-    """A date or timestamp as int64 microseconds since the epoch."""
+def _ticks(t: Value, as_of: pa.Scalar) -> tuple[Value, int, str]:
+    """(t, as_of) as int64 ticks of one unit (t's own unit, at least microseconds)."""
     if pa.types.is_date32(t.type):
         t = pc.cast(t, pa.timestamp("us"))
-    elif t.type.unit != "us":
-        # Coarser units widen exactly; nanoseconds are floored to microseconds.
-        if t.type.unit == "ns":
-            return temporal.floor_div(pc.cast(t, pa.int64()), 1000)
-        t = pc.cast(t, pa.timestamp("us"))
-    return pc.cast(t, pa.int64())
+    unit = temporal.finest_unit(t.type.unit, "us")
+    if t.type.unit != unit:
+        t = pc.cast(t, pa.timestamp(unit))
+    scale = temporal.UNITS_PER_SECOND[unit] // temporal.UNITS_PER_SECOND["us"]
+    return pc.cast(t, pa.int64()), as_of.value * scale, unit
 
 
 def _days_since(ctx: CallContext, t: Value) -> Value:
-    diff = pc.subtract_checked(ctx.as_of.value, _as_micros(t))
-    return temporal.floor_div(diff, temporal.units_per_day("us"))
+    ticks, now, unit = _ticks(t, ctx.as_of)
+    return temporal.floor_div(pc.subtract_checked(now, ticks), temporal.units_per_day(unit))
 
 
 def _days_until(ctx: CallContext, t: Value) -> Value:
-    diff = pc.subtract_checked(_as_micros(t), ctx.as_of.value)
-    return temporal.floor_div(diff, temporal.units_per_day("us"))
+    ticks, now, unit = _ticks(t, ctx.as_of)
+    return temporal.floor_div(pc.subtract_checked(ticks, now), temporal.units_per_day(unit))
 
 
 def _distance_km(ctx: CallContext, lat1: Value, lon1: Value, lat2: Value, lon2: Value) -> Value:
@@ -131,7 +133,8 @@ def _distance_km(ctx: CallContext, lat1: Value, lon1: Value, lat2: Value, lon2: 
         pc.power(pc.sin(pc.divide(dphi, 2.0)), 2.0),
         pc.multiply(pc.multiply(pc.cos(p1), pc.cos(p2)), pc.power(pc.sin(pc.divide(dlmb, 2.0)), 2.0)),
     )
-    a = pc.min_element_wise(pc.max_element_wise(a, 0.0), 1.0)
+    # Clamp rounding noise into [0, 1]; skip_nulls=False keeps null coordinates null.
+    a = pc.min_element_wise(pc.max_element_wise(a, 0.0, skip_nulls=False), 1.0, skip_nulls=False)
     return pc.multiply(pc.asin(pc.sqrt(a)), 2.0 * EARTH_RADIUS_KM)
 
 

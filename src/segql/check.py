@@ -633,38 +633,27 @@ class Checker:
                 type=BOOL,
                 span=node.span,
             )
-        # Bring the operand and every item to one comparable type.
-        coerced_items = []
-        target_operand = operand
-        for item in items:
-            op2, item2 = self.coerce_comparison(operand, item, node)
-            coerced_items.append(item2)
-            if op2 != operand:
-                target_operand = op2
-        target = target_operand.type or ANY
-        final_items = []
-        for item in coerced_items:
-            t = item.type or ANY
-            if t != target and not t.is_any and not target.is_any:
-                if target.is_numeric and t.is_numeric:
-                    item = self.cast(item, common_numeric(t, target))
-                elif target == DATE and t.kind == "timestamp":
-                    item = self.cast(item, DATE)
-            final_items.append(item)
-        # A numeric list may widen the operand (int in [1.5, 2]).
-        item_types = {i.type for i in final_items if i.type is not None and not i.type.is_any}
-        if target.is_numeric and item_types:
-            widest = target
-            for t in item_types:
-                widest = common_numeric(widest, t) if t.is_numeric else widest
-            target_operand = self.cast(operand if widest != target_operand.type else target_operand, widest)
-            final_items = [self.cast(i, widest) if (i.type or ANY).is_numeric else i for i in final_items]
-            target = widest
-        if all(_is_constant(i) for i in final_items):
-            lst = ast.ListLiteral(items=tuple(final_items), type=list_of(target), span=values_node.span)
-            return ast.In(operand=target_operand, values=lst, negated=node.negated, type=BOOL, span=node.span)
-        # Items that depend on rows: x in (a, b) is x = a or x = b (SQL semantics).
-        eqs = tuple(ast.Compare(op="=", left=target_operand, right=i, type=BOOL, span=i.span) for i in final_items)
+        # Numbers: the operand and every item take the widest numeric type.
+        if (operand.type or ANY).is_numeric and all(
+            (i.type or ANY).is_numeric or (i.type or ANY).is_null for i in items
+        ):
+            widest = operand.type or ANY
+            for i in items:
+                if (i.type or ANY).is_numeric:
+                    widest = common_numeric(widest, i.type or ANY)
+            operand = self.cast(operand, widest)
+            items = [self.cast(i, widest) for i in items]
+        # Otherwise each item is coerced against the operand exactly as `=` would.
+        pairs = [self.coerce_comparison(operand, item, node) for item in items]
+        operands = {op for op, _ in pairs}
+        item_types = {item.type for _, item in pairs}
+        if len(operands) == 1 and len(item_types) == 1 and all(_is_constant(i) for _, i in pairs):
+            elem = item_types.pop() or ANY
+            lst = ast.ListLiteral(items=tuple(i for _, i in pairs), type=list_of(elem), span=values_node.span)
+            return ast.In(operand=pairs[0][0], values=lst, negated=node.negated, type=BOOL, span=node.span)
+        # Items that depend on rows, or need different coercions of the operand
+        # (a date and a relative time): x in (a, b) is x = a or x = b, as in SQL.
+        eqs = tuple(ast.Compare(op="=", left=op, right=i, type=BOOL, span=i.span) for op, i in pairs)
         disjunction: ast.Node = ast.Or(operands=eqs, type=BOOL, span=node.span)
         return ast.Not(operand=disjunction, type=BOOL, span=node.span) if node.negated else disjunction
 
@@ -723,7 +712,13 @@ class Checker:
             return ast.ListTest(
                 mode=node.mode, operand=operand, value=value, negated=node.negated, type=BOOL, span=node.span
             )
-        if ot == STRING or ot.is_null or ot.is_any:
+        if ot.is_any:
+            # Column types are unknown before the data is seen: the full check
+            # (string or list semantics) happens against the schema.
+            return ast.ListTest(
+                mode=node.mode, operand=operand, value=value, negated=node.negated, type=BOOL, span=node.span
+            )
+        if ot == STRING or ot.is_null:
             operand = self._require_string(operand, "'contains'")
             if node.mode == "one":
                 pattern = self._constant_string(value, "'contains'")

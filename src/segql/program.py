@@ -351,7 +351,12 @@ class Program:
         executor = executor_for(table, aggregates=aggregate_values)
         results: dict[str, Value] = executor.decl_values
         for name in planned.order:
-            results[name] = executor.eval(planned.exprs[name])
+            value = executor.eval(planned.exprs[name])
+            if planned.kinds[name] == "segment":
+                # A segment is its membership: referenced by name, or output, it is
+                # true or false, never null (features keep their nulls).
+                value = pc.fill_null(value, False)
+            results[name] = value
         return self._output(table, key, planned, results, instant)
 
     def _output(
@@ -369,8 +374,7 @@ class Program:
             names.append(key)
             columns.append(table.column(key))
         for name in planned.segments:
-            value = broadcast(results[name], n)
-            columns.append(pc.fill_null(value, False) if value.null_count else value)
+            columns.append(broadcast(results[name], n))
             names.append(name)
         for name in planned.features:
             names.append(name)

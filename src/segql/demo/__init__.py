@@ -34,7 +34,7 @@ def source() -> str:
 def customers(n: int = 10_000, seed: int = 7) -> pa.Table:
     """A deterministic synthetic customer table (the same for a given n and seed)."""
     rng = random.Random(seed)
-    start = dt.datetime(2022, 1, 1, tzinfo=dt.timezone.utc)
+    start = dt.datetime(2022, 1, 1, tzinfo=dt.UTC)
     span_days = (AS_OF - start).days
     ids, ages, countries, cities, lats, lons, emails, births, signups, subscribed, tags = ([] for _ in range(11))
     for i in range(n):
@@ -80,7 +80,7 @@ def orders(customers: pa.Table, seed: int = 8) -> pa.Table:
     for cid, signup in zip(customers["customer_id"].to_pylist(), customers["signup_date"].to_pylist()):
         if rng.random() < 0.15:
             continue  # never ordered
-        first = dt.datetime(signup.year, signup.month, signup.day, tzinfo=dt.timezone.utc)
+        first = dt.datetime(signup.year, signup.month, signup.day, tzinfo=dt.UTC)
         seconds = max(1, int((AS_OF - first).total_seconds()))
         for _ in range(int(rng.expovariate(1 / 6)) + 1):
             who.append(cid)

@@ -535,7 +535,8 @@ def cast_value(value: Value, target: SType, source: SType) -> Value:
         return pa.chunked_array([pa.nulls(len(value), arrow_target)], type=arrow_target)
     kind = target.kind
     if kind == "float":
-        return pc.cast(decode(value), pa.float64())
+        # Integers beyond 2**53 round to the nearest float, as in SQL engines.
+        return pc.cast(decode(value), pa.float64(), safe=False)
     if kind == "decimal":
         if pa.types.is_integer(value.type):
             return pc.cast(value, pa.decimal128(19, 0))

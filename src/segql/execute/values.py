@@ -137,7 +137,7 @@ def canonical_column(array: pa.ChunkedArray, t: SType) -> pa.ChunkedArray:
             return pc.cast(array, pa.int64())  # safe cast: uint64 > 2**63-1 raises
         return array
     if kind == "float":
-        return array if dtype == pa.float64() else pc.cast(array, pa.float64())
+        return array if dtype == pa.float64() else pc.cast(array, pa.float64(), safe=False)
     if kind == "string":
         if pa.types.is_dictionary(dtype):
             if pa.types.is_string_view(dtype.value_type):

@@ -1,0 +1,144 @@
+"""DuckDB as the oracle for segql's aggregates (LANGUAGE.md §3).
+
+Each aggregate is written once more, by hand, in SQL: ``count(*) FILTER``,
+``sum(…) FILTER``, ``count(DISTINCT …)``, and a ``row_number()`` window for
+``first``/``last … by``.  The per-customer results are ``LEFT JOIN``-ed to the
+profile rows and the empty groups filled with ``COALESCE`` as the §3 table
+says.  Nothing here imports segql.
+
+The tables are the same Arrow tables segql reads, registered in DuckDB with
+two extra columns: ``__pos`` (profile row position, to return rows in
+profile order) and ``__row`` (related row position, for the first/last tie
+rule: the earliest row wins for ``first``, the latest for ``last``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+EMPTY_GROUP = {"count": "0", "sum": "0", "count_distinct": "0", "exists": "false"}
+"""The value of an aggregate over no rows, where it is not null (§3)."""
+
+
+@dataclass(frozen=True)
+class Agg:
+    """One aggregate, in SQL pieces over the related table's columns."""
+
+    func: str  # count, sum, avg, min, max, count_distinct, first, last, exists
+    value: str | None = None  # None: count(orders) / exists(orders)
+    by: str | None = None  # first / last only
+    where: str | None = None
+    table: str = "orders"
+
+
+def connect() -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute("SET threads = 1")
+    return con
+
+
+def plain(table: pa.Table) -> pa.Table:
+    """Dictionary columns decoded, so DuckDB orders and compares them as text."""
+    columns = [pc.cast(c, c.type.value_type) if pa.types.is_dictionary(c.type) else c for c in table.columns]
+    return pa.table(columns, names=table.column_names)
+
+
+def register_profile(con: duckdb.DuckDBPyConnection, table: pa.Table, name: str = "profile") -> None:
+    con.register(name, plain(table).append_column("__pos", pa.array(np.arange(table.num_rows, dtype=np.int64))))
+
+
+def register_related(con: duckdb.DuckDBPyConnection, table: pa.Table, name: str = "orders") -> None:
+    con.register(name, plain(table).append_column("__row", pa.array(np.arange(table.num_rows, dtype=np.int64))))
+
+
+def _grouped(con: duckdb.DuckDBPyConnection, agg: Agg, key: str) -> str:
+    """A query of (key, v): the aggregate's value for every key that has one."""
+    cond = f"({agg.where})" if agg.where else "true"
+    if agg.func in ("first", "last"):
+        direction = "ASC" if agg.func == "first" else "DESC"
+        return f"""
+            SELECT {key} AS k, v FROM (
+                SELECT {key}, ({agg.value}) AS v,
+                       row_number() OVER (PARTITION BY {key} ORDER BY ({agg.by}) {direction}, __row {direction}) AS rn
+                FROM {agg.table}
+                WHERE ({agg.by}) IS NOT NULL AND {cond}
+            ) WHERE rn = 1"""
+    if agg.func in ("count", "exists") and agg.value is None:
+        sql = f"count(*) FILTER (WHERE {cond})"
+        if agg.func == "exists":
+            sql = f"({sql}) > 0"
+    elif agg.func == "count_distinct":
+        sql = f"count(DISTINCT ({agg.value})) FILTER (WHERE {cond})"
+    elif agg.func == "sum":
+        # DuckDB sums integers into HUGEINT; segql stays in int64 (and raises on overflow).
+        sql = f"sum({agg.value}) FILTER (WHERE {cond})"
+        value_type = con.sql(f"SELECT ({agg.value}) FROM {agg.table} LIMIT 0").types[0]
+        if str(value_type) in ("TINYINT", "SMALLINT", "INTEGER", "BIGINT"):
+            sql = f"CAST({sql} AS BIGINT)"
+    else:
+        sql = f"{agg.func}({agg.value}) FILTER (WHERE {cond})"
+    return f"SELECT {key} AS k, {sql} AS v FROM {agg.table} GROUP BY {key}"
+
+
+def evaluate(
+    con: duckdb.DuckDBPyConnection,
+    aggregates: Mapping[str, Agg],
+    outputs: Mapping[str, str] | Sequence[str] | None = None,
+    *,
+    key: str = "customer_id",
+    profile: str = "profile",
+) -> dict[str, list[Any]]:
+    """Every aggregate (and every output expression over the aggregates'
+    names and the profile's columns) for every profile row, in profile order."""
+    joins, selected = [], []
+    for i, (name, agg) in enumerate(aggregates.items()):
+        joins.append(f"LEFT JOIN ({_grouped(con, agg, key)}) AS a{i} ON p.{key} = a{i}.k")
+        empty = EMPTY_GROUP.get(agg.func)
+        selected.append(f"COALESCE(a{i}.v, {empty}) AS {name}" if empty else f"a{i}.v AS {name}")
+    if outputs is None:
+        outputs = {name: name for name in aggregates}
+    elif not isinstance(outputs, Mapping):
+        outputs = {name: name for name in outputs}
+    with_aggs = f"SELECT p.*, {', '.join(selected)} FROM {profile} AS p {' '.join(joins)}"
+    columns = ", ".join(f"({sql}) AS {name}" for name, sql in outputs.items())
+    table = con.sql(f"WITH rows AS ({with_aggs}) SELECT {columns} FROM rows ORDER BY __pos").to_arrow_table()
+    return {name: table.column(name).to_pylist() for name in outputs}
+
+
+# ----------------------------------------------------------------- comparing
+def same_value(got: Any, expected: Any, rel: float = 1e-9, abs_tol: float = 1e-9) -> bool:
+    if got is None or expected is None:
+        return got is None and expected is None
+    if isinstance(got, bool) or isinstance(expected, bool):
+        return isinstance(got, bool) and isinstance(expected, bool) and got == expected
+    if isinstance(got, float) or isinstance(expected, float):
+        if isinstance(got, (int, float)) and isinstance(expected, (int, float)):
+            if math.isnan(got) or math.isnan(expected):
+                return math.isnan(got) and math.isnan(expected)
+            return math.isclose(got, expected, rel_tol=rel, abs_tol=abs_tol)
+        return False
+    if isinstance(got, dt.datetime) and isinstance(expected, dt.datetime):
+        return got == expected and (got.tzinfo is None) == (expected.tzinfo is None)
+    return type(got) is type(expected) and got == expected
+
+
+def assert_same_column(name: str, got: Sequence[Any], expected: Sequence[Any], keys: Sequence[Any] = ()) -> None:
+    """Equal lengths and equal values row by row; reports the first few differences."""
+    assert len(got) == len(expected), f"{name}: {len(got)} rows, DuckDB has {len(expected)}"
+    bad = [i for i, (g, e) in enumerate(zip(got, expected)) if not same_value(g, e)]
+    if bad:
+        shown = "; ".join(
+            f"row {i}{f' (key {keys[i]!r})' if keys else ''}: segql {got[i]!r}, DuckDB {expected[i]!r}"
+            for i in bad[:5]
+        )
+        raise AssertionError(f"{name}: {len(bad)} of {len(got)} rows differ: {shown}")
