@@ -117,19 +117,24 @@ def evaluate(
 
 # ----------------------------------------------------------------- comparing
 def same_value(got: Any, expected: Any, rel: float = 1e-9, abs_tol: float = 1e-9) -> bool:
+    """Equal values of the same kind: an int never equals a float (a float
+    column must not turn into an int column), floats to a relative ``rel``."""
     if got is None or expected is None:
         return got is None and expected is None
     if isinstance(got, bool) or isinstance(expected, bool):
         return isinstance(got, bool) and isinstance(expected, bool) and got == expected
-    if isinstance(got, float) or isinstance(expected, float):
-        if isinstance(got, (int, float)) and isinstance(expected, (int, float)):
-            if math.isnan(got) or math.isnan(expected):
-                return math.isnan(got) and math.isnan(expected)
-            return math.isclose(got, expected, rel_tol=rel, abs_tol=abs_tol)
-        return False
+    if isinstance(got, float) and isinstance(expected, float):
+        if math.isnan(got) or math.isnan(expected):
+            return math.isnan(got) and math.isnan(expected)
+        return math.isclose(got, expected, rel_tol=rel, abs_tol=abs_tol)
     if isinstance(got, dt.datetime) and isinstance(expected, dt.datetime):
-        return got == expected and (got.tzinfo is None) == (expected.tzinfo is None)
+        # segql returns timestamps as naive UTC (docs/embedding.md: "without [a zone] means UTC").
+        return _utc(got) == _utc(expected)
     return type(got) is type(expected) and got == expected
+
+
+def _utc(t: dt.datetime) -> dt.datetime:
+    return t.replace(tzinfo=dt.UTC) if t.tzinfo is None else t.astimezone(dt.UTC)
 
 
 def assert_same_column(name: str, got: Sequence[Any], expected: Sequence[Any], keys: Sequence[Any] = ()) -> None:
@@ -138,7 +143,6 @@ def assert_same_column(name: str, got: Sequence[Any], expected: Sequence[Any], k
     bad = [i for i, (g, e) in enumerate(zip(got, expected)) if not same_value(g, e)]
     if bad:
         shown = "; ".join(
-            f"row {i}{f' (key {keys[i]!r})' if keys else ''}: segql {got[i]!r}, DuckDB {expected[i]!r}"
-            for i in bad[:5]
+            f"row {i}{f' (key {keys[i]!r})' if keys else ''}: segql {got[i]!r}, DuckDB {expected[i]!r}" for i in bad[:5]
         )
         raise AssertionError(f"{name}: {len(bad)} of {len(got)} rows differ: {shown}")

@@ -378,7 +378,11 @@ class Program:
             names.append(name)
         for name in planned.features:
             names.append(name)
-            columns.append(broadcast(results[name], n))
+            value = broadcast(results[name], n)
+            if pa.types.is_timestamp(value.type) and value.type.tz is None:
+                # Instants are UTC inside segql; say so in the output.
+                value = value.cast(pa.timestamp(value.type.unit, tz="UTC"))
+            columns.append(value)
         if len(set(names)) != len(names):
             dup = next(x for x in names if names.count(x) > 1)
             raise DataError(f"the output would have two columns named '{dup}'", hint="rename the segment or the key")

@@ -142,6 +142,9 @@ class _NumericView:
     def to_arrow(self, result: np.ndarray, present: np.ndarray) -> pa.Array:
         t = self.arrow_type
         mask = ~present
+        # Null slots hold 0, not the min/max start values: checked kernels
+        # (timestamp arithmetic) look at null slots too.
+        result = np.where(present, result, 0)
         if pa.types.is_boolean(t):
             return pa.array(result.astype(bool), mask=mask)
         if pa.types.is_date32(t):
@@ -181,7 +184,7 @@ class _Reducer:
             return self._sum(pos, values, view)
         if func == "avg":
             counts = np.bincount(pos, minlength=self.n)
-            sums = np.bincount(pos, weights=values.astype(np.float64), minlength=self.n)
+            sums = np.bincount(pos, weights=values.astype(np.float64), minlength=self.n).astype(np.float64)
             with np.errstate(invalid="ignore", divide="ignore"):
                 means = sums / counts
             return pa.array(means, mask=counts == 0)
@@ -202,7 +205,8 @@ class _Reducer:
 
     def _sum(self, pos: np.ndarray, values: np.ndarray, view: _NumericView) -> pa.Array:
         if values.dtype.kind == "f":
-            return pa.array(np.bincount(pos, weights=values, minlength=self.n))
+            # (bincount of no rows returns int64, hence the astype)
+            return pa.array(np.bincount(pos, weights=values, minlength=self.n).astype(np.float64))
         bound = np.bincount(pos, weights=np.abs(values.astype(np.float64)), minlength=self.n)
         sums = np.zeros(self.n, dtype=np.int64)
         np.add.at(sums, pos, values)

@@ -84,12 +84,13 @@ class KeyIndex:
         if self._slots is not None:
             if not pa.types.is_integer(related_keys.type):  # pragma: no cover - key types are checked first
                 raise DataError("related keys must have the profile key's type")
-            sentinel = self._base - 1
-            values = pc.fill_null(related_keys, sentinel).to_numpy()
-            offsets = values - self._base
-            inside = (offsets >= 0) & (offsets < len(self._slots))
+            values = pc.fill_null(related_keys, self._base).to_numpy()
+            # Compare before subtracting: differences of extreme keys would wrap.
+            inside = (values >= self._base) & (values <= self._base + len(self._slots) - 1)
+            if related_keys.null_count:
+                inside &= np.asarray(pc.is_valid(related_keys).to_numpy(zero_copy_only=False), dtype=bool)
             result = np.full(len(values), -1, dtype=np.int64)
-            result[inside] = self._slots[offsets[inside]]
+            result[inside] = self._slots[values[inside] - self._base]
             return result
         found = pc.index_in(related_keys, value_set=self.keys.combine_chunks(), skip_nulls=True)
         return np.asarray(pc.fill_null(found, -1).to_numpy(zero_copy_only=False), dtype=np.int64)
