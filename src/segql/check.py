@@ -845,8 +845,6 @@ class Checker:
                     r,
                 )
             result_type = merged
-        if result_type.is_null:
-            result_type = BOOL
         whens = tuple(
             ast.When(condition=c, result=self.cast(r, result_type), type=result_type, span=w.span)
             for c, r, w in zip(conditions, results, node.whens)

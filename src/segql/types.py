@@ -134,10 +134,13 @@ def unify(a: SType, b: SType) -> SType | None:
     coalesce, list items), or None when there is none."""
     if a == b:
         return a
-    if a.is_null or a.is_any:
+    # null fits every type; an unknown type (no schema yet) absorbs everything.
+    if a.is_null:
         return b
-    if b.is_null or b.is_any:
+    if b.is_null:
         return a
+    if a.is_any or b.is_any:
+        return ANY
     if a.is_numeric and b.is_numeric:
         return common_numeric(a, b)
     if a.is_temporal and b.is_temporal:
