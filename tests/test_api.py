@@ -353,9 +353,7 @@ def test_console_script_demo():
     assert result.returncode == 0, result.stderr
     program = segql.compile(demo.source())
     customers = demo.customers()
-    out = program.evaluate(
-        customers, key="customer_id", related={"orders": demo.orders(customers)}, as_of=demo.AS_OF
-    )
+    out = program.evaluate(customers, key="customer_id", related={"orders": demo.orders(customers)}, as_of=demo.AS_OF)
     lines = result.stdout.splitlines()
     for name in program.segments:
         rows = [line.split() for line in lines if line.split()[:1] == [name]]
