@@ -27,6 +27,7 @@ from segql.errors import (
 )
 from segql.hookspecs import hookimpl
 from segql.limits import Limits
+from segql.plugins import PackInfo, PluginHost
 from segql.program import ParamInfo, Program, __version__, compile, evaluate
 
 __all__ = [
@@ -37,9 +38,11 @@ __all__ = [
     "InternalError",
     "LimitError",
     "Limits",
+    "PackInfo",
     "ParamInfo",
     "ParameterError",
     "PluginError",
+    "PluginHost",
     "Program",
     "SegqlError",
     "SegqlNameError",

@@ -21,12 +21,13 @@ repeats against the data's schema before evaluation.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any, Protocol
 
 import attrs
 
 from segql import ast
-from segql.errors import CycleError, LimitError, SegqlError, SegqlNameError, SegqlTypeError
+from segql.errors import CycleError, LimitError, PluginError, SegqlError, SegqlNameError, SegqlTypeError
 from segql.registry import Function, FunctionRegistry, TypeSpec, satisfies
 from segql.span import Span
 from segql.types import (
@@ -62,6 +63,19 @@ class DataSchema:
     """Profile columns whose Arrow type segql cannot use, with that type."""
 
 
+class Catalog(Protocol):
+    """What the checker needs from a plugin host."""
+
+    functions: FunctionRegistry
+
+    @property
+    def library(self) -> Any: ...
+
+    def default_tree(self, function: str, parameter: str, text: str) -> ast.Node: ...
+
+    def unavailable(self, name: str) -> PluginError | None: ...
+
+
 @attrs.frozen
 class CheckedProgram:
     """The output of the checker: one typed tree per segment and feature."""
@@ -78,14 +92,21 @@ class CheckedProgram:
     """Profile columns read."""
     related_columns: Mapping[str, frozenset[str]]
     """Related-table columns read, per table."""
+    library: Mapping[str, tuple[str, str]] = attrs.field(factory=dict)
+    """Pack-provided declarations the program uses: name -> (source, source name)."""
+    param_defaults: Mapping[str, ast.Node] = attrs.field(factory=dict)
+    """Bound default expression of each declared parameter that has one."""
 
 
 @attrs.define
 class _Decl:
     name: str
     kind: str  # segment | feature
-    node: ast.SegmentDecl | ast.FeatureDecl
+    expr: ast.Node
     deps: list[tuple[str, Span]] = attrs.field(factory=list)
+    source: str | None = None
+    """For a pack's declaration: its source and source name (None: the user's file)."""
+    source_name: str | None = None
 
 
 class NameIndex:
@@ -133,31 +154,35 @@ class Checker:
     def __init__(
         self,
         source_file: ast.SourceFile,
-        functions: FunctionRegistry,
+        catalog: Catalog,
         *,
         source: str = "",
+        source_name: str | None = None,
         schema: DataSchema = DataSchema(),
         param_types: Mapping[str, SType] | None = None,
-        default_parser: Callable[[str], ast.Node] | None = None,
         max_aggregates: int = 1_000,
     ) -> None:
         self.file = source_file
+        self.catalog = catalog
+        self.functions = catalog.functions
         self.max_aggregates = max_aggregates
         self.aggregate_count = 0
-        self.functions = functions
         self.source = source
+        self.source_name = source_name
         self.schema = schema
         self.given_param_types = dict(param_types or {})
-        self.default_parser = default_parser
         self.columns = NameIndex(schema.columns) if schema.columns is not None else None
         self.related = {t: NameIndex(cols) for t, cols in (schema.related or {}).items()}
         self.related_tables = NameIndex(schema.related) if schema.related is not None else None
         self.decls: dict[str, _Decl] = {}
+        self.library_decls: dict[str, _Decl] = {}
         self.param_decls: dict[str, ast.ParamDecl] = {}
         self.decl_types: dict[str, SType] = {}
         self.param_types: dict[str, SType] = {}
         self.used_columns: set[str] = set()
         self.used_related: dict[str, set[str]] = {}
+        self.in_pack = False
+        """True while binding a pack's expression: bare names are columns there."""
         self._collect()
         self.decl_index = NameIndex(self.decls)
         self.param_index = NameIndex(self.param_decls)
@@ -191,25 +216,46 @@ class Checker:
                     hint="names of segments and features must be unique",
                 )
             seen_lower[decl.name.lower()] = (decl.name, decl)
-            self.decls[decl.name] = _Decl(decl.name, kind, decl)
+            self.decls[decl.name] = _Decl(decl.name, kind, decl.expr)
+
+    def _decl(self, name: str) -> _Decl:
+        return self.decls[name] if name in self.decls else self.library_decls[name]
+
+    def _library_decl(self, dotted: str) -> _Decl | None:
+        """The pack declaration ``dotted`` names (loaded on first use), if any."""
+        entry = self.catalog.library.get(dotted)
+        if entry is None:
+            return None
+        decl = self.library_decls.get(entry.name)
+        if decl is None:
+            decl = _Decl(entry.name, entry.kind, entry.expr, source=entry.source, source_name=entry.source_name)
+            self.library_decls[entry.name] = decl
+            decl.deps = self._dependencies(decl)
+        return decl
 
     def _dependencies(self, decl: _Decl) -> list[tuple[str, Span]]:
-        """Declared names referenced by ``decl`` (outside aggregates)."""
+        """Declarations referenced by ``decl`` (outside aggregates)."""
         deps: list[tuple[str, Span]] = []
-        stack: list[ast.Node] = [decl.node.expr]
+        stack: list[ast.Node] = [decl.expr]
         while stack:
             node = stack.pop()
             if isinstance(node, ast.Call) and node.dotted.lower() in AGGREGATES:
                 continue
-            if isinstance(node, ast.Name) and not node.quoted and len(node.parts) == 1:
-                found = self.decl_index.find(node.parts[0])
-                if isinstance(found, str):
-                    deps.append((found, node.span))
+            if isinstance(node, ast.Name) and not node.quoted:
+                if len(node.parts) == 1 and decl.source is None:
+                    found = self.decl_index.find(node.parts[0])
+                    if isinstance(found, str):
+                        deps.append((found, node.span))
+                elif len(node.parts) == 2:
+                    target = self._library_decl(node.dotted)
+                    if target is not None:
+                        deps.append((target.name, node.span))
             stack.extend(ast.children(node))
         return deps
 
     def evaluation_order(self) -> list[str]:
-        """Features and segments, references first; raises CycleError."""
+        """Features and segments (the file's and the packs' it uses), references
+        first; raises CycleError."""
         for d in self.decls.values():
             d.deps = self._dependencies(d)
         order: list[str] = []
@@ -218,7 +264,7 @@ class Checker:
             if state.get(root):
                 continue
             path: list[str] = [root]
-            iters = [iter(self.decls[root].deps)]
+            iters: list[Iterator[tuple[str, Span]]] = [iter(self.decls[root].deps)]
             state[root] = 1
             while path:
                 nxt = next(iters[-1], None)
@@ -230,7 +276,7 @@ class Checker:
                 dep, span = nxt
                 if state.get(dep) == 1:
                     cycle = [*path[path.index(dep) :], dep]
-                    kinds = {self.decls[n].kind for n in cycle}
+                    kinds = {self._decl(n).kind for n in cycle}
                     what = " and ".join(sorted(f"{k}s" for k in kinds))
                     raise CycleError(
                         f"{what} refer to each other in a cycle: {' -> '.join(cycle)}",
@@ -242,19 +288,20 @@ class Checker:
                     continue
                 state[dep] = 1
                 path.append(dep)
-                iters.append(iter(self.decls[dep].deps))
+                iters.append(iter(self._decl(dep).deps))
         return order
 
     def check(self) -> CheckedProgram:
         order = self.evaluation_order()
+        defaults: dict[str, ast.Node] = {}
         for name, decl in self.param_decls.items():
             self.param_types[name] = decl.declared
             if decl.default is not None:
-                self._check_param_default(decl)
+                defaults[name] = self._check_param_default(decl)
         exprs: dict[str, ast.Node] = {}
         for name in order:
-            d = self.decls[name]
-            expr = self.bind(d.node.expr)
+            d = self._decl(name)
+            expr = self._bind_declaration(d)
             if d.kind == "segment":
                 t = expr.type or ANY
                 if t.is_null:
@@ -263,7 +310,7 @@ class Checker:
                     raise self._error(
                         SegqlTypeError,
                         f"segment '{name}' must be a condition (true or false), but its expression is {t}",
-                        d.node.expr,
+                        d.expr,
                         hint="compare it with something, e.g. `… > 0`, or declare it as a feature",
                     )
             exprs[name] = expr
@@ -275,13 +322,33 @@ class Checker:
             order=tuple(order),
             segments=segments,
             features=features,
-            kinds={n: d.kind for n, d in self.decls.items()},
+            kinds={n: self._decl(n).kind for n in order},
             params=dict(self.param_types),
             columns=frozenset(self.used_columns),
             related_columns={t: frozenset(c) for t, c in self.used_related.items()},
+            library={n: (d.source or "", d.source_name or "") for n, d in self.library_decls.items()},
+            param_defaults=defaults,
         )
 
-    def _check_param_default(self, decl: ast.ParamDecl) -> None:
+    def _bind_declaration(self, d: _Decl) -> ast.Node:
+        if d.source is None:
+            return self.bind(d.expr)
+        # A pack's declaration: errors point into the pack's source.
+        self.in_pack = True
+        try:
+            return self.bind(d.expr)
+        except SegqlError as exc:
+            raise type(exc)(
+                f"in {d.name}: {exc.message}",
+                span=Span(0, 0, exc.line or 0, exc.column or 0, exc.end_line or 0, exc.end_column or 0),
+                source=d.source,
+                source_name=d.source_name,
+                hint=exc.hint,
+            ) from None
+        finally:
+            self.in_pack = False
+
+    def _check_param_default(self, decl: ast.ParamDecl) -> ast.Node:
         assert decl.default is not None
         for node in ast.walk(decl.default):
             if isinstance(node, (ast.Name, ast.Call, ast.Param, ast.Now, ast.Today)):
@@ -307,6 +374,7 @@ class Checker:
                 f"the default of ${decl.name} is {t}, but the parameter is declared {target}",
                 decl.default,
             )
+        return bound
 
     # ----------------------------------------------------------------- errors
     def _error(self, cls: type[SegqlError], message: str, node: ast.Node, hint: str | None = None) -> SegqlError:
@@ -396,9 +464,14 @@ class Checker:
         if table is not None:
             return self._related_column(node, table)
         if len(node.parts) > 1:
+            if not node.quoted and len(node.parts) == 2:
+                target = self._library_decl(node.dotted)
+                if target is not None:
+                    t = self.decl_types.get(target.name, ANY)
+                    return ast.Ref(name=target.name, kind=target.kind, type=t, span=node.span)
             return self._qualified_name(node)
         name = node.parts[0]
-        if not node.quoted:
+        if not node.quoted and not self.in_pack:
             found = self.decl_index.find(name)
             if isinstance(found, str):
                 kind = self.decls[found].kind
@@ -449,6 +522,17 @@ class Checker:
 
     def _qualified_name(self, node: ast.Name) -> ast.Node:
         head = node.parts[0]
+        unavailable = self.catalog.unavailable(node.dotted)
+        if unavailable is not None:
+            raise self._error(PluginError, unavailable.message, node, hint=unavailable.hint)
+        pack_names = [n for n in self.catalog.library.names() if n.split(".", 1)[0].lower() == head.lower()]
+        if pack_names:
+            raise self._error(
+                SegqlNameError,
+                f"pack {head} has no segment or feature '{node.parts[-1]}'",
+                node,
+                hint=did_you_mean(suggest(node.dotted, pack_names)) or f"it has: {', '.join(pack_names)}",
+            )
         if self.related_tables is None or isinstance(self.related_tables.find(head), str):
             raise self._error(
                 SegqlNameError,
@@ -861,6 +945,9 @@ class Checker:
             return self._bind_aggregate(node)
         fn = self.functions.get(name)
         if fn is None:
+            unavailable = self.catalog.unavailable(name)
+            if unavailable is not None:
+                raise self._error(PluginError, unavailable.message, node, hint=unavailable.hint)
             raise self._error(
                 SegqlNameError,
                 f"unknown function '{name}'",
@@ -943,10 +1030,10 @@ class Checker:
         return ast.Func(name=fn.name, args=tuple(bound), type=result, span=node.span)
 
     def _bind_default(self, fn: Function, pname: str, text: str, call: ast.Call, table: str | None) -> ast.Node:
-        if self.default_parser is None:  # pragma: no cover - Program always passes one
-            raise self._error(SegqlTypeError, f"{fn.name} needs argument '{pname}'", call)
+        was_in_pack = self.in_pack
+        self.in_pack = True  # a default is the pack's expression: bare names are columns
         try:
-            tree = self.default_parser(text)
+            tree = self.catalog.default_tree(fn.name, pname, text)
             bound = self.bind(tree, table)
         except SegqlError as exc:
             raise self._error(
@@ -955,6 +1042,8 @@ class Checker:
                 call,
                 hint=f"pass {pname}: … explicitly",
             ) from None
+        finally:
+            self.in_pack = was_in_pack
         # Errors later in evaluation should point at the call, not the default's text.
         return ast.transform(bound, lambda n: attrs.evolve(n, span=call.span))
 
@@ -1186,22 +1275,22 @@ def regex_problem(pattern: str) -> str | None:
 
 def check_program(
     source_file: ast.SourceFile,
-    functions: FunctionRegistry,
+    catalog: Catalog,
     *,
     source: str = "",
+    source_name: str | None = None,
     schema: DataSchema = DataSchema(),
     param_types: Mapping[str, SType] | None = None,
-    default_parser: Callable[[str], ast.Node] | None = None,
     max_aggregates: int = 1_000,
 ) -> CheckedProgram:
     """Check a parsed source against what is known of the data."""
     return Checker(
         source_file,
-        functions,
+        catalog,
         source=source,
+        source_name=source_name,
         schema=schema,
         param_types=param_types,
-        default_parser=default_parser,
         max_aggregates=max_aggregates,
     ).check()
 

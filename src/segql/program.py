@@ -176,23 +176,15 @@ class Program:
         return f"<segql.Program segments={self.segments} features={self.features}>"
 
     # ------------------------------------------------------------------ check
-    def _parse_default(self, text: str) -> ast.Node:
-        tree = parse(text, limits=self.limits)
-        if not tree.bare:
-            raise DataError(f"a function default must be an expression, got {text!r}")
-        decl = tree.decls[0]
-        assert isinstance(decl, ast.SegmentDecl)
-        return decl.expr
-
     def _check(self, schema: DataSchema, param_types: Mapping[str, SType]) -> CheckedProgram:
         try:
             return check_program(
                 self.tree,
-                self.host.functions,
+                self.host,
                 source=self.source,
+                source_name=self.source_name,
                 schema=schema,
                 param_types=param_types,
-                default_parser=self._parse_default,
                 max_aggregates=self.limits.max_aggregates,
             )
         except SegqlError as exc:
@@ -204,7 +196,7 @@ class Program:
         from segql.optimize import PassContext
         from segql.optimize.fold_constants import fold_constants
 
-        bound = self._check_default(decl)
+        bound = self._unbound.param_defaults[decl.name]
         folded = fold_constants(bound, PassContext(functions=self.host.functions))
         value = _literal_value(folded)
         if value is _NOT_CONSTANT:
@@ -217,15 +209,6 @@ class Program:
             raise DataError(
                 f"the default of ${decl.name} does not fit its type {decl.declared}: {exc}", span=decl.default.span
             ).with_source(self.source, self.source_name) from None
-
-    def _check_default(self, decl: ast.ParamDecl) -> ast.Node:
-        from segql.check import Checker
-
-        assert decl.default is not None
-        checker = Checker(
-            ast.SourceFile(decls=()), self.host.functions, source=self.source, default_parser=self._parse_default
-        )
-        return checker.bind(decl.default)
 
     def _undeclared_param_uses(self) -> dict[str, Span]:
         declared_lower = {n.lower() for n in self._param_decls}
@@ -351,7 +334,13 @@ class Program:
         executor = executor_for(table, aggregates=aggregate_values)
         results: dict[str, Value] = executor.decl_values
         for name in planned.order:
-            value = executor.eval(planned.exprs[name])
+            try:
+                value = executor.eval(planned.exprs[name])
+            except SegqlError as exc:
+                if name in planned.library:  # an error inside a pack's declaration
+                    source, source_name = planned.library[name]
+                    raise exc.with_source(source, source_name) from None
+                raise
             if planned.kinds[name] == "segment":
                 # A segment is its membership: referenced by name, or output, it is
                 # true or false, never null (features keep their nulls).

@@ -243,6 +243,12 @@ class FunctionRegistry:
     def get(self, name: str) -> Function | None:
         return self._functions.get(name.lower())
 
+    def remove_pack(self, pack: str) -> None:
+        """Forget every function a pack registered (used to roll back a failed pack)."""
+        with self._lock:
+            for key in [k for k, f in self._functions.items() if f.pack == pack]:
+                del self._functions[key]
+
     def names(self) -> list[str]:
         return sorted(f.name for f in self._functions.values())
 
