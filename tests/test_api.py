@@ -349,7 +349,7 @@ def segql_command() -> str:
 
 
 def test_console_script_demo():
-    result = subprocess.run([segql_command(), "demo"], capture_output=True, text=True, timeout=60, check=False)
+    result = subprocess.run([segql_command(), "demo"], capture_output=True, text=True, timeout=300, check=False)
     assert result.returncode == 0, result.stderr
     program = segql.compile(demo.source())
     customers = demo.customers()
@@ -362,7 +362,7 @@ def test_console_script_demo():
 
 
 def test_console_script_help():
-    result = subprocess.run([segql_command(), "--help"], capture_output=True, text=True, timeout=60, check=False)
+    result = subprocess.run([segql_command(), "--help"], capture_output=True, text=True, timeout=300, check=False)
     assert result.returncode == 0, result.stderr
     assert "usage: segql" in result.stdout
     assert "demo" in result.stdout

@@ -183,6 +183,8 @@ class Checker:
         self.used_related: dict[str, set[str]] = {}
         self.in_pack = False
         """True while binding a pack's expression: bare names are columns there."""
+        self.default_args: dict[str, ast.Node] = {}
+        """While binding a function default: the bound earlier arguments, by name."""
         self._collect()
         self.decl_index = NameIndex(self.decls)
         self.param_index = NameIndex(self.param_decls)
@@ -450,6 +452,16 @@ class Checker:
         return ast.ListLiteral(items=tuple(items), type=list_of(elem), span=node.span)
 
     def _bind_Param(self, node: ast.Param, table: str | None) -> ast.Node:
+        if node.name in self.default_args:
+            # `$name` in a function default: the caller's argument for that parameter.
+            value = self.default_args[node.name]
+            if table is not None and not _is_constant(value):
+                raise self._error(
+                    SegqlTypeError,
+                    f"${node.name} is used inside an aggregate, so it must be a constant here",
+                    node,
+                )
+            return value
         found = self.param_index.find(node.name)
         if isinstance(found, list):
             raise self._error(SegqlNameError, f"${node.name} is ambiguous: {', '.join('$' + f for f in found)}", node)
@@ -1006,7 +1018,8 @@ class Checker:
                         node,
                         hint=f"signature: {fn.signature()}",
                     )
-                bound.append(self._bind_default(fn, param.name, param.default, node, table))
+                earlier = {p.name: b for p, b in zip(params, bound)}
+                bound.append(self._bind_default(fn, param.name, param.default, node, table, earlier))
             else:
                 bound.append(self.bind(given, table))
             specs.append(param.type)
@@ -1029,11 +1042,30 @@ class Checker:
         result = self._return_type(fn, bound, specs, node)
         return ast.Func(name=fn.name, args=tuple(bound), type=result, span=node.span)
 
-    def _bind_default(self, fn: Function, pname: str, text: str, call: ast.Call, table: str | None) -> ast.Node:
-        was_in_pack = self.in_pack
+    def _bind_default(
+        self,
+        fn: Function,
+        pname: str,
+        text: str,
+        call: ast.Call,
+        table: str | None,
+        earlier: dict[str, ast.Node],
+    ) -> ast.Node:
+        """Bind a parameter's default (pack source) for this call.  Inside it,
+        ``$name`` is the call's argument for an earlier parameter ``name``."""
+        tree = self.catalog.default_tree(fn.name, pname, text)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Param) and node.name not in earlier:
+                raise self._error(
+                    PluginError,
+                    f"the default of {fn.name}({pname}) refers to ${node.name}, "
+                    "which is not one of the function's earlier parameters",
+                    call,
+                )
+        saved = (self.in_pack, self.default_args)
         self.in_pack = True  # a default is the pack's expression: bare names are columns
+        self.default_args = earlier
         try:
-            tree = self.catalog.default_tree(fn.name, pname, text)
             bound = self.bind(tree, table)
         except SegqlError as exc:
             raise self._error(
@@ -1043,7 +1075,7 @@ class Checker:
                 hint=f"pass {pname}: … explicitly",
             ) from None
         finally:
-            self.in_pack = was_in_pack
+            self.in_pack, self.default_args = saved
         # Errors later in evaluation should point at the call, not the default's text.
         return ast.transform(bound, lambda n: attrs.evolve(n, span=call.span))
 
