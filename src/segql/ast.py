@@ -51,6 +51,8 @@ class DurationLiteral(Node):
     months: int = 0
     micros: int = 0
     signed: bool = False
+    unit: str = attrs.field(default="", eq=False, repr=False)
+    """The unit it was written in (d w m y h), for formatting; "" if computed."""
 
 
 @attrs.frozen(kw_only=True, slots=True, cache_hash=True)
@@ -267,6 +269,8 @@ class Call(Node):
     named: tuple[NamedArg, ...] = ()
     by: Node | None = None
     where: Node | None = None
+    name_span: Span = attrs.field(default=NO_SPAN, eq=False, repr=False)
+    """Where the function's name is written (errors about the function point there)."""
     __children__ = ("args", "named", "by", "where")
 
     @property

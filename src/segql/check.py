@@ -959,11 +959,11 @@ class Checker:
         if fn is None:
             unavailable = self.catalog.unavailable(name)
             if unavailable is not None:
-                raise self._error(PluginError, unavailable.message, node, hint=unavailable.hint)
+                raise self._error(PluginError, unavailable.message, _name_of(node), hint=unavailable.hint)
             raise self._error(
                 SegqlNameError,
                 f"unknown function '{name}'",
-                node,
+                _name_of(node),
                 hint=did_you_mean(suggest(name, self.functions.names() + sorted(AGGREGATES))),
             )
         if node.by is not None or node.where is not None:
@@ -1015,7 +1015,7 @@ class Checker:
                     raise self._error(
                         SegqlTypeError,
                         f"{fn.name} needs argument '{param.name}'",
-                        node,
+                        _name_of(node),
                         hint=f"signature: {fn.signature()}",
                     )
                 earlier = {p.name: b for p, b in zip(params, bound)}
@@ -1248,6 +1248,11 @@ class Checker:
 
     def _bind_Column(self, node: ast.Column, table: str | None) -> ast.Node:  # pragma: no cover
         return node
+
+
+def _name_of(call: ast.Call) -> ast.Node:
+    """A stand-in node spanning a call's function name, for errors about the function."""
+    return ast.Name(parts=call.name, span=call.name_span if call.name_span.known else call.span)
 
 
 def _elem_ok(target: SType, t: SType) -> bool:

@@ -11,6 +11,7 @@ recursive pass sees it.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 import threading
 from collections.abc import Sequence
@@ -156,7 +157,7 @@ def parse_duration(tok: Token) -> ast.DurationLiteral:
         micros = MICROS_PER_HOUR * amount
     if micros > INT64_MAX or months > 1_200_000:
         raise _err(f"duration {text} is too large", tok)
-    return ast.DurationLiteral(months=months, micros=micros, type=SType("duration"), span=_token_span(tok))
+    return ast.DurationLiteral(months=months, micros=micros, unit=unit, type=SType("duration"), span=_token_span(tok))
 
 
 def parse_literal(tok: Token) -> ast.Node:
@@ -277,7 +278,7 @@ class _Builder(lark.Transformer[Token, ast.Node]):
         return ast.Param(name=str(items[0])[1:], span=_token_span(items[0]))
 
     def in_single(self, items: list[Any]) -> ast.ListLiteral:
-        return ast.ListLiteral(items=(items[0],), span=items[0].span)
+        return ast.ListLiteral(items=(items[0],), span=span_of(items))
 
     def is_null(self, items: list[Any]) -> ast.IsNull:
         operand, _is, negated, _null = items
@@ -338,7 +339,12 @@ class _Builder(lark.Transformer[Token, ast.Node]):
         if isinstance(operand, ast.DurationLiteral) and not operand.signed:
             sign = -1 if op == "-" else 1
             return ast.DurationLiteral(
-                months=sign * operand.months, micros=sign * operand.micros, signed=True, type=operand.type, span=span
+                months=sign * operand.months,
+                micros=sign * operand.micros,
+                signed=True,
+                unit=operand.unit,
+                type=operand.type,
+                span=span,
             )
         if op == "-" and isinstance(operand, ast.Literal) and operand.type in (INT, FLOAT):
             # `-3` is the literal -3 (so that -9223372036854775808 fits in int64).
@@ -359,7 +365,7 @@ class _Builder(lark.Transformer[Token, ast.Node]):
         return ast.Today(type=TIMESTAMP, span=_token_span(items[0]))
 
     def list_literal(self, items: list[Any]) -> ast.ListLiteral:
-        values = tuple(i for i in items if i is not None)
+        values = tuple(i for i in items if isinstance(i, ast.Node))
         return ast.ListLiteral(items=values, span=span_of(items))
 
     def name(self, items: list[Any]) -> ast.Name:
@@ -379,7 +385,7 @@ class _Builder(lark.Transformer[Token, ast.Node]):
         return ast.NamedArg(name=str(name), value=value, span=span_of(items))
 
     def call(self, items: list[Any]) -> ast.Call:
-        name, arguments, _by, by, _where, where = items
+        name, arguments, _by, by, _where, where, _close = items
         positional: list[ast.Node] = []
         named: list[ast.NamedArg] = []
         for arg in arguments or ():
@@ -394,7 +400,13 @@ class _Builder(lark.Transformer[Token, ast.Node]):
         if name.quoted:
             raise _err("a function name cannot be written in backquotes", name)
         return ast.Call(
-            name=name.parts, args=tuple(positional), named=tuple(named), by=by, where=where, span=span_of(items)
+            name=name.parts,
+            args=tuple(positional),
+            named=tuple(named),
+            by=by,
+            where=where,
+            span=span_of(items),
+            name_span=name.span,
         )
 
     def case_expr(self, items: list[Any]) -> ast.Case:
@@ -428,6 +440,20 @@ def _get_parser() -> lark.Lark:
                     transformer=_Builder(),
                 )
     return _parser
+
+
+_KEYWORD_RE = re.compile(r"^([a-z]+)\(\?!\[\\w\]\)$")
+
+
+@functools.cache
+def keywords() -> frozenset[str]:
+    """The reserved words, read from the grammar's keyword terminals."""
+    words = set()
+    for terminal in _get_parser().terminals:
+        m = _KEYWORD_RE.match(terminal.pattern.value)
+        if m:
+            words.add(m.group(1))
+    return frozenset(words)
 
 
 _TERMINAL_NAMES = {

@@ -22,6 +22,7 @@ from segql.execute.arrow import Deadline, Executor
 from segql.execute.keys import KeyIndex
 from segql.execute.related import check_key_types, normalize_key, open_related
 from segql.execute.values import Value, broadcast
+from segql.explain import label, plan_text, why_text
 from segql.limits import DEFAULT_LIMITS, Limits
 from segql.optimize import optimize_program
 from segql.params import bind_params, convert
@@ -255,6 +256,66 @@ class Program:
         declared = {n: d.declared for n, d in self._param_decls.items()}
         self.plan(schema, None, declared)
 
+    # ---------------------------------------------------------- explanations
+    def explain(self, data_or_schema: Any = None, *, related: Mapping[str, Any] | None = None) -> str:
+        """The checked, optimized plan as text: every segment and feature in
+        evaluation order, one node per line with its type.  Without data the
+        plan has column types ``any``."""
+        with only_segql_errors(self.source, self.source_name):
+            if data_or_schema is None:
+                planned = optimize_program(self._unbound, self.host.functions)
+            else:
+                schema = data_or_schema if isinstance(data_or_schema, pa.Schema) else to_table(data_or_schema).schema
+                sources = {name: open_related(name, obj).schema for name, obj in (related or {}).items()}
+                declared = {n: d.declared for n, d in self._param_decls.items()}
+                planned = self.plan(schema, sources if related is not None else None, declared)
+            return plan_text(planned)
+
+    def why(
+        self,
+        data: Any,
+        *,
+        key: str,
+        id: Any,
+        segment: str | None = None,
+        related: Mapping[str, Any] | None = None,
+        as_of: Any = None,
+        params: Mapping[str, Any] | None = None,
+    ) -> str:
+        """Why one customer is (or is not) in each segment: every sub-expression
+        with its value for that customer, as an indented tree."""
+        with only_segql_errors(self.source, self.source_name):
+            table = to_table(data)
+            row = select_row(table, key, id)
+            planned, executor = self._run(row, key=key, related=related, as_of=as_of, params=params)
+            names = list(planned.segments) if segment is None else [self._output_name(segment, planned)]
+
+            def value_of(node: ast.Node) -> Any:
+                value = executor.decl_values[node.name] if isinstance(node, ast.Ref) else executor.eval(node)
+                value = value if isinstance(value, pa.Scalar) else value[0]
+                return value.as_py()
+
+            def text_of(decl: str, node: ast.Node) -> str:
+                source = planned.library[decl][0] if decl in planned.library else self.source
+                span = node.span
+                if span.known and span.end <= len(source):
+                    return " ".join(source[span.start : span.end].split())
+                return label(node)
+
+            header = f"{key} = {id!r}, as of {executor.as_of_instant.isoformat()}\n\n"
+            return header + "\n".join(why_text(n, planned, value_of, text_of) for n in names)
+
+    def _output_name(self, name: str, planned: CheckedProgram) -> str:
+        for candidate in [*planned.segments, *planned.features]:
+            if candidate == name or candidate.lower() == name.lower():
+                return candidate
+        from segql.check import suggest
+
+        close = suggest(name, [*planned.segments, *planned.features])
+        raise DataError(
+            f"the program has no segment or feature '{name}'", hint=f"did you mean '{close}'?" if close else None
+        )
+
     # --------------------------------------------------------------- evaluate
     def evaluate(
         self,
@@ -278,18 +339,24 @@ class Program:
                 data, key=key, related=related, as_of=as_of, params=params, timeout=timeout, cancel=cancel
             )
 
-    def _evaluate(
+    def _evaluate(self, data: Any, *, key: str | None, **options: Any) -> pa.Table:
+        table = to_table(data)
+        planned, executor = self._run(table, key=key, **options)
+        return self._output(table, key, planned, executor.decl_values, executor.as_of_instant)
+
+    def _run(
         self,
-        data: Any,
+        table: pa.Table,
         *,
         key: str | None,
         related: Mapping[str, Any] | None,
         as_of: Any,
         params: Mapping[str, Any] | None,
-        timeout: float | None,
-        cancel: threading.Event | None,
-    ) -> pa.Table:
-        table = to_table(data)
+        timeout: float | None = None,
+        cancel: threading.Event | None = None,
+    ) -> tuple[CheckedProgram, Executor]:
+        """Plan for this data, compute aggregates, evaluate every declaration.
+        The executor holds the values (``decl_values``, and every node it evaluated)."""
         instant = resolve_as_of(as_of)
         if params is not None and not isinstance(params, Mapping):
             raise DataError(f"params must be a mapping of names to values, not {type(params).__name__}")
@@ -346,7 +413,7 @@ class Program:
                 # true or false, never null (features keep their nulls).
                 value = pc.fill_null(value, False)
             results[name] = value
-        return self._output(table, key, planned, results, instant)
+        return planned, executor
 
     def _output(
         self,
@@ -356,6 +423,7 @@ class Program:
         results: Mapping[str, Value],
         instant: dt.datetime,
     ) -> pa.Table:
+        """The result table: key, segments, features, with audit metadata."""
         n = table.num_rows
         names: list[str] = []
         columns: list[pa.ChunkedArray] = []
@@ -381,6 +449,24 @@ class Program:
             b"segql.program_sha256": self.sha256.encode(),
         }
         return pa.Table.from_arrays(columns, names=names).replace_schema_metadata(metadata)
+
+
+def select_row(table: pa.Table, key: str, id: Any) -> pa.Table:
+    """The one profile row whose key equals ``id`` (given as a value or as text)."""
+    if key not in table.column_names:
+        raise DataError(f"key column '{key}' is not in the data")
+    column = table.column(key)
+    target_type = column.type.value_type if pa.types.is_dictionary(column.type) else column.type
+    try:
+        value = pa.scalar(id).cast(target_type)  # text ids ("123") are parsed by the cast
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        raise DataError(f"{id!r} is not a valid value of key column '{key}' ({target_type})") from None
+    rows = table.filter(pc.equal(column, value))
+    if rows.num_rows == 0:
+        raise DataError(f"no row has {key} = {id!r}")
+    if rows.num_rows > 1:
+        raise DataError(f"{rows.num_rows} rows have {key} = {id!r}; keys must be unique")
+    return rows
 
 
 _NOT_CONSTANT = object()

@@ -163,6 +163,7 @@ class Executor:
         self.table_name = table_name
         self.num_rows = table.num_rows
         self.functions = functions
+        self.as_of_instant = as_of
         naive = as_of.astimezone(dt.UTC).replace(tzinfo=None)
         self.as_of = pa.scalar(naive, type=pa.timestamp("us"))
         self.today = pa.scalar(naive.replace(hour=0, minute=0, second=0, microsecond=0), type=pa.timestamp("us"))

@@ -1,0 +1,285 @@
+"""Canonical formatting of segql sources (``segql fmt``).
+
+The canonical form: lower-case keywords, ``=`` and ``!=``, double-quoted strings,
+``[ … ]`` lists, parentheses only where precedence needs them, one blank line
+between declarations, and long conditions broken before ``and`` / ``or``.
+Formatting is idempotent and never changes meaning (the tests evaluate both
+forms on data).
+
+Comments survive: a comment on its own line stays above the declaration that
+follows it; comments inside or at the end of a declaration are moved to the
+lines just above it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+from segql import ast
+from segql.parse import MICROS_PER_DAY, MICROS_PER_HOUR, keywords, parse
+
+WIDTH = 100
+INDENT = "    "
+_NAME_RE = re.compile(r"^[^\W\d]\w*$")
+
+# Binding strength: higher binds tighter.
+OR, AND, NOT, PREDICATE, SUM, PRODUCT, UNARY, ATOM = range(8)
+
+
+def format_source(source: str) -> str:
+    """The canonical form of a segql source (raises SegqlError if it does not parse)."""
+    tree = parse(source)
+    comments = _comments(source)
+    if tree.bare:
+        decl = tree.decls[0]
+        assert isinstance(decl, ast.SegmentDecl)
+        lines = [c for _, c in comments] + [format_expression(decl.expr)]
+        return "\n".join(lines) + "\n"
+    blocks: list[str] = []
+    pending = list(comments)
+    for decl in tree.decls:
+        end_line = decl.span.end_line
+        above = [text for line, text in pending if line <= end_line]
+        pending = [(line, text) for line, text in pending if line > end_line]
+        blocks.append("\n".join([*above, format_declaration(decl)]))
+    tail = [text for _, text in pending]
+    out = "\n\n".join(blocks)
+    if tail:
+        out += "\n\n" + "\n".join(tail)
+    return out + "\n"
+
+
+def _comments(source: str) -> list[tuple[int, str]]:
+    """(line, text) of every comment, found with the parser's own lexer rules."""
+    found: list[tuple[int, str]] = []
+    in_string: str | None = None
+    for number, line in enumerate(source.splitlines(), start=1):
+        i = 0
+        while i < len(line):
+            ch = line[i]
+            if in_string:
+                if ch == "\\" and in_string == '"':
+                    i += 2
+                    continue
+                if ch == in_string:
+                    in_string = None
+            elif ch in "\"'`":
+                in_string = ch
+            elif ch == "#" or line.startswith("--", i):
+                found.append((number, line[i:].rstrip()))
+                break
+            i += 1
+    return found
+
+
+def format_declaration(decl: ast.Node) -> str:
+    if isinstance(decl, ast.ParamDecl):
+        text = f"param {decl.name}: {decl.declared}"
+        if decl.default is not None:
+            text += f" = {format_expression(decl.default)}"
+        return text
+    assert isinstance(decl, (ast.SegmentDecl, ast.FeatureDecl))
+    keyword = "segment" if isinstance(decl, ast.SegmentDecl) else "feature"
+    head = f"{keyword} {decl.name}"
+    if decl.description is not None:
+        head += f" {quote(decl.description)}"
+    body = format_expression(decl.expr)
+    one_line = f"{head} = {body}"
+    if len(one_line) <= WIDTH and "\n" not in body:
+        return one_line
+    return f"{head} =\n{INDENT}{format_expression(decl.expr, indent=1, width=WIDTH - len(INDENT))}"
+
+
+def format_expression(node: ast.Node, indent: int = 0, width: int = WIDTH) -> str:
+    text = _expr(node, OR)
+    if len(text) <= width:
+        return text
+    return _broken(node, indent)
+
+
+def _broken(node: ast.Node, indent: int) -> str:
+    """A long expression over several lines: and/or chains one operand per line,
+    case branches one per line."""
+    pad = INDENT * indent
+    if isinstance(node, (ast.Or, ast.And)):
+        word = "or" if isinstance(node, ast.Or) else "and"
+        level = OR if isinstance(node, ast.Or) else AND
+        parts = [_operand(op, level, indent) for op in node.operands]
+        return f"\n{pad}{word} ".join(parts)
+    if isinstance(node, ast.Case):
+        lines = ["case" + (f" {_expr(node.subject, OR)}" if node.subject is not None else "")]
+        for when in node.whens:
+            lines.append(f"{pad}{INDENT}when {_expr(when.condition, OR)} then {_expr(when.result, OR)}")
+        if node.default is not None:
+            lines.append(f"{pad}{INDENT}else {_expr(node.default, OR)}")
+        lines.append(f"{pad}end")
+        return "\n".join(lines)
+    return _expr(node, OR)
+
+
+def _operand(node: ast.Node, level: int, indent: int) -> str:
+    text = _expr(node, level + 1)
+    if len(text) <= WIDTH - len(INDENT) * (indent + 1) or not isinstance(node, (ast.And, ast.Or, ast.Case)):
+        return text
+    inner = _broken(node, indent + 1)
+    return f"(\n{INDENT * (indent + 1)}{inner}\n{INDENT * indent})" if _binding(node) < level + 1 else inner
+
+
+def _binding(node: ast.Node) -> int:
+    if isinstance(node, ast.Or):
+        return OR
+    if isinstance(node, ast.And):
+        return AND
+    if isinstance(node, ast.Not):
+        return NOT
+    if isinstance(node, (ast.Compare, ast.Between, ast.In, ast.IsNull, ast.IsBool, ast.StringTest, ast.Contains)):
+        return PREDICATE
+    if isinstance(node, ast.Arith):
+        return SUM if node.op in "+-" else PRODUCT
+    if isinstance(node, ast.Unary):
+        return UNARY
+    if isinstance(node, ast.DurationLiteral) and node.signed:
+        return UNARY
+    if isinstance(node, ast.Literal) and isinstance(node.value, (int, float)) and node.value < 0:
+        return UNARY
+    return ATOM
+
+
+def _expr(node: ast.Node, context: int) -> str:
+    text = _render(node)
+    return f"({text})" if _binding(node) < context else text
+
+
+def _not(negated: bool) -> str:
+    return "not " if negated else ""
+
+
+def _render(node: ast.Node) -> str:
+    if isinstance(node, ast.Or):
+        return " or ".join(_expr(o, AND) for o in node.operands)
+    if isinstance(node, ast.And):
+        return " and ".join(_expr(o, NOT) for o in node.operands)
+    if isinstance(node, ast.Not):
+        return f"not {_expr(node.operand, NOT)}"
+    if isinstance(node, ast.Compare):
+        return f"{_expr(node.left, SUM)} {node.op} {_expr(node.right, SUM)}"
+    if isinstance(node, ast.Between):
+        return (
+            f"{_expr(node.operand, SUM)} {_not(node.negated)}between {_expr(node.low, SUM)} and {_expr(node.high, SUM)}"
+        )
+    if isinstance(node, ast.In):
+        values = node.values
+        rhs = f"${values.name}" if isinstance(values, ast.Param) else _render(values)
+        return f"{_expr(node.operand, SUM)} {_not(node.negated)}in {rhs}"
+    if isinstance(node, ast.IsNull):
+        return f"{_expr(node.operand, SUM)} is {_not(node.negated)}null"
+    if isinstance(node, ast.IsBool):
+        return f"{_expr(node.operand, SUM)} is {_not(node.negated)}{'true' if node.value else 'false'}"
+    if isinstance(node, ast.StringTest):
+        word = {"starts_with": "starts with", "ends_with": "ends with"}.get(node.op, node.op)
+        return f"{_expr(node.operand, SUM)} {_not(node.negated)}{word} {_expr(node.pattern, SUM)}"
+    if isinstance(node, ast.Contains):
+        mode = {"one": "", "any": " any", "all": " all"}[node.mode]
+        return f"{_expr(node.operand, SUM)} {_not(node.negated)}contains{mode} {_expr(node.value, SUM)}"
+    if isinstance(node, ast.Arith):
+        level = SUM if node.op in "+-" else PRODUCT
+        # Left-associative: the right operand needs parentheses at the same level.
+        return f"{_expr(node.left, level)} {node.op} {_expr(node.right, level + 1)}"
+    if isinstance(node, ast.Unary):
+        inner = _expr(node.operand, UNARY)
+        return f"{node.op}{' ' if inner.startswith(('-', '+')) else ''}{inner}"
+    if isinstance(node, ast.Case):
+        parts = ["case"]
+        if node.subject is not None:
+            parts.append(_expr(node.subject, OR))
+        for when in node.whens:
+            parts.append(f"when {_expr(when.condition, OR)} then {_expr(when.result, OR)}")
+        if node.default is not None:
+            parts.append(f"else {_expr(node.default, OR)}")
+        parts.append("end")
+        return " ".join(parts)
+    if isinstance(node, ast.Call):
+        args = [_expr(a, OR) for a in node.args] + [f"{n.name}: {_expr(n.value, OR)}" for n in node.named]
+        text = f"{'.'.join(node.name)}({', '.join(args)}"
+        if node.by is not None:
+            text += f" by {_expr(node.by, OR)}"
+        if node.where is not None:
+            text += f" where {_expr(node.where, OR)}"
+        return text + ")"
+    if isinstance(node, ast.ListLiteral):
+        return "[" + ", ".join(_expr(i, OR) for i in node.items) + "]"
+    if isinstance(node, ast.Name):
+        return ".".join(name(p, force_quotes=node.quoted) for p in node.parts)
+    if isinstance(node, ast.Param):
+        return f"${node.name}"
+    if isinstance(node, ast.Now):
+        return "now"
+    if isinstance(node, ast.Today):
+        return "today"
+    if isinstance(node, ast.DurationLiteral):
+        return duration(node)
+    if isinstance(node, ast.Literal):
+        return literal(node.value)
+    raise TypeError(f"cannot format {type(node).__name__}")  # pragma: no cover - parser nodes only
+
+
+def name(text: str, force_quotes: bool = False) -> str:
+    if not force_quotes and _NAME_RE.match(text) and text.lower() not in keywords():
+        return text
+    return "`" + text.replace("`", "``") + "`"
+
+
+def quote(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\t", "\\t")
+    escaped = escaped.replace("\r", "\\r").replace("\0", "\\0")
+    return f'"{escaped}"'
+
+
+def literal(value: object) -> str:
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, str):
+        return quote(value)
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        text = repr(value)
+        return text if any(c in text for c in ".en") else text + ".0"
+    if isinstance(value, dt.datetime):
+        utc = value.astimezone(dt.UTC)
+        text = utc.strftime("%Y-%m-%dT%H:%M:%S")
+        if utc.microsecond:
+            text += f".{utc.microsecond:06d}"
+        return text + "Z"
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    raise TypeError(f"cannot format literal {value!r}")  # pragma: no cover
+
+
+def duration(node: ast.DurationLiteral) -> str:
+    sign = ""
+    months, micros = node.months, node.micros
+    if node.signed:
+        sign = "-" if months < 0 or micros < 0 else "+"
+        months, micros = abs(months), abs(micros)
+    sizes = {"d": MICROS_PER_DAY, "w": 7 * MICROS_PER_DAY, "h": MICROS_PER_HOUR}
+    if node.unit == "m" and months and not micros:
+        text = f"{months}m"
+    elif node.unit == "y" and months % 12 == 0 and not micros:
+        text = f"{months // 12}y"
+    elif node.unit in sizes and not months and micros % sizes[node.unit] == 0:
+        text = f"{micros // sizes[node.unit]}{node.unit}"
+    elif months:
+        text = f"{months // 12}y" if months % 12 == 0 else f"{months}m"
+    elif micros % (7 * MICROS_PER_DAY) == 0 and micros:
+        text = f"{micros // (7 * MICROS_PER_DAY)}w"
+    elif micros % MICROS_PER_DAY == 0:
+        text = f"{micros // MICROS_PER_DAY}d"
+    else:
+        text = f"{micros // MICROS_PER_HOUR}h"
+    return sign + text
