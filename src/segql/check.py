@@ -169,6 +169,9 @@ class Checker:
         self.aggregate_count = 0
         self.source = source
         self.source_name = source_name
+        self.text_source = source
+        """The text the nodes being bound come from: the user's source, a pack's
+        library source, or a function default's text (for snippets and carets)."""
         self.schema = schema
         self.given_param_types = dict(param_types or {})
         self.columns = NameIndex(schema.columns) if schema.columns is not None else None
@@ -336,19 +339,14 @@ class Checker:
         if d.source is None:
             return self.bind(d.expr)
         # A pack's declaration: errors point into the pack's source.
-        self.in_pack = True
+        self.in_pack, self.text_source = True, d.source
         try:
             return self.bind(d.expr)
         except SegqlError as exc:
-            raise type(exc)(
-                f"in {d.name}: {exc.message}",
-                span=Span(0, 0, exc.line or 0, exc.column or 0, exc.end_line or 0, exc.end_column or 0),
-                source=d.source,
-                source_name=d.source_name,
-                hint=exc.hint,
-            ) from None
+            exc.message = f"in {d.name}: {exc.message}"
+            raise exc.with_source(d.source, d.source_name) from None
         finally:
-            self.in_pack = False
+            self.in_pack, self.text_source = False, self.source
 
     def _check_param_default(self, decl: ast.ParamDecl) -> ast.Node:
         assert decl.default is not None
@@ -380,13 +378,13 @@ class Checker:
 
     # ----------------------------------------------------------------- errors
     def _error(self, cls: type[SegqlError], message: str, node: ast.Node, hint: str | None = None) -> SegqlError:
-        return cls(message, span=node.span, source=self.source, hint=hint)
+        return cls(message, span=node.span, source=self.text_source, hint=hint)
 
     def text(self, node: ast.Node) -> str:
         """The source text of a node, shortened, for messages."""
         span = node.span
-        if span.known and span.end <= len(self.source):
-            snippet = " ".join(self.source[span.start : span.end].split())
+        if span.known and span.end <= len(self.text_source):
+            snippet = " ".join(self.text_source[span.start : span.end].split())
             if len(snippet) > 40:
                 snippet = snippet[:37] + "…"
             return snippet
@@ -870,6 +868,8 @@ class Checker:
         if lt.is_null and rt.is_null:
             lt = rt = INT
             left, right = self.cast(left, INT), self.cast(right, INT)
+        elif lt.is_null and rt.kind == "duration":
+            left, lt = self.cast(left, TIMESTAMP), TIMESTAMP  # null ± 30d: an unknown instant
         elif lt.is_null:
             left, lt = self.cast(left, rt if not rt.is_any else INT), rt
         elif rt.is_null:
@@ -923,14 +923,24 @@ class Checker:
         subject = self.bind(node.subject, table) if node.subject is not None else None
         conditions: list[ast.Node] = []
         results: list[ast.Node] = []
+        kept: list[ast.When] = []
+        default_node = node.default
         for when in node.whens:
             cond = self.bind(when.condition, table)
             if subject is not None:
                 s, v = self.coerce_comparison(subject, cond, when)
                 cond = ast.Compare(op="=", left=s, right=v, type=BOOL, span=when.condition.span)
-            conditions.append(self._require_bool(cond, "'when'"))
+            cond = self._require_bool(cond, "'when'")
+            truth = self._constant_truth(cond) if self.in_pack else None
+            if truth is False:
+                continue  # in a pack's expression, a branch a constant rules out is not checked
+            conditions.append(cond)
             results.append(self.bind(when.result, table))
-        default = self.bind(node.default, table) if node.default is not None else None
+            kept.append(when)
+            if truth is True:
+                default_node = None  # nothing after an always-true branch can be reached
+                break
+        default = self.bind(default_node, table) if default_node is not None else None
         result_type: SType = NULL
         for r in results + ([default] if default is not None else []):
             merged = unify(result_type, r.type or ANY)
@@ -943,10 +953,33 @@ class Checker:
             result_type = merged
         whens = tuple(
             ast.When(condition=c, result=self.cast(r, result_type), type=result_type, span=w.span)
-            for c, r, w in zip(conditions, results, node.whens)
+            for c, r, w in zip(conditions, results, kept)
         )
         default_cast = self.cast(default, result_type) if default is not None else None
+        if not whens:
+            return (
+                default_cast if default_cast is not None else ast.Literal(value=None, type=result_type, span=node.span)
+            )
         return ast.Case(subject=None, whens=whens, default=default_cast, type=result_type, span=node.span)
+
+    def _constant_truth(self, condition: ast.Node) -> bool | None:
+        """True/False when a condition is a constant known now (no row, parameter
+        or as_of in it), else None."""
+        varying = (ast.Column, ast.Ref, ast.Aggregate, ast.Param, ast.Now, ast.Today, ast.Name, ast.Call)
+        for n in ast.walk(condition):
+            if isinstance(n, varying):
+                return None
+            if isinstance(n, ast.Func):
+                fn = self.functions.get(n.name)
+                if fn is None or not fn.pure or fn.population:
+                    return None
+        from segql.optimize import PassContext
+        from segql.optimize.fold_constants import fold_constants
+
+        folded = fold_constants(condition, PassContext(functions=self.functions))
+        if isinstance(folded, ast.Literal) and isinstance(folded.value, bool):
+            return folded.value
+        return None
 
     # ------------------------------------------------------------------- calls
     def _bind_Call(self, node: ast.Call, table: str | None) -> ast.Node:
@@ -1018,10 +1051,24 @@ class Checker:
                         _name_of(node),
                         hint=f"signature: {fn.signature()}",
                     )
-                earlier = {p.name: b for p, b in zip(params, bound)}
+                earlier = {
+                    p.name: self.cast(b, p.type.concrete)
+                    if p.type.concrete is not None and b.type is not None and b.type.is_null
+                    else b
+                    for p, b in zip(params, bound)
+                }
                 bound.append(self._bind_default(fn, param.name, param.default, node, table, earlier))
             else:
-                bound.append(self.bind(given, table))
+                arg = self.bind(given, table)
+                if param.type.concrete is not None and not param.type.accepts(arg.type or ANY):
+                    # Checked now, before a later default can use it as `$name`.
+                    raise self._error(
+                        SegqlTypeError,
+                        f"{fn.name} expects {param.type.text} here, but {self.describe(arg)} is not",
+                        arg,
+                        hint=f"signature: {fn.signature()}",
+                    )
+                bound.append(arg)
             specs.append(param.type)
         if fn.variadic:
             vspec = params[-1].type
@@ -1062,12 +1109,14 @@ class Checker:
                     "which is not one of the function's earlier parameters",
                     call,
                 )
-        saved = (self.in_pack, self.default_args)
+        saved = (self.in_pack, self.default_args, self.text_source)
         self.in_pack = True  # a default is the pack's expression: bare names are columns
         self.default_args = earlier
+        self.text_source = text
         try:
             bound = self.bind(tree, table)
         except SegqlError as exc:
+            self.in_pack, self.default_args, self.text_source = saved
             raise self._error(
                 type(exc),
                 f"the default of argument '{pname}' of {fn.name} (`{text}`) does not fit this data: {exc.message}",
@@ -1075,7 +1124,7 @@ class Checker:
                 hint=f"pass {pname}: … explicitly",
             ) from None
         finally:
-            self.in_pack, self.default_args = saved
+            self.in_pack, self.default_args, self.text_source = saved
         # Errors later in evaluation should point at the call, not the default's text.
         return ast.transform(bound, lambda n: attrs.evolve(n, span=call.span))
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeAlias
 
 import attrs
@@ -189,7 +189,7 @@ class FunctionRegistry:
         name: str,
         impl: Implementation,
         *,
-        params: list[tuple[str, str] | tuple[str, str, str | None]] | tuple[Any, ...] = (),
+        params: Sequence[tuple[str, str] | tuple[str, str, str | None] | Parameter] = (),
         returns: str,
         variadic: bool = False,
         population: bool = False,

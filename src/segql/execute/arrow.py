@@ -582,6 +582,9 @@ def sql_in(value: Value, values: Value) -> Value:
         # The list is finer than the column (e.g. seconds vs microseconds): widen the column.
         probe = pc.cast(decode(probe), items.type)
         non_null = items.drop_null()
+    if pa.types.is_floating(non_null.type):
+        # Hashing tells -0.0 from 0.0; SQL equality does not.  x + 0.0 turns -0.0 into 0.0.
+        probe, non_null = pc.add(probe, 0.0), pc.add(non_null, 0.0)
     hit = pc.is_in(probe, value_set=non_null, skip_nulls=True)
     result = pc.if_else(pc.is_valid(probe), hit, pa.scalar(None, pa.bool_()))
     if has_null:
