@@ -453,10 +453,11 @@ class Checker:
         if node.name in self.default_args:
             # `$name` in a function default: the caller's argument for that parameter.
             value = self.default_args[node.name]
-            if table is not None and not _is_constant(value):
+            if table is not None and not _reads_only(value, table):
                 raise self._error(
                     SegqlTypeError,
-                    f"${node.name} is used inside an aggregate, so it must be a constant here",
+                    f"${node.name} is used inside an aggregate over {table}, so it must be a constant "
+                    f"or depend only on columns of {table}",
                     node,
                 )
             return value
@@ -1281,7 +1282,8 @@ class Checker:
                 SegqlNameError,
                 f"'{name}' is not a related table: no related tables were given",
                 node,
-                hint=f"pass related={{'{name}': table}} and key=… to evaluate",
+                hint=f"give the table and the key column: related={{'{name}': …}}, key=… "
+                f"(command line: --related {name}=PATH --key COLUMN)",
             )
         raise self._error(
             SegqlNameError,
@@ -1297,6 +1299,16 @@ class Checker:
 
     def _bind_Column(self, node: ast.Column, table: str | None) -> ast.Node:  # pragma: no cover
         return node
+
+
+def _reads_only(node: ast.Node, table: str) -> bool:
+    """Whether a bound expression reads nothing but constants and columns of ``table``."""
+    for n in ast.walk(node):
+        if isinstance(n, (ast.Ref, ast.Aggregate)):
+            return False
+        if isinstance(n, ast.Column) and n.table != table:
+            return False
+    return True
 
 
 def _name_of(call: ast.Call) -> ast.Node:

@@ -1,18 +1,396 @@
-"""The ``segql`` command line."""
+"""The ``segql`` command line.
+
+    segql demo                                  a bundled example, offline
+    segql check FILE [--data PATH]              syntax, names and types
+    segql run FILE --data PATH [-o OUT]         every segment and feature
+    segql count FILE --data PATH                segment sizes, shares and overlaps
+    segql why FILE --data PATH --id ID          why one customer is (not) in a segment
+    segql explain FILE [--data PATH]            the optimized plan
+    segql fmt FILE [--check | --diff]           canonical formatting
+    segql plugins [--json]                      installed packs
+
+Data files are read by extension: .parquet, .csv, .arrow/.feather/.ipc,
+.jsonl/.ndjson.  Exit codes: 0 success, 1 a problem with the source, the data
+or the parameters (reported with position and caret), 2 a usage or file error.
+"""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import csv
+import difflib
+import io
+import json
+import os
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
 
+import pyarrow as pa
 import pyarrow.compute as pc
 
 import segql
-from segql.errors import SegqlError
+from segql.errors import DataError, SegqlError
+
+READERS = {
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".csv": "csv",
+    ".arrow": "ipc",
+    ".feather": "ipc",
+    ".ipc": "ipc",
+    ".jsonl": "json",
+    ".ndjson": "json",
+    ".json": "json",
+}
 
 
-def _demo(args: argparse.Namespace) -> int:
+class UsageError(Exception):
+    """A command-line mistake (exit code 2)."""
+
+
+# ---------------------------------------------------------------- data files
+def file_format(path: str) -> str:
+    suffix = Path(path).suffix.lower()
+    if suffix not in READERS:
+        raise UsageError(f"{path}: unknown file type {suffix or '(none)'}; use one of {', '.join(sorted(READERS))}")
+    return READERS[suffix]
+
+
+def read_table(path: str) -> pa.Table:
+    kind = file_format(path)
+    if not os.path.exists(path):
+        raise UsageError(f"{path}: no such file")
+    try:
+        if kind == "parquet":
+            import pyarrow.parquet as pq
+
+            return pq.read_table(path)
+        if kind == "csv":
+            import pyarrow.csv as pacsv
+
+            return pacsv.read_csv(path)
+        if kind == "ipc":
+            import pyarrow.feather as feather
+
+            return feather.read_table(path)
+        import pyarrow.json as pajson
+
+        return pajson.read_json(path)
+    except (pa.ArrowException, OSError) as exc:
+        raise DataError(f"could not read {path}: {exc}") from None
+
+
+def write_table(table: pa.Table, path: str) -> None:
+    kind = file_format(path)
+    if kind == "parquet":
+        import pyarrow.parquet as pq
+
+        pq.write_table(table, path)
+    elif kind == "csv":
+        import pyarrow.csv as pacsv
+
+        pacsv.write_csv(table, path)
+    elif kind == "ipc":
+        import pyarrow.feather as feather
+
+        feather.write_feather(table, path)
+    else:
+        with open(path, "w", encoding="utf-8") as f:
+            for row in table.to_pylist():
+                f.write(json.dumps(row, default=str, ensure_ascii=False) + "\n")
+
+
+def related_sources(specs: Sequence[str]) -> dict[str, Any]:
+    """``name=path`` pairs; Parquet paths stay paths (read lazily, needed columns only)."""
+    out: dict[str, Any] = {}
+    for spec in specs:
+        name, sep, path = spec.partition("=")
+        if not sep or not name or not path:
+            raise UsageError(f"--related takes NAME=PATH, got {spec!r}")
+        out[name] = path if file_format(path) == "parquet" else read_table(path)
+    return out
+
+
+def parse_param(spec: str) -> tuple[str, Any]:
+    """``name=value``: the value is read as a segql constant (42, 2.5, "x", true,
+    2024-12-24, 30d, ["PL", "DE"]); anything else is taken as text."""
+    name, sep, text = spec.partition("=")
+    if not sep or not name:
+        raise UsageError(f"--param takes NAME=VALUE, got {spec!r}")
+    return name, constant_value(text)
+
+
+def constant_value(text: str) -> Any:
+    from segql import ast
+    from segql.format import duration
+    from segql.parse import parse
+
+    try:
+        tree = parse(text)
+    except SegqlError:
+        return text
+    expr = tree.decls[0].expr if tree.bare else None  # type: ignore[attr-defined]
+
+    def value(node: Any) -> Any:
+        if isinstance(node, ast.Literal):
+            return node.value
+        if isinstance(node, ast.DurationLiteral):
+            return duration(node)
+        if isinstance(node, ast.ListLiteral):
+            return [value(i) for i in node.items]
+        raise ValueError
+
+    try:
+        return value(expr)
+    except ValueError:
+        return text
+
+
+# ------------------------------------------------------------------- output
+def render_table(rows: list[list[str]], header: list[str], pretty: bool, right: set[int] | None = None) -> str:
+    right = right or set()
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(header)]
+
+    def line(cells: list[str]) -> str:
+        parts = [c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths))]
+        return ("│ " + " │ ".join(parts) + " │") if pretty else "  ".join(parts).rstrip()
+
+    if not pretty:
+        return "\n".join([line(header), *(line(r) for r in rows)]) + "\n"
+    top = "┌─" + "─┬─".join("─" * w for w in widths) + "─┐"
+    mid = "├─" + "─┼─".join("─" * w for w in widths) + "─┤"
+    bottom = "└─" + "─┴─".join("─" * w for w in widths) + "─┘"
+    return "\n".join([top, line(header), mid, *(line(r) for r in rows), bottom]) + "\n"
+
+
+def cell(value: Any) -> str:
+    from segql.explain import show
+
+    if value is None:
+        return "null"
+    if isinstance(value, str):
+        return value
+    return show(value)
+
+
+def emit_rows(header: list[str], rows: list[list[Any]], fmt: str, out: io.TextIOBase | Any) -> None:
+    if fmt == "json":
+        for row in rows:
+            out.write(json.dumps(dict(zip(header, row)), default=str, ensure_ascii=False) + "\n")
+    elif fmt == "csv":
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(header)
+        writer.writerows(["" if v is None else v for v in row] for row in rows)
+    else:
+        numeric = {i for i, v in enumerate(rows[0]) if isinstance(v, (int, float))} if rows else set()
+        out.write(render_table([[cell(v) for v in row] for row in rows], header, fmt == "pretty", numeric))
+
+
+def output_format(requested: str | None) -> str:
+    if requested:
+        return requested
+    return "pretty" if sys.stdout.isatty() else "plain"
+
+
+@contextlib.contextmanager
+def progress(message: str) -> Iterator[None]:
+    """A phase indicator on stderr, only when stderr is a terminal."""
+    if not sys.stderr.isatty():
+        yield
+        return
+    start = time.perf_counter()
+    sys.stderr.write(f"{message} …")
+    sys.stderr.flush()
+    try:
+        yield
+    finally:
+        sys.stderr.write(f"\r{message} … {time.perf_counter() - start:.1f}s\n")
+        sys.stderr.flush()
+
+
+# ------------------------------------------------------------------ commands
+def load_program(path: str, host: segql.PluginHost | None = None) -> segql.Program:
+    try:
+        source = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"{path}: {exc.strerror or exc}") from None
+    return segql.compile(source, source_name=path, plugins=host)
+
+
+def evaluation_options(args: argparse.Namespace) -> dict[str, Any]:
+    options: dict[str, Any] = {}
+    related = related_sources(args.related or [])
+    if related:
+        if not args.key:
+            raise UsageError("--key is needed with --related (the column joining the tables)")
+        options["related"] = related
+    if args.key:
+        options["key"] = args.key
+    if args.as_of:
+        options["as_of"] = args.as_of
+    params = dict(parse_param(p) for p in args.param or [])
+    if params:
+        options["params"] = params
+    return options
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    program = load_program(args.file)
+    if args.data:
+        # The full check, against the data's schema (and the related tables').
+        program.explain(read_table(args.data).schema, related=related_sources(args.related or []) or None)
+    what = f"{len(program.segments)} segments, {len(program.features)} features"
+    print(f"{args.file}: ok ({what})" + (f", checked against {args.data}" if args.data else ""))
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    program = load_program(args.file)
+    with progress(f"reading {args.data}"):
+        data = read_table(args.data)
+    options = evaluation_options(args)
+    with progress(f"evaluating {len(program.segments)} segments over {data.num_rows:,} rows"):
+        out = program.evaluate(data, **options)
+    if args.output:
+        write_table(out, args.output)
+        print(f"wrote {out.num_rows:,} rows × {out.num_columns} columns to {args.output}", file=sys.stderr)
+        return 0
+    fmt = output_format(args.format)
+    rows = out.to_pylist()
+    limit = args.limit if args.limit is not None else (20 if fmt == "pretty" else None)
+    shown = rows if limit is None else rows[:limit]
+    emit_rows(out.column_names, [list(r.values()) for r in shown], fmt, sys.stdout)
+    if len(shown) < len(rows):
+        print(f"… {len(rows) - len(shown):,} more rows (use -o FILE to save all, or --limit)", file=sys.stderr)
+    return 0
+
+
+def cmd_count(args: argparse.Namespace) -> int:
+    program = load_program(args.file)
+    with progress(f"reading {args.data}"):
+        data = read_table(args.data)
+    with progress(f"evaluating {len(program.segments)} segments over {data.num_rows:,} rows"):
+        out = program.evaluate(data, **evaluation_options(args))
+    total = out.num_rows
+    names = program.segments
+    counts = {n: int(pc.sum(out.column(n)).as_py() or 0) for n in names}
+    overlap = {a: {b: int(pc.sum(pc.and_(out.column(a), out.column(b))).as_py() or 0) for b in names} for a in names}
+    fmt = output_format(args.format)
+    if fmt == "json":
+        print(json.dumps({"rows": total, "segments": counts, "overlap": overlap}, ensure_ascii=False))
+        return 0
+    rows: list[list[Any]] = [[n, counts[n], f"{counts[n] / total:.1%}" if total else "-"] for n in names]
+    emit_rows(["segment", "members", "share"], rows, fmt, sys.stdout)
+    if fmt == "csv" or len(names) < 2:
+        return 0
+    print()
+    print(f"overlap (customers in both; {total:,} rows)")
+    matrix = [[a, *(overlap[a][b] for b in names)] for a in names]
+    emit_rows(["", *names], matrix, fmt, sys.stdout)
+    return 0
+
+
+def cmd_why(args: argparse.Namespace) -> int:
+    program = load_program(args.file)
+    data = read_table(args.data)
+    options = evaluation_options(args)
+    if "key" not in options:
+        raise UsageError("--key is needed: the column that holds --id")
+    text = program.why(
+        data,
+        key=options.pop("key"),
+        id=args.id,
+        segment=args.segment,
+        related=options.get("related"),
+        as_of=options.get("as_of"),
+        params=options.get("params"),
+    )
+    sys.stdout.write(text)
+    return 0
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    program = load_program(args.file)
+    if args.data:
+        text = program.explain(read_table(args.data).schema, related=related_sources(args.related or []) or None)
+    else:
+        text = program.explain()
+    sys.stdout.write(text)
+    return 0
+
+
+def cmd_fmt(args: argparse.Namespace) -> int:
+    from segql.format import format_source
+
+    try:
+        source = Path(args.file).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"{args.file}: {exc.strerror or exc}") from None
+    try:
+        formatted = format_source(source)
+    except SegqlError as exc:
+        raise exc.with_source(source, args.file) from None
+    if formatted == source:
+        print(f"{args.file}: already formatted", file=sys.stderr)
+        return 0
+    if args.diff:
+        sys.stdout.writelines(
+            difflib.unified_diff(
+                source.splitlines(keepends=True), formatted.splitlines(keepends=True), args.file, args.file
+            )
+        )
+    if args.check or args.diff:
+        print(f"{args.file}: would be reformatted", file=sys.stderr)
+        return 1
+    Path(args.file).write_text(formatted, encoding="utf-8")
+    print(f"{args.file}: reformatted", file=sys.stderr)
+    return 0
+
+
+def cmd_plugins(args: argparse.Namespace) -> int:
+    host = segql.PluginHost()
+    packs: list[dict[str, Any]] = []
+    for name, info in sorted(host.packs.items()):
+        functions = [f for f in host.functions if f.pack == name]
+        packs.append(
+            {
+                "name": name,
+                "version": info.version,
+                "origin": info.origin,
+                "ok": info.ok,
+                "error": info.error.message if info.error else None,
+                "functions": [{"name": f.name, "signature": f.signature(), "doc": f.doc} for f in functions],
+                "library": [
+                    {"name": e.name, "kind": e.kind, "description": e.description}
+                    for e in host.library
+                    if e.pack == name
+                ],
+                "conventions": [{"name": c.name, "kind": c.kind, "doc": c.doc} for c in host.conventions.of(name)],
+            }
+        )
+    if args.json:
+        print(json.dumps(packs, indent=2, ensure_ascii=False))
+        return 0
+    for pack in packs:
+        status = "ok" if pack["ok"] else f"FAILED: {pack['error']}"
+        version = f" {pack['version']}" if pack["version"] else ""
+        print(f"{pack['name']}{version} ({pack['origin']}): {status}")
+        for fn in pack["functions"]:
+            print(f"  {fn['signature']}")
+        for entry in pack["library"]:
+            desc = f"  — {entry['description']}" if entry["description"] else ""
+            print(f"  {entry['kind']} {entry['name']}{desc}")
+        for conv in pack["conventions"]:
+            print(f"  convention {conv['kind']} {conv['name']}: {conv['doc']}")
+        print()
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
     from segql import demo
 
     source = demo.source()
@@ -27,44 +405,91 @@ def _demo(args: argparse.Namespace) -> int:
     )
     print(f"segment file: {len(program.segments)} segments, {len(program.features)} features")
     print()
-    width = max(len(s) for s in program.segments)
-    print(f"{'segment'.ljust(width)}  {'members':>8}  {'share':>6}")
     descriptions = program.descriptions
+    rows = []
     for name in program.segments:
-        count = pc.sum(out.column(name)).as_py() or 0
-        line = f"{name.ljust(width)}  {count:>8,}  {count / total:>6.1%}"
-        if descriptions.get(name):
-            line += f"  {descriptions[name]}"
-        print(line)
+        count = int(pc.sum(out.column(name)).as_py() or 0)
+        rows.append([name, count, f"{count / total:.1%}", descriptions.get(name) or ""])
+    emit_rows(["segment", "members", "share", "description"], rows, output_format(None), sys.stdout)
     print()
-    print("Try: segql demo --source   (show the segment file)")
+    print("Next: segql demo --source (the segment file), segql --help (every command)")
     if args.source:
         print()
         print(source)
     return 0
 
 
-def _check(args: argparse.Namespace) -> int:
-    with open(args.file, encoding="utf-8") as f:
-        source = f.read()
-    program = segql.compile(source, source_name=args.file)
-    print(f"{args.file}: ok ({len(program.segments)} segments, {len(program.features)} features)")
-    return 0
+# -------------------------------------------------------------------- parser
+def add_data_options(p: argparse.ArgumentParser, required: bool) -> None:
+    p.add_argument("--data", required=required, metavar="PATH", help="profile table (.parquet .csv .arrow .jsonl)")
+    p.add_argument(
+        "--related", action="append", metavar="NAME=PATH", help="a related table, e.g. orders=orders.parquet"
+    )
+    p.add_argument("--key", metavar="COLUMN", help="the key column joining related tables (and naming --id)")
+
+
+def add_evaluation_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--as-of", metavar="ISO", help="the instant relative times refer to (default: now, UTC)")
+    p.add_argument("--param", action="append", metavar="NAME=VALUE", help="a parameter value, e.g. min_spend=800")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="segql",
         description="segql: customer segments in a small query language, evaluated on Apache Arrow.",
+        epilog="Data files: .parquet .csv .arrow/.feather/.ipc .jsonl/.ndjson. Docs: docs/language.md",
     )
     parser.add_argument("--version", action="version", version=f"segql {segql.__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    demo = sub.add_parser("demo", help="run a bundled example segment file over generated customers (offline)")
-    demo.add_argument("--source", action="store_true", help="also print the segment file")
-    demo.set_defaults(func=_demo)
-    check = sub.add_parser("check", help="check a segment file's syntax and names")
-    check.add_argument("file")
-    check.set_defaults(func=_check)
+
+    p = sub.add_parser("demo", help="run a bundled example over generated customers (offline)")
+    p.add_argument("--source", action="store_true", help="also print the segment file")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("check", help="check syntax, names and types (against data when given)")
+    p.add_argument("file")
+    add_data_options(p, required=False)
+    p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("run", help="evaluate every segment and feature")
+    p.add_argument("file")
+    add_data_options(p, required=True)
+    add_evaluation_options(p)
+    p.add_argument("-o", "--output", metavar="OUT", help="write the result (.parquet .csv .arrow .jsonl)")
+    p.add_argument("--format", choices=["pretty", "plain", "json", "csv"], help="stdout format")
+    p.add_argument("--limit", type=int, help="rows to print (default: 20 on a terminal, all otherwise)")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("count", help="segment sizes, shares and overlaps")
+    p.add_argument("file")
+    add_data_options(p, required=True)
+    add_evaluation_options(p)
+    p.add_argument("--format", choices=["pretty", "plain", "json", "csv"], help="output format")
+    p.set_defaults(func=cmd_count)
+
+    p = sub.add_parser("why", help="why one customer is (or is not) in a segment")
+    p.add_argument("file")
+    add_data_options(p, required=True)
+    add_evaluation_options(p)
+    p.add_argument("--id", required=True, help="the customer's key value")
+    p.add_argument("--segment", help="only this segment (default: all)")
+    p.set_defaults(func=cmd_why)
+
+    p = sub.add_parser("explain", help="the checked, optimized plan")
+    p.add_argument("file")
+    add_data_options(p, required=False)
+    p.set_defaults(func=cmd_explain)
+
+    p = sub.add_parser("fmt", help="canonical formatting (rewrites the file)")
+    p.add_argument("file")
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--check", action="store_true", help="exit 1 if the file is not formatted; change nothing")
+    group.add_argument("--diff", action="store_true", help="print the changes as a diff; change nothing")
+    p.set_defaults(func=cmd_fmt)
+
+    p = sub.add_parser("plugins", help="installed packs: functions, segments, conventions")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_plugins)
     return parser
 
 
@@ -80,9 +505,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SegqlError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     except BrokenPipeError:
         # Output piped into `head` and closed early: not an error.
-        sys.stderr.close()
+        with contextlib.suppress(OSError):
+            sys.stderr.close()
         return 0
     except OSError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -72,14 +72,8 @@ def label(node: ast.Node) -> str:
     if isinstance(node, ast.Func):
         return f"{node.name}()"
     if isinstance(node, ast.Aggregate):
-        parts = [f"{node.func}({node.table}"]
-        if node.value is not None:
-            parts.append(" value")
-        if node.by is not None:
-            parts.append(" by")
-        if node.where is not None:
-            parts.append(" where")
-        return "".join(parts) + ")"
+        parts = [p for p, node_part in (("value", node.value), ("by", node.by), ("where", node.where)) if node_part]
+        return f"{node.func} over {node.table}" + (f" ({', '.join(parts)} below)" if parts else "")
     return type(node).__name__.lower()
 
 

@@ -302,7 +302,7 @@ class Program:
                     return " ".join(source[span.start : span.end].split())
                 return label(node)
 
-            header = f"{key} = {id!r}, as of {executor.as_of_instant.isoformat()}\n\n"
+            header = f"{key} = {id}, as of {executor.as_of_instant.isoformat()}\n\n"
             return header + "\n".join(why_text(n, planned, value_of, text_of) for n in names)
 
     def _output_name(self, name: str, planned: CheckedProgram) -> str:
