@@ -351,13 +351,13 @@ class Executor:
         if lt.is_temporal and rt.is_temporal:
             # The checker made both sides the same type (date - date or timestamp - timestamp).
             a, b = unify_pair(left, right)
-            return pc.subtract_checked(a, b)
+            return temporal_checked(pc.subtract_checked, a, b)
         if lt.kind == "duration" and rt.kind == "duration":
             for side in (left, right):
                 if pa.types.is_interval(side.type) and duration_parts(side)[0]:
                     raise EvaluationError("months and years cannot be added to a fixed duration", span=node.span)
             a, b = unify_pair(_fixed(left), _fixed(right))
-            return pc.add_checked(a, b) if node.op == "+" else pc.subtract_checked(a, b)
+            return temporal_checked(pc.add_checked if node.op == "+" else pc.subtract_checked, a, b)
         return numeric_arith(node.op, left, right)
 
     def _shift(self, base: Value, duration: Value, op: str, result_type: SType) -> Value:
@@ -373,9 +373,10 @@ class Executor:
                 result = temporal.add_months(base, sign * months) if months else base
                 if micros:
                     fixed = pa.scalar(micros, pa.duration("us"))
-                    result = pc.add_checked(result, fixed) if sign > 0 else pc.subtract_checked(result, fixed)
+                    kernel = pc.add_checked if sign > 0 else pc.subtract_checked
+                    result = temporal_checked(kernel, result, fixed)
         else:
-            result = pc.add_checked(base, duration) if sign > 0 else pc.subtract_checked(base, duration)
+            result = temporal_checked(pc.add_checked if sign > 0 else pc.subtract_checked, base, duration)
         if was_date and result_type.kind == "date":
             return pc.cast(result, pa.date32())
         return result
@@ -482,6 +483,22 @@ def _fixed(value: Value) -> Value:
     if is_scalar(value) and pa.types.is_interval(value.type):
         return pa.scalar(duration_parts(value)[1], pa.duration("us"))
     return value
+
+
+def temporal_checked(kernel: Callable[[Any, Any], Any], left: Value, right: Value) -> Value:
+    """A checked kernel on timestamps/durations.  Arrow's checked temporal
+    kernels also look at the values under nulls, which Arrow leaves undefined,
+    so they can report overflow for a null row: zero those slots first and put
+    the nulls back after."""
+    nulls = [v for v in (left, right) if not is_scalar(v) and v.null_count]
+    if not nulls:
+        return kernel(left, right)
+    valid = pc.is_valid(nulls[0])
+    for v in nulls[1:]:
+        valid = pc.and_(valid, pc.is_valid(v))
+    zeroed = [pc.fill_null(v, pa.scalar(0, v.type)) if any(v is n for n in nulls) else v for v in (left, right)]
+    result = kernel(*zeroed)
+    return pc.if_else(valid, result, pa.scalar(None, result.type))
 
 
 def numeric_arith(op: str, left: Value, right: Value) -> Value:
