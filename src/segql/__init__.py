@@ -27,6 +27,7 @@ from segql.errors import (
 )
 from segql.hookspecs import hookimpl
 from segql.limits import Limits
+from segql.params import Duration
 from segql.plugins import PackInfo, PluginHost
 from segql.program import ParamInfo, Program, __version__, compile, evaluate
 
@@ -34,6 +35,7 @@ __all__ = [
     "CancelledError",
     "CycleError",
     "DataError",
+    "Duration",
     "EvaluationError",
     "InternalError",
     "LimitError",

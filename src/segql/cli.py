@@ -126,7 +126,7 @@ def parse_param(spec: str) -> tuple[str, Any]:
 
 def constant_value(text: str) -> Any:
     from segql import ast
-    from segql.format import duration
+    from segql.params import Duration
     from segql.parse import parse
 
     try:
@@ -139,7 +139,7 @@ def constant_value(text: str) -> Any:
         if isinstance(node, ast.Literal):
             return node.value
         if isinstance(node, ast.DurationLiteral):
-            return duration(node)
+            return Duration(node.months, node.micros)
         if isinstance(node, ast.ListLiteral):
             return [value(i) for i in node.items]
         raise ValueError

@@ -14,7 +14,7 @@ import operator
 import re
 from collections.abc import Iterable
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 import pyarrow as pa
 
@@ -47,6 +47,24 @@ class _Bad(Exception):
     pass
 
 
+class Duration(NamedTuple):
+    """A duration parameter value with calendar months (which ``timedelta``
+    cannot hold): ``Duration(months=6)``, ``Duration(micros=30 * 86_400_000_000)``,
+    or ``Duration.parse("-30d")``."""
+
+    months: int = 0
+    micros: int = 0
+
+    @classmethod
+    def parse(cls, text: str) -> Duration:
+        """A duration written as in segql: ``30d``, ``2w``, ``6m``, ``1y``, ``12h``, signed or not."""
+        try:
+            months, micros = parse_duration_text(text)
+        except _Bad as exc:
+            raise ParameterError(str(exc)) from None
+        return cls(months, micros)
+
+
 def infer_type(value: Any) -> SType:
     """The segql type of a Python value (for undeclared parameters)."""
     if isinstance(value, pa.Scalar):
@@ -68,7 +86,7 @@ def infer_type(value: Any) -> SType:
         return TIMESTAMP
     if isinstance(value, dt.date):
         return DATE
-    if isinstance(value, dt.timedelta):
+    if isinstance(value, (dt.timedelta, Duration)):
         return DURATION
     if isinstance(value, (list, tuple, set, frozenset)):
         elem: SType = NULL
@@ -155,6 +173,8 @@ def convert(value: Any, t: SType) -> pa.Scalar:
         if isinstance(value, dt.timedelta):
             micros = (value.days * 86_400 + value.seconds) * 1_000_000 + value.microseconds
             return duration_scalar(0, micros)
+        if isinstance(value, Duration):
+            return duration_scalar(value.months, value.micros)
         if isinstance(value, str):
             months, micros = parse_duration_text(value)
             return duration_scalar(months, micros)
@@ -245,4 +265,4 @@ def _match(name: str, supplied: dict[str, Any]) -> str | None:
     return matches[0] if len(matches) == 1 else None
 
 
-__all__ = ["bind_params", "convert", "infer_type", "parse_duration_text"]
+__all__ = ["Duration", "bind_params", "convert", "infer_type", "parse_duration_text"]
