@@ -17,7 +17,10 @@ import datetime as dt
 import re
 
 from segql import ast
+from segql.ast import depth_and_size
+from segql.limits import DEFAULT_LIMITS, Limits
 from segql.parse import MICROS_PER_DAY, MICROS_PER_HOUR, keywords, parse
+from segql.stack import call_with_stack
 
 WIDTH = 100
 INDENT = "    "
@@ -27,9 +30,13 @@ _NAME_RE = re.compile(r"^[^\W\d]\w*$")
 OR, AND, NOT, PREDICATE, SUM, PRODUCT, UNARY, ATOM = range(8)
 
 
-def format_source(source: str) -> str:
+def format_source(source: str, limits: Limits = DEFAULT_LIMITS) -> str:
     """The canonical form of a segql source (raises SegqlError if it does not parse)."""
-    tree = parse(source)
+    tree = parse(source, limits=limits)
+    return call_with_stack(depth_and_size(tree)[0], lambda: _format_tree(tree, source))
+
+
+def _format_tree(tree: ast.SourceFile, source: str) -> str:
     comments = _comments(source)
     if tree.bare:
         decl = tree.decls[0]
@@ -201,7 +208,7 @@ def _render(node: ast.Node) -> str:
         return " ".join(parts)
     if isinstance(node, ast.Call):
         args = [_expr(a, OR) for a in node.args] + [f"{n.name}: {_expr(n.value, OR)}" for n in node.named]
-        text = f"{'.'.join(node.name)}({', '.join(args)}"
+        text = f"{'.'.join(node.name).lower()}({', '.join(args)}"  # function names are case-insensitive
         if node.by is not None:
             text += f" by {_expr(node.by, OR)}"
         if node.where is not None:

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import attrs
 
+from segql import ast
 from segql.ast import Node, depth_and_size
 from segql.errors import LimitError
 
-HARD_MAX_DEPTH = 250
+HARD_MAX_DEPTH = 200
 
 
 def _check_depth(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
@@ -40,6 +41,9 @@ class Limits:
     """Items in one list literal (``x in [...]``)."""
     max_aggregates: int = attrs.field(default=1_000, validator=_positive)
     """Aggregates over related tables in one program."""
+    max_cost: float | None = attrs.field(default=None)
+    """Budget for the static cost estimate (``Program.cost``, see segql.cost);
+    a program over it is refused at compile time.  None: no budget."""
 
 
 DEFAULT_LIMITS = Limits()
@@ -48,6 +52,13 @@ DEFAULT_LIMITS = Limits()
 def check_tree(tree: Node, limits: Limits) -> None:
     """Raise LimitError if ``tree`` is deeper or larger than allowed."""
     depth, size, deepest = depth_and_size(tree)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ListLiteral) and len(node.items) > limits.max_list_items:
+            raise LimitError(
+                f"list has {len(node.items)} items; the limit is {limits.max_list_items}",
+                span=node.span,
+                hint="pass long lists as a $parameter",
+            )
     if depth > limits.max_depth:
         raise LimitError(
             f"expression is nested too deeply ({depth} levels; the limit is {limits.max_depth})",

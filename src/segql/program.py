@@ -5,33 +5,39 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import hashlib
+import json
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, TypeVar
 
 import attrs
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from segql import ast
+from segql.ast import depth_and_size
 from segql.check import CheckedProgram, DataSchema, check_program
-from segql.errors import DataError, InternalError, SegqlError
+from segql.cost import program_cost
+from segql.errors import DataError, InternalError, LimitError, SegqlError
 from segql.execute.aggregate import compute_aggregates
 from segql.execute.arrow import Deadline, Executor
 from segql.execute.keys import KeyIndex
 from segql.execute.related import check_key_types, normalize_key, open_related
 from segql.execute.values import Value, broadcast
-from segql.explain import label, plan_text, why_text
+from segql.explain import bound_text, plan_text, why_text
 from segql.limits import DEFAULT_LIMITS, Limits
 from segql.optimize import optimize_program
-from segql.params import bind_params, convert
+from segql.params import Duration, bind_params, convert
 from segql.parse import parse
 from segql.plugins import PluginHost, default_host
 from segql.span import Span
+from segql.stack import call_with_stack
 from segql.types import SType, from_arrow
 
 __version__ = "0.1.0"
+
+T = TypeVar("T")
 
 _PLAN_CACHE_SIZE = 32
 
@@ -138,14 +144,28 @@ class Program:
         self.limits = limits
         self.host = host or default_host()
         self.tree: ast.SourceFile = parse(source, limits=limits, source_name=source_name)
+        self.depth = depth_and_size(self.tree)[0]
+        """Depth of the syntax tree (the recursive passes need stack for it)."""
         self._plans: OrderedDict[Any, CheckedProgram] = OrderedDict()
         self._lock = threading.Lock()
         # Check everything that can be checked without data.
-        self._unbound = self._check(DataSchema(), {})
+        self._unbound = self._deep(lambda: self._check(DataSchema(), {}))
         self._param_decls = {d.name: d for d in self.tree.decls if isinstance(d, ast.ParamDecl)}
         self._param_defaults = {name: self._default_value(d) for name, d in self._param_decls.items()}
         self._used_params = self._undeclared_param_uses()
         self.sha256 = hashlib.sha256(source.encode("utf-8", "surrogatepass")).hexdigest()
+        self._costs = self._deep(
+            lambda: program_cost(optimize_program(self._unbound, self.host.functions).exprs, self.host.functions)
+        )
+        if limits.max_cost is not None and self.cost > limits.max_cost:
+            raise LimitError(
+                f"the program's estimated cost is {self.cost:,.0f}; the budget is {limits.max_cost:,.0f}",
+                hint="see Program.explain() for the cost of each segment and feature",
+            )
+
+    def _deep(self, work: Callable[[], T]) -> T:
+        """Run a recursive pass over this program's trees with room on the stack."""
+        return call_with_stack(self.depth, work)
 
     # --------------------------------------------------------------- metadata
     @property
@@ -164,10 +184,33 @@ class Program:
         out: dict[str, ParamInfo] = {}
         for name, decl in self._param_decls.items():
             default = self._param_defaults[name]
-            out[name] = ParamInfo(name, decl.declared, default.as_py() if default is not None else None, True)
+            value = default.as_py() if default is not None else None
+            if default is not None and decl.declared.kind == "duration":
+                from segql.execute.arrow import duration_parts
+
+                value = Duration(*duration_parts(default))
+            out[name] = ParamInfo(name, decl.declared, value, True)
         for name in self._used_params:
             out[name] = ParamInfo(name, None, None, False)
         return out
+
+    @property
+    def cost(self) -> float:
+        """Static cost estimate, in simple operations per profile row (segql.cost)."""
+        return sum(self._costs.values())
+
+    @property
+    def packs(self) -> dict[str, str | None]:
+        """The packs whose functions or declarations the program uses, with versions."""
+        used: set[str] = set()
+        for expr in self._unbound.exprs.values():
+            for node in ast.walk(expr):
+                if isinstance(node, ast.Func):
+                    fn = self.host.functions.get(node.name)
+                    if fn is not None and fn.pack != "segql":
+                        used.add(fn.pack)
+        used.update(name.split(".", 1)[0] for name in self._unbound.library)
+        return {name: self.host.packs[name].version for name in sorted(used) if name in self.host.packs}
 
     @property
     def descriptions(self) -> dict[str, str | None]:
@@ -242,19 +285,25 @@ class Program:
         if related is not None:
             related_columns = {name: logical_schema(s, f"related table {name}")[0] for name, s in related.items()}
         data_schema = DataSchema(columns=columns, related=related_columns, unsupported=unsupported)
-        checked = self._check(data_schema, param_types)
-        planned = optimize_program(checked, self.host.functions)
+        planned = self._deep(lambda: optimize_program(self._check(data_schema, param_types), self.host.functions))
         with self._lock:
             self._plans[key] = planned
             while len(self._plans) > _PLAN_CACHE_SIZE:
                 self._plans.popitem(last=False)
         return planned
 
-    def check(self, data_or_schema: Any) -> None:
-        """Check names and types against a table or schema without evaluating."""
-        schema = data_or_schema if isinstance(data_or_schema, pa.Schema) else to_table(data_or_schema).schema
-        declared = {n: d.declared for n, d in self._param_decls.items()}
-        self.plan(schema, None, declared)
+    def check(self, data_or_schema: Any, *, related: Mapping[str, Any] | None = None, key: str | None = None) -> None:
+        """Check names and types against a table (or schema) and, if given, the
+        related tables, without evaluating anything."""
+        with only_segql_errors(self.source, self.source_name):
+            schema = data_or_schema if isinstance(data_or_schema, pa.Schema) else to_table(data_or_schema).schema
+            sources = {name: open_related(name, obj).schema for name, obj in (related or {}).items()}
+            if key is not None:
+                if key not in schema.names:
+                    raise DataError(f"key column '{key}' is not in the data")
+                check_key_types(key, schema.field(key).type, sources)
+            declared = {n: d.declared for n, d in self._param_decls.items()}
+            self.plan(schema, sources if related is not None else None, declared)
 
     # ---------------------------------------------------------- explanations
     def explain(self, data_or_schema: Any = None, *, related: Mapping[str, Any] | None = None) -> str:
@@ -269,7 +318,7 @@ class Program:
                 sources = {name: open_related(name, obj).schema for name, obj in (related or {}).items()}
                 declared = {n: d.declared for n, d in self._param_decls.items()}
                 planned = self.plan(schema, sources if related is not None else None, declared)
-            return plan_text(planned)
+            return self._deep(lambda: plan_text(planned, program_cost(planned.exprs, self.host.functions)))
 
     def why(
         self,
@@ -283,27 +332,31 @@ class Program:
         params: Mapping[str, Any] | None = None,
     ) -> str:
         """Why one customer is (or is not) in each segment: every sub-expression
-        with its value for that customer, as an indented tree."""
+        with its value for that customer, as an indented tree.  The whole table
+        is evaluated (population-level functions such as RFM scores depend on
+        every row), and the customer's row is read from the result."""
         with only_segql_errors(self.source, self.source_name):
             table = to_table(data)
-            row = select_row(table, key, id)
-            planned, executor = self._run(row, key=key, related=related, as_of=as_of, params=params)
+            row = row_position(table, key, id)
+            planned, executor = self._deep(
+                lambda: self._run(table, key=key, related=related, as_of=as_of, params=params)
+            )
             names = list(planned.segments) if segment is None else [self._output_name(segment, planned)]
 
             def value_of(node: ast.Node) -> Any:
                 value = executor.decl_values[node.name] if isinstance(node, ast.Ref) else executor.eval(node)
-                value = value if isinstance(value, pa.Scalar) else value[0]
+                value = value if isinstance(value, pa.Scalar) else value[row]
                 return value.as_py()
 
             def text_of(decl: str, node: ast.Node) -> str:
                 source = planned.library[decl][0] if decl in planned.library else self.source
                 span = node.span
-                if span.known and span.end <= len(source):
+                if span.known and span.start < span.end <= len(source):
                     return " ".join(source[span.start : span.end].split())
-                return label(node)
+                return bound_text(node)  # e.g. a function's default argument: no text of its own
 
             header = f"{key} = {id}, as of {executor.as_of_instant.isoformat()}\n\n"
-            return header + "\n".join(why_text(n, planned, value_of, text_of) for n in names)
+            return header + self._deep(lambda: "\n".join(why_text(n, planned, value_of, text_of) for n in names))
 
     def _output_name(self, name: str, planned: CheckedProgram) -> str:
         for candidate in [*planned.segments, *planned.features]:
@@ -335,8 +388,10 @@ class Program:
         feature, in the input's row order.
         """
         with only_segql_errors(self.source, self.source_name):
-            return self._evaluate(
-                data, key=key, related=related, as_of=as_of, params=params, timeout=timeout, cancel=cancel
+            return self._deep(
+                lambda: self._evaluate(
+                    data, key=key, related=related, as_of=as_of, params=params, timeout=timeout, cancel=cancel
+                )
             )
 
     def _evaluate(self, data: Any, *, key: str | None, **options: Any) -> pa.Table:
@@ -447,12 +502,13 @@ class Program:
             b"segql.version": __version__.encode(),
             b"segql.as_of": instant.isoformat().encode(),
             b"segql.program_sha256": self.sha256.encode(),
+            b"segql.packs": json.dumps(self.packs, sort_keys=True).encode(),
         }
         return pa.Table.from_arrays(columns, names=names).replace_schema_metadata(metadata)
 
 
-def select_row(table: pa.Table, key: str, id: Any) -> pa.Table:
-    """The one profile row whose key equals ``id`` (given as a value or as text)."""
+def row_position(table: pa.Table, key: str, id: Any) -> int:
+    """The position of the one profile row whose key equals ``id`` (given as a value or as text)."""
     if key not in table.column_names:
         raise DataError(f"key column '{key}' is not in the data")
     column = table.column(key)
@@ -461,12 +517,12 @@ def select_row(table: pa.Table, key: str, id: Any) -> pa.Table:
         value = pa.scalar(id).cast(target_type)  # text ids ("123") are parsed by the cast
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         raise DataError(f"{id!r} is not a valid value of key column '{key}' ({target_type})") from None
-    rows = table.filter(pc.equal(column, value))
-    if rows.num_rows == 0:
-        raise DataError(f"no row has {key} = {id!r}")
-    if rows.num_rows > 1:
-        raise DataError(f"{rows.num_rows} rows have {key} = {id!r}; keys must be unique")
-    return rows
+    positions = pc.indices_nonzero(pc.fill_null(pc.equal(column, value), False))
+    if len(positions) == 0:
+        raise DataError(f"no row has {key} = {id}")
+    if len(positions) > 1:
+        raise DataError(f"{len(positions)} rows have {key} = {id}; keys must be unique")
+    return int(positions[0].as_py())
 
 
 _NOT_CONSTANT = object()
@@ -476,9 +532,7 @@ def _literal_value(node: ast.Node) -> Any:
     if isinstance(node, ast.Literal):
         return node.value
     if isinstance(node, ast.DurationLiteral):
-        from segql.execute.arrow import duration_scalar
-
-        return duration_scalar(node.months, node.micros)
+        return Duration(node.months, node.micros)
     if isinstance(node, ast.ListLiteral):
         items = [_literal_value(i) for i in node.items]
         if any(i is _NOT_CONSTANT for i in items):

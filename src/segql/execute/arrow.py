@@ -14,6 +14,7 @@ Semantics implemented here (LANGUAGE.md §2, §4):
 
 from __future__ import annotations
 
+import concurrent.futures
 import datetime as dt
 import threading
 import time
@@ -415,14 +416,44 @@ class Executor:
         )
         if fn.pack == "segql":
             return fn.impl(ctx, *args)
-        return call_pack_function(fn, ctx, args, node)
+        return call_pack_function(fn, ctx, args, node, self.deadline)
 
 
-def call_pack_function(fn: Function, ctx: CallContext, args: list[Value], node: ast.Node) -> Value:
+_pack_pool: concurrent.futures.ThreadPoolExecutor | None = None
+_pack_pool_lock = threading.Lock()
+
+
+def _run_with_deadline(fn: Function, ctx: CallContext, args: list[Value], deadline: Deadline, node: ast.Node) -> Any:
+    """Run a pack function on a worker thread so that a deadline or a cancel
+    gives control back to the host even if the function is slow.  (A Python
+    thread cannot be stopped: a function that never returns keeps its worker.)"""
+    global _pack_pool
+    with _pack_pool_lock:
+        if _pack_pool is None:
+            _pack_pool = concurrent.futures.ThreadPoolExecutor(max_workers=8, thread_name_prefix="segql-pack")
+    future = _pack_pool.submit(fn.impl, ctx, *args)
+    while True:
+        try:
+            return future.result(timeout=0.05)
+        except concurrent.futures.TimeoutError:
+            try:
+                deadline.check()
+            except CancelledError as exc:
+                future.cancel()
+                raise CancelledError(
+                    f"{exc.message} while {fn.name} (pack {fn.pack}) was running", span=node.span
+                ) from None
+
+
+def call_pack_function(
+    fn: Function, ctx: CallContext, args: list[Value], node: ast.Node, deadline: Deadline | None = None
+) -> Value:
     """Run a pack's function, turning any misbehaviour into a PluginError."""
     where = f"{fn.name} (pack {fn.pack})"
     try:
-        result = fn.impl(ctx, *args)
+        result = fn.impl(ctx, *args) if deadline is None else _run_with_deadline(fn, ctx, args, deadline, node)
+    except CancelledError:
+        raise
     except SegqlError as exc:
         raise PluginError(f"{where} failed: {exc.message}", pack=fn.pack, function=fn.name, span=node.span) from exc
     except Exception as exc:
