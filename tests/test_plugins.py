@@ -316,7 +316,8 @@ def test_errors_inside_a_pack_declaration_point_into_the_pack_source() -> None:
         evaluate("segment mine = lib.s", host)
     assert err.value.source_name == "pack lib"
     assert (err.value.line, err.value.column) == (2, 5)
-    assert "in lib.s: unknown column 'no_such_column'" in str(err.value)
+    # The message also says where the user's source uses the pack's declaration.
+    assert "in lib.s (used at line 1, column 16): unknown column 'no_such_column'" in str(err.value)
     assert "    no_such_column > 1" in str(err.value)
 
 

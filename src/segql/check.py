@@ -179,6 +179,8 @@ class Checker:
         self.related_tables = NameIndex(schema.related) if schema.related is not None else None
         self.decls: dict[str, _Decl] = {}
         self.library_decls: dict[str, _Decl] = {}
+        self.library_uses: dict[str, Span] = {}
+        """Where the user's source first uses each pack declaration."""
         self.param_decls: dict[str, ast.ParamDecl] = {}
         self.decl_types: dict[str, SType] = {}
         self.param_types: dict[str, SType] = {}
@@ -255,6 +257,8 @@ class Checker:
                     target = self._library_decl(node.dotted)
                     if target is not None:
                         deps.append((target.name, node.span))
+                        if decl.source is None:
+                            self.library_uses.setdefault(target.name, node.span)
             stack.extend(ast.children(node))
         return deps
 
@@ -343,7 +347,9 @@ class Checker:
         try:
             return self.bind(d.expr)
         except SegqlError as exc:
-            exc.message = f"in {d.name}: {exc.message}"
+            use = self.library_uses.get(d.name)
+            where = f" (used at line {use.line}, column {use.column})" if use is not None and use.known else ""
+            exc.message = f"in {d.name}{where}: {exc.message}"
             raise exc.with_source(d.source, d.source_name) from None
         finally:
             self.in_pack, self.text_source = False, self.source
@@ -1088,6 +1094,10 @@ class Checker:
                     bound[index],
                 )
         result = self._return_type(fn, bound, specs, node)
+        if result.is_null and fn.pack == "segql":
+            # Only nulls were passed where the result's type comes from
+            # (least(null, null), abs(null)): the built-ins give null.
+            return ast.Literal(value=None, type=NULL, span=node.span)
         return ast.Func(name=fn.name, args=tuple(bound), type=result, span=node.span)
 
     def _bind_default(
@@ -1126,8 +1136,11 @@ class Checker:
             ) from None
         finally:
             self.in_pack, self.default_args, self.text_source = saved
-        # Errors later in evaluation should point at the call, not the default's text.
-        return ast.transform(bound, lambda n: attrs.evolve(n, span=call.span))
+        # Errors later in evaluation point at the call (line and column), but the
+        # nodes have no text of their own in the user's source (an empty range).
+        s = call.span
+        at_call = Span(s.start, s.start, s.line, s.column, s.end_line, s.end_column)
+        return ast.transform(bound, lambda n: attrs.evolve(n, span=at_call))
 
     def _type_arguments(
         self, fn: Function, args: list[ast.Node], specs: list[TypeSpec], call: ast.Call

@@ -184,10 +184,18 @@ def emit_rows(header: list[str], rows: list[list[Any]], fmt: str, out: io.TextIO
     elif fmt == "csv":
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(header)
-        writer.writerows(["" if v is None else v for v in row] for row in rows)
+        writer.writerows([_csv_cell(v) for v in row] for row in rows)
     else:
         numeric = {i for i, v in enumerate(rows[0]) if isinstance(v, (int, float))} if rows else set()
         out.write(render_table([[cell(v) for v in row] for row in rows], header, fmt == "pretty", numeric))
+
+
+def _csv_cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"  # as Arrow's CSV writer spells them
+    return value
 
 
 def output_format(requested: str | None) -> str:
@@ -249,6 +257,8 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    if args.output:
+        file_format(args.output)  # an unknown extension is a usage error before any work
     program = load_program(args.file)
     with progress(f"reading {args.data}"):
         data = read_table(args.data)
@@ -281,7 +291,8 @@ def cmd_count(args: argparse.Namespace) -> int:
     overlap = {a: {b: int(pc.sum(pc.and_(out.column(a), out.column(b))).as_py() or 0) for b in names} for a in names}
     fmt = output_format(args.format)
     if fmt == "json":
-        print(json.dumps({"rows": total, "segments": counts, "overlap": overlap}, ensure_ascii=False))
+        shares = {n: (c / total if total else None) for n, c in counts.items()}
+        print(json.dumps({"rows": total, "segments": counts, "shares": shares, "overlap": overlap}, ensure_ascii=False))
         return 0
     rows: list[list[Any]] = [[n, counts[n], f"{counts[n] / total:.1%}" if total else "-"] for n in names]
     emit_rows(["segment", "members", "share"], rows, fmt, sys.stdout)

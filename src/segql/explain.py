@@ -105,6 +105,49 @@ def _render_plan(node: ast.Node) -> str:
 
 
 # --------------------------------------------------------------------- why
+def surface(node: ast.Node, table: str | None = None) -> ast.Node:
+    """A bound node as the syntax the user would write (for rendering)."""
+    if isinstance(node, ast.Cast):
+        return surface(node.operand, table)
+    if isinstance(node, ast.Column):
+        parts = (node.name,) if node.table is None or node.table == table else (node.table, node.name)
+        return ast.Name(parts=parts, quoted=not all(p.isidentifier() for p in parts))
+    if isinstance(node, ast.Ref):
+        return ast.Name(parts=tuple(node.name.split(".")))
+    if isinstance(node, ast.Arith) and isinstance(node.left, ast.Now):
+        right = node.right
+        if isinstance(right, ast.DurationLiteral) and right.signed:
+            return right  # a relative time, as written: -30d
+    if isinstance(node, ast.Func):
+        return ast.Call(name=tuple(node.name.split(".")), args=tuple(surface(a, table) for a in node.args))
+    if isinstance(node, ast.Aggregate):
+        value = surface(node.value, None) if node.value is not None else ast.Name(parts=(node.table,))
+        return ast.Call(
+            name=(node.func,),
+            args=(value,),
+            by=surface(node.by, node.table) if node.by is not None else None,
+            where=surface(node.where, node.table) if node.where is not None else None,
+        )
+    if isinstance(node, ast.ListTest):  # also the string forms: contains any/all [...]
+        return ast.Contains(
+            mode=node.mode.removeprefix("substring_"),
+            operand=surface(node.operand, table),
+            value=surface(node.value, table),
+            negated=node.negated,
+        )
+    return ast.map_children(node, lambda child: surface(child, table))
+
+
+def bound_text(node: ast.Node) -> str:
+    """A bound node rendered as segql text."""
+    from segql.format import format_expression
+
+    try:
+        return format_expression(surface(node))
+    except TypeError:  # pragma: no cover - every bound node has a surface form
+        return label(node)
+
+
 def show(value: Any) -> str:
     """A value as segql would write it."""
     if isinstance(value, pa.Scalar):
@@ -129,13 +172,25 @@ def _null_reasons(node: ast.Node, value_of: Lookup, sources: Callable[[ast.Node]
     stack = [node]
     while stack:
         current = stack.pop()
-        inputs = (ast.Column, ast.Param, ast.Aggregate, ast.Ref, ast.Func)
+        inputs = (ast.Column, ast.Param, ast.Aggregate, ast.Ref)
         if isinstance(current, inputs) and value_of(current) is None:
             reasons.append(sources(current))
+            continue
+        if isinstance(current, ast.Func) and value_of(current) is None:
+            inner = _null_reasons_of_args(current, value_of, sources)
+            reasons.extend(inner or [sources(current)])
             continue
         if isinstance(current, (ast.Aggregate, ast.Ref)):
             continue
         stack.extend(ast.children(current))
+    return reasons
+
+
+def _null_reasons_of_args(func: ast.Func, value_of: Lookup, sources: Callable[[ast.Node], str]) -> list[str]:
+    reasons: list[str] = []
+    for arg in func.args:
+        if value_of(arg) is None:
+            reasons.extend(_null_reasons(arg, value_of, sources) or [sources(arg)])
     return reasons
 
 
@@ -196,5 +251,14 @@ def why_text(
         verdict = "  → member" if value else "  → not a member"
     lines.append(f"{kind} {name} = {show(value)}{verdict}")
     expanded.add(name)
-    walk(name, expr, "")
+    root = expr
+    while isinstance(root, ast.Cast):
+        root = root.operand
+    if isinstance(root, ast.Ref):
+        # An alias (segment champs = ecommerce.champions): show what it stands for.
+        lines.append("└─ " + describe(name, root))
+        expanded.add(root.name)
+        walk(root.name, planned.exprs[root.name], "   ")
+    else:
+        walk(name, expr, "")
     return "\n".join(lines) + "\n"

@@ -580,6 +580,11 @@ _EXAMPLES: dict[str, list[str]] = {
         "feature a b",
     ],
     "two values need an operator between them (and, or, =, +, …)": ["a b", "1 2", "a 1", '"x" y'],
+    "the previous expression ends with an operator, so 'segment' is read as a name here": [
+        "segment a = x and\nsegment b = y",
+        "segment a = x or\nsegment b = y",
+        "feature a = x +\nsegment b = y",
+    ],
 }
 
 
