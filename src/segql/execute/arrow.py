@@ -277,7 +277,13 @@ class Executor:
         left, right = unify_pair(self.eval(node.left), self.eval(node.right))
         if pa.types.is_null(left.type) or pa.types.is_null(right.type):
             return _null_bool(left, right)
-        return _COMPARE[node.op](left, right)
+        kernel = _COMPARE[node.op]
+        # A dictionary column against a constant: compare the distinct values once.
+        if is_scalar(right) and pa.types.is_dictionary(left.type):
+            return string_map(left, lambda v: kernel(v, right))
+        if is_scalar(left) and pa.types.is_dictionary(right.type):
+            return string_map(right, lambda v: kernel(left, v))
+        return kernel(left, right)
 
     def _eval_Between(self, node: ast.Between) -> Value:
         value = self.eval(node.operand)
@@ -633,8 +639,10 @@ def sql_in(value: Value, values: Value) -> Value:
     if pa.types.is_floating(non_null.type):
         # Hashing tells -0.0 from 0.0; SQL equality does not.  x + 0.0 turns -0.0 into 0.0.
         probe, non_null = pc.add(probe, 0.0), pc.add(non_null, 0.0)
-    hit = pc.is_in(probe, value_set=non_null, skip_nulls=True)
-    result = pc.if_else(pc.is_valid(probe), hit, pa.scalar(None, pa.bool_()))
+    # On a dictionary column the test runs once per distinct value (string_map).
+    hit = string_map(probe, lambda v: pc.is_in(v, value_set=non_null, skip_nulls=True))
+    no_nulls = not is_scalar(probe) and probe.null_count == 0
+    result = hit if no_nulls else pc.if_else(pc.is_valid(probe), hit, pa.scalar(None, pa.bool_()))
     if has_null:
         result = pc.if_else(result, True, pa.scalar(None, pa.bool_()))
     return result
