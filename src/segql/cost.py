@@ -57,12 +57,18 @@ def node_cost(node: ast.Node, functions: FunctionRegistry) -> float:
     return float(_WEIGHTS.get(type(node), 0))
 
 
-def expression_cost(node: ast.Node, functions: FunctionRegistry) -> float:
-    """Cost per profile row of one expression, references not followed."""
+def expression_cost(node: ast.Node, functions: FunctionRegistry, seen: set[ast.Node] | None = None) -> float:
+    """Cost per profile row of one expression, references not followed.  With
+    ``seen``, sub-expressions already paid for (evaluated once per evaluation)
+    cost nothing."""
     total = 0.0
     stack: list[tuple[ast.Node, float]] = [(node, 1.0)]
     while stack:
         current, factor = stack.pop()
+        if seen is not None:
+            if current in seen:
+                continue
+            seen.add(current)
         if isinstance(current, ast.Aggregate):
             total += 5.0
             inner = [c for c in (current.value, current.by, current.where) if c is not None]
@@ -75,5 +81,8 @@ def expression_cost(node: ast.Node, functions: FunctionRegistry) -> float:
 
 
 def program_cost(exprs: Mapping[str, ast.Node], functions: FunctionRegistry) -> dict[str, float]:
-    """Cost of each segment and feature (each evaluated once)."""
-    return {name: expression_cost(expr, functions) for name, expr in exprs.items()}
+    """Cost of each segment and feature, in evaluation order; work shared with an
+    earlier declaration (a reference, or the same sub-expression) is charged to
+    the first one only."""
+    seen: set[ast.Node] = set()
+    return {name: expression_cost(expr, functions, seen) for name, expr in exprs.items()}

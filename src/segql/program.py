@@ -27,7 +27,7 @@ from segql.execute.related import check_key_types, normalize_key, open_related
 from segql.execute.values import Value, broadcast
 from segql.explain import bound_text, plan_text, why_text
 from segql.limits import DEFAULT_LIMITS, Limits
-from segql.optimize import optimize_program
+from segql.optimize import DEFAULT_PASSES, EXPLANATION_PASSES, optimize_program
 from segql.params import Duration, bind_params, convert
 from segql.parse import parse
 from segql.plugins import PluginHost, default_host
@@ -138,10 +138,13 @@ class Program:
         host: PluginHost | None = None,
         limits: Limits = DEFAULT_LIMITS,
         source_name: str | None = None,
+        optimize: bool = True,
     ) -> None:
         self.source = source
         self.source_name = source_name
         self.limits = limits
+        self.passes = DEFAULT_PASSES if optimize else ()
+        """The optimizer passes plans go through (none with optimize=False)."""
         self.host = host or default_host()
         self.tree: ast.SourceFile = parse(source, limits=limits, source_name=source_name)
         self.depth = depth_and_size(self.tree)[0]
@@ -155,7 +158,9 @@ class Program:
         self._used_params = self._undeclared_param_uses()
         self.sha256 = hashlib.sha256(source.encode("utf-8", "surrogatepass")).hexdigest()
         self._costs = self._deep(
-            lambda: program_cost(optimize_program(self._unbound, self.host.functions).exprs, self.host.functions)
+            lambda: program_cost(
+                optimize_program(self._unbound, self.host.functions, max_depth=self.depth).exprs, self.host.functions
+            )
         )
         if limits.max_cost is not None and self.cost > limits.max_cost:
             raise LimitError(
@@ -267,10 +272,13 @@ class Program:
         schema: pa.Schema,
         related: Mapping[str, pa.Schema] | None = None,
         param_types: Mapping[str, SType] | None = None,
+        explanation: bool = False,
     ) -> CheckedProgram:
-        """The checked, optimized program for data of this schema."""
+        """The checked, optimized program for data of this schema.  With
+        ``explanation``, references are not inlined (for `why`)."""
         param_types = dict(param_types or {})
         key = (
+            explanation,
             tuple((f.name, str(f.type)) for f in schema),
             tuple(sorted((n, tuple((f.name, str(f.type)) for f in s)) for n, s in (related or {}).items())),
             tuple(sorted((n, str(t)) for n, t in param_types.items())),
@@ -285,7 +293,12 @@ class Program:
         if related is not None:
             related_columns = {name: logical_schema(s, f"related table {name}")[0] for name, s in related.items()}
         data_schema = DataSchema(columns=columns, related=related_columns, unsupported=unsupported)
-        planned = self._deep(lambda: optimize_program(self._check(data_schema, param_types), self.host.functions))
+        passes = EXPLANATION_PASSES if explanation else self.passes
+        planned = self._deep(
+            lambda: optimize_program(
+                self._check(data_schema, param_types), self.host.functions, passes, max_depth=self.depth
+            )
+        )
         with self._lock:
             self._plans[key] = planned
             while len(self._plans) > _PLAN_CACHE_SIZE:
@@ -312,7 +325,7 @@ class Program:
         plan has column types ``any``."""
         with only_segql_errors(self.source, self.source_name):
             if data_or_schema is None:
-                planned = optimize_program(self._unbound, self.host.functions)
+                planned = optimize_program(self._unbound, self.host.functions, max_depth=self.depth)
             else:
                 schema = data_or_schema if isinstance(data_or_schema, pa.Schema) else to_table(data_or_schema).schema
                 sources = {name: open_related(name, obj).schema for name, obj in (related or {}).items()}
@@ -339,7 +352,7 @@ class Program:
             table = to_table(data)
             row = row_position(table, key, id)
             planned, executor = self._deep(
-                lambda: self._run(table, key=key, related=related, as_of=as_of, params=params)
+                lambda: self._run(table, key=key, related=related, as_of=as_of, params=params, explanation=True)
             )
             names = list(planned.segments) if segment is None else [self._output_name(segment, planned)]
 
@@ -409,6 +422,7 @@ class Program:
         params: Mapping[str, Any] | None,
         timeout: float | None = None,
         cancel: threading.Event | None = None,
+        explanation: bool = False,
     ) -> tuple[CheckedProgram, Executor]:
         """Plan for this data, compute aggregates, evaluate every declaration.
         The executor holds the values (``decl_values``, and every node it evaluated)."""
@@ -431,7 +445,7 @@ class Program:
             if key is None:
                 raise DataError("key= is needed when related tables are given", hint="e.g. key='customer_id'")
             check_key_types(key, table.schema.field(key).type, {n: s.schema for n, s in sources.items()})
-        planned = self.plan(table.schema, {n: s.schema for n, s in sources.items()}, types)
+        planned = self.plan(table.schema, {n: s.schema for n, s in sources.items()}, types, explanation)
         deadline = Deadline(timeout, cancel) if (timeout is not None or cancel is not None) else None
 
         def executor_for(data: pa.Table, table_name: str | None = None, **extra: Any) -> Executor:
@@ -547,11 +561,14 @@ def compile(
     plugins: PluginHost | None = None,
     limits: Limits = DEFAULT_LIMITS,
     source_name: str | None = None,
+    optimize: bool = True,
 ) -> Program:
     """Parse and check ``source``.  Raises SegqlError for bad syntax, unknown
-    names, cycles and any type error that can be found without data."""
+    names, cycles and any type error that can be found without data.
+    ``optimize=False`` evaluates the checked plan as written (for comparison
+    and debugging; results are the same)."""
     with only_segql_errors(source if isinstance(source, str) else None, source_name):
-        return Program(source, host=plugins, limits=limits, source_name=source_name)
+        return Program(source, host=plugins, limits=limits, source_name=source_name, optimize=optimize)
 
 
 def evaluate(expression: str, data: Any, **options: Any) -> pa.BooleanArray:

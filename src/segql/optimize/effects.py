@@ -1,0 +1,36 @@
+"""Which expressions can raise during evaluation.
+
+The optimizer must not change whether an evaluation raises (an integer
+overflow is an error even where a smarter plan would not need the value), so a
+rewrite may drop an operand only when it cannot raise.  The test is
+conservative: checked integer and decimal arithmetic, temporal arithmetic,
+conversions, aggregates (sums can overflow), calls other than the built-ins
+listed below, and regular expressions given as parameters may raise.
+"""
+
+from __future__ import annotations
+
+from segql import ast
+
+# Built-ins that return a value (possibly null) for every input.
+_SAFE_FUNCTIONS = frozenset(
+    {
+        "lower", "upper", "trim", "length", "concat", "coalesce", "least", "greatest", "if",
+        "year", "month", "day", "hour", "day_of_week", "date", "distance_km",
+    }
+)  # fmt: skip
+
+
+def can_raise(node: ast.Node) -> bool:
+    for n in ast.walk(node):
+        if isinstance(n, (ast.Aggregate, ast.Cast)):
+            return True
+        if isinstance(n, ast.Arith) and (n.type is None or n.type.kind != "float"):
+            return True
+        if isinstance(n, ast.Unary) and (n.type is None or n.type.kind != "float"):
+            return True
+        if isinstance(n, ast.Func) and n.name not in _SAFE_FUNCTIONS:
+            return True
+        if isinstance(n, ast.StringTest) and n.op == "matches" and not isinstance(n.pattern, ast.Literal):
+            return True
+    return False
