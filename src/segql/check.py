@@ -96,6 +96,8 @@ class CheckedProgram:
     """Pack-provided declarations the program uses: name -> (source, source name)."""
     param_defaults: Mapping[str, ast.Node] = attrs.field(factory=dict)
     """Bound default expression of each declared parameter that has one."""
+    library_uses: Mapping[str, Span] = attrs.field(factory=dict)
+    """Where the user's source first uses each pack declaration."""
 
 
 @attrs.define
@@ -337,6 +339,7 @@ class Checker:
             related_columns={t: frozenset(c) for t, c in self.used_related.items()},
             library={n: (d.source or "", d.source_name or "") for n, d in self.library_decls.items()},
             param_defaults=defaults,
+            library_uses=dict(self.library_uses),
         )
 
     def _bind_declaration(self, d: _Decl) -> ast.Node:
@@ -453,6 +456,14 @@ class Checker:
                 )
             elem = merged
         items = [self.cast(i, elem) for i in items]
+        for item in items:
+            if not _is_constant(item):
+                raise self._error(
+                    SegqlTypeError,
+                    "list items must be constants (literals or $parameters) here",
+                    item,
+                    hint="to compare with columns, write x = a or x = b (or x in (a, b))",
+                )
         return ast.ListLiteral(items=tuple(items), type=list_of(elem), span=node.span)
 
     def _bind_Param(self, node: ast.Param, table: str | None) -> ast.Node:
@@ -625,9 +636,12 @@ class Checker:
 
     # ------------------------------------------------------------- comparisons
     def _relative(self, node: ast.Node, other: SType) -> ast.Node:
-        """A signed duration literal (``-30d``) where an instant is expected is
-        ``now + duration``."""
-        if isinstance(node, ast.DurationLiteral) and node.signed and (other.is_temporal or other.is_any):
+        """A signed duration literal (``-30d``) -- or a duration parameter --
+        where an instant is expected is ``now + duration``."""
+        relative = (isinstance(node, ast.DurationLiteral) and node.signed) or (
+            isinstance(node, ast.Param) and node.type is not None and node.type.kind == "duration"
+        )
+        if relative and (other.is_temporal or other.is_any):
             now = ast.Now(type=TIMESTAMP, span=node.span)
             return ast.Arith(op="+", left=now, right=node, type=TIMESTAMP, span=node.span)
         return node
@@ -907,6 +921,24 @@ class Checker:
                 return ast.Arith(op=op, left=left, right=right, type=DURATION, span=node.span)
             if lt.kind == "duration" and rt.kind == "duration":
                 return ast.Arith(op=op, left=left, right=right, type=DURATION, span=node.span)
+        # Scaling durations: 2 * 7d, 30d / 2, and their ratio: 14d / 7d = 2.0.
+        durations = [side for side in (left, right) if (side.type or ANY).kind == "duration"]
+        for side in durations:
+            if isinstance(side, ast.DurationLiteral) and side.months:
+                raise self._error(
+                    SegqlTypeError,
+                    "months and years have no fixed length, so they cannot be multiplied or divided",
+                    side,
+                    hint="write the duration in days or weeks, e.g. 30d",
+                )
+        if op == "*" and len(durations) == 1 and (lt.is_numeric or rt.is_numeric):
+            number = right if lt.kind == "duration" else left
+            scaled = self.cast(number, FLOAT)
+            return ast.Arith(op=op, left=durations[0], right=scaled, type=DURATION, span=node.span)
+        if op == "/" and lt.kind == "duration" and (rt.is_numeric or rt.kind == "duration"):
+            result = FLOAT if rt.kind == "duration" else DURATION
+            right = right if rt.kind == "duration" else self.cast(right, FLOAT)
+            return ast.Arith(op=op, left=left, right=right, type=result, span=node.span)
         hint = None
         if lt == STRING and rt == STRING and op == "+":
             hint = "join strings with concat(a, b)"
@@ -1067,6 +1099,8 @@ class Checker:
                 bound.append(self._bind_default(fn, param.name, param.default, node, table, earlier))
             else:
                 arg = self.bind(given, table)
+                if param.type.constraint == "temporal" or param.type.concrete == TIMESTAMP:
+                    arg = self._relative(arg, TIMESTAMP)  # -30d where an instant is expected
                 if param.type.concrete is not None and not param.type.accepts(arg.type or ANY):
                     # Checked now, before a later default can use it as `$name`.
                     raise self._error(
@@ -1128,9 +1162,12 @@ class Checker:
             bound = self.bind(tree, table)
         except SegqlError as exc:
             self.in_pack, self.default_args, self.text_source = saved
+            from segql.format import format_expression
+
+            shown = format_expression(tree)  # as renamed for this host's conventions
             raise self._error(
                 type(exc),
-                f"the default of argument '{pname}' of {fn.name} (`{text}`) does not fit this data: {exc.message}",
+                f"the default of argument '{pname}' of {fn.name} (`{shown}`) does not fit this data: {exc.message}",
                 call,
                 hint=f"pass {pname}: … explicitly",
             ) from None
@@ -1233,6 +1270,9 @@ class Checker:
                 for n in ast.walk(arg)
                 if isinstance(n, ast.Name) and len(n.parts) == 2 and self._is_table(n.parts[0])
             }
+            heads = {n.parts[0] for n in ast.walk(arg) if isinstance(n, ast.Name) and len(n.parts) == 2}
+            if not tables and len(heads) == 1:
+                self._table(heads.pop(), arg)  # reports the unknown table, with suggestions
             if len(tables) != 1:
                 what = "one related table" if tables else "a related table"
                 raise self._error(

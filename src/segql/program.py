@@ -475,6 +475,9 @@ class Program:
             except SegqlError as exc:
                 if name in planned.library:  # an error inside a pack's declaration
                     source, source_name = planned.library[name]
+                    use = planned.library_uses.get(name)
+                    if use is not None and use.known:
+                        exc.message = f"in {name} (used at line {use.line}, column {use.column}): {exc.message}"
                     raise exc.with_source(source, source_name) from None
                 raise
             if planned.kinds[name] == "segment":

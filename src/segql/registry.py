@@ -64,7 +64,8 @@ class TypeSpec:
             if c.kind == "timestamp":
                 return t.kind in ("date", "timestamp")
             if c.is_list and t.is_list:
-                return c.elem is not None and (c.elem.is_any or c.elem == t.elem)
+                empty = t.elem is None or t.elem.is_null  # [] fits any list
+                return c.elem is not None and (c.elem.is_any or c.elem == t.elem or empty)
             return False
         return satisfies(t, self.constraint or "any")
 

@@ -359,10 +359,14 @@ class Executor:
             # The checker made both sides the same type (date - date or timestamp - timestamp).
             a, b = unify_pair(left, right)
             return temporal_checked(pc.subtract_checked, a, b)
-        if lt.kind == "duration" and rt.kind == "duration":
+        if lt.kind == "duration":
             for side in (left, right):
                 if pa.types.is_interval(side.type) and duration_parts(side)[0]:
-                    raise EvaluationError("months and years cannot be added to a fixed duration", span=node.span)
+                    raise EvaluationError(
+                        "months and years have no fixed length for this arithmetic", span=node.span
+                    )
+            if node.op in "*/":
+                return scale_duration(node.op, _fixed(left), _fixed(right))
             a, b = unify_pair(_fixed(left), _fixed(right))
             return temporal_checked(pc.add_checked if node.op == "+" else pc.subtract_checked, a, b)
         return numeric_arith(node.op, left, right)
@@ -520,6 +524,23 @@ def _fixed(value: Value) -> Value:
     if is_scalar(value) and pa.types.is_interval(value.type):
         return pa.scalar(duration_parts(value)[1], pa.duration("us"))
     return value
+
+
+def scale_duration(op: str, duration: Value, other: Value) -> Value:
+    """duration * number, duration / number (rounded to the duration's unit),
+    and duration / duration (a float); division by zero gives null."""
+    unit = duration.type.unit
+    ticks = pc.cast(duration, pa.int64())
+    if pa.types.is_duration(other.type):
+        ticks_a, ticks_b = (pc.cast(v, pa.int64()) for v in unify_pair(duration, other))
+        return numeric_arith("/", pc.cast(ticks_a, pa.float64()), pc.cast(ticks_b, pa.float64()))
+    scaled = numeric_arith(op, pc.cast(ticks, pa.float64()), other)
+    limit = float(2**63 - 1024)
+    too_big = pc.greater(pc.abs(scaled), limit)
+    if (pc.any(too_big).as_py() if not is_scalar(too_big) else too_big.as_py()) is True:
+        raise OverflowError("duration out of range")
+    rounded = pc.round(scaled, round_mode="half_towards_infinity")
+    return pc.cast(pc.cast(rounded, pa.int64()), pa.duration(unit))
 
 
 def temporal_checked(kernel: Callable[[Any, Any], Any], left: Value, right: Value) -> Value:
