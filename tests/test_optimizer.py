@@ -193,3 +193,27 @@ def test_optimized_programs_give_the_same_results(case: tuple[str, pa.Table, dt.
 def test_literal_type_of_fixture_helpers() -> None:
     # The fixtures compare typed trees: literal types must match.
     assert checked("x > 5")["segment"].right.type == INT  # type: ignore[attr-defined]
+
+
+# ------------------------------------- semantic: parallel row slices
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(programs())
+def test_parallel_slices_give_the_same_results(case: tuple[str, pa.Table, dt.datetime, dict]) -> None:
+    """Large tables are evaluated as row slices on several threads; force that
+    on small random tables and compare with one slice."""
+    import segql.program as program_module
+
+    source, table, as_of, params = case
+    whole = evaluate(source, table, as_of, params, optimize=True)
+    saved = (program_module.PARALLEL_MIN_ROWS, program_module.os.cpu_count)
+    program_module.PARALLEL_MIN_ROWS = 1
+    program_module.os.cpu_count = lambda: 3  # type: ignore[assignment]
+    try:
+        sliced = evaluate(source, table, as_of, params, optimize=True)
+    finally:
+        program_module.PARALLEL_MIN_ROWS, program_module.os.cpu_count = saved
+    if isinstance(whole, str):
+        assert sliced == whole
+        return
+    assert not isinstance(sliced, str), sliced
+    assert sliced.to_pylist() == whole.to_pylist()

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import datetime as dt
 import hashlib
 import json
+import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
@@ -468,7 +470,31 @@ class Program:
                 aggregates, index, sources, key, dict(planned.related_columns), executor_for
             )
         executor = executor_for(table, aggregates=aggregate_values)
-        results: dict[str, Value] = executor.decl_values
+        slices = 1 if explanation else parallel_slices(table.num_rows, planned, self.host)
+        if slices == 1:
+            self._evaluate_declarations(planned, executor)
+            return planned, executor
+        # Row slices in parallel: Arrow's kernels release the GIL.  Aggregates
+        # were computed for the whole population; each slice gets its rows.
+        bounds = [(i * table.num_rows // slices, (i + 1) * table.num_rows // slices) for i in range(slices)]
+
+        def run_slice(start: int, stop: int) -> dict[str, Value]:
+            part = executor_for(
+                table.slice(start, stop - start),
+                aggregates={agg: value.slice(start, stop - start) for agg, value in aggregate_values.items()},
+            )
+            self._evaluate_declarations(planned, part)
+            return part.decl_values
+
+        with concurrent.futures.ThreadPoolExecutor(max_workers=slices, thread_name_prefix="segql-slice") as pool:
+            parts = list(pool.map(lambda b: run_slice(*b), bounds))
+        lengths = [stop - start for start, stop in bounds]
+        for name in planned.order:
+            executor.decl_values[name] = concatenate_rows([p[name] for p in parts], lengths)
+        return planned, executor
+
+    def _evaluate_declarations(self, planned: CheckedProgram, executor: Executor) -> None:
+        """Evaluate every segment and feature into ``executor.decl_values``."""
         for name in planned.order:
             try:
                 value = executor.eval(planned.exprs[name])
@@ -484,8 +510,7 @@ class Program:
                 # A segment is its membership: referenced by name, or output, it is
                 # true or false, never null (features keep their nulls).
                 value = pc.fill_null(value, False)
-            results[name] = value
-        return planned, executor
+            executor.decl_values[name] = value
 
     def _output(
         self,
@@ -522,6 +547,33 @@ class Program:
             b"segql.packs": json.dumps(self.packs, sort_keys=True).encode(),
         }
         return pa.Table.from_arrays(columns, names=names).replace_schema_metadata(metadata)
+
+
+PARALLEL_MIN_ROWS = 200_000
+"""Below this many rows a single slice is faster than threads."""
+
+
+def parallel_slices(rows: int, planned: CheckedProgram, host: PluginHost) -> int:
+    """How many row slices to evaluate at once: one per core for large tables,
+    one if any function needs the whole population (quantiles, ranks)."""
+    cores = os.cpu_count() or 1
+    if cores < 2 or rows < PARALLEL_MIN_ROWS:
+        return 1
+    for expr in planned.exprs.values():
+        for node in ast.walk(expr):
+            if isinstance(node, ast.Func):
+                fn = host.functions.get(node.name)
+                if fn is None or fn.population:
+                    return 1
+    return min(cores, 8)
+
+
+def concatenate_rows(parts: list[Value], lengths: list[int]) -> Value:
+    """Slice results in row order (a constant in every slice stays a constant)."""
+    if all(isinstance(p, pa.Scalar) for p in parts):
+        return parts[0]
+    arrays = [broadcast(p, n) for p, n in zip(parts, lengths, strict=True)]
+    return pa.chunked_array([chunk for a in arrays for chunk in a.chunks], type=arrays[0].type)
 
 
 def row_position(table: pa.Table, key: str, id: Any) -> int:
