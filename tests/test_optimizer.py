@@ -217,3 +217,35 @@ def test_parallel_slices_give_the_same_results(case: tuple[str, pa.Table, dt.dat
         return
     assert not isinstance(sliced, str), sliced
     assert sliced.to_pylist() == whole.to_pylist()
+
+
+# ---------------------------------- semantic: selection vectors
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(programs())
+def test_selection_vectors_give_the_same_results(case: tuple[str, pa.Table, dt.datetime, dict]) -> None:
+    """And/or chains evaluate costly operands on the still-open rows only when
+    few rows are open in a large table; force it everywhere and compare."""
+    import segql.execute.arrow as executor_module
+
+    source, table, as_of, params = case
+    plain = evaluate(source, table, as_of, params, optimize=True)
+    saved = (
+        executor_module.SELECTIVE_MIN_ROWS,
+        executor_module.SELECTIVE_MAX_SHARE,
+        executor_module.SELECTIVE_MIN_COST,
+    )
+    executor_module.SELECTIVE_MIN_ROWS, executor_module.SELECTIVE_MAX_SHARE = 1, 1.0
+    executor_module.SELECTIVE_MIN_COST = 0.0
+    try:
+        selective = evaluate(source, table, as_of, params, optimize=True)
+    finally:
+        (
+            executor_module.SELECTIVE_MIN_ROWS,
+            executor_module.SELECTIVE_MAX_SHARE,
+            executor_module.SELECTIVE_MIN_COST,
+        ) = saved
+    if isinstance(plain, str):
+        assert selective == plain
+        return
+    assert not isinstance(selective, str), selective
+    assert selective.to_pylist() == plain.to_pylist()

@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from segql import ast
-from segql.optimize.effects import can_raise
+from segql.effects import can_raise
 from segql.types import BOOL
 
 if TYPE_CHECKING:

@@ -11,7 +11,7 @@
 
 Every rewrite here keeps the value of the expression for every row, null
 included, so it is valid for features as well as segments.  An operand that
-can raise (see effects.py) is never dropped, so errors stay errors.
+can raise (see segql.effects) is never dropped, so errors stay errors.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from segql import ast
-from segql.optimize.effects import can_raise
+from segql.effects import can_raise
 from segql.types import BOOL
 
 if TYPE_CHECKING:
