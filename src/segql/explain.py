@@ -85,8 +85,18 @@ def _tree_lines(node: ast.Node, render: Callable[[ast.Node], str], prefix: str =
         yield from _tree_lines(child, render, prefix + ("   " if last else "│  "))
 
 
-def plan_text(planned: CheckedProgram, costs: Mapping[str, float] | None = None) -> str:
-    """Every segment and feature of a checked plan, in evaluation order."""
+def plan_text(
+    planned: CheckedProgram, costs: Mapping[str, float] | None = None, population: frozenset[str] = frozenset()
+) -> str:
+    """Every segment and feature of a checked plan, in evaluation order.
+    Calls of the ``population`` functions are marked: they see every row."""
+
+    def render(node: ast.Node) -> str:
+        text = _render_plan(node)
+        if isinstance(node, ast.Func) and node.name in population:
+            text += "  [population-level: sees every row; streaming reads the data twice]"
+        return text
+
     lines: list[str] = []
     for name in planned.order:
         kind = planned.kinds[name]
@@ -94,8 +104,8 @@ def plan_text(planned: CheckedProgram, costs: Mapping[str, float] | None = None)
         origin = " (from a pack)" if name in planned.library else ""
         cost = f"  cost≈{costs[name]:.0f}" if costs and name in costs else ""
         lines.append(f"{kind} {name}: {expr.type}{origin}{cost}")
-        lines.append("   " + _render_plan(expr))
-        lines.extend("   " + line for line in _tree_lines(expr, _render_plan))
+        lines.append("   " + render(expr))
+        lines.extend("   " + line for line in _tree_lines(expr, render))
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"
 
@@ -148,10 +158,24 @@ def bound_text(node: ast.Node) -> str:
         return label(node)
 
 
+class Verbatim(str):
+    """A value shown as its text: a timestamp outside Python's datetime range."""
+
+
+def python_value(scalar: pa.Scalar) -> Any:
+    """``scalar.as_py()``, or its text when Python cannot hold it (years before 1 or after 9999)."""
+    try:
+        return scalar.as_py()
+    except OverflowError:
+        return Verbatim(scalar.cast(pa.string()).as_py())
+
+
 def show(value: Any) -> str:
     """A value as segql would write it."""
     if isinstance(value, pa.Scalar):
-        value = value.as_py()
+        value = python_value(value)
+    if isinstance(value, Verbatim):
+        return str(value)
     if isinstance(value, dt.timedelta):
         return f"{value.total_seconds() / 86400:g} days"
     if isinstance(value, float):

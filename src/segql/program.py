@@ -6,6 +6,7 @@ import concurrent.futures
 import contextlib
 import datetime as dt
 import hashlib
+import itertools
 import json
 import os
 import threading
@@ -16,10 +17,11 @@ from typing import Any, TypeVar
 import attrs
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.dataset as ds
 
 from segql import ast
 from segql.ast import depth_and_size
-from segql.check import CheckedProgram, DataSchema, check_program
+from segql.check import CheckedProgram, DataSchema, check_program, is_constant
 from segql.cost import program_cost
 from segql.errors import DataError, InternalError, LimitError, SegqlError
 from segql.execute.aggregate import compute_aggregates
@@ -27,7 +29,7 @@ from segql.execute.arrow import Deadline, Executor
 from segql.execute.keys import KeyIndex
 from segql.execute.related import check_key_types, normalize_key, open_related
 from segql.execute.values import Value, broadcast
-from segql.explain import bound_text, plan_text, why_text
+from segql.explain import bound_text, plan_text, python_value, why_text
 from segql.limits import DEFAULT_LIMITS, Limits
 from segql.optimize import DEFAULT_PASSES, EXPLANATION_PASSES, optimize_program
 from segql.params import Duration, bind_params, convert
@@ -35,6 +37,7 @@ from segql.parse import parse
 from segql.plugins import PluginHost, default_host
 from segql.span import Span
 from segql.stack import call_with_stack
+from segql.stream import DEFAULT_BATCH_ROWS, Source, StreamSummary, population_calls, pushdown, take_positions
 from segql.types import SType, from_arrow
 
 __version__ = "0.1.0"
@@ -104,7 +107,10 @@ def resolve_as_of(as_of: Any) -> dt.datetime:
     if isinstance(as_of, dt.datetime):
         if as_of.tzinfo is None:
             return as_of.replace(tzinfo=dt.UTC)
-        return as_of.astimezone(dt.UTC)
+        try:
+            return as_of.astimezone(dt.UTC)
+        except OverflowError:  # 9999-12-31T23:00-12:00 is after year 9999 in UTC
+            raise DataError(f"as_of {as_of.isoformat()} is out of range in UTC") from None
     if isinstance(as_of, dt.date):
         return dt.datetime(as_of.year, as_of.month, as_of.day, tzinfo=dt.UTC)
     raise DataError(f"as_of must be a datetime, a date or an ISO string, not {type(as_of).__name__}")
@@ -333,7 +339,9 @@ class Program:
                 sources = {name: open_related(name, obj).schema for name, obj in (related or {}).items()}
                 declared = {n: d.declared for n, d in self._param_decls.items()}
                 planned = self.plan(schema, sources if related is not None else None, declared)
-            return self._deep(lambda: plan_text(planned, program_cost(planned.exprs, self.host.functions)))
+            population = frozenset(f.name for f in self.host.functions if f.population)
+            costs = program_cost(planned.exprs, self.host.functions)
+            return self._deep(lambda: plan_text(planned, costs, population))
 
     def why(
         self,
@@ -360,8 +368,7 @@ class Program:
 
             def value_of(node: ast.Node) -> Any:
                 value = executor.decl_values[node.name] if isinstance(node, ast.Ref) else executor.eval(node)
-                value = value if isinstance(value, pa.Scalar) else value[row]
-                return value.as_py()
+                return python_value(value if isinstance(value, pa.Scalar) else value[row])
 
             def text_of(decl: str, node: ast.Node) -> str:
                 source = planned.library[decl][0] if decl in planned.library else self.source
@@ -400,14 +407,176 @@ class Program:
 
         Returns a table with the key column (when ``key`` is given), one bool
         column per segment (true = member; never null) and one column per
-        feature, in the input's row order.
+        feature, in the input's row order.  A Parquet path or a pyarrow
+        dataset is read batch by batch (only the columns the program uses),
+        as ``stream`` reads it.
         """
         with only_segql_errors(self.source, self.source_name):
+            if isinstance(data, (str, os.PathLike, ds.Dataset)):
+                options = dict(key=key, related=related, as_of=as_of, params=params, members_of=None)
+                reader = self._deep(lambda: self._stream(data, DEFAULT_BATCH_ROWS, timeout, cancel, **options)[0])
+                return reader.read_all()
             return self._deep(
                 lambda: self._evaluate(
                     data, key=key, related=related, as_of=as_of, params=params, timeout=timeout, cancel=cancel
                 )
             )
+
+    # -------------------------------------------------------------- streaming
+    def stream(
+        self,
+        data: Any,
+        *,
+        key: str | None = None,
+        related: Mapping[str, Any] | None = None,
+        as_of: Any = None,
+        params: Mapping[str, Any] | None = None,
+        members_of: str | None = None,
+        batch_rows: int = DEFAULT_BATCH_ROWS,
+        timeout: float | None = None,
+        cancel: threading.Event | None = None,
+    ) -> pa.RecordBatchReader:
+        """Evaluate batch by batch (see segql.stream): ``data`` may be a Parquet
+        path, a pyarrow dataset, a table or a RecordBatchReader.  Returns a
+        reader of result batches with the columns of ``evaluate``; with
+        ``members_of``, only that segment's members."""
+        with only_segql_errors(self.source, self.source_name):
+            options = dict(key=key, related=related, as_of=as_of, params=params, members_of=members_of)
+            return self._deep(lambda: self._stream(data, batch_rows, timeout, cancel, **options)[0])
+
+    def evaluate_to_parquet(
+        self,
+        data: Any,
+        path: str | os.PathLike[str],
+        *,
+        key: str | None = None,
+        related: Mapping[str, Any] | None = None,
+        as_of: Any = None,
+        params: Mapping[str, Any] | None = None,
+        members_of: str | None = None,
+        batch_rows: int = DEFAULT_BATCH_ROWS,
+        timeout: float | None = None,
+        cancel: threading.Event | None = None,
+    ) -> StreamSummary:
+        """Stream ``data`` through the program into a Parquet file (the
+        options of ``stream``); returns what was read and written."""
+        import pyarrow.parquet as pq
+
+        with only_segql_errors(self.source, self.source_name):
+            options = dict(key=key, related=related, as_of=as_of, params=params, members_of=members_of)
+            reader, counts = self._deep(lambda: self._stream(data, batch_rows, timeout, cancel, **options))
+            try:
+                with pq.ParquetWriter(os.fspath(path), reader.schema) as writer:
+                    for batch in reader:
+                        writer.write_batch(batch)
+            except OSError as exc:
+                raise DataError(f"could not write {os.fspath(path)}: {exc}") from None
+            return StreamSummary(counts["read"], counts["written"], counts["batches"], counts["filter"])
+
+    def _stream(
+        self,
+        data: Any,
+        batch_rows: int,
+        timeout: float | None,
+        cancel: threading.Event | None,
+        *,
+        key: str | None,
+        related: Mapping[str, Any] | None,
+        as_of: Any,
+        params: Mapping[str, Any] | None,
+        members_of: str | None,
+    ) -> tuple[pa.RecordBatchReader, dict[str, Any]]:
+        source = Source(data)
+        setup = self._prepare(source.schema, key, related, as_of, params, timeout, cancel)
+        planned = setup.planned
+        members = None
+        if members_of is not None:
+            members = self._output_name(members_of, planned)
+            if planned.kinds[members] != "segment":
+                raise DataError(f"members_of names a feature, not a segment: {members}")
+        calls = population_calls(planned, lambda name: bool(self.host.functions.get(name).population))  # type: ignore[union-attr]
+        columns = sorted(set(planned.columns) | ({key} if key else set()))
+        if (setup.aggregates or calls) and not source.rereadable:
+            raise DataError(
+                "this program reads the data twice (aggregates or population-level functions): "
+                "a RecordBatchReader can be read only once",
+                hint="pass a Parquet path, a pyarrow dataset or a table",
+            )
+        index: KeyIndex | None = None
+        aggregate_values: dict[ast.Aggregate, Value] = {}
+        if setup.aggregates:
+            assert key is not None
+            keys = [batch.column(key) for batch in source.batches([key], batch_rows=batch_rows)]
+            all_keys = pa.chunked_array(keys, type=source.schema.field(key).type)
+            index = KeyIndex(key, normalize_key(all_keys))
+            aggregate_values = compute_aggregates(
+                setup.aggregates, index, setup.sources, key, dict(planned.related_columns), setup.executor_for
+            )
+
+        def batch_executor(table: pa.Table, extra: Mapping[ast.Node, Value] | None = None) -> Executor:
+            aggregates = {}
+            if index is not None:
+                assert key is not None
+                positions = pa.array(index.positions(normalize_key(table.column(key))))
+                aggregates = take_positions(aggregate_values, positions)
+            return setup.executor_for(table, aggregates=aggregates, precomputed=extra)
+
+        whole: dict[ast.Node, Value] = {}
+        if calls:
+            # Population-level functions see every row: evaluate their arguments
+            # over all batches, run them once, slice their results per batch.
+            parts: dict[ast.Node, list[pa.ChunkedArray]] = {a: [] for c in calls for a in c.args}
+            total = 0
+            for batch in source.batches(columns, batch_rows=batch_rows):
+                table = pa.Table.from_batches([batch])
+                part = batch_executor(table)
+                for arg in parts:
+                    parts[arg].append(broadcast(part.eval(arg), table.num_rows))
+                total += table.num_rows
+            known = {arg: pa.chunked_array([c for p in pieces for c in p.chunks]) for arg, pieces in parts.items()}
+            population = setup.executor_for(pa.table({"_": pa.nulls(total)}), precomputed=known)
+            whole = {call: population.eval(call) for call in calls}
+        pushed = None
+        if members is not None and not calls:
+            pushed = pushdown(planned.exprs[members], source.schema, _constant_value(setup.executor_for))
+        counts: dict[str, Any] = {
+            "read": 0,
+            "written": 0,
+            "batches": 0,
+            "filter": str(pushed) if pushed is not None else None,
+        }
+
+        def evaluate_batch(table: pa.Table, offset: int) -> pa.Table:
+            extra = {call: value.slice(offset, table.num_rows) for call, value in whole.items()}
+            part = batch_executor(table, extra)
+            self._evaluate_declarations(planned, part)
+            out = self._output(table, key, planned, part.decl_values, setup.instant)
+            return out.filter(out.column(members)) if members is not None else out
+
+        def results() -> Iterator[pa.RecordBatch]:
+            # The caller reads the batches outside stream(): the same promises
+            # (only SegqlError, room on the stack) hold for each of them.
+            offset = 0
+            with only_segql_errors(self.source, self.source_name):
+                for batch in source.batches(columns, filter=pushed, batch_rows=batch_rows):
+                    table = pa.Table.from_batches([batch])
+                    out = self._deep(lambda: evaluate_batch(table, offset))  # noqa: B023 - called at once
+                    counts["read"] += table.num_rows
+                    counts["written"] += out.num_rows
+                    counts["batches"] += 1
+                    offset += table.num_rows
+                    yield from _plain(out).to_batches()
+
+        stream = results()
+        first = next(stream, None)
+        if first is None:
+            # No rows at all: the result schema comes from an empty evaluation.
+            empty = source.schema.empty_table().select(columns)
+            part = batch_executor(empty, {call: value.slice(0, 0) for call, value in whole.items()})
+            self._evaluate_declarations(planned, part)
+            schema = _plain(self._output(empty, key, planned, part.decl_values, setup.instant)).schema
+            return pa.RecordBatchReader.from_batches(schema, iter(())), counts
+        return pa.RecordBatchReader.from_batches(first.schema, itertools.chain([first], stream)), counts
 
     def _evaluate(self, data: Any, *, key: str | None, **options: Any) -> pa.Table:
         table = to_table(data)
@@ -428,40 +597,9 @@ class Program:
     ) -> tuple[CheckedProgram, Executor]:
         """Plan for this data, compute aggregates, evaluate every declaration.
         The executor holds the values (``decl_values``, and every node it evaluated)."""
-        instant = resolve_as_of(as_of)
-        if params is not None and not isinstance(params, Mapping):
-            raise DataError(f"params must be a mapping of names to values, not {type(params).__name__}")
-        declared = {name: (d.declared, self._param_defaults[name], d.span) for name, d in self._param_decls.items()}
-        values, types = bind_params(dict(params or {}), declared, self._used_params)
-        if key is not None and key not in table.column_names:
-            from segql.check import suggest
-
-            close = suggest(key, table.column_names)
-            raise DataError(
-                f"key column '{key}' is not in the data", hint=f"did you mean '{close}'?" if close else None
-            )
-        if related is not None and not isinstance(related, Mapping):
-            raise DataError(f"related must map table names to tables, not {type(related).__name__}")
-        sources = {name: open_related(name, obj) for name, obj in (related or {}).items()}
-        if sources:
-            if key is None:
-                raise DataError("key= is needed when related tables are given", hint="e.g. key='customer_id'")
-            check_key_types(key, table.schema.field(key).type, {n: s.schema for n, s in sources.items()})
-        planned = self.plan(table.schema, {n: s.schema for n, s in sources.items()}, types, explanation)
-        deadline = Deadline(timeout, cancel) if (timeout is not None or cancel is not None) else None
-
-        def executor_for(data: pa.Table, table_name: str | None = None, **extra: Any) -> Executor:
-            return Executor(
-                data,
-                functions=self.host.functions,
-                as_of=instant,
-                params=values,
-                deadline=deadline,
-                table_name=table_name,
-                **extra,
-            )
-
-        aggregates = [n for expr in planned.exprs.values() for n in ast.walk(expr) if isinstance(n, ast.Aggregate)]
+        setup = self._prepare(table.schema, key, related, as_of, params, timeout, cancel, explanation)
+        planned, sources, executor_for = setup.planned, setup.sources, setup.executor_for
+        aggregates = setup.aggregates
         aggregate_values = {}
         if aggregates:
             assert key is not None  # the checker rejects aggregates without related tables
@@ -492,6 +630,55 @@ class Program:
         for name in planned.order:
             executor.decl_values[name] = concatenate_rows([p[name] for p in parts], lengths)
         return planned, executor
+
+    def _prepare(
+        self,
+        schema: pa.Schema,
+        key: str | None,
+        related: Mapping[str, Any] | None,
+        as_of: Any,
+        params: Mapping[str, Any] | None,
+        timeout: float | None = None,
+        cancel: threading.Event | None = None,
+        explanation: bool = False,
+    ) -> _Setup:
+        """Everything an evaluation needs before reading rows: the instant,
+        bound parameters, opened related tables, checked keys, the plan."""
+        instant = resolve_as_of(as_of)
+        if params is not None and not isinstance(params, Mapping):
+            raise DataError(f"params must be a mapping of names to values, not {type(params).__name__}")
+        declared = {name: (d.declared, self._param_defaults[name], d.span) for name, d in self._param_decls.items()}
+        values, types = bind_params(dict(params or {}), declared, self._used_params)
+        if key is not None and key not in schema.names:
+            from segql.check import suggest
+
+            close = suggest(key, schema.names)
+            raise DataError(
+                f"key column '{key}' is not in the data", hint=f"did you mean '{close}'?" if close else None
+            )
+        if related is not None and not isinstance(related, Mapping):
+            raise DataError(f"related must map table names to tables, not {type(related).__name__}")
+        sources = {name: open_related(name, obj) for name, obj in (related or {}).items()}
+        if sources:
+            if key is None:
+                raise DataError("key= is needed when related tables are given", hint="e.g. key='customer_id'")
+            check_key_types(key, schema.field(key).type, {n: s.schema for n, s in sources.items()})
+        planned = self.plan(schema, {n: s.schema for n, s in sources.items()}, types, explanation)
+        deadline = Deadline(timeout, cancel) if (timeout is not None or cancel is not None) else None
+
+        def executor_for(data: pa.Table, table_name: str | None = None, **extra: Any) -> Executor:
+            return Executor(
+                data,
+                functions=self.host.functions,
+                as_of=instant,
+                params=values,
+                deadline=deadline,
+                table_name=table_name,
+                **extra,
+            )
+
+        aggregates = [n for expr in planned.exprs.values() for n in ast.walk(expr) if isinstance(n, ast.Aggregate)]
+        return _Setup(instant, planned, sources, executor_for, aggregates)
 
     def _evaluate_declarations(self, planned: CheckedProgram, executor: Executor) -> None:
         """Evaluate every segment and feature into ``executor.decl_values``."""
@@ -549,6 +736,36 @@ class Program:
         return pa.Table.from_arrays(columns, names=names).replace_schema_metadata(metadata)
 
 
+def _plain(table: pa.Table) -> pa.Table:
+    """Dictionary columns decoded, so every streamed batch has one schema."""
+    for i, field in enumerate(table.schema):
+        if pa.types.is_dictionary(field.type):
+            table = table.set_column(i, field.name, pc.cast(table.column(i), field.type.value_type))
+    return table
+
+
+def _constant_value(executor_for: Callable[..., Executor]) -> Callable[[ast.Node], pa.Scalar | None]:
+    """The value of a constant expression (literals, parameters, as_of), or None."""
+    blank = executor_for(pa.table({"_": pa.nulls(1)}))
+
+    def value(node: ast.Node) -> pa.Scalar | None:
+        if not is_constant(node) or any(isinstance(n, ast.Func) for n in ast.walk(node)):
+            return None
+        result = blank.eval(node)
+        return result if isinstance(result, pa.Scalar) else None
+
+    return value
+
+
+@attrs.frozen
+class _Setup:
+    instant: dt.datetime
+    planned: CheckedProgram
+    sources: dict[str, Any]
+    executor_for: Callable[..., Executor]
+    aggregates: list[ast.Aggregate]
+
+
 PARALLEL_MIN_ROWS = 200_000
 """Below this many rows a single slice is faster than threads."""
 
@@ -582,11 +799,13 @@ def row_position(table: pa.Table, key: str, id: Any) -> int:
         raise DataError(f"key column '{key}' is not in the data")
     column = table.column(key)
     target_type = column.type.value_type if pa.types.is_dictionary(column.type) else column.type
+    if id is None:
+        raise DataError(f"the id to explain is None; pass a value of key column '{key}'")
     try:
         value = pa.scalar(id).cast(target_type)  # text ids ("123") are parsed by the cast
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        positions = pc.indices_nonzero(pc.fill_null(pc.equal(column, value), False))
+    except (pa.ArrowException, OverflowError, TypeError, ValueError):
         raise DataError(f"{id!r} is not a valid value of key column '{key}' ({target_type})") from None
-    positions = pc.indices_nonzero(pc.fill_null(pc.equal(column, value), False))
     if len(positions) == 0:
         raise DataError(f"no row has {key} = {id}")
     if len(positions) > 1:

@@ -161,6 +161,7 @@ class Executor:
         aggregates: Mapping[ast.Aggregate, Value] | None = None,
         deadline: Deadline | None = None,
         table_name: str | None = None,
+        precomputed: Mapping[ast.Node, Value] | None = None,
     ) -> None:
         self.table = table
         self.table_name = table_name
@@ -175,7 +176,9 @@ class Executor:
         self.aggregates = aggregates or {}
         self.deadline = deadline
         self._columns: dict[str, pa.ChunkedArray] = {}
-        self._memo: dict[ast.Node, Value] = {}
+        self._memo: dict[ast.Node, Value] = dict(precomputed or {})
+        """Values already known for this evaluation: computed nodes, and nodes
+        given from outside (population-level calls evaluated over a stream)."""
 
     # ------------------------------------------------------------------ entry
     def eval(self, node: ast.Node) -> Value:
@@ -415,9 +418,7 @@ class Executor:
         if lt.kind == "duration":
             for side in (left, right):
                 if pa.types.is_interval(side.type) and duration_parts(side)[0]:
-                    raise EvaluationError(
-                        "months and years have no fixed length for this arithmetic", span=node.span
-                    )
+                    raise EvaluationError("months and years have no fixed length for this arithmetic", span=node.span)
             if node.op in "*/":
                 return scale_duration(node.op, _fixed(left), _fixed(right))
             a, b = unify_pair(_fixed(left), _fixed(right))
@@ -825,7 +826,7 @@ def _arrow_message(exc: BaseException, node: ast.Node) -> str:
     text = str(exc).strip()
     lowered = text.lower()
     if "overflow" in lowered:
-        return "integer overflow"
+        return text.splitlines()[0] if lowered.startswith("overflow: ") else "integer overflow"
     if "would lose data" in lowered or "out of bounds" in lowered or "out of range" in lowered:
         return f"value out of range: {text.splitlines()[0]}"
     return text.splitlines()[0] if text else type(exc).__name__

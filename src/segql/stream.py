@@ -1,0 +1,226 @@
+"""Streaming evaluation: batch by batch, with bounded memory.
+
+``Program.stream(data, ...)`` reads a Parquet file or directory, a
+``pyarrow.dataset.Dataset``, a table or a ``RecordBatchReader`` one batch at a
+time and yields the result batches (the same columns as ``Program.evaluate``).
+Memory is bounded by the batch size, plus what must be known about every
+profile at once:
+
+* **aggregates over related tables**: a first pass reads only the key column,
+  builds the key index (which also finds duplicate keys) and computes every
+  aggregate for every profile; each batch then looks its rows up by key;
+* **population-level functions** (quantiles, ranks): a pass evaluates their
+  arguments over all batches, the function runs once on the whole population,
+  and each batch reads its slice (explain says so).
+
+With ``members_of="segment"`` only that segment's members are yielded, and the
+parts of its condition that a Parquet scan can test are pushed into the scan,
+so row groups whose statistics rule them out are never read.  The pushed
+filter only ever lets through more rows than the segment (the exact condition
+is evaluated on what is read); it is not used when a population-level function
+is involved, because it would change the population.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any
+
+import attrs
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+
+from segql import ast
+from segql.errors import DataError
+from segql.execute.arrow import decode
+from segql.execute.values import Value, is_scalar
+
+if TYPE_CHECKING:
+    from segql.check import CheckedProgram
+
+DEFAULT_BATCH_ROWS = 131_072
+
+
+@attrs.frozen
+class StreamSummary:
+    """What a streaming evaluation read and wrote."""
+
+    rows_read: int
+    rows_written: int
+    batches: int
+    pushed_filter: str | None
+
+
+class Source:
+    """Batches of the profile table; re-readable unless it is a one-shot stream."""
+
+    def __init__(self, data: Any) -> None:
+        self._dataset: ds.Dataset | None = None
+        self._reader: pa.RecordBatchReader | None = None
+        if isinstance(data, ds.Dataset):
+            self._dataset = data
+        elif isinstance(data, (str, os.PathLike)):
+            path = os.fspath(data)
+            if not os.path.exists(path):
+                raise DataError(f"no such file or directory: {path}")
+            try:
+                self._dataset = ds.dataset(path, format="parquet")
+            except (pa.ArrowException, OSError) as exc:
+                raise DataError(f"could not open {path} as Parquet: {exc}") from None
+        elif isinstance(data, pa.Table):
+            self._dataset = ds.dataset(data)
+        elif isinstance(data, pa.RecordBatch):
+            self._dataset = ds.dataset(pa.Table.from_batches([data]))
+        elif isinstance(data, pa.RecordBatchReader):
+            self._reader = data
+        elif hasattr(data, "__arrow_c_stream__"):
+            self._reader = pa.RecordBatchReader.from_stream(data)
+        else:
+            raise DataError(
+                f"cannot stream {type(data).__name__}",
+                hint="pass a Parquet path, a pyarrow.dataset.Dataset, a table or a RecordBatchReader",
+            )
+
+    @property
+    def schema(self) -> pa.Schema:
+        return self._dataset.schema if self._dataset is not None else self._reader.schema  # type: ignore[union-attr]
+
+    @property
+    def rereadable(self) -> bool:
+        return self._dataset is not None
+
+    def batches(
+        self, columns: list[str], filter: ds.Expression | None = None, batch_rows: int = DEFAULT_BATCH_ROWS
+    ) -> Iterator[pa.RecordBatch]:
+        if self._dataset is not None:
+            try:
+                # Arrow's threaded scanner, and its default read-ahead (16 batches,
+                # 4 files), run far ahead of a consumer slower than the disk: on
+                # the 20M-row benchmark that held ~1 GB more.  One batch ahead
+                # was as fast there (benchmarks/streaming.py).
+                yield from self._dataset.to_batches(
+                    columns=columns,
+                    filter=filter,
+                    batch_size=batch_rows,
+                    use_threads=False,
+                    batch_readahead=1,
+                    fragment_readahead=1,
+                )
+            except (pa.ArrowException, OSError) as exc:
+                raise DataError(f"could not read the data: {exc}") from None
+            return
+        assert self._reader is not None
+        reader, self._reader = self._reader, None
+        if reader is None:  # pragma: no cover - guarded by `rereadable`
+            raise DataError("a RecordBatchReader can be read only once")
+        for batch in reader:
+            yield batch.select(columns) if columns else batch
+
+
+# ------------------------------------------------------------- pushdown
+Constant = Callable[[ast.Node], "pa.Scalar | None"]
+
+
+def pushdown(node: ast.Node, schema: pa.Schema, constant: Constant) -> ds.Expression | None:
+    """A scan filter true for (at least) every row where ``node`` is true, or None."""
+    if isinstance(node, ast.And):
+        parts = [p for p in (pushdown(op, schema, constant) for op in node.operands) if p is not None]
+        if not parts:
+            return None
+        out = parts[0]
+        for p in parts[1:]:
+            out = out & p
+        return out
+    if isinstance(node, ast.Or):
+        parts = [pushdown(op, schema, constant) for op in node.operands]
+        if any(p is None for p in parts):
+            return None
+        out = parts[0]
+        for p in parts[1:]:
+            out = out | p
+        return out
+    return _exact(node, schema, constant)
+
+
+def _field(node: ast.Node, schema: pa.Schema) -> tuple[ds.Expression, pa.DataType] | None:
+    if isinstance(node, ast.Column) and node.table is None and node.name in schema.names:
+        dtype = schema.field(node.name).type
+        if pa.types.is_dictionary(dtype):
+            dtype = dtype.value_type
+        return pc.field(node.name), dtype
+    return None
+
+
+def _scalar_for(value: pa.Scalar | None, dtype: pa.DataType) -> pa.Scalar | None:
+    if value is None or not value.is_valid:
+        return None
+    try:
+        return decode(value).cast(dtype)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+
+
+_OPS: dict[str, Callable[[Any, Any], Any]] = {
+    "=": lambda f, v: f == v,
+    "!=": lambda f, v: f != v,
+    "<": lambda f, v: f < v,
+    "<=": lambda f, v: f <= v,
+    ">": lambda f, v: f > v,
+    ">=": lambda f, v: f >= v,
+}
+_FLIP = {"=": "=", "!=": "!=", "<": ">", "<=": ">=", ">": "<", ">=": "<="}
+
+
+def _exact(node: ast.Node, schema: pa.Schema, constant: Constant) -> ds.Expression | None:
+    """A scan filter with exactly the node's truth (false and null both drop)."""
+    if isinstance(node, ast.Not):
+        inner = _exact(node.operand, schema, constant)
+        return ~inner if inner is not None else None
+    if isinstance(node, ast.Compare):
+        for column, other, op in ((node.left, node.right, node.op), (node.right, node.left, _FLIP[node.op])):
+            found = _field(column, schema)
+            if found is not None:
+                value = _scalar_for(constant(other), found[1])
+                return _OPS[op](found[0], value) if value is not None else None
+        return None
+    if isinstance(node, ast.Between) and not node.negated:
+        found = _field(node.operand, schema)
+        if found is None:
+            return None
+        low, high = _scalar_for(constant(node.low), found[1]), _scalar_for(constant(node.high), found[1])
+        if low is None or high is None:
+            return None
+        return (found[0] >= low) & (found[0] <= high)
+    if isinstance(node, ast.In) and not node.negated and isinstance(node.values, ast.ListLiteral):
+        found = _field(node.operand, schema)
+        if found is None:
+            return None
+        values = [_scalar_for(constant(i), found[1]) for i in node.values.items]
+        if not values or any(v is None for v in values):
+            return None
+        return found[0].isin(pa.array([v.as_py() for v in values], type=found[1]))  # type: ignore[union-attr]
+    if isinstance(node, ast.IsNull):
+        found = _field(node.operand, schema)
+        if found is None:
+            return None
+        return found[0].is_valid() if node.negated else found[0].is_null()
+    found = _field(node, schema)
+    if found is not None and pa.types.is_boolean(found[1]):
+        return found[0]
+    return None
+
+
+# --------------------------------------------------------------- the loop
+def population_calls(planned: CheckedProgram, is_population: Callable[[str], bool]) -> list[ast.Func]:
+    calls: list[ast.Func] = []
+    for expr in planned.exprs.values():
+        for node in ast.walk(expr):
+            if isinstance(node, ast.Func) and is_population(node.name) and node not in calls:
+                calls.append(node)
+    return calls
+
+
+def take_positions(values: Mapping[ast.Aggregate, Value], positions: pa.Array) -> dict[ast.Aggregate, Value]:
+    return {node: v if is_scalar(v) else pc.take(v, positions) for node, v in values.items()}
