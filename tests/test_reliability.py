@@ -4,6 +4,7 @@ evaluation, thread safety, reproducibility, and only SegqlError for bad input.""
 from __future__ import annotations
 
 import datetime as dt
+import decimal
 import json
 import sys
 import threading
@@ -217,3 +218,42 @@ def test_bad_input_raises_segql_errors_only(call) -> None:
     with pytest.raises(segql.SegqlError) as err:
         call()
     assert not isinstance(err.value, segql.InternalError), err.value
+
+
+# Found by the fuzzers (tests/test_fuzz.py, fuzz/atheris_harness.py): each of
+# these escaped as an InternalError (a raw Python or Arrow exception) before.
+FOUND_BY_FUZZING = {
+    "signalling NaN parameter": lambda: segql.compile("x > $p").evaluate(SMALL, params={"p": decimal.Decimal("sNaN")}),
+    "NaN decimal parameter": lambda: segql.compile("x > $p").evaluate(SMALL, params={"p": decimal.Decimal("NaN")}),
+    "infinite decimal parameter": lambda: segql.compile("x > $p").evaluate(
+        SMALL, params={"p": decimal.Decimal("-Inf")}
+    ),
+    "decimal parameter of 100,000 digits": lambda: segql.compile("x > $p").evaluate(
+        SMALL, params={"p": decimal.Decimal("1e100000")}
+    ),
+    "as_of before year 1 in UTC": lambda: segql.compile("x > 1").evaluate(
+        SMALL, as_of=dt.datetime(1, 1, 1, tzinfo=dt.timezone(dt.timedelta(hours=5)))
+    ),
+    "as_of after year 9999 in UTC": lambda: segql.compile("x > 1").evaluate(
+        SMALL, as_of=dt.datetime(9999, 12, 31, 23, tzinfo=dt.timezone(dt.timedelta(hours=-5)))
+    ),
+    "why() about id None": lambda: segql.compile("x > 1").why(SMALL, key="id", id=None),
+    "lone surrogate in the source": lambda: segql.compile('x matches "\udc80"'),
+}
+
+
+@pytest.mark.parametrize("call", FOUND_BY_FUZZING.values(), ids=FOUND_BY_FUZZING.keys())
+def test_inputs_found_by_fuzzing_raise_segql_errors(call) -> None:
+    with pytest.raises(segql.SegqlError) as err:
+        call()
+    assert not isinstance(err.value, segql.InternalError), err.value
+    str(err.value).encode("utf-8")  # the message itself can be printed
+
+
+def test_why_shows_timestamps_beyond_pythons_datetime() -> None:
+    """Found by fuzzing: why() crashed turning a year-3,170,843 timestamp into a
+    Python datetime; it shows Arrow's text for the value instead."""
+    table = pa.table({"id": [1], "ts": pa.array([10**17], pa.timestamp("s"))})
+    text = segql.compile("ts > 2020-01-01").why(table, key="id", id=1, as_of=AS_OF)
+    assert "ts = <value out of range: 100000000000000000>" in text
+    assert "segment segment = true  → member" in text

@@ -52,9 +52,56 @@ def _round(ctx: CallContext, x: Value, digits: Value) -> Value:
     ndigits = digits.as_py() if digits.is_valid else None
     if ndigits is None:
         return pa.scalar(None, x.type) if is_scalar(x) else pa.chunked_array([pa.nulls(len(x), x.type)])
-    if pa.types.is_integer(x.type) and ndigits >= 0:
+    if pa.types.is_floating(x.type):
+        return _round_float(x, ndigits)
+    if ndigits >= 0 and (pa.types.is_integer(x.type) or ndigits >= x.type.scale):
         return x
+    # Rounding left of every digit the type can hold: zero, or out of range.
+    if pa.types.is_integer(x.type):
+        whole_digits = len(str(2 ** (x.type.bit_width - (1 if pa.types.is_signed_integer(x.type) else 0))))
+    else:
+        whole_digits = x.type.precision - x.type.scale
+    if ndigits <= -whole_digits:
+        if ndigits == -whole_digits:
+            half = pa.scalar(5 * 10 ** (whole_digits - 1), x.type)
+            too_big = pc.or_(pc.greater_equal(x, half), pc.less_equal(x, pc.negate(half)))
+            if pc.any(too_big).as_py():
+                raise pa.ArrowInvalid(f"overflow: rounding to {ndigits} digits exceeds the range of {x.type}")
+        return pc.if_else(pc.is_null(x), pa.scalar(None, x.type), pa.scalar(0, x.type))
     return pc.round(x, ndigits=ndigits, round_mode="half_towards_infinity")
+
+
+# Every finite double has at most 17 significant decimal digits: rounding it at
+# or beyond its 17th digit (or its last subnormal digit, 10**-324) changes nothing.
+_DOUBLE_DIGITS = 17
+_DOUBLE_LAST_DIGIT = 324
+_DOUBLE_MAX_EXPONENT = 308
+
+
+def _round_float(x: Value, ndigits: int) -> Value:
+    """Half away from zero, without Arrow's overflow of x * 10**digits on large
+    values or huge digit counts (it raised on round(1e300, 20) and left tiny
+    values unrounded at large negative digits)."""
+    if ndigits >= _DOUBLE_LAST_DIGIT:
+        return x
+    if ndigits < -_DOUBLE_MAX_EXPONENT:
+        # |x| < 1.8e308 < 0.5e309: zero, with x's sign; inf and nan stay.
+        return pc.if_else(pc.is_finite(x), pc.multiply(x, 0.0), x)
+    if ndigits >= 0:
+        # Scale in two steps when 10**digits itself is not a double.
+        first = min(ndigits, _DOUBLE_MAX_EXPONENT)
+        scales = (10.0**first, 10.0 ** (ndigits - first))
+        scaled = pc.multiply(pc.multiply(x, scales[0]), scales[1])
+        rounded = pc.divide(pc.divide(pc.round(scaled, round_mode="half_towards_infinity"), scales[1]), scales[0])
+        # Values with at most 17 digits before position `ndigits` stay as they are
+        # (this also keeps them from overflowing when scaled).
+        exact = pc.greater_equal(pc.abs(x), 10.0 ** max(_DOUBLE_DIGITS - ndigits, -_DOUBLE_MAX_EXPONENT))
+        return pc.if_else(pc.or_kleene(exact, pc.invert(pc.is_finite(x))), x, rounded)
+    unit = 10.0**-ndigits
+    rounded = pc.multiply(pc.round(pc.divide(x, unit), round_mode="half_towards_infinity"), unit)
+    if pc.any(pc.and_(pc.is_inf(rounded), pc.is_finite(x))).as_py():
+        raise pa.ArrowInvalid(f"overflow: rounding to {ndigits} digits gives a value beyond the range of a float")
+    return rounded
 
 
 def _floor(ctx: CallContext, x: Value) -> Value:

@@ -81,7 +81,9 @@ class SegqlError(Exception):
 
 def caret_block(source_line: str, column: int, width: int) -> str:
     """The source line and a caret line under columns ``column .. column+width-1``."""
-    shown = source_line.replace("\t", " ")
+    # Tabs as one space, so the caret lines up; characters that cannot be
+    # printed as UTF-8 (lone surrogates) as "?".
+    shown = source_line.replace("\t", " ").encode("utf-8", "replace").decode("utf-8")
     limit = 200
     start = 0
     if column > limit:

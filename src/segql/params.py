@@ -20,7 +20,7 @@ import pyarrow as pa
 
 from segql.errors import ParameterError
 from segql.execute.arrow import duration_scalar
-from segql.execute.values import python_to_scalar
+from segql.execute.values import MAX_DECIMAL_DIGITS, decimal_precision, python_to_scalar
 from segql.span import Span
 from segql.types import (
     BOOL,
@@ -121,7 +121,19 @@ def _float(value: Any) -> float:
         raise _Bad(f"expected a number, got {type(value).__name__} {value!r}")
     if isinstance(value, str):
         raise _Bad(f"expected a number, got str {value!r}")
-    return float(value)
+    try:
+        return float(value)
+    except (ValueError, OverflowError, TypeError) as exc:  # Decimal('sNaN'), ints beyond float
+        raise _Bad(f"{value!r} is not a float: {exc}") from None
+
+
+def _decimal(value: int | Decimal) -> Decimal:
+    value = Decimal(value)
+    if not value.is_finite():
+        raise _Bad(f"decimal values must be finite, got {value!r}")
+    if decimal_precision(value) > MAX_DECIMAL_DIGITS:
+        raise _Bad(f"{value!r} needs more than {MAX_DECIMAL_DIGITS} decimal digits")
+    return value
 
 
 def parse_duration_text(text: str) -> tuple[int, int]:
@@ -140,6 +152,13 @@ def parse_duration_text(text: str) -> tuple[int, int]:
 
 def convert(value: Any, t: SType) -> pa.Scalar:
     """``value`` as an Arrow scalar of type ``t``; raises _Bad with a reason."""
+    try:
+        return _convert(value, t)
+    except (pa.ArrowException, OverflowError) as exc:  # e.g. a datetime outside the unit's range
+        raise _Bad(f"{value!r} cannot be stored as {t}: {exc}") from None
+
+
+def _convert(value: Any, t: SType) -> pa.Scalar:
     if isinstance(value, pa.Scalar):
         value = value.as_py()
     if value is None:
@@ -152,7 +171,7 @@ def convert(value: Any, t: SType) -> pa.Scalar:
     if kind == "decimal":
         if isinstance(value, bool) or not isinstance(value, (int, Decimal)):
             raise _Bad(f"expected a Decimal or an int, got {type(value).__name__} {value!r}")
-        return python_to_scalar(Decimal(value), t)
+        return python_to_scalar(_decimal(value), t)
     if kind == "string":
         if not isinstance(value, str):
             raise _Bad(f"expected a str, got {type(value).__name__} {value!r}")
@@ -183,7 +202,7 @@ def convert(value: Any, t: SType) -> pa.Scalar:
         assert t.elem is not None
         if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
             raise _Bad(f"expected a list, got {type(value).__name__} {value!r}")
-        items = [convert(v, t.elem).as_py() if v is not None else None for v in value]
+        items = [_convert(v, t.elem).as_py() if v is not None else None for v in value]
         if t.elem.kind == "duration":
             raise _Bad("lists of durations are not supported")
         return python_to_scalar(items, t)

@@ -596,6 +596,11 @@ def _special_hint(exc: lark.exceptions.UnexpectedToken, source: str) -> str | No
     return label if isinstance(label, str) else None
 
 
+# NUL, and the halves of UTF-16 surrogate pairs that Python strings can hold
+# (e.g. bytes decoded with "surrogateescape") but UTF-8 and Arrow cannot.
+_BAD_CHARACTER = re.compile("[\x00\ud800-\udfff]")
+
+
 def parse(source: str, *, limits: Limits = DEFAULT_LIMITS, source_name: str | None = None) -> ast.SourceFile:
     """Parse segql source text into a syntax tree (not yet checked)."""
     if not isinstance(source, str):
@@ -603,12 +608,18 @@ def parse(source: str, *, limits: Limits = DEFAULT_LIMITS, source_name: str | No
     size = len(source.encode("utf-8", errors="surrogatepass"))
     if size > limits.max_source_bytes:
         raise LimitError(f"source is too large ({size} bytes; the limit is {limits.max_source_bytes})")
-    if "\x00" in source:
-        pos = source.index("\x00")
+    bad = _BAD_CHARACTER.search(source)
+    if bad is not None:
+        pos = bad.start()
         line = source.count("\n", 0, pos) + 1
         column = pos - (source.rfind("\n", 0, pos) + 1) + 1
+        what = (
+            "NUL character"
+            if bad.group() == "\x00"
+            else f"lone surrogate U+{ord(bad.group()):04X} (not valid Unicode text)"
+        )
         raise SegqlSyntaxError(
-            "unexpected NUL character", span=Span(pos, pos + 1, line, column, line, column + 1), source=source
+            f"unexpected {what}", span=Span(pos, pos + 1, line, column, line, column + 1), source=source
         )
     if not source.strip() or _only_comments(source):
         raise SegqlSyntaxError("the source is empty", hint="write an expression or segment declarations")

@@ -174,6 +174,8 @@ class _Reducer:
         if func in ("first", "last"):
             assert by is not None
             return self._first_last(func, mask, value, by)
+        if func == "count_distinct" and pa.types.is_null(value.type):
+            return pa.array(np.zeros(self.n, dtype=np.int64))  # (Arrow counts the null as a value)
         view = _NumericView.of(value) if func != "count_distinct" else None
         if view is None:
             return self._arrow_fallback(func, mask, value)
@@ -219,6 +221,8 @@ class _Reducer:
         return pa.array(sums)
 
     def _first_last(self, func: str, mask: np.ndarray | None, value: pa.Array, by: pa.Array) -> pa.Array:
+        if pa.types.is_null(by.type):  # an all-null `by` orders no row
+            return pa.nulls(self.n, value.type)
         by_view = _NumericView.of(decode(by))
         if by_view is None or by_view.values.dtype.kind not in "iuf":
             ranks = pc.rank(decode(by), sort_keys="ascending", tiebreaker="dense")

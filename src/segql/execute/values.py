@@ -118,13 +118,23 @@ def python_to_scalar(value: Any, t: SType) -> pa.Scalar:
     return pa.scalar(value, type=arrow_type)
 
 
-def decimal_type_for(value: Decimal) -> pa.DataType:
+MAX_DECIMAL_DIGITS = 76  # decimal256
+
+
+def decimal_precision(value: Decimal) -> int:
+    """Digits needed to store finite ``value`` exactly (1E+3 needs 4, 0.001 needs 3)."""
     _sign, digits, exponent = value.as_tuple()
     assert isinstance(exponent, int)
+    return max(len(digits) + max(exponent, 0), -exponent, 1)
+
+
+def decimal_type_for(value: Decimal) -> pa.DataType:
+    _sign, _digits, exponent = value.as_tuple()
+    assert isinstance(exponent, int)
     scale = max(0, -exponent)
-    precision = max(len(digits), scale, 1)
+    precision = decimal_precision(value)
     if precision > 38:
-        return pa.decimal256(min(76, precision), scale)
+        return pa.decimal256(min(MAX_DECIMAL_DIGITS, precision), scale)
     return pa.decimal128(precision, scale)
 
 
