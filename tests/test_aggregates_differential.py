@@ -33,6 +33,10 @@ AS_OF = dt.datetime(2024, 3, 31, 10, 30, tzinfo=dt.UTC)  # -1m clamps to 29 Febr
 NOW = "TIMESTAMPTZ '2024-03-31 10:30:00+00'"
 TODAY = f"date_trunc('day', {NOW})"
 
+# Examples per run (with test_differential_duckdb.py: 5,000 in all).
+SINGLE_AGGREGATE_EXAMPLES = 650
+COMBINED_AGGREGATE_EXAMPLES = 450
+
 SETTINGS = settings(
     deadline=None,
     database=None,
@@ -306,13 +310,13 @@ def check(scenario: Scenario) -> None:
     con.close()
 
 
-@settings(SETTINGS, max_examples=200)
+@settings(SETTINGS, max_examples=SINGLE_AGGREGATE_EXAMPLES)
 @given(scenarios(combined=False))
 def test_single_aggregates_match_duckdb(scenario):
     check(scenario)
 
 
-@settings(SETTINGS, max_examples=150)
+@settings(SETTINGS, max_examples=COMBINED_AGGREGATE_EXAMPLES)
 @given(scenarios(combined=True))
 def test_aggregates_in_expressions_match_duckdb(scenario):
     check(scenario)

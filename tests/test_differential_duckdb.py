@@ -38,6 +38,11 @@ FEATURE = "f_value"
 SEGMENT = "in_segment"
 DUCKDB_OVERFLOW = (duckdb.OutOfRangeException, duckdb.ConversionException)
 
+# Examples per run; with the aggregate suite (test_aggregates_differential.py)
+# 5,000 random expressions (docs/security.md).
+PREDICATE_EXAMPLES = 2_500
+VALUE_EXAMPLES = 1_400
+
 DIFFERENTIAL = settings(
     deadline=None,
     derandomize=bool(os.environ.get("CI")),
@@ -147,13 +152,13 @@ def check_value(con: duckdb.DuckDBPyConnection, scenario: Scenario) -> None:
     assert not mismatches, f"(row, segql, duckdb): {mismatches}"
 
 
-@settings(DIFFERENTIAL, max_examples=700)
+@settings(DIFFERENTIAL, max_examples=PREDICATE_EXAMPLES)
 @given(scenario=scenarios(kinds=(Kind.BOOL,)))
 def test_predicates_match_duckdb(duck: duckdb.DuckDBPyConnection, scenario: Scenario) -> None:
     check_predicate(duck, scenario)
 
 
-@settings(DIFFERENTIAL, max_examples=400)
+@settings(DIFFERENTIAL, max_examples=VALUE_EXAMPLES)
 @given(scenario=scenarios(kinds=(Kind.INT, Kind.FLOAT, Kind.STR, Kind.DATE, Kind.TS, Kind.DUR)))
 def test_values_match_duckdb(duck: duckdb.DuckDBPyConnection, scenario: Scenario) -> None:
     check_value(duck, scenario)
