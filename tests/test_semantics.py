@@ -6,9 +6,13 @@ from __future__ import annotations
 import datetime as dt
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import segql
+from segql.execute.arrow import take_by_index
 
 UTC = dt.UTC
 AS_OF = dt.datetime(2024, 6, 15, 12, 30, tzinfo=UTC)
@@ -415,3 +419,18 @@ def test_row_order_is_kept():
     assert out.column("id").to_pylist() == keys
     assert out.column("top").to_pylist() == [False, True, False, True, True, False]
     assert out.column("tier").to_pylist() == [1.0, 8.0, 3.0, 9.0, 5.0, 2.0]
+
+
+@given(
+    flags=st.lists(st.booleans(), max_size=6),
+    picks=st.lists(st.one_of(st.none(), st.integers(0, 5)), max_size=40),
+    index_type=st.sampled_from([pa.int8(), pa.int16(), pa.int32(), pa.int64(), pa.uint8(), pa.uint32()]),
+    offset=st.integers(0, 3),
+)
+def test_boolean_gather_by_dictionary_index_is_arrows_take(flags, picks, index_type, offset) -> None:
+    """The numpy fast path of predicates on dictionary columns (null indices,
+    sliced index arrays, empty dictionaries) gives exactly Arrow's take."""
+    values = pa.array(flags, pa.bool_())
+    indices = pa.array([p if p is None or p < len(flags) else None for p in picks], index_type)
+    indices = indices.slice(min(offset, len(indices)))
+    assert take_by_index(values, indices).equals(pc.take(values, indices))

