@@ -434,3 +434,15 @@ def test_boolean_gather_by_dictionary_index_is_arrows_take(flags, picks, index_t
     indices = pa.array([p if p is None or p < len(flags) else None for p in picks], index_type)
     indices = indices.slice(min(offset, len(indices)))
     assert take_by_index(values, indices).equals(pc.take(values, indices))
+
+
+def test_nan_in_a_list_matches_nothing() -> None:
+    """`x in [a, b]` is `x = a or x = b`, and NaN equals nothing (decisions.md):
+    a NaN in the column or in the list never matches (Arrow's hashing would)."""
+    table = pa.table({"score": [float("nan"), 1.0, None, 2.0]})
+    program = segql.compile("feature yes = score in $xs\nfeature no = score not in $xs")
+    out = program.evaluate(table, params={"xs": [float("nan"), 2.0]})
+    assert out.column("yes").to_pylist() == [False, False, None, True]
+    assert out.column("no").to_pylist() == [True, True, None, False]
+    with_null = program.evaluate(table, params={"xs": [float("nan"), None]})
+    assert with_null.column("yes").to_pylist() == [None, None, None, None]

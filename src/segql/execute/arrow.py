@@ -765,7 +765,10 @@ def sql_in(value: Value, values: Value) -> Value:
         non_null = items.drop_null()
     if pa.types.is_floating(non_null.type):
         # Hashing tells -0.0 from 0.0; SQL equality does not.  x + 0.0 turns -0.0 into 0.0.
+        # And hashing matches NaN with NaN, while NaN equals nothing (decisions.md):
+        # a NaN in the list can never match.
         probe, non_null = pc.add(probe, 0.0), pc.add(non_null, 0.0)
+        non_null = non_null.filter(pc.invert(pc.is_nan(non_null)))
     # On a dictionary column the test runs once per distinct value (string_map).
     hit = string_map(probe, lambda v: pc.is_in(v, value_set=non_null, skip_nulls=True))
     no_nulls = not is_scalar(probe) and probe.null_count == 0
