@@ -814,3 +814,29 @@ def test_fixture_files_hold_the_real_data(data: Path, customers: pa.Table, order
     assert total == round(sum(orders.column("amount").to_pylist()), 2)
     assert con.execute(f"SELECT count(*) FROM read_json('{data / 'customers.jsonl'}')").fetchone()[0] == ROWS
     con.close()
+
+
+# ----------------------------------------------------------------------- sql
+def test_sql_prints_a_query_that_duckdb_answers_like_segql(data: Path, expected: pa.Table):
+    result = cli("sql", str(data / "segments.segql"), *data_args(data), "--as-of", AS_OF, "--table", "customers")
+    assert result.returncode == 0, result.stderr
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute(f"CREATE VIEW customers AS SELECT * FROM read_parquet('{data / 'customers.parquet'}')")
+    con.execute(f"CREATE VIEW orders AS SELECT * FROM read_parquet('{data / 'orders.parquet'}')")
+    got = con.sql(result.stdout).to_arrow_table().sort_by("customer_id")
+    con.close()
+    for name in SEGMENT_NAMES:
+        assert got.column(name).to_pylist() == expected.sort_by("customer_id").column(name).to_pylist(), name
+
+
+def test_sql_in_another_dialect_and_its_errors(data: Path, tmp_path: Path):
+    spark, bad_dialect, refused = cli_many(
+        ["sql", str(data / "segments.segql"), *data_args(data), "--as-of", AS_OF, "--dialect", "spark"],
+        ["sql", str(data / "segments.segql"), *data_args(data), "--dialect", "oracle"],
+        ["sql", write(tmp_path, "first.segql", "segment s = first(orders.amount by ts) > 1"), *data_args(data)],
+    )
+    assert spark.returncode == 0 and "`customer_id`" in spark.stdout, spark.stderr
+    assert bad_dialect.returncode == 2 and "invalid choice: 'oracle'" in bad_dialect.stderr
+    assert_error(refused, 1, "first(… by …) has no SQL translation")
+    assert_caret(refused.stderr, 1, 13, "segment s = first(orders.amount by ts) > 1", width=26)

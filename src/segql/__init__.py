@@ -30,8 +30,10 @@ from segql.limits import Limits
 from segql.params import Duration
 from segql.plugins import PackInfo, PluginHost
 from segql.program import ParamInfo, Program, __version__, compile, evaluate
+from segql.sql import DIALECTS as SQL_DIALECTS
 
 __all__ = [
+    "SQL_DIALECTS",
     "CancelledError",
     "CycleError",
     "DataError",

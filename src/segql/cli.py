@@ -334,6 +334,35 @@ def cmd_explain(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sql(args: argparse.Namespace) -> int:
+    program = load_program(args.file)
+    options = evaluation_options(args)
+    related = {name: schema_of(obj) for name, obj in options.pop("related", {}).items()}
+    text = program.to_sql(
+        args.dialect,
+        schema=schema_of(args.data),
+        related=related or None,
+        profile_table=args.table,
+        **options,
+    )
+    print(text)
+    return 0
+
+
+def schema_of(data: Any) -> pa.Schema:
+    """The schema of a table, or of a data file (Parquet: from its footer, no rows read)."""
+    if isinstance(data, pa.Table):
+        return data.schema
+    if file_format(data) == "parquet":
+        import pyarrow.dataset as ds
+
+        try:
+            return ds.dataset(data, format="parquet").schema
+        except (OSError, pa.ArrowException) as exc:
+            raise UsageError(f"{data}: {exc}") from None
+    return read_table(data).schema
+
+
 def cmd_fmt(args: argparse.Namespace) -> int:
     from segql.format import format_source
 
@@ -490,6 +519,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file")
     add_data_options(p, required=False)
     p.set_defaults(func=cmd_explain)
+
+    p = sub.add_parser("sql", help="the program as one SQL query (duckdb, spark, postgres, bigquery, snowflake)")
+    p.add_argument("file")
+    add_data_options(p, required=True)
+    add_evaluation_options(p)
+    p.add_argument("--dialect", default="duckdb", choices=segql.SQL_DIALECTS, help="SQL dialect (default: duckdb)")
+    p.add_argument("--table", default="profiles", metavar="NAME", help="the profile table's name in SQL")
+    p.set_defaults(func=cmd_sql)
 
     p = sub.add_parser("fmt", help="canonical formatting (rewrites the file)")
     p.add_argument("file")

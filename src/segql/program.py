@@ -422,6 +422,56 @@ class Program:
                 )
             )
 
+    # -------------------------------------------------------------------- SQL
+    def to_sql(
+        self,
+        dialect: str = "duckdb",
+        *,
+        schema: Any,
+        related: Mapping[str, Any] | None = None,
+        profile_table: str = "profiles",
+        key: str | None = None,
+        as_of: Any = None,
+        params: Mapping[str, Any] | None = None,
+    ) -> str:
+        """One SELECT with the columns of ``evaluate`` (see segql.sql and
+        docs/sql.md).  ``schema`` is the profile table's pyarrow schema (or a
+        table); ``related`` maps related table names to schemas (or tables)."""
+        from segql import sql
+
+        with only_segql_errors(self.source, self.source_name):
+            sql.check_dialect(dialect)
+            instant = resolve_as_of(as_of)
+            profile = _schema_of(schema, "schema")
+            sources = {name: _schema_of(obj, f"related table '{name}'") for name, obj in (related or {}).items()}
+            if params is not None and not isinstance(params, Mapping):
+                raise DataError(f"params must be a mapping of names to values, not {type(params).__name__}")
+            declared = {n: (d.declared, self._param_defaults[n], d.span) for n, d in self._param_decls.items()}
+            values, types = bind_params(dict(params or {}), declared, self._used_params)
+            if key is not None and key not in profile.names:
+                raise DataError(f"key column '{key}' is not in the schema")
+            if sources:
+                if key is None:
+                    raise DataError("key= is needed when related tables are given", hint="e.g. key='customer_id'")
+                check_key_types(key, profile.field(key).type, sources)
+            planned = self._deep(lambda: self.plan(profile, sources if related is not None else None, types))
+            schemas: dict[str | None, pa.Schema] = {None: profile}
+            schemas.update(sources)
+            text = self._deep(
+                lambda: sql.program_sql(
+                    planned=planned,
+                    functions=self.host.functions,
+                    as_of=instant,
+                    params={name: sql.arrow_free(v) for name, v in values.items()},
+                    profile_table=profile_table,
+                    key=key,
+                    related_key=key,
+                    schemas=schemas,
+                    dialect=dialect,
+                )
+            )
+            return sql.to_dialect(text, dialect)
+
     # -------------------------------------------------------------- streaming
     def stream(
         self,
@@ -736,6 +786,15 @@ class Program:
             b"segql.packs": json.dumps(self.packs, sort_keys=True).encode(),
         }
         return pa.Table.from_arrays(columns, names=names).replace_schema_metadata(metadata)
+
+
+def _schema_of(obj: Any, what: str) -> pa.Schema:
+    if isinstance(obj, pa.Schema):
+        return obj
+    schema = getattr(obj, "schema", None)
+    if isinstance(schema, pa.Schema):
+        return schema
+    raise DataError(f"{what} must be a pyarrow Schema or a table, not {type(obj).__name__}")
 
 
 def _plain(table: pa.Table) -> pa.Table:

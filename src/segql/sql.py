@@ -1,0 +1,655 @@
+"""The SQL backend: a checked program as one SELECT (``Program.to_sql``).
+
+The checked, optimized tree is written as DuckDB SQL, which sqlglot parses and
+writes in the target dialect.  The query reads the profile table and the
+related tables by name and returns the columns of ``Program.evaluate``: the
+key, one boolean per segment (never null), one column per feature.
+
+What the SQL keeps of segql's semantics (docs/sql.md has the list):
+
+* three-valued logic, ``in`` with nulls, ``is null`` / ``is true``: SQL's own;
+* ``/`` is true division, ``/`` and ``%`` by zero give null (``NULLIF``);
+* NaN is a value that compares false with everything except ``!=``;
+* relative times: ``now``, ``today`` and signed durations are literals of the
+  ``as_of`` given to ``to_sql`` (UTC); the session time zone must be UTC;
+* aggregates: one grouped subquery per related table (``FILTER`` for
+  ``where``), left-joined on the key; empty groups give 0 for count, sum and
+  count_distinct, false for exists, null for the others.
+
+What it cannot express raises a ``SegqlError`` that names it: list columns,
+``first``/``last … by`` (their tie rule is the related table's row order, which
+SQL tables do not have), population-level functions, and pack functions that do
+not register a SQL implementation (``registry.add(..., sql=...)``).
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+import decimal
+import math
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import pyarrow as pa
+
+from segql import ast
+from segql.builtins import EARTH_RADIUS_KM
+from segql.errors import SegqlError
+from segql.registry import FunctionRegistry
+from segql.span import Span
+
+DIALECTS = ("duckdb", "spark", "postgres", "bigquery", "snowflake")
+
+US_PER_DAY = 86_400_000_000
+
+
+class SqlError(SegqlError):
+    """A program (or a part of it) that has no SQL translation."""
+
+
+def quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def string_literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def timestamp_literal(instant: dt.datetime) -> str:
+    naive = instant.astimezone(dt.UTC).replace(tzinfo=None) if instant.tzinfo else instant
+    return f"CAST('{naive.isoformat(sep=' ', timespec='microseconds')}' AS TIMESTAMP)"
+
+
+def python_literal(value: Any, kind: str | None = None) -> str:
+    """A Python value (a literal, or a parameter's value) as SQL."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, int):
+        # Typed: SQL engines type small literals as 32-bit integers, which overflow first.
+        return f"CAST({value} AS {'DOUBLE' if kind == 'float' else 'BIGINT'})"
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "CAST('NaN' AS DOUBLE)"
+        if math.isinf(value):
+            return f"CAST('{'-' if value < 0 else ''}Infinity' AS DOUBLE)"
+        return f"CAST({value!r} AS DOUBLE)"
+    if isinstance(value, decimal.Decimal):
+        _, digits, exponent = value.as_tuple()
+        scale = max(0, -int(exponent))
+        precision = max(len(digits), scale + 1)
+        if precision > 38:
+            raise SqlError(f"the decimal {value} has more than 38 digits")
+        return f"CAST('{value}' AS DECIMAL({precision}, {scale}))"
+    if isinstance(value, str):
+        return string_literal(value)
+    if isinstance(value, dt.datetime):
+        return timestamp_literal(value)
+    if isinstance(value, dt.date):
+        return f"CAST('{value.isoformat()}' AS DATE)"
+    raise SqlError(f"no SQL literal for a {type(value).__name__} value")
+
+
+def interval(months: int, micros: int) -> str:
+    parts = []
+    if months:
+        parts.append(f"INTERVAL '{months}' MONTH")
+    if micros or not months:
+        if micros % US_PER_DAY == 0:
+            parts.append(f"INTERVAL '{micros // US_PER_DAY}' DAY")
+        elif micros % 1_000_000 == 0:
+            parts.append(f"INTERVAL '{micros // 1_000_000}' SECOND")
+        else:
+            parts.append(f"INTERVAL '{micros}' MICROSECOND")
+    return " + ".join(parts) if len(parts) == 1 else "(" + " + ".join(parts) + ")"
+
+
+def column_as_segql_sees_it(name: str, arrow_type: pa.DataType, span: Span) -> str:
+    """A column in the SQL type segql computes in: integers as BIGINT (a narrow
+    column must not overflow where segql's int64 does not), floats as DOUBLE,
+    timestamps as TIMESTAMP (UTC, microseconds: what interval arithmetic takes)."""
+    if pa.types.is_dictionary(arrow_type):
+        arrow_type = arrow_type.value_type
+    if pa.types.is_integer(arrow_type) and arrow_type != pa.int64():
+        return f"CAST({name} AS BIGINT)"
+    if pa.types.is_floating(arrow_type) and arrow_type != pa.float64():
+        return f"CAST({name} AS DOUBLE)"
+    if pa.types.is_timestamp(arrow_type):
+        if arrow_type.unit == "ns":
+            raise SqlError(
+                f"the column {name} holds nanosecond timestamps; SQL timestamps have microseconds, "
+                "so comparisons could differ from segql's",
+                hint="store it as timestamp[us] (pyarrow: cast to pa.timestamp('us', tz))",
+                span=span,
+            )
+        if arrow_type.tz is not None or arrow_type.unit != "us":
+            return f"CAST({name} AS TIMESTAMP)"
+    return name
+
+
+class SqlWriter:
+    """Writes one checked expression as DuckDB SQL."""
+
+    def __init__(
+        self,
+        *,
+        as_of: dt.datetime,
+        params: Mapping[str, Any],
+        functions: FunctionRegistry,
+        exprs: Mapping[str, ast.Node],
+        kinds: Mapping[str, str],
+        aggregate_column: Callable[[ast.Aggregate], str],
+        profile_alias: str,
+        schemas: Mapping[str | None, pa.Schema],
+        dialect: str = "duckdb",
+    ) -> None:
+        self.as_of = as_of
+        self.params = params
+        self.functions = functions
+        self.exprs = exprs
+        self.kinds = kinds
+        self.aggregate_column = aggregate_column
+        self.profile_alias = profile_alias
+        self.schemas = schemas
+        self.dialect = dialect
+        self.in_related: str | None = None  # inside an aggregate over this table
+
+    # ------------------------------------------------------------------ entry
+    def sql(self, node: ast.Node) -> str:
+        method = getattr(self, f"_sql_{type(node).__name__}", None)
+        if method is None:
+            raise SqlError(f"{type(node).__name__.lower()} expressions have no SQL translation yet", span=node.span)
+        text: str = method(node)
+        return text
+
+    def is_nan(self, x: str) -> str:
+        # Postgres and Snowflake have no isnan; there NaN equals NaN.
+        return f"({x} = CAST('NaN' AS DOUBLE))" if self.dialect in ("postgres", "snowflake") else f"ISNAN({x})"
+
+    def refuse_in(self, dialects: tuple[str, ...], what: str, why: str, node: ast.Node) -> None:
+        if self.dialect in dialects:
+            raise SqlError(f"{what} has no {self.dialect} translation: {why}", span=node.span)
+
+    def boolean(self, node: ast.Node) -> str:
+        return f"COALESCE({self.sql(node)}, FALSE)"
+
+    # --------------------------------------------------------------- leaves
+    def _sql_Literal(self, node: ast.Literal) -> str:
+        return python_literal(node.value, node.type.kind if node.type else None)
+
+    def _sql_DurationLiteral(self, node: ast.DurationLiteral) -> str:
+        return interval(node.months, node.micros)
+
+    def _sql_Now(self, node: ast.Now) -> str:
+        return timestamp_literal(self.as_of)
+
+    def _sql_Today(self, node: ast.Today) -> str:
+        return timestamp_literal(dt.datetime.combine(self.as_of.date(), dt.time(), dt.UTC))
+
+    def _sql_Param(self, node: ast.Param) -> str:
+        value = self.params[node.name]
+        if isinstance(value, (list, tuple)):
+            raise SqlError("a list parameter is only allowed after `in`", span=node.span)
+        if isinstance(value, dt.timedelta):
+            return interval(0, (value.days * 86_400 + value.seconds) * 1_000_000 + value.microseconds)
+        if hasattr(value, "nanoseconds") and hasattr(value, "months"):  # Arrow's month_day_nano
+            return interval(value.months, value.days * US_PER_DAY + value.nanoseconds // 1000)
+        return python_literal(value, node.type.kind if node.type else None)
+
+    def _sql_Column(self, node: ast.Column) -> str:
+        name = quote(node.name) if node.table is not None else f"{self.profile_alias}.{quote(node.name)}"
+        return column_as_segql_sees_it(name, self.schemas[node.table].field(node.name).type, node.span)
+
+    def _sql_Ref(self, node: ast.Ref) -> str:
+        inner = self.sql(self.exprs[node.name])
+        return f"COALESCE({inner}, FALSE)" if self.kinds.get(node.name) == "segment" else f"({inner})"
+
+    def _sql_Aggregate(self, node: ast.Aggregate) -> str:
+        return self.aggregate_column(node)
+
+    # ------------------------------------------------------------- logic
+    def _sql_Not(self, node: ast.Not) -> str:
+        return f"(NOT {self.sql(node.operand)})"
+
+    def _sql_And(self, node: ast.And) -> str:
+        return "(" + " AND ".join(self.sql(op) for op in node.operands) + ")"
+
+    def _sql_Or(self, node: ast.Or) -> str:
+        return "(" + " OR ".join(self.sql(op) for op in node.operands) + ")"
+
+    def _sql_IsNull(self, node: ast.IsNull) -> str:
+        return f"({self.sql(node.operand)} IS {'NOT ' if node.negated else ''}NULL)"
+
+    def _sql_IsBool(self, node: ast.IsBool) -> str:
+        operand = self.sql(node.operand)
+        test = f"COALESCE({operand}, FALSE)" if node.value else f"COALESCE(NOT {operand}, FALSE)"
+        return f"(NOT {test})" if node.negated else test
+
+    # ------------------------------------------------------------ compare
+    def _compare(self, op: str, left: ast.Node, right: ast.Node) -> str:
+        a, b = self.sql(left), self.sql(right)
+        sql_op = "<>" if op == "!=" else op
+        plain = f"({a} {sql_op} {b})"
+        floats = [x for x, n in ((a, left), (b, right)) if n.type is not None and n.type.kind == "float"]
+        if not floats:
+            return plain
+        # NaN is a value that compares false with everything except `!=`.
+        nan = " OR ".join(self.is_nan(x) for x in floats)
+        return (
+            f"(CASE WHEN {a} IS NULL OR {b} IS NULL THEN NULL "
+            f"WHEN {nan} THEN {'TRUE' if op == '!=' else 'FALSE'} ELSE {plain} END)"
+        )
+
+    def _sql_Compare(self, node: ast.Compare) -> str:
+        return self._compare(node.op, node.left, node.right)
+
+    def _sql_Between(self, node: ast.Between) -> str:
+        both = f"({self._compare('>=', node.operand, node.low)} AND {self._compare('<=', node.operand, node.high)})"
+        return f"(NOT {both})" if node.negated else both
+
+    def _sql_In(self, node: ast.In) -> str:
+        if isinstance(node.values, ast.ListLiteral):
+            items = [self.sql(item) for item in node.values.items]
+        else:
+            items = self._parameter_list(node.values, node.operand.type.kind if node.operand.type else None)
+        if not items:
+            return "TRUE" if node.negated else "FALSE"
+        operand = self.sql(node.operand)
+        test = f"({operand} IN ({', '.join(items)}))"
+        if node.operand.type is not None and node.operand.type.kind == "float":
+            # NaN equals nothing (SQL engines match it with a NaN in the list):
+            # a NaN row gets what a value matching no item gets.
+            any_null = " OR ".join(f"{item} IS NULL" for item in items)
+            nan_result = f"(CASE WHEN {any_null} THEN NULL ELSE FALSE END)"
+            test = f"(CASE WHEN {self.is_nan(operand)} THEN {nan_result} ELSE {test} END)"
+        return f"(NOT {test})" if node.negated else test
+
+    def _parameter_list(self, values: ast.Node, kind: str | None) -> list[str]:
+        """The items of a list parameter (converted as the checker said: a list
+        of timestamps against a date compares their UTC days)."""
+        if isinstance(values, ast.Cast) and values.type is not None and values.type.elem is not None:
+            kind, values = values.type.elem.kind, values.operand
+        if not isinstance(values, ast.Param):
+            raise SqlError("`in` needs a list literal or a list parameter", span=values.span)
+        items = []
+        for value in self.params[values.name] or []:
+            if kind == "date" and isinstance(value, dt.datetime):
+                value = value.astimezone(dt.UTC).date() if value.tzinfo else value.date()
+            elif kind == "timestamp" and isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+                value = dt.datetime.combine(value, dt.time(), dt.UTC)
+            items.append(python_literal(value, kind))
+        return items
+
+    # ------------------------------------------------------------ strings
+    def _sql_StringTest(self, node: ast.StringTest) -> str:
+        if node.op == "matches":
+            self.refuse_in(("snowflake",), "matches", "REGEXP_LIKE matches the whole string, in POSIX syntax", node)
+        a, p = self.sql(node.operand), self.sql(node.pattern)
+        test = {
+            "starts_with": f"STARTS_WITH({a}, {p})",
+            "ends_with": f"(RIGHT({a}, LENGTH({p})) = {p})",
+            "contains": f"(STRPOS({a}, {p}) > 0)",
+            "matches": f"REGEXP_MATCHES({a}, {p})",
+        }[node.op]
+        return f"(NOT {test})" if node.negated else test
+
+    def _sql_ListTest(self, node: ast.ListTest) -> str:
+        """Null lists give null; null elements never match (so the test is
+        wrapped in COALESCE: some engines answer null for a list holding nulls)."""
+        operand = self.sql(node.operand)
+        if node.mode.startswith("substring_"):
+            return self._substrings(node, operand)
+        if isinstance(node.value, ast.ListLiteral):
+            wanted: list[str] = [self.sql(item) for item in node.value.items]
+        elif isinstance(node.value, ast.Param) and node.mode != "one":
+            wanted = [python_literal(v) for v in self.params[node.value.name] if v is not None]
+        else:
+            wanted = [self.sql(node.value)]
+        if node.mode == "one":
+            test = f"COALESCE(LIST_CONTAINS({operand}, {wanted[0]}), FALSE)"
+            test = f"(CASE WHEN {wanted[0]} IS NULL THEN NULL ELSE {test} END)"
+        else:
+            wanted = [w for w in wanted if w != "NULL"]
+            if not wanted:
+                test = "TRUE" if node.mode == "all" else "FALSE"
+            else:
+                joiner = " AND " if node.mode == "all" else " OR "
+                test = "(" + joiner.join(f"COALESCE(LIST_CONTAINS({operand}, {w}), FALSE)" for w in wanted) + ")"
+        test = f"(CASE WHEN {operand} IS NULL THEN NULL ELSE {test} END)"
+        return f"(NOT {test})" if node.negated else test
+
+    def _substrings(self, node: ast.ListTest, operand: str) -> str:
+        """``s contains any/all [...]`` on a string: OR / AND of substring tests."""
+        if isinstance(node.value, ast.ListLiteral):
+            items = [i.value for i in node.value.items if isinstance(i, ast.Literal)]
+            if len(items) != len(node.value.items):
+                raise SqlError("`contains any/all` needs constant strings in SQL", span=node.value.span)
+        elif isinstance(node.value, ast.Param):
+            items = self.params[node.value.name]
+            if items is None:
+                return "CAST(NULL AS BOOLEAN)"
+        else:
+            raise SqlError("`contains any/all` needs a list literal or a list parameter", span=node.value.span)
+        patterns = [p for p in items if p is not None]
+        if not patterns:
+            empty = "TRUE" if node.mode == "substring_all" else "FALSE"
+            test = f"(CASE WHEN {operand} IS NULL THEN NULL ELSE {empty} END)"
+        else:
+            joiner = " AND " if node.mode == "substring_all" else " OR "
+            test = "(" + joiner.join(f"(STRPOS({operand}, {string_literal(p)}) > 0)" for p in patterns) + ")"
+        return f"(NOT {test})" if node.negated else test
+
+    # --------------------------------------------------------- arithmetic
+    def _sql_Unary(self, node: ast.Unary) -> str:
+        return f"(-{self.sql(node.operand)})" if node.op == "-" else self.sql(node.operand)
+
+    def _sql_Arith(self, node: ast.Arith) -> str:
+        a, b = self.sql(node.left), self.sql(node.right)
+        kinds = {n.type.kind if n.type else None for n in (node.left, node.right)}
+        if kinds & {"date", "timestamp", "duration"}:
+            return self._temporal_arith(node, a, b)
+        if node.op == "/":
+            return f"(CAST({a} AS DOUBLE) / NULLIF(CAST({b} AS DOUBLE), 0))"
+        if node.op == "%":
+            return f"({a} % NULLIF({b}, 0))"
+        return f"({a} {node.op} {b})"
+
+    def _temporal_arith(self, node: ast.Arith, a: str, b: str) -> str:
+        lt = node.left.type.kind if node.left.type else None
+        rt = node.right.type.kind if node.right.type else None
+        result = node.type.kind if node.type else None
+        if node.op in "+-" and lt in ("date", "timestamp") and rt == "duration":
+            shifted = f"({a} {node.op} {b})"
+            return f"CAST({shifted} AS DATE)" if result == "date" else f"CAST({shifted} AS TIMESTAMP)"
+        if node.op == "+" and lt == "duration" and rt in ("date", "timestamp"):
+            shifted = f"({b} + {a})"
+            return f"CAST({shifted} AS DATE)" if result == "date" else f"CAST({shifted} AS TIMESTAMP)"
+        if node.op == "-" and lt in ("date", "timestamp") and rt in ("date", "timestamp"):
+            return f"(CAST({a} AS TIMESTAMP) - CAST({b} AS TIMESTAMP))"
+        if node.op in "+-" and lt == rt == "duration":
+            return f"({a} {node.op} {b})"
+        raise SqlError(f"{lt} {node.op} {rt} has no SQL translation yet", span=node.span)
+
+    # -------------------------------------------------------------- other
+    def _sql_Case(self, node: ast.Case) -> str:
+        whens = " ".join(f"WHEN {self.sql(w.condition)} THEN {self.sql(w.result)}" for w in node.whens)
+        default = f" ELSE {self.sql(node.default)}" if node.default is not None else ""
+        return f"(CASE {whens}{default} END)"
+
+    def _sql_Cast(self, node: ast.Cast) -> str:
+        target = node.type.kind if node.type else None
+        inner = self.sql(node.operand)
+        source = node.operand.type.kind if node.operand.type else None
+        if target == source:
+            return inner
+        sql_type = {"float": "DOUBLE", "date": "DATE", "timestamp": "TIMESTAMP", "int": "BIGINT", "string": "VARCHAR"}
+        if target in sql_type:
+            return f"CAST({inner} AS {sql_type[target]})"
+        if target == "decimal":
+            return inner  # ints widen to decimals in every dialect's arithmetic
+        if target == "bool" and source == "null":
+            return "CAST(NULL AS BOOLEAN)"
+        raise SqlError(f"no SQL conversion from {source} to {target}", span=node.span)
+
+    def _sql_Func(self, node: ast.Func) -> str:
+        fn = self.functions.get(node.name)
+        args = [self.sql(a) for a in node.args]
+        if fn is not None and fn.sql is not None:
+            return "(" + fn.sql(*args) + ")"
+        builtin = BUILTINS.get(node.name)
+        if builtin is None or fn is None or fn.pack not in (None, "segql"):
+            raise SqlError(
+                f"the function {node.name}() has no SQL implementation",
+                span=node.span,
+                hint="its pack can register one: registry.add(..., sql=...)",
+            )
+        return builtin(self, node, args)
+
+
+# ---------------------------------------------------------------- builtins
+def _kind(node: ast.Node) -> str | None:
+    return node.type.kind if node.type else None
+
+
+def _least_greatest(name: str) -> Callable[[SqlWriter, ast.Func, list[str]], str]:
+    def write(w: SqlWriter, node: ast.Func, args: list[str]) -> str:
+        # Nulls are skipped (null only if all are null) in every dialect: each
+        # argument falls back to the first non-null of the others.
+        if len(args) == 1:
+            return args[0]
+        filled = [f"COALESCE({', '.join([a, *[b for b in args if b is not a]])})" for a in args]
+        return f"{name}({', '.join(filled)})"
+
+    return write
+
+
+def _round(w: SqlWriter, node: ast.Func, args: list[str]) -> str:
+    digits = node.args[1]
+    if not isinstance(digits, ast.Literal) or not isinstance(digits.value, int):
+        raise SqlError("round() needs constant digits in SQL", span=node.span)
+    if _kind(node.args[0]) == "int" and digits.value >= 0:
+        return args[0]
+    if _kind(node.args[0]) == "float":
+        w.refuse_in(("postgres",), "round() of a float", "it rounds double precision half to even", node)
+    if _kind(node.args[0]) == "float" and not -300 <= digits.value <= 300:
+        raise SqlError("round() to more than 300 digits has no SQL translation", span=node.span)
+    return f"ROUND({args[0]}, {digits.value})"
+
+
+def _days(sign: int) -> Callable[[SqlWriter, ast.Func, list[str]], str]:
+    def write(w: SqlWriter, node: ast.Func, args: list[str]) -> str:
+        value = args[0] if _kind(node.args[0]) == "timestamp" else f"CAST({args[0]} AS TIMESTAMP)"
+        now = timestamp_literal(w.as_of)
+        start, end = (value, now) if sign > 0 else (now, value)
+        micros = f"DATE_DIFF('microsecond', {start}, {end})"
+        return f"CAST(FLOOR({micros} / {US_PER_DAY}.0) AS BIGINT)"
+
+    return write
+
+
+def _day_of_week(w: SqlWriter, node: ast.Func, args: list[str]) -> str:
+    w.refuse_in(("bigquery",), "day_of_week()", "BigQuery has no ISO day of week", node)
+    return _part("ISODOW")(w, node, args)
+
+
+def _part(field: str) -> Callable[[SqlWriter, ast.Func, list[str]], str]:
+    def write(w: SqlWriter, node: ast.Func, args: list[str]) -> str:
+        return f"CAST(EXTRACT({field} FROM {args[0]}) AS BIGINT)"
+
+    return write
+
+
+# The characters Arrow's utf8_trim_whitespace strips (measured over every code point).
+WHITESPACE = (
+    "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005"
+    "\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+)
+
+
+def _distance_km(w: SqlWriter, node: ast.Func, args: list[str]) -> str:
+    lat1, lon1, lat2, lon2 = (f"CAST({a} AS DOUBLE)" for a in args)
+    rad = repr(math.pi / 180.0)
+    a = (
+        f"POWER(SIN(({lat2} - {lat1}) * {rad} / 2.0), 2.0) + COS({lat1} * {rad}) * COS({lat2} * {rad}) "
+        f"* POWER(SIN(({lon2} - {lon1}) * {rad} / 2.0), 2.0)"
+    )
+    clamped = f"(CASE WHEN ({a}) < 0.0 THEN 0.0 WHEN ({a}) > 1.0 THEN 1.0 ELSE ({a}) END)"
+    return f"(ASIN(SQRT({clamped})) * {2.0 * EARTH_RADIUS_KM!r})"
+
+
+def _anniversary_within(w: SqlWriter, node: ast.Func, args: list[str]) -> str:
+    within = node.args[1]
+    if not isinstance(within, ast.DurationLiteral):
+        raise SqlError("anniversary_within() needs a duration literal in SQL", span=node.span)
+    today = w.as_of.date()
+    end = add_months(today, within.months) + dt.timedelta(days=-(-within.micros // US_PER_DAY))
+    day = f"CAST({args[0]} AS DATE)"
+
+    def in_year(year: int) -> str:
+        # Adding whole years clamps 29 February to 28 February, as segql does.
+        return f"CAST({day} + ({year} - EXTRACT(YEAR FROM {day})) * INTERVAL '1' YEAR AS DATE)"
+
+    this_year = in_year(today.year)
+    upcoming = f"(CASE WHEN {this_year} < {python_literal(today)} THEN {in_year(today.year + 1)} ELSE {this_year} END)"
+    return f"({upcoming} < {python_literal(end)})"
+
+
+def add_months(day: dt.date, months: int) -> dt.date:
+    total = day.year * 12 + day.month - 1 + months
+    year, month = divmod(total, 12)
+    last = calendar.monthrange(year, month + 1)[1]
+    return dt.date(year, month + 1, min(day.day, last))
+
+
+BUILTINS: dict[str, Callable[[SqlWriter, ast.Func, list[str]], str]] = {
+    "distance_km": _distance_km,
+    "anniversary_within": _anniversary_within,
+    "trim": lambda w, n, a: f"TRIM({a[0]}, {string_literal(WHITESPACE)})",
+    "lower": lambda w, n, a: f"LOWER({a[0]})",
+    "upper": lambda w, n, a: f"UPPER({a[0]})",
+    "length": lambda w, n, a: f"LENGTH({a[0]})",
+    "concat": lambda w, n, a: "(" + " || ".join(a) + ")",
+    "abs": lambda w, n, a: f"ABS({a[0]})",
+    "round": _round,
+    "floor": lambda w, n, a: a[0] if _kind(n.args[0]) == "int" else f"FLOOR({a[0]})",
+    "ceil": lambda w, n, a: a[0] if _kind(n.args[0]) == "int" else f"CEIL({a[0]})",
+    "coalesce": lambda w, n, a: f"COALESCE({', '.join(a)})",
+    "least": _least_greatest("LEAST"),
+    "greatest": _least_greatest("GREATEST"),
+    "year": _part("YEAR"),
+    "month": _part("MONTH"),
+    "day": _part("DAY"),
+    "hour": _part("HOUR"),
+    "day_of_week": _day_of_week,
+    "date": lambda w, n, a: f"CAST({a[0]} AS DATE)",
+    "days_since": _days(+1),
+    "days_until": _days(-1),
+    "if": lambda w, n, a: f"(CASE WHEN {a[0]} THEN {a[1]} ELSE {a[2]} END)",
+}
+
+
+# ------------------------------------------------------------- aggregates
+EMPTY_GROUP = {"count": "0", "count_distinct": "0", "sum": "0", "exists": "FALSE"}
+
+
+def aggregate_sql(writer: SqlWriter, node: ast.Aggregate) -> str:
+    """The aggregate inside its table's grouped subquery."""
+    if node.func in ("first", "last"):
+        raise SqlError(
+            f"{node.func}(… by …) has no SQL translation: its ties are broken by the related "
+            "table's row order, which SQL tables do not have",
+            span=node.span,
+        )
+    writer.in_related = node.table
+    try:
+        value = writer.sql(node.value) if node.value is not None else None
+        where = f" FILTER (WHERE {writer.sql(node.where)})" if node.where is not None else ""
+    finally:
+        writer.in_related = None
+    if node.func in ("count", "exists"):
+        inner = f"COUNT({value if value is not None else '*'}){where}"
+        return f"({inner} > 0)" if node.func == "exists" else inner
+    if node.func == "count_distinct":
+        return f"COUNT(DISTINCT {value}){where}"
+    func = {"avg": "AVG", "sum": "SUM", "min": "MIN", "max": "MAX"}[node.func]
+    return f"{func}({value}){where}"
+
+
+def check_dialect(dialect: str) -> None:
+    if dialect not in DIALECTS:
+        raise SqlError(f"unknown SQL dialect {dialect!r}", hint="use one of " + ", ".join(DIALECTS))
+
+
+def to_dialect(sql: str, dialect: str) -> str:
+    """DuckDB SQL written in ``dialect`` by sqlglot."""
+    try:
+        import sqlglot
+        from sqlglot.errors import ErrorLevel
+    except ImportError:  # pragma: no cover - the sql extra is missing
+        raise SqlError("to_sql needs sqlglot: pip install 'segql[sql]'") from None
+    if dialect == "duckdb":
+        return str(sqlglot.transpile(sql, read="duckdb", write="duckdb", pretty=True)[0])
+    written = sqlglot.transpile(sql, read="duckdb", write=dialect, pretty=True, unsupported_level=ErrorLevel.RAISE)
+    return str(written[0])
+
+
+def program_sql(
+    *,
+    planned: Any,
+    functions: FunctionRegistry,
+    as_of: dt.datetime,
+    params: Mapping[str, Any],
+    profile_table: str,
+    key: str | None,
+    related_key: str | None,
+    schemas: Mapping[str | None, pa.Schema],
+    dialect: str = "duckdb",
+) -> str:
+    """The SELECT of a checked program (DuckDB SQL)."""
+    aggregates: dict[str, list[ast.Aggregate]] = {}
+    for expr in planned.exprs.values():
+        for node in ast.walk(expr):
+            if isinstance(node, ast.Aggregate):
+                seen = aggregates.setdefault(node.table, [])
+                if node not in seen:
+                    seen.append(node)
+    for expr in planned.exprs.values():
+        for node in ast.walk(expr):
+            if isinstance(node, ast.Func):
+                fn = functions.get(node.name)
+                if fn is not None and fn.population:
+                    raise SqlError(
+                        f"{node.name}() sees the whole population; it has no SQL translation yet", span=node.span
+                    )
+    names: dict[ast.Aggregate, str] = {}
+    for table, nodes in aggregates.items():
+        for i, node in enumerate(nodes):
+            names[node] = f"a_{_safe(table)}_{i}"
+
+    def aggregate_column(node: ast.Aggregate) -> str:
+        column = f"{quote('r_' + _safe(node.table))}.{quote(names[node])}"
+        empty = EMPTY_GROUP.get(node.func)
+        return f"COALESCE({column}, {empty})" if empty is not None else column
+
+    writer = SqlWriter(
+        as_of=as_of,
+        params=params,
+        functions=functions,
+        exprs=planned.exprs,
+        kinds=planned.kinds,
+        aggregate_column=aggregate_column,
+        profile_alias="p",
+        schemas=schemas,
+        dialect=dialect,
+    )
+    columns = [f"p.{quote(key)} AS {quote(key)}"] if key else []
+    for name in planned.segments + planned.features:
+        expr = planned.exprs[name]
+        text = writer.boolean(expr) if planned.kinds[name] == "segment" else writer.sql(expr)
+        columns.append(f"{text} AS {quote(name)}")
+    joins = []
+    for table, nodes in aggregates.items():
+        assert related_key is not None
+        k = quote(related_key)
+        selected = ", ".join(f"{aggregate_sql(writer, n)} AS {quote(names[n])}" for n in nodes)
+        alias = quote("r_" + _safe(table))
+        joins.append(
+            f"LEFT JOIN (SELECT {k}, {selected} FROM {quote(table)} WHERE {k} IS NOT NULL GROUP BY {k}) AS {alias} "
+            f"ON p.{k} = {alias}.{k}"
+        )
+    return f"SELECT {', '.join(columns)} FROM {quote(profile_table)} AS p" + "".join(" " + j for j in joins)
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() else "_" for c in name)
+
+
+def arrow_free(value: Any) -> Any:
+    """A bound parameter (an Arrow scalar) as a Python value."""
+    if isinstance(value, pa.Scalar):
+        if pa.types.is_list(value.type) or pa.types.is_large_list(value.type):
+            return [item.as_py() for item in value.values] if value.is_valid else None
+        return value.as_py()
+    return value
