@@ -840,3 +840,15 @@ def test_sql_in_another_dialect_and_its_errors(data: Path, tmp_path: Path):
     assert bad_dialect.returncode == 2 and "invalid choice: 'oracle'" in bad_dialect.stderr
     assert_error(refused, 1, "first(… by …) has no SQL translation")
     assert_caret(refused.stderr, 1, 13, "segment s = first(orders.amount by ts) > 1", width=26)
+
+
+def test_run_on_the_spark_engine_gives_the_arrow_engines_segments(data: Path, expected: pa.Table):
+    pytest.importorskip("pyspark")
+    result = cli("run", str(data / "segments.segql"), *data_args(data), "--as-of", AS_OF, "--engine", "spark",
+                 "--format", "json")  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    rows = [json.loads(line) for line in result.stdout.splitlines()]  # JSON lines
+    ordered = expected.sort_by("customer_id")
+    assert [r["customer_id"] for r in rows] == ordered.column("customer_id").to_pylist()
+    for name in [*SEGMENT_NAMES, "orders_total", "spend"]:
+        assert [r[name] for r in rows] == ordered.column(name).to_pylist(), name

@@ -260,11 +260,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.output:
         file_format(args.output)  # an unknown extension is a usage error before any work
     program = load_program(args.file)
-    with progress(f"reading {args.data}"):
-        data = read_table(args.data)
     options = evaluation_options(args)
-    with progress(f"evaluating {len(program.segments)} segments over {data.num_rows:,} rows"):
-        out = program.evaluate(data, **options)
+    if args.engine == "spark":
+        out = run_on_spark(program, args.data, options)
+    else:
+        with progress(f"reading {args.data}"):
+            data = read_table(args.data)
+        with progress(f"evaluating {len(program.segments)} segments over {data.num_rows:,} rows"):
+            out = program.evaluate(data, **options)
     if args.output:
         write_table(out, args.output)
         print(f"wrote {out.num_rows:,} rows × {out.num_columns} columns to {args.output}", file=sys.stderr)
@@ -277,6 +280,27 @@ def cmd_run(args: argparse.Namespace) -> int:
     if len(shown) < len(rows):
         print(f"… {len(rows) - len(shown):,} more rows (use -o FILE to save all, or --limit)", file=sys.stderr)
     return 0
+
+
+def run_on_spark(program: segql.Program, data: str, options: dict[str, Any]) -> pa.Table:
+    """The program on a local Spark session (segql.spark); the result is
+    collected, to be printed or written like the Arrow engine's."""
+    import segql.spark
+
+    with progress("starting Spark (local)"):
+        session = segql.spark.local_session()
+
+    def frame(source: Any) -> Any:
+        if isinstance(source, str) and file_format(source) == "parquet":
+            return session.read.parquet(source)
+        return session.createDataFrame(source if isinstance(source, pa.Table) else read_table(source))
+
+    related = {name: frame(source) for name, source in options.pop("related", {}).items()}
+    with progress(f"evaluating {len(program.segments)} segments on Spark"):
+        df = segql.spark.evaluate(program, frame(data), related=related or None, **options)
+        out = df.toArrow()
+    # Spark does not keep the input's row order: rows come sorted by the key.
+    return out.sort_by(options["key"]) if options.get("key") else out
 
 
 def cmd_count(args: argparse.Namespace) -> int:
@@ -498,6 +522,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", metavar="OUT", help="write the result (.parquet .csv .arrow .jsonl)")
     p.add_argument("--format", choices=["pretty", "plain", "json", "csv"], help="stdout format")
     p.add_argument("--limit", type=int, help="rows to print (default: 20 on a terminal, all otherwise)")
+    p.add_argument(
+        "--engine",
+        choices=["arrow", "spark"],
+        default="arrow",
+        help="arrow (in-process, default) or spark (a local Spark session; pip install 'segql[spark]')",
+    )
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("count", help="segment sizes, shares and overlaps")

@@ -430,13 +430,16 @@ class Program:
         schema: Any,
         related: Mapping[str, Any] | None = None,
         profile_table: str = "profiles",
+        related_tables: Mapping[str, str] | None = None,
         key: str | None = None,
         as_of: Any = None,
         params: Mapping[str, Any] | None = None,
     ) -> str:
         """One SELECT with the columns of ``evaluate`` (see segql.sql and
         docs/sql.md).  ``schema`` is the profile table's pyarrow schema (or a
-        table); ``related`` maps related table names to schemas (or tables)."""
+        table); ``related`` maps related table names to schemas (or tables).
+        The query reads ``profile_table``, and each related table by its name
+        in the program unless ``related_tables`` maps it to another."""
         from segql import sql
 
         with only_segql_errors(self.source, self.source_name):
@@ -464,6 +467,7 @@ class Program:
                     as_of=instant,
                     params={name: sql.arrow_free(v) for name, v in values.items()},
                     profile_table=profile_table,
+                    related_tables=dict(related_tables or {}),
                     key=key,
                     related_key=key,
                     schemas=schemas,

@@ -106,6 +106,16 @@ def interval(months: int, micros: int) -> str:
     return " + ".join(parts) if len(parts) == 1 else "(" + " + ".join(parts) + ")"
 
 
+SQL_TYPES = {
+    "bool": "BOOLEAN",
+    "int": "BIGINT",
+    "float": "DOUBLE",
+    "string": "VARCHAR",
+    "date": "DATE",
+    "timestamp": "TIMESTAMP",
+}
+
+
 def column_as_segql_sees_it(name: str, arrow_type: pa.DataType, span: Span) -> str:
     """A column in the SQL type segql computes in: integers as BIGINT (a narrow
     column must not overflow where segql's int64 does not), floats as DOUBLE,
@@ -177,7 +187,10 @@ class SqlWriter:
 
     # --------------------------------------------------------------- leaves
     def _sql_Literal(self, node: ast.Literal) -> str:
-        return python_literal(node.value, node.type.kind if node.type else None)
+        kind = node.type.kind if node.type else None
+        if node.value is None and kind in SQL_TYPES:
+            return f"CAST(NULL AS {SQL_TYPES[kind]})"  # Spark takes no untyped NULL as a condition
+        return python_literal(node.value, kind)
 
     def _sql_DurationLiteral(self, node: ast.DurationLiteral) -> str:
         return interval(node.months, node.micros)
@@ -291,7 +304,8 @@ class SqlWriter:
             "starts_with": f"STARTS_WITH({a}, {p})",
             "ends_with": f"(RIGHT({a}, LENGTH({p})) = {p})",
             "contains": f"(STRPOS({a}, {p}) > 0)",
-            "matches": f"REGEXP_MATCHES({a}, {p})",
+            # In parentheses, which sqlglot keeps: Spark's RLIKE binds loosely.
+            "matches": f"(REGEXP_MATCHES({a}, {p}))",
         }[node.op]
         return f"(NOT {test})" if node.negated else test
 
@@ -384,13 +398,10 @@ class SqlWriter:
         source = node.operand.type.kind if node.operand.type else None
         if target == source:
             return inner
-        sql_type = {"float": "DOUBLE", "date": "DATE", "timestamp": "TIMESTAMP", "int": "BIGINT", "string": "VARCHAR"}
-        if target in sql_type:
-            return f"CAST({inner} AS {sql_type[target]})"
+        if target in SQL_TYPES:
+            return f"CAST({inner} AS {SQL_TYPES[target]})"
         if target == "decimal":
             return inner  # ints widen to decimals in every dialect's arithmetic
-        if target == "bool" and source == "null":
-            return "CAST(NULL AS BOOLEAN)"
         raise SqlError(f"no SQL conversion from {source} to {target}", span=node.span)
 
     def _sql_Func(self, node: ast.Func) -> str:
@@ -450,8 +461,14 @@ def _days(sign: int) -> Callable[[SqlWriter, ast.Func, list[str]], str]:
 
 
 def _day_of_week(w: SqlWriter, node: ast.Func, args: list[str]) -> str:
-    w.refuse_in(("bigquery",), "day_of_week()", "BigQuery has no ISO day of week", node)
-    return _part("ISODOW")(w, node, args)
+    # Monday 1 … Sunday 7.  sqlglot 30 translates ISODOW() right for Snowflake
+    # and BigQuery, but not for Spark (it computes DAYOFWEEK % 7 + 1); Spark and
+    # Postgres get their own EXTRACT fields, which sqlglot passes through.
+    if w.dialect == "spark":
+        return f"CAST(EXTRACT(DAYOFWEEK_ISO FROM {args[0]}) AS BIGINT)"
+    if w.dialect == "postgres":
+        return f"CAST(EXTRACT(ISODOW FROM {args[0]}) AS BIGINT)"
+    return f"CAST(ISODOW({args[0]}) AS BIGINT)"
 
 
 def _part(field: str) -> Callable[[SqlWriter, ast.Func, list[str]], str]:
@@ -582,6 +599,7 @@ def program_sql(
     as_of: dt.datetime,
     params: Mapping[str, Any],
     profile_table: str,
+    related_tables: Mapping[str, str],
     key: str | None,
     related_key: str | None,
     schemas: Mapping[str | None, pa.Schema],
@@ -636,7 +654,8 @@ def program_sql(
         selected = ", ".join(f"{aggregate_sql(writer, n)} AS {quote(names[n])}" for n in nodes)
         alias = quote("r_" + _safe(table))
         joins.append(
-            f"LEFT JOIN (SELECT {k}, {selected} FROM {quote(table)} WHERE {k} IS NOT NULL GROUP BY {k}) AS {alias} "
+            f"LEFT JOIN (SELECT {k}, {selected} FROM {quote(related_tables.get(table, table))} "
+            f"WHERE {k} IS NOT NULL GROUP BY {k}) AS {alias} "
             f"ON p.{k} = {alias}.{k}"
         )
     return f"SELECT {', '.join(columns)} FROM {quote(profile_table)} AS p" + "".join(" " + j for j in joins)
