@@ -302,3 +302,13 @@ def test_a_pack_function_with_a_sql_implementation_translates_and_agrees() -> No
     assert_same_tables(program.evaluate(profile, key="customer_id"), got, "customer_id")
     with pytest.raises(segql.SegqlError, match=r"the function shop.triple\(\) has no SQL implementation"):
         segql.compile("feature t = shop.triple(age)", plugins=host).to_sql(schema=profile.schema)
+
+
+@pytest.mark.parametrize(
+    "condition", ["c in $xs", "c not in $xs", "tags contains any $xs", "tags contains all $xs", "c contains any $xs"]
+)
+def test_a_null_list_parameter_gives_null_as_in_the_arrow_engine(condition: str) -> None:
+    profile = pa.table({"id": [1, 2], "c": ["PL", None], "tags": [["a"], None]})
+    source = f"param xs: list<string>\nfeature f = {condition}"
+    assert compare(source, profile, "id", {}, params={"xs": None}) == "agree"
+    assert compare(source, profile, "id", {}, params={"xs": ["PL", "a"]}) == "agree"

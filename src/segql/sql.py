@@ -16,10 +16,12 @@ What the SQL keeps of segql's semantics (docs/sql.md has the list):
   ``where``), left-joined on the key; empty groups give 0 for count, sum and
   count_distinct, false for exists, null for the others.
 
-What it cannot express raises a ``SegqlError`` that names it: list columns,
+What it cannot express raises a ``SegqlError`` that names it:
 ``first``/``last … by`` (their tie rule is the related table's row order, which
-SQL tables do not have), population-level functions, and pack functions that do
-not register a SQL implementation (``registry.add(..., sql=...)``).
+SQL tables do not have), nanosecond timestamps, scaled durations,
+population-level functions, pack functions that do not register a SQL
+implementation (``registry.add(..., sql=...)``), and constructs a dialect is
+known to answer differently (docs/sql.md).
 """
 
 from __future__ import annotations
@@ -164,7 +166,6 @@ class SqlWriter:
         self.profile_alias = profile_alias
         self.schemas = schemas
         self.dialect = dialect
-        self.in_related: str | None = None  # inside an aggregate over this table
 
     # ------------------------------------------------------------------ entry
     def sql(self, node: ast.Node) -> str:
@@ -264,9 +265,11 @@ class SqlWriter:
 
     def _sql_In(self, node: ast.In) -> str:
         if isinstance(node.values, ast.ListLiteral):
-            items = [self.sql(item) for item in node.values.items]
+            items: list[str] | None = [self.sql(item) for item in node.values.items]
         else:
             items = self._parameter_list(node.values, node.operand.type.kind if node.operand.type else None)
+        if items is None:  # a null list: the test is null
+            return "CAST(NULL AS BOOLEAN)"
         if not items:
             return "TRUE" if node.negated else "FALSE"
         operand = self.sql(node.operand)
@@ -279,15 +282,17 @@ class SqlWriter:
             test = f"(CASE WHEN {self.is_nan(operand)} THEN {nan_result} ELSE {test} END)"
         return f"(NOT {test})" if node.negated else test
 
-    def _parameter_list(self, values: ast.Node, kind: str | None) -> list[str]:
+    def _parameter_list(self, values: ast.Node, kind: str | None) -> list[str] | None:
         """The items of a list parameter (converted as the checker said: a list
-        of timestamps against a date compares their UTC days)."""
+        of timestamps against a date compares their UTC days); None for null."""
         if isinstance(values, ast.Cast) and values.type is not None and values.type.elem is not None:
             kind, values = values.type.elem.kind, values.operand
         if not isinstance(values, ast.Param):
             raise SqlError("`in` needs a list literal or a list parameter", span=values.span)
+        if self.params[values.name] is None:
+            return None
         items = []
-        for value in self.params[values.name] or []:
+        for value in self.params[values.name]:
             if kind == "date" and isinstance(value, dt.datetime):
                 value = value.astimezone(dt.UTC).date() if value.tzinfo else value.date()
             elif kind == "timestamp" and isinstance(value, dt.date) and not isinstance(value, dt.datetime):
@@ -318,6 +323,8 @@ class SqlWriter:
         if isinstance(node.value, ast.ListLiteral):
             wanted: list[str] = [self.sql(item) for item in node.value.items]
         elif isinstance(node.value, ast.Param) and node.mode != "one":
+            if self.params[node.value.name] is None:
+                return "CAST(NULL AS BOOLEAN)"
             wanted = [python_literal(v) for v in self.params[node.value.name] if v is not None]
         else:
             wanted = [self.sql(node.value)]
@@ -559,12 +566,8 @@ def aggregate_sql(writer: SqlWriter, node: ast.Aggregate) -> str:
             "table's row order, which SQL tables do not have",
             span=node.span,
         )
-    writer.in_related = node.table
-    try:
-        value = writer.sql(node.value) if node.value is not None else None
-        where = f" FILTER (WHERE {writer.sql(node.where)})" if node.where is not None else ""
-    finally:
-        writer.in_related = None
+    value = writer.sql(node.value) if node.value is not None else None
+    where = f" FILTER (WHERE {writer.sql(node.where)})" if node.where is not None else ""
     if node.func in ("count", "exists"):
         inner = f"COUNT({value if value is not None else '*'}){where}"
         return f"({inner} > 0)" if node.func == "exists" else inner
