@@ -21,15 +21,13 @@ Install with ``pip install "segql[spark]"`` (pyspark; Java 17).
 
 from __future__ import annotations
 
-import itertools
+import uuid
 from collections.abc import Mapping
 from typing import Any
 
 import pyarrow as pa
 
-from segql.errors import DataError
-
-_views = itertools.count()
+from segql.errors import DataError, InternalError
 
 
 def local_session(cores: str = "*") -> Any:
@@ -84,6 +82,10 @@ def evaluate(
 ) -> Any:
     """Evaluate ``program`` (a ``segql.Program``) over Spark DataFrames;
     returns a Spark DataFrame (lazy, like every Spark DataFrame)."""
+    from segql.program import Program
+
+    if not isinstance(program, Program):
+        raise DataError(f"program must be a segql.Program (segql.compile(...)), not {type(program).__name__}")
     spark = getattr(profiles, "sparkSession", None)
     schema = arrow_schema(profiles, "profiles")
     if related is not None and not isinstance(related, Mapping):
@@ -101,8 +103,9 @@ def evaluate(
             "the Spark session has spark.sql.ansi.enabled=false: integer overflow would wrap around silently",
             hint='spark.conf.set("spark.sql.ansi.enabled", "true") (the default since Spark 4)',
         )
-    # Views with fresh names, so the query never reads a view of the caller's.
-    run = next(_views)
+    # Views with fresh names, so the query never reads a view of the caller's
+    # (or of another evaluation on the same session).
+    run = uuid.uuid4().hex[:16]
     profile_view = f"segql_{run}_profiles"
     related_views = {name: f"segql_{run}_{i}" for i, name in enumerate(related)}
     sql = program.to_sql(
@@ -122,6 +125,8 @@ def evaluate(
         # spark.sql analyses the query at once: the views are resolved into
         # its plan, and can go.
         return spark.sql(sql)  # type: ignore[union-attr]
+    except Exception as exc:  # the checked program's SQL must analyse: anything else is a bug
+        raise InternalError(f"Spark refused the generated SQL ({type(exc).__name__}: {exc}); please report it") from exc
     finally:
         for view in (profile_view, *related_views.values()):
             spark.catalog.dropTempView(view)  # type: ignore[union-attr]
