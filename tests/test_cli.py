@@ -842,10 +842,16 @@ def test_sql_in_another_dialect_and_its_errors(data: Path, tmp_path: Path):
     assert_caret(refused.stderr, 1, 13, "segment s = first(orders.amount by ts) > 1", width=26)
 
 
-def test_run_on_the_spark_engine_gives_the_arrow_engines_segments(data: Path, expected: pa.Table):
+def test_run_on_the_spark_engine_gives_the_arrow_engines_segments(data: Path, expected: pa.Table, tmp_path: Path):
     pytest.importorskip("pyspark")
-    result = cli("run", str(data / "segments.segql"), *data_args(data), "--as-of", AS_OF, "--engine", "spark",
-                 "--format", "json")  # fmt: skip
+    overflow = write(tmp_path, "overflow.segql", "feature f = count(orders) * 4611686018427387904")
+    result, failed = cli_many(
+        ["run", str(data / "segments.segql"), *data_args(data), "--as-of", AS_OF, "--engine", "spark", "--format",
+         "json"],
+        ["run", overflow, *data_args(data), "--engine", "spark"],
+    )  # fmt: skip
+    # Spark's errors while computing are reported like segql's, exit code 1.
+    assert failed.returncode == 1 and "error: Spark: [ARITHMETIC_OVERFLOW]" in failed.stderr, failed.stderr[-2000:]
     assert result.returncode == 0, result.stderr[-2000:]
     rows = [json.loads(line) for line in result.stdout.splitlines()]  # JSON lines
     ordered = expected.sort_by("customer_id")

@@ -133,7 +133,7 @@ def test_a_session_not_in_utc_or_without_ansi_and_bad_arguments_are_refused(spar
     program = segql.compile("segment adult = age >= 18")
     with pytest.raises(segql.DataError, match="must be a Spark DataFrame"):
         segql.spark.evaluate(program, pa.table({"age": [1]}))
-    with pytest.raises(segql.DataError, match="program must be a segql.Program"):
+    with pytest.raises(segql.DataError, match=r"program must be a segql\.Program"):
         segql.spark.evaluate("segment adult = age >= 18", profile)
     spark.conf.set("spark.sql.session.timeZone", "Europe/Warsaw")
     try:

@@ -295,10 +295,16 @@ def run_on_spark(program: segql.Program, data: str, options: dict[str, Any]) -> 
             return session.read.parquet(source)
         return session.createDataFrame(source if isinstance(source, pa.Table) else read_table(source))
 
-    related = {name: frame(source) for name, source in options.pop("related", {}).items()}
-    with progress(f"evaluating {len(program.segments)} segments on Spark"):
-        df = segql.spark.evaluate(program, frame(data), related=related or None, **options)
-        out = df.toArrow()
+    try:
+        related = {name: frame(source) for name, source in options.pop("related", {}).items()}
+        with progress(f"evaluating {len(program.segments)} segments on Spark"):
+            df = segql.spark.evaluate(program, frame(data), related=related or None, **options)
+            out = df.toArrow()
+    except SegqlError:
+        raise
+    except Exception as exc:  # Spark's own errors (a missing file, an overflow while computing)
+        first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise DataError(f"Spark: {first_line}") from None
     # Spark does not keep the input's row order: rows come sorted by the key.
     return out.sort_by(options["key"]) if options.get("key") else out
 
