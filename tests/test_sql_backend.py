@@ -13,6 +13,7 @@ other dialects follow.
 from __future__ import annotations
 
 import datetime as dt
+import decimal
 import math
 import os
 import types
@@ -312,3 +313,10 @@ def test_a_null_list_parameter_gives_null_as_in_the_arrow_engine(condition: str)
     source = f"param xs: list<string>\nfeature f = {condition}"
     assert compare(source, profile, "id", {}, params={"xs": None}) == "agree"
     assert compare(source, profile, "id", {}, params={"xs": ["PL", "a"]}) == "agree"
+
+
+def test_a_decimal_parameter_with_a_positive_exponent_keeps_its_digits() -> None:
+    """Decimal('1E+3') needs four digits (a DECIMAL(1, 0) cannot hold it)."""
+    profile = pa.table({"customer_id": [1, 2], "d": pa.array([decimal.Decimal("999.5"), decimal.Decimal("2000.25")])})
+    for value in (decimal.Decimal("1E+3"), decimal.Decimal("0.001"), decimal.Decimal("-12.50")):
+        assert compare("segment s = d > $p", profile, "customer_id", {}, params={"p": value}) == "agree"

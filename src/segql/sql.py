@@ -38,8 +38,10 @@ import pyarrow as pa
 from segql import ast
 from segql.builtins import EARTH_RADIUS_KM
 from segql.errors import SegqlError
+from segql.execute.values import decimal_type_for
 from segql.registry import FunctionRegistry
 from segql.span import Span
+from segql.stream import population_calls
 
 DIALECTS = ("duckdb", "spark", "postgres", "bigquery", "snowflake")
 
@@ -79,12 +81,10 @@ def python_literal(value: Any, kind: str | None = None) -> str:
             return f"CAST('{'-' if value < 0 else ''}Infinity' AS DOUBLE)"
         return f"CAST({value!r} AS DOUBLE)"
     if isinstance(value, decimal.Decimal):
-        _, digits, exponent = value.as_tuple()
-        scale = max(0, -int(exponent))
-        precision = max(len(digits), scale + 1)
-        if precision > 38:
+        dtype = decimal_type_for(value)
+        if dtype.precision > 38:
             raise SqlError(f"the decimal {value} has more than 38 digits")
-        return f"CAST('{value}' AS DECIMAL({precision}, {scale}))"
+        return f"CAST('{value:f}' AS DECIMAL({dtype.precision}, {dtype.scale}))"
     if isinstance(value, str):
         return string_literal(value)
     if isinstance(value, dt.datetime):
@@ -616,14 +616,10 @@ def program_sql(
                 seen = aggregates.setdefault(node.table, [])
                 if node not in seen:
                     seen.append(node)
-    for expr in planned.exprs.values():
-        for node in ast.walk(expr):
-            if isinstance(node, ast.Func):
-                fn = functions.get(node.name)
-                if fn is not None and fn.population:
-                    raise SqlError(
-                        f"{node.name}() sees the whole population; it has no SQL translation yet", span=node.span
-                    )
+    calls = population_calls(planned, lambda name: bool(getattr(functions.get(name), "population", False)))
+    if calls:
+        first = calls[0]
+        raise SqlError(f"{first.name}() sees the whole population; it has no SQL translation yet", span=first.span)
     names: dict[ast.Aggregate, str] = {}
     for table, nodes in aggregates.items():
         for i, node in enumerate(nodes):
