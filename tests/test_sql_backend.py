@@ -315,6 +315,17 @@ def test_a_null_list_parameter_gives_null_as_in_the_arrow_engine(condition: str)
     assert compare(source, profile, "id", {}, params={"xs": ["PL", "a"]}) == "agree"
 
 
+def test_bad_arguments_of_to_sql_are_the_errors_evaluate_gives() -> None:
+    """to_sql binds parameters, keys and related tables as evaluate does."""
+    schema = pa.schema([("customer_id", pa.int64()), ("d", pa.decimal128(8, 2))])
+    with pytest.raises(segql.SegqlNameError, match="'orders' is not a related table"):
+        segql.compile("segment s = sum(orders.amount) > 1").to_sql(schema=schema, key="customer_id")
+    with pytest.raises(segql.DataError, match="related must map table names to tables"):
+        segql.compile("segment s = d > 1").to_sql(schema=schema, related=[DIALECT_ORDERS])
+    with pytest.raises(segql.DataError, match="did you mean 'customer_id'"):
+        segql.compile("segment s = d > 1").to_sql(schema=schema, key="customer_ld")
+
+
 def test_a_decimal_parameter_with_a_positive_exponent_keeps_its_digits() -> None:
     """Decimal('1E+3') needs four digits (a DECIMAL(1, 0) cannot hold it)."""
     profile = pa.table({"customer_id": [1, 2], "d": pa.array([decimal.Decimal("999.5"), decimal.Decimal("2000.25")])})

@@ -446,18 +446,8 @@ class Program:
             sql.check_dialect(dialect)
             instant = resolve_as_of(as_of)
             profile = _schema_of(schema, "schema")
-            sources = {name: _schema_of(obj, f"related table '{name}'") for name, obj in (related or {}).items()}
-            if params is not None and not isinstance(params, Mapping):
-                raise DataError(f"params must be a mapping of names to values, not {type(params).__name__}")
-            declared = {n: (d.declared, self._param_defaults[n], d.span) for n, d in self._param_decls.items()}
-            values, types = bind_params(dict(params or {}), declared, self._used_params)
-            if key is not None and key not in profile.names:
-                raise DataError(f"key column '{key}' is not in the schema")
-            if sources:
-                if key is None:
-                    raise DataError("key= is needed when related tables are given", hint="e.g. key='customer_id'")
-                check_key_types(key, profile.field(key).type, sources)
-            planned = self._deep(lambda: self.plan(profile, sources if related is not None else None, types))
+            sources = {name: _schema_of(obj, f"related table '{name}'") for name, obj in related_items(related)}
+            values, planned = self._deep(lambda: self._bind(profile, key, sources, params))
             schemas: dict[str | None, pa.Schema] = {None: profile}
             schemas.update(sources)
             text = self._deep(
@@ -699,25 +689,8 @@ class Program:
         """Everything an evaluation needs before reading rows: the instant,
         bound parameters, opened related tables, checked keys, the plan."""
         instant = resolve_as_of(as_of)
-        if params is not None and not isinstance(params, Mapping):
-            raise DataError(f"params must be a mapping of names to values, not {type(params).__name__}")
-        declared = {name: (d.declared, self._param_defaults[name], d.span) for name, d in self._param_decls.items()}
-        values, types = bind_params(dict(params or {}), declared, self._used_params)
-        if key is not None and key not in schema.names:
-            from segql.check import suggest
-
-            close = suggest(key, schema.names)
-            raise DataError(
-                f"key column '{key}' is not in the data", hint=f"did you mean '{close}'?" if close else None
-            )
-        if related is not None and not isinstance(related, Mapping):
-            raise DataError(f"related must map table names to tables, not {type(related).__name__}")
-        sources = {name: open_related(name, obj) for name, obj in (related or {}).items()}
-        if sources:
-            if key is None:
-                raise DataError("key= is needed when related tables are given", hint="e.g. key='customer_id'")
-            check_key_types(key, schema.field(key).type, {n: s.schema for n, s in sources.items()})
-        planned = self.plan(schema, {n: s.schema for n, s in sources.items()}, types, explanation)
+        sources = {name: open_related(name, obj) for name, obj in related_items(related)}
+        values, planned = self._bind(schema, key, {n: s.schema for n, s in sources.items()}, params, explanation)
         deadline = Deadline(timeout, cancel) if (timeout is not None or cancel is not None) else None
 
         def executor_for(data: pa.Table, table_name: str | None = None, **extra: Any) -> Executor:
@@ -733,6 +706,33 @@ class Program:
 
         aggregates = [n for expr in planned.exprs.values() for n in ast.walk(expr) if isinstance(n, ast.Aggregate)]
         return _Setup(instant, planned, sources, executor_for, aggregates)
+
+    def _bind(
+        self,
+        schema: pa.Schema,
+        key: str | None,
+        sources: Mapping[str, pa.Schema],
+        params: Mapping[str, Any] | None,
+        explanation: bool = False,
+    ) -> tuple[dict[str, pa.Scalar], CheckedProgram]:
+        """Bound parameters, checked keys and the plan for data of these
+        schemas (``evaluate``, ``stream`` and ``to_sql`` alike)."""
+        if params is not None and not isinstance(params, Mapping):
+            raise DataError(f"params must be a mapping of names to values, not {type(params).__name__}")
+        declared = {name: (d.declared, self._param_defaults[name], d.span) for name, d in self._param_decls.items()}
+        values, types = bind_params(dict(params or {}), declared, self._used_params)
+        if key is not None and key not in schema.names:
+            from segql.check import suggest
+
+            close = suggest(key, schema.names)
+            raise DataError(
+                f"key column '{key}' is not in the data", hint=f"did you mean '{close}'?" if close else None
+            )
+        if sources:
+            if key is None:
+                raise DataError("key= is needed when related tables are given", hint="e.g. key='customer_id'")
+            check_key_types(key, schema.field(key).type, dict(sources))
+        return values, self.plan(schema, sources, types, explanation)
 
     def _evaluate_declarations(self, planned: CheckedProgram, executor: Executor) -> None:
         """Evaluate every segment and feature into ``executor.decl_values``."""
@@ -790,6 +790,12 @@ class Program:
             b"segql.packs": json.dumps(self.packs, sort_keys=True).encode(),
         }
         return pa.Table.from_arrays(columns, names=names).replace_schema_metadata(metadata)
+
+
+def related_items(related: Mapping[str, Any] | None) -> list[tuple[str, Any]]:
+    if related is not None and not isinstance(related, Mapping):
+        raise DataError(f"related must map table names to tables, not {type(related).__name__}")
+    return list((related or {}).items())
 
 
 def _schema_of(obj: Any, what: str) -> pa.Schema:
