@@ -455,7 +455,7 @@ class Program:
                     planned=planned,
                     functions=self.host.functions,
                     as_of=instant,
-                    params={name: sql.arrow_free(v) for name, v in values.items()},
+                    params={name: v.as_py() for name, v in values.items()},
                     profile_table=profile_table,
                     related_tables=dict(related_tables or {}),
                     key=key,

@@ -662,12 +662,3 @@ def program_sql(
 
 def _safe(name: str) -> str:
     return "".join(c if c.isalnum() else "_" for c in name)
-
-
-def arrow_free(value: Any) -> Any:
-    """A bound parameter (an Arrow scalar) as a Python value."""
-    if isinstance(value, pa.Scalar):
-        if pa.types.is_list(value.type) or pa.types.is_large_list(value.type):
-            return [item.as_py() for item in value.values] if value.is_valid else None
-        return value.as_py()
-    return value
