@@ -847,13 +847,12 @@ def parallel_slices(rows: int, planned: CheckedProgram, host: PluginHost) -> int
     cores = os.cpu_count() or 1
     if cores < 2 or rows < PARALLEL_MIN_ROWS:
         return 1
-    for expr in planned.exprs.values():
-        for node in ast.walk(expr):
-            if isinstance(node, ast.Func):
-                fn = host.functions.get(node.name)
-                if fn is None or fn.population:
-                    return 1
-    return min(cores, 8)
+
+    def whole_population(name: str) -> bool:
+        fn = host.functions.get(name)
+        return fn is None or fn.population
+
+    return 1 if population_calls(planned, whole_population) else min(cores, 8)
 
 
 def concatenate_rows(parts: list[Value], lengths: list[int]) -> Value:
