@@ -331,3 +331,13 @@ def test_a_decimal_parameter_with_a_positive_exponent_keeps_its_digits() -> None
     profile = pa.table({"customer_id": [1, 2], "d": pa.array([decimal.Decimal("999.5"), decimal.Decimal("2000.25")])})
     for value in (decimal.Decimal("1E+3"), decimal.Decimal("0.001"), decimal.Decimal("-12.50")):
         assert compare("segment s = d > $p", profile, "customer_id", {}, params={"p": value}) == "agree"
+
+
+@pytest.mark.parametrize("within", ["7d", "1m", "1y"])
+@pytest.mark.parametrize("day", [dt.date(2026, 1, 31), dt.date(2026, 2, 27), dt.date(2026, 11, 1)])
+def test_anniversaries_agree_around_29_february_and_month_ends(within: str, day: dt.date) -> None:
+    profile = pa.table(
+        {"id": [1, 2, 3, 4], "b": [dt.date(2000, 2, 29), dt.date(1990, 12, 1), dt.date(1980, 11, 5), None]}
+    )
+    source = f"segment soon = anniversary_within(b, {within})"
+    assert compare(source, profile, "id", {}, as_of=dt.datetime.combine(day, dt.time(9), dt.UTC)) == "agree"

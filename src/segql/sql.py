@@ -26,7 +26,6 @@ known to answer differently (docs/sql.md).
 
 from __future__ import annotations
 
-import calendar
 import datetime as dt
 import decimal
 import math
@@ -38,6 +37,7 @@ import pyarrow as pa
 from segql import ast
 from segql.builtins import EARTH_RADIUS_KM
 from segql.errors import SegqlError
+from segql.execute.temporal import python_add_months
 from segql.execute.values import decimal_type_for
 from segql.registry import FunctionRegistry
 from segql.span import Span
@@ -508,7 +508,7 @@ def _anniversary_within(w: SqlWriter, node: ast.Func, args: list[str]) -> str:
     if not isinstance(within, ast.DurationLiteral):
         raise SqlError("anniversary_within() needs a duration literal in SQL", span=node.span)
     today = w.as_of.date()
-    end = add_months(today, within.months) + dt.timedelta(days=-(-within.micros // US_PER_DAY))
+    end = python_add_months(today, within.months) + dt.timedelta(days=-(-within.micros // US_PER_DAY))
     day = f"CAST({args[0]} AS DATE)"
 
     def in_year(year: int) -> str:
@@ -518,13 +518,6 @@ def _anniversary_within(w: SqlWriter, node: ast.Func, args: list[str]) -> str:
     this_year = in_year(today.year)
     upcoming = f"(CASE WHEN {this_year} < {python_literal(today)} THEN {in_year(today.year + 1)} ELSE {this_year} END)"
     return f"({upcoming} < {python_literal(end)})"
-
-
-def add_months(day: dt.date, months: int) -> dt.date:
-    total = day.year * 12 + day.month - 1 + months
-    year, month = divmod(total, 12)
-    last = calendar.monthrange(year, month + 1)[1]
-    return dt.date(year, month + 1, min(day.day, last))
 
 
 BUILTINS: dict[str, Callable[[SqlWriter, ast.Func, list[str]], str]] = {

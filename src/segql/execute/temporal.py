@@ -9,7 +9,7 @@ integer kernels so no Python loop touches the rows.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, TypeVar
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -17,6 +17,9 @@ import pyarrow.compute as pc
 UNITS_PER_SECOND = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}
 SECONDS_PER_DAY = 86_400
 EPOCH = dt.datetime(1970, 1, 1)
+
+
+D = TypeVar("D", bound=dt.date)
 
 
 def units_per_day(unit: str) -> int:
@@ -88,8 +91,8 @@ def add_months(value: Any, months: int) -> Any:
     return pc.cast(pc.add_checked(pc.multiply_checked(new_days, per_day), time_of_day), t)
 
 
-def python_add_months(value: dt.datetime, months: int) -> dt.datetime:
-    """The same rule for one Python datetime."""
+def python_add_months(value: D, months: int) -> D:
+    """The same rule for one Python date or datetime."""
     total = value.year * 12 + value.month - 1 + months
     year, month = divmod(total, 12)
     month += 1
