@@ -208,9 +208,13 @@ _COMBOS = [
 def _twenty_segments() -> Query:
     features = "\n".join(f"feature {name} = {s}" for name, (s, _, _) in _BLOCKS.items())
     segments = "\n".join(f"segment s{i:02d} = {' and '.join(combo)}" for i, combo in enumerate(_COMBOS, 1))
+    # The DuckDB and Polars versions return the features too, as segql does.
     sql_cols = ",\n".join(
-        f"COALESCE({' AND '.join('(' + _BLOCKS[b][1] + ')' for b in combo)}, false) AS s{i:02d}"
-        for i, combo in enumerate(_COMBOS, 1)
+        [f"({sql}) AS {name}" for name, (_, sql, _) in _BLOCKS.items()]
+        + [
+            f"COALESCE({' AND '.join('(' + _BLOCKS[b][1] + ')' for b in combo)}, false) AS s{i:02d}"
+            for i, combo in enumerate(_COMBOS, 1)
+        ]
     )
     names = [f"s{i:02d}" for i in range(1, len(_COMBOS) + 1)]
 
@@ -221,7 +225,7 @@ def _twenty_segments() -> Query:
             for b in combo[1:]:
                 expr = expr & _BLOCKS[b][2]
             cols.append(expr.fill_null(False).alias(name))
-        return f["customers"].select(cols)
+        return f["customers"].select([expr.alias(name) for name, (_, _, expr) in _BLOCKS.items()] + cols)
 
     return Query(
         name="20-segment file",

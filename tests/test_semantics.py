@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import segql
-from segql.execute.arrow import take_by_index
+from segql.execute.arrow import is_true, take_by_index
 
 UTC = dt.UTC
 AS_OF = dt.datetime(2024, 6, 15, 12, 30, tzinfo=UTC)
@@ -434,6 +434,23 @@ def test_boolean_gather_by_dictionary_index_is_arrows_take(flags, picks, index_t
     indices = pa.array([p if p is None or p < len(flags) else None for p in picks], index_type)
     indices = indices.slice(min(offset, len(indices)))
     assert take_by_index(values, indices).equals(pc.take(values, indices))
+
+
+@given(
+    values=st.lists(st.one_of(st.none(), st.booleans()), max_size=70),
+    offset=st.integers(0, 20),
+    chunked=st.booleans(),
+)
+def test_is_true_on_bitmaps_is_fill_null_false(values, offset, chunked) -> None:
+    """A segment's membership (``x is true``) is computed on the value and
+    validity bitmaps when the chunk starts on a byte; sliced chunks elsewhere."""
+    array = pa.array(values, pa.bool_()).slice(min(offset, len(values)))
+    value = pa.chunked_array([array, array.slice(len(array) // 2)]) if chunked else array
+    expected = pc.fill_null(value, False)
+    got = is_true(value)
+    assert got.null_count == 0
+    assert got.to_pylist() == expected.to_pylist()
+    assert is_true(pa.scalar(None, pa.bool_())).as_py() is False
 
 
 def test_nan_in_a_list_matches_nothing() -> None:

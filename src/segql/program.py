@@ -737,8 +737,11 @@ class Program:
     def _evaluate_declarations(self, planned: CheckedProgram, executor: Executor) -> None:
         """Evaluate every segment and feature into ``executor.decl_values``."""
         for name in planned.order:
+            segment = planned.kinds[name] == "segment"
             try:
-                value = executor.eval(planned.exprs[name])
+                # A segment is its membership: referenced by name, or output, it is
+                # true or false, never null (features keep their nulls).
+                value = executor.truth(planned.exprs[name]) if segment else executor.eval(planned.exprs[name])
             except SegqlError as exc:
                 if name in planned.library:  # an error inside a pack's declaration
                     source, source_name = planned.library[name]
@@ -747,12 +750,6 @@ class Program:
                         exc.message = f"in {name} (used at line {use.line}, column {use.column}): {exc.message}"
                     raise exc.with_source(source, source_name) from None
                 raise
-            if planned.kinds[name] == "segment":
-                # A segment is its membership: referenced by name, or output, it is
-                # true or false, never null (features keep their nulls).
-                has_nulls = not value.is_valid if isinstance(value, pa.Scalar) else value.null_count > 0
-                if has_nulls:
-                    value = pc.fill_null(value, False)
             executor.decl_values[name] = value
 
     def _output(
