@@ -96,8 +96,65 @@ def main(argv: list[str] | None = None) -> int:
         agree = "" if len(counts) == 1 else f"  MISMATCH {sorted(counts)}"
         t_arrow, t_duck, t_spark = (t * 1000 for t in times)
         print(f"{q.name:<24} {t_arrow:9.0f} {t_duck:14.0f} {t_spark:9.0f}  {per_row:>30}  members {members:,}{agree}")
+    print("\npack functions (ecommerce pack; the feature's value counts must agree)")
+    for name, source, on_duckdb in PACK_QUERIES:
+        times_ms, agree = measure_pack(
+            source, on_duckdb, customers, orders, con, spark_customers, spark_orders, args.repeat
+        )
+        failed = failed or not agree
+        cells = " ".join(f"{t:>10.0f}" if t is not None else f"{'-':>10}" for t in times_ms)
+        print(f"{name:<34} arrow, sql/duckdb, spark ms: {cells}{'' if agree else '  MISMATCH'}")
     spark.stop()
     return 1 if failed else 0
+
+
+PACK_QUERIES = [
+    # Population-level: the pack's SQL (window ranks and counts) on DuckDB and Spark.
+    ("RFM segment (window SQL)", "feature f = ecommerce.rfm_segment()", True),
+    # Row-wise Python without SQL: Spark runs it with mapInArrow (not on DuckDB).
+    ("frequency tier (Python, mapInArrow)", "feature f = ecommerce.purchase_frequency_tier()", False),
+]
+
+
+def measure_pack(
+    source: str,
+    on_duckdb: bool,
+    customers: pa.Table,
+    orders: pa.Table,
+    con: Any,
+    spark_customers: Any,
+    spark_orders: Any,
+    repeat: int,
+) -> tuple[list[float | None], bool]:
+    """Milliseconds on each engine (None: not run there) and whether the
+    feature's value counts agree."""
+    program = segql.compile(source)
+    options: dict[str, Any] = {"key": "customer_id", "as_of": generate.AS_OF}
+
+    def counts(column: Any) -> dict[Any, int]:
+        return {row["values"]: row["counts"] for row in pc.value_counts(column).to_pylist()}
+
+    t_arrow, out = median_time(lambda: program.evaluate(customers, related={"orders": orders}, **options), repeat)
+    results = [counts(out.column("f"))]
+    times: list[float | None] = [t_arrow * 1000]
+    if on_duckdb:
+        sql = program.to_sql(schema=customers.schema, related={"orders": orders.schema}, **options)
+        t_duck, duck_out = median_time(lambda: con.sql(sql).to_arrow_table(), repeat)
+        results.append(counts(duck_out.column("f")))
+        times.append(t_duck * 1000)
+    else:
+        times.append(None)
+
+    def on_spark() -> Any:
+        df = segql.spark.evaluate(program, spark_customers, related={"orders": spark_orders}, **options)
+        df.write.format("noop").mode("overwrite").save()
+        return df
+
+    t_spark, spark_df = median_time(on_spark, repeat)
+    grouped = spark_df.groupBy("f").count().toArrow()
+    results.append(dict(zip(grouped.column("f").to_pylist(), grouped.column("count").to_pylist(), strict=True)))
+    times.append(t_spark * 1000)
+    return times, all(r == results[0] for r in results)
 
 
 if __name__ == "__main__":

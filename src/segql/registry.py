@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, TypeAlias
 
 import attrs
@@ -240,6 +240,14 @@ class FunctionRegistry:
                 )
             self._functions[key] = fn
         return fn
+
+    @classmethod
+    def of(cls, functions: Iterable[Function]) -> FunctionRegistry:
+        """A registry holding these functions (e.g. rebuilt in a Spark worker:
+        a registry's lock does not pickle, its functions do)."""
+        registry = cls()
+        registry._functions = {f.name.lower(): f for f in functions}
+        return registry
 
     def get(self, name: str) -> Function | None:
         return self._functions.get(name.lower())

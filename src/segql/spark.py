@@ -10,10 +10,14 @@ driver.
 Spark must run with ``spark.sql.session.timeZone=UTC`` (segql's times are UTC)
 and ANSI mode on (``spark.sql.ansi.enabled``, the default since Spark 4, so
 that integer overflow is an error as in segql); ``evaluate`` refuses a session
-set otherwise.  What ``to_sql`` cannot translate
-(``first``/``last … by``, population-level functions, pack functions without a
-SQL implementation) is refused with a ``SegqlError`` naming it; running
-Python pack functions through ``mapInArrow`` is not implemented yet
+set otherwise.
+
+Row-wise pack functions without a SQL implementation run in Python through
+``mapInArrow`` with segql's Arrow evaluator (the aggregates in their arguments
+are computed by Spark first); population-level functions run as their pack's
+SQL (window functions over every profile row).  What has no translation
+(``first``/``last … by``, population-level functions without SQL, Python
+functions over related rows) is refused with a ``SegqlError`` naming it
 (docs/scaling.md).
 
 Install with ``pip install "segql[spark]"`` (pyspark; Java 17).
@@ -22,12 +26,18 @@ Install with ``pip install "segql[spark]"`` (pyspark; Java 17).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
+import attrs
 import pyarrow as pa
 
+from segql import ast, sql
 from segql.errors import DataError, InternalError
+from segql.execute.arrow import Executor
+from segql.execute.values import broadcast, canonical_column, physical_type
+from segql.registry import Function, FunctionRegistry
+from segql.types import ANY
 
 
 def local_session(cores: str = "*") -> Any:
@@ -82,7 +92,7 @@ def evaluate(
 ) -> Any:
     """Evaluate ``program`` (a ``segql.Program``) over Spark DataFrames;
     returns a Spark DataFrame (lazy, like every Spark DataFrame)."""
-    from segql.program import Program
+    from segql.program import Program, only_segql_errors, resolve_as_of
 
     if not isinstance(program, Program):
         raise DataError(f"program must be a segql.Program (segql.compile(...)), not {type(program).__name__}")
@@ -103,30 +113,152 @@ def evaluate(
             "the Spark session has spark.sql.ansi.enabled=false: integer overflow would wrap around silently",
             hint='spark.conf.set("spark.sql.ansi.enabled", "true") (the default since Spark 4)',
         )
-    # Views with fresh names, so the query never reads a view of the caller's
-    # (or of another evaluation on the same session).
-    run = uuid.uuid4().hex[:16]
-    profile_view = f"segql_{run}_profiles"
-    related_views = {name: f"segql_{run}_{i}" for i, name in enumerate(related)}
-    sql = program.to_sql(
-        "spark",
-        schema=schema,
-        related=schemas or None,
-        profile_table=profile_view,
-        related_tables=related_views,
-        key=key,
-        as_of=as_of,
-        params=params,
-    )
-    profiles.createOrReplaceTempView(profile_view)
-    for name, df in related.items():
-        df.createOrReplaceTempView(related_views[name])
-    try:
-        # spark.sql analyses the query at once: the views are resolved into
-        # its plan, and can go.
-        return spark.sql(sql)  # type: ignore[union-attr]
-    except Exception as exc:  # the checked program's SQL must analyse: anything else is a bug
-        raise InternalError(f"Spark refused the generated SQL ({type(exc).__name__}: {exc}); please report it") from exc
-    finally:
-        for view in (profile_view, *related_views.values()):
-            spark.catalog.dropTempView(view)  # type: ignore[union-attr]
+    with only_segql_errors(program.source, program.source_name):
+        instant = resolve_as_of(as_of)
+        values, planned = program._deep(lambda: program._bind(schema, key, schemas, params))
+        calls = program._deep(lambda: sql.python_calls(planned, program.host.functions))
+        sql.check_dialect("spark")
+        query = _Query(spark, program, planned, instant, values, key, related, schemas)
+        if calls:
+            profiles, schema, substitutions = query.python_columns(profiles, schema, calls)
+        else:
+            substitutions = {}
+        return query.run(profiles, schema, planned, substitutions)
+
+
+class _Query:
+    """One evaluation's Spark SQL, over temporary views with fresh names (so a
+    query never reads a view of the caller's, or of another evaluation)."""
+
+    def __init__(
+        self,
+        spark: Any,
+        program: Any,
+        planned: Any,
+        instant: Any,
+        values: Mapping[str, pa.Scalar],
+        key: str | None,
+        related: Mapping[str, Any],
+        schemas: Mapping[str, pa.Schema],
+    ) -> None:
+        self.spark, self.program, self.planned, self.instant = spark, program, planned, instant
+        self.values, self.key, self.related, self.schemas = values, key, related, schemas
+        self.run_id = uuid.uuid4().hex[:16]
+        self.related_views = {name: f"segql_{self.run_id}_{i}" for i, name in enumerate(related)}
+        self.stages = 0
+
+    def run(
+        self, profiles: Any, schema: pa.Schema, planned: Any, substitutions: Mapping[ast.Node, str], **kw: Any
+    ) -> Any:
+        """``planned`` as one Spark SQL query over ``profiles`` (lazy)."""
+        self.stages += 1
+        schemas: dict[str | None, pa.Schema] = {None: schema}
+        schemas.update(self.schemas)
+        profile_view = f"segql_{self.run_id}_profiles_{self.stages}"
+        text = self.program._deep(
+            lambda: sql.program_sql(
+                planned=planned,
+                functions=self.program.host.functions,
+                as_of=self.instant,
+                params={name: v.as_py() for name, v in self.values.items()},
+                profile_table=profile_view,
+                related_tables=self.related_views,
+                key=self.key,
+                related_key=self.key,
+                schemas=schemas,
+                dialect="spark",
+                substitutions=substitutions,
+                **kw,
+            )
+        )
+        text = sql.to_dialect(text, "spark")
+        profiles.createOrReplaceTempView(profile_view)
+        for name, df in self.related.items():
+            df.createOrReplaceTempView(self.related_views[name])
+        try:
+            # spark.sql analyses the query at once: the views are resolved into
+            # its plan, and can go.
+            return self.spark.sql(text)
+        except Exception as exc:  # the checked program's SQL must analyse: anything else is a bug
+            raise InternalError(
+                f"Spark refused the generated SQL ({type(exc).__name__}: {exc}); please report it"
+            ) from exc
+        finally:
+            for view in (profile_view, *self.related_views.values()):
+                self.spark.catalog.dropTempView(view)
+
+    def python_columns(
+        self, profiles: Any, schema: pa.Schema, calls: list[ast.Func]
+    ) -> tuple[Any, pa.Schema, dict[ast.Node, str]]:
+        """``profiles`` with one more column per call of a Python function,
+        computed by ``mapInArrow`` with the Arrow evaluator.  Aggregates in the
+        calls' arguments are computed first, by Spark SQL, as columns."""
+        from pyspark.sql.pandas.types import from_arrow_schema
+
+        aggregates: list[ast.Aggregate] = []
+        for call in calls:
+            for node in ast.walk(call):
+                if isinstance(node, ast.Aggregate) and node not in aggregates:
+                    aggregates.append(node)
+        names = {node: f"__segql_aggregate_{i}" for i, node in enumerate(aggregates)}
+        if aggregates:
+            stage = attrs.evolve(
+                self.planned,
+                exprs=dict(zip(names.values(), aggregates, strict=True)),
+                kinds={name: "feature" for name in names.values()},
+                order=tuple(names.values()),
+                segments=(),
+                features=tuple(names.values()),
+            )
+            profiles = self.run(profiles, schema, stage, {}, all_profile_columns=True)
+            schema = arrow_schema(profiles, "profiles")
+        outputs = [(f"__segql_python_{i}", physical_type(call.type or ANY)) for i, call in enumerate(calls)]
+        result_schema = pa.schema([*schema, *(pa.field(name, t) for name, t in outputs)])
+        wanted = {n.name for c in calls for n in ast.walk(c) if isinstance(n, ast.Func)}
+        worker = PythonColumns(
+            calls=list(calls),
+            functions=[f for f in self.program.host.functions if f.name in wanted],
+            as_of=self.instant,
+            params=dict(self.values),
+            aggregates=names,
+            outputs=outputs,
+        )
+        mapped = profiles.mapInArrow(worker, from_arrow_schema(result_schema))
+        substitutions: dict[ast.Node, str] = {
+            call: f"p.{sql.quote(name)}" for call, (name, _) in zip(calls, outputs, strict=True)
+        }
+        return mapped, result_schema, substitutions
+
+
+@attrs.frozen
+class PythonColumns:
+    """The ``mapInArrow`` function: each batch of profile rows with the values
+    of the Python calls appended (sent to Spark's Python workers by pickling)."""
+
+    calls: list[ast.Func]
+    functions: list[Function]
+    as_of: Any
+    params: dict[str, pa.Scalar]
+    aggregates: dict[ast.Aggregate, str]
+    outputs: list[tuple[str, pa.DataType]]
+
+    def __call__(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        functions = FunctionRegistry.of(self.functions)
+        for batch in batches:
+            table = pa.Table.from_batches([batch])
+            executor = Executor(
+                table,
+                functions=functions,
+                as_of=self.as_of,
+                params=self.params,
+                aggregates={
+                    node: canonical_column(table.column(name), node.type or ANY)
+                    for node, name in self.aggregates.items()
+                },
+            )
+            columns = list(batch.columns)
+            for call, (_, arrow_type) in zip(self.calls, self.outputs, strict=True):
+                value = broadcast(executor.eval(call), batch.num_rows).cast(arrow_type)
+                columns.append(value.combine_chunks())
+            names = [*batch.schema.names, *(name for name, _ in self.outputs)]
+            yield pa.RecordBatch.from_arrays(columns, names=names)

@@ -28,18 +28,19 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import inspect
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import pyarrow as pa
 
 from segql import ast
 from segql.builtins import EARTH_RADIUS_KM
-from segql.errors import SegqlError
+from segql.errors import PluginError, SegqlError
 from segql.execute.temporal import python_add_months
 from segql.execute.values import decimal_type_for
-from segql.registry import FunctionRegistry
+from segql.registry import Function, FunctionRegistry
 from segql.span import Span
 from segql.stream import population_calls
 
@@ -156,7 +157,10 @@ class SqlWriter:
         profile_alias: str,
         schemas: Mapping[str | None, pa.Schema],
         dialect: str = "duckdb",
+        substitutions: Mapping[ast.Node, str] | None = None,
     ) -> None:
+        self.substitutions = dict(substitutions or {})
+        """Sub-expressions already computed, as SQL (Spark's Python columns)."""
         self.as_of = as_of
         self.params = params
         self.functions = functions
@@ -169,6 +173,9 @@ class SqlWriter:
 
     # ------------------------------------------------------------------ entry
     def sql(self, node: ast.Node) -> str:
+        known = self.substitutions.get(node)
+        if known is not None:
+            return known
         method = getattr(self, f"_sql_{type(node).__name__}", None)
         if method is None:
             raise SqlError(f"{type(node).__name__.lower()} expressions have no SQL translation yet", span=node.span)
@@ -415,7 +422,7 @@ class SqlWriter:
         fn = self.functions.get(node.name)
         args = [self.sql(a) for a in node.args]
         if fn is not None and fn.sql is not None:
-            return "(" + fn.sql(*args) + ")"
+            return "(" + call_sql_hook(fn, args, self, node.span) + ")"
         builtin = BUILTINS.get(node.name)
         if builtin is None or fn is None or fn.pack not in (None, "segql"):
             raise SqlError(
@@ -424,6 +431,65 @@ class SqlWriter:
                 hint="its pack can register one: registry.add(..., sql=...)",
             )
         return builtin(self, node, args)
+
+
+def call_sql_hook(fn: Function, args: list[str], writer: SqlWriter, span: Span) -> str:
+    """A pack's ``sql=`` hook on the arguments' SQL; a hook that declares a
+    ``writer`` parameter also gets the writer (its ``dialect`` and ``is_nan``)."""
+    hook = fn.sql
+    assert hook is not None
+    try:
+        takes_writer = "writer" in inspect.signature(hook).parameters
+    except (TypeError, ValueError):  # a builtin or C callable: no introspection
+        takes_writer = False
+    try:
+        text = hook(*args, writer=writer) if takes_writer else hook(*args)
+    except SegqlError:
+        raise
+    except Exception as exc:
+        raise PluginError(
+            f"the SQL implementation of {fn.name}() (pack {fn.pack!r}) raised {type(exc).__name__}: {exc}",
+            pack=fn.pack,
+            function=fn.name,
+            span=span,
+        ) from None
+    if not isinstance(text, str):
+        raise PluginError(
+            f"the SQL implementation of {fn.name}() (pack {fn.pack!r}) returned {type(text).__name__}, not SQL text",
+            pack=fn.pack,
+            function=fn.name,
+            span=span,
+        )
+    return text
+
+
+def check_population_calls(
+    planned: Any, functions: FunctionRegistry, aggregates: Mapping[str, list[ast.Aggregate]]
+) -> None:
+    """Population-level calls translate only through their pack's SQL (window
+    functions over the profile rows), and only outside aggregates, whose
+    population would be a related table's rows."""
+
+    def is_population(name: str) -> bool:
+        return bool(getattr(functions.get(name), "population", False))
+
+    for call in population_calls(planned, is_population):
+        fn = functions.get(call.name)
+        if fn is None or fn.sql is None:
+            raise SqlError(
+                f"{call.name}() sees the whole population; it has no SQL translation yet",
+                span=call.span,
+                hint="its pack can register one with window functions: registry.add(..., sql=...)",
+            )
+    for nodes in aggregates.values():
+        for node in nodes:
+            for inner in ast.walk(node):
+                if inner is not node and isinstance(inner, ast.Func) and is_population(inner.name):
+                    raise SqlError(
+                        f"{inner.name}() inside {node.func}({node.table} …) sees the related rows as its "
+                        "population; it has no SQL translation yet",
+                        span=inner.span,
+                    )
 
 
 # ---------------------------------------------------------------- builtins
@@ -600,19 +666,22 @@ def program_sql(
     related_key: str | None,
     schemas: Mapping[str | None, pa.Schema],
     dialect: str = "duckdb",
+    substitutions: Mapping[ast.Node, str] | None = None,
+    all_profile_columns: bool = False,
 ) -> str:
-    """The SELECT of a checked program (DuckDB SQL)."""
+    """The SELECT of a checked program (DuckDB SQL).  ``substitutions`` are
+    sub-expressions the profile table already holds (as SQL); with
+    ``all_profile_columns`` the query keeps every profile column (``p.*``)
+    instead of the key alone."""
+    substitutions = dict(substitutions or {})
     aggregates: dict[str, list[ast.Aggregate]] = {}
     for expr in planned.exprs.values():
-        for node in ast.walk(expr):
+        for node in walk_outside(expr, substitutions):
             if isinstance(node, ast.Aggregate):
                 seen = aggregates.setdefault(node.table, [])
                 if node not in seen:
                     seen.append(node)
-    calls = population_calls(planned, lambda name: bool(getattr(functions.get(name), "population", False)))
-    if calls:
-        first = calls[0]
-        raise SqlError(f"{first.name}() sees the whole population; it has no SQL translation yet", span=first.span)
+    check_population_calls(planned, functions, aggregates)
     names: dict[ast.Aggregate, str] = {}
     for table, nodes in aggregates.items():
         for i, node in enumerate(nodes):
@@ -633,8 +702,12 @@ def program_sql(
         profile_alias="p",
         schemas=schemas,
         dialect=dialect,
+        substitutions=substitutions,
     )
-    columns = [f"p.{quote(key)} AS {quote(key)}"] if key else []
+    if all_profile_columns:
+        columns = ["p.*"]
+    else:
+        columns = [f"p.{quote(key)} AS {quote(key)}"] if key else []
     for name in planned.segments + planned.features:
         expr = planned.exprs[name]
         text = writer.boolean(expr) if planned.kinds[name] == "segment" else writer.sql(expr)
@@ -651,6 +724,64 @@ def program_sql(
             f"ON p.{k} = {alias}.{k}"
         )
     return f"SELECT {', '.join(columns)} FROM {quote(profile_table)} AS p" + "".join(" " + j for j in joins)
+
+
+def walk_outside(node: ast.Node, skip: Mapping[ast.Node, object]) -> Iterator[ast.Node]:
+    """``ast.walk`` that does not enter the sub-expressions in ``skip``."""
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if current in skip:
+            continue
+        yield current
+        stack.extend(reversed(list(ast.children(current))))
+
+
+def python_calls(planned: Any, functions: FunctionRegistry) -> list[ast.Func]:
+    """The outermost calls of pack functions that have no SQL implementation
+    (row-wise ones: Spark runs them in Python, ``segql.spark``), in order.
+    Refused: such calls inside an aggregate (their rows are a related
+    table's) and population-level calls inside them (a Python worker sees one
+    batch, not the population)."""
+    calls: list[ast.Func] = []
+
+    def needs_python(node: ast.Node) -> bool:
+        if not isinstance(node, ast.Func):
+            return False
+        fn = functions.get(node.name)
+        if fn is None or fn.sql is not None or fn.population:
+            return False
+        return fn.pack not in (None, "segql") or node.name not in BUILTINS
+
+    def visit(node: ast.Node, aggregate: ast.Aggregate | None) -> None:
+        if needs_python(node):
+            assert isinstance(node, ast.Func)
+            if aggregate is not None:
+                raise SqlError(
+                    f"{node.name}() has no SQL implementation and runs over the rows of "
+                    f"{aggregate.table} inside {aggregate.func}(…); Spark runs Python functions "
+                    "over profile rows only",
+                    span=node.span,
+                    hint="its pack can register a SQL implementation: registry.add(..., sql=...)",
+                )
+            for inner in ast.walk(node):
+                fn = functions.get(inner.name) if isinstance(inner, ast.Func) else None
+                if fn is not None and fn.population:
+                    raise SqlError(
+                        f"{fn.name}() sees the whole population, but is an argument of {node.name}(), "
+                        "which runs in Python one batch of rows at a time",
+                        span=inner.span,
+                    )
+            if node not in calls:
+                calls.append(node)
+            return
+        inside = node if isinstance(node, ast.Aggregate) else aggregate
+        for child in ast.children(node):
+            visit(child, inside)
+
+    for expr in planned.exprs.values():
+        visit(expr, None)
+    return calls
 
 
 def _safe(name: str) -> str:

@@ -17,6 +17,7 @@ from collections.abc import Callable
 import segql
 from segql.library import Conventions, Library
 from segql.registry import FunctionRegistry
+from segql_ecommerce import rfm_sql
 from segql_ecommerce.clv import historic_clv
 from segql_ecommerce.frequency import purchase_frequency_tier
 from segql_ecommerce.library import LIBRARY
@@ -70,6 +71,7 @@ def segql_register_functions(registry: FunctionRegistry) -> None:
         returns="string",
         population=True,
         doc=_doc(rfm_scores),
+        sql=rfm_sql.rfm_scores_sql,
     )
     registry.add(
         "ecommerce.rfm_segment",
@@ -78,6 +80,7 @@ def segql_register_functions(registry: FunctionRegistry) -> None:
         returns="string",
         population=True,
         doc=_doc(rfm_segment),
+        sql=rfm_sql.rfm_segment_sql,
     )
     registry.add(
         "ecommerce.purchase_frequency_tier",
