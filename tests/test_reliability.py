@@ -242,6 +242,18 @@ FOUND_BY_FUZZING = {
 }
 
 
+def test_more_inputs_found_by_random_tests() -> None:
+    """A float column `in` a list of integers beyond 2**53 raised (a safe cast
+    to float64); `=` compares them as doubles, and so does DuckDB.  And explain
+    crashed formatting a constant folded to a decimal for a decimal column."""
+    scores = pa.table({"score": [0.0, -9.223372036854775808e18, 1.5]})
+    program = segql.compile("feature f = score in $p\nfeature g = score = $q")
+    out = program.evaluate(scores, params={"p": [-9223372036854775546], "q": -9223372036854775546})
+    assert out["f"].to_pylist() == out["g"].to_pylist() == [False, True, False]
+    junk = pa.table({"junk": pa.array([None, None], pa.decimal256(40, 2))})
+    assert "1" in segql.compile("segment s = junk > 1").explain(junk)
+
+
 @pytest.mark.parametrize("call", FOUND_BY_FUZZING.values(), ids=FOUND_BY_FUZZING.keys())
 def test_inputs_found_by_fuzzing_raise_segql_errors(call) -> None:
     with pytest.raises(segql.SegqlError) as err:

@@ -14,6 +14,7 @@ lines just above it.
 from __future__ import annotations
 
 import datetime as dt
+import decimal
 import re
 
 from segql import ast
@@ -265,6 +266,8 @@ def literal(value: object) -> str:
         return text + "Z"
     if isinstance(value, dt.date):
         return value.isoformat()
+    if isinstance(value, decimal.Decimal):  # a folded constant compared with a decimal column (explain)
+        return str(value)
     raise TypeError(f"cannot format literal {value!r}")  # pragma: no cover
 
 

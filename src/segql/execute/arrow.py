@@ -790,7 +790,8 @@ def cast_value(value: Value, target: SType, source: SType) -> Value:
         elem = physical_type(target.elem)
         if pa.types.is_decimal(elem):
             elem = pa.decimal128(38, 9)
-        return pc.cast(value, pa.list_(elem))
+        # Integers beyond 2**53 round to the nearest float here too.
+        return pc.cast(value, pa.list_(elem), safe=not pa.types.is_floating(elem))
     if kind == "int":
         return pc.cast(value, pa.int64())
     return value
