@@ -842,6 +842,18 @@ def test_sql_in_another_dialect_and_its_errors(data: Path, tmp_path: Path):
     assert_caret(refused.stderr, 1, 13, "segment s = first(orders.amount by ts) > 1", width=26)
 
 
+def test_sql_with_a_row_order_translates_first_and_last(data: Path, tmp_path: Path):
+    source = write(tmp_path, "first.segql", "feature f = first(orders.amount by ts)")
+    ordered, unknown, malformed = cli_many(
+        ["sql", source, *data_args(data), "--row-order", "orders=amount"],
+        ["sql", source, *data_args(data), "--row-order", "orders=seq"],
+        ["sql", source, *data_args(data), "--row-order", "orders"],
+    )
+    assert ordered.returncode == 0 and "ROW_NUMBER() OVER" in ordered.stdout, ordered.stderr
+    assert_error(unknown, 1, "'seq' is not a column of related table 'orders'")
+    assert malformed.returncode == 2 and "--row-order takes TABLE=COLUMN" in malformed.stderr
+
+
 def test_run_on_the_spark_engine_gives_the_arrow_engines_segments(data: Path, expected: pa.Table, tmp_path: Path):
     pytest.importorskip("pyspark")
     overflow = write(tmp_path, "overflow.segql", "feature f = count(orders) * 4611686018427387904")

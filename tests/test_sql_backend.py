@@ -102,11 +102,23 @@ def assert_same_tables(arrow: pa.Table, sql: pa.Table, key: str) -> None:
         assert not bad, f"column {name}: (row, arrow, sql) {bad[:5]}"
 
 
+ROW = "__row"
+"""A column added to every related table: its row order, for first/last … by."""
+
+
+def with_row_order(related: dict[str, pa.Table]) -> dict[str, pa.Table]:
+    return {name: t.append_column(ROW, pa.array(range(t.num_rows), pa.int64())) for name, t in related.items()}
+
+
 def compare(source: str, profile: pa.Table, key: str, related: dict[str, pa.Table], **options: object) -> str:
     """'agree', 'refused' or 'error' (segql itself raised: nothing to compare)."""
     program = segql.compile(source)
+    related = with_row_order(related)
+    if related:
+        options["row_order"] = dict.fromkeys(related, ROW)
     try:
-        expected = program.evaluate(profile, key=key, related=related or None, **options)
+        evaluate_options = {name: value for name, value in options.items() if name != "row_order"}
+        expected = program.evaluate(profile, key=key, related=related or None, **evaluate_options)
     except segql.EvaluationError:
         return "error"
     try:
@@ -254,15 +266,11 @@ def cdnow() -> tuple[pa.Table, pa.Table]:
 
 
 def cdnow_forms_source(window: str) -> str:
-    """Every aggregate form of the CDNOW suite in one window, but first/last …
-    by (refused in SQL: no row order)."""
+    """Every aggregate form of the CDNOW suite in one window (first/last … by
+    included: CDNOW has many orders on one day, so their ties are tested)."""
     where = cdnow_cases.WINDOWS[window][0]
     w = f" where {where}" if where else ""
-    return "\n".join(
-        f"feature {name} = {text.format(w=w)}"
-        for name, (text, _) in cdnow_cases.FORMS.items()
-        if not text.startswith(("first(", "last("))
-    )
+    return "\n".join(f"feature {name} = {text.format(w=w)}" for name, (text, _) in cdnow_cases.FORMS.items())
 
 
 @pytest.mark.parametrize("window", cdnow_cases.WINDOWS)
@@ -274,12 +282,54 @@ def test_cdnow_aggregate_forms_agree_in_every_window(window: str, cdnow: tuple[p
 
 
 def test_cdnow_rfm_file_agrees(cdnow: tuple[pa.Table, pa.Table]) -> None:
-    # last(orders.ts by ts) is max(orders.ts): the same value, and SQL has it.
-    source = cdnow_cases.RFM_FILE.replace("last(orders.ts by ts)", "max(orders.ts)")
+    source = cdnow_cases.RFM_FILE
+    assert "last(orders.ts by ts)" in source
     profile, orders = cdnow
     for params in ({}, {"champion_orders": 3, "big_ticket": 80.0}):
         outcome = compare(source, profile, "customer_id", {"orders": orders}, as_of=cdnow_cases.AS_OF, params=params)
         assert outcome == "agree"
+
+
+def test_first_and_last_by_with_ties_nan_and_nulls_on_paper() -> None:
+    """Customer 1's orders, in table order: (by, v) = (2.0, a), (NaN, b),
+    (-0.0, c), (0.0, d), (null, e), (5.0, f) with f's `w` null.  NaN and null
+    order no row; -0.0 ties 0.0, so first is the earlier of c and d (c) and
+    last by 0-or-less is the later (d); where w is null the row is left out,
+    so last is at 2.0 (a).  Customer 2 has only a NaN: null."""
+    profile = pa.table({"customer_id": [1, 2, 3]})
+    orders = pa.table(
+        {
+            "customer_id": [1, 1, 1, 1, 1, 1, 2],
+            "by": [2.0, float("nan"), -0.0, 0.0, None, 5.0, float("nan")],
+            "v": ["a", "b", "c", "d", "e", "f", "g"],
+            "w": [True, True, True, True, True, None, True],
+        }
+    )
+    source = """
+    feature first_v = first(orders.v by by)
+    feature last_v = last(orders.v by by where w)
+    feature last_low = last(orders.v by by where by <= 0)
+    """
+    expected = {"first_v": ["c", None, None], "last_v": ["a", None, None], "last_low": ["d", None, None]}
+    out = segql.compile(source).evaluate(profile, key="customer_id", related={"orders": orders})
+    assert {name: out[name].to_pylist() for name in expected} == expected
+    assert compare(source, profile, "customer_id", {"orders": orders}) == "agree"
+
+
+def test_row_order_is_checked() -> None:
+    program = segql.compile("feature f = first(orders.v by ts)")
+    schema = pa.schema([("customer_id", pa.int64())])
+    orders = pa.schema([("customer_id", pa.int64()), ("v", pa.string()), ("ts", pa.timestamp("us", "UTC"))])
+    for bad, message in [
+        ({"order": "v"}, "names 'order', which is not a related table"),
+        ({"orders": "seq"}, "'seq' is not a column of related table 'orders'"),
+        (["orders"], "row_order must map related table names"),
+    ]:
+        with pytest.raises(segql.DataError, match=message):
+            program.to_sql(schema=schema, related={"orders": orders}, key="customer_id", row_order=bad)
+    with pytest.raises(segql.SegqlError, match="row_order=") as info:
+        program.to_sql(schema=schema, related={"orders": orders}, key="customer_id")
+    assert info.value.column == len("feature f = ") + 1
 
 
 def test_a_pack_function_with_a_sql_implementation_translates_and_agrees() -> None:

@@ -368,11 +368,18 @@ def cmd_sql(args: argparse.Namespace) -> int:
     program = load_program(args.file)
     options = evaluation_options(args)
     related = {name: schema_of(obj) for name, obj in options.pop("related", {}).items()}
+    row_order = {}
+    for spec in args.row_order or []:
+        name, sep, column = spec.partition("=")
+        if not sep or not name or not column:
+            raise UsageError(f"--row-order takes TABLE=COLUMN, got {spec!r}")
+        row_order[name] = column
     text = program.to_sql(
         args.dialect,
         schema=schema_of(args.data),
         related=related or None,
         profile_table=args.table,
+        row_order=row_order or None,
         **options,
     )
     print(text)
@@ -562,6 +569,12 @@ def build_parser() -> argparse.ArgumentParser:
     add_evaluation_options(p)
     p.add_argument("--dialect", default="duckdb", choices=segql.SQL_DIALECTS, help="SQL dialect (default: duckdb)")
     p.add_argument("--table", default="profiles", metavar="NAME", help="the profile table's name in SQL")
+    p.add_argument(
+        "--row-order",
+        action="append",
+        metavar="TABLE=COLUMN",
+        help="a related table's column that orders its rows (first/last … by break ties by it)",
+    )
     p.set_defaults(func=cmd_sql)
 
     p = sub.add_parser("fmt", help="canonical formatting (rewrites the file)")

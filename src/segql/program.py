@@ -434,12 +434,16 @@ class Program:
         key: str | None = None,
         as_of: Any = None,
         params: Mapping[str, Any] | None = None,
+        row_order: Mapping[str, str] | None = None,
     ) -> str:
         """One SELECT with the columns of ``evaluate`` (see segql.sql and
         docs/sql.md).  ``schema`` is the profile table's pyarrow schema (or a
         table); ``related`` maps related table names to schemas (or tables).
         The query reads ``profile_table``, and each related table by its name
-        in the program unless ``related_tables`` maps it to another."""
+        in the program unless ``related_tables`` maps it to another.
+        ``row_order`` names, per related table, a column that orders its rows
+        as ``evaluate`` sees them (``first``/``last … by`` break ties by row
+        order; without it they are refused)."""
         from segql import sql
 
         with only_segql_errors(self.source, self.source_name):
@@ -462,6 +466,7 @@ class Program:
                     related_key=key,
                     schemas=schemas,
                     dialect=dialect,
+                    row_order=check_row_order(row_order, sources),
                 )
             )
             return sql.to_dialect(text, dialect)
@@ -787,6 +792,20 @@ class Program:
             b"segql.packs": json.dumps(self.packs, sort_keys=True).encode(),
         }
         return pa.Table.from_arrays(columns, names=names).replace_schema_metadata(metadata)
+
+
+def check_row_order(row_order: Mapping[str, str] | None, sources: Mapping[str, pa.Schema]) -> dict[str, str]:
+    """``row_order`` of to_sql: related table -> a column of it."""
+    if row_order is None:
+        return {}
+    if not isinstance(row_order, Mapping):
+        raise DataError(f"row_order must map related table names to columns, not {type(row_order).__name__}")
+    for table, column in row_order.items():
+        if table not in sources:
+            raise DataError(f"row_order names '{table}', which is not a related table")
+        if not isinstance(column, str) or column not in sources[table].names:
+            raise DataError(f"row_order: {column!r} is not a column of related table '{table}'")
+    return dict(row_order)
 
 
 def related_items(related: Mapping[str, Any] | None) -> list[tuple[str, Any]]:

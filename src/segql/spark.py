@@ -15,8 +15,9 @@ set otherwise.
 Row-wise pack functions without a SQL implementation run in Python through
 ``mapInArrow`` with segql's Arrow evaluator (the aggregates in their arguments
 are computed by Spark first); population-level functions run as their pack's
-SQL (window functions over every profile row).  What has no translation
-(``first``/``last … by``, population-level functions without SQL, Python
+SQL (window functions over every profile row); ``first``/``last … by`` break
+ties by the related DataFrame's row order (``evaluate``'s ``row_order``).
+What has no translation (population-level functions without SQL, Python
 functions over related rows) is refused with a ``SegqlError`` naming it
 (docs/scaling.md).
 
@@ -89,10 +90,17 @@ def evaluate(
     related: Mapping[str, Any] | None = None,
     as_of: Any = None,
     params: Mapping[str, Any] | None = None,
+    row_order: Mapping[str, str] | None = None,
 ) -> Any:
     """Evaluate ``program`` (a ``segql.Program``) over Spark DataFrames;
-    returns a Spark DataFrame (lazy, like every Spark DataFrame)."""
-    from segql.program import Program, only_segql_errors, resolve_as_of
+    returns a Spark DataFrame (lazy, like every Spark DataFrame).
+
+    ``first``/``last … by`` break ties by the related table's row order:
+    ``row_order`` may name, per related table, a column holding it; by default
+    it is the DataFrame's own order (partition by partition, as
+    ``monotonically_increasing_id`` numbers it: for a DataFrame read from files
+    or made from an Arrow table, their order)."""
+    from segql.program import Program, check_row_order, only_segql_errors, resolve_as_of
 
     if not isinstance(program, Program):
         raise DataError(f"program must be a segql.Program (segql.compile(...)), not {type(program).__name__}")
@@ -116,14 +124,26 @@ def evaluate(
     with only_segql_errors(program.source, program.source_name):
         instant = resolve_as_of(as_of)
         values, planned = program._deep(lambda: program._bind(schema, key, schemas, params))
+        order = check_row_order(row_order, schemas)
+        for table in sql.ordered_tables(planned):
+            if table in related and table not in order:
+                from pyspark.sql import functions
+
+                related[table] = related[table].withColumn(ROW_ORDER, functions.monotonically_increasing_id())
+                schemas[table] = arrow_schema(related[table], f"related table '{table}'")
+                order[table] = ROW_ORDER
         calls = program._deep(lambda: sql.python_calls(planned, program.host.functions))
         sql.check_dialect("spark")
-        query = _Query(spark, program, planned, instant, values, key, related, schemas)
+        query = _Query(spark, program, planned, instant, values, key, related, schemas, order)
         if calls:
             profiles, schema, substitutions = query.python_columns(profiles, schema, calls)
         else:
             substitutions = {}
         return query.run(profiles, schema, planned, substitutions)
+
+
+ROW_ORDER = "__segql_row_order"
+"""The column ``evaluate`` adds to a related DataFrame used by first/last … by."""
 
 
 class _Query:
@@ -140,9 +160,11 @@ class _Query:
         key: str | None,
         related: Mapping[str, Any],
         schemas: Mapping[str, pa.Schema],
+        row_order: Mapping[str, str],
     ) -> None:
         self.spark, self.program, self.planned, self.instant = spark, program, planned, instant
         self.values, self.key, self.related, self.schemas = values, key, related, schemas
+        self.row_order = row_order
         self.run_id = uuid.uuid4().hex[:16]
         self.related_views = {name: f"segql_{self.run_id}_{i}" for i, name in enumerate(related)}
         self.stages = 0
@@ -168,6 +190,7 @@ class _Query:
                 schemas=schemas,
                 dialect="spark",
                 substitutions=substitutions,
+                row_order=self.row_order,
                 **kw,
             )
         )

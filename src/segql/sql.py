@@ -16,12 +16,15 @@ What the SQL keeps of segql's semantics (docs/sql.md has the list):
   ``where``), left-joined on the key; empty groups give 0 for count, sum and
   count_distinct, false for exists, null for the others.
 
+``first``/``last … by`` break ties by the related table's row order, which SQL
+tables do not have: they translate (a ``ROW_NUMBER()`` window per aggregate)
+when ``row_order`` names a column that orders the rows.
+
 What it cannot express raises a ``SegqlError`` that names it:
-``first``/``last … by`` (their tie rule is the related table's row order, which
-SQL tables do not have), nanosecond timestamps, scaled durations,
-population-level functions, pack functions that do not register a SQL
-implementation (``registry.add(..., sql=...)``), and constructs a dialect is
-known to answer differently (docs/sql.md).
+``first``/``last … by`` without ``row_order``, nanosecond timestamps, scaled
+durations, population-level functions and pack functions that do not register
+a SQL implementation (``registry.add(..., sql=...)``), and constructs a dialect
+is known to answer differently (docs/sql.md).
 """
 
 from __future__ import annotations
@@ -619,12 +622,7 @@ EMPTY_GROUP = {"count": "0", "count_distinct": "0", "sum": "0", "exists": "FALSE
 
 def aggregate_sql(writer: SqlWriter, node: ast.Aggregate) -> str:
     """The aggregate inside its table's grouped subquery."""
-    if node.func in ("first", "last"):
-        raise SqlError(
-            f"{node.func}(… by …) has no SQL translation: its ties are broken by the related "
-            "table's row order, which SQL tables do not have",
-            span=node.span,
-        )
+    assert node.func not in ("first", "last")  # ordered_sql
     value = writer.sql(node.value) if node.value is not None else None
     where = f" FILTER (WHERE {writer.sql(node.where)})" if node.where is not None else ""
     if node.func in ("count", "exists"):
@@ -634,6 +632,40 @@ def aggregate_sql(writer: SqlWriter, node: ast.Aggregate) -> str:
         return f"COUNT(DISTINCT {value}){where}"
     func = {"avg": "AVG", "sum": "SUM", "min": "MIN", "max": "MAX"}[node.func]
     return f"{func}({value}){where}"
+
+
+def ordered_tables(planned: Any) -> list[str]:
+    """The related tables read by ``first``/``last … by``."""
+    tables: list[str] = []
+    for expr in planned.exprs.values():
+        for node in ast.walk(expr):
+            if isinstance(node, ast.Aggregate) and node.func in ("first", "last") and node.table not in tables:
+                tables.append(node.table)
+    return tables
+
+
+ORDERED_VALUE = "__segql_value"
+
+
+def ordered_sql(writer: SqlWriter, node: ast.Aggregate, k: str, source: str, order: str) -> str:
+    """``first``/``last(value by b where w)``: per key, the value of the row with
+    the smallest/largest ``b`` (rows with a null or NaN ``b``, or ``w`` not true,
+    left out); ties go to the earliest/latest row by the ``order`` column."""
+    assert node.value is not None and node.by is not None
+    direction = "ASC" if node.func == "first" else "DESC"
+    by = writer.sql(node.by)
+    kept = [f"{k} IS NOT NULL", f"{by} IS NOT NULL"]
+    if node.by.type is not None and node.by.type.kind == "float":
+        kept.append(f"NOT {writer.is_nan(by)}")
+        by = f"({by} + 0.0)"  # -0.0 and 0.0 tie, as they compare equal
+    if node.where is not None:
+        kept.append(f"COALESCE({writer.sql(node.where)}, FALSE)")
+    rank = f"ROW_NUMBER() OVER (PARTITION BY {k} ORDER BY {by} {direction}, {order} {direction})"
+    value, row = quote(ORDERED_VALUE), quote("__segql_row")
+    return (
+        f"SELECT {k}, {value} FROM (SELECT {k}, {writer.sql(node.value)} AS {value}, {rank} AS {row} "
+        f"FROM {source} WHERE {' AND '.join(kept)}) AS ranked WHERE {row} = 1"
+    )
 
 
 def check_dialect(dialect: str) -> None:
@@ -668,12 +700,15 @@ def program_sql(
     dialect: str = "duckdb",
     substitutions: Mapping[ast.Node, str] | None = None,
     all_profile_columns: bool = False,
+    row_order: Mapping[str, str] | None = None,
 ) -> str:
     """The SELECT of a checked program (DuckDB SQL).  ``substitutions`` are
     sub-expressions the profile table already holds (as SQL); with
     ``all_profile_columns`` the query keeps every profile column (``p.*``)
-    instead of the key alone."""
+    instead of the key alone.  ``row_order`` names, per related table, the
+    column that orders its rows (``first``/``last … by`` break ties by it)."""
     substitutions = dict(substitutions or {})
+    row_order = dict(row_order or {})
     aggregates: dict[str, list[ast.Aggregate]] = {}
     for expr in planned.exprs.values():
         for node in walk_outside(expr, substitutions):
@@ -686,8 +721,19 @@ def program_sql(
     for table, nodes in aggregates.items():
         for i, node in enumerate(nodes):
             names[node] = f"a_{_safe(table)}_{i}"
+    ordered = [node for nodes in aggregates.values() for node in nodes if node.func in ("first", "last")]
+    for node in ordered:
+        if node.table not in row_order:
+            raise SqlError(
+                f"{node.func}(… by …) has no SQL translation: its ties are broken by the related "
+                f"table's row order, which SQL tables do not have",
+                span=node.span,
+                hint=f"name a column of {node.table} that orders its rows: row_order={{'{node.table}': '<column>'}}",
+            )
 
     def aggregate_column(node: ast.Aggregate) -> str:
+        if node in ordered:
+            return f"{quote(names[node])}.{quote(ORDERED_VALUE)}"
         column = f"{quote('r_' + _safe(node.table))}.{quote(names[node])}"
         empty = EMPTY_GROUP.get(node.func)
         return f"COALESCE({column}, {empty})" if empty is not None else column
@@ -716,13 +762,21 @@ def program_sql(
     for table, nodes in aggregates.items():
         assert related_key is not None
         k = quote(related_key)
-        selected = ", ".join(f"{aggregate_sql(writer, n)} AS {quote(names[n])}" for n in nodes)
-        alias = quote("r_" + _safe(table))
-        joins.append(
-            f"LEFT JOIN (SELECT {k}, {selected} FROM {quote(related_tables.get(table, table))} "
-            f"WHERE {k} IS NOT NULL GROUP BY {k}) AS {alias} "
-            f"ON p.{k} = {alias}.{k}"
-        )
+        source = quote(related_tables.get(table, table))
+        grouped = [n for n in nodes if n not in ordered]
+        if grouped:
+            selected = ", ".join(f"{aggregate_sql(writer, n)} AS {quote(names[n])}" for n in grouped)
+            alias = quote("r_" + _safe(table))
+            joins.append(
+                f"LEFT JOIN (SELECT {k}, {selected} FROM {source} "
+                f"WHERE {k} IS NOT NULL GROUP BY {k}) AS {alias} "
+                f"ON p.{k} = {alias}.{k}"
+            )
+        for node in nodes:
+            if node in ordered:
+                alias = quote(names[node])
+                inner = ordered_sql(writer, node, k, source, quote(row_order[table]))
+                joins.append(f"LEFT JOIN ({inner}) AS {alias} ON p.{k} = {alias}.{k}")
     return f"SELECT {', '.join(columns)} FROM {quote(profile_table)} AS p" + "".join(" " + j for j in joins)
 
 

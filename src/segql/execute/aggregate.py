@@ -19,8 +19,8 @@ Empty groups get the values of the §3 table: 0 for count / sum /
 count_distinct, false for exists, null for avg / min / max / first / last.
 ``sum`` of no values is 0 also when a customer's rows all hold null.
 ``first``/``last … by`` take the value at the smallest/largest ``by`` (rows with
-a null ``by`` are ignored); among rows with equal ``by`` the earliest row of
-the related table wins for ``first`` and the latest for ``last``.
+a null or NaN ``by`` are ignored); among rows with equal ``by`` the earliest row
+of the related table wins for ``first`` and the latest for ``last``.
 """
 
 from __future__ import annotations
@@ -232,6 +232,8 @@ class _Reducer:
                 pa.int64(),
             )
         keep = by_view.valid if mask is None else by_view.valid & mask
+        if by_view.values.dtype.kind == "f":  # NaN orders no row, as null does
+            keep = keep & ~np.isnan(by_view.values)
         rows = np.flatnonzero(keep)
         pos = self.positions[rows]
         keys = by_view.values[rows]
