@@ -1095,3 +1095,29 @@ def scenarios(draw: st.DrawFn, kinds: Sequence[Kind], max_depth: int = 4) -> Sce
     gen = ExprGen(draw, data.columns, as_of)
     expr = gen.expr(draw(st.sampled_from(kinds)), draw(st.integers(1, max_depth)))
     return Scenario(as_of, data, expr, dict(gen.params))
+
+
+@dataclass(frozen=True)
+class Batch:
+    """A table, an ``as_of`` and several expressions over it (one program per
+    batch: engines with a high cost per query, such as Spark, check many
+    expressions at once)."""
+
+    as_of: dt.datetime
+    data: GeneratedTable
+    exprs: list[Expr]
+    params: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def table(self) -> pa.Table:
+        return self.data.table
+
+
+@st.composite
+def scenario_batches(draw: st.DrawFn, kinds: Sequence[Kind], size: int, max_depth: int = 4) -> Batch:
+    """An ``as_of``, a random table and ``size`` random expressions over it."""
+    as_of = draw(st.sampled_from(AS_OF_POOL))
+    data = draw(generated_tables(as_of))
+    gen = ExprGen(draw, data.columns, as_of)
+    exprs = [gen.expr(draw(st.sampled_from(kinds)), draw(st.integers(1, max_depth))) for _ in range(size)]
+    return Batch(as_of, data, exprs, dict(gen.params))

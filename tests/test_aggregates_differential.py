@@ -254,10 +254,11 @@ def numeric(kind: str) -> bool:
 
 
 @st.composite
-def scenarios(draw, combined: bool) -> Scenario:
+def scenarios(draw, combined: bool, size: int | None = None) -> Scenario:
+    """Random tables and 1-4 random aggregate features (``size`` of them if given)."""
     profile, orders = draw(tables())
     scenario = Scenario(profile, orders)
-    for n in range(draw(st.integers(1, 4))):
+    for n in range(draw(st.integers(1, 4)) if size is None else size):
         text, agg, kind = draw(aggregates())
         scenario.aggregates[f"a{n}"] = agg
         name, sql = f"f{n}", f"a{n}"

@@ -26,7 +26,7 @@ import pytest
 import sqlglot
 import test_aggregates_cdnow as cdnow_cases
 from hypothesis import HealthCheck, given, settings
-from sqlgen import Kind
+from sqlgen import Kind, scenario_batches
 from sqlgen import scenarios as expression_scenarios
 from test_aggregates_differential import scenarios as aggregate_scenarios
 
@@ -35,6 +35,13 @@ from segql import demo
 
 SQL_EXPRESSION_EXAMPLES = 700
 SQL_AGGREGATE_EXAMPLES = 300
+BATCH_SIZE = 20
+SQL_EXPRESSION_BATCHES = 195
+"""195 batches of 20: 3,900 random expressions, as many as the DuckDB differential
+suite's predicates and values (test_differential_duckdb.py)."""
+SQL_AGGREGATE_BATCHES = 55
+"""55 batches of 20: 1,100 random aggregate features, as many as the DuckDB
+differential suite's aggregate programs (test_aggregates_differential.py)."""
 GOLDEN = Path(__file__).parent / "golden" / "sql"
 AS_OF = dt.datetime(2024, 3, 31, 10, 30, tzinfo=dt.UTC)
 
@@ -140,6 +147,77 @@ def test_expressions_agree_with_the_arrow_engine(scenario) -> None:
     table = scenario.table.append_column("_row", pa.array(range(scenario.table.num_rows), pa.int64()))
     source = f"feature f = {scenario.expr.seg}\nsegment s = ({scenario.expr.seg}) is not null"
     compare(source, table, "_row", {}, as_of=scenario.as_of, params=scenario.params)
+
+
+def batch_program(batch, table: pa.Table, dialect: str) -> tuple[str, dict[str, object]]:
+    """One program of the batch's expressions (a feature and a segment each)
+    that segql evaluates without an error and translates to ``dialect`` (an
+    overflow or a refusal in one would stop the whole program), and the
+    parameters it uses."""
+    lines, used = [], {}
+    for i, expr in enumerate(batch.exprs):
+        single = f"feature f{i} = {expr.seg}\nsegment s{i} = ({expr.seg}) is not null"
+        program = segql.compile(single)
+        wanted = {name.lower() for name in program.params}  # parameter names ignore case
+        params = {name: value for name, value in batch.params.items() if name.lower() in wanted}
+        try:
+            program.evaluate(table, as_of=batch.as_of, params=params)
+        except segql.EvaluationError:
+            continue
+        try:
+            program.to_sql(dialect, schema=table.schema, as_of=batch.as_of, params=params)
+        except segql.SegqlError as exc:
+            assert any(reason in exc.message for reason in DOCUMENTED_REFUSALS), exc.message
+            continue
+        lines.append(single)
+        used.update(params)
+    return "\n".join(lines), used
+
+
+@settings(SETTINGS, max_examples=SQL_EXPRESSION_BATCHES)
+@given(batch=scenario_batches(kinds=tuple(Kind), size=BATCH_SIZE))
+def test_expression_batches_agree_with_the_arrow_engine(batch) -> None:
+    table = batch.table.append_column("_row", pa.array(range(batch.table.num_rows), pa.int64()))
+    source, params = batch_program(batch, table, "duckdb")
+    if source:
+        assert compare(source, table, "_row", {}, as_of=batch.as_of, params=params) == "agree"
+
+
+def aggregate_batch_source(scenario, dialect: str) -> str:
+    """The scenario's aggregate features that segql evaluates without an error
+    (a sum can overflow) and translates to ``dialect``, as one program."""
+    kept = []
+    related = with_row_order({"orders": scenario.orders})
+    for line in scenario.source.splitlines():
+        program = segql.compile(line)
+        try:
+            program.evaluate(scenario.profile, key="customer_id", related=related, as_of=AS_OF)
+        except segql.EvaluationError:
+            continue
+        schemas = {name: table.schema for name, table in related.items()}
+        try:
+            program.to_sql(
+                dialect,
+                schema=scenario.profile.schema,
+                related=schemas,
+                key="customer_id",
+                as_of=AS_OF,
+                row_order={"orders": ROW},
+            )
+        except segql.SegqlError as exc:
+            assert any(reason in exc.message for reason in DOCUMENTED_REFUSALS), exc.message
+            continue
+        kept.append(line)
+    return "\n".join(kept)
+
+
+@settings(SETTINGS, max_examples=SQL_AGGREGATE_BATCHES)
+@given(scenario=aggregate_scenarios(combined=True, size=BATCH_SIZE))
+def test_aggregate_batches_agree_with_the_arrow_engine(scenario) -> None:
+    source = aggregate_batch_source(scenario, "duckdb")
+    if source:
+        outcome = compare(source, scenario.profile, "customer_id", {"orders": scenario.orders}, as_of=AS_OF)
+        assert outcome == "agree"
 
 
 @settings(SETTINGS, max_examples=SQL_AGGREGATE_EXAMPLES)

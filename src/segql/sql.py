@@ -525,6 +525,19 @@ def _round(w: SqlWriter, node: ast.Func, args: list[str]) -> str:
     return f"ROUND({args[0]}, {digits.value})"
 
 
+def _whole(w: SqlWriter, node: ast.Func, args: list[str], name: str) -> str:
+    """floor / ceil.  Spark's FLOOR and CEIL of a DOUBLE are BIGINTs, which
+    overflow beyond 2**63 (an error under ANSI mode) where segql's float stays
+    a float; doubles of magnitude 2**52 or more are whole numbers already."""
+    kind = _kind(node.args[0])
+    if kind == "int":
+        return args[0]
+    if kind == "float" and w.dialect == "spark":
+        x = args[0]
+        return f"(CASE WHEN ABS({x}) < CAST(4503599627370496 AS DOUBLE) THEN CAST({name}({x}) AS DOUBLE) ELSE {x} END)"
+    return f"{name}({args[0]})"
+
+
 def _days(sign: int) -> Callable[[SqlWriter, ast.Func, list[str]], str]:
     def write(w: SqlWriter, node: ast.Func, args: list[str]) -> str:
         value = args[0] if _kind(node.args[0]) == "timestamp" else f"CAST({args[0]} AS TIMESTAMP)"
@@ -599,8 +612,8 @@ BUILTINS: dict[str, Callable[[SqlWriter, ast.Func, list[str]], str]] = {
     "concat": lambda w, n, a: "(" + " || ".join(a) + ")",
     "abs": lambda w, n, a: f"ABS({a[0]})",
     "round": _round,
-    "floor": lambda w, n, a: a[0] if _kind(n.args[0]) == "int" else f"FLOOR({a[0]})",
-    "ceil": lambda w, n, a: a[0] if _kind(n.args[0]) == "int" else f"CEIL({a[0]})",
+    "floor": lambda w, n, a: _whole(w, n, a, "FLOOR"),
+    "ceil": lambda w, n, a: _whole(w, n, a, "CEIL"),
     "coalesce": lambda w, n, a: f"COALESCE({', '.join(a)})",
     "least": _least_greatest("LEAST"),
     "greatest": _least_greatest("GREATEST"),
