@@ -274,6 +274,21 @@ def test_cdnow_python_and_population_pack_functions_agree_on_spark(spark, cdnow)
     assert outcome == "agree"
 
 
+def test_a_python_function_over_a_segment_and_aggregates_agrees_on_spark(spark) -> None:
+    """Segments referenced by name stay references in the plan: the Python
+    worker evaluates them too (and the aggregates they read come from Spark)."""
+    source = """
+    segment buyer = count(orders) > 1 and amount_spent > 10
+    segment big = buyer and sum(orders.amount where amount > 5) > 20
+    feature f = py.same(if(big, 1.5, 0.5) + count(orders where amount > 1))
+    feature g = py.same(buyer)
+    """
+    profile = pa.table({"customer_id": [1, 2, 3, 4], "amount_spent": [50.0, 5.0, None, 80.0]})
+    orders = pa.table({"customer_id": [1, 1, 2, 2, 4, 4, 4], "amount": [30.0, 2.0, 9.0, 9.0, 4.0, 6.0, 30.0]})
+    outcome = compare_on_spark(spark, source, profile, "customer_id", {"orders": orders}, plugins=IDENTITY)
+    assert outcome == "agree"
+
+
 def test_what_spark_cannot_run_is_refused_with_the_position(spark) -> None:
     pack = python_pack(double=(lambda ctx, x: x, [("x", "float")], "float"))
     host = segql.PluginHost(discover=False, packs={"py": pack})

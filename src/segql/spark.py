@@ -218,9 +218,12 @@ class _Query:
         calls' arguments are computed first, by Spark SQL, as columns."""
         from pyspark.sql.pandas.types import from_arrow_schema
 
+        # The segments the calls refer to by name are evaluated in the worker too.
+        referenced = referenced_declarations(calls, self.planned)
+        evaluated = [*calls, *(self.planned.exprs[name] for name in referenced)]
         aggregates: list[ast.Aggregate] = []
-        for call in calls:
-            for node in ast.walk(call):
+        for tree in evaluated:
+            for node in ast.walk(tree):
                 if isinstance(node, ast.Aggregate) and node not in aggregates:
                     aggregates.append(node)
         names = {node: f"__segql_aggregate_{i}" for i, node in enumerate(aggregates)}
@@ -237,9 +240,10 @@ class _Query:
             schema = arrow_schema(profiles, "profiles")
         outputs = [(f"__segql_python_{i}", physical_type(call.type or ANY)) for i, call in enumerate(calls)]
         result_schema = pa.schema([*schema, *(pa.field(name, t) for name, t in outputs)])
-        wanted = {n.name for c in calls for n in ast.walk(c) if isinstance(n, ast.Func)}
+        wanted = {n.name for tree in evaluated for n in ast.walk(tree) if isinstance(n, ast.Func)}
         worker = PythonColumns(
             calls=list(calls),
+            declarations=[(name, self.planned.exprs[name], self.planned.kinds[name]) for name in referenced],
             functions=[f for f in self.program.host.functions if f.name in wanted],
             as_of=self.instant,
             params=dict(self.values),
@@ -253,12 +257,27 @@ class _Query:
         return mapped, result_schema, substitutions
 
 
+def referenced_declarations(trees: list[ast.Func], planned: Any) -> list[str]:
+    """The declarations ``trees`` refer to by name, directly or through
+    others, in evaluation order (references first)."""
+    found: set[str] = set()
+    stack: list[ast.Node] = list(trees)
+    while stack:
+        for node in ast.walk(stack.pop()):
+            if isinstance(node, ast.Ref) and node.name not in found:
+                found.add(node.name)
+                stack.append(planned.exprs[node.name])
+    return [name for name in planned.order if name in found]
+
+
 @attrs.frozen
 class PythonColumns:
     """The ``mapInArrow`` function: each batch of profile rows with the values
     of the Python calls appended (sent to Spark's Python workers by pickling)."""
 
     calls: list[ast.Func]
+    declarations: list[tuple[str, ast.Node, str]]
+    """(name, tree, kind) of the declarations the calls refer to, references first."""
     functions: list[Function]
     as_of: Any
     params: dict[str, pa.Scalar]
@@ -279,6 +298,8 @@ class PythonColumns:
                     for node, name in self.aggregates.items()
                 },
             )
+            for name, tree, kind in self.declarations:
+                executor.decl_values[name] = executor.truth(tree) if kind == "segment" else executor.eval(tree)
             columns = list(batch.columns)
             for call, (_, arrow_type) in zip(self.calls, self.outputs, strict=True):
                 value = broadcast(executor.eval(call), batch.num_rows).cast(arrow_type)
