@@ -274,6 +274,29 @@ def test_cdnow_python_and_population_pack_functions_agree_on_spark(spark, cdnow)
     assert outcome == "agree"
 
 
+def test_percentile_ranks_in_groups_agree_on_spark(spark) -> None:
+    """edtech.percentile_rank: window functions partitioned by a group (string
+    and float groups, ties, nulls, NaN scores and groups)."""
+    edtech = pytest.importorskip("segql_edtech")
+    host = segql.PluginHost(discover=False, packs={"edtech": edtech})
+    nan = float("nan")
+    table = pa.table(
+        {
+            "id": list(range(10)),
+            "s": [1.0, 2.0, 3.0, 1.0, 2.0, 9.0, 4.0, None, nan, 2.0],
+            "g": ["a", "a", "a", "b", "b", None, None, "a", "b", "a"],
+            "f": [0.0, -0.0, 1.0, nan, None, 0.0, -0.0, nan, 1.0, 0.0],
+        }
+    )
+    source = """
+    feature pr = edtech.percentile_rank(score: s, group: g)
+    feature by_float = edtech.percentile_rank(score: s, group: f)
+    feature overall = edtech.percentile_rank(score: s)
+    segment top = edtech.percentile_rank(score: s) > 50
+    """
+    assert compare_on_spark(spark, source, table, "id", {}, plugins=host) == "agree"
+
+
 def test_a_python_function_over_a_segment_and_aggregates_agrees_on_spark(spark) -> None:
     """Segments referenced by name stay references in the plan: the Python
     worker evaluates them too (and the aggregates they read come from Spark)."""

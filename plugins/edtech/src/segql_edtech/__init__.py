@@ -17,7 +17,7 @@ from __future__ import annotations
 import segql
 from segql.library import Conventions, Library
 from segql.registry import FunctionRegistry
-from segql_edtech import ranks, skill, style
+from segql_edtech import ranks, ranks_sql, skill, style
 from segql_edtech.library import LIBRARY
 from segql_edtech.subjects import SUBJECT_PARAMS
 
@@ -58,6 +58,7 @@ def segql_register_functions(registry: FunctionRegistry) -> None:
         returns="float",
         population=True,
         doc=_first_line(ranks.percentile_rank.__doc__),
+        sql=ranks_sql.percentile_rank_sql,
     )
     registry.add(
         "edtech.learning_style",

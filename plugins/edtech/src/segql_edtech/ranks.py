@@ -19,6 +19,8 @@ def group_codes(ctx: CallContext, group: Value) -> np.ndarray:
     column = group.combine_chunks()
     if pa.types.is_dictionary(column.type):
         column = column.dictionary_decode()
+    if pa.types.is_floating(column.type):
+        column = pc.add(column, 0.0)  # -0.0 and 0.0 are one group, as in SQL (hashing tells them apart)
     encoded = pc.dictionary_encode(column, null_encoding="encode")
     return np.asarray(encoded.indices.to_numpy(zero_copy_only=False), dtype=np.int64)
 
