@@ -274,9 +274,9 @@ def test_cdnow_python_and_population_pack_functions_agree_on_spark(spark, cdnow)
     assert outcome == "agree"
 
 
-def test_percentile_ranks_in_groups_agree_on_spark(spark) -> None:
-    """edtech.percentile_rank: window functions partitioned by a group (string
-    and float groups, ties, nulls, NaN scores and groups)."""
+def test_percentile_ranks_and_skill_levels_agree_on_spark(spark) -> None:
+    """edtech.percentile_rank / skill_level: window functions partitioned by a
+    group (string and float groups, ties, nulls, NaN scores and groups)."""
     edtech = pytest.importorskip("segql_edtech")
     host = segql.PluginHost(discover=False, packs={"edtech": edtech})
     nan = float("nan")
@@ -293,6 +293,8 @@ def test_percentile_ranks_in_groups_agree_on_spark(spark) -> None:
     feature by_float = edtech.percentile_rank(score: s, group: f)
     feature overall = edtech.percentile_rank(score: s)
     segment top = edtech.percentile_rank(score: s) > 50
+    feature level = edtech.skill_level(score: s, group: g)
+    feature fixed = edtech.skill_level(score: s, method: "fixed", low: 2, high: 4)
     """
     assert compare_on_spark(spark, source, table, "id", {}, plugins=host) == "agree"
 

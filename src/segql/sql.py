@@ -189,6 +189,18 @@ class SqlWriter:
         # Postgres and Snowflake have no isnan; there NaN equals NaN.
         return f"({x} = CAST('NaN' AS DOUBLE))" if self.dialect in ("postgres", "snowflake") else f"ISNAN({x})"
 
+    def constant_of(self, node: ast.Node) -> Any:
+        """The Python value of a constant argument (a literal, a parameter, or
+        one converted to float), else NOT_CONSTANT."""
+        if isinstance(node, ast.Literal):
+            return node.value
+        if isinstance(node, ast.Param):
+            return self.params.get(node.name)
+        if isinstance(node, ast.Cast) and node.type is not None and node.type.kind == "float":
+            inner = self.constant_of(node.operand)
+            return float(inner) if isinstance(inner, (int, float, decimal.Decimal)) else inner
+        return NOT_CONSTANT
+
     def refuse_in(self, dialects: tuple[str, ...], what: str, why: str, node: ast.Node) -> None:
         if self.dialect in dialects:
             raise SqlError(f"{what} has no {self.dialect} translation: {why}", span=node.span)
@@ -425,7 +437,7 @@ class SqlWriter:
         fn = self.functions.get(node.name)
         args = [self.sql(a) for a in node.args]
         if fn is not None and fn.sql is not None:
-            return "(" + call_sql_hook(fn, args, self, node.span) + ")"
+            return "(" + call_sql_hook(fn, node, args, self) + ")"
         builtin = BUILTINS.get(node.name)
         if builtin is None or fn is None or fn.pack not in (None, "segql"):
             raise SqlError(
@@ -436,17 +448,29 @@ class SqlWriter:
         return builtin(self, node, args)
 
 
-def call_sql_hook(fn: Function, args: list[str], writer: SqlWriter, span: Span) -> str:
-    """A pack's ``sql=`` hook on the arguments' SQL; a hook that declares a
-    ``writer`` parameter also gets the writer (its ``dialect`` and ``is_nan``)."""
+NOT_CONSTANT: Any = type("NotConstant", (), {"__repr__": lambda self: "NOT_CONSTANT"})()
+"""In a hook's ``constants``: the argument depends on the row."""
+
+
+def call_sql_hook(fn: Function, node: ast.Func, args: list[str], writer: SqlWriter) -> str:
+    """A pack's ``sql=`` hook on the arguments' SQL.  A hook that declares a
+    ``writer`` parameter also gets the writer (its ``dialect`` and ``is_nan``);
+    one that declares ``constants`` gets each argument's Python value when it
+    is a constant (a literal or a parameter), else ``NOT_CONSTANT``."""
     hook = fn.sql
+    span = node.span
     assert hook is not None
     try:
-        takes_writer = "writer" in inspect.signature(hook).parameters
+        declared = inspect.signature(hook).parameters
     except (TypeError, ValueError):  # a builtin or C callable: no introspection
-        takes_writer = False
+        declared = {}  # type: ignore[assignment]
+    extra: dict[str, Any] = {}
+    if "writer" in declared:
+        extra["writer"] = writer
+    if "constants" in declared:
+        extra["constants"] = tuple(writer.constant_of(a) for a in node.args)
     try:
-        text = hook(*args, writer=writer) if takes_writer else hook(*args)
+        text = hook(*args, **extra)
     except SegqlError:
         raise
     except Exception as exc:

@@ -1,8 +1,10 @@
-"""edtech.percentile_rank in SQL (``Program.to_sql``; window functions): the
-paper values of test_edtech_skill_level_hand.py on DuckDB, and Tennessee STAR
-(26,796 rows) on DuckDB against the Arrow engine."""
+"""edtech.percentile_rank and edtech.skill_level in SQL (``Program.to_sql``;
+window functions): the paper values of test_edtech_skill_level_hand.py on
+DuckDB, and Tennessee STAR (26,796 rows) on DuckDB against the Arrow engine."""
 
 from __future__ import annotations
+
+import re
 
 import duckdb
 import pyarrow as pa
@@ -11,11 +13,12 @@ import pytest
 import segql
 
 NAN = float("nan")
+BEG, MID, ADV = "beginner", "intermediate", "advanced"
 
 
-def on_duckdb(source: str, table: pa.Table, host: segql.PluginHost) -> dict[str, list]:
+def on_duckdb(source: str, table: pa.Table, host: segql.PluginHost, **options) -> dict[str, list]:
     table = table.append_column("row_id", pa.array(range(table.num_rows), pa.int64()))
-    query = segql.compile(source, plugins=host).to_sql("duckdb", schema=table.schema, key="row_id")
+    query = segql.compile(source, plugins=host).to_sql("duckdb", schema=table.schema, key="row_id", **options)
     con = duckdb.connect()
     con.register("profiles", table)
     try:
@@ -74,3 +77,62 @@ def test_a_bad_subject_is_refused_by_to_sql(host):
     program = segql.compile('feature pr = edtech.percentile_rank(subject: "art", score: s)', plugins=host)
     with pytest.raises(segql.SegqlError, match="subject must be one of 'math', 'reading', not 'art'"):
         program.to_sql(schema=pa.schema([("s", pa.float64())]))
+
+
+def test_skill_levels_in_sql_give_the_paper_levels(host):
+    tertiles = pa.table({"s": [10.0, 20.0, 20.0, 30.0, None, NAN, 40.0, 50.0]})
+    out = on_duckdb("feature level = edtech.skill_level(score: s)", tertiles, host)
+    assert out["level"] == [BEG, MID, MID, MID, None, None, ADV, ADV]
+    groups = pa.table({"s": [1, 2, 3, 1, 2, 9, 4, None], "g": ["a", "a", "a", "b", "b", None, None, "a"]})
+    out = on_duckdb("feature level = edtech.skill_level(score: s, group: g)", groups, host)
+    assert out["level"] == [BEG, MID, ADV, BEG, ADV, ADV, BEG, None]
+    bands = pa.table({"s": [1, 2, 3, 4, 5, 6, 7, 8]})
+    out = on_duckdb("feature quartiles = edtech.skill_level(score: s, low: 25, high: 75)", bands, host)
+    assert out["quartiles"] == [BEG, BEG, MID, MID, MID, MID, ADV, ADV]
+
+
+def test_fixed_cut_scores_in_sql_give_the_paper_levels(host):
+    table = pa.table(
+        {"s": [449, 450, 451, 549, 550, 551, None, 500], "f": [449.0, 450.0, 451.0, 549.5, 550.0, 551.0, NAN, NAN]}
+    )
+    source = """
+    param cut: float = 550
+    feature fixed = edtech.skill_level(score: s, method: "fixed", low: 450, high: $cut)
+    feature floats = edtech.skill_level(score: f, method: "fixed", low: 450, high: 550)
+    feature no_middle = edtech.skill_level(score: s, method: "fixed", low: 500, high: 500)
+    """
+    out = on_duckdb(source, table, host)
+    assert out["fixed"] == [BEG, MID, MID, MID, ADV, ADV, None, MID]
+    assert out["floats"] == [BEG, MID, MID, MID, ADV, ADV, None, None]  # NaN is no score
+    assert out["no_middle"] == [BEG, BEG, BEG, ADV, ADV, ADV, None, ADV]
+    lowered = on_duckdb(source, table, host, params={"cut": 451})
+    assert lowered["fixed"] == [BEG, MID, ADV, ADV, ADV, ADV, None, ADV]
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        ('method: "other"', "method must be 'percentile' or 'fixed', not 'other'"),
+        ("low: 80, high: 20", "percentile bands must satisfy 0 <= low <= high <= 100"),
+        ('method: "fixed", low: 1', 'method "fixed" needs the cut score high:'),
+        ('method: "fixed", low: 5, high: 1', "the cut scores must satisfy low <= high"),
+        ('method: "fixed", low: 1, high: 2, group: g', "group applies to method"),
+        # Evaluate checks low <= high on every row: SQL cannot raise that, so it is refused.
+        ('method: "fixed", low: s, high: 500', "has a SQL translation only as a number"),
+    ],
+)
+def test_skill_level_arguments_are_checked_by_to_sql(host, call, message):
+    program = segql.compile(f"feature x = edtech.skill_level(score: s, {call})", plugins=host)
+    with pytest.raises(segql.SegqlError, match=re.escape(message)):
+        program.to_sql(schema=pa.schema([("s", pa.float64()), ("g", pa.string())]))
+
+
+def test_star_skill_levels_match_the_arrow_engine(star, host):
+    source = """
+    feature per_grade = edtech.skill_level(score: math, group: gr)
+    feature fixed = edtech.skill_level(score: read, method: "fixed", low: 430, high: 480)
+    """
+    sql = on_duckdb(source, star, host)
+    arrow = segql.compile(source, plugins=host).evaluate(star)
+    for name in ("per_grade", "fixed"):
+        assert sql[name] == arrow[name].to_pylist(), name

@@ -49,6 +49,7 @@ def segql_register_functions(registry: FunctionRegistry) -> None:
         population=True,
         constant_args=("subject", "method"),
         doc=_first_line(skill.skill_level.__doc__),
+        sql=ranks_sql.skill_level_sql,
     )
     registry.add(
         "edtech.percentile_rank",
