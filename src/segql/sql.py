@@ -471,8 +471,11 @@ def call_sql_hook(fn: Function, node: ast.Func, args: list[str], writer: SqlWrit
         extra["constants"] = tuple(writer.constant_of(a) for a in node.args)
     try:
         text = hook(*args, **extra)
-    except SegqlError:
-        raise
+    except SqlError as exc:  # the pack refuses this call: at the call's position
+        raise SqlError(exc.message, span=span, hint=exc.hint) from None
+    except SegqlError as exc:  # e.g. the pack's own argument check, as in evaluate
+        where = f"{fn.name} (pack {fn.pack})"
+        raise PluginError(f"{where} failed: {exc.message}", pack=fn.pack, function=fn.name, span=span) from None
     except Exception as exc:
         raise PluginError(
             f"the SQL implementation of {fn.name}() (pack {fn.pack!r}) raised {type(exc).__name__}: {exc}",

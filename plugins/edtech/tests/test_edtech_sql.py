@@ -122,9 +122,11 @@ def test_fixed_cut_scores_in_sql_give_the_paper_levels(host):
     ],
 )
 def test_skill_level_arguments_are_checked_by_to_sql(host, call, message):
-    program = segql.compile(f"feature x = edtech.skill_level(score: s, {call})", plugins=host)
-    with pytest.raises(segql.SegqlError, match=re.escape(message)):
+    source = f"feature x = edtech.skill_level(score: s, {call})"
+    program = segql.compile(source, plugins=host)
+    with pytest.raises(segql.SegqlError, match=re.escape(message)) as info:
         program.to_sql(schema=pa.schema([("s", pa.float64()), ("g", pa.string())]))
+    assert (info.value.line, info.value.column) == (1, source.index("edtech.") + 1)  # at the call
 
 
 def test_star_skill_levels_match_the_arrow_engine(star, host):
