@@ -452,24 +452,51 @@ class Program:
             profile = _schema_of(schema, "schema")
             sources = {name: _schema_of(obj, f"related table '{name}'") for name, obj in related_items(related)}
             values, planned = self._deep(lambda: self._bind(profile, key, sources, params))
-            schemas: dict[str | None, pa.Schema] = {None: profile}
-            schemas.update(sources)
-            text = self._deep(
-                lambda: sql.program_sql(
-                    planned=planned,
-                    functions=self.host.functions,
-                    as_of=instant,
-                    params={name: v.as_py() for name, v in values.items()},
-                    profile_table=profile_table,
-                    related_tables=dict(related_tables or {}),
-                    key=key,
-                    related_key=key,
-                    schemas=schemas,
-                    dialect=dialect,
-                    row_order=check_row_order(row_order, sources),
-                )
+            return self._written_sql(
+                planned,
+                values,
+                instant,
+                profile,
+                sources,
+                dialect,
+                profile_table=profile_table,
+                related_tables=dict(related_tables or {}),
+                key=key,
+                row_order=check_row_order(row_order, sources),
             )
-            return sql.to_dialect(text, dialect)
+
+    def _written_sql(
+        self,
+        planned: CheckedProgram,
+        values: Mapping[str, pa.Scalar],
+        instant: dt.datetime,
+        profile: pa.Schema,
+        sources: Mapping[str, pa.Schema],
+        dialect: str,
+        *,
+        key: str | None,
+        **options: Any,
+    ) -> str:
+        """A bound plan as one query in ``dialect`` (``to_sql``, and each stage
+        of ``segql.spark``); ``options`` go to ``sql.program_sql``."""
+        from segql import sql
+
+        schemas: dict[str | None, pa.Schema] = {None: profile}
+        schemas.update(sources)
+        text = self._deep(
+            lambda: sql.program_sql(
+                planned=planned,
+                functions=self.host.functions,
+                as_of=instant,
+                params={name: v.as_py() for name, v in values.items()},
+                key=key,
+                related_key=key,
+                schemas=schemas,
+                dialect=dialect,
+                **options,
+            )
+        )
+        return sql.to_dialect(text, dialect)
 
     # -------------------------------------------------------------- streaming
     def stream(

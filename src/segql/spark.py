@@ -133,7 +133,6 @@ def evaluate(
                 schemas[table] = arrow_schema(related[table], f"related table '{table}'")
                 order[table] = ROW_ORDER
         calls = program._deep(lambda: sql.python_calls(planned, program.host.functions))
-        sql.check_dialect("spark")
         query = _Query(spark, program, planned, instant, values, key, related, schemas, order)
         if calls:
             profiles, schema, substitutions = query.python_columns(profiles, schema, calls)
@@ -174,27 +173,21 @@ class _Query:
     ) -> Any:
         """``planned`` as one Spark SQL query over ``profiles`` (lazy)."""
         self.stages += 1
-        schemas: dict[str | None, pa.Schema] = {None: schema}
-        schemas.update(self.schemas)
         profile_view = f"segql_{self.run_id}_profiles_{self.stages}"
-        text = self.program._deep(
-            lambda: sql.program_sql(
-                planned=planned,
-                functions=self.program.host.functions,
-                as_of=self.instant,
-                params={name: v.as_py() for name, v in self.values.items()},
-                profile_table=profile_view,
-                related_tables=self.related_views,
-                key=self.key,
-                related_key=self.key,
-                schemas=schemas,
-                dialect="spark",
-                substitutions=substitutions,
-                row_order=self.row_order,
-                **kw,
-            )
+        text = self.program._written_sql(
+            planned,
+            self.values,
+            self.instant,
+            schema,
+            self.schemas,
+            "spark",
+            key=self.key,
+            profile_table=profile_view,
+            related_tables=self.related_views,
+            substitutions=substitutions,
+            row_order=self.row_order,
+            **kw,
         )
-        text = sql.to_dialect(text, "spark")
         profiles.createOrReplaceTempView(profile_view)
         for name, df in self.related.items():
             df.createOrReplaceTempView(self.related_views[name])
