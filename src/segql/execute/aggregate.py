@@ -33,7 +33,7 @@ import pyarrow.compute as pc
 
 from segql import ast
 from segql.errors import EvaluationError
-from segql.execute.arrow import Executor, decode
+from segql.execute.arrow import Executor, decode, is_true
 from segql.execute.keys import KeyIndex
 from segql.execute.related import RelatedSource, normalize_key
 
@@ -67,7 +67,7 @@ def _filter(value: pa.ChunkedArray | pa.Scalar, rows: int) -> pa.ChunkedArray:
     """A filter result as bools without nulls (null counts as false)."""
     if isinstance(value, pa.Scalar):
         return pa.chunked_array([pa.repeat(pa.scalar(bool(value.as_py())), rows)])
-    return pc.fill_null(value, False)
+    return is_true(value)
 
 
 def _table_aggregates(

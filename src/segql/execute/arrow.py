@@ -370,8 +370,7 @@ class Executor:
 
     def _eval_IsBool(self, node: ast.IsBool) -> Value:
         value = self.eval(node.operand)
-        test = value if node.value else pc.invert(value)
-        result = pc.fill_null(test, False)
+        result = is_true(value if node.value else pc.invert(value))
         return pc.invert(result) if node.negated else result
 
     # ---------------------------------------------------------- comparisons
@@ -636,7 +635,7 @@ def is_true(value: Value) -> Value:
 def _true_bits(chunk: pa.Array) -> pa.Array:
     if chunk.null_count == 0:
         return chunk
-    if chunk.offset % 8:
+    if chunk.offset % 8 or not pa.types.is_boolean(chunk.type):
         return pc.fill_null(chunk, False)
     validity, bits = chunk.buffers()
     start, size = chunk.offset // 8, (len(chunk) + 7) // 8
