@@ -189,6 +189,11 @@ class SqlWriter:
         # Postgres and Snowflake have no isnan; there NaN equals NaN.
         return f"({x} = CAST('NaN' AS DOUBLE))" if self.dialect in ("postgres", "snowflake") else f"ISNAN({x})"
 
+    def nan_as_null(self, x: str) -> str:
+        """``x`` as a DOUBLE with NaN as null (how packs read a float input)."""
+        value = f"CAST({x} AS DOUBLE)"
+        return f"(CASE WHEN {self.is_nan(value)} THEN NULL ELSE {value} END)"
+
     def constant_of(self, node: ast.Node) -> Any:
         """The Python value of a constant argument (a literal, a parameter, or
         one converted to float), else NOT_CONSTANT."""

@@ -19,12 +19,6 @@ from typing import Any
 from segql_ecommerce.rfm import _GRID, SEGMENTS
 
 
-def _usable(x: str, writer: Any) -> str:
-    """``x`` as a double, NaN as null (rfm.floats)."""
-    value = f"CAST({x} AS DOUBLE)"
-    return f"(CASE WHEN {writer.is_nan(value)} THEN NULL ELSE {value} END)"
-
-
 def _score(x: str, *, higher_is_better: bool) -> str:
     order = "ASC" if higher_is_better else "DESC"
     beaten = f"(RANK() OVER (ORDER BY {x} {order} NULLS LAST) - 1)"
@@ -33,7 +27,7 @@ def _score(x: str, *, higher_is_better: bool) -> str:
 
 
 def _scores(recency: str, frequency: str, monetary: str, writer: Any) -> tuple[str, str, str, str]:
-    r, f, m = (_usable(x, writer) for x in (recency, frequency, monetary))
+    r, f, m = (writer.nan_as_null(x) for x in (recency, frequency, monetary))  # as rfm.floats
     missing = f"{r} IS NULL OR {f} IS NULL OR {m} IS NULL"
     return (
         _score(r, higher_is_better=False),

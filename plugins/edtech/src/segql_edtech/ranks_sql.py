@@ -26,8 +26,7 @@ from segql_edtech.subjects import check_subject
 
 def score_sql(score: str, writer: Any) -> str:
     """The score as a double; NaN as null, -0.0 as 0.0."""
-    number = f"CAST({score} AS DOUBLE)"
-    return f"(CASE WHEN {writer.is_nan(number)} THEN NULL ELSE {number} + 0.0 END)"
+    return f"({writer.nan_as_null(score)} + 0.0)"
 
 
 def ranks_sql(score: str, group: str, group_value: Any, writer: Any) -> str:
