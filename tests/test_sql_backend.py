@@ -149,28 +149,37 @@ def test_expressions_agree_with_the_arrow_engine(scenario) -> None:
     compare(source, table, "_row", {}, as_of=scenario.as_of, params=scenario.params)
 
 
+def usable(program: segql.Program, dialect: str, profile: pa.Table, related=None, **options) -> bool:
+    """Whether segql evaluates ``program`` without an error and translates it
+    to ``dialect`` (in a batch, an overflow or a refusal in one program would
+    stop all); a refusal must be a documented one."""
+    try:
+        program.evaluate(profile, related=related, **options)
+    except segql.EvaluationError:
+        return False
+    schemas = {name: table.schema for name, table in related.items()} if related else None
+    try:
+        program.to_sql(
+            dialect, schema=profile.schema, related=schemas, row_order=dict.fromkeys(related or {}, ROW), **options
+        )
+    except segql.SegqlError as exc:
+        assert any(reason in exc.message for reason in DOCUMENTED_REFUSALS), exc.message
+        return False
+    return True
+
+
 def batch_program(batch, table: pa.Table, dialect: str) -> tuple[str, dict[str, object]]:
-    """One program of the batch's expressions (a feature and a segment each)
-    that segql evaluates without an error and translates to ``dialect`` (an
-    overflow or a refusal in one would stop the whole program), and the
-    parameters it uses."""
+    """One program of the batch's ``usable`` expressions (a feature and a
+    segment each), and the parameters it uses."""
     lines, used = [], {}
     for i, expr in enumerate(batch.exprs):
         single = f"feature f{i} = {expr.seg}\nsegment s{i} = ({expr.seg}) is not null"
         program = segql.compile(single)
         wanted = {name.lower() for name in program.params}  # parameter names ignore case
         params = {name: value for name, value in batch.params.items() if name.lower() in wanted}
-        try:
-            program.evaluate(table, as_of=batch.as_of, params=params)
-        except segql.EvaluationError:
-            continue
-        try:
-            program.to_sql(dialect, schema=table.schema, as_of=batch.as_of, params=params)
-        except segql.SegqlError as exc:
-            assert any(reason in exc.message for reason in DOCUMENTED_REFUSALS), exc.message
-            continue
-        lines.append(single)
-        used.update(params)
+        if usable(program, dialect, table, as_of=batch.as_of, params=params):
+            lines.append(single)
+            used.update(params)
     return "\n".join(lines), used
 
 
@@ -184,31 +193,13 @@ def test_expression_batches_agree_with_the_arrow_engine(batch) -> None:
 
 
 def aggregate_batch_source(scenario, dialect: str) -> str:
-    """The scenario's aggregate features that segql evaluates without an error
-    (a sum can overflow) and translates to ``dialect``, as one program."""
-    kept = []
+    """The scenario's ``usable`` aggregate features (a sum can overflow), as one program."""
     related = with_row_order({"orders": scenario.orders})
-    for line in scenario.source.splitlines():
-        program = segql.compile(line)
-        try:
-            program.evaluate(scenario.profile, key="customer_id", related=related, as_of=AS_OF)
-        except segql.EvaluationError:
-            continue
-        schemas = {name: table.schema for name, table in related.items()}
-        try:
-            program.to_sql(
-                dialect,
-                schema=scenario.profile.schema,
-                related=schemas,
-                key="customer_id",
-                as_of=AS_OF,
-                row_order={"orders": ROW},
-            )
-        except segql.SegqlError as exc:
-            assert any(reason in exc.message for reason in DOCUMENTED_REFUSALS), exc.message
-            continue
-        kept.append(line)
-    return "\n".join(kept)
+    return "\n".join(
+        line
+        for line in scenario.source.splitlines()
+        if usable(segql.compile(line), dialect, scenario.profile, related, key="customer_id", as_of=AS_OF)
+    )
 
 
 @settings(SETTINGS, max_examples=SQL_AGGREGATE_BATCHES)
