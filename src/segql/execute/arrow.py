@@ -38,6 +38,7 @@ from segql.execute.values import (
     is_scalar,
     physical_type,
     python_to_scalar,
+    to_float64,
 )
 from segql.registry import CallContext, Function, FunctionRegistry
 from segql.types import ANY, SType
@@ -770,8 +771,7 @@ def cast_value(value: Value, target: SType, source: SType) -> Value:
         return pa.chunked_array([pa.nulls(len(value), arrow_target)], type=arrow_target)
     kind = target.kind
     if kind == "float":
-        # Integers beyond 2**53 round to the nearest float, as in SQL engines.
-        return pc.cast(decode(value), pa.float64(), safe=False)
+        return to_float64(decode(value))
     if kind == "decimal":
         if pa.types.is_integer(value.type):
             return pc.cast(value, pa.decimal128(19, 0))
