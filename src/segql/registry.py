@@ -136,6 +136,19 @@ class CallContext:
 
         return broadcast(value, self.num_rows)
 
+    def floats(self, value: Value) -> pa.ChunkedArray:
+        """A numeric ``value`` (integers, floats, decimals, dictionaries of
+        them) as float64, one per row: each the nearest double, as SQL's
+        ``CAST(… AS DOUBLE)`` gives (Arrow's own decimal cast can be one unit
+        in the last place off)."""
+        from segql.execute.values import broadcast, to_float64
+
+        column = broadcast(value, self.num_rows)
+        if pa.types.is_dictionary(column.type):
+            column = column.cast(column.type.value_type)
+        result: pa.ChunkedArray = to_float64(column)
+        return result
+
 
 Implementation = Callable[..., Value]
 TypeRule = Callable[[tuple[SType, ...]], SType]

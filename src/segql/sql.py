@@ -173,6 +173,10 @@ class SqlWriter:
         self.profile_alias = profile_alias
         self.schemas = schemas
         self.dialect = dialect
+        self.rows_from = ""
+        """The query's FROM clause (the profile table ``p`` and its joins): its
+        rows are the population.  A pack's SQL may read it in a scalar subquery,
+        where the arguments' SQL it was given means the same."""
 
     # ------------------------------------------------------------------ entry
     def sql(self, node: ast.Node) -> str:
@@ -201,10 +205,21 @@ class SqlWriter:
             return node.value
         if isinstance(node, ast.Param):
             return self.params.get(node.name)
+        if isinstance(node, ast.ListLiteral):
+            items = [self.constant_of(item) for item in node.items]
+            return NOT_CONSTANT if any(item is NOT_CONSTANT for item in items) else items
         if isinstance(node, ast.Cast) and node.type is not None and node.type.kind == "float":
             inner = self.constant_of(node.operand)
             return float(inner) if isinstance(inner, (int, float, decimal.Decimal)) else inner
         return NOT_CONSTANT
+
+    def argument(self, node: ast.Node) -> str:
+        """An argument of a pack's SQL hook: a constant list (a list literal or
+        parameter, e.g. a list of channels) as a list literal, else its SQL."""
+        value = self.constant_of(node)
+        if isinstance(value, (list, tuple)):
+            return "[" + ", ".join(python_literal(item) for item in value) + "]"
+        return self.sql(node)
 
     def refuse_in(self, dialects: tuple[str, ...], what: str, why: str, node: ast.Node) -> None:
         if self.dialect in dialects:
@@ -440,9 +455,9 @@ class SqlWriter:
 
     def _sql_Func(self, node: ast.Func) -> str:
         fn = self.functions.get(node.name)
-        args = [self.sql(a) for a in node.args]
         if fn is not None and fn.sql is not None:
-            return "(" + call_sql_hook(fn, node, args, self) + ")"
+            return "(" + call_sql_hook(fn, node, [self.argument(a) for a in node.args], self) + ")"
+        args = [self.sql(a) for a in node.args]
         builtin = BUILTINS.get(node.name)
         if builtin is None or fn is None or fn.pack not in (None, "segql"):
             raise SqlError(
@@ -459,9 +474,11 @@ NOT_CONSTANT: Any = type("NotConstant", (), {"__repr__": lambda self: "NOT_CONST
 
 def call_sql_hook(fn: Function, node: ast.Func, args: list[str], writer: SqlWriter) -> str:
     """A pack's ``sql=`` hook on the arguments' SQL.  A hook that declares a
-    ``writer`` parameter also gets the writer (its ``dialect`` and ``is_nan``);
-    one that declares ``constants`` gets each argument's Python value when it
-    is a constant (a literal or a parameter), else ``NOT_CONSTANT``."""
+    ``writer`` parameter also gets the writer (its ``dialect``, ``is_nan``,
+    ``rows_from``); one that declares ``constants`` gets each argument's Python
+    value when it is a constant (a literal, a parameter or a list of them), else
+    ``NOT_CONSTANT``; one that declares ``kinds`` gets each argument's type kind
+    ("int", "float", "string", …)."""
     hook = fn.sql
     span = node.span
     assert hook is not None
@@ -474,6 +491,8 @@ def call_sql_hook(fn: Function, node: ast.Func, args: list[str], writer: SqlWrit
         extra["writer"] = writer
     if "constants" in declared:
         extra["constants"] = tuple(writer.constant_of(a) for a in node.args)
+    if "kinds" in declared:
+        extra["kinds"] = tuple(a.type.kind if a.type is not None else None for a in node.args)
     try:
         text = hook(*args, **extra)
     except SqlError as exc:  # the pack refuses this call: at the call's position
@@ -795,14 +814,6 @@ def program_sql(
         dialect=dialect,
         substitutions=substitutions,
     )
-    if all_profile_columns:
-        columns = ["p.*"]
-    else:
-        columns = [f"p.{quote(key)} AS {quote(key)}"] if key else []
-    for name in planned.segments + planned.features:
-        expr = planned.exprs[name]
-        text = writer.boolean(expr) if planned.kinds[name] == "segment" else writer.sql(expr)
-        columns.append(f"{text} AS {quote(name)}")
     joins = []
     for table, nodes in aggregates.items():
         assert related_key is not None
@@ -822,7 +833,16 @@ def program_sql(
                 alias = quote(names[node])
                 inner = ordered_sql(writer, node, k, source, quote(row_order[table]))
                 joins.append(f"LEFT JOIN ({inner}) AS {alias} ON p.{k} = {alias}.{k}")
-    return f"SELECT {', '.join(columns)} FROM {quote(profile_table)} AS p" + "".join(" " + j for j in joins)
+    writer.rows_from = f"{quote(profile_table)} AS p" + "".join(" " + j for j in joins)
+    if all_profile_columns:
+        columns = ["p.*"]
+    else:
+        columns = [f"p.{quote(key)} AS {quote(key)}"] if key else []
+    for name in planned.segments + planned.features:
+        expr = planned.exprs[name]
+        text = writer.boolean(expr) if planned.kinds[name] == "segment" else writer.sql(expr)
+        columns.append(f"{text} AS {quote(name)}")
+    return f"SELECT {', '.join(columns)} FROM {writer.rows_from}"
 
 
 def walk_outside(node: ast.Node, skip: Mapping[ast.Node, object]) -> Iterator[ast.Node]:
