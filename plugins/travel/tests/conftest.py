@@ -40,6 +40,43 @@ def hotels(hotel_df: pd.DataFrame) -> pa.Table:
     return table.set_column(index, "arrival_date", pc.cast(parsed, pa.date32()))
 
 
+def evaluate_with_sql(program: segql.Program, table: pa.Table, **options: object) -> pa.Table:
+    """``program.to_sql("duckdb")`` run by DuckDB on the same Arrow tables: the
+    columns ``evaluate`` returns, in the table's row order."""
+    key = options.pop("key", None)
+    related = options.pop("related", None) or {}
+    row = "__row"
+    if key is None:
+        table = table.append_column(row, pa.array(range(table.num_rows), pa.int64()))
+    query = program.to_sql("duckdb", schema=table.schema, related=related, key=key or row, **options)
+    con = duckdb.connect()
+    try:
+        con.register("profiles", table)
+        for name, rows in related.items():
+            con.register(name, rows)
+        out = con.sql(query).to_arrow_table()
+    finally:
+        con.close()
+    if key is None:
+        return out.sort_by(row).drop_columns([row])
+    order = {value: i for i, value in enumerate(table[key].to_pylist())}
+    return out.take(sorted(range(out.num_rows), key=lambda i: order[out[key][i].as_py()]))
+
+
+@pytest.fixture(params=["arrow", "duckdb-sql"])
+def run(request: pytest.FixtureRequest) -> Callable[..., pa.Table]:
+    """Evaluate a program with one engine: segql's Arrow engine, or its SQL on
+    DuckDB (the pack's SQL translation). ``run(source, table, host, **options)``."""
+
+    def run(source: str, table: pa.Table, host: segql.PluginHost, **options: object) -> pa.Table:
+        program = segql.compile(source, plugins=host)
+        if request.param == "arrow":
+            return program.evaluate(table, **options)  # type: ignore[arg-type]
+        return evaluate_with_sql(program, table, **options)
+
+    return run
+
+
 @pytest.fixture(scope="session")
 def host() -> segql.PluginHost:
     """A host with only the travel pack, registered explicitly (default conventions)."""

@@ -50,6 +50,7 @@ WITH_OTHER_THRESHOLDS = [
     None, "leisure", None, "couple", "business",
 ]  # fmt: skip
 
+Run = Callable[..., pa.Table]
 COLUMNS = ["adults", "children", "babies", "weekday_nights", "weekend_nights", "lead_time_days", "channel"]
 
 
@@ -58,32 +59,31 @@ def bookings() -> pa.Table:
     return pa.table({name: list(values) for name, values in zip(COLUMNS, rows)})
 
 
-def labels(source: str, table: pa.Table, host: segql.PluginHost, column: str = "p") -> list[str | None]:
-    return segql.compile(source, plugins=host).evaluate(table)[column].to_pylist()
+def labels(run: Run, source: str, table: pa.Table, host: segql.PluginHost) -> list[str | None]:
+    return run(source, table, host)["p"].to_pylist()
 
 
-def test_hand_made_bookings_with_defaults(host: segql.PluginHost) -> None:
-    assert labels("feature p = travel.trip_purpose()", bookings(), host) == [row[-1] for row in BOOKINGS]
+def test_hand_made_bookings_with_defaults(run: Run, host: segql.PluginHost) -> None:
+    assert labels(run, "feature p = travel.trip_purpose()", bookings(), host) == [row[-1] for row in BOOKINGS]
 
 
-def test_hand_made_bookings_with_other_thresholds(host: segql.PluginHost) -> None:
+def test_hand_made_bookings_with_other_thresholds(run: Run, host: segql.PluginHost) -> None:
     source = """feature p = travel.trip_purpose(corporate_channels: ["groups"], business_max_nights: 5,
                                                 business_max_lead_days: 15)"""
-    assert labels(source, bookings(), host) == WITH_OTHER_THRESHOLDS
+    assert labels(run, source, bookings(), host) == WITH_OTHER_THRESHOLDS
 
 
-def test_thresholds_as_parameters(host: segql.PluginHost) -> None:
+def test_thresholds_as_parameters(run: Run, host: segql.PluginHost) -> None:
     source = """
         param lead: int = 14
         feature p = travel.trip_purpose(business_max_lead_days: $lead)
     """
-    program = segql.compile(source, plugins=host)
     row4 = 3  # solo, 4 weekday nights, booked 15 days ahead
-    assert program.evaluate(bookings())["p"][row4].as_py() == "leisure"
-    assert program.evaluate(bookings(), params={"lead": 15})["p"][row4].as_py() == "business"
+    assert run(source, bookings(), host)["p"][row4].as_py() == "leisure"
+    assert run(source, bookings(), host, params={"lead": 15})["p"][row4].as_py() == "business"
 
 
-def test_other_column_types(host: segql.PluginHost) -> None:
+def test_other_column_types(run: Run, host: segql.PluginHost) -> None:
     """Counts as floats (NaN = missing) and decimals, the channel dictionary-encoded."""
     table = pa.table(
         {
@@ -96,26 +96,26 @@ def test_other_column_types(host: segql.PluginHost) -> None:
             "channel": pa.array(["direct", "direct", "direct", "corporate"]).dictionary_encode(),
         }
     )
-    assert labels("feature p = travel.trip_purpose()", table, host) == ["business", None, "couple", "family"]
+    assert labels(run, "feature p = travel.trip_purpose()", table, host) == ["business", None, "couple", "family"]
 
 
-def test_constant_arguments(host: segql.PluginHost) -> None:
+def test_constant_arguments(run: Run, host: segql.PluginHost) -> None:
     """Every input is an ordinary expression, constants included."""
     source = """
         feature p = travel.trip_purpose(adults: 1, children: 0, babies: 0, weekday_nights: 2 + 1,
                                         weekend_nights: 0, lead_time_days: lead_time_days, channel: "direct")
     """
-    assert labels(source, bookings(), host)[:4] == ["business", "business", "business", "leisure"]
+    assert labels(run, source, bookings(), host)[:4] == ["business", "business", "business", "leisure"]
 
 
-def test_first_rows_of_hotel_rates_read_by_hand(hotels: pa.Table, host: segql.PluginHost) -> None:
+def test_first_rows_of_hotel_rates_read_by_hand(run: Run, hotels: pa.Table, host: segql.PluginHost) -> None:
     """Rows 1-3 of hotel_rates: (2 adults, 1 child), (2 adults, 2 weekend nights), (2 adults, 2 weekend nights)."""
     head = hotels.slice(0, 3)
     assert head["children"].to_pylist() == [1, 0, 0]
     assert head["stays_in_weekend_nights"].to_pylist() == [0, 2, 2]
     source = """feature p = travel.trip_purpose(weekday_nights: stays_in_week_nights,
         weekend_nights: stays_in_weekend_nights, lead_time_days: lead_time, channel: market_segment)"""
-    assert labels(source, head, host) == ["family", "couple", "couple"]
+    assert labels(run, source, head, host) == ["family", "couple", "couple"]
 
 
 HOTEL_SEGMENTS = """
@@ -130,8 +130,10 @@ segment leisure = purpose = "leisure"
 """
 
 
-def test_hotel_rates_against_duckdb(hotels: pa.Table, host: segql.PluginHost, oracle: dict[str, list]) -> None:
-    out = segql.compile(HOTEL_SEGMENTS, plugins=host).evaluate(hotels)
+def test_hotel_rates_against_duckdb(
+    run: Run, hotels: pa.Table, host: segql.PluginHost, oracle: dict[str, list]
+) -> None:
+    out = run(HOTEL_SEGMENTS, hotels, host)
     expected = oracle["purpose"]
     assert out["purpose"].to_pylist() == expected
     for label in ("business", "family", "couple", "leisure"):
@@ -143,12 +145,16 @@ def test_hotel_rates_against_duckdb(hotels: pa.Table, host: segql.PluginHost, or
 
 
 def test_hotel_rates_with_other_thresholds(
-    hotels: pa.Table, hotel_df: pd.DataFrame, host: segql.PluginHost, oracle_with: Callable[..., dict[str, list]]
+    run: Run,
+    hotels: pa.Table,
+    hotel_df: pd.DataFrame,
+    host: segql.PluginHost,
+    oracle_with: Callable[..., dict[str, list]],
 ) -> None:
     """Positional arguments, another channel column (distribution_channel) and tighter business limits."""
     source = """feature purpose = travel.trip_purpose(adults, children, babies, stays_in_week_nights,
         stays_in_weekend_nights, lead_time, distribution_channel, ["corporate", "direct"], 3, 7)"""
-    out = segql.compile(source, plugins=host).evaluate(hotels)
+    out = run(source, hotels, host)
     expected = oracle_with(channel="distribution_channel", channels=("corporate", "direct"), max_nights=3, max_lead=7)
     assert out["purpose"].to_pylist() == expected["purpose"]
     # Direct bookings now count as business too (checked a third way, with pandas).
@@ -174,10 +180,9 @@ def test_thresholds_must_be_constants(host: segql.PluginHost) -> None:
         )
 
 
-def test_null_threshold_is_a_plugin_error(host: segql.PluginHost) -> None:
-    program = segql.compile("feature p = travel.trip_purpose(business_max_nights: null)", plugins=host)
+def test_null_threshold_is_a_plugin_error(run: Run, host: segql.PluginHost) -> None:
     with pytest.raises(segql.PluginError, match="business_max_nights must not be null"):
-        program.evaluate(bookings())
+        run("feature p = travel.trip_purpose(business_max_nights: null)", bookings(), host)
 
 
 def test_missing_column_names_the_argument(host: segql.PluginHost, hotels: pa.Table) -> None:
@@ -186,15 +191,13 @@ def test_missing_column_names_the_argument(host: segql.PluginHost, hotels: pa.Ta
     assert "weekday_nights" in err.value.message and "pass weekday_nights: … explicitly" in str(err.value)
 
 
-def test_inside_an_aggregate_over_bookings(host: segql.PluginHost) -> None:
+def test_inside_an_aggregate_over_bookings(run: Run, host: segql.PluginHost) -> None:
     """Guests as the profile, their bookings as a related table: the function runs on booking rows."""
     stays = bookings().append_column("guest_id", pa.array([1, 1, 1, 2, 2, 2, 3, 3, 3, 3, 3, 3] + [4] * 11))
     guests = pa.table({"guest_id": [1, 2, 3, 4, 5]})
-    out = segql.compile(
-        """feature business_stays = count(stays where travel.trip_purpose() = "business")
-           segment frequent_business = business_stays >= 2""",
-        plugins=host,
-    ).evaluate(guests, key="guest_id", related={"stays": stays})
+    source = """feature business_stays = count(stays where travel.trip_purpose() = "business")
+                segment frequent_business = business_stays >= 2"""
+    out = run(source, guests, host, key="guest_id", related={"stays": stays})
     # rows 1-3 -> guest 1 (business, business, leisure); 4-6 -> guest 2 (leisure x3);
     # 7-12 -> guest 3 (business, business, couple, leisure, family, family); 13-23 -> guest 4
     # (leisure, None, business, None, None, family, None, leisure, None, couple, business).

@@ -12,6 +12,7 @@ import pytest
 
 import segql
 
+Run = Callable[..., pa.Table]
 TYPE_OF = "feature t = travel.traveler_type(adults: adults, price: price, purpose: stated_purpose)"
 
 
@@ -34,8 +35,8 @@ def party(
     )
 
 
-def types(table: pa.Table, host: segql.PluginHost, source: str = TYPE_OF) -> list[str | None]:
-    return segql.compile(source, plugins=host).evaluate(table)["t"].to_pylist()
+def types(run: Run, table: pa.Table, host: segql.PluginHost, source: str = TYPE_OF) -> list[str | None]:
+    return run(source, table, host)["t"].to_pylist()
 
 
 # Prices 10, 20, …, 100 (n = 10). 80th percentile: position 0.8 × 9 = 7.2, so
@@ -61,8 +62,8 @@ TEN = party(
 )
 
 
-def test_quintiles_of_ten_prices(host: segql.PluginHost) -> None:
-    assert types(TEN, host) == [
+def test_quintiles_of_ten_prices(run: Run, host: segql.PluginHost) -> None:
+    assert types(run, TEN, host) == [
         "budget",  # 10 <= 28
         "business",  # business before the price tiers
         "solo",  # 30, one adult
@@ -76,52 +77,58 @@ def test_quintiles_of_ten_prices(host: segql.PluginHost) -> None:
     ]
 
 
-def test_other_quantiles(host: segql.PluginHost) -> None:
+def test_other_quantiles(run: Run, host: segql.PluginHost) -> None:
     # 90th: position 8.1 -> 90 + 0.1 × 10 = 91 (luxury: 100 only); 50th: position 4.5 -> 55 (budget: 10 … 50).
     source = TYPE_OF.replace("stated_purpose", "stated_purpose, luxury_quantile: 0.9, budget_quantile: 0.5")
-    assert types(TEN, host, source) == [
+    assert types(run, TEN, host, source) == [
         "budget", "business", "budget", "budget", "budget", None, "family", None, "family", "business",
     ]  # fmt: skip
 
 
-def test_nulls_and_nan_are_left_out_of_the_population(host: segql.PluginHost) -> None:
+def test_nulls_and_nan_are_left_out_of_the_population(run: Run, host: segql.PluginHost) -> None:
     # Known prices 100, 200, 300, 400, 500: 80th = 400 + 0.2 × 100 = 420, 20th = 100 + 0.8 × 100 = 180.
     table = party(
         prices=[100, None, 200, 300, float("nan"), 400, 500, None],
         purposes=["leisure"] * 7 + ["business"],
     )
-    assert types(table, host) == ["budget", None, "solo", "solo", None, "solo", "luxury", "business"]
+    assert types(run, table, host) == ["budget", None, "solo", "solo", None, "solo", "luxury", "business"]
 
 
-def test_unknown_purpose_leaves_the_type_undecided(host: segql.PluginHost) -> None:
+def test_unknown_purpose_leaves_the_type_undecided(run: Run, host: segql.PluginHost) -> None:
     # 10, 20, 30: 80th = 20 + 0.6 × 10 = 26, 20th = 10 + 0.4 × 10 = 14.
-    assert types(party([10, 20, 30], [None, "leisure", "leisure"]), host) == [None, "solo", "luxury"]
+    assert types(run, party([10, 20, 30], [None, "leisure", "leisure"]), host) == [None, "solo", "luxury"]
 
 
-def test_ties_at_the_thresholds(host: segql.PluginHost) -> None:
+def test_ties_at_the_thresholds(run: Run, host: segql.PluginHost) -> None:
     # 10, 10, 10, 10, 20: 80th = 10 + 0.2 × 10 = 12, 20th = 10: every 10 is <= 10.
-    assert types(party([10, 10, 10, 10, 20], ["leisure"] * 5), host) == ["budget"] * 4 + ["luxury"]
+    assert types(run, party([10, 10, 10, 10, 20], ["leisure"] * 5), host) == ["budget"] * 4 + ["luxury"]
     # 10, 20, 20, 20, 30: 80th = 22, 20th = 18: the 20s are mid-priced.
-    assert types(party([10, 20, 20, 20, 30], ["leisure"] * 5), host) == ["budget", "solo", "solo", "solo", "luxury"]
+    assert types(run, party([10, 20, 20, 20, 30], ["leisure"] * 5), host) == [
+        "budget",
+        "solo",
+        "solo",
+        "solo",
+        "luxury",
+    ]
 
 
-def test_degenerate_populations(host: segql.PluginHost) -> None:
+def test_degenerate_populations(run: Run, host: segql.PluginHost) -> None:
     # One price: both thresholds are that price, and luxury is tested first.
-    assert types(party([50, 50, 50], ["couple"] * 3, adults=[2, 2, 2]), host) == ["luxury"] * 3
-    assert types(party([75], ["leisure"]), host) == ["luxury"]
+    assert types(run, party([50, 50, 50], ["couple"] * 3, adults=[2, 2, 2]), host) == ["luxury"] * 3
+    assert types(run, party([75], ["leisure"]), host) == ["luxury"]
     # No known price: only business can be decided.
-    assert types(party([None, None], ["business", "leisure"]), host) == ["business", None]
+    assert types(run, party([None, None], ["business", "leisure"]), host) == ["business", None]
 
 
-def test_population_is_every_row_evaluated(host: segql.PluginHost) -> None:
+def test_population_is_every_row_evaluated(run: Run, host: segql.PluginHost) -> None:
     """The same booking changes type with the population around it (that is what population=True declares)."""
-    assert types(TEN.slice(0, 5), host) == ["budget", "business", "solo", "family", "luxury"]  # 50 >= 42
-    program = segql.compile(TYPE_OF + '\nsegment luxury = t = "luxury" and price < 60', plugins=host)
+    assert types(run, TEN.slice(0, 5), host) == ["budget", "business", "solo", "family", "luxury"]  # 50 >= 42
+    source = TYPE_OF + '\nsegment luxury = t = "luxury" and price < 60'
     # A segment's condition does not narrow the population: 50 is not luxury among all ten rows.
-    assert program.evaluate(TEN)["luxury"].to_pylist() == [False] * 10
+    assert run(source, TEN, host)["luxury"].to_pylist() == [False] * 10
 
 
-def test_default_purpose_uses_the_callers_party(host: segql.PluginHost) -> None:
+def test_default_purpose_uses_the_callers_party(run: Run, host: segql.PluginHost) -> None:
     """Without `purpose:`, travel.trip_purpose runs on the same booking, with the adults,
     children and babies given to traveler_type (there is no `adults` column here)."""
     table = pa.table(
@@ -140,19 +147,19 @@ def test_default_purpose_uses_the_callers_party(host: segql.PluginHost) -> None:
     # Row 1 is a solo weekday trip booked 3 days ahead and row 3 is on a corporate rate: business.
     # Business rows still count in the population: prices 30, 60, 90 give 80th = 60 + 0.6 × 30 = 78
     # and 20th = 30 + 0.4 × 30 = 42, so row 2 (60, one adult, a weekend night) is mid-priced: solo.
-    assert types(table, host, source) == ["business", "solo", "business"]
+    assert types(run, table, host, source) == ["business", "solo", "business"]
 
 
-def test_quantiles_must_be_fractions(host: segql.PluginHost) -> None:
+def test_quantiles_must_be_fractions(run: Run, host: segql.PluginHost) -> None:
     bad = TYPE_OF.replace("stated_purpose", "stated_purpose, luxury_quantile: 1.5")
     with pytest.raises(segql.PluginError, match="luxury_quantile must be between 0 and 1"):
-        types(TEN, host, bad)
+        types(run, TEN, host, bad)
     crossed = TYPE_OF.replace("stated_purpose", "stated_purpose, luxury_quantile: 0.3, budget_quantile: 0.6")
     with pytest.raises(segql.PluginError, match="must not exceed luxury_quantile"):
-        types(TEN, host, crossed)
+        types(run, TEN, host, crossed)
     column = TYPE_OF.replace("stated_purpose", "stated_purpose, luxury_quantile: price / 100")
     with pytest.raises(segql.SegqlTypeError, match="must be a constant"):
-        types(TEN, host, column)
+        types(run, TEN, host, column)
 
 
 HOTEL_TYPES = """
@@ -167,9 +174,9 @@ segment solo = type = "solo"
 
 
 def test_hotel_rates_against_duckdb(
-    hotels: pa.Table, hotel_df: pd.DataFrame, host: segql.PluginHost, oracle: dict[str, list]
+    run: Run, hotels: pa.Table, hotel_df: pd.DataFrame, host: segql.PluginHost, oracle: dict[str, list]
 ) -> None:
-    out = segql.compile(HOTEL_TYPES, plugins=host).evaluate(hotels)
+    out = run(HOTEL_TYPES, hotels, host)
     expected = oracle["type"]
     assert out["type"].to_pylist() == expected
     for label in ("luxury", "budget", "solo"):
@@ -187,8 +194,8 @@ def test_hotel_rates_against_duckdb(
 
 
 def test_hotel_rates_with_other_quantiles(
-    hotels: pa.Table, host: segql.PluginHost, oracle_with: Callable[..., dict[str, list]]
+    run: Run, hotels: pa.Table, host: segql.PluginHost, oracle_with: Callable[..., dict[str, list]]
 ) -> None:
     source = HOTEL_TYPES.replace("purpose: purpose)", "purpose: purpose, luxury_quantile: 0.95, budget_quantile: 0.1)")
-    out = segql.compile(source, plugins=host).evaluate(hotels)
+    out = run(source, hotels, host)
     assert out["type"].to_pylist() == oracle_with(lux=0.95, bud=0.1)["type"]

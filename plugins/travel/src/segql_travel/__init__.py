@@ -14,7 +14,7 @@ import inspect
 import segql
 from segql.library import Conventions, Library
 from segql.registry import FunctionRegistry
-from segql_travel import declarations, purpose, traveler
+from segql_travel import declarations, purpose, travel_sql, traveler
 
 __version__ = "0.1.0"
 
@@ -34,6 +34,7 @@ def segql_register_functions(registry: FunctionRegistry) -> None:
         returns="string",
         constant_args=purpose.CONSTANT_ARGS,
         doc=inspect.getdoc(purpose.trip_purpose) or "",
+        sql=travel_sql.trip_purpose_sql,
     )
     registry.add(
         "travel.traveler_type",
@@ -43,6 +44,7 @@ def segql_register_functions(registry: FunctionRegistry) -> None:
         population=True,
         constant_args=traveler.CONSTANT_ARGS,
         doc=inspect.getdoc(traveler.traveler_type) or "",
+        sql=travel_sql.traveler_type_sql,
     )
 
 

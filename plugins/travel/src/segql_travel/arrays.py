@@ -19,9 +19,7 @@ def numbers(ctx: CallContext, value: Value) -> pa.ChunkedArray:
     """A numeric argument as float64, one value per row (constants repeated).
 
     NaN is read as null: a missing count or price, not a value."""
-    column = ctx.broadcast(value)
-    if column.type != pa.float64():
-        column = pc.cast(column, pa.float64(), safe=False)
+    column = ctx.floats(value)
     return pc.if_else(pc.is_nan(column), NULL_FLOAT, column)
 
 
@@ -47,7 +45,14 @@ def constant(value: Value, name: str) -> Any:
 
 def fraction(value: Value, name: str) -> float:
     """A constant between 0 and 1 inclusive."""
-    result = float(constant(value, name))
+    return fraction_value(constant(value, name), name)
+
+
+def fraction_value(value: Any, name: str) -> float:
+    """A constant's Python value, checked to be between 0 and 1 inclusive."""
+    if value is None:
+        raise ValueError(f"{name} must not be null")
+    result = float(value)
     if not 0.0 <= result <= 1.0:
         raise ValueError(f"{name} must be between 0 and 1, got {result}")
     return result

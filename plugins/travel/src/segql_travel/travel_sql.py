@@ -1,0 +1,156 @@
+"""``travel.trip_purpose`` and ``travel.traveler_type`` in SQL, for ``Program.to_sql`` and Spark.
+
+The rules are the Arrow implementation's, written as one ``CASE`` each: a
+rule whose condition is null before a true one gives null, as ``first_true``
+does; counts and prices are doubles with NaN read as null (``numbers``).
+
+The price tiers of ``traveler_type`` are exact: each threshold is a scalar
+subquery over the query's rows (``writer.rows_from``) that numbers the known
+prices in order (``ROW_NUMBER``) and interpolates between the two that Arrow's
+``quantile`` picks, with Arrow's formula in doubles: with ``i = (n - 1) q``,
+``k = floor(i)`` and ``f = i - k``, the threshold is the (k+1)-th smallest price
+when ``f = 0``, else ``f * next + (1 - f) * it``.  (Engines' own interpolating
+quantiles, e.g. DuckDB's ``quantile_cont``, round differently in the last bit,
+which moves prices tied at a threshold into another tier.)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from segql.sql import NOT_CONSTANT, SqlError, python_literal, string_literal
+from segql_travel.arrays import fraction_value
+
+
+def first_true_sql(rules: Sequence[tuple[str, str | None]], otherwise: str | None) -> str:
+    """arrays.first_true: the label of the first true condition; null when a
+    condition before it is null; ``otherwise`` when all are false.  Each
+    condition is written once (``CASE c WHEN TRUE … WHEN FALSE …``: a null
+    matches neither)."""
+    result = label_sql(otherwise)
+    for condition, label in reversed(rules):
+        result = f"(CASE {condition} WHEN TRUE THEN {label_sql(label)} WHEN FALSE THEN {result} END)"
+    return result
+
+
+def label_sql(label: str | None) -> str:
+    return "CAST(NULL AS VARCHAR)" if label is None else string_literal(label)
+
+
+def number_sql(value: str, kind: str | None, writer: Any) -> str:
+    """arrays.numbers: a double, NaN as null (only floats can be NaN)."""
+    return str(writer.nan_as_null(value)) if kind == "float" else f"CAST({value} AS DOUBLE)"
+
+
+def float_constant(value: Any, name: str) -> float:
+    """arrays.constant for a number: a literal or a parameter, not null."""
+    if value is NOT_CONSTANT:  # pragma: no cover - constant_args guarantee a constant
+        raise SqlError(f"{name} must be a constant")
+    if value is None:
+        raise ValueError(f"{name} must not be null")
+    return float(value)
+
+
+def party_sql(adults: str, children: str, babies: str) -> tuple[str, str]:
+    """party.no_guests and party.with_children."""
+    no_guests = f"({adults} = 0.0 AND {children} = 0.0 AND {babies} = 0.0)"
+    return no_guests, f"({children} > 0.0 OR {babies} > 0.0)"
+
+
+def trip_purpose_sql(
+    adults: str,
+    children: str,
+    babies: str,
+    weekday_nights: str,
+    weekend_nights: str,
+    lead_time_days: str,
+    channel: str,
+    corporate_channels: str,
+    business_max_nights: str,
+    business_max_lead_days: str,
+    *,
+    writer: Any,
+    constants: tuple[Any, ...],
+    kinds: tuple[str | None, ...],
+) -> str:
+    """purpose.trip_purpose."""
+    a, c, b, weekday, weekend, lead = (
+        number_sql(x, kind, writer)
+        for x, kind in zip((adults, children, babies, weekday_nights, weekend_nights, lead_time_days), kinds)
+    )
+    channels, max_nights, max_lead = constants[7], constants[8], constants[9]
+    if channels is NOT_CONSTANT or channels is None:
+        raise ValueError("corporate_channels must not be null")
+    wanted = sorted({str(name).lower() for name in channels if name is not None})
+    lowered = f"LOWER({channel})"
+    listed = f"({lowered} IN ({', '.join(map(string_literal, wanted))}))" if wanted else "FALSE"
+    corporate = f"(CASE WHEN {lowered} IS NULL THEN NULL ELSE {listed} END)"
+    nights = python_literal(float_constant(max_nights, "business_max_nights"))
+    ahead = python_literal(float_constant(max_lead, "business_max_lead_days"))
+    business = (
+        f"(({corporate} AND {a} >= 1.0) OR ({a} = 1.0 AND {weekend} = 0.0 AND {weekday} >= 1.0 "
+        f"AND {weekday} <= {nights} AND {lead} <= {ahead}))"
+    )
+    no_guests, with_children = party_sql(a, c, b)
+    rules = [
+        (no_guests, None),
+        (with_children, "family"),
+        (business, "business"),
+        (f"({a} = 2.0 AND {weekend} >= 1.0)", "couple"),
+    ]
+    return first_true_sql(rules, "leisure")
+
+
+def quantile_sql(price: str, q: float, writer: Any) -> str:
+    """The ``q`` quantile of the known prices of the query's rows, as Arrow's
+    ``quantile(interpolation="linear")`` computes it (a scalar subquery); null
+    when it is NaN (prices of -inf and +inf) or no price is known."""
+    ranked = (
+        f"SELECT v, ROW_NUMBER() OVER (ORDER BY v) AS rn, CAST(COUNT(*) OVER () - 1 AS DOUBLE) * {python_literal(q)} "
+        f"AS i FROM (SELECT {price} AS v FROM {writer.rows_from}) AS prices WHERE v IS NOT NULL"
+    )
+    picked = (
+        "SELECT MAX(i - FLOOR(i)) AS f, MAX(CASE WHEN rn = FLOOR(i) + 1 THEN v END) AS lo, "
+        f"MAX(CASE WHEN rn = FLOOR(i) + 2 THEN v END) AS hi FROM ({ranked}) AS ranked"
+    )
+    interpolated = f"SELECT CASE WHEN f = 0.0 THEN lo ELSE f * hi + (1.0 - f) * lo END AS t FROM ({picked}) AS picked"
+    return f"(SELECT CASE WHEN {writer.is_nan('t')} THEN NULL ELSE t END FROM ({interpolated}) AS threshold)"
+
+
+def traveler_type_sql(
+    adults: str,
+    children: str,
+    babies: str,
+    price: str,
+    purpose: str,
+    luxury_quantile: str,
+    budget_quantile: str,
+    *,
+    writer: Any,
+    constants: tuple[Any, ...],
+    kinds: tuple[str | None, ...],
+) -> str:
+    """traveler.traveler_type."""
+    high_q = fraction_value(constants[5], "luxury_quantile")
+    low_q = fraction_value(constants[6], "budget_quantile")
+    if low_q > high_q:
+        raise ValueError(f"budget_quantile ({low_q}) must not exceed luxury_quantile ({high_q})")
+    a, c, b, rate = (number_sql(x, kind, writer) for x, kind in zip((adults, children, babies, price), kinds))
+    no_guests, with_children = party_sql(a, c, b)
+
+    def tier(op: str, q: float) -> str:
+        # A NaN threshold (null here) compares false, as in Arrow; a null one
+        # means no price is known, so the row's price is null too.
+        threshold = quantile_sql(rate, q, writer)
+        return f"(CASE WHEN {rate} IS NULL THEN NULL ELSE COALESCE({rate} {op} {threshold}, FALSE) END)"
+
+    rules = [
+        (no_guests, None),
+        (f"(LOWER({purpose}) = 'business')", "business"),
+        (tier(">=", high_q), "luxury"),
+        (tier("<=", low_q), "budget"),
+        (with_children, "family"),
+        (f"({a} = 1.0)", "solo"),
+    ]
+    return first_true_sql(rules, None)
