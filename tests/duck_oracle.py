@@ -48,8 +48,16 @@ def connect() -> duckdb.DuckDBPyConnection:
 
 
 def plain(table: pa.Table) -> pa.Table:
-    """Dictionary columns decoded, so DuckDB orders and compares them as text."""
-    columns = [pc.cast(c, c.type.value_type) if pa.types.is_dictionary(c.type) else c for c in table.columns]
+    """Dictionary columns decoded, so DuckDB orders and compares them as text;
+    float32 columns as float64, segql's one float type (DuckDB would compute
+    ``count(orders) / min(f)`` in 32 bits)."""
+    columns = []
+    for c in table.columns:
+        if pa.types.is_dictionary(c.type):
+            c = pc.cast(c, c.type.value_type)
+        elif pa.types.is_float32(c.type):
+            c = pc.cast(c, pa.float64())
+        columns.append(c)
     return pa.table(columns, names=table.column_names)
 
 
