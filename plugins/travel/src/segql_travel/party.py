@@ -44,6 +44,11 @@ def business_booking(
 def in_channels(channel: pa.ChunkedArray, channels: list[str | None]) -> pa.ChunkedArray:
     """Whether the (lower-cased) channel is one of ``channels`` (compared lower-cased);
     a null channel gives null."""
-    wanted = pa.array(sorted({c.lower() for c in channels if c is not None}), pa.string())
+    wanted = pa.array(channel_names(channels), pa.string())
     hit = pc.is_in(channel, value_set=wanted)
     return pc.if_else(pc.is_null(channel), pa.scalar(None, pa.bool_()), hit)
+
+
+def channel_names(channels: list[str | None]) -> list[str]:
+    """The channels to match, lower-cased, without nulls (in_channels, and the SQL)."""
+    return sorted({c.lower() for c in channels if c is not None})

@@ -21,6 +21,8 @@ from typing import Any
 
 from segql.sql import NOT_CONSTANT, SqlError, python_literal, string_literal
 from segql_travel.arrays import fraction_value
+from segql_travel.party import channel_names
+from segql_travel.traveler import check_quantiles
 
 
 def first_true_sql(rules: Sequence[tuple[str, str | None]], otherwise: str | None) -> str:
@@ -82,7 +84,7 @@ def trip_purpose_sql(
     channels, max_nights, max_lead = constants[7], constants[8], constants[9]
     if channels is NOT_CONSTANT or channels is None:
         raise ValueError("corporate_channels must not be null")
-    wanted = sorted({str(name).lower() for name in channels if name is not None})
+    wanted = channel_names(channels)
     lowered = f"LOWER({channel})"
     listed = f"({lowered} IN ({', '.join(map(string_literal, wanted))}))" if wanted else "FALSE"
     corporate = f"(CASE WHEN {lowered} IS NULL THEN NULL ELSE {listed} END)"
@@ -134,8 +136,7 @@ def traveler_type_sql(
     """traveler.traveler_type."""
     high_q = fraction_value(constants[5], "luxury_quantile")
     low_q = fraction_value(constants[6], "budget_quantile")
-    if low_q > high_q:
-        raise ValueError(f"budget_quantile ({low_q}) must not exceed luxury_quantile ({high_q})")
+    check_quantiles(low_q, high_q)
     a, c, b, rate = (number_sql(x, kind, writer) for x, kind in zip((adults, children, babies, price), kinds))
     no_guests, with_children = party_sql(a, c, b)
 

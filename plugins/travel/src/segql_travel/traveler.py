@@ -30,6 +30,12 @@ def price_thresholds(price: pa.ChunkedArray, low: float, high: float) -> tuple[p
     return quantiles[0], quantiles[1]
 
 
+def check_quantiles(low: float, high: float) -> None:
+    """budget_quantile (low) must not exceed luxury_quantile (high)."""
+    if low > high:
+        raise ValueError(f"budget_quantile ({low}) must not exceed luxury_quantile ({high})")
+
+
 def traveler_type(
     ctx: CallContext,
     adults: Value,
@@ -85,8 +91,7 @@ def traveler_type(
     a, c, b = numbers(ctx, adults), numbers(ctx, children), numbers(ctx, babies)
     rate = numbers(ctx, price)
     high_q, low_q = fraction(luxury_quantile, "luxury_quantile"), fraction(budget_quantile, "budget_quantile")
-    if low_q > high_q:
-        raise ValueError(f"budget_quantile ({low_q}) must not exceed luxury_quantile ({high_q})")
+    check_quantiles(low_q, high_q)
     low, high = price_thresholds(rate, low_q, high_q)
     rules = [
         (no_guests(a, c, b), None),
