@@ -32,6 +32,7 @@ from test_aggregates_differential import scenarios as aggregate_scenarios
 
 import segql
 from segql import demo
+from segql.sql import SqlError
 
 SQL_EXPRESSION_EXAMPLES = 700
 SQL_AGGREGATE_EXAMPLES = 300
@@ -422,6 +423,47 @@ def test_a_pack_function_with_a_sql_implementation_translates_and_agrees() -> No
     assert_same_tables(program.evaluate(profile, key="customer_id"), got, "customer_id")
     with pytest.raises(segql.SegqlError, match=r"the function shop.triple\(\) has no SQL implementation"):
         segql.compile("feature t = shop.triple(age)", plugins=host).to_sql(schema=profile.schema)
+
+
+@pytest.mark.parametrize(
+    ("hook", "message"),
+    [
+        (lambda x: 1 / 0, r"raised ZeroDivisionError: division by zero"),
+        (lambda x: 42, r"returned int, not SQL text"),
+        (lambda x: f"(({x}", r"returned SQL that does not parse: Expecting \)"),
+    ],
+)
+def test_a_broken_sql_hook_is_a_plugin_error_at_the_call(hook, message) -> None:
+    def register(registry) -> None:
+        registry.add("shop.f", lambda ctx, x: x, params=[("x", "int")], returns="int", sql=hook)
+
+    host = segql.PluginHost(
+        discover=False, packs={"shop": types.SimpleNamespace(segql_register_functions=segql.hookimpl(register))}
+    )
+    source = "feature f = 1 + shop.f(age)"
+    with pytest.raises(
+        segql.PluginError, match=r"the SQL implementation of shop.f\(\) \(pack 'shop'\) " + message
+    ) as info:
+        segql.compile(source, plugins=host).to_sql(schema=pa.schema([("age", pa.int64())]))
+    assert (info.value.line, info.value.column) == (1, source.index("shop.") + 1)
+
+
+def test_sql_a_dialect_cannot_express_is_a_sql_error() -> None:
+    """sqlglot cannot write NULLS LAST in a BigQuery window aggregate: a SqlError, not an internal one."""
+
+    def register(registry) -> None:
+        window = "SUM({0}) OVER (ORDER BY {0} ASC NULLS LAST ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)"
+        registry.add("shop.running", lambda ctx, x: x, params=[("x", "int")], returns="int", sql=window.format)
+
+    host = segql.PluginHost(
+        discover=False, packs={"shop": types.SimpleNamespace(segql_register_functions=segql.hookimpl(register))}
+    )
+    program = segql.compile("feature f = shop.running(age)", plugins=host)
+    schema = pa.schema([("age", pa.int64())])
+    assert "SUM(" in program.to_sql("spark", schema=schema)
+    with pytest.raises(SqlError, match="the query has no bigquery translation: 'NULLS LAST'") as info:
+        program.to_sql("bigquery", schema=schema)
+    assert not isinstance(info.value, segql.InternalError)
 
 
 @pytest.mark.parametrize(

@@ -507,14 +507,29 @@ def call_sql_hook(fn: Function, node: ast.Func, args: list[str], writer: SqlWrit
             function=fn.name,
             span=span,
         ) from None
-    if not isinstance(text, str):
+    problem = None if isinstance(text, str) else f"returned {type(text).__name__}, not SQL text"
+    problem = problem or sql_problem(text)
+    if problem is not None:
         raise PluginError(
-            f"the SQL implementation of {fn.name}() (pack {fn.pack!r}) returned {type(text).__name__}, not SQL text",
+            f"the SQL implementation of {fn.name}() (pack {fn.pack!r}) {problem}",
             pack=fn.pack,
             function=fn.name,
             span=span,
         )
     return text
+
+
+def sql_problem(text: str) -> str | None:
+    """Why a hook's SQL expression does not parse (as DuckDB SQL), or None."""
+    try:
+        import sqlglot
+    except ImportError:  # pragma: no cover - the sql extra is missing: to_dialect says so
+        return None
+    try:
+        sqlglot.parse_one(f"SELECT ({text})", read="duckdb")
+    except sqlglot.errors.ParseError as exc:
+        return "returned SQL that does not parse: " + str(exc).strip().splitlines()[0]
+    return None
 
 
 def check_population_calls(
@@ -746,7 +761,11 @@ def to_dialect(sql: str, dialect: str) -> str:
         raise SqlError("to_sql needs sqlglot: pip install 'segql[sql]'") from None
     if dialect == "duckdb":
         return str(sqlglot.transpile(sql, read="duckdb", write="duckdb", pretty=True)[0])
-    written = sqlglot.transpile(sql, read="duckdb", write=dialect, pretty=True, unsupported_level=ErrorLevel.RAISE)
+    try:
+        written = sqlglot.transpile(sql, read="duckdb", write=dialect, pretty=True, unsupported_level=ErrorLevel.RAISE)
+    except sqlglot.errors.UnsupportedError as exc:
+        reason = str(exc).strip().splitlines()[0]
+        raise SqlError(f"the query has no {dialect} translation: {reason}", hint="try another dialect") from None
     return str(written[0])
 
 
