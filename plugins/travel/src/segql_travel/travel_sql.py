@@ -5,13 +5,14 @@ rule whose condition is null before a true one gives null, as ``first_true``
 does; counts and prices are doubles with NaN read as null (``numbers``).
 
 The price tiers of ``traveler_type`` are exact: each threshold is a scalar
-subquery over the query's rows (``writer.rows_from``) that numbers the known
-prices in order (``ROW_NUMBER``) and interpolates between the two that Arrow's
-``quantile`` picks, with Arrow's formula in doubles: with ``i = (n - 1) q``,
-``k = floor(i)`` and ``f = i - k``, the threshold is the (k+1)-th smallest price
-when ``f = 0``, else ``f * next + (1 - f) * it``.  (Engines' own interpolating
-quantiles, e.g. DuckDB's ``quantile_cont``, round differently in the last bit,
-which moves prices tied at a threshold into another tier.)
+subquery over the query's rows (``writer.rows_from``) that counts the known
+prices per distinct value, finds the two at the positions Arrow's ``quantile``
+picks with a running count over the distinct values, and interpolates with
+Arrow's formula in doubles: with ``i = (n - 1) q``, ``k = floor(i)`` and
+``f = i - k``, the threshold is the (k+1)-th smallest price when ``f = 0``,
+else ``f * next + (1 - f) * it``.  (Engines' own interpolating quantiles, e.g.
+DuckDB's ``quantile_cont``, round differently in the last bit, which moves
+prices tied at a threshold into another tier.)
 """
 
 from __future__ import annotations
@@ -107,14 +108,27 @@ def trip_purpose_sql(
 def quantile_sql(price: str, q: float, writer: Any) -> str:
     """The ``q`` quantile of the known prices of the query's rows, as Arrow's
     ``quantile(interpolation="linear")`` computes it (a scalar subquery); null
-    when it is NaN (prices of -inf and +inf) or no price is known."""
-    ranked = (
-        f"SELECT v, ROW_NUMBER() OVER (ORDER BY v) AS rn, CAST(COUNT(*) OVER () - 1 AS DOUBLE) * {python_literal(q)} "
-        f"AS i FROM (SELECT {price} AS v FROM {writer.rows_from}) AS prices WHERE v IS NOT NULL"
+    when it is NaN (prices of -inf and +inf) or no price is known.
+
+    The prices are counted per distinct value first (a GROUP BY, which Spark
+    spreads over partitions); only the distinct values are sorted, by a
+    running count: the value at sorted position k (0-based) is the one whose
+    rows cover positions ``below .. below + c - 1``."""
+    counted = (
+        f"SELECT v, COUNT(*) AS c FROM (SELECT {price} AS v FROM {writer.rows_from}) AS prices "
+        "WHERE v IS NOT NULL GROUP BY v"
     )
+    ranked = (
+        # NULLS FIRST: there are none, and the dialects whose default it is (BigQuery) need no clause.
+        "SELECT v, SUM(c) OVER (ORDER BY v NULLS FIRST ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS below, c, "
+        f"CAST(SUM(c) OVER () - 1 AS DOUBLE) * {python_literal(q)} AS i FROM ({counted}) AS counted"
+    )
+
+    def at(position: str) -> str:
+        return f"MAX(CASE WHEN COALESCE(below, 0) <= {position} AND {position} < COALESCE(below, 0) + c THEN v END)"
+
     picked = (
-        "SELECT MAX(i - FLOOR(i)) AS f, MAX(CASE WHEN rn = FLOOR(i) + 1 THEN v END) AS lo, "
-        f"MAX(CASE WHEN rn = FLOOR(i) + 2 THEN v END) AS hi FROM ({ranked}) AS ranked"
+        f"SELECT MAX(i - FLOOR(i)) AS f, {at('FLOOR(i)')} AS lo, {at('FLOOR(i) + 1')} AS hi FROM ({ranked}) AS ranked"
     )
     interpolated = f"SELECT CASE WHEN f = 0.0 THEN lo ELSE f * hi + (1.0 - f) * lo END AS t FROM ({picked}) AS picked"
     return f"(SELECT CASE WHEN {writer.is_nan('t')} THEN NULL ELSE t END FROM ({interpolated}) AS threshold)"
