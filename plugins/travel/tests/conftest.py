@@ -63,6 +63,13 @@ def evaluate_with_sql(program: segql.Program, table: pa.Table, **options: object
     return out.take(sorted(range(out.num_rows), key=lambda i: order[out[key][i].as_py()]))
 
 
+@pytest.fixture(scope="session")
+def with_sql() -> Callable[..., pa.Table]:
+    """``evaluate_with_sql`` for tests (a fixture: test modules cannot import
+    this conftest by name when segql's own tests/ is collected too)."""
+    return evaluate_with_sql
+
+
 @pytest.fixture(params=["arrow", "duckdb-sql"])
 def run(request: pytest.FixtureRequest) -> Callable[..., pa.Table]:
     """Evaluate a program with one engine: segql's Arrow engine, or its SQL on

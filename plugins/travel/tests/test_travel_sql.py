@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import types
+from collections.abc import Callable
 from decimal import Decimal
 
 import duckdb
@@ -15,7 +16,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 import sqlglot
-from conftest import evaluate_with_sql
 from segql_travel import declarations, travel_sql
 
 import segql
@@ -65,7 +65,7 @@ def test_thresholds_are_arrows_quantiles_bit_for_bit() -> None:
     assert compared == 1000 and interpolated > 500
 
 
-def test_random_bookings_agree_with_the_arrow_engine(host: segql.PluginHost) -> None:
+def test_random_bookings_agree_with_the_arrow_engine(host: segql.PluginHost, with_sql: Callable[..., pa.Table]) -> None:
     """120 random tables x 3 pairs of quantiles: float, integer and decimal prices
     (ties, NaN, nulls, infinities) and parties; the types on DuckDB equal Arrow's."""
     rng = np.random.default_rng(7)
@@ -97,7 +97,7 @@ def test_random_bookings_agree_with_the_arrow_engine(host: segql.PluginHost) -> 
             )
         program = segql.compile("\n".join([*features, 'segment luxury = t0 = "luxury"']), plugins=host)
         expected = program.evaluate(table)
-        got = evaluate_with_sql(program, table)
+        got = with_sql(program, table)
         assert got.to_pylist() == expected.to_pylist(), (table.to_pydict(), features)
 
 
@@ -125,7 +125,7 @@ def test_arguments_are_checked_by_to_sql(host: segql.PluginHost) -> None:
         ).to_sql(schema=schema)
 
 
-def test_a_list_parameter_of_channels(host: segql.PluginHost) -> None:
+def test_a_list_parameter_of_channels(host: segql.PluginHost, with_sql: Callable[..., pa.Table]) -> None:
     table = pa.table(
         {
             "adults": [2, 2, 2],
@@ -149,9 +149,9 @@ def test_a_list_parameter_of_channels(host: segql.PluginHost) -> None:
     ):
         if expected is None:  # a null list is a bad argument, as in evaluate
             with pytest.raises(segql.PluginError, match="corporate_channels must not be null"):
-                evaluate_with_sql(program, table, params={"channels": channels})
+                with_sql(program, table, params={"channels": channels})
             continue
-        assert evaluate_with_sql(program, table, params={"channels": channels})["p"].to_pylist() == expected
+        assert with_sql(program, table, params={"channels": channels})["p"].to_pylist() == expected
         assert program.evaluate(table, params={"channels": channels})["p"].to_pylist() == expected
 
 
