@@ -290,6 +290,20 @@ def test_a_decimal_compares_with_a_float_as_its_nearest_double():
     assert values("d * 1.0", table) == [0.35, 0.41, -0.47, None]
 
 
+def test_arithmetic_on_38_digit_decimals_widens_instead_of_failing():
+    # decimal(38, 9) is the warehouses' NUMERIC; Arrow types d + 1 as 39 digits and refused it.
+    wide = pa.array([Decimal("12.5"), None, Decimal("-7.25")], pa.decimal128(38, 9))
+    tiny = pa.array([Decimal("0.5"), Decimal("0.25"), None], pa.decimal128(20, 20))
+    table = pa.table({"d": wide, "e": tiny, "i": [1, 2, 3]})
+    assert values("d + 1", table) == [Decimal("13.5"), None, Decimal("-6.25")]
+    assert values("d - d", table) == [0, None, 0]
+    assert values("d * d", table) == [Decimal("156.25"), None, Decimal("52.5625")]  # 77 digits: narrowed
+    assert values("d % 3", table) == [Decimal("0.5"), None, Decimal("-1.25")]
+    assert values("e < i", table) == [True, True, None]  # a 39-digit common type
+    assert values("e in [0, 1]", table) == [False, False, None]  # 1 does not fit decimal(20, 20)
+    assert values("d between e and 100", table) == [True, None, None]
+
+
 @given(
     data=st.data(),
     precision=st.integers(1, 76),

@@ -125,6 +125,17 @@ def unify_pair(a: Value, b: Value) -> tuple[Value, Value]:
     return a, b
 
 
+def comparable(a: Value, b: Value) -> tuple[Value, Value]:
+    """``unify_pair``, and decimals of two types in one that holds both (Arrow
+    compares decimals in a common type, which it refuses beyond 38 digits)."""
+    a, b = unify_pair(a, b)
+    if pa.types.is_decimal(a.type) and pa.types.is_decimal(b.type) and a.type != b.type:
+        common = common_decimal(a.type, b.type)
+        if common is not None:
+            return pc.cast(a, common), pc.cast(b, common)
+    return a, b
+
+
 def string_map(value: Value, kernel: Callable[[Any], Any]) -> Value:
     """Apply a kernel to strings; on dictionary columns run it once per
     distinct value and take the results by index."""
@@ -376,7 +387,7 @@ class Executor:
 
     # ---------------------------------------------------------- comparisons
     def _eval_Compare(self, node: ast.Compare) -> Value:
-        left, right = unify_pair(self.eval(node.left), self.eval(node.right))
+        left, right = comparable(self.eval(node.left), self.eval(node.right))
         if pa.types.is_null(left.type) or pa.types.is_null(right.type):
             return _null_bool(left, right)
         kernel = _COMPARE[node.op]
@@ -389,8 +400,8 @@ class Executor:
 
     def _eval_Between(self, node: ast.Between) -> Value:
         value = self.eval(node.operand)
-        low_v, low = unify_pair(value, self.eval(node.low))
-        high_v, high = unify_pair(value, self.eval(node.high))
+        low_v, low = comparable(value, self.eval(node.low))
+        high_v, high = comparable(value, self.eval(node.high))
         result = pc.and_kleene(pc.greater_equal(low_v, low), pc.less_equal(high_v, high))
         return pc.invert(result) if node.negated else result
 
@@ -723,11 +734,11 @@ def numeric_arith(op: str, left: Value, right: Value) -> Value:
     left, right = unify_pair(left, right)
     is_float = pa.types.is_floating(left.type) or pa.types.is_floating(right.type)
     if op == "+":
-        return pc.add(left, right) if is_float else pc.add_checked(left, right)
+        return pc.add(left, right) if is_float else exact(pc.add_checked, left, right)
     if op == "-":
-        return pc.subtract(left, right) if is_float else pc.subtract_checked(left, right)
+        return pc.subtract(left, right) if is_float else exact(pc.subtract_checked, left, right)
     if op == "*":
-        return pc.multiply(left, right) if is_float else pc.multiply_checked(left, right)
+        return pc.multiply(left, right) if is_float else exact(pc.multiply_checked, left, right)
     # Division and remainder by zero give null: replace zero divisors by null first.
     zero = pc.equal(right, pa.scalar(0, right.type) if not pa.types.is_decimal(right.type) else 0)
     divisor = pc.if_else(zero, pa.scalar(None, right.type), right)
@@ -739,10 +750,48 @@ def numeric_arith(op: str, left: Value, right: Value) -> Value:
     # x % -1 is 0; INT64_MIN / -1 would overflow, so -1 is replaced by 1.
     minus_one = pc.fill_null(pc.equal(divisor, -1), False)
     divisor = pc.if_else(minus_one, pa.scalar(1, divisor.type), divisor)
-    quotient = pc.divide_checked(left, divisor)
-    if pa.types.is_decimal(quotient.type):
-        quotient = pc.trunc(quotient)  # decimal division keeps the fraction
-    return pc.subtract_checked(left, pc.multiply_checked(divisor, quotient))
+    quotient = exact(pc.divide_checked, left, divisor)
+    if not pa.types.is_decimal(quotient.type):
+        return pc.subtract_checked(left, pc.multiply_checked(divisor, quotient))
+    quotient = pc.trunc(quotient)  # decimal division keeps the fraction
+    remainder = exact(pc.subtract_checked, left, exact(pc.multiply_checked, divisor, quotient))
+    # |remainder| < |divisor| and <= |dividend|, with at most the operands' larger scale:
+    # a type that depends on the operands' types only.
+    scale = max(left.type.scale, right.type.scale)
+    whole = min(left.type.precision - left.type.scale, right.type.precision - right.type.scale)
+    return pc.cast(remainder, decimal_of(whole + scale, scale))
+
+
+def decimal_of(precision: int, scale: int) -> pa.DataType:
+    return pa.decimal128(precision, scale) if precision <= 38 else pa.decimal256(min(precision, 76), scale)
+
+
+def exact(kernel: Callable[[Value, Value], Value], left: Value, right: Value) -> Value:
+    """A checked kernel on integers or decimals.  Arrow types a decimal result
+    with every digit it could need and refuses beyond 38 (decimal128) or 76
+    (decimal256): such operands are retried as decimal256, then narrowed to the
+    digits their values use, the result then a decimal256(76, scale).  So
+    ``d + 1`` on a decimal(38, 9) column works, as in SQL engines."""
+    try:
+        return kernel(left, right)
+    except pa.ArrowInvalid as exc:
+        if not (pa.types.is_decimal(left.type) and "precision out of range" in str(exc)):
+            raise
+    as_256 = [pc.cast(v, pa.decimal256(v.type.precision, v.type.scale)) for v in (left, right)]
+    try:
+        return kernel(*as_256)
+    except pa.ArrowInvalid as exc:
+        if "precision out of range" not in str(exc):
+            raise
+    result = kernel(*(narrowed(v) for v in (left, right)))
+    return pc.cast(result, pa.decimal256(76, result.type.scale))
+
+
+def narrowed(value: Value) -> Value:
+    """A decimal with the precision its values need (at least its scale + 1)."""
+    largest = pc.max(pc.abs(value)) if not is_scalar(value) else pc.abs(value)
+    whole = len(str(int(largest.as_py()))) if largest.is_valid else 1
+    return pc.cast(value, decimal_of(whole + value.type.scale, value.type.scale))
 
 
 def float_remainder(left: Value, right: Value) -> Value:
@@ -814,9 +863,11 @@ def sql_in(value: Value, values: Value) -> Value:
     probe_type = probe.type.value_type if pa.types.is_dictionary(probe.type) else probe.type
     non_null = _cast_value_set(non_null, probe_type)
     if non_null is None:
-        # The list is finer than the column (e.g. seconds vs microseconds): widen the column.
-        probe = pc.cast(decode(probe), items.type)
-        non_null = items.drop_null()
+        # The list does not fit the column's type: decimals of other scales or
+        # widths meet in one that holds both; otherwise the list is finer than
+        # the column (e.g. seconds vs microseconds): widen the column.
+        common = common_decimal(probe_type, items.type) or items.type
+        probe, non_null = pc.cast(decode(probe), common), pc.cast(items.drop_null(), common)
     if pa.types.is_floating(non_null.type):
         # Hashing tells -0.0 from 0.0; SQL equality does not.  x + 0.0 turns -0.0 into 0.0.
         # And hashing matches NaN with NaN, while NaN equals nothing (decisions.md):
@@ -830,6 +881,27 @@ def sql_in(value: Value, values: Value) -> Value:
     if has_null:
         result = pc.if_else(result, True, pa.scalar(None, pa.bool_()))
     return result
+
+
+def common_decimal(a: pa.DataType, b: pa.DataType) -> pa.DataType | None:
+    """The decimal type that holds every value of two decimal (or integer)
+    types exactly, or None when one is neither or no decimal is wide enough."""
+
+    def digits(t: pa.DataType) -> tuple[int, int] | None:  # (precision, scale)
+        if pa.types.is_decimal(t):
+            return t.precision, t.scale
+        if pa.types.is_integer(t):
+            return len(str(2 ** (t.bit_width - (0 if pa.types.is_unsigned_integer(t) else 1)))), 0
+        return None
+
+    da, db = digits(a), digits(b)
+    if da is None or db is None or not (pa.types.is_decimal(a) or pa.types.is_decimal(b)):
+        return None
+    scale = max(da[1], db[1])
+    precision = max(da[0] - da[1], db[0] - db[1]) + scale
+    if precision <= 38:
+        return pa.decimal128(precision, scale)
+    return pa.decimal256(precision, scale) if precision <= 76 else None
 
 
 def _cast_value_set(values: pa.Array, target: pa.DataType) -> pa.Array | None:
