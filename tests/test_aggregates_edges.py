@@ -136,6 +136,19 @@ def test_sum_of_only_nulls_is_zero_and_count_of_a_column_skips_nulls():
     assert out.to_pylist()[0]["high"] == DAY  # timestamps come back as UTC instants
 
 
+def test_avg_of_decimals_is_their_exact_sum_over_the_count():
+    """As DuckDB's AVG(DECIMAL): the exact sum as the nearest double, divided once
+    (summing the values as doubles gave 0.15000000000000002 for 0.10 and 0.20)."""
+    from decimal import Decimal
+
+    cents = pa.array([Decimal("0.10"), Decimal("0.20"), None, Decimal("0.1"), Decimal("0.2"), Decimal("0.3")])
+    orders = pa.table({"customer_id": [1, 1, 1, 2, 2, 2], "a": cents.cast(pa.decimal128(10, 2))})
+    source = "feature mean = avg(orders.a)\nsegment at_least = avg(orders.a) >= 0.15"
+    out = segql.compile(source).evaluate(PROFILE, key="customer_id", related={"orders": orders})
+    assert out["mean"].to_pylist() == [0.15, 0.6 / 3, None]
+    assert out["at_least"].to_pylist() == [True, True, False]
+
+
 def test_count_distinct_ignores_nulls():
     orders = orders_table(
         [(1, 1.0, 1, "a", DAY), (1, 1.0, 1, None, DAY), (1, 2.0, 1, "a", DAY), (1, None, 1, "b", DAY)]

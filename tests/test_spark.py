@@ -299,6 +299,36 @@ def test_percentile_ranks_and_skill_levels_agree_on_spark(spark) -> None:
     assert compare_on_spark(spark, source, table, "id", {}, plugins=host) == "agree"
 
 
+def test_decimals_agree_on_spark(spark) -> None:
+    """avg of decimals (the exact sum as a double, over the count: Spark's own
+    AVG rounds to the scale + 4), comparisons with floats (nearest doubles) and
+    arithmetic on 38-digit decimals."""
+    from decimal import Decimal
+
+    cents = [Decimal(v) / 100 for v in (-59567, 35, 41, 2, 7, -47, 100, 333)]
+    orders = pa.table(
+        {
+            "customer_id": [1, 1, 1, 2, 2, 2, 3, 3],
+            "a": pa.array(cents, pa.decimal128(10, 2)),
+        }
+    )
+    profile = pa.table(
+        {
+            "customer_id": [1, 2, 3, 4],
+            "d": pa.array([Decimal("12.5"), None, Decimal("0.35"), Decimal("-7.25")], pa.decimal128(38, 9)),
+        }
+    )
+    source = """
+    feature av = avg(orders.a)
+    feature av_pos = avg(orders.a where a > 0)
+    segment above = avg(orders.a) > 0.35
+    segment exact = d <= 0.35
+    feature plus = d + 1
+    feature times = d * 3
+    """
+    assert compare_on_spark(spark, source, profile, "customer_id", {"orders": orders}) == "agree"
+
+
 def test_trip_purposes_and_traveler_types_agree_on_spark(spark) -> None:
     """travel.trip_purpose (row-wise SQL) and travel.traveler_type (price tiers:
     a ROW_NUMBER subquery per threshold, interpolated as Arrow does) on the

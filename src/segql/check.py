@@ -1306,9 +1306,8 @@ class Checker:
         elif func in ("sum", "avg"):
             if not (vt.is_numeric or vt.is_any or vt.is_null):
                 raise self._error(SegqlTypeError, f"{func} needs numbers, but {self.describe(value)} is {vt}", value)  # type: ignore[arg-type]
+            # avg of decimals stays exact until the end: the exact sum as a double, over the count.
             result = FLOAT if func == "avg" else (vt if not vt.is_null else INT)
-            if func == "avg" and value is not None and vt.kind == "decimal":
-                value = self.cast(value, FLOAT)
         elif func in ("min", "max"):
             if not satisfies(vt, "orderable"):
                 raise self._error(SegqlTypeError, f"{func} cannot order {self.describe(value)}", value)  # type: ignore[arg-type]

@@ -709,6 +709,9 @@ def aggregate_sql(writer: SqlWriter, node: ast.Aggregate) -> str:
         return f"({inner} > 0)" if node.func == "exists" else inner
     if node.func == "count_distinct":
         return f"COUNT(DISTINCT {value}){where}"
+    if node.func == "avg" and node.value is not None and _kind(node.value) == "decimal":
+        # The exact sum as a double, over the count (engines' AVG of decimals round differently).
+        return f"(CAST(SUM({value}){where} AS DOUBLE) / CAST(NULLIF(COUNT({value}){where}, 0) AS DOUBLE))"
     func = {"avg": "AVG", "sum": "SUM", "min": "MIN", "max": "MAX"}[node.func]
     return f"{func}({value}){where}"
 

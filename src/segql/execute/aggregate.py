@@ -36,6 +36,7 @@ from segql.errors import EvaluationError
 from segql.execute.arrow import Executor, decode, is_true
 from segql.execute.keys import KeyIndex
 from segql.execute.related import RelatedSource, normalize_key
+from segql.execute.values import decimal_to_float64
 
 _INT_SUM_SAFE = float(2**62)
 
@@ -176,6 +177,8 @@ class _Reducer:
             return self._first_last(func, mask, value, by)
         if func == "count_distinct" and pa.types.is_null(value.type):
             return pa.array(np.zeros(self.n, dtype=np.int64))  # (Arrow counts the null as a value)
+        if func == "avg" and pa.types.is_decimal(value.type):
+            return self._decimal_mean(mask, value)
         view = _NumericView.of(value) if func != "count_distinct" else None
         if view is None:
             return self._arrow_fallback(func, mask, value)
@@ -200,6 +203,17 @@ class _Reducer:
             out = np.full(self.n, info.max if func == "min" else info.min, dtype=np.int64)
         (np.minimum if func == "min" else np.maximum).at(out, pos, values)
         return view.to_arrow(out, present)
+
+    def _decimal_mean(self, mask: np.ndarray | None, value: pa.Array) -> pa.Array:
+        """avg of decimals: their exact sum as the nearest double, over their
+        count (one IEEE division), which the SQL backend writes the same way."""
+        sums = decimal_to_float64(pa.chunked_array([self._arrow_fallback("sum", mask, value)]))
+        valid = np.asarray(pc.is_valid(value).to_numpy(zero_copy_only=False), dtype=bool)
+        counts = self._count(valid if mask is None else valid & mask)
+        totals = np.asarray(pc.fill_null(sums, 0.0).to_numpy(), dtype=np.float64)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            means = totals / counts
+        return pa.array(means, mask=counts == 0)
 
     def _count(self, mask: np.ndarray | None) -> np.ndarray:
         pos = self.positions if mask is None else self.positions[mask]
