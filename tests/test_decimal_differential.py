@@ -18,6 +18,7 @@ import duckdb
 import pyarrow as pa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_sql_backend import compare
 
 import segql
 
@@ -101,3 +102,13 @@ def test_decimal_expressions_match_duckdb(table: pa.Table, data: st.DataObject) 
     for n, (text, _) in enumerate(pairs):
         a, b = got[f"x{n}"].to_pylist(), expected[f"x{n}"].to_pylist()
         assert all(same(x, y) for x, y in zip(a, b, strict=True)), (text, a, b, table.to_pydict())
+
+
+@SETTINGS
+@given(table=tables(), data=st.data())
+def test_decimal_expressions_agree_in_sql(table: pa.Table, data: st.DataObject) -> None:
+    """The same expressions through ``to_sql`` on DuckDB, against the Arrow engine."""
+    known = [float(d) for d in table["d"].to_pylist() if d is not None] or [0.5]
+    pairs = cases(table, data.draw(st.sampled_from(known), label="pick"), data.draw(st.integers(-5, 5), label="whole"))
+    source = "\n".join(f"feature x{n} = {text}" for n, (text, _) in enumerate(pairs))
+    assert compare(source, table, "id", {}) == "agree"

@@ -88,7 +88,9 @@ def python_literal(value: Any, kind: str | None = None) -> str:
         dtype = decimal_type_for(value)
         if dtype.precision > 38:
             raise SqlError(f"the decimal {value} has more than 38 digits")
-        return f"CAST('{value:f}' AS DECIMAL({dtype.precision}, {dtype.scale}))"
+        # At least 19 digits, as an int64 in segql: DuckDB keeps decimal(18) x decimal(1)
+        # in 64 bits and overflows where segql's exact result does not.
+        return f"CAST('{value:f}' AS DECIMAL({max(dtype.precision, 19)}, {dtype.scale}))"
     if isinstance(value, str):
         return string_literal(value)
     if isinstance(value, dt.datetime):
@@ -450,7 +452,9 @@ class SqlWriter:
         if target in SQL_TYPES:
             return f"CAST({inner} AS {SQL_TYPES[target]})"
         if target == "decimal":
-            return inner  # ints widen to decimals in every dialect's arithmetic
+            # An int64 as the decimal segql makes of it (19 digits, as Arrow): engines give
+            # decimal(18) x integer 18 digits and overflow where segql does not.
+            return f"CAST({inner} AS DECIMAL(19, 0))" if source == "int" else inner
         raise SqlError(f"no SQL conversion from {source} to {target}", span=node.span)
 
     def _sql_Func(self, node: ast.Func) -> str:
