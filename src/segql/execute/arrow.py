@@ -763,6 +763,7 @@ def numeric_arith(op: str, left: Value, right: Value) -> Value:
 
 
 def decimal_of(precision: int, scale: int) -> pa.DataType:
+    """decimal128 up to 38 digits, else decimal256 (at most 76)."""
     return pa.decimal128(precision, scale) if precision <= 38 else pa.decimal256(min(precision, 76), scale)
 
 
@@ -775,7 +776,8 @@ def exact(kernel: Callable[[Value, Value], Value], left: Value, right: Value) ->
     try:
         return kernel(left, right)
     except pa.ArrowInvalid as exc:
-        if not (pa.types.is_decimal(left.type) and "precision out of range" in str(exc)):
+        decimals = pa.types.is_decimal(left.type) and pa.types.is_decimal(right.type)
+        if not (decimals and "precision out of range" in str(exc)):
             raise
     as_256 = [pc.cast(v, pa.decimal256(v.type.precision, v.type.scale)) for v in (left, right)]
     try:
@@ -899,9 +901,7 @@ def common_decimal(a: pa.DataType, b: pa.DataType) -> pa.DataType | None:
         return None
     scale = max(da[1], db[1])
     precision = max(da[0] - da[1], db[0] - db[1]) + scale
-    if precision <= 38:
-        return pa.decimal128(precision, scale)
-    return pa.decimal256(precision, scale) if precision <= 76 else None
+    return decimal_of(precision, scale) if precision <= 76 else None
 
 
 def _cast_value_set(values: pa.Array, target: pa.DataType) -> pa.Array | None:
