@@ -483,20 +483,29 @@ class Program:
 
         schemas: dict[str | None, pa.Schema] = {None: profile}
         schemas.update(sources)
-        text = self._deep(
-            lambda: sql.program_sql(
-                planned=planned,
-                functions=self.host.functions,
-                as_of=instant,
-                params={name: v.as_py() for name, v in values.items()},
-                key=key,
-                related_key=key,
-                schemas=schemas,
-                dialect=dialect,
-                **options,
+
+        def written(check_hooks: bool) -> str:
+            return self._deep(
+                lambda: sql.program_sql(
+                    planned=planned,
+                    functions=self.host.functions,
+                    as_of=instant,
+                    params={name: v.as_py() for name, v in values.items()},
+                    key=key,
+                    related_key=key,
+                    schemas=schemas,
+                    dialect=dialect,
+                    check_hooks=check_hooks,
+                    **options,
+                )
             )
-        )
-        return sql.to_dialect(text, dialect)
+
+        try:
+            return sql.to_dialect(written(False), dialect)
+        except sql.Unparsable:
+            # Written again, parsing each pack hook's SQL: a PluginError names the one at fault.
+            written(True)
+            raise
 
     # -------------------------------------------------------------- streaming
     def stream(
@@ -769,11 +778,8 @@ class Program:
     def _evaluate_declarations(self, planned: CheckedProgram, executor: Executor) -> None:
         """Evaluate every segment and feature into ``executor.decl_values``."""
         for name in planned.order:
-            segment = planned.kinds[name] == "segment"
             try:
-                # A segment is its membership: referenced by name, or output, it is
-                # true or false, never null (features keep their nulls).
-                value = executor.truth(planned.exprs[name]) if segment else executor.eval(planned.exprs[name])
+                value = executor.declaration(planned.exprs[name], planned.kinds[name])
             except SegqlError as exc:
                 if name in planned.library:  # an error inside a pack's declaration
                     source, source_name = planned.library[name]

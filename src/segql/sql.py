@@ -175,6 +175,9 @@ class SqlWriter:
         self.profile_alias = profile_alias
         self.schemas = schemas
         self.dialect = dialect
+        self.check_hooks = False
+        """Parse each pack hook's SQL to name the one that does not parse
+        (only when the whole query did not parse: ``Program._written_sql``)."""
         self.rows_from = ""
         """The query's FROM clause (the profile table ``p`` and its joins): its
         rows are the population.  A pack's SQL may read it in a scalar subquery,
@@ -512,7 +515,8 @@ def call_sql_hook(fn: Function, node: ast.Func, args: list[str], writer: SqlWrit
             span=span,
         ) from None
     problem = None if isinstance(text, str) else f"returned {type(text).__name__}, not SQL text"
-    problem = problem or sql_problem(text)
+    if problem is None and writer.check_hooks:
+        problem = sql_problem(text)
     if problem is not None:
         raise PluginError(
             f"the SQL implementation of {fn.name}() (pack {fn.pack!r}) {problem}",
@@ -766,14 +770,20 @@ def to_dialect(sql: str, dialect: str) -> str:
         from sqlglot.errors import ErrorLevel
     except ImportError:  # pragma: no cover - the sql extra is missing
         raise SqlError("to_sql needs sqlglot: pip install 'segql[sql]'") from None
-    if dialect == "duckdb":
-        return str(sqlglot.transpile(sql, read="duckdb", write="duckdb", pretty=True)[0])
+    level = ErrorLevel.WARN if dialect == "duckdb" else ErrorLevel.RAISE  # WARN: sqlglot's default
     try:
-        written = sqlglot.transpile(sql, read="duckdb", write=dialect, pretty=True, unsupported_level=ErrorLevel.RAISE)
+        written = sqlglot.transpile(sql, read="duckdb", write=dialect, pretty=True, unsupported_level=level)
+    except sqlglot.errors.ParseError as exc:
+        raise Unparsable(str(exc)) from exc
     except sqlglot.errors.UnsupportedError as exc:
         reason = str(exc).strip().splitlines()[0]
         raise SqlError(f"the query has no {dialect} translation: {reason}", hint="try another dialect") from None
     return str(written[0])
+
+
+class Unparsable(Exception):
+    """The written query does not parse: a bug, unless a pack's hook wrote
+    SQL that does not parse (``Program._written_sql`` then names the hook)."""
 
 
 def program_sql(
@@ -791,12 +801,14 @@ def program_sql(
     substitutions: Mapping[ast.Node, str] | None = None,
     all_profile_columns: bool = False,
     row_order: Mapping[str, str] | None = None,
+    check_hooks: bool = False,
 ) -> str:
     """The SELECT of a checked program (DuckDB SQL).  ``substitutions`` are
     sub-expressions the profile table already holds (as SQL); with
     ``all_profile_columns`` the query keeps every profile column (``p.*``)
     instead of the key alone.  ``row_order`` names, per related table, the
-    column that orders its rows (``first``/``last … by`` break ties by it)."""
+    column that orders its rows (``first``/``last … by`` break ties by it);
+    ``check_hooks`` parses each pack hook's SQL as it is written."""
     substitutions = dict(substitutions or {})
     row_order = dict(row_order or {})
     aggregates: dict[str, list[ast.Aggregate]] = {}
@@ -840,6 +852,7 @@ def program_sql(
         dialect=dialect,
         substitutions=substitutions,
     )
+    writer.check_hooks = check_hooks
     joins = []
     for table, nodes in aggregates.items():
         assert related_key is not None
