@@ -141,12 +141,10 @@ class CallContext:
         them) as float64, one per row: each the nearest double, as SQL's
         ``CAST(… AS DOUBLE)`` gives (Arrow's own decimal cast can be one unit
         in the last place off)."""
-        from segql.execute.values import broadcast, to_float64
+        from segql.execute.arrow import decode
+        from segql.execute.values import to_float64
 
-        column = broadcast(value, self.num_rows)
-        if pa.types.is_dictionary(column.type):
-            column = column.cast(column.type.value_type)
-        result: pa.ChunkedArray = to_float64(column)
+        result: pa.ChunkedArray = to_float64(decode(self.broadcast(value)))
         return result
 
 

@@ -292,7 +292,7 @@ class PythonColumns:
                 },
             )
             for name, tree, kind in self.declarations:
-                executor.decl_values[name] = executor.truth(tree) if kind == "segment" else executor.eval(tree)
+                executor.decl_values[name] = executor.declaration(tree, kind)
             columns = list(batch.columns)
             for call, (_, arrow_type) in zip(self.calls, self.outputs, strict=True):
                 value = broadcast(executor.eval(call), batch.num_rows).cast(arrow_type)

@@ -229,6 +229,11 @@ class Executor:
             self._memo[node] = result
         return result
 
+    def declaration(self, expr: ast.Node, kind: str) -> Value:
+        """A declaration's value: a segment is its membership (true or false,
+        never null, whether output or referenced by name); a feature keeps its nulls."""
+        return self.truth(expr) if kind == "segment" else self.eval(expr)
+
     def truth(self, node: ast.Node) -> Value:
         """``node is true`` (a segment's membership: false and null are both
         "not a member").  And/or chains combine the truths of their operands
