@@ -37,10 +37,14 @@ def constant(value: Value, name: str) -> Any:
     """The Python value of a constant argument; null is refused."""
     if not isinstance(value, pa.Scalar):  # pragma: no cover - constant_args guarantees a scalar
         raise ValueError(f"{name} must be a constant")
-    result = value.as_py()
-    if result is None:
+    return known(value.as_py(), name)
+
+
+def known(value: Any, name: str) -> Any:
+    """A constant argument's Python value, refused when null (here and in the SQL)."""
+    if value is None:
         raise ValueError(f"{name} must not be null")
-    return result
+    return value
 
 
 def fraction(value: Value, name: str) -> float:
@@ -50,9 +54,7 @@ def fraction(value: Value, name: str) -> float:
 
 def fraction_value(value: Any, name: str) -> float:
     """A constant's Python value, checked to be between 0 and 1 inclusive."""
-    if value is None:
-        raise ValueError(f"{name} must not be null")
-    result = float(value)
+    result = float(known(value, name))
     if not 0.0 <= result <= 1.0:
         raise ValueError(f"{name} must be between 0 and 1, got {result}")
     return result

@@ -20,8 +20,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from segql.sql import NOT_CONSTANT, SqlError, python_literal, string_literal
-from segql_travel.arrays import fraction_value
+from segql.sql import python_literal, string_literal
+from segql_travel.arrays import fraction_value, known
 from segql_travel.party import channel_names
 from segql_travel.traveler import check_quantiles
 
@@ -44,15 +44,6 @@ def label_sql(label: str | None) -> str:
 def number_sql(value: str, kind: str | None, writer: Any) -> str:
     """arrays.numbers: a double, NaN as null (only floats can be NaN)."""
     return str(writer.nan_as_null(value)) if kind == "float" else f"CAST({value} AS DOUBLE)"
-
-
-def float_constant(value: Any, name: str) -> float:
-    """arrays.constant for a number: a literal or a parameter, not null."""
-    if value is NOT_CONSTANT:  # pragma: no cover - constant_args guarantee a constant
-        raise SqlError(f"{name} must be a constant")
-    if value is None:
-        raise ValueError(f"{name} must not be null")
-    return float(value)
 
 
 def party_sql(adults: str, children: str, babies: str) -> tuple[str, str]:
@@ -82,15 +73,14 @@ def trip_purpose_sql(
         number_sql(x, kind, writer)
         for x, kind in zip((adults, children, babies, weekday_nights, weekend_nights, lead_time_days), kinds)
     )
+    # (constant_args make these constants, never NOT_CONSTANT)
     channels, max_nights, max_lead = constants[7], constants[8], constants[9]
-    if channels is NOT_CONSTANT or channels is None:
-        raise ValueError("corporate_channels must not be null")
-    wanted = channel_names(channels)
+    wanted = channel_names(known(channels, "corporate_channels"))
     lowered = f"LOWER({channel})"
     listed = f"({lowered} IN ({', '.join(map(string_literal, wanted))}))" if wanted else "FALSE"
     corporate = f"(CASE WHEN {lowered} IS NULL THEN NULL ELSE {listed} END)"
-    nights = python_literal(float_constant(max_nights, "business_max_nights"))
-    ahead = python_literal(float_constant(max_lead, "business_max_lead_days"))
+    nights = python_literal(float(known(max_nights, "business_max_nights")))
+    ahead = python_literal(float(known(max_lead, "business_max_lead_days")))
     business = (
         f"(({corporate} AND {a} >= 1.0) OR ({a} = 1.0 AND {weekend} = 0.0 AND {weekday} >= 1.0 "
         f"AND {weekday} <= {nights} AND {lead} <= {ahead}))"
