@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-import os
 from collections.abc import Iterator
 
 import duckdb
@@ -45,7 +44,6 @@ VALUE_EXAMPLES = 1_400
 
 DIFFERENTIAL = settings(
     deadline=None,
-    derandomize=bool(os.environ.get("CI")),
     print_blob=True,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],
 )

@@ -19,8 +19,8 @@ Every call must either succeed or raise a ``SegqlError`` that is not an
 Anything else fails the test.  The test ids name what is fed in.
 
 The example counts are module constants; their sum (``TOTAL_EXAMPLES``) is the
-number of fuzz cases per run.  With ``CI`` set in the environment the run is
-derandomized (the same examples every time).
+number of fuzz cases per run.  The run is derandomized by default (the same
+examples every time; see the conftest.py at the top of the repository).
 """
 
 from __future__ import annotations
@@ -30,7 +30,6 @@ import datetime as dt
 import decimal
 import functools
 import math
-import os
 import subprocess
 import sys
 import threading
@@ -54,7 +53,6 @@ from segql.parse import grammar_text
 
 FUZZ = settings(
     deadline=None,
-    derandomize=bool(os.environ.get("CI")),
     database=None,
     print_blob=True,
     suppress_health_check=list(HealthCheck),

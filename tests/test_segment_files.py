@@ -13,17 +13,16 @@ import segql
 
 UTC = dt.UTC
 AS_OF = dt.datetime(2026, 11, 1, tzinfo=UTC)
-# The design's contract lives beside the checkout (../shared), as in CI.
-LANGUAGE_MD = Path(__file__).resolve().parents[2] / "shared" / "LANGUAGE.md"
+# The language reference this repository ships (tests never read outside the checkout).
+LANGUAGE_MD = Path(__file__).resolve().parents[1] / "docs" / "language.md"
 
 
 def section_6_example() -> str:
-    """The example segment file of LANGUAGE.md §6, verbatim."""
+    """The complete segment file of docs/language.md (the contract's §6 example, verbatim)."""
     text = LANGUAGE_MD.read_text(encoding="utf-8")
-    section = text.split("## 6. Segment files", 1)[1]
-    match = re.search(r"```\n(.*?)```", section, re.S)
-    assert match is not None
-    return match.group(1)
+    examples = [m.group(1) for m in re.finditer(r"```segql\n(.*?)```", text, re.S) if "frequency_tier" in m.group(1)]
+    assert len(examples) == 1, "docs/language.md must hold the complete segment file example once"
+    return examples[0]
 
 
 def columns(out: pa.Table) -> dict[str, list]:

@@ -48,7 +48,6 @@ AS_OF = dt.datetime(2024, 3, 31, 10, 30, tzinfo=dt.UTC)
 
 SETTINGS = settings(
     deadline=None,
-    derandomize=bool(os.environ.get("CI")),
     database=None,
     suppress_health_check=list(HealthCheck),
 )
