@@ -78,3 +78,61 @@ def test_an_in_list_compares_each_item_as_equality_does(source: str, expected: l
     membership = [v is True for v in expected]
     assert members(source, table) == membership
     assert sql_members(source, table) == membership
+
+
+# ------------------------------------------------- 2. null dictionary entries
+def dictionary_with_null_entries(index_nulls: bool) -> tuple[pa.ChunkedArray, list[str | None]]:
+    """Three chunks with different dictionaries, a null entry in two of them
+    (at different positions), and null indices besides if ``index_nulls``;
+    and the column's values as Python strings."""
+    first = [0, 1, 0, None, 2] if index_nulls else [0, 1, 0, 2]
+    column = pa.chunked_array(
+        [
+            pa.DictionaryArray.from_arrays(pa.array(first, pa.int32()), pa.array([None, "x", "xy"])),
+            pa.DictionaryArray.from_arrays(pa.array([2, 0, 1, 2], pa.int32()), pa.array(["Xa", "x", None])),
+            pa.DictionaryArray.from_arrays(pa.array([0, 1], pa.int32()), pa.array(["ab", "x"])),
+        ]
+    )
+    first_values = [None, "x", None, None, "xy"] if index_nulls else [None, "x", None, "xy"]
+    return column, [*first_values, None, "Xa", "x", None, "ab", "x"]
+
+
+DICTIONARY_CASES = [
+    # (segql, DuckDB SQL over the decoded column)
+    ("ds not in ('x')", "ds NOT IN ('x')"),
+    ("ds not in ['x', 'ab']", "ds NOT IN ('x', 'ab')"),
+    ("ds in ('x', 'xy')", "ds IN ('x', 'xy')"),
+    ("ds = 'x'", "ds = 'x'"),
+    ("ds != 'x'", "ds <> 'x'"),
+    ("ds starts with 'x'", "starts_with(ds, 'x')"),
+    ("ds not starts with 'x'", "NOT starts_with(ds, 'x')"),
+    ("ds ends with 'y'", "suffix(ds, 'y')"),
+    ("ds contains 'x'", "contains(ds, 'x')"),
+    ("ds not contains 'x'", "NOT contains(ds, 'x')"),
+    ("ds matches '^x'", "regexp_matches(ds, '^x')"),
+    ("ds contains any ['y', 'b']", "contains(ds, 'y') OR contains(ds, 'b')"),
+    ("ds is null", "ds IS NULL"),
+    ("ds is not null", "ds IS NOT NULL"),
+    ("length(ds)", "length(ds)"),
+    ("lower(ds)", "lower(ds)"),
+    ("lower(ds) = 'xa'", "lower(ds) = 'xa'"),
+    ("coalesce(ds, 'none')", "coalesce(ds, 'none')"),
+    ("ds > 'x'", "ds > 'x'"),
+]
+
+
+@pytest.mark.parametrize("index_nulls", [False, True])
+@pytest.mark.parametrize(("source", "reference"), DICTIONARY_CASES)
+def test_a_null_dictionary_entry_is_a_null_value(source: str, reference: str, index_nulls: bool) -> None:
+    column, python_values = dictionary_with_null_entries(index_nulls)
+    table = pa.table({"ds": column})
+    decoded = pa.table({"ds": pa.array(python_values, pa.string())})
+    con = duckdb.connect()
+    con.register("t", decoded)
+    expected = [row[0] for row in con.sql(f"SELECT {reference} FROM t").fetchall()]
+    con.close()
+    assert values(source, table) == expected
+    if isinstance(expected[0], bool) or any(isinstance(v, bool) for v in expected):
+        membership = [v is True for v in expected]
+        assert members(source, table) == membership
+        assert sql_members(source, table) == membership

@@ -187,8 +187,8 @@ def canonical_column(array: pa.ChunkedArray, t: SType) -> pa.ChunkedArray:
     if kind == "string":
         if pa.types.is_dictionary(dtype):
             if pa.types.is_string_view(dtype.value_type):
-                return pc.cast(array, pa.dictionary(dtype.index_type, pa.string()))
-            return array
+                array = pc.cast(array, pa.dictionary(dtype.index_type, pa.string()))
+            return null_entries_as_null_indices(array)
         if pa.types.is_string_view(dtype):
             return pc.cast(array, pa.string())
         return array
@@ -215,6 +215,24 @@ def canonical_column(array: pa.ChunkedArray, t: SType) -> pa.ChunkedArray:
             else pc.cast(array, dtype.value_type)
         )
     return array
+
+
+def null_entries_as_null_indices(array: pa.ChunkedArray) -> pa.ChunkedArray:
+    """A dictionary column whose dictionaries hold null entries, with the rows
+    pointing at one made null indices: its null count then counts them, and
+    kernels that run on the dictionary (``is_in``, string tests) cannot take a
+    null entry for a value.  Each chunk has its own dictionary."""
+    if not any(chunk.dictionary.null_count for chunk in array.chunks):
+        return array
+    chunks = []
+    for chunk in array.chunks:
+        if chunk.dictionary.null_count:
+            entry_valid = pc.is_valid(chunk.dictionary)
+            keep = pc.fill_null(pc.take(entry_valid, chunk.indices), False)
+            indices = pc.if_else(keep, chunk.indices, pa.scalar(None, chunk.indices.type))
+            chunk = pa.DictionaryArray.from_arrays(indices, chunk.dictionary)
+        chunks.append(chunk)
+    return pa.chunked_array(chunks, type=array.type)
 
 
 def _canonical_elem_type(value_type: pa.DataType, t: SType) -> pa.DataType:
