@@ -136,3 +136,89 @@ def test_a_null_dictionary_entry_is_a_null_value(source: str, reference: str, in
         membership = [v is True for v in expected]
         assert members(source, table) == membership
         assert sql_members(source, table) == membership
+
+
+# ------------------------------------------------------------- 3. Arrow types
+def list_views(large: bool) -> pa.ChunkedArray:
+    """Rows pointing anywhere in the values (out of order, overlapping), a
+    null row with a non-empty slot, an empty row; two chunks, one sliced."""
+    maker = pa.LargeListViewArray if large else pa.ListViewArray
+    index = pa.int64() if large else pa.int32()
+    first = maker.from_arrays(
+        pa.array([4, 0, 2, 0, 1], index),
+        pa.array([2, 3, 2, 0, 2], index),
+        pa.array([10, 11, 12, 13, 14, 15]),
+        mask=pa.array([False, False, True, False, False]),
+    )
+    second = maker.from_arrays(pa.array([1, 0, 0], index), pa.array([1, 2, 1], index), pa.array([13, 10]))
+    return pa.chunked_array([first, second.slice(1)])
+
+
+LIST_VIEW_ROWS = [[14, 15], [10, 11, 12], None, [], [11, 12], [13, 10], [13]]
+
+
+@pytest.mark.parametrize("large", [False, True])
+@pytest.mark.parametrize(
+    ("source", "test"),
+    [
+        ("c contains 12", lambda row: 12 in row),
+        ("c contains any [15, 13]", lambda row: 15 in row or 13 in row),
+        ("c contains all [10, 11]", lambda row: 10 in row and 11 in row),
+        ("not (c contains 10)", lambda row: 10 not in row),
+    ],
+)
+def test_list_view_columns_are_read_as_lists(large: bool, source: str, test) -> None:
+    table = pa.table({"c": list_views(large)})
+    assert list_views(large).to_pylist() == LIST_VIEW_ROWS  # the fixture is what it says
+    assert members(source, table) == [row is not None and test(row) for row in LIST_VIEW_ROWS]
+    assert values("c", table) == LIST_VIEW_ROWS
+    str(segql.compile("feature f = c").evaluate(table))  # printing the result works
+
+
+@pytest.mark.parametrize(
+    "column",
+    [
+        pa.array([[1, 2]], pa.list_(pa.int64(), 2)),
+        pa.RunEndEncodedArray.from_arrays(pa.array([1], pa.int32()), pa.array([1])),
+        pa.array([b"a"], pa.binary_view()),
+        pa.array([b"a"], pa.binary()),
+        pa.array([1], pa.time32("s")),
+        pa.array([1], pa.time64("ns")),
+        pa.array([pa.MonthDayNano([1, 0, 0])], pa.month_day_nano_interval()),
+        pa.array([{"a": 1}]),
+        pa.array([[("a", 1)]], pa.map_(pa.string(), pa.int64())),
+        pa.array([[[1]]], pa.list_(pa.list_(pa.int64(), 1))),
+    ],
+    ids=lambda c: str(c.type),
+)
+def test_types_segql_cannot_use_are_refused_by_column_name(column: pa.Array) -> None:
+    table = pa.table({"c": column})
+    with pytest.raises(segql.SegqlTypeError, match="column 'c' has type .* which segql cannot use"):
+        members("c is null", table)
+
+
+def test_values_beyond_what_segql_reads_are_an_error_naming_the_column() -> None:
+    table = pa.table({"c": pa.array([1, 2**64 - 1], pa.uint64())})
+    with pytest.raises(segql.EvaluationError, match=r"column 'c' \(uint64\) holds a value segql cannot read as int"):
+        members("c > 2", table)
+    table = pa.table({"c": pa.array([[1, 2**64 - 1]], pa.list_(pa.uint64()))})
+    with pytest.raises(segql.EvaluationError, match=r"column 'c' \(list<item: uint64>\) holds a value"):
+        members("c contains 1", table)
+    # uint64 within int64 is read exactly
+    table = pa.table({"c": pa.array([2**63 - 2, 2**63 - 1], pa.uint64())})
+    assert members("c = 9223372036854775807", table) == [False, True]
+
+
+@pytest.mark.parametrize(
+    ("column", "source", "expected"),
+    [
+        (pa.array([1.5, 2.5, None], pa.float16()), "c > 2", [False, True, False]),
+        (pa.array(["a", "b", None], pa.string_view()), "c = 'b'", [False, True, False]),
+        (pa.array([0, 3 * 86_400_000], pa.date64()), "c > 1970-01-02", [False, True]),
+        (pa.array([0, 10**15], pa.timestamp("us", tz="Asia/Tokyo")), "c > 1990-01-01", [False, True]),
+        (pa.array([1, 250], pa.uint8()), "c > 200", [False, True]),
+    ],
+    ids=lambda v: str(v.type) if isinstance(v, pa.Array) else None,
+)
+def test_other_accepted_types_are_read_exactly(column: pa.Array, source: str, expected: list[bool]) -> None:
+    assert members(source, pa.table({"c": column})) == expected

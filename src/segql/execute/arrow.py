@@ -292,7 +292,14 @@ class Executor:
         column = self._columns.get(node.name)
         if column is None:
             raw = self.table.column(node.name)
-            column = canonical_column(raw, node.type or ANY)
+            try:
+                column = canonical_column(raw, node.type or ANY)
+            except pa.ArrowInvalid as exc:  # e.g. a uint64 beyond int64, a date64 not at midnight
+                detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                raise EvaluationError(
+                    f"column '{node.name}' ({raw.type}) holds a value segql cannot read as {node.type}: {detail}",
+                    span=node.span,
+                ) from None
             self._columns[node.name] = column
         return column
 
