@@ -193,7 +193,7 @@ def test_list_view_columns_are_read_as_lists(large: bool, source: str, test) -> 
 )
 def test_types_segql_cannot_use_are_refused_by_column_name(column: pa.Array) -> None:
     table = pa.table({"c": column})
-    with pytest.raises(segql.SegqlTypeError, match="column 'c' has type .* which segql cannot use"):
+    with pytest.raises(segql.SegqlTypeError, match=r"column 'c' has type .* which segql cannot use"):
         members("c is null", table)
 
 
