@@ -761,8 +761,8 @@ class Checker:
             else:
                 row_dependent.append((op, item))
         tests: list[ast.Node] = []
-        for (op, elem), members in groups.items():
-            lst = ast.ListLiteral(items=tuple(members), type=list_of(elem or ANY), span=values_node.span)
+        for (op, item_type), members in groups.items():
+            lst = ast.ListLiteral(items=tuple(members), type=list_of(item_type or ANY), span=values_node.span)
             tests.append(ast.In(operand=op, values=lst, type=BOOL, span=node.span))
         if len(tests) == 1 and not row_dependent:
             test = tests[0]
