@@ -295,3 +295,14 @@ def test_the_case_fallback_agrees_with_the_fast_path_on_random_rows() -> None:
         guarded = f"case when x > 1000 then null else {source} end"
         assert values(guarded, wide) == [*expected, None], source
     assert raised >= 3  # the extra row needs x * 2 unguarded in most cases
+
+
+# ------------------------------------------------------- 7. float literal range
+def test_a_float_literal_beyond_the_float_range_is_a_clear_syntax_error() -> None:
+    table = pa.table({"x": [1.0, float("inf")]})
+    with pytest.raises(segql.SegqlSyntaxError, match="too large for a float") as caught:
+        members("x < 1e1000", table)
+    assert caught.value.column == 17  # "segment s = " is 12 characters
+    assert "1e308 * 10" in str(caught.value)  # the hint says how to write infinity
+    assert members("x < 1e308 * 10", table) == [True, False]  # IEEE overflow: +infinity
+    assert members("x > 1e-400", table) == [True, True]  # underflow: 0.0
