@@ -748,28 +748,31 @@ class Checker:
                 type=BOOL,
                 span=node.span,
             )
-        # Numbers: the operand and every item take the widest numeric type.
-        if (operand.type or ANY).is_numeric and all(
-            (i.type or ANY).is_numeric or (i.type or ANY).is_null for i in items
-        ):
-            widest = operand.type or ANY
-            for i in items:
-                if (i.type or ANY).is_numeric:
-                    widest = common_numeric(widest, i.type or ANY)
-            operand = self.cast(operand, widest)
-            items = [self.cast(i, widest) for i in items]
-        # Otherwise each item is coerced against the operand exactly as `=` would.
+        # x in (a, b, …) is x = a or x = b …: each item is coerced against the
+        # operand exactly as `=` would (so in `id in [9007199254740993, 0.5]` the
+        # integer item compares exactly and only 0.5 as a float).  Constant items
+        # needing the same coercion share one list.
         pairs = [self.coerce_comparison(operand, item, node) for item in items]
-        operands = {op for op, _ in pairs}
-        item_types = {item.type for _, item in pairs}
-        if len(operands) == 1 and len(item_types) == 1 and all(_is_constant(i) for _, i in pairs):
-            elem = item_types.pop() or ANY
-            lst = ast.ListLiteral(items=tuple(i for _, i in pairs), type=list_of(elem), span=values_node.span)
-            return ast.In(operand=pairs[0][0], values=lst, negated=node.negated, type=BOOL, span=node.span)
+        groups: dict[tuple[ast.Node, SType | None], list[ast.Node]] = {}
+        row_dependent: list[tuple[ast.Node, ast.Node]] = []
+        for op, item in pairs:
+            if _is_constant(item):
+                groups.setdefault((op, item.type), []).append(item)
+            else:
+                row_dependent.append((op, item))
+        tests: list[ast.Node] = []
+        for (op, item_type), members in groups.items():
+            lst = ast.ListLiteral(items=tuple(members), type=list_of(item_type or ANY), span=values_node.span)
+            tests.append(ast.In(operand=op, values=lst, type=BOOL, span=node.span))
+        if len(tests) == 1 and not row_dependent:
+            test = tests[0]
+            assert isinstance(test, ast.In)
+            return ast.In(operand=test.operand, values=test.values, negated=node.negated, type=BOOL, span=node.span)
         # Items that depend on rows, or need different coercions of the operand
-        # (a date and a relative time): x in (a, b) is x = a or x = b, as in SQL.
-        eqs = tuple(ast.Compare(op="=", left=op, right=i, type=BOOL, span=i.span) for op, i in pairs)
-        disjunction: ast.Node = ast.Or(operands=eqs, type=BOOL, span=node.span)
+        # (a date and a relative time, an integer and a float): x in (a, b) is
+        # x = a or x = b, as in SQL.
+        tests.extend(ast.Compare(op="=", left=op, right=i, type=BOOL, span=i.span) for op, i in row_dependent)
+        disjunction: ast.Node = ast.Or(operands=tuple(tests), type=BOOL, span=node.span)
         return ast.Not(operand=disjunction, type=BOOL, span=node.span) if node.negated else disjunction
 
     # ------------------------------------------------------------ string tests

@@ -21,9 +21,19 @@ _SAFE_FUNCTIONS = frozenset(
 )  # fmt: skip
 
 
-def can_raise(node: ast.Node) -> bool:
-    for n in ast.walk(node):
-        if isinstance(n, (ast.Aggregate, ast.Cast)):
+def can_raise(node: ast.Node, *, aggregates: bool = True) -> bool:
+    """Whether evaluating ``node`` may raise; with ``aggregates=False`` an
+    aggregate counts as an already computed value (as in the SQL backend,
+    which computes aggregates apart, before the expressions using them)."""
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        if isinstance(n, ast.Aggregate):
+            if aggregates:
+                return True
+            continue  # its value is given: nothing inside it runs here
+        stack.extend(ast.children(n))
+        if isinstance(n, ast.Cast):
             return True
         if isinstance(n, ast.Arith) and (n.type is None or n.type.kind != "float"):
             return True

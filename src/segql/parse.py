@@ -169,7 +169,11 @@ def parse_literal(tok: Token) -> ast.Node:
     if kind == "FLOAT":
         value = float(text.replace("_", ""))
         if value in (float("inf"), float("-inf")):
-            raise _err(f"number {text} is too large", tok)
+            raise _err(
+                f"number {text} is too large for a float (the largest is about 1.8e308)",
+                tok,
+                hint="a float literal must be finite; for infinity write 1e308 * 10",
+            )
         return ast.Literal(value=value, type=FLOAT, span=span)
     if kind == "STRING":
         return ast.Literal(value=unquote_string(tok), type=STRING, span=span)

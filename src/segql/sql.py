@@ -40,6 +40,7 @@ import pyarrow as pa
 
 from segql import ast
 from segql.builtins import EARTH_RADIUS_KM
+from segql.effects import can_raise
 from segql.errors import PluginError, SegqlError
 from segql.execute.temporal import python_add_months
 from segql.execute.values import decimal_type_for
@@ -275,10 +276,24 @@ class SqlWriter:
         return f"(NOT {self.sql(node.operand)})"
 
     def _sql_And(self, node: ast.And) -> str:
-        return "(" + " AND ".join(self.sql(op) for op in node.operands) + ")"
+        return self._chain(node.operands, "AND")
 
     def _sql_Or(self, node: ast.Or) -> str:
-        return "(" + " OR ".join(self.sql(op) for op in node.operands) + ")"
+        return self._chain(node.operands, "OR")
+
+    def _chain(self, operands: tuple[ast.Node, ...], op: str) -> str:
+        """An and/or chain.  An operand that can raise (integer overflow) is
+        needed only on the rows the others leave open (decisions.md), which a
+        database's AND/OR does not promise: the safe operands decide first in
+        a CASE, whose branches SQL engines evaluate only for the rows taking them."""
+        whole = "(" + f" {op} ".join(self.sql(o) for o in operands) + ")"
+        safe = [o for o in operands if not can_raise(o, aggregates=False)]
+        if not safe or len(safe) == len(operands):
+            return whole
+        decided = "(" + f" {op} ".join(self.sql(o) for o in safe) + ")"
+        if op == "AND":
+            return f"(CASE WHEN NOT {decided} THEN FALSE ELSE {whole} END)"
+        return f"(CASE WHEN {decided} THEN TRUE ELSE {whole} END)"
 
     def _sql_IsNull(self, node: ast.IsNull) -> str:
         return f"({self.sql(node.operand)} IS {'NOT ' if node.negated else ''}NULL)"

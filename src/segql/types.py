@@ -112,7 +112,12 @@ def from_arrow(dtype: pa.DataType) -> SType | None:
         return DURATION
     if pa.types.is_null(dtype):
         return NULL
-    if pa.types.is_list(dtype) or pa.types.is_large_list(dtype) or pa.types.is_list_view(dtype):
+    if (
+        pa.types.is_list(dtype)
+        or pa.types.is_large_list(dtype)
+        or pa.types.is_list_view(dtype)
+        or pa.types.is_large_list_view(dtype)
+    ):
         elem = from_arrow(dtype.value_type)
         if elem is None or elem.is_list or elem.is_null:
             return None

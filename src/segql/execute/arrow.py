@@ -41,7 +41,7 @@ from segql.execute.values import (
     to_float64,
 )
 from segql.registry import CallContext, Function, FunctionRegistry
-from segql.types import ANY, SType
+from segql.types import ANY, BOOL, SType
 
 MICROS_PER_DAY = 86_400_000_000
 
@@ -292,7 +292,14 @@ class Executor:
         column = self._columns.get(node.name)
         if column is None:
             raw = self.table.column(node.name)
-            column = canonical_column(raw, node.type or ANY)
+            try:
+                column = canonical_column(raw, node.type or ANY)
+            except pa.ArrowInvalid as exc:  # e.g. a uint64 beyond int64, a date64 not at midnight
+                detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                raise EvaluationError(
+                    f"column '{node.name}' ({raw.type}) holds a value segql cannot read as {node.type}: {detail}",
+                    span=node.span,
+                ) from None
             self._columns[node.name] = column
         return column
 
@@ -326,17 +333,61 @@ class Executor:
         ``truth``).  Once few rows are still open (not yet ``settled``: false
         for and, true for or), an expensive operand that cannot raise is
         evaluated on those rows only (a selection vector)."""
-        result = self.truth(operands[0]) if truth else self.eval(operands[0])
-        for operand in operands[1:]:
+        result: Value | None = None
+        deferred: list[ast.Node] = []
+        for operand in operands:
+            if result is None:
+                try:
+                    result = self.truth(operand) if truth else self.eval(operand)
+                except EvaluationError:
+                    deferred.append(operand)
+                continue
             rows = self._open_rows(result, operand, settled)
-            if rows is None:
-                result = combine(result, self.truth(operand) if truth else self.eval(operand))
-            else:
-                positions = pa.array(rows)
-                subset = self._on_rows(positions, operand)
-                value = subset.truth(operand) if truth else subset.eval(operand)
-                result = scatter_bools(result, rows, combine(take_sorted(result, positions), value))
+            try:
+                if rows is None:
+                    result = combine(result, self.truth(operand) if truth else self.eval(operand))
+                else:
+                    result = self._combine_on_rows(result, rows, operand, combine, truth)
+            except EvaluationError:
+                deferred.append(operand)
+        # An operand that raised is needed only on the rows the others leave
+        # open (decisions.md: an error counts only for rows whose value is
+        # needed): `x < 100 and x * 1000 > 1` is false for x = 2**63 - 1.
+        while deferred:
+            if result is None:  # every operand raised on some row
+                first = deferred[0]
+                result = self.truth(first) if truth else self.eval(first)
+                deferred = deferred[1:]
+                continue
+            still: list[ast.Node] = []
+            for operand in deferred:
+                rows = self._still_open(result, settled)
+                if len(rows) == 0:
+                    return result
+                try:
+                    result = self._combine_on_rows(result, rows, operand, combine, truth)
+                except EvaluationError:
+                    still.append(operand)
+            if len(still) == len(deferred):  # no progress: the error is real
+                self._combine_on_rows(result, self._still_open(result, settled), still[0], combine, truth)
+            deferred = still
+        assert result is not None
         return result
+
+    def _combine_on_rows(
+        self, result: Value, rows: np.ndarray, operand: ast.Node, combine: Callable[[Any, Any], Any], truth: bool
+    ) -> Value:
+        """``combine(result, operand)`` evaluated on the rows ``rows`` only."""
+        positions = pa.array(rows, pa.int64())
+        subset = self._on_rows(positions, operand)
+        value = subset.truth(operand) if truth else subset.eval(operand)
+        return scatter_bools(result, rows, combine(take_sorted(result, positions), value))
+
+    @staticmethod
+    def _still_open(result: Value, settled: bool) -> np.ndarray:
+        """The positions of the rows an and (settled=False) / or (True) has not decided."""
+        still_open = pc.fill_null(pc.not_equal(broadcast(result, 1) if is_scalar(result) else result, settled), True)
+        return np.flatnonzero(np.asarray(still_open.to_numpy(zero_copy_only=False), dtype=bool))
 
     def _open_rows(self, result: Value, operand: ast.Node, settled: bool) -> np.ndarray | None:
         """The positions of the rows still open, if evaluating ``operand`` on
@@ -510,6 +561,15 @@ class Executor:
 
     # ----------------------------------------------------------------- case
     def _eval_Case(self, node: ast.Case) -> Value:
+        try:
+            return self._case_everywhere(node)
+        except EvaluationError:
+            # Some branch or condition raised: evaluate each only on the rows
+            # that reach it, so a row raises only for a value it needs.
+            return self._case_by_rows(node)
+
+    def _case_everywhere(self, node: ast.Case) -> Value:
+        """Every condition and branch on every row, then chosen by if_else (fast)."""
         rtype = physical_type(node.type or ANY)
         values = [self.eval(w.result) for w in node.whens]
         default = self.eval(node.default) if node.default is not None else pa.scalar(None, rtype)
@@ -519,6 +579,39 @@ class Executor:
             condition = pc.fill_null(self.eval(when.condition), False)
             result = pc.if_else(condition, value, result)
         return result
+
+    def _case_by_rows(self, node: ast.Case) -> Value:
+        """Each condition on the rows no earlier condition took, each branch on
+        the rows that take it; the pieces are put back in row order."""
+        rtype = physical_type(node.type or ANY)
+        open_rows = np.arange(self.num_rows, dtype=np.int64)
+        pieces: list[tuple[np.ndarray, Value]] = []
+        for when in node.whens:
+            if len(open_rows) == 0:
+                break
+            condition = self._eval_at(when.condition, open_rows)
+            hit = np.asarray(is_true(broadcast(condition, len(open_rows))).to_numpy(zero_copy_only=False), dtype=bool)
+            taken = open_rows[hit]
+            if len(taken):
+                pieces.append((taken, self._eval_at(when.result, taken)))
+            open_rows = open_rows[~hit]
+        if len(open_rows):
+            default = self._eval_at(node.default, open_rows) if node.default is not None else pa.scalar(None, rtype)
+            pieces.append((open_rows, default))
+        unified = unify_physical([value for _, value in pieces]) if pieces else []
+        arrays = [broadcast(value, len(rows)) for (rows, _), value in zip(pieces, unified, strict=True)]
+        if not arrays:
+            return pa.chunked_array([pa.nulls(self.num_rows, rtype)], type=rtype)
+        positions = np.concatenate([rows for rows, _ in pieces])
+        combined = pa.chunked_array([c for a in arrays for c in a.chunks], type=arrays[0].type)
+        order = pa.array(np.argsort(positions, kind="stable"), pa.int64())
+        return pa.chunked_array([pc.take(combined.combine_chunks(), order)])
+
+    def _eval_at(self, node: ast.Node, rows: np.ndarray) -> Value:
+        """``node`` on the rows ``rows`` (ascending positions) only."""
+        if len(rows) == self.num_rows:
+            return self.eval(node)
+        return self._on_rows(pa.array(rows, pa.int64()), node).eval(node)
 
     def _eval_When(self, node: ast.When) -> Value:  # pragma: no cover - handled by Case
         raise EvaluationError("'when' outside 'case'", span=node.span)
@@ -532,7 +625,13 @@ class Executor:
         fn = self.functions.get(node.name)
         if fn is None:  # pragma: no cover - the checker resolved it
             raise EvaluationError(f"unknown function {node.name}", span=node.span)
-        args = [self.eval(a) for a in node.args]
+        if fn.pack == "segql" and node.name in ("if", "coalesce"):
+            try:
+                args = [self.eval(a) for a in node.args]
+            except EvaluationError:
+                return self._eval_Case(lazy_case(node))
+        else:
+            args = [self.eval(a) for a in node.args]
         ctx = CallContext(
             as_of=self.as_of,
             num_rows=self.num_rows,
@@ -543,6 +642,24 @@ class Executor:
         if fn.pack == "segql":
             return fn.impl(ctx, *args)
         return call_pack_function(fn, ctx, args, node, self.deadline)
+
+
+def lazy_case(node: ast.Func) -> ast.Case:
+    """``if(c, a, b)`` / ``coalesce(a, b, …)`` as the ``case`` that needs each
+    argument on the same rows: ``case when c then a else b end``,
+    ``case when a is not null then a when b is not null then b … else last end``."""
+    if node.name == "if":
+        cond, a, b = node.args
+        whens: tuple[ast.When, ...] = (ast.When(condition=cond, result=a, type=node.type, span=node.span),)
+        return ast.Case(subject=None, whens=whens, default=b, type=node.type, span=node.span)
+    *firsts, last = node.args
+    whens = tuple(
+        ast.When(
+            condition=ast.IsNull(operand=a, negated=True, type=BOOL, span=a.span), result=a, type=node.type, span=a.span
+        )
+        for a in firsts
+    )
+    return ast.Case(subject=None, whens=whens, default=last, type=node.type, span=node.span)
 
 
 _pack_pool: concurrent.futures.ThreadPoolExecutor | None = None

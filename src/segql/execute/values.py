@@ -187,8 +187,8 @@ def canonical_column(array: pa.ChunkedArray, t: SType) -> pa.ChunkedArray:
     if kind == "string":
         if pa.types.is_dictionary(dtype):
             if pa.types.is_string_view(dtype.value_type):
-                return pc.cast(array, pa.dictionary(dtype.index_type, pa.string()))
-            return array
+                array = pc.cast(array, pa.dictionary(dtype.index_type, pa.string()))
+            return null_entries_as_null_indices(array)
         if pa.types.is_string_view(dtype):
             return pc.cast(array, pa.string())
         return array
@@ -203,7 +203,8 @@ def canonical_column(array: pa.ChunkedArray, t: SType) -> pa.ChunkedArray:
         value_type = dtype.value_type
         target_elem = _canonical_elem_type(value_type, t.elem)
         if pa.types.is_list_view(dtype) or pa.types.is_large_list_view(dtype):
-            return pc.cast(array, pa.large_list(target_elem))
+            array = pa.chunked_array([list_view_as_list(c) for c in array.chunks], type=pa.large_list(value_type))
+            dtype = array.type
         if target_elem != value_type:
             maker = pa.large_list if pa.types.is_large_list(dtype) else pa.list_
             return pc.cast(array, maker(target_elem))
@@ -215,6 +216,42 @@ def canonical_column(array: pa.ChunkedArray, t: SType) -> pa.ChunkedArray:
             else pc.cast(array, dtype.value_type)
         )
     return array
+
+
+def list_view_as_list(chunk: pa.Array) -> pa.LargeListArray:
+    """A list_view (or large_list_view) chunk as a large_list.  A list view's
+    rows may point anywhere in its values (out of order, overlapping), and
+    Arrow's own cast gets null and empty rows wrong (pyarrow 21: "Array
+    length is negative"), so the values are gathered row by row here."""
+    sizes = np.asarray(chunk.sizes.to_numpy(zero_copy_only=False), dtype=np.int64)
+    starts = np.asarray(chunk.offsets.to_numpy(zero_copy_only=False), dtype=np.int64)
+    valid = np.asarray(chunk.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+    sizes = np.where(valid, sizes, 0)
+    offsets = np.zeros(len(chunk) + 1, dtype=np.int64)
+    np.cumsum(sizes, out=offsets[1:])
+    total = int(offsets[-1])
+    positions = np.repeat(starts - offsets[:-1], sizes) + np.arange(total, dtype=np.int64)
+    values = chunk.values.take(pa.array(positions, pa.int64()))
+    mask = pa.array(~valid) if not valid.all() else None
+    return pa.LargeListArray.from_arrays(pa.array(offsets, pa.int64()), values, mask=mask)
+
+
+def null_entries_as_null_indices(array: pa.ChunkedArray) -> pa.ChunkedArray:
+    """A dictionary column whose dictionaries hold null entries, with the rows
+    pointing at one made null indices: its null count then counts them, and
+    kernels that run on the dictionary (``is_in``, string tests) cannot take a
+    null entry for a value.  Each chunk has its own dictionary."""
+    if not any(chunk.dictionary.null_count for chunk in array.chunks):
+        return array
+    chunks = []
+    for chunk in array.chunks:
+        if chunk.dictionary.null_count:
+            entry_valid = pc.is_valid(chunk.dictionary)
+            keep = pc.fill_null(pc.take(entry_valid, chunk.indices), False)
+            indices = pc.if_else(keep, chunk.indices, pa.scalar(None, chunk.indices.type))
+            chunk = pa.DictionaryArray.from_arrays(indices, chunk.dictionary)
+        chunks.append(chunk)
+    return pa.chunked_array(chunks, type=array.type)
 
 
 def _canonical_elem_type(value_type: pa.DataType, t: SType) -> pa.DataType:
