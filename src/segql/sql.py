@@ -39,7 +39,7 @@ from typing import Any
 import pyarrow as pa
 
 from segql import ast
-from segql.builtins import EARTH_RADIUS_KM
+from segql.builtins import EARTH_RADIUS_KM, INTEGRAL_DOUBLE, power_of_ten
 from segql.errors import PluginError, SegqlError
 from segql.execute.temporal import python_add_months
 from segql.execute.values import decimal_type_for
@@ -593,10 +593,105 @@ def _round(w: SqlWriter, node: ast.Func, args: list[str]) -> str:
     if _kind(node.args[0]) == "int" and digits.value >= 0:
         return args[0]
     if _kind(node.args[0]) == "float":
-        w.refuse_in(("postgres",), "round() of a float", "it rounds double precision half to even", node)
-    if _kind(node.args[0]) == "float" and not -300 <= digits.value <= 300:
-        raise SqlError("round() to more than 300 digits has no SQL translation", span=node.span)
+        return round_double_sql(w.dialect, args[0], digits.value, node)
     return f"ROUND({args[0]}, {digits.value})"
+
+
+ROUND_TEXT_LIMIT = 2_000_000
+"""The longest SQL a float round() may write: other dialects repeat its
+argument ~20 times, so nested rounds grow geometrically."""
+
+
+def round_double_sql(dialect: str, x: str, digits: int, node: ast.Node) -> str:
+    """round() of a DOUBLE as segql rounds it (builtins.round_doubles): DuckDB's
+    own ROUND, elsewhere a formula of exact operations only (products and
+    quotients by 10**d, FLOOR, comparisons; the tie decision of x * 10**d by the
+    exact residual of the product, Dekker's two-product).  Guards keep every
+    product in range, so PostgreSQL raises no overflow or underflow error."""
+    scale = power_of_ten(digits)
+    if digits >= 0 and math.isinf(scale):
+        return x
+    if digits < 0 and math.isinf(scale):
+        return f"(CASE WHEN ABS({x}) < {_f(math.inf)} THEN {_f(0.0)} ELSE {x} END)"
+    if dialect == "duckdb":
+        return f"ROUND({x}, {digits})"
+    if 30 * len(x) > ROUND_TEXT_LIMIT:
+        raise SqlError(
+            "round() of this float expression would write SQL too long to run",
+            span=node.span,
+            hint="round once, or use dialect='duckdb'",
+        )
+    m = _f(scale)
+    two, half = _f(2.0), _f(0.5)
+    if digits < 0:
+        a = f"ABS({x} / {m})"
+        rounded = f"(SIGN({x}) * (FLOOR({two} * {a}) - FLOOR({a})) * {m})"
+        low = _least_double(lambda v: v / scale >= 0.5)
+        whole = _least_double(lambda v: v / scale >= INTEGRAL_DOUBLE)
+        overflow = _least_double(lambda v: math.isinf(_half_away(v / scale) * scale))
+        return (
+            f"(CASE WHEN ABS({x}) < {_f(low)} THEN {_f(0.0)} "
+            f"WHEN ABS({x}) < {_f(min(whole, overflow))} THEN {rounded} "
+            f"WHEN ABS({x}) < {_f(overflow)} THEN (({x} / {m}) * {m}) ELSE {x} END)"
+        )
+    y = f"({x} * {m})"
+    a = f"ABS({y})"
+    hi_m, lo_m = _split(scale)
+    c = f"({_f(134217729.0)} * {x})"
+    hx = f"({c} - ({c} - {x}))"
+    lx = f"({x} - {hx})"
+    if lo_m == 0.0:
+        residual = f"((({hx} * {m}) - {y}) + ({lx} * {m}))"
+    else:
+        h, lo = _f(hi_m), _f(lo_m)
+        residual = f"(((({hx} * {h}) - {y}) + ({hx} * {lo}) + ({lx} * {h})) + ({lx} * {lo}))"
+    # x * 10**d lies just below a tie its double rounds to (2.675 * 100): toward zero.
+    below_tie = f"(CASE WHEN {a} - FLOOR({a}) = {half} AND SIGN({x}) * {residual} < {_f(0.0)} THEN 1 ELSE 0 END)"
+    rounded = f"(SIGN({x}) * (FLOOR({two} * {a}) - FLOOR({a}) - {below_tie}) / {m})"
+    whole = _least_double(lambda v: v * scale >= INTEGRAL_DOUBLE)
+    overflow = _least_double(lambda v: math.isinf(v * scale))
+    return (
+        f"(CASE WHEN ABS({x}) < {_f(whole)} THEN {rounded} "
+        f"WHEN ABS({x}) < {_f(overflow)} THEN ({y} / {m}) ELSE {x} END)"
+    )
+
+
+def _f(value: float) -> str:
+    return python_literal(float(value))
+
+
+def _half_away(y: float) -> float:
+    a = abs(y)
+    if a >= INTEGRAL_DOUBLE or not math.isfinite(a):
+        return y
+    return math.copysign(math.floor(2.0 * a) - math.floor(a), y)
+
+
+def _split(value: float) -> tuple[float, float]:
+    """Veltkamp's split of a double into two halves of at most 26 significant bits."""
+    c = 134217729.0 * value
+    hi = c - (c - value)
+    return hi, value - hi
+
+
+def _least_double(test: Callable[[float], bool]) -> float:
+    """The least double v >= 0 with test(v) (test is monotone in v); inf if none."""
+    import struct
+
+    def of(bits: int) -> float:
+        return float(struct.unpack("<d", struct.pack("<q", bits))[0])
+
+    lo, hi = 0, 0x7FF0000000000000  # the bits of 0.0 and of inf
+    with_inf = test(math.inf)
+    if not with_inf:
+        return math.inf
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if test(of(mid)):
+            hi = mid
+        else:
+            lo = mid + 1
+    return of(lo)
 
 
 def _whole(w: SqlWriter, node: ast.Func, args: list[str], name: str) -> str:
