@@ -124,10 +124,13 @@ SQL_TYPES = {
 }
 
 
-def column_as_segql_sees_it(name: str, arrow_type: pa.DataType, span: Span) -> str:
+def column_as_segql_sees_it(name: str, arrow_type: pa.DataType, span: Span, dialect: str = "duckdb") -> str:
     """A column in the SQL type segql computes in: integers as BIGINT (a narrow
     column must not overflow where segql's int64 does not), floats as DOUBLE,
-    timestamps as TIMESTAMP (UTC, microseconds: what interval arithmetic takes)."""
+    timestamps as TIMESTAMP without time zone holding the UTC wall clock
+    (microseconds: what interval arithmetic takes).  A column with a time zone
+    is an instant: converted to UTC explicitly, never by ``CAST(... AS
+    TIMESTAMP)``, which reads it in the session's time zone."""
     if pa.types.is_dictionary(arrow_type):
         arrow_type = arrow_type.value_type
     if pa.types.is_integer(arrow_type) and arrow_type != pa.int64():
@@ -142,9 +145,25 @@ def column_as_segql_sees_it(name: str, arrow_type: pa.DataType, span: Span) -> s
                 hint="store it as timestamp[us] (pyarrow: cast to pa.timestamp('us', tz))",
                 span=span,
             )
-        if arrow_type.tz is not None or arrow_type.unit != "us":
+        if arrow_type.tz is not None:
+            return utc_wall_clock(name, dialect)
+        if arrow_type.unit != "us":
             return f"CAST({name} AS TIMESTAMP)"
     return name
+
+
+def utc_wall_clock(name: str, dialect: str) -> str:
+    """An instant column (TIMESTAMPTZ, Spark's TIMESTAMP, BigQuery's TIMESTAMP,
+    Snowflake's TIMESTAMP_TZ/LTZ) as a timestamp without time zone in UTC,
+    whatever the session's time zone."""
+    if dialect == "spark":
+        # CAST(... AS TIMESTAMP_NTZ) and to_utc_timestamp read the session's zone
+        # (and skip its DST gaps): count the microseconds from the epoch instead.
+        return f"TIMESTAMPADD(MICROSECOND, UNIX_MICROS({name}), CAST('1970-01-01 00:00:00' AS TIMESTAMP))"
+    if dialect == "bigquery":
+        return f"DATETIME({name}, 'UTC')"
+    # DuckDB, PostgreSQL: AT TIME ZONE; Snowflake: CONVERT_TIMEZONE('UTC', ...) (sqlglot).
+    return f"CAST({name} AT TIME ZONE 'UTC' AS TIMESTAMP)"
 
 
 class SqlWriter:
@@ -261,7 +280,7 @@ class SqlWriter:
 
     def _sql_Column(self, node: ast.Column) -> str:
         name = quote(node.name) if node.table is not None else f"{self.profile_alias}.{quote(node.name)}"
-        return column_as_segql_sees_it(name, self.schemas[node.table].field(node.name).type, node.span)
+        return column_as_segql_sees_it(name, self.schemas[node.table].field(node.name).type, node.span, self.dialect)
 
     def _sql_Ref(self, node: ast.Ref) -> str:
         inner = self.sql(self.exprs[node.name])
