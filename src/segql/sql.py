@@ -11,7 +11,8 @@ What the SQL keeps of segql's semantics (docs/sql.md has the list):
 * ``/`` is true division, ``/`` and ``%`` by zero give null (``NULLIF``);
 * NaN is a value that compares false with everything except ``!=``;
 * relative times: ``now``, ``today`` and signed durations are literals of the
-  ``as_of`` given to ``to_sql`` (UTC); the session time zone must be UTC;
+  ``as_of`` given to ``to_sql`` (UTC); zoned columns are converted to UTC
+  explicitly, so the session time zone does not matter;
 * aggregates: one grouped subquery per related table (``FILTER`` for
   ``where``), left-joined on the key; empty groups give 0 for count, sum and
   count_distinct, false for exists, null for the others.
