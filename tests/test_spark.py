@@ -415,3 +415,35 @@ def test_an_error_in_a_python_function_surfaces_when_spark_runs_the_query(spark)
     df = segql.spark.evaluate(segql.compile("feature f = py.fail(score)", plugins=host), profile, key="customer_id")
     with pytest.raises(Exception, match="no scores today"):
         df.collect()
+
+
+# ------------------------------------------- round of a float, session time zones
+def test_round_of_a_float_is_segqls_rule_on_spark(spark) -> None:
+    """Spark runs the exact formula of to_sql: the Arrow engine's doubles."""
+    xs = [2.675, 1.005, 0.125, -0.125, 2.5, -2.5, 0.49999999999999994, 1e300, -1.7976931348623157e308, None]
+    table = pa.table({"id": pa.array(range(len(xs)), pa.int64()), "x": pa.array(xs, pa.float64())})
+    source = "\n".join(f"feature r{i} = round(x, {d})" for i, d in enumerate((-308, -1, 0, 2, 3, 15, 24)))
+    program = segql.compile(source)
+    expected = program.evaluate(table, key="id")
+    spark.createDataFrame(table).createOrReplaceTempView("profiles")
+    got = spark.sql(program.to_sql("spark", schema=table.schema, key="id")).toArrow()
+    exp, act = expected.sort_by("id").to_pylist(), got.sort_by("id").to_pylist()
+    assert exp == act
+
+
+@pytest.mark.parametrize("zone", ["UTC", "America/Los_Angeles", "Australia/Lord_Howe"])
+def test_spark_sql_answers_alike_in_every_session_time_zone(spark, zone: str) -> None:
+    from test_sql_time_zones import AS_OF as ZONES_AS_OF
+    from test_sql_time_zones import EVERY_TIME_FUNCTION, profile
+
+    table = profile()
+    program = segql.compile(EVERY_TIME_FUNCTION)
+    expected = program.evaluate(table, key="id", as_of=ZONES_AS_OF)
+    sql = program.to_sql("spark", schema=table.schema, key="id", as_of=ZONES_AS_OF)
+    spark.conf.set("spark.sql.session.timeZone", zone)
+    try:
+        spark.createDataFrame(table).createOrReplaceTempView("profiles")
+        got = spark.sql(sql).toArrow()
+    finally:
+        spark.conf.set("spark.sql.session.timeZone", "UTC")
+    assert_same_tables(expected, got, "id")

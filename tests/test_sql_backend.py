@@ -306,13 +306,21 @@ def test_what_has_no_sql_translation_is_refused_by_name(source: str, message: st
     ("dialect", "source", "message"),
     [
         ("snowflake", 'email matches "^a"', "matches has no snowflake translation"),
-        ("postgres", "round(amount_total, 1) > 2", "round() of a float has no postgres translation"),
     ],
 )
 def test_dialects_known_to_answer_differently_are_refused(dialect: str, source: str, message: str) -> None:
     with pytest.raises(segql.SegqlError, match=message.replace("(", r"\(").replace(")", r"\)")):
         segql.compile(source).to_sql(dialect, schema=DIALECT_PROFILE)
     assert segql.compile(source).to_sql("duckdb", schema=DIALECT_PROFILE)
+
+
+@pytest.mark.parametrize("dialect", segql.SQL_DIALECTS)
+def test_round_of_a_float_is_written_in_every_dialect(dialect: str) -> None:
+    """PostgreSQL refused it until 2026-11; now every dialect gets segql's rule
+    (test_round_float.py runs the formula)."""
+    for digits in (-400, -3, 0, 2, 15, 400):
+        sql = segql.compile(f"feature f = round(amount_total, {digits})").to_sql(dialect, schema=DIALECT_PROFILE)
+        assert sqlglot.parse_one(sql, read=dialect)
 
 
 def test_an_unknown_dialect_is_refused_with_the_list() -> None:

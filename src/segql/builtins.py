@@ -4,8 +4,10 @@ hook (``segql_register_functions``) that industry packs use."""
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -71,37 +73,61 @@ def _round(ctx: CallContext, x: Value, digits: Value) -> Value:
     return pc.round(x, ndigits=ndigits, round_mode="half_towards_infinity")
 
 
-# Every finite double has at most 17 significant decimal digits: rounding it at
-# or beyond its 17th digit (or its last subnormal digit, 10**-324) changes nothing.
-_DOUBLE_DIGITS = 17
-_DOUBLE_LAST_DIGIT = 324
+def power_of_ten(digits: int) -> float:
+    """10**|digits| as the nearest double (what C's pow(10, n) gives), inf beyond 1e308."""
+    n = abs(digits)
+    return float(10**n) if n <= _DOUBLE_MAX_EXPONENT else math.inf
+
+
 _DOUBLE_MAX_EXPONENT = 308
+INTEGRAL_DOUBLE = 2.0**52  # doubles of this magnitude or more are whole numbers
+
+
+def round_doubles(x: np.ndarray, ndigits: int) -> np.ndarray:
+    """DuckDB's ROUND(x, digits) of doubles (docs/decisions.md, "round of a float").
+
+    digits >= 0: M = 10**digits as a double; the exact product x * M is rounded
+    half away from zero (when x * M rounded to a double is 2**52 or more it is a
+    whole number and stays), then divided by M in IEEE double.  digits < 0:
+    M = 10**-digits; x / M in IEEE double is rounded half away from zero exactly,
+    then multiplied by M.  A result that is not finite is x; for digits <= -309
+    (10**-digits is no double) a finite x rounds to 0."""
+    x = np.asarray(x, dtype=np.float64)
+    scale = power_of_ten(ndigits)
+    with np.errstate(all="ignore"):
+        if ndigits < 0 and math.isinf(scale):
+            return np.where(np.isfinite(x), 0.0, x)
+        y = x * scale if ndigits >= 0 else x / scale
+        a = np.abs(y)
+        # floor(2a) - floor(a) is floor(a) + 1 exactly when a's fraction is 1/2 or
+        # more (2a and both floors are exact below 2**52); beyond, a is whole.
+        small = a < INTEGRAL_DOUBLE
+        below = np.floor(np.where(small, a, 0.0))
+        whole = np.where(small, np.floor(2.0 * np.where(small, a, 0.0)) - below, a)
+        if ndigits >= 0 and math.isfinite(scale):
+            # y = k + 1/2 may be the rounded value of a product just below the
+            # tie (2.675 * 100 is 267.49999999999998223..., whose double is 267.5).
+            for i in np.flatnonzero(small & (a - below == 0.5)):
+                if abs(Fraction(float(x[i])) * Fraction(scale)) < Fraction(float(a[i])):
+                    whole[i] = below[i]
+        rounded = np.copysign(whole, y)
+        z = rounded / scale if ndigits >= 0 else rounded * scale
+        return np.where(np.isfinite(z), z, x)
 
 
 def _round_float(x: Value, ndigits: int) -> Value:
-    """Half away from zero, without Arrow's overflow of x * 10**digits on large
-    values or huge digit counts (it raised on round(1e300, 20) and left tiny
-    values unrounded at large negative digits)."""
-    if ndigits >= _DOUBLE_LAST_DIGIT:
-        return x
-    if ndigits < -_DOUBLE_MAX_EXPONENT:
-        # |x| < 1.8e308 < 0.5e309: zero, with x's sign; inf and nan stay.
-        return pc.if_else(pc.is_finite(x), pc.multiply(x, 0.0), x)
-    if ndigits >= 0:
-        # Scale in two steps when 10**digits itself is not a double.
-        first = min(ndigits, _DOUBLE_MAX_EXPONENT)
-        scales = (10.0**first, 10.0 ** (ndigits - first))
-        scaled = pc.multiply(pc.multiply(x, scales[0]), scales[1])
-        rounded = pc.divide(pc.divide(pc.round(scaled, round_mode="half_towards_infinity"), scales[1]), scales[0])
-        # Values with at most 17 digits before position `ndigits` stay as they are
-        # (this also keeps them from overflowing when scaled).
-        exact = pc.greater_equal(pc.abs(x), 10.0 ** max(_DOUBLE_DIGITS - ndigits, -_DOUBLE_MAX_EXPONENT))
-        return pc.if_else(pc.or_kleene(exact, pc.invert(pc.is_finite(x))), x, rounded)
-    unit = 10.0**-ndigits
-    rounded = pc.multiply(pc.round(pc.divide(x, unit), round_mode="half_towards_infinity"), unit)
-    if pc.any(pc.and_(pc.is_inf(rounded), pc.is_finite(x))).as_py():
-        raise pa.ArrowInvalid(f"overflow: rounding to {ndigits} digits gives a value beyond the range of a float")
-    return rounded
+    """round_doubles over a scalar or a (chunked) array, nulls kept."""
+    if is_scalar(x):
+        if not x.is_valid:
+            return pa.scalar(None, pa.float64())
+        return pa.scalar(float(round_doubles(np.array([x.as_py()]), ndigits)[0]), pa.float64())
+    chunks = x.chunks if isinstance(x, pa.ChunkedArray) else [x]
+    out = []
+    for chunk in chunks:
+        chunk = pc.cast(chunk, pa.float64())
+        values = round_doubles(chunk.fill_null(0.0).to_numpy(zero_copy_only=False), ndigits)
+        out.append(pa.array(values, pa.float64(), mask=chunk.is_null().to_numpy(zero_copy_only=False)))
+    return pa.chunked_array(out, pa.float64()) if isinstance(x, pa.ChunkedArray) else out[0]
 
 
 def _floor(ctx: CallContext, x: Value) -> Value:

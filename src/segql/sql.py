@@ -11,7 +11,8 @@ What the SQL keeps of segql's semantics (docs/sql.md has the list):
 * ``/`` is true division, ``/`` and ``%`` by zero give null (``NULLIF``);
 * NaN is a value that compares false with everything except ``!=``;
 * relative times: ``now``, ``today`` and signed durations are literals of the
-  ``as_of`` given to ``to_sql`` (UTC); the session time zone must be UTC;
+  ``as_of`` given to ``to_sql`` (UTC); zoned columns are converted to UTC
+  explicitly, so the session time zone does not matter;
 * aggregates: one grouped subquery per related table (``FILTER`` for
   ``where``), left-joined on the key; empty groups give 0 for count, sum and
   count_distinct, false for exists, null for the others.
@@ -39,7 +40,7 @@ from typing import Any
 import pyarrow as pa
 
 from segql import ast
-from segql.builtins import EARTH_RADIUS_KM
+from segql.builtins import EARTH_RADIUS_KM, INTEGRAL_DOUBLE, power_of_ten
 from segql.effects import can_raise
 from segql.errors import PluginError, SegqlError
 from segql.execute.temporal import python_add_months
@@ -125,10 +126,13 @@ SQL_TYPES = {
 }
 
 
-def column_as_segql_sees_it(name: str, arrow_type: pa.DataType, span: Span) -> str:
+def column_as_segql_sees_it(name: str, arrow_type: pa.DataType, span: Span, dialect: str = "duckdb") -> str:
     """A column in the SQL type segql computes in: integers as BIGINT (a narrow
     column must not overflow where segql's int64 does not), floats as DOUBLE,
-    timestamps as TIMESTAMP (UTC, microseconds: what interval arithmetic takes)."""
+    timestamps as TIMESTAMP without time zone holding the UTC wall clock
+    (microseconds: what interval arithmetic takes).  A column with a time zone
+    is an instant: converted to UTC explicitly, never by ``CAST(... AS
+    TIMESTAMP)``, which reads it in the session's time zone."""
     if pa.types.is_dictionary(arrow_type):
         arrow_type = arrow_type.value_type
     if pa.types.is_integer(arrow_type) and arrow_type != pa.int64():
@@ -143,9 +147,25 @@ def column_as_segql_sees_it(name: str, arrow_type: pa.DataType, span: Span) -> s
                 hint="store it as timestamp[us] (pyarrow: cast to pa.timestamp('us', tz))",
                 span=span,
             )
-        if arrow_type.tz is not None or arrow_type.unit != "us":
+        if arrow_type.tz is not None:
+            return utc_wall_clock(name, dialect)
+        if arrow_type.unit != "us":
             return f"CAST({name} AS TIMESTAMP)"
     return name
+
+
+def utc_wall_clock(name: str, dialect: str) -> str:
+    """An instant column (TIMESTAMPTZ, Spark's TIMESTAMP, BigQuery's TIMESTAMP,
+    Snowflake's TIMESTAMP_TZ/LTZ) as a timestamp without time zone in UTC,
+    whatever the session's time zone."""
+    if dialect == "spark":
+        # CAST(... AS TIMESTAMP_NTZ) and to_utc_timestamp read the session's zone
+        # (and skip its DST gaps): count the microseconds from the epoch instead.
+        return f"TIMESTAMPADD(MICROSECOND, UNIX_MICROS({name}), CAST('1970-01-01 00:00:00' AS TIMESTAMP))"
+    if dialect == "bigquery":
+        return f"DATETIME({name}, 'UTC')"
+    # DuckDB, PostgreSQL: AT TIME ZONE; Snowflake: CONVERT_TIMEZONE('UTC', ...) (sqlglot).
+    return f"CAST({name} AT TIME ZONE 'UTC' AS TIMESTAMP)"
 
 
 class SqlWriter:
@@ -262,7 +282,7 @@ class SqlWriter:
 
     def _sql_Column(self, node: ast.Column) -> str:
         name = quote(node.name) if node.table is not None else f"{self.profile_alias}.{quote(node.name)}"
-        return column_as_segql_sees_it(name, self.schemas[node.table].field(node.name).type, node.span)
+        return column_as_segql_sees_it(name, self.schemas[node.table].field(node.name).type, node.span, self.dialect)
 
     def _sql_Ref(self, node: ast.Ref) -> str:
         inner = self.sql(self.exprs[node.name])
@@ -608,10 +628,105 @@ def _round(w: SqlWriter, node: ast.Func, args: list[str]) -> str:
     if _kind(node.args[0]) == "int" and digits.value >= 0:
         return args[0]
     if _kind(node.args[0]) == "float":
-        w.refuse_in(("postgres",), "round() of a float", "it rounds double precision half to even", node)
-    if _kind(node.args[0]) == "float" and not -300 <= digits.value <= 300:
-        raise SqlError("round() to more than 300 digits has no SQL translation", span=node.span)
+        return round_double_sql(w.dialect, args[0], digits.value, node)
     return f"ROUND({args[0]}, {digits.value})"
+
+
+ROUND_TEXT_LIMIT = 2_000_000
+"""The longest SQL a float round() may write: other dialects repeat its
+argument ~20 times, so nested rounds grow geometrically."""
+
+
+def round_double_sql(dialect: str, x: str, digits: int, node: ast.Node) -> str:
+    """round() of a DOUBLE as segql rounds it (builtins.round_doubles): DuckDB's
+    own ROUND, elsewhere a formula of exact operations only (products and
+    quotients by 10**d, FLOOR, comparisons; the tie decision of x * 10**d by the
+    exact residual of the product, Dekker's two-product).  Guards keep every
+    product in range, so PostgreSQL raises no overflow or underflow error."""
+    scale = power_of_ten(digits)
+    if digits >= 0 and math.isinf(scale):
+        return x
+    if digits < 0 and math.isinf(scale):
+        return f"(CASE WHEN ABS({x}) < {_f(math.inf)} THEN {_f(0.0)} ELSE {x} END)"
+    if dialect == "duckdb":
+        return f"ROUND({x}, {digits})"
+    if 30 * len(x) > ROUND_TEXT_LIMIT:
+        raise SqlError(
+            "round() of this float expression would write SQL too long to run",
+            span=node.span,
+            hint="round once, or use dialect='duckdb'",
+        )
+    m = _f(scale)
+    two, half = _f(2.0), _f(0.5)
+    if digits < 0:
+        a = f"ABS({x} / {m})"
+        rounded = f"(SIGN({x}) * (FLOOR({two} * {a}) - FLOOR({a})) * {m})"
+        low = _least_double(lambda v: v / scale >= 0.5)
+        whole = _least_double(lambda v: v / scale >= INTEGRAL_DOUBLE)
+        overflow = _least_double(lambda v: math.isinf(_half_away(v / scale) * scale))
+        return (
+            f"(CASE WHEN ABS({x}) < {_f(low)} THEN {_f(0.0)} "
+            f"WHEN ABS({x}) < {_f(min(whole, overflow))} THEN {rounded} "
+            f"WHEN ABS({x}) < {_f(overflow)} THEN (({x} / {m}) * {m}) ELSE {x} END)"
+        )
+    y = f"({x} * {m})"
+    a = f"ABS({y})"
+    hi_m, lo_m = _split(scale)
+    c = f"({_f(134217729.0)} * {x})"
+    hx = f"({c} - ({c} - {x}))"
+    lx = f"({x} - {hx})"
+    if lo_m == 0.0:
+        residual = f"((({hx} * {m}) - {y}) + ({lx} * {m}))"
+    else:
+        h, lo = _f(hi_m), _f(lo_m)
+        residual = f"(((({hx} * {h}) - {y}) + ({hx} * {lo}) + ({lx} * {h})) + ({lx} * {lo}))"
+    # x * 10**d lies just below a tie its double rounds to (2.675 * 100): toward zero.
+    below_tie = f"(CASE WHEN {a} - FLOOR({a}) = {half} AND SIGN({x}) * {residual} < {_f(0.0)} THEN 1 ELSE 0 END)"
+    rounded = f"(SIGN({x}) * (FLOOR({two} * {a}) - FLOOR({a}) - {below_tie}) / {m})"
+    whole = _least_double(lambda v: v * scale >= INTEGRAL_DOUBLE)
+    overflow = _least_double(lambda v: math.isinf(v * scale))
+    return (
+        f"(CASE WHEN ABS({x}) < {_f(whole)} THEN {rounded} "
+        f"WHEN ABS({x}) < {_f(overflow)} THEN ({y} / {m}) ELSE {x} END)"
+    )
+
+
+def _f(value: float) -> str:
+    return python_literal(float(value))
+
+
+def _half_away(y: float) -> float:
+    a = abs(y)
+    if a >= INTEGRAL_DOUBLE or not math.isfinite(a):
+        return y
+    return math.copysign(math.floor(2.0 * a) - math.floor(a), y)
+
+
+def _split(value: float) -> tuple[float, float]:
+    """Veltkamp's split of a double into two halves of at most 26 significant bits."""
+    c = 134217729.0 * value
+    hi = c - (c - value)
+    return hi, value - hi
+
+
+def _least_double(test: Callable[[float], bool]) -> float:
+    """The least double v >= 0 with test(v) (test is monotone in v); inf if none."""
+    import struct
+
+    def of(bits: int) -> float:
+        return float(struct.unpack("<d", struct.pack("<q", bits))[0])
+
+    lo, hi = 0, 0x7FF0000000000000  # the bits of 0.0 and of inf
+    with_inf = test(math.inf)
+    if not with_inf:
+        return math.inf
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if test(of(mid)):
+            hi = mid
+        else:
+            lo = mid + 1
+    return of(lo)
 
 
 def _whole(w: SqlWriter, node: ast.Func, args: list[str], name: str) -> str:

@@ -68,7 +68,7 @@ LEFT JOIN (
     `customer_id`,
     COUNTIF(
       (
-        CAST(`ts` AS DATETIME) >= CAST((
+        DATETIME(`ts`, 'UTC') >= CAST((
           CAST('2024-03-31 10:30:00.000000' AS DATETIME) + INTERVAL '-90' DAY
         ) AS DATETIME)
       )
@@ -76,7 +76,7 @@ LEFT JOIN (
     SUM(
       IF(
         (
-          CAST(`ts` AS DATETIME) >= CAST((
+          DATETIME(`ts`, 'UTC') >= CAST((
             CAST('2024-03-31 10:30:00.000000' AS DATETIME) + INTERVAL '-365' DAY
           ) AS DATETIME)
         ),

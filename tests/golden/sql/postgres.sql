@@ -73,13 +73,13 @@ LEFT JOIN (
     "customer_id",
     COUNT(*) FILTER(WHERE
       (
-        CAST("ts" AS TIMESTAMP) >= CAST((
+        CAST("ts" AT TIME ZONE 'UTC' AS TIMESTAMP) >= CAST((
           CAST('2024-03-31 10:30:00.000000' AS TIMESTAMP) + INTERVAL '-90 DAY'
         ) AS TIMESTAMP)
       )) AS "a_orders_0",
     SUM("amount") FILTER(WHERE
       (
-        CAST("ts" AS TIMESTAMP) >= CAST((
+        CAST("ts" AT TIME ZONE 'UTC' AS TIMESTAMP) >= CAST((
           CAST('2024-03-31 10:30:00.000000' AS TIMESTAMP) + INTERVAL '-365 DAY'
         ) AS TIMESTAMP)
       )) AS "a_orders_1",

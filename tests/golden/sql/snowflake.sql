@@ -73,7 +73,7 @@ LEFT JOIN (
     "customer_id",
     COUNT_IF(
       (
-        CAST("ts" AS TIMESTAMPNTZ) >= CAST((
+        CAST(CONVERT_TIMEZONE('UTC', "ts") AS TIMESTAMPNTZ) >= CAST((
           CAST('2024-03-31 10:30:00.000000' AS TIMESTAMPNTZ) + INTERVAL '-90 DAY'
         ) AS TIMESTAMPNTZ)
       )
@@ -81,7 +81,7 @@ LEFT JOIN (
     SUM(
       IFF(
         (
-          CAST("ts" AS TIMESTAMPNTZ) >= CAST((
+          CAST(CONVERT_TIMEZONE('UTC', "ts") AS TIMESTAMPNTZ) >= CAST((
             CAST('2024-03-31 10:30:00.000000' AS TIMESTAMPNTZ) + INTERVAL '-365 DAY'
           ) AS TIMESTAMPNTZ)
         ),
