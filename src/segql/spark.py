@@ -7,10 +7,10 @@ the result is a Spark DataFrame with the columns of ``Program.evaluate`` (key,
 one boolean per segment, one column per feature).  Nothing is collected to the
 driver.
 
-Spark must run with ``spark.sql.session.timeZone=UTC`` (segql's times are UTC)
-and ANSI mode on (``spark.sql.ansi.enabled``, the default since Spark 4, so
-that integer overflow is an error as in segql); ``evaluate`` refuses a session
-set otherwise.
+The answer does not depend on the session's time zone (``to_sql`` reads zoned
+columns as UTC explicitly; segql's calendar is UTC).  Spark must run with ANSI
+mode on (``spark.sql.ansi.enabled``, the default since Spark 4, so that integer
+overflow is an error as in segql); ``evaluate`` refuses a session set otherwise.
 
 Row-wise pack functions without a SQL implementation run in Python through
 ``mapInArrow`` with segql's Arrow evaluator (the aggregates in their arguments
@@ -42,9 +42,9 @@ from segql.types import ANY
 
 
 def local_session(cores: str = "*") -> Any:
-    """A local Spark session with the settings segql needs: session time zone
-    UTC, UI off, few shuffle partitions (for the CLI and tests; on a cluster,
-    use your own session with ``spark.sql.session.timeZone=UTC``)."""
+    """A local Spark session for the CLI and tests: session time zone UTC (any
+    zone gives the same answers; UTC makes timestamps print as segql's), UI off,
+    few shuffle partitions."""
     import os
     import sys
 
@@ -110,12 +110,6 @@ def evaluate(
         raise DataError(f"related must map table names to DataFrames, not {type(related).__name__}")
     related = dict(related or {})
     schemas = {name: arrow_schema(df, f"related table '{name}'") for name, df in related.items()}
-    zone = spark.conf.get("spark.sql.session.timeZone") if spark is not None else None
-    if zone not in ("UTC", "Etc/UTC", "+00:00", "Z"):
-        raise DataError(
-            f"the Spark session's time zone is {zone!r}; segql's times are UTC",
-            hint='spark.conf.set("spark.sql.session.timeZone", "UTC")',
-        )
     if spark is not None and str(spark.conf.get("spark.sql.ansi.enabled", "true")).lower() != "true":
         raise DataError(
             "the Spark session has spark.sql.ansi.enabled=false: integer overflow would wrap around silently",
