@@ -23,7 +23,9 @@ import difflib
 import io
 import json
 import os
+import signal
 import sys
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -34,6 +36,7 @@ import pyarrow.compute as pc
 
 import segql
 from segql.errors import DataError, SegqlError
+from segql.output import atomic_output, same_path_error
 
 READERS = {
     ".parquet": "parquet",
@@ -85,23 +88,36 @@ def read_table(path: str) -> pa.Table:
 
 
 def write_table(table: pa.Table, path: str) -> None:
+    """Write the whole file or nothing (segql.output): a temporary beside
+    ``path``, renamed onto it once complete."""
     kind = file_format(path)
-    if kind == "parquet":
-        import pyarrow.parquet as pq
+    try:
+        with atomic_output(path) as temporary:
+            if kind == "parquet":
+                import pyarrow.parquet as pq
 
-        pq.write_table(table, path)
-    elif kind == "csv":
-        import pyarrow.csv as pacsv
+                pq.write_table(table, temporary)
+            elif kind == "csv":
+                import pyarrow.csv as pacsv
 
-        pacsv.write_csv(table, path)
-    elif kind == "ipc":
-        import pyarrow.feather as feather
+                pacsv.write_csv(table, temporary)
+            elif kind == "ipc":
+                import pyarrow.feather as feather
 
-        feather.write_feather(table, path)
-    else:
-        with open(path, "w", encoding="utf-8") as f:
-            for row in table.to_pylist():
-                f.write(json.dumps(row, default=str, ensure_ascii=False) + "\n")
+                feather.write_feather(table, temporary)
+            else:
+                with open(temporary, "w", encoding="utf-8") as f:
+                    for row in table.to_pylist():
+                        f.write(json.dumps(row, default=str, ensure_ascii=False) + "\n")
+    except (OSError, pa.ArrowException) as exc:
+        raise UsageError(f"{path}: could not write: {exc}") from None
+
+
+def refuse_output_over_input(output: str, inputs: Sequence[tuple[str, Any]]) -> None:
+    """A usage error when writing ``output`` would overwrite an input."""
+    clash = same_path_error(output, inputs)
+    if clash is not None:
+        raise UsageError(f"{clash}; writing it would destroy the input (choose another -o)")
 
 
 def related_sources(specs: Sequence[str]) -> dict[str, Any]:
@@ -259,6 +275,15 @@ def cmd_check(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     if args.output:
         file_format(args.output)  # an unknown extension is a usage error before any work
+        related_paths = [spec.partition("=") for spec in args.related or []]
+        refuse_output_over_input(
+            args.output,
+            [
+                ("the segment file", args.file),
+                ("--data", args.data),
+                *((f"related table '{name}'", path) for name, _, path in related_paths if path),
+            ],
+        )
     program = load_program(args.file)
     options = evaluation_options(args)
     if args.engine == "spark":
@@ -423,7 +448,11 @@ def cmd_fmt(args: argparse.Namespace) -> int:
     if args.check or args.diff:
         print(f"{args.file}: would be reformatted", file=sys.stderr)
         return 1
-    Path(args.file).write_text(formatted, encoding="utf-8")
+    try:
+        with atomic_output(args.file) as temporary:
+            Path(temporary).write_text(formatted, encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"{args.file}: could not write: {exc.strerror or exc}") from None
     print(f"{args.file}: reformatted", file=sys.stderr)
     return 0
 
@@ -596,9 +625,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
+    # A termination request (kill, a scheduler's timeout) unwinds like Ctrl-C,
+    # so a half-written output's temporary file is removed (segql.output).
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         result: int = args.func(args)
         return result
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
     except SegqlError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -613,6 +650,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _terminate(signum: int, frame: Any) -> None:
+    raise SystemExit(128 + signum)
 
 
 if __name__ == "__main__":  # pragma: no cover

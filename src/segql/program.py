@@ -23,7 +23,7 @@ from segql import ast
 from segql.ast import depth_and_size
 from segql.check import CheckedProgram, DataSchema, check_program, is_constant
 from segql.cost import program_cost
-from segql.errors import DataError, InternalError, LimitError, SegqlError
+from segql.errors import DataError, InternalError, LimitError, ParameterError, SegqlError
 from segql.execute.aggregate import compute_aggregates
 from segql.execute.arrow import Deadline, Executor
 from segql.execute.keys import KeyIndex
@@ -32,6 +32,7 @@ from segql.execute.values import Value, broadcast
 from segql.explain import bound_text, plan_text, python_value, why_text
 from segql.limits import DEFAULT_LIMITS, Limits
 from segql.optimize import DEFAULT_PASSES, EXPLANATION_PASSES, optimize_program
+from segql.output import atomic_output, same_path_error
 from segql.params import Duration, bind_params, convert
 from segql.parse import parse
 from segql.plugins import PluginHost, default_host
@@ -544,18 +545,30 @@ class Program:
         cancel: threading.Event | None = None,
     ) -> StreamSummary:
         """Stream ``data`` through the program into a Parquet file (the
-        options of ``stream``); returns what was read and written."""
+        options of ``stream``); returns what was read and written.  The file
+        is written whole or not at all: to a temporary file beside ``path``,
+        renamed onto it when complete; on any failure the previous file (or
+        none) stays (segql.output).  A ``path`` that is the data or a related
+        table (or inside its folder) is refused before anything is read."""
         import pyarrow.parquet as pq
 
         with only_segql_errors(self.source, self.source_name):
+            if not isinstance(path, (str, os.PathLike)):
+                raise ParameterError(f"the output path must be a str or a path, not {type(path).__name__}")
+            target = os.fspath(path)
+            clash = same_path_error(
+                target, [("the data", data), *((f"related table '{n}'", t) for n, t in related_items(related))]
+            )
+            if clash is not None:
+                raise ParameterError(f"{clash}; writing it would destroy the input", hint="choose another output path")
             options = dict(key=key, related=related, as_of=as_of, params=params, members_of=members_of)
             reader, counts = self._deep(lambda: self._stream(data, batch_rows, timeout, cancel, **options))
             try:
-                with pq.ParquetWriter(os.fspath(path), reader.schema) as writer:
+                with atomic_output(target) as temporary, pq.ParquetWriter(temporary, reader.schema) as writer:
                     for batch in reader:
                         writer.write_batch(batch)
-            except OSError as exc:
-                raise DataError(f"could not write {os.fspath(path)}: {exc}") from None
+            except (OSError, pa.ArrowException) as exc:
+                raise DataError(f"could not write {target}: {exc}") from None
             return StreamSummary(counts["read"], counts["written"], counts["batches"], counts["filter"])
 
     def _stream(
