@@ -7,9 +7,13 @@ Ctrl-C (KeyboardInterrupt) still propagates."""
 from __future__ import annotations
 
 import datetime as dt
+import os
+import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -17,6 +21,7 @@ import pytest
 
 import segql
 from segql import Duration
+from segql.cli import UsageError, check_utf8
 
 
 class Hostile:
@@ -312,3 +317,45 @@ def test_ctrl_c_in_plugin_code_propagates(where: str) -> None:
 
     with pytest.raises(KeyboardInterrupt):
         make()
+
+
+# ------------------------------------------------------------ non-UTF-8 files
+SCRIPT = Path(sys.executable).with_name("segql")
+ENV = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src"), "PYTHONIOENCODING": "utf-8"}
+
+
+def test_the_cli_on_non_utf8_files_prints_one_clean_line(tmp_path: Path) -> None:
+    (tmp_path / "bad.segql").write_bytes(b"segment s = x > 1\n# caf\xe9\n")
+    (tmp_path / "ok.segql").write_bytes(b"segment s = x > 1\n")
+    (tmp_path / "bad.csv").write_bytes(b"x,name\n1,ok\n2,caf\xe9\n")
+    (tmp_path / "bad.jsonl").write_bytes(b'{"x": 1, "name": "caf\xe9"}\n')
+    commands = [
+        (["check", "bad.segql"], "bad.segql: not UTF-8 text (byte 0xe9 at line 2, column 6)"),
+        (["fmt", "bad.segql"], "bad.segql: not UTF-8 text (byte 0xe9 at line 2, column 6)"),
+        (["run", "ok.segql", "--data", "bad.csv"], "bad.csv: not UTF-8 text (byte 0xe9 at line 3, column 6)"),
+        (["count", "ok.segql", "--data", "bad.jsonl"], "bad.jsonl: not UTF-8 text (byte 0xe9 at line 1, column 22)"),
+    ]
+
+    def run(args: list[str]) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(SCRIPT), *args], capture_output=True, text=True, encoding="utf-8", cwd=tmp_path, env=ENV, timeout=120
+        )
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        results = list(pool.map(run, [args for args, _ in commands]))
+    for (args, message), result in zip(commands, results, strict=True):
+        assert result.returncode == 2, (args, result.stderr)
+        assert result.stderr.startswith(f"error: {message}; "), (args, result.stderr)
+        assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert (tmp_path / "bad.segql").read_bytes() == b"segment s = x > 1\n# caf\xe9\n"  # fmt changed nothing
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 3, 7, 1 << 20])
+def test_the_first_bad_byte_is_found_across_chunks(tmp_path: Path, chunk: int) -> None:
+    path = tmp_path / "d.csv"
+    # Two-, three- and four-byte characters that chunks may split, then a truncated one.
+    path.write_bytes("a,b\nżółw,€\n🙂,x\n".encode() + b"ok,\xe2\x82\n")
+    with pytest.raises(UsageError, match=r"byte 0xe2 at line 4, column 4\)"):
+        check_utf8(str(path), chunk_bytes=chunk)
+    path.write_bytes("a,b\nżółw,€\n🙂,x\n".encode())
+    check_utf8(str(path), chunk_bytes=chunk)

@@ -17,6 +17,7 @@ or the parameters (reported with position and caret), 2 a usage or file error.
 from __future__ import annotations
 
 import argparse
+import codecs
 import contextlib
 import csv
 import difflib
@@ -63,10 +64,49 @@ def file_format(path: str) -> str:
     return READERS[suffix]
 
 
+def not_utf8(path: str, data: bytes, start: int, lines_before: int = 0) -> UsageError:
+    """The error for a file whose byte ``data[start]`` is not UTF-8 (``data``
+    starts at the beginning of a line, after ``lines_before`` lines)."""
+    line = lines_before + data.count(b"\n", 0, start) + 1
+    column = start - (data.rfind(b"\n", 0, start) + 1) + 1
+    return UsageError(
+        f"{path}: not UTF-8 text (byte 0x{data[start]:02x} at line {line}, column {column}); "
+        "segql reads text files as UTF-8: convert the file, e.g. iconv -f latin1 -t utf-8"
+    )
+
+
+def check_utf8(path: str, chunk_bytes: int = 1 << 20) -> None:
+    """A usage error naming the first byte of a text data file that is not
+    UTF-8 (Arrow's CSV reader would silently make such a column binary, its
+    JSON reader keep invalid strings).  One pass, in chunks."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    lines_before = 0  # newlines before ``tail``
+    tail = b""  # the bytes after the last newline read so far
+    with open(path, "rb") as f:
+        while True:
+            chunk = f.read(chunk_bytes)
+            try:
+                decoder.decode(chunk, final=not chunk)
+            except UnicodeDecodeError as exc:
+                # exc.object is the bytes held back from the last chunk, then this one.
+                start = len(tail) + exc.start - (len(exc.object) - len(chunk))
+                raise not_utf8(path, tail + chunk, start, lines_before) from None
+            if not chunk:
+                return
+            newline = chunk.rfind(b"\n")
+            if newline >= 0:
+                lines_before += chunk.count(b"\n")
+                tail = chunk[newline + 1 :]
+            else:
+                tail += chunk
+
+
 def read_table(path: str) -> pa.Table:
     kind = file_format(path)
     if not os.path.exists(path):
         raise UsageError(f"{path}: no such file")
+    if kind in ("csv", "json"):
+        check_utf8(path)
     try:
         if kind == "parquet":
             import pyarrow.parquet as pq
@@ -237,12 +277,20 @@ def progress(message: str) -> Iterator[None]:
 
 
 # ------------------------------------------------------------------ commands
-def load_program(path: str, host: segql.PluginHost | None = None) -> segql.Program:
+def read_source(path: str) -> str:
+    """A segment file's text (UTF-8)."""
     try:
-        source = Path(path).read_text(encoding="utf-8")
+        data = Path(path).read_bytes()
     except OSError as exc:
         raise UsageError(f"{path}: {exc.strerror or exc}") from None
-    return segql.compile(source, source_name=path, plugins=host)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise not_utf8(path, data, exc.start) from None
+
+
+def load_program(path: str, host: segql.PluginHost | None = None) -> segql.Program:
+    return segql.compile(read_source(path), source_name=path, plugins=host)
 
 
 def evaluation_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -428,10 +476,7 @@ def schema_of(data: Any) -> pa.Schema:
 def cmd_fmt(args: argparse.Namespace) -> int:
     from segql.format import format_source
 
-    try:
-        source = Path(args.file).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise UsageError(f"{args.file}: {exc.strerror or exc}") from None
+    source = read_source(args.file)
     try:
         formatted = format_source(source)
     except SegqlError as exc:
