@@ -27,7 +27,15 @@ from typing import Any, Protocol
 import attrs
 
 from segql import ast
-from segql.errors import CycleError, LimitError, PluginError, SegqlError, SegqlNameError, SegqlTypeError
+from segql.errors import (
+    CycleError,
+    LimitError,
+    PluginError,
+    SegqlError,
+    SegqlNameError,
+    SegqlTypeError,
+    describe_exception,
+)
 from segql.registry import Function, FunctionRegistry, TypeSpec, satisfies
 from segql.span import Span
 from segql.types import (
@@ -1233,6 +1241,12 @@ class Checker:
                 return fn.type_rule(arg_types)
             except SegqlError as exc:
                 raise self._error(type(exc), exc.message, call) from None
+            except KeyboardInterrupt:
+                raise
+            except BaseException as exc:  # the pack's type rule failed: its error, at the call
+                raise self._error(
+                    PluginError, f"the type rule of {fn.name} (pack {fn.pack}) raised {describe_exception(exc)}", call
+                ) from None
         ret = fn.returns
         if ret.var is not None:
             for arg, spec in zip(args, specs):

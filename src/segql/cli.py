@@ -17,13 +17,16 @@ or the parameters (reported with position and caret), 2 a usage or file error.
 from __future__ import annotations
 
 import argparse
+import codecs
 import contextlib
 import csv
 import difflib
 import io
 import json
 import os
+import signal
 import sys
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -34,6 +37,7 @@ import pyarrow.compute as pc
 
 import segql
 from segql.errors import DataError, SegqlError
+from segql.output import atomic_output, same_path_error
 
 READERS = {
     ".parquet": "parquet",
@@ -60,10 +64,49 @@ def file_format(path: str) -> str:
     return READERS[suffix]
 
 
+def not_utf8(path: str, data: bytes, start: int, lines_before: int = 0) -> UsageError:
+    """The error for a file whose byte ``data[start]`` is not UTF-8 (``data``
+    starts at the beginning of a line, after ``lines_before`` lines)."""
+    line = lines_before + data.count(b"\n", 0, start) + 1
+    column = start - (data.rfind(b"\n", 0, start) + 1) + 1
+    return UsageError(
+        f"{path}: not UTF-8 text (byte 0x{data[start]:02x} at line {line}, column {column}); "
+        "segql reads text files as UTF-8: convert the file, e.g. iconv -f latin1 -t utf-8"
+    )
+
+
+def check_utf8(path: str, chunk_bytes: int = 1 << 20) -> None:
+    """A usage error naming the first byte of a text data file that is not
+    UTF-8 (Arrow's CSV reader would silently make such a column binary, its
+    JSON reader keep invalid strings).  One pass, in chunks."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    lines_before = 0  # newlines before ``tail``
+    tail = b""  # the bytes after the last newline read so far
+    with open(path, "rb") as f:
+        while True:
+            chunk = f.read(chunk_bytes)
+            try:
+                decoder.decode(chunk, final=not chunk)
+            except UnicodeDecodeError as exc:
+                # exc.object is the bytes held back from the last chunk, then this one.
+                start = len(tail) + exc.start - (len(exc.object) - len(chunk))
+                raise not_utf8(path, tail + chunk, start, lines_before) from None
+            if not chunk:
+                return
+            newline = chunk.rfind(b"\n")
+            if newline >= 0:
+                lines_before += chunk.count(b"\n")
+                tail = chunk[newline + 1 :]
+            else:
+                tail += chunk
+
+
 def read_table(path: str) -> pa.Table:
     kind = file_format(path)
     if not os.path.exists(path):
         raise UsageError(f"{path}: no such file")
+    if kind in ("csv", "json"):
+        check_utf8(path)
     try:
         if kind == "parquet":
             import pyarrow.parquet as pq
@@ -85,23 +128,36 @@ def read_table(path: str) -> pa.Table:
 
 
 def write_table(table: pa.Table, path: str) -> None:
+    """Write the whole file or nothing (segql.output): a temporary beside
+    ``path``, renamed onto it once complete."""
     kind = file_format(path)
-    if kind == "parquet":
-        import pyarrow.parquet as pq
+    try:
+        with atomic_output(path) as temporary:
+            if kind == "parquet":
+                import pyarrow.parquet as pq
 
-        pq.write_table(table, path)
-    elif kind == "csv":
-        import pyarrow.csv as pacsv
+                pq.write_table(table, temporary)
+            elif kind == "csv":
+                import pyarrow.csv as pacsv
 
-        pacsv.write_csv(table, path)
-    elif kind == "ipc":
-        import pyarrow.feather as feather
+                pacsv.write_csv(table, temporary)
+            elif kind == "ipc":
+                import pyarrow.feather as feather
 
-        feather.write_feather(table, path)
-    else:
-        with open(path, "w", encoding="utf-8") as f:
-            for row in table.to_pylist():
-                f.write(json.dumps(row, default=str, ensure_ascii=False) + "\n")
+                feather.write_feather(table, temporary)
+            else:
+                with open(temporary, "w", encoding="utf-8") as f:
+                    for row in table.to_pylist():
+                        f.write(json.dumps(row, default=str, ensure_ascii=False) + "\n")
+    except (OSError, pa.ArrowException) as exc:
+        raise UsageError(f"{path}: could not write: {exc}") from None
+
+
+def refuse_output_over_input(output: str, inputs: Sequence[tuple[str, Any]]) -> None:
+    """A usage error when writing ``output`` would overwrite an input."""
+    clash = same_path_error(output, inputs)
+    if clash is not None:
+        raise UsageError(f"{clash}; writing it would destroy the input (choose another -o)")
 
 
 def related_sources(specs: Sequence[str]) -> dict[str, Any]:
@@ -221,12 +277,20 @@ def progress(message: str) -> Iterator[None]:
 
 
 # ------------------------------------------------------------------ commands
-def load_program(path: str, host: segql.PluginHost | None = None) -> segql.Program:
+def read_source(path: str) -> str:
+    """A segment file's text (UTF-8)."""
     try:
-        source = Path(path).read_text(encoding="utf-8")
+        data = Path(path).read_bytes()
     except OSError as exc:
         raise UsageError(f"{path}: {exc.strerror or exc}") from None
-    return segql.compile(source, source_name=path, plugins=host)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise not_utf8(path, data, exc.start) from None
+
+
+def load_program(path: str, host: segql.PluginHost | None = None) -> segql.Program:
+    return segql.compile(read_source(path), source_name=path, plugins=host)
 
 
 def evaluation_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -259,6 +323,15 @@ def cmd_check(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     if args.output:
         file_format(args.output)  # an unknown extension is a usage error before any work
+        related_paths = [spec.partition("=") for spec in args.related or []]
+        refuse_output_over_input(
+            args.output,
+            [
+                ("the segment file", args.file),
+                ("--data", args.data),
+                *((f"related table '{name}'", path) for name, _, path in related_paths if path),
+            ],
+        )
     program = load_program(args.file)
     options = evaluation_options(args)
     if args.engine == "spark":
@@ -403,10 +476,7 @@ def schema_of(data: Any) -> pa.Schema:
 def cmd_fmt(args: argparse.Namespace) -> int:
     from segql.format import format_source
 
-    try:
-        source = Path(args.file).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise UsageError(f"{args.file}: {exc.strerror or exc}") from None
+    source = read_source(args.file)
     try:
         formatted = format_source(source)
     except SegqlError as exc:
@@ -423,7 +493,11 @@ def cmd_fmt(args: argparse.Namespace) -> int:
     if args.check or args.diff:
         print(f"{args.file}: would be reformatted", file=sys.stderr)
         return 1
-    Path(args.file).write_text(formatted, encoding="utf-8")
+    try:
+        with atomic_output(args.file) as temporary:
+            Path(temporary).write_text(formatted, encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"{args.file}: could not write: {exc.strerror or exc}") from None
     print(f"{args.file}: reformatted", file=sys.stderr)
     return 0
 
@@ -596,9 +670,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
+    # A termination request (kill, a scheduler's timeout) unwinds like Ctrl-C,
+    # so a half-written output's temporary file is removed (segql.output).
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         result: int = args.func(args)
         return result
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
     except SegqlError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -613,6 +695,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _terminate(signum: int, frame: Any) -> None:
+    raise SystemExit(128 + signum)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -138,6 +138,16 @@ class PluginError(SegqlError):
         super().__init__(message, **kw)  # type: ignore[arg-type]
 
 
+def describe_exception(exc: BaseException) -> str:
+    """``TypeName: message`` (or just the type name) of an exception raised by
+    code segql does not own (a pack, a host object); never raises itself."""
+    try:
+        text = str(exc)
+    except Exception:
+        text = ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
 class CancelledError(SegqlError):
     """Evaluation was cancelled or ran past its deadline."""
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import operator
 import re
-from collections.abc import Iterable
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any, NamedTuple
 
@@ -45,6 +45,35 @@ INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 class _Bad(Exception):
     pass
+
+
+LIST_TYPES = (list, tuple, set, frozenset)
+"""What a list parameter accepts: other iterables (dicts, strings, bytes,
+bytearrays, ranges, generators) are refused rather than silently iterated."""
+
+
+def show(value: Any) -> str:
+    """``repr(value)`` for a message, shortened; never raises (a value whose
+    ``__repr__`` raises, or a self-containing list, is named by its type)."""
+    try:
+        text = repr(value)
+    except Exception:
+        return f"<unprintable {type(value).__name__} object>"
+    if not isinstance(text, str):  # pragma: no cover - repr() checks this itself
+        return f"<unprintable {type(value).__name__} object>"
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _text(value: str) -> str:
+    """A str parameter must be valid Unicode (it becomes UTF-8 in Arrow)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise _Bad(
+            f"the text has a lone surrogate (\\u{ord(value[exc.start]):04x} at position {exc.start}), "
+            "which is not valid Unicode"
+        ) from None
+    return value
 
 
 class Duration(NamedTuple):
@@ -81,6 +110,7 @@ def infer_type(value: Any) -> SType:
     if isinstance(value, Decimal):
         return DECIMAL
     if isinstance(value, str):
+        _text(value)
         return STRING
     if isinstance(value, dt.datetime):
         return TIMESTAMP
@@ -88,18 +118,20 @@ def infer_type(value: Any) -> SType:
         return DATE
     if isinstance(value, (dt.timedelta, Duration)):
         return DURATION
-    if isinstance(value, (list, tuple, set, frozenset)):
+    if isinstance(value, LIST_TYPES):
         elem: SType = NULL
         for item in value:
             if item is None:
                 continue
+            if isinstance(item, LIST_TYPES):  # before looking inside: a list may contain itself
+                raise _Bad(f"lists of lists are not supported; {show(item)} is a list item")
             t = infer_type(item)
             merged = unify(elem, t)
-            if merged is None or t.is_list:
-                raise _Bad(f"list items must have one type; {item!r} does not match {elem}")
+            if merged is None:
+                raise _Bad(f"list items must have one type; {show(item)} does not match {elem}")
             elem = merged
         return list_of(elem)
-    if hasattr(value, "__index__") and not isinstance(value, (bytes, bytearray)):
+    if hasattr(value, "__index__") and not isinstance(value, (bytes, bytearray, memoryview)):
         return INT
     raise _Bad(f"values of type {type(value).__name__} cannot be parameters")
 
@@ -107,10 +139,12 @@ def infer_type(value: Any) -> SType:
 def _int(value: Any) -> int:
     if isinstance(value, bool):
         raise _Bad("expected an integer, got a bool")
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        raise _Bad(f"expected an integer, got {type(value).__name__} {show(value)}")
     try:
         result = operator.index(value)
     except TypeError:
-        raise _Bad(f"expected an integer, got {type(value).__name__} {value!r}") from None
+        raise _Bad(f"expected an integer, got {type(value).__name__} {show(value)}") from None
     if not INT64_MIN <= result <= INT64_MAX:
         raise _Bad(f"{result} does not fit in 64 bits")
     return result
@@ -118,13 +152,13 @@ def _int(value: Any) -> int:
 
 def _float(value: Any) -> float:
     if isinstance(value, bool) or (not isinstance(value, (int, float, Decimal)) and not hasattr(value, "__float__")):
-        raise _Bad(f"expected a number, got {type(value).__name__} {value!r}")
-    if isinstance(value, str):
-        raise _Bad(f"expected a number, got str {value!r}")
+        raise _Bad(f"expected a number, got {type(value).__name__} {show(value)}")
+    if isinstance(value, (str, bytes, bytearray)):
+        raise _Bad(f"expected a number, got {type(value).__name__} {show(value)}")
     try:
         return float(value)
     except (ValueError, OverflowError, TypeError) as exc:  # Decimal('sNaN'), ints beyond float
-        raise _Bad(f"{value!r} is not a float: {exc}") from None
+        raise _Bad(f"{show(value)} is not a float: {exc}") from None
 
 
 def _decimal(value: int | Decimal) -> Decimal:
@@ -154,8 +188,20 @@ def convert(value: Any, t: SType) -> pa.Scalar:
     """``value`` as an Arrow scalar of type ``t``; raises _Bad with a reason."""
     try:
         return _convert(value, t)
+    except _Bad:
+        raise
     except (pa.ArrowException, OverflowError) as exc:  # e.g. a datetime outside the unit's range
-        raise _Bad(f"{value!r} cannot be stored as {t}: {exc}") from None
+        raise _Bad(f"{show(value)} cannot be stored as {t}: {exc}") from None
+    except Exception as exc:  # the value's own methods raised (__index__, __float__, __iter__, …)
+        raise _Bad(f"reading {show(value)} raised {_raised(exc)}") from None
+
+
+def _raised(exc: BaseException) -> str:
+    try:
+        text = str(exc)
+    except Exception:
+        text = ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def _convert(value: Any, t: SType) -> pa.Scalar:
@@ -170,23 +216,23 @@ def _convert(value: Any, t: SType) -> pa.Scalar:
         return python_to_scalar(_float(value), t)
     if kind == "decimal":
         if isinstance(value, bool) or not isinstance(value, (int, Decimal)):
-            raise _Bad(f"expected a Decimal or an int, got {type(value).__name__} {value!r}")
+            raise _Bad(f"expected a Decimal or an int, got {type(value).__name__} {show(value)}")
         return python_to_scalar(_decimal(value), t)
     if kind == "string":
         if not isinstance(value, str):
-            raise _Bad(f"expected a str, got {type(value).__name__} {value!r}")
-        return python_to_scalar(value, t)
+            raise _Bad(f"expected a str, got {type(value).__name__} {show(value)}")
+        return python_to_scalar(_text(value), t)
     if kind == "bool":
         if not isinstance(value, bool):
-            raise _Bad(f"expected a bool, got {type(value).__name__} {value!r}")
+            raise _Bad(f"expected a bool, got {type(value).__name__} {show(value)}")
         return python_to_scalar(value, t)
     if kind == "date":
         if isinstance(value, dt.datetime) or not isinstance(value, dt.date):
-            raise _Bad(f"expected a datetime.date, got {type(value).__name__} {value!r}")
+            raise _Bad(f"expected a datetime.date, got {type(value).__name__} {show(value)}")
         return python_to_scalar(value, t)
     if kind == "timestamp":
         if not isinstance(value, dt.date):
-            raise _Bad(f"expected a datetime, got {type(value).__name__} {value!r}")
+            raise _Bad(f"expected a datetime, got {type(value).__name__} {show(value)}")
         return python_to_scalar(value, t)
     if kind == "duration":
         if isinstance(value, dt.timedelta):
@@ -197,20 +243,25 @@ def _convert(value: Any, t: SType) -> pa.Scalar:
         if isinstance(value, str):
             months, micros = parse_duration_text(value)
             return duration_scalar(months, micros)
-        raise _Bad(f"expected a timedelta or a duration such as '30d', got {type(value).__name__} {value!r}")
+        raise _Bad(f"expected a timedelta or a duration such as '30d', got {type(value).__name__} {show(value)}")
     if kind == "list":
         assert t.elem is not None
-        if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
-            raise _Bad(f"expected a list, got {type(value).__name__} {value!r}")
-        items = [_convert(v, t.elem).as_py() if v is not None else None for v in value]
+        if not isinstance(value, LIST_TYPES) or isinstance(value, Duration):
+            raise _Bad(
+                f"expected a list (or a tuple or a set), got {type(value).__name__} {show(value)}",
+            )
         if t.elem.kind == "duration":
             raise _Bad("lists of durations are not supported")
+        for v in value:
+            if isinstance(v, LIST_TYPES):
+                raise _Bad(f"lists of lists are not supported; {show(v)} is a list item")
+        items = [_convert(v, t.elem).as_py() if v is not None else None for v in value]
         return python_to_scalar(items, t)
     raise _Bad(f"cannot bind a value to type {t}")
 
 
 def bind_params(
-    supplied: dict[str, Any] | None,
+    supplied: Mapping[str, Any] | None,
     declared: dict[str, tuple[SType, Any, Span]],
     used: dict[str, Span],
 ) -> tuple[dict[str, pa.Scalar], dict[str, SType]]:
@@ -220,9 +271,13 @@ def bind_params(
     ``used``: undeclared parameter names -> span of their first use.
     Returns the bound scalars and the type of every parameter.
     """
-    supplied = dict(supplied or {})
-    if not all(isinstance(k, str) for k in supplied):
-        raise ParameterError("parameter names must be strings")
+    try:
+        supplied = dict(supplied or {})
+    except Exception as exc:  # a host Mapping whose methods raise
+        raise ParameterError(f"params could not be read: {_raised(exc)}") from None
+    bad_names = [k for k in supplied if not isinstance(k, str)]
+    if bad_names:
+        raise ParameterError(f"parameter names must be strings, not {type(bad_names[0]).__name__} {show(bad_names[0])}")
     values: dict[str, pa.Scalar] = {}
     types: dict[str, SType] = {}
     known = {**{n: s for n, (_, _, s) in declared.items()}, **used}
@@ -256,7 +311,7 @@ def bind_params(
         try:
             if value is None:
                 raise _Bad("None has no type; declare the parameter (param name: type)")
-            t = infer_type(value)
+            t = _infer(value)
             values[name] = convert(value, t)
         except _Bad as exc:
             raise ParameterError(f"parameter ${name}: {exc}", span=span) from None
@@ -275,6 +330,16 @@ def bind_params(
             ),
         )
     return values, types
+
+
+def _infer(value: Any) -> SType:
+    """``infer_type``, with the value's own failures (``__index__`` …) as _Bad."""
+    try:
+        return infer_type(value)
+    except _Bad:
+        raise
+    except Exception as exc:
+        raise _Bad(f"reading {show(value)} raised {_raised(exc)}") from None
 
 
 def _match(name: str, supplied: dict[str, Any]) -> str | None:

@@ -24,7 +24,7 @@ import attrs
 import pluggy
 
 from segql import ast, builtins, hookspecs
-from segql.errors import PluginError
+from segql.errors import PluginError, describe_exception
 from segql.library import Conventions, Library, rename
 from segql.parse import parse
 from segql.registry import FunctionRegistry
@@ -89,8 +89,10 @@ class PluginHost:
             version = ep.dist.version if ep.dist is not None else None
             try:
                 obj = ep.load()
-            except Exception as exc:
-                self._fail(ep.name, "entry point", version, f"could not be imported: {type(exc).__name__}: {exc}")
+            except KeyboardInterrupt:
+                raise
+            except BaseException as exc:  # an import that calls sys.exit() fails only its pack
+                self._fail(ep.name, "entry point", version, f"could not be imported: {describe_exception(exc)}")
                 continue
             found.append((ep.name, "entry point", version, obj))
         return found
@@ -106,8 +108,10 @@ class PluginHost:
             return
         try:
             self.manager.register(obj, name=name)
-        except Exception as exc:
-            self._fail(name, origin, version, f"is not a valid pack: {exc}")
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:
+            self._fail(name, origin, version, f"is not a valid pack: {describe_exception(exc)}")
             return
         try:
             self._call(name, "segql_register_conventions", self.conventions)
@@ -121,9 +125,12 @@ class PluginHost:
             self._rollback(name)
             self._fail(name, origin, version, exc.message)
             return
-        except Exception as exc:
+        except KeyboardInterrupt:
             self._rollback(name)
-            self._fail(name, origin, version, f"failed while registering: {type(exc).__name__}: {exc}")
+            raise
+        except BaseException as exc:  # also sys.exit() in a hook: contained, the pack fails
+            self._rollback(name)
+            self._fail(name, origin, version, f"failed while registering: raised {describe_exception(exc)}")
             return
         self.packs[name] = PackInfo(
             name=name,

@@ -8,6 +8,7 @@ import datetime as dt
 import hashlib
 import itertools
 import json
+import math
 import os
 import threading
 from collections import OrderedDict
@@ -23,7 +24,7 @@ from segql import ast
 from segql.ast import depth_and_size
 from segql.check import CheckedProgram, DataSchema, check_program, is_constant
 from segql.cost import program_cost
-from segql.errors import DataError, InternalError, LimitError, SegqlError
+from segql.errors import DataError, InternalError, LimitError, ParameterError, SegqlError, describe_exception
 from segql.execute.aggregate import compute_aggregates
 from segql.execute.arrow import Deadline, Executor
 from segql.execute.keys import KeyIndex
@@ -32,7 +33,8 @@ from segql.execute.values import Value, broadcast
 from segql.explain import bound_text, plan_text, python_value, why_text
 from segql.limits import DEFAULT_LIMITS, Limits
 from segql.optimize import DEFAULT_PASSES, EXPLANATION_PASSES, optimize_program
-from segql.params import Duration, bind_params, convert
+from segql.output import atomic_output, same_path_error
+from segql.params import Duration, bind_params, convert, show
 from segql.parse import parse
 from segql.plugins import PluginHost, default_host
 from segql.span import Span
@@ -65,13 +67,19 @@ def to_table(data: Any, what: str = "data") -> pa.Table:
         return data
     if isinstance(data, pa.RecordBatch):
         return pa.Table.from_batches([data])
-    if isinstance(data, pa.RecordBatchReader):
-        return data.read_all()
-    if hasattr(data, "__arrow_c_stream__") or hasattr(data, "__arrow_c_array__"):
+    if isinstance(data, pa.RecordBatchReader) or hasattr(data, "__arrow_c_stream__"):
+        # A host's reader or stream may fail midway (a lost connection): its error, as a DataError.
+        try:
+            return pa.table(data) if not isinstance(data, pa.RecordBatchReader) else data.read_all()
+        except (KeyboardInterrupt, SegqlError):
+            raise
+        except Exception as exc:
+            raise DataError(f"could not read {what}: its reader failed: {describe_exception(exc)}") from None
+    if hasattr(data, "__arrow_c_array__"):
         try:
             return pa.table(data)
-        except (pa.ArrowException, TypeError, ValueError) as exc:
-            raise DataError(f"could not read {what} as Arrow: {exc}") from None
+        except Exception as exc:
+            raise DataError(f"could not read {what} as Arrow: {describe_exception(exc)}") from None
     raise DataError(
         f"cannot evaluate over {what} of type {type(data).__name__}",
         hint="pass a pyarrow.Table, a RecordBatch, or an object with __arrow_c_stream__ (Polars, pandas)",
@@ -317,6 +325,7 @@ class Program:
         """Check names and types against a table (or schema) and, if given, the
         related tables, without evaluating anything."""
         with only_segql_errors(self.source, self.source_name):
+            check_key(key)
             schema = data_or_schema if isinstance(data_or_schema, pa.Schema) else to_table(data_or_schema).schema
             sources = {name: open_related(name, obj).schema for name, obj in (related or {}).items()}
             if key is not None:
@@ -359,6 +368,7 @@ class Program:
         is evaluated (population-level functions such as RFM scores depend on
         every row), and the customer's row is read from the result."""
         with only_segql_errors(self.source, self.source_name):
+            check_key(key)
             table = to_table(data)
             row = row_position(table, key, id)
             planned, executor = self._deep(
@@ -544,18 +554,30 @@ class Program:
         cancel: threading.Event | None = None,
     ) -> StreamSummary:
         """Stream ``data`` through the program into a Parquet file (the
-        options of ``stream``); returns what was read and written."""
+        options of ``stream``); returns what was read and written.  The file
+        is written whole or not at all: to a temporary file beside ``path``,
+        renamed onto it when complete; on any failure the previous file (or
+        none) stays (segql.output).  A ``path`` that is the data or a related
+        table (or inside its folder) is refused before anything is read."""
         import pyarrow.parquet as pq
 
         with only_segql_errors(self.source, self.source_name):
+            if not isinstance(path, (str, os.PathLike)):
+                raise ParameterError(f"the output path must be a str or a path, not {type(path).__name__}")
+            target = os.fspath(path)
+            clash = same_path_error(
+                target, [("the data", data), *((f"related table '{n}'", t) for n, t in related_items(related))]
+            )
+            if clash is not None:
+                raise ParameterError(f"{clash}; writing it would destroy the input", hint="choose another output path")
             options = dict(key=key, related=related, as_of=as_of, params=params, members_of=members_of)
             reader, counts = self._deep(lambda: self._stream(data, batch_rows, timeout, cancel, **options))
             try:
-                with pq.ParquetWriter(os.fspath(path), reader.schema) as writer:
+                with atomic_output(target) as temporary, pq.ParquetWriter(temporary, reader.schema) as writer:
                     for batch in reader:
                         writer.write_batch(batch)
-            except OSError as exc:
-                raise DataError(f"could not write {os.fspath(path)}: {exc}") from None
+            except (OSError, pa.ArrowException) as exc:
+                raise DataError(f"could not write {target}: {exc}") from None
             return StreamSummary(counts["read"], counts["written"], counts["batches"], counts["filter"])
 
     def _stream(
@@ -732,7 +754,7 @@ class Program:
         instant = resolve_as_of(as_of)
         sources = {name: open_related(name, obj) for name, obj in related_items(related)}
         values, planned = self._bind(schema, key, {n: s.schema for n, s in sources.items()}, params, explanation)
-        deadline = Deadline(timeout, cancel) if (timeout is not None or cancel is not None) else None
+        deadline = make_deadline(timeout, cancel)
 
         def executor_for(data: pa.Table, table_name: str | None = None, **extra: Any) -> Executor:
             return Executor(
@@ -760,8 +782,9 @@ class Program:
         schemas (``evaluate``, ``stream`` and ``to_sql`` alike)."""
         if params is not None and not isinstance(params, Mapping):
             raise DataError(f"params must be a mapping of names to values, not {type(params).__name__}")
+        check_key(key)
         declared = {name: (d.declared, self._param_defaults[name], d.span) for name, d in self._param_decls.items()}
-        values, types = bind_params(dict(params or {}), declared, self._used_params)
+        values, types = bind_params(params, declared, self._used_params)
         if key is not None and key not in schema.names:
             from segql.check import suggest
 
@@ -825,6 +848,41 @@ class Program:
             b"segql.packs": json.dumps(self.packs, sort_keys=True).encode(),
         }
         return pa.Table.from_arrays(columns, names=names).replace_schema_metadata(metadata)
+
+
+def make_deadline(timeout: Any, cancel: Any) -> Deadline | None:
+    """The deadline of an evaluation; a ``timeout`` that is not a number of
+    seconds ≥ 0, or a ``cancel`` without ``is_set()``, is a ParameterError."""
+    if timeout is None and cancel is None:
+        return None
+    if timeout is not None:
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+            raise ParameterError(
+                f"timeout must be a number of seconds (or None), not {type(timeout).__name__} {show(timeout)}"
+            )
+        try:
+            seconds = float(timeout)
+        except OverflowError:
+            raise ParameterError(f"timeout {show(timeout)} is too large", hint="timeout=None sets no limit") from None
+        if math.isnan(seconds) or seconds < 0:
+            raise ParameterError(f"timeout must be a number of seconds ≥ 0, not {timeout!r}")
+        timeout = seconds
+    if cancel is not None:
+        try:
+            is_set = getattr(cancel, "is_set", None)
+        except Exception:
+            is_set = None
+        if not callable(is_set):
+            raise ParameterError(
+                "cancel must be a threading.Event (an object with is_set()), "
+                f"not {type(cancel).__name__} {show(cancel)}"
+            )
+    return Deadline(timeout, cancel)
+
+
+def check_key(key: Any) -> None:
+    if key is not None and not isinstance(key, str):
+        raise ParameterError(f"key must be a column name (a str), not {type(key).__name__} {show(key)}")
 
 
 def check_row_order(row_order: Mapping[str, str] | None, sources: Mapping[str, pa.Schema]) -> dict[str, str]:

@@ -42,7 +42,7 @@ import pyarrow as pa
 from segql import ast
 from segql.builtins import EARTH_RADIUS_KM, INTEGRAL_DOUBLE, power_of_ten
 from segql.effects import can_raise
-from segql.errors import PluginError, SegqlError
+from segql.errors import PluginError, SegqlError, describe_exception
 from segql.execute.temporal import python_add_months
 from segql.execute.values import decimal_type_for
 from segql.registry import Function, FunctionRegistry
@@ -542,9 +542,11 @@ def call_sql_hook(fn: Function, node: ast.Func, args: list[str], writer: SqlWrit
     except SegqlError as exc:  # e.g. the pack's own argument check, as in evaluate
         where = f"{fn.name} (pack {fn.pack})"
         raise PluginError(f"{where} failed: {exc.message}", pack=fn.pack, function=fn.name, span=span) from None
-    except Exception as exc:
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # also sys.exit() and other BaseExceptions of the pack's code
         raise PluginError(
-            f"the SQL implementation of {fn.name}() (pack {fn.pack!r}) raised {type(exc).__name__}: {exc}",
+            f"the SQL implementation of {fn.name}() (pack {fn.pack!r}) raised {describe_exception(exc)}",
             pack=fn.pack,
             function=fn.name,
             span=span,

@@ -33,7 +33,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
 from segql import ast
-from segql.errors import DataError
+from segql.errors import DataError, SegqlError
 from segql.execute.arrow import decode
 from segql.execute.values import Value, is_scalar
 
@@ -76,7 +76,12 @@ class Source:
         elif isinstance(data, pa.RecordBatchReader):
             self._reader = data
         elif hasattr(data, "__arrow_c_stream__"):
-            self._reader = pa.RecordBatchReader.from_stream(data)
+            try:
+                self._reader = pa.RecordBatchReader.from_stream(data)
+            except (KeyboardInterrupt, SegqlError):
+                raise
+            except Exception as exc:
+                raise DataError(f"could not read the data as an Arrow stream: {type(exc).__name__}: {exc}") from None
         else:
             raise DataError(
                 f"cannot stream {type(data).__name__}",
@@ -115,7 +120,19 @@ class Source:
         reader, self._reader = self._reader, None
         if reader is None:  # pragma: no cover - guarded by `rereadable`
             raise DataError("a RecordBatchReader can be read only once")
-        for batch in reader:
+        taken = 0
+        while True:
+            try:
+                batch = reader.read_next_batch()
+            except StopIteration:
+                return
+            except (KeyboardInterrupt, SegqlError):
+                raise
+            except Exception as exc:  # the host's reader failed (a lost connection, a bad file)
+                raise DataError(
+                    f"the data's reader failed after {taken} batches: {type(exc).__name__}: {exc}"
+                ) from None
+            taken += 1
             yield batch.select(columns) if columns else batch
 
 

@@ -28,7 +28,14 @@ import pyarrow.compute as pc
 from segql import ast
 from segql.cost import expression_cost
 from segql.effects import can_raise
-from segql.errors import CancelledError, EvaluationError, PluginError, SegqlError
+from segql.errors import (
+    CancelledError,
+    EvaluationError,
+    ParameterError,
+    PluginError,
+    SegqlError,
+    describe_exception,
+)
 from segql.execute import temporal
 from segql.execute.values import (
     Value,
@@ -54,8 +61,13 @@ class Deadline:
         self.cancel = cancel
 
     def check(self) -> None:
-        if self.cancel is not None and self.cancel.is_set():
-            raise CancelledError("evaluation was cancelled")
+        if self.cancel is not None:
+            try:
+                cancelled = bool(self.cancel.is_set())
+            except Exception as exc:  # the host's cancel object failed
+                raise ParameterError(f"cancel.is_set() raised {type(exc).__name__}: {exc}") from None
+            if cancelled:
+                raise CancelledError("evaluation was cancelled")
         if self.until is not None and time.monotonic() > self.until:
             raise CancelledError("evaluation ran past its deadline")
 
@@ -699,9 +711,11 @@ def call_pack_function(
         raise
     except SegqlError as exc:
         raise PluginError(f"{where} failed: {exc.message}", pack=fn.pack, function=fn.name, span=node.span) from exc
-    except Exception as exc:
+    except KeyboardInterrupt:  # the user pressed Ctrl-C: not the pack's failure
+        raise
+    except BaseException as exc:  # also sys.exit(), GeneratorExit, any BaseException subclass
         raise PluginError(
-            f"{where} raised {type(exc).__name__}: {exc}", pack=fn.pack, function=fn.name, span=node.span
+            f"{where} raised {describe_exception(exc)}", pack=fn.pack, function=fn.name, span=node.span
         ) from exc
     if isinstance(result, pa.Array):
         result = pa.chunked_array([result], type=result.type)

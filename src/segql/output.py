@@ -1,0 +1,120 @@
+"""Files segql writes: whole or not at all, and never over an input.
+
+Every file segql writes (``Program.evaluate_to_parquet``, ``segql run -o``,
+``segql fmt``) is written to a temporary file beside the target and renamed
+onto it only when it is complete (after an ``fsync``): a failure at any point
+— an error in a later batch, a timeout, a cancellation, Ctrl-C — leaves the
+previous file (or no file) in place and removes the temporary.  Only a
+process killed outright (``kill -9``, a power cut) can leave the temporary
+behind; its name says what it is (``.out.parquet.<random>.segql-partial``,
+hidden, so dataset readers skip it), and the target is still intact.
+
+An output that is one of the inputs — the same file by any name (relative,
+absolute, through a symlink, a hard link), or a file inside an input
+directory (a Parquet dataset) — is refused before anything is read or
+written (``same_path_error``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import stat
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+PARTIAL_SUFFIX = ".segql-partial"
+
+
+def _fsync_directory(directory: str) -> None:
+    """Make the rename itself durable (POSIX; a no-op where directories cannot be opened)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        with contextlib.suppress(OSError):
+            os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _temporary_beside(target: str) -> str:
+    """Create (exclusively) an empty temporary file in the target's folder.
+    Created with mode 0o666 so the umask applies, as for any new file."""
+    directory, name = os.path.split(target)
+    while True:
+        candidate = os.path.join(directory, f".{name}.{secrets.token_hex(4)}{PARTIAL_SUFFIX}")
+        try:
+            fd = os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:  # pragma: no cover - 2**32 names
+            continue
+        os.close(fd)
+        return candidate
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | os.PathLike[str]) -> Iterator[str]:
+    """A temporary path to write in place of ``path``; on a normal exit the
+    temporary is flushed to disk and renamed onto ``path``, on any exception
+    (including KeyboardInterrupt and SystemExit) it is removed and ``path`` is
+    untouched.  A symlink target keeps its link: the file it points to is replaced.
+    Raises OSError when the temporary cannot be created or renamed."""
+    target = os.path.realpath(os.fspath(path))
+    temporary = _temporary_beside(target)
+    try:
+        yield temporary
+        with contextlib.suppress(FileNotFoundError):
+            # An existing target keeps its permission bits.
+            os.chmod(temporary, stat.S_IMODE(os.stat(target).st_mode))
+        fd = os.open(temporary, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(temporary, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+    _fsync_directory(os.path.dirname(target))
+
+
+def _same_file(a: str, b: str) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return os.path.realpath(a) == os.path.realpath(b)
+
+
+def _inside(path: str, directory: str) -> bool:
+    path, directory = os.path.realpath(path), os.path.realpath(directory)
+    try:
+        return os.path.commonpath([path, directory]) == directory
+    except ValueError:  # different drives (Windows)
+        return False
+
+
+def input_paths(data: Any) -> list[str]:
+    """The local files and folders an input is read from (paths and file-system
+    datasets; in-memory tables have none)."""
+    if isinstance(data, (str, os.PathLike)):
+        return [os.fspath(data)]
+    files = getattr(data, "files", None)  # pyarrow.dataset.FileSystemDataset
+    if isinstance(files, list) and all(isinstance(f, str) for f in files):
+        return list(files)
+    return []
+
+
+def same_path_error(output: str | os.PathLike[str], inputs: Iterable[tuple[str, Any]]) -> str | None:
+    """Why writing ``output`` would overwrite one of ``inputs`` ((what, data)
+    pairs), or None."""
+    out = os.fspath(output)
+    for what, data in inputs:
+        for path in input_paths(data):
+            if _same_file(out, path):
+                return f"the output {out} is {what} ({path})"
+            if os.path.isdir(path) and _inside(out, path):
+                return f"the output {out} is inside the folder of {what} ({path})"
+    return None
