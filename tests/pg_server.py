@@ -70,13 +70,13 @@ class Server:
     def socket_dir(self) -> str:
         return str(self.directory)
 
-    def connect(self) -> Any:
+    def connect(self, timezone: str = "UTC") -> Any:
         import psycopg
 
         con = psycopg.connect(
             host=self.socket_dir, port=PORT, user="postgres", dbname="postgres", autocommit=True, connect_timeout=10
         )
-        con.execute("SET TimeZone = 'UTC'")
+        con.execute(f"SET TimeZone = '{timezone}'")
         con.execute("SET IntervalStyle = 'iso_8601'")  # intervals read back as P1Y2M3DT4H5M6.000007S
         return con
 
@@ -297,9 +297,9 @@ def query(con: Any, sql: str) -> tuple[list[str], list[list[object]]]:
 
 
 @contextlib.contextmanager
-def session(server: Server, tables: dict[str, pa.Table]) -> Iterator[Any]:
+def session(server: Server, tables: dict[str, pa.Table], timezone: str = "UTC") -> Iterator[Any]:
     """A connection with ``tables`` loaded (temporary tables, gone afterwards)."""
-    con = server.connect()
+    con = server.connect(timezone)
     try:
         for name, table in tables.items():
             load(con, name, table)
