@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
@@ -25,3 +27,22 @@ def hotel_rates() -> pa.Table:
     index = table.schema.get_field_index("arrival_date")
     parsed = pc.strptime(table.column("arrival_date"), format="%Y-%m-%d", unit="s")
     return table.set_column(index, "arrival_date", pc.cast(parsed, pa.date32()))
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    """A throwaway PostgreSQL server (tests/pg_server.py), stopped and removed
+    at the end of the session.  When none can be started the tests that use
+    it skip, saying why -- except under CI (CI set), where they fail: CI must
+    not pass without having run them."""
+    import pg_server
+
+    try:
+        server = pg_server.start()
+    except pg_server.Unavailable as exc:
+        message = f"no PostgreSQL server for the PostgreSQL tests: {exc}"
+        if os.environ.get("CI"):
+            pytest.fail(message + " (CI is set, so this is a failure, not a skip)", pytrace=False)
+        pytest.skip(message)
+    yield server
+    server.stop()

@@ -85,6 +85,8 @@ def python_literal(value: Any, kind: str | None = None) -> str:
             return "CAST('NaN' AS DOUBLE)"
         if math.isinf(value):
             return f"CAST('{'-' if value < 0 else ''}Infinity' AS DOUBLE)"
+        if value == 0 and math.copysign(1.0, value) < 0:
+            return "CAST('-0.0' AS DOUBLE)"  # the number -0.0 is the decimal 0, which has no sign
         return f"CAST({value!r} AS DOUBLE)"
     if isinstance(value, decimal.Decimal):
         dtype = decimal_type_for(value)
@@ -456,6 +458,9 @@ class SqlWriter:
         if node.op == "/":
             return f"(CAST({a} AS DOUBLE) / NULLIF(CAST({b} AS DOUBLE), 0))"
         if node.op == "%":
+            if "float" in kinds:
+                why = "it has no remainder of double precision (numeric's rounds the operands to 15 digits)"
+                self.refuse_in(("postgres",), "% of a float", why, node)
             return f"({a} % NULLIF({b}, 0))"
         return f"({a} {node.op} {b})"
 
@@ -768,6 +773,8 @@ def _day_of_week(w: SqlWriter, node: ast.Func, args: list[str]) -> str:
 
 def _part(field: str) -> Callable[[SqlWriter, ast.Func, list[str]], str]:
     def write(w: SqlWriter, node: ast.Func, args: list[str]) -> str:
+        if field == "HOUR" and w.dialect == "postgres" and _kind(node.args[0]) == "date":
+            return f"CAST(EXTRACT(HOUR FROM CAST({args[0]} AS TIMESTAMP)) AS BIGINT)"  # no hour in a PG date
         return f"CAST(EXTRACT({field} FROM {args[0]}) AS BIGINT)"
 
     return write
@@ -853,6 +860,10 @@ def aggregate_sql(writer: SqlWriter, node: ast.Aggregate) -> str:
         # The exact sum as a double, over the count (engines' AVG of decimals round differently).
         return f"(CAST(SUM({value}){where} AS DOUBLE) / CAST(NULLIF(COUNT({value}){where}, 0) AS DOUBLE))"
     func = {"avg": "AVG", "sum": "SUM", "min": "MIN", "max": "MAX"}[node.func]
+    if node.func == "avg" and writer.dialect == "postgres" and node.value is not None and _kind(node.value) == "int":
+        # PostgreSQL's AVG of integers is a numeric rounded to 16 decimals (2.2727272727272727
+        # for 25 / 11, a double away once cast): the exact sum (a numeric) as a double, over the count.
+        return f"(CAST(SUM({value}){where} AS DOUBLE) / CAST(NULLIF(COUNT({value}){where}, 0) AS DOUBLE))"
     return f"{func}({value}){where}"
 
 
