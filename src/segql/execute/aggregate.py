@@ -100,7 +100,7 @@ def _table_aggregates(
             mask = np.asarray(pc.take(where, row_indices).to_numpy(zero_copy_only=False), dtype=bool)
         value = None
         if agg.value is not None:
-            value = decode(_take(executor.eval(agg.value), row_indices, total))
+            value = _take(executor.eval(agg.value), row_indices, total)
         by = _take(executor.eval(agg.by), row_indices, total) if agg.by is not None else None
         try:
             results[agg] = reducer.reduce(agg, mask, value, by)
@@ -110,9 +110,13 @@ def _table_aggregates(
 
 
 def _take(value: pa.ChunkedArray | pa.Scalar, rows: pa.Array, total: int) -> pa.Array:
+    """The values of the chosen related rows, as one plain (decoded) array."""
     if isinstance(value, pa.Scalar):
+        value = decode(value)
         return pa.repeat(value, len(rows)) if value.is_valid else pa.nulls(len(rows), value.type)
-    taken = pc.take(value, rows)
+    # Decoded first: taking from chunks with different dictionaries unifies
+    # them, which Arrow cannot do when a dictionary holds a null entry.
+    taken = pc.take(decode(value), rows)
     return taken.combine_chunks() if isinstance(taken, pa.ChunkedArray) else taken
 
 
