@@ -120,6 +120,14 @@ def _take(value: pa.ChunkedArray | pa.Scalar, rows: pa.Array, total: int) -> pa.
     return taken.combine_chunks() if isinstance(taken, pa.ChunkedArray) else taken
 
 
+def _one_zero_one_nan(value: pa.Array) -> pa.Array:
+    """Floats with -0.0 as 0.0 and every NaN as one NaN, so that a hash counts
+    ``0.0 = -0.0`` as one value and the NaNs as one (as DuckDB does)."""
+    zero = pa.scalar(0.0, value.type)
+    value = pc.if_else(pc.equal(value, zero), zero, value)
+    return pc.if_else(pc.is_nan(value), pa.scalar(float("nan"), value.type), value)
+
+
 class _NumericView:
     """A value array as NumPy numbers plus a validity mask, and the way back."""
 
@@ -181,6 +189,8 @@ class _Reducer:
             return self._first_last(func, mask, value, by)
         if func == "count_distinct" and pa.types.is_null(value.type):
             return pa.array(np.zeros(self.n, dtype=np.int64))  # (Arrow counts the null as a value)
+        if func == "count_distinct" and pa.types.is_floating(value.type):
+            value = _one_zero_one_nan(value)
         if func == "avg" and pa.types.is_decimal(value.type):
             return self._decimal_mean(mask, value)
         view = _NumericView.of(value) if func != "count_distinct" else None
@@ -197,15 +207,28 @@ class _Reducer:
             with np.errstate(invalid="ignore", divide="ignore"):
                 means = sums / counts
             return pa.array(means, mask=counts == 0)
-        # min / max
+        return self._min_max(func, pos, values, view)
+
+    def _min_max(self, func: str, pos: np.ndarray, values: np.ndarray, view: _NumericView) -> pa.Array:
+        """min / max; NaN is the greatest float (above +inf, as in DuckDB,
+        PostgreSQL and Spark): a min is NaN only when every value is NaN, a
+        max is NaN as soon as one value is."""
         present = np.bincount(pos, minlength=self.n) > 0
-        if values.dtype.kind == "f":
-            start = np.inf if func == "min" else -np.inf
-            out = np.full(self.n, start, dtype=np.float64)
-        else:
+        if values.dtype.kind != "f":
             info = np.iinfo(np.int64)
             out = np.full(self.n, info.max if func == "min" else info.min, dtype=np.int64)
-        (np.minimum if func == "min" else np.maximum).at(out, pos, values)
+            (np.minimum if func == "min" else np.maximum).at(out, pos, values)
+            return view.to_arrow(out, present)
+        nan = np.isnan(values)
+        numbers = ~nan
+        out = np.full(self.n, np.inf if func == "min" else -np.inf, dtype=np.float64)
+        (np.minimum if func == "min" else np.maximum).at(out, pos[numbers], values[numbers])
+        if nan.any():
+            if func == "min":
+                only_nan = np.bincount(pos[numbers], minlength=self.n) == 0
+                out[present & only_nan] = np.nan
+            else:
+                out[np.bincount(pos[nan], minlength=self.n) > 0] = np.nan
         return view.to_arrow(out, present)
 
     def _decimal_mean(self, mask: np.ndarray | None, value: pa.Array) -> pa.Array:
