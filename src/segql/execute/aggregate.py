@@ -18,6 +18,8 @@ For each related table:
 Empty groups get the values of the §3 table: 0 for count / sum /
 count_distinct, false for exists, null for avg / min / max / first / last.
 ``sum`` of no values is 0 also when a customer's rows all hold null.
+For ``min``/``max`` NaN is the greatest float (above +inf); ``count_distinct``
+counts 0.0 and -0.0 as one value and every NaN as one (docs/decisions.md §14).
 ``first``/``last … by`` take the value at the smallest/largest ``by`` (rows with
 a null or NaN ``by`` are ignored); among rows with equal ``by`` the earliest row
 of the related table wins for ``first`` and the latest for ``last``.
