@@ -323,6 +323,36 @@ def test_decimals_agree_on_spark(spark) -> None:
     assert compare_on_spark(spark, source, profile, "customer_id", {"orders": orders}) == "agree"
 
 
+def test_nan_orders_above_every_number_on_spark(spark) -> None:
+    """min/max/least/greatest with NaN (the greatest float, as in Spark) and
+    count_distinct of 0.0/-0.0 and NaNs (one value each), on every pair of
+    NaN, ±inf, ±0, a number and null (issue #15)."""
+    import itertools
+    import math
+
+    from test_nan_order import SOURCE
+
+    specials = [math.nan, math.inf, -math.inf, 0.0, -0.0, 3.0, None]
+    pairs = list(itertools.product(specials, repeat=2))
+    profile = pa.table(
+        {
+            "customer_id": list(range(len(pairs))),
+            "a": pa.array([p[0] for p in pairs], pa.float64()),
+            "b": pa.array([p[1] for p in pairs], pa.float64()),
+            "c": pa.array([specials[i % len(specials)] for i in range(len(pairs))], pa.float64()),
+        }
+    )
+    rows = [(i, v) for i, pair in enumerate(pairs) for v in (*pair, specials[i % len(specials)])]
+    orders = pa.table(
+        {
+            "customer_id": [r[0] for r in rows],
+            "f": pa.array([r[1] for r in rows], pa.float64()),
+            "g": [i % 3 - 1 for i in range(len(rows))],
+        }
+    )
+    assert compare_on_spark(spark, SOURCE, profile, "customer_id", {"orders": orders}) == "agree"
+
+
 def test_trip_purposes_and_traveler_types_agree_on_spark(spark) -> None:
     """travel.trip_purpose (row-wise SQL) and travel.traveler_type (price tiers:
     a ROW_NUMBER subquery per threshold, interpolated as Arrow does) on the

@@ -142,13 +142,27 @@ def _coalesce(ctx: CallContext, *args: Value) -> Value:
     return pc.coalesce(*unify_physical(list(args)))
 
 
-def _element_wise(kernel: Any) -> Any:
+def _element_wise(kernel: Any, greatest: bool) -> Any:
     def impl(ctx: CallContext, *args: Value) -> Value:
         values = unify_physical(list(args))
         if pa.types.is_boolean(values[0].type):
             ints = [pc.cast(v, pa.int8()) for v in values]
             return pc.cast(kernel(*ints, skip_nulls=True), pa.bool_())
-        return kernel(*values, skip_nulls=True)
+        floats = [v for v in values if pa.types.is_floating(v.type)]
+        if not floats:
+            return kernel(*values, skip_nulls=True)
+        # NaN is the greatest float (above +inf): greatest() is NaN when an
+        # argument is; least() only when every non-null argument is NaN.
+        nan = pa.scalar(float("nan"), floats[0].type)
+        some_nan = pc.fill_null(pc.is_nan(floats[0]), False)
+        for v in floats[1:]:
+            some_nan = pc.or_(some_nan, pc.fill_null(pc.is_nan(v), False))
+        numbers = [
+            pc.if_else(pc.is_nan(v), pa.scalar(None, v.type), v) if pa.types.is_floating(v.type) else v for v in values
+        ]
+        result = kernel(*numbers, skip_nulls=True)
+        take_nan = some_nan if greatest else pc.and_(some_nan, pc.is_null(result))
+        return pc.if_else(take_nan, nan, result)
 
     return impl
 
@@ -290,7 +304,7 @@ def segql_register_functions(registry: FunctionRegistry) -> None:
     )
     add(
         "least",
-        _element_wise(pc.min_element_wise),
+        _element_wise(pc.min_element_wise, greatest=False),
         params=[("value", "T:orderable")],
         variadic=True,
         returns="T",
@@ -298,7 +312,7 @@ def segql_register_functions(registry: FunctionRegistry) -> None:
     )
     add(
         "greatest",
-        _element_wise(pc.max_element_wise),
+        _element_wise(pc.max_element_wise, greatest=True),
         params=[("value", "T:orderable")],
         variadic=True,
         returns="T",

@@ -616,14 +616,36 @@ def _kind(node: ast.Node) -> str | None:
     return node.type.kind if node.type else None
 
 
+NAN_NOT_GREATEST = ("bigquery", "snowflake")
+"""Dialects whose MIN/MAX/LEAST/GREATEST are not known to order NaN above every
+number (BigQuery's return NaN as soon as one input is NaN): for floats the
+writer spells segql's rule out.  DuckDB, PostgreSQL and Spark order NaN above
++inf, as segql does."""
+
+
 def _least_greatest(name: str) -> Callable[[SqlWriter, ast.Func, list[str]], str]:
     def write(w: SqlWriter, node: ast.Func, args: list[str]) -> str:
         # Nulls are skipped (null only if all are null) in every dialect: each
         # argument falls back to the first non-null of the others.
         if len(args) == 1:
             return args[0]
-        filled = [f"COALESCE({', '.join([a, *[b for b in args if b is not a]])})" for a in args]
-        return f"{name}({', '.join(filled)})"
+
+        def skipping_nulls(items: list[str]) -> str:
+            filled = [
+                f"COALESCE({', '.join([a, *[b for j, b in enumerate(items) if j != i]])})" for i, a in enumerate(items)
+            ]
+            return f"{name}({', '.join(filled)})"
+
+        plain = skipping_nulls(args)
+        if w.dialect not in NAN_NOT_GREATEST or _kind(node) != "float":
+            return plain
+        # NaN is the greatest float: GREATEST is NaN when an argument is, LEAST
+        # only when every non-null argument is.
+        if name == "GREATEST":
+            some_nan = " OR ".join(w.is_nan(a) for a in args)
+            return f"(CASE WHEN {some_nan} THEN CAST('NaN' AS DOUBLE) ELSE {plain} END)"
+        numbers = [f"(CASE WHEN {w.is_nan(a)} THEN NULL ELSE {a} END)" for a in args]
+        return f"COALESCE({skipping_nulls(numbers)}, {plain})"
 
     return write
 
@@ -854,8 +876,14 @@ def aggregate_sql(writer: SqlWriter, node: ast.Aggregate) -> str:
     if node.func in ("count", "exists"):
         inner = f"COUNT({value if value is not None else '*'}){where}"
         return f"({inner} > 0)" if node.func == "exists" else inner
+    floats = node.value is not None and _kind(node.value) == "float"
     if node.func == "count_distinct":
-        return f"COUNT(DISTINCT {value}){where}"
+        if not floats or writer.dialect not in NAN_NOT_GREATEST:
+            return f"COUNT(DISTINCT {value}){where}"  # 0.0 and -0.0 one value, the NaNs one
+        assert value is not None
+        nan = writer.is_nan(value)
+        numbers = f"(CASE WHEN {nan} THEN NULL WHEN {value} = 0 THEN CAST(0 AS DOUBLE) ELSE {value} END)"
+        return f"(COUNT(DISTINCT {numbers}){where} + COALESCE(MAX(CASE WHEN {nan} THEN 1 ELSE 0 END){where}, 0))"
     if node.func == "avg" and node.value is not None and _kind(node.value) == "decimal":
         # The exact sum as a double, over the count (engines' AVG of decimals round differently).
         return f"(CAST(SUM({value}){where} AS DOUBLE) / CAST(NULLIF(COUNT({value}){where}, 0) AS DOUBLE))"
@@ -864,6 +892,14 @@ def aggregate_sql(writer: SqlWriter, node: ast.Aggregate) -> str:
         # PostgreSQL's AVG of integers is a numeric rounded to 16 decimals (2.2727272727272727
         # for 25 / 11, a double away once cast): the exact sum (a numeric) as a double, over the count.
         return f"(CAST(SUM({value}){where} AS DOUBLE) / CAST(NULLIF(COUNT({value}){where}, 0) AS DOUBLE))"
+    if floats and node.func in ("min", "max") and writer.dialect in NAN_NOT_GREATEST:
+        # NaN is the greatest float: a MIN is NaN only when every value is, a MAX as soon as one is.
+        assert value is not None
+        nan = writer.is_nan(value)
+        if node.func == "min":
+            return f"COALESCE(MIN(CASE WHEN {nan} THEN NULL ELSE {value} END){where}, MIN({value}){where})"
+        some_nan = f"MAX(CASE WHEN {nan} THEN 1 ELSE 0 END){where} = 1"
+        return f"(CASE WHEN {some_nan} THEN CAST('NaN' AS DOUBLE) ELSE MAX({value}){where} END)"
     return f"{func}({value}){where}"
 
 

@@ -18,6 +18,8 @@ For each related table:
 Empty groups get the values of the §3 table: 0 for count / sum /
 count_distinct, false for exists, null for avg / min / max / first / last.
 ``sum`` of no values is 0 also when a customer's rows all hold null.
+For ``min``/``max`` NaN is the greatest float (above +inf); ``count_distinct``
+counts 0.0 and -0.0 as one value and every NaN as one (docs/decisions.md §14).
 ``first``/``last … by`` take the value at the smallest/largest ``by`` (rows with
 a null or NaN ``by`` are ignored); among rows with equal ``by`` the earliest row
 of the related table wins for ``first`` and the latest for ``last``.
@@ -100,7 +102,7 @@ def _table_aggregates(
             mask = np.asarray(pc.take(where, row_indices).to_numpy(zero_copy_only=False), dtype=bool)
         value = None
         if agg.value is not None:
-            value = decode(_take(executor.eval(agg.value), row_indices, total))
+            value = _take(executor.eval(agg.value), row_indices, total)
         by = _take(executor.eval(agg.by), row_indices, total) if agg.by is not None else None
         try:
             results[agg] = reducer.reduce(agg, mask, value, by)
@@ -110,10 +112,22 @@ def _table_aggregates(
 
 
 def _take(value: pa.ChunkedArray | pa.Scalar, rows: pa.Array, total: int) -> pa.Array:
+    """The values of the chosen related rows, as one plain (decoded) array."""
     if isinstance(value, pa.Scalar):
+        value = decode(value)
         return pa.repeat(value, len(rows)) if value.is_valid else pa.nulls(len(rows), value.type)
-    taken = pc.take(value, rows)
+    # Decoded first: taking from chunks with different dictionaries unifies
+    # them, which Arrow cannot do when a dictionary holds a null entry.
+    taken = pc.take(decode(value), rows)
     return taken.combine_chunks() if isinstance(taken, pa.ChunkedArray) else taken
+
+
+def _one_zero_one_nan(value: pa.Array) -> pa.Array:
+    """Floats with -0.0 as 0.0 and every NaN as one NaN, so that a hash counts
+    ``0.0 = -0.0`` as one value and the NaNs as one (as DuckDB does)."""
+    zero = pa.scalar(0.0, value.type)
+    value = pc.if_else(pc.equal(value, zero), zero, value)
+    return pc.if_else(pc.is_nan(value), pa.scalar(float("nan"), value.type), value)
 
 
 class _NumericView:
@@ -177,6 +191,8 @@ class _Reducer:
             return self._first_last(func, mask, value, by)
         if func == "count_distinct" and pa.types.is_null(value.type):
             return pa.array(np.zeros(self.n, dtype=np.int64))  # (Arrow counts the null as a value)
+        if func == "count_distinct" and pa.types.is_floating(value.type):
+            value = _one_zero_one_nan(value)
         if func == "avg" and pa.types.is_decimal(value.type):
             return self._decimal_mean(mask, value)
         view = _NumericView.of(value) if func != "count_distinct" else None
@@ -193,15 +209,28 @@ class _Reducer:
             with np.errstate(invalid="ignore", divide="ignore"):
                 means = sums / counts
             return pa.array(means, mask=counts == 0)
-        # min / max
+        return self._min_max(func, pos, values, view)
+
+    def _min_max(self, func: str, pos: np.ndarray, values: np.ndarray, view: _NumericView) -> pa.Array:
+        """min / max; NaN is the greatest float (above +inf, as in DuckDB,
+        PostgreSQL and Spark): a min is NaN only when every value is NaN, a
+        max is NaN as soon as one value is."""
         present = np.bincount(pos, minlength=self.n) > 0
-        if values.dtype.kind == "f":
-            start = np.inf if func == "min" else -np.inf
-            out = np.full(self.n, start, dtype=np.float64)
-        else:
+        if values.dtype.kind != "f":
             info = np.iinfo(np.int64)
             out = np.full(self.n, info.max if func == "min" else info.min, dtype=np.int64)
-        (np.minimum if func == "min" else np.maximum).at(out, pos, values)
+            (np.minimum if func == "min" else np.maximum).at(out, pos, values)
+            return view.to_arrow(out, present)
+        nan = np.isnan(values)
+        numbers = ~nan
+        out = np.full(self.n, np.inf if func == "min" else -np.inf, dtype=np.float64)
+        (np.minimum if func == "min" else np.maximum).at(out, pos[numbers], values[numbers])
+        if nan.any():
+            if func == "min":
+                only_nan = np.bincount(pos[numbers], minlength=self.n) == 0
+                out[present & only_nan] = np.nan
+            else:
+                out[np.bincount(pos[nan], minlength=self.n) > 0] = np.nan
         return view.to_arrow(out, present)
 
     def _decimal_mean(self, mask: np.ndarray | None, value: pa.Array) -> pa.Array:
