@@ -10,7 +10,7 @@ Every engine must give exactly that answer:
 * ``spark``: ``segql.spark.evaluate`` on a local Spark session whose session
   time zone is not UTC;
 * ``postgres``: ``Program.to_sql(dialect="postgres")`` on a real PostgreSQL
-  server (``pg_server.py``), in a non-UTC session.
+  server (``pg_server.py``), in a session whose time zone is Asia/Kolkata.
 
 Floats are compared bit for bit (NaN equal to NaN, 0.0 equal to -0.0).
 """
@@ -333,3 +333,20 @@ def test_spark_gives_the_hand_computed_answer(case: Case, spark) -> None:
     related = {name: spark.createDataFrame(_spark_safe(t)) for name, t in case.related.items()}
     frame = segql.spark.evaluate(segql.compile(case.source), profile, key="id", related=related or None, as_of=AS_OF)
     assert_expected(case, frame.toArrow(), "spark (session zone America/Los_Angeles)")
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
+def test_postgres_gives_the_hand_computed_answer(case: Case, pg_server) -> None:
+    import pg_server as pg
+
+    sql = _to_sql(case, "postgres")
+    tables = {"profiles": case.profile, **numbered(case.related)}
+    with pg.session(pg_server, tables, "Asia/Kolkata") as con, con.cursor() as cur:
+        cur.execute(sql)
+        assert cur.description is not None
+        names = [d.name for d in cur.description]
+        rows = cur.fetchall()
+    columns = {name: [row[k] for row in rows] for k, name in enumerate(names)}
+    for name, values in columns.items():  # instants as UTC, as the Arrow engine gives them
+        columns[name] = [v.astimezone(dt.UTC) if isinstance(v, dt.datetime) and v.tzinfo else v for v in values]
+    assert_expected(case, pa.table(columns), "postgres (session zone Asia/Kolkata)")
