@@ -25,14 +25,28 @@ SMALL = pa.table({"id": [1, 2, 3], "x": [1, 5, None]})
 
 
 # --------------------------------------------------------------- deep input
+# Big enough for the inputs below; the defaults refuse them (issue #15: they
+# would cost more than a second to compile).
+GENEROUS = segql.Limits(max_tokens=200_000, max_nodes=200_000, max_list_items=100_000, max_cost=None)
+
+
+def members(source: str, limits: segql.Limits = GENEROUS) -> list[bool]:
+    out = segql.compile(source, limits=limits).evaluate(SMALL, as_of=AS_OF)
+    return out.column("segment").to_pylist()  # type: ignore[no-any-return]
+
+
 def test_twenty_thousand_nested_parentheses_give_the_correct_result() -> None:
     source = "(" * 20_000 + "x > 2" + ")" * 20_000
-    assert segql.evaluate(source, SMALL).to_pylist() == [False, True, False]
+    assert members(source) == [False, True, False]
+    with pytest.raises(segql.LimitError, match="more than 25,000 tokens"):
+        segql.compile(source)
 
 
 def test_a_twenty_thousand_term_or_chain_gives_the_correct_result() -> None:
     source = " or ".join(f"x = {i}" for i in range(20_000))
-    assert segql.evaluate(source, SMALL).to_pylist() == [True, True, False]
+    assert members(source) == [True, True, False]
+    with pytest.raises(segql.LimitError, match="more than 25,000 tokens"):
+        segql.compile(source)
 
 
 @pytest.mark.parametrize(
@@ -48,6 +62,8 @@ def test_a_twenty_thousand_term_or_chain_gives_the_correct_result() -> None:
 )
 def test_deep_nesting_is_a_limit_error_not_a_crash(source: str) -> None:
     with pytest.raises(segql.LimitError, match="nested too deeply"):
+        segql.compile(source, limits=GENEROUS)
+    with pytest.raises(segql.LimitError, match=r"nested too deeply|tokens"):
         segql.compile(source)
 
 

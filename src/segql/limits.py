@@ -1,7 +1,9 @@
 """Limits that keep compilation and evaluation bounded on untrusted input.
 
 The defaults are safe for a multi-tenant service and generous for hand-written
-segment files.  Hosts pass their own :class:`Limits` to :func:`segql.compile`.
+segment files: any source within them compiles in about a second and 200 MB
+at most, and evaluates on 100,000 rows in about a second (issue #15; measured
+by benchmarks/limits.py, budgets in docs/security.md).  Hosts pass their own :class:`Limits` to :func:`segql.compile`.
 ``max_depth`` cannot be raised above :data:`HARD_MAX_DEPTH`: the tree passes
 recurse once per level and must stay well inside Python's recursion limit.
 """
@@ -33,17 +35,21 @@ class Limits:
 
     max_source_bytes: int = attrs.field(default=1_000_000, validator=_positive)
     """Size of the source text in UTF-8 bytes."""
+    max_tokens: int = attrs.field(default=25_000, validator=_positive)
+    """Tokens of the source (a run of comments counts as one); the parser's
+    work is proportional to them."""
     max_depth: int = attrs.field(default=100, validator=_check_depth)
     """Nesting depth of an expression tree (parentheses alone do not count)."""
-    max_nodes: int = attrs.field(default=200_000, validator=_positive)
+    max_nodes: int = attrs.field(default=25_000, validator=_positive)
     """Number of syntax-tree nodes in the whole source."""
-    max_list_items: int = attrs.field(default=100_000, validator=_positive)
+    max_list_items: int = attrs.field(default=10_000, validator=_positive)
     """Items in one list literal (``x in [...]``)."""
     max_aggregates: int = attrs.field(default=1_000, validator=_positive)
     """Aggregates over related tables in one program."""
-    max_cost: float | None = attrs.field(default=None)
+    max_cost: float | None = attrs.field(default=5_000)
     """Budget for the static cost estimate (``Program.cost``, see segql.cost);
-    a program over it is refused at compile time.  None: no budget."""
+    a program over it is refused at compile time.  None: no budget.  The
+    default keeps evaluating 100,000 rows near a second (benchmarks/limits.py)."""
 
 
 DEFAULT_LIMITS = Limits()

@@ -14,7 +14,7 @@ import datetime as dt
 import functools
 import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,7 @@ import lark
 from lark import Token
 
 from segql import ast
-from segql.errors import LimitError, SegqlError, SegqlSyntaxError
+from segql.errors import LimitError, SegqlError, SegqlSyntaxError, SegqlTypeError
 from segql.limits import DEFAULT_LIMITS, Limits, check_tree
 from segql.span import NO_SPAN, Span
 from segql.types import BOOL, DATE, FLOAT, INT, NULL, STRING, TIMESTAMP, SType, parse_type_name
@@ -160,17 +160,28 @@ def parse_duration(tok: Token) -> ast.DurationLiteral:
     return ast.DurationLiteral(months=months, micros=micros, unit=unit, type=SType("duration"), span=_token_span(tok))
 
 
+def _shortened(text: str) -> str:
+    return text if len(text) <= 30 else text[:27] + "…"
+
+
 def parse_literal(tok: Token) -> ast.Node:
     kind = tok.type
     span = _token_span(tok)
     text = str(tok)
     if kind == "INT":
-        return ast.Literal(value=int(text.replace("_", "")), type=INT, span=span)
+        digits = text.replace("_", "").lstrip("0")
+        if len(digits) > 19:  # no int64 has more; int() of a huge text is slow (and refused past 4,300 digits)
+            raise SegqlTypeError(  # the class the checker uses for int64 overflow
+                f"integer {_shortened(text)} does not fit in 64 bits ({len(digits)} digits)",
+                span=span,
+                hint="write it as a float, e.g. 1e19",
+            )
+        return ast.Literal(value=int(digits or "0"), type=INT, span=span)
     if kind == "FLOAT":
         value = float(text.replace("_", ""))
         if value in (float("inf"), float("-inf")):
             raise _err(
-                f"number {text} is too large for a float (the largest is about 1.8e308)",
+                f"number {_shortened(text)} is too large for a float (the largest is about 1.8e308)",
                 tok,
                 hint="a float literal must be finite; for infinity write 1e308 * 10",
             )
@@ -428,6 +439,32 @@ class _Builder(lark.Transformer[Token, ast.Node]):
 
 _parser: lark.Lark | None = None
 _parser_lock = threading.Lock()
+_budget = threading.local()
+"""``max_tokens`` of the parse running on this thread (the parser is shared)."""
+
+
+class _TokenBudget:
+    """A lark post-lexer that counts tokens and stops the parse, with the
+    position of the first token over ``Limits.max_tokens``.  Lexing and
+    parsing cost a few microseconds per token, so counting them bounds the
+    parser's work before it is done (a run of comments is one token, see the
+    grammar)."""
+
+    always_accept: tuple[str, ...] = ()
+
+    def process(self, stream: Iterator[Token]) -> Iterator[Token]:
+        limit: int | None = getattr(_budget, "max_tokens", None)
+        if limit is None:
+            yield from stream
+            return
+        for count, tok in enumerate(stream, 1):
+            if count > limit:
+                raise LimitError(
+                    f"source is too large (more than {limit:,} tokens)",
+                    span=_token_span(tok),
+                    hint="split it into several sources, or pass long lists as a $parameter",
+                )
+            yield tok
 
 
 def _get_parser() -> lark.Lark:
@@ -442,6 +479,7 @@ def _get_parser() -> lark.Lark:
                     propagate_positions=True,
                     maybe_placeholders=True,
                     transformer=_Builder(),
+                    postlex=_TokenBudget(),
                 )
     return _parser
 
@@ -611,7 +649,10 @@ def parse(source: str, *, limits: Limits = DEFAULT_LIMITS, source_name: str | No
         raise SegqlSyntaxError(f"source must be a str, got {type(source).__name__}")
     size = len(source.encode("utf-8", errors="surrogatepass"))
     if size > limits.max_source_bytes:
-        raise LimitError(f"source is too large ({size} bytes; the limit is {limits.max_source_bytes})")
+        raise LimitError(
+            f"source is too large ({size} bytes; the limit is {limits.max_source_bytes})",
+            span=_byte_position(source, limits.max_source_bytes),
+        ).with_source(source, source_name)
     bad = _BAD_CHARACTER.search(source)
     if bad is not None:
         pos = bad.start()
@@ -627,8 +668,10 @@ def parse(source: str, *, limits: Limits = DEFAULT_LIMITS, source_name: str | No
         )
     if not source.strip() or _only_comments(source):
         raise SegqlSyntaxError("the source is empty", hint="write an expression or segment declarations")
+    parser = _get_parser()
+    _budget.max_tokens = limits.max_tokens
     try:
-        tree = _get_parser().parse(source)
+        tree = parser.parse(source)
     except lark.exceptions.UnexpectedInput as exc:
         raise _syntax_error(exc, source).with_source(source, source_name) from None
     except lark.exceptions.VisitError as exc:  # pragma: no cover - callbacks raise directly
@@ -640,12 +683,22 @@ def parse(source: str, *, limits: Limits = DEFAULT_LIMITS, source_name: str | No
         raise exc.with_source(source, source_name) from None
     except RecursionError:  # pragma: no cover - the parser is iterative
         raise LimitError("expression is nested too deeply").with_source(source, source_name) from None
+    finally:
+        _budget.max_tokens = None
     assert isinstance(tree, ast.SourceFile)
     try:
         check_tree(tree, limits)
     except SegqlError as exc:
         raise exc.with_source(source, source_name) from None
     return tree
+
+
+def _byte_position(source: str, limit: int) -> Span:
+    """The span of the character holding the first byte over ``limit``."""
+    pos = len(source.encode("utf-8", errors="surrogatepass")[:limit].decode("utf-8", errors="ignore"))
+    line = source.count("\n", 0, pos) + 1
+    column = pos - (source.rfind("\n", 0, pos) + 1) + 1
+    return Span(pos, pos + 1, line, column, line, column + 1)
 
 
 def _only_comments(source: str) -> bool:

@@ -26,7 +26,7 @@ from segql.check import CheckedProgram, DataSchema, check_program, is_constant
 from segql.cost import program_cost
 from segql.errors import DataError, InternalError, LimitError, ParameterError, SegqlError, describe_exception
 from segql.execute.aggregate import compute_aggregates
-from segql.execute.arrow import Deadline, Executor
+from segql.execute.arrow import Deadline, Executor, shared_nodes
 from segql.execute.keys import KeyIndex
 from segql.execute.related import check_key_types, normalize_key, open_related
 from segql.execute.values import Value, broadcast
@@ -179,10 +179,22 @@ class Program:
             )
         )
         if limits.max_cost is not None and self.cost > limits.max_cost:
-            raise LimitError(
-                f"the program's estimated cost is {self.cost:,.0f}; the budget is {limits.max_cost:,.0f}",
-                hint="see Program.explain() for the cost of each segment and feature",
+            costliest = max(self._costs, key=lambda name: self._costs[name])
+            where = next(
+                (
+                    d
+                    for d in self.tree.decls
+                    if isinstance(d, (ast.SegmentDecl, ast.FeatureDecl)) and d.name == costliest
+                ),
+                None,
             )
+            raise LimitError(
+                f"the program's estimated cost is {self.cost:,.0f}; the budget is {limits.max_cost:,.0f}"
+                + ("" if self.tree.bare else f" ('{costliest}' costs {self._costs[costliest]:,.0f})"),
+                span=where.span if where is not None else None,
+                hint="see Program.explain() for the cost of each segment and feature; raise Limits.max_cost "
+                "if this is intended",
+            ).with_source(source, source_name)
 
     def _deep(self, work: Callable[[], T]) -> T:
         """Run a recursive pass over this program's trees with room on the stack."""
@@ -756,6 +768,8 @@ class Program:
         values, planned = self._bind(schema, key, {n: s.schema for n, s in sources.items()}, params, explanation)
         deadline = make_deadline(timeout, cancel)
 
+        shared = shared_nodes(planned.exprs.values())
+
         def executor_for(data: pa.Table, table_name: str | None = None, **extra: Any) -> Executor:
             return Executor(
                 data,
@@ -764,6 +778,7 @@ class Program:
                 params=values,
                 deadline=deadline,
                 table_name=table_name,
+                shared=shared if table_name is None else None,
                 **extra,
             )
 

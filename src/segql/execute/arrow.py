@@ -18,7 +18,7 @@ import concurrent.futures
 import datetime as dt
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Any
 
 import numpy as np
@@ -203,6 +203,7 @@ class Executor:
         deadline: Deadline | None = None,
         table_name: str | None = None,
         precomputed: Mapping[ast.Node, Value] | None = None,
+        shared: Collection[ast.Node] | None = None,
     ) -> None:
         self.table = table
         self.table_name = table_name
@@ -220,6 +221,10 @@ class Executor:
         self._memo: dict[ast.Node, Value] = dict(precomputed or {})
         """Values already known for this evaluation: computed nodes, and nodes
         given from outside (population-level calls evaluated over a stream)."""
+        self._shared = shared
+        """The nodes worth keeping in the memo (see :func:`shared_nodes`); None: all.
+        Keeping every intermediate column would hold one array per node of the
+        plan until the evaluation ends (gigabytes for a long or-chain)."""
         self._truths: dict[ast.Node, Value] = {}
         """``node is true`` of the nodes ``truth`` has seen."""
 
@@ -237,7 +242,9 @@ class Executor:
             raise
         except (pa.ArrowException, OverflowError, ValueError, ZeroDivisionError) as exc:
             raise EvaluationError(_arrow_message(exc, node), span=node.span) from None
-        if not isinstance(node, (ast.Column, ast.Literal, ast.Param)):
+        if not isinstance(node, (ast.Column, ast.Literal, ast.Param)) and (
+            self._shared is None or node in self._shared
+        ):
             self._memo[node] = result
         return result
 
@@ -261,7 +268,8 @@ class Executor:
             result = self._chain(node.operands, pc.or_, settled=True, truth=True)
         else:
             result = is_true(self.eval(node))
-        self._truths[node] = result
+        if self._shared is None or node in self._shared:
+            self._truths[node] = result
         return result
 
     def eval_rows(self, node: ast.Node) -> pa.ChunkedArray:
@@ -757,6 +765,20 @@ SELECTIVE_MIN_COST = 10.0
 more, in segql.cost units) when at most 5 % of a large table is still open:
 measured on 2M rows, gathering and scattering cost more than Arrow's cheap
 kernels (comparisons, prefix/suffix tests) save."""
+
+
+def shared_nodes(exprs: Iterable[ast.Node]) -> frozenset[ast.Node]:
+    """The sub-expressions that occur more than once in ``exprs`` (the plan's
+    segments and features): only their values are worth memoising."""
+    seen: set[ast.Node] = set()
+    shared: set[ast.Node] = set()
+    for expr in exprs:
+        for node in ast.walk(expr):
+            if node in seen:
+                shared.add(node)
+            else:
+                seen.add(node)
+    return frozenset(shared)
 
 
 def scatter_bools(result: Value, rows: np.ndarray, partial: Value) -> pa.Array:

@@ -47,7 +47,11 @@ class _Interval:
                 self.high, self.high_closed = value, closed
         else:  # "=" or an IN list
             values = value if isinstance(value, list) else [value]
-            self.members = values if self.members is None else [v for v in self.members if v in values]
+            if self.members is None:
+                self.members = values
+            else:
+                wanted = set(values)
+                self.members = [v for v in self.members if v in wanted]
 
     def contains(self, v: Any) -> bool:
         if self.low is not None and (v < self.low or (v == self.low and not self.low_closed)):
@@ -201,9 +205,10 @@ def _merge_or(node: ast.Or) -> ast.Node:
     merged = {operand: idx for operand, idx in groups.items() if len(idx) >= 2}
     if not merged:
         return node
+    owners = {i: operand for operand, idx in merged.items() for i in idx}
     operands: list[ast.Node] = []
     for i, op in enumerate(node.operands):
-        owner = next((o for o, idx in merged.items() if i in idx), None)
+        owner = owners.get(i)
         if owner is None:
             operands.append(op)
         elif merged[owner][0] == i:
