@@ -54,10 +54,10 @@ def reference(x: float, d: int) -> float:
 
 
 def same(a: float | None, b: float | None) -> bool:
-    """Equal doubles (0.0 and -0.0 alike), NaN equal to NaN, None to None."""
+    """Equal doubles (a zero's sign included: it shows in the output), NaN equal to NaN, None to None."""
     if a is None or b is None:
         return a is b
-    return a == b or (math.isnan(a) and math.isnan(b))
+    return (a == b and math.copysign(1.0, a) == math.copysign(1.0, b)) or (math.isnan(a) and math.isnan(b))
 
 
 def arrow_round(xs: list[float | None], d: int) -> list[float | None]:
@@ -96,7 +96,11 @@ def duckdb_round(xs: list[float | None], d: int) -> list[float | None]:
         (1.7976931348623157e308, -308, 1.7976931348623157e308),  # 2e308 is no double: x
         (1e300, 20, 1e300),  # x * 10**20 overflows: x
         (123.456, 309, 123.456),
-        (-5.5, -309, 0.0),
+        (-5.5, -309, 0.0),  # DuckDB: beyond 308 digits a plain zero
+        (-0.0, 2, -0.0),  # a zero keeps its sign, as in DuckDB
+        (-0.0, -1, -0.0),
+        (-0.4, 0, -0.0),
+        (-4.0, -1, -0.0),
         (math.inf, -1, math.inf),
         (-math.inf, 2, -math.inf),
     ],

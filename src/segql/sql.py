@@ -671,7 +671,9 @@ def round_double_sql(dialect: str, x: str, digits: int, node: ast.Node) -> str:
     own ROUND, elsewhere a formula of exact operations only (products and
     quotients by 10**d, FLOOR, comparisons; the tie decision of x * 10**d by the
     exact residual of the product, Dekker's two-product).  Guards keep every
-    product in range, so PostgreSQL raises no overflow or underflow error."""
+    product in range, so PostgreSQL raises no overflow or underflow error.  A zero
+    result keeps the sign of x, as DuckDB's and the Arrow engine's (SIGN(-0.0) is 0,
+    so a zero x is returned as it is)."""
     scale = power_of_ten(digits)
     if digits >= 0 and math.isinf(scale):
         return x
@@ -694,7 +696,7 @@ def round_double_sql(dialect: str, x: str, digits: int, node: ast.Node) -> str:
         whole = _least_double(lambda v: v / scale >= INTEGRAL_DOUBLE)
         overflow = _least_double(lambda v: math.isinf(_half_away(v / scale) * scale))
         return (
-            f"(CASE WHEN ABS({x}) < {_f(low)} THEN {_f(0.0)} "
+            f"(CASE WHEN ABS({x}) < {_f(low)} THEN ({x} * {_f(0.0)}) "
             f"WHEN ABS({x}) < {_f(min(whole, overflow))} THEN {rounded} "
             f"WHEN ABS({x}) < {_f(overflow)} THEN (({x} / {m}) * {m}) ELSE {x} END)"
         )
@@ -715,7 +717,7 @@ def round_double_sql(dialect: str, x: str, digits: int, node: ast.Node) -> str:
     whole = _least_double(lambda v: v * scale >= INTEGRAL_DOUBLE)
     overflow = _least_double(lambda v: math.isinf(v * scale))
     return (
-        f"(CASE WHEN ABS({x}) < {_f(whole)} THEN {rounded} "
+        f"(CASE WHEN {x} = {_f(0.0)} THEN {x} WHEN ABS({x}) < {_f(whole)} THEN {rounded} "
         f"WHEN ABS({x}) < {_f(overflow)} THEN ({y} / {m}) ELSE {x} END)"
     )
 
