@@ -442,11 +442,44 @@ class Executor:
         return pc.invert(result) if node.negated else result
 
     # ---------------------------------------------------------- comparisons
-    def _eval_Compare(self, node: ast.Compare) -> Value:
-        left, right = comparable(self.eval(node.left), self.eval(node.right))
+    def _comparand(self, node: ast.Node) -> tuple[Value, int | None]:
+        """An operand of a comparison: dates, timestamps and durations as
+        (int64 count, nanoseconds per count), so that values of different
+        units compare exactly (``temporal.compare_ticks``); a timestamp the
+        checker converts to a date (``t < 2024-01-01`` compares UTC days) as
+        its int64 day count, which no date32 needs to hold; other values as
+        they are (None)."""
+        if (
+            isinstance(node, ast.Cast)
+            and node.type is not None
+            and node.type.kind == "date"
+            and (node.operand.type or ANY).kind in ("timestamp", "date")
+        ):
+            value = self.eval(node.operand)
+            if is_temporal_value(value):
+                return temporal.day_count(value), temporal.NS_PER_DAY
+            return cast_value(value, node.type, node.operand.type or ANY), None
+        value = self.eval(node)
+        if is_temporal_value(value):
+            return temporal.ticks(value)
+        return value, None
+
+    def _compare(self, op: str, left_node: ast.Node, right_node: ast.Node) -> Value:
+        (left, left_ns), (right, right_ns) = self._comparand(left_node), self._comparand(right_node)
         if pa.types.is_null(left.type) or pa.types.is_null(right.type):
             return _null_bool(left, right)
-        kernel = _COMPARE[node.op]
+        if left_ns is not None and right_ns is not None:
+            return temporal.compare_ticks(op, left, left_ns, right, right_ns)
+        return self._compare_values(op, left, right)
+
+    def _eval_Compare(self, node: ast.Compare) -> Value:
+        return self._compare(node.op, node.left, node.right)
+
+    def _compare_values(self, op: str, left: Value, right: Value) -> Value:
+        left, right = comparable(left, right)
+        if pa.types.is_null(left.type) or pa.types.is_null(right.type):
+            return _null_bool(left, right)
+        kernel = _COMPARE[op]
         # A dictionary column against a constant: compare the distinct values once.
         if is_scalar(right) and pa.types.is_dictionary(left.type):
             return string_map(left, lambda v: kernel(v, right))
@@ -455,15 +488,23 @@ class Executor:
         return kernel(left, right)
 
     def _eval_Between(self, node: ast.Between) -> Value:
-        value = self.eval(node.operand)
-        low_v, low = comparable(value, self.eval(node.low))
-        high_v, high = comparable(value, self.eval(node.high))
-        result = pc.and_kleene(pc.greater_equal(low_v, low), pc.less_equal(high_v, high))
+        result = pc.and_kleene(
+            self._compare(">=", node.operand, node.low), self._compare("<=", node.operand, node.high)
+        )
         return pc.invert(result) if node.negated else result
 
     def _eval_In(self, node: ast.In) -> Value:
-        value = self.eval(node.operand)
+        value, value_ns = self._comparand(node.operand)
         values = self.eval(node.values)
+        if value_ns is not None and values.is_valid and is_temporal_value(values.values):
+            # Temporal items in the operand's unit, exactly (ticks): an item no
+            # value of that unit can equal (finer than it, or beyond its range)
+            # is dropped, since it matches nothing.
+            items = values.values
+            values = temporal_items_as(items, value_ns)
+            if len(items) and not len(values.values):  # no item can match: false, or null for a null value
+                nothing = pc.if_else(pc.is_valid(value), False, pa.scalar(None, pa.bool_()))
+                return pc.invert(nothing) if node.negated else nothing
         result = sql_in(value, values)
         return pc.invert(result) if node.negated else result
 
@@ -551,6 +592,11 @@ class Executor:
                 result = temporal.add_months(base, sign * months) if months else base
                 if micros:
                     fixed = pa.scalar(micros, pa.duration("us"))
+                    per_tick = temporal.NS_PER_TICK[base.type.unit] // 1000
+                    if per_tick > 1 and micros % per_tick == 0:
+                        # whole seconds (ms) on a timestamp[s] (ms): stay in its unit,
+                        # which Arrow's cast to microseconds could overflow
+                        fixed = pa.scalar(micros // per_tick, pa.duration(base.type.unit))
                     kernel = pc.add_checked if sign > 0 else pc.subtract_checked
                     result = temporal_checked(kernel, result, fixed)
         else:
@@ -807,6 +853,29 @@ def _null_bool(*values: Value) -> Value:
     return pa.scalar(None, pa.bool_())
 
 
+def temporal_items_as(items: pa.Array, target_ns: int) -> pa.Scalar:
+    """A list of dates/timestamps/durations as int64 counts of ``target_ns``
+    nanoseconds; items no such count equals are left out (nulls are kept)."""
+    counts, ns = temporal.ticks(items)
+    if ns > target_ns:
+        k = ns // target_ns
+        limit = (2**63 - 1) // k
+        keep = pc.and_(pc.less_equal(counts, limit), pc.greater_equal(counts, -limit))
+        counts = pc.multiply(pc.filter(counts, pc.fill_null(keep, True)), k)
+    elif ns < target_ns:
+        k = target_ns // ns
+        keep = pc.equal(temporal.floor_mod(counts, k), 0)
+        counts = pc.filter(counts, pc.fill_null(keep, True))
+        counts = temporal.floor_div(counts, k)
+    offsets = pa.array([0, len(counts)], pa.int32())
+    return pa.ListArray.from_arrays(offsets, counts)[0]
+
+
+def is_temporal_value(value: Value) -> bool:
+    t = value.type
+    return bool(pa.types.is_date32(t) or pa.types.is_timestamp(t) or pa.types.is_duration(t))
+
+
 def _as_timestamp(value: Value) -> Value:
     if pa.types.is_date32(value.type):
         return pc.cast(value, pa.timestamp("us"))
@@ -951,7 +1020,7 @@ def cast_value(value: Value, target: SType, source: SType) -> Value:
         return value
     if kind == "date":
         if pa.types.is_timestamp(value.type):
-            return pc.cast(value, pa.date32())
+            return temporal.days_to_date32(temporal.day_count(value))  # floored; never wraps
         return value
     if kind == "timestamp":
         if pa.types.is_date32(value.type):
