@@ -89,12 +89,13 @@ def unify_physical(values: list[Value]) -> list[Value]:
     """Bring values of one logical type to one Arrow type (for kernels that
     need identical types: if_else, coalesce, min/max element-wise)."""
     values = [decode(v) for v in values]
-    types = [v.type for v in values if not pa.types.is_null(v.type)]
+    typed = [v for v in values if not (is_scalar(v) and not v.is_valid)] or values
+    types = [v.type for v in typed if not pa.types.is_null(v.type)]
     if not types:
         return values
     target = types[0]
     if all(t == target for t in types):
-        return [v if v.type == target else pc.cast(v, target) for v in values]
+        return [v if v.type == target else null_or_cast(v, target) for v in values]
     if any(pa.types.is_large_string(t) for t in types):
         target = pa.large_string()
     elif all(pa.types.is_timestamp(t) for t in types):
@@ -106,7 +107,15 @@ def unify_physical(values: list[Value]) -> list[Value]:
         integer = max(t.precision - t.scale for t in types)
         precision = integer + scale
         target = pa.decimal128(precision, scale) if precision <= 38 else pa.decimal256(min(precision, 76), scale)
-    return [v if v.type == target else pc.cast(v, target) for v in values]
+    return [v if v.type == target else null_or_cast(v, target) for v in values]
+
+
+def null_or_cast(value: Value, target: pa.DataType) -> Value:
+    """``value`` as ``target``; a null constant simply becomes a null of it
+    (a null duration meets a month interval, which no cast joins)."""
+    if is_scalar(value) and not value.is_valid:
+        return pa.scalar(None, target)
+    return pc.cast(value, target)
 
 
 def unify_pair(a: Value, b: Value) -> tuple[Value, Value]:
@@ -466,7 +475,7 @@ class Executor:
 
     def _compare(self, op: str, left_node: ast.Node, right_node: ast.Node) -> Value:
         (left, left_ns), (right, right_ns) = self._comparand(left_node), self._comparand(right_node)
-        if pa.types.is_null(left.type) or pa.types.is_null(right.type):
+        if is_null_value(left) or is_null_value(right):  # whatever the other side's type
             return _null_bool(left, right)
         if left_ns is not None and right_ns is not None:
             return temporal.compare_ticks(op, left, left_ns, right, right_ns)
@@ -495,6 +504,10 @@ class Executor:
 
     def _eval_In(self, node: ast.In) -> Value:
         value, value_ns = self._comparand(node.operand)
+        if is_null_value(value) and isinstance(node.values, ast.ListLiteral):
+            # null in [...] is null, whatever the items (false for [], decisions.md 19)
+            result = _null_bool(value) if node.values.items else _false_like(value)
+            return pc.invert(result) if node.negated else result
         values = self.eval(node.values)
         if value_ns is not None and values.is_valid and is_temporal_value(values.values):
             # Temporal items in the operand's unit, exactly (ticks): an item no
@@ -561,6 +574,8 @@ class Executor:
 
     def _eval_Arith(self, node: ast.Arith) -> Value:
         left, right = self.eval(node.left), self.eval(node.right)
+        if is_null_value(left) or is_null_value(right):  # null ± -1m, dec % null: null
+            return null_of(physical_type(node.type or ANY), left, right)
         lt = node.left.type or ANY
         rt = node.right.type or ANY
         if lt.is_temporal and rt.kind == "duration":
@@ -678,6 +693,8 @@ class Executor:
                 return self._eval_Case(lazy_case(node))
         else:
             args = [self.eval(a) for a in node.args]
+        if fn.pack == "segql" and fn.name not in NULL_TOLERANT and any(is_null_value(a) for a in args):
+            return null_of(physical_type(node.type or ANY), *args)  # year(null), round(x, null): null
         ctx = CallContext(
             as_of=self.as_of,
             num_rows=self.num_rows,
@@ -688,6 +705,23 @@ class Executor:
         if fn.pack == "segql":
             return fn.impl(ctx, *args)
         return call_pack_function(fn, ctx, args, node, self.deadline)
+
+
+NULL_TOLERANT = frozenset({"coalesce", "least", "greatest", "if"})
+"""Built-ins whose result is not simply null when an argument is null."""
+
+
+def is_null_value(value: Value) -> bool:
+    """A null constant, or a value of Arrow's null type (every row null)."""
+    return bool(pa.types.is_null(value.type) or (is_scalar(value) and not value.is_valid))
+
+
+def null_of(arrow_type: pa.DataType, *operands: Value) -> Value:
+    """Null of ``arrow_type``, for every row if some operand has rows."""
+    for v in operands:
+        if isinstance(v, pa.ChunkedArray):
+            return pa.chunked_array([pa.nulls(len(v), arrow_type)], type=arrow_type)
+    return pa.scalar(None, arrow_type)
 
 
 def lazy_case(node: ast.Func) -> ast.Case:
