@@ -163,3 +163,15 @@ def test_refusals_are_type_errors_before_any_row() -> None:
     for source in ("tags = null", "null in (nums)", "null between [1, 2] and null", "least(null, -1m)"):
         with pytest.raises(segql.SegqlTypeError):
             segql.compile(f"feature v = {source}").evaluate(TABLE, as_of=AS_OF)
+
+
+def test_the_sql_backend_gives_the_same_nulls() -> None:
+    import duckdb
+
+    table = pa.table({"id": [1, 2], "du": pa.array([1, None], pa.duration("us"))})
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    con.register("profiles", table)
+    for source in ("null between null and null", "-1m = null", "-1m + null > now - now", "du + null > 1d"):
+        sql = segql.compile(f"feature v = {source}").to_sql(schema=table.schema, as_of=AS_OF)
+        assert [row[-1] for row in con.execute(sql).fetchall()] == [None, None], source
