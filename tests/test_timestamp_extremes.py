@@ -5,7 +5,7 @@ A ``timestamp[s]`` can hold ±2**62 s (about ±146 billion years) and a
 Every comparison (with date and timestamp literals, relative times, columns of
 other units), ``between``, ``in``, and the calendar functions must give the
 exact answer of Python's integer arithmetic on the raw counts (decisions.md 7,
-11, 30), or a clear ``EvaluationError`` when the result itself cannot be held
+11, 11a), or a clear ``EvaluationError`` when the result itself cannot be held
 (``date(t)`` beyond the date type).  DuckDB cannot hold these values, so the
 reference here is Python integers; the calendar of far years is Python's
 ``datetime`` shifted by whole 400-year cycles (146,097 days each).
