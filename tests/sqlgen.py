@@ -16,12 +16,20 @@ Conventions of the SQL side:
   DuckDB rounds nanoseconds when it converts TIMESTAMP_NS to microseconds and
   casts negative TIMESTAMP_NS values to the wrong day, so all calendar work goes
   through the macros of ``SQL_MACROS``, which floor explicitly;
-* integer overflow: segql evaluates every operand of every row, so it must raise
-  exactly when some sub-expression overflows on some row.  DuckDB skips work
-  (CASE branches and COALESCE arguments only for the rows that reach them; the
-  operands of a function with a constant NULL argument not at all), so each
-  expression carries ``checks``: the SQL of every sub-expression whose own
-  operation can overflow, which the tests evaluate in DuckDB one column each;
+* integer overflow: segql raises only for a row whose result needs the failing
+  value (decisions.md 18a): a ``case`` branch only on the rows that take it, an
+  ``if``/``coalesce`` argument likewise, an ``and``/``or`` operand only on the
+  rows the other operands leave undecided (an error stands when every operand
+  raises somewhere).  Each expression carries ``checks``: the SQL of every
+  sub-expression whose own operation can overflow, wrapped in a lazy ``CASE``
+  that evaluates it only on the rows needing it; the tests evaluate them in
+  DuckDB one column each, and segql must raise exactly when one of them does.
+  Where two operands of one ``and``/``or`` can both overflow, whether segql
+  raises depends on which rows each would decide: such an expression is
+  ``ambiguous`` (either outcome is accepted, the values are compared when
+  neither side raises).  The SQL of an ``and``/``or`` with one operand that can
+  overflow lets the other decide first (DuckDB's own AND/OR evaluate every
+  operand of every row);
 * float sub-expressions are kept below 1e300, so no infinity or NaN appears
   (segql's NaN ordering deliberately differs from DuckDB's, decisions.md #14).
 """
@@ -34,7 +42,7 @@ import enum
 import functools
 import itertools
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol, TypeVar
 
 import pyarrow as pa
@@ -100,7 +108,10 @@ class Expr:
     fbound: float = 0.0
     """FLOAT: |value| <= fbound (an INT used as a float: 2**63)."""
     checks: tuple[str, ...] = ()
-    """SQL of the sub-expressions whose own operation can overflow (integer + - * negate abs round)."""
+    """SQL of the sub-expressions whose own operation can overflow (integer + - *
+    negate abs round), each evaluated (in a lazy CASE) only on the rows whose result needs it."""
+    ambiguous: bool = False
+    """Whether segql may raise or not: two operands of one and/or can overflow."""
     literal: tuple[object, ...] = ()
     """``(python value,)`` when the text is a plain literal."""
 
@@ -480,7 +491,52 @@ def node(
 ) -> Expr:
     """An expression built from ``children``; ``overflows``: its own operation can overflow."""
     checks = [c for child in children for c in child.checks] + ([sql] if overflows else [])
-    return Expr(seg, sql, kind, prec, fbound=fbound, checks=tuple(dict.fromkeys(checks)))
+    ambiguous = any(child.ambiguous for child in children)
+    return Expr(seg, sql, kind, prec, fbound=fbound, checks=tuple(dict.fromkeys(checks)), ambiguous=ambiguous)
+
+
+def needed_when(e: Expr, skip: Sequence[str], take: str | None = None) -> Expr:
+    """``e`` with its checks evaluated only on the rows where none of the
+    conditions ``skip`` is true and (with ``take``) ``take`` is: the rows a
+    ``case`` branch reaches (DuckDB's CASE is lazy, as segql's is)."""
+    if not e.checks or (not skip and take is None):
+        return e
+    whens = "".join(f"WHEN {c} THEN NULL " for c in skip)
+    wrap = (
+        (lambda c: f"(CASE {whens}WHEN {take} THEN {c} END)")
+        if take is not None
+        else (lambda c: f"(CASE {whens}ELSE {c} END)")
+    )
+    return replace(e, checks=tuple(wrap(c) for c in e.checks))
+
+
+def lazy_junction(word: str, a: Expr, b: Expr) -> tuple[str, tuple[Expr, Expr], bool]:
+    """SQL of ``a AND b`` / ``a OR b`` in which an operand is needed only on the
+    rows the other leaves undecided (decisions.md 18a), the operands as the
+    checks should see them, and whether the outcome is ambiguous (both can overflow)."""
+    plain = f"({a.sql} {word} {b.sql})"
+    decided = "FALSE" if word == "AND" else "TRUE"
+    if a.checks and b.checks:
+        return plain, (a, b), True
+    if a.checks:  # b cannot raise: it decides first
+        return (
+            f"(CASE WHEN ({b.sql}) IS {decided} THEN {decided} ELSE {plain} END)",
+            (
+                needed_when(a, [f"({b.sql}) IS {decided}"]),
+                b,
+            ),
+            False,
+        )
+    if b.checks:
+        return (
+            f"(CASE WHEN ({a.sql}) IS {decided} THEN {decided} ELSE {plain} END)",
+            (
+                a,
+                needed_when(b, [f"({a.sql}) IS {decided}"]),
+            ),
+            False,
+        )
+    return plain, (a, b), False
 
 
 @dataclass(frozen=True)
@@ -891,14 +947,19 @@ class ExprGen:
             # A null condition gives the third argument (decisions.md #17).
             cond, a, b = self.expr(Kind.BOOL, depth - 1), self.expr(kind, depth - 1), self._maybe_null(kind, depth - 1)
             sql = f"(CASE WHEN {cond.sql} THEN {promote(a, kind)} ELSE {promote(b, kind)} END)"
-            return node(f"{self.kw('if')}({cond.seg}, {a.seg}, {b.seg})", sql, kind, ATOM, [cond, a, b], a.fbound)
+            seg = f"{self.kw('if')}({cond.seg}, {a.seg}, {b.seg})"
+            a_needed, b_needed = needed_when(a, [], take=cond.sql), needed_when(b, [cond.sql])
+            return node(seg, sql, kind, ATOM, [cond, a_needed, b_needed], a.fbound)
         # least and greatest skip nulls (decisions.md #16), as in DuckDB.
         args = [self.expr(kind, depth - 1)] + [self._maybe_null(kind, depth - 1) for _ in range(self.pick((1, 1, 2)))]
         if self.chance(2):
             args.reverse()
         text = f"{self.kw(form)}({', '.join(a.seg for a in args)})"
         sql = f"{form}({', '.join(promote(a, kind) for a in args)})"
-        return node(text, sql, kind, ATOM, args, max(a.fbound for a in args))
+        fbound = max(a.fbound for a in args)
+        if form == "coalesce":  # an argument is needed where every earlier one is null
+            args = [needed_when(a, [f"({e.sql}) IS NOT NULL" for e in args[:i]]) for i, a in enumerate(args)]
+        return node(text, sql, kind, ATOM, args, fbound)
 
     def _case(self, kind: Kind, depth: int, simple: bool) -> Expr:
         """First match wins; a null condition is no match; no else gives null (decisions.md #17)."""
@@ -921,7 +982,8 @@ class ExprGen:
             ]
         else:
             conds = [self.expr(Kind.BOOL, depth - 1) for _ in results]
-            parts += conds
+            # a condition is needed on the rows no earlier condition took
+            parts += [needed_when(c, [e.sql for e in conds[:i]]) for i, c in enumerate(conds)]
             conditions = [(c.seg, c.sql) for c in conds]
         for (cond_seg, cond_sql), result in zip(conditions, results, strict=True):
             seg_whens.append(f"{self.kw('when')} {cond_seg} {self.kw('then')} {result.seg}")
@@ -933,7 +995,12 @@ class ExprGen:
             seg += f" {self.kw('else')} {else_expr.seg}"
             sql += f" ELSE {promote(else_expr, kind)}"
         fbound = max(v.fbound for v in values)
-        return node(f"{seg} {self.kw('end')}", f"{sql} END)", kind, ATOM, [*parts, *values], fbound)
+        # a branch is needed on the rows that take it (decisions.md 18a)
+        taken = [c for _, c in conditions]
+        needed = [needed_when(r, taken[:i], take=taken[i]) for i, r in enumerate(results)]
+        if else_expr is not None:
+            needed.append(needed_when(else_expr, taken))
+        return node(f"{seg} {self.kw('end')}", f"{sql} END)", kind, ATOM, [*parts, *needed], fbound)
 
     # ------------------------------------------------------------- booleans
     def _bool(self, depth: int) -> Expr:
@@ -962,7 +1029,9 @@ class ExprGen:
             a, b = self.expr(Kind.BOOL, depth - 1), self.expr(Kind.BOOL, depth - 1)
             prec = AND if choice == "and" else OR
             seg = f"{paren(a, prec)} {self.kw(choice)} {paren(b, prec + 1)}"
-            return node(seg, f"({a.sql} {choice.upper()} {b.sql})", Kind.BOOL, prec, [a, b])
+            sql, operands, ambiguous = lazy_junction(choice.upper(), a, b)
+            made = node(seg, sql, Kind.BOOL, prec, operands)
+            return replace(made, ambiguous=True) if ambiguous else made
         if choice == "not":
             a = self.expr(Kind.BOOL, depth - 1)
             return node(f"{self.kw('not')} {paren(a, NOT)}", f"(NOT {a.sql})", Kind.BOOL, NOT, [a])
@@ -1007,8 +1076,20 @@ class ExprGen:
             f"{paren(lo, SUM)} {self.kw('and')} {paren(hi, SUM)}"
         )
         # Inclusive on both ends; each bound is compared on its own terms.
-        sql = f"({compare_sql(x, '>=', lo)} AND {compare_sql(x, '<=', hi)})"
-        return node(seg, f"(NOT {sql})" if neg else sql, Kind.BOOL, PRED, [x, lo, hi])
+        low = Expr("", compare_sql(x, ">=", lo), Kind.BOOL, checks=lo.checks, ambiguous=lo.ambiguous)
+        high = Expr("", compare_sql(x, "<=", hi), Kind.BOOL, checks=hi.checks, ambiguous=hi.ambiguous)
+        # When the bounds need x in different types (an int between a float and an
+        # int, a timestamp between a date and a timestamp), segql checks
+        # `x >= lo and x <= hi`, whose operands are needed as in any `and`.
+        split = (x.kind is Kind.INT and (lo.kind is Kind.FLOAT) != (hi.kind is Kind.FLOAT)) or (
+            x.kind is Kind.TS and (lo.kind is Kind.DATE) != (hi.kind is Kind.DATE)
+        )
+        if split:
+            sql, (low, high), ambiguous = lazy_junction("AND", low, high)
+        else:
+            sql, ambiguous = f"({low.sql} AND {high.sql})", False
+        made = node(seg, f"(NOT {sql})" if neg else sql, Kind.BOOL, PRED, [x, low, high])
+        return replace(made, ambiguous=True) if ambiguous else made
 
     def _in(self, depth: int) -> Expr:
         """SQL membership: null when nothing matches and the list holds a null
@@ -1039,6 +1120,7 @@ class ExprGen:
         else:
             listed = "[" + ", ".join(texts) + (", " if items and self.chance(3) else "") + "]"
         seg = f"{paren(x, SUM)} {self.kw('not') + ' ' if neg else ''}{self.kw('in')} {listed}"
+        # (x is computed also for `x in []`, whose result does not depend on it)
         return node(seg, sql, Kind.BOOL, PRED, [x, *items])
 
     def _in_item(self, family: str, kind: Kind) -> Expr:

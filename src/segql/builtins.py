@@ -173,42 +173,63 @@ def _if(ctx: CallContext, cond: Value, a: Value, b: Value) -> Value:
 
 
 # -------------------------------------------------------------------- time
-def _component(kernel: Any) -> Any:
+def _civil_part(index: int) -> Any:
+    """year, month or day (UTC) of a date or timestamp, exact for every value
+    of every unit (Arrow's kernels wrap beyond about ±292,000 years)."""
+
     def impl(ctx: CallContext, t: Value) -> Value:
-        if pa.types.is_date32(t.type):
-            t = pc.cast(t, pa.timestamp("us"))  # a date is its midnight (UTC)
-        return pc.cast(kernel(t), pa.int64())
+        return temporal.civil_from_days(temporal.day_count(t))[index]
 
     return impl
 
 
+def _hour(ctx: CallContext, t: Value) -> Value:
+    if pa.types.is_date32(t.type):  # a date is its midnight (UTC)
+        return pc.multiply(temporal.day_count(t), 0)
+    count, ns = temporal.ticks(t)
+    per_hour = 3_600 * 1_000_000_000 // ns
+    return pc.divide(temporal.floor_mod(count, 24 * per_hour), per_hour)
+
+
 def _day_of_week(ctx: CallContext, t: Value) -> Value:
-    return pc.cast(pc.day_of_week(t, count_from_zero=False, week_start=1), pa.int64())
+    # 1970-01-01 was a Thursday (4; Monday is 1).
+    return pc.add(temporal.floor_mod(pc.add(temporal.day_count(t), 3), 7), 1)
 
 
 def _date(ctx: CallContext, t: Value) -> Value:
-    return t if pa.types.is_date32(t.type) else pc.cast(t, pa.date32())
+    return t if pa.types.is_date32(t.type) else temporal.days_to_date32(temporal.day_count(t))
 
 
-def _ticks(t: Value, as_of: pa.Scalar) -> tuple[Value, int, str]:
-    """(t, as_of) as int64 ticks of one unit (t's own unit, at least microseconds)."""
-    if pa.types.is_date32(t.type):
-        t = pc.cast(t, pa.timestamp("us"))
-    unit = temporal.finest_unit(t.type.unit, "us")
-    if t.type.unit != unit:
-        t = pc.cast(t, pa.timestamp(unit))
-    scale = temporal.UNITS_PER_SECOND[unit] // temporal.UNITS_PER_SECOND["us"]
-    return pc.cast(t, pa.int64()), as_of.value * scale, unit
+def _whole_days(t: Value, as_of: pa.Scalar, since: bool) -> Value:
+    """floor((as_of - t) / 1 day) (``since``) or floor((t - as_of) / 1 day),
+    exactly, for t of any unit (a date counts as its midnight).
+
+    With t = tq * D + tr and as_of (in t's unit, floored) = aq * D + ar, where
+    D is t's ticks per day and 0 <= tr, ar < D: floor((as_of - t) / D) is
+    aq - tq - (1 if ar < tr else 0).  Taking as_of in t's unit rounded down
+    (``since``) or up (until) does not change the floor: the difference then
+    loses less than one tick of the part it rounds towards zero.  Nothing here
+    is scaled up, so nothing overflows."""
+    count, ns = temporal.ticks(t)
+    as_of_ns = as_of.value * temporal.NS_PER_TICK[as_of.type.unit]
+    now = as_of_ns // ns if since else -(-as_of_ns // ns)  # Python integers: exact
+    per_day = temporal.NS_PER_DAY // ns
+    now_q, now_r = divmod(now, per_day)
+    t_q = temporal.floor_div(count, per_day)
+    t_r = pc.subtract(count, pc.multiply(t_q, per_day))
+    if since:
+        borrow = pc.cast(pc.less(now_r, t_r), pa.int64())
+        return pc.subtract_checked(pc.subtract_checked(now_q, t_q), borrow)
+    borrow = pc.cast(pc.less(t_r, now_r), pa.int64())
+    return pc.subtract_checked(pc.subtract_checked(t_q, now_q), borrow)
 
 
 def _days_since(ctx: CallContext, t: Value) -> Value:
-    ticks, now, unit = _ticks(t, ctx.as_of)
-    return temporal.floor_div(pc.subtract_checked(now, ticks), temporal.units_per_day(unit))
+    return _whole_days(t, ctx.as_of, since=True)
 
 
 def _days_until(ctx: CallContext, t: Value) -> Value:
-    ticks, now, unit = _ticks(t, ctx.as_of)
-    return temporal.floor_div(pc.subtract_checked(ticks, now), temporal.units_per_day(unit))
+    return _whole_days(t, ctx.as_of, since=False)
 
 
 def _distance_km(ctx: CallContext, lat1: Value, lon1: Value, lat2: Value, lon2: Value) -> Value:
@@ -233,11 +254,8 @@ def _anniversary_within(ctx: CallContext, d: Value, within: Value) -> Value:
     months, micros = duration_parts(within)
     today_days = temporal.to_days(ctx.as_of)
     today_date = temporal.days_to_date(today_days)
-    year = pc.cast(pc.year(today_date), pa.int64())
-    days = temporal.to_days(d if pa.types.is_date32(d.type) else pc.cast(d, pa.date32()))
-    as_date = temporal.days_to_date(days)
-    m = pc.cast(pc.month(as_date), pa.int64())
-    dd = pc.cast(pc.day(as_date), pa.int64())
+    year = temporal.civil_from_days(today_days)[0]
+    _, m, dd = temporal.civil_from_days(temporal.day_count(d))
 
     def in_year(y: Any) -> Any:
         return temporal.days_from_civil(y, m, pc.min_element_wise(dd, temporal.days_in_month(y, m)))
@@ -318,10 +336,10 @@ def segql_register_functions(registry: FunctionRegistry) -> None:
         returns="T",
         doc="The largest non-null argument (null only if all are null).",
     )
-    add("year", _component(pc.year), params=[("t", "temporal")], returns="int", doc="Year (UTC).")
-    add("month", _component(pc.month), params=[("t", "temporal")], returns="int", doc="Month 1-12 (UTC).")
-    add("day", _component(pc.day), params=[("t", "temporal")], returns="int", doc="Day of month (UTC).")
-    add("hour", _component(pc.hour), params=[("t", "temporal")], returns="int", doc="Hour 0-23 (UTC).")
+    add("year", _civil_part(0), params=[("t", "temporal")], returns="int", doc="Year (UTC).")
+    add("month", _civil_part(1), params=[("t", "temporal")], returns="int", doc="Month 1-12 (UTC).")
+    add("day", _civil_part(2), params=[("t", "temporal")], returns="int", doc="Day of month (UTC).")
+    add("hour", _hour, params=[("t", "temporal")], returns="int", doc="Hour 0-23 (UTC).")
     add(
         "day_of_week",
         _day_of_week,

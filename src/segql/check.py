@@ -1218,6 +1218,15 @@ class Checker:
                         arg,
                     )
                 variables[spec.var] = merged
+        if fn.pack == "segql" and fn.name in ("least", "greatest"):
+            for arg in args:
+                if isinstance(arg, ast.DurationLiteral) and arg.months:
+                    raise self._error(
+                        SegqlTypeError,
+                        f"months and years have no fixed length, so {fn.name} cannot order them",
+                        arg,
+                        hint="write the duration in days or weeks, e.g. 30d",
+                    )
         for var, t in variables.items():
             constraint = next(s.constraint for s in specs if s.var == var)
             if not satisfies(t, constraint or "any"):

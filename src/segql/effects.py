@@ -1,7 +1,10 @@
 """Which expressions can raise during evaluation.
 
-The optimizer must not change whether an evaluation raises (an integer
-overflow is an error even where a smarter plan would not need the value), so a
+The optimizer must not change whether an evaluation raises.  The executor
+computes a value only for the rows that need it in ``case``/``if``/``coalesce``
+and ``and``/``or`` (decisions.md 18a); everywhere else every operand is
+computed for every row, even where the result does not depend on it
+(``x * 0``, ``x in []``, ``null + x``), so an overflow there is an error, and a
 rewrite may drop an operand only when it cannot raise.  The test is
 conservative: checked integer and decimal arithmetic, temporal arithmetic,
 conversions, aggregates (sums can overflow), calls other than the built-ins

@@ -157,7 +157,10 @@ def unify(a: SType, b: SType) -> SType | None:
 
 
 def comparable(a: SType, b: SType) -> bool:
-    """Whether ``a = b`` / ``a < b`` type-check."""
+    """Whether ``a = b`` / ``a < b`` type-check.  Lists never compare, not
+    even with null (``tags = null`` is a type error, not a null)."""
+    if a.is_list or b.is_list:
+        return False
     if a.is_null or b.is_null or a.is_any or b.is_any:
         return True
     if a.is_numeric and b.is_numeric:

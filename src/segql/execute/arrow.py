@@ -101,12 +101,13 @@ def unify_physical(values: list[Value]) -> list[Value]:
     """Bring values of one logical type to one Arrow type (for kernels that
     need identical types: if_else, coalesce, min/max element-wise)."""
     values = [decode(v) for v in values]
-    types = [v.type for v in values if not pa.types.is_null(v.type)]
+    typed = [v for v in values if not (is_scalar(v) and not v.is_valid)] or values
+    types = [v.type for v in typed if not pa.types.is_null(v.type)]
     if not types:
         return values
     target = types[0]
     if all(t == target for t in types):
-        return [v if v.type == target else pc.cast(v, target) for v in values]
+        return [v if v.type == target else null_or_cast(v, target) for v in values]
     if any(pa.types.is_large_string(t) for t in types):
         target = pa.large_string()
     elif all(pa.types.is_timestamp(t) for t in types):
@@ -118,7 +119,15 @@ def unify_physical(values: list[Value]) -> list[Value]:
         integer = max(t.precision - t.scale for t in types)
         precision = integer + scale
         target = pa.decimal128(precision, scale) if precision <= 38 else pa.decimal256(min(precision, 76), scale)
-    return [v if v.type == target else pc.cast(v, target) for v in values]
+    return [v if v.type == target else null_or_cast(v, target) for v in values]
+
+
+def null_or_cast(value: Value, target: pa.DataType) -> Value:
+    """``value`` as ``target``; a null constant simply becomes a null of it
+    (a null duration meets a month interval, which no cast joins)."""
+    if is_scalar(value) and not value.is_valid:
+        return pa.scalar(None, target)
+    return pc.cast(value, target)
 
 
 def unify_pair(a: Value, b: Value) -> tuple[Value, Value]:
@@ -462,11 +471,44 @@ class Executor:
         return pc.invert(result) if node.negated else result
 
     # ---------------------------------------------------------- comparisons
+    def _comparand(self, node: ast.Node) -> tuple[Value, int | None]:
+        """An operand of a comparison: dates, timestamps and durations as
+        (int64 count, nanoseconds per count), so that values of different
+        units compare exactly (``temporal.compare_ticks``); a timestamp the
+        checker converts to a date (``t < 2024-01-01`` compares UTC days) as
+        its int64 day count, which no date32 needs to hold; other values as
+        they are (None)."""
+        if (
+            isinstance(node, ast.Cast)
+            and node.type is not None
+            and node.type.kind == "date"
+            and (node.operand.type or ANY).kind in ("timestamp", "date")
+        ):
+            value = self.eval(node.operand)
+            if is_temporal_value(value):
+                return temporal.day_count(value), temporal.NS_PER_DAY
+            return cast_value(value, node.type, node.operand.type or ANY), None
+        value = self.eval(node)
+        if is_temporal_value(value):
+            return temporal.ticks(value)
+        return value, None
+
+    def _compare(self, op: str, left_node: ast.Node, right_node: ast.Node) -> Value:
+        (left, left_ns), (right, right_ns) = self._comparand(left_node), self._comparand(right_node)
+        if is_null_value(left) or is_null_value(right):  # whatever the other side's type
+            return _null_bool(left, right)
+        if left_ns is not None and right_ns is not None:
+            return temporal.compare_ticks(op, left, left_ns, right, right_ns)
+        return self._compare_values(op, left, right)
+
     def _eval_Compare(self, node: ast.Compare) -> Value:
-        left, right = comparable(self.eval(node.left), self.eval(node.right))
+        return self._compare(node.op, node.left, node.right)
+
+    def _compare_values(self, op: str, left: Value, right: Value) -> Value:
+        left, right = comparable(left, right)
         if pa.types.is_null(left.type) or pa.types.is_null(right.type):
             return _null_bool(left, right)
-        kernel = _COMPARE[node.op]
+        kernel = _COMPARE[op]
         # A dictionary column against a constant: compare the distinct values once.
         if is_scalar(right) and pa.types.is_dictionary(left.type):
             return string_map(left, lambda v: kernel(v, right))
@@ -475,15 +517,27 @@ class Executor:
         return kernel(left, right)
 
     def _eval_Between(self, node: ast.Between) -> Value:
-        value = self.eval(node.operand)
-        low_v, low = comparable(value, self.eval(node.low))
-        high_v, high = comparable(value, self.eval(node.high))
-        result = pc.and_kleene(pc.greater_equal(low_v, low), pc.less_equal(high_v, high))
+        result = pc.and_kleene(
+            self._compare(">=", node.operand, node.low), self._compare("<=", node.operand, node.high)
+        )
         return pc.invert(result) if node.negated else result
 
     def _eval_In(self, node: ast.In) -> Value:
-        value = self.eval(node.operand)
+        value, value_ns = self._comparand(node.operand)
+        if is_null_value(value) and isinstance(node.values, ast.ListLiteral):
+            # null in [...] is null, whatever the items (false for [], decisions.md 19)
+            result = _null_bool(value) if node.values.items else _false_like(value)
+            return pc.invert(result) if node.negated else result
         values = self.eval(node.values)
+        if value_ns is not None and values.is_valid and is_temporal_value(values.values):
+            # Temporal items in the operand's unit, exactly (ticks): an item no
+            # value of that unit can equal (finer than it, or beyond its range)
+            # is dropped, since it matches nothing.
+            items = values.values
+            values = temporal_items_as(items, value_ns)
+            if len(items) and not len(values.values):  # no item can match: false, or null for a null value
+                nothing = pc.if_else(pc.is_valid(value), False, pa.scalar(None, pa.bool_()))
+                return pc.invert(nothing) if node.negated else nothing
         result = sql_in(value, values)
         return pc.invert(result) if node.negated else result
 
@@ -540,6 +594,8 @@ class Executor:
 
     def _eval_Arith(self, node: ast.Arith) -> Value:
         left, right = self.eval(node.left), self.eval(node.right)
+        if is_null_value(left) or is_null_value(right):  # null ± -1m, dec % null: null
+            return null_of(physical_type(node.type or ANY), left, right)
         lt = node.left.type or ANY
         rt = node.right.type or ANY
         if lt.is_temporal and rt.kind == "duration":
@@ -571,6 +627,11 @@ class Executor:
                 result = temporal.add_months(base, sign * months) if months else base
                 if micros:
                     fixed = pa.scalar(micros, pa.duration("us"))
+                    per_tick = temporal.NS_PER_TICK[base.type.unit] // 1000
+                    if per_tick > 1 and micros % per_tick == 0:
+                        # whole seconds (ms) on a timestamp[s] (ms): stay in its unit,
+                        # which Arrow's cast to microseconds could overflow
+                        fixed = pa.scalar(micros // per_tick, pa.duration(base.type.unit))
                     kernel = pc.add_checked if sign > 0 else pc.subtract_checked
                     result = temporal_checked(kernel, result, fixed)
         else:
@@ -652,6 +713,8 @@ class Executor:
                 return self._eval_Case(lazy_case(node))
         else:
             args = [self.eval(a) for a in node.args]
+        if fn.pack == "segql" and fn.name not in NULL_TOLERANT and any(is_null_value(a) for a in args):
+            return null_of(physical_type(node.type or ANY), *args)  # year(null), round(x, null): null
         ctx = CallContext(
             as_of=self.as_of,
             num_rows=self.num_rows,
@@ -662,6 +725,23 @@ class Executor:
         if fn.pack == "segql":
             return fn.impl(ctx, *args)
         return call_pack_function(fn, ctx, args, node, self.deadline)
+
+
+NULL_TOLERANT = frozenset({"coalesce", "least", "greatest", "if"})
+"""Built-ins whose result is not simply null when an argument is null."""
+
+
+def is_null_value(value: Value) -> bool:
+    """A null constant, or a value of Arrow's null type (every row null)."""
+    return bool(pa.types.is_null(value.type) or (is_scalar(value) and not value.is_valid))
+
+
+def null_of(arrow_type: pa.DataType, *operands: Value) -> Value:
+    """Null of ``arrow_type``, for every row if some operand has rows."""
+    for v in operands:
+        if isinstance(v, pa.ChunkedArray):
+            return pa.chunked_array([pa.nulls(len(v), arrow_type)], type=arrow_type)
+    return pa.scalar(None, arrow_type)
 
 
 def lazy_case(node: ast.Func) -> ast.Case:
@@ -843,6 +923,29 @@ def _null_bool(*values: Value) -> Value:
     return pa.scalar(None, pa.bool_())
 
 
+def temporal_items_as(items: pa.Array, target_ns: int) -> pa.Scalar:
+    """A list of dates/timestamps/durations as int64 counts of ``target_ns``
+    nanoseconds; items no such count equals are left out (nulls are kept)."""
+    counts, ns = temporal.ticks(items)
+    if ns > target_ns:
+        k = ns // target_ns
+        limit = (2**63 - 1) // k
+        keep = pc.and_(pc.less_equal(counts, limit), pc.greater_equal(counts, -limit))
+        counts = pc.multiply(pc.filter(counts, pc.fill_null(keep, True)), k)
+    elif ns < target_ns:
+        k = target_ns // ns
+        keep = pc.equal(temporal.floor_mod(counts, k), 0)
+        counts = pc.filter(counts, pc.fill_null(keep, True))
+        counts = temporal.floor_div(counts, k)
+    offsets = pa.array([0, len(counts)], pa.int32())
+    return pa.ListArray.from_arrays(offsets, counts)[0]
+
+
+def is_temporal_value(value: Value) -> bool:
+    t = value.type
+    return bool(pa.types.is_date32(t) or pa.types.is_timestamp(t) or pa.types.is_duration(t))
+
+
 def _as_timestamp(value: Value) -> Value:
     if pa.types.is_date32(value.type):
         return pc.cast(value, pa.timestamp("us"))
@@ -987,7 +1090,7 @@ def cast_value(value: Value, target: SType, source: SType) -> Value:
         return value
     if kind == "date":
         if pa.types.is_timestamp(value.type):
-            return pc.cast(value, pa.date32())
+            return temporal.days_to_date32(temporal.day_count(value))  # floored; never wraps
         return value
     if kind == "timestamp":
         if pa.types.is_date32(value.type):

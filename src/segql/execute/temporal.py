@@ -33,6 +33,95 @@ def floor_div(a: Any, b: int) -> Any:
     return pc.if_else(pc.less(r, 0), pc.subtract(q, 1), q)
 
 
+def floor_mod(a: Any, b: int) -> Any:
+    """``a - b * floor(a / b)``: in [0, b) for b > 0 (never overflows)."""
+    return pc.subtract(a, pc.multiply(floor_div(a, b), b))
+
+
+NS_PER_DAY = SECONDS_PER_DAY * 1_000_000_000
+NS_PER_TICK = {unit: 1_000_000_000 // per_second for unit, per_second in UNITS_PER_SECOND.items()}
+"""Nanoseconds in one tick of each timestamp/duration unit."""
+
+
+def ticks(value: Any) -> tuple[Any, int]:
+    """A date, timestamp or duration as (int64 count, nanoseconds per count):
+    dates count days.  No conversion between units happens, so nothing can
+    overflow (every unit's ratio to a coarser one is a whole number)."""
+    t = value.type
+    if pa.types.is_date32(t):
+        return pc.cast(pc.cast(value, pa.int32()), pa.int64()), NS_PER_DAY
+    assert pa.types.is_timestamp(t) or pa.types.is_duration(t), t
+    return pc.cast(value, pa.int64()), NS_PER_TICK[t.unit]
+
+
+def compare_ticks(op: str, a: Any, a_ns: int, b: Any, b_ns: int) -> Any:
+    """``a op b`` for counts of two units, exactly: the finer side is split
+    into the coarser unit (floor) and a remainder, so no value is scaled up
+    (a timestamp[s] of 2**62 against a microsecond literal cannot overflow).
+    Nulls give null."""
+    kernels = {"=": pc.equal, "!=": pc.not_equal, "<": pc.less, "<=": pc.less_equal, ">": pc.greater}
+    if a_ns == b_ns:
+        return kernels[op](a, b) if op != ">=" else pc.greater_equal(a, b)
+    if a_ns > b_ns:  # make ``a`` the finer side
+        flipped = {"=": "=", "!=": "!=", "<": ">", "<=": ">=", ">": "<", ">=": "<="}[op]
+        return compare_ticks(flipped, b, b_ns, a, a_ns)
+    k = b_ns // a_ns
+    q = floor_div(a, k)  # a = q * k + r with 0 <= r < k, so a < b * k iff q < b
+    below = pc.less(q, b)
+    same = pc.and_(pc.equal(q, b), pc.equal(pc.subtract(a, pc.multiply(q, k)), 0))
+    if op == "<":
+        return below
+    if op == ">=":
+        return pc.invert(below)
+    if op == "=":
+        return same
+    if op == "!=":
+        return pc.invert(same)
+    at_most = pc.or_(below, same)
+    return at_most if op == "<=" else pc.invert(at_most)
+
+
+def day_count(value: Any) -> Any:
+    """The UTC day (int64 days since 1970-01-01, floored) of a date or timestamp,
+    for every value of every unit."""
+    count, ns = ticks(value)
+    return count if ns == NS_PER_DAY else floor_div(count, NS_PER_DAY // ns)
+
+
+DATE32_MIN, DATE32_MAX = -(2**31), 2**31 - 1
+
+
+def days_to_date32(days: Any) -> Any:
+    """int64 day counts as date32; a day beyond the date type is an error
+    (never a wrapped value)."""
+    outside = pc.or_(pc.less(days, DATE32_MIN), pc.greater(days, DATE32_MAX))
+    hit = pc.any(outside).as_py() if isinstance(outside, (pa.Array, pa.ChunkedArray)) else outside.as_py()
+    if hit:
+        raise OverflowError(
+            "date out of range: the day is beyond what a date holds (about 5.8 million years either side of 1970)"
+        )
+    return pc.cast(pc.cast(days, pa.int32()), pa.date32())
+
+
+def civil_from_days(days: Any) -> tuple[Any, Any, Any]:
+    """(year, month, day) as int64 of int64 day counts since 1970-01-01, for
+    any count an int64 timestamp can give (Hinnant's ``civil_from_days``)."""
+    z = pc.add(days, 719_468)
+    era = floor_div(z, 146_097)
+    doe = pc.subtract(z, pc.multiply(era, 146_097))  # [0, 146096]
+    yoe = pc.divide(
+        pc.subtract(pc.add(pc.subtract(doe, pc.divide(doe, 1_460)), pc.divide(doe, 36_524)), pc.divide(doe, 146_096)),
+        365,
+    )  # [0, 399]
+    y = pc.add(yoe, pc.multiply(era, 400))
+    doy = pc.subtract(doe, pc.subtract(pc.add(pc.multiply(yoe, 365), pc.divide(yoe, 4)), pc.divide(yoe, 100)))
+    mp = pc.divide(pc.add(pc.multiply(doy, 5), 2), 153)  # [0, 11], March first
+    d = pc.add(pc.subtract(doy, pc.divide(pc.add(pc.multiply(mp, 153), 2), 5)), 1)
+    m = pc.if_else(pc.less(mp, 10), pc.add(mp, 3), pc.subtract(mp, 9))
+    y = pc.add(y, pc.cast(pc.less_equal(m, 2), pa.int64()))
+    return y, m, d
+
+
 def days_from_civil(y: Any, m: Any, d: Any) -> Any:
     """Days since 1970-01-01 of the civil dates (y, m, d); int64 arrays or scalars."""
     y = pc.subtract(y, pc.cast(pc.less_equal(m, 2), pa.int64()))
@@ -55,15 +144,11 @@ def days_in_month(y: Any, m: Any) -> Any:
 
 def to_days(value: Any) -> Any:
     """Days since the epoch (floor) of a date32 or naive timestamp value."""
-    t = value.type
-    if pa.types.is_date32(t):
-        return pc.cast(value, pa.int32()).cast(pa.int64())
-    assert pa.types.is_timestamp(t)
-    return floor_div(pc.cast(value, pa.int64()), units_per_day(t.unit))
+    return day_count(value)
 
 
 def days_to_date(days: Any) -> Any:
-    return pc.cast(pc.cast(days, pa.int32()), pa.date32())
+    return days_to_date32(days)
 
 
 def add_months(value: Any, months: int) -> Any:
@@ -74,10 +159,7 @@ def add_months(value: Any, months: int) -> Any:
         return value
     t = value.type
     days = to_days(value)
-    as_date = days_to_date(days)
-    y = pc.cast(pc.year(as_date), pa.int64())
-    m = pc.cast(pc.month(as_date), pa.int64())
-    d = pc.cast(pc.day(as_date), pa.int64())
+    y, m, d = civil_from_days(days)
     total = pc.add_checked(pc.add(pc.multiply(y, 12), pc.subtract(m, 1)), months)
     new_y = floor_div(total, 12)
     new_m = pc.add(pc.subtract(total, pc.multiply(new_y, 12)), 1)
