@@ -34,6 +34,7 @@ import pyarrow.compute as pc
 from segql import ast
 from segql.errors import EvaluationError
 from segql.execute.arrow import Executor, decode, is_true
+from segql.execute.exactsum import group_fsum, group_int_sum_rounded
 from segql.execute.keys import KeyIndex
 from segql.execute.related import RelatedSource, normalize_key
 from segql.execute.values import decimal_to_float64
@@ -116,6 +117,14 @@ def _take(value: pa.ChunkedArray | pa.Scalar, rows: pa.Array, total: int) -> pa.
     return taken.combine_chunks() if isinstance(taken, pa.ChunkedArray) else taken
 
 
+def _python_int_sums(pos: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
+    """Exact integer sums per position (Python ints), each rounded once to a double."""
+    totals = [0] * n
+    for p, v in zip(pos.tolist(), values.tolist()):
+        totals[p] += v
+    return np.array([float(t) for t in totals], dtype=np.float64)
+
+
 class _NumericView:
     """A value array as NumPy numbers plus a validity mask, and the way back."""
 
@@ -188,8 +197,16 @@ class _Reducer:
         if func == "sum":
             return self._sum(pos, values, view)
         if func == "avg":
+            # The exact sum rounded once to a double, divided once by the count
+            # (docs/decisions.md, "Float sums"): no row order, chunking or
+            # overflow of an int64 partial sum can change it.
             counts = np.bincount(pos, minlength=self.n)
-            sums = np.bincount(pos, weights=values.astype(np.float64), minlength=self.n).astype(np.float64)
+            if values.dtype.kind == "f":
+                sums = group_fsum(pos, values, self.n)
+            elif values.dtype == np.uint64 and values.size and int(values.max()) >= 2**63:
+                sums = _python_int_sums(pos, values, self.n)
+            else:
+                sums = group_int_sum_rounded(pos, values.astype(np.int64), self.n)
             with np.errstate(invalid="ignore", divide="ignore"):
                 means = sums / counts
             return pa.array(means, mask=counts == 0)
@@ -221,8 +238,8 @@ class _Reducer:
 
     def _sum(self, pos: np.ndarray, values: np.ndarray, view: _NumericView) -> pa.Array:
         if values.dtype.kind == "f":
-            # (bincount of no rows returns int64, hence the astype)
-            return pa.array(np.bincount(pos, weights=values, minlength=self.n).astype(np.float64))
+            # Correctly rounded (math.fsum per customer), whatever the row order.
+            return pa.array(group_fsum(pos, values, self.n))
         bound = np.bincount(pos, weights=np.abs(values.astype(np.float64)), minlength=self.n)
         sums = np.zeros(self.n, dtype=np.int64)
         np.add.at(sums, pos, values)
