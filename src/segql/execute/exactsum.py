@@ -130,8 +130,8 @@ def _two_levels(positions: np.ndarray, values: np.ndarray, n: int, lo: int, hi: 
 def _scale(x: np.ndarray, e: int) -> np.ndarray:
     """x * 2**e, exactly (no bit of x falls below 2**-1074 here)."""
     if -1022 <= e <= 1023:
-        return np.multiply(x, 2.0**e)
-    return np.ldexp(x, e)
+        return np.asarray(np.multiply(x, 2.0**e), dtype=np.float64)
+    return np.asarray(np.ldexp(x, e), dtype=np.float64)
 
 
 def _scaled(x: np.ndarray, e: int) -> np.ndarray:
