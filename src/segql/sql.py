@@ -717,9 +717,20 @@ def aggregate_sql(writer: SqlWriter, node: ast.Aggregate) -> str:
         return f"({inner} > 0)" if node.func == "exists" else inner
     if node.func == "count_distinct":
         return f"COUNT(DISTINCT {value}){where}"
-    if node.func == "avg" and node.value is not None and _kind(node.value) == "decimal":
+    kind = _kind(node.value) if node.value is not None else None
+    count = f"CAST(NULLIF(COUNT({value}){where}, 0) AS DOUBLE)"
+    if node.func == "avg" and kind == "decimal":
         # The exact sum as a double, over the count (engines' AVG of decimals round differently).
-        return f"(CAST(SUM({value}){where} AS DOUBLE) / CAST(NULLIF(COUNT({value}){where}, 0) AS DOUBLE))"
+        return f"(CAST(SUM({value}){where} AS DOUBLE) / {count})"
+    if node.func == "avg" and kind == "int":
+        # The exact integer sum (38 digits hold any 2**63 * rows) as a double, over
+        # the count: no int64 partial sum overflows (docs/decisions.md, "Float sums").
+        return f"(CAST(SUM(CAST({value} AS DECIMAL(38, 0))){where} AS DOUBLE) / {count})"
+    if node.func in ("sum", "avg") and kind == "float":
+        # The most accurate float sum each engine has (docs/sql.md): DuckDB's FSUM
+        # (compensated); the others add in their own order.
+        total = f"{'FSUM' if writer.dialect == 'duckdb' else 'SUM'}({value}){where}"
+        return total if node.func == "sum" else f"({total} / {count})"
     func = {"avg": "AVG", "sum": "SUM", "min": "MIN", "max": "MAX"}[node.func]
     return f"{func}({value}){where}"
 
