@@ -202,7 +202,7 @@ class _Reducer:
             # overflow of an int64 partial sum can change it.
             counts = np.bincount(pos, minlength=self.n)
             if values.dtype.kind == "f":
-                sums = group_fsum(pos, values, self.n)
+                sums = group_fsum(pos, values, self.n, most=int(counts.max()) if counts.size else 0)
             elif values.dtype == np.uint64 and values.size and int(values.max()) >= 2**63:
                 sums = _python_int_sums(pos, values, self.n)
             else:

@@ -48,25 +48,31 @@ _MAX_LEVELS = 12  # beyond (312 bits of exponent range): the per-group path
 _GROUP_BATCH = 1 << 16  # groups rounded at once (bounds the limb matrix)
 
 
-def group_fsum(positions: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
-    """The correctly rounded sum of ``values`` per group ``positions`` (0..n-1)."""
+def group_fsum(positions: np.ndarray, values: np.ndarray, n: int, most: int | None = None) -> np.ndarray:
+    """The correctly rounded sum of ``values`` per group ``positions`` (0..n-1).
+    ``most``, if known, bounds the number of rows of a group."""
     values = np.asarray(values, dtype=np.float64)
     positions = np.asarray(positions, dtype=np.int64)
-    finite = np.isfinite(values)
-    special = None
-    if not finite.all():
-        special = _specials(positions, values, n)
-        positions, values = positions[finite], values[finite]
-    nonzero = values != 0
-    if not nonzero.all():
-        positions, values = positions[nonzero], values[nonzero]
     if values.size == 0:
+        return np.zeros(n, dtype=np.float64)
+    magnitudes = np.abs(values)
+    largest = float(magnitudes.max())  # NaN if any value is NaN
+    special = None
+    if not math.isfinite(largest):
+        special = _specials(positions, values, n)
+        finite = np.isfinite(values)
+        positions, values, magnitudes = positions[finite], values[finite], magnitudes[finite]
+        largest = float(magnitudes.max()) if values.size else 0.0
+    smallest = float(magnitudes.min()) if values.size else 0.0
+    if smallest == 0 and largest != 0:  # zeros add nothing: the smallest that counts
+        smallest = float(magnitudes[magnitudes > 0].min())
+    del magnitudes
+    if largest == 0:
         sums = np.zeros(n, dtype=np.float64)
     else:
-        magnitudes = np.abs(values)
-        hi = int(np.frexp(magnitudes.max())[1])  # every |value| < 2**hi
-        lo = max(int(np.frexp(magnitudes.min())[1]) - 53, -1074)  # every value is a multiple of 2**lo
-        width = _digit_width(positions, n)
+        hi = math.frexp(largest)[1]  # every |value| < 2**hi
+        lo = max(math.frexp(smallest)[1] - 53, -1074)  # every value is a multiple of 2**lo
+        width = _digit_width(positions, n, most, -(-(hi - lo) // 2))
         if hi - lo <= 2 * width:
             sums = _two_levels(positions, values, n, lo, hi, width)
         elif -(-(hi - lo) // _BITS) <= _MAX_LEVELS:
@@ -85,7 +91,7 @@ def group_int_sum_rounded(positions: np.ndarray, values: np.ndarray, n: int) -> 
     """The exact sum of int64 ``values`` per group, rounded once to the nearest double."""
     v = np.asarray(values, dtype=np.int64)
     positions = np.asarray(positions, dtype=np.int64)
-    width = _digit_width(positions, n)
+    width = _digit_width(positions, n, wanted=32)
     if width >= 32:
         # v == high * 2**width + low, |high| < 2**31, 0 <= low < 2**width: both sums exact.
         high = np.bincount(positions, weights=(v >> width).astype(np.float64), minlength=n)
@@ -98,10 +104,15 @@ def group_int_sum_rounded(positions: np.ndarray, values: np.ndarray, n: int) -> 
     return round_limbs(limbs, 0)
 
 
-def _digit_width(positions: np.ndarray, n: int) -> int:
+def _digit_width(positions: np.ndarray, n: int, most: int | None = None, wanted: int = 52) -> int:
     """Digits of this many bits add up exactly as doubles in every group
-    (``count * 2**width <= 2**53``)."""
-    most = int(np.bincount(positions, minlength=n).max()) if positions.size else 0
+    (``rows of a group * 2**width <= 2**53``).  The rows of the largest group
+    are counted only when the number of all rows does not already allow
+    ``wanted`` bits."""
+    if most is None:
+        most = positions.size
+        if 53 - most.bit_length() < wanted and most:
+            most = int(np.bincount(positions, minlength=n).max())
     return min(52, 53 - most.bit_length())
 
 
@@ -119,9 +130,9 @@ def _two_levels(positions: np.ndarray, values: np.ndarray, n: int, lo: int, hi: 
     high = _scaled(np.bincount(positions, weights=high_digits, minlength=n), e_high)
     low = _scaled(np.bincount(positions, weights=low_digits, minlength=n), e_low)
     with np.errstate(over="ignore", invalid="ignore"):
-        sums = high + low  # the one rounding (±inf beyond the range)
-    lost = ~np.isfinite(high)
-    if lost.any():  # a digit sum beyond the range on its own: decide exactly
+        sums = np.add(high, low, out=high)  # the one rounding (±inf beyond the range)
+    lost = ~np.isfinite(sums)
+    if lost.any():  # beyond the range (maybe only the high digits' sum): decide exactly
         keep = lost[positions]
         sums[lost] = _per_group(positions[keep], values[keep], n)[lost]
     return np.asarray(sums, dtype=np.float64)
@@ -135,8 +146,13 @@ def _scale(x: np.ndarray, e: int) -> np.ndarray:
 
 
 def _scaled(x: np.ndarray, e: int) -> np.ndarray:
+    """A fresh bincount result times 2**e, in place (exact, or ±inf beyond the range)."""
+    x = np.asarray(x, dtype=np.float64)  # (bincount of no rows gives int64)
     with np.errstate(over="ignore"):
-        return _scale(np.asarray(x, dtype=np.float64), e)
+        if -1022 <= e <= 1023:
+            np.multiply(x, 2.0**e, out=x)
+            return x
+        return np.asarray(np.ldexp(x, e), dtype=np.float64)
 
 
 def _specials(positions: np.ndarray, values: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
