@@ -329,6 +329,24 @@ def test_decimals_agree_on_spark(spark) -> None:
     assert compare_on_spark(spark, source, profile, "customer_id", {"orders": orders}) == "agree"
 
 
+def test_avg_of_int64_extremes_is_exact_on_spark(spark) -> None:
+    """avg of integers is the exact sum (DECIMAL(38, 0) in Spark, whose SUM of a
+    bigint overflows) rounded once, over the count: -5.0, not 0.0 (issue #15)."""
+    values = [2**63 - 11, -(2**63 - 1), 2**63 - 1, 2**63 - 1, 2**63 - 1, -(2**63), -(2**63), 7]
+    orders = pa.table({"customer_id": [1, 1, 2, 2, 2, 3, 3, 3], "v": pa.array(values, pa.int64())})
+    profile = pa.table({"customer_id": [1, 2, 3, 4]})
+    source = "feature av = avg(orders.v)"
+    assert compare_on_spark(spark, source, profile, "customer_id", {"orders": orders}) == "agree"
+    df = segql.spark.evaluate(
+        segql.compile(source),
+        spark.createDataFrame(profile),
+        key="customer_id",
+        related={"orders": spark.createDataFrame(orders)},
+    )
+    got = dict(zip(*df.toArrow().sort_by("customer_id").to_pydict().values()))
+    assert got == {1: -5.0, 2: float(3 * (2**63 - 1)) / 3, 3: float(-(2**64) + 7) / 3, 4: None}
+
+
 def test_trip_purposes_and_traveler_types_agree_on_spark(spark) -> None:
     """travel.trip_purpose (row-wise SQL) and travel.traveler_type (price tiers:
     a ROW_NUMBER subquery per threshold, interpolated as Arrow does) on the
