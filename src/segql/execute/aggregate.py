@@ -117,14 +117,6 @@ def _take(value: pa.ChunkedArray | pa.Scalar, rows: pa.Array, total: int) -> pa.
     return taken.combine_chunks() if isinstance(taken, pa.ChunkedArray) else taken
 
 
-def _python_int_sums(pos: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
-    """Exact integer sums per position (Python ints), each rounded once to a double."""
-    totals = [0] * n
-    for p, v in zip(pos.tolist(), values.tolist()):
-        totals[p] += v
-    return np.array([float(t) for t in totals], dtype=np.float64)
-
-
 class _NumericView:
     """A value array as NumPy numbers plus a validity mask, and the way back."""
 
@@ -203,8 +195,6 @@ class _Reducer:
             counts = np.bincount(pos, minlength=self.n)
             if values.dtype.kind == "f":
                 sums = group_fsum(pos, values, self.n, most=int(counts.max()) if counts.size else 0)
-            elif values.dtype == np.uint64 and values.size and int(values.max()) >= 2**63:
-                sums = _python_int_sums(pos, values, self.n)
             else:
                 sums = group_int_sum_rounded(pos, values.astype(np.int64), self.n)
             with np.errstate(invalid="ignore", divide="ignore"):
