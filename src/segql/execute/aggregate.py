@@ -18,6 +18,9 @@ For each related table:
 Empty groups get the values of the §3 table: 0 for count / sum /
 count_distinct, false for exists, null for avg / min / max / first / last.
 ``sum`` of no values is 0 also when a customer's rows all hold null.
+``sum`` of floats is the exact sum rounded once (``math.fsum``, see
+:mod:`segql.execute.exactsum`); ``avg`` is the exact sum (also of integers)
+rounded once and divided once by the count.
 ``first``/``last … by`` take the value at the smallest/largest ``by`` (rows with
 a null or NaN ``by`` are ignored); among rows with equal ``by`` the earliest row
 of the related table wins for ``first`` and the latest for ``last``.

@@ -10,24 +10,31 @@ How, without a Python loop over rows:
 
 1. Every finite double is a multiple of ``2**lo`` and smaller than ``2**hi`` in
    magnitude, where ``lo``/``hi`` come from the column's smallest and largest
-   magnitudes.  The range ``[lo, hi)`` is cut into levels of 26 bits; at each
-   level a value's *digit* is ``trunc(r / 2**e)`` (``r`` what is left of the
-   value after the levels above), an integer below ``2**26`` in magnitude.
+   magnitudes.  The range ``[lo, hi)`` is cut into levels of ``w`` bits; at
+   each level a value's *digit* is ``trunc(r / 2**e)`` (``r`` what is left of
+   the value after the levels above), an integer below ``2**w`` in magnitude.
    Scaling by a power of two, truncating and subtracting the digit's part are
    all exact, so ``value == sum(digit_k * 2**e_k)`` exactly.
-2. Per group and level, ``np.bincount`` adds the digits as doubles: integers
-   below ``2**26`` added fewer than ``2**27`` times never leave the integers
-   a double holds exactly (more rows are added in slices of ``2**27``).
-3. Per group, the level sums (exact integers) are normalised into base
-   ``2**26`` limbs with carries, in sign-magnitude form, and the limb number is
-   rounded once: the leading four limbs make an integer ``X >= 2**78`` (two
-   exact doubles, added with one IEEE rounding), the limbs below only decide
-   ties, so they enter as one "sticky" half unit.  ``ldexp`` scales the result
-   (exactly, or to ±infinity when the exact sum is beyond the double range).
+2. Per group and level, ``np.bincount`` adds the digits as doubles.  With
+   ``w = 53 - bit_length(rows of the largest group)`` every partial sum is an
+   integer below ``2**53``, which a double holds exactly, in any order.
+3. The common case (money amounts, ordinary measurements: ``hi - lo <= 2w``,
+   e.g. 65 bits for cents up to 1000 and groups of up to a million rows) has
+   two levels: both digit sums times their power of two are exact doubles, and
+   one IEEE addition rounds their exact sum correctly.  That is two bincounts
+   (plus one to count the largest group when the row count alone does not
+   allow ``w``) where a plain float sum has one.
+4. Otherwise the levels have 26 bits (``w`` smaller only for groups of more
+   than ``2**27`` rows, which are added in slices); per group, the level sums
+   are normalised into base ``2**26`` limbs with carries, in sign-magnitude
+   form, and rounded once: the leading four limbs make an integer
+   ``X >= 2**78`` (two exact doubles, added with one IEEE rounding), the limbs
+   below only decide ties, so they enter as one "sticky" half unit.  ``ldexp``
+   scales the result (exactly, or to ±infinity beyond the double range).
 
-Columns whose exponents span more than ``_MAX_LEVELS`` levels (``1e-300``
-beside ``1e300``) take a slower exact path: ``math.fsum`` per group, with
-Python's exact fractions when ``fsum`` overflows in between.
+Columns whose exponents span more than ``_MAX_LEVELS`` levels of 26 bits
+(``1e-300`` beside ``1e300``) take a slower exact path: ``math.fsum`` per
+group, with Python's exact fractions when ``fsum`` overflows in between.
 
 Special values: a group holding a NaN, or both +inf and -inf, sums to NaN;
 otherwise a group holding +inf (-inf) sums to +inf (-inf); an exact sum of
