@@ -69,7 +69,7 @@ def connect() -> duckdb.DuckDBPyConnection:
     con.execute("SET threads = 1")
     # DuckDB's SUM adds doubles in its own order and FSUM is compensated, not
     # exact: the float sums are math.fsum over the group's list (exact_sum).
-    con.create_function("exact_sum", exact_sum, [list[float]], float)  # type: ignore[list-item]
+    con.create_function("exact_sum", exact_sum, [list[float]], float)
     return con
 
 
