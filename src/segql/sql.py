@@ -728,11 +728,32 @@ def aggregate_sql(writer: SqlWriter, node: ast.Aggregate) -> str:
         return f"(CAST(SUM(CAST({value} AS DECIMAL(38, 0))){where} AS DOUBLE) / {count})"
     if node.func in ("sum", "avg") and kind == "float":
         # The most accurate float sum each engine has (docs/sql.md): DuckDB's FSUM
-        # (compensated); the others add in their own order.
-        total = f"{'FSUM' if writer.dialect == 'duckdb' else 'SUM'}({value}){where}"
+        # (compensated), a compensated fold in Spark; the others add in their own order.
+        if writer.dialect == "duckdb":
+            total = f"FSUM({value}){where}"
+        elif writer.dialect == "spark":
+            total = _compensated_sum(f"LIST({value}){where}")
+        else:
+            total = f"SUM({value}){where}"
         return total if node.func == "sum" else f"({total} / {count})"
     func = {"avg": "AVG", "sum": "SUM", "min": "MIN", "max": "MAX"}[node.func]
     return f"{func}({value}){where}"
+
+
+def _compensated_sum(values: str) -> str:
+    """Neumaier's compensated sum of a list of doubles as a fold (Spark's
+    ``AGGREGATE`` over ``COLLECT_LIST``, which skips nulls): the running sum and
+    the rounding errors it made, added at the end; a NaN or infinite running
+    sum is the answer as it is (NaN, or the infinity)."""
+    acc, v = "segql_acc", "segql_v"
+    t = f"({acc}.s + {v})"
+    error = f"CASE WHEN ABS({acc}.s) >= ABS({v}) THEN ({acc}.s - {t}) + {v} ELSE ({v} - {t}) + {acc}.s END"
+    step = f"({acc}, {v}) -> {{'s': {t}, 'c': {acc}.c + {error}}}"
+    finish = (
+        f"{acc} -> CASE WHEN ISNAN({acc}.s) OR ABS({acc}.s) = CAST('Infinity' AS DOUBLE) "
+        f"THEN {acc}.s ELSE {acc}.s + {acc}.c END"
+    )
+    return f"AGGREGATE({values}, {{'s': CAST(0 AS DOUBLE), 'c': CAST(0 AS DOUBLE)}}, {step}, {finish})"
 
 
 def ordered_tables(planned: Any) -> list[str]:
