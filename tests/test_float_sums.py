@@ -315,3 +315,20 @@ def test_int64_sum_still_refuses_to_overflow() -> None:
     orders = pa.table({"id": pa.array([1, 1], pa.int64()), "v": pa.array([2**63 - 1, 1], pa.int64())})
     with pytest.raises(segql.EvaluationError, match="overflow"):
         segql.compile("feature s = sum(orders.v)").evaluate(profile, key="id", related={"orders": orders})
+
+
+def test_sums_and_averages_of_the_same_values_with_other_filters() -> None:
+    """sum and avg of the same values share one exact sum; another `where` does not."""
+    profile = pa.table({"id": pa.array([1, 2], pa.int64())})
+    orders = pa.table({"id": pa.array([1, 1, 1, 2], pa.int64()), "x": [0.1, 0.2, 3.0, 0.5]})
+    source = """
+    feature s = sum(orders.x)
+    feature a = avg(orders.x)
+    feature s_big = sum(orders.x where x > 1)
+    feature a_small = avg(orders.x where x < 1)
+    """
+    out = segql.compile(source).evaluate(profile, key="id", related={"orders": orders})
+    assert out.column("s").to_pylist() == [math.fsum([0.1, 0.2, 3.0]), 0.5]
+    assert out.column("a").to_pylist() == [math.fsum([0.1, 0.2, 3.0]) / 3, 0.5]
+    assert out.column("s_big").to_pylist() == [3.0, 0.0]
+    assert out.column("a_small").to_pylist() == [math.fsum([0.1, 0.2]) / 2, 0.5]

@@ -165,6 +165,8 @@ class _Reducer:
     def __init__(self, n: int, positions: np.ndarray) -> None:
         self.n = n
         self.positions = positions
+        # Float sums by (value, where): sum and avg of the same values add them once.
+        self._float_sums: dict[tuple[ast.Node | None, ast.Node | None], np.ndarray] = {}
 
     def reduce(
         self, agg: ast.Aggregate, mask: np.ndarray | None, value: pa.Array | None, by: pa.Array | None
@@ -190,6 +192,8 @@ class _Reducer:
         pos = self.positions[keep]
         values = view.values[keep]
         if func == "sum":
+            if values.dtype.kind == "f":
+                return pa.array(self._float_sum(agg, pos, values))
             return self._sum(pos, values, view)
         if func == "avg":
             # The exact sum rounded once to a double, divided once by the count
@@ -197,7 +201,7 @@ class _Reducer:
             # overflow of an int64 partial sum can change it.
             counts = np.bincount(pos, minlength=self.n)
             if values.dtype.kind == "f":
-                sums = group_fsum(pos, values, self.n, most=int(counts.max()) if counts.size else 0)
+                sums = self._float_sum(agg, pos, values, most=int(counts.max()) if counts.size else 0)
             else:
                 sums = group_int_sum_rounded(pos, values.astype(np.int64), self.n)
             with np.errstate(invalid="ignore", divide="ignore"):
@@ -229,10 +233,16 @@ class _Reducer:
         pos = self.positions if mask is None else self.positions[mask]
         return np.bincount(pos, minlength=self.n).astype(np.int64)
 
+    def _float_sum(
+        self, agg: ast.Aggregate, pos: np.ndarray, values: np.ndarray, most: int | None = None
+    ) -> np.ndarray:
+        """Correctly rounded (math.fsum per customer), whatever the row order."""
+        key = (agg.value, agg.where)
+        if key not in self._float_sums:
+            self._float_sums[key] = group_fsum(pos, values, self.n, most)
+        return self._float_sums[key]
+
     def _sum(self, pos: np.ndarray, values: np.ndarray, view: _NumericView) -> pa.Array:
-        if values.dtype.kind == "f":
-            # Correctly rounded (math.fsum per customer), whatever the row order.
-            return pa.array(group_fsum(pos, values, self.n))
         bound = np.bincount(pos, weights=np.abs(values.astype(np.float64)), minlength=self.n)
         sums = np.zeros(self.n, dtype=np.int64)
         np.add.at(sums, pos, values)
