@@ -18,6 +18,7 @@ import datetime as dt
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Any
 
 import duckdb
@@ -40,10 +41,35 @@ class Agg:
     table: str = "orders"
 
 
+def exact_sum(values: list[float | None]) -> float:
+    """The exact sum of the non-null doubles rounded once to the nearest double
+    (``math.fsum``; exact fractions where fsum overflows in between), with the
+    special-value rule of docs/decisions.md: a NaN, or +inf with -inf, gives NaN;
+    otherwise an infinity gives itself; an exact sum beyond the double range
+    gives ±inf; an exact zero gives +0.0."""
+    present = [v for v in values if v is not None]
+    if any(math.isnan(v) for v in present):
+        return math.nan
+    infinities = {v for v in present if math.isinf(v)}
+    if infinities:
+        return math.nan if len(infinities) == 2 else infinities.pop()
+    try:
+        return math.fsum(present) + 0.0
+    except OverflowError:
+        exact = sum((Fraction(v) for v in present), Fraction(0))
+        try:
+            return float(exact)
+        except OverflowError:
+            return math.inf if exact > 0 else -math.inf
+
+
 def connect() -> duckdb.DuckDBPyConnection:
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
     con.execute("SET threads = 1")
+    # DuckDB's SUM adds doubles in its own order and FSUM is compensated, not
+    # exact: the float sums are math.fsum over the group's list (exact_sum).
+    con.create_function("exact_sum", exact_sum, [list[float]], float)
     return con
 
 
@@ -87,12 +113,24 @@ def _grouped(con: duckdb.DuckDBPyConnection, agg: Agg, key: str) -> str:
             sql = f"({sql}) > 0"
     elif agg.func == "count_distinct":
         sql = f"count(DISTINCT ({agg.value})) FILTER (WHERE {cond})"
-    elif agg.func == "sum":
-        # DuckDB sums integers into HUGEINT; segql stays in int64 (and raises on overflow).
-        sql = f"sum({agg.value}) FILTER (WHERE {cond})"
-        value_type = con.sql(f"SELECT ({agg.value}) FROM {agg.table} LIMIT 0").types[0]
-        if str(value_type) in ("TINYINT", "SMALLINT", "INTEGER", "BIGINT"):
-            sql = f"CAST({sql} AS BIGINT)"
+    elif agg.func in ("sum", "avg"):
+        value_type = str(con.sql(f"SELECT ({agg.value}) FROM {agg.table} LIMIT 0").types[0])
+        count = f"NULLIF(count({agg.value}) FILTER (WHERE {cond}), 0)"
+        if value_type in ("DOUBLE", "FLOAT"):
+            # The exact sum rounded once; avg divides it once by the count.
+            sql = f"exact_sum(list(CAST({agg.value} AS DOUBLE)) FILTER (WHERE {cond}))"
+            if agg.func == "avg":
+                sql = f"({sql} / {count})"
+        elif agg.func == "avg" and value_type in ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT"):
+            # DuckDB sums integers exactly (HUGEINT); rounded once, divided once.
+            sql = f"(CAST(sum({agg.value}) FILTER (WHERE {cond}) AS DOUBLE) / {count})"
+        elif agg.func == "avg":
+            sql = f"avg({agg.value}) FILTER (WHERE {cond})"
+        else:
+            # DuckDB sums integers into HUGEINT; segql stays in int64 (and raises on overflow).
+            sql = f"sum({agg.value}) FILTER (WHERE {cond})"
+            if value_type in ("TINYINT", "SMALLINT", "INTEGER", "BIGINT"):
+                sql = f"CAST({sql} AS BIGINT)"
     else:
         sql = f"{agg.func}({agg.value}) FILTER (WHERE {cond})"
     return f"SELECT {key} AS k, {sql} AS v FROM {agg.table} GROUP BY {key}"
@@ -124,9 +162,11 @@ def evaluate(
 
 
 # ----------------------------------------------------------------- comparing
-def same_value(got: Any, expected: Any, rel: float = 1e-9, abs_tol: float = 1e-9) -> bool:
+def same_value(got: Any, expected: Any, rel: float = 0.0, abs_tol: float = 0.0) -> bool:
     """Equal values of the same kind: an int never equals a float (a float
-    column must not turn into an int column), floats to a relative ``rel``."""
+    column must not turn into an int column), floats to a relative ``rel``
+    (by default exactly: float sums are correctly rounded on both sides, and
+    what the suites compute from them is IEEE arithmetic in both engines)."""
     if got is None or expected is None:
         return got is None and expected is None
     if isinstance(got, bool) or isinstance(expected, bool):

@@ -22,6 +22,7 @@ from hypothesis import given, settings
 from sqlgen import Kind, scenario_batches
 from sqlgen import scenarios as expression_scenarios
 from test_aggregates_differential import scenarios as aggregate_scenarios
+from test_float_sums import THRESHOLD_PROGRAM, duckdb_on_decimals, threshold_tables
 from test_sql_backend import (
     BATCH_SIZE,
     DOCUMENTED_REFUSALS,
@@ -351,6 +352,40 @@ def test_nan_orders_above_every_number_on_spark(spark) -> None:
         }
     )
     assert compare_on_spark(spark, SOURCE, profile, "customer_id", {"orders": orders}) == "agree"
+
+
+def test_avg_of_int64_extremes_is_exact_on_spark(spark) -> None:
+    """avg of integers is the exact sum (DECIMAL(38, 0) in Spark, whose SUM of a
+    bigint overflows) rounded once, over the count: -5.0, not 0.0 (issue #15)."""
+    values = [2**63 - 11, -(2**63 - 1), 2**63 - 1, 2**63 - 1, 2**63 - 1, -(2**63), -(2**63), 7]
+    orders = pa.table({"customer_id": [1, 1, 2, 2, 2, 3, 3, 3], "v": pa.array(values, pa.int64())})
+    profile = pa.table({"customer_id": [1, 2, 3, 4]})
+    source = "feature av = avg(orders.v)"
+    assert compare_on_spark(spark, source, profile, "customer_id", {"orders": orders}) == "agree"
+    df = segql.spark.evaluate(
+        segql.compile(source),
+        spark.createDataFrame(profile),
+        key="customer_id",
+        related={"orders": spark.createDataFrame(orders)},
+    )
+    got = dict(zip(*df.toArrow().sort_by("customer_id").to_pydict().values()))
+    assert got == {1: -5.0, 2: float(3 * (2**63 - 1)) / 3, 3: float(-(2**64) + 7) / 3, 4: None}
+
+
+def test_amounts_adding_up_to_exactly_500_on_spark(spark) -> None:
+    """The exact-threshold case of test_float_sums: Spark's compensated fold
+    gives 500.0 (its SUM gives 500.00000000000006), so the memberships are
+    DuckDB's on the exact decimals.  (One partition: SUM adds in row order.)"""
+    profile, orders = threshold_tables()
+    df = segql.spark.evaluate(
+        segql.compile(THRESHOLD_PROGRAM),
+        spark.createDataFrame(profile),
+        key="customer_id",
+        related={"orders": spark.createDataFrame(orders).coalesce(1)},
+    )
+    got = df.toArrow().sort_by("customer_id")
+    expected = duckdb_on_decimals(profile, orders)
+    assert {name: got.column(name).to_pylist() for name in expected} == expected
 
 
 def test_trip_purposes_and_traveler_types_agree_on_spark(spark) -> None:

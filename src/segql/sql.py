@@ -888,14 +888,26 @@ def aggregate_sql(writer: SqlWriter, node: ast.Aggregate) -> str:
         nan = writer.is_nan(value)
         numbers = f"(CASE WHEN {nan} THEN NULL WHEN {value} = 0 THEN CAST(0 AS DOUBLE) ELSE {value} END)"
         return f"(COUNT(DISTINCT {numbers}){where} + COALESCE(MAX(CASE WHEN {nan} THEN 1 ELSE 0 END){where}, 0))"
-    if node.func == "avg" and node.value is not None and _kind(node.value) == "decimal":
+    kind = _kind(node.value) if node.value is not None else None
+    count = f"CAST(NULLIF(COUNT({value}){where}, 0) AS DOUBLE)"
+    if node.func == "avg" and kind == "decimal":
         # The exact sum as a double, over the count (engines' AVG of decimals round differently).
-        return f"(CAST(SUM({value}){where} AS DOUBLE) / CAST(NULLIF(COUNT({value}){where}, 0) AS DOUBLE))"
+        return f"(CAST(SUM({value}){where} AS DOUBLE) / {count})"
+    if node.func == "avg" and kind == "int":
+        # The exact integer sum (38 digits hold any 2**63 * rows) as a double, over
+        # the count: no int64 partial sum overflows (docs/decisions.md, "Float sums").
+        return f"(CAST(SUM(CAST({value} AS DECIMAL(38, 0))){where} AS DOUBLE) / {count})"
+    if node.func in ("sum", "avg") and kind == "float":
+        # The most accurate float sum each engine has (docs/sql.md): DuckDB's FSUM
+        # (compensated), a compensated fold in Spark; the others add in their own order.
+        if writer.dialect == "duckdb":
+            total = f"FSUM({value}){where}"
+        elif writer.dialect == "spark":
+            total = _compensated_sum(f"LIST({value}){where}")
+        else:
+            total = f"SUM({value}){where}"
+        return total if node.func == "sum" else f"({total} / {count})"
     func = {"avg": "AVG", "sum": "SUM", "min": "MIN", "max": "MAX"}[node.func]
-    if node.func == "avg" and writer.dialect == "postgres" and node.value is not None and _kind(node.value) == "int":
-        # PostgreSQL's AVG of integers is a numeric rounded to 16 decimals (2.2727272727272727
-        # for 25 / 11, a double away once cast): the exact sum (a numeric) as a double, over the count.
-        return f"(CAST(SUM({value}){where} AS DOUBLE) / CAST(NULLIF(COUNT({value}){where}, 0) AS DOUBLE))"
     if floats and node.func in ("min", "max") and writer.dialect in NAN_NOT_GREATEST:
         # NaN is the greatest float: a MIN is NaN only when every value is, a MAX as soon as one is.
         assert value is not None
@@ -905,6 +917,22 @@ def aggregate_sql(writer: SqlWriter, node: ast.Aggregate) -> str:
         some_nan = f"MAX(CASE WHEN {nan} THEN 1 ELSE 0 END){where} = 1"
         return f"(CASE WHEN {some_nan} THEN CAST('NaN' AS DOUBLE) ELSE MAX({value}){where} END)"
     return f"{func}({value}){where}"
+
+
+def _compensated_sum(values: str) -> str:
+    """Neumaier's compensated sum of a list of doubles as a fold (Spark's
+    ``AGGREGATE`` over ``COLLECT_LIST``, which skips nulls): the running sum and
+    the rounding errors it made, added at the end; a NaN or infinite running
+    sum is the answer as it is (NaN, or the infinity)."""
+    acc, v = "segql_acc", "segql_v"
+    t = f"({acc}.s + {v})"
+    error = f"CASE WHEN ABS({acc}.s) >= ABS({v}) THEN ({acc}.s - {t}) + {v} ELSE ({v} - {t}) + {acc}.s END"
+    step = f"({acc}, {v}) -> {{'s': {t}, 'c': {acc}.c + {error}}}"
+    finish = (
+        f"{acc} -> CASE WHEN ISNAN({acc}.s) OR ABS({acc}.s) = CAST('Infinity' AS DOUBLE) "
+        f"THEN {acc}.s ELSE {acc}.s + {acc}.c END"
+    )
+    return f"AGGREGATE({values}, {{'s': CAST(0 AS DOUBLE), 'c': CAST(0 AS DOUBLE)}}, {step}, {finish})"
 
 
 def ordered_tables(planned: Any) -> list[str]:

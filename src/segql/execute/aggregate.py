@@ -20,6 +20,9 @@ count_distinct, false for exists, null for avg / min / max / first / last.
 ``sum`` of no values is 0 also when a customer's rows all hold null.
 For ``min``/``max`` NaN is the greatest float (above +inf); ``count_distinct``
 counts 0.0 and -0.0 as one value and every NaN as one (docs/decisions.md §14).
+``sum`` of floats is the exact sum rounded once (``math.fsum``, see
+:mod:`segql.execute.exactsum`); ``avg`` is the exact sum (also of integers)
+rounded once and divided once by the count.
 ``first``/``last … by`` take the value at the smallest/largest ``by`` (rows with
 a null or NaN ``by`` are ignored); among rows with equal ``by`` the earliest row
 of the related table wins for ``first`` and the latest for ``last``.
@@ -36,6 +39,7 @@ import pyarrow.compute as pc
 from segql import ast
 from segql.errors import EvaluationError
 from segql.execute.arrow import Executor, decode, is_true
+from segql.execute.exactsum import group_fsum, group_int_sum_rounded
 from segql.execute.keys import KeyIndex
 from segql.execute.related import RelatedSource, normalize_key
 from segql.execute.values import decimal_to_float64
@@ -175,6 +179,8 @@ class _Reducer:
     def __init__(self, n: int, positions: np.ndarray) -> None:
         self.n = n
         self.positions = positions
+        # Float sums by (value, where): sum and avg of the same values add them once.
+        self._float_sums: dict[tuple[ast.Node | None, ast.Node | None], np.ndarray] = {}
 
     def reduce(
         self, agg: ast.Aggregate, mask: np.ndarray | None, value: pa.Array | None, by: pa.Array | None
@@ -202,10 +208,18 @@ class _Reducer:
         pos = self.positions[keep]
         values = view.values[keep]
         if func == "sum":
+            if values.dtype.kind == "f":
+                return pa.array(self._float_sum(agg, pos, values))
             return self._sum(pos, values, view)
         if func == "avg":
+            # The exact sum rounded once to a double, divided once by the count
+            # (docs/decisions.md, "Float sums"): no row order, chunking or
+            # overflow of an int64 partial sum can change it.
             counts = np.bincount(pos, minlength=self.n)
-            sums = np.bincount(pos, weights=values.astype(np.float64), minlength=self.n).astype(np.float64)
+            if values.dtype.kind == "f":
+                sums = self._float_sum(agg, pos, values, most=int(counts.max()) if counts.size else 0)
+            else:
+                sums = group_int_sum_rounded(pos, values.astype(np.int64), self.n)
             with np.errstate(invalid="ignore", divide="ignore"):
                 means = sums / counts
             return pa.array(means, mask=counts == 0)
@@ -248,10 +262,16 @@ class _Reducer:
         pos = self.positions if mask is None else self.positions[mask]
         return np.bincount(pos, minlength=self.n).astype(np.int64)
 
+    def _float_sum(
+        self, agg: ast.Aggregate, pos: np.ndarray, values: np.ndarray, most: int | None = None
+    ) -> np.ndarray:
+        """Correctly rounded (math.fsum per customer), whatever the row order."""
+        key = (agg.value, agg.where)
+        if key not in self._float_sums:
+            self._float_sums[key] = group_fsum(pos, values, self.n, most)
+        return self._float_sums[key]
+
     def _sum(self, pos: np.ndarray, values: np.ndarray, view: _NumericView) -> pa.Array:
-        if values.dtype.kind == "f":
-            # (bincount of no rows returns int64, hence the astype)
-            return pa.array(np.bincount(pos, weights=values, minlength=self.n).astype(np.float64))
         bound = np.bincount(pos, weights=np.abs(values.astype(np.float64)), minlength=self.n)
         sums = np.zeros(self.n, dtype=np.int64)
         np.add.at(sums, pos, values)

@@ -72,7 +72,7 @@ LEFT JOIN (
           CAST('2024-03-31 10:30:00.000000' AS TIMESTAMP) + INTERVAL '-90' DAY
         ) AS TIMESTAMP)
       )) AS "a_orders_0",
-    SUM("amount") FILTER(WHERE
+    FSUM("amount") FILTER(WHERE
       (
         CAST("ts" AT TIME ZONE 'UTC' AS TIMESTAMP) >= CAST((
           CAST('2024-03-31 10:30:00.000000' AS TIMESTAMP) + INTERVAL '-365' DAY

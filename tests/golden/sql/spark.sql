@@ -72,12 +72,38 @@ LEFT JOIN (
           CAST('2024-03-31 10:30:00.000000' AS TIMESTAMP_NTZ) + INTERVAL '-90' DAY
         ) AS TIMESTAMP_NTZ)
       )) AS `a_orders_0`,
-    SUM(`amount`) FILTER(WHERE
-      (
-        TIMESTAMPADD(MICROSECOND, UNIX_MICROS(`ts`), CAST('1970-01-01 00:00:00' AS TIMESTAMP_NTZ)) >= CAST((
-          CAST('2024-03-31 10:30:00.000000' AS TIMESTAMP_NTZ) + INTERVAL '-365' DAY
-        ) AS TIMESTAMP_NTZ)
-      )) AS `a_orders_1`,
+    AGGREGATE(
+      COLLECT_LIST(`amount`) FILTER(WHERE
+        (
+          TIMESTAMPADD(MICROSECOND, UNIX_MICROS(`ts`), CAST('1970-01-01 00:00:00' AS TIMESTAMP_NTZ)) >= CAST((
+            CAST('2024-03-31 10:30:00.000000' AS TIMESTAMP_NTZ) + INTERVAL '-365' DAY
+          ) AS TIMESTAMP_NTZ)
+        )),
+      STRUCT(CAST(0 AS DOUBLE) AS s, CAST(0 AS DOUBLE) AS c),
+      (segql_acc, segql_v) -> STRUCT(
+        (
+          segql_acc.s + segql_v
+        ) AS s,
+        segql_acc.c + CASE
+          WHEN ABS(segql_acc.s) >= ABS(segql_v)
+          THEN (
+            segql_acc.s - (
+              segql_acc.s + segql_v
+            )
+          ) + segql_v
+          ELSE (
+            segql_v - (
+              segql_acc.s + segql_v
+            )
+          ) + segql_acc.s
+        END AS c
+      ),
+      segql_acc -> CASE
+        WHEN ISNAN(segql_acc.s) OR ABS(segql_acc.s) = CAST('Infinity' AS DOUBLE)
+        THEN segql_acc.s
+        ELSE segql_acc.s + segql_acc.c
+      END
+    ) AS `a_orders_1`,
     COUNT(*) AS `a_orders_2`
   FROM `orders`
   WHERE

@@ -1,0 +1,273 @@
+"""Grouped sums of doubles and integers, exact and correctly rounded.
+
+``group_fsum(positions, values, n)`` is, for every group 0..n-1, the exact
+sum of the group's doubles rounded once to the nearest double (ties to even):
+Python's ``math.fsum`` of the group's values.  The result therefore does not
+depend on the order of the rows, on chunking or on threads
+(docs/decisions.md, "Float sums").
+
+How, without a Python loop over rows:
+
+1. Every finite double is a multiple of ``2**lo`` and smaller than ``2**hi`` in
+   magnitude, where ``lo``/``hi`` come from the column's smallest and largest
+   magnitudes.  The range ``[lo, hi)`` is cut into levels of ``w`` bits; at
+   each level a value's *digit* is ``trunc(r / 2**e)`` (``r`` what is left of
+   the value after the levels above), an integer below ``2**w`` in magnitude.
+   Scaling by a power of two, truncating and subtracting the digit's part are
+   all exact, so ``value == sum(digit_k * 2**e_k)`` exactly.
+2. Per group and level, ``np.bincount`` adds the digits as doubles.  With
+   ``w = 53 - bit_length(rows of the largest group)`` every partial sum is an
+   integer below ``2**53``, which a double holds exactly, in any order.
+3. The common case (money amounts, ordinary measurements: ``hi - lo <= 2w``,
+   e.g. 65 bits for cents up to 1000 and groups of up to a million rows) has
+   two levels: both digit sums times their power of two are exact doubles, and
+   one IEEE addition rounds their exact sum correctly.  That is two bincounts
+   (plus one to count the largest group when the row count alone does not
+   allow ``w``) where a plain float sum has one.
+4. Otherwise the levels have 26 bits (``w`` smaller only for groups of more
+   than ``2**27`` rows, which are added in slices); per group, the level sums
+   are normalised into base ``2**26`` limbs with carries, in sign-magnitude
+   form, and rounded once: the leading four limbs make an integer
+   ``X >= 2**78`` (two exact doubles, added with one IEEE rounding), the limbs
+   below only decide ties, so they enter as one "sticky" half unit.  ``ldexp``
+   scales the result (exactly, or to ±infinity beyond the double range).
+
+Columns whose exponents span more than ``_MAX_LEVELS`` levels of 26 bits
+(``1e-300`` beside ``1e300``) take a slower exact path: ``math.fsum`` per
+group, with Python's exact fractions when ``fsum`` overflows in between.
+
+Special values: a group holding a NaN, or both +inf and -inf, sums to NaN;
+otherwise a group holding +inf (-inf) sums to +inf (-inf); an exact sum of
+finite values beyond the double range is ±inf; an exact zero is +0.0.
+"""
+
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+
+import numpy as np
+
+_BITS = 26
+_MASK = (1 << _BITS) - 1
+_MAX_ROWS = 1 << 27  # rows added per bincount slice (digit sums stay below 2**53)
+_MAX_LEVELS = 12  # beyond (312 bits of exponent range): the per-group path
+_GROUP_BATCH = 1 << 16  # groups rounded at once (bounds the limb matrix)
+
+
+def group_fsum(positions: np.ndarray, values: np.ndarray, n: int, most: int | None = None) -> np.ndarray:
+    """The correctly rounded sum of ``values`` per group ``positions`` (0..n-1).
+    ``most``, if known, bounds the number of rows of a group."""
+    values = np.asarray(values, dtype=np.float64)
+    positions = np.asarray(positions, dtype=np.int64)
+    if values.size == 0:
+        return np.zeros(n, dtype=np.float64)
+    magnitudes = np.abs(values)
+    largest = float(magnitudes.max())  # NaN if any value is NaN
+    special = None
+    if not math.isfinite(largest):
+        special = _specials(positions, values, n)
+        finite = np.isfinite(values)
+        positions, values, magnitudes = positions[finite], values[finite], magnitudes[finite]
+        largest = float(magnitudes.max()) if values.size else 0.0
+    smallest = float(magnitudes.min()) if values.size else 0.0
+    if smallest == 0 and largest != 0:  # zeros add nothing: the smallest that counts
+        smallest = float(magnitudes[magnitudes > 0].min())
+    del magnitudes
+    if largest == 0:
+        sums = np.zeros(n, dtype=np.float64)
+    else:
+        hi = math.frexp(largest)[1]  # every |value| < 2**hi
+        lo = max(math.frexp(smallest)[1] - 53, -1074)  # every value is a multiple of 2**lo
+        width = _digit_width(positions, n, most, -(-(hi - lo) // 2))
+        if hi - lo <= 2 * width:
+            sums = _two_levels(positions, values, n, lo, hi, width)
+        elif -(-(hi - lo) // _BITS) <= _MAX_LEVELS:
+            levels = -(-(hi - lo) // _BITS)
+            exponents = [lo + _BITS * (levels - 1 - k) for k in range(levels)]
+            sums = round_limbs(_digit_sums(positions, values, n, exponents), lo)
+        else:
+            sums = _per_group(positions, values, n)
+    if special is not None:
+        decided, value = special
+        sums = np.where(decided, value, sums)
+    return sums
+
+
+def group_int_sum_rounded(positions: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
+    """The exact sum of int64 ``values`` per group, rounded once to the nearest double."""
+    v = np.asarray(values, dtype=np.int64)
+    positions = np.asarray(positions, dtype=np.int64)
+    width = _digit_width(positions, n, wanted=32)
+    if width >= 32:
+        # v == high * 2**width + low, |high| < 2**31, 0 <= low < 2**width: both sums exact.
+        high = np.bincount(positions, weights=(v >> width).astype(np.float64), minlength=n)
+        low = np.bincount(positions, weights=(v & ((1 << width) - 1)).astype(np.float64), minlength=n)
+        return np.asarray(high * 2.0**width + low, dtype=np.float64)  # the one rounding
+    digits = [v >> (2 * _BITS), (v >> _BITS) & _MASK, v & _MASK]  # v == d0 * 2**52 + d1 * 2**26 + d2
+    limbs = np.zeros((n, 3), dtype=np.int64)
+    for k, d in enumerate(digits):
+        limbs[:, k] = _bincount_exact(positions, d.astype(np.float64), n)
+    return round_limbs(limbs, 0)
+
+
+def _digit_width(positions: np.ndarray, n: int, most: int | None = None, wanted: int = 52) -> int:
+    """Digits of this many bits add up exactly as doubles in every group
+    (``rows of a group * 2**width <= 2**53``).  The rows of the largest group
+    are counted only when the number of all rows does not already allow
+    ``wanted`` bits."""
+    if most is None:
+        most = positions.size
+        if 53 - most.bit_length() < wanted and most:
+            most = int(np.bincount(positions, minlength=n).max())
+    return min(52, 53 - most.bit_length())
+
+
+def _two_levels(positions: np.ndarray, values: np.ndarray, n: int, lo: int, hi: int, width: int) -> np.ndarray:
+    """Values spanning at most two digits of ``width`` bits: the two digit
+    sums are exact doubles and one IEEE addition rounds their sum correctly."""
+    e_low = lo
+    e_high = lo + width
+    if hi <= e_high:  # one digit: the values are integers times 2**lo
+        return _scaled(np.bincount(positions, weights=_scale(values, -e_low), minlength=n), e_low)
+    low_digits = _scale(values, -e_high)  # (scaled in place below: fewer fresh pages)
+    high_digits = np.trunc(low_digits)
+    low_digits -= high_digits
+    low_digits *= 2.0**width  # exact: the bits below the high digit, as an integer
+    high = _scaled(np.bincount(positions, weights=high_digits, minlength=n), e_high)
+    low = _scaled(np.bincount(positions, weights=low_digits, minlength=n), e_low)
+    with np.errstate(over="ignore", invalid="ignore"):
+        sums = np.add(high, low, out=high)  # the one rounding (±inf beyond the range)
+    lost = ~np.isfinite(sums)
+    if lost.any():  # beyond the range (maybe only the high digits' sum): decide exactly
+        keep = lost[positions]
+        sums[lost] = _per_group(positions[keep], values[keep], n)[lost]
+    return np.asarray(sums, dtype=np.float64)
+
+
+def _scale(x: np.ndarray, e: int) -> np.ndarray:
+    """x * 2**e, exactly (no bit of x falls below 2**-1074 here)."""
+    if -1022 <= e <= 1023:
+        return np.asarray(np.multiply(x, 2.0**e), dtype=np.float64)
+    return np.asarray(np.ldexp(x, e), dtype=np.float64)
+
+
+def _scaled(x: np.ndarray, e: int) -> np.ndarray:
+    """A fresh bincount result times 2**e, in place (exact, or ±inf beyond the range)."""
+    x = np.asarray(x, dtype=np.float64)  # (bincount of no rows gives int64)
+    with np.errstate(over="ignore"):
+        if -1022 <= e <= 1023:
+            np.multiply(x, 2.0**e, out=x)
+            return x
+        return np.asarray(np.ldexp(x, e), dtype=np.float64)
+
+
+def _specials(positions: np.ndarray, values: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per group: whether a NaN or an infinity decides the sum, and that sum."""
+    nan = np.bincount(positions[np.isnan(values)], minlength=n) > 0
+    pos_inf = np.bincount(positions[values == np.inf], minlength=n) > 0
+    neg_inf = np.bincount(positions[values == -np.inf], minlength=n) > 0
+    poison = nan | (pos_inf & neg_inf)
+    value = np.where(poison, np.nan, np.where(pos_inf, np.inf, -np.inf))
+    return nan | pos_inf | neg_inf, value
+
+
+def _bincount_exact(positions: np.ndarray, weights: np.ndarray, n: int) -> np.ndarray:
+    """Per-group sums of integer-valued double weights below 2**26, as int64."""
+    total = np.zeros(n, dtype=np.int64)
+    for start in range(0, len(weights), _MAX_ROWS):
+        stop = start + _MAX_ROWS
+        part = np.bincount(positions[start:stop], weights=weights[start:stop], minlength=n)
+        total += part.astype(np.int64)
+    return total
+
+
+def _digit_sums(positions: np.ndarray, values: np.ndarray, n: int, exponents: list[int]) -> np.ndarray:
+    """Per group and level, the sum of the values' digits (exact int64)."""
+    limbs = np.zeros((n, len(exponents)), dtype=np.int64)
+    rest = values
+    last = len(exponents) - 1
+    for k, e in enumerate(exponents):
+        if -1022 <= e <= 1022:
+            digit = np.trunc(rest * (2.0**-e))
+        else:
+            digit = np.trunc(np.ldexp(rest, -e))
+        limbs[:, k] = _bincount_exact(positions, digit, n)
+        if k < last:
+            rest = rest - digit * math.ldexp(1.0, e)
+    return limbs
+
+
+def round_limbs(limbs: np.ndarray, lo: int) -> np.ndarray:
+    """The double nearest to ``sum(limbs[:, k] * 2**e_k)`` per row, where
+    ``e_k = lo + 26 * (L - 1 - k)`` and ``|limbs| < 2**53``."""
+    n = limbs.shape[0]
+    out = np.empty(n, dtype=np.float64)
+    for start in range(0, n, _GROUP_BATCH):
+        out[start : start + _GROUP_BATCH] = _round_batch(limbs[start : start + _GROUP_BATCH], lo)
+    return out
+
+
+def _normalise(z: np.ndarray) -> None:
+    """Carries up, in place: every column but the first ends in [0, 2**26)."""
+    for c in range(z.shape[1] - 1, 0, -1):
+        carry = z[:, c] >> _BITS
+        z[:, c] &= _MASK
+        z[:, c - 1] += carry
+
+
+def _round_batch(limbs: np.ndarray, lo: int) -> np.ndarray:
+    n, levels = limbs.shape
+    top, pad = 3, 5  # room for the carries above; zero limbs below (for the window and sticky)
+    width = top + levels + pad
+    z = np.zeros((n, width), dtype=np.int64)
+    z[:, top : top + levels] = limbs
+    _normalise(z)
+    negative = z[:, 0] < 0
+    if negative.any():
+        z[:] = 0
+        z[:, top : top + levels] = np.where(negative[:, None], -limbs, limbs)
+        _normalise(z)
+    nonzero = z != 0
+    lead = np.argmax(nonzero, axis=1)
+    empty = ~nonzero[np.arange(n), lead]
+    # below[:, c]: some limb at column >= c is not zero
+    below = np.logical_or.accumulate(nonzero[:, ::-1], axis=1)[:, ::-1]
+    rows = np.arange(n)
+    lead = np.minimum(lead, width - pad)  # (empty rows: any column will do)
+    g = [z[rows, lead + t].astype(np.float64) for t in range(4)]
+    sticky = below[rows, lead + 4]
+    high = g[0] * 2.0**_BITS + g[1]  # exact: < 2**52
+    low = g[2] * 2.0**_BITS + g[3] + np.where(sticky, 0.5, 0.0)  # exact: < 2**52 in halves
+    x = high * 2.0 ** (2 * _BITS) + low  # the one rounding
+    # Column c weighs 2**(lo + 26 * (levels - 1 - (c - top))).
+    scale = lo + _BITS * (levels - 1 - (lead + 3 - top))
+    with np.errstate(over="ignore"):
+        result = np.ldexp(x, scale.astype(np.int32))
+    result = np.where(negative, -result, result)
+    return np.where(empty, 0.0, result)
+
+
+def _per_group(positions: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
+    """The slow exact path: math.fsum per group (exact fractions on overflow)."""
+    out = np.zeros(n, dtype=np.float64)
+    order = np.argsort(positions, kind="stable")
+    sorted_pos = positions[order]
+    sorted_values = values[order]
+    groups, starts = np.unique(sorted_pos, return_index=True)
+    ends = np.append(starts[1:], len(sorted_pos))
+    for g, s, e in zip(groups.tolist(), starts.tolist(), ends.tolist()):
+        out[g] = exact_fsum(sorted_values[s:e].tolist())
+    return out
+
+
+def exact_fsum(values: list[float]) -> float:
+    """The correctly rounded sum of finite doubles (±inf beyond the range)."""
+    try:
+        return math.fsum(values) + 0.0
+    except OverflowError:
+        exact = sum((Fraction(v) for v in values), Fraction(0))
+        try:
+            return float(exact)
+        except OverflowError:
+            return math.inf if exact > 0 else -math.inf
