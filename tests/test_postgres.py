@@ -344,3 +344,86 @@ def test_the_answer_does_not_depend_on_the_session_time_zone(pg_server, zone: st
     assert compare_on_pg(pg_server, source, profile, "id", {}, timezone=zone, as_of=AS_OF) == "agree"
     outcome = compare_on_pg(pg_server, EVERY_TIME_FUNCTION, zones_profile(), "id", {}, timezone=zone, as_of=ZONES_AS_OF)
     assert outcome == "agree"
+
+
+# ------------------------------------------------------------- float sums
+FSUM_EXAMPLES = 400 if LONG else 30
+"""Random groups of doubles per run of the exact-sum test (hypothesis, derandomized)."""
+
+
+def exact_sum(values: list[float]) -> float:
+    """The exact sum rounded once (math.fsum, exact fractions when fsum's partials
+    overflow): NaN with a NaN or both infinities, else an infinity if there is
+    one; beyond the double range ±inf; an exact zero is +0.0
+    (docs/decisions.md, "Float sums")."""
+    if any(math.isnan(v) for v in values) or {math.inf, -math.inf} <= set(values):
+        return math.nan
+    if math.inf in values or -math.inf in values:
+        return math.inf if math.inf in values else -math.inf
+    try:
+        total = math.fsum(values)
+    except OverflowError:  # fsum's partials overflowed; the exact sum decides
+        from fractions import Fraction
+
+        exact = sum((Fraction(v) for v in values), Fraction(0))
+        try:
+            total = float(exact)
+        except OverflowError:
+            total = math.inf if exact > 0 else -math.inf
+    return total if total != 0 else 0.0
+
+
+def _float_groups():  # a hypothesis strategy
+    from hypothesis import strategies as st
+
+    money = st.integers(-(10**9), 10**9).map(lambda cents: cents / 100)
+    anywhere = st.floats(allow_nan=False, allow_infinity=False)
+    subnormal = st.integers(-(2**52), 2**52).map(lambda m: m * 5e-324)
+    huge = st.floats(1e306, 1.7976931348623157e308).flatmap(lambda v: st.sampled_from([v, -v]))
+    special = st.sampled_from([math.nan, math.inf, -math.inf, 0.0, -0.0, None])
+    value = st.one_of(money, money, anywhere, subnormal, huge, special)
+    keep = st.booleans()
+    group = st.one_of(
+        st.lists(st.tuples(money, keep), max_size=12),  # money amounts only: the common case
+        st.lists(st.tuples(value, keep), max_size=12),
+    )
+    return st.lists(group, min_size=1, max_size=8)
+
+
+@settings(SETTINGS, max_examples=FSUM_EXAMPLES, derandomize=not os.environ.get("SEGQL_LONG"))
+@given(groups=_float_groups())
+def test_float_sums_are_the_exact_sum_rounded_once_on_postgres(pg_server, groups) -> None:
+    """sum/avg of doubles in PostgreSQL's SQL are math.fsum of the group bit for
+    bit (the exact sum rounded once), filtered or not: money amounts, doubles of
+    every exponent, subnormals, ±0, sums beyond the double range, NaN, ±inf, nulls."""
+    ids = list(range(1, len(groups) + 2))  # the last customer has no orders
+    customer, amount, keep = [], [], []
+    for i, group in zip(ids, groups, strict=False):
+        for v, k in group:
+            customer.append(i)
+            amount.append(v)
+            keep.append(k)
+    profile = pa.table({"customer_id": ids})
+    orders = pa.table(
+        {"customer_id": pa.array(customer, pa.int64()), "amount": pa.array(amount, pa.float64()), "keep": keep}
+    )
+    source = (
+        "feature s = sum(orders.amount)\nfeature a = avg(orders.amount)\n"
+        "feature sk = sum(orders.amount where orders.keep)\nfeature ak = avg(orders.amount where orders.keep)"
+    )
+    sql = segql.compile(source).to_sql(
+        "postgres", schema=profile.schema, related={"orders": orders.schema}, key="customer_id"
+    )
+    with pg.session(pg_server, {"profiles": profile, "orders": orders}) as con:
+        names, columns = pg.query(con, sql)
+    got = {name: dict(zip(columns[names.index("customer_id")], col, strict=True)) for name, col in zip(names, columns)}
+    for i in ids:
+        group = groups[i - 1] if i <= len(groups) else []
+        for suffix, rows in (("", group), ("k", [(v, k) for v, k in group if k])):
+            values = [v for v, _ in rows if v is not None]
+            total = exact_sum(values)
+            mean = total / len(values) if values else None
+            # pg.query reads a NaN as "NaN"
+            total, mean = (("NaN" if x is not None and math.isnan(x) else x) for x in (total, mean))
+            assert identical(got["s" + suffix][i], total), (i, suffix, values, got["s" + suffix][i], total)
+            assert identical(got["a" + suffix][i], mean), (i, suffix, values, got["a" + suffix][i], mean)

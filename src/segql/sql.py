@@ -899,11 +899,15 @@ def aggregate_sql(writer: SqlWriter, node: ast.Aggregate) -> str:
         return f"(CAST(SUM(CAST({value} AS DECIMAL(38, 0))){where} AS DOUBLE) / {count})"
     if node.func in ("sum", "avg") and kind == "float":
         # The most accurate float sum each engine has (docs/sql.md): DuckDB's FSUM
-        # (compensated), a compensated fold in Spark; the others add in their own order.
+        # (compensated), a compensated fold in Spark, the exact sum rounded once in
+        # PostgreSQL; BigQuery and Snowflake add in their own order.
         if writer.dialect == "duckdb":
             total = f"FSUM({value}){where}"
         elif writer.dialect == "spark":
             total = _compensated_sum(f"LIST({value}){where}")
+        elif writer.dialect == "postgres":
+            assert value is not None
+            total = _postgres_exact_sum(value, where)
         else:
             total = f"SUM({value}){where}"
         return total if node.func == "sum" else f"({total} / {count})"
@@ -917,6 +921,47 @@ def aggregate_sql(writer: SqlWriter, node: ast.Aggregate) -> str:
         some_nan = f"MAX(CASE WHEN {nan} THEN 1 ELSE 0 END){where} = 1"
         return f"(CASE WHEN {some_nan} THEN CAST('NaN' AS DOUBLE) ELSE MAX({value}){where} END)"
     return f"{func}({value}){where}"
+
+
+PG_NUMERIC = "pg_catalog.numeric"
+"""PostgreSQL's unconstrained NUMERIC, spelled so that sqlglot keeps it (it
+writes DuckDB's ``DECIMAL`` as ``DECIMAL(18, 3)``)."""
+
+
+def _postgres_exact_sum(value: str, where: str) -> str:
+    """The exact sum of a group's doubles rounded once (Python's ``math.fsum``,
+    as the Arrow engine sums; docs/decisions.md, "Float sums") in PostgreSQL.
+
+    A finite double is ``±m * 2**p`` (integers ``m < 2**53``, ``-1074 <= p <=
+    971``), read exactly from its IEEE bits (``float8send``; ``x::numeric``
+    keeps 15 digits only).  As a NUMERIC it is ``±m * 2**p``, or for ``p < 0``
+    ``±m * 5**-p * 10**p`` (PostgreSQL's integer powers and products of
+    numerics are exact; ``10**p`` comes from the text ``'1e<p>'``).  SUM of
+    numerics is exact; NaN and ±Infinity are numerics too (+inf + -inf is NaN).
+    The cast to double precision prints the numeric's digits and reads them
+    with strtod: correctly rounded.  It raises beyond the double range, so a
+    sum of magnitude ``2**1024 - 2**970`` or more (which rounds to infinity)
+    is written as ±infinity; an exact zero is +0.0."""
+    n = PG_NUMERIC
+    x = f"CAST({value} AS DOUBLE)"
+    bits = f"CAST(CAST(('x' || PG_CATALOG.ENCODE(PG_CATALOG.FLOAT8SEND({x}), 'hex')) AS BIT(64)) AS BIGINT)"
+    p = f"(GREATEST(({bits} >> 52) & 2047, 1) - 1075)"
+    hidden = f"CASE WHEN ABS({x}) >= CAST({2.0**-1022!r} AS DOUBLE) THEN 4503599627370496 ELSE 0 END"  # normal
+    m = f"(({bits} & 4503599627370495) + {hidden})"
+    scale = (
+        f"(CASE WHEN ABS({x}) < CAST({2.0**52!r} AS DOUBLE) "
+        f"THEN POWER(CAST(5 AS {n}), -{p}) * CAST(('1e' || CAST({p} AS VARCHAR)) AS {n}) "
+        f"ELSE POWER(CAST(2 AS {n}), {p}) END)"
+    )
+    special = f"{x} = CAST('NaN' AS DOUBLE) OR ABS({x}) = CAST('Infinity' AS DOUBLE)"
+    exact = f"(CASE WHEN {special} THEN CAST({x} AS {n}) ELSE CAST(SIGN({x}) AS {n}) * {m} * {scale} END)"
+    total = f"SUM({exact}){where}"
+    limit = f"(POWER(CAST(2 AS {n}), 1024) - POWER(CAST(2 AS {n}), 970))"
+    # ABS(NaN) is above every numeric: SIGN(NaN) * inf is NaN, SIGN(±Infinity) * inf is ±inf.
+    return (
+        f"(CASE WHEN ABS({total}) < {limit} THEN CAST({total} AS DOUBLE) "
+        f"ELSE CAST(SIGN({total}) AS DOUBLE) * CAST('Infinity' AS DOUBLE) END)"
+    )
 
 
 def _compensated_sum(values: str) -> str:

@@ -77,12 +77,214 @@ LEFT JOIN (
           CAST('2024-03-31 10:30:00.000000' AS TIMESTAMP) + INTERVAL '-90 DAY'
         ) AS TIMESTAMP)
       )) AS "a_orders_0",
-    SUM("amount") FILTER(WHERE
-      (
-        CAST("ts" AT TIME ZONE 'UTC' AS TIMESTAMP) >= CAST((
-          CAST('2024-03-31 10:30:00.000000' AS TIMESTAMP) + INTERVAL '-365 DAY'
-        ) AS TIMESTAMP)
-      )) AS "a_orders_1",
+    (
+      CASE
+        WHEN ABS(
+          SUM(
+            (
+              CASE
+                WHEN CAST("amount" AS DOUBLE PRECISION) = CAST('NaN' AS DOUBLE PRECISION)
+                OR ABS(CAST("amount" AS DOUBLE PRECISION)) = CAST('Infinity' AS DOUBLE PRECISION)
+                THEN CAST(CAST("amount" AS DOUBLE PRECISION) AS pg_catalog.numeric)
+                ELSE CAST(SIGN(CAST("amount" AS DOUBLE PRECISION)) AS pg_catalog.numeric) * (
+                  (
+                    CAST(CAST((
+                      'x' || PG_CATALOG.ENCODE(PG_CATALOG.FLOAT8SEND(CAST("amount" AS DOUBLE PRECISION)), 'hex')
+                    ) AS BIT(64)) AS BIGINT) & 4503599627370495
+                  ) + CASE
+                    WHEN ABS(CAST("amount" AS DOUBLE PRECISION)) >= CAST(2.2250738585072014e-308 AS DOUBLE PRECISION)
+                    THEN 4503599627370496
+                    ELSE 0
+                  END
+                ) * (
+                  CASE
+                    WHEN ABS(CAST("amount" AS DOUBLE PRECISION)) < CAST(4503599627370496.0 AS DOUBLE PRECISION)
+                    THEN POWER(
+                      CAST(5 AS pg_catalog.numeric),
+                      -(
+                        GREATEST(
+                          (
+                            CAST(CAST((
+                              'x' || PG_CATALOG.ENCODE(PG_CATALOG.FLOAT8SEND(CAST("amount" AS DOUBLE PRECISION)), 'hex')
+                            ) AS BIT(64)) AS BIGINT) >> 52
+                          ) & 2047,
+                          1
+                        ) - 1075
+                      )
+                    ) * CAST((
+                      '1e' || CAST((
+                        GREATEST(
+                          (
+                            CAST(CAST((
+                              'x' || PG_CATALOG.ENCODE(PG_CATALOG.FLOAT8SEND(CAST("amount" AS DOUBLE PRECISION)), 'hex')
+                            ) AS BIT(64)) AS BIGINT) >> 52
+                          ) & 2047,
+                          1
+                        ) - 1075
+                      ) AS TEXT)
+                    ) AS pg_catalog.numeric)
+                    ELSE POWER(
+                      CAST(2 AS pg_catalog.numeric),
+                      (
+                        GREATEST(
+                          (
+                            CAST(CAST((
+                              'x' || PG_CATALOG.ENCODE(PG_CATALOG.FLOAT8SEND(CAST("amount" AS DOUBLE PRECISION)), 'hex')
+                            ) AS BIT(64)) AS BIGINT) >> 52
+                          ) & 2047,
+                          1
+                        ) - 1075
+                      )
+                    )
+                  END
+                )
+              END
+            )
+          ) FILTER(WHERE
+            (
+              CAST("ts" AT TIME ZONE 'UTC' AS TIMESTAMP) >= CAST((
+                CAST('2024-03-31 10:30:00.000000' AS TIMESTAMP) + INTERVAL '-365 DAY'
+              ) AS TIMESTAMP)
+            ))
+        ) < (
+          POWER(CAST(2 AS pg_catalog.numeric), 1024) - POWER(CAST(2 AS pg_catalog.numeric), 970)
+        )
+        THEN CAST(SUM(
+          (
+            CASE
+              WHEN CAST("amount" AS DOUBLE PRECISION) = CAST('NaN' AS DOUBLE PRECISION)
+              OR ABS(CAST("amount" AS DOUBLE PRECISION)) = CAST('Infinity' AS DOUBLE PRECISION)
+              THEN CAST(CAST("amount" AS DOUBLE PRECISION) AS pg_catalog.numeric)
+              ELSE CAST(SIGN(CAST("amount" AS DOUBLE PRECISION)) AS pg_catalog.numeric) * (
+                (
+                  CAST(CAST((
+                    'x' || PG_CATALOG.ENCODE(PG_CATALOG.FLOAT8SEND(CAST("amount" AS DOUBLE PRECISION)), 'hex')
+                  ) AS BIT(64)) AS BIGINT) & 4503599627370495
+                ) + CASE
+                  WHEN ABS(CAST("amount" AS DOUBLE PRECISION)) >= CAST(2.2250738585072014e-308 AS DOUBLE PRECISION)
+                  THEN 4503599627370496
+                  ELSE 0
+                END
+              ) * (
+                CASE
+                  WHEN ABS(CAST("amount" AS DOUBLE PRECISION)) < CAST(4503599627370496.0 AS DOUBLE PRECISION)
+                  THEN POWER(
+                    CAST(5 AS pg_catalog.numeric),
+                    -(
+                      GREATEST(
+                        (
+                          CAST(CAST((
+                            'x' || PG_CATALOG.ENCODE(PG_CATALOG.FLOAT8SEND(CAST("amount" AS DOUBLE PRECISION)), 'hex')
+                          ) AS BIT(64)) AS BIGINT) >> 52
+                        ) & 2047,
+                        1
+                      ) - 1075
+                    )
+                  ) * CAST((
+                    '1e' || CAST((
+                      GREATEST(
+                        (
+                          CAST(CAST((
+                            'x' || PG_CATALOG.ENCODE(PG_CATALOG.FLOAT8SEND(CAST("amount" AS DOUBLE PRECISION)), 'hex')
+                          ) AS BIT(64)) AS BIGINT) >> 52
+                        ) & 2047,
+                        1
+                      ) - 1075
+                    ) AS TEXT)
+                  ) AS pg_catalog.numeric)
+                  ELSE POWER(
+                    CAST(2 AS pg_catalog.numeric),
+                    (
+                      GREATEST(
+                        (
+                          CAST(CAST((
+                            'x' || PG_CATALOG.ENCODE(PG_CATALOG.FLOAT8SEND(CAST("amount" AS DOUBLE PRECISION)), 'hex')
+                          ) AS BIT(64)) AS BIGINT) >> 52
+                        ) & 2047,
+                        1
+                      ) - 1075
+                    )
+                  )
+                END
+              )
+            END
+          )
+        ) FILTER(WHERE
+          (
+            CAST("ts" AT TIME ZONE 'UTC' AS TIMESTAMP) >= CAST((
+              CAST('2024-03-31 10:30:00.000000' AS TIMESTAMP) + INTERVAL '-365 DAY'
+            ) AS TIMESTAMP)
+          )) AS DOUBLE PRECISION)
+        ELSE CAST(SIGN(
+          SUM(
+            (
+              CASE
+                WHEN CAST("amount" AS DOUBLE PRECISION) = CAST('NaN' AS DOUBLE PRECISION)
+                OR ABS(CAST("amount" AS DOUBLE PRECISION)) = CAST('Infinity' AS DOUBLE PRECISION)
+                THEN CAST(CAST("amount" AS DOUBLE PRECISION) AS pg_catalog.numeric)
+                ELSE CAST(SIGN(CAST("amount" AS DOUBLE PRECISION)) AS pg_catalog.numeric) * (
+                  (
+                    CAST(CAST((
+                      'x' || PG_CATALOG.ENCODE(PG_CATALOG.FLOAT8SEND(CAST("amount" AS DOUBLE PRECISION)), 'hex')
+                    ) AS BIT(64)) AS BIGINT) & 4503599627370495
+                  ) + CASE
+                    WHEN ABS(CAST("amount" AS DOUBLE PRECISION)) >= CAST(2.2250738585072014e-308 AS DOUBLE PRECISION)
+                    THEN 4503599627370496
+                    ELSE 0
+                  END
+                ) * (
+                  CASE
+                    WHEN ABS(CAST("amount" AS DOUBLE PRECISION)) < CAST(4503599627370496.0 AS DOUBLE PRECISION)
+                    THEN POWER(
+                      CAST(5 AS pg_catalog.numeric),
+                      -(
+                        GREATEST(
+                          (
+                            CAST(CAST((
+                              'x' || PG_CATALOG.ENCODE(PG_CATALOG.FLOAT8SEND(CAST("amount" AS DOUBLE PRECISION)), 'hex')
+                            ) AS BIT(64)) AS BIGINT) >> 52
+                          ) & 2047,
+                          1
+                        ) - 1075
+                      )
+                    ) * CAST((
+                      '1e' || CAST((
+                        GREATEST(
+                          (
+                            CAST(CAST((
+                              'x' || PG_CATALOG.ENCODE(PG_CATALOG.FLOAT8SEND(CAST("amount" AS DOUBLE PRECISION)), 'hex')
+                            ) AS BIT(64)) AS BIGINT) >> 52
+                          ) & 2047,
+                          1
+                        ) - 1075
+                      ) AS TEXT)
+                    ) AS pg_catalog.numeric)
+                    ELSE POWER(
+                      CAST(2 AS pg_catalog.numeric),
+                      (
+                        GREATEST(
+                          (
+                            CAST(CAST((
+                              'x' || PG_CATALOG.ENCODE(PG_CATALOG.FLOAT8SEND(CAST("amount" AS DOUBLE PRECISION)), 'hex')
+                            ) AS BIT(64)) AS BIGINT) >> 52
+                          ) & 2047,
+                          1
+                        ) - 1075
+                      )
+                    )
+                  END
+                )
+              END
+            )
+          ) FILTER(WHERE
+            (
+              CAST("ts" AT TIME ZONE 'UTC' AS TIMESTAMP) >= CAST((
+                CAST('2024-03-31 10:30:00.000000' AS TIMESTAMP) + INTERVAL '-365 DAY'
+              ) AS TIMESTAMP)
+            ))
+        ) AS DOUBLE PRECISION) * CAST('Infinity' AS DOUBLE PRECISION)
+      END
+    ) AS "a_orders_1",
     COUNT(*) AS "a_orders_2"
   FROM "orders"
   WHERE
