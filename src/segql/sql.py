@@ -261,8 +261,10 @@ class SqlWriter:
         kind = node.type.kind if node.type else None
         if node.value is None and kind in SQL_TYPES:
             return f"CAST(NULL AS {SQL_TYPES[kind]})"  # Spark takes no untyped NULL as a condition
-        if node.value is None and kind == "duration":
-            return "CAST(NULL AS INTERVAL)"  # `-1m + null`: DuckDB cannot type an untyped NULL there
+        if node.value is None and kind == "duration" and self.dialect == "duckdb":
+            # `-1m + null`: DuckDB cannot type an untyped NULL there; Spark cannot compare a
+            # plain INTERVAL with a day-time one, and types an untyped NULL by its operand.
+            return "CAST(NULL AS INTERVAL)"
         return python_literal(node.value, kind)
 
     def _sql_DurationLiteral(self, node: ast.DurationLiteral) -> str:
