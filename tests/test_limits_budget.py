@@ -175,8 +175,8 @@ def test_each_limit_gives_a_limit_error_with_a_position(
 
 
 def test_default_limits() -> None:
-    assert DEFAULT_LIMITS.max_tokens == 25_000
-    assert DEFAULT_LIMITS.max_nodes == 25_000
+    assert DEFAULT_LIMITS.max_tokens == 12_000
+    assert DEFAULT_LIMITS.max_nodes == 12_000
     assert DEFAULT_LIMITS.max_list_items == 10_000
-    assert DEFAULT_LIMITS.max_cost == 5_000
+    assert DEFAULT_LIMITS.max_cost == 30_000
     assert DEFAULT_LIMITS.max_source_bytes == 1_000_000

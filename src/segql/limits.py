@@ -35,18 +35,18 @@ class Limits:
 
     max_source_bytes: int = attrs.field(default=1_000_000, validator=_positive)
     """Size of the source text in UTF-8 bytes."""
-    max_tokens: int = attrs.field(default=25_000, validator=_positive)
+    max_tokens: int = attrs.field(default=12_000, validator=_positive)
     """Tokens of the source (a run of comments counts as one); the parser's
     work is proportional to them."""
     max_depth: int = attrs.field(default=100, validator=_check_depth)
     """Nesting depth of an expression tree (parentheses alone do not count)."""
-    max_nodes: int = attrs.field(default=25_000, validator=_positive)
+    max_nodes: int = attrs.field(default=12_000, validator=_positive)
     """Number of syntax-tree nodes in the whole source."""
     max_list_items: int = attrs.field(default=10_000, validator=_positive)
     """Items in one list literal (``x in [...]``)."""
     max_aggregates: int = attrs.field(default=1_000, validator=_positive)
     """Aggregates over related tables in one program."""
-    max_cost: float | None = attrs.field(default=5_000)
+    max_cost: float | None = attrs.field(default=30_000)
     """Budget for the static cost estimate (``Program.cost``, see segql.cost);
     a program over it is refused at compile time.  None: no budget.  The
     default keeps evaluating 100,000 rows near a second (benchmarks/limits.py)."""

@@ -175,7 +175,9 @@ class Program:
         self.sha256 = hashlib.sha256(source.encode("utf-8", "surrogatepass")).hexdigest()
         self._costs = self._deep(
             lambda: program_cost(
-                optimize_program(self._unbound, self.host.functions, max_depth=self.depth).exprs, self.host.functions
+                optimize_program(self._unbound, self.host.functions, max_depth=self.depth).exprs,
+                self.host.functions,
+                frozenset(self.features),
             )
         )
         if limits.max_cost is not None and self.cost > limits.max_cost:
@@ -361,7 +363,7 @@ class Program:
                 declared = {n: d.declared for n, d in self._param_decls.items()}
                 planned = self.plan(schema, sources if related is not None else None, declared)
             population = frozenset(f.name for f in self.host.functions if f.population)
-            costs = program_cost(planned.exprs, self.host.functions)
+            costs = program_cost(planned.exprs, self.host.functions, frozenset(self.features))
             return self._deep(lambda: plan_text(planned, costs, population))
 
     def why(
