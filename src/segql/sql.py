@@ -912,7 +912,15 @@ def aggregate_sql(writer: SqlWriter, node: ast.Aggregate) -> str:
             total = _postgres_exact_sum(value, where)
         else:
             total = f"SUM({value}){where}"
-        return total if node.func == "sum" else f"({total} / {count})"
+        if node.func == "sum":
+            return total
+        if writer.dialect == "postgres":
+            # PostgreSQL raises "underflow" where a nonzero quotient rounds to zero (IEEE gives
+            # a signed zero: avg of [0.0, 5e-324]); such a sum is below 2**-1075 * count in size.
+            ulps = f"((ABS({total}) * {_f(2.0**537)}) * {_f(2.0**537)})"  # the sum in units of 2**-1074
+            tiny = f"ABS({total}) < {_f(1e-300)} AND {ulps} / {count} <= {_f(0.5)}"
+            return f"(CASE WHEN {tiny} THEN {total} * {_f(0.0)} ELSE {total} / {count} END)"
+        return f"({total} / {count})"
     func = {"avg": "AVG", "sum": "SUM", "min": "MIN", "max": "MAX"}[node.func]
     if floats and node.func in ("min", "max") and writer.dialect in NAN_NOT_GREATEST:
         # NaN is the greatest float: a MIN is NaN only when every value is, a MAX as soon as one is.
