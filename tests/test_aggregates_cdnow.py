@@ -387,7 +387,7 @@ def test_parquet_path_and_dataset_give_identical_results(tmp_path, profile, orde
 
 
 def test_only_the_key_and_referenced_columns_are_read(tmp_path, profile, orders, monkeypatch):
-    from segql.execute.related import RelatedSource
+    from segql.engines.arrow.related import RelatedSource
 
     reads: list[list[str]] = []
     original = RelatedSource.read

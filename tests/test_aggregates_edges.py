@@ -1,5 +1,5 @@
 """Edge cases of aggregates over related tables (LANGUAGE.md §3, docs/decisions.md,
-segql.execute.aggregate): empty groups, keys, errors (type and message),
+segql.engines.arrow.aggregate): empty groups, keys, errors (type and message),
 time zones, dictionary strings, the first/last tie rule, empty tables."""
 
 from __future__ import annotations

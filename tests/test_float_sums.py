@@ -24,7 +24,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import segql
-from segql.execute.exactsum import group_fsum, group_int_sum_rounded
+from segql.engines.arrow.exactsum import group_fsum, group_int_sum_rounded
 
 LONG = bool(os.environ.get("SEGQL_LONG"))
 SETTINGS = settings(

@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 from test_sql_backend import assert_same_tables, run_sql
 
 import segql
-import segql.sql
+import segql.engines.sql.writer
 
 NAN, INF = math.nan, math.inf
 EXAMPLES = 2_000 if os.environ.get("SEGQL_LONG") else 100
@@ -219,7 +219,7 @@ def test_the_sql_gives_the_arrow_answer(dialect, data):
     profile, orders = data
     program = segql.compile(SOURCE)
     expected = program.evaluate(profile, key="customer_id", related={"orders": orders})
-    with mock.patch.object(segql.sql, "to_dialect", lambda sql, dialect: sql):
+    with mock.patch.object(segql.engines.sql.writer, "to_dialect", lambda sql, dialect: sql):
         sql = program.to_sql(dialect, schema=profile.schema, related={"orders": orders.schema}, key="customer_id")
     got = run_sql(sql, {"profiles": profile, "orders": orders})
     assert_same_tables(expected, got, "customer_id")

@@ -16,6 +16,7 @@ from sqlgen import AS_OF_POOL, ExprGen, Kind, generated_tables
 import segql
 from segql import ast
 from segql.check import DataSchema, check_program
+from segql.inputs import logical_schema
 from segql.optimize import DEFAULT_PASSES, PassContext, optimize_program
 from segql.optimize.fold_constants import fold_constants
 from segql.optimize.inline import inline_references
@@ -25,7 +26,6 @@ from segql.optimize.ranges import merge_ranges
 from segql.optimize.simplify import simplify
 from segql.parse import parse
 from segql.plugins import PluginHost
-from segql.program import logical_schema
 from segql.types import INT
 
 HOST = PluginHost(discover=False)
@@ -225,7 +225,7 @@ def test_parallel_slices_give_the_same_results(case: tuple[str, pa.Table, dt.dat
 def test_selection_vectors_give_the_same_results(case: tuple[str, pa.Table, dt.datetime, dict]) -> None:
     """And/or chains evaluate costly operands on the still-open rows only when
     few rows are open in a large table; force it everywhere and compare."""
-    import segql.execute.arrow as executor_module
+    import segql.engines.arrow.executor as executor_module
 
     source, table, as_of, params = case
     plain = evaluate(source, table, as_of, params, optimize=True)

@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import segql
-from segql.execute.arrow import is_true, take_by_index
+from segql.engines.arrow.executor import is_true, take_by_index
 
 UTC = dt.UTC
 AS_OF = dt.datetime(2024, 6, 15, 12, 30, tzinfo=UTC)

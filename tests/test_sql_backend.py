@@ -32,7 +32,7 @@ from test_aggregates_differential import scenarios as aggregate_scenarios
 
 import segql
 from segql import demo
-from segql.sql import SqlError
+from segql.engines.sql.writer import SqlError
 
 SQL_EXPRESSION_EXAMPLES = 700
 SQL_AGGREGATE_EXAMPLES = 300

@@ -7,10 +7,11 @@
 
 The path of a segment through the package:
 ``parse`` (lark grammar -> ``ast``) -> ``check`` (names, types) ->
-``optimize`` (passes) -> ``execute`` (pyarrow.compute); ``program`` ties them
-together, ``plugins``/``hookspecs``/``registry`` are the extension points.
+``optimize`` (passes) -> an engine (``engines/``: Arrow, SQL, Spark);
+``program`` ties them together, ``plugins``/``hookspecs``/``registry`` are the extension points.
 """
 
+from segql.engines.sql.writer import DIALECTS as SQL_DIALECTS
 from segql.errors import (
     CancelledError,
     CycleError,
@@ -24,13 +25,13 @@ from segql.errors import (
     SegqlNameError,
     SegqlSyntaxError,
     SegqlTypeError,
+    SqlError,
 )
 from segql.hookspecs import hookimpl
 from segql.limits import Limits
 from segql.params import Duration
 from segql.plugins import PackInfo, PluginHost
 from segql.program import ParamInfo, Program, __version__, compile, evaluate
-from segql.sql import DIALECTS as SQL_DIALECTS
 
 __all__ = [
     "SQL_DIALECTS",
@@ -52,6 +53,7 @@ __all__ = [
     "SegqlNameError",
     "SegqlSyntaxError",
     "SegqlTypeError",
+    "SqlError",
     "__version__",
     "compile",
     "evaluate",

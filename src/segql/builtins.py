@@ -11,10 +11,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from segql.engines.arrow import temporal
+from segql.engines.arrow.executor import decode, duration_parts, string_map, unify_physical
+from segql.engines.arrow.values import Value, is_scalar
 from segql.errors import SegqlTypeError
-from segql.execute import temporal
-from segql.execute.arrow import decode, duration_parts, string_map, unify_physical
-from segql.execute.values import Value, is_scalar
 from segql.hookspecs import hookimpl
 from segql.registry import CallContext, FunctionRegistry
 from segql.types import DATE, FLOAT, SType

@@ -148,6 +148,10 @@ def describe_exception(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
+class SqlError(SegqlError):
+    """A program (or a part of it) that has no translation for an engine (SQL, Spark)."""
+
+
 class CancelledError(SegqlError):
     """Evaluation was cancelled or ran past its deadline."""
 

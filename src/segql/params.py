@@ -18,9 +18,9 @@ from typing import Any, NamedTuple
 
 import pyarrow as pa
 
+from segql.engines.arrow.executor import duration_scalar
+from segql.engines.arrow.values import MAX_DECIMAL_DIGITS, decimal_precision, python_to_scalar
 from segql.errors import ParameterError
-from segql.execute.arrow import duration_scalar
-from segql.execute.values import MAX_DECIMAL_DIGITS, decimal_precision, python_to_scalar
 from segql.span import Span
 from segql.types import (
     BOOL,

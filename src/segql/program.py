@@ -24,13 +24,22 @@ from segql import ast
 from segql.ast import depth_and_size
 from segql.check import CheckedProgram, DataSchema, check_program, is_constant
 from segql.cost import program_cost
-from segql.errors import DataError, InternalError, LimitError, ParameterError, SegqlError, describe_exception
-from segql.execute.aggregate import compute_aggregates
-from segql.execute.arrow import Deadline, Executor, shared_nodes
-from segql.execute.keys import KeyIndex
-from segql.execute.related import check_key_types, normalize_key, open_related
-from segql.execute.values import Value, broadcast
+from segql.engines.arrow.aggregate import compute_aggregates
+from segql.engines.arrow.executor import Deadline, Executor, shared_nodes
+from segql.engines.arrow.keys import KeyIndex
+from segql.engines.arrow.related import check_key_types, normalize_key, open_related
+from segql.engines.arrow.stream import (
+    DEFAULT_BATCH_ROWS,
+    Source,
+    StreamSummary,
+    population_calls,
+    pushdown,
+    take_positions,
+)
+from segql.engines.arrow.values import Value, broadcast
+from segql.errors import DataError, InternalError, LimitError, ParameterError, SegqlError
 from segql.explain import bound_text, plan_text, python_value, why_text
+from segql.inputs import logical_schema, to_table
 from segql.limits import DEFAULT_LIMITS, Limits
 from segql.optimize import DEFAULT_PASSES, EXPLANATION_PASSES, optimize_program
 from segql.output import atomic_output, same_path_error
@@ -39,8 +48,7 @@ from segql.parse import parse
 from segql.plugins import PluginHost, default_host
 from segql.span import Span
 from segql.stack import call_with_stack
-from segql.stream import DEFAULT_BATCH_ROWS, Source, StreamSummary, population_calls, pushdown, take_positions
-from segql.types import SType, from_arrow
+from segql.types import SType
 
 __version__ = "0.1.0"
 
@@ -58,49 +66,6 @@ class ParamInfo:
     type: SType | None
     default: Any
     declared: bool
-
-
-def to_table(data: Any, what: str = "data") -> pa.Table:
-    """Accept a pyarrow Table/RecordBatch/RecordBatchReader or any object that
-    exports an Arrow C stream (Polars and pandas DataFrames, DuckDB results)."""
-    if isinstance(data, pa.Table):
-        return data
-    if isinstance(data, pa.RecordBatch):
-        return pa.Table.from_batches([data])
-    if isinstance(data, pa.RecordBatchReader) or hasattr(data, "__arrow_c_stream__"):
-        # A host's reader or stream may fail midway (a lost connection): its error, as a DataError.
-        try:
-            return pa.table(data) if not isinstance(data, pa.RecordBatchReader) else data.read_all()
-        except (KeyboardInterrupt, SegqlError):
-            raise
-        except Exception as exc:
-            raise DataError(f"could not read {what}: its reader failed: {describe_exception(exc)}") from None
-    if hasattr(data, "__arrow_c_array__"):
-        try:
-            return pa.table(data)
-        except Exception as exc:
-            raise DataError(f"could not read {what} as Arrow: {describe_exception(exc)}") from None
-    raise DataError(
-        f"cannot evaluate over {what} of type {type(data).__name__}",
-        hint="pass a pyarrow.Table, a RecordBatch, or an object with __arrow_c_stream__ (Polars, pandas)",
-    )
-
-
-def logical_schema(schema: pa.Schema, what: str) -> tuple[dict[str, SType], dict[str, str]]:
-    """(supported columns -> logical type, unsupported columns -> Arrow type)."""
-    columns: dict[str, SType] = {}
-    unsupported: dict[str, str] = {}
-    seen: set[str] = set()
-    for field in schema:
-        if field.name in seen:
-            raise DataError(f"{what} has two columns named '{field.name}'")
-        seen.add(field.name)
-        t = from_arrow(field.type)
-        if t is None:
-            unsupported[field.name] = str(field.type)
-        else:
-            columns[field.name] = t
-    return columns, unsupported
 
 
 def resolve_as_of(as_of: Any) -> dt.datetime:
@@ -221,7 +186,7 @@ class Program:
             default = self._param_defaults[name]
             value = default.as_py() if default is not None else None
             if default is not None and decl.declared.kind == "duration":
-                from segql.execute.arrow import duration_parts
+                from segql.engines.arrow.executor import duration_parts
 
                 value = Duration(*duration_parts(default))
             out[name] = ParamInfo(name, decl.declared, value, True)
@@ -468,7 +433,7 @@ class Program:
         ``row_order`` names, per related table, a column that orders its rows
         as ``evaluate`` sees them (``first``/``last … by`` break ties by row
         order; without it they are refused)."""
-        from segql import sql
+        from segql.engines.sql import writer as sql
 
         with only_segql_errors(self.source, self.source_name):
             sql.check_dialect(dialect)
@@ -503,7 +468,7 @@ class Program:
     ) -> str:
         """A bound plan as one query in ``dialect`` (``to_sql``, and each stage
         of ``segql.spark``); ``options`` go to ``sql.program_sql``."""
-        from segql import sql
+        from segql.engines.sql import writer as sql
 
         schemas: dict[str | None, pa.Schema] = {None: profile}
         schemas.update(sources)
@@ -545,7 +510,7 @@ class Program:
         timeout: float | None = None,
         cancel: threading.Event | None = None,
     ) -> pa.RecordBatchReader:
-        """Evaluate batch by batch (see segql.stream): ``data`` may be a Parquet
+        """Evaluate batch by batch (see segql.engines.arrow.stream): ``data`` may be a Parquet
         path, a pyarrow dataset, a table or a RecordBatchReader.  Returns a
         reader of result batches with the columns of ``evaluate``; with
         ``members_of``, only that segment's members."""

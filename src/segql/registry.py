@@ -132,7 +132,7 @@ class CallContext:
 
     def broadcast(self, value: Value) -> pa.ChunkedArray:
         """``value`` as a ChunkedArray of ``num_rows`` rows (scalars are repeated)."""
-        from segql.execute.values import broadcast
+        from segql.engines.arrow.values import broadcast
 
         return broadcast(value, self.num_rows)
 
@@ -141,8 +141,8 @@ class CallContext:
         them) as float64, one per row: each the nearest double, as SQL's
         ``CAST(… AS DOUBLE)`` gives (Arrow's own decimal cast can be one unit
         in the last place off)."""
-        from segql.execute.arrow import decode
-        from segql.execute.values import to_float64
+        from segql.engines.arrow.executor import decode
+        from segql.engines.arrow.values import to_float64
 
         result: pa.ChunkedArray = to_float64(decode(self.broadcast(value)))
         return result

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 
 from segql import ast
+from segql.engines.arrow.executor import Executor, duration_parts
 from segql.errors import SegqlError
-from segql.execute.arrow import Executor, duration_parts
 from segql.span import Span
 from segql.types import SType
 

@@ -18,7 +18,8 @@ from typing import Any
 
 import pyarrow as pa
 
-from segql.sql import NOT_CONSTANT, SqlError
+from segql.engines.sql.hooks import NOT_CONSTANT
+from segql.errors import SqlError
 from segql_edtech._arrow import argument_error
 from segql_edtech.skill import METHODS
 from segql_edtech.subjects import check_subject

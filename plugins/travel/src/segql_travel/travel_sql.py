@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from segql.sql import python_literal, string_literal
+from segql.engines.sql.literals import python_literal, string_literal
 from segql_travel.arrays import fraction_value, known
 from segql_travel.party import channel_names
 from segql_travel.traveler import check_quantiles

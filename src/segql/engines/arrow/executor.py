@@ -28,16 +28,8 @@ import pyarrow.compute as pc
 from segql import ast
 from segql.cost import expression_cost
 from segql.effects import can_raise
-from segql.errors import (
-    CancelledError,
-    EvaluationError,
-    ParameterError,
-    PluginError,
-    SegqlError,
-    describe_exception,
-)
-from segql.execute import temporal
-from segql.execute.values import (
+from segql.engines.arrow import temporal
+from segql.engines.arrow.values import (
     Value,
     arange,
     broadcast,
@@ -46,6 +38,14 @@ from segql.execute.values import (
     physical_type,
     python_to_scalar,
     to_float64,
+)
+from segql.errors import (
+    CancelledError,
+    EvaluationError,
+    ParameterError,
+    PluginError,
+    SegqlError,
+    describe_exception,
 )
 from segql.registry import CallContext, Function, FunctionRegistry
 from segql.types import ANY, BOOL, SType

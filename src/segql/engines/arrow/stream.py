@@ -33,9 +33,9 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
 from segql import ast
+from segql.engines.arrow.executor import decode
+from segql.engines.arrow.values import Value, is_scalar
 from segql.errors import DataError, SegqlError
-from segql.execute.arrow import decode
-from segql.execute.values import Value, is_scalar
 
 if TYPE_CHECKING:
     from segql.check import CheckedProgram

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
-import inspect
 import math
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
@@ -42,80 +41,15 @@ import pyarrow as pa
 from segql import ast
 from segql.builtins import EARTH_RADIUS_KM, INTEGRAL_DOUBLE, power_of_ten
 from segql.effects import can_raise
-from segql.errors import PluginError, SegqlError, describe_exception
-from segql.execute.temporal import python_add_months
-from segql.execute.values import decimal_type_for
-from segql.registry import Function, FunctionRegistry
+from segql.engines.arrow.stream import population_calls
+from segql.engines.arrow.temporal import python_add_months
+from segql.engines.sql.hooks import NOT_CONSTANT, call_sql_hook
+from segql.engines.sql.literals import US_PER_DAY, interval, python_literal, quote, string_literal, timestamp_literal
+from segql.errors import SqlError
+from segql.registry import FunctionRegistry
 from segql.span import Span
-from segql.stream import population_calls
 
 DIALECTS = ("duckdb", "spark", "postgres", "bigquery", "snowflake")
-
-US_PER_DAY = 86_400_000_000
-
-
-class SqlError(SegqlError):
-    """A program (or a part of it) that has no SQL translation."""
-
-
-def quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def string_literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
-def timestamp_literal(instant: dt.datetime) -> str:
-    naive = instant.astimezone(dt.UTC).replace(tzinfo=None) if instant.tzinfo else instant
-    return f"CAST('{naive.isoformat(sep=' ', timespec='microseconds')}' AS TIMESTAMP)"
-
-
-def python_literal(value: Any, kind: str | None = None) -> str:
-    """A Python value (a literal, or a parameter's value) as SQL."""
-    if value is None:
-        return "NULL"
-    if isinstance(value, bool):
-        return "TRUE" if value else "FALSE"
-    if isinstance(value, int):
-        # Typed: SQL engines type small literals as 32-bit integers, which overflow first.
-        return f"CAST({value} AS {'DOUBLE' if kind == 'float' else 'BIGINT'})"
-    if isinstance(value, float):
-        if math.isnan(value):
-            return "CAST('NaN' AS DOUBLE)"
-        if math.isinf(value):
-            return f"CAST('{'-' if value < 0 else ''}Infinity' AS DOUBLE)"
-        if value == 0 and math.copysign(1.0, value) < 0:
-            return "CAST('-0.0' AS DOUBLE)"  # the number -0.0 is the decimal 0, which has no sign
-        return f"CAST({value!r} AS DOUBLE)"
-    if isinstance(value, decimal.Decimal):
-        dtype = decimal_type_for(value)
-        if dtype.precision > 38:
-            raise SqlError(f"the decimal {value} has more than 38 digits")
-        # At least 19 digits, as an int64 in segql: DuckDB keeps decimal(18) x decimal(1)
-        # in 64 bits and overflows where segql's exact result does not.
-        return f"CAST('{value:f}' AS DECIMAL({max(dtype.precision, 19)}, {dtype.scale}))"
-    if isinstance(value, str):
-        return string_literal(value)
-    if isinstance(value, dt.datetime):
-        return timestamp_literal(value)
-    if isinstance(value, dt.date):
-        return f"CAST('{value.isoformat()}' AS DATE)"
-    raise SqlError(f"no SQL literal for a {type(value).__name__} value")
-
-
-def interval(months: int, micros: int) -> str:
-    parts = []
-    if months:
-        parts.append(f"INTERVAL '{months}' MONTH")
-    if micros or not months:
-        if micros % US_PER_DAY == 0:
-            parts.append(f"INTERVAL '{micros // US_PER_DAY}' DAY")
-        elif micros % 1_000_000 == 0:
-            parts.append(f"INTERVAL '{micros // 1_000_000}' SECOND")
-        else:
-            parts.append(f"INTERVAL '{micros}' MICROSECOND")
-    return " + ".join(parts) if len(parts) == 1 else "(" + " + ".join(parts) + ")"
 
 
 SQL_TYPES = {
@@ -517,73 +451,6 @@ class SqlWriter:
                 hint="its pack can register one: registry.add(..., sql=...)",
             )
         return builtin(self, node, args)
-
-
-NOT_CONSTANT: Any = type("NotConstant", (), {"__repr__": lambda self: "NOT_CONSTANT"})()
-"""In a hook's ``constants``: the argument depends on the row."""
-
-
-def call_sql_hook(fn: Function, node: ast.Func, args: list[str], writer: SqlWriter) -> str:
-    """A pack's ``sql=`` hook on the arguments' SQL.  A hook that declares a
-    ``writer`` parameter also gets the writer (its ``dialect``, ``is_nan``,
-    ``rows_from``); one that declares ``constants`` gets each argument's Python
-    value when it is a constant (a literal, a parameter or a list of them), else
-    ``NOT_CONSTANT``; one that declares ``kinds`` gets each argument's type kind
-    ("int", "float", "string", …)."""
-    hook = fn.sql
-    span = node.span
-    assert hook is not None
-    try:
-        declared = inspect.signature(hook).parameters
-    except (TypeError, ValueError):  # a builtin or C callable: no introspection
-        declared = {}  # type: ignore[assignment]
-    extra: dict[str, Any] = {}
-    if "writer" in declared:
-        extra["writer"] = writer
-    if "constants" in declared:
-        extra["constants"] = tuple(writer.constant_of(a) for a in node.args)
-    if "kinds" in declared:
-        extra["kinds"] = tuple(a.type.kind if a.type is not None else None for a in node.args)
-    try:
-        text = hook(*args, **extra)
-    except SqlError as exc:  # the pack refuses this call: at the call's position
-        raise SqlError(exc.message, span=span, hint=exc.hint) from None
-    except SegqlError as exc:  # e.g. the pack's own argument check, as in evaluate
-        where = f"{fn.name} (pack {fn.pack})"
-        raise PluginError(f"{where} failed: {exc.message}", pack=fn.pack, function=fn.name, span=span) from None
-    except KeyboardInterrupt:
-        raise
-    except BaseException as exc:  # also sys.exit() and other BaseExceptions of the pack's code
-        raise PluginError(
-            f"the SQL implementation of {fn.name}() (pack {fn.pack!r}) raised {describe_exception(exc)}",
-            pack=fn.pack,
-            function=fn.name,
-            span=span,
-        ) from None
-    problem = None if isinstance(text, str) else f"returned {type(text).__name__}, not SQL text"
-    if problem is None and writer.check_hooks:
-        problem = sql_problem(text)
-    if problem is not None:
-        raise PluginError(
-            f"the SQL implementation of {fn.name}() (pack {fn.pack!r}) {problem}",
-            pack=fn.pack,
-            function=fn.name,
-            span=span,
-        )
-    return text
-
-
-def sql_problem(text: str) -> str | None:
-    """Why a hook's SQL expression does not parse (as DuckDB SQL), or None."""
-    try:
-        import sqlglot
-    except ImportError:  # pragma: no cover - the sql extra is missing: to_dialect says so
-        return None
-    try:
-        sqlglot.parse_one(f"SELECT ({text})", read="duckdb")
-    except sqlglot.errors.ParseError as exc:
-        return "returned SQL that does not parse: " + str(exc).strip().splitlines()[0]
-    return None
 
 
 def check_population_calls(

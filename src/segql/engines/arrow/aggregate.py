@@ -21,7 +21,7 @@ count_distinct, false for exists, null for avg / min / max / first / last.
 For ``min``/``max`` NaN is the greatest float (above +inf); ``count_distinct``
 counts 0.0 and -0.0 as one value and every NaN as one (docs/decisions.md §14).
 ``sum`` of floats is the exact sum rounded once (``math.fsum``, see
-:mod:`segql.execute.exactsum`); ``avg`` is the exact sum (also of integers)
+:mod:`segql.engines.arrow.exactsum`); ``avg`` is the exact sum (also of integers)
 rounded once and divided once by the count.
 ``first``/``last … by`` take the value at the smallest/largest ``by`` (rows with
 a null or NaN ``by`` are ignored); among rows with equal ``by`` the earliest row
@@ -37,12 +37,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from segql import ast
+from segql.engines.arrow.exactsum import group_fsum, group_int_sum_rounded
+from segql.engines.arrow.executor import Executor, decode, is_true
+from segql.engines.arrow.keys import KeyIndex
+from segql.engines.arrow.related import RelatedSource, normalize_key
+from segql.engines.arrow.values import decimal_to_float64
 from segql.errors import EvaluationError
-from segql.execute.arrow import Executor, decode, is_true
-from segql.execute.exactsum import group_fsum, group_int_sum_rounded
-from segql.execute.keys import KeyIndex
-from segql.execute.related import RelatedSource, normalize_key
-from segql.execute.values import decimal_to_float64
 
 _INT_SUM_SAFE = float(2**62)
 

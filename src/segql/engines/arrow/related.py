@@ -1,7 +1,7 @@
 """Related tables (orders, sessions, …): opening them and checking their keys.
 
 A related table may be given as a ``pyarrow.Table`` (or anything
-:func:`segql.program.to_table` accepts), a ``pyarrow.dataset.Dataset``, or a
+:func:`segql.inputs.to_table` accepts), a ``pyarrow.dataset.Dataset``, or a
 path to a Parquet file or directory.  Datasets and paths are read lazily and
 only for the columns the program needs.
 """
@@ -16,6 +16,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
 from segql.errors import DataError
+from segql.inputs import to_table
 
 
 class RelatedSource:
@@ -45,8 +46,6 @@ class RelatedSource:
 
 
 def open_related(name: Any, data: Any) -> RelatedSource:
-    from segql.program import to_table
-
     if not isinstance(name, str) or not name:
         raise DataError(f"related tables are named by strings, got {name!r}")
     if isinstance(data, ds.Dataset):

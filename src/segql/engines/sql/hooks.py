@@ -1,0 +1,114 @@
+"""The SQL side of a function's declaration: how the writer calls a
+function's ``sql=`` implementation, and the typed interface that
+implementation sees (``SqlContext``).  Built-in functions and packs use the
+same hook (docs/plugins.md, "SQL")."""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any, Protocol
+
+from segql import ast
+from segql.errors import PluginError, SegqlError, SqlError, describe_exception
+from segql.registry import Function
+
+
+class SqlContext(Protocol):
+    """What a function's SQL implementation may ask of the writer (declare a
+    ``writer`` parameter to receive it)."""
+
+    @property
+    def dialect(self) -> str:
+        """The target dialect (``duckdb``, ``spark``, ``postgres``, ``bigquery``,
+        ``snowflake``); the SQL returned is DuckDB SQL either way (sqlglot
+        translates it), this is for dialects whose semantics differ."""
+        ...
+
+    @property
+    def rows_from(self) -> str:
+        """The query's FROM clause: its rows are the population (for
+        population-level functions, in a scalar subquery)."""
+        ...
+
+    def is_nan(self, x: str) -> str:
+        """SQL that is true where the DOUBLE ``x`` is NaN."""
+        ...
+
+    def nan_as_null(self, x: str) -> str:
+        """``x`` as a DOUBLE with NaN as null."""
+        ...
+
+
+class HookWriter(SqlContext, Protocol):
+    """The writer as ``call_sql_hook`` uses it (its parts packs do not see)."""
+
+    check_hooks: bool
+
+    def constant_of(self, node: ast.Node) -> Any: ...
+
+
+NOT_CONSTANT: Any = type("NotConstant", (), {"__repr__": lambda self: "NOT_CONSTANT"})()
+"""In a hook's ``constants``: the argument depends on the row."""
+
+
+def call_sql_hook(fn: Function, node: ast.Func, args: list[str], writer: HookWriter) -> str:
+    """A pack's ``sql=`` hook on the arguments' SQL.  A hook that declares a
+    ``writer`` parameter also gets the writer (its ``dialect``, ``is_nan``,
+    ``rows_from``); one that declares ``constants`` gets each argument's Python
+    value when it is a constant (a literal, a parameter or a list of them), else
+    ``NOT_CONSTANT``; one that declares ``kinds`` gets each argument's type kind
+    ("int", "float", "string", …)."""
+    hook = fn.sql
+    span = node.span
+    assert hook is not None
+    try:
+        declared = inspect.signature(hook).parameters
+    except (TypeError, ValueError):  # a builtin or C callable: no introspection
+        declared = {}  # type: ignore[assignment]
+    extra: dict[str, Any] = {}
+    if "writer" in declared:
+        extra["writer"] = writer
+    if "constants" in declared:
+        extra["constants"] = tuple(writer.constant_of(a) for a in node.args)
+    if "kinds" in declared:
+        extra["kinds"] = tuple(a.type.kind if a.type is not None else None for a in node.args)
+    try:
+        text = hook(*args, **extra)
+    except SqlError as exc:  # the pack refuses this call: at the call's position
+        raise SqlError(exc.message, span=span, hint=exc.hint) from None
+    except SegqlError as exc:  # e.g. the pack's own argument check, as in evaluate
+        where = f"{fn.name} (pack {fn.pack})"
+        raise PluginError(f"{where} failed: {exc.message}", pack=fn.pack, function=fn.name, span=span) from None
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # also sys.exit() and other BaseExceptions of the pack's code
+        raise PluginError(
+            f"the SQL implementation of {fn.name}() (pack {fn.pack!r}) raised {describe_exception(exc)}",
+            pack=fn.pack,
+            function=fn.name,
+            span=span,
+        ) from None
+    problem = None if isinstance(text, str) else f"returned {type(text).__name__}, not SQL text"
+    if problem is None and writer.check_hooks:
+        problem = sql_problem(text)
+    if problem is not None:
+        raise PluginError(
+            f"the SQL implementation of {fn.name}() (pack {fn.pack!r}) {problem}",
+            pack=fn.pack,
+            function=fn.name,
+            span=span,
+        )
+    return text
+
+
+def sql_problem(text: str) -> str | None:
+    """Why a hook's SQL expression does not parse (as DuckDB SQL), or None."""
+    try:
+        import sqlglot
+    except ImportError:  # pragma: no cover - the sql extra is missing: to_dialect says so
+        return None
+    try:
+        sqlglot.parse_one(f"SELECT ({text})", read="duckdb")
+    except sqlglot.errors.ParseError as exc:
+        return "returned SQL that does not parse: " + str(exc).strip().splitlines()[0]
+    return None

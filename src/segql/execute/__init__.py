@@ -1,1 +1,0 @@
-"""Execution of checked, optimized trees on Apache Arrow data."""
