@@ -285,3 +285,55 @@ def test_detector_counts_the_package_init_and_ignores_type_checking(tmp_path: Pa
     graph, _ = import_graph([tmp_path])
     assert find_cycles(graph) == [["pkg.other", "pkg.sub", "pkg.other"]]
     assert "pkg.typer" not in graph["pkg.typed"]
+
+
+# ------------------------------------------------------- the checker's layers
+CHECK_LAYERS: tuple[tuple[str, ...], ...] = (
+    ("model", "constants", "index", "scope", "coerce"),
+    ("aggregates", "comparisons", "strings", "arithmetic", "expressions", "calls", "declarations", "names"),
+    ("checker",),
+    ("",),  # segql.check itself: the facade
+)
+"""The modules of segql.check, lowest layer first (docs/architecture.md): a
+module imports only from its own layer (without cycles) or a lower one."""
+
+NOT_BELOW_THE_CHECKER = ("segql.optimize", "segql.program", "segql.engines.arrow.executor", "segql.cost")
+"""The checker runs none of these: constant folding is its caller's argument."""
+
+
+def _check_layer(module: str) -> int:
+    short = module.removeprefix("segql.check").removeprefix(".")
+    for number, layer in enumerate(CHECK_LAYERS):
+        if short in layer:
+            return number
+    raise AssertionError(f"{module} is in no layer of CHECK_LAYERS")
+
+
+def test_check_package_layers() -> None:
+    graph, _ = import_graph(SOURCE_ROOTS)
+    members = [m for m in graph if m == "segql.check" or m.startswith("segql.check.")]
+    assert len(members) == sum(len(layer) for layer in CHECK_LAYERS), "a module of segql.check is not in CHECK_LAYERS"
+    upward = sorted(
+        f"{m} imports {t}" for m in members for t in graph[m] if t in members and _check_layer(t) > _check_layer(m)
+    )
+    assert not upward, "imports from a higher layer of segql.check:\n" + "\n".join(upward)
+
+
+def test_checker_imports_no_optimizer_or_executor() -> None:
+    graph, _ = import_graph(SOURCE_ROOTS)
+    reached: dict[str, str] = {"segql.check": ""}
+    todo = ["segql.check"]
+    while todo:
+        module = todo.pop()
+        for target in graph[module]:
+            if target not in reached:
+                reached[target] = module
+                todo.append(target)
+    bad = sorted(m for m in reached if any(m == b or m.startswith(b + ".") for b in NOT_BELOW_THE_CHECKER))
+    paths = []
+    for module in bad:
+        path = [module]
+        while reached[path[-1]]:
+            path.append(reached[path[-1]])
+        paths.append(" -> ".join(reversed(path)))
+    assert not paths, "segql.check reaches:\n" + "\n".join(paths)
