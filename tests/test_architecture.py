@@ -17,10 +17,20 @@ from __future__ import annotations
 
 import ast
 import itertools
+import types
 from collections.abc import Iterable
 from pathlib import Path
 
 import attrs
+import pytest
+
+import segql
+from segql import ast as tree
+from segql.check import DataSchema, check_program
+from segql.optimize import PassContext
+from segql.optimize.fold_constants import fold_constants
+from segql.parse import parse
+from segql.types import FLOAT
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCE_ROOTS = (ROOT / "src", *sorted((ROOT / "plugins").glob("*/src")))
@@ -337,3 +347,38 @@ def test_checker_imports_no_optimizer_or_executor() -> None:
             path.append(reached[path[-1]])
         paths.append(" -> ".join(reversed(path)))
     assert not paths, "segql.check reaches:\n" + "\n".join(paths)
+
+
+# ------------------------------------------- constant folding is an argument
+def test_the_checker_folds_constants_with_the_callable_it_is_given() -> None:
+    """In a pack's expression, a ``case`` branch a constant rules out is not
+    checked; whether the condition is constant is decided by the ``fold``
+    the caller passes (the checker imports no optimizer)."""
+
+    def register_functions(registry):  # type: ignore[no-untyped-def]
+        registry.add(
+            "shop.pick",
+            lambda ctx, mode, x: x,
+            params=[("mode", "string", '"a"'), ("x", "float", 'case when $mode = "a" then a else no_such_column end')],
+            returns="float",
+        )
+
+    shop = types.SimpleNamespace(segql_register_functions=segql.hookimpl(register_functions))
+    host = segql.PluginHost(discover=False, packs={"shop": shop})
+    source = "feature f = shop.pick()"
+    schema = DataSchema(columns={"a": FLOAT}, related={})
+    folded: list[tree.Node] = []
+
+    def fold(node: tree.Node) -> tree.Node:
+        folded.append(node)
+        return fold_constants(node, PassContext(functions=host.functions))
+
+    checked = check_program(parse(source), host, fold=fold, source=source, schema=schema)
+    assert checked.columns == {"a"}
+    assert len(folded) == 1 and isinstance(folded[0], tree.Compare)
+
+    def no_folding(node: tree.Node) -> tree.Node:
+        return node
+
+    with pytest.raises(segql.SegqlNameError, match="unknown column 'no_such_column'"):
+        check_program(parse(source), host, fold=no_folding, source=source, schema=schema)
