@@ -29,6 +29,12 @@ from segql.plugins import PluginHost
 from segql.types import INT
 
 HOST = PluginHost(discover=False)
+
+
+def fold(node: ast.Node) -> ast.Node:
+    return fold_constants(node, PassContext(functions=HOST.functions))
+
+
 SCHEMA = pa.schema(
     [
         ("x", pa.int64()),
@@ -45,13 +51,17 @@ SCHEMA = pa.schema(
 def checked(source: str) -> dict[str, ast.Node]:
     """The checked, unoptimized expressions of a source over SCHEMA."""
     columns, _ = logical_schema(SCHEMA, "test")
-    program = check_program(parse(source), HOST, source=source, schema=DataSchema(columns=columns, related={}))
+    program = check_program(
+        parse(source), HOST, fold=fold, source=source, schema=DataSchema(columns=columns, related={})
+    )
     return {name: program.exprs[name] for name in program.order}
 
 
 def run_passes(source: str, passes: tuple) -> dict[str, ast.Node]:
     columns, _ = logical_schema(SCHEMA, "test")
-    program = check_program(parse(source), HOST, source=source, schema=DataSchema(columns=columns, related={}))
+    program = check_program(
+        parse(source), HOST, fold=fold, source=source, schema=DataSchema(columns=columns, related={})
+    )
     return dict(optimize_program(program, HOST.functions, passes).exprs)
 
 
@@ -132,7 +142,7 @@ def test_program_pass_fixture(passes: tuple, source: str, expected: str) -> None
 def test_inlining_keeps_trees_within_the_programs_depth() -> None:
     deep = "x" + " + 1" * 40
     source = f"feature f = {deep}\nsegment a = f > 1"
-    program = check_program(parse(source), HOST, source=source)
+    program = check_program(parse(source), HOST, fold=fold, source=source)
     ctx = PassContext(functions=HOST.functions, exprs={"f": program.exprs["f"]}, max_depth=10)
     assert inline_references(program.exprs["a"], ctx) == program.exprs["a"]  # too deep: stays a reference
 

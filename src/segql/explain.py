@@ -17,7 +17,7 @@ import pyarrow as pa
 
 from segql import ast
 from segql.check import CheckedProgram
-from segql.format import literal
+from segql.format import duration, format_expression, literal
 
 Lookup = Callable[[ast.Node], Any]
 
@@ -32,8 +32,6 @@ def label(node: ast.Node) -> str:
     if isinstance(node, ast.Literal):
         return literal(node.value)
     if isinstance(node, ast.DurationLiteral):
-        from segql.format import duration
-
         return f"duration {duration(node)}"
     if isinstance(node, ast.ListLiteral):
         return f"list of {len(node.items)}"
@@ -150,8 +148,6 @@ def surface(node: ast.Node, table: str | None = None) -> ast.Node:
 
 def bound_text(node: ast.Node) -> str:
     """A bound node rendered as segql text."""
-    from segql.format import format_expression
-
     try:
         return format_expression(surface(node))
     except TypeError:  # pragma: no cover - every bound node has a surface form

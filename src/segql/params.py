@@ -22,6 +22,7 @@ from segql.engines.arrow.executor import duration_scalar
 from segql.engines.arrow.values import MAX_DECIMAL_DIGITS, decimal_precision, python_to_scalar
 from segql.errors import ParameterError
 from segql.span import Span
+from segql.suggest import suggest
 from segql.types import (
     BOOL,
     DATE,
@@ -317,8 +318,6 @@ def bind_params(
             raise ParameterError(f"parameter ${name}: {exc}", span=span) from None
         types[name] = t
     if remaining:
-        from segql.check import suggest
-
         name = sorted(remaining)[0]
         close = suggest(name, known)
         raise ParameterError(

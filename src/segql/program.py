@@ -25,7 +25,7 @@ from segql.ast import depth_and_size
 from segql.check import CheckedProgram, DataSchema, check_program, is_constant
 from segql.cost import program_cost
 from segql.engines.arrow.aggregate import compute_aggregates
-from segql.engines.arrow.executor import Deadline, Executor, shared_nodes
+from segql.engines.arrow.executor import Deadline, Executor, duration_parts, shared_nodes
 from segql.engines.arrow.keys import KeyIndex
 from segql.engines.arrow.related import check_key_types, normalize_key, open_related
 from segql.engines.arrow.stream import (
@@ -37,17 +37,20 @@ from segql.engines.arrow.stream import (
     take_positions,
 )
 from segql.engines.arrow.values import Value, broadcast
+from segql.engines.sql import writer as sql
 from segql.errors import DataError, InternalError, LimitError, ParameterError, SegqlError
 from segql.explain import bound_text, plan_text, python_value, why_text
 from segql.inputs import logical_schema, to_table
 from segql.limits import DEFAULT_LIMITS, Limits
-from segql.optimize import DEFAULT_PASSES, EXPLANATION_PASSES, optimize_program
+from segql.optimize import DEFAULT_PASSES, EXPLANATION_PASSES, PassContext, optimize_program
+from segql.optimize.fold_constants import fold_constants
 from segql.output import atomic_output, same_path_error
 from segql.params import Duration, bind_params, convert, show
 from segql.parse import parse
 from segql.plugins import PluginHost, default_host
 from segql.span import Span
 from segql.stack import call_with_stack
+from segql.suggest import suggest
 from segql.types import SType
 
 __version__ = "0.1.0"
@@ -186,8 +189,6 @@ class Program:
             default = self._param_defaults[name]
             value = default.as_py() if default is not None else None
             if default is not None and decl.declared.kind == "duration":
-                from segql.engines.arrow.executor import duration_parts
-
                 value = Duration(*duration_parts(default))
             out[name] = ParamInfo(name, decl.declared, value, True)
         for name in self._used_params:
@@ -230,16 +231,18 @@ class Program:
                 schema=schema,
                 param_types=param_types,
                 max_aggregates=self.limits.max_aggregates,
+                fold=self._fold,
             )
         except SegqlError as exc:
             raise exc.with_source(self.source, self.source_name) from None
 
+    def _fold(self, node: ast.Node) -> ast.Node:
+        """Constant folding, for the checker (which must not import the optimizer)."""
+        return fold_constants(node, PassContext(functions=self.host.functions))
+
     def _default_value(self, decl: ast.ParamDecl) -> pa.Scalar | None:
         if decl.default is None:
             return None
-        from segql.optimize import PassContext
-        from segql.optimize.fold_constants import fold_constants
-
         bound = self._unbound.param_defaults[decl.name]
         folded = fold_constants(bound, PassContext(functions=self.host.functions))
         value = _literal_value(folded)
@@ -373,8 +376,6 @@ class Program:
         for candidate in [*planned.segments, *planned.features]:
             if candidate == name or candidate.lower() == name.lower():
                 return candidate
-        from segql.check import suggest
-
         close = suggest(name, [*planned.segments, *planned.features])
         raise DataError(
             f"the program has no segment or feature '{name}'", hint=f"did you mean '{close}'?" if close else None
@@ -433,8 +434,6 @@ class Program:
         ``row_order`` names, per related table, a column that orders its rows
         as ``evaluate`` sees them (``first``/``last … by`` break ties by row
         order; without it they are refused)."""
-        from segql.engines.sql import writer as sql
-
         with only_segql_errors(self.source, self.source_name):
             sql.check_dialect(dialect)
             instant = resolve_as_of(as_of)
@@ -468,8 +467,6 @@ class Program:
     ) -> str:
         """A bound plan as one query in ``dialect`` (``to_sql``, and each stage
         of ``segql.spark``); ``options`` go to ``sql.program_sql``."""
-        from segql.engines.sql import writer as sql
-
         schemas: dict[str | None, pa.Schema] = {None: profile}
         schemas.update(sources)
 
@@ -768,8 +765,6 @@ class Program:
         declared = {name: (d.declared, self._param_defaults[name], d.span) for name, d in self._param_decls.items()}
         values, types = bind_params(params, declared, self._used_params)
         if key is not None and key not in schema.names:
-            from segql.check import suggest
-
             close = suggest(key, schema.names)
             raise DataError(
                 f"key column '{key}' is not in the data", hint=f"did you mean '{close}'?" if close else None

@@ -31,6 +31,7 @@ from typing import Any, TypeAlias
 import attrs
 import pyarrow as pa
 
+from segql.engines.arrow.values import broadcast, decode, to_float64
 from segql.errors import PluginError
 from segql.types import SType, parse_type_name
 
@@ -132,8 +133,6 @@ class CallContext:
 
     def broadcast(self, value: Value) -> pa.ChunkedArray:
         """``value`` as a ChunkedArray of ``num_rows`` rows (scalars are repeated)."""
-        from segql.engines.arrow.values import broadcast
-
         return broadcast(value, self.num_rows)
 
     def floats(self, value: Value) -> pa.ChunkedArray:
@@ -141,9 +140,6 @@ class CallContext:
         them) as float64, one per row: each the nearest double, as SQL's
         ``CAST(… AS DOUBLE)`` gives (Arrow's own decimal cast can be one unit
         in the last place off)."""
-        from segql.engines.arrow.executor import decode
-        from segql.engines.arrow.values import to_float64
-
         result: pa.ChunkedArray = to_float64(decode(self.broadcast(value)))
         return result
 

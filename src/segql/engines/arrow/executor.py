@@ -39,6 +39,9 @@ from segql.engines.arrow.values import (
     python_to_scalar,
     to_float64,
 )
+from segql.engines.arrow.values import (
+    decode as decode,  # moved below the registry; builtins, stream, aggregate import it from here
+)
 from segql.errors import (
     CancelledError,
     EvaluationError,
@@ -48,7 +51,7 @@ from segql.errors import (
     describe_exception,
 )
 from segql.registry import CallContext, Function, FunctionRegistry
-from segql.types import ANY, BOOL, SType
+from segql.types import ANY, BOOL, SType, from_arrow
 
 MICROS_PER_DAY = 86_400_000_000
 
@@ -88,13 +91,6 @@ def duration_scalar(months: int, micros: int) -> pa.Scalar:
         return pa.scalar(micros, type=pa.duration("us"))
     days, rest = divmod(micros, MICROS_PER_DAY)
     return pa.scalar(pa.MonthDayNano([months, days, rest * 1000]), type=pa.month_day_nano_interval())
-
-
-def decode(value: Value) -> Value:
-    """Dictionary-encoded values as plain values."""
-    if pa.types.is_dictionary(value.type):
-        return pc.cast(value, value.type.value_type)
-    return value
 
 
 def unify_physical(values: list[Value]) -> list[Value]:
@@ -821,8 +817,6 @@ def call_pack_function(
             function=fn.name,
             span=node.span,
         )
-    from segql.types import from_arrow
-
     got = from_arrow(result.type)
     expected = ctx.result_type
     if not expected.is_any and got != expected and not (got is not None and got.is_null):

@@ -17,6 +17,7 @@ import pyarrow.dataset as ds
 
 from segql.errors import DataError
 from segql.inputs import to_table
+from segql.suggest import suggest
 
 
 class RelatedSource:
@@ -102,8 +103,6 @@ def check_key_types(key: str, profile_type: pa.DataType, related: dict[str, pa.S
         raise DataError(f"key column '{key}' has type {profile_type}; keys must be integers, strings, dates or binary")
     for name, schema in related.items():
         if key not in schema.names:
-            from segql.check import suggest
-
             close = suggest(key, schema.names)
             raise DataError(
                 f"related table {name} has no key column '{key}'",

@@ -90,6 +90,13 @@ def decimal_to_float64(value: Value) -> Value:
     return pa.chunked_array(chunks, pa.float64())
 
 
+def decode(value: Value) -> Value:
+    """Dictionary-encoded values as plain values."""
+    if pa.types.is_dictionary(value.type):
+        return pc.cast(value, value.type.value_type)
+    return value
+
+
 def to_float64(value: Value) -> Value:
     """Numbers (integers, floats, decimals; plain, not dictionaries) as float64,
     each the nearest double (integers beyond 2**53 round, as in SQL engines)."""
