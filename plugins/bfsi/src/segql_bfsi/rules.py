@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from segql.pack import CallContext, Value, numbers
+from segql.pack import CallContext, PluginError, Value, numbers
 
 ADULT_MIN_AGE = 18.0
 """Ages below this are not assessed (the rules are for adult customers)."""
@@ -22,7 +22,7 @@ def steps(x: Value, cuts: Sequence[float]) -> Value:
     With cuts ``(a, b)``: 1 below a, 2 from a up to (not including) b, 3 from b.
     """
     if not cuts:
-        raise ValueError("steps needs at least one cut")
+        raise PluginError("steps needs at least one cut")
     result: Value = pa.scalar(1, pa.int64())
     for cut in cuts:
         result = pc.add(result, pc.cast(pc.greater_equal(x, cut), pa.int64()))
