@@ -32,6 +32,9 @@ CASES: list[tuple[Any, Any, Any, str | None]] = [
     (30, "de  facto", math.nan, YF),  # runs of spaces collapse; NaN dependants are unknown
     (30, "separated", 0, YA),  # separated is not partnered
     (30, "widowed", -1, None),  # a negative count is unknown
+    (30, "single", math.inf, None),  # so is an infinite count (segql.pack's rule)
+    (30, "married", math.inf, YF),  # partnered: a family whatever the count
+    (math.inf, "married", 2, None),  # an infinite age is no age
     (30, "", 0, None),  # empty status is unknown
     (30, "Prefer not to say", 0, None),
     (30, "N/A", 1, YF),

@@ -103,6 +103,27 @@ def test_experience_bands(run: Any) -> None:
     assert score == [None, 1, 1, 2, 2, 3, 3, None]
 
 
+def test_infinite_inputs_are_unknown(run: Any) -> None:
+    """segql.pack's rule: ±inf is unusable, i.e. null: the method is skipped (a ratio: no adjustment)."""
+    inf = math.inf
+    assert scores(run, table(inc=[inf, -inf, 50000]))[0] == [None, None, 2]
+    assert scores(run, table(exp=[inf, -inf, 3]))[0] == [None, None, 2]
+    assert scores(run, table(q=[inf, -inf, 50]))[0] == [None, None, 2]
+    assert scores(run, table(a=[inf, -inf, 50]))[0] == [None, None, 2]
+    # 100,000 rates 3; an infinite ratio is unknown: no drop, as for a missing ratio
+    assert scores(run, table(inc=[100000, 100000, 100000], dti=[inf, -inf, 50]))[0] == [3, 3, 2]
+
+
+def test_non_finite_constant_thresholds_are_errors(run: Any) -> None:
+    with pytest.raises(segql.PluginError, match="income_high must be a finite number, got inf") as err:
+        run(
+            f"param h: float  feature s = bfsi.risk_score({ALL_ARGS}, income_high: $h)",
+            table(inc=[1.0]),
+            params={"h": math.inf},
+        )
+    assert err.value.pack == "bfsi"
+
+
 # ---------------------------------------------------------------- the combination
 
 
@@ -175,7 +196,7 @@ def test_constant_thresholds_are_checked(run: Any, host: segql.PluginHost) -> No
         run(f"feature s = bfsi.risk_tolerance({ALL_ARGS}, questionnaire_max: 0)", t)
     with pytest.raises(segql.PluginError, match="questionnaire_weight must not be negative"):
         run(f"feature s = bfsi.risk_tolerance({ALL_ARGS}, questionnaire_weight: -1)", t)
-    with pytest.raises(segql.PluginError, match="income_low must be a non-null constant"):
+    with pytest.raises(segql.PluginError, match="income_low must not be null"):
         run(f"param low: float  feature s = bfsi.risk_tolerance({ALL_ARGS}, income_low: $low)", t, params={"low": None})
     with pytest.raises(segql.SegqlTypeError, match="must be a constant"):
         segql.compile("feature s = bfsi.risk_score(income_low: annual_income)", plugins=host)

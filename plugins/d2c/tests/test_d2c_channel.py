@@ -193,6 +193,22 @@ def test_explicit_rates_evidence_and_nulls(host: segql.PluginHost) -> None:
     assert out["sms"].to_pylist() == [True, False, False, False, False, False, True, False]
 
 
+def test_unusable_scores_and_evidence_are_null(host: segql.PluginHost) -> None:
+    """segql.pack's rule (NaN, infinite or negative is unusable: null), on paper:
+
+    1 e -1, s .2, n 5          -> sms   (the negative e-mail score is no evidence)
+    2 e inf, s .2, n 5         -> sms
+    3 e .3, s .2, n -1         -> null  (unknown evidence)
+    4 e .3, s .2, n inf        -> null
+    """
+    inf = float("inf")
+    profile = pa.table({"e": [-1.0, inf, 0.3, 0.3], "s": [0.2, 0.2, 0.2, 0.2], "n": [5.0, 5.0, -1.0, inf]})
+    out = segql.compile(
+        "feature c = d2c.preferred_channel(email: e, sms: s, push: 0, social: 0, evidence: n)", plugins=host
+    ).evaluate(profile)
+    assert out["c"].to_pylist() == ["sms", "sms", None, None]
+
+
 def test_ready_made_segments(kit: Any) -> None:
     """One customer per outcome: 1 email, 2 sms, 3 push, 4 social, 5 none (2 opens),
     6 no messages at all. Segments are plain booleans; `unreachable` is "none"."""
@@ -228,7 +244,6 @@ def test_ready_made_segments(kit: Any) -> None:
     [
         ("d2c.preferred_channel(-90d)", "window must be a positive duration"),
         ("d2c.preferred_channel(window: 0d)", "window must be a positive duration"),
-        ("d2c.preferred_channel(email: -1)", "channel scores must be finite and >= 0"),
         ("d2c.preferred_channel(min_engagements: -1)", "min_engagements must be >= 0"),
         ("d2c.preferred_channel(min_engagements: $m)", "min_engagements must not be null"),
         ("d2c.preferred_channel(window: $w)", "window must not be null"),

@@ -105,3 +105,14 @@ def test_explicit_inputs(host: segql.PluginHost) -> None:
     ).evaluate(profile)
     assert out["tier"].to_pylist() == ["high", "lost", None, None]
     assert out["constant"].to_pylist() == ["low"] * 4
+
+
+def test_unusable_inputs_are_null(host: segql.PluginHost) -> None:
+    """segql.pack's rule: a negative, NaN or infinite order count, or an infinite
+    recency, is null, and a null input gives null."""
+    inf = float("inf")
+    profile = pa.table({"n90": [-1.0, inf, float("nan"), 20.0, 20.0], "days": [3.0, 3.0, 3.0, inf, 3.0]})
+    out = segql.compile(
+        "feature tier = ecommerce.purchase_frequency_tier(orders_90d: n90, recency_days: days)", plugins=host
+    ).evaluate(profile)
+    assert out["tier"].to_pylist() == [None, None, None, None, "high"]

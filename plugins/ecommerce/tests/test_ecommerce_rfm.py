@@ -16,6 +16,7 @@ import pyarrow as pa
 import pytest
 
 import segql
+from segql.pack.testing import expect_everywhere
 
 RFM_SEGMENTS = [
     "champions",
@@ -166,6 +167,17 @@ TABLE_C = {
     "labels": ["hibernating", None, "need_attention", "promising", "champions", None],
 }
 
+# Infinities are unusable, i.e. null (segql.pack's rule).  recency [inf, 3, 1, 0, -inf]: n = 3;
+#   R(3) = 1, R(1) = 1 + 5*1//3 = 2, R(0) = 1 + 5*2//3 = 4.
+# frequency [1, 2, 3, 4, 5]: n = 5; F(2) = 2, F(3) = 3, F(4) = 4.
+# monetary [5, inf, 2, 4, 1]: n = 4; M(2) = 1 + 5*1//4 = 2, M(4) = 1 + 5*2//4 = 3.
+INF = float("inf")
+TABLE_D = {
+    "rows": [(INF, 1, 5.0), (3, 2, INF), (1, 3, 2.0), (0, 4, 4.0), (-INF, 5, 1.0)],
+    "scores": [None, None, "232", "443", None],
+    "labels": [None, None, "at_risk", "loyal_customers", None],
+}
+
 
 def _profile(rows: list[tuple[Any, Any, Any]]) -> pa.Table:
     return pa.table(
@@ -178,7 +190,7 @@ def _profile(rows: list[tuple[Any, Any, Any]]) -> pa.Table:
     )
 
 
-@pytest.mark.parametrize("table", [TABLE_A, TABLE_B, TABLE_C], ids=["A", "B", "C"])
+@pytest.mark.parametrize("table", [TABLE_A, TABLE_B, TABLE_C, TABLE_D], ids=["A", "B", "C", "D"])
 def test_small_tables_derived_on_paper(host: segql.PluginHost, table: dict[str, Any]) -> None:
     program = segql.compile(
         """
@@ -192,6 +204,20 @@ def test_small_tables_derived_on_paper(host: segql.PluginHost, table: dict[str, 
     assert out["scores"].to_pylist() == table["scores"]
     assert out["label"].to_pylist() == table["labels"]
     assert out["best"].to_pylist() == [lab == "champions" for lab in table["labels"]]
+
+
+@pytest.mark.parametrize("table", [TABLE_C, TABLE_D], ids=["C", "D"])
+def test_small_tables_on_every_engine(host: segql.PluginHost, table: dict[str, Any]) -> None:
+    """The paper values of tables C (NaN, null) and D (infinities) on the Arrow engine and on DuckDB."""
+    expect_everywhere(
+        """
+        feature scores = ecommerce.rfm_scores(rec, freq, spend)
+        feature label = ecommerce.rfm_segment(rec, freq, spend)
+        """,
+        _profile(table["rows"]),
+        {"scores": table["scores"], "label": table["labels"]},
+        plugins=host,
+    )
 
 
 def test_population_is_the_rows_evaluated(host: segql.PluginHost) -> None:

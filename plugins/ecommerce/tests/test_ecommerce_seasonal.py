@@ -249,3 +249,19 @@ def test_favorite_season_explicit_values(host: segql.PluginHost) -> None:
     ).evaluate(profile)
     # 0 / 0 / 0 / 0 and all negative have no positive value -> null; a null input -> null
     assert out["f"].to_pylist() == ["winter", None, None, None]
+
+
+def test_unusable_values_are_null(host: segql.PluginHost) -> None:
+    """segql.pack's rule: a negative, NaN or infinite count is null, and a null input gives null."""
+    inf = float("inf")
+    profile = pa.table({"w": [3.0, inf, 3.0, 3.0], "s": [-1.0, 1.0, float("nan"), 1.0]})
+    out = segql.compile(
+        """
+        feature f = ecommerce.favorite_season(winter: w, spring: s, summer: 0, autumn: 0)
+        feature h = ecommerce.holiday_timing(2026-12-25, early_orders: s, last_minute_orders: w)
+        """,
+        plugins=host,
+    ).evaluate(profile)
+    assert out["f"].to_pylist() == [None, None, None, "winter"]
+    # early = s, last minute = w: -1 and NaN are unknown; inf is unknown
+    assert out["h"].to_pylist() == [None, None, None, "early"]

@@ -211,8 +211,6 @@ def test_generated_event_log_against_the_rule_written_out():
 @pytest.mark.parametrize(
     ("call", "message"),
     [
-        ("edtech.learning_style(video: v - 100, reading: r, interactive: i)", "finite and >= 0"),
-        ("edtech.learning_style(video: nan_col, reading: r, interactive: i)", "finite and >= 0"),
         ("edtech.learning_style(video: v, reading: r, interactive: i, min_share: 1.5)", "min_share must be between"),
         ("edtech.learning_style(video: v, reading: r, interactive: i, min_total: -1)", "min_total must be >= 0"),
         ("edtech.learning_style(video: v, reading: r, interactive: i, min_share: null)", "min_share must not be null"),
@@ -224,6 +222,17 @@ def test_bad_values_are_plugin_errors(call, message):
     with pytest.raises(segql.PluginError) as info:
         segql.compile(f"feature f = {call}", plugins=host).evaluate(table)
     assert message in info.value.message and info.value.column == 13
+
+
+def test_unusable_amounts_count_as_zero():
+    """segql.pack's rule: a NaN, infinite or negative amount is null, and a null amount counts as 0.
+    1: video NaN, reading 10 -> reading    2: video inf, interactive 3 -> interactive
+    3: video -5, reading 2, interactive 2 -> blended (tie)    4: all unusable -> total 0 -> null"""
+    inf, nan = float("inf"), float("nan")
+    table = pa.table({"v": [nan, inf, -5.0, -1.0], "r": [10.0, 0.0, 2.0, nan], "i": [0.0, 3.0, 2.0, -inf]})
+    host = segql.PluginHost(discover=False, packs={"edtech": segql_edtech})
+    out = segql.compile("feature f = edtech.learning_style(v, r, i)", plugins=host).evaluate(table)
+    assert out["f"].to_pylist() == [R, X, BL, None]
 
 
 def test_min_share_must_be_a_constant():

@@ -6,26 +6,19 @@ from __future__ import annotations
 
 import re
 
-import duckdb
 import pyarrow as pa
 import pytest
 
 import segql
+from segql.pack.testing import evaluate_on, expect_everywhere
 
 NAN = float("nan")
 BEG, MID, ADV = "beginner", "intermediate", "advanced"
 
 
 def on_duckdb(source: str, table: pa.Table, host: segql.PluginHost, **options) -> dict[str, list]:
-    table = table.append_column("row_id", pa.array(range(table.num_rows), pa.int64()))
-    query = segql.compile(source, plugins=host).to_sql("duckdb", schema=table.schema, key="row_id", **options)
-    con = duckdb.connect()
-    con.register("profiles", table)
-    try:
-        out = con.sql(query).to_arrow_table().sort_by("row_id")
-    finally:
-        con.close()
-    return {name: out[name].to_pylist() for name in out.column_names if name != "row_id"}
+    """The program's SQL on DuckDB, in the table's row order (segql.pack.testing)."""
+    return evaluate_on("duckdb", segql.compile(source, plugins=host), table, **options).to_pydict()
 
 
 def test_paper_values_with_ties_nulls_and_nan(host):
@@ -107,6 +100,33 @@ def test_fixed_cut_scores_in_sql_give_the_paper_levels(host):
     assert out["no_middle"] == [BEG, BEG, BEG, ADV, ADV, ADV, None, ADV]
     lowered = on_duckdb(source, table, host, params={"cut": 451})
     assert lowered["fixed"] == [BEG, MID, ADV, ADV, ADV, ADV, None, ADV]
+
+
+def test_unusable_scores_and_cut_scores_are_null_on_every_engine(host):
+    """segql.pack's rule: NaN and ±inf are null, on the Arrow engine and on DuckDB.
+    Usable scores 10, 20, 30 (N = 3): PR 100/6, 50, 500/6 -> beginner, intermediate, advanced;
+    fixed 15 / 25: 10 beginner, 20 intermediate, 30 advanced; an infinite high cut is null:
+    only a score below low (10) is decided."""
+    inf = float("inf")
+    table = pa.table({"s": [10.0, inf, 20.0, -inf, 30.0, NAN]})
+    expect_everywhere(
+        """
+        param cut: float = 25
+        feature pr = edtech.percentile_rank(score: s)
+        feature level = edtech.skill_level(score: s)
+        feature fixed = edtech.skill_level(score: s, method: "fixed", low: 15, high: 25)
+        feature no_cut = edtech.skill_level(score: s, method: "fixed", low: 15, high: $cut)
+        """,
+        table,
+        {
+            "pr": [100 / 6, None, 50.0, None, 500 / 6, None],
+            "level": [BEG, None, MID, None, ADV, None],
+            "fixed": [BEG, None, MID, None, ADV, None],
+            "no_cut": [BEG, None, None, None, None, None],
+        },
+        plugins=host,
+        params={"cut": inf},
+    )
 
 
 @pytest.mark.parametrize(

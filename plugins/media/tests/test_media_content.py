@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pyarrow as pa
 import pytest
 from media_tables import AS_OF, Run, ago, customers_table, views_table
 
@@ -241,15 +242,27 @@ def test_bad_arguments_are_plugin_errors_at_the_call(run: Run, call: str, messag
     assert info.value.pack == "media"
 
 
-def test_negative_watch_time_is_an_error(run: Run) -> None:
+def test_negative_watch_time_is_unknown(run: Run) -> None:
+    """segql.pack's rule: negative watch time (total -5, drama -5) is unusable, i.e. null: no label."""
     views = views_table([(1, "drama", -5, RECENT)])
-    with pytest.raises(segql.PluginError, match="total must be finite and >= 0") as info:
-        run("segment ok = true\nfeature g = media.content_preference()", customers_table([1]), views)
-    assert (info.value.line, info.value.column) == (2, 13)
-    # Through a ready-made feature the error is still a PluginError naming the pack
-    # (its position is in the pack's library source, see the README).
-    with pytest.raises(segql.PluginError, match="pack media"):
-        run("feature g = media.favorite_genre", customers_table([1]), views)
+    out = run("segment ok = true\nfeature g = media.content_preference()", customers_table([1]), views)
+    assert out["g"] == [None]
+    assert run("feature g = media.favorite_genre", customers_table([1]), views)["g"] == [None]
+
+
+def test_unusable_explicit_minutes_are_unknown(run: Run) -> None:
+    """NaN, infinite or negative minutes (explicit inputs) are null: the label is null.
+    Row 4 is usable: drama 60 of 100 -> drama."""
+    inf = float("inf")
+    customers = pa.table(
+        {
+            "customer_id": [1, 2, 3, 4],
+            "t": [100.0, inf, 100.0, 100.0],
+            "d": [float("nan"), 60.0, -1.0, 60.0],
+        }
+    )
+    out = run('feature g = media.content_preference(genres: ["drama"], total: t, minutes_1: d)', customers, VIEWS)
+    assert out["g"] == [None, None, None, "drama"]
 
 
 @pytest.mark.parametrize(

@@ -215,14 +215,31 @@ def test_usage_intensity_arguments(run: Run) -> None:
     assert out["at_as_of"] == [None] * 9
 
 
+def test_unusable_usage_is_unknown(run: Run) -> None:
+    """segql.pack's rule: negative, NaN or infinite usage is null, and a null input gives null."""
+    out = run(
+        """
+        feature negative = media.usage_intensity(sessions: -1)
+        feature infinite = media.usage_intensity(sessions: 1e308 * 10)
+        feature devices = media.device_profile(mobile: 5, tv: -2, web: 1)
+        feature usable = media.device_profile(mobile: 5, tv: 0, web: 1)
+        """,
+        USAGE_CUSTOMERS,
+        sessions=USAGE_SESSIONS,
+    )
+    n = USAGE_CUSTOMERS.num_rows
+    assert out["negative"] == [None] * n
+    assert out["infinite"] == [None] * n
+    assert out["devices"] == [None] * n
+    assert out["usable"] == ["mobile-first"] * n  # 5 of 6 = 0.83 >= 0.6
+
+
 @pytest.mark.parametrize(
     ("call", "message"),
     [
         ("media.usage_intensity(regular_from: 0)", "regular_from must be a number above 0"),
         ("media.usage_intensity(regular_from: 3, heavy_from: 2)", r"heavy_from \(2\) must not be below regular_from"),
-        ("media.usage_intensity(sessions: -1)", "sessions must be finite and >= 0"),
         ("media.device_profile(min_share: -0.1)", "min_share must be a number between 0 and 1"),
-        ("media.device_profile(tv: -2)", "tv must be finite and >= 0"),
     ],
 )
 def test_bad_arguments_are_plugin_errors_at_the_call(run: Run, call: str, message: str) -> None:

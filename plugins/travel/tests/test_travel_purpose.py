@@ -99,6 +99,30 @@ def test_other_column_types(run: Run, host: segql.PluginHost) -> None:
     assert labels(run, "feature p = travel.trip_purpose()", table, host) == ["business", None, "couple", "family"]
 
 
+def test_unusable_counts_are_unknown(run: Run, host: segql.PluginHost) -> None:
+    """segql.pack's rule: a negative, NaN or infinite count is null, and the rules
+    treat it as unknown (SQL's three-valued logic)."""
+    inf, nan = float("inf"), float("nan")
+    table = pa.table(
+        {
+            "adults": [-1.0, 2.0, 2.0, 1.0, 2.0],
+            "children": [0.0, inf, 0.0, 0.0, 0.0],
+            "babies": [0.0, 0.0, 1.0, 0.0, 0.0],
+            "weekday_nights": [2.0, 2.0, 2.0, 2.0, 1.0],
+            "weekend_nights": [0.0, 0.0, -1.0, 0.0, nan],
+            "lead_time_days": [3.0, 3.0, 3.0, inf, 3.0],
+            "channel": ["direct"] * 5,
+        }
+    )
+    assert labels(run, "feature p = travel.trip_purpose()", table, host) == [
+        None,  # adults unknown: "no guests" cannot be ruled out
+        None,  # children unknown: "family" cannot be ruled out
+        "family",  # a baby: decided before the (unknown) weekend nights matter
+        None,  # a solo weekday stay booked an unknown time ahead: "business" undecided
+        None,  # two adults, weekend nights unknown: "couple" undecided
+    ]
+
+
 def test_constant_arguments(run: Run, host: segql.PluginHost) -> None:
     """Every input is an ordinary expression, constants included."""
     source = """

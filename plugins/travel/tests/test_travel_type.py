@@ -94,6 +94,29 @@ def test_nulls_and_nan_are_left_out_of_the_population(run: Run, host: segql.Plug
     assert types(run, table, host) == ["budget", None, "solo", "solo", None, "solo", "luxury", "business"]
 
 
+def test_infinite_prices_are_unknown(run: Run, host: segql.PluginHost) -> None:
+    """segql.pack's rule: ±inf is unusable, i.e. null: out of the quantiles, and no tier.
+    Known prices 100, 200, 300, 400: 80th = 300 + 0.4 x 100 = 340, 20th = 100 + 0.6 x 100 = 160."""
+    inf = float("inf")
+    table = party(prices=[inf, 100, 200, 300, 400, -inf], purposes=["leisure"] * 6)
+    assert types(run, table, host) == [None, "budget", "solo", "solo", "luxury", None]
+
+
+def test_unusable_counts_are_unknown(run: Run, host: segql.PluginHost) -> None:
+    """A negative or infinite count of adults is null: no guests cannot be ruled out (null)."""
+    table = pa.table(
+        {
+            "price": [100.0, 200.0, 300.0],
+            "stated_purpose": ["leisure"] * 3,
+            "adults": [-1.0, float("inf"), 1.0],
+            "children": [0, 0, 0],
+            "babies": [0, 0, 0],
+        }
+    )
+    # Known prices 100, 200, 300 (all three: the price is usable): 80th = 260, 20th = 140.
+    assert types(run, table, host) == [None, None, "luxury"]
+
+
 def test_unknown_purpose_leaves_the_type_undecided(run: Run, host: segql.PluginHost) -> None:
     # 10, 20, 30: 80th = 20 + 0.6 × 10 = 26, 20th = 10 + 0.4 × 10 = 14.
     assert types(run, party([10, 20, 30], [None, "leisure", "leisure"]), host) == [None, "solo", "luxury"]

@@ -16,7 +16,7 @@ stage                  rule (``R`` = ``retirement_age``, 65 by default)
 ``young_adult``        18 <= age < 40, not partnered and no dependants
 =====================  ===================================================================
 
-* Age: ages below 18 or above 120, null or NaN give null.
+* Age: ages below 18 or above 120, null, NaN or infinite give null.
 * Marital status is compared after lower-casing, trimming and turning runs of
   spaces, ``_`` and ``-`` into one space.  Partnered: ``married``,
   ``remarried``, ``partnered``, ``civil partnership``, ``civil partner``,
@@ -26,8 +26,8 @@ stage                  rule (``R`` = ``retirement_age``, 65 by default)
   ``not known``, ``not stated``, ``n/a``, ``na``, ``prefer not to say``.  Any
   other value (``single``, ``divorced``, ``separated``, ``widowed``…) is not
   partnered.
-* Dependants: a count; more than 0 means a family; 0 means none; null, NaN or
-  a negative count is unknown.
+* Dependants: a count; more than 0 means a family; 0 means none; null, NaN,
+  infinite or a negative count is unknown.
 * "Family" is the SQL three-valued ``partnered OR has dependants``: true when
   either is known true, false when both are known false, otherwise unknown.
   Under 40 an unknown family status gives null (the stage cannot be decided);
@@ -39,8 +39,8 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from segql.registry import CallContext
-from segql_bfsi._arrow import Value, adult_age, constant, keep_where, numbers, texts
+from segql.pack import CallContext, PluginError, Value, constant_number, keep_where, numbers, texts
+from segql_bfsi.rules import adult_age
 
 FAMILY_AGE_LIMIT = 40.0
 """From this age a customer is 'established' (or older stages), whatever the household."""
@@ -85,8 +85,8 @@ def is_partnered(status: pa.Array) -> pa.Array:
 
 
 def has_dependants(dependants: pa.Array) -> pa.Array:
-    """True for more than 0 dependants, false for 0, null when missing or negative."""
-    return keep_where(pc.greater_equal(dependants, 0.0), pc.greater(dependants, 0.0))
+    """True for more than 0 dependants, false for 0, null when unknown (null: missing or unusable)."""
+    return pc.greater(dependants, 0.0)
 
 
 def life_stage(
@@ -100,11 +100,12 @@ def life_stage(
     matched case-insensitively against documented partnered / unknown lists (module docstring).
     Source: family life-cycle models used in retail-banking marketing; bands are this pack's defaults.
     """
-    retire = constant(retirement_age, "retirement_age")
+    retire = constant_number(retirement_age, "retirement_age")
     if not MIN_RETIREMENT_AGE <= retire <= 120.0:
-        raise ValueError(f"retirement_age must be between {MIN_RETIREMENT_AGE:g} and 120, got {retire:g}")
-    years = adult_age(numbers(ctx, age))
-    family = pc.or_kleene(is_partnered(texts(ctx, marital_status)), has_dependants(numbers(ctx, dependants)))
+        raise PluginError(f"retirement_age must be between {MIN_RETIREMENT_AGE:g} and 120, got {retire:g}")
+    years = adult_age(ctx, age)
+    count = numbers(ctx, dependants, minimum=0)  # a negative count is unusable: unknown
+    family = pc.or_kleene(is_partnered(texts(ctx, marital_status)), has_dependants(count))
     young = pc.if_else(family, "young_family", "young_adult")  # unknown family -> null
     stage = pc.if_else(pc.greater_equal(years, FAMILY_AGE_LIMIT), "established_family", young)
     stage = pc.if_else(pc.greater_equal(years, retire - PRE_RETIREMENT_YEARS), "pre_retiree", stage)

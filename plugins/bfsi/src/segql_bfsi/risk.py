@@ -28,7 +28,7 @@ and this module rates each of them on the same 1-3 scale
 The **risk score** is the weighted mean of the ratings that are present: the
 questionnaire weighs ``questionnaire_weight`` (3), each other method 1, so with
 all four present the client's own answers carry half the weight.  Missing
-methods (null, NaN or invalid) are left out and the weights of the others are
+methods (null, NaN, infinite or invalid) are left out and the weights of the others are
 renormalised; with no method present the score is null.
 
 The **risk tolerance** label: ``conservative`` when the score is at most 1.5,
@@ -46,8 +46,10 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from segql.registry import CallContext
-from segql_bfsi._arrow import FLOAT_NULL, Value, adult_age, constant, keep_where, numbers, steps
+from segql.pack import CallContext, PluginError, Value, constant_number, keep_where, numbers
+from segql_bfsi.rules import adult_age, steps
+
+FLOAT_NULL = pa.scalar(None, pa.float64())
 
 QUESTIONNAIRE_CUTS = (0.40, 0.70)
 """Share of the questionnaire's maximum at which the rating becomes 2, then 3."""
@@ -82,8 +84,8 @@ def questionnaire_rating(score: pa.Array, maximum: float) -> pa.Array:
 
 
 def age_rating(age: pa.Array) -> pa.Array:
-    """1-3 from the "100 minus age" equity share; null outside adult ages 18-120."""
-    equity = pc.subtract(pa.scalar(100.0), adult_age(age))
+    """1-3 from the "100 minus age" equity share of an adult age (``rules.adult_age``; null stays null)."""
+    equity = pc.subtract(pa.scalar(100.0), age)
     return steps(equity, AGE_EQUITY_CUTS)
 
 
@@ -102,17 +104,17 @@ def experience_rating(years: pa.Array) -> pa.Array:
 def _settings(
     questionnaire_max: Value, income_low: Value, income_high: Value, dti_limit: Value, weight: Value
 ) -> tuple[float, float, float, float, float]:
-    qmax = constant(questionnaire_max, "questionnaire_max")
-    low = constant(income_low, "income_low")
-    high = constant(income_high, "income_high")
-    limit = constant(dti_limit, "dti_limit")
-    w = constant(weight, "questionnaire_weight")
+    qmax = constant_number(questionnaire_max, "questionnaire_max")
+    low = constant_number(income_low, "income_low")
+    high = constant_number(income_high, "income_high")
+    limit = constant_number(dti_limit, "dti_limit")
+    w = constant_number(weight, "questionnaire_weight")
     if qmax <= 0:
-        raise ValueError(f"questionnaire_max must be positive, got {qmax:g}")
+        raise PluginError(f"questionnaire_max must be positive, got {qmax:g}")
     if low > high:
-        raise ValueError(f"income_low ({low:g}) must not exceed income_high ({high:g})")
+        raise PluginError(f"income_low ({low:g}) must not exceed income_high ({high:g})")
     if w < 0:
-        raise ValueError(f"questionnaire_weight must not be negative, got {w:g}")
+        raise PluginError(f"questionnaire_weight must not be negative, got {w:g}")
     return qmax, low, high, limit, w
 
 
@@ -134,7 +136,7 @@ def _score(
     )
     rated = [
         (questionnaire_rating(numbers(ctx, questionnaire_score), qmax), weight),
-        (age_rating(numbers(ctx, age)), 1.0),
+        (age_rating(adult_age(ctx, age)), 1.0),
         (income_rating(numbers(ctx, annual_income), numbers(ctx, debt_to_income), low, high, limit), 1.0),
         (experience_rating(numbers(ctx, experience_years)), 1.0),
     ]
@@ -150,7 +152,7 @@ def _score(
 def risk_score(ctx: CallContext, *args: Value) -> pa.Array:
     """Risk score 1.0-3.0: the weighted mean of the available method ratings; null when none is available.
 
-    Ratings (1 conservative, 2 moderate, 3 aggressive), each skipped when its input is null, NaN or invalid:
+    Ratings (1 conservative, 2 moderate, 3 aggressive), each skipped when its input is null, NaN, infinite or invalid:
 
     * questionnaire: score / questionnaire_max (100) below 0.40 -> 1, 0.40 to below 0.70 -> 2,
       0.70 or more -> 3; scores below 0 or above the maximum are invalid;
@@ -190,6 +192,6 @@ def equity_allocation(ctx: CallContext, age: Value, base: Value) -> pa.Array:
     ``base`` is 100 by default (110 and 120 are common variants for longer lives); ages outside
     18-120 give null.
     """
-    b = constant(base, "base")
-    share = pc.subtract(pa.scalar(b), adult_age(numbers(ctx, age)))
+    b = constant_number(base, "base")
+    share = pc.subtract(pa.scalar(b), adult_age(ctx, age))
     return pc.min_element_wise(pc.max_element_wise(share, 0.0, skip_nulls=False), 100.0, skip_nulls=False)

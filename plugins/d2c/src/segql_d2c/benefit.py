@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from segql.registry import CallContext, Value
-from segql_d2c._arrow import Floats, Mask, argument_error, check_window, constant_number, floats, pick
+from segql.pack import CallContext, Floats, Mask, PluginError, Value, constant_number, floats, labels
+from segql_d2c.window import check_window
 
 BENEFITS = ("price", "quality", "convenience", "sustainability")
 """The benefits, in parameter order."""
@@ -83,8 +83,9 @@ def benefit_sought(
        order sustainability, quality, convenience, price.
 
     A customer without orders in the window has null shares (0 / 0) and gets
-    null. Shares must be in 0..1 (else an error); ``min_orders`` must be a
-    constant >= 0, each threshold a constant in (0, 1], ``window`` a constant
+    null. A share outside 0..1, and an ``order_count`` that is NaN, infinite
+    or negative, is unusable and counts as null (segql.pack's rule);
+    ``min_orders`` must be a constant >= 0, each threshold a constant in (0, 1], ``window`` a constant
     positive duration (used by the defaults only).
 
     Source: benefit segmentation (R. I. Haley, "Benefit Segmentation: A
@@ -94,9 +95,7 @@ def benefit_sought(
     3 orders and tie order are this pack's choices.
     """
     check_window(window)
-    floor = constant_number(min_orders, "min_orders")
-    if floor < 0:
-        raise argument_error(f"min_orders must be >= 0, got {floor:g}")
+    floor = constant_number(min_orders, "min_orders", minimum=0)
     given = dict(zip(BENEFITS, (price, quality, convenience, sustainability)))
     limits = dict(zip(BENEFITS, (price_threshold, quality_threshold, convenience_threshold, sustainability_threshold)))
     scores: list[Floats] = []
@@ -104,14 +103,13 @@ def benefit_sought(
     for name in TIE_PRIORITY:
         threshold = constant_number(limits[name], f"{name}_threshold")
         if not 0 < threshold <= 1:
-            raise argument_error(f"{name}_threshold must be in (0, 1], got {threshold:g}")
-        values, valid = floats(ctx, given[name])
-        if ((values < 0) | (values > 1)).any():
-            raise argument_error(f"the {name} share must be between 0 and 1")
+            raise PluginError(f"{name}_threshold must be in (0, 1], got {threshold:g}")
+        # A share outside 0..1 (or NaN) is unusable, i.e. null: it does not compete.
+        values, valid = floats(ctx, given[name], minimum=0, maximum=1)
         competes.append(valid & (values >= threshold))
         scores.append(values / threshold)
-    count, known = floats(ctx, order_count)
+    count, known = floats(ctx, order_count, minimum=0)
     ranked = np.where(np.stack(competes), np.stack(scores), -1.0)
     best = ranked.argmax(axis=0)  # the first maximum, i.e. the tie priority
     found = known & (count >= floor) & np.stack(competes).any(axis=0)
-    return pick(TIE_PRIORITY, best.astype(np.int64), found)
+    return labels(TIE_PRIORITY, best.astype(np.int64), found)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from segql.registry import CallContext, Value
-from segql_d2c._arrow import argument_error, check_window, constant_number, floats, pick
+from segql.pack import CallContext, Value, constant_number, floats, labels
+from segql_d2c.window import check_window
 
 CHANNELS = ("email", "sms", "push", "social")
 """The channels, in parameter order; also the values of ``messages.channel``."""
@@ -60,18 +60,18 @@ def preferred_channel(
 
     Rule, in this order:
 
-    1. null when ``evidence`` is null;
+    1. null when ``evidence`` is null (or NaN, infinite or negative);
     2. "none" when ``evidence`` < ``min_engagements`` (default 3: fewer than
        three engagements in the window is too little to tell a preference);
     3. "none" when no channel has a positive score;
     4. otherwise the channel with the largest score. A null or NaN score means
-       "no evidence on that channel": the channel cannot win. Ties for the
+       "no evidence on that channel": the channel cannot win; so does an
+       infinite or negative score (segql.pack's rule: unusable is null). Ties for the
        largest score go to the first tied channel in the order email, push,
        sms, social (owned channels first, cheapest per message first).
 
-    Scores must be finite and >= 0, and ``min_engagements`` a constant >= 0
-    (else an error); ``window`` must be a constant positive duration (it is
-    used by the defaults only).
+    ``min_engagements`` must be a constant >= 0 (else an error); ``window``
+    must be a constant positive duration (it is used by the defaults only).
 
     Source: engagement (an open or a click) counted over a 30/60/90-day window
     is how e-mail and SMS platforms for D2C brands define engaged audiences
@@ -82,17 +82,14 @@ def preferred_channel(
     this pack's choices.
     """
     check_window(window)
-    floor = constant_number(min_engagements, "min_engagements")
-    if floor < 0:
-        raise argument_error(f"min_engagements must be >= 0, got {floor:g}")
+    floor = constant_number(min_engagements, "min_engagements", minimum=0)
     by_name = dict(zip(CHANNELS, (email, sms, push, social)))
-    columns = [floats(ctx, by_name[name]) for name in TIE_PRIORITY]
+    # An unusable score (NaN, infinite, negative) is null: 0 here, so it cannot win.
+    columns = [floats(ctx, by_name[name], minimum=0) for name in TIE_PRIORITY]
     scores = np.stack([values for values, _ in columns])
-    if not np.isfinite(scores).all() or (scores < 0).any():
-        raise argument_error("channel scores must be finite and >= 0")
-    total, known = floats(ctx, evidence)
+    total, known = floats(ctx, evidence, minimum=0)
     best = scores.argmax(axis=0)  # the first maximum, i.e. the tie priority
     top = scores.max(axis=0)
     enough = (total >= floor) & (top > 0)
     codes = np.where(enough, best, len(TIE_PRIORITY)).astype(np.int64)
-    return pick((*TIE_PRIORITY, NONE), codes, known)
+    return labels((*TIE_PRIORITY, NONE), codes, known)

@@ -13,8 +13,9 @@ Lifetime Value", *Journal of Service Research* 9(2), 2006, and Kumar &
 Reinartz, *Customer Relationship Management*, ch. on customer value metrics).
 
 A first order on the as_of day counts as one day of tenure.  Null when any
-input is null (a customer who never ordered has a null tenure) or when the
-tenure is negative (a first order after as_of).
+input is null (a customer who never ordered has a null tenure) or unusable
+(NaN or infinite: segql.pack's rule), or when the tenure is negative (a first
+order after as_of).
 """
 
 from __future__ import annotations
@@ -22,8 +23,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from segql.registry import CallContext, Value
-from segql_ecommerce._arrow import floats
+from segql.pack import CallContext, Value, floats
 
 
 def historic_clv(ctx: CallContext, monetary: Value, tenure_days: Value, margin: Value, horizon_days: Value) -> pa.Array:
@@ -36,6 +36,6 @@ def historic_clv(ctx: CallContext, monetary: Value, tenure_days: Value, margin: 
     tenure, tenure_valid = floats(ctx, tenure_days)
     rate, rate_valid = floats(ctx, margin)
     horizon, horizon_valid = floats(ctx, horizon_days)
-    valid = revenue_valid & tenure_valid & rate_valid & horizon_valid & (np.nan_to_num(tenure, nan=-1.0) >= 0)
+    valid = revenue_valid & tenure_valid & rate_valid & horizon_valid & (tenure >= 0)
     value = revenue / np.maximum(np.where(valid, tenure, 1.0), 1.0) * horizon * rate
     return pa.array(np.where(valid, value, 0.0), type=pa.float64(), mask=~valid)

@@ -17,7 +17,8 @@ pack's, chosen so that every customer who ever ordered gets exactly one tier:
   order within 180 days (less than monthly, "quarterly or less").
 
 Rules apply in this order (first match wins).  A customer who never ordered
-(null recency) gets null, as does any row with a null input.
+(null recency) gets null, as does any row with a null input; an unusable
+input (NaN, infinite, or a negative order count) counts as null.
 """
 
 from __future__ import annotations
@@ -25,8 +26,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from segql.registry import CallContext, Value
-from segql_ecommerce._arrow import floats, labels
+from segql.pack import CallContext, Value, floats, labels
 
 TIERS = ("high", "medium", "low", "lost")
 LOST_AFTER_DAYS = 180
@@ -42,7 +42,7 @@ def purchase_frequency_tier(ctx: CallContext, orders_90d: Value, recency_days: V
     when either input is null (a customer who never ordered).  Source: the
     tea-shop chain tiers described in the pack's issue; windows defined here.
     """
-    count, count_valid = floats(ctx, orders_90d)
+    count, count_valid = floats(ctx, orders_90d, minimum=0)
     recency, recency_valid = floats(ctx, recency_days)
     codes = np.select(
         [recency > LOST_AFTER_DAYS, count >= HIGH_MIN_ORDERS_90D, count >= MEDIUM_MIN_ORDERS_90D],

@@ -2,7 +2,7 @@
 
 Scoring (a population-level rule: every score depends on the other rows).
 For each input separately, let ``n`` be the number of evaluated rows whose
-value of that input is not null (NaN counts as null).  Then, for a row with
+value of that input is not null (NaN and ±inf count as null: segql.pack's rule).  Then, for a row with
 value ``x``:
 
 * ``R = 1 + floor(5 * #{rows with recency strictly larger than x} / n)``
@@ -27,8 +27,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from segql.registry import CallContext, Value
-from segql_ecommerce._arrow import Codes, Floats, Mask, floats, labels
+from segql.pack import CallContext, Codes, Floats, Mask, Value, floats, labels
 
 SEGMENTS = (
     "champions",

@@ -20,6 +20,9 @@ January, February; spring = March-May; summer = June-August; autumn =
 September-November, by the UTC month of the order.  The favourite season is
 the one with the strictly largest value (by default, number of orders); a tie
 for the largest value gives ``mixed``; no positive value (no orders) gives null.
+
+Counts that are NaN, infinite or negative are unusable and count as null
+(segql.pack's rule).
 """
 
 from __future__ import annotations
@@ -30,8 +33,7 @@ import datetime as dt
 import numpy as np
 import pyarrow as pa
 
-from segql.registry import CallContext, Value
-from segql_ecommerce._arrow import Mask, floats, labels
+from segql.pack import CallContext, Mask, PluginError, Value, floats, labels
 
 TIMINGS = ("early", "last_minute", "none")
 EARLY_DAYS = (8, 30)
@@ -49,8 +51,8 @@ def holiday_timing(ctx: CallContext, holiday: Value, early_orders: Value, last_m
     holiday-shopping timing as reported in retail surveys (NRF); windows defined
     by this pack.
     """
-    early, early_valid = floats(ctx, early_orders)
-    late, late_valid = floats(ctx, last_minute_orders)
+    early, early_valid = floats(ctx, early_orders, minimum=0)
+    late, late_valid = floats(ctx, last_minute_orders, minimum=0)
     holiday_valid = _valid(ctx, holiday)
     codes = np.select([early > 0, late > 0], [0, 1], default=2)
     return labels(TIMINGS, codes.astype(np.int64), early_valid & late_valid & holiday_valid)
@@ -69,12 +71,12 @@ def last_holiday(ctx: CallContext, month: Value, day: Value) -> pa.Scalar:
     month's last day.  Null month or day gives null.
     """
     if not (isinstance(month, pa.Scalar) and isinstance(day, pa.Scalar)):
-        raise ValueError("month and day must be constants")
+        raise PluginError("month and day must be constants")
     if not (month.is_valid and day.is_valid):
         return pa.scalar(None, pa.date32())
     m, d = int(month.as_py()), int(day.as_py())
     if not 1 <= m <= 12 or not 1 <= d <= _longest_month_day(m):
-        raise ValueError(f"there is no day {d} in month {m}")
+        raise PluginError(f"there is no day {d} in month {m}")
     today: dt.date = ctx.as_of.as_py().date()  # as_of is timestamp[us] in UTC
     candidate = _clamped(today.year, m, d)
     if candidate > today:
@@ -97,7 +99,7 @@ def favorite_season(ctx: CallContext, winter: Value, spring: Value, summer: Valu
     Mar-May, summer Jun-Aug, autumn Sep-Nov (UTC month).  Null when any input is
     null.  Source: the meteorological season convention (WMO).
     """
-    columns = [floats(ctx, v) for v in (winter, spring, summer, autumn)]
+    columns = [floats(ctx, v, minimum=0) for v in (winter, spring, summer, autumn)]
     values = np.column_stack([c[0] for c in columns])
     valid = np.logical_and.reduce([c[1] for c in columns])
     filled = np.where(valid[:, None], values, 0.0)

@@ -6,8 +6,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from segql.registry import CallContext, Value
-from segql_edtech._arrow import as_float_numpy
+from segql.pack import CallContext, Value, floats
 from segql_edtech.subjects import check_subject
 
 
@@ -30,13 +29,13 @@ def percentile_ranks(ctx: CallContext, score: Value, group: Value) -> np.ndarray
 
     ``below`` counts the group's scores strictly lower, ``equal`` the group's
     scores equal to the row's (itself included), ``n`` the group's scores.
-    Null and NaN scores are left out of every count and get NaN.  The value is
+    Null and unusable (NaN, ±inf) scores are left out of every count and get NaN.  The value is
     computed as ``100 * (2 * below + equal) / (2 * n)``: one correctly rounded
     division, so a rank that is exactly 100/3 equals the literal ``100 / 3``.
     """
-    values = as_float_numpy(ctx, score)
+    values, usable = floats(ctx, score)
     codes = group_codes(ctx, group)
-    rows = np.flatnonzero(~np.isnan(values))
+    rows = np.flatnonzero(usable)
     result = np.full(ctx.num_rows, np.nan)
     if rows.size == 0:
         return result
@@ -70,7 +69,7 @@ def percentile_rank(ctx: CallContext, subject: Value, score: Value, group: Value
     the textbook percentile rank of norm-referenced score reporting (a score's
     rank counts half of the tied scores), so tied scores share one rank and
     ranks are symmetric: reversing the scale turns PR into 100 - PR.
-    Null or NaN scores get null and are not counted.  ``group`` partitions the
+    Null, NaN or infinite scores get null and are not counted.  ``group`` partitions the
     population like SQL's ``PARTITION BY`` (null values form one group); the
     default (null constant) ranks every row against all rows evaluated.
     Source: the percentile rank of norm-referenced reporting (Crocker & Algina,

@@ -6,8 +6,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from segql.registry import CallContext, Value
-from segql_edtech._arrow import argument_error, labels_from_bands, scalar_value
+from segql.pack import CallContext, PluginError, Value, constant, numbers
 from segql_edtech.ranks import percentile_ranks
 from segql_edtech.subjects import SUBJECT_PARAMS, check_subject
 
@@ -22,10 +21,17 @@ PARAMS: tuple[tuple[str, str, str], ...] = (
 )
 
 
+def labels_from_bands(below: Value, above: Value) -> Value:
+    """'beginner' where ``below``, 'advanced' where ``above``, else 'intermediate';
+    a null condition gives a null label."""
+    upper = pc.if_else(above, "advanced", "intermediate")
+    return pc.if_else(below, "beginner", upper)
+
+
 def skill_level(
     ctx: CallContext, subject: Value, score: Value, method: Value, low: Value, high: Value, group: Value
 ) -> Value:
-    """Skill level of each row's score: "beginner", "intermediate" or "advanced" (null or NaN score: null).
+    """Skill level of each row's score: "beginner", "intermediate" or "advanced" (null, NaN or ±inf: null).
 
     ``subject`` ("math" or "reading") only chooses the default score column
     (``math_score`` / ``reading_score``); per-subject levels are one call per
@@ -37,7 +43,8 @@ def skill_level(
     when low <= score < high, advanced when score >= high.  ``low`` and
     ``high`` are required (cut scores belong to one test's scale, so there is
     no default); they may be row-dependent (e.g. per-grade cut scores), a row
-    whose cut score is null gets null.  ``group`` does not apply.
+    whose cut score is null (or NaN or infinite) gets null.  ``group`` does
+    not apply.
 
     ``method: "percentile"`` (norm-referenced, the default): each score's
     mid-point percentile rank PR = 100 x (B + E/2) / N among the non-null
@@ -46,7 +53,7 @@ def skill_level(
     lower scores, E equal scores (itself included).  beginner when PR < low,
     advanced when PR > high, intermediate when low <= PR <= high; defaults
     low = 100/3 and high = 200/3 (tertiles: bottom, middle and top third).
-    Tied scores always share a level; NaN scores count as null.  Constant
+    Tied scores always share a level; NaN and infinite scores count as null.  Constant
     ``low``/``high`` in 0..100 with low <= high.
 
     Sources: fixed mode follows criterion-referenced standard setting (Cizek &
@@ -55,37 +62,34 @@ def skill_level(
     (Crocker & Algina, 1986); the tertile default is this pack's choice.
     """
     check_subject(subject)
-    mode = scalar_value(method, "method")
+    mode = constant(method, "method", allow_null=True)
     if mode not in METHODS:
-        raise argument_error(f"method must be 'percentile' or 'fixed', not {mode!r}")
-    score = _nan_to_null(score)
+        raise PluginError(f"method must be 'percentile' or 'fixed', not {mode!r}")
     if mode == "fixed":
-        return _fixed(score, low, high, group)
+        return _fixed(ctx, score, low, high, group)
     return _percentile(ctx, score, low, high, group)
 
 
-def _nan_to_null(score: Value) -> Value:
-    return pc.if_else(pc.is_nan(score), pa.scalar(None, pa.float64()), score)
-
-
-def _fixed(score: Value, low: Value, high: Value, group: Value) -> Value:
+def _fixed(ctx: CallContext, score: Value, low: Value, high: Value, group: Value) -> Value:
     if not (isinstance(group, pa.Scalar) and not group.is_valid):
-        raise argument_error('group applies to method "percentile" only; fixed cut scores do not depend on other rows')
+        raise PluginError('group applies to method "percentile" only; fixed cut scores do not depend on other rows')
     for name, cut in (("low", low), ("high", high)):
         if isinstance(cut, pa.Scalar) and not cut.is_valid:
-            raise argument_error(f'method "fixed" needs the cut score {name}: (there is no default)')
-    if pc.any(pc.greater(low, high)).as_py():
-        raise argument_error("the cut scores must satisfy low <= high")
-    return labels_from_bands(pc.less(score, low), pc.greater_equal(score, high))
+            raise PluginError(f'method "fixed" needs the cut score {name}: (there is no default)')
+    # Unusable scores and cut scores (NaN, ±inf) are null: the row's level is null.
+    value, lo, hi = numbers(ctx, score), numbers(ctx, low), numbers(ctx, high)
+    if pc.any(pc.greater(lo, hi)).as_py():
+        raise PluginError("the cut scores must satisfy low <= high")
+    return labels_from_bands(pc.less(value, lo), pc.greater_equal(value, hi))
 
 
 def _percentile(ctx: CallContext, score: Value, low: Value, high: Value, group: Value) -> Value:
-    bounds = [scalar_value(low, "low"), scalar_value(high, "high")]
+    bounds = [constant(low, "low", allow_null=True), constant(high, "high", allow_null=True)]
     if any(b is None for b in bounds):
-        raise argument_error('method "percentile" needs percentile ranks low: and high: (0-100)')
-    lo, hi = (float(b) for b in bounds)  # type: ignore[arg-type]
+        raise PluginError('method "percentile" needs percentile ranks low: and high: (0-100)')
+    lo, hi = (float(b) for b in bounds)
     if not 0 <= lo <= hi <= 100:
-        raise argument_error(f"percentile bands must satisfy 0 <= low <= high <= 100, got low={lo:g}, high={hi:g}")
+        raise PluginError(f"percentile bands must satisfy 0 <= low <= high <= 100, got low={lo:g}, high={hi:g}")
     ranks = percentile_ranks(ctx, score, group)
     missing = np.isnan(ranks)
     below = pa.array(ranks < lo, mask=missing)

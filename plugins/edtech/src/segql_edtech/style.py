@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
-from segql.registry import CallContext, Value
-from segql_edtech._arrow import argument_error, scalar_value
+from segql.pack import CallContext, Value, constant_number, floats
 
 STYLES = ("video", "reading", "interactive")
 
@@ -25,7 +23,8 @@ def learning_style(
 ) -> pa.Array:
     """Dominant content format from consumption amounts (minutes, events, …).
 
-    A null amount counts as 0; amounts must be finite and >= 0 (else an error).
+    A null amount counts as 0, and so does an unusable one (NaN, infinite or
+    negative: segql.pack's rule makes it null).
     With total = video + reading + interactive:
 
     * null when total = 0 or total < min_total (no or too little activity to tell);
@@ -44,15 +43,10 @@ def learning_style(
     The label is a consumption habit, not evidence that a learner learns
     better in that format (Pashler et al., 2008).
     """
-    share_floor = _constant(min_share, "min_share")
-    total_floor = _constant(min_total, "min_total")
-    if not 0 <= share_floor <= 1:
-        raise argument_error(f"min_share must be between 0 and 1, got {share_floor:g}")
-    if total_floor < 0:
-        raise argument_error(f"min_total must be >= 0, got {total_floor:g}")
-    amounts = np.stack([_amounts(ctx, v) for v in (video, reading, interactive)])
-    if not np.isfinite(amounts).all() or (amounts < 0).any():
-        raise argument_error("consumption amounts must be finite and >= 0")
+    share_floor = constant_number(min_share, "min_share", minimum=0, maximum=1)
+    total_floor = constant_number(min_total, "min_total", minimum=0)
+    # floats gives 0.0 where an amount is null or unusable: both count as 0.
+    amounts = np.stack([floats(ctx, v, minimum=0)[0] for v in (video, reading, interactive)])
     total = amounts.sum(axis=0)
     top = amounts.max(axis=0)
     tied = (amounts == top).sum(axis=0) > 1
@@ -62,16 +56,3 @@ def learning_style(
     dominant = np.asarray(STYLES, dtype=object)[amounts.argmax(axis=0)]
     labels = np.where(tied | (share < share_floor), "blended", dominant)
     return pa.array(labels.astype(str), type=pa.string(), mask=inactive)
-
-
-def _constant(value: Value, what: str) -> float:
-    number = scalar_value(value, what)
-    if number is None:
-        raise argument_error(f"{what} must not be null")
-    return float(number)  # type: ignore[arg-type]
-
-
-def _amounts(ctx: CallContext, value: Value) -> np.ndarray:
-    """One amount per row as float64, null -> 0 (a NaN value stays NaN and is rejected)."""
-    column = pc.cast(ctx.broadcast(value).combine_chunks(), pa.float64())
-    return np.asarray(pc.fill_null(column, 0.0).to_numpy(zero_copy_only=False), dtype=np.float64)

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from segql.registry import Value
-from segql_edtech._arrow import argument_error, scalar_value
+from segql.pack import PluginError, Value, constant
 
 SUBJECTS = {"math": "math_score", "reading": "reading_score"}
 """Subject -> the profile column its default score reads."""
@@ -18,9 +17,9 @@ SUBJECT_PARAMS: tuple[tuple[str, str, str], ...] = (
 
 def check_subject(subject: Value) -> str:
     """The subject's name; an error for a subject without a default score column."""
-    name = scalar_value(subject, "subject")
+    name = constant(subject, "subject", allow_null=True)
     if name not in SUBJECTS:
-        raise argument_error(
+        raise PluginError(
             f"subject must be one of {', '.join(map(repr, SUBJECTS))}, not {name!r}; "
             "for another subject pass its column as score: and leave subject out"
         )

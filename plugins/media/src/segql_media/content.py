@@ -18,8 +18,8 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from segql.registry import CallContext, Value
-from segql_media._arrow import amounts, argument_error, constant, labels, share_threshold, top_bucket
+from segql.pack import CallContext, PluginError, Value, constant, floats, labels
+from segql_media.rules import share_threshold, top_bucket
 
 GENRES = (
     "action",
@@ -72,14 +72,15 @@ def content_preference(
     Rule, for each customer:
 
     * null when ``total`` is null or 0 (no viewing in the window), or when the
-      minutes of a listed genre are null;
+      minutes of a listed genre are null; NaN, infinite or negative watch time
+      counts as null (segql.pack's rule for unusable values);
     * otherwise the bucket (a listed genre or ``other``) with the largest watch
       time wins when it is the only bucket with that watch time and its share,
       minutes / total, is at least ``min_share`` (default 0.5: at least half of
       the customer's watch time);
     * otherwise ``omnivore``: no single genre takes ``min_share`` of the viewing.
 
-    Errors: watch time below 0; listed genres' minutes adding up to more than
+    Errors: listed genres' minutes adding up to more than
     ``total`` (overlapping slots); a slot past the end of ``genres`` with a
     non-zero value; more than 16, duplicate, null, ``omnivore`` or ``other`` genre
     names; ``min_share`` outside 0..1.  A null ``genres`` list gives null.
@@ -94,19 +95,20 @@ def content_preference(
     threshold = share_threshold(min_share)
     if names is None:
         return pa.nulls(ctx.num_rows, pa.string())
-    total_values, valid = amounts(ctx, total, "total")
+    # Watch time cannot be negative: NaN, infinite or negative minutes are null (segql.pack's rule).
+    total_values, valid = floats(ctx, total, minimum=0)
     listed = np.zeros((ctx.num_rows, len(names)))
     for k, value in enumerate(minutes[: len(names)]):
-        listed[:, k], slot_valid = amounts(ctx, value, f"minutes_{k + 1}")
+        listed[:, k], slot_valid = floats(ctx, value, minimum=0)
         valid &= slot_valid
     for k in range(len(names), len(minutes)):
-        unused, unused_valid = amounts(ctx, minutes[k], f"minutes_{k + 1}")
+        unused, unused_valid = floats(ctx, minutes[k], minimum=0)
         if (unused[unused_valid] != 0).any():
-            raise argument_error(f"minutes_{k + 1} is given, but genres names only {len(names)} genres")
+            raise PluginError(f"minutes_{k + 1} is given, but genres names only {len(names)} genres")
     other = total_values - listed.sum(axis=1)
     tolerance = 1e-9 * np.maximum(total_values, 1.0)
     if (valid & (other < -tolerance)).any():
-        raise argument_error("the listed genres' minutes add up to more than total; do two slots count the same views?")
+        raise PluginError("the listed genres' minutes add up to more than total; do two slots count the same views?")
     buckets = np.column_stack([listed, np.maximum(other, 0.0)])
     best, top, unique = top_bucket(buckets)
     valid &= total_values > 0
@@ -118,19 +120,19 @@ def content_preference(
 
 
 def _genres(value: Value) -> list[str] | None:
-    names = constant(value, "genres")
+    names = constant(value, "genres", allow_null=True)
     if names is None:
         return None
     assert isinstance(names, list)
     if len(names) > MAX_GENRES:
-        raise argument_error(f"genres may name at most {MAX_GENRES} genres, got {len(names)}")
+        raise PluginError(f"genres may name at most {MAX_GENRES} genres, got {len(names)}")
     if any(n is None for n in names):
-        raise argument_error("genres must not contain null")
+        raise PluginError("genres must not contain null")
     if len({n for n in names}) != len(names):
-        raise argument_error("genres must not repeat a name")
+        raise PluginError("genres must not repeat a name")
     for reserved in (OMNIVORE, OTHER):
         if reserved in names:
-            raise argument_error(f"genres must not contain {reserved!r}, a label of the result")
+            raise PluginError(f"genres must not contain {reserved!r}, a label of the result")
     return [str(n) for n in names]
 
 
@@ -141,11 +143,11 @@ def genre_at(ctx: CallContext, genres: Value, position: Value) -> pa.Scalar:
     is an error.  It lets a function default aggregate the k-th genre of a list
     (segql has no per-group aggregate).
     """
-    names = constant(genres, "genres")
-    index = constant(position, "position")
+    names = constant(genres, "genres", allow_null=True)
+    index = constant(position, "position", allow_null=True)
     if index is None or names is None:
         return pa.scalar(None, pa.string())
     assert isinstance(names, list) and isinstance(index, int)
     if index < 1:
-        raise argument_error(f"position must be 1 or more, got {index}")
+        raise PluginError(f"position must be 1 or more, got {index}")
     return pa.scalar(names[index - 1] if index <= len(names) else None, pa.string())

@@ -11,18 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from segql.registry import CallContext, Value
-from segql_media._arrow import (
-    MICROS_PER_WEEK,
-    amounts,
-    argument_error,
-    as_of_micros,
-    constant,
-    instants,
-    labels,
-    share_threshold,
-    top_bucket,
-)
+from segql.pack import CallContext, PluginError, Value, floats, labels
+from segql_media.rules import MICROS_PER_WEEK, as_of_micros, instants, positive, share_threshold, top_bucket
 
 PLATFORMS = ("mobile", "tv", "web")
 DEVICES: dict[str, tuple[str, ...]] = {
@@ -84,7 +74,8 @@ def device_profile(
 
     With the default 0.6 the first platform is used at least 1.5 times as much as
     the other two together; a 55 / 45 split is multi-device.  ``min_share`` must
-    be a constant between 0 and 1; usage below 0 is an error.
+    be a constant between 0 and 1; usage that is NaN, infinite or below 0
+    counts as null (segql.pack's rule for unusable values).
 
     Source: the platform classes of cross-platform audience measurement, which
     report desktop (web), mobile (smartphone and tablet) and connected-TV
@@ -92,7 +83,8 @@ def device_profile(
     reports); the 0.6 threshold and the tie rule are this pack's choices.
     """
     threshold = share_threshold(min_share)
-    columns = [amounts(ctx, v, name) for v, name in zip((mobile, tv, web), PLATFORMS)]
+    # Usage cannot be negative: NaN, infinite or negative usage is null (segql.pack's rule).
+    columns = [floats(ctx, v, minimum=0) for v in (mobile, tv, web)]
     usage = np.column_stack([c[0] for c in columns])
     valid = np.logical_and.reduce([c[1] for c in columns])
     total = usage.sum(axis=1)
@@ -120,7 +112,8 @@ def usage_intensity(
     * ``light`` below ``regular_from`` (less than weekly).
 
     ``regular_from`` and ``heavy_from`` must be constants with
-    0 < regular_from <= heavy_from; a session count below 0 is an error.
+    0 < regular_from <= heavy_from; a session count that is NaN, infinite or
+    below 0 counts as null (segql.pack's rule for unusable values).
 
     Source: the heavy / medium / light user split of marketing (D. W. Twedt,
     "How important to marketing strategy is the 'heavy user'?", Journal of
@@ -128,11 +121,11 @@ def usage_intensity(
     (daily, weekly, less than weekly use, as in DAU / WAU / MAU reporting); the
     exact bands are this pack's choices.
     """
-    regular = _positive(regular_from, "regular_from")
-    heavy = _positive(heavy_from, "heavy_from")
+    regular = positive(regular_from, "regular_from")
+    heavy = positive(heavy_from, "heavy_from")
     if heavy < regular:
-        raise argument_error(f"heavy_from ({heavy:g}) must not be below regular_from ({regular:g})")
-    count, valid = amounts(ctx, sessions, "sessions")
+        raise PluginError(f"heavy_from ({heavy:g}) must not be below regular_from ({regular:g})")
+    count, valid = floats(ctx, sessions, minimum=0)
     start, start_valid = instants(ctx, since)
     span = as_of_micros(ctx) - start
     valid &= start_valid & (span > 0) & (count > 0)
@@ -140,10 +133,3 @@ def usage_intensity(
     rate = count / weeks
     codes = np.select([rate >= heavy, rate >= regular], [2, 1], default=0).astype(np.int64)
     return labels(USAGE_BANDS, codes, valid)
-
-
-def _positive(value: Value, what: str) -> float:
-    number = constant(value, what)
-    if not isinstance(number, int | float) or isinstance(number, bool) or not number > 0:
-        raise argument_error(f"{what} must be a number above 0, got {number!r}")
-    return float(number)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from segql_travel.arrays import all_of, any_of
+from segql.pack import all_of, any_of
 
 
 def no_guests(adults: pa.ChunkedArray, children: pa.ChunkedArray, babies: pa.ChunkedArray) -> pa.ChunkedArray:

@@ -5,8 +5,7 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from segql.registry import CallContext, Value
-from segql_travel.arrays import all_of, constant, first_true, numbers, texts
+from segql.pack import CallContext, Value, all_of, constant, constant_number, first_true, numbers, texts
 from segql_travel.party import business_booking, in_channels, no_guests, with_children
 
 PARAMS: list[tuple[str, str, str]] = [
@@ -22,6 +21,13 @@ PARAMS: list[tuple[str, str, str]] = [
     ("business_max_lead_days", "number", "14"),
 ]
 CONSTANT_ARGS = ("corporate_channels", "business_max_nights", "business_max_lead_days")
+COUNTS = ("adults", "children", "babies", "weekday_nights", "weekend_nights", "lead_time_days")
+"""The count arguments (of both functions): NaN, infinite or negative values are unknown (null)."""
+
+
+def counts(ctx: CallContext, value: Value) -> pa.Array:
+    """A count argument as float64; an unusable count (NaN, ±inf, below 0) is null (segql.pack's rule)."""
+    return numbers(ctx, value, minimum=0)
 
 
 def trip_purpose(
@@ -55,7 +61,8 @@ def trip_purpose(
 
     Nulls follow SQL's three-valued logic: when a rule cannot be decided because
     an input is null and no earlier rule is true, the label is null (children = 0,
-    babies = null gives null; children = 2, babies = null gives "family").
+    babies = null gives null; children = 2, babies = null gives "family"). A
+    count that is NaN, infinite or negative is unknown: it counts as null.
 
     Source: hotel and airline revenue management separates business from leisure
     demand with two "rate fences": the weekend stay-over (business guests travel
@@ -71,17 +78,17 @@ def trip_purpose(
     and couple (two adults whose stay includes a weekend night, the short-break
     pattern) are party-composition segments.
     """
-    a, c, b = numbers(ctx, adults), numbers(ctx, children), numbers(ctx, babies)
-    weekday, weekend = numbers(ctx, weekday_nights), numbers(ctx, weekend_nights)
-    corporate = in_channels(texts(ctx, channel), constant(corporate_channels, "corporate_channels"))
+    a, c, b = counts(ctx, adults), counts(ctx, children), counts(ctx, babies)
+    weekday, weekend = counts(ctx, weekday_nights), counts(ctx, weekend_nights)
+    corporate = in_channels(texts(ctx, channel, lower=True), constant(corporate_channels, "corporate_channels"))
     business = business_booking(
         adults=a,
         weekday_nights=weekday,
         weekend_nights=weekend,
-        lead_time_days=numbers(ctx, lead_time_days),
+        lead_time_days=counts(ctx, lead_time_days),
         corporate=corporate,
-        max_nights=float(constant(business_max_nights, "business_max_nights")),
-        max_lead_days=float(constant(business_max_lead_days, "business_max_lead_days")),
+        max_nights=constant_number(business_max_nights, "business_max_nights"),
+        max_lead_days=constant_number(business_max_lead_days, "business_max_lead_days"),
     )
     couple = all_of(pc.equal(a, 2.0), pc.greater_equal(weekend, 1.0))
     rules = [

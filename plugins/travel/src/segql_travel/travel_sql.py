@@ -2,7 +2,8 @@
 
 The rules are the Arrow implementation's, written as one ``CASE`` each: a
 rule whose condition is null before a true one gives null, as ``first_true``
-does; counts and prices are doubles with NaN read as null (``numbers``).
+does; counts and prices are doubles with unusable values (NaN, ±inf, negative
+counts) read as null (``segql.pack.number_sql``, as ``numbers`` in Arrow).
 
 The price tiers of ``traveler_type`` are exact: each threshold is a scalar
 subquery over the query's rows (``writer.rows_from``) that counts the known
@@ -20,14 +21,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from segql.engines.sql.literals import python_literal, string_literal
-from segql_travel.arrays import fraction_value, known
+from segql.pack import PluginError, SqlContext, check_number, number_sql, python_literal, string_literal
 from segql_travel.party import channel_names
 from segql_travel.traveler import check_quantiles
 
 
 def first_true_sql(rules: Sequence[tuple[str, str | None]], otherwise: str | None) -> str:
-    """arrays.first_true: the label of the first true condition; null when a
+    """segql.pack.first_true: the label of the first true condition; null when a
     condition before it is null; ``otherwise`` when all are false.  Each
     condition is written once (``CASE c WHEN TRUE … WHEN FALSE …``: a null
     matches neither)."""
@@ -41,9 +41,16 @@ def label_sql(label: str | None) -> str:
     return "CAST(NULL AS VARCHAR)" if label is None else string_literal(label)
 
 
-def number_sql(value: str, kind: str | None, writer: Any) -> str:
-    """arrays.numbers: a double, NaN as null (only floats can be NaN)."""
-    return str(writer.nan_as_null(value)) if kind == "float" else f"CAST({value} AS DOUBLE)"
+def count_sql(value: str, kind: str | None) -> str:
+    """purpose.counts: a double; NaN, ±inf and negative counts as null."""
+    return number_sql(value, kind=kind, minimum=0)
+
+
+def known(value: Any, name: str) -> Any:
+    """A constant argument's Python value, refused when null (as segql.pack.constant)."""
+    if value is None:
+        raise PluginError(f"{name} must not be null")
+    return value
 
 
 def party_sql(adults: str, children: str, babies: str) -> tuple[str, str]:
@@ -64,13 +71,12 @@ def trip_purpose_sql(
     business_max_nights: str,
     business_max_lead_days: str,
     *,
-    writer: Any,
     constants: tuple[Any, ...],
     kinds: tuple[str | None, ...],
 ) -> str:
     """purpose.trip_purpose."""
     a, c, b, weekday, weekend, lead = (
-        number_sql(x, kind, writer)
+        count_sql(x, kind)
         for x, kind in zip((adults, children, babies, weekday_nights, weekend_nights, lead_time_days), kinds)
     )
     # (constant_args make these constants, never NOT_CONSTANT)
@@ -79,8 +85,8 @@ def trip_purpose_sql(
     lowered = f"LOWER({channel})"
     listed = f"({lowered} IN ({', '.join(map(string_literal, wanted))}))" if wanted else "FALSE"
     corporate = f"(CASE WHEN {lowered} IS NULL THEN NULL ELSE {listed} END)"
-    nights = python_literal(float(known(max_nights, "business_max_nights")))
-    ahead = python_literal(float(known(max_lead, "business_max_lead_days")))
+    nights = python_literal(check_number(max_nights, "business_max_nights"))
+    ahead = python_literal(check_number(max_lead, "business_max_lead_days"))
     business = (
         f"(({corporate} AND {a} >= 1.0) OR ({a} = 1.0 AND {weekend} = 0.0 AND {weekday} >= 1.0 "
         f"AND {weekday} <= {nights} AND {lead} <= {ahead}))"
@@ -95,7 +101,7 @@ def trip_purpose_sql(
     return first_true_sql(rules, "leisure")
 
 
-def quantile_sql(price: str, q: float, writer: Any) -> str:
+def quantile_sql(price: str, q: float, writer: SqlContext) -> str:
     """The ``q`` quantile of the known prices of the query's rows, as Arrow's
     ``quantile(interpolation="linear")`` computes it (a scalar subquery); null
     when it is NaN (prices of -inf and +inf) or no price is known.
@@ -133,15 +139,16 @@ def traveler_type_sql(
     luxury_quantile: str,
     budget_quantile: str,
     *,
-    writer: Any,
+    writer: SqlContext,
     constants: tuple[Any, ...],
     kinds: tuple[str | None, ...],
 ) -> str:
     """traveler.traveler_type."""
-    high_q = fraction_value(constants[5], "luxury_quantile")
-    low_q = fraction_value(constants[6], "budget_quantile")
+    high_q = check_number(constants[5], "luxury_quantile", minimum=0, maximum=1)
+    low_q = check_number(constants[6], "budget_quantile", minimum=0, maximum=1)
     check_quantiles(low_q, high_q)
-    a, c, b, rate = (number_sql(x, kind, writer) for x, kind in zip((adults, children, babies, price), kinds))
+    a, c, b = (count_sql(x, kind) for x, kind in zip((adults, children, babies), kinds))
+    rate = number_sql(price, kind=kinds[3])
     no_guests, with_children = party_sql(a, c, b)
 
     def tier(op: str, q: float) -> str:

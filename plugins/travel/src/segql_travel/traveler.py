@@ -5,9 +5,11 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from segql.registry import CallContext, Value
-from segql_travel.arrays import NULL_FLOAT, first_true, fraction, numbers, texts
+from segql.pack import CallContext, PluginError, Value, constant_number, first_true, numbers, texts
 from segql_travel.party import no_guests, with_children
+from segql_travel.purpose import counts
+
+NULL_FLOAT = pa.scalar(None, pa.float64())
 
 PARAMS: list[tuple[str, str, str]] = [
     ("adults", "number", "adults"),
@@ -33,7 +35,7 @@ def price_thresholds(price: pa.ChunkedArray, low: float, high: float) -> tuple[p
 def check_quantiles(low: float, high: float) -> None:
     """budget_quantile (low) must not exceed luxury_quantile (high)."""
     if low > high:
-        raise ValueError(f"budget_quantile ({low}) must not exceed luxury_quantile ({high})")
+        raise PluginError(f"budget_quantile ({low}) must not exceed luxury_quantile ({high})")
 
 
 def traveler_type(
@@ -53,7 +55,8 @@ def traveler_type(
     booking, and the price tiers are quantiles of ``price`` over all rows being
     evaluated — every row of the table passed to ``evaluate`` (not only the rows
     of some segment), or every row of the related table when used inside an
-    aggregate. Rows with a null or NaN price are left out of the quantiles.
+    aggregate. Rows with a null, NaN or infinite price are left out of the quantiles
+    (an unusable price is null); counts as in travel.trip_purpose.
 
     Thresholds: high = the ``luxury_quantile`` quantile of price (default 0.8),
     low = the ``budget_quantile`` quantile (default 0.2), with linear
@@ -88,14 +91,15 @@ def traveler_type(
     granularity. Family and solo are party-composition segments.
     """
     n = ctx.num_rows
-    a, c, b = numbers(ctx, adults), numbers(ctx, children), numbers(ctx, babies)
+    a, c, b = counts(ctx, adults), counts(ctx, children), counts(ctx, babies)
     rate = numbers(ctx, price)
-    high_q, low_q = fraction(luxury_quantile, "luxury_quantile"), fraction(budget_quantile, "budget_quantile")
+    high_q = constant_number(luxury_quantile, "luxury_quantile", minimum=0, maximum=1)
+    low_q = constant_number(budget_quantile, "budget_quantile", minimum=0, maximum=1)
     check_quantiles(low_q, high_q)
     low, high = price_thresholds(rate, low_q, high_q)
     rules = [
         (no_guests(a, c, b), None),
-        (pc.equal(texts(ctx, purpose), "business"), "business"),
+        (pc.equal(texts(ctx, purpose, lower=True), "business"), "business"),
         (pc.greater_equal(rate, high), "luxury"),
         (pc.less_equal(rate, low), "budget"),
         (with_children(c, b), "family"),
