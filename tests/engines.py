@@ -237,9 +237,11 @@ class Refused(Exception):
 
 @dataclass
 class Runner:
-    """An engine as the suite sees it.  ``translate`` refuses a program with a
-    SegqlError (before anything runs); ``run`` gives the answer as an Arrow
-    table; ``assert_agrees`` compares it with the Arrow engine's."""
+    """An engine as the suite sees it.  ``translate`` makes the engine's query
+    (a SegqlError: to_sql refuses the program); ``execute`` runs it (``Refused``:
+    the engine refused it while planning, as Spark does); ``assert_agrees``
+    compares the answer with the Arrow engine's; ``run`` gives the answer as
+    an Arrow table of the values the engine gives (hand-computed cases)."""
 
     name: str
     dialect: str | None = None
@@ -264,11 +266,14 @@ class Runner:
         passed again and again (an engine may keep them loaded)."""
         raise NotImplementedError
 
-    def table(self, answer: Any) -> pa.Table:
+    def execute_table(self, query: Any, profile: pa.Table, related, *, zone: str) -> pa.Table:
+        """The answer to ``query`` as an Arrow table of the values the engine gives."""
+        answer = self.execute(query, profile, related, zone=zone, shared=None)
+        assert isinstance(answer, pa.Table)
         return answer
 
     def assert_agrees(self, expected: pa.Table, answer: Any, key: str) -> None:
-        assert_same_tables(expected, self.table(answer), key)
+        assert_same_tables(expected, answer, key)
 
     def run(
         self,
@@ -286,10 +291,9 @@ class Runner:
         options = self.options(related, options)
         query = self.translate(program, profile, key, related, **options)
         try:
-            answer = self.execute(query, profile, related, zone=zone, shared=None)
+            return self.execute_table(query, profile, related, zone=zone)
         except Refused as exc:
             raise exc.error from None
-        return self.table(answer)
 
     def related(self, related: dict[str, pa.Table]) -> dict[str, pa.Table]:
         return with_row_order(related) if self.row_order else dict(related)
@@ -332,15 +336,14 @@ class DuckDBRunner(SqlRunner):
 
 
 class PostgresRunner(SqlRunner):
-    """Answers read as PostgreSQL gives them: ``run`` (hand-computed values) as
-    Python values, instants in UTC; ``assert_agrees`` bit for bit through
-    ``pg_server.query`` (intervals as months and microseconds)."""
+    """Answers read as ``pg_server.query`` reads them (plain values: intervals as
+    months and microseconds), compared bit for bit; ``run`` (hand-computed
+    cases) reads psycopg's Python values, instants in UTC."""
 
     def __init__(self, server: Any) -> None:
         super().__init__("postgres", dialect="postgres", refusals=PG_REFUSALS)
         self.server = server
         self.loaded: set[str] = set()
-        self.raw = False
 
     @contextlib.contextmanager
     def _connection(self, profile, related, zone: str, shared: str | None) -> Iterator[Any]:
@@ -365,24 +368,18 @@ class PostgresRunner(SqlRunner):
         import pg_server as pg
 
         with self._connection(profile, related, zone, shared) as con:
-            if not self.raw:
-                return pg.query(con, query)
-            with con.cursor() as cur:
-                cur.execute(query)
-                assert cur.description is not None
-                names = [d.name for d in cur.description]
-                rows = cur.fetchall()
+            return pg.query(con, query)
+
+    def execute_table(self, query, profile, related, *, zone):
+        with self._connection(profile, related, zone, None) as con, con.cursor() as cur:
+            cur.execute(query)
+            assert cur.description is not None
+            names = [d.name for d in cur.description]
+            rows = cur.fetchall()
         columns = {name: [row[k] for row in rows] for k, name in enumerate(names)}
         for name, values in columns.items():  # instants as UTC, as the Arrow engine gives them
             columns[name] = [v.astimezone(dt.UTC) if isinstance(v, dt.datetime) and v.tzinfo else v for v in values]
         return pa.table(columns)
-
-    def run(self, program, profile, *, key, related=None, zone="UTC", **options):
-        self.raw = True
-        try:
-            return super().run(program, profile, key=key, related=related, zone=zone, **options)
-        finally:
-            self.raw = False
 
     def assert_agrees(self, expected, answer, key):
         names, columns = answer
