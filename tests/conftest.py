@@ -46,3 +46,20 @@ def pg_server():
         pytest.skip(message)
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def spark_session():
+    """One local Spark session for the test process (2 cores, UI off, session
+    time zone UTC: a test that changes it sets it back).  Skips, saying why,
+    when PySpark or Java is missing."""
+    import shutil
+
+    pytest.importorskip("pyspark", reason="PySpark is not installed: the Spark tests need the spark extra")
+    if not (shutil.which("java") or os.environ.get("JAVA_HOME")):
+        pytest.skip("no Java (java on PATH or JAVA_HOME) for the Spark tests: Spark needs Java 17")
+    import segql.spark
+
+    session = segql.spark.local_session("2")  # UTC, UI off, SPARK_LOCAL_IP=127.0.0.1, this interpreter
+    yield session
+    session.stop()

@@ -1,8 +1,8 @@
-"""One answer on every engine: hand-computed cases run on each engine.
+"""One suite for every engine: the same comparisons run on each (tests/engines.py).
 
-Each case is a small table, a segment file and the answer worked out by hand
-from the documented rules (docs/decisions.md) — never one engine's output.
-Every engine must give exactly that answer:
+Hand-computed cases: each is a small table, a segment file and the answer
+worked out by hand from the documented rules (docs/decisions.md) — never one
+engine's output.  Every engine must give exactly that answer:
 
 * ``arrow``: ``Program.evaluate``;
 * ``duckdb-*``: ``Program.to_sql`` run on DuckDB, in three session time zones
@@ -13,21 +13,49 @@ Every engine must give exactly that answer:
   server (``pg_server.py``), in a session whose time zone is Asia/Kolkata.
 
 Floats are compared bit for bit (NaN equal to NaN, 0.0 equal to -0.0).
+
+Then the Arrow engine's answer on each other engine: the random expressions
+and aggregate programs of the differential suites (one at a time and in
+batches of 20 to a query), every aggregate form of the CDNOW suite in its
+windows, the CDNOW RFM file and the demo file.  The Arrow engine is the
+reference there (itself checked against independent DuckDB SQL); DuckDB and
+Spark must agree to 1e-9, PostgreSQL bit for bit; an engine may refuse a
+program only for a documented reason (docs/sql.md).  ``engines.SIZES`` says how
+many each engine runs: Spark and PostgreSQL fewer by default, as many as
+DuckDB under CI or SEGQL_LONG=1.  Spark skips without PySpark or Java;
+PostgreSQL skips without a server, and fails under CI.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
+import test_aggregates_cdnow as cdnow_cases
+from engines import (
+    BATCH_SIZE,
+    COUNTS,
+    ENGINES,
+    SETTINGS,
+    SIZES,
+    Runner,
+    aggregate_batch_source,
+    batch_program,
+    compare,
+    runner,
+)
+from hypothesis import given, settings
+from sqlgen import Kind, scenario_batches
+from sqlgen import scenarios as expression_scenarios
+from test_aggregates_differential import scenarios as aggregate_scenarios
 
 import segql
+from segql import demo
 
 AS_OF = dt.datetime(2024, 3, 31, 10, 30, tzinfo=dt.UTC)
 NAN, INF = math.nan, math.inf
@@ -232,64 +260,22 @@ CASES = [
 
 
 # ----------------------------------------------------------------- engines
-def _arrow(case: Case) -> pa.Table:
-    return segql.compile(case.source).evaluate(case.profile, key="id", related=case.related or None, as_of=AS_OF)
+@pytest.fixture
+def engine(request: pytest.FixtureRequest) -> Runner:
+    """The runner of the engine the test's parameter names (tests/engines.py)."""
+    return runner(request.param, request)
 
 
-ROW = "__row"
-"""Each related table's row order, for the SQL of first/last … by (until the v2 tie rule needs none)."""
-
-
-def numbered(related: dict[str, pa.Table]) -> dict[str, pa.Table]:
-    return {name: t.append_column(ROW, pa.array(range(t.num_rows), pa.int64())) for name, t in related.items()}
-
-
-def _to_sql(case: Case, dialect: str) -> str:
-    return segql.compile(case.source).to_sql(
-        dialect,
-        schema=case.profile.schema,
-        related={name: t.schema for name, t in numbered(case.related).items()} or None,
-        key="id",
-        as_of=AS_OF,
-        row_order=dict.fromkeys(case.related, ROW) or None,
-    )
-
-
-def _duckdb(zone: str) -> Callable[[Case], pa.Table]:
-    def run(case: Case) -> pa.Table:
-        con = duckdb.connect()
-        con.execute(f"SET TimeZone = '{zone}'")
-        con.register("profiles", case.profile)
-        for name, table in numbered(case.related).items():
-            con.register(name, table)
-        return con.sql(_to_sql(case, "duckdb")).to_arrow_table()
-
-    return run
-
-
-ENGINES: dict[str, Callable[[Case], pa.Table]] = {
-    "arrow": _arrow,
-    "duckdb-utc": _duckdb("UTC"),
-    "duckdb-los_angeles": _duckdb("America/Los_Angeles"),
-    "duckdb-kolkata": _duckdb("Asia/Kolkata"),
-}
-
-
-@pytest.fixture(scope="module")
-def spark() -> Iterator[object]:
-    pytest.importorskip("pyspark")
-    import segql.spark
-
-    session = segql.spark.local_session("2")
-    session.conf.set("spark.sql.session.timeZone", "America/Los_Angeles")
-    yield session
-    session.stop()
-
-
-def _spark_safe(table: pa.Table) -> pa.Table:
-    """PySpark's createDataFrame takes no dictionary arrays: both engines read the decoded column."""
-    columns = [c.cast(c.type.value_type) if pa.types.is_dictionary(c.type) else c for c in table.columns]
-    return pa.table(columns, names=table.column_names).combine_chunks()
+HAND_COMPUTED_ON = [
+    pytest.param("arrow", "UTC", id="arrow"),
+    pytest.param("duckdb", "UTC", id="duckdb-utc"),
+    pytest.param("duckdb", "America/Los_Angeles", id="duckdb-los_angeles"),
+    pytest.param("duckdb", "Asia/Kolkata", id="duckdb-kolkata"),
+    pytest.param("spark", "America/Los_Angeles", id="spark-los_angeles"),
+    pytest.param("postgres", "Asia/Kolkata", id="postgres-kolkata"),
+]
+"""(engine, session time zone) of the hand-computed cases: DuckDB in three zones, and
+Spark and PostgreSQL in one that is not UTC (the answer must not depend on it)."""
 
 
 # --------------------------------------------------------------- comparison
@@ -319,34 +305,164 @@ def assert_expected(case: Case, out: pa.Table, engine: str) -> None:
         assert not bad, f"{case.name} on {engine}, {name}: (row, got, expected) {bad}"
 
 
-@pytest.mark.parametrize("engine", list(ENGINES))
+@pytest.mark.parametrize(("engine", "zone"), HAND_COMPUTED_ON, indirect=["engine"])
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
-def test_every_engine_gives_the_hand_computed_answer(case: Case, engine: str) -> None:
-    assert_expected(case, ENGINES[engine](case), engine)
+def test_every_engine_gives_the_hand_computed_answer(case: Case, engine: Runner, zone: str) -> None:
+    program = segql.compile(case.source)
+    out = engine.run(program, case.profile, key="id", related=case.related, zone=zone, as_of=AS_OF)
+    assert_expected(case, out, f"{engine.name} (session zone {zone})")
 
 
-@pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
-def test_spark_gives_the_hand_computed_answer(case: Case, spark) -> None:
-    import segql.spark
+# ------------------------------------------- the Arrow engine's answer, on each engine
+# The random programs of the differential suites, the CDNOW forms and files and the demo
+# file run on the Arrow engine (checked against independent DuckDB SQL in
+# test_differential_duckdb.py, test_aggregates_differential.py and test_aggregates_cdnow.py)
+# and on each other engine: the rows must agree, or the engine must refuse the program for a
+# documented reason (docs/sql.md).  engines.SIZES says how many each engine runs.
+def running(size: str) -> list[str]:
+    """The engines that run the comparison ``size`` (a field of engines.Sizes)."""
+    return [name for name in ENGINES if getattr(SIZES[name], size)]
 
-    profile = spark.createDataFrame(_spark_safe(case.profile))
-    related = {name: spark.createDataFrame(_spark_safe(t)) for name, t in case.related.items()}
-    frame = segql.spark.evaluate(segql.compile(case.source), profile, key="id", related=related or None, as_of=AS_OF)
-    assert_expected(case, frame.toArrow(), "spark (session zone America/Los_Angeles)")
+
+@pytest.fixture(scope="module", autouse=True)
+def _report() -> Iterator[None]:
+    yield
+    if COUNTS:
+        print("\nRandom batches (usable / refused / error / compared):", dict(sorted(COUNTS.items())))
 
 
-@pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
-def test_postgres_gives_the_hand_computed_answer(case: Case, pg_server) -> None:
-    import pg_server as pg
+def with_row_number(table: pa.Table) -> pa.Table:
+    return table.append_column("_row", pa.array(range(table.num_rows), pa.int64()))
 
-    sql = _to_sql(case, "postgres")
-    tables = {"profiles": case.profile, **numbered(case.related)}
-    with pg.session(pg_server, tables, "Asia/Kolkata") as con, con.cursor() as cur:
-        cur.execute(sql)
-        assert cur.description is not None
-        names = [d.name for d in cur.description]
-        rows = cur.fetchall()
-    columns = {name: [row[k] for row in rows] for k, name in enumerate(names)}
-    for name, values in columns.items():  # instants as UTC, as the Arrow engine gives them
-        columns[name] = [v.astimezone(dt.UTC) if isinstance(v, dt.datetime) and v.tzinfo else v for v in values]
-    assert_expected(case, pa.table(columns), "postgres (session zone Asia/Kolkata)")
+
+@pytest.mark.parametrize("engine", running("expressions"), indirect=True)
+def test_random_expressions_agree(engine: Runner) -> None:
+    """Random expressions (sqlgen), one program each: a feature and a segment."""
+
+    @settings(SETTINGS, max_examples=engine.sizes.expressions)
+    @given(scenario=expression_scenarios(kinds=tuple(Kind)))
+    def check(scenario) -> None:
+        table = with_row_number(engine.prepare(scenario.table))
+        source = f"feature f = {scenario.expr.seg}\nsegment s = ({scenario.expr.seg}) is not null"
+        compare(engine, source, table, "_row", {}, as_of=scenario.as_of, params=scenario.params)
+
+    check()
+
+
+@pytest.mark.parametrize("engine", running("expression_batches"), indirect=True)
+def test_random_expression_batches_agree(engine: Runner) -> None:
+    """The differential suite's random expressions, BATCH_SIZE to a query (3,900 on
+    DuckDB; on the other engines as many under CI or SEGQL_LONG)."""
+
+    @settings(SETTINGS, max_examples=engine.sizes.expression_batches)
+    @given(batch=scenario_batches(kinds=tuple(Kind), size=BATCH_SIZE))
+    def check(batch) -> None:
+        table = with_row_number(engine.prepare(batch.table))
+        source, params = batch_program(engine, batch, table)
+        if source:
+            assert compare(engine, source, table, "_row", {}, as_of=batch.as_of, params=params) == "agree"
+            COUNTS[f"{engine.name} expressions compared"] += source.count("\nsegment ")
+
+    check()
+
+
+@pytest.mark.parametrize("engine", running("aggregate_batches"), indirect=True)
+def test_random_aggregate_batches_agree(engine: Runner) -> None:
+    """The differential suite's random aggregate features, BATCH_SIZE to a query (1,100
+    on DuckDB; on the other engines as many under CI or SEGQL_LONG)."""
+
+    @settings(SETTINGS, max_examples=engine.sizes.aggregate_batches)
+    @given(scenario=aggregate_scenarios(combined=True, size=BATCH_SIZE))
+    def check(scenario) -> None:
+        profile, orders = engine.prepare(scenario.profile), engine.prepare(scenario.orders)
+        source = aggregate_batch_source(engine, profile, orders, scenario.source)
+        if source:
+            outcome = compare(engine, source, profile, "customer_id", {"orders": orders}, as_of=AS_OF)
+            assert outcome == "agree"
+            COUNTS[f"{engine.name} aggregates compared"] += len(source.splitlines())
+
+    check()
+
+
+@pytest.mark.parametrize("engine", running("aggregates"), indirect=True)
+def test_random_aggregate_programs_agree(engine: Runner) -> None:
+    """Random aggregate programs over a related orders table, one query each."""
+
+    @settings(SETTINGS, max_examples=engine.sizes.aggregates)
+    @given(scenario=aggregate_scenarios(combined=True))
+    def check(scenario) -> None:
+        related = {"orders": scenario.orders}
+        compare(engine, scenario.source, scenario.profile, "customer_id", related, as_of=AS_OF)
+
+    check()
+
+
+@pytest.mark.parametrize("engine", running("demo_customers"), indirect=True)
+def test_the_demo_segment_file_agrees(engine: Runner) -> None:
+    customers = demo.customers(engine.sizes.demo_customers)
+    orders = demo.orders(customers)
+    outcome = compare(engine, demo.source(), customers, "customer_id", {"orders": orders}, as_of=demo.AS_OF)
+    assert outcome == "agree"
+
+
+# ---------------------------------------------------------------------- CDNOW
+@pytest.fixture(scope="module")
+def cdnow() -> tuple[pa.Table, pa.Table]:
+    """The CDNOW profiles, three prospects without orders, and the 69,659 orders."""
+    profile = cdnow_cases.load_customers()
+    prospects = pa.table(
+        {
+            "customer_id": pa.array(cdnow_cases.PROSPECTS, pa.int64()),
+            "first_order_date": pa.nulls(len(cdnow_cases.PROSPECTS), pa.date32()),
+            "cohort": pa.array(["prospect"] * len(cdnow_cases.PROSPECTS)),
+        }
+    )
+    return pa.concat_tables([profile, prospects]), cdnow_cases.load_orders()
+
+
+def cdnow_forms_source(window: str) -> str:
+    """Every aggregate form of the CDNOW suite in one window (first/last … by
+    included: CDNOW has many orders on one day, so their ties are tested)."""
+    where = cdnow_cases.WINDOWS[window][0]
+    w = f" where {where}" if where else ""
+    return "\n".join(f"feature {name} = {text.format(w=w)}" for name, (text, _) in cdnow_cases.FORMS.items())
+
+
+@pytest.mark.parametrize(
+    ("engine", "window"),
+    [pytest.param(name, window, id=f"{name}-{window}") for name in ENGINES for window in SIZES[name].cdnow_windows],
+    indirect=["engine"],
+)
+def test_cdnow_aggregate_forms_agree(engine: Runner, window: str, cdnow: tuple[pa.Table, pa.Table]) -> None:
+    """Over 69,659 real orders, in the windows of the CDNOW suite."""
+    profile, orders = cdnow
+    source = cdnow_forms_source(window)
+    related = {"orders": orders}
+    outcome = compare(engine, source, profile, "customer_id", related, as_of=cdnow_cases.AS_OF, shared="cdnow")
+    assert outcome == "agree"
+
+
+@pytest.mark.parametrize(
+    ("engine", "params"),
+    [
+        pytest.param(name, params, id=f"{name}-{'-'.join(f'{k}={v}' for k, v in params.items()) or 'defaults'}")
+        for name in ENGINES
+        for params in SIZES[name].rfm_params
+    ],
+    indirect=["engine"],
+)
+def test_cdnow_rfm_file_agrees(engine: Runner, params: dict[str, object], cdnow: tuple[pa.Table, pa.Table]) -> None:
+    source = cdnow_cases.RFM_FILE  # with last(orders.ts by ts): ties broken by the row order
+    assert "last(orders.ts by ts)" in source
+    profile, orders = cdnow
+    outcome = compare(
+        engine,
+        source,
+        profile,
+        "customer_id",
+        {"orders": orders},
+        as_of=cdnow_cases.AS_OF,
+        params=params,
+        shared="cdnow",
+    )
+    assert outcome == "agree"

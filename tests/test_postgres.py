@@ -1,96 +1,29 @@
-"""The PostgreSQL SQL of ``Program.to_sql`` on a real PostgreSQL server.
+"""The PostgreSQL SQL of ``Program.to_sql`` on a real PostgreSQL server: PostgreSQL-specific cases.
 
-A throwaway server (tests/pg_server.py, the ``pg_server`` fixture of
-conftest.py) runs the query ``to_sql(dialect="postgres")`` writes for the
-random expression and aggregate batches of the DuckDB and Spark agreement
-suites (test_sql_backend.py, test_spark.py), every CDNOW window, the RFM file
-and the demo file; the tables are copied in with the types a PostgreSQL user
-would choose (pg_server.load).  Every row must give what ``Program.evaluate``
-gives (the Arrow engine, itself checked against independent DuckDB SQL):
-membership booleans, and feature values exactly -- floats bit for bit, the
-sign of a zero included -- or ``to_sql`` must refuse the program with a
-documented SqlError (docs/sql.md).
-
-The default run is short; with CI set or SEGQL_LONG=1 the batches are as many
-as the DuckDB suite's (3,900 expressions, 1,100 aggregate features).  Without
-a server the tests skip saying why, or fail under CI.
+The comparisons every engine runs (the random expression and aggregate
+batches, every CDNOW window, the RFM file, the demo file, the hand-computed
+cases) are in test_engine_agreement.py, on the runners of tests/engines.py
+(PostgreSQL's: a throwaway server, tests/pg_server.py, the ``pg_server``
+fixture of conftest.py; the tables copied in with the types a PostgreSQL user
+would choose, pg_server.load; answers compared bit for bit, the sign of a zero
+included).  Here: the loader, disagreements found and minimised, refusals,
+session time zones and the exact float sums.  Without a server the tests skip
+saying why, or fail under CI.
 """
 
 from __future__ import annotations
 
-import collections
 import datetime as dt
 import math
 import os
-from collections.abc import Iterator
 
 import pg_server as pg
 import pyarrow as pa
 import pytest
-import test_aggregates_cdnow as cdnow_cases
+from engines import AS_OF, FULL, SETTINGS, PostgresRunner, compare, identical, plain
 from hypothesis import example, given, settings
-from sqlgen import Kind, scenario_batches
-from test_aggregates_differential import scenarios as aggregate_scenarios
-from test_sql_backend import (
-    AS_OF,
-    BATCH_SIZE,
-    DOCUMENTED_REFUSALS,
-    ROW,
-    SETTINGS,
-    SQL_AGGREGATE_BATCHES,
-    SQL_EXPRESSION_BATCHES,
-    cdnow_forms_source,
-    plain,
-    with_row_order,
-)
 
 import segql
-from segql import demo
-
-LONG = bool(os.environ.get("CI") or os.environ.get("SEGQL_LONG"))
-PG_EXPRESSION_BATCHES = SQL_EXPRESSION_BATCHES if LONG else 12
-PG_AGGREGATE_BATCHES = SQL_AGGREGATE_BATCHES if LONG else 6
-"""Batches of 20: under CI or SEGQL_LONG as many as test_sql_backend.py runs on DuckDB."""
-
-PG_REFUSALS = (*DOCUMENTED_REFUSALS, "has no postgres translation")
-"""What to_sql may refuse for PostgreSQL (docs/sql.md, "Not translated")."""
-
-COUNTS: collections.Counter[str] = collections.Counter()
-"""What the run compared and what to_sql refused (printed at the end of the module, with -s)."""
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _report() -> Iterator[None]:
-    yield
-    if COUNTS:
-        print("\nPostgreSQL agreement:", dict(sorted(COUNTS.items())))
-
-
-# ------------------------------------------------------------------ compare
-def identical(a: object, b: object) -> bool:
-    """Equal; floats bit for bit (0.0 and -0.0 apart)."""
-    if isinstance(a, float) and isinstance(b, float):
-        return a == b and math.copysign(1.0, a) == math.copysign(1.0, b)
-    if isinstance(a, float) != isinstance(b, float) and not (isinstance(a, bool) or isinstance(b, bool)):
-        return False  # a float feature answered as an integer, or the reverse
-    return a == b and type(a) is type(b) if isinstance(a, bool) or isinstance(b, bool) else a == b
-
-
-def assert_same_rows(expected: pa.Table, names: list[str], columns: list[list[object]], key: str) -> None:
-    assert names == expected.column_names
-    wanted = [plain(expected.column(name)) for name in names]
-    k = names.index(key)
-
-    def by_key(cols: list[list[object]]) -> list[list[object]]:
-        keys = cols[k]
-        order = sorted(range(len(keys)), key=lambda i: (keys[i] is None, keys[i] if keys[i] is not None else 0))
-        return [[col[i] for i in order] for col in cols]
-
-    wanted, got = by_key(wanted), by_key(columns)
-    for name, a, b in zip(names, wanted, got, strict=True):
-        assert len(a) == len(b), f"column {name}: {len(a)} rows in Arrow, {len(b)} in PostgreSQL"
-        bad = [(row, x, y) for row, (x, y) in enumerate(zip(a, b, strict=True)) if not identical(x, y)]
-        assert not bad, f"column {name}: (row, arrow, postgres) {bad[:5]}"
 
 
 def compare_on_pg(
@@ -100,159 +33,12 @@ def compare_on_pg(
     key: str,
     related: dict[str, pa.Table],
     *,
-    loaded: bool = False,
     timezone: str = "UTC",
     **options: object,
 ) -> str:
-    """'agree', 'refused' or 'error' (segql itself raised: nothing to compare).
-    ``loaded``: the tables are in the server already (the search path finds them)."""
-    program = segql.compile(source)
-    related = with_row_order(related)
-    try:
-        expected = program.evaluate(profile, key=key, related=related or None, **options)
-    except segql.EvaluationError:
-        return "error"
-    try:
-        sql = program.to_sql(
-            "postgres",
-            schema=profile.schema,
-            related={n: t.schema for n, t in related.items()} or None,
-            key=key,
-            row_order=dict.fromkeys(related, ROW),
-            **options,
-        )
-    except segql.SegqlError as exc:
-        assert not isinstance(exc, segql.InternalError), exc
-        assert any(reason in exc.message for reason in PG_REFUSALS), exc.message
-        return "refused"
-    if loaded:
-        with server.connect() as con:
-            con.execute("SET search_path = cdnow")
-            names, columns = pg.query(con, sql)
-    else:
-        with pg.session(server, {"profiles": profile, **related}, timezone) as con:
-            names, columns = pg.query(con, sql)
-    assert_same_rows(expected, names, columns, key)
-    return "agree"
-
-
-def usable_on_pg(program: segql.Program, profile: pa.Table, related=None, **options) -> str:
-    """'usable', 'error' (segql raises: an overflow would stop the whole batch)
-    or 'refused' (a documented refusal; any other fails)."""
-    try:
-        program.evaluate(profile, related=related, **options)
-    except segql.EvaluationError:
-        return "error"
-    schemas = {name: table.schema for name, table in related.items()} if related else None
-    try:
-        program.to_sql(
-            "postgres", schema=profile.schema, related=schemas, row_order=dict.fromkeys(related or {}, ROW), **options
-        )
-    except segql.SegqlError as exc:
-        assert not isinstance(exc, segql.InternalError), exc
-        assert any(reason in exc.message for reason in PG_REFUSALS), exc.message
-        return "refused"
-    return "usable"
-
-
-# ------------------------------------------------------------ random batches
-@settings(SETTINGS, max_examples=PG_EXPRESSION_BATCHES)
-@given(batch=scenario_batches(kinds=tuple(Kind), size=BATCH_SIZE))
-def test_expression_batches_agree_on_postgres(pg_server, batch) -> None:
-    """The random expressions of test_sql_backend.py, 20 to a query: each a
-    feature (its value) and a segment (`is not null`)."""
-    table = batch.table.append_column("_row", pa.array(range(batch.table.num_rows), pa.int64()))
-    lines, used = [], {}
-    for i, expr in enumerate(batch.exprs):
-        single = f"feature f{i} = {expr.seg}\nsegment s{i} = ({expr.seg}) is not null"
-        program = segql.compile(single)
-        wanted = {name.lower() for name in program.params}
-        params = {name: value for name, value in batch.params.items() if name.lower() in wanted}
-        outcome = usable_on_pg(program, table, as_of=batch.as_of, params=params)
-        COUNTS[f"expressions {outcome}"] += 1
-        if outcome == "usable":
-            lines.append(single)
-            used.update(params)
-    if lines:
-        outcome = compare_on_pg(pg_server, "\n".join(lines), table, "_row", {}, as_of=batch.as_of, params=used)
-        assert outcome == "agree"
-        COUNTS["expressions compared"] += len(lines)
-
-
-@settings(SETTINGS, max_examples=PG_AGGREGATE_BATCHES)
-@given(scenario=aggregate_scenarios(combined=True, size=BATCH_SIZE))
-def test_aggregate_batches_agree_on_postgres(pg_server, scenario) -> None:
-    """The random aggregate features of test_sql_backend.py, 20 to a query."""
-    related = with_row_order({"orders": scenario.orders})
-    lines = []
-    for line in scenario.source.splitlines():
-        outcome = usable_on_pg(segql.compile(line), scenario.profile, related, key="customer_id", as_of=AS_OF)
-        COUNTS[f"aggregates {outcome}"] += 1
-        if outcome == "usable":
-            lines.append(line)
-    if lines:
-        outcome = compare_on_pg(
-            pg_server, "\n".join(lines), scenario.profile, "customer_id", {"orders": scenario.orders}, as_of=AS_OF
-        )
-        assert outcome == "agree"
-        COUNTS["aggregates compared"] += len(lines)
-
-
-def test_the_demo_segment_file_agrees_on_postgres(pg_server) -> None:
-    customers = demo.customers(2_000)
-    orders = demo.orders(customers)
-    outcome = compare_on_pg(pg_server, demo.source(), customers, "customer_id", {"orders": orders}, as_of=demo.AS_OF)
-    assert outcome == "agree"
-
-
-# ---------------------------------------------------------------------- CDNOW
-@pytest.fixture(scope="module")
-def cdnow_on_pg(pg_server) -> tuple[pa.Table, pa.Table]:
-    """The CDNOW profiles (and three prospects without orders) and its 69,659
-    orders, loaded once into the schema ``cdnow``."""
-    profile = cdnow_cases.load_customers()
-    prospects = pa.table(
-        {
-            "customer_id": pa.array(cdnow_cases.PROSPECTS, pa.int64()),
-            "first_order_date": pa.nulls(len(cdnow_cases.PROSPECTS), pa.date32()),
-            "cohort": pa.array(["prospect"] * len(cdnow_cases.PROSPECTS)),
-        }
-    )
-    profile = pa.concat_tables([profile, prospects])
-    orders = cdnow_cases.load_orders()
-    with pg_server.connect() as con:
-        con.execute("DROP SCHEMA IF EXISTS cdnow CASCADE")
-        con.execute("CREATE SCHEMA cdnow")
-        pg.load(con, "profiles", profile, schema="cdnow")
-        pg.load(con, "orders", with_row_order({"orders": orders})["orders"], schema="cdnow")
-    return profile, orders
-
-
-@pytest.mark.parametrize("window", cdnow_cases.WINDOWS)
-def test_cdnow_aggregate_forms_agree_on_postgres(pg_server, cdnow_on_pg, window: str) -> None:
-    """Every aggregate form of the CDNOW suite over 69,659 real orders, in every window."""
-    profile, orders = cdnow_on_pg
-    source = cdnow_forms_source(window)
-    outcome = compare_on_pg(
-        pg_server, source, profile, "customer_id", {"orders": orders}, loaded=True, as_of=cdnow_cases.AS_OF
-    )
-    assert outcome == "agree"
-
-
-@pytest.mark.parametrize("params", [{}, {"champion_orders": 3, "big_ticket": 80.0}])
-def test_cdnow_rfm_file_agrees_on_postgres(pg_server, cdnow_on_pg, params) -> None:
-    profile, orders = cdnow_on_pg
-    outcome = compare_on_pg(
-        pg_server,
-        cdnow_cases.RFM_FILE,
-        profile,
-        "customer_id",
-        {"orders": orders},
-        loaded=True,
-        as_of=cdnow_cases.AS_OF,
-        params=params,
-    )
-    assert outcome == "agree"
+    """'agree', 'refused' or 'error': ``source`` on PostgreSQL (in a session in
+    ``timezone``) against the Arrow engine, bit for bit (engines.compare)."""
+    return compare(PostgresRunner(server), source, profile, key, related, zone=timezone, **options)
 
 
 # ------------------------------------------------------------------ loading
@@ -347,7 +133,7 @@ def test_the_answer_does_not_depend_on_the_session_time_zone(pg_server, zone: st
 
 
 # ------------------------------------------------------------- float sums
-FSUM_EXAMPLES = 400 if os.environ.get("SEGQL_LONG") else 120 if LONG else 30
+FSUM_EXAMPLES = 400 if os.environ.get("SEGQL_LONG") else 120 if FULL else 30
 """Random groups of doubles per run of the exact-sum test (hypothesis, derandomized;
 120 under CI, about 75 s; SEGQL_LONG=1 draws 400 random ones)."""
 

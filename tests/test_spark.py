@@ -1,163 +1,50 @@
-"""Spark execution (``segql.spark.evaluate``) against the Arrow engine.
+"""Spark execution (``segql.spark.evaluate``): Spark-specific cases.
 
-One local Spark session (2 cores, UI off, session time zone UTC) for the
-module.  Random expression and aggregate programs of the differential suites,
-every CDNOW window, the RFM file and the demo file run on Spark and must give
-the rows ``Program.evaluate`` gives (which is itself checked against DuckDB).
-A Spark query costs a few tenths of a second, so the differential suites'
-3,900 expressions and 1,100 aggregates run 20 to a query (the batches of
-test_sql_backend.py).
+The comparisons every engine runs (random expressions and aggregate programs,
+the CDNOW forms and RFM file, the demo file, the hand-computed cases) are in
+test_engine_agreement.py, on the runners of tests/engines.py.  Here, on the
+same local Spark session (the ``spark_session`` fixture of conftest.py: 2
+cores, UI off, session time zone UTC): the DataFrame API, the ANSI check,
+Python functions (mapInArrow) and population functions of packs, decimals,
+NaN, exact sums, and the session time zone; compared with ``Program.evaluate``
+(``compare_on_spark``) or with values worked out by hand.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import os
 import types
-from collections.abc import Iterator
 
 import pyarrow as pa
 import pytest
 import test_aggregates_cdnow as cdnow_cases
+from engines import SETTINGS, SparkRunner, assert_same_tables, compare, spark_safe
 from hypothesis import given, settings
-from sqlgen import Kind, scenario_batches
+from sqlgen import Kind
 from sqlgen import scenarios as expression_scenarios
-from test_aggregates_differential import scenarios as aggregate_scenarios
 from test_float_sums import THRESHOLD_PROGRAM, duckdb_on_decimals, threshold_tables
-from test_sql_backend import (
-    BATCH_SIZE,
-    DOCUMENTED_REFUSALS,
-    SETTINGS,
-    SQL_AGGREGATE_BATCHES,
-    SQL_EXPRESSION_BATCHES,
-    aggregate_batch_source,
-    assert_same_tables,
-    batch_program,
-    cdnow_forms_source,
-)
 
 import segql
 import segql.spark
-from segql import demo
 
 pyspark = pytest.importorskip("pyspark")
 
-# Under CI (or SEGQL_LONG=1) as many as the DuckDB suite; fewer (the same first
-# draws) by default, so that the default run stays under ten minutes on 2 cores.
-FULL = bool(os.environ.get("CI") or os.environ.get("SEGQL_LONG"))
-SPARK_EXPRESSION_EXAMPLES = 400 if FULL else 150
-SPARK_EXPRESSION_BATCHES = SQL_EXPRESSION_BATCHES if FULL else 60
-SPARK_AGGREGATE_BATCHES = SQL_AGGREGATE_BATCHES if FULL else 20
-SPARK_AGGREGATE_EXAMPLES = 200 if FULL else 80
 SPARK_PYTHON_EXAMPLES = 100
-AS_OF = dt.datetime(2024, 3, 31, 10, 30, tzinfo=dt.UTC)
 
 
 @pytest.fixture(scope="module")
-def spark() -> Iterator[object]:
-    session = segql.spark.local_session("2")  # UTC, UI off, SPARK_LOCAL_IP=127.0.0.1, this interpreter
-    yield session
-    session.stop()
+def spark(spark_session) -> object:
+    return spark_session
 
 
-def compare_on_spark(
-    spark, source: str, profile: pa.Table, key: str, related: dict[str, pa.Table], *, plugins=None, **options
-) -> str:
-    """'agree', 'refused' or 'error' (segql itself raised: nothing to compare)."""
-    program = segql.compile(source, plugins=plugins)
-    try:
-        expected = program.evaluate(profile, key=key, related=related or None, **options)
-    except segql.EvaluationError:
-        return "error"
-    frames = {name: spark.createDataFrame(table) for name, table in related.items()}
-    try:
-        df = segql.spark.evaluate(program, spark.createDataFrame(profile), key=key, related=frames, **options)
-    except segql.SegqlError as exc:
-        assert not isinstance(exc, segql.InternalError), exc
-        assert any(reason in exc.message for reason in DOCUMENTED_REFUSALS), exc.message
-        return "refused"
-    assert_same_tables(expected, df.toArrow(), key)
-    return "agree"
-
-
-def spark_safe(table: pa.Table) -> pa.Table:
-    """The table in types PySpark's createDataFrame takes (no dictionary strings,
-    no unsigned integers, microsecond timestamps); both engines get this one."""
-    columns = []
-    for column in table.columns:
-        t = column.type
-        if pa.types.is_dictionary(t):
-            column = column.cast(t.value_type)
-        elif pa.types.is_unsigned_integer(t):
-            column = column.cast(pa.int64())  # raises if a value does not fit: hypothesis tries another
-        elif pa.types.is_timestamp(t) and t.unit == "ns":
-            column = column.cast(pa.timestamp("us", t.tz), safe=False)  # Spark keeps microseconds
-        columns.append(column)
-    # One chunk: PySpark 4.3's createDataFrame lost the rows after empty batches.
-    return pa.table(columns, names=table.column_names).combine_chunks()
-
-
-@settings(SETTINGS, max_examples=SPARK_EXPRESSION_EXAMPLES)
-@given(scenario=expression_scenarios(kinds=tuple(Kind)))
-def test_expressions_agree_on_spark(spark, scenario) -> None:
-    table = spark_safe(scenario.table).append_column("_row", pa.array(range(scenario.table.num_rows), pa.int64()))
-    source = f"feature f = {scenario.expr.seg}\nsegment s = ({scenario.expr.seg}) is not null"
-    compare_on_spark(spark, source, table, "_row", {}, as_of=scenario.as_of, params=scenario.params)
-
-
-@settings(SETTINGS, max_examples=SPARK_EXPRESSION_BATCHES)
-@given(batch=scenario_batches(kinds=tuple(Kind), size=BATCH_SIZE))
-def test_expression_batches_agree_on_spark(spark, batch) -> None:
-    """The differential suite's 3,900 random expressions, 20 per Spark query."""
-    table = spark_safe(batch.table).append_column("_row", pa.array(range(batch.table.num_rows), pa.int64()))
-    source, params = batch_program(batch, table, "spark")
-    if source:
-        assert compare_on_spark(spark, source, table, "_row", {}, as_of=batch.as_of, params=params) == "agree"
-
-
-@settings(SETTINGS, max_examples=SPARK_AGGREGATE_BATCHES)
-@given(scenario=aggregate_scenarios(combined=True, size=BATCH_SIZE))
-def test_aggregate_batches_agree_on_spark(spark, scenario) -> None:
-    """The differential suite's 1,100 random aggregate features, 20 per Spark query."""
-    source = aggregate_batch_source(scenario, "spark")
-    if source:
-        related = {"orders": spark_safe(scenario.orders)}
-        outcome = compare_on_spark(spark, source, spark_safe(scenario.profile), "customer_id", related, as_of=AS_OF)
-        assert outcome == "agree"
-
-
-@settings(SETTINGS, max_examples=SPARK_AGGREGATE_EXAMPLES)
-@given(scenario=aggregate_scenarios(combined=True))
-def test_aggregates_agree_on_spark(spark, scenario) -> None:
-    related = {"orders": spark_safe(scenario.orders)}
-    compare_on_spark(spark, scenario.source, spark_safe(scenario.profile), "customer_id", related, as_of=AS_OF)
+def compare_on_spark(spark, source: str, profile: pa.Table, key: str, related: dict[str, pa.Table], **options) -> str:
+    """'agree', 'refused' or 'error': ``source`` on Spark against the Arrow engine (engines.compare)."""
+    return compare(SparkRunner(spark), source, profile, key, related, **options)
 
 
 @pytest.fixture(scope="module")
 def cdnow() -> tuple[pa.Table, pa.Table]:
     return cdnow_cases.load_customers(), cdnow_cases.load_orders()
-
-
-@pytest.mark.parametrize("window", ["all", "-90d", "between -365d and -90d", "december 1997", "mixed"])
-def test_cdnow_aggregate_forms_agree_on_spark(spark, window: str, cdnow) -> None:
-    profile, orders = cdnow
-    source = cdnow_forms_source(window)
-    outcome = compare_on_spark(spark, source, profile, "customer_id", {"orders": orders}, as_of=cdnow_cases.AS_OF)
-    assert outcome == "agree"
-
-
-def test_cdnow_rfm_file_agrees_on_spark(spark, cdnow) -> None:
-    source = cdnow_cases.RFM_FILE  # with last(orders.ts by ts): ties in the DataFrame's row order
-    profile, orders = cdnow
-    outcome = compare_on_spark(spark, source, profile, "customer_id", {"orders": orders}, as_of=cdnow_cases.AS_OF)
-    assert outcome == "agree"
-
-
-def test_the_demo_segment_file_agrees_on_spark(spark) -> None:
-    customers = demo.customers(3_000)
-    orders = demo.orders(customers)
-    outcome = compare_on_spark(spark, demo.source(), customers, "customer_id", {"orders": orders}, as_of=demo.AS_OF)
-    assert outcome == "agree"
 
 
 def test_the_result_is_a_lazy_dataframe_and_no_view_is_left_behind(spark) -> None:

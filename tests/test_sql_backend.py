@@ -1,226 +1,38 @@
-"""The SQL backend (``Program.to_sql``) against the Arrow engine.
+"""The SQL backend (``Program.to_sql``): DuckDB-specific cases, dialects, refusals.
 
-The same random programs and tables as the differential suites (``sqlgen``
-expressions; random aggregate programs over a related ``orders`` table) are
-evaluated twice: by ``Program.evaluate`` (itself checked against independent
-DuckDB SQL in test_differential_duckdb.py and test_aggregates_differential.py)
-and by running the SQL of ``Program.to_sql`` in DuckDB.  Both must agree row by
-row, or ``to_sql`` must refuse the program with a SegqlError for one of the
-documented reasons (docs/sql.md).  The CDNOW cases and golden files for the
-other dialects follow.
+The comparisons every engine runs (the random programs of the differential
+suites, the CDNOW forms and files, the demo file) are in
+test_engine_agreement.py, on the runners of tests/engines.py.  Here: the
+golden files of the other dialects, what is refused and why, pack SQL hooks,
+and small programs compared with the Arrow engine on DuckDB (``compare``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import decimal
-import math
 import os
 import types
 from pathlib import Path
 
-import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 import sqlglot
-import test_aggregates_cdnow as cdnow_cases
-from hypothesis import HealthCheck, given, settings
-from sqlgen import Kind, scenario_batches
-from sqlgen import scenarios as expression_scenarios
-from test_aggregates_differential import scenarios as aggregate_scenarios
+from engines import AS_OF, DuckDBRunner, assert_same_tables, run_sql
+from engines import compare as compare_on
 
 import segql
-from segql import demo
 from segql.engines.sql.writer import SqlError
 
-SQL_EXPRESSION_EXAMPLES = 700
-SQL_AGGREGATE_EXAMPLES = 300
-BATCH_SIZE = 20
-SQL_EXPRESSION_BATCHES = 195
-"""195 batches of 20: 3,900 random expressions, as many as the DuckDB differential
-suite's predicates and values (test_differential_duckdb.py)."""
-SQL_AGGREGATE_BATCHES = 55
-"""55 batches of 20: 1,100 random aggregate features, as many as the DuckDB
-differential suite's aggregate programs (test_aggregates_differential.py)."""
 GOLDEN = Path(__file__).parent / "golden" / "sql"
-AS_OF = dt.datetime(2024, 3, 31, 10, 30, tzinfo=dt.UTC)
 
-SETTINGS = settings(
-    deadline=None,
-    database=None,
-    suppress_health_check=list(HealthCheck),
-)
-
-# What to_sql may refuse (docs/sql.md, "Not translated"); anything else fails.
-DOCUMENTED_REFUSALS = (
-    "holds nanosecond timestamps",
-    "has no SQL translation: its ties are broken",
-    "has no SQL translation yet",
-)
-
-
-def connect() -> duckdb.DuckDBPyConnection:
-    con = duckdb.connect()
-    con.execute("SET TimeZone = 'UTC'")
-    return con
-
-
-def run_sql(sql: str, tables: dict[str, pa.Table]) -> pa.Table:
-    con = connect()
-    for name, table in tables.items():
-        con.register(name, table)
-    try:
-        return con.sql(sql).to_arrow_table()
-    finally:
-        con.close()
-
-
-def plain(column: pa.ChunkedArray) -> list[object]:
-    """Comparable Python values: instants as UTC microseconds, durations as
-    (months, microseconds), NaN as a string."""
-    if pa.types.is_timestamp(column.type):
-        naive = pc.cast(column, pa.timestamp(column.type.unit))
-        return pc.cast(pc.cast(naive, pa.timestamp("us")), pa.int64()).to_pylist()
-    if pa.types.is_duration(column.type):
-        return [
-            None if v is None else (0, v) for v in pc.cast(pc.cast(column, pa.duration("us")), pa.int64()).to_pylist()
-        ]
-    if pa.types.is_interval(column.type):
-        return [
-            None if v is None else (v.months, v.days * 86_400_000_000 + v.nanoseconds // 1000)
-            for v in column.to_pylist()
-        ]
-    return ["NaN" if isinstance(v, float) and math.isnan(v) else v for v in column.to_pylist()]
-
-
-def same(a: object, b: object) -> bool:
-    if isinstance(a, float) and isinstance(b, float):
-        return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
-    return a == b
-
-
-def assert_same_tables(arrow: pa.Table, sql: pa.Table, key: str) -> None:
-    arrow, sql = arrow.sort_by(key), sql.sort_by(key)
-    assert sql.column_names == arrow.column_names
-    for name in arrow.column_names:
-        a, b = plain(arrow.column(name)), plain(sql.column(name))
-        bad = [(row, x, y) for row, (x, y) in enumerate(zip(a, b, strict=True)) if not same(x, y)]
-        assert not bad, f"column {name}: (row, arrow, sql) {bad[:5]}"
-
-
-ROW = "__row"
-"""A column added to every related table: its row order, for first/last … by."""
-
-
-def with_row_order(related: dict[str, pa.Table]) -> dict[str, pa.Table]:
-    return {name: t.append_column(ROW, pa.array(range(t.num_rows), pa.int64())) for name, t in related.items()}
+__all__ = ["assert_same_tables", "compare", "run_sql"]  # test_nan_order, test_decimal_differential, …
 
 
 def compare(source: str, profile: pa.Table, key: str, related: dict[str, pa.Table], **options: object) -> str:
-    """'agree', 'refused' or 'error' (segql itself raised: nothing to compare)."""
-    program = segql.compile(source)
-    related = with_row_order(related)
-    if related:
-        options["row_order"] = dict.fromkeys(related, ROW)
-    try:
-        evaluate_options = {name: value for name, value in options.items() if name != "row_order"}
-        expected = program.evaluate(profile, key=key, related=related or None, **evaluate_options)
-    except segql.EvaluationError:
-        return "error"
-    try:
-        sql = program.to_sql(
-            schema=profile.schema, related={n: t.schema for n, t in related.items()} or None, key=key, **options
-        )
-    except segql.SegqlError as exc:
-        assert not isinstance(exc, segql.InternalError), exc
-        assert any(reason in exc.message for reason in DOCUMENTED_REFUSALS), exc.message
-        return "refused"
-    got = run_sql(sql, {"profiles": profile, **related})
-    assert_same_tables(expected, got, key)
-    return "agree"
-
-
-@settings(SETTINGS, max_examples=SQL_EXPRESSION_EXAMPLES)
-@given(scenario=expression_scenarios(kinds=tuple(Kind)))
-def test_expressions_agree_with_the_arrow_engine(scenario) -> None:
-    table = scenario.table.append_column("_row", pa.array(range(scenario.table.num_rows), pa.int64()))
-    source = f"feature f = {scenario.expr.seg}\nsegment s = ({scenario.expr.seg}) is not null"
-    compare(source, table, "_row", {}, as_of=scenario.as_of, params=scenario.params)
-
-
-def usable(program: segql.Program, dialect: str, profile: pa.Table, related=None, **options) -> bool:
-    """Whether segql evaluates ``program`` without an error and translates it
-    to ``dialect`` (in a batch, an overflow or a refusal in one program would
-    stop all); a refusal must be a documented one."""
-    try:
-        program.evaluate(profile, related=related, **options)
-    except segql.EvaluationError:
-        return False
-    schemas = {name: table.schema for name, table in related.items()} if related else None
-    try:
-        program.to_sql(
-            dialect, schema=profile.schema, related=schemas, row_order=dict.fromkeys(related or {}, ROW), **options
-        )
-    except segql.SegqlError as exc:
-        assert any(reason in exc.message for reason in DOCUMENTED_REFUSALS), exc.message
-        return False
-    return True
-
-
-def batch_program(batch, table: pa.Table, dialect: str) -> tuple[str, dict[str, object]]:
-    """One program of the batch's ``usable`` expressions (a feature and a
-    segment each), and the parameters it uses."""
-    lines, used = [], {}
-    for i, expr in enumerate(batch.exprs):
-        single = f"feature f{i} = {expr.seg}\nsegment s{i} = ({expr.seg}) is not null"
-        program = segql.compile(single)
-        wanted = {name.lower() for name in program.params}  # parameter names ignore case
-        params = {name: value for name, value in batch.params.items() if name.lower() in wanted}
-        if usable(program, dialect, table, as_of=batch.as_of, params=params):
-            lines.append(single)
-            used.update(params)
-    return "\n".join(lines), used
-
-
-@settings(SETTINGS, max_examples=SQL_EXPRESSION_BATCHES)
-@given(batch=scenario_batches(kinds=tuple(Kind), size=BATCH_SIZE))
-def test_expression_batches_agree_with_the_arrow_engine(batch) -> None:
-    table = batch.table.append_column("_row", pa.array(range(batch.table.num_rows), pa.int64()))
-    source, params = batch_program(batch, table, "duckdb")
-    if source:
-        assert compare(source, table, "_row", {}, as_of=batch.as_of, params=params) == "agree"
-
-
-def aggregate_batch_source(scenario, dialect: str) -> str:
-    """The scenario's ``usable`` aggregate features (a sum can overflow), as one program."""
-    related = with_row_order({"orders": scenario.orders})
-    return "\n".join(
-        line
-        for line in scenario.source.splitlines()
-        if usable(segql.compile(line), dialect, scenario.profile, related, key="customer_id", as_of=AS_OF)
-    )
-
-
-@settings(SETTINGS, max_examples=SQL_AGGREGATE_BATCHES)
-@given(scenario=aggregate_scenarios(combined=True, size=BATCH_SIZE))
-def test_aggregate_batches_agree_with_the_arrow_engine(scenario) -> None:
-    source = aggregate_batch_source(scenario, "duckdb")
-    if source:
-        outcome = compare(source, scenario.profile, "customer_id", {"orders": scenario.orders}, as_of=AS_OF)
-        assert outcome == "agree"
-
-
-@settings(SETTINGS, max_examples=SQL_AGGREGATE_EXAMPLES)
-@given(scenario=aggregate_scenarios(combined=True))
-def test_aggregates_agree_with_the_arrow_engine(scenario) -> None:
-    compare(scenario.source, scenario.profile, "customer_id", {"orders": scenario.orders}, as_of=AS_OF)
-
-
-def test_the_demo_segment_file_agrees_on_its_data() -> None:
-    customers = demo.customers(2_000)
-    orders = demo.orders(customers)
-    assert compare(demo.source(), customers, "customer_id", {"orders": orders}, as_of=demo.AS_OF) == "agree"
+    """'agree', 'refused' or 'error': ``source`` on DuckDB against the Arrow engine (engines.compare)."""
+    return compare_on(DuckDBRunner(), source, profile, key, related, **options)
 
 
 # ------------------------------------------------------------------ dialects
@@ -328,45 +140,7 @@ def test_an_unknown_dialect_is_refused_with_the_list() -> None:
         segql.compile("age > 1").to_sql("oracle", schema=DIALECT_PROFILE)
 
 
-# ---------------------------------------------------------------------- CDNOW
-@pytest.fixture(scope="module")
-def cdnow() -> tuple[pa.Table, pa.Table]:
-    profile = cdnow_cases.load_customers()
-    prospects = pa.table(
-        {
-            "customer_id": pa.array(cdnow_cases.PROSPECTS, pa.int64()),
-            "first_order_date": pa.nulls(len(cdnow_cases.PROSPECTS), pa.date32()),
-            "cohort": pa.array(["prospect"] * len(cdnow_cases.PROSPECTS)),
-        }
-    )
-    return pa.concat_tables([profile, prospects]), cdnow_cases.load_orders()
-
-
-def cdnow_forms_source(window: str) -> str:
-    """Every aggregate form of the CDNOW suite in one window (first/last … by
-    included: CDNOW has many orders on one day, so their ties are tested)."""
-    where = cdnow_cases.WINDOWS[window][0]
-    w = f" where {where}" if where else ""
-    return "\n".join(f"feature {name} = {text.format(w=w)}" for name, (text, _) in cdnow_cases.FORMS.items())
-
-
-@pytest.mark.parametrize("window", cdnow_cases.WINDOWS)
-def test_cdnow_aggregate_forms_agree_in_every_window(window: str, cdnow: tuple[pa.Table, pa.Table]) -> None:
-    """Over 69,659 real orders, in every window of the CDNOW suite."""
-    profile, orders = cdnow
-    source = cdnow_forms_source(window)
-    assert compare(source, profile, "customer_id", {"orders": orders}, as_of=cdnow_cases.AS_OF) == "agree"
-
-
-def test_cdnow_rfm_file_agrees(cdnow: tuple[pa.Table, pa.Table]) -> None:
-    source = cdnow_cases.RFM_FILE
-    assert "last(orders.ts by ts)" in source
-    profile, orders = cdnow
-    for params in ({}, {"champion_orders": 3, "big_ticket": 80.0}):
-        outcome = compare(source, profile, "customer_id", {"orders": orders}, as_of=cdnow_cases.AS_OF, params=params)
-        assert outcome == "agree"
-
-
+# ------------------------------------------------------------- small programs
 def test_first_and_last_by_with_ties_nan_and_nulls_on_paper() -> None:
     """Customer 1's orders, in table order: (by, v) = (2.0, a), (NaN, b),
     (-0.0, c), (0.0, d), (null, e), (5.0, f) with f's `w` null.  NaN and null
