@@ -27,6 +27,7 @@ from typing import Any, Protocol
 import attrs
 
 from segql import ast
+from segql.aggregates import BUILTIN_AGGREGATES
 from segql.errors import (
     CycleError,
     LimitError,
@@ -55,7 +56,8 @@ from segql.types import (
     unify,
 )
 
-AGGREGATES = frozenset({"count", "sum", "avg", "min", "max", "count_distinct", "first", "last", "exists"})
+AGGREGATES = frozenset(BUILTIN_AGGREGATES)
+"""The built-in aggregates' names (the checker looks every aggregate up in the registry)."""
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 MICROS_PER_DAY = 86_400_000_000
 
@@ -256,7 +258,7 @@ class Checker:
         stack: list[ast.Node] = [decl.expr]
         while stack:
             node = stack.pop()
-            if isinstance(node, ast.Call) and node.dotted.lower() in AGGREGATES:
+            if isinstance(node, ast.Call) and self.functions.aggregate(node.dotted) is not None:
                 continue
             if isinstance(node, ast.Name) and not node.quoted:
                 if len(node.parts) == 1 and decl.source is None:
@@ -1034,7 +1036,7 @@ class Checker:
     # ------------------------------------------------------------------- calls
     def _bind_Call(self, node: ast.Call, table: str | None) -> ast.Node:
         name = node.dotted
-        if name.lower() in AGGREGATES and len(node.name) == 1:
+        if self.functions.aggregate(name) is not None:
             if table is not None:
                 raise self._error(SegqlTypeError, "aggregates cannot be nested", node)
             return self._bind_aggregate(node)
@@ -1047,7 +1049,7 @@ class Checker:
                 SegqlNameError,
                 f"unknown function '{name}'",
                 _name_of(node),
-                hint=did_you_mean(suggest(name, self.functions.names() + sorted(AGGREGATES))),
+                hint=did_you_mean(suggest(name, self.functions.names() + sorted(self._aggregate_names()))),
             )
         if node.by is not None or node.where is not None:
             raise self._error(
@@ -1269,15 +1271,12 @@ class Checker:
         return ANY
 
     def _bind_aggregate(self, node: ast.Call) -> ast.Node:
-        func = node.name[0].lower()
-        if node.named or len(node.args) != 1:
-            raise self._error(
-                SegqlTypeError,
-                f"{func} takes one related table or column, e.g. {func}(orders"
-                + ("" if func in ("count", "exists") else ".amount")
-                + ")",
-                node,
-            )
+        spec = self.functions.aggregate(node.dotted)
+        assert spec is not None
+        func = spec.name
+        if node.named or len(node.args) != 1 + len(spec.params):
+            what = "a related column and " + ", ".join(spec.params) if spec.params else "one related table or column"
+            raise self._error(SegqlTypeError, f"{func} takes {what}, e.g. {spec.example()}", node)
         self.aggregate_count += 1
         if self.aggregate_count > self.max_aggregates:
             raise self._error(
@@ -1287,7 +1286,7 @@ class Checker:
                 hint="raise Limits.max_aggregates if this is intended",
             )
         arg = node.args[0]
-        if func in ("count", "exists") and isinstance(arg, ast.Name) and len(arg.parts) == 1:
+        if spec.value != "required" and isinstance(arg, ast.Name) and len(arg.parts) == 1:
             table = self._table(arg.parts[0], arg)
             value = None
         else:
@@ -1308,10 +1307,11 @@ class Checker:
                 )
             table = self._table(tables.pop(), arg)
             value = self.bind(arg, table)
-        if func in ("first", "last") and node.by is None:
+        if spec.by and node.by is None:
             raise self._error(SegqlTypeError, f"{func} needs an order: {func}({self.text(arg)} by <column>)", node)
-        if func not in ("first", "last") and node.by is not None:
-            raise self._error(SegqlTypeError, "only first and last take 'by'", node.by)
+        if not spec.by and node.by is not None:
+            ordered = " and ".join(a.name for a in self.functions.aggregates() if a.by)
+            raise self._error(SegqlTypeError, f"only {ordered} take 'by'", node.by)
         by = self.bind(node.by, table) if node.by is not None else None
         if by is not None and not satisfies(by.type or ANY, "orderable"):
             raise self._error(SegqlTypeError, f"cannot order by {self.describe(by)}", by)
@@ -1319,28 +1319,33 @@ class Checker:
         if node.where is not None:
             where = self._require_bool(self.bind(node.where, table), "'where'")
         vt = value.type or ANY if value is not None else ANY
-        if func in ("count", "count_distinct"):
-            if func == "count_distinct" and value is None:
-                raise self._error(
-                    SegqlTypeError, "count_distinct needs a column, e.g. count_distinct(orders.sku)", node
-                )
-            result = INT
-        elif func == "exists":
-            if value is not None:
-                raise self._error(SegqlTypeError, "exists takes a table: exists(orders where …)", arg)
-            result = BOOL
-        elif func in ("sum", "avg"):
-            if not (vt.is_numeric or vt.is_any or vt.is_null):
-                raise self._error(SegqlTypeError, f"{func} needs numbers, but {self.describe(value)} is {vt}", value)  # type: ignore[arg-type]
-            # avg of decimals stays exact until the end: the exact sum as a double, over the count.
-            result = FLOAT if func == "avg" else (vt if not vt.is_null else INT)
-        elif func in ("min", "max"):
-            if not satisfies(vt, "orderable"):
-                raise self._error(SegqlTypeError, f"{func} cannot order {self.describe(value)}", value)  # type: ignore[arg-type]
-            result = vt
-        else:  # first / last
-            result = vt
-        return ast.Aggregate(func=func, table=table, value=value, by=by, where=where, type=result, span=node.span)
+        if spec.value == "required" and value is None:
+            raise self._error(SegqlTypeError, f"{func} needs a column, e.g. {spec.example()}", node)
+        if spec.value == "none" and value is not None:
+            raise self._error(SegqlTypeError, f"{func} takes a table: {func}(orders where …)", arg)
+        result = spec.result_type(vt) if value is not None else spec.result_type(ANY)
+        if result is None:
+            assert value is not None
+            raise self._error(SegqlTypeError, spec.refuse.format(func=func, value=self.describe(value), type=vt), value)
+        args = tuple(self._aggregate_arg(spec.name, a) for a in node.args[1:])
+        problems = spec.check_args(args) if spec.check_args is not None else []
+        for given, problem in zip(node.args[1:], problems):
+            if problem is not None:
+                raise self._error(SegqlTypeError, f"{func}: {problem}", given)
+        return ast.Aggregate(
+            func=func, table=table, value=value, by=by, where=where, args=args, type=result, span=node.span
+        )
+
+    def _aggregate_names(self) -> list[str]:
+        return [a.name for a in self.functions.aggregates()]
+
+    def _aggregate_arg(self, func: str, arg: ast.Node) -> Any:
+        """A constant argument of an aggregate (quantile's q): a number literal."""
+        bound = self.bind(arg, None)
+        value = bound.value if isinstance(bound, ast.Literal) else None
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            raise self._error(SegqlTypeError, f"{func} needs a number literal here, e.g. 0.9", arg)
+        return value
 
     def _is_table(self, name: str) -> bool:
         if self.related_tables is None:
