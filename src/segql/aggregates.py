@@ -271,7 +271,7 @@ def _quantile_reducer(groups: Any, node: ast.Aggregate, mask: Any, value: Any, b
     n = groups.n
     if pa.types.is_null(value.type):
         return pa.nulls(n, pa.float64())
-    floats = to_float64(value)
+    floats = to_float64(pa.chunked_array([value]))
     keep = groups.valid(value, mask)
     numbers = np.asarray(pc.fill_null(floats, 0.0).to_numpy(zero_copy_only=False), dtype=np.float64)[keep]
     pos = groups.positions[keep]

@@ -1327,7 +1327,7 @@ class Checker:
         if result is None:
             assert value is not None
             raise self._error(SegqlTypeError, spec.refuse.format(func=func, value=self.describe(value), type=vt), value)
-        args = tuple(self._aggregate_arg(spec.name, a) for a in node.args[1:])
+        args = tuple(self._aggregate_arg(spec.name, a, table) for a in node.args[1:])
         problems = spec.check_args(args) if spec.check_args is not None else []
         for given, problem in zip(node.args[1:], problems):
             if problem is not None:
@@ -1339,9 +1339,9 @@ class Checker:
     def _aggregate_names(self) -> list[str]:
         return [a.name for a in self.functions.aggregates()]
 
-    def _aggregate_arg(self, func: str, arg: ast.Node) -> Any:
+    def _aggregate_arg(self, func: str, arg: ast.Node, table: str) -> Any:
         """A constant argument of an aggregate (quantile's q): a number literal."""
-        bound = self.bind(arg, None)
+        bound = self.bind(arg, table)
         value = bound.value if isinstance(bound, ast.Literal) else None
         if not isinstance(value, (int, float)) or isinstance(value, bool):
             raise self._error(SegqlTypeError, f"{func} needs a number literal here, e.g. 0.9", arg)
