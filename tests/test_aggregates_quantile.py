@@ -106,7 +106,8 @@ def test_random_against_duckdb(seed):
         got = out.column(name).to_pylist()
         bad = same(got, expected)
         assert not bad, (
-            f"{name} q={qq} {source!r}: rows {bad[:5]}: segql {[got[i] for i in bad[:5]]}, DuckDB {[expected[i] for i in bad[:5]]}"
+            f"{name} q={qq} {source!r}: rows {bad[:5]}: "
+            f"segql {[got[i] for i in bad[:5]]}, DuckDB {[expected[i] for i in bad[:5]]}"
         )
         bad_sql = same(via_sql(source, profile, orders, name), expected)
         assert not bad_sql, f"to_sql {name}: rows {bad_sql[:5]}"
@@ -223,5 +224,5 @@ def test_dialects():
         assert "PERCENTILE_CONT(CAST(0.9 AS DOUBLE" in program.to_sql(dialect, **args).replace("\n", "")
         assert "WITHIN GROUP (ORDER BY" in program.to_sql(dialect, **args)
     assert "PERCENTILE_CONT(" in program.to_sql("spark", **args)
-    with pytest.raises(segql.SqlError, match="quantile.*BigQuery.*analytic"):
+    with pytest.raises(segql.SqlError, match=r"quantile.*BigQuery.*analytic"):
         program.to_sql("bigquery", **args)
