@@ -306,8 +306,11 @@ def _quantile_sql(writer: Any, node: ast.Aggregate) -> str:
             hint="use another dialect, or the Arrow engine",
         )
     value = f"CAST({writer.sql(node.value)} AS DOUBLE)"
+    # Spark's PERCENTILE (sqlglot writes QUANTILE_CONT as a PERCENTILE_CONT Spark refuses);
+    # PostgreSQL and Snowflake: PERCENTILE_CONT(q) WITHIN GROUP (ORDER BY x), written by sqlglot.
+    func = "PERCENTILE" if writer.dialect == "spark" else "QUANTILE_CONT"
     # + 0.0: a zero is +0.0 whatever the order of 0.0 and -0.0 among equal values.
-    return f"(QUANTILE_CONT({value}, {_f(_q_of(node))}){_filter(writer, node)} + {_f(0.0)})"
+    return f"({func}({value}, {_f(_q_of(node))}){_filter(writer, node)} + {_f(0.0)})"
 
 
 def _float_result(value: SType) -> SType:
