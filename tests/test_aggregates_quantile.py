@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import os
 
+import duck_oracle
 import duckdb
 import numpy as np
 import pyarrow as pa
@@ -185,6 +186,20 @@ def test_cdnow_against_duckdb():
         bad = same(out.column(name).to_pylist(), expected)
         assert not bad, f"{name}: {len(bad)} rows differ"
         assert not same(via_sql(source, profile, orders, name), expected)
+    # The shared oracle (tests/duck_oracle.py) agrees.
+    con = duck_oracle.connect()
+    duck_oracle.register_profile(con, profile)
+    duck_oracle.register_related(con, orders)
+    shared = duck_oracle.evaluate(
+        con,
+        {
+            "m": duck_oracle.Agg("median", "amount"),
+            "q": duck_oracle.Agg("quantile", "amount", where="cds > 1", q=0.9),
+            "c": duck_oracle.Agg("quantile", "cds", q=0.3),
+        },
+    )
+    for name, values in shared.items():
+        duck_oracle.assert_same_column(name, out.column(name).to_pylist(), values)
 
 
 @pytest.mark.parametrize(
