@@ -10,7 +10,9 @@ For each related table:
    filter accepts *before* looking up keys and grouping;
 4. map the surviving rows to profile positions with the :class:`KeyIndex`
    (rows with null or unknown keys drop out);
-5. reduce each aggregate over the positions with NumPy (``bincount``,
+5. reduce each aggregate by its spec's reducer (:mod:`segql.aggregates`, found
+   in the executor's registry), given a :class:`Groups`; the built-ins reduce
+   over the positions with NumPy (``bincount``,
    ``ufunc.at``), which is O(rows) with no hashing, or, for value types NumPy
    cannot reduce (strings, decimals) and for ``count_distinct``, with an Arrow
    hash aggregation whose results are scattered to the profile positions.
@@ -31,7 +33,6 @@ of the related table wins for ``first`` and the latest for ``last``.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -44,6 +45,7 @@ from segql.engines.arrow.keys import KeyIndex
 from segql.engines.arrow.related import RelatedSource, normalize_key
 from segql.engines.arrow.values import decimal_to_float64
 from segql.errors import EvaluationError
+from segql.registry import AggregateSpec
 
 _INT_SUM_SAFE = float(2**62)
 
@@ -186,7 +188,12 @@ class Groups:
         self._float_sums: dict[tuple[ast.Node | None, ast.Node | None], np.ndarray] = {}
 
     def reduce(
-        self, agg: ast.Aggregate, mask: np.ndarray | None, value: pa.Array | None, by: pa.Array | None, spec: Any
+        self,
+        agg: ast.Aggregate,
+        mask: np.ndarray | None,
+        value: pa.Array | None,
+        by: pa.Array | None,
+        spec: AggregateSpec | None,
     ) -> pa.Array:
         """``agg`` by its spec's reducer."""
         if spec is None or spec.reducer is None:
