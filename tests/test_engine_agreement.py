@@ -256,6 +256,42 @@ CASES = [
             ],
         },
     ),
+    # ------------------------------------------------------------------------------------------
+    # median / quantile (issue 16, LANGUAGE.md §10): continuous, as DuckDB's quantile_cont.
+    # Sorted values x[0..n-1] (NaN the greatest), r = (n - 1) * q: x[floor(r)] * (1 - d) + x[ceil(r)] * d
+    # with d = r - floor(r). The values are chosen so every interpolation is exact in doubles.
+    Case(
+        # 1: [1, 2, 3, 4]: median (2 + 3) / 2 = 2.5; q .25: r = 0.75 -> 1 * 0.25 + 2 * 0.75 = 1.75;
+        #    where v > 1: [2, 3, 4], q .75: r = 1.5 -> 3.5.   2: [10]: 10 everywhere.
+        # 3: no orders: null.   4: [5, NaN, 1] sorted [1, 5, NaN]: median 5; q .25: r = 0.5 -> 3;
+        #    where v > 1: [5] (NaN > 1 is false): 5.   5: [-0.0, 0.0]: +0.0; where v > 1: no row, null.
+        # n (integers) as floats: 1: [4, 1, 1, 2] sorted [1, 1, 2, 4], median 1.5.
+        "median_quantile",
+        """
+        feature med = median(orders.v)
+        feature q25 = quantile(orders.v, 0.25)
+        feature q75 = quantile(orders.v, 0.75 where orders.v > 1)
+        feature n_med = median(orders.n)
+        segment high = median(orders.v) > 4
+        """,
+        pa.table({"id": [1, 2, 3, 4, 5]}),
+        {
+            "med": [2.5, 10.0, None, 5.0, 0.0],
+            "q25": [1.75, 10.0, None, 3.0, 0.0],
+            "q75": [3.5, 10.0, None, 5.0, None],
+            "n_med": [1.5, 3.0, None, 2.0, 0.0],
+            "high": [False, True, False, True, False],
+        },
+        {
+            "orders": pa.table(
+                {
+                    "id": [1, 1, 1, 1, 2, 4, 4, 4, 5, 5],
+                    "v": pa.array([4.0, 1.0, 3.0, 2.0, 10.0, 5.0, NAN, 1.0, -0.0, 0.0], pa.float64()),
+                    "n": pa.array([4, 1, 1, 2, 3, 2, 2, 2, 0, 0], pa.int64()),
+                }
+            )
+        },
+    ),
 ]
 
 

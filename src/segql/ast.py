@@ -291,7 +291,8 @@ class Func(Node):
 @attrs.frozen(kw_only=True, slots=True, cache_hash=True)
 class Aggregate(Node):
     """An aggregate over a related table: ``count``, ``sum``, ``avg``, ``min``,
-    ``max``, ``count_distinct``, ``first``, ``last``, ``exists``.  ``value`` is an
+    ``max``, ``count_distinct``, ``first``, ``last``, ``exists``, ``median``,
+    ``quantile`` or a pack's (:mod:`segql.aggregates`).  ``value`` is an
     expression over the related table's columns (None for count/exists);
     ``by`` orders first/last; ``where`` filters rows before grouping."""
 
@@ -300,6 +301,8 @@ class Aggregate(Node):
     value: Node | None = None
     by: Node | None = None
     where: Node | None = None
+    args: tuple[Any, ...] = ()
+    """The constant arguments after the value, as Python values (quantile's q)."""
     __children__ = ("value", "by", "where")
 
 

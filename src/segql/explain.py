@@ -131,8 +131,8 @@ def surface(node: ast.Node, table: str | None = None) -> ast.Node:
     if isinstance(node, ast.Aggregate):
         value = surface(node.value, None) if node.value is not None else ast.Name(parts=(node.table,))
         return ast.Call(
-            name=(node.func,),
-            args=(value,),
+            name=tuple(node.func.split(".")),
+            args=(value, *(ast.Literal(value=arg) for arg in node.args)),  # quantile's q
             by=surface(node.by, node.table) if node.by is not None else None,
             where=surface(node.where, node.table) if node.where is not None else None,
         )

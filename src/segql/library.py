@@ -23,7 +23,7 @@ from collections.abc import Iterator, Mapping
 import attrs
 
 from segql import ast
-from segql.check import AGGREGATES
+from segql.aggregates import BUILTIN_AGGREGATES
 from segql.errors import PluginError, SegqlError
 from segql.parse import parse
 
@@ -140,7 +140,7 @@ class Conventions:
 
 
 def _is_aggregate(node: ast.Node) -> bool:
-    return isinstance(node, ast.Call) and len(node.name) == 1 and node.name[0].lower() in AGGREGATES
+    return isinstance(node, ast.Call) and len(node.name) == 1 and node.name[0].lower() in BUILTIN_AGGREGATES
 
 
 def qualify(expr: ast.Node, own: set[str], pack: str) -> ast.Node:

@@ -23,7 +23,7 @@ from typing import Any
 import attrs
 import pluggy
 
-from segql import ast, builtins, hookspecs
+from segql import aggregates, ast, builtins, hookspecs
 from segql.errors import PluginError, describe_exception
 from segql.library import Conventions, Library, rename
 from segql.parse import parse
@@ -31,6 +31,16 @@ from segql.registry import FunctionRegistry
 
 ENTRY_POINT_GROUP = "segql"
 BUILTIN_PACK = "segql"
+
+
+class _BuiltinPack:
+    """segql's own pack: the built-in functions (:mod:`segql.builtins`) and
+    aggregates (:mod:`segql.aggregates`), registered through the hook packs use."""
+
+    @hookspecs.hookimpl
+    def segql_register_functions(self, registry: FunctionRegistry) -> None:
+        builtins.segql_register_functions(registry)
+        aggregates.segql_register_functions(registry)
 
 
 @attrs.frozen
@@ -71,7 +81,7 @@ class PluginHost:
         self._defaults: dict[tuple[str, str], ast.Node] = {}
         self._lock = threading.Lock()
 
-        candidates: list[tuple[str, str, str | None, Any]] = [(BUILTIN_PACK, "builtin", None, builtins)]
+        candidates: list[tuple[str, str, str | None, Any]] = [(BUILTIN_PACK, "builtin", None, _BuiltinPack())]
         if discover:
             candidates.extend(self._discovered())
         for name, obj in (packs or {}).items():
@@ -118,7 +128,7 @@ class PluginHost:
             self._call(name, "segql_register_functions", self.functions)
             self._call(name, "segql_register_library", self.library)
             functions = [f.name for f in self.functions if f.pack == name]
-            for fn in functions:
+            for fn in [*functions, *(a.name for a in self.functions.aggregates() if a.pack == name)]:
                 self._check_namespace(name, fn)
             library = [e.name for e in self.library if e.pack == name]
         except PluginError as exc:

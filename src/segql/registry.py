@@ -146,6 +146,7 @@ class CallContext:
 
 Implementation = Callable[..., Value]
 TypeRule = Callable[[tuple[SType, ...]], SType]
+AggregateTypeRule = Callable[[SType], SType]
 
 
 @attrs.frozen
@@ -184,11 +185,76 @@ class Function:
         return f"{self.name}({', '.join(parts)}) -> {self.returns.text}"
 
 
+VALUE_FORMS = ("required", "optional", "none")
+
+
+@attrs.frozen
+class AggregateSpec:
+    """A registered aggregate over a related table (LANGUAGE.md §3): everything
+    the checker, the Arrow engine and the SQL writer need, declared once
+    (built-ins in :mod:`segql.aggregates`, packs through
+    :meth:`FunctionRegistry.add_aggregate`).
+
+    ``reducer(groups, node, mask, value, by)`` returns one value per profile
+    row: ``groups`` (:class:`segql.engines.arrow.aggregate.Groups`) holds the
+    profile position of every related row and the reductions; ``mask`` (NumPy
+    bools or None) is the ``where`` filter; ``value`` and ``by`` are Arrow
+    arrays of the related rows (None when absent); ``node.args`` holds the
+    constant arguments after the value.  ``sql(writer, node)`` returns the
+    aggregate in its table's ``GROUP BY`` subquery (DuckDB SQL; sqlglot writes
+    the other dialects) with the ``where`` filter as ``FILTER (WHERE …)``; for
+    an aggregate with ``by`` it is ``sql(writer, node, key, source, order)``, a
+    query of one row per key.  ``empty_sql`` is what a customer without rows
+    gets (``COALESCE``), None for null."""
+
+    name: str
+    reducer: Callable[..., pa.Array] | None
+    sql: Callable[..., str] | None
+    accepts: str = "any"
+    """The value types accepted: a constraint (number, temporal, orderable, any)."""
+    type_rule: AggregateTypeRule | None = None
+    """The result type from the value type (None: the value's type)."""
+    returns: SType | None = None
+    """The result type, when it does not depend on the value's (else None)."""
+    value: str = "required"
+    """``required`` (``sum(orders.amount)``), ``optional`` (``count(orders)``
+    or ``count(orders.x)``) or ``none`` (``exists(orders where …)``)."""
+    by: bool = False
+    """Takes (and needs) an order: ``first(orders.sku by orders.at)``."""
+    params: tuple[str, ...] = ()
+    """Constant number arguments after the value (``quantile(orders.amount, q)``)."""
+    check_args: Callable[[tuple[Any, ...]], list[str | None]] | None = None
+    """Per constant argument: a message when its value is refused, else None."""
+    refuse: str = "{func} cannot take {value}, which is {type}"
+    """The error when the value's type is not accepted ({func}, {value}, {type})."""
+    empty: Any = None
+    """The value of an empty group (a Python value; None: null)."""
+    empty_sql: str | None = None
+    pack: str = "segql"
+    doc: str = ""
+
+    def result_type(self, value: SType) -> SType | None:
+        """The type of the aggregate of values of type ``value``, None if refused."""
+        if self.value != "none" and not satisfies(value, self.accepts):
+            return None
+        if self.returns is not None:
+            return self.returns
+        return self.type_rule(value) if self.type_rule is not None else value
+
+    def example(self) -> str:
+        """A call, for messages: ``sum(orders.amount)``."""
+        args = "orders" if self.value != "required" else "orders.amount"
+        args += "".join(f", <{p}>" for p in self.params)
+        return f"{self.name}({args}" + (" by orders.at" if self.by else "") + ")"
+
+
 class FunctionRegistry:
-    """Where hook implementations register functions (``registry.add(...)``)."""
+    """Where hook implementations register functions (``registry.add(...)``)
+    and aggregates (``registry.add_aggregate(...)``)."""
 
     def __init__(self) -> None:
         self._functions: dict[str, Function] = {}
+        self._aggregates: dict[str, AggregateSpec] = {}
         self._lock = threading.Lock()
         self.current_pack = "segql"
 
@@ -238,7 +304,7 @@ class FunctionRegistry:
         )
         key = name.lower()
         with self._lock:
-            existing = self._functions.get(key)
+            existing = self._functions.get(key) or self._aggregates.get(key)
             if existing is not None:
                 raise PluginError(
                     f"pack {pack!r} registers function {name!r}, already registered by pack {existing.pack!r}",
@@ -247,6 +313,84 @@ class FunctionRegistry:
                 )
             self._functions[key] = fn
         return fn
+
+    def add_aggregate(
+        self,
+        name: str,
+        *,
+        reducer: Callable[..., pa.Array] | None,
+        sql: Callable[..., str] | None,
+        accepts: str = "any",
+        returns: str | None = None,
+        type_rule: AggregateTypeRule | None = None,
+        value: str = "required",
+        by: bool = False,
+        params: Sequence[str] = (),
+        check_args: Callable[[tuple[Any, ...]], list[str | None]] | None = None,
+        refuse: str = "{func} cannot take {value}, which is {type}",
+        empty: Any = None,
+        empty_sql: str | None = None,
+        doc: str = "",
+    ) -> AggregateSpec:
+        """Register an aggregate (see :class:`AggregateSpec`).  ``returns`` is a
+        concrete type spec (``"float"``) or None for the value's type (or
+        ``type_rule``'s); ``accepts`` a constraint on the value's type.  A
+        ``reducer`` or ``sql`` of None means the aggregate cannot run on that
+        engine (a ``SqlError`` / ``EvaluationError`` names it)."""
+        pack = self.current_pack
+        try:
+            if accepts not in CONSTRAINTS:
+                raise ValueError(f"accepts={accepts!r}; use one of {', '.join(CONSTRAINTS)}")
+            if value not in VALUE_FORMS:
+                raise ValueError(f"value={value!r}; use one of {', '.join(VALUE_FORMS)}")
+            concrete = None
+            if returns is not None:
+                concrete = parse_spec(returns).concrete
+                if concrete is None:
+                    raise ValueError(f"returns={returns!r} is not a concrete type")
+            if not all(isinstance(p, str) and _valid_name(p) for p in params):
+                raise ValueError(f"bad parameter names {params!r}")
+        except (ValueError, TypeError) as exc:
+            raise PluginError(f"pack {pack!r} registers aggregate {name!r} with {exc}", pack=pack) from None
+        if not _valid_name(name):
+            raise PluginError(f"pack {pack!r} registers an aggregate with an invalid name {name!r}", pack=pack)
+        for what, part in (("reducer", reducer), ("sql", sql), ("type_rule", type_rule), ("check_args", check_args)):
+            if part is not None and not callable(part):
+                raise PluginError(f"pack {pack!r} registers aggregate {name!r} with a {what} that is not callable")
+        spec = AggregateSpec(
+            name=name,
+            reducer=reducer,
+            sql=sql,
+            accepts=accepts,
+            type_rule=type_rule,
+            returns=concrete,
+            value=value,
+            by=by,
+            params=tuple(params),
+            check_args=check_args,
+            refuse=refuse,
+            empty=empty,
+            empty_sql=empty_sql,
+            pack=pack,
+            doc=doc,
+        )
+        key = name.lower()
+        with self._lock:
+            existing = self._aggregates.get(key) or self._functions.get(key)
+            if existing is not None:
+                raise PluginError(
+                    f"pack {pack!r} registers aggregate {name!r}, a name already registered by pack {existing.pack!r}",
+                    pack=pack,
+                )
+            self._aggregates[key] = spec
+        return spec
+
+    def aggregate(self, name: str) -> AggregateSpec | None:
+        """The aggregate called ``name`` (any case), None if there is none."""
+        return self._aggregates.get(name.lower())
+
+    def aggregates(self) -> list[AggregateSpec]:
+        return sorted(self._aggregates.values(), key=lambda a: a.name)
 
     @classmethod
     def of(cls, functions: Iterable[Function]) -> FunctionRegistry:
@@ -264,6 +408,8 @@ class FunctionRegistry:
         with self._lock:
             for key in [k for k, f in self._functions.items() if f.pack == pack]:
                 del self._functions[key]
+            for key in [k for k, a in self._aggregates.items() if a.pack == pack]:
+                del self._aggregates[key]
 
     def names(self) -> list[str]:
         return sorted(f.name for f in self._functions.values())

@@ -28,7 +28,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from segql import ast
-from segql.check.aggregates import AGGREGATES, contains_aggregate_call
+from segql.check.aggregates import aggregate_names, is_aggregate_call
 from segql.check.checker import Checker
 from segql.check.constants import is_constant
 from segql.check.index import NameIndex
@@ -66,16 +66,16 @@ def check_program(
 
 
 __all__ = [
-    "AGGREGATES",
     "Catalog",
     "CheckedProgram",
     "Checker",
     "DataSchema",
     "Fold",
     "NameIndex",
+    "aggregate_names",
     "check_program",
-    "contains_aggregate_call",
     "did_you_mean",
+    "is_aggregate_call",
     "is_constant",
     "regex_problem",
     "suggest",

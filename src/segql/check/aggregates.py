@@ -8,25 +8,26 @@ columns of its related table (``scope.over(table)``).
 
 from __future__ import annotations
 
+from typing import Any
+
 import attrs
 
 from segql import ast
 from segql.check.coerce import require_bool
 from segql.check.scope import Binder, Scope
 from segql.errors import LimitError, SegqlTypeError
-from segql.registry import satisfies
-from segql.types import ANY, BOOL, FLOAT, INT
-
-AGGREGATES = frozenset({"count", "sum", "avg", "min", "max", "count_distinct", "first", "last", "exists"})
+from segql.registry import FunctionRegistry, satisfies
+from segql.types import ANY
 
 
-def is_aggregate_call(node: ast.Node) -> bool:
-    """Whether ``node`` calls an aggregate (by its name, before binding)."""
-    return isinstance(node, ast.Call) and node.dotted.lower() in AGGREGATES
+def is_aggregate_call(node: ast.Node, functions: FunctionRegistry) -> bool:
+    """Whether ``node`` calls an aggregate (by its name, before binding): a
+    built-in one or one a pack registered (``registry.add_aggregate``)."""
+    return isinstance(node, ast.Call) and functions.aggregate(node.dotted) is not None
 
 
-def contains_aggregate_call(node: ast.Node) -> bool:
-    return any(is_aggregate_call(n) for n in ast.walk(node))
+def aggregate_names(functions: FunctionRegistry) -> list[str]:
+    return [a.name for a in functions.aggregates()]
 
 
 @attrs.define
@@ -48,19 +49,17 @@ class AggregateLimit:
 
 
 def bind_aggregate(ck: Binder, node: ast.Call, scope: Scope) -> ast.Node:
-    """Bind an aggregate call (``scope`` is outside any aggregate)."""
-    func = node.name[0].lower()
-    if node.named or len(node.args) != 1:
-        raise scope.error(
-            SegqlTypeError,
-            f"{func} takes one related table or column, e.g. {func}(orders"
-            + ("" if func in ("count", "exists") else ".amount")
-            + ")",
-            node,
-        )
+    """Bind an aggregate call (``scope`` is outside any aggregate).  What the
+    aggregate takes and gives is its spec's (``segql.registry.AggregateSpec``)."""
+    spec = ck.functions.aggregate(node.dotted)
+    assert spec is not None
+    func = spec.name
+    if node.named or len(node.args) != 1 + len(spec.params):
+        what = "a related column and " + ", ".join(spec.params) if spec.params else "one related table or column"
+        raise scope.error(SegqlTypeError, f"{func} takes {what}, e.g. {spec.example()}", node)
     ck.count_aggregate(node, scope)
     arg = node.args[0]
-    if func in ("count", "exists") and isinstance(arg, ast.Name) and len(arg.parts) == 1:
+    if spec.value != "required" and isinstance(arg, ast.Name) and len(arg.parts) == 1:
         table = ck.table(arg.parts[0], arg, scope)
         inside = scope.over(table)
         value = None
@@ -83,10 +82,11 @@ def bind_aggregate(ck: Binder, node: ast.Call, scope: Scope) -> ast.Node:
         table = ck.table(tables.pop(), arg, scope)
         inside = scope.over(table)
         value = ck.bind(arg, inside)
-    if func in ("first", "last") and node.by is None:
+    if spec.by and node.by is None:
         raise scope.error(SegqlTypeError, f"{func} needs an order: {func}({scope.snippet(arg)} by <column>)", node)
-    if func not in ("first", "last") and node.by is not None:
-        raise scope.error(SegqlTypeError, "only first and last take 'by'", node.by)
+    if not spec.by and node.by is not None:
+        ordered = " and ".join(a.name for a in ck.functions.aggregates() if a.by)
+        raise scope.error(SegqlTypeError, f"only {ordered} take 'by'", node.by)
     by = ck.bind(node.by, inside) if node.by is not None else None
     if by is not None and not satisfies(by.type or ANY, "orderable"):
         raise scope.error(SegqlTypeError, f"cannot order by {scope.describe(by)}", by)
@@ -94,23 +94,28 @@ def bind_aggregate(ck: Binder, node: ast.Call, scope: Scope) -> ast.Node:
     if node.where is not None:
         where = require_bool(ck.bind(node.where, inside), "'where'", scope)
     vt = value.type or ANY if value is not None else ANY
-    if func in ("count", "count_distinct"):
-        if func == "count_distinct" and value is None:
-            raise scope.error(SegqlTypeError, "count_distinct needs a column, e.g. count_distinct(orders.sku)", node)
-        result = INT
-    elif func == "exists":
-        if value is not None:
-            raise scope.error(SegqlTypeError, "exists takes a table: exists(orders where …)", arg)
-        result = BOOL
-    elif func in ("sum", "avg"):
-        if not (vt.is_numeric or vt.is_any or vt.is_null):
-            raise scope.error(SegqlTypeError, f"{func} needs numbers, but {scope.describe(value)} is {vt}", value)  # type: ignore[arg-type]
-        # avg of decimals stays exact until the end: the exact sum as a double, over the count.
-        result = FLOAT if func == "avg" else (vt if not vt.is_null else INT)
-    elif func in ("min", "max"):
-        if not satisfies(vt, "orderable"):
-            raise scope.error(SegqlTypeError, f"{func} cannot order {scope.describe(value)}", value)  # type: ignore[arg-type]
-        result = vt
-    else:  # first / last
-        result = vt
-    return ast.Aggregate(func=func, table=table, value=value, by=by, where=where, type=result, span=node.span)
+    if spec.value == "required" and value is None:
+        raise scope.error(SegqlTypeError, f"{func} needs a column, e.g. {spec.example()}", node)
+    if spec.value == "none" and value is not None:
+        raise scope.error(SegqlTypeError, f"{func} takes a table: {func}(orders where …)", arg)
+    result = spec.result_type(vt) if value is not None else spec.result_type(ANY)
+    if result is None:
+        assert value is not None
+        raise scope.error(SegqlTypeError, spec.refuse.format(func=func, value=scope.describe(value), type=vt), value)
+    args = tuple(_constant_argument(ck, func, a, inside) for a in node.args[1:])
+    problems = spec.check_args(args) if spec.check_args is not None else []
+    for given, problem in zip(node.args[1:], problems, strict=False):
+        if problem is not None:
+            raise scope.error(SegqlTypeError, f"{func}: {problem}", given)
+    return ast.Aggregate(
+        func=func, table=table, value=value, by=by, where=where, args=args, type=result, span=node.span
+    )
+
+
+def _constant_argument(ck: Binder, func: str, arg: ast.Node, scope: Scope) -> Any:
+    """A constant argument of an aggregate (quantile's q): a number literal."""
+    bound = ck.bind(arg, scope)
+    value = bound.value if isinstance(bound, ast.Literal) else None
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        raise scope.error(SegqlTypeError, f"{func} needs a number literal here, e.g. 0.9", arg)
+    return value

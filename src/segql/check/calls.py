@@ -10,7 +10,7 @@ from __future__ import annotations
 import attrs
 
 from segql import ast
-from segql.check.aggregates import AGGREGATES, bind_aggregate
+from segql.check.aggregates import aggregate_names, bind_aggregate
 from segql.check.coerce import cast, relative
 from segql.check.constants import is_constant
 from segql.check.scope import Binder, Scope
@@ -24,7 +24,7 @@ from segql.types import ANY, NULL, TIMESTAMP, SType, unify
 
 def bind_call(ck: Binder, node: ast.Call, scope: Scope) -> ast.Node:
     name = node.dotted
-    if name.lower() in AGGREGATES and len(node.name) == 1:
+    if ck.functions.aggregate(name) is not None:
         if scope.table is not None:
             raise scope.error(SegqlTypeError, "aggregates cannot be nested", node)
         return bind_aggregate(ck, node, scope)
@@ -37,7 +37,7 @@ def bind_call(ck: Binder, node: ast.Call, scope: Scope) -> ast.Node:
             SegqlNameError,
             f"unknown function '{name}'",
             _name_of(node),
-            hint=did_you_mean(suggest(name, ck.functions.names() + sorted(AGGREGATES))),
+            hint=did_you_mean(suggest(name, ck.functions.names() + sorted(aggregate_names(ck.functions)))),
         )
     if node.by is not None or node.where is not None:
         raise scope.error(

@@ -85,7 +85,7 @@ class Declarations:
         stack: list[ast.Node] = [decl.expr]
         while stack:
             node = stack.pop()
-            if is_aggregate_call(node):
+            if is_aggregate_call(node, self.catalog.functions):
                 continue
             if isinstance(node, ast.Name) and not node.quoted:
                 if len(node.parts) == 1 and decl.source is None:

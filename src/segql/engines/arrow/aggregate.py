@@ -10,7 +10,9 @@ For each related table:
    filter accepts *before* looking up keys and grouping;
 4. map the surviving rows to profile positions with the :class:`KeyIndex`
    (rows with null or unknown keys drop out);
-5. reduce each aggregate over the positions with NumPy (``bincount``,
+5. reduce each aggregate by its spec's reducer (:mod:`segql.aggregates`, found
+   in the executor's registry), given a :class:`Groups`; the built-ins reduce
+   over the positions with NumPy (``bincount``,
    ``ufunc.at``), which is O(rows) with no hashing, or, for value types NumPy
    cannot reduce (strings, decimals) and for ``count_distinct``, with an Arrow
    hash aggregation whose results are scattered to the profile positions.
@@ -43,6 +45,7 @@ from segql.engines.arrow.keys import KeyIndex
 from segql.engines.arrow.related import RelatedSource, normalize_key
 from segql.engines.arrow.values import decimal_to_float64
 from segql.errors import EvaluationError
+from segql.registry import AggregateSpec
 
 _INT_SUM_SAFE = float(2**62)
 
@@ -97,7 +100,7 @@ def _table_aggregates(
     positions = index.positions(keys)
     matched = positions >= 0
     rows = np.flatnonzero(matched) if candidate_rows is None else candidate_rows[matched]
-    reducer = _Reducer(index.num_rows, positions[matched])
+    groups = Groups(index.num_rows, positions[matched])
     row_indices = pa.array(rows)
     results: dict[ast.Aggregate, pa.Array] = {}
     for agg, where in zip(group, wheres):
@@ -109,7 +112,7 @@ def _table_aggregates(
             value = _take(executor.eval(agg.value), row_indices, total)
         by = _take(executor.eval(agg.by), row_indices, total) if agg.by is not None else None
         try:
-            results[agg] = reducer.reduce(agg, mask, value, by)
+            results[agg] = groups.reduce(agg, mask, value, by, executor.functions.aggregate(agg.func))
         except OverflowError:
             raise EvaluationError(f"integer overflow in {agg.func}({agg.table} …)", span=agg.span) from None
     return results
@@ -173,35 +176,53 @@ class _NumericView:
         return pa.array(result, mask=mask, type=t)
 
 
-class _Reducer:
-    """Reductions of related rows into profile positions 0..n-1."""
+class Groups:
+    """The related rows of one table grouped by profile position 0..n-1, and
+    the reductions the aggregates' reducers (:mod:`segql.aggregates`) use."""
 
     def __init__(self, n: int, positions: np.ndarray) -> None:
         self.n = n
         self.positions = positions
+        """The profile position of every related row being reduced."""
         # Float sums by (value, where): sum and avg of the same values add them once.
         self._float_sums: dict[tuple[ast.Node | None, ast.Node | None], np.ndarray] = {}
 
     def reduce(
-        self, agg: ast.Aggregate, mask: np.ndarray | None, value: pa.Array | None, by: pa.Array | None
+        self,
+        agg: ast.Aggregate,
+        mask: np.ndarray | None,
+        value: pa.Array | None,
+        by: pa.Array | None,
+        spec: AggregateSpec | None,
     ) -> pa.Array:
-        func = agg.func
-        if value is None:  # count(table …) / exists(table …)
-            counts = self._count(mask)
-            return pa.array(counts > 0) if func == "exists" else pa.array(counts)
-        if func == "count":
-            valid = np.asarray(pc.is_valid(value).to_numpy(zero_copy_only=False), dtype=bool)
-            return pa.array(self._count(valid if mask is None else valid & mask))
-        if func in ("first", "last"):
-            assert by is not None
-            return self._first_last(func, mask, value, by)
-        if func == "count_distinct" and pa.types.is_null(value.type):
+        """``agg`` by its spec's reducer."""
+        if spec is None or spec.reducer is None:
+            raise EvaluationError(f"{agg.func}(…) cannot be computed by the Arrow engine", span=agg.span)
+        result: pa.Array = spec.reducer(self, agg, mask, value, by)
+        return result
+
+    def valid(self, value: pa.Array, mask: np.ndarray | None) -> np.ndarray:
+        """Rows whose value is not null and (with a filter) kept."""
+        valid = np.asarray(pc.is_valid(value).to_numpy(zero_copy_only=False), dtype=bool)
+        return valid if mask is None else valid & mask
+
+    def count_rows(self, mask: np.ndarray | None) -> np.ndarray:
+        """The rows per group (those ``mask`` keeps)."""
+        return self._count(mask)
+
+    def count_distinct(self, mask: np.ndarray | None, value: pa.Array) -> pa.Array:
+        if pa.types.is_null(value.type):
             return pa.array(np.zeros(self.n, dtype=np.int64))  # (Arrow counts the null as a value)
-        if func == "count_distinct" and pa.types.is_floating(value.type):
+        if pa.types.is_floating(value.type):
             value = _one_zero_one_nan(value)
+        return self._arrow_fallback("count_distinct", mask, value)
+
+    def sum_avg(self, agg: ast.Aggregate, mask: np.ndarray | None, value: pa.Array) -> pa.Array:
+        """``sum`` or ``avg`` (``agg.func``)."""
+        func = agg.func
         if func == "avg" and pa.types.is_decimal(value.type):
             return self._decimal_mean(mask, value)
-        view = _NumericView.of(value) if func != "count_distinct" else None
+        view = _NumericView.of(value)
         if view is None:
             return self._arrow_fallback(func, mask, value)
         keep = view.valid if mask is None else view.valid & mask
@@ -211,19 +232,29 @@ class _Reducer:
             if values.dtype.kind == "f":
                 return pa.array(self._float_sum(agg, pos, values))
             return self._sum(pos, values, view)
-        if func == "avg":
-            # The exact sum rounded once to a double, divided once by the count
-            # (docs/decisions.md, "Float sums"): no row order, chunking or
-            # overflow of an int64 partial sum can change it.
-            counts = np.bincount(pos, minlength=self.n)
-            if values.dtype.kind == "f":
-                sums = self._float_sum(agg, pos, values, most=int(counts.max()) if counts.size else 0)
-            else:
-                sums = group_int_sum_rounded(pos, values.astype(np.int64), self.n)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                means = sums / counts
-            return pa.array(means, mask=counts == 0)
-        return self._min_max(func, pos, values, view)
+        # The exact sum rounded once to a double, divided once by the count
+        # (docs/decisions.md, "Float sums"): no row order, chunking or
+        # overflow of an int64 partial sum can change it.
+        counts = np.bincount(pos, minlength=self.n)
+        if values.dtype.kind == "f":
+            sums = self._float_sum(agg, pos, values, most=int(counts.max()) if counts.size else 0)
+        else:
+            sums = group_int_sum_rounded(pos, values.astype(np.int64), self.n)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            means = sums / counts
+        return pa.array(means, mask=counts == 0)
+
+    def min_max(self, func: str, mask: np.ndarray | None, value: pa.Array) -> pa.Array:
+        """``min`` or ``max`` (``func``)."""
+        view = _NumericView.of(value)
+        if view is None:
+            return self._arrow_fallback(func, mask, value)
+        keep = view.valid if mask is None else view.valid & mask
+        return self._min_max(func, self.positions[keep], view.values[keep], view)
+
+    def first_last(self, func: str, mask: np.ndarray | None, value: pa.Array, by: pa.Array) -> pa.Array:
+        """``first`` or ``last`` (``func``) ``… by``."""
+        return self._first_last(func, mask, value, by)
 
     def _min_max(self, func: str, pos: np.ndarray, values: np.ndarray, view: _NumericView) -> pa.Array:
         """min / max; NaN is the greatest float (above +inf, as in DuckDB,

@@ -44,8 +44,16 @@ from segql.effects import can_raise
 from segql.engines.arrow.stream import population_calls
 from segql.engines.arrow.temporal import python_add_months
 from segql.engines.sql.hooks import NOT_CONSTANT, call_sql_hook
-from segql.engines.sql.literals import US_PER_DAY, interval, python_literal, quote, string_literal, timestamp_literal
-from segql.errors import SqlError
+from segql.engines.sql.literals import (
+    NAN_NOT_GREATEST,
+    US_PER_DAY,
+    interval,
+    python_literal,
+    quote,
+    string_literal,
+    timestamp_literal,
+)
+from segql.errors import PluginError, SegqlError, SqlError, describe_exception
 from segql.registry import FunctionRegistry
 from segql.span import Span
 
@@ -487,13 +495,6 @@ def _kind(node: ast.Node) -> str | None:
     return node.type.kind if node.type else None
 
 
-NAN_NOT_GREATEST = ("bigquery", "snowflake")
-"""Dialects whose MIN/MAX/LEAST/GREATEST are not known to order NaN above every
-number (BigQuery's return NaN as soon as one input is NaN): for floats the
-writer spells segql's rule out.  DuckDB, PostgreSQL and Spark order NaN above
-+inf, as segql does."""
-
-
 def _least_greatest(name: str) -> Callable[[SqlWriter, ast.Func, list[str]], str]:
     def write(w: SqlWriter, node: ast.Func, args: list[str]) -> str:
         # Nulls are skipped (null only if all are null) in every dialect: each
@@ -738,131 +739,44 @@ BUILTINS: dict[str, Callable[[SqlWriter, ast.Func, list[str]], str]] = {
 
 
 # ------------------------------------------------------------- aggregates
-EMPTY_GROUP = {"count": "0", "count_distinct": "0", "sum": "0", "exists": "FALSE"}
-
-
 def aggregate_sql(writer: SqlWriter, node: ast.Aggregate) -> str:
-    """The aggregate inside its table's grouped subquery."""
-    assert node.func not in ("first", "last")  # ordered_sql
-    value = writer.sql(node.value) if node.value is not None else None
-    where = f" FILTER (WHERE {writer.sql(node.where)})" if node.where is not None else ""
-    if node.func in ("count", "exists"):
-        inner = f"COUNT({value if value is not None else '*'}){where}"
-        return f"({inner} > 0)" if node.func == "exists" else inner
-    floats = node.value is not None and _kind(node.value) == "float"
-    if node.func == "count_distinct":
-        if not floats or writer.dialect not in NAN_NOT_GREATEST:
-            return f"COUNT(DISTINCT {value}){where}"  # 0.0 and -0.0 one value, the NaNs one
-        assert value is not None
-        nan = writer.is_nan(value)
-        numbers = f"(CASE WHEN {nan} THEN NULL WHEN {value} = 0 THEN CAST(0 AS DOUBLE) ELSE {value} END)"
-        return f"(COUNT(DISTINCT {numbers}){where} + COALESCE(MAX(CASE WHEN {nan} THEN 1 ELSE 0 END){where}, 0))"
-    kind = _kind(node.value) if node.value is not None else None
-    count = f"CAST(NULLIF(COUNT({value}){where}, 0) AS DOUBLE)"
-    if node.func == "avg" and kind == "decimal":
-        # The exact sum as a double, over the count (engines' AVG of decimals round differently).
-        return f"(CAST(SUM({value}){where} AS DOUBLE) / {count})"
-    if node.func == "avg" and kind == "int":
-        # The exact integer sum (38 digits hold any 2**63 * rows) as a double, over
-        # the count: no int64 partial sum overflows (docs/decisions.md, "Float sums").
-        return f"(CAST(SUM(CAST({value} AS DECIMAL(38, 0))){where} AS DOUBLE) / {count})"
-    if node.func in ("sum", "avg") and kind == "float":
-        # The most accurate float sum each engine has (docs/sql.md): DuckDB's FSUM
-        # (compensated), a compensated fold in Spark, the exact sum rounded once in
-        # PostgreSQL; BigQuery and Snowflake add in their own order.
-        if writer.dialect == "duckdb":
-            total = f"FSUM({value}){where}"
-        elif writer.dialect == "spark":
-            total = _compensated_sum(f"LIST({value}){where}")
-        elif writer.dialect == "postgres":
-            assert value is not None
-            total = _postgres_exact_sum(value, where)
-        else:
-            total = f"SUM({value}){where}"
-        if node.func == "sum":
-            return total
-        if writer.dialect == "postgres":
-            # PostgreSQL raises "underflow" where a nonzero quotient rounds to zero (IEEE gives
-            # a signed zero: avg of [0.0, 5e-324]); such a sum is below 2**-1075 * count in size.
-            ulps = f"((ABS({total}) * {_f(2.0**537)}) * {_f(2.0**537)})"  # the sum in units of 2**-1074
-            tiny = f"ABS({total}) < {_f(1e-300)} AND {ulps} / {count} <= {_f(0.5)}"
-            return f"(CASE WHEN {tiny} THEN {total} * {_f(0.0)} ELSE {total} / {count} END)"
-        return f"({total} / {count})"
-    func = {"avg": "AVG", "sum": "SUM", "min": "MIN", "max": "MAX"}[node.func]
-    if floats and node.func in ("min", "max") and writer.dialect in NAN_NOT_GREATEST:
-        # NaN is the greatest float: a MIN is NaN only when every value is, a MAX as soon as one is.
-        assert value is not None
-        nan = writer.is_nan(value)
-        if node.func == "min":
-            return f"COALESCE(MIN(CASE WHEN {nan} THEN NULL ELSE {value} END){where}, MIN({value}){where})"
-        some_nan = f"MAX(CASE WHEN {nan} THEN 1 ELSE 0 END){where} = 1"
-        return f"(CASE WHEN {some_nan} THEN CAST('NaN' AS DOUBLE) ELSE MAX({value}){where} END)"
-    return f"{func}({value}){where}"
+    """The aggregate inside its table's grouped subquery: its spec's SQL
+    (:mod:`segql.aggregates`)."""
+    spec = writer.functions.aggregate(node.func)
+    assert spec is None or not spec.by  # ordered_sql
+    if spec is None or spec.sql is None:
+        raise SqlError(f"{node.func}(…) has no SQL translation", span=node.span, hint="use the Arrow engine")
+    return call_aggregate_sql(spec.sql, node, writer)
 
 
-PG_NUMERIC = "pg_catalog.numeric"
-"""PostgreSQL's unconstrained NUMERIC, spelled so that sqlglot keeps it (it
-writes DuckDB's ``DECIMAL`` as ``DECIMAL(18, 3)``)."""
+def call_aggregate_sql(sql: Callable[..., str], node: ast.Aggregate, *args: Any) -> str:
+    """An aggregate's SQL; a pack's that raises is a PluginError naming it."""
+    try:
+        return sql(*args[:1], node, *args[1:])
+    except SegqlError:
+        raise
+    except Exception as exc:
+        raise PluginError(
+            f"the SQL of aggregate {node.func} raised {describe_exception(exc)}", span=node.span
+        ) from None
 
 
-def _postgres_exact_sum(value: str, where: str) -> str:
-    """The exact sum of a group's doubles rounded once (Python's ``math.fsum``,
-    as the Arrow engine sums; docs/decisions.md, "Float sums") in PostgreSQL.
-
-    A finite double is ``±m * 2**p`` (integers ``m < 2**53``, ``-1074 <= p <=
-    971``), read exactly from its IEEE bits (``float8send``; ``x::numeric``
-    keeps 15 digits only).  As a NUMERIC it is ``±m * 2**p``, or for ``p < 0``
-    ``±m * 5**-p * 10**p`` (PostgreSQL's integer powers and products of
-    numerics are exact; ``10**p`` comes from the text ``'1e<p>'``).  SUM of
-    numerics is exact; NaN and ±Infinity are numerics too (+inf + -inf is NaN).
-    The cast to double precision prints the numeric's digits and reads them
-    with strtod: correctly rounded.  It raises beyond the double range, so a
-    sum of magnitude ``2**1024 - 2**970`` or more (which rounds to infinity)
-    is written as ±infinity; an exact zero is +0.0."""
-    n = PG_NUMERIC
-    x = f"CAST({value} AS DOUBLE)"
-    bits = f"CAST(CAST(('x' || PG_CATALOG.ENCODE(PG_CATALOG.FLOAT8SEND({x}), 'hex')) AS BIT(64)) AS BIGINT)"
-    p = f"(GREATEST(({bits} >> 52) & 2047, 1) - 1075)"
-    hidden = f"CASE WHEN ABS({x}) >= CAST({2.0**-1022!r} AS DOUBLE) THEN 4503599627370496 ELSE 0 END"  # normal
-    m = f"(({bits} & 4503599627370495) + {hidden})"
-    scale = (
-        f"(CASE WHEN ABS({x}) < CAST({2.0**52!r} AS DOUBLE) "
-        f"THEN POWER(CAST(5 AS {n}), -{p}) * CAST(('1e' || CAST({p} AS VARCHAR)) AS {n}) "
-        f"ELSE POWER(CAST(2 AS {n}), {p}) END)"
-    )
-    special = f"{x} = CAST('NaN' AS DOUBLE) OR ABS({x}) = CAST('Infinity' AS DOUBLE)"
-    exact = f"(CASE WHEN {special} THEN CAST({x} AS {n}) ELSE CAST(SIGN({x}) AS {n}) * {m} * {scale} END)"
-    total = f"SUM({exact}){where}"
-    limit = f"(POWER(CAST(2 AS {n}), 1024) - POWER(CAST(2 AS {n}), 970))"
-    # ABS(NaN) is above every numeric: SIGN(NaN) * inf is NaN, SIGN(±Infinity) * inf is ±inf.
-    return (
-        f"(CASE WHEN ABS({total}) < {limit} THEN CAST({total} AS DOUBLE) "
-        f"ELSE CAST(SIGN({total}) AS DOUBLE) * CAST('Infinity' AS DOUBLE) END)"
-    )
-
-
-def _compensated_sum(values: str) -> str:
-    """Neumaier's compensated sum of a list of doubles as a fold (Spark's
-    ``AGGREGATE`` over ``COLLECT_LIST``, which skips nulls): the running sum and
-    the rounding errors it made, added at the end; a NaN or infinite running
-    sum is the answer as it is (NaN, or the infinity)."""
-    acc, v = "segql_acc", "segql_v"
-    t = f"({acc}.s + {v})"
-    error = f"CASE WHEN ABS({acc}.s) >= ABS({v}) THEN ({acc}.s - {t}) + {v} ELSE ({v} - {t}) + {acc}.s END"
-    step = f"({acc}, {v}) -> {{'s': {t}, 'c': {acc}.c + {error}}}"
-    finish = (
-        f"{acc} -> CASE WHEN ISNAN({acc}.s) OR ABS({acc}.s) = CAST('Infinity' AS DOUBLE) "
-        f"THEN {acc}.s ELSE {acc}.s + {acc}.c END"
-    )
-    return f"AGGREGATE({values}, {{'s': CAST(0 AS DOUBLE), 'c': CAST(0 AS DOUBLE)}}, {step}, {finish})"
+def empty_group_sql(writer: SqlWriter, node: ast.Aggregate) -> str | None:
+    """The value of ``node`` for a customer without rows (None: null)."""
+    spec = writer.functions.aggregate(node.func)
+    if spec is None:
+        return None
+    if spec.empty_sql is not None:
+        return spec.empty_sql
+    return python_literal(spec.empty) if spec.empty is not None else None
 
 
 def ordered_tables(planned: Any) -> list[str]:
-    """The related tables read by ``first``/``last … by``."""
+    """The related tables read by aggregates with ``by`` (``first``/``last``)."""
     tables: list[str] = []
     for expr in planned.exprs.values():
         for node in ast.walk(expr):
-            if isinstance(node, ast.Aggregate) and node.func in ("first", "last") and node.table not in tables:
+            if isinstance(node, ast.Aggregate) and node.by is not None and node.table not in tables:
                 tables.append(node.table)
     return tables
 
@@ -871,24 +785,12 @@ ORDERED_VALUE = "__segql_value"
 
 
 def ordered_sql(writer: SqlWriter, node: ast.Aggregate, k: str, source: str, order: str) -> str:
-    """``first``/``last(value by b where w)``: per key, the value of the row with
-    the smallest/largest ``b`` (rows with a null or NaN ``b``, or ``w`` not true,
-    left out); ties go to the earliest/latest row by the ``order`` column."""
-    assert node.value is not None and node.by is not None
-    direction = "ASC" if node.func == "first" else "DESC"
-    by = writer.sql(node.by)
-    kept = [f"{k} IS NOT NULL", f"{by} IS NOT NULL"]
-    if node.by.type is not None and node.by.type.kind == "float":
-        kept.append(f"NOT {writer.is_nan(by)}")
-        by = f"({by} + 0.0)"  # -0.0 and 0.0 tie, as they compare equal
-    if node.where is not None:
-        kept.append(f"COALESCE({writer.sql(node.where)}, FALSE)")
-    rank = f"ROW_NUMBER() OVER (PARTITION BY {k} ORDER BY {by} {direction}, {order} {direction})"
-    value, row = quote(ORDERED_VALUE), quote("__segql_row")
-    return (
-        f"SELECT {k}, {value} FROM (SELECT {k}, {writer.sql(node.value)} AS {value}, {rank} AS {row} "
-        f"FROM {source} WHERE {' AND '.join(kept)}) AS ranked WHERE {row} = 1"
-    )
+    """An aggregate with ``by`` (``first``/``last``): a query of one row per key
+    ``k`` with the value as ``ORDERED_VALUE``, from its spec's SQL."""
+    spec = writer.functions.aggregate(node.func)
+    if spec is None or spec.sql is None:
+        raise SqlError(f"{node.func}(…) has no SQL translation", span=node.span, hint="use the Arrow engine")
+    return call_aggregate_sql(spec.sql, node, writer, k, source, order, quote(ORDERED_VALUE))
 
 
 def check_dialect(dialect: str) -> None:
@@ -956,7 +858,7 @@ def program_sql(
     for table, nodes in aggregates.items():
         for i, node in enumerate(nodes):
             names[node] = f"a_{_safe(table)}_{i}"
-    ordered = [node for nodes in aggregates.values() for node in nodes if node.func in ("first", "last")]
+    ordered = [node for nodes in aggregates.values() for node in nodes if node.by is not None]
     for node in ordered:
         if node.table not in row_order:
             raise SqlError(
@@ -970,7 +872,7 @@ def program_sql(
         if node in ordered:
             return f"{quote(names[node])}.{quote(ORDERED_VALUE)}"
         column = f"{quote('r_' + _safe(node.table))}.{quote(names[node])}"
-        empty = EMPTY_GROUP.get(node.func)
+        empty = empty_group_sql(writer, node)
         return f"COALESCE({column}, {empty})" if empty is not None else column
 
     writer = SqlWriter(

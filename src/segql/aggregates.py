@@ -1,0 +1,385 @@
+"""segql's aggregates over related tables (LANGUAGE.md §3, §10), each declared once.
+
+One :class:`~segql.registry.AggregateSpec` per aggregate holds everything
+about it: which value types it accepts and its result type (the checker),
+its value over no rows, whether it takes a value / a ``by`` / constant
+arguments, its Arrow reducer (:class:`segql.engines.arrow.aggregate.Groups`
+does the grouping) and its SQL (written into the table's ``GROUP BY``
+subquery by :mod:`segql.engines.sql.writer`).  The built-ins below are
+registered by segql's own pack through the ``segql_register_functions`` hook,
+with the same :meth:`~segql.registry.FunctionRegistry.add_aggregate` call a
+pack uses (docs/plugins.md, "Aggregates").
+
+Adding an aggregate is one ``registry.add_aggregate(...)`` here, plus tests
+and docs; ``tests/test_aggregate_specs.py`` fails while one lacks an Arrow
+reducer or SQL for a dialect without being on its explicit unsupported list.
+"""
+
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from segql import ast
+from segql.engines.arrow.exactsum import group_fsum
+from segql.engines.arrow.values import to_float64
+from segql.engines.sql.literals import NAN_NOT_GREATEST, python_literal
+from segql.errors import SqlError
+from segql.hookspecs import hookimpl
+from segql.registry import FunctionRegistry
+from segql.types import FLOAT, INT, SType
+
+
+def _kind(node: ast.Node | None) -> str | None:
+    return node.type.kind if node is not None and node.type is not None else None
+
+
+def _f(value: float) -> str:
+    return python_literal(float(value))
+
+
+# ------------------------------------------------------------------ count / exists
+def _count_reducer(groups: Any, node: ast.Aggregate, mask: Any, value: Any, by: Any) -> pa.Array:
+    if value is None:  # count(orders where …): rows
+        return pa.array(groups.count_rows(mask))
+    return pa.array(groups.count_rows(groups.valid(value, mask)))
+
+
+def _exists_reducer(groups: Any, node: ast.Aggregate, mask: Any, value: Any, by: Any) -> pa.Array:
+    return pa.array(groups.count_rows(mask) > 0)
+
+
+def _count_sql(writer: Any, node: ast.Aggregate) -> str:
+    value = writer.sql(node.value) if node.value is not None else "*"
+    return f"COUNT({value}){_filter(writer, node)}"
+
+
+def _exists_sql(writer: Any, node: ast.Aggregate) -> str:
+    return f"({_count_sql(writer, node)} > 0)"
+
+
+def _filter(writer: Any, node: ast.Aggregate) -> str:
+    return f" FILTER (WHERE {writer.sql(node.where)})" if node.where is not None else ""
+
+
+# ----------------------------------------------------------------- count_distinct
+def _count_distinct_sql(writer: Any, node: ast.Aggregate) -> str:
+    value, where = writer.sql(node.value), _filter(writer, node)
+    if _kind(node.value) != "float" or writer.dialect not in NAN_NOT_GREATEST:
+        return f"COUNT(DISTINCT {value}){where}"  # 0.0 and -0.0 one value, the NaNs one
+    nan = writer.is_nan(value)
+    numbers = f"(CASE WHEN {nan} THEN NULL WHEN {value} = 0 THEN CAST(0 AS DOUBLE) ELSE {value} END)"
+    return f"(COUNT(DISTINCT {numbers}){where} + COALESCE(MAX(CASE WHEN {nan} THEN 1 ELSE 0 END){where}, 0))"
+
+
+# ---------------------------------------------------------------------- sum / avg
+def _sum_avg_reducer(groups: Any, node: ast.Aggregate, mask: Any, value: Any, by: Any) -> pa.Array:
+    result: pa.Array = groups.sum_avg(node, mask, value)
+    return result
+
+
+def _sum_avg_sql(writer: Any, node: ast.Aggregate) -> str:
+    value, where, kind = writer.sql(node.value), _filter(writer, node), _kind(node.value)
+    count = f"CAST(NULLIF(COUNT({value}){where}, 0) AS DOUBLE)"
+    if node.func == "avg" and kind == "decimal":
+        # The exact sum as a double, over the count (engines' AVG of decimals round differently).
+        return f"(CAST(SUM({value}){where} AS DOUBLE) / {count})"
+    if node.func == "avg" and kind == "int":
+        # The exact integer sum (38 digits hold any 2**63 * rows) as a double, over
+        # the count: no int64 partial sum overflows (docs/decisions.md, "Float sums").
+        return f"(CAST(SUM(CAST({value} AS DECIMAL(38, 0))){where} AS DOUBLE) / {count})"
+    if kind != "float":
+        return f"{node.func.upper()}({value}){where}"
+    # The most accurate float sum each engine has (docs/sql.md): DuckDB's FSUM
+    # (compensated), a compensated fold in Spark, the exact sum rounded once in
+    # PostgreSQL; BigQuery and Snowflake add in their own order.
+    if writer.dialect == "duckdb":
+        total = f"FSUM({value}){where}"
+    elif writer.dialect == "spark":
+        total = _compensated_sum(f"LIST({value}){where}")
+    elif writer.dialect == "postgres":
+        total = _postgres_exact_sum(value, where)
+    else:
+        total = f"SUM({value}){where}"
+    if node.func == "sum":
+        return total
+    if writer.dialect == "postgres":
+        # PostgreSQL raises "underflow" where a nonzero quotient rounds to zero (IEEE gives
+        # a signed zero: avg of [0.0, 5e-324]); such a sum is below 2**-1075 * count in size.
+        ulps = f"((ABS({total}) * {_f(2.0**537)}) * {_f(2.0**537)})"  # the sum in units of 2**-1074
+        tiny = f"ABS({total}) < {_f(1e-300)} AND {ulps} / {count} <= {_f(0.5)}"
+        return f"(CASE WHEN {tiny} THEN {total} * {_f(0.0)} ELSE {total} / {count} END)"
+    return f"({total} / {count})"
+
+
+PG_NUMERIC = "pg_catalog.numeric"
+"""PostgreSQL's unconstrained NUMERIC, spelled so that sqlglot keeps it (it
+writes DuckDB's ``DECIMAL`` as ``DECIMAL(18, 3)``)."""
+
+
+def _postgres_exact_sum(value: str, where: str) -> str:
+    """The exact sum of a group's doubles rounded once (Python's ``math.fsum``,
+    as the Arrow engine sums; docs/decisions.md, "Float sums") in PostgreSQL.
+
+    A finite double is ``±m * 2**p`` (integers ``m < 2**53``, ``-1074 <= p <=
+    971``), read exactly from its IEEE bits (``float8send``; ``x::numeric``
+    keeps 15 digits only).  As a NUMERIC it is ``±m * 2**p``, or for ``p < 0``
+    ``±m * 5**-p * 10**p`` (PostgreSQL's integer powers and products of
+    numerics are exact; ``10**p`` comes from the text ``'1e<p>'``).  SUM of
+    numerics is exact; NaN and ±Infinity are numerics too (+inf + -inf is NaN).
+    The cast to double precision prints the numeric's digits and reads them
+    with strtod: correctly rounded.  It raises beyond the double range, so a
+    sum of magnitude ``2**1024 - 2**970`` or more (which rounds to infinity)
+    is written as ±infinity; an exact zero is +0.0."""
+    n = PG_NUMERIC
+    x = f"CAST({value} AS DOUBLE)"
+    bits = f"CAST(CAST(('x' || PG_CATALOG.ENCODE(PG_CATALOG.FLOAT8SEND({x}), 'hex')) AS BIT(64)) AS BIGINT)"
+    p = f"(GREATEST(({bits} >> 52) & 2047, 1) - 1075)"
+    hidden = f"CASE WHEN ABS({x}) >= CAST({2.0**-1022!r} AS DOUBLE) THEN 4503599627370496 ELSE 0 END"  # normal
+    m = f"(({bits} & 4503599627370495) + {hidden})"
+    scale = (
+        f"(CASE WHEN ABS({x}) < CAST({2.0**52!r} AS DOUBLE) "
+        f"THEN POWER(CAST(5 AS {n}), -{p}) * CAST(('1e' || CAST({p} AS VARCHAR)) AS {n}) "
+        f"ELSE POWER(CAST(2 AS {n}), {p}) END)"
+    )
+    special = f"{x} = CAST('NaN' AS DOUBLE) OR ABS({x}) = CAST('Infinity' AS DOUBLE)"
+    exact = f"(CASE WHEN {special} THEN CAST({x} AS {n}) ELSE CAST(SIGN({x}) AS {n}) * {m} * {scale} END)"
+    total = f"SUM({exact}){where}"
+    limit = f"(POWER(CAST(2 AS {n}), 1024) - POWER(CAST(2 AS {n}), 970))"
+    # ABS(NaN) is above every numeric: SIGN(NaN) * inf is NaN, SIGN(±Infinity) * inf is ±inf.
+    return (
+        f"(CASE WHEN ABS({total}) < {limit} THEN CAST({total} AS DOUBLE) "
+        f"ELSE CAST(SIGN({total}) AS DOUBLE) * CAST('Infinity' AS DOUBLE) END)"
+    )
+
+
+def _compensated_sum(values: str) -> str:
+    """Neumaier's compensated sum of a list of doubles as a fold (Spark's
+    ``AGGREGATE`` over ``COLLECT_LIST``, which skips nulls): the running sum and
+    the rounding errors it made, added at the end; a NaN or infinite running
+    sum is the answer as it is (NaN, or the infinity)."""
+    acc, v = "segql_acc", "segql_v"
+    t = f"({acc}.s + {v})"
+    error = f"CASE WHEN ABS({acc}.s) >= ABS({v}) THEN ({acc}.s - {t}) + {v} ELSE ({v} - {t}) + {acc}.s END"
+    step = f"({acc}, {v}) -> {{'s': {t}, 'c': {acc}.c + {error}}}"
+    finish = (
+        f"{acc} -> CASE WHEN ISNAN({acc}.s) OR ABS({acc}.s) = CAST('Infinity' AS DOUBLE) "
+        f"THEN {acc}.s ELSE {acc}.s + {acc}.c END"
+    )
+    return f"AGGREGATE({values}, {{'s': CAST(0 AS DOUBLE), 'c': CAST(0 AS DOUBLE)}}, {step}, {finish})"
+
+
+# ---------------------------------------------------------------------- min / max
+def _min_max_reducer(groups: Any, node: ast.Aggregate, mask: Any, value: Any, by: Any) -> pa.Array:
+    result: pa.Array = groups.min_max(node.func, mask, value)
+    return result
+
+
+def _min_max_sql(writer: Any, node: ast.Aggregate) -> str:
+    value, where = writer.sql(node.value), _filter(writer, node)
+    if _kind(node.value) == "float" and writer.dialect in NAN_NOT_GREATEST:
+        # NaN is the greatest float: a MIN is NaN only when every value is, a MAX as soon as one is.
+        nan = writer.is_nan(value)
+        if node.func == "min":
+            return f"COALESCE(MIN(CASE WHEN {nan} THEN NULL ELSE {value} END){where}, MIN({value}){where})"
+        some_nan = f"MAX(CASE WHEN {nan} THEN 1 ELSE 0 END){where} = 1"
+        return f"(CASE WHEN {some_nan} THEN CAST('NaN' AS DOUBLE) ELSE MAX({value}){where} END)"
+    return f"{node.func.upper()}({value}){where}"
+
+
+# -------------------------------------------------------------- first / last … by
+def _first_last_reducer(groups: Any, node: ast.Aggregate, mask: Any, value: Any, by: Any) -> pa.Array:
+    result: pa.Array = groups.first_last(node.func, mask, value, by)
+    return result
+
+
+def _first_last_sql(writer: Any, node: ast.Aggregate, k: str, source: str, order: str, column: str) -> str:
+    """``first``/``last(value by b where w)``: per key, the value of the row with
+    the smallest/largest ``b`` (rows with a null or NaN ``b``, or ``w`` not true,
+    left out); ties go to the earliest/latest row by the ``order`` column."""
+    assert node.value is not None and node.by is not None
+    direction = "ASC" if node.func == "first" else "DESC"
+    by = writer.sql(node.by)
+    kept = [f"{k} IS NOT NULL", f"{by} IS NOT NULL"]
+    if node.by.type is not None and node.by.type.kind == "float":
+        kept.append(f"NOT {writer.is_nan(by)}")
+        by = f"({by} + 0.0)"  # -0.0 and 0.0 tie, as they compare equal
+    if node.where is not None:
+        kept.append(f"COALESCE({writer.sql(node.where)}, FALSE)")
+    rank = f"ROW_NUMBER() OVER (PARTITION BY {k} ORDER BY {by} {direction}, {order} {direction})"
+    row = '"__segql_row"'
+    return (
+        f"SELECT {k}, {column} FROM (SELECT {k}, {writer.sql(node.value)} AS {column}, {rank} AS {row} "
+        f"FROM {source} WHERE {' AND '.join(kept)}) AS ranked WHERE {row} = 1"
+    )
+
+
+# ------------------------------------------------------------- median / quantile
+def _q_of(node: ast.Aggregate) -> float:
+    return float(node.args[0]) if node.func == "quantile" else 0.5
+
+
+def _check_q(args: tuple[Any, ...]) -> list[str | None]:
+    q = args[0]
+    if isinstance(q, bool) or not isinstance(q, (int, float)) or not 0 <= q <= 1:
+        return [f"q must be a number from 0 to 1, e.g. 0.9, not {q!r}"]
+    return [None]
+
+
+def _fma(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """``a * b + c`` rounded once (a fused multiply-add), elementwise, for
+    finite ``a``, ``c`` and ``0 < b <= 1``: Dekker's exact product ``a * b =
+    p + e`` and the three terms added exactly and rounded once
+    (:func:`group_fsum`).  Magnitudes where the exact product cannot be had
+    in doubles (beyond 2**995, or a product below 2**-969) are computed with
+    exact fractions.  An exact zero is +0.0."""
+    m = a.size
+    if m == 0:
+        return np.zeros(0)
+    split = 134217729.0  # 2**27 + 1
+    with np.errstate(over="ignore", invalid="ignore", under="ignore"):
+        p = a * b
+        ta, tb = split * a, split * b
+        ah = ta - (ta - a)
+        al = a - ah
+        bh = tb - (tb - b)
+        bl = b - bh
+        e = ((ah * bh - p) + ah * bl + al * bh) + al * bl
+    exact = (np.abs(a) < 2.0**995) & ((np.abs(p) >= 2.0**-969) | (a == 0))
+    terms = np.stack([p, np.where(exact, e, 0.0), c], axis=1).ravel()
+    result = group_fsum(np.repeat(np.arange(m), 3), terms, m)
+    for i in np.flatnonzero(~exact).tolist():  # rare: extreme magnitudes
+        value = Fraction(float(a[i])) * Fraction(float(b[i])) + Fraction(float(c[i]))
+        try:
+            result[i] = float(value) + 0.0
+        except OverflowError:
+            result[i] = math.inf if value > 0 else -math.inf
+    return result
+
+
+def _quantile_reducer(groups: Any, node: ast.Aggregate, mask: Any, value: Any, by: Any) -> pa.Array:
+    """Per group, DuckDB's ``quantile_cont``: the values (as doubles, NaN the
+    greatest) sorted, ``r = (count - 1) * q``, ``lo``/``hi`` the values at
+    ``floor(r)``/``ceil(r)`` and, when they differ, ``lo * (1 - d) + hi * d``
+    with ``d = r - floor(r)``, rounded once as DuckDB's fused multiply-add
+    does; a zero is +0.0 (docs/decisions.md, "median and quantile")."""
+    n = groups.n
+    if pa.types.is_null(value.type):
+        return pa.nulls(n, pa.float64())
+    floats = to_float64(pa.chunked_array([value]))
+    keep = groups.valid(value, mask)
+    numbers = np.asarray(pc.fill_null(floats, 0.0).to_numpy(zero_copy_only=False), dtype=np.float64)[keep]
+    pos = groups.positions[keep]
+    order = np.lexsort((numbers, pos))  # by position, then value (NaN last)
+    pos, numbers = pos[order], numbers[order]
+    counts = np.bincount(pos, minlength=n)
+    present = counts > 0
+    starts = np.cumsum(counts) - counts
+    rank = (counts[present] - 1).astype(np.float64) * _q_of(node)
+    low, high = np.floor(rank), np.ceil(rank)
+    d = rank - low
+    lo = numbers[starts[present] + low.astype(np.int64)]
+    hi = numbers[starts[present] + high.astype(np.int64)]
+    result = lo.copy()
+    mixed = low != high
+    finite = mixed & np.isfinite(lo) & np.isfinite(hi)
+    with np.errstate(invalid="ignore", over="ignore"):
+        special = mixed & ~finite  # NaN or infinities: no rounding to care about
+        result[special] = lo[special] * (1.0 - d[special]) + hi[special] * d[special]
+        result[finite] = _fma(lo[finite], 1.0 - d[finite], hi[finite] * d[finite])
+    out = np.zeros(n, dtype=np.float64)
+    out[present] = result + 0.0
+    return pa.array(out, mask=~present)
+
+
+def _quantile_sql(writer: Any, node: ast.Aggregate) -> str:
+    if writer.dialect == "bigquery":
+        raise SqlError(
+            f"{node.func}(…) has no BigQuery translation: BigQuery's PERCENTILE_CONT is an analytic "
+            "(window) function only, not an aggregate",
+            span=node.span,
+            hint="use another dialect, or the Arrow engine",
+        )
+    value = f"CAST({writer.sql(node.value)} AS DOUBLE)"
+    # Spark's PERCENTILE (sqlglot writes QUANTILE_CONT as a PERCENTILE_CONT Spark refuses);
+    # PostgreSQL and Snowflake: PERCENTILE_CONT(q) WITHIN GROUP (ORDER BY x), written by sqlglot.
+    func = "PERCENTILE" if writer.dialect == "spark" else "QUANTILE_CONT"
+    # + 0.0: a zero is +0.0 whatever the order of 0.0 and -0.0 among equal values.
+    return f"({func}({value}, {_f(_q_of(node))}){_filter(writer, node)} + {_f(0.0)})"
+
+
+def _float_result(value: SType) -> SType:
+    return FLOAT
+
+
+def _sum_type(value: SType) -> SType:
+    return value if not value.is_null else INT
+
+
+BUILTIN_AGGREGATES: dict[str, dict[str, Any]] = {
+    "count": dict(
+        reducer=_count_reducer, sql=_count_sql, value="optional", returns="int", empty=0, empty_sql="0",
+        doc="Rows (count(orders)) or non-null values (count(orders.x)).",
+    ),
+    "exists": dict(
+        reducer=_exists_reducer, sql=_exists_sql, value="none", returns="bool", empty=False, empty_sql="FALSE",
+        doc="Whether there is a row (with where: one that matches).",
+    ),
+    "count_distinct": dict(
+        reducer=lambda g, node, mask, value, by: g.count_distinct(mask, value),
+        sql=_count_distinct_sql, returns="int", empty=0, empty_sql="0",
+        doc="Distinct non-null values (0.0 and -0.0 one value, every NaN one).",
+    ),
+    "sum": dict(
+        reducer=_sum_avg_reducer, sql=_sum_avg_sql, accepts="number", type_rule=_sum_type, empty=0, empty_sql="0",
+        refuse="{func} needs numbers, but {value} is {type}",
+        doc="Sum (floats: the exact sum rounded once).",
+    ),
+    "avg": dict(
+        reducer=_sum_avg_reducer, sql=_sum_avg_sql, accepts="number", type_rule=_float_result,
+        refuse="{func} needs numbers, but {value} is {type}",
+        doc="Mean: the exact sum rounded once, over the count.",
+    ),
+    "min": dict(
+        reducer=_min_max_reducer, sql=_min_max_sql, accepts="orderable", refuse="{func} cannot order {value}",
+        doc="Smallest value (NaN the greatest float).",
+    ),
+    "max": dict(
+        reducer=_min_max_reducer, sql=_min_max_sql, accepts="orderable", refuse="{func} cannot order {value}",
+        doc="Greatest value (NaN the greatest float).",
+    ),
+    "first": dict(
+        reducer=_first_last_reducer, sql=_first_last_sql, by=True,
+        doc="The value at the smallest 'by' (ties: the earliest row).",
+    ),
+    "last": dict(
+        reducer=_first_last_reducer, sql=_first_last_sql, by=True,
+        doc="The value at the largest 'by' (ties: the latest row).",
+    ),
+    "median": dict(
+        reducer=_quantile_reducer, sql=_quantile_sql, accepts="number", type_rule=_float_result,
+        refuse="{func} needs numbers, but {value} is {type}",
+        doc="quantile(x, 0.5).",
+    ),
+    "quantile": dict(
+        reducer=_quantile_reducer, sql=_quantile_sql, accepts="number", type_rule=_float_result,
+        params=("q",), check_args=_check_q, refuse="{func} needs numbers, but {value} is {type}",
+        doc="Continuous quantile, linear interpolation (DuckDB's quantile_cont); q a constant in [0, 1].",
+    ),
+}  # fmt: skip
+"""The built-in aggregates: the keyword arguments of their ``add_aggregate``."""
+
+
+@hookimpl
+def segql_register_functions(registry: FunctionRegistry) -> None:
+    """segql's own aggregates, registered as a pack registers its own."""
+    for name, declaration in BUILTIN_AGGREGATES.items():
+        registry.add_aggregate(name, **declaration)
+
+
+__all__ = ["BUILTIN_AGGREGATES", "segql_register_functions"]
