@@ -128,7 +128,7 @@ def _trunc_sql(t: str, unit: str, *, writer: SqlContext, constants: tuple[Any, .
     if name == "week":
         if writer.dialect == "snowflake":
             # Snowflake's DATE_TRUNC('WEEK') follows the session's WEEK_START; DAYOFWEEKISO does not.
-            return f"({day} - CAST(ISODOW({day}) - 1 AS BIGINT))"
+            return f"({day} - CAST(ISODOW({day}) - 1 AS INTEGER))"
         if writer.dialect == "bigquery":
             part = "ISOWEEK"  # BigQuery's WEEK starts on Sunday
     if writer.dialect == "postgres":
