@@ -58,7 +58,6 @@ ALLOWED_FUNCTION_IMPORTS: dict[tuple[str, str], str] = {
     ("segql.engines.spark", "segql.program"): "the Spark engine drives a Program (program never imports it)",
     ("segql.engines.spark", "os"): "stdlib, only when a local Spark session starts",
     ("segql.engines.spark", "sys"): "stdlib, only when a local Spark session starts",
-    ("segql.engines.sql.writer", "struct"): "stdlib, one float formatting helper",
     ("segql.engines.arrow.temporal", "calendar"): "stdlib, one month-arithmetic helper",
 }
 """Function-level imports of segql's own modules (and the standard library), by

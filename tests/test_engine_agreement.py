@@ -292,6 +292,59 @@ CASES = [
             )
         },
     ),
+    # ---------------------------------------------------------------- trunc (issue 16)
+    # trunc(t, unit): the first day of t's period (ISO weeks from Monday, UTC).
+    # Hand-computed: 2024-02-29 is a Thursday, 1969-12-31 a Wednesday, 0001-01-01
+    # a Monday, 2024-03-31 (AS_OF) a Sunday, 2024-12-31 a Tuesday, 1970-01-01 a
+    # Thursday, 9999-12-31 a Friday.
+    Case(
+        "trunc_calendar_periods",
+        """
+        feature d_week = trunc(d, "week")
+        feature d_month = trunc(d, "month")
+        feature d_quarter = trunc(d, "quarter")
+        feature d_year = trunc(d, "YEAR")
+        feature t_day = trunc(t, "day")
+        feature t_week = trunc(t, "Week")
+        feature t_month = trunc(t, "month")
+        feature t_quarter = trunc(t, "quarter")
+        feature t_year = trunc(t, "year")
+        feature this_week = trunc(now, "week")
+        segment since_this_week = t >= trunc(now, "week") - 1y
+        """,
+        pa.table(
+            {
+                "id": [1, 2, 3, 4, 5],
+                "d": pa.array(
+                    [dt.date(2024, 2, 29), dt.date(1969, 12, 31), dt.date(1, 1, 1), dt.date(2024, 3, 31), None]
+                ),
+                "t": pa.array(
+                    [
+                        ts(2024, 12, 31, 23, 59, 59, 999999),
+                        ts(1970, 1, 1),
+                        ts(9999, 12, 31, 23, 59, 59, 999999),
+                        None,
+                        ts(1, 1, 1),
+                    ],
+                    TS_US,
+                ),
+            }
+        ),
+        {
+            "d_week": [dt.date(2024, 2, 26), dt.date(1969, 12, 29), dt.date(1, 1, 1), dt.date(2024, 3, 25), None],
+            "d_month": [dt.date(2024, 2, 1), dt.date(1969, 12, 1), dt.date(1, 1, 1), dt.date(2024, 3, 1), None],
+            "d_quarter": [dt.date(2024, 1, 1), dt.date(1969, 10, 1), dt.date(1, 1, 1), dt.date(2024, 1, 1), None],
+            "d_year": [dt.date(2024, 1, 1), dt.date(1969, 1, 1), dt.date(1, 1, 1), dt.date(2024, 1, 1), None],
+            "t_day": [dt.date(2024, 12, 31), dt.date(1970, 1, 1), dt.date(9999, 12, 31), None, dt.date(1, 1, 1)],
+            "t_week": [dt.date(2024, 12, 30), dt.date(1969, 12, 29), dt.date(9999, 12, 27), None, dt.date(1, 1, 1)],
+            "t_month": [dt.date(2024, 12, 1), dt.date(1970, 1, 1), dt.date(9999, 12, 1), None, dt.date(1, 1, 1)],
+            "t_quarter": [dt.date(2024, 10, 1), dt.date(1970, 1, 1), dt.date(9999, 10, 1), None, dt.date(1, 1, 1)],
+            "t_year": [dt.date(2024, 1, 1), dt.date(1970, 1, 1), dt.date(9999, 1, 1), None, dt.date(1, 1, 1)],
+            "this_week": [dt.date(2024, 3, 25)] * 5,
+            # trunc(now, "week") - 1y is 2023-03-25: rows 1 and 3 are on or after it.
+            "since_this_week": [True, False, True, False, False],
+        },
+    ),
 ]
 
 

@@ -24,7 +24,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import segql
-from segql.engines.sql.writer import round_double_sql
+from segql.builtins.rounding import round_double_sql
 
 EXAMPLES = 2_000 if os.environ.get("SEGQL_LONG") else 200
 

@@ -28,7 +28,8 @@ import pyarrow.compute as pc
 from segql import ast
 from segql.engines.arrow.exactsum import group_fsum
 from segql.engines.arrow.values import to_float64
-from segql.engines.sql.literals import NAN_NOT_GREATEST, python_literal
+from segql.engines.sql.dialects import NAN_NOT_GREATEST
+from segql.engines.sql.literals import python_literal
 from segql.errors import SqlError
 from segql.hookspecs import hookimpl
 from segql.registry import FunctionRegistry

@@ -33,6 +33,7 @@ import pyarrow as pa
 
 from segql.engines.arrow.values import broadcast, decode, to_float64
 from segql.errors import PluginError
+from segql.span import Span
 from segql.types import SType, parse_type_name
 
 Value: TypeAlias = pa.Array | pa.ChunkedArray | pa.Scalar
@@ -130,6 +131,9 @@ class CallContext:
     arg_types: tuple[SType, ...]
     result_type: SType
     function: str
+    arg_spans: tuple[Span, ...] = ()
+    """Where each argument is written in the source: an error about one
+    argument (``SegqlError(..., span=ctx.arg_spans[i])``) points at it."""
 
     def broadcast(self, value: Value) -> pa.ChunkedArray:
         """``value`` as a ChunkedArray of ``num_rows`` rows (scalars are repeated)."""

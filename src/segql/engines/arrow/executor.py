@@ -717,6 +717,7 @@ class Executor:
             arg_types=tuple(a.type or ANY for a in node.args),
             result_type=node.type or ANY,
             function=fn.name,
+            arg_spans=tuple(a.span for a in node.args),
         )
         if fn.pack == "segql":
             return fn.impl(ctx, *args)

@@ -1,12 +1,39 @@
 """The SQL side of a function's declaration: how the writer calls a
 function's ``sql=`` implementation, and the typed interface that
 implementation sees (``SqlContext``).  Built-in functions and packs use the
-same hook (docs/plugins.md, "SQL")."""
+same hook (docs/plugins.md, "SQL").
+
+A ``sql=`` implementation is called with the SQL text of each argument
+(positionally) and, as keywords, whichever of these it declares as
+parameters:
+
+``writer``
+    the :class:`SqlContext` (dialect, evaluation instant, NaN helpers, the
+    population's rows);
+``constants``
+    each argument's Python value when it is a constant (a literal, a
+    parameter's value, a list of them, a :class:`Duration` for a duration
+    literal), else :data:`NOT_CONSTANT`;
+``kinds``
+    each argument's type kind (``"int"``, ``"float"``, ``"string"``,
+    ``"date"``, …; ``None`` when unknown);
+``result_kind``
+    the type kind of the call's result;
+``spans``
+    each argument's position in the source: a refusal about one argument
+    raises ``SqlError(..., span=spans[i])`` to point at it (an error without a
+    position points at the whole call).
+
+A hook refuses a call it cannot translate by raising :class:`SqlError`.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 import inspect
 from typing import Any, Protocol
+
+import attrs
 
 from segql import ast
 from segql.errors import PluginError, SegqlError, SqlError, describe_exception
@@ -22,6 +49,12 @@ class SqlContext(Protocol):
         """The target dialect (``duckdb``, ``spark``, ``postgres``, ``bigquery``,
         ``snowflake``); the SQL returned is DuckDB SQL either way (sqlglot
         translates it), this is for dialects whose semantics differ."""
+        ...
+
+    @property
+    def as_of(self) -> dt.datetime:
+        """The evaluation instant (UTC): what ``now`` is in the query.  A
+        function that reads it is not pure (``registry.add(..., pure=False)``)."""
         ...
 
     @property
@@ -51,13 +84,21 @@ NOT_CONSTANT: Any = type("NotConstant", (), {"__repr__": lambda self: "NOT_CONST
 """In a hook's ``constants``: the argument depends on the row."""
 
 
+@attrs.frozen
+class Duration:
+    """In a hook's ``constants``: a duration literal (``30d``, ``6m``), as
+    ``months`` calendar months plus ``micros`` microseconds."""
+
+    months: int
+    micros: int
+
+
 def call_sql_hook(fn: Function, node: ast.Func, args: list[str], writer: HookWriter) -> str:
-    """A pack's ``sql=`` hook on the arguments' SQL.  A hook that declares a
-    ``writer`` parameter also gets the writer (its ``dialect``, ``is_nan``,
-    ``rows_from``); one that declares ``constants`` gets each argument's Python
-    value when it is a constant (a literal, a parameter or a list of them), else
-    ``NOT_CONSTANT``; one that declares ``kinds`` gets each argument's type kind
-    ("int", "float", "string", …)."""
+    """A function's ``sql=`` implementation on the arguments' SQL, with the
+    keywords it declares (the module docstring lists them).  A refusal
+    (``SqlError``) points at the position the hook gave, else at the call.
+    Any other failure of a pack's hook is the pack's ``PluginError``; segql's
+    own functions raise only ``SegqlError``s, passed on as they are."""
     hook = fn.sql
     span = node.span
     assert hook is not None
@@ -72,11 +113,22 @@ def call_sql_hook(fn: Function, node: ast.Func, args: list[str], writer: HookWri
         extra["constants"] = tuple(writer.constant_of(a) for a in node.args)
     if "kinds" in declared:
         extra["kinds"] = tuple(a.type.kind if a.type is not None else None for a in node.args)
+    if "result_kind" in declared:
+        extra["result_kind"] = node.type.kind if node.type is not None else None
+    if "spans" in declared:
+        extra["spans"] = tuple(a.span for a in node.args)
     try:
         text = hook(*args, **extra)
-    except SqlError as exc:  # the pack refuses this call: at the call's position
+    except SqlError as exc:  # the hook refuses this call: where it says, else at the call
+        if exc.line is not None:
+            raise
         raise SqlError(exc.message, span=span, hint=exc.hint) from None
-    except SegqlError as exc:  # e.g. the pack's own argument check, as in evaluate
+    except SegqlError as exc:
+        if fn.pack == BUILTIN_PACK:  # segql's own argument checks (trunc's unit)
+            if exc.line is not None:
+                raise
+            raise type(exc)(exc.message, span=span, hint=exc.hint) from None
+        # e.g. the pack's own argument check, as in evaluate
         where = f"{fn.name} (pack {fn.pack})"
         raise PluginError(f"{where} failed: {exc.message}", pack=fn.pack, function=fn.name, span=span) from None
     except KeyboardInterrupt:
@@ -99,6 +151,10 @@ def call_sql_hook(fn: Function, node: ast.Func, args: list[str], writer: HookWri
             span=span,
         )
     return text
+
+
+BUILTIN_PACK = "segql"
+"""The pack name of segql's own functions (``Function.pack``)."""
 
 
 def sql_problem(text: str) -> str | None:

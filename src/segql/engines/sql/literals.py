@@ -13,12 +13,6 @@ from segql.errors import SqlError
 
 US_PER_DAY = 86_400_000_000
 
-NAN_NOT_GREATEST = ("bigquery", "snowflake")
-"""Dialects whose MIN/MAX/LEAST/GREATEST are not known to order NaN above every
-number (BigQuery's return NaN as soon as one input is NaN): for floats the
-writer spells segql's rule out.  DuckDB, PostgreSQL and Spark order NaN above
-+inf, as segql does."""
-
 
 def quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'

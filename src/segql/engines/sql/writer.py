@@ -32,27 +32,16 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
-import math
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import pyarrow as pa
 
 from segql import ast
-from segql.builtins import EARTH_RADIUS_KM, INTEGRAL_DOUBLE, power_of_ten
 from segql.effects import can_raise
 from segql.engines.arrow.stream import population_calls
-from segql.engines.arrow.temporal import python_add_months
-from segql.engines.sql.hooks import NOT_CONSTANT, call_sql_hook
-from segql.engines.sql.literals import (
-    NAN_NOT_GREATEST,
-    US_PER_DAY,
-    interval,
-    python_literal,
-    quote,
-    string_literal,
-    timestamp_literal,
-)
+from segql.engines.sql.hooks import BUILTIN_PACK, NOT_CONSTANT, Duration, call_sql_hook
+from segql.engines.sql.literals import US_PER_DAY, interval, python_literal, quote, string_literal, timestamp_literal
 from segql.errors import PluginError, SegqlError, SqlError, describe_exception
 from segql.registry import FunctionRegistry
 from segql.span import Span
@@ -175,6 +164,8 @@ class SqlWriter:
             return node.value
         if isinstance(node, ast.Param):
             return self.params.get(node.name)
+        if isinstance(node, ast.DurationLiteral):
+            return Duration(months=node.months, micros=node.micros)
         if isinstance(node, ast.ListLiteral):
             items = [self.constant_of(item) for item in node.items]
             return NOT_CONSTANT if any(item is NOT_CONSTANT for item in items) else items
@@ -447,18 +438,20 @@ class SqlWriter:
         raise SqlError(f"no SQL conversion from {source} to {target}", span=node.span)
 
     def _sql_Func(self, node: ast.Func) -> str:
+        """A call: its function's ``sql=`` implementation (engines/sql/hooks.py),
+        for segql's built-ins as for packs.  A built-in gets each argument's SQL
+        and returns a self-contained expression; a pack's hook gets constant
+        lists as list literals, and its text is parenthesised."""
         fn = self.functions.get(node.name)
-        if fn is not None and fn.sql is not None:
-            return "(" + call_sql_hook(fn, node, [self.argument(a) for a in node.args], self) + ")"
-        args = [self.sql(a) for a in node.args]
-        builtin = BUILTINS.get(node.name)
-        if builtin is None or fn is None or fn.pack not in (None, "segql"):
+        if fn is None or fn.sql is None:
             raise SqlError(
                 f"the function {node.name}() has no SQL implementation",
                 span=node.span,
                 hint="its pack can register one: registry.add(..., sql=...)",
             )
-        return builtin(self, node, args)
+        if fn.pack == BUILTIN_PACK:
+            return call_sql_hook(fn, node, [self.sql(a) for a in node.args], self)
+        return "(" + call_sql_hook(fn, node, [self.argument(a) for a in node.args], self) + ")"
 
 
 def check_population_calls(
@@ -490,252 +483,12 @@ def check_population_calls(
                     )
 
 
-# ---------------------------------------------------------------- builtins
 def _kind(node: ast.Node) -> str | None:
     return node.type.kind if node.type else None
 
 
-def _least_greatest(name: str) -> Callable[[SqlWriter, ast.Func, list[str]], str]:
-    def write(w: SqlWriter, node: ast.Func, args: list[str]) -> str:
-        # Nulls are skipped (null only if all are null) in every dialect: each
-        # argument falls back to the first non-null of the others.
-        if len(args) == 1:
-            return args[0]
-
-        def skipping_nulls(items: list[str]) -> str:
-            filled = [
-                f"COALESCE({', '.join([a, *[b for j, b in enumerate(items) if j != i]])})" for i, a in enumerate(items)
-            ]
-            return f"{name}({', '.join(filled)})"
-
-        plain = skipping_nulls(args)
-        if w.dialect not in NAN_NOT_GREATEST or _kind(node) != "float":
-            return plain
-        # NaN is the greatest float: GREATEST is NaN when an argument is, LEAST
-        # only when every non-null argument is.
-        if name == "GREATEST":
-            some_nan = " OR ".join(w.is_nan(a) for a in args)
-            return f"(CASE WHEN {some_nan} THEN CAST('NaN' AS DOUBLE) ELSE {plain} END)"
-        numbers = [f"(CASE WHEN {w.is_nan(a)} THEN NULL ELSE {a} END)" for a in args]
-        return f"COALESCE({skipping_nulls(numbers)}, {plain})"
-
-    return write
-
-
-def _round(w: SqlWriter, node: ast.Func, args: list[str]) -> str:
-    digits = node.args[1]
-    if not isinstance(digits, ast.Literal) or not isinstance(digits.value, int):
-        raise SqlError("round() needs constant digits in SQL", span=node.span)
-    if _kind(node.args[0]) == "int" and digits.value >= 0:
-        return args[0]
-    if _kind(node.args[0]) == "float":
-        return round_double_sql(w.dialect, args[0], digits.value, node)
-    return f"ROUND({args[0]}, {digits.value})"
-
-
-ROUND_TEXT_LIMIT = 2_000_000
-"""The longest SQL a float round() may write: other dialects repeat its
-argument ~20 times, so nested rounds grow geometrically."""
-
-
-def round_double_sql(dialect: str, x: str, digits: int, node: ast.Node) -> str:
-    """round() of a DOUBLE as segql rounds it (builtins.round_doubles): DuckDB's
-    own ROUND, elsewhere a formula of exact operations only (products and
-    quotients by 10**d, FLOOR, comparisons; the tie decision of x * 10**d by the
-    exact residual of the product, Dekker's two-product).  Guards keep every
-    product in range, so PostgreSQL raises no overflow or underflow error.  A zero
-    result keeps the sign of x, as DuckDB's and the Arrow engine's (SIGN(-0.0) is 0,
-    so a zero x is returned as it is)."""
-    scale = power_of_ten(digits)
-    if digits >= 0 and math.isinf(scale):
-        return x
-    if digits < 0 and math.isinf(scale):
-        return f"(CASE WHEN ABS({x}) < {_f(math.inf)} THEN {_f(0.0)} ELSE {x} END)"
-    if dialect == "duckdb":
-        return f"ROUND({x}, {digits})"
-    if 30 * len(x) > ROUND_TEXT_LIMIT:
-        raise SqlError(
-            "round() of this float expression would write SQL too long to run",
-            span=node.span,
-            hint="round once, or use dialect='duckdb'",
-        )
-    m = _f(scale)
-    two, half = _f(2.0), _f(0.5)
-    if digits < 0:
-        a = f"ABS({x} / {m})"
-        rounded = f"(SIGN({x}) * (FLOOR({two} * {a}) - FLOOR({a})) * {m})"
-        low = _least_double(lambda v: v / scale >= 0.5)
-        whole = _least_double(lambda v: v / scale >= INTEGRAL_DOUBLE)
-        overflow = _least_double(lambda v: math.isinf(_half_away(v / scale) * scale))
-        return (
-            f"(CASE WHEN ABS({x}) < {_f(low)} THEN ({x} * {_f(0.0)}) "
-            f"WHEN ABS({x}) < {_f(min(whole, overflow))} THEN {rounded} "
-            f"WHEN ABS({x}) < {_f(overflow)} THEN (({x} / {m}) * {m}) ELSE {x} END)"
-        )
-    y = f"({x} * {m})"
-    a = f"ABS({y})"
-    hi_m, lo_m = _split(scale)
-    c = f"({_f(134217729.0)} * {x})"
-    hx = f"({c} - ({c} - {x}))"
-    lx = f"({x} - {hx})"
-    if lo_m == 0.0:
-        residual = f"((({hx} * {m}) - {y}) + ({lx} * {m}))"
-    else:
-        h, lo = _f(hi_m), _f(lo_m)
-        residual = f"(((({hx} * {h}) - {y}) + ({hx} * {lo}) + ({lx} * {h})) + ({lx} * {lo}))"
-    # x * 10**d lies just below a tie its double rounds to (2.675 * 100): toward zero.
-    below_tie = f"(CASE WHEN {a} - FLOOR({a}) = {half} AND SIGN({x}) * {residual} < {_f(0.0)} THEN 1 ELSE 0 END)"
-    rounded = f"(SIGN({x}) * (FLOOR({two} * {a}) - FLOOR({a}) - {below_tie}) / {m})"
-    whole = _least_double(lambda v: v * scale >= INTEGRAL_DOUBLE)
-    overflow = _least_double(lambda v: math.isinf(v * scale))
-    return (
-        f"(CASE WHEN {x} = {_f(0.0)} THEN {x} WHEN ABS({x}) < {_f(whole)} THEN {rounded} "
-        f"WHEN ABS({x}) < {_f(overflow)} THEN ({y} / {m}) ELSE {x} END)"
-    )
-
-
 def _f(value: float) -> str:
     return python_literal(float(value))
-
-
-def _half_away(y: float) -> float:
-    a = abs(y)
-    if a >= INTEGRAL_DOUBLE or not math.isfinite(a):
-        return y
-    return math.copysign(math.floor(2.0 * a) - math.floor(a), y)
-
-
-def _split(value: float) -> tuple[float, float]:
-    """Veltkamp's split of a double into two halves of at most 26 significant bits."""
-    c = 134217729.0 * value
-    hi = c - (c - value)
-    return hi, value - hi
-
-
-def _least_double(test: Callable[[float], bool]) -> float:
-    """The least double v >= 0 with test(v) (test is monotone in v); inf if none."""
-    import struct
-
-    def of(bits: int) -> float:
-        return float(struct.unpack("<d", struct.pack("<q", bits))[0])
-
-    lo, hi = 0, 0x7FF0000000000000  # the bits of 0.0 and of inf
-    with_inf = test(math.inf)
-    if not with_inf:
-        return math.inf
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if test(of(mid)):
-            hi = mid
-        else:
-            lo = mid + 1
-    return of(lo)
-
-
-def _whole(w: SqlWriter, node: ast.Func, args: list[str], name: str) -> str:
-    """floor / ceil.  Spark's FLOOR and CEIL of a DOUBLE are BIGINTs, which
-    overflow beyond 2**63 (an error under ANSI mode) where segql's float stays
-    a float; doubles of magnitude 2**52 or more are whole numbers already."""
-    kind = _kind(node.args[0])
-    if kind == "int":
-        return args[0]
-    if kind == "float" and w.dialect == "spark":
-        x = args[0]
-        return f"(CASE WHEN ABS({x}) < CAST(4503599627370496 AS DOUBLE) THEN CAST({name}({x}) AS DOUBLE) ELSE {x} END)"
-    return f"{name}({args[0]})"
-
-
-def _days(sign: int) -> Callable[[SqlWriter, ast.Func, list[str]], str]:
-    def write(w: SqlWriter, node: ast.Func, args: list[str]) -> str:
-        value = args[0] if _kind(node.args[0]) == "timestamp" else f"CAST({args[0]} AS TIMESTAMP)"
-        now = timestamp_literal(w.as_of)
-        start, end = (value, now) if sign > 0 else (now, value)
-        micros = f"DATE_DIFF('microsecond', {start}, {end})"
-        return f"CAST(FLOOR({micros} / {US_PER_DAY}.0) AS BIGINT)"
-
-    return write
-
-
-def _day_of_week(w: SqlWriter, node: ast.Func, args: list[str]) -> str:
-    # Monday 1 … Sunday 7.  sqlglot 30 translates ISODOW() right for Snowflake
-    # and BigQuery, but not for Spark (it computes DAYOFWEEK % 7 + 1); Spark and
-    # Postgres get their own EXTRACT fields, which sqlglot passes through.
-    if w.dialect == "spark":
-        return f"CAST(EXTRACT(DAYOFWEEK_ISO FROM {args[0]}) AS BIGINT)"
-    if w.dialect == "postgres":
-        return f"CAST(EXTRACT(ISODOW FROM {args[0]}) AS BIGINT)"
-    return f"CAST(ISODOW({args[0]}) AS BIGINT)"
-
-
-def _part(field: str) -> Callable[[SqlWriter, ast.Func, list[str]], str]:
-    def write(w: SqlWriter, node: ast.Func, args: list[str]) -> str:
-        if field == "HOUR" and w.dialect == "postgres" and _kind(node.args[0]) == "date":
-            return f"CAST(EXTRACT(HOUR FROM CAST({args[0]} AS TIMESTAMP)) AS BIGINT)"  # no hour in a PG date
-        return f"CAST(EXTRACT({field} FROM {args[0]}) AS BIGINT)"
-
-    return write
-
-
-# The characters Arrow's utf8_trim_whitespace strips (measured over every code point).
-WHITESPACE = (
-    "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005"
-    "\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
-)
-
-
-def _distance_km(w: SqlWriter, node: ast.Func, args: list[str]) -> str:
-    lat1, lon1, lat2, lon2 = (f"CAST({a} AS DOUBLE)" for a in args)
-    rad = repr(math.pi / 180.0)
-    a = (
-        f"POWER(SIN(({lat2} - {lat1}) * {rad} / 2.0), 2.0) + COS({lat1} * {rad}) * COS({lat2} * {rad}) "
-        f"* POWER(SIN(({lon2} - {lon1}) * {rad} / 2.0), 2.0)"
-    )
-    clamped = f"(CASE WHEN ({a}) < 0.0 THEN 0.0 WHEN ({a}) > 1.0 THEN 1.0 ELSE ({a}) END)"
-    return f"(ASIN(SQRT({clamped})) * {2.0 * EARTH_RADIUS_KM!r})"
-
-
-def _anniversary_within(w: SqlWriter, node: ast.Func, args: list[str]) -> str:
-    within = node.args[1]
-    if not isinstance(within, ast.DurationLiteral):
-        raise SqlError("anniversary_within() needs a duration literal in SQL", span=node.span)
-    today = w.as_of.date()
-    end = python_add_months(today, within.months) + dt.timedelta(days=-(-within.micros // US_PER_DAY))
-    day = f"CAST({args[0]} AS DATE)"
-
-    def in_year(year: int) -> str:
-        # Adding whole years clamps 29 February to 28 February, as segql does.
-        return f"CAST({day} + ({year} - EXTRACT(YEAR FROM {day})) * INTERVAL '1' YEAR AS DATE)"
-
-    this_year = in_year(today.year)
-    upcoming = f"(CASE WHEN {this_year} < {python_literal(today)} THEN {in_year(today.year + 1)} ELSE {this_year} END)"
-    return f"({upcoming} < {python_literal(end)})"
-
-
-BUILTINS: dict[str, Callable[[SqlWriter, ast.Func, list[str]], str]] = {
-    "distance_km": _distance_km,
-    "anniversary_within": _anniversary_within,
-    "trim": lambda w, n, a: f"TRIM({a[0]}, {string_literal(WHITESPACE)})",
-    "lower": lambda w, n, a: f"LOWER({a[0]})",
-    "upper": lambda w, n, a: f"UPPER({a[0]})",
-    "length": lambda w, n, a: f"LENGTH({a[0]})",
-    "concat": lambda w, n, a: "(" + " || ".join(a) + ")",
-    "abs": lambda w, n, a: f"ABS({a[0]})",
-    "round": _round,
-    "floor": lambda w, n, a: _whole(w, n, a, "FLOOR"),
-    "ceil": lambda w, n, a: _whole(w, n, a, "CEIL"),
-    "coalesce": lambda w, n, a: f"COALESCE({', '.join(a)})",
-    "least": _least_greatest("LEAST"),
-    "greatest": _least_greatest("GREATEST"),
-    "year": _part("YEAR"),
-    "month": _part("MONTH"),
-    "day": _part("DAY"),
-    "hour": _part("HOUR"),
-    "day_of_week": _day_of_week,
-    "date": lambda w, n, a: f"CAST({a[0]} AS DATE)",
-    "days_since": _days(+1),
-    "days_until": _days(-1),
-    "if": lambda w, n, a: f"(CASE WHEN {a[0]} THEN {a[1]} ELSE {a[2]} END)",
-}
 
 
 # ------------------------------------------------------------- aggregates
@@ -942,9 +695,7 @@ def python_calls(planned: Any, functions: FunctionRegistry) -> list[ast.Func]:
         if not isinstance(node, ast.Func):
             return False
         fn = functions.get(node.name)
-        if fn is None or fn.sql is not None or fn.population:
-            return False
-        return fn.pack not in (None, "segql") or node.name not in BUILTINS
+        return fn is not None and fn.sql is None and not fn.population
 
     def visit(node: ast.Node, aggregate: ast.Aggregate | None) -> None:
         if needs_python(node):

@@ -1,0 +1,27 @@
+"""The built-in functions of LANGUAGE.md §5 and §9, registered through the
+same hook (``segql_register_functions``) and the same ``registry.add`` that
+industry packs use.  Each function is declared once, in the module of its
+topic: its parameters and type rule, its Arrow kernel and its SQL (``sql=``,
+called as engines/sql/hooks.py describes).
+
+* strings: lower, upper, trim, length, concat
+* numeric: abs, round, floor, ceil (rounding: round's float kernel and SQL)
+* values: coalesce, least, greatest, if
+* dates: year, month, day, hour, day_of_week, date, trunc, days_since,
+  days_until, anniversary_within
+* geo: distance_km
+"""
+
+from __future__ import annotations
+
+from segql.builtins import dates, geo, numeric, strings, values
+from segql.hookspecs import hookimpl
+from segql.registry import FunctionRegistry
+
+TOPICS = (strings, numeric, values, dates, geo)
+
+
+@hookimpl
+def segql_register_functions(registry: FunctionRegistry) -> None:
+    for topic in TOPICS:
+        topic.register(registry)

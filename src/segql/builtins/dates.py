@@ -1,0 +1,299 @@
+"""Calendar functions (UTC): year, month, day, hour, day_of_week, date,
+trunc, days_since, days_until, anniversary_within."""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+from collections.abc import Callable
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from segql.engines.arrow import temporal
+from segql.engines.arrow.executor import duration_parts
+from segql.engines.arrow.temporal import python_add_months
+from segql.engines.arrow.values import Value
+from segql.engines.sql.hooks import Duration, SqlContext
+from segql.engines.sql.literals import US_PER_DAY, python_literal, timestamp_literal
+from segql.errors import SegqlTypeError, SqlError
+from segql.registry import CallContext, FunctionRegistry
+from segql.span import Span
+from segql.types import DATE, SType
+
+
+def _date_type(arg_types: tuple[SType, ...]) -> SType:
+    return DATE
+
+
+# ------------------------------------------------------------ calendar parts
+def _civil_part(index: int) -> Any:
+    """year, month or day (UTC) of a date or timestamp, exact for every value
+    of every unit (Arrow's kernels wrap beyond about ±292,000 years)."""
+
+    def impl(ctx: CallContext, t: Value) -> Value:
+        return temporal.civil_from_days(temporal.day_count(t))[index]
+
+    return impl
+
+
+def _hour(ctx: CallContext, t: Value) -> Value:
+    if pa.types.is_date32(t.type):  # a date is its midnight (UTC)
+        return pc.multiply(temporal.day_count(t), 0)
+    count, ns = temporal.ticks(t)
+    per_hour = 3_600 * 1_000_000_000 // ns
+    return pc.divide(temporal.floor_mod(count, 24 * per_hour), per_hour)
+
+
+def _part_sql(field: str) -> Callable[..., str]:
+    def sql(t: str, *, writer: SqlContext, kinds: tuple[str | None, ...]) -> str:
+        if field == "HOUR" and writer.dialect == "postgres" and kinds[0] == "date":
+            return f"CAST(EXTRACT(HOUR FROM CAST({t} AS TIMESTAMP)) AS BIGINT)"  # no hour in a PG date
+        return f"CAST(EXTRACT({field} FROM {t}) AS BIGINT)"
+
+    return sql
+
+
+def _day_of_week(ctx: CallContext, t: Value) -> Value:
+    # 1970-01-01 was a Thursday (4; Monday is 1).
+    return pc.add(temporal.floor_mod(pc.add(temporal.day_count(t), 3), 7), 1)
+
+
+def _day_of_week_sql(t: str, *, writer: SqlContext) -> str:
+    # Monday 1 … Sunday 7.  sqlglot 30 translates ISODOW() right for Snowflake
+    # and BigQuery, but not for Spark (it computes DAYOFWEEK % 7 + 1); Spark and
+    # Postgres get their own EXTRACT fields, which sqlglot passes through.
+    if writer.dialect == "spark":
+        return f"CAST(EXTRACT(DAYOFWEEK_ISO FROM {t}) AS BIGINT)"
+    if writer.dialect == "postgres":
+        return f"CAST(EXTRACT(ISODOW FROM {t}) AS BIGINT)"
+    return f"CAST(ISODOW({t}) AS BIGINT)"
+
+
+def _date(ctx: CallContext, t: Value) -> Value:
+    return t if pa.types.is_date32(t.type) else temporal.days_to_date32(temporal.day_count(t))
+
+
+# --------------------------------------------------------------------- trunc
+TRUNC_UNITS = ("day", "week", "month", "quarter", "year")
+
+
+def trunc_unit(value: object, span: Span | None = None) -> str:
+    """The unit of ``trunc(t, unit)``, in lower case (the unit is
+    case-insensitive); an unknown one is a SegqlTypeError at ``span``."""
+    if isinstance(value, str) and value.lower() in TRUNC_UNITS:
+        return value.lower()
+    text = value if isinstance(value, str) else ""
+    close = difflib.get_close_matches(text.lower(), TRUNC_UNITS, n=1, cutoff=0.6)
+    raise SegqlTypeError(
+        f"trunc() has no unit {value!r}: it truncates to " + ", ".join(f'"{u}"' for u in TRUNC_UNITS),
+        span=span,
+        hint=f"did you mean '{close[0]}'?" if close else None,
+    )
+
+
+def _trunc(ctx: CallContext, t: Value, unit: Value) -> Value:
+    """The first day of t's day, ISO week (from Monday), month, quarter or
+    year (UTC), exact for every value of every unit: day counts, not Arrow's
+    temporal kernels."""
+    name = trunc_unit(unit.as_py(), ctx.arg_spans[1] if len(ctx.arg_spans) > 1 else None)
+    days = temporal.day_count(t)
+    if name == "day":
+        start = days
+    elif name == "week":
+        # 1970-01-01 was a Thursday: (days + 3) mod 7 is the days since Monday.
+        start = pc.subtract(days, temporal.floor_mod(pc.add(days, 3), 7))
+    else:
+        year, month, _ = temporal.civil_from_days(days)
+        one = pa.scalar(1, pa.int64())
+        if name == "year":
+            first = one
+        elif name == "quarter":
+            first = pc.add(pc.multiply(pc.divide(pc.subtract(month, 1), 3), 3), 1)
+        else:
+            first = month
+        start = temporal.days_from_civil(year, first, one)
+    return temporal.days_to_date32(start)
+
+
+def _trunc_sql(t: str, unit: str, *, writer: SqlContext, constants: tuple[Any, ...], spans: tuple[Span, ...]) -> str:
+    if constants[1] is None:  # a null $parameter
+        return "CAST(NULL AS DATE)"
+    name = trunc_unit(constants[1], spans[1])
+    day = f"CAST({t} AS DATE)"
+    if name == "day":
+        return day
+    part = name.upper()
+    if name == "week":
+        if writer.dialect == "snowflake":
+            # Snowflake's DATE_TRUNC('WEEK') follows the session's WEEK_START; DAYOFWEEKISO does not.
+            return f"({day} - CAST(ISODOW({day}) - 1 AS INTEGER))"
+        if writer.dialect == "bigquery":
+            part = "ISOWEEK"  # BigQuery's WEEK starts on Sunday
+    if writer.dialect == "postgres":
+        # DATE_TRUNC of a date is that of a timestamptz, in the session's zone: a plain timestamp is not.
+        day = f"CAST({day} AS TIMESTAMP)"
+    return f"CAST(DATE_TRUNC('{part}', {day}) AS DATE)"
+
+
+# -------------------------------------------------------------- whole days
+def _whole_days(t: Value, as_of: pa.Scalar, since: bool) -> Value:
+    """floor((as_of - t) / 1 day) (``since``) or floor((t - as_of) / 1 day),
+    exactly, for t of any unit (a date counts as its midnight).
+
+    With t = tq * D + tr and as_of (in t's unit, floored) = aq * D + ar, where
+    D is t's ticks per day and 0 <= tr, ar < D: floor((as_of - t) / D) is
+    aq - tq - (1 if ar < tr else 0).  Taking as_of in t's unit rounded down
+    (``since``) or up (until) does not change the floor: the difference then
+    loses less than one tick of the part it rounds towards zero.  Nothing here
+    is scaled up, so nothing overflows."""
+    count, ns = temporal.ticks(t)
+    as_of_ns = as_of.value * temporal.NS_PER_TICK[as_of.type.unit]
+    now = as_of_ns // ns if since else -(-as_of_ns // ns)  # Python integers: exact
+    per_day = temporal.NS_PER_DAY // ns
+    now_q, now_r = divmod(now, per_day)
+    t_q = temporal.floor_div(count, per_day)
+    t_r = pc.subtract(count, pc.multiply(t_q, per_day))
+    if since:
+        borrow = pc.cast(pc.less(now_r, t_r), pa.int64())
+        return pc.subtract_checked(pc.subtract_checked(now_q, t_q), borrow)
+    borrow = pc.cast(pc.less(t_r, now_r), pa.int64())
+    return pc.subtract_checked(pc.subtract_checked(t_q, now_q), borrow)
+
+
+def _days_since(ctx: CallContext, t: Value) -> Value:
+    return _whole_days(t, ctx.as_of, since=True)
+
+
+def _days_until(ctx: CallContext, t: Value) -> Value:
+    return _whole_days(t, ctx.as_of, since=False)
+
+
+def _days_sql(sign: int) -> Callable[..., str]:
+    def sql(t: str, *, writer: SqlContext, kinds: tuple[str | None, ...]) -> str:
+        value = t if kinds[0] == "timestamp" else f"CAST({t} AS TIMESTAMP)"
+        now = timestamp_literal(writer.as_of)
+        start, end = (value, now) if sign > 0 else (now, value)
+        micros = f"DATE_DIFF('microsecond', {start}, {end})"
+        return f"CAST(FLOOR({micros} / {US_PER_DAY}.0) AS BIGINT)"
+
+    return sql
+
+
+# ------------------------------------------------------------ anniversaries
+def _anniversary_within(ctx: CallContext, d: Value, within: Value) -> Value:
+    """True when the next yearly anniversary of ``d`` (today counts; a 29
+    February falls on 28 February in other years) is before ``today + within``."""
+    if not within.is_valid:
+        return pa.scalar(None, pa.bool_())
+    months, micros = duration_parts(within)
+    today_days = temporal.to_days(ctx.as_of)
+    today_date = temporal.days_to_date(today_days)
+    year = temporal.civil_from_days(today_days)[0]
+    _, m, dd = temporal.civil_from_days(temporal.day_count(d))
+
+    def in_year(y: Any) -> Any:
+        return temporal.days_from_civil(y, m, pc.min_element_wise(dd, temporal.days_in_month(y, m)))
+
+    this_year = in_year(year)
+    upcoming = pc.if_else(pc.less(this_year, today_days), in_year(pc.add(year, 1)), this_year)
+    # The window starts at today's midnight; a partial day still counts that day.
+    end_date = temporal.add_months(today_date, months) if months else today_date
+    per_day = temporal.units_per_day("us")
+    end_days = pc.add(temporal.to_days(end_date), -(-micros // per_day))
+    return pc.less(upcoming, end_days)
+
+
+def _anniversary_within_sql(d: str, within: str, *, writer: SqlContext, constants: tuple[Any, ...]) -> str:
+    duration = constants[1]
+    if not isinstance(duration, Duration):
+        raise SqlError("anniversary_within() needs a duration literal in SQL")
+    today = writer.as_of.date()
+    end = python_add_months(today, duration.months) + dt.timedelta(days=-(-duration.micros // US_PER_DAY))
+    day = f"CAST({d} AS DATE)"
+
+    def in_year(year: int) -> str:
+        # Adding whole years clamps 29 February to 28 February, as segql does.
+        return f"CAST({day} + ({year} - EXTRACT(YEAR FROM {day})) * INTERVAL '1' YEAR AS DATE)"
+
+    this_year = in_year(today.year)
+    upcoming = f"(CASE WHEN {this_year} < {python_literal(today)} THEN {in_year(today.year + 1)} ELSE {this_year} END)"
+    return f"({upcoming} < {python_literal(end)})"
+
+
+def register(registry: FunctionRegistry) -> None:
+    add = registry.add
+    add("year", _civil_part(0), params=[("t", "temporal")], returns="int", doc="Year (UTC).", sql=_part_sql("YEAR"))
+    add(
+        "month",
+        _civil_part(1),
+        params=[("t", "temporal")],
+        returns="int",
+        doc="Month 1-12 (UTC).",
+        sql=_part_sql("MONTH"),
+    )
+    add(
+        "day",
+        _civil_part(2),
+        params=[("t", "temporal")],
+        returns="int",
+        doc="Day of month (UTC).",
+        sql=_part_sql("DAY"),
+    )
+    add("hour", _hour, params=[("t", "temporal")], returns="int", doc="Hour 0-23 (UTC).", sql=_part_sql("HOUR"))
+    add(
+        "day_of_week",
+        _day_of_week,
+        params=[("t", "temporal")],
+        returns="int",
+        doc="ISO day of week: Monday 1 … Sunday 7 (UTC).",
+        sql=_day_of_week_sql,
+    )
+    add(
+        "date",
+        _date,
+        params=[("t", "temporal")],
+        returns="date",
+        type_rule=_date_type,
+        doc="The UTC day of t.",
+        sql=lambda t: f"CAST({t} AS DATE)",
+    )
+    add(
+        "trunc",
+        _trunc,
+        params=[("t", "temporal"), ("unit", "string")],
+        returns="date",
+        constant_args=("unit",),
+        type_rule=_date_type,
+        doc='The first day of t\'s "day", "week" (ISO: from Monday), "month", "quarter" or "year" (UTC).',
+        sql=_trunc_sql,
+    )
+    add(
+        "days_since",
+        _days_since,
+        params=[("t", "temporal")],
+        returns="int",
+        pure=False,
+        doc="Whole days from t to as_of, rounded down.",
+        sql=_days_sql(+1),
+    )
+    add(
+        "days_until",
+        _days_until,
+        params=[("t", "temporal")],
+        returns="int",
+        pure=False,
+        doc="Whole days from as_of to t, rounded down.",
+        sql=_days_sql(-1),
+    )
+    add(
+        "anniversary_within",
+        _anniversary_within,
+        params=[("t", "temporal"), ("within", "duration")],
+        returns="bool",
+        constant_args=("within",),
+        pure=False,
+        doc="True when the next yearly anniversary of t falls in [today, today + within).",
+        sql=_anniversary_within_sql,
+    )
