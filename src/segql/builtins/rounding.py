@@ -23,17 +23,29 @@ INTEGRAL_DOUBLE = 2.0**52  # doubles of this magnitude or more are whole numbers
 
 
 def power_of_ten(digits: int) -> float:
-    """10**|digits| as the nearest double (what C's pow(10, n) gives), inf beyond 1e308."""
+    """10**|digits| as DuckDB's ROUND computes it: C's ``pow(10, n)`` (``math.pow``
+    calls the same C library), inf beyond 1e308.  That is not always the nearest
+    double: glibc's pow(10, 23) is 1.0000000000000001e23, one unit in the last
+    place above 1e23 (also n = 210), and DuckDB rounds with it."""
     n = abs(digits)
-    return float(10**n) if n <= _DOUBLE_MAX_EXPONENT else math.inf
+    return math.pow(10.0, n) if n <= _DOUBLE_MAX_EXPONENT else math.inf
+
+
+EXACT_TIES_DIGITS = 22
+"""Up to this many digits DuckDB decides a tie of x * 10**digits on the exact
+product (10**22 is the largest power of ten a double holds exactly); beyond, on
+the product rounded to a double."""
 
 
 def round_doubles(x: np.ndarray, ndigits: int) -> np.ndarray:
     """DuckDB's ROUND(x, digits) of doubles (docs/decisions.md, "round of a float").
 
-    digits >= 0: M = 10**digits as a double; the exact product x * M is rounded
-    half away from zero (when x * M rounded to a double is 2**52 or more it is a
-    whole number and stays), then divided by M in IEEE double.  digits < 0:
+    digits >= 0: M = 10**digits as a double (C's pow); for digits <= 22 (where
+    M is 10**digits exactly) the exact product x * M is rounded half away from
+    zero, for digits >= 23 the product rounded to a double is (as DuckDB does:
+    measured over every digits from -330 to 330); when x * M rounded to a
+    double is 2**52 or more it is a whole number and stays; then divided by M in
+    IEEE double.  digits < 0:
     M = 10**-digits; x / M in IEEE double is rounded half away from zero exactly,
     then multiplied by M.  A result that is not finite is x; for digits <= -309
     (10**-digits is no double) a finite x rounds to 0."""
@@ -49,7 +61,7 @@ def round_doubles(x: np.ndarray, ndigits: int) -> np.ndarray:
         small = a < INTEGRAL_DOUBLE
         below = np.floor(np.where(small, a, 0.0))
         whole = np.where(small, np.floor(2.0 * np.where(small, a, 0.0)) - below, a)
-        if ndigits >= 0 and math.isfinite(scale):
+        if 0 <= ndigits <= EXACT_TIES_DIGITS:
             # y = k + 1/2 may be the rounded value of a product just below the
             # tie (2.675 * 100 is 267.49999999999998223..., whose double is 267.5).
             for i in np.flatnonzero(small & (a - below == 0.5)):
@@ -128,6 +140,8 @@ def round_double_sql(dialect: str, x: str, digits: int, node: ast.Node | None = 
         residual = f"(((({hx} * {h}) - {y}) + ({hx} * {lo}) + ({lx} * {h})) + ({lx} * {lo}))"
     # x * 10**d lies just below a tie its double rounds to (2.675 * 100): toward zero.
     below_tie = f"(CASE WHEN {a} - FLOOR({a}) = {half} AND SIGN({x}) * {residual} < {_f(0.0)} THEN 1 ELSE 0 END)"
+    if digits > EXACT_TIES_DIGITS:
+        below_tie = "0"  # the tie is decided on the rounded product (round_doubles)
     rounded = f"(SIGN({x}) * (FLOOR({two} * {a}) - FLOOR({a}) - {below_tie}) / {m})"
     whole = _least_double(lambda v: v * scale >= INTEGRAL_DOUBLE)
     overflow = _least_double(lambda v: math.isinf(v * scale))
