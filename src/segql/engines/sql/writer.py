@@ -34,7 +34,7 @@ import datetime as dt
 import decimal
 import math
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
@@ -48,6 +48,9 @@ from segql.engines.sql.literals import US_PER_DAY, interval, python_literal, quo
 from segql.errors import SqlError
 from segql.registry import FunctionRegistry
 from segql.span import Span
+
+if TYPE_CHECKING:
+    from segql.check import CheckedProgram
 
 DIALECTS = ("duckdb", "spark", "postgres", "bigquery", "snowflake")
 
@@ -134,7 +137,7 @@ class SqlWriter:
         self.dialect = dialect
         self.check_hooks = False
         """Parse each pack hook's SQL to name the one that does not parse
-        (only when the whole query did not parse: ``Program._written_sql``)."""
+        (only when the whole query did not parse: ``SqlEngine.compile``)."""
         self.rows_from = ""
         """The query's FROM clause (the profile table ``p`` and its joins): its
         rows are the population.  A pack's SQL may read it in a scalar subquery,
@@ -916,12 +919,12 @@ def to_dialect(sql: str, dialect: str) -> str:
 
 class Unparsable(Exception):
     """The written query does not parse: a bug, unless a pack's hook wrote
-    SQL that does not parse (``Program._written_sql`` then names the hook)."""
+    SQL that does not parse (``SqlEngine.compile`` then names the hook)."""
 
 
 def program_sql(
     *,
-    planned: Any,
+    planned: CheckedProgram,
     functions: FunctionRegistry,
     as_of: dt.datetime,
     params: Mapping[str, Any],
