@@ -457,7 +457,7 @@ class SqlWriter:
 
 
 def check_population_calls(
-    planned: Any, functions: FunctionRegistry, aggregates: Mapping[str, list[ast.Aggregate]]
+    planned: CheckedProgram, functions: FunctionRegistry, aggregates: Mapping[str, list[ast.Aggregate]]
 ) -> None:
     """Population-level calls translate only through their pack's SQL (window
     functions over the profile rows), and only outside aggregates, whose
@@ -860,7 +860,7 @@ def _compensated_sum(values: str) -> str:
     return f"AGGREGATE({values}, {{'s': CAST(0 AS DOUBLE), 'c': CAST(0 AS DOUBLE)}}, {step}, {finish})"
 
 
-def ordered_tables(planned: Any) -> list[str]:
+def ordered_tables(planned: CheckedProgram) -> list[str]:
     """The related tables read by ``first``/``last … by``."""
     tables: list[str] = []
     for expr in planned.exprs.values():
@@ -1031,7 +1031,7 @@ def walk_outside(node: ast.Node, skip: Mapping[ast.Node, object]) -> Iterator[as
         stack.extend(reversed(list(ast.children(current))))
 
 
-def python_calls(planned: Any, functions: FunctionRegistry) -> list[ast.Func]:
+def python_calls(planned: CheckedProgram, functions: FunctionRegistry) -> list[ast.Func]:
     """The outermost calls of pack functions that have no SQL implementation
     (row-wise ones: Spark runs them in Python, ``segql.spark``), in order.
     Refused: such calls inside an aggregate (their rows are a related
