@@ -119,6 +119,8 @@ def test_bind_refuses_bad_input_with_segql_errors() -> None:
         program.bind(PROFILES.schema, related={"orders": ORDERS})
     with pytest.raises(DataError, match="as_of"):
         program.bind(PROFILES.schema, as_of="yesterday")
+    with pytest.raises(DataError, match="schema must be a pyarrow Schema"):
+        program.bind("profiles.parquet")  # type: ignore[arg-type]
     with pytest.raises(ParameterError, match="timeout"):
         segql.compile("segment adult = age >= 18").bind(PROFILES.schema, timeout=-1)
 

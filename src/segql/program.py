@@ -25,8 +25,8 @@ from segql.cost import program_cost
 from segql.engines.arrow.engine import ArrowEngine
 from segql.engines.arrow.executor import duration_parts
 from segql.engines.arrow.related import RelatedSource, check_key_types, open_related
-from segql.engines.arrow.stream import DEFAULT_BATCH_ROWS, Source, StreamSummary
-from segql.engines.base import Bindings, Deadline, QueryRequest, StreamRequest
+from segql.engines.arrow.stream import Source, StreamSummary
+from segql.engines.base import DEFAULT_BATCH_ROWS, Bindings, Deadline, QueryRequest, StreamRequest
 from segql.engines.sql.engine import SqlEngine, check_row_order
 from segql.engines.sql.writer import check_dialect
 from segql.errors import DataError, InternalError, LimitError, ParameterError, SegqlError
@@ -548,13 +548,14 @@ class Program:
         explanation: bool = False,
     ) -> Bindings[R]:
         """Everything an engine needs to evaluate this program over data of
-        ``schema`` (segql.engines.base): the instant, the bound parameters,
+        ``schema`` (a pyarrow schema, or a table) (segql.engines.base): the instant, the bound parameters,
         the checked key, the related tables (as the engine holds them) and
         their schemas (by default each one's ``schema``), the deadline, and
         the plan for these schemas (with ``explanation``, references are not
         inlined, for ``why``).  Bad input raises SegqlError."""
         with only_segql_errors(self.source, self.source_name):
             instant = resolve_as_of(as_of)
+            schema = _schema_of(schema, "schema")
             if related is not None and not isinstance(related, Mapping):
                 raise DataError(f"related must map table names to tables, not {type(related).__name__}")
             sources: Mapping[str, R] = related or {}

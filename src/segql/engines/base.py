@@ -46,6 +46,9 @@ D_contra = TypeVar("D_contra", contravariant=True)
 O_co = TypeVar("O_co", covariant=True)
 """What an engine's ``evaluate`` returns."""
 
+DEFAULT_BATCH_ROWS = 131_072
+"""Rows per batch of a streamed evaluation, unless the caller says otherwise."""
+
 DEFAULT_TIME_ZONE = "UTC"
 """segql's calendar (LANGUAGE.md §9); a per-evaluation zone is for a later issue."""
 
@@ -137,7 +140,7 @@ class StreamRequest:
     members (an exact segment name of the plan), ``batch_rows`` at a time."""
 
     members_of: str | None = None
-    batch_rows: int = 131_072
+    batch_rows: int = DEFAULT_BATCH_ROWS
 
 
 @attrs.frozen

@@ -35,12 +35,11 @@ import pyarrow.dataset as ds
 from segql import ast
 from segql.engines.arrow.executor import decode
 from segql.engines.arrow.values import Value, is_scalar
+from segql.engines.base import DEFAULT_BATCH_ROWS as DEFAULT_BATCH_ROWS
 from segql.errors import DataError, SegqlError
 
 if TYPE_CHECKING:
     from segql.check import CheckedProgram
-
-DEFAULT_BATCH_ROWS = 131_072
 
 
 @attrs.frozen
