@@ -55,7 +55,6 @@ ALLOWED_FUNCTION_IMPORTS: dict[tuple[str, str], str] = {
     ("segql.cli", "segql.spark"): "CLI subcommand, lazily (pyspark is optional)",
     ("segql.cli", "segql.format"): "CLI subcommand, lazily",
     ("segql.cli", "segql.demo"): "CLI subcommand, lazily",
-    ("segql.engines.spark", "segql.program"): "the Spark engine drives a Program (program never imports it)",
     ("segql.engines.spark", "os"): "stdlib, only when a local Spark session starts",
     ("segql.engines.spark", "sys"): "stdlib, only when a local Spark session starts",
     ("segql.engines.arrow.temporal", "calendar"): "stdlib, one month-arithmetic helper",

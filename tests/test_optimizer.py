@@ -211,7 +211,7 @@ def test_literal_type_of_fixture_helpers() -> None:
 def test_parallel_slices_give_the_same_results(case: tuple[str, pa.Table, dt.datetime, dict]) -> None:
     """Large tables are evaluated as row slices on several threads; force that
     on small random tables and compare with one slice."""
-    import segql.program as program_module
+    import segql.engines.arrow.engine as program_module
 
     source, table, as_of, params = case
     whole = evaluate(source, table, as_of, params, optimize=True)

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import concurrent.futures
 import contextlib
 import datetime as dt
 import hashlib
-import itertools
 import json
 import math
 import os
@@ -22,22 +20,15 @@ import pyarrow.dataset as ds
 
 from segql import ast
 from segql.ast import depth_and_size
-from segql.check import CheckedProgram, DataSchema, check_program, is_constant
+from segql.check import CheckedProgram, DataSchema, check_program
 from segql.cost import program_cost
-from segql.engines.arrow.aggregate import compute_aggregates
-from segql.engines.arrow.executor import Deadline, Executor, duration_parts, shared_nodes
-from segql.engines.arrow.keys import KeyIndex
-from segql.engines.arrow.related import check_key_types, normalize_key, open_related
-from segql.engines.arrow.stream import (
-    DEFAULT_BATCH_ROWS,
-    Source,
-    StreamSummary,
-    population_calls,
-    pushdown,
-    take_positions,
-)
-from segql.engines.arrow.values import Value, broadcast
-from segql.engines.sql import writer as sql
+from segql.engines.arrow.engine import ArrowEngine
+from segql.engines.arrow.executor import duration_parts
+from segql.engines.arrow.related import RelatedSource, check_key_types, open_related
+from segql.engines.arrow.stream import Source, StreamSummary
+from segql.engines.base import DEFAULT_BATCH_ROWS, Bindings, Deadline, QueryRequest, StreamRequest
+from segql.engines.sql.engine import SqlEngine, check_row_order
+from segql.engines.sql.writer import check_dialect
 from segql.errors import DataError, InternalError, LimitError, ParameterError, SegqlError
 from segql.explain import bound_text, plan_text, python_value, why_text
 from segql.inputs import logical_schema, to_table
@@ -56,6 +47,12 @@ from segql.types import SType
 __version__ = "0.1.0"
 
 T = TypeVar("T")
+R = TypeVar("R")
+
+ARROW = ArrowEngine()
+"""The engine of ``evaluate``, ``stream`` and ``why``."""
+SQL = SqlEngine()
+"""The engine of ``to_sql``."""
 
 _PLAN_CACHE_SIZE = 32
 
@@ -353,9 +350,9 @@ class Program:
             check_key(key)
             table = to_table(data)
             row = row_position(table, key, id)
-            planned, executor = self._deep(
-                lambda: self._run(table, key=key, related=related, as_of=as_of, params=params, explanation=True)
-            )
+            bindings = self._arrow_bindings(table.schema, key, related, as_of, params, explanation=True)
+            planned = bindings.plan
+            executor = self._deep(lambda: ARROW.run(table, bindings, parallel=False))
             names = list(planned.segments) if segment is None else [self._output_name(segment, planned)]
 
             def value_of(node: ast.Node) -> Any:
@@ -402,15 +399,11 @@ class Program:
         as ``stream`` reads it.
         """
         with only_segql_errors(self.source, self.source_name):
-            if isinstance(data, (str, os.PathLike, ds.Dataset)):
-                options = dict(key=key, related=related, as_of=as_of, params=params, members_of=None)
-                reader = self._deep(lambda: self._stream(data, DEFAULT_BATCH_ROWS, timeout, cancel, **options)[0])
-                return reader.read_all()
-            return self._deep(
-                lambda: self._evaluate(
-                    data, key=key, related=related, as_of=as_of, params=params, timeout=timeout, cancel=cancel
-                )
-            )
+            # A Parquet path or a dataset is streamed; anything else is read into a table.
+            streamed = isinstance(data, (str, os.PathLike, ds.Dataset))
+            source = Source(data if streamed else to_table(data))
+            bindings = self._arrow_bindings(source.schema, key, related, as_of, params, timeout, cancel)
+            return self._deep(lambda: ARROW.evaluate(source, bindings))
 
     # -------------------------------------------------------------------- SQL
     def to_sql(
@@ -435,63 +428,20 @@ class Program:
         as ``evaluate`` sees them (``first``/``last … by`` break ties by row
         order; without it they are refused)."""
         with only_segql_errors(self.source, self.source_name):
-            sql.check_dialect(dialect)
+            check_dialect(dialect)
             instant = resolve_as_of(as_of)
             profile = _schema_of(schema, "schema")
             sources = {name: _schema_of(obj, f"related table '{name}'") for name, obj in related_items(related)}
-            values, planned = self._deep(lambda: self._bind(profile, key, sources, params))
-            return self._written_sql(
-                planned,
-                values,
-                instant,
-                profile,
-                sources,
-                dialect,
+            bindings = self.bind(
+                profile, key=key, related=sources, related_schemas=sources, as_of=instant, params=params
+            )
+            request = QueryRequest(
+                dialect=dialect,
                 profile_table=profile_table,
                 related_tables=dict(related_tables or {}),
-                key=key,
                 row_order=check_row_order(row_order, sources),
             )
-
-    def _written_sql(
-        self,
-        planned: CheckedProgram,
-        values: Mapping[str, pa.Scalar],
-        instant: dt.datetime,
-        profile: pa.Schema,
-        sources: Mapping[str, pa.Schema],
-        dialect: str,
-        *,
-        key: str | None,
-        **options: Any,
-    ) -> str:
-        """A bound plan as one query in ``dialect`` (``to_sql``, and each stage
-        of ``segql.spark``); ``options`` go to ``sql.program_sql``."""
-        schemas: dict[str | None, pa.Schema] = {None: profile}
-        schemas.update(sources)
-
-        def written(check_hooks: bool) -> str:
-            return self._deep(
-                lambda: sql.program_sql(
-                    planned=planned,
-                    functions=self.host.functions,
-                    as_of=instant,
-                    params={name: v.as_py() for name, v in values.items()},
-                    key=key,
-                    related_key=key,
-                    schemas=schemas,
-                    dialect=dialect,
-                    check_hooks=check_hooks,
-                    **options,
-                )
-            )
-
-        try:
-            return sql.to_dialect(written(False), dialect)
-        except sql.Unparsable:
-            # Written again, parsing each pack hook's SQL: a PluginError names the one at fault.
-            written(True)
-            raise
+            return SQL.compile(bindings, request)
 
     # -------------------------------------------------------------- streaming
     def stream(
@@ -570,151 +520,78 @@ class Program:
         members_of: str | None,
     ) -> tuple[pa.RecordBatchReader, dict[str, Any]]:
         source = Source(data)
-        setup = self._prepare(source.schema, key, related, as_of, params, timeout, cancel)
-        planned = setup.planned
+        bindings = self._arrow_bindings(source.schema, key, related, as_of, params, timeout, cancel)
         members = None
         if members_of is not None:
-            members = self._output_name(members_of, planned)
-            if planned.kinds[members] != "segment":
+            members = self._output_name(members_of, bindings.plan)
+            if bindings.plan.kinds[members] != "segment":
                 raise DataError(f"members_of names a feature, not a segment: {members}")
-        calls = population_calls(planned, lambda name: bool(self.host.functions.get(name).population))  # type: ignore[union-attr]
-        columns = sorted(set(planned.columns) | ({key} if key else set()))
-        if (setup.aggregates or calls) and not source.rereadable:
-            raise DataError(
-                "this program reads the data twice (aggregates or population-level functions): "
-                "a RecordBatchReader can be read only once",
-                hint="pass a Parquet path, a pyarrow dataset or a table",
-            )
-        index: KeyIndex | None = None
-        aggregate_values: dict[ast.Aggregate, Value] = {}
-        if setup.aggregates:
-            assert key is not None
-            keys = [batch.column(key) for batch in source.batches([key], batch_rows=batch_rows)]
-            all_keys = pa.chunked_array(keys, type=source.schema.field(key).type)
-            index = KeyIndex(key, normalize_key(all_keys))
-            aggregate_values = compute_aggregates(
-                setup.aggregates, index, setup.sources, key, dict(planned.related_columns), setup.executor_for
-            )
+        streamed = ARROW.stream(source, bindings, StreamRequest(members_of=members, batch_rows=batch_rows))
+        return pa.RecordBatchReader.from_batches(streamed.schema, self._guarded(streamed.batches)), streamed.counts
 
-        def batch_executor(table: pa.Table, extra: Mapping[ast.Node, Value] | None = None) -> Executor:
-            aggregates = {}
-            if index is not None:
-                assert key is not None
-                positions = pa.array(index.positions(normalize_key(table.column(key))))
-                aggregates = take_positions(aggregate_values, positions)
-            return setup.executor_for(table, aggregates=aggregates, precomputed=extra)
+    def _guarded(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        """The batches of a stream: the caller reads them outside stream(), and
+        the same promises (only SegqlError, room on the stack) hold for each."""
+        with only_segql_errors(self.source, self.source_name):
+            while True:
+                batch = self._deep(lambda: next(batches, None))
+                if batch is None:
+                    return
+                yield batch
 
-        whole: dict[ast.Node, Value] = {}
-        if calls:
-            # Population-level functions see every row: evaluate their arguments
-            # over all batches, run them once, slice their results per batch.
-            parts: dict[ast.Node, list[pa.ChunkedArray]] = {a: [] for c in calls for a in c.args}
-            total = 0
-            for batch in source.batches(columns, batch_rows=batch_rows):
-                table = pa.Table.from_batches([batch])
-                part = batch_executor(table)
-                for arg in parts:
-                    parts[arg].append(broadcast(part.eval(arg), table.num_rows))
-                total += table.num_rows
-            known = {arg: pa.chunked_array([c for p in pieces for c in p.chunks]) for arg, pieces in parts.items()}
-            population = setup.executor_for(pa.table({"_": pa.nulls(total)}), precomputed=known)
-            whole = {call: population.eval(call) for call in calls}
-        pushed = None
-        if members is not None and not calls:
-            pushed = pushdown(planned.exprs[members], source.schema, _constant_value(setup.executor_for))
-        counts: dict[str, Any] = {
-            "read": 0,
-            "written": 0,
-            "batches": 0,
-            "filter": str(pushed) if pushed is not None else None,
-        }
-
-        def evaluate_batch(table: pa.Table, offset: int) -> pa.Table:
-            extra = {call: value.slice(offset, table.num_rows) for call, value in whole.items()}
-            part = batch_executor(table, extra)
-            self._evaluate_declarations(planned, part)
-            out = self._output(table, key, planned, part.decl_values, setup.instant)
-            return out.filter(out.column(members)) if members is not None else out
-
-        def results() -> Iterator[pa.RecordBatch]:
-            # The caller reads the batches outside stream(): the same promises
-            # (only SegqlError, room on the stack) hold for each of them.
-            offset = 0
-            with only_segql_errors(self.source, self.source_name):
-                for batch in source.batches(columns, filter=pushed, batch_rows=batch_rows):
-                    table = pa.Table.from_batches([batch])
-                    out = self._deep(lambda: evaluate_batch(table, offset))  # noqa: B023 - called at once
-                    counts["read"] += table.num_rows
-                    counts["written"] += out.num_rows
-                    counts["batches"] += 1
-                    offset += table.num_rows
-                    yield from _plain(out).to_batches()
-
-        stream = results()
-        first = next(stream, None)
-        if first is None:
-            # No rows at all: the result schema comes from an empty evaluation.
-            empty = source.schema.empty_table().select(columns)
-            part = batch_executor(empty, {call: value.slice(0, 0) for call, value in whole.items()})
-            self._evaluate_declarations(planned, part)
-            schema = _plain(self._output(empty, key, planned, part.decl_values, setup.instant)).schema
-            return pa.RecordBatchReader.from_batches(schema, iter(())), counts
-        return pa.RecordBatchReader.from_batches(first.schema, itertools.chain([first], stream)), counts
-
-    def _evaluate(self, data: Any, *, key: str | None, **options: Any) -> pa.Table:
-        table = to_table(data)
-        planned, executor = self._run(table, key=key, **options)
-        return self._output(table, key, planned, executor.decl_values, executor.as_of_instant)
-
-    def _run(
+    # ---------------------------------------------------------------- binding
+    def bind(
         self,
-        table: pa.Table,
+        schema: pa.Schema,
         *,
-        key: str | None,
-        related: Mapping[str, Any] | None,
-        as_of: Any,
-        params: Mapping[str, Any] | None,
+        key: str | None = None,
+        related: Mapping[str, R] | None = None,
+        related_schemas: Mapping[str, pa.Schema] | None = None,
+        as_of: Any = None,
+        params: Mapping[str, Any] | None = None,
         timeout: float | None = None,
         cancel: threading.Event | None = None,
         explanation: bool = False,
-    ) -> tuple[CheckedProgram, Executor]:
-        """Plan for this data, compute aggregates, evaluate every declaration.
-        The executor holds the values (``decl_values``, and every node it evaluated)."""
-        setup = self._prepare(table.schema, key, related, as_of, params, timeout, cancel, explanation)
-        planned, sources, executor_for = setup.planned, setup.sources, setup.executor_for
-        aggregates = setup.aggregates
-        aggregate_values = {}
-        if aggregates:
-            assert key is not None  # the checker rejects aggregates without related tables
-            index = KeyIndex(key, normalize_key(table.column(key)))
-            aggregate_values = compute_aggregates(
-                aggregates, index, sources, key, dict(planned.related_columns), executor_for
+    ) -> Bindings[R]:
+        """Everything an engine needs to evaluate this program over data of
+        ``schema`` (a pyarrow schema, or a table) (segql.engines.base): the instant, the bound parameters,
+        the checked key, the related tables (as the engine holds them) and
+        their schemas (by default each one's ``schema``), the deadline, and
+        the plan for these schemas (with ``explanation``, references are not
+        inlined, for ``why``).  Bad input raises SegqlError."""
+        with only_segql_errors(self.source, self.source_name):
+            instant = resolve_as_of(as_of)
+            schema = _schema_of(schema, "schema")
+            if related is not None and not isinstance(related, Mapping):
+                raise DataError(f"related must map table names to tables, not {type(related).__name__}")
+            sources: Mapping[str, R] = related or {}
+            if related_schemas is None:
+                related_schemas = {name: _schema_of(obj, f"related table '{name}'") for name, obj in sources.items()}
+            elif set(related_schemas) != set(sources):
+                raise ParameterError("related_schemas must give the schema of each related table, and no other")
+            values, types, planned = self._deep(lambda: self._bind(schema, key, related_schemas, params, explanation))
+            deadline = make_deadline(timeout, cancel)
+            return Bindings(
+                plan=planned,
+                functions=self.host.functions,
+                as_of=instant,
+                params=values,
+                param_types=types,
+                key=key,
+                schema=schema,
+                related=sources,
+                related_schemas=dict(related_schemas),
+                deadline=deadline,
+                depth=self.depth,
+                audit={
+                    "segql.version": __version__,
+                    "segql.as_of": instant.isoformat(),
+                    "segql.program_sha256": self.sha256,
+                    "segql.packs": json.dumps(self.packs, sort_keys=True),
+                },
             )
-        executor = executor_for(table, aggregates=aggregate_values)
-        slices = 1 if explanation else parallel_slices(table.num_rows, planned, self.host)
-        if slices == 1:
-            self._evaluate_declarations(planned, executor)
-            return planned, executor
-        # Row slices in parallel: Arrow's kernels release the GIL.  Aggregates
-        # were computed for the whole population; each slice gets its rows.
-        bounds = [(i * table.num_rows // slices, (i + 1) * table.num_rows // slices) for i in range(slices)]
 
-        def run_slice(start: int, stop: int) -> dict[str, Value]:
-            part = executor_for(
-                table.slice(start, stop - start),
-                aggregates={agg: value.slice(start, stop - start) for agg, value in aggregate_values.items()},
-            )
-            self._evaluate_declarations(planned, part)
-            return part.decl_values
-
-        with concurrent.futures.ThreadPoolExecutor(max_workers=slices, thread_name_prefix="segql-slice") as pool:
-            parts = list(pool.map(lambda b: run_slice(*b), bounds))
-        lengths = [stop - start for start, stop in bounds]
-        for name in planned.order:
-            executor.decl_values[name] = concatenate_rows([p[name] for p in parts], lengths)
-        return planned, executor
-
-    def _prepare(
+    def _arrow_bindings(
         self,
         schema: pa.Schema,
         key: str | None,
@@ -724,30 +601,21 @@ class Program:
         timeout: float | None = None,
         cancel: threading.Event | None = None,
         explanation: bool = False,
-    ) -> _Setup:
-        """Everything an evaluation needs before reading rows: the instant,
-        bound parameters, opened related tables, checked keys, the plan."""
+    ) -> Bindings[RelatedSource]:
+        """The bindings of an Arrow evaluation: the instant, then the related
+        tables opened (files are not read yet), then everything else."""
         instant = resolve_as_of(as_of)
         sources = {name: open_related(name, obj) for name, obj in related_items(related)}
-        values, planned = self._bind(schema, key, {n: s.schema for n, s in sources.items()}, params, explanation)
-        deadline = make_deadline(timeout, cancel)
-
-        shared = shared_nodes(planned.exprs.values())
-
-        def executor_for(data: pa.Table, table_name: str | None = None, **extra: Any) -> Executor:
-            return Executor(
-                data,
-                functions=self.host.functions,
-                as_of=instant,
-                params=values,
-                deadline=deadline,
-                table_name=table_name,
-                shared=shared if table_name is None else None,
-                **extra,
-            )
-
-        aggregates = [n for expr in planned.exprs.values() for n in ast.walk(expr) if isinstance(n, ast.Aggregate)]
-        return _Setup(instant, planned, sources, executor_for, aggregates)
+        return self.bind(
+            schema,
+            key=key,
+            related=sources,
+            as_of=instant,
+            params=params,
+            timeout=timeout,
+            cancel=cancel,
+            explanation=explanation,
+        )
 
     def _bind(
         self,
@@ -756,9 +624,9 @@ class Program:
         sources: Mapping[str, pa.Schema],
         params: Mapping[str, Any] | None,
         explanation: bool = False,
-    ) -> tuple[dict[str, pa.Scalar], CheckedProgram]:
-        """Bound parameters, checked keys and the plan for data of these
-        schemas (``evaluate``, ``stream`` and ``to_sql`` alike)."""
+    ) -> tuple[dict[str, pa.Scalar], dict[str, SType], CheckedProgram]:
+        """Bound parameters and their types, checked keys and the plan for
+        data of these schemas."""
         if params is not None and not isinstance(params, Mapping):
             raise DataError(f"params must be a mapping of names to values, not {type(params).__name__}")
         check_key(key)
@@ -773,58 +641,7 @@ class Program:
             if key is None:
                 raise DataError("key= is needed when related tables are given", hint="e.g. key='customer_id'")
             check_key_types(key, schema.field(key).type, dict(sources))
-        return values, self.plan(schema, sources, types, explanation)
-
-    def _evaluate_declarations(self, planned: CheckedProgram, executor: Executor) -> None:
-        """Evaluate every segment and feature into ``executor.decl_values``."""
-        for name in planned.order:
-            try:
-                value = executor.declaration(planned.exprs[name], planned.kinds[name])
-            except SegqlError as exc:
-                if name in planned.library:  # an error inside a pack's declaration
-                    source, source_name = planned.library[name]
-                    use = planned.library_uses.get(name)
-                    if use is not None and use.known:
-                        exc.message = f"in {name} (used at line {use.line}, column {use.column}): {exc.message}"
-                    raise exc.with_source(source, source_name) from None
-                raise
-            executor.decl_values[name] = value
-
-    def _output(
-        self,
-        table: pa.Table,
-        key: str | None,
-        planned: CheckedProgram,
-        results: Mapping[str, Value],
-        instant: dt.datetime,
-    ) -> pa.Table:
-        """The result table: key, segments, features, with audit metadata."""
-        n = table.num_rows
-        names: list[str] = []
-        columns: list[pa.ChunkedArray] = []
-        if key is not None:
-            names.append(key)
-            columns.append(table.column(key))
-        for name in planned.segments:
-            columns.append(broadcast(results[name], n))
-            names.append(name)
-        for name in planned.features:
-            names.append(name)
-            value = broadcast(results[name], n)
-            if pa.types.is_timestamp(value.type) and value.type.tz is None:
-                # Instants are UTC inside segql; say so in the output.
-                value = value.cast(pa.timestamp(value.type.unit, tz="UTC"))
-            columns.append(value)
-        if len(set(names)) != len(names):
-            dup = next(x for x in names if names.count(x) > 1)
-            raise DataError(f"the output would have two columns named '{dup}'", hint="rename the segment or the key")
-        metadata = {
-            b"segql.version": __version__.encode(),
-            b"segql.as_of": instant.isoformat().encode(),
-            b"segql.program_sha256": self.sha256.encode(),
-            b"segql.packs": json.dumps(self.packs, sort_keys=True).encode(),
-        }
-        return pa.Table.from_arrays(columns, names=names).replace_schema_metadata(metadata)
+        return values, types, self.plan(schema, sources, types, explanation)
 
 
 def make_deadline(timeout: Any, cancel: Any) -> Deadline | None:
@@ -862,20 +679,6 @@ def check_key(key: Any) -> None:
         raise ParameterError(f"key must be a column name (a str), not {type(key).__name__} {show(key)}")
 
 
-def check_row_order(row_order: Mapping[str, str] | None, sources: Mapping[str, pa.Schema]) -> dict[str, str]:
-    """``row_order`` of to_sql: related table -> a column of it."""
-    if row_order is None:
-        return {}
-    if not isinstance(row_order, Mapping):
-        raise DataError(f"row_order must map related table names to columns, not {type(row_order).__name__}")
-    for table, column in row_order.items():
-        if table not in sources:
-            raise DataError(f"row_order names '{table}', which is not a related table")
-        if not isinstance(column, str) or column not in sources[table].names:
-            raise DataError(f"row_order: {column!r} is not a column of related table '{table}'")
-    return dict(row_order)
-
-
 def related_items(related: Mapping[str, Any] | None) -> list[tuple[str, Any]]:
     if related is not None and not isinstance(related, Mapping):
         raise DataError(f"related must map table names to tables, not {type(related).__name__}")
@@ -889,62 +692,6 @@ def _schema_of(obj: Any, what: str) -> pa.Schema:
     if isinstance(schema, pa.Schema):
         return schema
     raise DataError(f"{what} must be a pyarrow Schema or a table, not {type(obj).__name__}")
-
-
-def _plain(table: pa.Table) -> pa.Table:
-    """Dictionary columns decoded, so every streamed batch has one schema."""
-    for i, field in enumerate(table.schema):
-        if pa.types.is_dictionary(field.type):
-            table = table.set_column(i, field.name, pc.cast(table.column(i), field.type.value_type))
-    return table
-
-
-def _constant_value(executor_for: Callable[..., Executor]) -> Callable[[ast.Node], pa.Scalar | None]:
-    """The value of a constant expression (literals, parameters, as_of), or None."""
-    blank = executor_for(pa.table({"_": pa.nulls(1)}))
-
-    def value(node: ast.Node) -> pa.Scalar | None:
-        if not is_constant(node) or any(isinstance(n, ast.Func) for n in ast.walk(node)):
-            return None
-        result = blank.eval(node)
-        return result if isinstance(result, pa.Scalar) else None
-
-    return value
-
-
-@attrs.frozen
-class _Setup:
-    instant: dt.datetime
-    planned: CheckedProgram
-    sources: dict[str, Any]
-    executor_for: Callable[..., Executor]
-    aggregates: list[ast.Aggregate]
-
-
-PARALLEL_MIN_ROWS = 200_000
-"""Below this many rows a single slice is faster than threads."""
-
-
-def parallel_slices(rows: int, planned: CheckedProgram, host: PluginHost) -> int:
-    """How many row slices to evaluate at once: one per core for large tables,
-    one if any function needs the whole population (quantiles, ranks)."""
-    cores = os.cpu_count() or 1
-    if cores < 2 or rows < PARALLEL_MIN_ROWS:
-        return 1
-
-    def whole_population(name: str) -> bool:
-        fn = host.functions.get(name)
-        return fn is None or fn.population
-
-    return 1 if population_calls(planned, whole_population) else min(cores, 8)
-
-
-def concatenate_rows(parts: list[Value], lengths: list[int]) -> Value:
-    """Slice results in row order (a constant in every slice stays a constant)."""
-    if all(isinstance(p, pa.Scalar) for p in parts):
-        return parts[0]
-    arrays = [broadcast(p, n) for p, n in zip(parts, lengths, strict=True)]
-    return pa.chunked_array([chunk for a in arrays for chunk in a.chunks], type=arrays[0].type)
 
 
 def row_position(table: pa.Table, key: str, id: Any) -> int:

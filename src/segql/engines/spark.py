@@ -1,7 +1,7 @@
 """Spark execution: ``segql.spark.evaluate(program, profiles_df, ...)``.
 
 The program runs on an existing Spark cluster as the Spark SQL of
-``Program.to_sql`` (docs/sql.md): Spark plans the aggregates over related
+``Program.to_sql`` (the SQL engine, docs/sql.md): Spark plans the aggregates over related
 tables as grouped subqueries and joins, in parallel over its partitions, and
 the result is a Spark DataFrame with the columns of ``Program.evaluate`` (key,
 one boolean per segment, one column per feature).  Nothing is collected to the
@@ -34,12 +34,16 @@ import attrs
 import pyarrow as pa
 
 from segql import ast
+from segql.check import CheckedProgram
 from segql.engines.arrow.executor import Executor
 from segql.engines.arrow.values import broadcast, canonical_column, physical_type
+from segql.engines.base import Bindings, Engine, QueryRequest
 from segql.engines.sql import writer as sql
+from segql.engines.sql.engine import SqlEngine, check_row_order
 from segql.engines.sql.literals import quote
 from segql.errors import DataError, InternalError
 from segql.registry import Function, FunctionRegistry
+from segql.stack import call_with_stack
 from segql.types import ANY
 
 
@@ -87,108 +91,79 @@ def arrow_schema(df: Any, what: str) -> pa.Schema:
         raise DataError(f"{what} has a column segql cannot read: {exc}") from None
 
 
-def evaluate(
-    program: Any,
-    profiles: Any,
-    *,
-    key: str | None = None,
-    related: Mapping[str, Any] | None = None,
-    as_of: Any = None,
-    params: Mapping[str, Any] | None = None,
-    row_order: Mapping[str, str] | None = None,
-) -> Any:
-    """Evaluate ``program`` (a ``segql.Program``) over Spark DataFrames;
-    returns a Spark DataFrame (lazy, like every Spark DataFrame).
+ROW_ORDER = "__segql_row_order"
+"""The column ``SparkEngine.evaluate`` adds to a related DataFrame used by first/last … by."""
 
-    ``first``/``last … by`` break ties by the related table's row order:
-    ``row_order`` may name, per related table, a column holding it; by default
-    it is the DataFrame's own order (partition by partition, as
-    ``monotonically_increasing_id`` numbers it: for a DataFrame read from files
-    or made from an Arrow table, their order)."""
-    from segql.program import Program, check_row_order, only_segql_errors, resolve_as_of
 
-    if not isinstance(program, Program):
-        raise DataError(f"program must be a segql.Program (segql.compile(...)), not {type(program).__name__}")
-    spark = getattr(profiles, "sparkSession", None)
-    schema = arrow_schema(profiles, "profiles")
-    if related is not None and not isinstance(related, Mapping):
-        raise DataError(f"related must map table names to DataFrames, not {type(related).__name__}")
-    related = dict(related or {})
-    schemas = {name: arrow_schema(df, f"related table '{name}'") for name, df in related.items()}
-    if spark is not None and str(spark.conf.get("spark.sql.ansi.enabled", "true")).lower() != "true":
-        raise DataError(
-            "the Spark session has spark.sql.ansi.enabled=false: integer overflow would wrap around silently",
-            hint='spark.conf.set("spark.sql.ansi.enabled", "true") (the default since Spark 4)',
-        )
-    with only_segql_errors(program.source, program.source_name):
-        instant = resolve_as_of(as_of)
-        values, planned = program._deep(lambda: program._bind(schema, key, schemas, params))
-        order = check_row_order(row_order, schemas)
-        for table in sql.ordered_tables(planned):
+class SparkEngine(Engine[Any, Any, Any]):
+    """Evaluates bound plans over Spark DataFrames (profiles and related
+    tables; ``Any``: pyspark is optional) as the SQL engine's Spark SQL; the
+    result is a lazy DataFrame.  ``row_order`` names, per related table, a
+    column ordering its rows (by default the DataFrame's own order)."""
+
+    name = "spark"
+
+    def __init__(self, session: Any, *, row_order: Mapping[str, str] | None = None) -> None:
+        self.session = session
+        self.row_order = row_order
+
+    def evaluate(self, data: Any, bindings: Bindings[Any]) -> Any:
+        related, schemas = dict(bindings.related), dict(bindings.related_schemas)
+        order = check_row_order(self.row_order, schemas)
+        for table in sql.ordered_tables(bindings.plan):
             if table in related and table not in order:
                 from pyspark.sql import functions
 
                 related[table] = related[table].withColumn(ROW_ORDER, functions.monotonically_increasing_id())
                 schemas[table] = arrow_schema(related[table], f"related table '{table}'")
                 order[table] = ROW_ORDER
-        calls = program._deep(lambda: sql.python_calls(planned, program.host.functions))
-        query = _Query(spark, program, planned, instant, values, key, related, schemas, order)
+        bindings = attrs.evolve(bindings, related=related, related_schemas=schemas)
+        calls = call_with_stack(bindings.depth, lambda: sql.python_calls(bindings.plan, bindings.functions))
+        query = _Query(self.session, bindings, order)
+        profiles, schema = data, bindings.schema
+        substitutions: dict[ast.Node, str] = {}
         if calls:
             profiles, schema, substitutions = query.python_columns(profiles, schema, calls)
-        else:
-            substitutions = {}
-        return query.run(profiles, schema, planned, substitutions)
+        return query.run(profiles, schema, bindings.plan, substitutions)
 
-
-ROW_ORDER = "__segql_row_order"
-"""The column ``evaluate`` adds to a related DataFrame used by first/last … by."""
+    def compile(self, bindings: Bindings[object], request: QueryRequest) -> str:
+        """The Spark SQL the SQL engine writes (``request.dialect`` is ignored)."""
+        return SqlEngine().compile(bindings, attrs.evolve(request, dialect="spark"))
 
 
 class _Query:
     """One evaluation's Spark SQL, over temporary views with fresh names (so a
     query never reads a view of the caller's, or of another evaluation)."""
 
-    def __init__(
-        self,
-        spark: Any,
-        program: Any,
-        planned: Any,
-        instant: Any,
-        values: Mapping[str, pa.Scalar],
-        key: str | None,
-        related: Mapping[str, Any],
-        schemas: Mapping[str, pa.Schema],
-        row_order: Mapping[str, str],
-    ) -> None:
-        self.spark, self.program, self.planned, self.instant = spark, program, planned, instant
-        self.values, self.key, self.related, self.schemas = values, key, related, schemas
-        self.row_order = row_order
+    def __init__(self, spark: Any, bindings: Bindings[Any], row_order: Mapping[str, str]) -> None:
+        self.spark, self.bindings, self.row_order = spark, bindings, row_order
         self.run_id = uuid.uuid4().hex[:16]
-        self.related_views = {name: f"segql_{self.run_id}_{i}" for i, name in enumerate(related)}
+        self.related_views = {name: f"segql_{self.run_id}_{i}" for i, name in enumerate(bindings.related)}
         self.stages = 0
 
     def run(
-        self, profiles: Any, schema: pa.Schema, planned: Any, substitutions: Mapping[ast.Node, str], **kw: Any
+        self,
+        profiles: Any,
+        schema: pa.Schema,
+        planned: CheckedProgram,
+        substitutions: Mapping[ast.Node, str],
+        *,
+        all_profile_columns: bool = False,
     ) -> Any:
         """``planned`` as one Spark SQL query over ``profiles`` (lazy)."""
         self.stages += 1
         profile_view = f"segql_{self.run_id}_profiles_{self.stages}"
-        text = self.program._written_sql(
-            planned,
-            self.values,
-            self.instant,
-            schema,
-            self.schemas,
-            "spark",
-            key=self.key,
+        request = QueryRequest(
+            dialect="spark",
             profile_table=profile_view,
             related_tables=self.related_views,
-            substitutions=substitutions,
             row_order=self.row_order,
-            **kw,
+            substitutions=substitutions,
+            all_profile_columns=all_profile_columns,
         )
+        text = SqlEngine().compile(attrs.evolve(self.bindings, plan=planned, schema=schema), request)
         profiles.createOrReplaceTempView(profile_view)
-        for name, df in self.related.items():
+        for name, df in self.bindings.related.items():
             df.createOrReplaceTempView(self.related_views[name])
         try:
             # spark.sql analyses the query at once: the views are resolved into
@@ -210,9 +185,10 @@ class _Query:
         calls' arguments are computed first, by Spark SQL, as columns."""
         from pyspark.sql.pandas.types import from_arrow_schema
 
+        planned = self.bindings.plan
         # The segments the calls refer to by name are evaluated in the worker too.
-        referenced = referenced_declarations(calls, self.planned)
-        evaluated = [*calls, *(self.planned.exprs[name] for name in referenced)]
+        referenced = referenced_declarations(calls, planned)
+        evaluated = [*calls, *(planned.exprs[name] for name in referenced)]
         aggregates: list[ast.Aggregate] = []
         for tree in evaluated:
             for node in ast.walk(tree):
@@ -221,7 +197,7 @@ class _Query:
         names = {node: f"__segql_aggregate_{i}" for i, node in enumerate(aggregates)}
         if aggregates:
             stage = attrs.evolve(
-                self.planned,
+                planned,
                 exprs=dict(zip(names.values(), aggregates, strict=True)),
                 kinds={name: "feature" for name in names.values()},
                 order=tuple(names.values()),
@@ -235,10 +211,10 @@ class _Query:
         wanted = {n.name for tree in evaluated for n in ast.walk(tree) if isinstance(n, ast.Func)}
         worker = PythonColumns(
             calls=list(calls),
-            declarations=[(name, self.planned.exprs[name], self.planned.kinds[name]) for name in referenced],
-            functions=[f for f in self.program.host.functions if f.name in wanted],
-            as_of=self.instant,
-            params=dict(self.values),
+            declarations=[(name, planned.exprs[name], planned.kinds[name]) for name in referenced],
+            functions=[f for f in self.bindings.functions if f.name in wanted],
+            as_of=self.bindings.as_of,
+            params=dict(self.bindings.params),
             aggregates=names,
             outputs=outputs,
         )
@@ -249,7 +225,7 @@ class _Query:
         return mapped, result_schema, substitutions
 
 
-def referenced_declarations(trees: list[ast.Func], planned: Any) -> list[str]:
+def referenced_declarations(trees: list[ast.Func], planned: CheckedProgram) -> list[str]:
     """The declarations ``trees`` refer to by name, directly or through
     others, in evaluation order (references first)."""
     found: set[str] = set()

@@ -17,7 +17,6 @@ from __future__ import annotations
 import concurrent.futures
 import datetime as dt
 import threading
-import time
 from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Any
 
@@ -42,10 +41,10 @@ from segql.engines.arrow.values import (
 from segql.engines.arrow.values import (
     decode as decode,  # moved below the registry; builtins, stream, aggregate import it from here
 )
+from segql.engines.base import Deadline
 from segql.errors import (
     CancelledError,
     EvaluationError,
-    ParameterError,
     PluginError,
     SegqlError,
     describe_exception,
@@ -54,25 +53,6 @@ from segql.registry import CallContext, Function, FunctionRegistry
 from segql.types import ANY, BOOL, SType, from_arrow
 
 MICROS_PER_DAY = 86_400_000_000
-
-
-class Deadline:
-    """Cooperative cancellation: checked between operations."""
-
-    def __init__(self, seconds: float | None = None, cancel: threading.Event | None = None) -> None:
-        self.until = time.monotonic() + seconds if seconds is not None else None
-        self.cancel = cancel
-
-    def check(self) -> None:
-        if self.cancel is not None:
-            try:
-                cancelled = bool(self.cancel.is_set())
-            except Exception as exc:  # the host's cancel object failed
-                raise ParameterError(f"cancel.is_set() raised {type(exc).__name__}: {exc}") from None
-            if cancelled:
-                raise CancelledError("evaluation was cancelled")
-        if self.until is not None and time.monotonic() > self.until:
-            raise CancelledError("evaluation ran past its deadline")
 
 
 def duration_parts(value: pa.Scalar) -> tuple[int, int]:

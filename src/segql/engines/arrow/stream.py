@@ -1,6 +1,6 @@
 """Streaming evaluation: batch by batch, with bounded memory.
 
-``Program.stream(data, ...)`` reads a Parquet file or directory, a
+``Program.stream(data, ...)`` (``ArrowEngine.stream``) reads a Parquet file or directory, a
 ``pyarrow.dataset.Dataset``, a table or a ``RecordBatchReader`` one batch at a
 time and yields the result batches (the same columns as ``Program.evaluate``).
 Memory is bounded by the batch size, plus what must be known about every
@@ -35,12 +35,11 @@ import pyarrow.dataset as ds
 from segql import ast
 from segql.engines.arrow.executor import decode
 from segql.engines.arrow.values import Value, is_scalar
+from segql.engines.base import DEFAULT_BATCH_ROWS as DEFAULT_BATCH_ROWS
 from segql.errors import DataError, SegqlError
 
 if TYPE_CHECKING:
     from segql.check import CheckedProgram
-
-DEFAULT_BATCH_ROWS = 131_072
 
 
 @attrs.frozen
@@ -59,6 +58,8 @@ class Source:
     def __init__(self, data: Any) -> None:
         self._dataset: ds.Dataset | None = None
         self._reader: pa.RecordBatchReader | None = None
+        self.table: pa.Table | None = data if isinstance(data, pa.Table) else None
+        """The data, when it is a table in memory (evaluated whole, not streamed)."""
         if isinstance(data, ds.Dataset):
             self._dataset = data
         elif isinstance(data, (str, os.PathLike)):

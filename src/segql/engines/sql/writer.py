@@ -33,7 +33,7 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
@@ -45,6 +45,9 @@ from segql.engines.sql.literals import US_PER_DAY, interval, python_literal, quo
 from segql.errors import PluginError, SegqlError, SqlError, describe_exception
 from segql.registry import FunctionRegistry
 from segql.span import Span
+
+if TYPE_CHECKING:
+    from segql.check import CheckedProgram
 
 DIALECTS = ("duckdb", "spark", "postgres", "bigquery", "snowflake")
 
@@ -131,7 +134,7 @@ class SqlWriter:
         self.dialect = dialect
         self.check_hooks = False
         """Parse each pack hook's SQL to name the one that does not parse
-        (only when the whole query did not parse: ``Program._written_sql``)."""
+        (only when the whole query did not parse: ``SqlEngine.compile``)."""
         self.rows_from = ""
         """The query's FROM clause (the profile table ``p`` and its joins): its
         rows are the population.  A pack's SQL may read it in a scalar subquery,
@@ -455,7 +458,7 @@ class SqlWriter:
 
 
 def check_population_calls(
-    planned: Any, functions: FunctionRegistry, aggregates: Mapping[str, list[ast.Aggregate]]
+    planned: CheckedProgram, functions: FunctionRegistry, aggregates: Mapping[str, list[ast.Aggregate]]
 ) -> None:
     """Population-level calls translate only through their pack's SQL (window
     functions over the profile rows), and only outside aggregates, whose
@@ -524,7 +527,7 @@ def empty_group_sql(writer: SqlWriter, node: ast.Aggregate) -> str | None:
     return python_literal(spec.empty) if spec.empty is not None else None
 
 
-def ordered_tables(planned: Any) -> list[str]:
+def ordered_tables(planned: CheckedProgram) -> list[str]:
     """The related tables read by aggregates with ``by`` (``first``/``last``)."""
     tables: list[str] = []
     for expr in planned.exprs.values():
@@ -571,12 +574,12 @@ def to_dialect(sql: str, dialect: str) -> str:
 
 class Unparsable(Exception):
     """The written query does not parse: a bug, unless a pack's hook wrote
-    SQL that does not parse (``Program._written_sql`` then names the hook)."""
+    SQL that does not parse (``SqlEngine.compile`` then names the hook)."""
 
 
 def program_sql(
     *,
-    planned: Any,
+    planned: CheckedProgram,
     functions: FunctionRegistry,
     as_of: dt.datetime,
     params: Mapping[str, Any],
@@ -683,7 +686,7 @@ def walk_outside(node: ast.Node, skip: Mapping[ast.Node, object]) -> Iterator[as
         stack.extend(reversed(list(ast.children(current))))
 
 
-def python_calls(planned: Any, functions: FunctionRegistry) -> list[ast.Func]:
+def python_calls(planned: CheckedProgram, functions: FunctionRegistry) -> list[ast.Func]:
     """The outermost calls of pack functions that have no SQL implementation
     (row-wise ones: Spark runs them in Python, ``segql.spark``), in order.
     Refused: such calls inside an aggregate (their rows are a related

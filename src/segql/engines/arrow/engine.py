@@ -1,0 +1,293 @@
+"""The Arrow engine: a bound plan evaluated with ``pyarrow.compute``.
+
+In memory (:meth:`ArrowEngine.evaluate` of a table): aggregates over related
+tables are computed once for the whole population, then every declaration is
+evaluated, over row slices on several threads for large tables (Arrow's
+kernels release the GIL).  Streamed (:meth:`ArrowEngine.stream`, and
+``evaluate`` of a Parquet path or a dataset): batch by batch with bounded
+memory (segql.engines.arrow.stream).  Both read only ``Bindings``.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import itertools
+import os
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from segql import ast
+from segql.check import CheckedProgram, is_constant
+from segql.engines.arrow.aggregate import compute_aggregates
+from segql.engines.arrow.executor import Executor, shared_nodes
+from segql.engines.arrow.keys import KeyIndex
+from segql.engines.arrow.related import RelatedSource, normalize_key
+from segql.engines.arrow.stream import Source, population_calls, pushdown, take_positions
+from segql.engines.arrow.values import Value, broadcast
+from segql.engines.base import Bindings, Engine, Streamed, StreamRequest
+from segql.errors import DataError, SegqlError
+from segql.registry import FunctionRegistry
+
+PARALLEL_MIN_ROWS = 200_000
+"""Below this many rows a single slice is faster than threads."""
+
+ExecutorFor = Callable[..., Executor]
+"""``executor_for(table, table_name=None, **extra)``: an executor over ``table``
+with the bindings' functions, instant, parameters and deadline."""
+
+
+class ArrowEngine(Engine[Source, pa.Table, RelatedSource]):
+    """Evaluates bound plans over Arrow data (``Source``: a table, a Parquet
+    path or folder, a dataset, a reader); related tables are ``RelatedSource``."""
+
+    name = "arrow"
+
+    # ------------------------------------------------------------ in memory
+    def evaluate(self, data: Source, bindings: Bindings[RelatedSource]) -> pa.Table:
+        table = data.table
+        if table is None:  # a Parquet path or a dataset: read batch by batch
+            streamed = self.stream(data, bindings, StreamRequest())
+            return pa.Table.from_batches(list(streamed.batches), schema=streamed.schema)
+        executor = self.run(table, bindings)
+        return output_table(table, bindings, executor.decl_values)
+
+    def run(self, table: pa.Table, bindings: Bindings[RelatedSource], *, parallel: bool = True) -> Executor:
+        """Compute the aggregates, then evaluate every declaration (over row
+        slices in parallel when ``parallel`` and the table is large).  The
+        executor holds the values (``decl_values``, and every node it
+        evaluated when not sliced: ``Program.why`` reads them)."""
+        planned, key = bindings.plan, bindings.key
+        executor_for = executors(bindings)
+        aggregates = bindings.aggregates
+        aggregate_values: dict[ast.Aggregate, Value] = {}
+        if aggregates:
+            assert key is not None  # the checker rejects aggregates without related tables
+            index = KeyIndex(key, normalize_key(table.column(key)))
+            aggregate_values = dict(
+                compute_aggregates(
+                    aggregates, index, dict(bindings.related), key, dict(planned.related_columns), executor_for
+                )
+            )
+        executor = executor_for(table, aggregates=aggregate_values)
+        slices = parallel_slices(table.num_rows, planned, bindings.functions) if parallel else 1
+        if slices == 1:
+            evaluate_declarations(planned, executor)
+            return executor
+        # Row slices in parallel: Arrow's kernels release the GIL.  Aggregates
+        # were computed for the whole population; each slice gets its rows.
+        bounds = [(i * table.num_rows // slices, (i + 1) * table.num_rows // slices) for i in range(slices)]
+
+        def run_slice(start: int, stop: int) -> dict[str, Value]:
+            part = executor_for(
+                table.slice(start, stop - start),
+                aggregates={agg: value.slice(start, stop - start) for agg, value in aggregate_values.items()},
+            )
+            evaluate_declarations(planned, part)
+            return part.decl_values
+
+        with concurrent.futures.ThreadPoolExecutor(max_workers=slices, thread_name_prefix="segql-slice") as pool:
+            parts = list(pool.map(lambda b: run_slice(*b), bounds))
+        lengths = [stop - start for start, stop in bounds]
+        for name in planned.order:
+            executor.decl_values[name] = concatenate_rows([p[name] for p in parts], lengths)
+        return executor
+
+    # ------------------------------------------------------------ streaming
+    def stream(self, data: Source, bindings: Bindings[RelatedSource], request: StreamRequest) -> Streamed:
+        """Batch by batch (segql.engines.arrow.stream).  The first result batch
+        is computed here (it gives the schema); the others as they are read.
+        The caller guards the reading (only SegqlError, room on the stack)."""
+        source, planned, key = data, bindings.plan, bindings.key
+        batch_rows, members = request.batch_rows, request.members_of
+        executor_for = executors(bindings)
+        aggregates = bindings.aggregates
+        calls = population_calls(planned, lambda name: bool(bindings.functions.get(name).population))  # type: ignore[union-attr]
+        columns = sorted(set(planned.columns) | ({key} if key else set()))
+        if (aggregates or calls) and not source.rereadable:
+            raise DataError(
+                "this program reads the data twice (aggregates or population-level functions): "
+                "a RecordBatchReader can be read only once",
+                hint="pass a Parquet path, a pyarrow dataset or a table",
+            )
+        index: KeyIndex | None = None
+        aggregate_values: dict[ast.Aggregate, Value] = {}
+        if aggregates:
+            assert key is not None
+            keys = [batch.column(key) for batch in source.batches([key], batch_rows=batch_rows)]
+            all_keys = pa.chunked_array(keys, type=source.schema.field(key).type)
+            index = KeyIndex(key, normalize_key(all_keys))
+            aggregate_values = dict(
+                compute_aggregates(
+                    aggregates, index, dict(bindings.related), key, dict(planned.related_columns), executor_for
+                )
+            )
+
+        def batch_executor(table: pa.Table, extra: Mapping[ast.Node, Value] | None = None) -> Executor:
+            aggregates = {}
+            if index is not None:
+                assert key is not None
+                positions = pa.array(index.positions(normalize_key(table.column(key))))
+                aggregates = take_positions(aggregate_values, positions)
+            return executor_for(table, aggregates=aggregates, precomputed=extra)
+
+        whole: dict[ast.Node, Value] = {}
+        if calls:
+            # Population-level functions see every row: evaluate their arguments
+            # over all batches, run them once, slice their results per batch.
+            parts: dict[ast.Node, list[pa.ChunkedArray]] = {a: [] for c in calls for a in c.args}
+            total = 0
+            for batch in source.batches(columns, batch_rows=batch_rows):
+                table = pa.Table.from_batches([batch])
+                part = batch_executor(table)
+                for arg in parts:
+                    parts[arg].append(broadcast(part.eval(arg), table.num_rows))
+                total += table.num_rows
+            known = {arg: pa.chunked_array([c for p in pieces for c in p.chunks]) for arg, pieces in parts.items()}
+            population = executor_for(pa.table({"_": pa.nulls(total)}), precomputed=known)
+            whole = {call: population.eval(call) for call in calls}
+        pushed = None
+        if members is not None and not calls:
+            pushed = pushdown(planned.exprs[members], source.schema, constant_value(executor_for))
+        counts: dict[str, Any] = {
+            "read": 0,
+            "written": 0,
+            "batches": 0,
+            "filter": str(pushed) if pushed is not None else None,
+        }
+
+        def evaluate_batch(table: pa.Table, offset: int) -> pa.Table:
+            extra = {call: value.slice(offset, table.num_rows) for call, value in whole.items()}
+            part = batch_executor(table, extra)
+            evaluate_declarations(planned, part)
+            out = output_table(table, bindings, part.decl_values)
+            return out.filter(out.column(members)) if members is not None else out
+
+        def results() -> Iterator[pa.RecordBatch]:
+            offset = 0
+            for batch in source.batches(columns, filter=pushed, batch_rows=batch_rows):
+                table = pa.Table.from_batches([batch])
+                out = evaluate_batch(table, offset)
+                counts["read"] += table.num_rows
+                counts["written"] += out.num_rows
+                counts["batches"] += 1
+                offset += table.num_rows
+                yield from plain(out).to_batches()
+
+        stream = results()
+        first = next(stream, None)
+        if first is None:
+            # No rows at all: the result schema comes from an empty evaluation.
+            empty = source.schema.empty_table().select(columns)
+            part = batch_executor(empty, {call: value.slice(0, 0) for call, value in whole.items()})
+            evaluate_declarations(planned, part)
+            schema = plain(output_table(empty, bindings, part.decl_values)).schema
+            return Streamed(schema, iter(()), counts)
+        return Streamed(first.schema, itertools.chain([first], stream), counts)
+
+
+def executors(bindings: Bindings[RelatedSource]) -> ExecutorFor:
+    """A maker of executors with the bindings' functions, instant, parameters
+    and deadline; the plan's shared nodes are memoised over the profile table."""
+    shared = shared_nodes(bindings.plan.exprs.values())
+
+    def executor_for(data: pa.Table, table_name: str | None = None, **extra: Any) -> Executor:
+        return Executor(
+            data,
+            functions=bindings.functions,
+            as_of=bindings.as_of,
+            params=bindings.params,
+            deadline=bindings.deadline,
+            table_name=table_name,
+            shared=shared if table_name is None else None,
+            **extra,
+        )
+
+    return executor_for
+
+
+def evaluate_declarations(planned: CheckedProgram, executor: Executor) -> None:
+    """Evaluate every segment and feature into ``executor.decl_values``."""
+    for name in planned.order:
+        try:
+            value = executor.declaration(planned.exprs[name], planned.kinds[name])
+        except SegqlError as exc:
+            if name in planned.library:  # an error inside a pack's declaration
+                source, source_name = planned.library[name]
+                use = planned.library_uses.get(name)
+                if use is not None and use.known:
+                    exc.message = f"in {name} (used at line {use.line}, column {use.column}): {exc.message}"
+                raise exc.with_source(source, source_name) from None
+            raise
+        executor.decl_values[name] = value
+
+
+def output_table(table: pa.Table, bindings: Bindings[Any], results: Mapping[str, Value]) -> pa.Table:
+    """The result table: key, segments, features, with audit metadata."""
+    planned, key = bindings.plan, bindings.key
+    n = table.num_rows
+    names: list[str] = []
+    columns: list[pa.ChunkedArray] = []
+    if key is not None:
+        names.append(key)
+        columns.append(table.column(key))
+    for name in planned.segments:
+        columns.append(broadcast(results[name], n))
+        names.append(name)
+    for name in planned.features:
+        names.append(name)
+        value = broadcast(results[name], n)
+        if pa.types.is_timestamp(value.type) and value.type.tz is None:
+            # Instants are UTC inside segql; say so in the output.
+            value = value.cast(pa.timestamp(value.type.unit, tz="UTC"))
+        columns.append(value)
+    if len(set(names)) != len(names):
+        dup = next(x for x in names if names.count(x) > 1)
+        raise DataError(f"the output would have two columns named '{dup}'", hint="rename the segment or the key")
+    metadata = {name.encode(): value.encode() for name, value in bindings.audit.items()}
+    return pa.Table.from_arrays(columns, names=names).replace_schema_metadata(metadata)
+
+
+def plain(table: pa.Table) -> pa.Table:
+    """Dictionary columns decoded, so every streamed batch has one schema."""
+    for i, field in enumerate(table.schema):
+        if pa.types.is_dictionary(field.type):
+            table = table.set_column(i, field.name, pc.cast(table.column(i), field.type.value_type))
+    return table
+
+
+def constant_value(executor_for: ExecutorFor) -> Callable[[ast.Node], pa.Scalar | None]:
+    """The value of a constant expression (literals, parameters, as_of), or None."""
+    blank = executor_for(pa.table({"_": pa.nulls(1)}))
+
+    def value(node: ast.Node) -> pa.Scalar | None:
+        if not is_constant(node) or any(isinstance(n, ast.Func) for n in ast.walk(node)):
+            return None
+        result = blank.eval(node)
+        return result if isinstance(result, pa.Scalar) else None
+
+    return value
+
+
+def parallel_slices(rows: int, planned: CheckedProgram, functions: FunctionRegistry) -> int:
+    """How many row slices to evaluate at once: one per core for large tables,
+    one if any function needs the whole population (quantiles, ranks)."""
+    cores = os.cpu_count() or 1
+    if cores < 2 or rows < PARALLEL_MIN_ROWS:
+        return 1
+
+    def whole_population(name: str) -> bool:
+        fn = functions.get(name)
+        return fn is None or fn.population
+
+    return 1 if population_calls(planned, whole_population) else min(cores, 8)
+
+
+def concatenate_rows(parts: list[Value], lengths: list[int]) -> Value:
+    """Slice results in row order (a constant in every slice stays a constant)."""
+    if all(isinstance(p, pa.Scalar) for p in parts):
+        return parts[0]
+    arrays = [broadcast(p, n) for p, n in zip(parts, lengths, strict=True)]
+    return pa.chunked_array([chunk for a in arrays for chunk in a.chunks], type=arrays[0].type)
