@@ -175,3 +175,34 @@ def test_the_sql_backend_gives_the_same_nulls() -> None:
     for source in ("null between null and null", "-1m = null", "-1m + null > now - now", "du + null > 1d"):
         sql = segql.compile(f"feature v = {source}").to_sql(schema=table.schema, as_of=AS_OF)
         assert [row[-1] for row in con.execute(sql).fetchall()] == [None, None], source
+
+
+LAZY_TABLE = pa.table(
+    {
+        "score": pa.array([1.5, None, 2.0], pa.float64()),
+        "visits": pa.array([2, 2**62, None], pa.int64()),
+        "age": pa.array([3, 0, 5], pa.int64()),
+        "age4": pa.array([3, 4, 5], pa.int64()),
+    }
+)
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        # A null constant first leaves every row open (it once left one, then Arrow raised on a scalar).
+        # The answers are DuckDB's for the same expressions over the same table.
+        ("feature f = date(now) <= null and floor(score) = visits * age", [False, None, None]),
+        ("feature f = null or visits * age > 0", [True, None, None]),
+        ("feature f = null and visits * age > 100", [False, False, None]),
+    ],
+)
+def test_a_null_constant_before_an_operand_that_raises_elsewhere(source: str, expected: list[bool | None]) -> None:
+    out = segql.compile(source).evaluate(LAZY_TABLE, as_of=AS_OF)
+    assert out.column("f").to_pylist() == expected
+
+
+def test_a_null_constant_and_an_overflow_on_a_row_that_needs_it_is_an_error() -> None:
+    # Row 1: null or 2**62 * 4 > 0 needs the product, which overflows (DuckDB raises too).
+    with pytest.raises(segql.EvaluationError, match="overflow"):
+        segql.compile("feature f = null or visits * age4 > 0").evaluate(LAZY_TABLE, as_of=AS_OF)

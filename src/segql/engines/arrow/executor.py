@@ -364,6 +364,9 @@ class Executor:
                 result = self.truth(first) if truth else self.eval(first)
                 deferred = deferred[1:]
                 continue
+            if is_scalar(result):
+                # A constant (`null and …`) leaves every row open, not one.
+                result = broadcast(result, self.num_rows)
             still: list[ast.Node] = []
             for operand in deferred:
                 rows = self._still_open(result, settled)
