@@ -419,7 +419,7 @@ class Program:
         params: Mapping[str, Any] | None = None,
         row_order: Mapping[str, str] | None = None,
     ) -> str:
-        """One SELECT with the columns of ``evaluate`` (see segql.sql and
+        """One SELECT with the columns of ``evaluate`` (see segql.engines.sql and
         docs/sql.md).  ``schema`` is the profile table's pyarrow schema (or a
         table); ``related`` maps related table names to schemas (or tables).
         The query reads ``profile_table``, and each related table by its name
