@@ -200,8 +200,10 @@ def test_extreme_timestamps_against_the_400_year_cycle() -> None:
 def test_t_must_be_a_date_or_timestamp() -> None:
     for column in (pa.int64(), pa.string(), pa.float64()):
         for fn in ("week", "quarter"):
-            with pytest.raises(segql.SegqlTypeError):
+            with pytest.raises(segql.SegqlTypeError, match=f"{fn} expects temporal here") as info:
                 segql.compile(f"feature f = {fn}(n)").check(pa.schema([("n", column)]))
+            assert (info.value.line, info.value.column) == (1, 14 + len(fn))  # at the argument
+            assert info.value.hint == f"signature: {fn}(t: temporal) -> int"
 
 
 # ------------------------------------------------------------------ dialects
