@@ -345,6 +345,65 @@ CASES = [
             "since_this_week": [True, False, True, False, False],
         },
     ),
+    # --------------------------------------------------------- week, quarter (issue 16)
+    # week(t): the ISO 8601 week, 1-53 (week 1 holds the year's first Thursday);
+    # quarter(t): 1-4; UTC.  Hand-computed: 2021-01-03 is a Sunday of 2020's week
+    # 53 (2020 began on a Wednesday and was leap); 2024-12-30 a Monday of 2025's
+    # week 1; 2024 began on a Monday, so 2024-02-29 (day 60) is in week 9,
+    # 2024-03-31 (AS_OF, a Sunday, day 91) in week 13 and 2024-04-01 in week 14;
+    # 1969-12-31 is in 1970's week 1 (1970-01-01 was a Thursday), 1969-12-28 a
+    # Sunday of 1969's week 52; 0001-01-01 and 0001-12-31 are Mondays, the
+    # second in year 2's week 1; 9999-12-31 is a Friday of week 52; 2015 began on
+    # a Thursday: 2015-12-31 and 2016-01-03 are in its week 53.
+    Case(
+        "week_quarter",
+        """
+        feature d_week = week(d)
+        feature d_quarter = quarter(d)
+        feature t_week = week(t)
+        feature t_quarter = quarter(t)
+        feature now_week = week(now)
+        feature today_quarter = quarter(today)
+        segment week_53 = week(d) = 53 or week(t) = 53
+        """,
+        pa.table(
+            {
+                "id": [1, 2, 3, 4, 5, 6, 7],
+                "d": pa.array(
+                    [
+                        dt.date(2021, 1, 3),
+                        dt.date(2024, 12, 30),
+                        dt.date(2024, 2, 29),
+                        dt.date(1969, 12, 31),
+                        dt.date(1, 12, 31),
+                        dt.date(9999, 12, 31),
+                        None,
+                    ]
+                ),
+                "t": pa.array(
+                    [
+                        ts(2024, 3, 31, 23, 59, 59, 999999),
+                        ts(2015, 12, 31, 23, 59, 59, 999999),
+                        ts(2016, 1, 3, 12),
+                        ts(1969, 12, 28, 23, 59, 59, 999999),
+                        ts(1, 1, 1),
+                        None,
+                        ts(2024, 4, 1),
+                    ],
+                    TS_US,
+                ),
+            }
+        ),
+        {
+            "d_week": [53, 1, 9, 1, 1, 52, None],
+            "d_quarter": [1, 4, 1, 4, 4, 4, None],
+            "t_week": [13, 53, 53, 52, 1, None, 14],
+            "t_quarter": [1, 4, 1, 4, 1, None, 2],
+            "now_week": [13] * 7,
+            "today_quarter": [1] * 7,
+            "week_53": [True, True, True, False, False, False, False],
+        },
+    ),
 ]
 
 

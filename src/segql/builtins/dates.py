@@ -1,5 +1,5 @@
-"""Calendar functions (UTC): year, month, day, hour, day_of_week, date,
-trunc, days_since, days_until, anniversary_within."""
+"""Calendar functions (UTC): year, month, day, hour, day_of_week, week,
+quarter, date, trunc, days_since, days_until, anniversary_within."""
 
 from __future__ import annotations
 
@@ -69,6 +69,32 @@ def _day_of_week_sql(t: str, *, writer: SqlContext) -> str:
     if writer.dialect == "postgres":
         return f"CAST(EXTRACT(ISODOW FROM {t}) AS BIGINT)"
     return f"CAST(ISODOW({t}) AS BIGINT)"
+
+
+def _week(ctx: CallContext, t: Value) -> Value:
+    """The ISO 8601 week number (1-53, UTC), exact for every value of every
+    unit (Arrow's ``iso_week`` wraps far from 1970): a week belongs to the year
+    of its Thursday, and week 1 is the one holding that year's first Thursday."""
+    days = temporal.day_count(t)
+    # 1970-01-01 was a Thursday: (days + 3) mod 7 is the days since Monday.
+    thursday = pc.add(pc.subtract(days, temporal.floor_mod(pc.add(days, 3), 7)), 3)
+    year = temporal.civil_from_days(thursday)[0]
+    one = pa.scalar(1, pa.int64())
+    return pc.add(pc.divide(pc.subtract(thursday, temporal.days_from_civil(year, one, one)), 7), 1)
+
+
+def _week_sql(t: str, *, writer: SqlContext) -> str:
+    # DuckDB's, Spark's and PostgreSQL's EXTRACT(WEEK) is the ISO week;
+    # BigQuery's WEEK starts on Sunday (ISOWEEK is ISO) and Snowflake's follows
+    # the session's WEEK_OF_YEAR_POLICY and WEEK_START (WEEKISO does not).
+    field = {"bigquery": "ISOWEEK", "snowflake": "WEEKISO"}.get(writer.dialect, "WEEK")
+    return f"CAST(EXTRACT({field} FROM {t}) AS BIGINT)"
+
+
+def _quarter(ctx: CallContext, t: Value) -> Value:
+    """1-4 (UTC), exact for every value of every unit."""
+    month = temporal.civil_from_days(temporal.day_count(t))[1]
+    return pc.add(pc.divide(pc.subtract(month, 1), 3), 1)
 
 
 def _date(ctx: CallContext, t: Value) -> Value:
@@ -249,6 +275,22 @@ def register(registry: FunctionRegistry) -> None:
         returns="int",
         doc="ISO day of week: Monday 1 … Sunday 7 (UTC).",
         sql=_day_of_week_sql,
+    )
+    add(
+        "week",
+        _week,
+        params=[("t", "temporal")],
+        returns="int",
+        doc="ISO 8601 week number 1-53: week 1 holds the year's first Thursday (UTC).",
+        sql=_week_sql,
+    )
+    add(
+        "quarter",
+        _quarter,
+        params=[("t", "temporal")],
+        returns="int",
+        doc="Quarter 1-4 (UTC).",
+        sql=_part_sql("QUARTER"),
     )
     add(
         "date",
