@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import attrs
 import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -26,6 +27,7 @@ from segql.optimize.ranges import merge_ranges
 from segql.optimize.simplify import simplify
 from segql.parse import parse
 from segql.plugins import PluginHost
+from segql.registry import FunctionRegistry
 from segql.types import INT
 
 HOST = PluginHost(discover=False)
@@ -82,6 +84,8 @@ FIXTURES = [
     ((simplify,), "x is null and x is not null", "false"),
     ((simplify,), "not (x is null)", "x is not null"),
     ((simplify,), "false and x * 9223372036854775807 > 1", "false and x * 9223372036854775807 > 1"),  # may raise
+    ((simplify,), "false and lower(s) = 'a'", "false"),  # lower is declared raises=False
+    ((simplify,), "false and abs(x) > 1", "false and abs(x) > 1"),  # abs(-2**63) overflows: declared as raising
     ((merge_ranges,), "x > 5 and x >= 7", "x >= 7"),
     ((merge_ranges,), "x >= 10 and x <= 20", "x between 10 and 20"),
     ((merge_ranges,), "x >= 10 and x <= 10", "x = 10"),
@@ -102,6 +106,22 @@ FIXTURES = [
 def test_pass_fixture(passes: tuple, source: str, expected: str) -> None:
     got = run_passes(source, passes)["segment"]
     assert got == checked(expected)["segment"]
+
+
+def test_whether_a_call_may_raise_is_the_functions_declaration() -> None:
+    """The optimizer reads ``raises`` from the registry (no list of names of its
+    own): the same call, declared as raising, is no longer dropped."""
+    source = "false and lower(s) = 'a'"
+    assert run_passes(source, (simplify,))["segment"] == checked("false")["segment"]
+    lower = HOST.functions.get("lower")
+    assert lower is not None and not lower.raises
+    raising = FunctionRegistry.of([attrs.evolve(lower, raises=True) if f is lower else f for f in HOST.functions])
+    columns, _ = logical_schema(SCHEMA, "test")
+    program = check_program(
+        parse(source), HOST, fold=fold, source=source, schema=DataSchema(columns=columns, related={})
+    )
+    kept = optimize_program(program, raising, (simplify,)).exprs["segment"]
+    assert kept == checked(source)["segment"]
 
 
 PROGRAM_FIXTURES = [

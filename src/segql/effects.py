@@ -7,24 +7,18 @@ computed for every row, even where the result does not depend on it
 (``x * 0``, ``x in []``, ``null + x``), so an overflow there is an error, and a
 rewrite may drop an operand only when it cannot raise.  The test is
 conservative: checked integer and decimal arithmetic, temporal arithmetic,
-conversions, aggregates (sums can overflow), calls other than the built-ins
-listed below, and regular expressions given as parameters may raise.
+conversions, aggregates (sums can overflow), calls of functions not declared
+``raises=False`` (``registry.add``), and regular expressions given as
+parameters may raise.
 """
 
 from __future__ import annotations
 
 from segql import ast
-
-# Built-ins that return a value (possibly null) for every input.
-_SAFE_FUNCTIONS = frozenset(
-    {
-        "lower", "upper", "trim", "length", "concat", "coalesce", "least", "greatest", "if",
-        "year", "month", "day", "hour", "day_of_week", "date", "distance_km",
-    }
-)  # fmt: skip
+from segql.registry import FunctionRegistry
 
 
-def can_raise(node: ast.Node, *, aggregates: bool = True) -> bool:
+def can_raise(node: ast.Node, functions: FunctionRegistry, *, aggregates: bool = True) -> bool:
     """Whether evaluating ``node`` may raise; with ``aggregates=False`` an
     aggregate counts as an already computed value (as in the SQL backend,
     which computes aggregates apart, before the expressions using them)."""
@@ -42,8 +36,10 @@ def can_raise(node: ast.Node, *, aggregates: bool = True) -> bool:
             return True
         if isinstance(n, ast.Unary) and (n.type is None or n.type.kind != "float"):
             return True
-        if isinstance(n, ast.Func) and n.name not in _SAFE_FUNCTIONS:
-            return True
+        if isinstance(n, ast.Func):
+            fn = functions.get(n.name)
+            if fn is None or fn.raises:
+                return True
         if isinstance(n, ast.StringTest) and n.op == "matches" and not isinstance(n.pattern, ast.Literal):
             return True
     return False

@@ -176,6 +176,11 @@ class Function:
     pure: bool = True
     """The result depends only on the arguments (not on as_of); such calls on
     constants are folded at plan time."""
+    raises: bool = True
+    """The call may raise on some input (an overflow, a value out of range, a
+    pack's check).  ``raises=False`` promises a value (perhaps null) for every
+    input: the optimizer may then drop the call where the result does not
+    depend on it, and an and/or need not defer it (segql.effects)."""
 
     def signature(self) -> str:
         parts = []
@@ -276,6 +281,7 @@ class FunctionRegistry:
         constant_args: tuple[str, ...] = (),
         sql: Callable[..., str] | None = None,
         pure: bool = True,
+        raises: bool = True,
     ) -> Function:
         """Register a function.
 
@@ -305,6 +311,7 @@ class FunctionRegistry:
             constant_args=constant_args,
             sql=sql,
             pure=pure,
+            raises=raises,
         )
         key = name.lower()
         with self._lock:

@@ -250,7 +250,15 @@ def _anniversary_within_sql(d: str, within: str, *, writer: SqlContext, constant
 
 def register(registry: FunctionRegistry) -> None:
     add = registry.add
-    add("year", _civil_part(0), params=[("t", "temporal")], returns="int", doc="Year (UTC).", sql=_part_sql("YEAR"))
+    add(
+        "year",
+        _civil_part(0),
+        params=[("t", "temporal")],
+        returns="int",
+        doc="Year (UTC).",
+        sql=_part_sql("YEAR"),
+        raises=False,
+    )
     add(
         "month",
         _civil_part(1),
@@ -258,6 +266,7 @@ def register(registry: FunctionRegistry) -> None:
         returns="int",
         doc="Month 1-12 (UTC).",
         sql=_part_sql("MONTH"),
+        raises=False,
     )
     add(
         "day",
@@ -266,8 +275,17 @@ def register(registry: FunctionRegistry) -> None:
         returns="int",
         doc="Day of month (UTC).",
         sql=_part_sql("DAY"),
+        raises=False,
     )
-    add("hour", _hour, params=[("t", "temporal")], returns="int", doc="Hour 0-23 (UTC).", sql=_part_sql("HOUR"))
+    add(
+        "hour",
+        _hour,
+        params=[("t", "temporal")],
+        returns="int",
+        doc="Hour 0-23 (UTC).",
+        sql=_part_sql("HOUR"),
+        raises=False,
+    )
     add(
         "day_of_week",
         _day_of_week,
@@ -275,6 +293,7 @@ def register(registry: FunctionRegistry) -> None:
         returns="int",
         doc="ISO day of week: Monday 1 … Sunday 7 (UTC).",
         sql=_day_of_week_sql,
+        raises=False,
     )
     add(
         "week",
@@ -283,6 +302,7 @@ def register(registry: FunctionRegistry) -> None:
         returns="int",
         doc="ISO 8601 week number 1-53: week 1 holds the year's first Thursday (UTC).",
         sql=_week_sql,
+        raises=False,
     )
     add(
         "quarter",
@@ -291,6 +311,7 @@ def register(registry: FunctionRegistry) -> None:
         returns="int",
         doc="Quarter 1-4 (UTC).",
         sql=_part_sql("QUARTER"),
+        raises=False,
     )
     add(
         "date",
@@ -300,6 +321,7 @@ def register(registry: FunctionRegistry) -> None:
         type_rule=_date_type,
         doc="The UTC day of t.",
         sql=lambda t: f"CAST({t} AS DATE)",
+        raises=False,
     )
     add(
         "trunc",

@@ -45,4 +45,5 @@ def register(registry: FunctionRegistry) -> None:
         returns="float",
         doc="Great-circle (haversine) distance, Earth radius 6371.0088 km.",
         sql=_distance_km_sql,
+        raises=False,
     )

@@ -52,6 +52,7 @@ def register(registry: FunctionRegistry) -> None:
         returns="string",
         doc="Lower-case (Unicode).",
         sql=lambda s: f"LOWER({s})",
+        raises=False,
     )
     add(
         "upper",
@@ -60,6 +61,7 @@ def register(registry: FunctionRegistry) -> None:
         returns="string",
         doc="Upper-case (Unicode).",
         sql=lambda s: f"UPPER({s})",
+        raises=False,
     )
     add(
         "trim",
@@ -68,6 +70,7 @@ def register(registry: FunctionRegistry) -> None:
         returns="string",
         doc="Strip leading and trailing whitespace.",
         sql=_trim_sql,
+        raises=False,
     )
     add(
         "length",
@@ -76,6 +79,7 @@ def register(registry: FunctionRegistry) -> None:
         returns="int",
         doc="Number of characters (not bytes).",
         sql=lambda s: f"LENGTH({s})",
+        raises=False,
     )
     add(
         "concat",
@@ -85,4 +89,5 @@ def register(registry: FunctionRegistry) -> None:
         returns="string",
         doc="Join strings; null if any part is null.",
         sql=lambda *parts: "(" + " || ".join(parts) + ")",
+        raises=False,
     )

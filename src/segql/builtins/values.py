@@ -86,6 +86,7 @@ def register(registry: FunctionRegistry) -> None:
         returns="T",
         doc="The first non-null argument.",
         sql=lambda *args: f"COALESCE({', '.join(args)})",
+        raises=False,
     )
     add(
         "least",
@@ -95,6 +96,7 @@ def register(registry: FunctionRegistry) -> None:
         returns="T",
         doc="The smallest non-null argument (null only if all are null).",
         sql=_least_greatest_sql("LEAST"),
+        raises=False,
     )
     add(
         "greatest",
@@ -104,6 +106,7 @@ def register(registry: FunctionRegistry) -> None:
         returns="T",
         doc="The largest non-null argument (null only if all are null).",
         sql=_least_greatest_sql("GREATEST"),
+        raises=False,
     )
     add(
         "if",
@@ -112,4 +115,5 @@ def register(registry: FunctionRegistry) -> None:
         returns="T",
         doc="`then` where condition is true, else `otherwise` (a null condition counts as false).",
         sql=lambda condition, then, otherwise: f"(CASE WHEN {condition} THEN {then} ELSE {otherwise} END)",
+        raises=False,
     )

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from segql import ast
 from segql.effects import can_raise
+from segql.registry import FunctionRegistry
 from segql.types import BOOL
 
 if TYPE_CHECKING:
@@ -30,19 +31,19 @@ def _is_null_literal(node: ast.Node) -> bool:
 def membership(tree: ast.Node, ctx: PassContext) -> ast.Node:
     if ctx.kind != "segment":
         return tree
-    return _strip(tree)
+    return _strip(tree, ctx.functions)
 
 
-def _strip(node: ast.Node) -> ast.Node:
+def _strip(node: ast.Node, functions: FunctionRegistry) -> ast.Node:
     if isinstance(node, ast.IsBool) and node.value and not node.negated:
-        return _strip(node.operand)
+        return _strip(node.operand, functions)
     if isinstance(node, ast.And):
-        operands = tuple(_strip(op) for op in node.operands)
-        if any(_is_null_literal(op) for op in operands) and not any(can_raise(op) for op in operands):
+        operands = tuple(_strip(op, functions) for op in node.operands)
+        if any(_is_null_literal(op) for op in operands) and not any(can_raise(op, functions) for op in operands):
             return ast.Literal(value=False, type=BOOL, span=node.span)
         return ast.And(operands=operands, type=BOOL, span=node.span)
     if isinstance(node, ast.Or):
-        operands = tuple(op for op in (_strip(op) for op in node.operands) if not _is_null_literal(op))
+        operands = tuple(op for op in (_strip(op, functions) for op in node.operands) if not _is_null_literal(op))
         if not operands:
             return ast.Literal(value=False, type=BOOL, span=node.span)
         return operands[0] if len(operands) == 1 else ast.Or(operands=operands, type=BOOL, span=node.span)

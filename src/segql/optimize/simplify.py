@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from segql import ast
 from segql.effects import can_raise
+from segql.registry import FunctionRegistry
 from segql.types import BOOL
 
 if TYPE_CHECKING:
@@ -38,10 +39,10 @@ def _literal(value: bool, like: ast.Node) -> ast.Node:
 
 
 def simplify(tree: ast.Node, ctx: PassContext) -> ast.Node:
-    return ast.transform(tree, _simplify_node)
+    return ast.transform(tree, lambda node: _simplify_node(node, ctx.functions))
 
 
-def _simplify_node(node: ast.Node) -> ast.Node:
+def _simplify_node(node: ast.Node, functions: FunctionRegistry) -> ast.Node:
     if isinstance(node, ast.Not):
         inner = node.operand
         if isinstance(inner, ast.Not):
@@ -53,11 +54,11 @@ def _simplify_node(node: ast.Node) -> ast.Node:
             return ast.IsNull(operand=inner.operand, negated=not inner.negated, type=BOOL, span=node.span)
         return node
     if isinstance(node, (ast.And, ast.Or)):
-        return _chain(node)
+        return _chain(node, functions)
     return node
 
 
-def _chain(node: ast.And | ast.Or) -> ast.Node:
+def _chain(node: ast.And | ast.Or, functions: FunctionRegistry) -> ast.Node:
     is_and = isinstance(node, ast.And)
     kind = ast.And if is_and else ast.Or
     absorbing, neutral = (False, True) if is_and else (True, False)
@@ -68,7 +69,7 @@ def _chain(node: ast.And | ast.Or) -> ast.Node:
     seen: set[ast.Node] = set()
     for op in flat:
         value = _const(op)
-        if value is absorbing and not any(can_raise(o) for o in flat):
+        if value is absorbing and not any(can_raise(o, functions) for o in flat):
             return _literal(absorbing, node)
         if value is neutral or op in seen:
             continue
@@ -79,12 +80,12 @@ def _chain(node: ast.And | ast.Or) -> ast.Node:
     operands = [
         op
         for op in operands
-        if not (isinstance(op, other) and any(o in seen for o in op.operands) and not can_raise(op))
+        if not (isinstance(op, other) and any(o in seen for o in op.operands) and not can_raise(op, functions))
     ]
     # x is null together with x is not null.
     nulls = {op.operand: op.negated for op in operands if isinstance(op, ast.IsNull)}
     both = any(isinstance(op, ast.IsNull) and nulls.get(op.operand) is (not op.negated) for op in operands)
-    if both and not any(can_raise(o) for o in operands):
+    if both and not any(can_raise(o, functions) for o in operands):
         return _literal(absorbing, node)
     if not operands:
         return _literal(neutral, node)

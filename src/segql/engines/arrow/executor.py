@@ -403,7 +403,7 @@ class Executor:
         known = operand in self._memo or operand in self._truths
         if is_scalar(result) or self.num_rows < SELECTIVE_MIN_ROWS or known:
             return None
-        if can_raise(operand) or expression_cost(operand, self.functions) < SELECTIVE_MIN_COST:
+        if can_raise(operand, self.functions) or expression_cost(operand, self.functions) < SELECTIVE_MIN_COST:
             return None
         trues = pc.sum(result).as_py() or 0
         open_count = (self.num_rows - trues) if settled else (trues + result.null_count)

@@ -249,7 +249,7 @@ class SqlWriter:
         database's AND/OR does not promise: the safe operands decide first in
         a CASE, whose branches SQL engines evaluate only for the rows taking them."""
         whole = "(" + f" {op} ".join(self.sql(o) for o in operands) + ")"
-        safe = [o for o in operands if not can_raise(o, aggregates=False)]
+        safe = [o for o in operands if not can_raise(o, self.functions, aggregates=False)]
         if not safe or len(safe) == len(operands):
             return whole
         decided = "(" + f" {op} ".join(self.sql(o) for o in safe) + ")"
