@@ -4,12 +4,8 @@ industry packs use.  Each function is declared once, in the module of its
 topic: its parameters and type rule, its Arrow kernel and its SQL (``sql=``,
 called as engines/sql/hooks.py describes).
 
-* strings: lower, upper, trim, length, concat
-* numeric: abs, round, floor, ceil (rounding: round's float kernel and SQL)
-* values: coalesce, least, greatest, if
-* dates: year, month, day, hour, day_of_week, date, trunc, days_since,
-  days_until, anniversary_within
-* geo: distance_km
+One module per topic: strings, numeric (with rounding), values (coalesce,
+least, greatest, if), dates (calendar parts, trunc, day counts), geo.
 """
 
 from __future__ import annotations
