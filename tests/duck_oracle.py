@@ -34,7 +34,7 @@ EMPTY_GROUP = {"count": "0", "sum": "0", "count_distinct": "0", "exists": "false
 class Agg:
     """One aggregate, in SQL pieces over the related table's columns."""
 
-    func: str  # count, sum, avg, min, max, count_distinct, first, last, exists, median, quantile
+    func: str  # count, sum, avg, min, max, count_distinct, first, last, exists, median, quantile, stddev
     value: str | None = None  # None: count(orders) / exists(orders)
     by: str | None = None  # first / last only
     where: str | None = None
@@ -115,6 +115,9 @@ def _grouped(con: duckdb.DuckDBPyConnection, agg: Agg, key: str) -> str:
     elif agg.func in ("median", "quantile"):
         # Continuous (DuckDB's quantile_cont) of the values as doubles; a zero as +0.0.
         sql = f"quantile_cont(CAST({agg.value} AS DOUBLE), {agg.q!r}) FILTER (WHERE {cond}) + 0.0"
+    elif agg.func == "stddev":
+        # The sample standard deviation of the values as doubles (null below two values).
+        sql = f"stddev_samp(CAST({agg.value} AS DOUBLE)) FILTER (WHERE {cond})"
     elif agg.func == "count_distinct":
         sql = f"count(DISTINCT ({agg.value})) FILTER (WHERE {cond})"
     elif agg.func in ("sum", "avg"):

@@ -404,6 +404,41 @@ CASES = [
             "week_53": [True, True, True, False, False, False, False],
         },
     ),
+    # ------------------------------------------------------------------------------------------
+    # stddev (issue 16, LANGUAGE.md §10): the sample standard deviation sqrt(M2 / (n - 1)) of the
+    # values as doubles; null below two values; NaN with a NaN or an infinity. The values are chosen
+    # so that every engine's algorithm (two-pass, Welford, Youngs-Cramer, partial merges) computes
+    # M2 exactly in every row order: [1, 3]: M2 = 2, sqrt(2); [10, 20, 30]: M2 = 200, variance 100,
+    # 10.0; [1, 3, 5]: 2.0. ([2, 4, 4, 4, 5, 5, 7, 9] is not: Welford's running mean 10/3 rounds.)
+    Case(
+        # 1: v [1, null, 3]: sqrt(2).   2: v [10, 30, NaN, 20]: NaN; where v < 50 (NaN < 50 is
+        #    false): [10, 30, 20]: 10.0.   3: [5]: null.   4: no orders: null.   5: v [inf, 1]: NaN;
+        #    where v < 50: [1]: null.   n (integers): 1: [1, 3, 5]: 2.0; 2: [7, 7, 7, 7]: 0.0;
+        #    5: [1, 3]: sqrt(2).
+        "stddev",
+        """
+        feature s = stddev(orders.v)
+        feature w = stddev(orders.v where orders.v < 50)
+        feature sn = stddev(orders.n)
+        segment spread = stddev(orders.v where orders.v < 50) > 2
+        """,
+        pa.table({"id": [1, 2, 3, 4, 5]}),
+        {
+            "s": [1.4142135623730951, NAN, None, None, NAN],
+            "w": [1.4142135623730951, 10.0, None, None, None],
+            "sn": [2.0, 0.0, None, None, 1.4142135623730951],
+            "spread": [False, True, False, False, False],
+        },
+        {
+            "orders": pa.table(
+                {
+                    "id": [1, 1, 1, 2, 2, 2, 2, 3, 5, 5],
+                    "v": pa.array([1.0, None, 3.0, 10.0, 30.0, NAN, 20.0, 5.0, INF, 1.0], pa.float64()),
+                    "n": pa.array([1, 3, 5, 7, 7, 7, 7, 4, 1, 3], pa.int64()),
+                }
+            )
+        },
+    ),
 ]
 
 

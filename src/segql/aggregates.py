@@ -314,6 +314,53 @@ def _quantile_sql(writer: Any, node: ast.Aggregate) -> str:
     return f"({func}({value}, {_f(_q_of(node))}){_filter(writer, node)} + {_f(0.0)})"
 
 
+# ------------------------------------------------------------------------ stddev
+def _stddev_reducer(groups: Any, node: ast.Aggregate, mask: Any, value: Any, by: Any) -> pa.Array:
+    """Per group, the sample standard deviation of the values as doubles
+    (docs/decisions.md, "stddev"): null for fewer than two values, NaN when
+    one is NaN or infinite, else ``sqrt(M2 / (n - 1))`` with the sum of
+    squared deviations ``M2`` computed accurately: each group scaled by a
+    power of two so that its largest magnitude is in [0.5, 1) (no square
+    overflows or underflows; exact, but for parts below 2**-1074 of the
+    largest magnitude, which are negligible), the mean from the correctly rounded sum
+    (:func:`group_fsum`), then ``M2 = sum(d**2) - sum(d)**2 / n`` over the
+    deviations ``d`` from that mean (the corrected two-pass algorithm, both
+    sums correctly rounded), divided once and square-rooted once, and the
+    scale undone.  Vectorised: NumPy reductions over the group positions."""
+    n = groups.n
+    if pa.types.is_null(value.type):
+        return pa.nulls(n, pa.float64())
+    floats = to_float64(pa.chunked_array([value]))
+    keep = groups.valid(value, mask)
+    x = np.asarray(pc.fill_null(floats, 0.0).to_numpy(zero_copy_only=False), dtype=np.float64)[keep]
+    pos = groups.positions[keep]
+    counts = np.bincount(pos, minlength=n)
+    finite = np.isfinite(x)
+    poisoned = np.bincount(pos[~finite], minlength=n) > 0  # a NaN or an infinity: NaN
+    pos, x = pos[finite], x[finite]
+    largest = np.zeros(n)
+    np.maximum.at(largest, pos, np.abs(x))
+    exponent = np.frexp(largest)[1].astype(np.int64)  # largest < 2**exponent (0 for 0.0)
+    scaled = np.ldexp(x, (-exponent[pos]).astype(np.int32))  # |scaled| < 1
+    m = np.maximum(counts, 1).astype(np.float64)
+    mean = group_fsum(pos, scaled, n) / m
+    d = scaled - mean[pos]
+    s1 = group_fsum(pos, d, n)
+    s2 = group_fsum(pos, d * d, n)
+    with np.errstate(over="ignore"):
+        m2 = np.maximum(s2 - s1 * s1 / m, 0.0)
+        root = np.sqrt(m2 / np.maximum(counts - 1, 1))
+        result = np.ldexp(root, exponent.astype(np.int32))  # exact, or ±inf/subnormal at the ends
+    result = np.where(poisoned, np.nan, result)
+    return pa.array(result, mask=counts < 2)
+
+
+def _stddev_sql(writer: Any, node: ast.Aggregate) -> str:
+    # DuckDB's STDDEV_SAMP; sqlglot writes STDDEV_SAMP for Spark, PostgreSQL,
+    # BigQuery and Snowflake.  Fewer than two values give null in each.
+    return f"STDDEV_SAMP(CAST({writer.sql(node.value)} AS DOUBLE)){_filter(writer, node)}"
+
+
 def _float_result(value: SType) -> SType:
     return FLOAT
 
@@ -371,6 +418,11 @@ BUILTIN_AGGREGATES: dict[str, dict[str, Any]] = {
         reducer=_quantile_reducer, sql=_quantile_sql, accepts="number", type_rule=_float_result,
         params=("q",), check_args=_check_q, refuse="{func} needs numbers, but {value} is {type}",
         doc="Continuous quantile, linear interpolation (DuckDB's quantile_cont); q a constant in [0, 1].",
+    ),
+    "stddev": dict(
+        reducer=_stddev_reducer, sql=_stddev_sql, accepts="number", type_rule=_float_result,
+        refuse="{func} needs numbers, but {value} is {type}",
+        doc="Sample standard deviation (DuckDB's stddev_samp): null below two values, NaN with a NaN or inf.",
     ),
 }  # fmt: skip
 """The built-in aggregates: the keyword arguments of their ``add_aggregate``."""
