@@ -90,13 +90,14 @@ SIZES: dict[str, Sizes] = {
     # independent DuckDB SQL in test_differential_duckdb.py and test_aggregates_differential.py):
     # it runs the hand-computed cases only.
     "arrow": Sizes(),
-    # 195 batches of 20: 3,900 random expressions, as many as the DuckDB differential suite's
-    # predicates and values; 55 batches of 20: 1,100 aggregate features, as many as its aggregate programs.
+    # Under CI (or SEGQL_LONG=1) 195 batches of 20: 3,900 random expressions, as many as the DuckDB
+    # differential suite's predicates and values; 55 batches of 20: 1,100 aggregate features, as many
+    # as its aggregate programs.  About half by default (the default run stays under ten minutes).
     "duckdb": Sizes(
-        expressions=700,
-        expression_batches=195,
-        aggregates=300,
-        aggregate_batches=55,
+        expressions=700 if FULL else 350,
+        expression_batches=195 if FULL else 100,
+        aggregates=300 if FULL else 150,
+        aggregate_batches=55 if FULL else 28,
         cdnow_windows=_ALL_WINDOWS,
         rfm_params=_RFM_PARAMS,
         demo_customers=2_000,
