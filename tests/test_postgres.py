@@ -215,3 +215,75 @@ def test_float_sums_are_the_exact_sum_rounded_once_on_postgres(pg_server, groups
             total, mean = (("NaN" if x is not None and math.isnan(x) else x) for x in (total, mean))
             assert identical(got["s" + suffix][i], total), (i, suffix, values, got["s" + suffix][i], total)
             assert identical(got["a" + suffix][i], mean), (i, suffix, values, got["a" + suffix][i], mean)
+
+
+# ---------------------------------------------------------------- matches (RE2)
+REGEX_STRINGS = [
+    "abc", "été", "ab٣", "٣", "a\nb", "a\rb", "tab\there", "x y", "Ł", "under_score", "",
+    "a\u00a0b", "a\u2028b", "\u000bv", "x\b", "word.", "a-b", "Ａ", "A.b", "\U0001d7d8", "a\u0085b", None,
+]  # fmt: skip
+REGEX_PATTERNS = [
+    r"^\w+$", r"\w", r"^\d+$", r"\d", r"\D", r"\W", r"^\W", r"\s", r"\S", r"^\S+$", r"\bb", r"a\b", r"\Bb",
+    r"b\B", r"\b", r"^.+$", r"a.b", r"[^a]", r"^[^b]+$", r"[\w]+$", r"^[\d\s]+$", r"^[[:alpha:]]+$",
+    r"[[:space:]]", r"[[:punct:]]", r"\x41", r"[\x{e9}]", r"^[a-c\-]+$", r"\.", r"x{0}", r"\Qa.b\E",
+    r"(?P<n>b)$", r"^(a|é)", r"\x{2028}", r"[^\n]", r"^$", r"\Ac", r"c\z", r"\v", "é", r"[à-ÿ]", r"^.{3}$",
+    r"^[\s\w-]{1,3}$", r"[]a]", r"[{}]", r"a{1,}b?", r"\x{1d7d8}", r"(?:a|b)+\b", r"\t", r"[\t]", r"\n$",
+]  # fmt: skip
+
+
+def test_matches_means_re2_on_postgres(pg_server) -> None:
+    """PostgreSQL's `~` reads an ARE: locale classes (\\w matches é, \\d ٣),
+    \\b a backspace, `.` a newline.  The pattern is translated; each answer
+    equals DuckDB's regexp_matches (RE2, written by hand) and the Arrow engine's."""
+    import duckdb
+
+    table = pa.table({"id": list(range(len(REGEX_STRINGS))), "s": pa.array(REGEX_STRINGS, pa.string())})
+    source = "\n".join(f"segment m{i} = s matches $p{i}" for i in range(len(REGEX_PATTERNS)))
+    params = {f"p{i}": p for i, p in enumerate(REGEX_PATTERNS)}
+    program = segql.compile(source)
+    arrow = program.evaluate(table, key="id", params=params)
+    with pg.session(pg_server, {"profiles": table}) as con:
+        names, columns = pg.query(con, program.to_sql("postgres", schema=table.schema, key="id", params=params))
+    got = dict(zip(names, columns, strict=True))
+    assert got["id"] == table.column("id").to_pylist()
+    con = duckdb.connect()
+    con.register("t", table)
+    checked = 0
+    for i, p in enumerate(REGEX_PATTERNS):
+        rows = con.execute("SELECT COALESCE(regexp_matches(s, ?), FALSE) FROM t ORDER BY id", [p]).fetchall()
+        want = [r[0] for r in rows]
+        assert got[f"m{i}"] == want, (p, [(s, g, w) for s, g, w in zip(REGEX_STRINGS, got[f"m{i}"], want) if g != w])
+        assert arrow.column(f"m{i}").to_pylist() == want, p
+        checked += len(want)
+    assert checked == len(REGEX_STRINGS) * len(REGEX_PATTERNS)
+
+    # Hand-computed: RE2's classes are ASCII, `.` is not a newline, \b a word boundary.
+    def matching(pattern: str) -> list[str]:
+        return [s for s, m in zip(REGEX_STRINGS, got[f"m{REGEX_PATTERNS.index(pattern)}"], strict=True) if m]
+
+    assert matching(r"^\w+$") == ["abc", "under_score"]
+    assert matching(r"\d") == []
+    assert matching("a.b") == ["a\rb", "a\u00a0b", "a\u2028b", "a-b", "a\u0085b"]  # not "a\nb"
+    assert matching(r"\bb") == ["a\nb", "a\rb", "a\u00a0b", "a\u2028b", "a-b", "A.b", "a\u0085b"]
+    assert matching(r"\s") == ["a\nb", "a\rb", "tab\there", "x y"]
+
+
+@pytest.mark.parametrize(
+    ("pattern", "why"),
+    [
+        ("(?i)pl", "flags"),
+        ("(?s).", "flags"),
+        (r"\pL", r"the escape '\\p'"),
+        (r"[\D]", "inside brackets"),
+        (r"[[:^alpha:]]", "class"),
+        ("a{300}", "at most 255"),
+        (r"\C", r"the escape '\\C'"),
+    ],
+)
+def test_a_pattern_without_a_postgres_meaning_is_refused(pattern: str, why: str) -> None:
+    schema = pa.schema([("id", pa.int64()), ("s", pa.string())])
+    program = segql.compile("segment m = s matches $p")
+    with pytest.raises(segql.SegqlError, match="has no postgres translation: .*" + why) as caught:
+        program.to_sql("postgres", schema=schema, key="id", params={"p": pattern})
+    assert (caught.value.line, caught.value.column) == (1, 23)  # at $p
+    assert "REGEXP_MATCHES" in program.to_sql("duckdb", schema=schema, key="id", params={"p": pattern})

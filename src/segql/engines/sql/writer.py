@@ -42,6 +42,7 @@ from segql.effects import can_raise
 from segql.engines.arrow.stream import population_calls
 from segql.engines.sql.hooks import BUILTIN_PACK, NOT_CONSTANT, Duration, call_sql_hook
 from segql.engines.sql.literals import US_PER_DAY, interval, python_literal, quote, string_literal, timestamp_literal
+from segql.engines.sql.pg_regex import Untranslatable, re2_to_postgres
 from segql.errors import PluginError, SegqlError, SqlError, describe_exception
 from segql.registry import FunctionRegistry
 from segql.span import Span
@@ -329,6 +330,8 @@ class SqlWriter:
         if node.op == "matches":
             self.refuse_in(("snowflake",), "matches", "REGEXP_LIKE matches the whole string, in POSIX syntax", node)
         a, p = self.sql(node.operand), self.sql(node.pattern)
+        if node.op == "matches" and self.dialect == "postgres":
+            p = self._postgres_pattern(node.pattern, p)
         test = {
             "starts_with": f"STARTS_WITH({a}, {p})",
             "ends_with": f"(RIGHT({a}, LENGTH({p})) = {p})",
@@ -337,6 +340,22 @@ class SqlWriter:
             "matches": f"(REGEXP_MATCHES({a}, {p}))",
         }[node.op]
         return f"(NOT {test})" if node.negated else test
+
+    def _postgres_pattern(self, node: ast.Node, sql: str) -> str:
+        """The RE2 pattern as a PostgreSQL ARE of the same meaning (pg_regex)."""
+        value = self.constant_of(node)
+        if value is None:
+            return sql  # a null pattern: the test is null
+        if not isinstance(value, str):
+            raise SqlError("the pattern of 'matches' has no postgres translation: it is not a constant", span=node.span)
+        try:
+            return string_literal(re2_to_postgres(value))
+        except Untranslatable as exc:
+            raise SqlError(
+                f"the pattern {value!r} has no postgres translation: {exc} (PostgreSQL's regular expressions"
+                " differ from RE2's)",
+                span=node.span,
+            ) from None
 
     def _sql_ListTest(self, node: ast.ListTest) -> str:
         """Null lists give null; null elements never match (so the test is
