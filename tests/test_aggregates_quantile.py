@@ -20,6 +20,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 from cdnow import load_customers, load_orders
+from random_orders import random_order_tables
 
 import segql
 
@@ -53,29 +54,7 @@ def same(got: list, expected: list) -> list[int]:
 
 
 def random_tables(seed: int) -> tuple[pa.Table, pa.Table]:
-    rng = np.random.default_rng(seed)
-    customers = int(rng.integers(1, 12))
-    rows = int(rng.integers(0, 60))
-    keys = rng.integers(0, customers + 2, size=rows)  # some orders of unknown customers
-    scale = 10.0 ** float(rng.integers(-3, 4))
-    pool = np.round(rng.normal(size=8) * scale, int(rng.integers(0, 4)))
-    amounts = rng.choice(pool, size=rows) if rng.random() < 0.5 else rng.normal(size=rows) * scale
-    special = rng.random(rows)
-    amounts = np.where(special < 0.05, np.nan, amounts)
-    amounts = np.where(
-        (special >= 0.05) & (special < 0.08), rng.choice([np.inf, -np.inf, 0.0, -0.0], size=rows), amounts
-    )
-    nulls = rng.random(rows) < 0.1
-    orders = pa.table(
-        {
-            "customer_id": pa.array(keys, pa.int64()),
-            "amount": pa.array(amounts, pa.float64(), mask=nulls),
-            "qty": pa.array(rng.integers(-5, 6, size=rows), pa.int64()),
-            "price": pa.array([f"{v:.2f}" for v in rng.normal(size=rows) * 50]).cast(pa.decimal128(9, 2)),
-        }
-    )
-    profile = pa.table({"customer_id": pa.array(np.arange(customers), pa.int64())})
-    return profile, orders
+    return random_order_tables(seed)
 
 
 SQL_TABLES = {"profiles": "profile", "orders": "orders"}
