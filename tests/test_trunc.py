@@ -13,16 +13,18 @@ import datetime as dt
 import os
 
 import duckdb
+import engines
 import numpy as np
 import pyarrow as pa
 import pytest
 import sqlglot
+from random_times import EPOCH, random_temporal_table
+from random_times import UNITS as TEMPORAL_UNITS
 
 import segql
 
 AS_OF = dt.datetime(2024, 3, 31, 10, 30, tzinfo=dt.UTC)
 UNITS = ("day", "week", "month", "quarter", "year")
-EPOCH = dt.date(1970, 1, 1)
 CYCLE = 146_097  # days in 400 Gregorian years (20,871 weeks)
 ROWS = 20_000 if os.environ.get("SEGQL_LONG") else 2_000
 
@@ -79,10 +81,7 @@ def hand_table(kind: str) -> tuple[pa.Table, dict[str, list[dt.date | None]]]:
 
 
 def run_sql(sql: str, table: pa.Table, zone: str = "UTC") -> pa.Table:
-    con = duckdb.connect()
-    con.execute(f"SET TimeZone = '{zone}'")
-    con.register("profiles", table)
-    return con.sql(sql).to_arrow_table()
+    return engines.run_sql(sql, {"profiles": table}, zone)
 
 
 @pytest.mark.parametrize("kind", ["date", "timestamp"])
@@ -106,27 +105,9 @@ def test_now_and_relative_times() -> None:
 
 
 # --------------------------------------------------------- against DuckDB
-def random_days(rng: np.random.Generator, n: int) -> np.ndarray:
-    low, high = (dt.date(1, 1, 1) - EPOCH).days, (dt.date(9999, 12, 31) - EPOCH).days
-    spread = rng.integers(low, high + 1, n)
-    near = rng.integers(-800, 800, n)  # many around 1970 and the period boundaries
-    return np.where(rng.random(n) < 0.5, spread, near)
-
-
-@pytest.mark.parametrize("unit", ["s", "ms", "us", "ns", "date", "us-tz"])
+@pytest.mark.parametrize("unit", TEMPORAL_UNITS)
 def test_random_values_agree_with_duckdb_date_trunc(unit: str) -> None:
-    rng = np.random.default_rng(16)
-    days = random_days(rng, ROWS)
-    if unit == "ns":  # timestamp[ns] holds 1677-09-21 … 2262-04-11
-        days = np.clip(days, -106_000, 106_000)
-    if unit == "date":
-        column = pa.array(days.astype(np.int32), pa.date32())
-    else:
-        per_day = {"s": 86_400, "ms": 86_400_000, "us": 86_400_000_000, "us-tz": 86_400_000_000, "ns": 86_400 * 10**9}
-        ticks = days * per_day[unit] + rng.integers(0, per_day[unit], ROWS)
-        arrow_unit = unit.removesuffix("-tz")
-        column = pa.array(ticks, pa.timestamp(arrow_unit, "UTC" if unit.endswith("tz") else None))
-    table = pa.table({"t": pa.concat_arrays([column, pa.nulls(3, column.type)])})
+    _, table = random_temporal_table(np.random.default_rng(16), unit, ROWS)
 
     reference = run_sql(
         "SELECT " + ", ".join(f"CAST(DATE_TRUNC('{u}', t) AS DATE) AS {u}" for u in UNITS) + " FROM profiles",
