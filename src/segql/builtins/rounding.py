@@ -129,20 +129,22 @@ def round_double_sql(dialect: str, x: str, digits: int, node: ast.Node | None = 
         )
     y = f"({x} * {m})"
     a = f"ABS({y})"
-    hi_m, lo_m = _split(scale)
-    c = f"({_f(134217729.0)} * {x})"
-    hx = f"({c} - ({c} - {x}))"
-    lx = f"({x} - {hx})"
-    if lo_m == 0.0:
-        residual = f"((({hx} * {m}) - {y}) + ({lx} * {m}))"
-    else:
-        h, lo = _f(hi_m), _f(lo_m)
-        residual = f"(((({hx} * {h}) - {y}) + ({hx} * {lo}) + ({lx} * {h})) + ({lx} * {lo}))"
-    # x * 10**d lies just below a tie its double rounds to (2.675 * 100): toward zero.
-    below_tie = f"(CASE WHEN {a} - FLOOR({a}) = {half} AND SIGN({x}) * {residual} < {_f(0.0)} THEN 1 ELSE 0 END)"
-    if digits > EXACT_TIES_DIGITS:
-        below_tie = "0"  # the tie is decided on the rounded product (round_doubles)
-    rounded = f"(SIGN({x}) * (FLOOR({two} * {a}) - FLOOR({a}) - {below_tie}) / {m})"
+    whole_part = f"(FLOOR({two} * {a}) - FLOOR({a}))"  # |y| rounded half away from zero
+    if digits <= EXACT_TIES_DIGITS:
+        # x * 10**d lies just below a tie its double rounds to (2.675 * 100): toward zero.
+        # Beyond 22 digits the tie is decided on the rounded product (round_doubles).
+        hi_m, lo_m = _split(scale)
+        c = f"({_f(134217729.0)} * {x})"
+        hx = f"({c} - ({c} - {x}))"
+        lx = f"({x} - {hx})"
+        if lo_m == 0.0:
+            residual = f"((({hx} * {m}) - {y}) + ({lx} * {m}))"
+        else:
+            h, lo = _f(hi_m), _f(lo_m)
+            residual = f"(((({hx} * {h}) - {y}) + ({hx} * {lo}) + ({lx} * {h})) + ({lx} * {lo}))"
+        below_tie = f"(CASE WHEN {a} - FLOOR({a}) = {half} AND SIGN({x}) * {residual} < {_f(0.0)} THEN 1 ELSE 0 END)"
+        whole_part = f"(FLOOR({two} * {a}) - FLOOR({a}) - {below_tie})"
+    rounded = f"(SIGN({x}) * {whole_part} / {m})"
     whole = _least_double(lambda v: v * scale >= INTEGRAL_DOUBLE)
     overflow = _least_double(lambda v: math.isinf(v * scale))
     return (
