@@ -369,6 +369,9 @@ def _sum_type(value: SType) -> SType:
     return value if not value.is_null else INT
 
 
+NEEDS_NUMBERS = "{func} needs numbers, but {value} is {type}"
+"""The error of an aggregate over numbers given another type."""
+
 BUILTIN_AGGREGATES: dict[str, dict[str, Any]] = {
     "count": dict(
         reducer=_count_reducer, sql=_count_sql, value="optional", returns="int", empty=0, empty_sql="0",
@@ -385,12 +388,12 @@ BUILTIN_AGGREGATES: dict[str, dict[str, Any]] = {
     ),
     "sum": dict(
         reducer=_sum_avg_reducer, sql=_sum_avg_sql, accepts="number", type_rule=_sum_type, empty=0, empty_sql="0",
-        refuse="{func} needs numbers, but {value} is {type}",
+        refuse=NEEDS_NUMBERS,
         doc="Sum (floats: the exact sum rounded once).",
     ),
     "avg": dict(
         reducer=_sum_avg_reducer, sql=_sum_avg_sql, accepts="number", type_rule=_float_result,
-        refuse="{func} needs numbers, but {value} is {type}",
+        refuse=NEEDS_NUMBERS,
         doc="Mean: the exact sum rounded once, over the count.",
     ),
     "min": dict(
@@ -411,17 +414,17 @@ BUILTIN_AGGREGATES: dict[str, dict[str, Any]] = {
     ),
     "median": dict(
         reducer=_quantile_reducer, sql=_quantile_sql, accepts="number", type_rule=_float_result,
-        refuse="{func} needs numbers, but {value} is {type}",
+        refuse=NEEDS_NUMBERS,
         doc="quantile(x, 0.5).",
     ),
     "quantile": dict(
         reducer=_quantile_reducer, sql=_quantile_sql, accepts="number", type_rule=_float_result,
-        params=("q",), check_args=_check_q, refuse="{func} needs numbers, but {value} is {type}",
+        params=("q",), check_args=_check_q, refuse=NEEDS_NUMBERS,
         doc="Continuous quantile, linear interpolation (DuckDB's quantile_cont); q a constant in [0, 1].",
     ),
     "stddev": dict(
         reducer=_stddev_reducer, sql=_stddev_sql, accepts="number", type_rule=_float_result,
-        refuse="{func} needs numbers, but {value} is {type}",
+        refuse=NEEDS_NUMBERS,
         doc="Sample standard deviation (DuckDB's stddev_samp): null below two values, NaN with a NaN or inf.",
     ),
 }  # fmt: skip
