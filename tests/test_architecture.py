@@ -298,7 +298,10 @@ def test_detector_counts_the_package_init_and_ignores_type_checking(tmp_path: Pa
 # ------------------------------------------------------- the checker's layers
 CHECK_LAYERS: tuple[tuple[str, ...], ...] = (
     ("model", "constants", "index", "scope", "coerce"),
-    ("aggregates", "comparisons", "strings", "arithmetic", "expressions", "calls", "declarations", "names"),
+    (
+        *("aggregates", "comparisons", "strings", "arithmetic", "expressions", "calls", "declarations", "names"),
+        *("events", "sequences"),
+    ),
     ("checker",),
     ("",),  # segql.check itself: the facade
 )

@@ -306,6 +306,33 @@ class Aggregate(Node):
     __children__ = ("value", "by", "where")
 
 
+@attrs.frozen(kw_only=True, slots=True, cache_hash=True)
+class SequenceStep(Node):
+    """One step of a :class:`Sequence`: rows of an event table that pass
+    ``where``.  Parsed: ``time`` is None and ``where`` is the user's filter.
+    Bound: ``time`` is the declared event time (a ``Column``) and ``where``
+    also holds the as_of cut (LANGUAGE.md §9)."""
+
+    table: str
+    where: Node | None = None
+    time: Node | None = None
+    table_span: Span = attrs.field(default=NO_SPAN, eq=False, repr=False)
+    __children__ = ("where", "time")
+
+
+@attrs.frozen(kw_only=True, slots=True, cache_hash=True)
+class Sequence(Node):
+    """``sequence(STEP then STEP … [within DURATION])``: true iff the customer
+    has rows r1 … rk, ri a row of step i, with strictly increasing event
+    times and (with ``within``) time(rk) - time(r1) <= the duration.  Never
+    null.  ``within`` is a fixed duration: a ``DurationLiteral`` or a
+    duration ``Param``."""
+
+    steps: tuple[SequenceStep, ...]
+    within: Node | None = None
+    __children__ = ("steps", "within")
+
+
 # -------------------------------------------------------------- declarations
 
 
@@ -333,6 +360,19 @@ class SegmentDecl(Node):
     expr: Node
     name_span: Span = attrs.field(default=NO_SPAN, eq=False, repr=False)
     __children__ = ("expr",)
+
+
+@attrs.frozen(kw_only=True, slots=True, cache_hash=True)
+class EventsDecl(Node):
+    """``events orders by ts``: ``table``'s event time is ``column``; its rows
+    after as_of do not exist for an evaluation (LANGUAGE.md §9)."""
+
+    table: str
+    column: str
+    table_quoted: bool = False
+    column_quoted: bool = False
+    table_span: Span = attrs.field(default=NO_SPAN, eq=False, repr=False)
+    column_span: Span = attrs.field(default=NO_SPAN, eq=False, repr=False)
 
 
 @attrs.frozen(kw_only=True, slots=True, cache_hash=True)

@@ -75,6 +75,13 @@ def expression_cost(node: ast.Node, functions: FunctionRegistry, seen: set[ast.N
             stack.extend((c, factor * RELATED_ROWS_PER_PROFILE) for c in inner)
             total += RELATED_ROWS_PER_PROFILE * factor  # reading the key
             continue
+        if isinstance(current, ast.Sequence):
+            total += 5.0
+            for step in current.steps:
+                inner = [c for c in (step.where, step.time) if c is not None]
+                stack.extend((c, factor * RELATED_ROWS_PER_PROFILE) for c in inner)
+                total += RELATED_ROWS_PER_PROFILE * factor  # reading the key and sorting
+            continue
         total += factor * node_cost(current, functions)
         stack.extend((child, factor) for child in ast.children(current))
     return total

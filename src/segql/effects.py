@@ -25,7 +25,7 @@ def can_raise(node: ast.Node, functions: FunctionRegistry, *, aggregates: bool =
     stack = [node]
     while stack:
         n = stack.pop()
-        if isinstance(n, ast.Aggregate):
+        if isinstance(n, (ast.Aggregate, ast.Sequence)):
             if aggregates:
                 return True
             continue  # its value is given: nothing inside it runs here

@@ -87,6 +87,9 @@ def format_declaration(decl: ast.Node) -> str:
         if decl.default is not None:
             text += f" = {format_expression(decl.default)}"
         return text
+    if isinstance(decl, ast.EventsDecl):
+        table = name(decl.table, force_quotes=decl.table_quoted)
+        return f"events {table} by {name(decl.column, force_quotes=decl.column_quoted)}"
     assert isinstance(decl, (ast.SegmentDecl, ast.FeatureDecl))
     keyword = "segment" if isinstance(decl, ast.SegmentDecl) else "feature"
     head = f"{keyword} {decl.name}"
@@ -215,6 +218,15 @@ def _render(node: ast.Node) -> str:
         if node.where is not None:
             text += f" where {_expr(node.where, OR)}"
         return text + ")"
+    if isinstance(node, ast.Sequence):
+        steps = []
+        for step in node.steps:
+            text = name(step.table)
+            if step.where is not None:
+                text += f" where {_expr(step.where, OR)}"
+            steps.append(text)
+        within = f" within {_expr(node.within, SUM)}" if node.within is not None else ""
+        return f"sequence({' then '.join(steps)}{within})"
     if isinstance(node, ast.ListLiteral):
         return "[" + ", ".join(_expr(i, OR) for i in node.items) + "]"
     if isinstance(node, ast.Name):

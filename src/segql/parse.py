@@ -262,6 +262,20 @@ class _Builder(lark.Transformer[Token, ast.Node]):
             name_span=_token_span(name),
         )
 
+    def events_decl(self, items: list[Any]) -> ast.EventsDecl:
+        _kw, table, _by, column = items
+        table_name, table_quoted = name_text(table)
+        column_name, column_quoted = name_text(column)
+        return ast.EventsDecl(
+            table=table_name,
+            column=column_name,
+            table_quoted=table_quoted,
+            column_quoted=column_quoted,
+            span=span_of(items),
+            table_span=_token_span(table),
+            column_span=_token_span(column),
+        )
+
     # --- boolean operators -------------------------------------------------
     def or_expr(self, items: list[Any]) -> ast.Or:
         return ast.Or(operands=tuple(items), span=span_of(items))
@@ -424,6 +438,16 @@ class _Builder(lark.Transformer[Token, ast.Node]):
             name_span=name.span,
         )
 
+    def sequence(self, items: list[Any]) -> ast.Sequence:
+        steps = tuple(i for i in items if isinstance(i, ast.SequenceStep))
+        within = items[-2]
+        return ast.Sequence(steps=steps, within=within, span=span_of(items))
+
+    def sequence_step(self, items: list[Any]) -> ast.SequenceStep:
+        table, _where, where = items
+        name, _quoted = name_text(table)
+        return ast.SequenceStep(table=name, where=where, span=span_of(items), table_span=_token_span(table))
+
     def case_expr(self, items: list[Any]) -> ast.Case:
         _case, subject, *rest = items
         whens = tuple(i for i in rest if isinstance(i, ast.When))
@@ -527,6 +551,9 @@ _TERMINAL_NAMES = {
     "PARAM_KW": "'param'",
     "FEATURE_KW": "'feature'",
     "SEGMENT_KW": "'segment'",
+    "EVENTS_KW": "'events'",
+    "SEQUENCE_KW": "'sequence('",
+    "WITHIN": "'within'",
     "$END": "the end of the input",
 }
 

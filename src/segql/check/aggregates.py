@@ -82,17 +82,23 @@ def bind_aggregate(ck: Binder, node: ast.Call, scope: Scope) -> ast.Node:
         table = ck.table(tables.pop(), arg, scope)
         inside = scope.over(table)
         value = ck.bind(arg, inside)
-    if spec.by and node.by is None:
+    by_syntax = node.by
+    events = ck.events.get(table)
+    if spec.by and by_syntax is None and events is not None:
+        # first/last without `by` over an event table: ordered by its event time (§9)
+        by_syntax = ast.Name(parts=(events.column,), quoted=events.column_quoted, span=node.span)
+    if spec.by and by_syntax is None:
         raise scope.error(SegqlTypeError, f"{func} needs an order: {func}({scope.snippet(arg)} by <column>)", node)
     if not spec.by and node.by is not None:
         ordered = " and ".join(a.name for a in ck.functions.aggregates() if a.by)
         raise scope.error(SegqlTypeError, f"only {ordered} take 'by'", node.by)
-    by = ck.bind(node.by, inside) if node.by is not None else None
+    by = ck.bind(by_syntax, inside) if by_syntax is not None else None
     if by is not None and not satisfies(by.type or ANY, "orderable"):
         raise scope.error(SegqlTypeError, f"cannot order by {scope.describe(by)}", by)
     where = None
     if node.where is not None:
         where = require_bool(ck.bind(node.where, inside), "'where'", scope)
+    where = ck.events.with_cut(ck, table, where, scope)
     vt = value.type or ANY if value is not None else ANY
     if spec.value == "required" and value is None:
         raise scope.error(SegqlTypeError, f"{func} needs a column, e.g. {spec.example()}", node)

@@ -8,10 +8,11 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from segql import ast
-from segql.check import arithmetic, calls, comparisons, expressions, strings
+from segql.check import arithmetic, calls, comparisons, expressions, sequences, strings
 from segql.check.aggregates import AggregateLimit
 from segql.check.coerce import cast
 from segql.check.declarations import Declarations, check_param_default
+from segql.check.events import EventTables
 from segql.check.model import NO_SCHEMA, Catalog, CheckedProgram, DataSchema, Decl, Fold
 from segql.check.names import Names
 from segql.check.scope import Scope
@@ -56,6 +57,7 @@ BINDERS: Mapping[type[ast.Node], _Binder] = {
     ast.Unary: arithmetic.bind_unary,
     ast.Arith: arithmetic.bind_arith,
     ast.Call: calls.bind_call,
+    ast.Sequence: sequences.bind_sequence,
     ast.Cast: _bound,
     ast.Column: _bound,
 }
@@ -87,6 +89,7 @@ class Checker:
         self.declarations = Declarations(source_file, catalog, self.top)
         self.names = Names(self.declarations, catalog, schema, param_types)
         self.aggregates = AggregateLimit(max_aggregates)
+        self.events = EventTables(self.declarations.events, self.top)
 
     # ------------------------------------------------- what the binders use
     def bind(self, node: ast.Node, scope: Scope) -> ast.Node:
@@ -117,6 +120,8 @@ class Checker:
     def check(self) -> CheckedProgram:
         decls = self.declarations
         order = decls.evaluation_order()
+        tables = self.names.related_tables
+        events = self.events.check(self, sorted(tables.names) if tables is not None else None, self.top)
         defaults: dict[str, ast.Node] = {}
         for name, decl in decls.param_decls.items():
             self.names.param_types[name] = decl.declared
@@ -152,6 +157,7 @@ class Checker:
             library={n: (d.source or "", d.source_name or "") for n, d in decls.library_decls.items()},
             param_defaults=defaults,
             library_uses=dict(decls.library_uses),
+            events=events,
         )
 
     def _bind_declaration(self, d: Decl) -> ast.Node:

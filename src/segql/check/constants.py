@@ -30,7 +30,7 @@ def is_constant(node: ast.Node) -> bool:
 def reads_only(node: ast.Node, table: str) -> bool:
     """Whether a bound expression reads nothing but constants and columns of ``table``."""
     for n in ast.walk(node):
-        if isinstance(n, (ast.Ref, ast.Aggregate)):
+        if isinstance(n, (ast.Ref, ast.Aggregate, ast.Sequence)):
             return False
         if isinstance(n, ast.Column) and n.table != table:
             return False

@@ -27,6 +27,8 @@ class Declarations:
         self.library_uses: dict[str, Span] = {}
         """Where the user's source first uses each pack declaration."""
         self.param_decls: dict[str, ast.ParamDecl] = {}
+        self.events: list[ast.EventsDecl] = []
+        """The ``events … by`` declarations, in file order."""
         self.types: dict[str, SType] = {}
         """The type of each declaration bound so far."""
         self._collect(source_file, scope)
@@ -47,6 +49,9 @@ class Declarations:
                     )
                 seen_params[decl.name.lower()] = decl
                 self.param_decls[decl.name] = decl
+                continue
+            if isinstance(decl, ast.EventsDecl):
+                self.events.append(decl)
                 continue
             assert isinstance(decl, (ast.SegmentDecl, ast.FeatureDecl))
             kind = "segment" if isinstance(decl, ast.SegmentDecl) else "feature"
@@ -85,8 +90,8 @@ class Declarations:
         stack: list[ast.Node] = [decl.expr]
         while stack:
             node = stack.pop()
-            if is_aggregate_call(node, self.catalog.functions):
-                continue
+            if is_aggregate_call(node, self.catalog.functions) or isinstance(node, ast.Sequence):
+                continue  # names inside are columns of related tables
             if isinstance(node, ast.Name) and not node.quoted:
                 if len(node.parts) == 1 and decl.source is None:
                     found = self.index.find(node.parts[0])

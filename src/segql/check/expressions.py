@@ -135,7 +135,7 @@ def bind_case(ck: Binder, node: ast.Case, scope: Scope) -> ast.Node:
 def _constant_truth(ck: Binder, condition: ast.Node) -> bool | None:
     """True/False when a condition is a constant known now (no row, parameter
     or as_of in it), else None."""
-    varying = (ast.Column, ast.Ref, ast.Aggregate, ast.Param, ast.Now, ast.Today, ast.Name, ast.Call)
+    varying = (ast.Column, ast.Ref, ast.Aggregate, ast.Sequence, ast.Param, ast.Now, ast.Today, ast.Name, ast.Call)
     for n in ast.walk(condition):
         if isinstance(n, varying):
             return None

@@ -70,6 +70,13 @@ class CheckedProgram:
     """Bound default expression of each declared parameter that has one."""
     library_uses: Mapping[str, Span] = attrs.field(factory=dict)
     """Where the user's source first uses each pack declaration."""
+    events: Mapping[str, str] = attrs.field(factory=dict)
+    """Event tables (``events … by``): related table -> its event time column."""
+
+    @property
+    def sequences(self) -> list[ast.Sequence]:
+        """Every sequence of the plan (with repeats), in plan order."""
+        return [n for expr in self.exprs.values() for n in ast.walk(expr) if isinstance(n, ast.Sequence)]
 
 
 @attrs.define

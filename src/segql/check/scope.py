@@ -9,7 +9,7 @@ one it was given, or a narrower one (``scope.over(table)`` inside an aggregate,
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import attrs
 
@@ -17,6 +17,9 @@ from segql import ast
 from segql.check.model import Catalog
 from segql.errors import SegqlError
 from segql.registry import FunctionRegistry
+
+if TYPE_CHECKING:
+    from segql.check.events import EventTables
 
 
 @attrs.frozen(eq=False)
@@ -60,6 +63,8 @@ class Binder(Protocol):
 
     catalog: Catalog
     functions: FunctionRegistry
+    events: EventTables
+    """The file's event tables (``events … by``)."""
 
     def bind(self, node: ast.Node, scope: Scope) -> ast.Node:
         """The bound, typed form of ``node`` (recursion goes through here)."""

@@ -116,6 +116,11 @@ class Bindings(Generic[R_co]):
         """Every aggregate node of the plan (with repeats), in plan order."""
         return [n for expr in self.plan.exprs.values() for n in ast.walk(expr) if isinstance(n, ast.Aggregate)]
 
+    @property
+    def sequences(self) -> list[ast.Sequence]:
+        """Every sequence node of the plan (with repeats), in plan order."""
+        return self.plan.sequences
+
 
 @attrs.frozen(kw_only=True)
 class QueryRequest:

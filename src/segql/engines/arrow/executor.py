@@ -184,7 +184,7 @@ class Executor:
         as_of: dt.datetime,
         params: Mapping[str, pa.Scalar],
         decl_values: dict[str, Value] | None = None,
-        aggregates: Mapping[ast.Aggregate, Value] | None = None,
+        aggregates: Mapping[ast.Node, Value] | None = None,
         deadline: Deadline | None = None,
         table_name: str | None = None,
         precomputed: Mapping[ast.Node, Value] | None = None,
@@ -315,6 +315,13 @@ class Executor:
         value = self.aggregates.get(node)
         if value is None:
             raise EvaluationError(f"{node.func}({node.table} …) needs the related table {node.table}", span=node.span)
+        return value
+
+    def _eval_Sequence(self, node: ast.Sequence) -> Value:
+        value = self.aggregates.get(node)
+        if value is None:
+            tables = ", ".join(dict.fromkeys(step.table for step in node.steps))
+            raise EvaluationError(f"sequence(…) needs the related tables {tables}", span=node.span)
         return value
 
     # ------------------------------------------------------------- booleans
