@@ -688,9 +688,7 @@ def test_members_against_every_chain(monkeypatch: pytest.MonkeyPatch) -> None:
             assert limit is not None
             return np.array([int(keys[e]) - int(keys[s]) <= limit for e, s in zip(end, start)], dtype=bool)
 
-        rows = seq.StepRows(
-            positions, keys, flags, within if limit is not None else None, np.zeros(n, np.int64), np.arange(n)
-        )
+        rows = seq.StepRows(positions, keys, flags, within if limit is not None else None)
         got = seq.members(rows, profiles)
         expected = [False] * profiles
         for p in range(profiles):

@@ -203,43 +203,47 @@ class StepRows:
     within: Callable[[np.ndarray, np.ndarray], np.ndarray] | None
     """``within(end_rows, start_rows)``: whether each end row's time minus its
     start row's time is at most the duration (rows index these arrays)."""
-    tables: np.ndarray
-    """For ``why``: the table (index into the sequence's tables) of each row."""
-    rows: np.ndarray
-    """For ``why``: each row's position in its table."""
 
 
 def step_rows(node: ast.Sequence, tables: dict[str, TableSteps], within: int | None) -> StepRows:
     names = list(dict.fromkeys(step.table for step in node.steps))
-    kept: list[np.ndarray] = []
+    kept: list[np.ndarray | None] = []
     for name in names:
         table = tables[name]
         wanted = np.zeros(len(table.positions), dtype=bool)
         for step in node.steps:
             if step.table == name:
                 wanted |= table.wheres[step]
-        kept.append(np.flatnonzero(wanted & table.times.valid & (table.positions >= 0)))
-    positions = _concat([tables[n].positions[rows] for n, rows in zip(names, kept, strict=True)])
+        wanted &= table.times.valid
+        wanted &= table.positions >= 0
+        kept.append(np.flatnonzero(wanted) if not wanted.all() else None)
+
+    def take(values: np.ndarray, rows: np.ndarray | None) -> np.ndarray:
+        return values if rows is None else values[rows]  # (None: every row; read only)
+
+    positions = _concat([take(tables[n].positions, rows) for n, rows in zip(names, kept, strict=True)])
     flags: list[np.ndarray] = []
     for step in node.steps:
         parts = [
-            tables[n].wheres[step][rows] if n == step.table else np.zeros(len(rows), dtype=bool)
+            take(tables[n].wheres[step], rows)
+            if n == step.table
+            else np.zeros(len(tables[n].positions) if rows is None else len(rows), dtype=bool)
             for n, rows in zip(names, kept, strict=True)
         ]
         flags.append(_concat(parts, dtype=bool))
-    raw = [(tables[n].times.values[rows], tables[n].times.tick) for n, rows in zip(names, kept, strict=True)]
+    raw = [(take(tables[n].times.values, rows), tables[n].times.tick) for n, rows in zip(names, kept, strict=True)]
     tick = min(t for _, t in raw) if raw else 1
     ticks = _as_ticks(raw, tick)
-    origin = _concat([np.full(len(rows), i, dtype=np.int64) for i, rows in enumerate(kept)])
-    rows = _concat(kept)
     if ticks is not None:
-        return StepRows(positions, ticks, flags, _within_ticks(ticks, within, tick), origin, rows)
+        return StepRows(positions, ticks, flags, _within_ticks(ticks, within, tick))
     seconds, nanos = _as_pairs(raw)
     keys = _ranks(seconds, nanos)
-    return StepRows(positions, keys, flags, _within_pairs(seconds, nanos, within), origin, rows)
+    return StepRows(positions, keys, flags, _within_pairs(seconds, nanos, within))
 
 
 def _concat(parts: list[np.ndarray], dtype: Any = np.int64) -> np.ndarray:
+    if len(parts) == 1:
+        return parts[0]
     return np.concatenate(parts) if parts else np.zeros(0, dtype=dtype)
 
 
