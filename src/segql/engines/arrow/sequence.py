@@ -41,7 +41,8 @@ import bisect
 import concurrent.futures
 import datetime as dt
 import os
-from collections.abc import Callable, Sequence
+import sys
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import attrs
@@ -356,6 +357,15 @@ class Sorted:
     """Length n − 1: whether sorted row i + 1 has the position and the time of row i."""
 
 
+BLOCK = 1 << 16
+"""Rows per block where a pass over all rows would need a full-size temporary."""
+
+
+def _blocks(n: int) -> Iterator[tuple[int, int]]:
+    for begin in range(0, n, BLOCK):
+        yield begin, min(n, begin + BLOCK)
+
+
 def sort_rows(positions: np.ndarray, keys: np.ndarray, profiles: int) -> Sorted:
     """The rows sorted by (position, key).
 
@@ -363,12 +373,14 @@ def sort_rows(positions: np.ndarray, keys: np.ndarray, profiles: int) -> Sorted:
     leading bits, then the row index — about twice as fast as an
     ``argsort``.  Where the key's range does not fit in the bits left, rows
     whose leading bits tie are put in order afterwards (only those), and
-    exact keys are compared only where the leading bits tie."""
+    exact keys are compared only where the leading bits tie.  The packed
+    array becomes the order; passes over it go by blocks, so the sort needs
+    no other full-size array of 64-bit values."""
     n = len(positions)
     index_bits = max(1, (n - 1).bit_length())
     position_bits = max(1, (profiles - 1).bit_length())
     room = 63 - index_bits - position_bits
-    if n == 0 or room < 8:
+    if n == 0 or room < 8 or position_bits > 31:
         order = np.lexsort((keys, positions)) if n else np.zeros(0, dtype=np.int64)
         ordered = keys[order]
         by = positions[order]
@@ -381,12 +393,22 @@ def sort_rows(positions: np.ndarray, keys: np.ndarray, profiles: int) -> Sorted:
         packed >>= np.uint64(shift)
     packed <<= np.uint64(index_bits)
     packed = packed.view(np.int64)
-    packed |= positions << (room + index_bits)
-    packed |= np.arange(n, dtype=np.int64)
+    top = 63 - position_bits
+    for begin, end in _blocks(n):
+        block = packed[begin:end]
+        block |= positions[begin:end] << top
+        block |= np.arange(begin, end, dtype=np.int64)
     sort_in_place(packed)
+    if sys.byteorder == "little":  # the high halves of the packed values, shifted
+        by = packed.view(np.int32)[1::2] >> (31 - position_bits)
+    else:  # pragma: no cover
+        by = (packed >> top).astype(np.int32)
     # Equal position and leading bits: the packed values differ only in the index bits.
-    lead_ties = np.bitwise_xor(packed[1:], packed[:-1]) < (1 << index_bits)
-    by = packed >> (room + index_bits)
+    lead_ties = np.empty(max(n - 1, 0), dtype=bool)
+    for begin, end in _blocks(n - 1):
+        np.less(
+            np.bitwise_xor(packed[begin + 1 : end + 1], packed[begin:end]), 1 << index_bits, out=lead_ties[begin:end]
+        )
     order = np.bitwise_and(packed, (1 << index_bits) - 1, out=packed)
     if not shift:
         return Sorted(order, by, lead_ties)
@@ -420,34 +442,45 @@ class Chains:
 
 
 def chains(rows: StepRows, profiles: int) -> Chains:
-    """The latest achievable starts (see the module's docstring)."""
+    """The latest achievable starts (see the module's docstring).  Indices
+    into the sorted rows are int32 where they fit; the few full-size arrays
+    are allocated once and updated in place."""
     found = sort_rows(rows.positions, rows.keys, profiles)
     order, positions = found.order, found.positions
     n = len(order)
     if n == 0:
         return Chains(order, np.zeros(0, dtype=np.int64))
-    index = np.arange(n, dtype=np.int64)
+    width: np.dtype[np.signedinteger[Any]] = np.dtype(np.int32) if n < 2**31 else np.dtype(np.int64)
     earlier: np.ndarray | None = None
     if found.same_time.any():
         new_run = np.ones(n, dtype=bool)
         new_run[1:] = ~found.same_time
-        run_start = np.maximum.accumulate(np.where(new_run, index, 0))
-        earlier = run_start - 1  # the last row strictly earlier (or another customer's, or -1)
+        start = np.where(new_run, np.arange(n, dtype=width), 0).astype(width, copy=False)
+        np.maximum.accumulate(start, out=start)  # the first row of each run of equal times
+        earlier = start - 1  # the last row strictly earlier (or another customer's, or -1)
+        first_run = earlier < 0
+        np.maximum(earlier, 0, out=earlier)
     else:
-        run_start = index
-    start = np.where(rows.flags[0][order], run_start, -1)
-    best = np.empty(n, dtype=np.int64)
+        start = np.arange(n, dtype=width)
+    start[~rows.flags[0][order]] = -1
+    best = np.empty(n, dtype=width)
+    scratch = np.empty(n, dtype=width)
+    theirs = np.empty(n, dtype=positions.dtype)
     for flags in rows.flags[1:]:
         np.maximum.accumulate(start, out=start)
         if earlier is None:
             best[0] = -1
             best[1:] = start[:-1]
         else:
-            np.take(start, np.maximum(earlier, 0), out=best)
-            best[earlier < 0] = -1
-        ok = flags[order] & (best >= 0)
-        ok &= positions[np.maximum(best, 0)] == positions  # the same customer
-        start = np.where(ok, best, -1)
+            np.take(start, earlier, out=best)
+            best[first_run] = -1
+        ok = flags[order]
+        ok &= best >= 0
+        np.maximum(best, 0, out=scratch)
+        np.take(positions, scratch, out=theirs)
+        ok &= theirs == positions  # the same customer
+        start.fill(-1)
+        np.copyto(start, best, where=ok)
     return Chains(order, start)
 
 
