@@ -472,12 +472,12 @@ def chains(rows: StepRows, profiles: int) -> Chains:
             best[0] = -1
             best[1:] = start[:-1]
         else:
-            np.take(start, earlier, out=best)
+            np.take(start, earlier, out=best, mode="clip")
             best[first_run] = -1
         ok = flags[order]
         ok &= best >= 0
         np.maximum(best, 0, out=scratch)
-        np.take(positions, scratch, out=theirs)
+        np.take(positions, scratch, out=theirs, mode="clip")  # (indices are in range: no checks)
         ok &= theirs == positions  # the same customer
         start.fill(-1)
         np.copyto(start, best, where=ok)
