@@ -72,6 +72,13 @@ def label(node: ast.Node) -> str:
     if isinstance(node, ast.Aggregate):
         parts = [p for p, node_part in (("value", node.value), ("by", node.by), ("where", node.where)) if node_part]
         return f"{node.func} over {node.table}" + (f" ({', '.join(parts)} below)" if parts else "")
+    if isinstance(node, ast.Sequence):
+        within = node.within
+        limit = f" within {duration(within)}" if isinstance(within, ast.DurationLiteral) else ""
+        return f"sequence of {len(node.steps)} steps{limit}, each strictly later"
+    if isinstance(node, ast.SequenceStep):
+        parts = [p for p, node_part in (("where", node.where), ("event time", node.time)) if node_part]
+        return f"step over {node.table}" + (f" ({', '.join(parts)} below)" if parts else "")
     return type(node).__name__.lower()
 
 
@@ -109,6 +116,8 @@ def plan_text(
 
 
 def _render_plan(node: ast.Node) -> str:
+    if isinstance(node, ast.SequenceStep):  # rows of a table, not a value
+        return label(node)
     return f"{label(node)} : {node.type}"
 
 
@@ -219,11 +228,14 @@ def why_text(
     planned: CheckedProgram,
     value_of: Lookup,
     text_of: Callable[[str, ast.Node], str],
+    details: Callable[[str, ast.Node], list[str]] | None = None,
 ) -> str:
     """The explanation tree of one segment or feature for one customer.
 
     ``value_of(node)`` is the node's Python value for that customer;
-    ``text_of(decl, node)`` is the node's source text within declaration ``decl``.
+    ``text_of(decl, node)`` is the node's source text within declaration ``decl``;
+    ``details(decl, node)``, for a sequence, the lines that say which rows
+    matched or why none did (shown under it).
     """
     lines: list[str] = []
     expanded: set[str] = set()
@@ -240,7 +252,7 @@ def why_text(
 
     def visible_children(node: ast.Node) -> list[ast.Node]:
         out: list[ast.Node] = []
-        if isinstance(node, ast.Aggregate):
+        if isinstance(node, (ast.Aggregate, ast.Sequence)):
             return out  # its sub-expressions are per related row, not per customer
         for child in ast.children(node):
             while isinstance(child, ast.Cast):  # conversions: show what was converted
@@ -252,6 +264,8 @@ def why_text(
         return out
 
     def walk(decl: str, node: ast.Node, prefix: str) -> None:
+        if isinstance(node, ast.Sequence) and details is not None:
+            lines.extend(prefix + "   " + line for line in details(decl, node))
         kids = visible_children(node)
         for i, child in enumerate(kids):
             last = i == len(kids) - 1

@@ -22,7 +22,7 @@ from segql import ast
 from segql.ast import depth_and_size
 from segql.check import CheckedProgram, DataSchema, check_program
 from segql.cost import program_cost
-from segql.engines.arrow.engine import ArrowEngine
+from segql.engines.arrow.engine import ArrowEngine, sequence_why
 from segql.engines.arrow.executor import duration_parts
 from segql.engines.arrow.related import RelatedSource, check_key_types, open_related
 from segql.engines.arrow.stream import Source, StreamSummary
@@ -366,8 +366,17 @@ class Program:
                     return " ".join(source[span.start : span.end].split())
                 return bound_text(node)  # e.g. a function's default argument: no text of its own
 
+            explain_sequence = sequence_why(bindings, table, row)
+
+            def details(decl: str, node: ast.Node) -> list[str]:
+                if not isinstance(node, ast.Sequence):
+                    return []
+                return explain_sequence(node, lambda n: text_of(decl, n))
+
             header = f"{key} = {id}, as of {executor.as_of_instant.isoformat()}\n\n"
-            return header + self._deep(lambda: "\n".join(why_text(n, planned, value_of, text_of) for n in names))
+            return header + self._deep(
+                lambda: "\n".join(why_text(n, planned, value_of, text_of, details) for n in names)
+            )
 
     def _output_name(self, name: str, planned: CheckedProgram) -> str:
         for candidate in [*planned.segments, *planned.features]:

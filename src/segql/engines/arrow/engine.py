@@ -25,10 +25,13 @@ from segql.engines.arrow.aggregate import compute_aggregates
 from segql.engines.arrow.executor import Executor, shared_nodes
 from segql.engines.arrow.keys import KeyIndex
 from segql.engines.arrow.related import RelatedSource, normalize_key
-from segql.engines.arrow.stream import Source, population_calls, pushdown, take_positions
-from segql.engines.arrow.values import Value, broadcast
+from segql.engines.arrow.sequence import TableSteps, compute_sequences, read_steps, within_micros
+from segql.engines.arrow.sequence import explain as explain_sequence
+from segql.engines.arrow.stream import Source, population_calls, pushdown
+from segql.engines.arrow.values import Value, broadcast, is_scalar
 from segql.engines.base import Bindings, Engine, Streamed, StreamRequest
 from segql.errors import DataError, SegqlError
+from segql.explain import show
 from segql.registry import FunctionRegistry
 
 PARALLEL_MIN_ROWS = 200_000
@@ -61,16 +64,11 @@ class ArrowEngine(Engine[Source, pa.Table, RelatedSource]):
         evaluated when not sliced: ``Program.why`` reads them)."""
         planned, key = bindings.plan, bindings.key
         executor_for = executors(bindings)
-        aggregates = bindings.aggregates
-        aggregate_values: dict[ast.Aggregate, Value] = {}
-        if aggregates:
+        aggregate_values: dict[ast.Node, Value] = {}
+        if bindings.aggregates or bindings.sequences:
             assert key is not None  # the checker rejects aggregates without related tables
             index = KeyIndex(key, normalize_key(table.column(key)))
-            aggregate_values = dict(
-                compute_aggregates(
-                    aggregates, index, dict(bindings.related), key, dict(planned.related_columns), executor_for
-                )
-            )
+            aggregate_values = related_values(bindings, index, executor_for)
         executor = executor_for(table, aggregates=aggregate_values)
         slices = parallel_slices(table.num_rows, planned, bindings.functions) if parallel else 1
         if slices == 1:
@@ -103,34 +101,32 @@ class ArrowEngine(Engine[Source, pa.Table, RelatedSource]):
         source, planned, key = data, bindings.plan, bindings.key
         batch_rows, members = request.batch_rows, request.members_of
         executor_for = executors(bindings)
-        aggregates = bindings.aggregates
+        related = bool(bindings.aggregates or bindings.sequences)
         calls = population_calls(planned, lambda name: bool(bindings.functions.get(name).population))  # type: ignore[union-attr]
         columns = sorted(set(planned.columns) | ({key} if key else set()))
-        if (aggregates or calls) and not source.rereadable:
+        if (related or calls) and not source.rereadable:
             raise DataError(
-                "this program reads the data twice (aggregates or population-level functions): "
+                "this program reads the data twice (aggregates, sequences or population-level functions): "
                 "a RecordBatchReader can be read only once",
                 hint="pass a Parquet path, a pyarrow dataset or a table",
             )
         index: KeyIndex | None = None
-        aggregate_values: dict[ast.Aggregate, Value] = {}
-        if aggregates:
+        aggregate_values: dict[ast.Node, Value] = {}
+        if related:
             assert key is not None
             keys = [batch.column(key) for batch in source.batches([key], batch_rows=batch_rows)]
             all_keys = pa.chunked_array(keys, type=source.schema.field(key).type)
             index = KeyIndex(key, normalize_key(all_keys))
-            aggregate_values = dict(
-                compute_aggregates(
-                    aggregates, index, dict(bindings.related), key, dict(planned.related_columns), executor_for
-                )
-            )
+            aggregate_values = related_values(bindings, index, executor_for)
 
         def batch_executor(table: pa.Table, extra: Mapping[ast.Node, Value] | None = None) -> Executor:
-            aggregates = {}
+            aggregates: dict[ast.Node, Value] = {}
             if index is not None:
                 assert key is not None
                 positions = pa.array(index.positions(normalize_key(table.column(key))))
-                aggregates = take_positions(aggregate_values, positions)
+                aggregates = {
+                    node: v if is_scalar(v) else pc.take(v, positions) for node, v in aggregate_values.items()
+                }
             return executor_for(table, aggregates=aggregates, precomputed=extra)
 
         whole: dict[ast.Node, Value] = {}
@@ -186,6 +182,51 @@ class ArrowEngine(Engine[Source, pa.Table, RelatedSource]):
             schema = plain(output_table(empty, bindings, part.decl_values)).schema
             return Streamed(schema, iter(()), counts)
         return Streamed(first.schema, itertools.chain([first], stream), counts)
+
+
+def related_values(
+    bindings: Bindings[RelatedSource], index: KeyIndex, executor_for: ExecutorFor
+) -> dict[ast.Node, Value]:
+    """The value of every aggregate and every sequence of the plan for every
+    profile row (``index`` positions the profiles).  A related table read by
+    both is read once."""
+    planned, key = bindings.plan, bindings.key
+    assert key is not None
+    aggregates, sequences = bindings.aggregates, bindings.sequences
+    columns = dict(planned.related_columns)
+    sources = dict(bindings.related)
+    for name in {a.table for a in aggregates} & {s.table for q in sequences for s in q.steps}:
+        wanted = [key, *sorted(c for c in columns.get(name, frozenset()) if c != key)]
+        sources[name] = RelatedSource(name, table=sources[name].read(wanted))
+    values: dict[ast.Node, Value] = {}
+    if aggregates:
+        values.update(compute_aggregates(aggregates, index, sources, key, columns, executor_for).items())
+    if sequences:
+        blank = executor_for(pa.table({"_": pa.nulls(1)}))
+        values.update(compute_sequences(sequences, index, sources, key, executor_for, blank).items())
+    return values
+
+
+SequenceWhy = Callable[[ast.Sequence, Callable[[ast.Node], str]], list[str]]
+"""``why(sequence, text_of)``: the lines explaining one customer's sequence."""
+
+
+def sequence_why(bindings: Bindings[RelatedSource], table: pa.Table, row: int) -> SequenceWhy:
+    """Explanations of the plan's sequences for the customer on ``row`` of
+    ``table`` (the related tables are read when first needed)."""
+    executor_for = executors(bindings)
+    read: dict[str, dict[str, TableSteps]] = {}
+
+    def why(node: ast.Sequence, text_of: Callable[[ast.Node], str]) -> list[str]:
+        key = bindings.key
+        assert key is not None
+        if "tables" not in read:
+            index = KeyIndex(key, normalize_key(table.column(key)))
+            read["tables"] = read_steps(bindings.sequences, index, dict(bindings.related), key, executor_for)
+        within = within_micros(node, executor_for(pa.table({"_": pa.nulls(1)})))
+        return explain_sequence(node, table.column(key)[row], read["tables"], within, text_of, show)
+
+    return why
 
 
 def executors(bindings: Bindings[RelatedSource]) -> ExecutorFor:
