@@ -72,6 +72,15 @@ class Zone:
     def is_utc(self) -> bool:
         return self.fixed_offset == 0
 
+    @functools.cached_property
+    def repeats_midnight(self) -> bool:
+        """Whether the clocks ever go back over a local midnight (a day with
+        two midnights: America/Havana, Atlantic/Azores, Europe/Warsaw in 1916)."""
+        before, after = self.offsets[:-1], self.offsets[1:]
+        back = after < before
+        first_midnight = -(-(self.starts + after) // 86_400) * 86_400
+        return bool(np.any(back & (first_midnight < self.starts + before)))
+
     def offsets_at(self, seconds: np.ndarray) -> np.ndarray:
         """The offset (int64 seconds) at each instant (int64 seconds since the epoch)."""
         return self.offsets[np.searchsorted(self.starts, seconds, side="right")]

@@ -175,9 +175,24 @@ class SqlWriter:
         return t if self.zone.is_utc else self._convert(t, UTC, self.time_zone)
 
     def first_instant(self, day: str) -> str:
-        """SQL of a DATE as the TIMESTAMP (UTC) of its first instant in the time zone."""
+        """SQL of a DATE as the TIMESTAMP (UTC) of its first instant in the time
+        zone.  A database reads a skipped midnight as the instant the clocks
+        jump, as segql does; a repeated midnight (clocks going back over it)
+        some read as its later occurrence: in zones where that happens, the
+        earlier one is taken when it exists (midnight three hours earlier in
+        the zone's time, plus three hours, reads midnight again)."""
         midnight = f"CAST({day} AS TIMESTAMP)"
-        return midnight if self.zone.is_utc else self._convert(midnight, self.time_zone, UTC)
+        if self.zone.is_utc:
+            return midnight
+        instant = self._convert(midnight, self.time_zone, UTC)
+        if not self.zone.repeats_midnight:
+            return instant
+        shift = interval(0, 3 * 3_600_000_000)
+        earlier = f"({self._convert(f'({midnight} - {shift})', self.time_zone, UTC)} + {shift})"
+        return (
+            f"(CASE WHEN {earlier} < {instant} AND {self.local_wall_clock(earlier)} = {midnight} "
+            f"THEN {earlier} ELSE {instant} END)"
+        )
 
     @property
     def local_as_of(self) -> dt.datetime:
