@@ -169,3 +169,15 @@ def test_fixed_and_utc_zones() -> None:
     assert tz.zone("Asia/Kolkata").fixed_offset is None  # LMT and 1941-45 before +05:30
     assert not tz.zone("Asia/Kolkata").repeats_midnight
     assert tz.zone("America/Havana").repeats_midnight
+
+
+@pytest.mark.parametrize("name", NAMED)
+def test_offsets_looked_up_by_day_are_those_of_the_binary_search(name: str) -> None:
+    """A large column spanning few days is looked up day by day; it must give the table's offsets."""
+    table = tz.zone(name)
+    rng = np.random.default_rng(7)
+    starts = table.starts[(table.starts > 1_400_000_000) & (table.starts < 1_800_000_000)]
+    near = np.concatenate([starts + d for d in (-86_400, -3_601, -1, 0, 1, 3_599, 86_399)]) if len(starts) else []
+    seconds = np.concatenate([rng.integers(1_400_000_000, 1_800_000_000, 20_000), np.asarray(near, np.int64)])
+    by_search = table.offsets[np.searchsorted(table.starts, seconds, side="right")]
+    assert len(seconds) >= 4096 and (table.offsets_at(seconds) == by_search).all()
