@@ -590,3 +590,13 @@ def test_every_int64_value_of_every_unit_is_exact_in_a_zone(unit: str, zone: str
         }
         got = {name: out[name][row] for name in want}
         assert got == want, (unit, zone, count)
+
+
+def test_chunked_and_empty_columns_give_the_same_answers(profile: pa.Table) -> None:
+    program = segql.compile(CALENDAR + RELATIVE)
+    whole = program.evaluate(profile, key="id", as_of=AS_OFS[2], time_zone="Europe/Warsaw")
+    chunked = pa.Table.from_batches(profile.to_batches(max_chunksize=97))
+    assert chunked.column("ts").num_chunks > 1
+    assert program.evaluate(chunked, key="id", as_of=AS_OFS[2], time_zone="Europe/Warsaw").equals(whole)
+    empty = program.evaluate(profile.slice(0, 0), key="id", as_of=AS_OFS[2], time_zone="Europe/Warsaw")
+    assert empty.num_rows == 0 and empty.schema == whole.schema
