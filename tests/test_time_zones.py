@@ -600,3 +600,15 @@ def test_chunked_and_empty_columns_give_the_same_answers(profile: pa.Table) -> N
     assert program.evaluate(chunked, key="id", as_of=AS_OFS[2], time_zone="Europe/Warsaw").equals(whole)
     empty = program.evaluate(profile.slice(0, 0), key="id", as_of=AS_OFS[2], time_zone="Europe/Warsaw")
     assert empty.num_rows == 0 and empty.schema == whole.schema
+
+
+def test_fmt_keeps_a_literal_without_a_zone_a_wall_clock() -> None:
+    from segql.format import format_source
+
+    source = "segment a = ts >= 2024-03-31T02:30:00 and ts < 2024-04-01T00:00:00.5Z\n"
+    formatted = format_source(source)
+    assert "2024-03-31T02:30:00 " in formatted and "2024-04-01T00:00:00.500000Z" in formatted
+    orders = table_of(utc(2024, 3, 31, 1), utc(2024, 3, 31, 0, 59))
+    for text in (source, formatted):
+        out = segql.compile(text).evaluate(orders, time_zone="Europe/Warsaw").column("a").to_pylist()
+        assert out == [True, False]
