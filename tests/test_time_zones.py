@@ -612,3 +612,15 @@ def test_fmt_keeps_a_literal_without_a_zone_a_wall_clock() -> None:
     for text in (source, formatted):
         out = segql.compile(text).evaluate(orders, time_zone="Europe/Warsaw").column("a").to_pylist()
         assert out == [True, False]
+
+
+def test_a_list_of_instants_against_a_date_compares_local_days() -> None:
+    """23:30 UTC on 30 March is 00:30 on 31 March in Warsaw (hand computed), in Arrow and in SQL."""
+    table = pa.table({"id": [1, 2, 3], "d": pa.array([dt.date(2024, 3, 31), dt.date(2024, 3, 30), None])})
+    program = segql.compile("param stamps: list<timestamp>\nsegment s = d in $stamps")
+    params = {"stamps": [utc(2024, 3, 30, 23, 30)]}
+    for zone, want in (("UTC", [False, True, False]), ("Europe/Warsaw", [True, False, False])):
+        got = program.evaluate(table, key="id", params=params, time_zone=zone).column("s").to_pylist()
+        sql = program.to_sql(schema=table.schema, key="id", params=params, time_zone=zone)
+        in_sql = run_duckdb(sql, {"profiles": table}, session_zone="Asia/Tokyo").sort_by("id").column("s")
+        assert got == in_sql.to_pylist() == want, zone
