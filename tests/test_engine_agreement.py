@@ -68,6 +68,10 @@ class Case:
     profile: pa.Table
     expected: dict[str, list[object]]
     related: dict[str, pa.Table] = field(default_factory=dict)
+    time_zone: str = "UTC"
+    """The evaluation's time zone (``time_zone=``): calendar notions are local to it."""
+    as_of: dt.datetime | None = None
+    """The evaluation instant (None: AS_OF)."""
 
 
 def dictionary(values: list[str | None], dictionary: list[str | None]) -> pa.DictionaryArray:
@@ -439,6 +443,78 @@ CASES = [
             )
         },
     ),
+    # ------------------------------------------------------------------------------------------
+    # Time zones (issue 17, LANGUAGE.md §9): with time_zone=, calendar notions are local to the
+    # zone; instants (now, -30d, literals with Z) are not. The session zones of the engines
+    # (HAND_COMPUTED_ON) differ from the evaluation's zone.
+    Case(
+        # 22:30 UTC on Saturday 1 June 2024 is 00:30 CEST on Sunday 2 June in Warsaw; 12:00 UTC is
+        # 14:00 on Saturday; 2024-06-01T23:30 (no zone) is 21:30 UTC.
+        "sunday_in_warsaw",
+        """
+        segment sunday = day_of_week(ts) = 7
+        feature h = hour(ts)
+        feature day = date(ts)
+        segment late = ts >= 2024-06-01T23:30:00
+        segment after_utc_literal = ts >= 2024-06-01T22:00:00Z
+        """,
+        pa.table({"id": [1, 2, 3], "ts": pa.array([ts(2024, 6, 1, 22, 30), ts(2024, 6, 1, 12), None], TS_US)}),
+        {
+            "sunday": [True, False, False],
+            "h": [0, 14, None],
+            "day": [dt.date(2024, 6, 2), dt.date(2024, 6, 1), None],
+            "late": [True, False, False],
+            "after_utc_literal": [True, False, False],
+        },
+        time_zone="Europe/Warsaw",
+    ),
+    Case(
+        # as_of 20:00 UTC on 31 March is 01:30 IST on 1 April: today starts at 18:30 UTC. The
+        # orders at 18:29 and 18:30 UTC are 23:59 on 31 March and 00:00 on 1 April (IST).
+        "today_in_kolkata",
+        """
+        segment today_ = ts >= today
+        feature day = date(ts)
+        feature since = days_since(ts)
+        segment on_day = date(ts) = 2024-04-01
+        """,
+        pa.table({"id": [1, 2], "ts": pa.array([ts(2024, 3, 31, 18, 29), ts(2024, 3, 31, 18, 30)], TS_US)}),
+        {
+            "today_": [False, True],
+            "day": [dt.date(2024, 3, 31), dt.date(2024, 4, 1)],
+            "since": [0, 0],
+            "on_day": [False, True],
+        },
+        time_zone="Asia/Kolkata",
+        as_of=ts(2024, 3, 31, 20),
+    ),
+    Case(
+        # Adelaide falls back at 03:00 ACDT on 7 April 2024 (16:30 UTC on the 6th): 16:00 and 17:00
+        # UTC are both 02:30 local (+10:30, then +09:30); it springs forward at 02:00 ACST on 6
+        # October (16:30 UTC on the 5th): 16:00 UTC is 01:30, 17:00 UTC is 03:30. A date counts
+        # from its first instant: 2024-10-06 + 3h is 14:30 + 3h = 17:30 UTC on the 5th.
+        "hour_in_adelaide",
+        """
+        feature h = hour(ts)
+        feature d = day(ts)
+        feature later = day_date + 3h
+        """,
+        pa.table(
+            {
+                "id": [1, 2, 3, 4],
+                "ts": pa.array(
+                    [ts(2024, 4, 6, 16), ts(2024, 4, 6, 17), ts(2024, 10, 5, 16), ts(2024, 10, 5, 17)], TS_US
+                ),
+                "day_date": pa.array([dt.date(2024, 4, 7), None, dt.date(2024, 10, 6), dt.date(2024, 10, 5)]),
+            }
+        ),
+        {
+            "h": [2, 2, 1, 3],
+            "d": [7, 7, 6, 6],
+            "later": [ts(2024, 4, 6, 16, 30), None, ts(2024, 10, 5, 17, 30), ts(2024, 10, 4, 17, 30)],
+        },
+        time_zone="Australia/Adelaide",
+    ),
 ]
 
 
@@ -492,7 +568,10 @@ def assert_expected(case: Case, out: pa.Table, engine: str) -> None:
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
 def test_every_engine_gives_the_hand_computed_answer(case: Case, engine: Runner, zone: str) -> None:
     program = segql.compile(case.source)
-    out = engine.run(program, case.profile, key="id", related=case.related, zone=zone, as_of=AS_OF)
+    options: dict[str, object] = {"as_of": case.as_of or AS_OF}
+    if case.time_zone != "UTC":
+        options["time_zone"] = case.time_zone
+    out = engine.run(program, case.profile, key="id", related=case.related, zone=zone, **options)
     assert_expected(case, out, f"{engine.name} (session zone {zone})")
 
 

@@ -37,7 +37,9 @@ class Node:
 
 @attrs.frozen(kw_only=True, slots=True, cache_hash=True)
 class Literal(Node):
-    """A constant: int, float, Decimal, str, bool, None, date or datetime (UTC, aware)."""
+    """A constant: int, float, Decimal, str, bool, None, date or datetime: an
+    instant (aware, UTC) or, for a timestamp literal written without a zone,
+    a local wall clock (naive), read in the evaluation's time zone."""
 
     value: Any
 

@@ -304,6 +304,8 @@ def evaluation_options(args: argparse.Namespace) -> dict[str, Any]:
         options["key"] = args.key
     if args.as_of:
         options["as_of"] = args.as_of
+    if args.time_zone:
+        options["time_zone"] = args.time_zone
     params = dict(parse_param(p) for p in args.param or [])
     if params:
         options["params"] = params
@@ -422,6 +424,7 @@ def cmd_why(args: argparse.Namespace) -> int:
         related=options.get("related"),
         as_of=options.get("as_of"),
         params=options.get("params"),
+        time_zone=options.get("time_zone"),
     )
     sys.stdout.write(text)
     return 0
@@ -581,6 +584,11 @@ def add_data_options(p: argparse.ArgumentParser, required: bool) -> None:
 
 def add_evaluation_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--as-of", metavar="ISO", help="the instant relative times refer to (default: now, UTC)")
+    p.add_argument(
+        "--time-zone",
+        metavar="ZONE",
+        help="IANA time zone of calendar notions: today, days, hours, weekdays (default: UTC), e.g. Europe/Warsaw",
+    )
     p.add_argument("--param", action="append", metavar="NAME=VALUE", help="a parameter value, e.g. min_spend=800")
 
 

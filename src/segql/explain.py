@@ -187,6 +187,8 @@ def show(value: Any) -> str:
         return f"{value:.10g}"
     if isinstance(value, list):
         return "[" + ", ".join(show(v) for v in value) + "]"
+    if isinstance(value, dt.datetime) and value.tzinfo is None:
+        value = value.replace(tzinfo=dt.UTC)  # an evaluated timestamp is an instant (UTC)
     if isinstance(value, (str, bool, int, float, dt.date)) or value is None:
         try:
             return literal(value)

@@ -271,11 +271,12 @@ def literal(value: object) -> str:
         text = repr(value)
         return text if any(c in text for c in ".en") else text + ".0"
     if isinstance(value, dt.datetime):
-        utc = value.astimezone(dt.UTC)
+        # Without a zone it is a local wall clock (written without one); else an instant, in UTC.
+        utc = value.astimezone(dt.UTC) if value.tzinfo is not None else value
         text = utc.strftime("%Y-%m-%dT%H:%M:%S")
         if utc.microsecond:
             text += f".{utc.microsecond:06d}"
-        return text + "Z"
+        return text + ("Z" if value.tzinfo is not None else "")
     if isinstance(value, dt.date):
         return value.isoformat()
     if isinstance(value, decimal.Decimal):  # a folded constant compared with a decimal column (explain)

@@ -127,8 +127,14 @@ def parse_timestamp(tok: Token) -> dt.datetime:
         )
     micros = int((fraction + "000000")[:6])
     zone = m.group(8)
+    if zone is None:
+        # No zone: a local wall clock (naive), read in the evaluation's time zone (LANGUAGE.md §9).
+        try:
+            return dt.datetime(year, month, day, hour, minute, second, micros)
+        except ValueError:
+            raise _err(f"invalid timestamp {tok}", tok, hint="timestamps are written YYYY-MM-DDTHH:MM:SS[Z]") from None
     tz = dt.UTC
-    if zone and zone != "Z":
+    if zone != "Z":
         sign = 1 if zone[0] == "+" else -1
         hours, minutes = int(zone[1:3]), int(zone[4:6])
         if hours > 23 or minutes > 59:

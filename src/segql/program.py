@@ -22,6 +22,7 @@ from segql import ast
 from segql.ast import depth_and_size
 from segql.check import CheckedProgram, DataSchema, check_program
 from segql.cost import program_cost
+from segql.engines.arrow import temporal
 from segql.engines.arrow.engine import ArrowEngine, sequence_why
 from segql.engines.arrow.executor import duration_parts
 from segql.engines.arrow.related import RelatedSource, check_key_types, open_related
@@ -42,6 +43,7 @@ from segql.plugins import PluginHost, default_host
 from segql.span import Span
 from segql.stack import call_with_stack
 from segql.suggest import suggest
+from segql.timezones import UTC, check_time_zone, zone
 from segql.types import SType
 
 __version__ = "0.1.0"
@@ -135,6 +137,9 @@ class Program:
         # Check everything that can be checked without data.
         self._unbound = self._deep(lambda: self._check(DataSchema(), {}))
         self._param_decls = {d.name: d for d in self.tree.decls if isinstance(d, ast.ParamDecl)}
+        self._local_defaults: dict[str, Any] = {}
+        """Defaults holding a timestamp literal without a zone (a local wall
+        clock): their value depends on the evaluation's time zone."""
         self._param_defaults = {name: self._default_value(d) for name, d in self._param_decls.items()}
         self._used_params = self._undeclared_param_uses()
         self.sha256 = hashlib.sha256(source.encode("utf-8", "surrogatepass")).hexdigest()
@@ -247,12 +252,36 @@ class Program:
             raise DataError(f"the default of ${decl.name} must be a constant", span=decl.default.span).with_source(
                 self.source, self.source_name
             )
+        if _has_wall_clock(value):
+            self._local_defaults[decl.name] = value
         try:
             return convert(value, decl.declared)
         except Exception as exc:
             raise DataError(
                 f"the default of ${decl.name} does not fit its type {decl.declared}: {exc}", span=decl.default.span
             ).with_source(self.source, self.source_name) from None
+
+    def _default_in(self, name: str, time_zone: str) -> pa.Scalar | None:
+        """A parameter's default; one holding a timestamp literal without a
+        zone takes it as a wall clock in ``time_zone``."""
+        value = self._local_defaults.get(name)
+        if value is None or zone(time_zone).is_utc:
+            return self._param_defaults[name]
+        where = zone(time_zone)
+
+        def instant(v: Any) -> Any:
+            if isinstance(v, list):
+                return [instant(item) for item in v]
+            if isinstance(v, dt.datetime) and v.tzinfo is None:
+                try:
+                    return temporal.naive_wall_to_utc(v, where)
+                except OverflowError:
+                    raise ParameterError(
+                        f"the default of ${name} ({v.isoformat()} in {time_zone}) is out of range"
+                    ) from None
+            return v
+
+        return convert(instant(value), self._param_decls[name].declared)
 
     def _undeclared_param_uses(self) -> dict[str, Span]:
         declared_lower = {n.lower() for n in self._param_decls}
@@ -341,6 +370,7 @@ class Program:
         related: Mapping[str, Any] | None = None,
         as_of: Any = None,
         params: Mapping[str, Any] | None = None,
+        time_zone: str | None = None,
     ) -> str:
         """Why one customer is (or is not) in each segment: every sub-expression
         with its value for that customer, as an indented tree.  The whole table
@@ -350,7 +380,9 @@ class Program:
             check_key(key)
             table = to_table(data)
             row = row_position(table, key, id)
-            bindings = self._arrow_bindings(table.schema, key, related, as_of, params, explanation=True)
+            bindings = self._arrow_bindings(
+                table.schema, key, related, as_of, params, explanation=True, time_zone=time_zone
+            )
             planned = bindings.plan
             executor = self._deep(lambda: ARROW.run(table, bindings, parallel=False))
             names = list(planned.segments) if segment is None else [self._output_name(segment, planned)]
@@ -373,7 +405,8 @@ class Program:
                     return []
                 return explain_sequence(node, lambda n: text_of(decl, n))
 
-            header = f"{key} = {id}, as of {executor.as_of_instant.isoformat()}\n\n"
+            zone_note = f" ({bindings.time_zone})" if bindings.time_zone != UTC else ""
+            header = f"{key} = {id}, as of {executor.as_of_instant.isoformat()}{zone_note}\n\n"
             return header + self._deep(
                 lambda: "\n".join(why_text(n, planned, value_of, text_of, details) for n in names)
             )
@@ -398,6 +431,7 @@ class Program:
         params: Mapping[str, Any] | None = None,
         timeout: float | None = None,
         cancel: threading.Event | None = None,
+        time_zone: str | None = None,
     ) -> pa.Table:
         """Evaluate every segment and feature over ``data``.
 
@@ -405,13 +439,16 @@ class Program:
         column per segment (true = member; never null) and one column per
         feature, in the input's row order.  A Parquet path or a pyarrow
         dataset is read batch by batch (only the columns the program uses),
-        as ``stream`` reads it.
+        as ``stream`` reads it.  ``time_zone`` (an IANA name, default "UTC")
+        makes every calendar notion local to that zone (LANGUAGE.md §9).
         """
         with only_segql_errors(self.source, self.source_name):
             # A Parquet path or a dataset is streamed; anything else is read into a table.
             streamed = isinstance(data, (str, os.PathLike, ds.Dataset))
             source = Source(data if streamed else to_table(data))
-            bindings = self._arrow_bindings(source.schema, key, related, as_of, params, timeout, cancel)
+            bindings = self._arrow_bindings(
+                source.schema, key, related, as_of, params, timeout, cancel, time_zone=time_zone
+            )
             return self._deep(lambda: ARROW.evaluate(source, bindings))
 
     # -------------------------------------------------------------------- SQL
@@ -427,6 +464,7 @@ class Program:
         as_of: Any = None,
         params: Mapping[str, Any] | None = None,
         row_order: Mapping[str, str] | None = None,
+        time_zone: str | None = None,
     ) -> str:
         """One SELECT with the columns of ``evaluate`` (see segql.engines.sql and
         docs/sql.md).  ``schema`` is the profile table's pyarrow schema (or a
@@ -435,14 +473,23 @@ class Program:
         in the program unless ``related_tables`` maps it to another.
         ``row_order`` names, per related table, a column that orders its rows
         as ``evaluate`` sees them (``first``/``last … by`` break ties by row
-        order; without it they are refused)."""
+        order; without it they are refused).  ``time_zone`` (an IANA name,
+        default "UTC") makes calendar notions local to it, written with the
+        zone's name as a literal: the answer does not depend on the database
+        session's own zone."""
         with only_segql_errors(self.source, self.source_name):
             check_dialect(dialect)
             instant = resolve_as_of(as_of)
             profile = _schema_of(schema, "schema")
             sources = {name: _schema_of(obj, f"related table '{name}'") for name, obj in related_items(related)}
             bindings = self.bind(
-                profile, key=key, related=sources, related_schemas=sources, as_of=instant, params=params
+                profile,
+                key=key,
+                related=sources,
+                related_schemas=sources,
+                as_of=instant,
+                params=params,
+                time_zone=time_zone,
             )
             request = QueryRequest(
                 dialect=dialect,
@@ -465,13 +512,16 @@ class Program:
         batch_rows: int = DEFAULT_BATCH_ROWS,
         timeout: float | None = None,
         cancel: threading.Event | None = None,
+        time_zone: str | None = None,
     ) -> pa.RecordBatchReader:
         """Evaluate batch by batch (see segql.engines.arrow.stream): ``data`` may be a Parquet
         path, a pyarrow dataset, a table or a RecordBatchReader.  Returns a
         reader of result batches with the columns of ``evaluate``; with
         ``members_of``, only that segment's members."""
         with only_segql_errors(self.source, self.source_name):
-            options = dict(key=key, related=related, as_of=as_of, params=params, members_of=members_of)
+            options = dict(
+                key=key, related=related, as_of=as_of, params=params, members_of=members_of, time_zone=time_zone
+            )
             return self._deep(lambda: self._stream(data, batch_rows, timeout, cancel, **options)[0])
 
     def evaluate_to_parquet(
@@ -487,6 +537,7 @@ class Program:
         batch_rows: int = DEFAULT_BATCH_ROWS,
         timeout: float | None = None,
         cancel: threading.Event | None = None,
+        time_zone: str | None = None,
     ) -> StreamSummary:
         """Stream ``data`` through the program into a Parquet file (the
         options of ``stream``); returns what was read and written.  The file
@@ -505,7 +556,9 @@ class Program:
             )
             if clash is not None:
                 raise ParameterError(f"{clash}; writing it would destroy the input", hint="choose another output path")
-            options = dict(key=key, related=related, as_of=as_of, params=params, members_of=members_of)
+            options = dict(
+                key=key, related=related, as_of=as_of, params=params, members_of=members_of, time_zone=time_zone
+            )
             reader, counts = self._deep(lambda: self._stream(data, batch_rows, timeout, cancel, **options))
             try:
                 with atomic_output(target) as temporary, pq.ParquetWriter(temporary, reader.schema) as writer:
@@ -527,9 +580,12 @@ class Program:
         as_of: Any,
         params: Mapping[str, Any] | None,
         members_of: str | None,
+        time_zone: str | None,
     ) -> tuple[pa.RecordBatchReader, dict[str, Any]]:
         source = Source(data)
-        bindings = self._arrow_bindings(source.schema, key, related, as_of, params, timeout, cancel)
+        bindings = self._arrow_bindings(
+            source.schema, key, related, as_of, params, timeout, cancel, time_zone=time_zone
+        )
         members = None
         if members_of is not None:
             members = self._output_name(members_of, bindings.plan)
@@ -561,15 +617,19 @@ class Program:
         timeout: float | None = None,
         cancel: threading.Event | None = None,
         explanation: bool = False,
+        time_zone: str | None = None,
     ) -> Bindings[R]:
         """Everything an engine needs to evaluate this program over data of
-        ``schema`` (a pyarrow schema, or a table) (segql.engines.base): the instant, the bound parameters,
+        ``schema`` (a pyarrow schema, or a table) (segql.engines.base): the
+        instant, the time zone (an IANA name; unknown: a ParameterError with a
+        suggestion), the bound parameters,
         the checked key, the related tables (as the engine holds them) and
         their schemas (by default each one's ``schema``), the deadline, and
         the plan for these schemas (with ``explanation``, references are not
         inlined, for ``why``).  Bad input raises SegqlError."""
         with only_segql_errors(self.source, self.source_name):
             instant = resolve_as_of(as_of)
+            zone_name = check_time_zone(time_zone)
             schema = _schema_of(schema, "schema")
             if related is not None and not isinstance(related, Mapping):
                 raise DataError(f"related must map table names to tables, not {type(related).__name__}")
@@ -578,7 +638,9 @@ class Program:
                 related_schemas = {name: _schema_of(obj, f"related table '{name}'") for name, obj in sources.items()}
             elif set(related_schemas) != set(sources):
                 raise ParameterError("related_schemas must give the schema of each related table, and no other")
-            values, types, planned = self._deep(lambda: self._bind(schema, key, related_schemas, params, explanation))
+            values, types, planned = self._deep(
+                lambda: self._bind(schema, key, related_schemas, params, explanation, zone_name)
+            )
             deadline = make_deadline(timeout, cancel)
             return Bindings(
                 plan=planned,
@@ -591,10 +653,12 @@ class Program:
                 related=sources,
                 related_schemas=dict(related_schemas),
                 deadline=deadline,
+                time_zone=zone_name,
                 depth=self.depth,
                 audit={
                     "segql.version": __version__,
                     "segql.as_of": instant.isoformat(),
+                    "segql.time_zone": zone_name,
                     "segql.program_sha256": self.sha256,
                     "segql.packs": json.dumps(self.packs, sort_keys=True),
                 },
@@ -610,10 +674,13 @@ class Program:
         timeout: float | None = None,
         cancel: threading.Event | None = None,
         explanation: bool = False,
+        time_zone: str | None = None,
     ) -> Bindings[RelatedSource]:
-        """The bindings of an Arrow evaluation: the instant, then the related
-        tables opened (files are not read yet), then everything else."""
+        """The bindings of an Arrow evaluation: the instant and the time zone,
+        then the related tables opened (files are not read yet), then
+        everything else."""
         instant = resolve_as_of(as_of)
+        check_time_zone(time_zone)
         sources = {name: open_related(name, obj) for name, obj in related_items(related)}
         return self.bind(
             schema,
@@ -624,6 +691,7 @@ class Program:
             timeout=timeout,
             cancel=cancel,
             explanation=explanation,
+            time_zone=time_zone,
         )
 
     def _bind(
@@ -633,13 +701,16 @@ class Program:
         sources: Mapping[str, pa.Schema],
         params: Mapping[str, Any] | None,
         explanation: bool = False,
+        time_zone: str = UTC,
     ) -> tuple[dict[str, pa.Scalar], dict[str, SType], CheckedProgram]:
         """Bound parameters and their types, checked keys and the plan for
         data of these schemas."""
         if params is not None and not isinstance(params, Mapping):
             raise DataError(f"params must be a mapping of names to values, not {type(params).__name__}")
         check_key(key)
-        declared = {name: (d.declared, self._param_defaults[name], d.span) for name, d in self._param_decls.items()}
+        declared = {
+            name: (d.declared, self._default_in(name, time_zone), d.span) for name, d in self._param_decls.items()
+        }
         values, types = bind_params(params, declared, self._used_params)
         if key is not None and key not in schema.names:
             close = suggest(key, schema.names)
@@ -737,6 +808,13 @@ def _literal_value(node: ast.Node) -> Any:
             return _NOT_CONSTANT
         return items
     return _NOT_CONSTANT
+
+
+def _has_wall_clock(value: Any) -> bool:
+    """Whether a constant holds a timestamp without a zone (a local wall clock)."""
+    if isinstance(value, list):
+        return any(_has_wall_clock(v) for v in value)
+    return isinstance(value, dt.datetime) and value.tzinfo is None
 
 
 def compile(

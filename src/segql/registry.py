@@ -134,6 +134,11 @@ class CallContext:
     arg_spans: tuple[Span, ...] = ()
     """Where each argument is written in the source: an error about one
     argument (``SegqlError(..., span=ctx.arg_spans[i])``) points at it."""
+    time_zone: str | None = "UTC"
+    """The evaluation's time zone (an IANA name, ``time_zone=``): calendar
+    notions (days, hours, weekdays) are local to it.  None only while segql
+    folds constant calls of its own functions at plan time, before any zone
+    is known (they then raise, and are left for the evaluation)."""
 
     def broadcast(self, value: Value) -> pa.ChunkedArray:
         """``value`` as a ChunkedArray of ``num_rows`` rows (scalars are repeated)."""

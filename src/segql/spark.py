@@ -23,6 +23,7 @@ def evaluate(
     as_of: Any = None,
     params: Mapping[str, Any] | None = None,
     row_order: Mapping[str, str] | None = None,
+    time_zone: str | None = None,
 ) -> Any:
     """Evaluate ``program`` (a ``segql.Program``) over Spark DataFrames;
     returns a Spark DataFrame (lazy, like every Spark DataFrame).
@@ -31,7 +32,9 @@ def evaluate(
     ``row_order`` may name, per related table, a column holding it; by default
     it is the DataFrame's own order (partition by partition, as
     ``monotonically_increasing_id`` numbers it: for a DataFrame read from files
-    or made from an Arrow table, their order)."""
+    or made from an Arrow table, their order).  ``time_zone`` (an IANA name,
+    default "UTC") makes calendar notions local to it, as in ``evaluate``;
+    the answer does not depend on the Spark session's own zone."""
     if not isinstance(program, Program):
         raise DataError(f"program must be a segql.Program (segql.compile(...)), not {type(program).__name__}")
     spark = getattr(profiles, "sparkSession", None)
@@ -46,5 +49,13 @@ def evaluate(
             hint='spark.conf.set("spark.sql.ansi.enabled", "true") (the default since Spark 4)',
         )
     with only_segql_errors(program.source, program.source_name):
-        bindings = program.bind(schema, key=key, related=related, related_schemas=schemas, as_of=as_of, params=params)
+        bindings = program.bind(
+            schema,
+            key=key,
+            related=related,
+            related_schemas=schemas,
+            as_of=as_of,
+            params=params,
+            time_zone=time_zone,
+        )
         return SparkEngine(spark, row_order=row_order).evaluate(profiles, bindings)

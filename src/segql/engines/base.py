@@ -50,7 +50,7 @@ DEFAULT_BATCH_ROWS = 131_072
 """Rows per batch of a streamed evaluation, unless the caller says otherwise."""
 
 DEFAULT_TIME_ZONE = "UTC"
-"""segql's calendar (LANGUAGE.md §9); a per-evaluation zone is for a later issue."""
+"""segql's calendar when no ``time_zone=`` is given (LANGUAGE.md §9)."""
 
 
 class Deadline:
@@ -99,7 +99,9 @@ class Bindings(Generic[R_co]):
     deadline: Deadline | None = None
     """Timeout and cancellation (None: neither)."""
     time_zone: str = DEFAULT_TIME_ZONE
-    """The calendar's zone; always UTC for now."""
+    """The calendar's zone, an IANA name zoneinfo knows (checked by
+    ``Program.bind``; segql.timezones): today, days, hours, weekdays, a date's
+    first instant and timestamp literals without a zone are local to it."""
     depth: int = 0
     """Depth of the program's syntax tree: an engine recursing over the plan
     runs with stack room for it (``segql.stack.call_with_stack``)."""

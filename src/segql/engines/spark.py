@@ -8,7 +8,8 @@ one boolean per segment, one column per feature).  Nothing is collected to the
 driver.
 
 The answer does not depend on the session's time zone (``to_sql`` reads zoned
-columns as UTC explicitly; segql's calendar is UTC).  Spark must run with ANSI
+columns as UTC explicitly, and takes calendar notions in the evaluation's
+``time_zone`` with ``CONVERT_TIMEZONE`` and the zone's name as a literal).  Spark must run with ANSI
 mode on (``spark.sql.ansi.enabled``, the default since Spark 4, so that integer
 overflow is an error as in segql); ``evaluate`` refuses a session set otherwise.
 
@@ -216,6 +217,7 @@ class _Query:
             as_of=self.bindings.as_of,
             params=dict(self.bindings.params),
             aggregates=names,
+            time_zone=self.bindings.time_zone,
             outputs=outputs,
         )
         mapped = profiles.mapInArrow(worker, from_arrow_schema(result_schema))
@@ -251,6 +253,7 @@ class PythonColumns:
     params: dict[str, pa.Scalar]
     aggregates: dict[ast.Aggregate, str]
     outputs: list[tuple[str, pa.DataType]]
+    time_zone: str = "UTC"
 
     def __call__(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         functions = FunctionRegistry.of(self.functions)
@@ -261,6 +264,7 @@ class PythonColumns:
                 functions=functions,
                 as_of=self.as_of,
                 params=self.params,
+                time_zone=self.time_zone,
                 aggregates={
                     node: canonical_column(table.column(name), node.type or ANY)
                     for node, name in self.aggregates.items()

@@ -15,6 +15,7 @@ holding a null are left alone.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -68,6 +69,10 @@ class _Interval:
 
 def _literal_value(node: ast.Node) -> tuple[bool, Any]:
     if isinstance(node, ast.Literal) and node.value is not None and not isinstance(node.value, bool):
+        if isinstance(node.value, dt.datetime) and node.value.tzinfo is None:
+            # A timestamp without a zone is a local wall clock: which instant it is
+            # depends on the evaluation's time zone, so it takes no part.
+            return False, None
         return True, node.value
     return False, None
 

@@ -230,8 +230,8 @@ def sequence_why(bindings: Bindings[RelatedSource], table: pa.Table, row: int) -
 
 
 def executors(bindings: Bindings[RelatedSource]) -> ExecutorFor:
-    """A maker of executors with the bindings' functions, instant, parameters
-    and deadline; the plan's shared nodes are memoised over the profile table."""
+    """A maker of executors with the bindings' functions, instant, time zone,
+    parameters and deadline; the plan's shared nodes are memoised over the profile table."""
     shared = shared_nodes(bindings.plan.exprs.values())
 
     def executor_for(data: pa.Table, table_name: str | None = None, **extra: Any) -> Executor:
@@ -243,6 +243,7 @@ def executors(bindings: Bindings[RelatedSource]) -> ExecutorFor:
             deadline=bindings.deadline,
             table_name=table_name,
             shared=shared if table_name is None else None,
+            time_zone=bindings.time_zone,
             **extra,
         )
 

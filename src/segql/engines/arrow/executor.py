@@ -9,6 +9,8 @@ Semantics implemented here (LANGUAGE.md §2, §4):
 * ``matches`` through Arrow's RE2 kernels; string tests on dictionary columns
   run on the dictionary and are then taken by index;
 * relative times resolved against one ``as_of``;
+* calendar notions (days, hours, weekdays, a date as an instant, a timestamp
+  literal without a zone) local to one time zone (``time_zone``);
 * chunked columns are never concatenated, and row order is kept.
 """
 
@@ -50,6 +52,8 @@ from segql.errors import (
     describe_exception,
 )
 from segql.registry import CallContext, Function, FunctionRegistry
+from segql.timezones import Zone
+from segql.timezones import zone as load_zone
 from segql.types import ANY, BOOL, SType, from_arrow
 
 MICROS_PER_DAY = 86_400_000_000
@@ -189,6 +193,7 @@ class Executor:
         table_name: str | None = None,
         precomputed: Mapping[ast.Node, Value] | None = None,
         shared: Collection[ast.Node] | None = None,
+        time_zone: str | None = None,
     ) -> None:
         self.table = table
         self.table_name = table_name
@@ -197,7 +202,12 @@ class Executor:
         self.as_of_instant = as_of
         naive = as_of.astimezone(dt.UTC).replace(tzinfo=None)
         self.as_of = pa.scalar(naive, type=pa.timestamp("us"))
-        self.today = pa.scalar(naive.replace(hour=0, minute=0, second=0, microsecond=0), type=pa.timestamp("us"))
+        self.time_zone = time_zone
+        """The calendar's zone (an IANA name); None while constants are folded
+        at plan time, when no zone is known yet: whatever depends on it then
+        raises, and is left for the evaluation."""
+        self.zone: Zone | None = load_zone(time_zone) if time_zone is not None else None
+        self._today: pa.Scalar | None = None
         self.params = params
         self.decl_values = decl_values if decl_values is not None else {}
         self.aggregates = aggregates or {}
@@ -263,7 +273,12 @@ class Executor:
 
     # ------------------------------------------------------------- leaves
     def _eval_Literal(self, node: ast.Literal) -> Value:
-        return python_to_scalar(node.value, node.type or ANY)
+        value = node.value
+        if isinstance(value, dt.datetime) and value.tzinfo is None:
+            # A timestamp literal without a zone is a local wall clock: its first instant in the zone.
+            wall = (value - temporal.EPOCH) // dt.timedelta(microseconds=1)
+            return pa.scalar(temporal.wall_instant_micros(wall, self.known_zone()), pa.timestamp("us"))
+        return python_to_scalar(value, node.type or ANY)
 
     def _eval_DurationLiteral(self, node: ast.DurationLiteral) -> Value:
         return duration_scalar(node.months, node.micros)
@@ -284,6 +299,23 @@ class Executor:
 
     def _eval_Today(self, node: ast.Today) -> Value:
         return self.today
+
+    @property
+    def today(self) -> pa.Scalar:
+        """The first instant of as_of's local day (timestamp[us])."""
+        if self._today is None:
+            zone = self.known_zone()
+            as_of = temporal.local_wall_micros(self.as_of.value, zone)
+            midnight = as_of // temporal.US_PER_DAY * temporal.US_PER_DAY
+            self._today = pa.scalar(temporal.wall_instant_micros(midnight, zone), pa.timestamp("us"))
+        return self._today
+
+    def known_zone(self) -> Zone:
+        """The evaluation's time zone; while constants are folded (no zone
+        yet) an error, which leaves the expression unfolded."""
+        if self.zone is None:
+            raise EvaluationError("the time zone is known only when the program is evaluated")
+        return self.zone
 
     def _eval_Param(self, node: ast.Param) -> Value:
         value = self.params.get(node.name)
@@ -445,6 +477,7 @@ class Executor:
             aggregates={agg: take(self.aggregates[agg]) for agg in aggregates},
             deadline=self.deadline,
             table_name=self.table_name,
+            time_zone=self.time_zone,
         )
 
     def _eval_IsNull(self, node: ast.IsNull) -> Value:
@@ -461,7 +494,7 @@ class Executor:
         """An operand of a comparison: dates, timestamps and durations as
         (int64 count, nanoseconds per count), so that values of different
         units compare exactly (``temporal.compare_ticks``); a timestamp the
-        checker converts to a date (``t < 2024-01-01`` compares UTC days) as
+        checker converts to a date (``t < 2024-01-01`` compares local days) as
         its int64 day count, which no date32 needs to hold; other values as
         they are (None)."""
         if (
@@ -472,8 +505,10 @@ class Executor:
         ):
             value = self.eval(node.operand)
             if is_temporal_value(value):
-                return temporal.day_count(value), temporal.NS_PER_DAY
-            return cast_value(value, node.type, node.operand.type or ANY), None
+                if pa.types.is_date32(value.type):
+                    return temporal.day_count(value), temporal.NS_PER_DAY
+                return temporal.local_day_count(value, self.known_zone()), temporal.NS_PER_DAY
+            return cast_value(value, node.type, node.operand.type or ANY, self.zone), None
         value = self.eval(node)
         if is_temporal_value(value):
             return temporal.ticks(value)
@@ -603,7 +638,11 @@ class Executor:
     def _shift(self, base: Value, duration: Value, op: str, result_type: SType) -> Value:
         sign = 1 if op == "+" else -1
         was_date = pa.types.is_date32(base.type)
-        if was_date:
+        if was_date and result_type.kind == "timestamp":
+            # date ± hours (or a duration column) is an instant: from the day's first instant.
+            base = temporal.local_midnight(base, self.known_zone())
+            was_date = False
+        elif was_date:  # date ± whole days, weeks, months, years: calendar arithmetic
             base = _as_timestamp(base)
         if is_scalar(duration):
             if not duration.is_valid:
@@ -685,7 +724,7 @@ class Executor:
 
     def _eval_Cast(self, node: ast.Cast) -> Value:
         value = self.eval(node.operand)
-        return cast_value(value, node.type or ANY, node.operand.type or ANY)
+        return cast_value(value, node.type or ANY, node.operand.type or ANY, self.zone)
 
     # ------------------------------------------------------------- functions
     def _eval_Func(self, node: ast.Func) -> Value:
@@ -708,6 +747,7 @@ class Executor:
             result_type=node.type or ANY,
             function=fn.name,
             arg_spans=tuple(a.span for a in node.args),
+            time_zone=self.time_zone,
         )
         if fn.pack == "segql":
             return fn.impl(ctx, *args)
@@ -1057,8 +1097,10 @@ def float_remainder(left: Value, right: Value) -> Value:
     return pa.chunked_array([pa.array(np.fmod(a_np, b_np), mask=mask)], type=pa.float64())
 
 
-def cast_value(value: Value, target: SType, source: SType) -> Value:
-    """The executor's side of the checker's Cast nodes."""
+def cast_value(value: Value, target: SType, source: SType, zone: Zone | None = None) -> Value:
+    """The executor's side of the checker's Cast nodes.  Between dates and
+    timestamps the conversion is local to ``zone`` (a timestamp's local day,
+    a date's first instant); without a zone (plan time) it raises."""
     if target.is_any or (target == source and not pa.types.is_null(value.type)):
         return value
     arrow_target = physical_type(target)
@@ -1075,15 +1117,19 @@ def cast_value(value: Value, target: SType, source: SType) -> Value:
         return value
     if kind == "date":
         if pa.types.is_timestamp(value.type):
-            return temporal.days_to_date32(temporal.day_count(value))  # floored; never wraps
+            return temporal.days_to_date32(temporal.local_day_count(value, _known(zone)))  # floored; never wraps
         return value
     if kind == "timestamp":
         if pa.types.is_date32(value.type):
-            return pc.cast(value, pa.timestamp("us"))
+            return temporal.local_midnight(value, _known(zone))
         return value
     if kind == "list":
         assert target.elem is not None
         elem = physical_type(target.elem)
+        source_elem = value.type.value_type if pa.types.is_list(value.type) else pa.null()
+        temporal_items = pa.types.is_timestamp(source_elem) or pa.types.is_date32(source_elem)
+        if temporal_items and target.elem.kind in ("date", "timestamp") and source_elem != elem:
+            return _temporal_list(value, target.elem, source, _known(zone))
         if pa.types.is_decimal(elem):
             elem = pa.decimal128(38, 9)
         # Integers beyond 2**53 round to the nearest float here too.
@@ -1091,6 +1137,22 @@ def cast_value(value: Value, target: SType, source: SType) -> Value:
     if kind == "int":
         return pc.cast(value, pa.int64())
     return value
+
+
+def _known(zone: Zone | None) -> Zone:
+    if zone is None:
+        raise EvaluationError("the time zone is known only when the program is evaluated")
+    return zone
+
+
+def _temporal_list(value: Value, target: SType, source: SType, zone: Zone) -> Value:
+    """A constant list of dates as timestamps or of timestamps as dates, each
+    item converted in ``zone`` as a single value is."""
+    assert is_scalar(value)
+    if not value.is_valid:
+        return pa.scalar(None, pa.list_(physical_type(target)))
+    items = cast_value(value.values, target, source.elem or ANY, zone)
+    return pa.ListArray.from_arrays(pa.array([0, len(items)], pa.int32()), items)[0]
 
 
 def sql_in(value: Value, values: Value) -> Value:

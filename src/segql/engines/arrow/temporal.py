@@ -4,6 +4,13 @@ Timestamps are handled as int64 counts of their unit since the epoch (UTC);
 days as int64 counts since 1970-01-01.  Civil-date conversions follow Howard
 Hinnant's public-domain ``days_from_civil`` algorithm, written with Arrow
 integer kernels so no Python loop touches the rows.
+
+Calendar notions are local to the evaluation's time zone (``time_zone=``,
+segql.timezones): an instant's local day and time of day are its UTC day and
+time of day shifted by the zone's offset at it, computed as (day, remainder)
+pairs so that no count is scaled up and nothing overflows; the offsets of a
+whole column come from one ``numpy.searchsorted`` over the zone's table.  In
+UTC (a zone without offset) nothing is looked up.
 """
 
 from __future__ import annotations
@@ -11,8 +18,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, TypeVar
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+
+from segql.timezones import Zone
 
 UNITS_PER_SECOND = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}
 SECONDS_PER_DAY = 86_400
@@ -188,3 +198,110 @@ def python_add_months(value: D, months: int) -> D:
 
 def finest_unit(*units: str) -> str:
     return max(units, key=lambda u: UNITS_PER_SECOND[u])
+
+
+# ------------------------------------------------------------ time zones
+US_PER_SECOND = 1_000_000
+US_PER_DAY = SECONDS_PER_DAY * US_PER_SECOND
+
+
+def _numpy_map(value: Any, fn: Any) -> Any:
+    """``fn`` (int64 numpy array -> int64 numpy array) over int64 Arrow values
+    (an array, a chunked array or a scalar), chunk by chunk; nulls stay null."""
+    if isinstance(value, pa.Scalar):
+        if not value.is_valid:
+            return pa.scalar(None, pa.int64())
+        return pa.scalar(int(fn(np.array([value.as_py()], np.int64))[0]), pa.int64())
+    if isinstance(value, pa.ChunkedArray):
+        return pa.chunked_array([_numpy_map(chunk, fn) for chunk in value.chunks], type=pa.int64())
+    if not value.null_count:
+        return pa.array(fn(value.to_numpy(zero_copy_only=False).astype(np.int64, copy=False)), pa.int64())
+    numbers = pc.fill_null(value, 0).to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
+    nulls = value.is_null().to_numpy(zero_copy_only=False)
+    return pa.array(fn(numbers), pa.int64(), mask=nulls)
+
+
+def local_day_and_time(value: Any, zone: Zone) -> tuple[Any, Any, int]:
+    """(local day, local time of day, ticks per day) of a timestamp: the day as
+    int64 days since 1970-01-01 and the time of day as int64 ticks of the
+    timestamp's unit in [0, ticks per day), for every value of every unit
+    (exact: the UTC day and remainder are shifted by the offset, which is
+    less than a day)."""
+    count, ns = ticks(value)
+    per_day = NS_PER_DAY // ns
+    if zone.is_utc:
+        day = floor_div(count, per_day)
+        return day, pc.subtract(count, pc.multiply(day, per_day)), per_day
+    per_second = 1_000_000_000 // ns
+    if isinstance(count, pa.Scalar):
+        if not count.is_valid:
+            return pa.scalar(None, pa.int64()), pa.scalar(None, pa.int64()), per_day
+        day, rest = divmod(count.as_py(), per_day)
+        shifted = rest + zone.offset_at(count.as_py() // per_second) * per_second
+        carry, time_of_day = divmod(shifted, per_day)
+        return pa.scalar(day + carry, pa.int64()), pa.scalar(time_of_day, pa.int64()), per_day
+    chunks = count.chunks if isinstance(count, pa.ChunkedArray) else [count]
+    pairs = [_local_chunk(chunk, per_day, per_second, zone) for chunk in chunks]
+    if isinstance(count, pa.ChunkedArray):
+        days = pa.chunked_array([d for d, _ in pairs], type=pa.int64())
+        times = pa.chunked_array([t for _, t in pairs], type=pa.int64())
+        return days, times, per_day
+    return pairs[0][0], pairs[0][1], per_day
+
+
+def _local_chunk(chunk: pa.Array, per_day: int, per_second: int, zone: Zone) -> tuple[pa.Array, pa.Array]:
+    """``local_day_and_time`` of one int64 chunk, in numpy: the products wrap
+    at the ends of int64 exactly as the remainders they give need (modular
+    arithmetic), and the offset added is less than a day."""
+    nulls = chunk.null_count
+    counts = (pc.fill_null(chunk, 0) if nulls else chunk).to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
+    day = np.floor_divide(counts, per_day)
+    rest = counts - day * per_day
+    seconds = counts if per_second == 1 else np.floor_divide(counts, per_second)
+    shifted = rest + zone.offsets_at(seconds) * per_second
+    carry = np.floor_divide(shifted, per_day)
+    mask = chunk.is_null().to_numpy(zero_copy_only=False) if nulls else None
+    return pa.array(day + carry, pa.int64(), mask=mask), pa.array(shifted - carry * per_day, pa.int64(), mask=mask)
+
+
+def local_day_count(value: Any, zone: Zone) -> Any:
+    """The local day (int64 days since 1970-01-01) of a date or timestamp in
+    ``zone``: a date is its own day; a timestamp the day of its wall clock."""
+    if pa.types.is_date32(value.type) or zone.is_utc:
+        return day_count(value)
+    return local_day_and_time(value, zone)[0]
+
+
+def local_midnight(days: Any, zone: Zone) -> Any:
+    """The first instant (timestamp[us]) of each local day (int64 days since
+    1970-01-01, or a date32): its local midnight, or when the clocks skip
+    midnight, the instant they jump (segql.timezones)."""
+    if pa.types.is_date32(days.type):
+        if zone.is_utc:
+            return pc.cast(days, pa.timestamp("us"))
+        days = pc.cast(pc.cast(days, pa.int32()), pa.int64())
+    elif zone.is_utc:
+        return pc.cast(pc.multiply_checked(days, US_PER_DAY), pa.timestamp("us"))
+    walls = pc.multiply_checked(days, SECONDS_PER_DAY)
+    instants = _numpy_map(walls, zone.first_instants)
+    return pc.cast(pc.multiply_checked(instants, US_PER_SECOND), pa.timestamp("us"))
+
+
+def local_wall_micros(instant_micros: int, zone: Zone) -> int:
+    """The local wall clock (microseconds, as if UTC) of one instant."""
+    return instant_micros + zone.offset_at(instant_micros // US_PER_SECOND) * US_PER_SECOND
+
+
+def wall_instant_micros(wall_micros: int, zone: Zone) -> int:
+    """The first instant (microseconds) at which the local clock reads
+    ``wall_micros`` (as if UTC) or later."""
+    if zone.is_utc:
+        return wall_micros
+    return zone.first_instant_micros(wall_micros)
+
+
+def naive_wall_to_utc(value: dt.datetime, zone: Zone) -> dt.datetime:
+    """A wall clock without a zone (a timestamp literal such as
+    ``2024-03-01T10:00``) as an aware UTC instant: its first instant in ``zone``."""
+    wall = (value.replace(tzinfo=None) - EPOCH) // dt.timedelta(microseconds=1)
+    return dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + dt.timedelta(microseconds=wall_instant_micros(wall, zone))

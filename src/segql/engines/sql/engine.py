@@ -52,6 +52,7 @@ class SqlEngine(Engine[Never, Never, pa.Schema]):
                     all_profile_columns=request.all_profile_columns,
                     row_order=request.row_order,
                     check_hooks=check_hooks,
+                    time_zone=bindings.time_zone,
                 ),
             )
 

@@ -58,6 +58,24 @@ class SqlContext(Protocol):
         ...
 
     @property
+    def time_zone(self) -> str:
+        """The evaluation's time zone (an IANA name; ``"UTC"`` by default):
+        calendar notions are local to it."""
+        ...
+
+    @property
+    def local_as_of(self) -> dt.datetime:
+        """as_of's local wall clock in the time zone (a naive datetime): its
+        ``.date()`` is today's local date."""
+        ...
+
+    def local_wall_clock(self, t: str) -> str:
+        """SQL of a TIMESTAMP (an instant, as its UTC wall clock) as the
+        TIMESTAMP of its local wall clock in the time zone, whatever the
+        session's zone (``t`` itself in UTC)."""
+        ...
+
+    @property
     def rows_from(self) -> str:
         """The query's FROM clause: its rows are the population (for
         population-level functions, in a scalar subquery)."""

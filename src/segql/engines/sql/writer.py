@@ -13,6 +13,11 @@ What the SQL keeps of segql's semantics (docs/sql.md has the list):
 * relative times: ``now``, ``today`` and signed durations are literals of the
   ``as_of`` given to ``to_sql`` (UTC); zoned columns are converted to UTC
   explicitly, so the session time zone does not matter;
+* calendar notions in the evaluation's ``time_zone``: an instant's wall clock
+  there is ``CONVERT_TIMEZONE('UTC', zone, t)`` (BigQuery: ``DATETIME(
+  TIMESTAMP(t, 'UTC'), zone)``), a date's first instant the reverse, with the
+  zone name as a literal (so again whatever the session's zone); constants
+  (timestamp literals without a zone, ``today``) are converted here;
 * aggregates: one grouped subquery per related table (``FILTER`` for
   ``where``), left-joined on the key; empty groups give 0 for count, sum and
   count_distinct, false for exists, null for the others.
@@ -39,6 +44,7 @@ import pyarrow as pa
 
 from segql import ast
 from segql.effects import can_raise
+from segql.engines.arrow import temporal
 from segql.engines.arrow.stream import population_calls
 from segql.engines.sql.hooks import BUILTIN_PACK, NOT_CONSTANT, Duration, call_sql_hook
 from segql.engines.sql.literals import US_PER_DAY, interval, python_literal, quote, string_literal, timestamp_literal
@@ -46,6 +52,7 @@ from segql.engines.sql.pg_regex import Untranslatable, re2_to_postgres
 from segql.errors import PluginError, SegqlError, SqlError, describe_exception
 from segql.registry import FunctionRegistry
 from segql.span import Span
+from segql.timezones import UTC, Zone, zone
 
 if TYPE_CHECKING:
     from segql.check import CheckedProgram
@@ -121,6 +128,7 @@ class SqlWriter:
         schemas: Mapping[str | None, pa.Schema],
         dialect: str = "duckdb",
         substitutions: Mapping[ast.Node, str] | None = None,
+        time_zone: str = UTC,
     ) -> None:
         self.substitutions = dict(substitutions or {})
         """Sub-expressions already computed, as SQL (Spark's Python columns)."""
@@ -133,6 +141,8 @@ class SqlWriter:
         self.profile_alias = profile_alias
         self.schemas = schemas
         self.dialect = dialect
+        self.time_zone = time_zone
+        self.zone: Zone = zone(time_zone)
         self.check_hooks = False
         """Parse each pack hook's SQL to name the one that does not parse
         (only when the whole query did not parse: ``SqlEngine.compile``)."""
@@ -152,6 +162,59 @@ class SqlWriter:
         text: str = method(node)
         return text
 
+    # ------------------------------------------------------------ time zones
+    def _convert(self, t: str, source: str, target: str) -> str:
+        """A TIMESTAMP holding a wall clock of ``source`` as the wall clock of
+        the same instant in ``target``, whatever the session's zone."""
+        if self.dialect == "bigquery":
+            return f"DATETIME(TIMESTAMP({t}, {string_literal(source)}), {string_literal(target)})"
+        # DuckDB and PostgreSQL (through sqlglot): t AT TIME ZONE source AT TIME ZONE target.
+        return f"(CONVERT_TIMEZONE({string_literal(source)}, {string_literal(target)}, {t}))"
+
+    def local_wall_clock(self, t: str) -> str:
+        return t if self.zone.is_utc else self._convert(t, UTC, self.time_zone)
+
+    def first_instant(self, day: str) -> str:
+        """SQL of a DATE as the TIMESTAMP (UTC) of its first instant in the time
+        zone.  A database reads a skipped midnight as the instant the clocks
+        jump, as segql does; a repeated midnight (clocks going back over it)
+        some read as its later occurrence: in zones where that happens, the
+        earlier one is taken when it exists (midnight three hours earlier in
+        the zone's time, plus three hours, reads midnight again)."""
+        midnight = f"CAST({day} AS TIMESTAMP)"
+        if self.zone.is_utc:
+            return midnight
+        instant = self._convert(midnight, self.time_zone, UTC)
+        if not self.zone.repeats_midnight:
+            return instant
+        shift = interval(0, 3 * 3_600_000_000)
+        earlier = f"({self._convert(f'({midnight} - {shift})', self.time_zone, UTC)} + {shift})"
+        return (
+            f"(CASE WHEN {earlier} < {instant} AND {self.local_wall_clock(earlier)} = {midnight} "
+            f"THEN {earlier} ELSE {instant} END)"
+        )
+
+    @property
+    def local_as_of(self) -> dt.datetime:
+        micros = (self.as_of.astimezone(dt.UTC).replace(tzinfo=None) - temporal.EPOCH) // dt.timedelta(microseconds=1)
+        return temporal.EPOCH + dt.timedelta(microseconds=temporal.local_wall_micros(micros, self.zone))
+
+    def instant(self, value: dt.datetime, span: Span | None = None) -> dt.datetime:
+        """A timestamp constant as an aware UTC instant: one without a zone
+        (a literal such as 2024-03-01T10:00) is a local wall clock."""
+        if value.tzinfo is not None:
+            return value
+        try:
+            return temporal.naive_wall_to_utc(value, self.zone)
+        except OverflowError:
+            raise SqlError(f"{value.isoformat()} in {self.time_zone} is out of SQL's range", span=span) from None
+
+    def local_date(self, value: dt.datetime) -> dt.date:
+        """The local date of a timestamp constant."""
+        instant = self.instant(value)
+        micros = (instant.astimezone(dt.UTC).replace(tzinfo=None) - temporal.EPOCH) // dt.timedelta(microseconds=1)
+        return (temporal.EPOCH + dt.timedelta(microseconds=temporal.local_wall_micros(micros, self.zone))).date()
+
     def is_nan(self, x: str) -> str:
         # Postgres and Snowflake have no isnan; there NaN equals NaN.
         return f"({x} = CAST('NaN' AS DOUBLE))" if self.dialect in ("postgres", "snowflake") else f"ISNAN({x})"
@@ -165,7 +228,7 @@ class SqlWriter:
         """The Python value of a constant argument (a literal, a parameter, or
         one converted to float), else NOT_CONSTANT."""
         if isinstance(node, ast.Literal):
-            return node.value
+            return self.instant(node.value, node.span) if isinstance(node.value, dt.datetime) else node.value
         if isinstance(node, ast.Param):
             return self.params.get(node.name)
         if isinstance(node, ast.DurationLiteral):
@@ -202,6 +265,8 @@ class SqlWriter:
             # `-1m + null`: DuckDB cannot type an untyped NULL there; Spark cannot compare a
             # plain INTERVAL with a day-time one, and types an untyped NULL by its operand.
             return "CAST(NULL AS INTERVAL)"
+        if isinstance(node.value, dt.datetime):
+            return timestamp_literal(self.instant(node.value, node.span))
         return python_literal(node.value, kind)
 
     def _sql_DurationLiteral(self, node: ast.DurationLiteral) -> str:
@@ -211,7 +276,9 @@ class SqlWriter:
         return timestamp_literal(self.as_of)
 
     def _sql_Today(self, node: ast.Today) -> str:
-        return timestamp_literal(dt.datetime.combine(self.as_of.date(), dt.time(), dt.UTC))
+        """The first instant of as_of's local day."""
+        midnight = dt.datetime.combine(self.local_as_of.date(), dt.time())
+        return timestamp_literal(self.instant(midnight, node.span))
 
     def _sql_Param(self, node: ast.Param) -> str:
         value = self.params[node.name]
@@ -309,7 +376,8 @@ class SqlWriter:
 
     def _parameter_list(self, values: ast.Node, kind: str | None) -> list[str] | None:
         """The items of a list parameter (converted as the checker said: a list
-        of timestamps against a date compares their UTC days); None for null."""
+        of timestamps against a date compares their local days, dates against a
+        timestamp their first instants); None for null."""
         if isinstance(values, ast.Cast) and values.type is not None and values.type.elem is not None:
             kind, values = values.type.elem.kind, values.operand
         if not isinstance(values, ast.Param):
@@ -319,9 +387,9 @@ class SqlWriter:
         items = []
         for value in self.params[values.name]:
             if kind == "date" and isinstance(value, dt.datetime):
-                value = value.astimezone(dt.UTC).date() if value.tzinfo else value.date()
+                value = self.local_date(value.astimezone(dt.UTC) if value.tzinfo else value.replace(tzinfo=dt.UTC))
             elif kind == "timestamp" and isinstance(value, dt.date) and not isinstance(value, dt.datetime):
-                value = dt.datetime.combine(value, dt.time(), dt.UTC)
+                value = self.instant(dt.datetime.combine(value, dt.time()))
             items.append(python_literal(value, kind))
         return items
 
@@ -427,6 +495,11 @@ class SqlWriter:
         lt = node.left.type.kind if node.left.type else None
         rt = node.right.type.kind if node.right.type else None
         result = node.type.kind if node.type else None
+        # date ± hours (or a duration column) is an instant: from the day's first instant.
+        if lt == "date" and result == "timestamp":
+            a = self.first_instant(a)
+        if rt == "date" and result == "timestamp":
+            b = self.first_instant(b)
         if node.op in "+-" and lt in ("date", "timestamp") and rt == "duration":
             shifted = f"({a} {node.op} {b})"
             return f"CAST({shifted} AS DATE)" if result == "date" else f"CAST({shifted} AS TIMESTAMP)"
@@ -451,6 +524,10 @@ class SqlWriter:
         source = node.operand.type.kind if node.operand.type else None
         if target == source:
             return inner
+        if target == "date" and source == "timestamp":  # the local day
+            return f"CAST({self.local_wall_clock(inner)} AS DATE)"
+        if target == "timestamp" and source == "date":  # the day's first instant
+            return self.first_instant(inner)
         if target in SQL_TYPES:
             return f"CAST({inner} AS {SQL_TYPES[target]})"
         if target == "decimal":
@@ -612,6 +689,7 @@ def program_sql(
     all_profile_columns: bool = False,
     row_order: Mapping[str, str] | None = None,
     check_hooks: bool = False,
+    time_zone: str = UTC,
 ) -> str:
     """The SELECT of a checked program (DuckDB SQL).  ``substitutions`` are
     sub-expressions the profile table already holds (as SQL); with
@@ -661,6 +739,7 @@ def program_sql(
         schemas=schemas,
         dialect=dialect,
         substitutions=substitutions,
+        time_zone=time_zone,
     )
     writer.check_hooks = check_hooks
     joins = []
