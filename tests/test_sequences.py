@@ -701,3 +701,38 @@ def test_members_against_every_chain(monkeypatch: pytest.MonkeyPatch) -> None:
                     expected[p] = True
                     break
         assert got.tolist() == expected, trial
+
+
+# ------------------------------------------------------------- dates in a time zone
+def _dated_visits() -> tuple[pa.Table, pa.Table, pa.Table]:
+    people = pa.table({"id": pa.array([1, 2], pa.int64())})
+    visits = pa.table(  # a date-typed event time
+        {
+            "id": pa.array([1, 2, 2], pa.int64()),
+            "day": pa.array([D(2024, 3, 10).date(), D(2024, 3, 30).date(), D(2024, 3, 31).date()]),
+        }
+    )
+    bought = pa.table(  # Warsaw is UTC+1 on 9-10 March 2024: 23:30Z is 00:30 on the 10th there
+        {"id": pa.array([1], pa.int64()), "ts": pa.array([D(2024, 3, 9, 23, 30)], pa.timestamp("us", tz="UTC"))}
+    )
+    return people, visits, bought
+
+
+@pytest.mark.parametrize(("zone", "expected"), [("UTC", [False, True]), ("Europe/Warsaw", [True, True])])
+def test_a_date_among_timestamps_is_its_local_midnight(zone: str, expected: list[bool]) -> None:
+    """A date step followed by a timestamp step: the date counts from its local
+    midnight (decision 60), so an order at 00:30 Warsaw time on the visit's day
+    follows it in Warsaw but precedes it in UTC.  Two dates a day apart are a
+    day apart in every zone, also across the change to summer time (30-31
+    March 2024 in Warsaw: 23 hours from midnight to midnight)."""
+    people, visits, bought = _dated_visits()
+    program = segql.compile(
+        "events visits by day\nevents orders by ts\n"
+        "segment visit_then_buy = sequence(visits then orders within 1d) or sequence(visits then visits within 1d)\n"
+    )
+    out = program.evaluate(people, key="id", related={"visits": visits, "orders": bought}, as_of=AS_OF, time_zone=zone)
+    assert out["visit_then_buy"].to_pylist() == expected
+    text = program.why(
+        people, key="id", id=1, related={"visits": visits, "orders": bought}, as_of=AS_OF, time_zone=zone
+    )
+    assert ("matched rows" in text) is expected[0]

@@ -223,8 +223,9 @@ def sequence_why(bindings: Bindings[RelatedSource], table: pa.Table, row: int) -
         if "tables" not in read:
             index = KeyIndex(key, normalize_key(table.column(key)))
             read["tables"] = read_steps(bindings.sequences, index, dict(bindings.related), key, executor_for)
-        within = within_micros(node, executor_for(pa.table({"_": pa.nulls(1)})))
-        return explain_sequence(node, table.column(key)[row], read["tables"], within, text_of, show)
+        blank = executor_for(pa.table({"_": pa.nulls(1)}))
+        within = within_micros(node, blank)
+        return explain_sequence(node, table.column(key)[row], read["tables"], within, text_of, show, blank.zone)
 
     return why
 

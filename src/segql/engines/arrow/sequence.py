@@ -29,9 +29,10 @@ The computation is vectorised and O(rows log rows), for every customer at once:
    gives the shortest chain ending at that row, so no other chain can be
    within D when this one is not.
 
-Times are compared exactly: timestamps of any unit and dates (a date is its
-midnight, UTC) are brought to integers of the finest unit among the steps'
-tables; where a value would not fit in 64 bits there, times are ranked from
+Times are compared exactly: timestamps of any unit and dates (a date is a
+day count; among timestamps, the first instant of its local day in the
+evaluation's time zone) are brought to integers of the finest unit among the
+steps' tables; where a value would not fit in 64 bits there, times are ranked from
 exact (seconds, nanoseconds) pairs instead.
 """
 
@@ -56,9 +57,11 @@ from segql.engines.arrow.keys import KeyIndex
 from segql.engines.arrow.related import RelatedSource, normalize_key
 from segql.engines.arrow.values import Value, broadcast
 from segql.errors import EvaluationError
+from segql.timezones import Zone
 
 NS_PER_UNIT = {"s": 10**9, "ms": 10**6, "us": 10**3, "ns": 1}
 NS_PER_DAY = 86_400 * 10**9
+SECONDS_PER_DAY = 86_400
 NS_PER_SECOND = 10**9
 _INT64_MAX = 2**63 - 1
 _UINT64_MAX = 2**64 - 1
@@ -206,7 +209,9 @@ class StepRows:
     start row's time is at most the duration (rows index these arrays)."""
 
 
-def step_rows(node: ast.Sequence, tables: dict[str, TableSteps], within: int | None) -> StepRows:
+def step_rows(
+    node: ast.Sequence, tables: dict[str, TableSteps], within: int | None, zone: Zone | None = None
+) -> StepRows:
     names = list(dict.fromkeys(step.table for step in node.steps))
     kept: list[np.ndarray | None] = []
     for name in names:
@@ -233,6 +238,7 @@ def step_rows(node: ast.Sequence, tables: dict[str, TableSteps], within: int | N
         ]
         flags.append(_concat(parts, dtype=bool))
     raw = [(take(tables[n].times.values, rows), tables[n].times.tick) for n, rows in zip(names, kept, strict=True)]
+    raw = _local_midnights(raw, zone)
     tick = min(t for _, t in raw) if raw else 1
     ticks = _as_ticks(raw, tick)
     if ticks is not None:
@@ -240,6 +246,20 @@ def step_rows(node: ast.Sequence, tables: dict[str, TableSteps], within: int | N
     seconds, nanos = _as_pairs(raw)
     keys = _ranks(seconds, nanos)
     return StepRows(positions, keys, flags, _within_pairs(seconds, nanos, within))
+
+
+def _local_midnights(raw: list[tuple[np.ndarray, int]], zone: Zone | None) -> list[tuple[np.ndarray, int]]:
+    """Dates of a sequence that also reads timestamps, as the first instants of
+    their local days (whole seconds) in ``zone``.  A sequence of dates only
+    compares days (two dates a day apart are 24 hours apart in every zone);
+    in UTC a date's midnight is its day count in days already."""
+    ticks = {tick for _, tick in raw}
+    if zone is None or zone.is_utc or NS_PER_DAY not in ticks or ticks == {NS_PER_DAY}:
+        return raw
+    return [
+        (zone.first_instants(values * SECONDS_PER_DAY), NS_PER_SECOND) if tick == NS_PER_DAY else (values, tick)
+        for values, tick in raw
+    ]
 
 
 def _concat(parts: list[np.ndarray], dtype: Any = np.int64) -> np.ndarray:
@@ -511,7 +531,7 @@ def compute_sequences(
     for node in unique:
         if blank.deadline is not None:
             blank.deadline.check()
-        rows = step_rows(node, tables, within_micros(node, blank))
+        rows = step_rows(node, tables, within_micros(node, blank), blank.zone)
         results[node] = pa.array(members(rows, index.num_rows), type=pa.bool_())
     return results
 
@@ -535,18 +555,29 @@ def explain(
     within: int | None,
     step_text: Callable[[ast.SequenceStep], str],
     show: ValueText,
+    zone: Zone | None = None,
 ) -> list[str]:
     """Why one customer is (or is not) in a sequence: for a member one chain
     of rows that matches, for a non-member how many of its rows pass each step
     and the nearest miss.  Plain Python over that customer's rows only."""
     per_step: list[list[_Row]] = []
     totals: dict[str, int] = {}
+    ticks = {tables[step.table].times.tick for step in node.steps}
+    local = zone is not None and not zone.is_utc and NS_PER_DAY in ticks and ticks != {NS_PER_DAY}
+
+    def time_of(table: TableSteps, r: int) -> int:
+        value = int(table.times.values[r])
+        if local and table.times.tick == NS_PER_DAY:  # a date among timestamps: its local midnight
+            assert zone is not None
+            return int(zone.first_instants(np.array([value * SECONDS_PER_DAY]))[0]) * NS_PER_SECOND
+        return value * table.times.tick
+
     for step in node.steps:
         table = tables[step.table]
         mine = _customer_rows(table, customer)
         totals[step.table] = len(mine)
         passing = [int(r) for r in mine if table.wheres[step][r] and table.times.valid[r]]
-        per_step.append([_Row(step.table, r, int(table.times.values[r]) * table.times.tick) for r in passing])
+        per_step.append([_Row(step.table, r, time_of(table, r)) for r in passing])
     best = _latest_starts(per_step)
     last = len(node.steps) - 1
     ends = [(row, start) for row, (start, _) in best[-1].items()]
