@@ -17,12 +17,12 @@ What the SQL keeps of segql's semantics (docs/sql.md has the list):
   ``where``), left-joined on the key; empty groups give 0 for count, sum and
   count_distinct, false for exists, null for the others.
 
-``first``/``last … by`` break ties by the related table's row order, which SQL
-tables do not have: they translate (a ``ROW_NUMBER()`` window per aggregate)
-when ``row_order`` names a column that orders the rows.
+``first``/``last … by`` order each customer's rows by ``(by, value)`` with
+every key spelled out (``ROW_NUMBER()``, one subquery each), so no row order
+is needed (LANGUAGE.md §3, "Ties").
 
 What it cannot express raises a ``SegqlError`` that names it:
-``first``/``last … by`` without ``row_order``, nanosecond timestamps, scaled
+nanosecond timestamps, scaled
 durations, population-level functions and pack functions that do not register
 a SQL implementation (``registry.add(..., sql=...)``), and constructs a dialect
 is known to answer differently (docs/sql.md).
@@ -546,26 +546,16 @@ def empty_group_sql(writer: SqlWriter, node: ast.Aggregate) -> str | None:
     return python_literal(spec.empty) if spec.empty is not None else None
 
 
-def ordered_tables(planned: CheckedProgram) -> list[str]:
-    """The related tables read by aggregates with ``by`` (``first``/``last``)."""
-    tables: list[str] = []
-    for expr in planned.exprs.values():
-        for node in ast.walk(expr):
-            if isinstance(node, ast.Aggregate) and node.by is not None and node.table not in tables:
-                tables.append(node.table)
-    return tables
-
-
 ORDERED_VALUE = "__segql_value"
 
 
-def ordered_sql(writer: SqlWriter, node: ast.Aggregate, k: str, source: str, order: str) -> str:
+def ordered_sql(writer: SqlWriter, node: ast.Aggregate, k: str, source: str) -> str:
     """An aggregate with ``by`` (``first``/``last``): a query of one row per key
     ``k`` with the value as ``ORDERED_VALUE``, from its spec's SQL."""
     spec = writer.functions.aggregate(node.func)
     if spec is None or spec.sql is None:
         raise SqlError(f"{node.func}(…) has no SQL translation", span=node.span, hint="use the Arrow engine")
-    return call_aggregate_sql(spec.sql, node, writer, k, source, order, quote(ORDERED_VALUE))
+    return call_aggregate_sql(spec.sql, node, writer, k, source, quote(ORDERED_VALUE))
 
 
 def check_dialect(dialect: str) -> None:
@@ -610,17 +600,14 @@ def program_sql(
     dialect: str = "duckdb",
     substitutions: Mapping[ast.Node, str] | None = None,
     all_profile_columns: bool = False,
-    row_order: Mapping[str, str] | None = None,
     check_hooks: bool = False,
 ) -> str:
     """The SELECT of a checked program (DuckDB SQL).  ``substitutions`` are
     sub-expressions the profile table already holds (as SQL); with
     ``all_profile_columns`` the query keeps every profile column (``p.*``)
-    instead of the key alone.  ``row_order`` names, per related table, the
-    column that orders its rows (``first``/``last … by`` break ties by it);
-    ``check_hooks`` parses each pack hook's SQL as it is written."""
+    instead of the key alone; ``check_hooks`` parses each pack hook's SQL as
+    it is written."""
     substitutions = dict(substitutions or {})
-    row_order = dict(row_order or {})
     aggregates: dict[str, list[ast.Aggregate]] = {}
     for expr in planned.exprs.values():
         for node in walk_outside(expr, substitutions):
@@ -634,14 +621,6 @@ def program_sql(
         for i, node in enumerate(nodes):
             names[node] = f"a_{_safe(table)}_{i}"
     ordered = [node for nodes in aggregates.values() for node in nodes if node.by is not None]
-    for node in ordered:
-        if node.table not in row_order:
-            raise SqlError(
-                f"{node.func}(… by …) has no SQL translation: its ties are broken by the related "
-                f"table's row order, which SQL tables do not have",
-                span=node.span,
-                hint=f"name a column of {node.table} that orders its rows: row_order={{'{node.table}': '<column>'}}",
-            )
 
     def aggregate_column(node: ast.Aggregate) -> str:
         if node in ordered:
@@ -680,7 +659,7 @@ def program_sql(
         for node in nodes:
             if node in ordered:
                 alias = quote(names[node])
-                inner = ordered_sql(writer, node, k, source, quote(row_order[table]))
+                inner = ordered_sql(writer, node, k, source)
                 joins.append(f"LEFT JOIN ({inner}) AS {alias} ON p.{k} = {alias}.{k}")
     writer.rows_from = f"{quote(profile_table)} AS p" + "".join(" " + j for j in joins)
     if all_profile_columns:
