@@ -175,10 +175,10 @@ class _Query:
         # The segments the calls refer to by name are evaluated in the worker too.
         referenced = referenced_declarations(calls, planned)
         evaluated = [*calls, *(planned.exprs[name] for name in referenced)]
-        aggregates: list[ast.Aggregate] = []
+        aggregates: list[ast.Node] = []  # aggregates and sequences: computed by Spark SQL first
         for tree in evaluated:
             for node in ast.walk(tree):
-                if isinstance(node, ast.Aggregate) and node not in aggregates:
+                if isinstance(node, (ast.Aggregate, ast.Sequence)) and node not in aggregates:
                     aggregates.append(node)
         names = {node: f"__segql_aggregate_{i}" for i, node in enumerate(aggregates)}
         if aggregates:
@@ -235,7 +235,8 @@ class PythonColumns:
     functions: list[Function]
     as_of: Any
     params: dict[str, pa.Scalar]
-    aggregates: dict[ast.Aggregate, str]
+    aggregates: dict[ast.Node, str]
+    """The aggregates and sequences the calls read, and the columns holding their values."""
     outputs: list[tuple[str, pa.DataType]]
 
     def __call__(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:

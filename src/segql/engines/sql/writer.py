@@ -19,7 +19,9 @@ What the SQL keeps of segql's semantics (docs/sql.md has the list):
 
 ``first``/``last … by`` order each customer's rows by ``(by, value)`` with
 every key spelled out (``ROW_NUMBER()``, one subquery each), so no row order
-is needed (LANGUAGE.md §3, "Ties").
+is needed (LANGUAGE.md §3, "Ties").  A ``sequence(… then …)`` is one subquery
+per sequence: the step rows in time order, with a running ``MAX`` of the
+latest start a chain can have, one level per step (:func:`sequence_sql`).
 
 What it cannot express raises a ``SegqlError`` that names it:
 nanosecond timestamps, scaled
@@ -46,6 +48,7 @@ from segql.engines.sql.pg_regex import Untranslatable, re2_to_postgres
 from segql.errors import PluginError, SegqlError, SqlError, describe_exception
 from segql.registry import FunctionRegistry
 from segql.span import Span
+from segql.types import TIMESTAMP
 
 if TYPE_CHECKING:
     from segql.check import CheckedProgram
@@ -121,6 +124,7 @@ class SqlWriter:
         schemas: Mapping[str | None, pa.Schema],
         dialect: str = "duckdb",
         substitutions: Mapping[ast.Node, str] | None = None,
+        sequence_column: Callable[[ast.Sequence], str] | None = None,
     ) -> None:
         self.substitutions = dict(substitutions or {})
         """Sub-expressions already computed, as SQL (Spark's Python columns)."""
@@ -130,6 +134,8 @@ class SqlWriter:
         self.exprs = exprs
         self.kinds = kinds
         self.aggregate_column = aggregate_column
+        self.sequence_column = sequence_column
+        """The SQL of a sequence's value (its subquery's flag), or None: none translates."""
         self.profile_alias = profile_alias
         self.schemas = schemas
         self.dialect = dialect
@@ -233,6 +239,11 @@ class SqlWriter:
 
     def _sql_Aggregate(self, node: ast.Aggregate) -> str:
         return self.aggregate_column(node)
+
+    def _sql_Sequence(self, node: ast.Sequence) -> str:
+        if self.sequence_column is None:
+            raise SqlError("sequence(…) has no SQL translation here", span=node.span)
+        return self.sequence_column(node)
 
     # ------------------------------------------------------------- logic
     def _sql_Not(self, node: ast.Not) -> str:
@@ -477,11 +488,14 @@ class SqlWriter:
 
 
 def check_population_calls(
-    planned: CheckedProgram, functions: FunctionRegistry, aggregates: Mapping[str, list[ast.Aggregate]]
+    planned: CheckedProgram,
+    functions: FunctionRegistry,
+    aggregates: Mapping[str, list[ast.Aggregate]],
+    sequences: list[ast.Sequence] | None = None,
 ) -> None:
     """Population-level calls translate only through their pack's SQL (window
-    functions over the profile rows), and only outside aggregates, whose
-    population would be a related table's rows."""
+    functions over the profile rows), and only outside aggregates and
+    sequences, whose population would be a related table's rows."""
 
     def is_population(name: str) -> bool:
         return bool(getattr(functions.get(name), "population", False))
@@ -494,15 +508,24 @@ def check_population_calls(
                 span=call.span,
                 hint="its pack can register one with window functions: registry.add(..., sql=...)",
             )
-    for nodes in aggregates.values():
-        for node in nodes:
-            for inner in ast.walk(node):
-                if inner is not node and isinstance(inner, ast.Func) and is_population(inner.name):
-                    raise SqlError(
-                        f"{inner.name}() inside {node.func}({node.table} …) sees the related rows as its "
-                        "population; it has no SQL translation yet",
-                        span=inner.span,
-                    )
+    inner_nodes: list[ast.Node] = [node for nodes in aggregates.values() for node in nodes]
+    inner_nodes.extend(sequences or [])
+    for node in inner_nodes:
+        for inner in ast.walk(node):
+            if inner is not node and isinstance(inner, ast.Func) and is_population(inner.name):
+                raise SqlError(
+                    f"{inner.name}() inside {_describe(node)} sees the related rows as its "
+                    "population; it has no SQL translation yet",
+                    span=inner.span,
+                )
+
+
+def _describe(node: ast.Node) -> str:
+    """``sum(orders …)``, ``sequence(sessions then orders …)``: an aggregate or a sequence, for messages."""
+    if isinstance(node, ast.Sequence):
+        return "sequence(" + " then ".join(step.table for step in node.steps) + " …)"
+    assert isinstance(node, ast.Aggregate)
+    return f"{node.func}({node.table} …)"
 
 
 def _kind(node: ast.Node) -> str | None:
@@ -558,6 +581,59 @@ def ordered_sql(writer: SqlWriter, node: ast.Aggregate, k: str, source: str) -> 
     return call_aggregate_sql(spec.sql, node, writer, k, source, quote(ORDERED_VALUE))
 
 
+SEQUENCE_MIDDLE = "CAST('5000-01-01 00:00:00' AS TIMESTAMP)"
+"""Where ``within`` is tested as ``t <= start + D`` (starts up to it) or as
+``t - D <= start`` (later ones): for a ``D`` under 4,999 years neither side
+leaves the years 1-9999 (BigQuery's and Spark's range) when the times are in
+them, so no addition overflows near the ends of the range."""
+
+
+def sequence_sql(writer: SqlWriter, node: ast.Sequence, k: str, sources: Mapping[str, str]) -> str:
+    """A query of the keys ``k`` of the customers for whom ``node`` holds
+    (LANGUAGE.md §9): rows r1 … rn, ri a row of step i (its ``where`` true,
+    its time not null), with strictly increasing times and, with ``within``,
+    time(rn) - time(r1) <= D.
+
+    One level per step.  Level 1 is step 1's rows, each the start of a chain
+    (``start = t``).  Level j is step j's rows that continue a chain: the rows
+    of level j-1 and of step j in one list per customer, ordered by time with
+    step j's rows first at equal times (so a row of level j-1 at the same
+    instant is not earlier), and the running ``MAX`` of level j-1's starts
+    gives each step-j row the latest start of a chain it continues (null: none).
+    The sequence holds when a row of the last level has a start (and, with
+    ``within``, ``t - start <= D``: the latest start is the best one)."""
+    t, start, step, latest = '"__segql_t"', '"__segql_start"', '"__segql_step"', '"__segql_latest"'
+
+    def rows(i: int, s: ast.SequenceStep) -> str:
+        assert s.time is not None
+        time = writer.sql(ast.Cast(operand=s.time, type=TIMESTAMP, span=s.time.span))
+        kept = [f"{k} IS NOT NULL", f"{time} IS NOT NULL"]
+        if s.where is not None:
+            kept.append(f"COALESCE({writer.sql(s.where)}, FALSE)")
+        source = quote(sources.get(s.table, s.table))
+        return f"SELECT {k}, {time} AS {t} FROM {source} WHERE {' AND '.join(kept)}"
+
+    level = f"SELECT {k}, {t}, {t} AS {start} FROM ({rows(1, node.steps[0])}) AS step_1"
+    for j, s in enumerate(node.steps[1:], start=2):
+        union = (
+            f"SELECT {k}, {t}, {start}, 0 AS {step} FROM ({level}) AS chains_{j - 1} UNION ALL "
+            f"SELECT {k}, {t}, CAST(NULL AS TIMESTAMP) AS {start}, 1 AS {step} FROM ({rows(j, s)}) AS step_{j}"
+        )
+        running = (
+            f"MAX(CASE WHEN {step} = 0 THEN {start} END) OVER (PARTITION BY {k} "
+            f"ORDER BY {t} ASC NULLS FIRST, {step} DESC NULLS LAST ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)"
+        )
+        level = (
+            f"SELECT {k}, {t}, {latest} AS {start} FROM (SELECT {k}, {t}, {step}, {running} AS {latest} "
+            f"FROM ({union}) AS merged_{j}) AS ordered_{j} WHERE {step} = 1 AND {latest} IS NOT NULL"
+        )
+    holds = f"{start} IS NOT NULL"
+    if node.within is not None:
+        d = writer.sql(node.within)
+        holds = f"(CASE WHEN {start} <= {SEQUENCE_MIDDLE} THEN {t} <= {start} + {d} ELSE {t} - {d} <= {start} END)"
+    return f"SELECT {k} FROM ({level}) AS chains WHERE {holds} GROUP BY {k}"
+
+
 def check_dialect(dialect: str) -> None:
     if dialect not in DIALECTS:
         raise SqlError(f"unknown SQL dialect {dialect!r}", hint="use one of " + ", ".join(DIALECTS))
@@ -609,18 +685,22 @@ def program_sql(
     it is written."""
     substitutions = dict(substitutions or {})
     aggregates: dict[str, list[ast.Aggregate]] = {}
+    sequences: list[ast.Sequence] = []
     for expr in planned.exprs.values():
         for node in walk_outside(expr, substitutions):
             if isinstance(node, ast.Aggregate):
                 seen = aggregates.setdefault(node.table, [])
                 if node not in seen:
                     seen.append(node)
-    check_population_calls(planned, functions, aggregates)
+            elif isinstance(node, ast.Sequence) and node not in sequences:
+                sequences.append(node)
+    check_population_calls(planned, functions, aggregates, sequences)
     names: dict[ast.Aggregate, str] = {}
     for table, nodes in aggregates.items():
         for i, node in enumerate(nodes):
             names[node] = f"a_{_safe(table)}_{i}"
     ordered = [node for nodes in aggregates.values() for node in nodes if node.by is not None]
+    sequence_names = {node: f"q_{i}" for i, node in enumerate(sequences)}
 
     def aggregate_column(node: ast.Aggregate) -> str:
         if node in ordered:
@@ -628,6 +708,10 @@ def program_sql(
         column = f"{quote('r_' + _safe(node.table))}.{quote(names[node])}"
         empty = empty_group_sql(writer, node)
         return f"COALESCE({column}, {empty})" if empty is not None else column
+
+    def sequence_column(node: ast.Sequence) -> str:
+        assert related_key is not None
+        return f"({quote(sequence_names[node])}.{quote(related_key)} IS NOT NULL)"
 
     writer = SqlWriter(
         as_of=as_of,
@@ -640,6 +724,7 @@ def program_sql(
         schemas=schemas,
         dialect=dialect,
         substitutions=substitutions,
+        sequence_column=sequence_column,
     )
     writer.check_hooks = check_hooks
     joins = []
@@ -661,6 +746,10 @@ def program_sql(
                 alias = quote(names[node])
                 inner = ordered_sql(writer, node, k, source)
                 joins.append(f"LEFT JOIN ({inner}) AS {alias} ON p.{k} = {alias}.{k}")
+    for node, name in sequence_names.items():
+        assert related_key is not None
+        k, alias = quote(related_key), quote(name)
+        joins.append(f"LEFT JOIN ({sequence_sql(writer, node, k, related_tables)}) AS {alias} ON p.{k} = {alias}.{k}")
     writer.rows_from = f"{quote(profile_table)} AS p" + "".join(" " + j for j in joins)
     if all_profile_columns:
         columns = ["p.*"]
@@ -698,13 +787,14 @@ def python_calls(planned: CheckedProgram, functions: FunctionRegistry) -> list[a
         fn = functions.get(node.name)
         return fn is not None and fn.sql is None and not fn.population
 
-    def visit(node: ast.Node, aggregate: ast.Aggregate | None) -> None:
+    def visit(node: ast.Node, inside: ast.Node | None) -> None:
         if needs_python(node):
             assert isinstance(node, ast.Func)
-            if aggregate is not None:
+            if inside is not None:
+                rows = inside.table if isinstance(inside, ast.Aggregate) else "its event tables"
                 raise SqlError(
                     f"{node.name}() has no SQL implementation and runs over the rows of "
-                    f"{aggregate.table} inside {aggregate.func}(…); Spark runs Python functions "
+                    f"{rows} inside {_describe(inside)}; Spark runs Python functions "
                     "over profile rows only",
                     span=node.span,
                     hint="its pack can register a SQL implementation: registry.add(..., sql=...)",
@@ -720,9 +810,9 @@ def python_calls(planned: CheckedProgram, functions: FunctionRegistry) -> list[a
             if node not in calls:
                 calls.append(node)
             return
-        inside = node if isinstance(node, ast.Aggregate) else aggregate
+        rows_of: ast.Node | None = node if isinstance(node, (ast.Aggregate, ast.Sequence)) else inside
         for child in ast.children(node):
-            visit(child, inside)
+            visit(child, rows_of)
 
     for expr in planned.exprs.values():
         visit(expr, None)
