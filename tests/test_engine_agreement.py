@@ -439,6 +439,154 @@ CASES = [
             )
         },
     ),
+    # ------------------------------------------------------------------------------------------
+    # Ties of first/last … by (issue 17, LANGUAGE.md §3): a customer's rows ordered by (by, value),
+    # rows with a null by left out; among equal by, null values after every value, NaN after every
+    # number; strings by code point (Z 5A < z 7A < é E9). first: the first row, last: the last.
+    Case(
+        # 1: at k = 1: f -1.0, 2.5, NaN; s "Z", "é", "z"; d 2024-01-01, 2024-01-02, null (the k = null
+        #    row is left out).   2: at k = 5: f 0.0 twice; s null and "b"; d the same day twice.
+        # 3: only a null k: no row.   4: no orders.
+        "first_last_ties",
+        """
+        feature first_f = first(orders.f by k)
+        feature last_f = last(orders.f by k)
+        feature first_s = first(orders.s by k)
+        feature last_s = last(orders.s by k)
+        feature first_d = first(orders.d by k)
+        feature last_d = last(orders.d by k)
+        segment last_is_nan = last(orders.f by k) != last(orders.f by k)
+        """,
+        pa.table({"id": [1, 2, 3, 4]}),
+        {
+            "first_f": [-1.0, 0.0, None, None],
+            "last_f": [NAN, 0.0, None, None],
+            "first_s": ["Z", "b", None, None],
+            "last_s": ["é", None, None, None],
+            "first_d": [dt.date(2024, 1, 1), dt.date(2024, 2, 1), None, None],
+            "last_d": [None, dt.date(2024, 2, 1), None, None],
+            "last_is_nan": [True, False, False, False],
+        },
+        {
+            "orders": pa.table(
+                {
+                    "id": [1, 1, 1, 1, 2, 2, 3],
+                    "k": pa.array([1, None, 1, 1, 5, 5, None], pa.int64()),
+                    "f": pa.array([2.5, -100.0, NAN, -1.0, 0.0, 0.0, 7.0], pa.float64()),
+                    "s": ["é", "a", "z", "Z", None, "b", "q"],
+                    "d": pa.array(
+                        [dt.date(2024, 1, 2), dt.date(2000, 1, 1), None, dt.date(2024, 1, 1)]
+                        + [dt.date(2024, 2, 1)] * 2
+                        + [dt.date(2024, 3, 1)]
+                    ),
+                }
+            )
+        },
+    ),
+    # ------------------------------------------------------------------------------------------
+    # The as_of cut (issue 17, LANGUAGE.md §9): rows of an event table after as_of (2024-03-31
+    # 10:30 UTC) do not exist; rows with a null time stay; a date event time is visible up to
+    # as_of's day. first/last without `by` take the event time.
+    Case(
+        # 1: 10.0 at as_of exactly (visible), 1000.0 one microsecond later (gone), 5.0 at a null time.
+        # 2: only 7.0 on 2024-04-01 (gone).   3: 3.0 on 2024-03-01.   4: nothing.
+        # sessions (date): 1: 2024-03-31 (as_of's day: visible) and 2024-04-01 (gone); 2: 2024-03-30.
+        "as_of_cut",
+        """
+        events orders by ts
+        events sessions by day
+        feature n = count(orders)
+        feature spend = sum(orders.amount)
+        feature last_ts = max(orders.ts)
+        feature latest = last(orders.amount)
+        feature visits = count(sessions)
+        segment recent = exists(orders where ts >= -1d)
+        """,
+        pa.table({"id": [1, 2, 3, 4]}),
+        {
+            "n": [2, 0, 1, 0],
+            "spend": [15.0, 0.0, 3.0, 0.0],
+            "last_ts": [ts(2024, 3, 31, 10, 30), None, ts(2024, 3, 1), None],
+            "latest": [10.0, None, 3.0, None],
+            "visits": [1, 1, 0, 0],
+            "recent": [True, False, False, False],
+        },
+        {
+            "orders": pa.table(
+                {
+                    "id": [1, 1, 1, 2, 3],
+                    "ts": pa.array(
+                        [ts(2024, 3, 31, 10, 30), ts(2024, 3, 31, 10, 30, 0, 1), None, ts(2024, 4, 1), ts(2024, 3, 1)],
+                        TS_US,
+                    ),
+                    "amount": [10.0, 1000.0, 5.0, 7.0, 3.0],
+                }
+            ),
+            "sessions": pa.table(
+                {"id": [1, 1, 2], "day": pa.array([dt.date(2024, 3, 31), dt.date(2024, 4, 1), dt.date(2024, 3, 30)])}
+            ),
+        },
+    ),
+    # ------------------------------------------------------------------------------------------
+    # Sequences (issue 17, LANGUAGE.md §9): rows r1 … rk of the steps with strictly increasing
+    # times (within: time(rk) - time(r1) <= D), over the rows the as_of cut leaves.
+    Case(
+        # 1: pricing 03-20 10:00; orders 03-20 10:00 (same instant: not after) and 03-25 10:00 (5 days).
+        # 2: pricing 03-20 10:00; order 03-28 10:00 (8 days).   3: home 03-19, order 03-20, pricing 03-21.
+        # 4: pricing 03-30, order 04-02 (after as_of: gone).   5: pricing and order at one instant.
+        # 6: nothing.   7: pricing 03-10 00:00, order 03-17 00:00 (exactly 7 days).
+        "sequence",
+        """
+        events sessions by at
+        events orders by ts
+        segment pricing_then_order_7d = sequence(sessions where page = "pricing" then orders within 7d)
+        segment visit_then_order = sequence(sessions then orders)
+        segment visit_order_visit = sequence(sessions then orders then sessions)
+        """,
+        pa.table({"id": [1, 2, 3, 4, 5, 6, 7]}),
+        {
+            "pricing_then_order_7d": [True, False, False, False, False, False, True],
+            "visit_then_order": [True, True, True, False, False, False, True],
+            "visit_order_visit": [False, False, True, False, False, False, False],
+        },
+        {
+            "sessions": pa.table(
+                {
+                    "id": [1, 2, 3, 3, 4, 5, 7],
+                    "at": pa.array(
+                        [
+                            ts(2024, 3, 20, 10),
+                            ts(2024, 3, 20, 10),
+                            ts(2024, 3, 19),
+                            ts(2024, 3, 21),
+                            ts(2024, 3, 30),
+                            ts(2024, 3, 20, 10),
+                            ts(2024, 3, 10),
+                        ],
+                        TS_US,
+                    ),
+                    "page": ["pricing", "pricing", "home", "pricing", "pricing", "pricing", "pricing"],
+                }
+            ),
+            "orders": pa.table(
+                {
+                    "id": [1, 1, 2, 3, 4, 5, 7],
+                    "ts": pa.array(
+                        [
+                            ts(2024, 3, 20, 10),
+                            ts(2024, 3, 25, 10),
+                            ts(2024, 3, 28, 10),
+                            ts(2024, 3, 20),
+                            ts(2024, 4, 2),
+                            ts(2024, 3, 20, 10),
+                            ts(2024, 3, 17),
+                        ],
+                        pa.timestamp("ms", "UTC"),  # another unit than the sessions'
+                    ),
+                }
+            ),
+        },
+    ),
 ]
 
 
