@@ -23,11 +23,11 @@ is needed (LANGUAGE.md §3, "Ties").  A ``sequence(… then …)`` is one subque
 per sequence: the step rows in time order, with a running ``MAX`` of the
 latest start a chain can have, one level per step (:func:`sequence_sql`).
 
-What it cannot express raises a ``SegqlError`` that names it:
-nanosecond timestamps, scaled
-durations, population-level functions and pack functions that do not register
-a SQL implementation (``registry.add(..., sql=...)``), and constructs a dialect
-is known to answer differently (docs/sql.md).
+What it cannot express raises a ``SegqlError`` that names it: nanosecond
+timestamps, scaled durations, population-level functions and pack functions
+that do not register a SQL implementation (``registry.add(..., sql=...)``),
+and constructs a dialect is known to answer differently (docs/sql.md), such
+as ``first``/``last`` of a list in BigQuery and Snowflake.
 """
 
 from __future__ import annotations
