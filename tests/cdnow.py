@@ -8,9 +8,9 @@ The file ships with the ``Lifetimes`` package; its Python loader is not used
 
 69,659 orders of 23,570 customers, January 1997 to June 1998.
 
-``orders`` keeps the file's row order (customer, then date), which matters
-for the ``first``/``last`` tie rule: a customer's orders of one day are in
-file order.
+``orders`` keeps the file's row order (customer, then date).  A customer's
+orders of one day tie on the date: ``first``/``last … by`` decide them by the
+value (LANGUAGE.md §3), never by that order.
 """
 
 from __future__ import annotations

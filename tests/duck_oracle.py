@@ -2,14 +2,16 @@
 
 Each aggregate is written once more, by hand, in SQL: ``count(*) FILTER``,
 ``sum(…) FILTER``, ``count(DISTINCT …)``, and a ``row_number()`` window for
-``first``/``last … by``.  The per-customer results are ``LEFT JOIN``-ed to the
+``first``/``last … by`` (the tie rule of §3: rows ordered by ``(by, value)``,
+nulls after every value, NaN after every number, -0.0 before 0.0; rows with a
+null or NaN ``by`` left out).  The per-customer results are ``LEFT JOIN``-ed to the
 profile rows and the empty groups filled with ``COALESCE`` as the §3 table
 says.  Nothing here imports segql.
 
 The tables are the same Arrow tables segql reads, registered in DuckDB with
-two extra columns: ``__pos`` (profile row position, to return rows in
-profile order) and ``__row`` (related row position, for the first/last tie
-rule: the earliest row wins for ``first``, the latest for ``last``).
+an extra column ``__pos`` on the profile (its row position, to return rows in
+profile order); related tables get ``__row`` (their row position), which no
+aggregate reads (the tie rule needs no row order).
 """
 
 from __future__ import annotations
@@ -100,13 +102,23 @@ def _grouped(con: duckdb.DuckDBPyConnection, agg: Agg, key: str) -> str:
     """A query of (key, v): the aggregate's value for every key that has one."""
     cond = f"({agg.where})" if agg.where else "true"
     if agg.func in ("first", "last"):
-        direction = "ASC" if agg.func == "first" else "DESC"
+        # (by, value) ascending; DuckDB orders NaN above every number and -0.0 equal to 0.0.
+        def type_of(sql: str) -> str:
+            return str(con.sql(f"SELECT ({sql}) FROM {agg.table} LIMIT 0").types[0])
+
+        floats = ("DOUBLE", "FLOAT")
+        usable = f"({agg.by}) IS NOT NULL" + (f" AND NOT isnan({agg.by})" if type_of(agg.by) in floats else "")
+        sign = type_of(agg.value) in floats if agg.value else False
+        if agg.func == "first":
+            order = f"({agg.by}) ASC, v ASC NULLS LAST" + (", signbit(v) DESC" if sign else "")
+        else:
+            order = f"({agg.by}) DESC, v DESC NULLS FIRST" + (", signbit(v) ASC" if sign else "")
         return f"""
             SELECT {key} AS k, v FROM (
                 SELECT {key}, ({agg.value}) AS v,
-                       row_number() OVER (PARTITION BY {key} ORDER BY ({agg.by}) {direction}, __row {direction}) AS rn
+                       row_number() OVER (PARTITION BY {key} ORDER BY {order}) AS rn
                 FROM {agg.table}
-                WHERE ({agg.by}) IS NOT NULL AND {cond}
+                WHERE {usable} AND {cond}
             ) WHERE rn = 1"""
     if agg.func in ("count", "exists") and agg.value is None:
         sql = f"count(*) FILTER (WHERE {cond})"

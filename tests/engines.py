@@ -55,7 +55,6 @@ ENGINES = ("arrow", "duckdb", "spark", "postgres")
 # What to_sql may refuse (docs/sql.md, "Not translated"); anything else fails.
 DOCUMENTED_REFUSALS = (
     "holds nanosecond timestamps",
-    "has no SQL translation: its ties are broken",
     "has no SQL translation yet",
 )
 PG_REFUSALS = (*DOCUMENTED_REFUSALS, "has no postgres translation")
@@ -190,14 +189,6 @@ def assert_same_rows(expected: pa.Table, names: list[str], columns: list[list[ob
         assert not bad, f"column {name}: (row, arrow, postgres) {bad[:5]}"
 
 
-ROW = "__row"
-"""A column added to every related table: its row order, for the SQL of first/last … by."""
-
-
-def with_row_order(related: dict[str, pa.Table]) -> dict[str, pa.Table]:
-    return {name: t.append_column(ROW, pa.array(range(t.num_rows), pa.int64())) for name, t in related.items()}
-
-
 def spark_safe(table: pa.Table) -> pa.Table:
     """The table in types PySpark's createDataFrame takes (no dictionary strings,
     no unsigned integers, microsecond timestamps); both engines get this one."""
@@ -248,8 +239,6 @@ class Runner:
     dialect: str | None = None
     """The SQL dialect of the engine's query (None: the Arrow engine)."""
     refusals: tuple[str, ...] = DOCUMENTED_REFUSALS
-    row_order: bool = True
-    """Related tables get a ROW column and to_sql its name (the SQL of first/last … by needs it)."""
 
     @property
     def sizes(self) -> Sizes:
@@ -286,7 +275,7 @@ class Runner:
         zone: str = "UTC",
         **options: object,
     ) -> pa.Table:
-        """The engine's answer as an Arrow table (related tables as given: the runner adds ROW)."""
+        """The engine's answer as an Arrow table."""
         profile = self.prepare(profile)
         related = self.related({name: self.prepare(t) for name, t in (related or {}).items()})
         options = self.options(related, options)
@@ -297,11 +286,9 @@ class Runner:
             raise exc.error from None
 
     def related(self, related: dict[str, pa.Table]) -> dict[str, pa.Table]:
-        return with_row_order(related) if self.row_order else dict(related)
+        return dict(related)
 
     def options(self, related: dict[str, pa.Table], options: dict[str, object]) -> dict[str, object]:
-        if self.row_order and related:
-            return {**options, "row_order": dict.fromkeys(related, ROW)}
         return dict(options)
 
     def check_refusal(self, exc: segql.SegqlError) -> None:
@@ -311,7 +298,7 @@ class Runner:
 
 class ArrowRunner(Runner):
     def __init__(self) -> None:
-        super().__init__("arrow", row_order=False)
+        super().__init__("arrow")
 
     def translate(self, program, profile, key, related, **options):
         return lambda: program.evaluate(profile, key=key, related=related or None, **options)
@@ -392,7 +379,7 @@ class SparkRunner(Runner):
     session time zone ``zone``, restored to UTC afterwards)."""
 
     def __init__(self, session: Any) -> None:
-        super().__init__("spark", dialect="spark", row_order=False)
+        super().__init__("spark", dialect="spark")
         self.session = session
         self.frames: dict[str, dict[str, Any]] = {}
 
@@ -515,7 +502,6 @@ def usable(runner: Runner, program: segql.Program, profile: pa.Table, related=No
             runner.dialect,
             schema=profile.schema,
             related=schemas,
-            row_order=dict.fromkeys(related or {}, ROW),
             **options,
         )
     except segql.SegqlError as exc:
@@ -543,7 +529,7 @@ def batch_program(runner: Runner, batch: Any, table: pa.Table) -> tuple[str, dic
 
 def aggregate_batch_source(runner: Runner, profile: pa.Table, orders: pa.Table, source: str) -> str:
     """The ``usable`` lines of an aggregate program (a sum can overflow), as one program."""
-    related = with_row_order({"orders": orders})
+    related = {"orders": orders}
     lines = []
     for line in source.splitlines():
         outcome = usable(runner, segql.compile(line), profile, related, key="customer_id", as_of=AS_OF)

@@ -57,12 +57,10 @@ def missing(host: segql.PluginHost) -> list[str]:
         for dialect in DIALECTS:
             if (spec.name, dialect) in UNSUPPORTED:
                 with pytest.raises(segql.SqlError):
-                    program.to_sql(dialect, schema=PROFILE, related={"orders": ORDERS}, key="customer_id",
-                                   row_order={"orders": "at"})  # fmt: skip
+                    program.to_sql(dialect, schema=PROFILE, related={"orders": ORDERS}, key="customer_id")
                 continue
             try:
-                program.to_sql(dialect, schema=PROFILE, related={"orders": ORDERS}, key="customer_id",
-                               row_order={"orders": "at"})  # fmt: skip
+                program.to_sql(dialect, schema=PROFILE, related={"orders": ORDERS}, key="customer_id")
             except segql.SqlError as exc:
                 problems.append(f"{spec.name}: no {dialect} SQL ({exc.message})")
     return problems

@@ -458,15 +458,17 @@ def test_dictionary_encoded_strings_behave_like_strings():
     assert pa.types.is_string(lowest_type) or pa.types.is_large_string(lowest_type)
 
 
-def test_first_last_ties_go_to_the_earliest_and_the_latest_row():
+def test_first_last_ties_go_to_the_smallest_and_the_largest_value():
+    """Ties on `by` are decided by the value (LANGUAGE.md §3): first takes the
+    smallest, last the largest, a null value counting above every value."""
     later = DAY + dt.timedelta(days=3)
     orders = orders_table(
         [
             (1, 1.0, 10, "a", DAY),
             (2, 100.0, 20, "x", None),  # a null by: never chosen
             (1, 2.0, 11, "b", later),
-            (1, 3.0, 12, "c", DAY),  # ties with row 0 for first
-            (1, 4.0, 13, None, later),  # ties with row 2 for last; its null category is the answer
+            (1, 3.0, 12, "c", DAY),  # ties with row 0 for first: 1.0 < 3.0
+            (1, 4.0, 13, None, later),  # ties with row 2 for last: 4.0 > 2.0; its null category is above "b"
             (2, 5.0, 21, "y", DAY),
             (3, 6.0, 31, "z", None),  # customer 3: only a null by
         ]
@@ -486,10 +488,10 @@ def test_first_last_ties_go_to_the_earliest_and_the_latest_row():
     assert out.to_pylist() == [
         {
             "customer_id": 1,
-            "first_amount": 1.0,  # row 0, not row 3
-            "last_amount": 4.0,  # row 4, not row 2
-            "last_cat": None,  # row 4's value, null as it is
-            "first_cat_of_late": "b",  # rows 2 and 4 tie; row 2 is earlier
+            "first_amount": 1.0,  # rows 0 and 3 tie: the smaller amount
+            "last_amount": 4.0,  # rows 2 and 4 tie: the larger amount
+            "last_cat": None,  # rows 2 and 4 tie: a null value is above every value
+            "first_cat_of_late": "b",  # rows 2 and 4 tie: "b" is below null
             "first_by_qty": "a",
             "last_by_qty": 13,
         },
@@ -514,15 +516,15 @@ def test_first_last_ties_go_to_the_earliest_and_the_latest_row():
     ]
 
 
-def test_first_last_ties_by_string_follow_row_order_across_chunks():
-    """The tie rule counts rows of the whole related table, not of a chunk."""
+def test_first_last_ties_by_string_do_not_depend_on_row_order_or_chunks():
+    """Rows tied on `by` are decided by the value, whatever the row order and
+    the chunks (the tie rule once counted rows of the whole table)."""
     first_half = orders_table([(1, 1.0, 1, "b", DAY), (1, 2.0, 1, "a", DAY)])
     second_half = orders_table([(1, 3.0, 1, "a", DAY), (1, 4.0, 1, "b", DAY)])
     orders = pa.concat_tables([first_half, second_half])
     assert orders.column("amount").num_chunks == 2
-    out = run(
-        "feature f = first(orders.amount by category)\nfeature l = last(orders.amount by category)",
-        PROFILE,
-        orders,
-    )
+    source = "feature f = first(orders.amount by category)\nfeature l = last(orders.amount by category)"
+    out = run(source, PROFILE, orders)
     assert out.to_pylist()[0] == {"customer_id": 1, "f": 2.0, "l": 4.0}
+    backwards = pa.concat_tables([second_half.take([1, 0]), first_half.take([1, 0])])
+    assert run(source, PROFILE, backwards).to_pylist()[0] == {"customer_id": 1, "f": 2.0, "l": 4.0}

@@ -834,24 +834,30 @@ def test_sql_in_another_dialect_and_its_errors(data: Path, tmp_path: Path):
     spark, bad_dialect, refused = cli_many(
         ["sql", str(data / "segments.segql"), *data_args(data), "--as-of", AS_OF, "--dialect", "spark"],
         ["sql", str(data / "segments.segql"), *data_args(data), "--dialect", "oracle"],
-        ["sql", write(tmp_path, "first.segql", "segment s = first(orders.amount by ts) > 1"), *data_args(data)],
+        [
+            *("sql", write(tmp_path, "matches.segql", 'segment s = country matches "^P"'), *data_args(data)),
+            *("--dialect", "snowflake"),
+        ],
     )
     assert spark.returncode == 0 and "`customer_id`" in spark.stdout, spark.stderr
     assert bad_dialect.returncode == 2 and "invalid choice: 'oracle'" in bad_dialect.stderr
-    assert_error(refused, 1, "first(… by …) has no SQL translation")
-    assert_caret(refused.stderr, 1, 13, "segment s = first(orders.amount by ts) > 1", width=26)
+    assert_error(refused, 1, "matches has no snowflake translation")
+    assert_caret(refused.stderr, 1, 13, 'segment s = country matches "^P"', width=20)
 
 
-def test_sql_with_a_row_order_translates_first_and_last(data: Path, tmp_path: Path):
+def test_sql_translates_first_and_last_and_ignores_the_deprecated_row_order(data: Path, tmp_path: Path):
+    """first/last … by need no row order (issue 17): --row-order is accepted
+    for one release and ignored, whatever it names."""
     source = write(tmp_path, "first.segql", "feature f = first(orders.amount by ts)")
-    ordered, unknown, malformed = cli_many(
+    plain, ordered, unknown, malformed = cli_many(
+        ["sql", source, *data_args(data)],
         ["sql", source, *data_args(data), "--row-order", "orders=amount"],
         ["sql", source, *data_args(data), "--row-order", "orders=seq"],
         ["sql", source, *data_args(data), "--row-order", "orders"],
     )
-    assert ordered.returncode == 0 and "ROW_NUMBER() OVER" in ordered.stdout, ordered.stderr
-    assert_error(unknown, 1, "'seq' is not a column of related table 'orders'")
-    assert malformed.returncode == 2 and "--row-order takes TABLE=COLUMN" in malformed.stderr
+    assert plain.returncode == 0 and "ROW_NUMBER() OVER" in plain.stdout, plain.stderr
+    assert ordered.stdout == unknown.stdout == malformed.stdout == plain.stdout
+    assert ordered.returncode == unknown.returncode == malformed.returncode == 0
 
 
 def test_run_on_the_spark_engine_gives_the_arrow_engines_segments(data: Path, expected: pa.Table, tmp_path: Path):

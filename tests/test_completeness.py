@@ -51,7 +51,6 @@ UNSUPPORTED_NODES_SQL = {
     "or a constant argument of a pack's function (SqlWriter.argument); SQL has no list value elsewhere",
 }
 UNSUPPORTED_NODES_SQL["SequenceStep"] = "a step of a Sequence: written with its sequence"
-UNSUPPORTED_NODES_SQL["Sequence"] = "not written by the SQL backend yet (issue 17 in progress)"
 UNSUPPORTED_NODES_ARROW = {**SURFACE_ONLY, "SequenceStep": "a step of a Sequence: computed with its sequence"}
 
 _NO_SQL_YET = (

@@ -515,6 +515,183 @@ CASES = [
         },
         time_zone="Australia/Adelaide",
     ),
+    # Ties of first/last … by (issue 17, LANGUAGE.md §3): a customer's rows ordered by (by, value),
+    # rows with a null by left out; among equal by, null values after every value, NaN after every
+    # number; strings by code point (Z 5A < z 7A < é E9). first: the first row, last: the last.
+    Case(
+        # 1: at k = 1: f -1.0, 2.5, NaN; s "Z", "é", "z"; d 2024-01-01, 2024-01-02, null (the k = null
+        #    row is left out).   2: at k = 5: f 0.0 twice; s null and "b"; d the same day twice.
+        # 3: only a null k: no row.   4: no orders.
+        "first_last_ties",
+        """
+        feature first_f = first(orders.f by k)
+        feature last_f = last(orders.f by k)
+        feature first_s = first(orders.s by k)
+        feature last_s = last(orders.s by k)
+        feature first_d = first(orders.d by k)
+        feature last_d = last(orders.d by k)
+        segment last_is_nan = last(orders.f by k) != last(orders.f by k)
+        """,
+        pa.table({"id": [1, 2, 3, 4]}),
+        {
+            "first_f": [-1.0, 0.0, None, None],
+            "last_f": [NAN, 0.0, None, None],
+            "first_s": ["Z", "b", None, None],
+            "last_s": ["é", None, None, None],
+            "first_d": [dt.date(2024, 1, 1), dt.date(2024, 2, 1), None, None],
+            "last_d": [None, dt.date(2024, 2, 1), None, None],
+            "last_is_nan": [True, False, False, False],
+        },
+        {
+            "orders": pa.table(
+                {
+                    "id": [1, 1, 1, 1, 2, 2, 3],
+                    "k": pa.array([1, None, 1, 1, 5, 5, None], pa.int64()),
+                    "f": pa.array([2.5, -100.0, NAN, -1.0, 0.0, 0.0, 7.0], pa.float64()),
+                    "s": ["é", "a", "z", "Z", None, "b", "q"],
+                    "d": pa.array(
+                        [dt.date(2024, 1, 2), dt.date(2000, 1, 1), None, dt.date(2024, 1, 1)]
+                        + [dt.date(2024, 2, 1)] * 2
+                        + [dt.date(2024, 3, 1)]
+                    ),
+                }
+            )
+        },
+    ),
+    # ------------------------------------------------------------------------------------------
+    # The as_of cut (issue 17, LANGUAGE.md §9): rows of an event table after as_of (2024-03-31
+    # 10:30 UTC) do not exist; rows with a null time stay; a date event time is visible up to
+    # as_of's day. first/last without `by` take the event time.
+    Case(
+        # 1: 10.0 at as_of exactly (visible), 1000.0 one microsecond later (gone), 5.0 at a null time.
+        # 2: only 7.0 on 2024-04-01 (gone).   3: 3.0 on 2024-03-01.   4: nothing.
+        # sessions (date): 1: 2024-03-31 (as_of's day: visible) and 2024-04-01 (gone); 2: 2024-03-30.
+        "as_of_cut",
+        """
+        events orders by ts
+        events sessions by day
+        feature n = count(orders)
+        feature spend = sum(orders.amount)
+        feature last_ts = max(orders.ts)
+        feature latest = last(orders.amount)
+        feature visits = count(sessions)
+        segment recent = exists(orders where ts >= -1d)
+        """,
+        pa.table({"id": [1, 2, 3, 4]}),
+        {
+            "n": [2, 0, 1, 0],
+            "spend": [15.0, 0.0, 3.0, 0.0],
+            "last_ts": [ts(2024, 3, 31, 10, 30), None, ts(2024, 3, 1), None],
+            "latest": [10.0, None, 3.0, None],
+            "visits": [1, 1, 0, 0],
+            "recent": [True, False, False, False],
+        },
+        {
+            "orders": pa.table(
+                {
+                    "id": [1, 1, 1, 2, 3],
+                    "ts": pa.array(
+                        [ts(2024, 3, 31, 10, 30), ts(2024, 3, 31, 10, 30, 0, 1), None, ts(2024, 4, 1), ts(2024, 3, 1)],
+                        TS_US,
+                    ),
+                    "amount": [10.0, 1000.0, 5.0, 7.0, 3.0],
+                }
+            ),
+            "sessions": pa.table(
+                {"id": [1, 1, 2], "day": pa.array([dt.date(2024, 3, 31), dt.date(2024, 4, 1), dt.date(2024, 3, 30)])}
+            ),
+        },
+    ),
+    # ------------------------------------------------------------------------------------------
+    # Sequences (issue 17, LANGUAGE.md §9): rows r1 … rk of the steps with strictly increasing
+    # times (within: time(rk) - time(r1) <= D), over the rows the as_of cut leaves.
+    Case(
+        # 1: pricing 03-20 10:00; orders 03-20 10:00 (same instant: not after) and 03-25 10:00 (5 days).
+        # 2: pricing 03-20 10:00; order 03-28 10:00 (8 days).   3: home 03-19, order 03-20, pricing 03-21.
+        # 4: pricing 03-30, order 04-02 (after as_of: gone).   5: pricing and order at one instant.
+        # 6: nothing.   7: pricing 03-10 00:00, order 03-17 00:00 (exactly 7 days).
+        "sequence",
+        """
+        events sessions by at
+        events orders by ts
+        segment pricing_then_order_7d = sequence(sessions where page = "pricing" then orders within 7d)
+        segment visit_then_order = sequence(sessions then orders)
+        segment visit_order_visit = sequence(sessions then orders then sessions)
+        """,
+        pa.table({"id": [1, 2, 3, 4, 5, 6, 7]}),
+        {
+            "pricing_then_order_7d": [True, False, False, False, False, False, True],
+            "visit_then_order": [True, True, True, False, False, False, True],
+            "visit_order_visit": [False, False, True, False, False, False, False],
+        },
+        {
+            "sessions": pa.table(
+                {
+                    "id": [1, 2, 3, 3, 4, 5, 7],
+                    "at": pa.array(
+                        [
+                            ts(2024, 3, 20, 10),
+                            ts(2024, 3, 20, 10),
+                            ts(2024, 3, 19),
+                            ts(2024, 3, 21),
+                            ts(2024, 3, 30),
+                            ts(2024, 3, 20, 10),
+                            ts(2024, 3, 10),
+                        ],
+                        TS_US,
+                    ),
+                    "page": ["pricing", "pricing", "home", "pricing", "pricing", "pricing", "pricing"],
+                }
+            ),
+            "orders": pa.table(
+                {
+                    "id": [1, 1, 2, 3, 4, 5, 7],
+                    "ts": pa.array(
+                        [
+                            ts(2024, 3, 20, 10),
+                            ts(2024, 3, 25, 10),
+                            ts(2024, 3, 28, 10),
+                            ts(2024, 3, 20),
+                            ts(2024, 4, 2),
+                            ts(2024, 3, 20, 10),
+                            ts(2024, 3, 17),
+                        ],
+                        pa.timestamp("ms", "UTC"),  # another unit than the sessions'
+                    ),
+                }
+            ),
+        },
+    ),
+    Case(
+        # Dates in a sequence (docs/decisions.md 60): among timestamps a date is the first instant
+        # of its local day; among dates, days. Warsaw is UTC+1 on 9-11 March 2024 and moves to
+        # UTC+2 on 31 March. 1: visit dated 2024-03-10 (from 2024-03-09T23:00Z), order at
+        # 2024-03-09T23:30Z (00:30 on the 10th there): the order follows the visit (in UTC it would
+        # precede the visit's midnight). 2: visits on 30 and 31 March, 23 hours apart from midnight
+        # to midnight there: a day apart. 3: visit dated 2024-03-11, order at 2024-03-12T00:00Z
+        # (01:00 on the 12th there): 25 hours after the visit's first instant, more than 1d.
+        "sequence_dates_in_warsaw",
+        """
+        events visits by day
+        events orders by ts
+        segment visit_then_buy = sequence(visits then orders within 1d)
+        segment two_days = sequence(visits then visits within 1d)
+        """,
+        pa.table({"id": [1, 2, 3]}),
+        {"visit_then_buy": [True, False, False], "two_days": [False, True, False]},
+        {
+            "visits": pa.table(
+                {
+                    "id": [1, 2, 2, 3],
+                    "day": pa.array(
+                        [dt.date(2024, 3, 10), dt.date(2024, 3, 30), dt.date(2024, 3, 31), dt.date(2024, 3, 11)]
+                    ),
+                }
+            ),
+            "orders": pa.table({"id": [1, 3], "ts": pa.array([ts(2024, 3, 9, 23, 30), ts(2024, 3, 12)], TS_US)}),
+        },
+        time_zone="Europe/Warsaw",
+    ),
 ]
 
 
@@ -714,7 +891,7 @@ def test_cdnow_aggregate_forms_agree(engine: Runner, window: str, cdnow: tuple[p
     indirect=["engine"],
 )
 def test_cdnow_rfm_file_agrees(engine: Runner, params: dict[str, object], cdnow: tuple[pa.Table, pa.Table]) -> None:
-    source = cdnow_cases.RFM_FILE  # with last(orders.ts by ts): ties broken by the row order
+    source = cdnow_cases.RFM_FILE  # with last(orders.ts by ts): many ties (orders on one day)
     assert "last(orders.ts by ts)" in source
     profile, orders = cdnow
     outcome = compare(
@@ -725,6 +902,95 @@ def test_cdnow_rfm_file_agrees(engine: Runner, params: dict[str, object], cdnow:
         {"orders": orders},
         as_of=cdnow_cases.AS_OF,
         params=params,
+        shared="cdnow",
+    )
+    assert outcome == "agree"
+
+
+# -------------------------------------------- behaviour over time on CDNOW (LANGUAGE.md §9, §3 ties)
+BEHAVIOUR_CUT = """events orders by ts
+feature n = count(orders)
+feature spend = sum(orders.amount)
+feature first_amount = first(orders.amount)
+feature last_cds = last(orders.cds)
+feature last_amount_by_day = last(orders.amount by order_date)
+feature latest = max(orders.ts)
+feature active_days = count_distinct(orders.order_date)
+segment recent = count(orders where ts >= -30d) > 0
+"""
+"""The as_of cut: orders after the instant do not exist (nor their ties)."""
+
+BEHAVIOUR_SEQUENCES = """events orders by ts
+segment single_then_bigger = sequence(orders where cds = 1 then orders where cds > 1 within 90d)
+segment three_steps = sequence(orders then orders where amount > 20 then orders within 60d)
+segment ever_repeat = sequence(orders then orders)
+segment upgrade = sequence(orders where amount < 15 then orders where amount >= 15 then orders where amount >= 30)
+segment same_week_twice = sequence(orders then orders within 1w)
+"""
+
+BEHAVIOUR_CALENDAR = """events orders by ts
+feature first_day = date(first(orders.ts))
+feature first_dow = day_of_week(first(orders.ts))
+feature first_hour = hour(first(orders.ts))
+feature first_week = trunc(first(orders.ts), "week")
+feature first_month = trunc(first(orders.ts), "month")
+feature first_quarter = trunc(first(orders.ts), "quarter")
+feature first_year = trunc(first(orders.ts), "year")
+feature first_day_start = trunc(first(orders.ts), "day")
+feature first_iso_week = week(first(orders.ts))
+feature first_q = quarter(first(orders.ts))
+feature idle_days = days_since(last(orders.ts))
+feature weeks_active = count_distinct(trunc(orders.ts, "week"))
+feature sundays = count(orders where day_of_week(ts) = 7)
+feature evenings = count(orders where hour(ts) >= 18)
+feature recent_weeks = count_distinct(trunc(orders.ts, "week") where ts >= trunc(now, "week") - 8w)
+feature before_new_year = count(orders where ts < 1998-01-01T00:00)
+segment ordered_today = exists(orders where ts >= today)
+segment anniversary = anniversary_within(date(first(orders.ts)), 30d)
+"""
+"""Calendar notions in a time zone (CDNOW's orders are at midnight UTC: in New
+York they fall on the day before, in Kolkata and Adelaide after midnight)."""
+
+BEHAVIOUR_ZONES = ("UTC", "Europe/Warsaw", "America/New_York", "Asia/Kolkata", "Australia/Adelaide")
+BEHAVIOUR_INSTANTS = (
+    dt.datetime(1997, 2, 15, tzinfo=dt.UTC),
+    dt.datetime(1997, 10, 26, 0, 30, tzinfo=dt.UTC),  # the night Europe left summer time
+    dt.datetime(1998, 7, 1, tzinfo=dt.UTC),
+)
+BEHAVIOUR_CASES = [
+    *[("cut", BEHAVIOUR_CUT, instant, "UTC") for instant in BEHAVIOUR_INSTANTS],
+    *[("sequences", BEHAVIOUR_SEQUENCES, instant, "UTC") for instant in BEHAVIOUR_INSTANTS[1:]],
+    *[("calendar", BEHAVIOUR_CALENDAR, dt.datetime(1998, 3, 29, 1, 30, tzinfo=dt.UTC), z) for z in BEHAVIOUR_ZONES],
+]
+
+
+@pytest.mark.parametrize(
+    ("engine", "case"),
+    [
+        pytest.param(name, case, id=f"{name}-{case[0]}-{case[2]:%Y%m%d%H%M}-{case[3]}")
+        for name in ENGINES
+        for case in BEHAVIOUR_CASES
+    ],
+    indirect=["engine"],
+)
+def test_cdnow_behaviour_over_time_agrees(engine: Runner, case, cdnow: tuple[pa.Table, pa.Table]) -> None:
+    """Event tables cut at as_of, sequences, calendar periods in five time zones
+    (one with a half-hour offset and summer time) and first/last ties, over the
+    69,659 CDNOW orders: every engine gives the Arrow engine's answer, which
+    tests/test_sequences*.py, test_ties.py and test_time_zones*.py check against
+    hand-written DuckDB SQL.  SQL sessions run in another zone than the program's."""
+    _name, source, instant, zone = case
+    profile, orders = cdnow
+    session = "America/Los_Angeles" if zone != "America/Los_Angeles" else "Asia/Kolkata"
+    outcome = compare(
+        engine,
+        source,
+        profile,
+        "customer_id",
+        {"orders": orders},
+        as_of=instant,
+        time_zone=zone,
+        zone=session,
         shared="cdnow",
     )
     assert outcome == "agree"

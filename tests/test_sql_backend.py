@@ -100,7 +100,6 @@ def test_the_duckdb_sql_of_the_dialect_program_runs() -> None:
 @pytest.mark.parametrize(
     ("source", "message"),
     [
-        ("segment s = first(orders.amount by ts) > 1", "first(… by …) has no SQL translation"),
         ("segment s = last_seen_ns > 2020-01-01", "holds nanosecond timestamps"),
         ("feature f = (now - seen) * 2", r"duration \* float has no SQL translation yet"),
     ],
@@ -144,9 +143,10 @@ def test_an_unknown_dialect_is_refused_with_the_list() -> None:
 def test_first_and_last_by_with_ties_nan_and_nulls_on_paper() -> None:
     """Customer 1's orders, in table order: (by, v) = (2.0, a), (NaN, b),
     (-0.0, c), (0.0, d), (null, e), (5.0, f) with f's `w` null.  NaN and null
-    order no row; -0.0 ties 0.0, so first is the earlier of c and d (c) and
-    last by 0-or-less is the later (d); where w is null the row is left out,
-    so last is at 2.0 (a).  Customer 2 has only a NaN: null."""
+    order no row; -0.0 ties 0.0, so the value decides (LANGUAGE.md §3): first
+    is the smaller of c and d (c) and last by 0-or-less the larger (d); where
+    w is null the row is left out, so last is at 2.0 (a).  Customer 2 has
+    only a NaN: null."""
     profile = pa.table({"customer_id": [1, 2, 3]})
     orders = pa.table(
         {
@@ -165,22 +165,23 @@ def test_first_and_last_by_with_ties_nan_and_nulls_on_paper() -> None:
     out = segql.compile(source).evaluate(profile, key="customer_id", related={"orders": orders})
     assert {name: out[name].to_pylist() for name in expected} == expected
     assert compare(source, profile, "customer_id", {"orders": orders}) == "agree"
+    # The same rows in the other order: the same answer (no row order breaks ties).
+    reversed_orders = orders.take(pa.array(range(orders.num_rows - 1, -1, -1)))
+    out = segql.compile(source).evaluate(profile, key="customer_id", related={"orders": reversed_orders})
+    assert {name: out[name].to_pylist() for name in expected} == expected
 
 
-def test_row_order_is_checked() -> None:
+def test_row_order_is_accepted_and_ignored() -> None:
+    """``row_order=`` is deprecated (issue 17): accepted for one release, ignored
+    (even a table or column that does not exist), and first/last … by
+    translate without it."""
     program = segql.compile("feature f = first(orders.v by ts)")
     schema = pa.schema([("customer_id", pa.int64())])
     orders = pa.schema([("customer_id", pa.int64()), ("v", pa.string()), ("ts", pa.timestamp("us", "UTC"))])
-    for bad, message in [
-        ({"order": "v"}, "names 'order', which is not a related table"),
-        ({"orders": "seq"}, "'seq' is not a column of related table 'orders'"),
-        (["orders"], "row_order must map related table names"),
-    ]:
-        with pytest.raises(segql.DataError, match=message):
-            program.to_sql(schema=schema, related={"orders": orders}, key="customer_id", row_order=bad)
-    with pytest.raises(segql.SegqlError, match="row_order=") as info:
-        program.to_sql(schema=schema, related={"orders": orders}, key="customer_id")
-    assert info.value.column == len("feature f = ") + 1
+    plain = program.to_sql(schema=schema, related={"orders": orders}, key="customer_id")
+    for ignored in [{"orders": "v"}, {"order": "v"}, {"orders": "seq"}, None]:
+        sql = program.to_sql(schema=schema, related={"orders": orders}, key="customer_id", row_order=ignored)
+        assert sql == plain
 
 
 def test_a_pack_function_with_a_sql_implementation_translates_and_agrees() -> None:

@@ -199,25 +199,73 @@ def _first_last_reducer(groups: Any, node: ast.Aggregate, mask: Any, value: Any,
     return result
 
 
-def _first_last_sql(writer: Any, node: ast.Aggregate, k: str, source: str, order: str, column: str) -> str:
-    """``first``/``last(value by b where w)``: per key, the value of the row with
-    the smallest/largest ``b`` (rows with a null or NaN ``b``, or ``w`` not true,
-    left out); ties go to the earliest/latest row by the ``order`` column."""
+def _first_last_sql(writer: Any, node: ast.Aggregate, k: str, source: str, column: str) -> str:
+    """``first``/``last(value by b where w)``: per key, the value of the first /
+    last row in the order ``(b, value)`` ascending (LANGUAGE.md §3, "Ties"):
+    rows with a null or NaN ``b``, or ``w`` not true, left out; -0.0 and 0.0 one
+    ``b``; values with nulls after every value, NaN after every number, -0.0
+    before 0.0 (by the sign ``ATAN2(v, -1)`` gives a zero) and strings by code
+    point (``COLLATE "C"`` in PostgreSQL).  Every key is spelled out, so no
+    dialect's own order of nulls or NaN matters: ``ROW_NUMBER()`` over it,
+    ascending for ``first`` and descending for ``last``."""
     assert node.value is not None and node.by is not None
-    direction = "ASC" if node.func == "first" else "DESC"
-    by = writer.sql(node.by)
+    by, value = writer.sql(node.by), writer.sql(node.value)
+    by_kind, value_kind = _kind(node.by), _kind(node.value)
     kept = [f"{k} IS NOT NULL", f"{by} IS NOT NULL"]
-    if node.by.type is not None and node.by.type.kind == "float":
+    if by_kind == "float":
         kept.append(f"NOT {writer.is_nan(by)}")
-        by = f"({by} + 0.0)"  # -0.0 and 0.0 tie, as they compare equal
+        by = f"({by} + {_f(0.0)})"  # -0.0 and 0.0 tie, as they compare equal
     if node.where is not None:
         kept.append(f"COALESCE({writer.sql(node.where)}, FALSE)")
-    rank = f"ROW_NUMBER() OVER (PARTITION BY {k} ORDER BY {by} {direction}, {order} {direction})"
+    b, v = '"__segql_by"', '"__segql_v"'
+    keys = [_binary(writer, b, by_kind), f"(CASE WHEN {v} IS NULL THEN 1 ELSE 0 END)"]
+    if value_kind == "float":
+        keys.append(f"(CASE WHEN {writer.is_nan(v)} THEN 1 ELSE 0 END)")
+    if value_kind == "list":
+        keys.extend(_list_keys(writer, node, v))
+    else:
+        keys.append(_binary(writer, v, value_kind))
+    if value_kind == "float":
+        keys.append(f"(CASE WHEN {v} = {_f(0.0)} THEN ATAN2({v}, {_f(-1.0)}) ELSE {_f(0.0)} END)")
+    # Nulls spelled as the keys' smallest (what BigQuery does by itself): no key holds one that matters.
+    direction = "ASC NULLS FIRST" if node.func == "first" else "DESC NULLS LAST"
+    order = ", ".join(f"{key} {direction}" for key in keys)
+    rank = f"ROW_NUMBER() OVER (PARTITION BY {k} ORDER BY {order})"
     row = '"__segql_row"'
+    rows = f"SELECT {k}, {by} AS {b}, {value} AS {v} FROM {source} WHERE {' AND '.join(kept)}"
     return (
-        f"SELECT {k}, {column} FROM (SELECT {k}, {writer.sql(node.value)} AS {column}, {rank} AS {row} "
-        f"FROM {source} WHERE {' AND '.join(kept)}) AS ranked WHERE {row} = 1"
+        f"SELECT {k}, {v} AS {column} FROM (SELECT {k}, {v}, {rank} AS {row} FROM ({rows}) AS candidates) "
+        f"AS ranked WHERE {row} = 1"
     )
+
+
+def _list_keys(writer: Any, node: ast.Aggregate, v: str) -> list[str]:
+    """Sort keys of a list value: element by element, a list before the lists
+    it starts, null elements after every element (DuckDB's and PostgreSQL's
+    own order of lists; Spark orders null elements first, so each element is
+    paired with its null test), and, last, the list as text: among lists equal
+    but for the sign of a zero element, ``-0`` is before ``0`` there."""
+    assert node.value is not None and node.value.type is not None
+    elem = node.value.type.elem.kind if node.value.type.elem is not None else None
+    if writer.dialect in ("bigquery", "snowflake"):
+        raise SqlError(
+            f"{node.func}(… by …) of a list has no {writer.dialect} translation: it cannot order lists "
+            "(element by element, null elements last) as segql does",
+            span=node.value.span,
+            hint="use another dialect, or the Arrow engine",
+        )
+    if writer.dialect == "spark":
+        keys = [f"LIST_TRANSFORM({v}, x -> STRUCT_PACK(n := x IS NULL, x := x))"]
+    else:
+        keys = [_binary(writer, v, elem)]
+    if elem == "float":
+        keys.append(_binary(writer, f"CAST({v} AS VARCHAR)", "string"))
+    return keys
+
+
+def _binary(writer: Any, sql: str, kind: str | None) -> str:
+    """A sort key; strings by code point (PostgreSQL orders by the database's collation)."""
+    return f'({sql} COLLATE "C")' if kind == "string" and writer.dialect == "postgres" else sql
 
 
 # ------------------------------------------------------------- median / quantile
@@ -406,11 +454,11 @@ BUILTIN_AGGREGATES: dict[str, dict[str, Any]] = {
     ),
     "first": dict(
         reducer=_first_last_reducer, sql=_first_last_sql, by=True,
-        doc="The value at the smallest 'by' (ties: the earliest row).",
+        doc="The value at the smallest 'by' (ties: the smallest value, null above every value).",
     ),
     "last": dict(
         reducer=_first_last_reducer, sql=_first_last_sql, by=True,
-        doc="The value at the largest 'by' (ties: the latest row).",
+        doc="The value at the largest 'by' (ties: the largest value, null above every value).",
     ),
     "median": dict(
         reducer=_quantile_reducer, sql=_quantile_sql, accepts="number", type_rule=_float_result,

@@ -444,18 +444,12 @@ def cmd_sql(args: argparse.Namespace) -> int:
     program = load_program(args.file)
     options = evaluation_options(args)
     related = {name: schema_of(obj) for name, obj in options.pop("related", {}).items()}
-    row_order = {}
-    for spec in args.row_order or []:
-        name, sep, column = spec.partition("=")
-        if not sep or not name or not column:
-            raise UsageError(f"--row-order takes TABLE=COLUMN, got {spec!r}")
-        row_order[name] = column
+    # --row-order is accepted and ignored (deprecated: first/last … by need no row order).
     text = program.to_sql(
         args.dialect,
         schema=schema_of(args.data),
         related=related or None,
         profile_table=args.table,
-        row_order=row_order or None,
         **options,
     )
     print(text)
@@ -655,7 +649,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--row-order",
         action="append",
         metavar="TABLE=COLUMN",
-        help="a related table's column that orders its rows (first/last … by break ties by it)",
+        help="deprecated and ignored: first/last … by break ties by the value, not by row order",
     )
     p.set_defaults(func=cmd_sql)
 

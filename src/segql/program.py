@@ -28,7 +28,7 @@ from segql.engines.arrow.executor import duration_parts
 from segql.engines.arrow.related import RelatedSource, check_key_types, open_related
 from segql.engines.arrow.stream import Source, StreamSummary
 from segql.engines.base import DEFAULT_BATCH_ROWS, Bindings, Deadline, QueryRequest, StreamRequest
-from segql.engines.sql.engine import SqlEngine, check_row_order
+from segql.engines.sql.engine import SqlEngine
 from segql.engines.sql.writer import check_dialect
 from segql.errors import DataError, InternalError, LimitError, ParameterError, SegqlError
 from segql.explain import bound_text, plan_text, python_value, why_text
@@ -471,9 +471,9 @@ class Program:
         table); ``related`` maps related table names to schemas (or tables).
         The query reads ``profile_table``, and each related table by its name
         in the program unless ``related_tables`` maps it to another.
-        ``row_order`` names, per related table, a column that orders its rows
-        as ``evaluate`` sees them (``first``/``last … by`` break ties by row
-        order; without it they are refused).  ``time_zone`` (an IANA name,
+        ``row_order`` is deprecated and ignored (kept for one release):
+        ``first``/``last … by`` break ties by the value, not by row order
+        (LANGUAGE.md §3, "Ties"; docs/sql.md).  ``time_zone`` (an IANA name,
         default "UTC") makes calendar notions local to it, written with the
         zone's name as a literal: the answer does not depend on the database
         session's own zone."""
@@ -495,7 +495,6 @@ class Program:
                 dialect=dialect,
                 profile_table=profile_table,
                 related_tables=dict(related_tables or {}),
-                row_order=check_row_order(row_order, sources),
             )
             return SQL.compile(bindings, request)
 

@@ -28,13 +28,11 @@ def evaluate(
     """Evaluate ``program`` (a ``segql.Program``) over Spark DataFrames;
     returns a Spark DataFrame (lazy, like every Spark DataFrame).
 
-    ``first``/``last … by`` break ties by the related table's row order:
-    ``row_order`` may name, per related table, a column holding it; by default
-    it is the DataFrame's own order (partition by partition, as
-    ``monotonically_increasing_id`` numbers it: for a DataFrame read from files
-    or made from an Arrow table, their order).  ``time_zone`` (an IANA name,
-    default "UTC") makes calendar notions local to it, as in ``evaluate``;
-    the answer does not depend on the Spark session's own zone."""
+    ``row_order`` is deprecated and ignored (kept for one release):
+    ``first``/``last … by`` break ties by the value, so no answer depends on
+    the order of a DataFrame's rows (LANGUAGE.md §3, "Ties").  ``time_zone``
+    (an IANA name, default "UTC") makes calendar notions local to it, as in
+    ``evaluate``; the answer does not depend on the Spark session's own zone."""
     if not isinstance(program, Program):
         raise DataError(f"program must be a segql.Program (segql.compile(...)), not {type(program).__name__}")
     spark = getattr(profiles, "sparkSession", None)

@@ -134,7 +134,8 @@ class QueryRequest:
     profile_table: str = "profiles"
     related_tables: Mapping[str, str] = attrs.field(factory=dict)
     row_order: Mapping[str, str] = attrs.field(factory=dict)
-    """Per related table, a column ordering its rows (``first``/``last … by``)."""
+    """Deprecated and ignored (issue 17): ``first``/``last … by`` no longer
+    depend on a row order (LANGUAGE.md §3, "Ties").  Kept for one release."""
     substitutions: Mapping[ast.Node, str] = attrs.field(factory=dict)
     """Sub-expressions the profile table already holds, as SQL (staged queries)."""
     all_profile_columns: bool = False

@@ -16,8 +16,8 @@ overflow is an error as in segql); ``evaluate`` refuses a session set otherwise.
 Row-wise pack functions without a SQL implementation run in Python through
 ``mapInArrow`` with segql's Arrow evaluator (the aggregates in their arguments
 are computed by Spark first); population-level functions run as their pack's
-SQL (window functions over every profile row); ``first``/``last … by`` break
-ties by the related DataFrame's row order (``evaluate``'s ``row_order``).
+SQL (window functions over every profile row); ``first``/``last … by`` and
+sequences are the SQL engine's window functions (no row order is needed).
 What has no translation (population-level functions without SQL, Python
 functions over related rows) is refused with a ``SegqlError`` naming it
 (docs/scaling.md).
@@ -40,7 +40,7 @@ from segql.engines.arrow.executor import Executor
 from segql.engines.arrow.values import broadcast, canonical_column, physical_type
 from segql.engines.base import Bindings, Engine, QueryRequest
 from segql.engines.sql import writer as sql
-from segql.engines.sql.engine import SqlEngine, check_row_order
+from segql.engines.sql.engine import SqlEngine
 from segql.engines.sql.literals import quote
 from segql.errors import DataError, InternalError
 from segql.registry import Function, FunctionRegistry
@@ -92,35 +92,22 @@ def arrow_schema(df: Any, what: str) -> pa.Schema:
         raise DataError(f"{what} has a column segql cannot read: {exc}") from None
 
 
-ROW_ORDER = "__segql_row_order"
-"""The column ``SparkEngine.evaluate`` adds to a related DataFrame used by first/last … by."""
-
-
 class SparkEngine(Engine[Any, Any, Any]):
     """Evaluates bound plans over Spark DataFrames (profiles and related
     tables; ``Any``: pyspark is optional) as the SQL engine's Spark SQL; the
-    result is a lazy DataFrame.  ``row_order`` names, per related table, a
-    column ordering its rows (by default the DataFrame's own order)."""
+    result is a lazy DataFrame.  ``row_order`` is deprecated and ignored
+    (kept for one release): no answer depends on a row order."""
 
     name = "spark"
 
     def __init__(self, session: Any, *, row_order: Mapping[str, str] | None = None) -> None:
         self.session = session
         self.row_order = row_order
+        """Deprecated, ignored (issue 17)."""
 
     def evaluate(self, data: Any, bindings: Bindings[Any]) -> Any:
-        related, schemas = dict(bindings.related), dict(bindings.related_schemas)
-        order = check_row_order(self.row_order, schemas)
-        for table in sql.ordered_tables(bindings.plan):
-            if table in related and table not in order:
-                from pyspark.sql import functions
-
-                related[table] = related[table].withColumn(ROW_ORDER, functions.monotonically_increasing_id())
-                schemas[table] = arrow_schema(related[table], f"related table '{table}'")
-                order[table] = ROW_ORDER
-        bindings = attrs.evolve(bindings, related=related, related_schemas=schemas)
         calls = call_with_stack(bindings.depth, lambda: sql.python_calls(bindings.plan, bindings.functions))
-        query = _Query(self.session, bindings, order)
+        query = _Query(self.session, bindings)
         profiles, schema = data, bindings.schema
         substitutions: dict[ast.Node, str] = {}
         if calls:
@@ -136,8 +123,8 @@ class _Query:
     """One evaluation's Spark SQL, over temporary views with fresh names (so a
     query never reads a view of the caller's, or of another evaluation)."""
 
-    def __init__(self, spark: Any, bindings: Bindings[Any], row_order: Mapping[str, str]) -> None:
-        self.spark, self.bindings, self.row_order = spark, bindings, row_order
+    def __init__(self, spark: Any, bindings: Bindings[Any]) -> None:
+        self.spark, self.bindings = spark, bindings
         self.run_id = uuid.uuid4().hex[:16]
         self.related_views = {name: f"segql_{self.run_id}_{i}" for i, name in enumerate(bindings.related)}
         self.stages = 0
@@ -158,7 +145,6 @@ class _Query:
             dialect="spark",
             profile_table=profile_view,
             related_tables=self.related_views,
-            row_order=self.row_order,
             substitutions=substitutions,
             all_profile_columns=all_profile_columns,
         )
@@ -190,10 +176,10 @@ class _Query:
         # The segments the calls refer to by name are evaluated in the worker too.
         referenced = referenced_declarations(calls, planned)
         evaluated = [*calls, *(planned.exprs[name] for name in referenced)]
-        aggregates: list[ast.Aggregate] = []
+        aggregates: list[ast.Node] = []  # aggregates and sequences: computed by Spark SQL first
         for tree in evaluated:
             for node in ast.walk(tree):
-                if isinstance(node, ast.Aggregate) and node not in aggregates:
+                if isinstance(node, (ast.Aggregate, ast.Sequence)) and node not in aggregates:
                     aggregates.append(node)
         names = {node: f"__segql_aggregate_{i}" for i, node in enumerate(aggregates)}
         if aggregates:
@@ -251,7 +237,8 @@ class PythonColumns:
     functions: list[Function]
     as_of: Any
     params: dict[str, pa.Scalar]
-    aggregates: dict[ast.Aggregate, str]
+    aggregates: dict[ast.Node, str]
+    """The aggregates and sequences the calls read, and the columns holding their values."""
     outputs: list[tuple[str, pa.DataType]]
     time_zone: str = "UTC"
 

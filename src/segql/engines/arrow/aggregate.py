@@ -25,9 +25,10 @@ counts 0.0 and -0.0 as one value and every NaN as one (docs/decisions.md §14).
 ``sum`` of floats is the exact sum rounded once (``math.fsum``, see
 :mod:`segql.engines.arrow.exactsum`); ``avg`` is the exact sum (also of integers)
 rounded once and divided once by the count.
-``first``/``last … by`` take the value at the smallest/largest ``by`` (rows with
-a null or NaN ``by`` are ignored); among rows with equal ``by`` the earliest row
-of the related table wins for ``first`` and the latest for ``last``.
+``first``/``last … by`` order a customer's rows by ``(by, value)`` ascending and
+take the first/last row (LANGUAGE.md §3, "Ties"): rows with a null or NaN ``by``
+order no row; among equal ``by`` the value decides (nulls after every value, NaN
+after every number, -0.0 before 0.0), so the row order of the table never does.
 """
 
 from __future__ import annotations
@@ -315,38 +316,47 @@ class Groups:
         return pa.array(sums)
 
     def _first_last(self, func: str, mask: np.ndarray | None, value: pa.Array, by: pa.Array) -> pa.Array:
+        """The tie rule (LANGUAGE.md §3, docs/decisions.md "Ties and the as_of
+        cut"): a group's rows ordered by ``(by, value)`` ascending, ``first``
+        the first row, ``last`` the last.  Rows with a null or NaN ``by`` order
+        no row; -0.0 and 0.0 are one ``by``.  Values: nulls after every value,
+        NaN after every number, -0.0 before 0.0, strings by code point, lists
+        element by element.  No row order of the table matters.
+
+        Vectorised: the smallest/largest ``by`` per group (one ``ufunc.at``
+        pass), then only the rows at it sorted by (group, value)."""
         if pa.types.is_null(by.type):  # an all-null `by` orders no row
             return pa.nulls(self.n, value.type)
-        by_view = _NumericView.of(decode(by))
-        if by_view is None or by_view.values.dtype.kind not in "iuf":
-            ranks = pc.rank(decode(by), sort_keys="ascending", tiebreaker="dense")
-            by_view = _NumericView(
-                np.asarray(ranks.to_numpy(zero_copy_only=False), dtype=np.int64),
-                np.asarray(pc.is_valid(by).to_numpy(zero_copy_only=False), dtype=bool),
-                pa.int64(),
-            )
-        keep = by_view.valid if mask is None else by_view.valid & mask
-        if by_view.values.dtype.kind == "f":  # NaN orders no row, as null does
-            keep = keep & ~np.isnan(by_view.values)
+        keep = _orderable_rows(by, mask)
         rows = np.flatnonzero(keep)
+        keys = _order_keys(by)[0][rows]
         pos = self.positions[rows]
-        keys = by_view.values[rows]
         if keys.dtype.kind == "f":
             extreme = np.full(self.n, np.inf if func == "first" else -np.inf)
         else:
             info = np.iinfo(np.int64)
             extreme = np.full(self.n, info.max if func == "first" else info.min, dtype=np.int64)
         (np.minimum if func == "first" else np.maximum).at(extreme, pos, keys)
-        at_extreme = keys == extreme[pos]
+        at_extreme = keys == extreme[pos]  # -0.0 == 0.0: one `by`
         rows, pos = rows[at_extreme], pos[at_extreme]
-        if func == "first":
-            chosen = np.full(self.n, np.iinfo(np.int64).max, dtype=np.int64)
-            np.minimum.at(chosen, pos, rows)
-        else:
-            chosen = np.full(self.n, -1, dtype=np.int64)
-            np.maximum.at(chosen, pos, rows)
-        present = np.bincount(pos, minlength=self.n) > 0
-        indices = pa.array(np.where(present, chosen, 0), mask=~present)
+        chosen = np.zeros(self.n, dtype=np.int64)
+        counts = np.bincount(pos, minlength=self.n)
+        present = counts > 0
+        alone = counts[pos] == 1
+        chosen[pos[alone]] = rows[alone]
+        # Groups with several rows at the extreme `by`: the value decides.
+        rows, pos = rows[~alone], pos[~alone]
+        if rows.size:
+            value_keys = _value_order_keys(value.take(pa.array(rows)))
+            order = np.lexsort((*reversed(value_keys), pos))
+            rows, pos = rows[order], pos[order]
+            boundary = np.flatnonzero(np.diff(pos)) + 1
+            if func == "first":
+                picked = np.concatenate(([0], boundary))
+            else:
+                picked = np.concatenate((boundary, [rows.size])) - 1
+            chosen[pos[picked]] = rows[picked]
+        indices = pa.array(chosen, mask=~present)
         return pc.take(value, indices)
 
     def _arrow_fallback(self, func: str, mask: np.ndarray | None, value: pa.Array) -> pa.Array:
@@ -366,3 +376,112 @@ class Groups:
             zero = pa.scalar(0, scattered.type) if func == "count_distinct" else pa.scalar(0).cast(scattered.type)
             scattered = pc.fill_null(scattered, zero)
         return scattered
+
+
+def _orderable_rows(by: pa.Array, mask: np.ndarray | None) -> np.ndarray:
+    """Rows whose ``by`` orders them: not null, not NaN, and kept by ``mask``."""
+    keep = np.asarray(pc.is_valid(by).to_numpy(zero_copy_only=False), dtype=bool)
+    if pa.types.is_floating(by.type):
+        keep &= ~np.asarray(pc.fill_null(pc.is_nan(by), False).to_numpy(zero_copy_only=False), dtype=bool)
+    return keep if mask is None else keep & mask
+
+
+def _order_keys(array: pa.Array) -> list[np.ndarray]:
+    """NumPy keys (most significant first) that order non-null ``array``'s
+    values ascending: the numbers themselves (floats: -0.0 equal to 0.0, no
+    NaN), or dense ranks (strings by code point, decimals, lists)."""
+    array = decode(array)
+    if pa.types.is_string_view(array.type):
+        array = array.cast(pa.large_string())
+    view = _NumericView.of(array)
+    if view is not None:
+        return [view.values]
+    return [_dense_rank(array)]
+
+
+def _dense_rank(array: pa.Array) -> np.ndarray:
+    """Dense ranks from 0 of ``array``'s values ascending (nulls: any rank;
+    the caller orders them): strings by code point (UTF-8 bytes), lists
+    element by element."""
+    if pa.types.is_list(array.type) or pa.types.is_large_list(array.type):
+        return _list_rank(array)
+    if len(array) == 0:
+        return np.zeros(0, dtype=np.int64)
+    ranks = pc.rank(array, sort_keys="ascending", tiebreaker="dense")
+    return np.asarray(ranks.to_numpy(zero_copy_only=False), dtype=np.int64) - 1
+
+
+def _value_order_keys(value: pa.Array) -> list[np.ndarray]:
+    """NumPy keys (most significant first) that order ``value`` as the tie
+    rule does: nulls after every value; floats: NaN after every number,
+    -0.0 before 0.0."""
+    value = decode(value)
+    n = len(value)
+    if pa.types.is_null(value.type):
+        return [np.zeros(n, dtype=np.int8)]
+    null = ~np.asarray(pc.is_valid(value).to_numpy(zero_copy_only=False), dtype=bool)
+    if pa.types.is_floating(value.type):
+        numbers = np.asarray(pc.fill_null(value.cast(pa.float64()), 0.0).to_numpy(zero_copy_only=False))
+        nan = np.isnan(numbers)
+        numbers = np.where(nan | null, 0.0, numbers)
+        positive = ~np.signbit(numbers)  # -0.0 (and every negative number) first
+        return [null, nan, numbers, positive]
+    return [null, *_order_keys(value)]
+
+
+def _list_rank(lists: pa.Array) -> np.ndarray:
+    """Dense ranks of lists compared element by element: a list before the
+    lists it starts; elements in the value order of the tie rule (null
+    elements after every element, NaN after every number) but with -0.0 equal
+    to 0.0; lists equal but for the sign of zero elements by the first such
+    element, -0.0 first (as SQL engines order lists and then their text).
+    Null lists: any rank (the caller orders them)."""
+    n = len(lists)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    valid = np.asarray(pc.is_valid(lists).to_numpy(zero_copy_only=False), dtype=bool)
+    lengths = np.asarray(pc.fill_null(pc.list_value_length(lists), 0).to_numpy(zero_copy_only=False), dtype=np.int64)
+    lengths = np.where(valid, lengths, 0)
+    flat = pc.list_flatten(lists)  # the elements of the non-null lists, in order
+    keys = _value_order_keys(flat)
+    ranks = _lexicographic_rank(lengths, keys[:3])
+    if len(keys) == 4:  # floats: the signs of the zeros last
+        signs = _lexicographic_rank(lengths, keys[3:])
+        order = np.lexsort((signs, ranks))
+        combined = np.empty(n, dtype=np.int64)
+        combined[order] = _dense(order, [ranks, signs])
+        ranks = combined
+    return ranks
+
+
+def _lexicographic_rank(lengths: np.ndarray, element_keys: list[np.ndarray]) -> np.ndarray:
+    """Dense ranks of sequences (row i: the next ``lengths[i]`` elements,
+    each ordered by ``element_keys``, most significant first), compared
+    element by element, a sequence before those it starts."""
+    n, total = len(lengths), int(lengths.sum())
+    width = int(lengths.max()) if n else 0
+    if width == 0:
+        return np.zeros(n, dtype=np.int64)
+    element_order = np.lexsort(tuple(reversed(element_keys)))
+    element_rank = np.empty(total, dtype=np.int64)
+    element_rank[element_order] = _dense(element_order, element_keys) + 1  # 0: "no element"
+    matrix = np.zeros((n, width), dtype=np.int64)
+    row = np.repeat(np.arange(n), lengths)
+    column = np.arange(total) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    matrix[row, column] = element_rank
+    columns = [matrix[:, j] for j in range(width)]
+    order = np.lexsort(tuple(reversed(columns)))
+    ranks = np.empty(n, dtype=np.int64)
+    ranks[order] = _dense(order, columns)
+    return ranks
+
+
+def _dense(order: np.ndarray, keys: list[np.ndarray]) -> np.ndarray:
+    """Dense ranks from 0, in ``order``'s sequence, of rows sorted by ``keys``."""
+    new = np.zeros(len(order), dtype=bool)
+    if len(order):
+        new[0] = True
+    for key in keys:
+        ordered = key[order]
+        new[1:] |= ordered[1:] != ordered[:-1]
+    return np.cumsum(new) - 1

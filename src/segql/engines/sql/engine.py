@@ -7,14 +7,12 @@ it to the other dialects (docs/sql.md).  ``Program.to_sql`` is this engine's
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Never
 
 import pyarrow as pa
 
 from segql.engines.base import Bindings, Engine, QueryRequest
 from segql.engines.sql import writer
-from segql.errors import DataError
 from segql.stack import call_with_stack
 
 
@@ -50,7 +48,6 @@ class SqlEngine(Engine[Never, Never, pa.Schema]):
                     dialect=request.dialect,
                     substitutions=request.substitutions,
                     all_profile_columns=request.all_profile_columns,
-                    row_order=request.row_order,
                     check_hooks=check_hooks,
                     time_zone=bindings.time_zone,
                 ),
@@ -62,17 +59,3 @@ class SqlEngine(Engine[Never, Never, pa.Schema]):
             # Written again, parsing each pack hook's SQL: a PluginError names the one at fault.
             written(True)
             raise
-
-
-def check_row_order(row_order: Mapping[str, str] | None, sources: Mapping[str, pa.Schema]) -> dict[str, str]:
-    """``row_order`` (of ``to_sql`` and the Spark engine): related table -> a column of it."""
-    if row_order is None:
-        return {}
-    if not isinstance(row_order, Mapping):
-        raise DataError(f"row_order must map related table names to columns, not {type(row_order).__name__}")
-    for table, column in row_order.items():
-        if table not in sources:
-            raise DataError(f"row_order names '{table}', which is not a related table")
-        if not isinstance(column, str) or column not in sources[table].names:
-            raise DataError(f"row_order: {column!r} is not a column of related table '{table}'")
-    return dict(row_order)

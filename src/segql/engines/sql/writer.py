@@ -22,15 +22,17 @@ What the SQL keeps of segql's semantics (docs/sql.md has the list):
   ``where``), left-joined on the key; empty groups give 0 for count, sum and
   count_distinct, false for exists, null for the others.
 
-``first``/``last … by`` break ties by the related table's row order, which SQL
-tables do not have: they translate (a ``ROW_NUMBER()`` window per aggregate)
-when ``row_order`` names a column that orders the rows.
+``first``/``last … by`` order each customer's rows by ``(by, value)`` with
+every key spelled out (``ROW_NUMBER()``, one subquery each), so no row order
+is needed (LANGUAGE.md §3, "Ties").  A ``sequence(… then …)`` is one subquery
+per sequence: the step rows in time order, with a running ``MAX`` of the
+latest start a chain can have, one level per step (:func:`sequence_sql`).
 
-What it cannot express raises a ``SegqlError`` that names it:
-``first``/``last … by`` without ``row_order``, nanosecond timestamps, scaled
-durations, population-level functions and pack functions that do not register
-a SQL implementation (``registry.add(..., sql=...)``), and constructs a dialect
-is known to answer differently (docs/sql.md).
+What it cannot express raises a ``SegqlError`` that names it: nanosecond
+timestamps, scaled durations, population-level functions and pack functions
+that do not register a SQL implementation (``registry.add(..., sql=...)``),
+and constructs a dialect is known to answer differently (docs/sql.md), such
+as ``first``/``last`` of a list in BigQuery and Snowflake.
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ from segql.errors import PluginError, SegqlError, SqlError, describe_exception
 from segql.registry import FunctionRegistry
 from segql.span import Span
 from segql.timezones import UTC, Zone, zone
+from segql.types import TIMESTAMP
 
 if TYPE_CHECKING:
     from segql.check import CheckedProgram
@@ -129,6 +132,7 @@ class SqlWriter:
         dialect: str = "duckdb",
         substitutions: Mapping[ast.Node, str] | None = None,
         time_zone: str = UTC,
+        sequence_column: Callable[[ast.Sequence], str] | None = None,
     ) -> None:
         self.substitutions = dict(substitutions or {})
         """Sub-expressions already computed, as SQL (Spark's Python columns)."""
@@ -138,6 +142,8 @@ class SqlWriter:
         self.exprs = exprs
         self.kinds = kinds
         self.aggregate_column = aggregate_column
+        self.sequence_column = sequence_column
+        """The SQL of a sequence's value (its subquery's flag), or None: none translates."""
         self.profile_alias = profile_alias
         self.schemas = schemas
         self.dialect = dialect
@@ -300,6 +306,11 @@ class SqlWriter:
 
     def _sql_Aggregate(self, node: ast.Aggregate) -> str:
         return self.aggregate_column(node)
+
+    def _sql_Sequence(self, node: ast.Sequence) -> str:
+        if self.sequence_column is None:
+            raise SqlError("sequence(…) has no SQL translation here", span=node.span)
+        return self.sequence_column(node)
 
     # ------------------------------------------------------------- logic
     def _sql_Not(self, node: ast.Not) -> str:
@@ -554,11 +565,14 @@ class SqlWriter:
 
 
 def check_population_calls(
-    planned: CheckedProgram, functions: FunctionRegistry, aggregates: Mapping[str, list[ast.Aggregate]]
+    planned: CheckedProgram,
+    functions: FunctionRegistry,
+    aggregates: Mapping[str, list[ast.Aggregate]],
+    sequences: list[ast.Sequence] | None = None,
 ) -> None:
     """Population-level calls translate only through their pack's SQL (window
-    functions over the profile rows), and only outside aggregates, whose
-    population would be a related table's rows."""
+    functions over the profile rows), and only outside aggregates and
+    sequences, whose population would be a related table's rows."""
 
     def is_population(name: str) -> bool:
         return bool(getattr(functions.get(name), "population", False))
@@ -571,15 +585,24 @@ def check_population_calls(
                 span=call.span,
                 hint="its pack can register one with window functions: registry.add(..., sql=...)",
             )
-    for nodes in aggregates.values():
-        for node in nodes:
-            for inner in ast.walk(node):
-                if inner is not node and isinstance(inner, ast.Func) and is_population(inner.name):
-                    raise SqlError(
-                        f"{inner.name}() inside {node.func}({node.table} …) sees the related rows as its "
-                        "population; it has no SQL translation yet",
-                        span=inner.span,
-                    )
+    inner_nodes: list[ast.Node] = [node for nodes in aggregates.values() for node in nodes]
+    inner_nodes.extend(sequences or [])
+    for node in inner_nodes:
+        for inner in ast.walk(node):
+            if inner is not node and isinstance(inner, ast.Func) and is_population(inner.name):
+                raise SqlError(
+                    f"{inner.name}() inside {_describe(node)} sees the related rows as its "
+                    "population; it has no SQL translation yet",
+                    span=inner.span,
+                )
+
+
+def _describe(node: ast.Node) -> str:
+    """``sum(orders …)``, ``sequence(sessions then orders …)``: an aggregate or a sequence, for messages."""
+    if isinstance(node, ast.Sequence):
+        return "sequence(" + " then ".join(step.table for step in node.steps) + " …)"
+    assert isinstance(node, ast.Aggregate)
+    return f"{node.func}({node.table} …)"
 
 
 def _kind(node: ast.Node) -> str | None:
@@ -623,26 +646,75 @@ def empty_group_sql(writer: SqlWriter, node: ast.Aggregate) -> str | None:
     return python_literal(spec.empty) if spec.empty is not None else None
 
 
-def ordered_tables(planned: CheckedProgram) -> list[str]:
-    """The related tables read by aggregates with ``by`` (``first``/``last``)."""
-    tables: list[str] = []
-    for expr in planned.exprs.values():
-        for node in ast.walk(expr):
-            if isinstance(node, ast.Aggregate) and node.by is not None and node.table not in tables:
-                tables.append(node.table)
-    return tables
-
-
 ORDERED_VALUE = "__segql_value"
 
 
-def ordered_sql(writer: SqlWriter, node: ast.Aggregate, k: str, source: str, order: str) -> str:
+def ordered_sql(writer: SqlWriter, node: ast.Aggregate, k: str, source: str) -> str:
     """An aggregate with ``by`` (``first``/``last``): a query of one row per key
     ``k`` with the value as ``ORDERED_VALUE``, from its spec's SQL."""
     spec = writer.functions.aggregate(node.func)
     if spec is None or spec.sql is None:
         raise SqlError(f"{node.func}(…) has no SQL translation", span=node.span, hint="use the Arrow engine")
-    return call_aggregate_sql(spec.sql, node, writer, k, source, order, quote(ORDERED_VALUE))
+    return call_aggregate_sql(spec.sql, node, writer, k, source, quote(ORDERED_VALUE))
+
+
+SEQUENCE_MIDDLE = "CAST('5000-01-01 00:00:00' AS TIMESTAMP)"
+"""Where ``within`` is tested as ``t <= start + D`` (starts up to it) or as
+``t - D <= start`` (later ones): for a ``D`` under 4,999 years neither side
+leaves the years 1-9999 (BigQuery's and Spark's range) when the times are in
+them, so no addition overflows near the ends of the range."""
+
+
+def sequence_sql(writer: SqlWriter, node: ast.Sequence, k: str, sources: Mapping[str, str]) -> str:
+    """A query of the keys ``k`` of the customers for whom ``node`` holds
+    (LANGUAGE.md §9): rows r1 … rn, ri a row of step i (its ``where`` true,
+    its time not null), with strictly increasing times and, with ``within``,
+    time(rn) - time(r1) <= D.
+
+    One level per step.  Level 1 is step 1's rows, each the start of a chain
+    (``start = t``).  Level j is step j's rows that continue a chain: the rows
+    of level j-1 and of step j in one list per customer, ordered by time with
+    step j's rows first at equal times (so a row of level j-1 at the same
+    instant is not earlier), and the running ``MAX`` of level j-1's starts
+    gives each step-j row the latest start of a chain it continues (null: none).
+    The sequence holds when a row of the last level has a start (and, with
+    ``within``, ``t - start <= D``: the latest start is the best one)."""
+    t, start, step, latest = '"__segql_t"', '"__segql_start"', '"__segql_step"', '"__segql_latest"'
+    # Dates among dates are day counts (their UTC midnights: a day is 24 hours in every zone);
+    # a date among timestamps is the first instant of its local day (docs/decisions.md, 60).
+    only_dates = all(s.time is not None and s.time.type is not None and s.time.type.kind == "date" for s in node.steps)
+
+    def rows(i: int, s: ast.SequenceStep) -> str:
+        assert s.time is not None
+        if only_dates:
+            time = f"CAST({writer.sql(s.time)} AS TIMESTAMP)"
+        else:
+            time = writer.sql(ast.Cast(operand=s.time, type=TIMESTAMP, span=s.time.span))
+        kept = [f"{k} IS NOT NULL", f"{time} IS NOT NULL"]
+        if s.where is not None:
+            kept.append(f"COALESCE({writer.sql(s.where)}, FALSE)")
+        source = quote(sources.get(s.table, s.table))
+        return f"SELECT {k}, {time} AS {t} FROM {source} WHERE {' AND '.join(kept)}"
+
+    level = f"SELECT {k}, {t}, {t} AS {start} FROM ({rows(1, node.steps[0])}) AS step_1"
+    for j, s in enumerate(node.steps[1:], start=2):
+        union = (
+            f"SELECT {k}, {t}, {start}, 0 AS {step} FROM ({level}) AS chains_{j - 1} UNION ALL "
+            f"SELECT {k}, {t}, CAST(NULL AS TIMESTAMP) AS {start}, 1 AS {step} FROM ({rows(j, s)}) AS step_{j}"
+        )
+        running = (
+            f"MAX(CASE WHEN {step} = 0 THEN {start} END) OVER (PARTITION BY {k} "
+            f"ORDER BY {t} ASC NULLS FIRST, {step} DESC NULLS LAST ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)"
+        )
+        level = (
+            f"SELECT {k}, {t}, {latest} AS {start} FROM (SELECT {k}, {t}, {step}, {running} AS {latest} "
+            f"FROM ({union}) AS merged_{j}) AS ordered_{j} WHERE {step} = 1 AND {latest} IS NOT NULL"
+        )
+    holds = f"{start} IS NOT NULL"
+    if node.within is not None:
+        d = writer.sql(node.within)
+        holds = f"(CASE WHEN {start} <= {SEQUENCE_MIDDLE} THEN {t} <= {start} + {d} ELSE {t} - {d} <= {start} END)"
+    return f"SELECT {k} FROM ({level}) AS chains WHERE {holds} GROUP BY {k}"
 
 
 def check_dialect(dialect: str) -> None:
@@ -687,39 +759,32 @@ def program_sql(
     dialect: str = "duckdb",
     substitutions: Mapping[ast.Node, str] | None = None,
     all_profile_columns: bool = False,
-    row_order: Mapping[str, str] | None = None,
     check_hooks: bool = False,
     time_zone: str = UTC,
 ) -> str:
     """The SELECT of a checked program (DuckDB SQL).  ``substitutions`` are
     sub-expressions the profile table already holds (as SQL); with
     ``all_profile_columns`` the query keeps every profile column (``p.*``)
-    instead of the key alone.  ``row_order`` names, per related table, the
-    column that orders its rows (``first``/``last … by`` break ties by it);
-    ``check_hooks`` parses each pack hook's SQL as it is written."""
+    instead of the key alone; ``check_hooks`` parses each pack hook's SQL as
+    it is written."""
     substitutions = dict(substitutions or {})
-    row_order = dict(row_order or {})
     aggregates: dict[str, list[ast.Aggregate]] = {}
+    sequences: list[ast.Sequence] = []
     for expr in planned.exprs.values():
         for node in walk_outside(expr, substitutions):
             if isinstance(node, ast.Aggregate):
                 seen = aggregates.setdefault(node.table, [])
                 if node not in seen:
                     seen.append(node)
-    check_population_calls(planned, functions, aggregates)
+            elif isinstance(node, ast.Sequence) and node not in sequences:
+                sequences.append(node)
+    check_population_calls(planned, functions, aggregates, sequences)
     names: dict[ast.Aggregate, str] = {}
     for table, nodes in aggregates.items():
         for i, node in enumerate(nodes):
             names[node] = f"a_{_safe(table)}_{i}"
     ordered = [node for nodes in aggregates.values() for node in nodes if node.by is not None]
-    for node in ordered:
-        if node.table not in row_order:
-            raise SqlError(
-                f"{node.func}(… by …) has no SQL translation: its ties are broken by the related "
-                f"table's row order, which SQL tables do not have",
-                span=node.span,
-                hint=f"name a column of {node.table} that orders its rows: row_order={{'{node.table}': '<column>'}}",
-            )
+    sequence_names = {node: f"q_{i}" for i, node in enumerate(sequences)}
 
     def aggregate_column(node: ast.Aggregate) -> str:
         if node in ordered:
@@ -727,6 +792,10 @@ def program_sql(
         column = f"{quote('r_' + _safe(node.table))}.{quote(names[node])}"
         empty = empty_group_sql(writer, node)
         return f"COALESCE({column}, {empty})" if empty is not None else column
+
+    def sequence_column(node: ast.Sequence) -> str:
+        assert related_key is not None
+        return f"({quote(sequence_names[node])}.{quote(related_key)} IS NOT NULL)"
 
     writer = SqlWriter(
         as_of=as_of,
@@ -740,6 +809,7 @@ def program_sql(
         dialect=dialect,
         substitutions=substitutions,
         time_zone=time_zone,
+        sequence_column=sequence_column,
     )
     writer.check_hooks = check_hooks
     joins = []
@@ -759,8 +829,12 @@ def program_sql(
         for node in nodes:
             if node in ordered:
                 alias = quote(names[node])
-                inner = ordered_sql(writer, node, k, source, quote(row_order[table]))
+                inner = ordered_sql(writer, node, k, source)
                 joins.append(f"LEFT JOIN ({inner}) AS {alias} ON p.{k} = {alias}.{k}")
+    for node, name in sequence_names.items():
+        assert related_key is not None
+        k, alias = quote(related_key), quote(name)
+        joins.append(f"LEFT JOIN ({sequence_sql(writer, node, k, related_tables)}) AS {alias} ON p.{k} = {alias}.{k}")
     writer.rows_from = f"{quote(profile_table)} AS p" + "".join(" " + j for j in joins)
     if all_profile_columns:
         columns = ["p.*"]
@@ -798,13 +872,14 @@ def python_calls(planned: CheckedProgram, functions: FunctionRegistry) -> list[a
         fn = functions.get(node.name)
         return fn is not None and fn.sql is None and not fn.population
 
-    def visit(node: ast.Node, aggregate: ast.Aggregate | None) -> None:
+    def visit(node: ast.Node, inside: ast.Node | None) -> None:
         if needs_python(node):
             assert isinstance(node, ast.Func)
-            if aggregate is not None:
+            if inside is not None:
+                rows = inside.table if isinstance(inside, ast.Aggregate) else "its event tables"
                 raise SqlError(
                     f"{node.name}() has no SQL implementation and runs over the rows of "
-                    f"{aggregate.table} inside {aggregate.func}(…); Spark runs Python functions "
+                    f"{rows} inside {_describe(inside)}; Spark runs Python functions "
                     "over profile rows only",
                     span=node.span,
                     hint="its pack can register a SQL implementation: registry.add(..., sql=...)",
@@ -820,9 +895,9 @@ def python_calls(planned: CheckedProgram, functions: FunctionRegistry) -> list[a
             if node not in calls:
                 calls.append(node)
             return
-        inside = node if isinstance(node, ast.Aggregate) else aggregate
+        rows_of: ast.Node | None = node if isinstance(node, (ast.Aggregate, ast.Sequence)) else inside
         for child in ast.children(node):
-            visit(child, inside)
+            visit(child, rows_of)
 
     for expr in planned.exprs.values():
         visit(expr, None)
