@@ -41,6 +41,7 @@ from engines import (
     BATCH_SIZE,
     COUNTS,
     ENGINES,
+    FULL,
     SETTINGS,
     SIZES,
     Runner,
@@ -962,6 +963,16 @@ BEHAVIOUR_CASES = [
     *[("sequences", BEHAVIOUR_SEQUENCES, instant, "UTC") for instant in BEHAVIOUR_INSTANTS[1:]],
     *[("calendar", BEHAVIOUR_CALENDAR, dt.datetime(1998, 3, 29, 1, 30, tzinfo=dt.UTC), z) for z in BEHAVIOUR_ZONES],
 ]
+BEHAVIOUR_SPARK_DEFAULT = {1, 3, 6, 9}
+"""The cases Spark runs by default (a query over CDNOW costs it about ten seconds): the cut and
+the sequences at one instant, the calendar in Warsaw and in Adelaide; all of them under CI or
+SEGQL_LONG=1 (the other engines run all of them always)."""
+
+
+def behaviour_cases(engine: str) -> list[tuple[str, str, dt.datetime, str]]:
+    if engine == "spark" and not FULL:
+        return [case for i, case in enumerate(BEHAVIOUR_CASES) if i in BEHAVIOUR_SPARK_DEFAULT]
+    return BEHAVIOUR_CASES
 
 
 @pytest.mark.parametrize(
@@ -969,7 +980,7 @@ BEHAVIOUR_CASES = [
     [
         pytest.param(name, case, id=f"{name}-{case[0]}-{case[2]:%Y%m%d%H%M}-{case[3]}")
         for name in ENGINES
-        for case in BEHAVIOUR_CASES
+        for case in behaviour_cases(name)
     ],
     indirect=["engine"],
 )
