@@ -85,8 +85,13 @@ class KeyIndex:
             if not pa.types.is_integer(related_keys.type):  # pragma: no cover - key types are checked first
                 raise DataError("related keys must have the profile key's type")
             values = pc.fill_null(related_keys, self._base).to_numpy()
+            last = self._base + len(self._slots) - 1
+            if not related_keys.null_count and len(values) and values.min() >= self._base and values.max() <= last:
+                # The usual case (every key in the table's range): one gather, no masks.
+                found: np.ndarray = self._slots.take(np.subtract(values, self._base)).astype(np.int64)
+                return found
             # Compare before subtracting: differences of extreme keys would wrap.
-            inside = (values >= self._base) & (values <= self._base + len(self._slots) - 1)
+            inside = (values >= self._base) & (values <= last)
             if related_keys.null_count:
                 inside &= np.asarray(pc.is_valid(related_keys).to_numpy(zero_copy_only=False), dtype=bool)
             result = np.full(len(values), -1, dtype=np.int64)

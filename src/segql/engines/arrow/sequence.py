@@ -351,12 +351,12 @@ PARALLEL_SORT_ROWS = 1 << 20
 """From this many rows, the sort runs in parts on several threads."""
 
 
-def sort_in_place(values: np.ndarray) -> None:
+def sort_in_place(values: np.ndarray, parallel: bool = True) -> None:
     """``values.sort()``: large arrays in one part per core (at most 4) on
     threads (NumPy's sort releases the GIL), then one stable sort, which
     finds the sorted parts and only merges them (Timsort)."""
     parts = min(os.cpu_count() or 1, 4)
-    if parts < 2 or len(values) < PARALLEL_SORT_ROWS:
+    if not parallel or parts < 2 or len(values) < PARALLEL_SORT_ROWS:
         values.sort()
         return
     bounds = [len(values) * i // parts for i in range(parts + 1)]
@@ -386,7 +386,7 @@ def _blocks(n: int) -> Iterator[tuple[int, int]]:
         yield begin, min(n, begin + BLOCK)
 
 
-def sort_rows(positions: np.ndarray, keys: np.ndarray, profiles: int) -> Sorted:
+def sort_rows(positions: np.ndarray, keys: np.ndarray, profiles: int, parallel: bool = True) -> Sorted:
     """The rows sorted by (position, key).
 
     One ``np.sort`` of packed int64 values — position, then the key's
@@ -418,7 +418,7 @@ def sort_rows(positions: np.ndarray, keys: np.ndarray, profiles: int) -> Sorted:
         block = packed[begin:end]
         block |= positions[begin:end] << top
         block |= np.arange(begin, end, dtype=np.int64)
-    sort_in_place(packed)
+    sort_in_place(packed, parallel)
     if sys.byteorder == "little":  # the high halves of the packed values, shifted
         by = packed.view(np.int32)[1::2] >> (31 - position_bits)
     else:  # pragma: no cover
@@ -461,11 +461,11 @@ class Chains:
     of the last step, or no chain ends there)."""
 
 
-def chains(rows: StepRows, profiles: int) -> Chains:
+def chains(rows: StepRows, profiles: int, parallel: bool = True) -> Chains:
     """The latest achievable starts (see the module's docstring).  Indices
     into the sorted rows are int32 where they fit; the few full-size arrays
     are allocated once and updated in place."""
-    found = sort_rows(rows.positions, rows.keys, profiles)
+    found = sort_rows(rows.positions, rows.keys, profiles, parallel)
     order, positions = found.order, found.positions
     n = len(order)
     if n == 0:
@@ -504,9 +504,38 @@ def chains(rows: StepRows, profiles: int) -> Chains:
     return Chains(order, start)
 
 
+PARALLEL_CUSTOMER_ROWS = 1 << 21
+"""From this many rows, customers are split into ranges computed on several threads."""
+
+
 def members(rows: StepRows, profiles: int) -> np.ndarray:
-    """Whether each profile position is in the sequence (bool, never null)."""
-    found = chains(rows, profiles)
+    """Whether each profile position is in the sequence (bool, never null).
+
+    Customers' chains are independent: for many rows, the customers are split
+    into one range of positions per core (at most 4), and each range's rows
+    are sorted and chained on its own thread (NumPy releases the GIL), with
+    no merge afterwards."""
+    parts = min(os.cpu_count() or 1, 4)
+    if parts < 2 or profiles < parts or len(rows.positions) < PARALLEL_CUSTOMER_ROWS:
+        return _members(rows, profiles)
+    bounds = [profiles * i // parts for i in range(parts + 1)]
+    part_of = np.searchsorted(np.array(bounds[1:-1], dtype=rows.positions.dtype), rows.positions, side="right")
+
+    def run(part: int) -> np.ndarray:
+        picked = np.flatnonzero(part_of == part)
+        check = rows.within
+        within = None if check is None else (lambda end, start: check(picked[end], picked[start]))
+        sub = StepRows(
+            rows.positions[picked] - bounds[part], rows.keys[picked], [f[picked] for f in rows.flags], within
+        )
+        return _members(sub, bounds[part + 1] - bounds[part], parallel=False)
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=parts, thread_name_prefix="segql-sequence") as pool:
+        return np.concatenate(list(pool.map(run, range(parts))))
+
+
+def _members(rows: StepRows, profiles: int, parallel: bool = True) -> np.ndarray:
+    found = chains(rows, profiles, parallel)
     result = np.zeros(profiles, dtype=bool)
     ends = np.flatnonzero(found.starts >= 0)
     if rows.within is not None and len(ends):
