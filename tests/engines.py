@@ -101,13 +101,14 @@ SIZES: dict[str, Sizes] = {
         rfm_params=_RFM_PARAMS,
         demo_customers=2_000,
     ),
-    # Under CI (or SEGQL_LONG=1) as many batches as the DuckDB suite; fewer by default, so that the
-    # default run stays under ten minutes on 2 cores (a Spark query costs a few tenths of a second).
+    # Under CI (or SEGQL_LONG=1) as many batches as the DuckDB suite; a fifth to a quarter by default, so
+    # that the default run stays under ten minutes on 2 cores (a Spark query costs a few tenths of
+    # a second).
     "spark": Sizes(
-        expressions=400 if FULL else 150,
-        expression_batches=195 if FULL else 60,
-        aggregates=200 if FULL else 80,
-        aggregate_batches=55 if FULL else 20,
+        expressions=400 if FULL else 100,
+        expression_batches=195 if FULL else 40,
+        aggregates=200 if FULL else 50,
+        aggregate_batches=55 if FULL else 14,
         cdnow_windows=("all", "-90d", "between -365d and -90d", "december 1997", "mixed"),
         rfm_params=({},),
         demo_customers=3_000,

@@ -344,7 +344,7 @@ def test_postgres_matches_the_self_join(pg_server) -> None:
 def test_spark_matches_the_self_join(spark_session) -> None:
     runner = SparkRunner(spark_session)
     program = segql.compile(SOURCE)
-    for seed in range(8 if LONG else 2):
+    for seed in range(8 if LONG else 1):
         events = draw(seed)
         as_of = AS_OFS[seed % len(AS_OFS)]
         got = runner.run(program, events.profile, key="id", related=events.related, zone="Asia/Kolkata", as_of=as_of)
