@@ -614,6 +614,19 @@ def test_fmt_keeps_a_literal_without_a_zone_a_wall_clock() -> None:
         assert out == [True, False]
 
 
+def test_fmt_writes_years_before_1000_with_four_digits() -> None:
+    """`fmt` wrote 0001-01-01T00:00:00Z as 1-01-01T00:00:00Z, which does not parse."""
+    from segql.format import format_source
+
+    source = "segment a = ts >= 0001-01-01T00:00:00Z and ts < 0999-12-31T23:59:59\n"
+    formatted = format_source(source)
+    assert "0001-01-01T00:00:00Z" in formatted and "0999-12-31T23:59:59\n" in formatted
+    assert format_source(formatted) == formatted
+    times = pa.table({"ts": pa.array([dt.datetime(1, 1, 1), dt.datetime(999, 12, 31, 23, 59, 59)], pa.timestamp("s"))})
+    for text in (source, formatted):
+        assert segql.compile(text).evaluate(times).column("a").to_pylist() == [True, False]
+
+
 def test_a_list_of_instants_against_a_date_compares_local_days() -> None:
     """23:30 UTC on 30 March is 00:30 on 31 March in Warsaw (hand computed), in Arrow and in SQL."""
     table = pa.table({"id": [1, 2, 3], "d": pa.array([dt.date(2024, 3, 31), dt.date(2024, 3, 30), None])})

@@ -273,7 +273,7 @@ def literal(value: object) -> str:
     if isinstance(value, dt.datetime):
         # Without a zone it is a local wall clock (written without one); else an instant, in UTC.
         utc = value.astimezone(dt.UTC) if value.tzinfo is not None else value
-        text = utc.strftime("%Y-%m-%dT%H:%M:%S")
+        text = utc.replace(tzinfo=None, microsecond=0).isoformat()  # (strftime's %Y drops the zeros of 0001)
         if utc.microsecond:
             text += f".{utc.microsecond:06d}"
         return text + ("Z" if value.tzinfo is not None else "")
