@@ -876,3 +876,32 @@ def test_run_on_the_spark_engine_gives_the_arrow_engines_segments(data: Path, ex
     assert [r["customer_id"] for r in rows] == ordered.column("customer_id").to_pylist()
     for name in [*SEGMENT_NAMES, "orders_total", "spend"]:
         assert [r[name] for r in rows] == ordered.column(name).to_pylist(), name
+
+
+SEQUENCE_SOURCE = """\
+events orders by ts
+segment upgraded "A single CD, then a bigger order within 90 days" =
+    sequence(orders where cds = 1 then orders where cds > 1 within 90d)
+"""
+
+
+def test_why_explains_a_sequence(data: Path, customers: pa.Table, orders: pa.Table):
+    """`segql why` shows the matching rows of a member's sequence, and for a
+    non-member how many rows pass each step (LANGUAGE.md §9)."""
+    out = segql.compile(SEQUENCE_SOURCE).evaluate(
+        customers, key="customer_id", related={"orders": orders}, as_of=AS_OF_DT
+    )
+    flags = dict(zip(out["customer_id"].to_pylist(), out["upgraded"].to_pylist(), strict=True))
+    member = next(c for c, hit in flags.items() if hit)
+    outsider = next(c for c, hit in flags.items() if not hit and c not in PROSPECTS)
+    (data / "sequence.segql").write_text(SEQUENCE_SOURCE, encoding="utf-8")
+    inside, outside = cli_many(
+        [*why_args(data, member, "sequence.segql"), "--time-zone", "Asia/Kolkata"],
+        why_args(data, outsider, "sequence.segql"),
+    )
+    assert inside.returncode == 0, inside.stderr
+    assert "(Asia/Kolkata)" in inside.stdout.splitlines()[0]
+    assert "upgraded = true" in inside.stdout and "matched rows" in inside.stdout
+    assert "step 1" in inside.stdout and "step 2" in inside.stdout and "cds = 1" in inside.stdout
+    assert outside.returncode == 0, outside.stderr
+    assert "upgraded = false" in outside.stdout and "no chain of rows matches" in outside.stdout
