@@ -481,9 +481,12 @@ def test_postgres_gives_the_hand_computed_answer(pg_server) -> None:
     assert [got["fs"][i] for i in order] == ["z", "Z"] and [got["ls"][i] for i in order] == ["😀", None]
 
 
-@pytest.mark.parametrize(
-    ("by_kind", "value_kind"), [("float", "float"), ("string", "string"), ("int", "list"), ("bool", "float_list")]
-)
+SPARK_KINDS = [("float", "float"), ("string", "string"), ("int", "list"), ("bool", "float_list")]
+"""Spark runs two of them by default (its queries cost about a second each), all four under CI or
+SEGQL_LONG=1."""
+
+
+@pytest.mark.parametrize(("by_kind", "value_kind"), SPARK_KINDS if LONG or os.environ.get("CI") else SPARK_KINDS[:2])
 def test_spark_agrees(spark_session, by_kind: str, value_kind: str) -> None:
     """segql.spark.evaluate (no row order is added to the DataFrames any more)
     gives the oracle's values, and the hand-computed lists (Spark orders null
