@@ -30,7 +30,8 @@ import duckdb
 import pyarrow as pa
 import pytest
 import sqlglot
-from engines import PostgresRunner, SparkRunner, run_sql
+from engines import SparkRunner, run_sql
+from engines import runner as engine_runner
 
 import segql
 
@@ -328,30 +329,19 @@ def test_other_dialects_parse(dialect: str) -> None:
     assert "ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW" in sql
 
 
-def test_postgres_matches_the_self_join(pg_server) -> None:
-    runner = PostgresRunner(pg_server)
+@pytest.mark.parametrize(("name", "seeds"), [("postgres", 30 if LONG else 6), ("spark", 8 if LONG else 1)])
+def test_postgres_and_spark_match_the_self_join(name: str, seeds: int, request: pytest.FixtureRequest) -> None:
+    """PostgreSQL and the Spark engine, sessions in Asia/Kolkata."""
+    runner = engine_runner(name, request)
     program = segql.compile(SOURCE)
-    for seed in range(30 if LONG else 6):
+    for seed in range(seeds):
         events = draw(seed)
         as_of = AS_OFS[seed % len(AS_OFS)]
         got = runner.run(program, events.profile, key="id", related=events.related, zone="Asia/Kolkata", as_of=as_of)
-        assert_answers(got, oracle(events, as_of), f"postgres seed {seed}")
+        assert_answers(got, oracle(events, as_of), f"{name} seed {seed}")
     events = extreme_events()
     got = runner.run(program, events.profile, key="id", related=events.related, as_of=EXTREME_AS_OF)
-    assert_answers(got, EXTREME_EXPECTED, "postgres, extremes")
-
-
-def test_spark_matches_the_self_join(spark_session) -> None:
-    runner = SparkRunner(spark_session)
-    program = segql.compile(SOURCE)
-    for seed in range(8 if LONG else 1):
-        events = draw(seed)
-        as_of = AS_OFS[seed % len(AS_OFS)]
-        got = runner.run(program, events.profile, key="id", related=events.related, zone="Asia/Kolkata", as_of=as_of)
-        assert_answers(got, oracle(events, as_of), f"spark seed {seed}")
-    events = extreme_events()
-    got = runner.run(program, events.profile, key="id", related=events.related, as_of=EXTREME_AS_OF)
-    assert_answers(got, EXTREME_EXPECTED, "spark, extremes")
+    assert_answers(got, EXTREME_EXPECTED, f"{name}, extremes")
 
 
 PY = segql.PluginHost(
