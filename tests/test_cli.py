@@ -38,6 +38,7 @@ import pyarrow.feather as feather
 import pyarrow.parquet as pq
 import pytest
 from cdnow import CUSTOMER_COUNT, ORDER_COUNT, load_customers, load_orders
+from engines import FULL
 
 import segql
 
@@ -860,6 +861,7 @@ def test_sql_translates_first_and_last_and_ignores_the_deprecated_row_order(data
     assert ordered.returncode == unknown.returncode == malformed.returncode == 0
 
 
+@pytest.mark.skipif(not FULL, reason="two Spark JVMs started by the CLI (a minute): CI or SEGQL_LONG=1")
 def test_run_on_the_spark_engine_gives_the_arrow_engines_segments(data: Path, expected: pa.Table, tmp_path: Path):
     pytest.importorskip("pyspark")
     overflow = write(tmp_path, "overflow.segql", "feature f = count(orders) * 4611686018427387904")

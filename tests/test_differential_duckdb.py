@@ -44,10 +44,10 @@ DUCKDB_OVERFLOW = (duckdb.OutOfRangeException, duckdb.ConversionException)
 
 # Examples per run under CI (or SEGQL_LONG=1); with the aggregate suite
 # (test_aggregates_differential.py) 5,000 random expressions (docs/security.md).
-# Half of them by default, so that the default run stays under ten minutes on 2 cores.
+# A third of them by default, so that the default run stays under ten minutes on 2 cores.
 FULL = bool(os.environ.get("CI") or os.environ.get("SEGQL_LONG"))
-PREDICATE_EXAMPLES = 2_500 if FULL else 1_250
-VALUE_EXAMPLES = 1_400 if FULL else 700
+PREDICATE_EXAMPLES = 2_500 if FULL else 800
+VALUE_EXAMPLES = 1_400 if FULL else 450
 
 DIFFERENTIAL = settings(
     deadline=None,

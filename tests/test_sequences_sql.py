@@ -329,9 +329,11 @@ def test_other_dialects_parse(dialect: str) -> None:
     assert "ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW" in sql
 
 
-@pytest.mark.parametrize(("name", "seeds"), [("postgres", 30 if LONG else 6), ("spark", 8 if LONG else 1)])
+@pytest.mark.parametrize(("name", "seeds"), [("postgres", 30 if LONG else 6), ("spark", 8 if LONG else 0)])
 def test_postgres_and_spark_match_the_self_join(name: str, seeds: int, request: pytest.FixtureRequest) -> None:
-    """PostgreSQL and the Spark engine, sessions in Asia/Kolkata."""
+    """PostgreSQL and the Spark engine, sessions in Asia/Kolkata, then the hand-computed extremes
+    (Spark runs the random seeds under SEGQL_LONG=1 only: a Spark query of these sequences takes
+    twenty seconds)."""
     runner = engine_runner(name, request)
     program = segql.compile(SOURCE)
     for seed in range(seeds):

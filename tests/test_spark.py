@@ -18,7 +18,7 @@ import types
 import pyarrow as pa
 import pytest
 import test_aggregates_cdnow as cdnow_cases
-from engines import SETTINGS, SparkRunner, assert_same_tables, compare, spark_safe
+from engines import FULL, SETTINGS, SparkRunner, assert_same_tables, compare, spark_safe
 from hypothesis import given, settings
 from sqlgen import Kind
 from sqlgen import scenarios as expression_scenarios
@@ -29,7 +29,8 @@ import segql.spark
 
 pyspark = pytest.importorskip("pyspark")
 
-SPARK_PYTHON_EXAMPLES = 100
+SPARK_PYTHON_EXAMPLES = 100 if FULL else 25
+"""Random expressions through a Python function: a quarter by default (CI / SEGQL_LONG=1: all)."""
 
 
 @pytest.fixture(scope="module")

@@ -6,6 +6,7 @@ engines in test_travel_type.py and test_travel_purpose.py: the ``run`` fixture.)
 from __future__ import annotations
 
 import math
+import os
 import types
 from collections.abc import Callable
 from decimal import Decimal
@@ -65,11 +66,15 @@ def test_thresholds_are_arrows_quantiles_bit_for_bit() -> None:
     assert compared == 1000 and interpolated > 500
 
 
+TRIALS = 120 if os.environ.get("CI") or os.environ.get("SEGQL_LONG") else 40
+"""Random booking tables: a third by default, all under CI or SEGQL_LONG=1."""
+
+
 def test_random_bookings_agree_with_the_arrow_engine(host: segql.PluginHost, with_sql: Callable[..., pa.Table]) -> None:
-    """120 random tables x 3 pairs of quantiles: float, integer and decimal prices
+    """TRIALS random tables x 3 pairs of quantiles: float, integer and decimal prices
     (ties, NaN, nulls, infinities) and parties; the types on DuckDB equal Arrow's."""
     rng = np.random.default_rng(7)
-    for trial in range(120):
+    for trial in range(TRIALS):
         prices = random_prices(rng, trial)
         n = len(prices)
         if trial % 7 == 5:
