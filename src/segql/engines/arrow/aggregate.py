@@ -214,9 +214,24 @@ class Groups:
     def count_distinct(self, mask: np.ndarray | None, value: pa.Array) -> pa.Array:
         if pa.types.is_null(value.type):
             return pa.array(np.zeros(self.n, dtype=np.int64))  # (Arrow counts the null as a value)
+        value = decode(value)
         if pa.types.is_floating(value.type):
             value = _one_zero_one_nan(value)
-        return self._arrow_fallback("count_distinct", mask, value)
+        codes = _value_codes(value)
+        if codes is None:
+            return self._arrow_fallback("count_distinct", mask, value)
+        numbers, distinct = codes
+        keep = np.asarray(pc.is_valid(value).to_numpy(zero_copy_only=False), dtype=bool)
+        if mask is not None:
+            keep &= mask
+        pos, numbers = self.positions[keep], numbers[keep]
+        if self.n * distinct <= _DISTINCT_BITMAP_CELLS:
+            # Few distinct values: a bitmap of (customer, value) pairs seen.
+            seen = np.zeros(self.n * distinct, dtype=bool)
+            seen[pos * distinct + numbers] = True
+            return pa.array(seen.reshape(self.n, distinct).sum(axis=1, dtype=np.int64))
+        pairs = np.unique(pos * distinct + numbers)
+        return pa.array(np.bincount(pairs // distinct, minlength=self.n).astype(np.int64))
 
     def sum_avg(self, agg: ast.Aggregate, mask: np.ndarray | None, value: pa.Array) -> pa.Array:
         """``sum`` or ``avg`` (``agg.func``)."""
@@ -376,6 +391,25 @@ class Groups:
             zero = pa.scalar(0, scattered.type) if func == "count_distinct" else pa.scalar(0).cast(scattered.type)
             scattered = pc.fill_null(scattered, zero)
         return scattered
+
+
+_DISTINCT_BITMAP_CELLS = 1 << 26
+"""count_distinct uses a (customers x distinct values) bitmap up to this many cells."""
+
+
+def _value_codes(value: pa.Array) -> tuple[np.ndarray, int] | None:
+    """Each row's value (not dictionary-encoded) as a number 0..k-1, equal numbers for equal values
+    (Arrow's hash of the values: NaN one value, floats already with one zero),
+    and k; None when the numbers could overflow (more than 2**31 values)."""
+    try:
+        encoded = pc.dictionary_encode(value)
+    except pa.ArrowNotImplementedError:
+        return None
+    distinct = len(encoded.dictionary)
+    if distinct >= 2**31:  # pragma: no cover - more distinct values than fit in memory here
+        return None
+    numbers = np.asarray(pc.fill_null(encoded.indices, 0).to_numpy(zero_copy_only=False), dtype=np.int64)
+    return numbers, max(distinct, 1)
 
 
 def _orderable_rows(by: pa.Array, mask: np.ndarray | None) -> np.ndarray:
