@@ -410,6 +410,61 @@ def cmd_count(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_history(args: argparse.Namespace) -> int:
+    if args.output:
+        file_format(args.output)  # an unknown extension is a usage error before any work
+        related_paths = [spec.partition("=") for spec in args.related or []]
+        refuse_output_over_input(
+            args.output,
+            [
+                ("the segment file", args.file),
+                ("--data", args.data),
+                *((f"related table '{name}'", path) for name, _, path in related_paths if path),
+            ],
+        )
+    program = load_program(args.file)
+    options = evaluation_options(args)
+    with progress(f"reading {args.data}"):
+        data = args.data if file_format(args.data) == "parquet" else read_table(args.data)
+    with progress(f"counting {len(program.segments)} segments from {args.start} every {args.every}"):
+        out = program.history(data, start=args.start, every=args.every, **options)
+    if args.output:
+        write_table(out, args.output)
+        print(f"wrote {out.num_rows:,} instants × {len(program.segments)} segments to {args.output}", file=sys.stderr)
+        return 0
+    fmt = output_format(args.format)
+    names = program.segments
+    instants = [i.isoformat().replace("+00:00", "Z") for i in out.column("as_of").to_pylist()]
+    counts = {name: out.column(name).to_pylist() for name in names}
+    rows = [[when, *(counts[n][i] for n in names)] for i, when in enumerate(instants)]
+    if fmt == "pretty":
+        rows = [[when, *(f"{counts[n][i]:,}" for n in names)] for i, when in enumerate(instants)]
+        sys.stdout.write(render_table(rows, ["as_of", *names], True, set(range(1, len(names) + 1))))
+        # The chart's labels: days, or days and times when the instants are not all midnights.
+        midnights = all(i.endswith("T00:00:00Z") for i in instants)
+        labels = [i[:10] if midnights else i[:16].replace("T", " ") for i in instants]
+        for name in names:
+            sys.stdout.write("\n" + bar_chart(name, labels, counts[name]))
+        return 0
+    emit_rows(["as_of", *names], rows, fmt, sys.stdout)
+    return 0
+
+
+BAR_WIDTH = 40
+_EIGHTHS = " ▏▎▍▌▋▊▉"
+
+
+def bar_chart(title: str, labels: list[str], values: list[int]) -> str:
+    """One horizontal bar per value, scaled to the largest (eighths of a character)."""
+    largest = max(values, default=0)
+    lines = [title]
+    for label, value in zip(labels, values, strict=True):
+        eighths = round(value * BAR_WIDTH * 8 / largest) if largest else 0
+        bar = "█" * (eighths // 8) + (_EIGHTHS[eighths % 8] if eighths % 8 else "")
+        lines.append(f"  {label}  {bar.ljust(BAR_WIDTH)}  {value:,}")
+    return "\n".join(lines) + "\n"
+
+
 def cmd_why(args: argparse.Namespace) -> int:
     program = load_program(args.file)
     data = read_table(args.data)
@@ -625,6 +680,18 @@ def build_parser() -> argparse.ArgumentParser:
     add_evaluation_options(p)
     p.add_argument("--format", choices=["pretty", "plain", "json", "csv"], help="output format")
     p.set_defaults(func=cmd_count)
+
+    p = sub.add_parser("history", help="each segment's size at instants from --start every --every (a chart)")
+    p.add_argument("file")
+    add_data_options(p, required=True)
+    add_evaluation_options(p)
+    p.add_argument("--start", required=True, metavar="ISO", help="the first instant, e.g. 2026-01-01")
+    p.add_argument(
+        "--every", default="1w", metavar="DURATION", help="the step: 1d, 1w (default), 1m (a calendar month), 1y, 12h"
+    )
+    p.add_argument("-o", "--output", metavar="OUT", help="write the sizes (.csv .parquet .arrow .jsonl)")
+    p.add_argument("--format", choices=["pretty", "plain", "json", "csv"], help="stdout format (pretty: a chart)")
+    p.set_defaults(func=cmd_history)
 
     p = sub.add_parser("why", help="why one customer is (or is not) in a segment")
     p.add_argument("file")

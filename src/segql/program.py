@@ -451,6 +451,62 @@ class Program:
             )
             return self._deep(lambda: ARROW.evaluate(source, bindings))
 
+    # ---------------------------------------------------------------- history
+    def history(
+        self,
+        data: Any,
+        *,
+        start: Any,
+        every: Any = "1w",
+        key: str | None = None,
+        related: Mapping[str, Any] | None = None,
+        as_of: Any = None,
+        params: Mapping[str, Any] | None = None,
+        timeout: float | None = None,
+        cancel: threading.Event | None = None,
+        time_zone: str | None = None,
+    ) -> pa.Table:
+        """Each segment's size at the instants ``start``, ``start + every``, …
+        up to ``as_of`` (default now), as ``evaluate`` as of each instant
+        would count it (LANGUAGE.md §10): a column ``as_of`` (the instant,
+        UTC) and one int64 column per segment.  ``every`` is a duration as the
+        language writes it: ``"1d"``, ``"1w"``, ``"1m"`` (a calendar month),
+        ``"1y"``, ``"12h"``; days, weeks, months and years step the wall clock
+        of ``time_zone``.  The related tables are read once and only the rows
+        that change sides between two instants are reduced again
+        (segql.history); ``timeout`` bounds the whole history."""
+        from segql.history import instants, parse_every, segment_counts
+
+        with only_segql_errors(self.source, self.source_name):
+            step = parse_every(every)
+            end = resolve_as_of(as_of)
+            first = resolve_as_of(start) if start is not None else None
+            if first is None:
+                raise ParameterError("history needs start=, the first instant", hint='e.g. start="2026-01-01"')
+            streamed = isinstance(data, (str, os.PathLike, ds.Dataset))
+            source = Source(data if streamed else to_table(data))
+            bindings = self._arrow_bindings(
+                source.schema, key, related, end, params, timeout, cancel, time_zone=time_zone
+            )
+            at = instants(first, step, end, bindings.time_zone)
+            table = source.table
+            if table is None:  # a Parquet path or a dataset: only the columns the program reads
+                columns = sorted(set(bindings.plan.columns) | ({key} if key else set()))
+                schema = pa.schema([source.schema.field(c) for c in columns])
+                table = pa.Table.from_batches(list(source.batches(columns)), schema=schema)
+            counts = self._deep(lambda: list(segment_counts(bindings, table, at)))
+            segments = bindings.plan.segments
+            columns_out: dict[str, pa.Array] = {"as_of": pa.array(at, pa.timestamp("us", tz="UTC"))}
+            for name in segments:
+                columns_out[name] = pa.array([c[name] for c in counts], pa.int64())
+            metadata = dict(bindings.audit) | {
+                "segql.history.start": first.isoformat(),
+                "segql.history.every": step.text,
+            }
+            metadata.pop("segql.as_of", None)
+            out = pa.table(columns_out)
+            return out.replace_schema_metadata({k.encode(): v.encode() for k, v in metadata.items()})
+
     # -------------------------------------------------------------------- SQL
     def to_sql(
         self,

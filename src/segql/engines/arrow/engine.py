@@ -57,15 +57,23 @@ class ArrowEngine(Engine[Source, pa.Table, RelatedSource]):
         executor = self.run(table, bindings)
         return output_table(table, bindings, executor.decl_values)
 
-    def run(self, table: pa.Table, bindings: Bindings[RelatedSource], *, parallel: bool = True) -> Executor:
-        """Compute the aggregates, then evaluate every declaration (over row
+    def run(
+        self,
+        table: pa.Table,
+        bindings: Bindings[RelatedSource],
+        *,
+        parallel: bool = True,
+        related: Mapping[ast.Node, Value] | None = None,
+    ) -> Executor:
+        """Compute the aggregates (unless ``related`` gives the value of every
+        aggregate and sequence), then evaluate every declaration (over row
         slices in parallel when ``parallel`` and the table is large).  The
         executor holds the values (``decl_values``, and every node it
         evaluated when not sliced: ``Program.why`` reads them)."""
         planned, key = bindings.plan, bindings.key
         executor_for = executors(bindings)
-        aggregate_values: dict[ast.Node, Value] = {}
-        if bindings.aggregates or bindings.sequences:
+        aggregate_values: dict[ast.Node, Value] = dict(related or {})
+        if related is None and (bindings.aggregates or bindings.sequences):
             assert key is not None  # the checker rejects aggregates without related tables
             index = KeyIndex(key, normalize_key(table.column(key)))
             aggregate_values = related_values(bindings, index, executor_for)
