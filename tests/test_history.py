@@ -160,6 +160,10 @@ segment top_order = max(orders.amount) > 90
 segment channels = count_distinct(orders.channel) = 3
 segment with_nulls = count(orders.amount) >= 12
 segment gold = tier = 2 and count(orders) >= 10
+segment recent_max = max(orders.amount where ts >= -15d) > 70
+segment recent_kinds = count_distinct(orders.channel where ts >= -10d) >= 2
+segment settled = min(orders.ts where ts >= -30d) < -20d
+segment late = last(orders.ts where channel = "web") >= -3d
 """
 
 RANDOM_ORACLE = """
@@ -173,7 +177,11 @@ agg AS (
         MAX(o.amount) AS top,
         COUNT(DISTINCT o.channel) AS kinds,
         COUNT(o.amount) AS valued,
-        COUNT(*) AS n
+        COUNT(*) AS n,
+        MAX(o.amount) FILTER (WHERE o.ts >= i.t - INTERVAL 15 DAY) AS max15,
+        COUNT(DISTINCT o.channel) FILTER (WHERE o.ts >= i.t - INTERVAL 10 DAY) AS kinds10,
+        MIN(o.ts) FILTER (WHERE o.ts >= i.t - INTERVAL 30 DAY) AS min30,
+        MAX(o.ts) FILTER (WHERE o.channel = 'web') AS web_last
     FROM inst i JOIN o ON o.ts IS NULL OR o.ts <= i.t
     GROUP BY i.t, o.id
 ),
@@ -188,7 +196,11 @@ SELECT t,
     COUNT(*) FILTER (WHERE top > 90 AND NOT ISNAN(top)) AS top_order,
     COUNT(*) FILTER (WHERE kinds = 3) AS channels,
     COUNT(*) FILTER (WHERE valued >= 12) AS with_nulls,
-    COUNT(*) FILTER (WHERE tier = 2 AND n >= 10) AS gold
+    COUNT(*) FILTER (WHERE tier = 2 AND n >= 10) AS gold,
+    COUNT(*) FILTER (WHERE max15 > 70 AND NOT ISNAN(max15)) AS recent_max,
+    COUNT(*) FILTER (WHERE kinds10 >= 2) AS recent_kinds,
+    COUNT(*) FILTER (WHERE min30 < t - INTERVAL 20 DAY) AS settled,
+    COUNT(*) FILTER (WHERE web_last >= t - INTERVAL 3 DAY) AS late
 FROM per GROUP BY t ORDER BY t
 """
 

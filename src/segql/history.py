@@ -46,9 +46,15 @@ import pyarrow.compute as pc
 
 from segql import ast
 from segql.aggregates import BUILTIN_AGGREGATES
-from segql.engines.arrow.aggregate import compute_aggregates
+from segql.engines.arrow.aggregate import (
+    _DISTINCT_BITMAP_CELLS,
+    _NumericView,
+    _one_zero_one_nan,
+    _value_codes,
+    compute_aggregates,
+)
 from segql.engines.arrow.engine import ArrowEngine, executors
-from segql.engines.arrow.executor import Executor, is_true
+from segql.engines.arrow.executor import Executor, decode, is_true
 from segql.engines.arrow.keys import KeyIndex
 from segql.engines.arrow.related import RelatedSource, normalize_key
 from segql.engines.arrow.sequence import compute_sequences
@@ -221,6 +227,17 @@ class _Unit:
     """A delta unit's rows per customer."""
     valid: np.ndarray | None = None
     """A delta ``count(x)``'s rows whose x is not null."""
+    merge: str | None = None
+    """"distinct" (count_distinct) or "select" (min, max, first/last of the
+    ``by`` itself): rows that enter are merged into the values."""
+    codes: np.ndarray | None = None
+    """count_distinct: each row's value as a code 0..k-1 (-1: null); select:
+    each row's value bits (equal bits: the same value)."""
+    distinct: int = 0
+    seen: np.ndarray | None = None
+    """count_distinct: the (customer, code) pairs among the passing rows."""
+    reps: np.ndarray | None = None
+    """select: a passing row holding each customer's value (-1: none)."""
 
 
 def _units(bindings: Bindings[RelatedSource]) -> list[_Unit]:
@@ -234,9 +251,16 @@ def _units(bindings: Bindings[RelatedSource]) -> list[_Unit]:
             or depends_on_now(agg.by, functions)
             or any(_population(n, functions) for n in (agg.where, agg.value, agg.by))
         )
-        builtin = spec is not None and agg.func in ("count", "exists")
+        builtin = spec is not None and agg.func in BUILTIN_AGGREGATES
         builtin = builtin and spec.reducer is BUILTIN_AGGREGATES[agg.func]["reducer"]  # type: ignore[union-attr]
-        units.append(_Unit(agg, [_Filter(agg.table, agg.where, dynamic)], whole, builtin and not whole))
+        delta = builtin and not whole and agg.func in ("count", "exists")
+        merge = None
+        if builtin and not whole and dynamic:
+            if agg.func == "count_distinct":
+                merge = "distinct"
+            elif agg.func in ("min", "max") or (agg.func in ("first", "last") and agg.by == agg.value):
+                merge = "select"
+        units.append(_Unit(agg, [_Filter(agg.table, agg.where, dynamic)], whole, delta, merge=merge))
     for seq in dict.fromkeys(bindings.sequences):
         filters = [_Filter(s.table, s.where, depends_on_now(s.where, functions)) for s in seq.steps]
         whole = any(_population(s.where, functions) for s in seq.steps)
@@ -370,12 +394,14 @@ def _advance(
         if f.mask is not None and not first:
             moved = mask != f.mask
             if moved.any():
-                if unit.delta:
+                if unit.delta or unit.merge:
                     entered, left = moved & mask, moved & f.mask
                 touched = np.zeros(n, dtype=bool)
                 touched[table.positions[moved]] = True
                 changed = touched if changed is None else changed | touched
         f.mask = mask
+    if unit.merge and not unit.whole:
+        return _merge(unit, first, changed, entered, left, n, bindings, index, tables, on_table)
     if first or unit.whole or unit.values is None:
         unit.values = _recompute(unit, None, bindings, index, tables)
         if unit.delta:
@@ -398,13 +424,207 @@ def _advance(
     if touched.size > RECOMPUTE_SHARE * n:
         unit.values = _recompute(unit, None, bindings, index, tables)
         return unit.values
-    part = _recompute(unit, touched, bindings, index, tables)
+    unit.values = _scatter(unit.values, touched, _recompute(unit, touched, bindings, index, tables))
+    return unit.values
+
+
+def _scatter(values: Value | None, customers: np.ndarray, part: pa.Array) -> pa.Array:
+    """``values`` with those of ``customers`` replaced by ``part``."""
+    assert isinstance(values, pa.Array)
+    n = len(values)
     where = np.arange(n, dtype=np.int64)
-    where[touched] = n + np.arange(touched.size, dtype=np.int64)
+    where[customers] = n + np.arange(customers.size, dtype=np.int64)
+    return pa.concat_arrays([values, part]).take(pa.array(where))
+
+
+_CANONICAL_NAN = np.array([np.nan]).view(np.int64)[0]
+
+
+def _bits(array: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray] | None:
+    """Numbers, times and bools as int64s that are equal exactly for equal
+    values (floats by their bits, every NaN one pattern), and the validity."""
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    array = decode(array)
+    view = _NumericView.of(array)
+    if view is None:
+        return None
+    values = view.values
+    if values.dtype.kind == "f":
+        values = np.where(np.isnan(values), np.float64(np.nan), values).view(np.int64)
+        values = np.where(np.isnan(view.values), _CANONICAL_NAN, values)
+    return values.astype(np.int64), view.valid
+
+
+def _merge(
+    unit: _Unit,
+    first: bool,
+    changed: np.ndarray | None,
+    entered: np.ndarray | None,
+    left: np.ndarray | None,
+    n: int,
+    bindings: Bindings[RelatedSource],
+    index: KeyIndex,
+    tables: dict[str, _Table],
+    on_table: Mapping[str, Executor],
+) -> Value:
+    """count_distinct, min, max, first/last of the ``by`` itself: rows that
+    enter are merged in; customers some of whose rows left are recomputed."""
+    agg = unit.node
+    assert isinstance(agg, ast.Aggregate) and agg.value is not None
+    f = unit.filters[0]
+    table = tables[f.table]
+    assert f.mask is not None
+    if unit.codes is None:  # the first instant: the value of every row, once
+        value = on_table[f.table].eval(agg.value)
+        if isinstance(value, pa.Scalar):
+            value = pa.chunked_array([pa.repeat(value, len(table.positions))])
+        if unit.merge == "distinct":
+            plain = decode(value.combine_chunks() if isinstance(value, pa.ChunkedArray) else value)
+            if pa.types.is_floating(plain.type):
+                plain = _one_zero_one_nan(plain)
+            codes = _value_codes(plain)
+            if codes is None or n * codes[1] > _DISTINCT_BITMAP_CELLS:
+                unit.merge = None  # too many values for a bitmap: recomputed as the others
+                return _advance_plain(unit, first, changed, n, bindings, index, tables)
+            valid = np.asarray(pc.is_valid(plain).to_numpy(zero_copy_only=False), dtype=bool)
+            unit.codes, unit.distinct = np.where(valid, codes[0], -1), codes[1]
+        else:
+            bits = _bits(value)
+            if bits is None:
+                unit.merge = None
+                return _advance_plain(unit, first, changed, n, bindings, index, tables)
+            unit.codes = np.where(bits[1], bits[0], 0)
+            unit.valid = bits[1]
+    if unit.merge == "distinct":
+        return _merge_distinct(unit, first, changed, entered, left, n, table)
+    return _merge_select(unit, first, changed, entered, left, n, bindings, index, tables)
+
+
+def _advance_plain(
+    unit: _Unit,
+    first: bool,
+    changed: np.ndarray | None,
+    n: int,
+    bindings: Bindings[RelatedSource],
+    index: KeyIndex,
+    tables: dict[str, _Table],
+) -> Value:
+    if first or unit.values is None or (changed is not None and changed.sum() > RECOMPUTE_SHARE * n):
+        unit.values = _recompute(unit, None, bindings, index, tables)
+    elif changed is not None:
+        touched = np.flatnonzero(changed)
+        unit.values = _scatter(unit.values, touched, _recompute(unit, touched, bindings, index, tables))
+    return unit.values
+
+
+def _merge_distinct(
+    unit: _Unit,
+    first: bool,
+    changed: np.ndarray | None,
+    entered: np.ndarray | None,
+    left: np.ndarray | None,
+    n: int,
+    table: _Table,
+) -> Value:
+    """count_distinct over a (customers x values) bitmap."""
+    f, k = unit.filters[0], unit.distinct
+    assert f.mask is not None and unit.codes is not None
+    codes = unit.codes
+    if first or unit.seen is None:
+        passing = f.mask & (codes >= 0)
+        unit.seen = np.zeros(n * k, dtype=bool)
+        unit.seen[table.positions[passing] * k + codes[passing]] = True
+        counts = unit.seen.reshape(n, k).sum(axis=1, dtype=np.int64)
+        unit.values = pa.array(counts)
+        unit.counts = counts
+        return unit.values
+    if changed is None:
+        assert unit.values is not None
+        return unit.values
+    assert entered is not None and left is not None and unit.counts is not None
+    seen, counts = unit.seen.reshape(n, k), unit.counts.copy()
+    gone = np.unique(table.positions[left])
+    if gone.size:  # customers some of whose rows left: their pairs again, from their passing rows
+        seen[gone] = False
+        rows = table.rows_of(gone)
+        rows = rows[f.mask[rows] & (codes[rows] >= 0)]
+        seen[table.positions[rows], codes[rows]] = True
+        counts[gone] = seen[gone].sum(axis=1, dtype=np.int64)
+    rows = np.flatnonzero(entered & (codes >= 0))
+    pairs = table.positions[rows] * k + codes[rows]
+    new = np.unique(pairs[~unit.seen[pairs]])
+    unit.seen[new] = True
+    counts += np.bincount(new // k, minlength=n)
+    unit.counts = counts
+    unit.values = pa.array(counts)
+    return unit.values
+
+
+def _merge_select(
+    unit: _Unit,
+    first: bool,
+    changed: np.ndarray | None,
+    entered: np.ndarray | None,
+    left: np.ndarray | None,
+    n: int,
+    bindings: Bindings[RelatedSource],
+    index: KeyIndex,
+    tables: dict[str, _Table],
+) -> Value:
+    """min, max, first/last of the ``by`` itself: the value is one row's; a
+    customer's value over its old rows and the entered ones is its value over
+    a row holding its old value (its representative) and the entered ones."""
+    f = unit.filters[0]
+    table = tables[f.table]
+    assert f.mask is not None and unit.codes is not None and unit.valid is not None
+    if first or unit.reps is None:
+        unit.values = _recompute(unit, None, bindings, index, tables)
+        unit.reps = np.full(n, -1, dtype=np.int64)
+        _represent(unit, table, np.flatnonzero(f.mask), np.arange(n), unit.values)
+        return unit.values
+    if changed is None:
+        assert unit.values is not None
+        return unit.values
+    assert entered is not None and left is not None
+    gone = np.zeros(n, dtype=bool)
+    gone[table.positions[left]] = True
     current = unit.values
     assert isinstance(current, pa.Array)
-    unit.values = pa.concat_arrays([current, part]).take(pa.array(where))
+    # A customer with a value but no representative (a value no row holds bit for bit) is recomputed.
+    stale = (unit.reps < 0) & np.asarray(current.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+    whole = changed & (gone | stale)
+    merged = changed & ~whole
+    for customers, again in ((np.flatnonzero(whole), True), (np.flatnonzero(merged), False)):
+        if customers.size == 0:
+            continue
+        if again:  # every passing row of these customers
+            rows = table.rows_of(customers)
+            rows = rows[f.mask[rows]]
+        else:  # the entered rows and the representatives
+            chosen = np.zeros(n, dtype=bool)
+            chosen[customers] = True
+            reps = unit.reps[customers]
+            rows = np.union1d(np.flatnonzero(entered & chosen[table.positions]), reps[reps >= 0])
+        part = _recompute(unit, customers, bindings, index, tables, rows_given=rows)
+        unit.values = _scatter(unit.values, customers, part)
+        _represent(unit, table, rows, customers, part)
     return unit.values
+
+
+def _represent(unit: _Unit, table: _Table, rows: np.ndarray, customers: np.ndarray, values: pa.Array) -> None:
+    """Each of ``customers`` gets as representative one of ``rows`` (its
+    rows) whose value is its value (bit for bit), or -1."""
+    assert unit.codes is not None and unit.valid is not None and unit.reps is not None
+    bits = _bits(values)
+    assert bits is not None
+    result, present = bits
+    slot = np.full(len(unit.reps), -1, dtype=np.int64)
+    slot[customers] = np.arange(customers.size)
+    unit.reps[customers] = -1
+    at = slot[table.positions[rows]]
+    hit = (at >= 0) & unit.valid[rows] & present[np.maximum(at, 0)] & (unit.codes[rows] == result[np.maximum(at, 0)])
+    unit.reps[table.positions[rows[hit]]] = rows[hit]
 
 
 def _count_delta(
@@ -433,9 +653,11 @@ def _recompute(
     bindings: Bindings[RelatedSource],
     index: KeyIndex,
     tables: dict[str, _Table],
+    rows_given: np.ndarray | None = None,
 ) -> pa.Array:
-    """The unit's values for ``customers`` (profile rows; None: all), computed
-    as ``evaluate`` computes them, from the rows that pass its filters."""
+    """The unit's values for ``customers`` (profile rows, ascending; None:
+    all), computed as ``evaluate`` computes them, from the rows that pass its
+    filters (or, for an aggregate, from ``rows_given``: rows of its table)."""
     key = bindings.key
     assert key is not None
     keep: dict[str, np.ndarray] = {}
@@ -456,8 +678,11 @@ def _recompute(
         renumber[customers] = np.arange(customers.size, dtype=np.int64)
         for name, passed in keep.items():
             table = tables[name]
-            rows = table.rows_of(customers)
-            rows = rows[passed[rows]]
+            if rows_given is not None:
+                rows = rows_given
+            else:
+                rows = table.rows_of(customers)
+                rows = rows[passed[rows]]
             data = table.data.take(pa.array(rows))
             data = data.append_column(key, pa.array(renumber[table.positions[rows]]))
             sources[name] = RelatedSource(name, table=data)
