@@ -692,3 +692,43 @@ def test_n_computed_from_a_parameter_runs_in_arrow_and_is_refused_in_sql() -> No
     with pytest.raises(segql.SqlError, match="n must be a literal or a \\$parameter in SQL") as info:
         program.to_sql("duckdb", schema=SCHEMA)
     _at(info.value, source, "$k * 10")
+
+
+HOSTILE_TABLE = pa.table(
+    {
+        "i": pa.array([1, None, -5], pa.int64()),
+        "f": pa.array([1.5, None, float("nan")]),
+        "s": pa.array(["ab", None, "\u00e9" * 2_000]),
+        "ds": pa.array(["a", None, "a"]).dictionary_encode(),
+        "b": pa.array([True, None, False]),
+        "d": pa.array([None, None, None], pa.date32()),
+        "tags": pa.array([["a"], None, []], pa.list_(pa.string())),
+    }
+)
+HOSTILE_VALUES = ("i", "f", "s", "ds", "b", "d", "tags", "null", "(null)", "1", "'x'", "-i", "i / 2", "length(s)")
+HOSTILE_COUNTS = ("1", "0", "-3", "null", "$p", "1.5", "'7'", "i", "2147483647", "2147483648", "9223372036854775807")
+HOSTILE_SALTS = ("", ', ""', ", null", ", $q", ", 'a:b'", ", s", ", 3", ', "\\u0000"')
+
+
+def test_every_argument_combination_is_a_value_or_a_segql_error() -> None:
+    """Values of every type, counts and salts of every kind: a result, or a
+    SegqlError (never an InternalError or a raw exception) in Arrow and SQL."""
+    outcomes: dict[str, int] = {"value": 0, "error": 0}
+    for value in HOSTILE_VALUES:
+        for n in HOSTILE_COUNTS:
+            for salt in HOSTILE_SALTS:
+                source = f'param p: int = 10\nparam q: string = "z"\nfeature out = bucket({value}, {n}{salt})'
+                for run in ("evaluate", "duckdb"):
+                    try:
+                        program = segql.compile(source)
+                        if run == "evaluate":
+                            out = program.evaluate(HOSTILE_TABLE).column("out").to_pylist()
+                            assert all(v is None or 0 <= v < 2**31 - 1 for v in out)
+                        else:
+                            program.to_sql(run, schema=HOSTILE_TABLE.schema)
+                        outcomes["value"] += 1
+                    except segql.InternalError:
+                        raise
+                    except segql.SegqlError:
+                        outcomes["error"] += 1
+    assert outcomes["value"] > 100 and outcomes["error"] > 1_000, outcomes
