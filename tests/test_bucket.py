@@ -732,3 +732,29 @@ def test_every_argument_combination_is_a_value_or_a_segql_error() -> None:
                     except segql.SegqlError:
                         outcomes["error"] += 1
     assert outcomes["value"] > 100 and outcomes["error"] > 1_000, outcomes
+
+
+def test_inside_an_aggregate_and_on_a_streamed_parquet_file(tmp_path: Path) -> None:
+    """A row-wise function like any other: in an aggregate's filter (Arrow and
+    DuckDB), and batch by batch over a Parquet file."""
+    import pyarrow.parquet as pq
+
+    profiles = pa.table({"id": [1, 2, 3]})
+    orders = pa.table({"id": [1, 1, 2, 2, 2, 3], "sku": ["a", "b", "c", "d", "e", "f"]})
+    source = 'feature n = count(orders where bucket(sku, 2, "x") = 0)'
+    want = [sum(1 for i, s in zip(*orders.to_pydict().values(), strict=True) if i == k and reference(s, 2, "x") == 0)
+            for k in (1, 2, 3)]  # fmt: skip
+    program = segql.compile(source)
+    out = program.evaluate(profiles, key="id", related={"orders": orders})
+    assert out.sort_by("id").column("n").to_pylist() == want
+    sql = program.to_sql("duckdb", schema=profiles.schema, key="id", related={"orders": orders.schema})
+    con = duckdb.connect()
+    con.register("profiles", profiles)
+    con.register("orders", orders)
+    assert [row[1] for row in sorted(con.sql(sql).fetchall())] == want
+
+    path = tmp_path / "ids.parquet"
+    ids = list(range(-50_000, 50_000, 7))
+    pq.write_table(pa.table({"v": ids}), path, row_group_size=1_000)
+    streamed = segql.compile('feature b = bucket(v, 1000, "s")').evaluate(str(path))
+    assert streamed.column("b").to_pylist() == [reference(v, 1000, "s") for v in ids]
