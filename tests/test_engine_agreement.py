@@ -693,6 +693,31 @@ CASES = [
         },
         time_zone="Europe/Warsaw",
     ),
+    Case(
+        # bucket(v, n, salt) = int(first 15 hex digits of MD5(UTF-8 of salt ":" text), 16) mod n, no
+        # "salt:" for the empty salt (docs/decisions.md 70-74). MD5 hex digests, by hand:
+        #   "-12" 29fe3cef22985ae… = 189120187338425774 -> 74;  "0" cfcd208495d565e… -> 98;
+        #   "1" c4ca4238a0b9238… -> 48;  "12345678901234" 100416b93d34d34… = 72129524335332660 -> 60.
+        #   "spring-27:-12" 940cf26cc47418a… -> 86, "spring-27:0" 0440ab3f239e643… = 19152066395629123 -> 23,
+        #   "spring-27:1" b2a61015b0d1b86… -> 86, "spring-27:12345678901234" c376d47dfb3cdc6… -> 2.
+        #   "spring-27:Zoë" (ë is 2 bytes) 274ec38d43b478d… -> 13, "spring-27:alice@example.com"
+        #   932bee38046ffaa… -> 74, "spring-27:" 1f16a097c4a1bb6… -> 94; a null email: null.
+        "bucket",
+        """
+        feature b = bucket(id, 100)
+        feature e = bucket(email, 100, "spring-27")
+        segment holdout = bucket(id, 100, "spring-27") < 50
+        """,
+        pa.table(
+            {
+                "id": [-12, 0, 1, 12345678901234],
+                "email": dictionary(
+                    ["Zo\u00eb", "alice@example.com", None, ""], ["", None, "alice@example.com", "Zo\u00eb"]
+                ),
+            }
+        ),
+        {"b": [74, 98, 48, 60], "e": [13, 74, None, 94], "holdout": [False, True, False, True]},
+    ),
 ]
 
 

@@ -5,16 +5,17 @@ topic: its parameters and type rule, its Arrow kernel and its SQL (``sql=``,
 called as engines/sql/hooks.py describes).
 
 One module per topic: strings, numeric (with rounding), values (coalesce,
-least, greatest, if), dates (calendar parts, trunc, day counts), geo.
+least, greatest, if), dates (calendar parts, trunc, day counts), geo,
+bucket (deterministic buckets).
 """
 
 from __future__ import annotations
 
-from segql.builtins import dates, geo, numeric, strings, values
+from segql.builtins import bucket, dates, geo, numeric, strings, values
 from segql.hookspecs import hookimpl
 from segql.registry import FunctionRegistry
 
-TOPICS = (strings, numeric, values, dates, geo)
+TOPICS = (strings, numeric, values, dates, geo, bucket)
 
 
 @hookimpl
