@@ -32,6 +32,7 @@ from segql.engines.sql.engine import SqlEngine
 from segql.engines.sql.writer import check_dialect
 from segql.errors import DataError, InternalError, LimitError, ParameterError, SegqlError
 from segql.explain import bound_text, plan_text, python_value, why_text
+from segql.history import instants, parse_every, segment_counts
 from segql.inputs import logical_schema, to_table
 from segql.limits import DEFAULT_LIMITS, Limits
 from segql.optimize import DEFAULT_PASSES, EXPLANATION_PASSES, PassContext, optimize_program
@@ -475,8 +476,6 @@ class Program:
         of ``time_zone``.  The related tables are read once and only the rows
         that change sides between two instants are reduced again
         (segql.history); ``timeout`` bounds the whole history."""
-        from segql.history import instants, parse_every, segment_counts
-
         with only_segql_errors(self.source, self.source_name):
             step = parse_every(every)
             end = resolve_as_of(as_of)
