@@ -13,7 +13,15 @@ synthetic ``score`` profile column, and random tables from fixed seeds.
 
 from __future__ import annotations
 
+import contextlib
+import csv
 import datetime as dt
+import io
+import json
+import os
+import re
+import subprocess
+import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -22,11 +30,13 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 from cdnow import CUSTOMER_COUNT, load_customers, load_orders
 
 import segql
+import segql.cli
 
 SOURCE = """
 events orders by ts
@@ -668,3 +678,178 @@ def test_customers_total_stays_consistent(program: segql.Program, customers, ord
                 counts[c] += 1
         growth = pc.sum(after.column(name)).as_py() - pc.sum(before.column(name)).as_py()
         assert counts["entered"] - counts["exited"] == growth, name
+
+
+# --------------------------------------------------------------------- CLI
+SCRIPT = Path(sys.executable).with_name("segql")
+ENV = {**os.environ, "PYTHONIOENCODING": "utf-8", "COLUMNS": "100"}
+CLI_SINCE, CLI_AS_OF = "1997-06-01", "1998-01-01T00:00:00Z"
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(SCRIPT), *args], capture_output=True, text=True, encoding="utf-8", env=ENV, timeout=120, check=False
+    )
+
+
+def in_process(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = segql.cli.main(list(args))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.fixture(scope="module")
+def cli_data(tmp_path_factory: pytest.TempPathFactory, program: segql.Program, customers, orders) -> Path:
+    directory = tmp_path_factory.mktemp("changes_cli")
+    pq.write_table(customers, directory / "customers.parquet")
+    pacsv.write_csv(customers, directory / "customers.csv")
+    pq.write_table(orders, directory / "orders.parquet")
+    (directory / "segments.segql").write_text(SOURCE, encoding="utf-8")
+    previous = program.evaluate(customers, key="customer_id", related={"orders": orders}, as_of=CLI_SINCE)
+    pq.write_table(previous, directory / "previous.parquet")
+    return directory
+
+
+def cli_args(directory: Path, data: str = "customers.parquet") -> list[str]:
+    return [
+        "changes",
+        str(directory / "segments.segql"),
+        "--data",
+        str(directory / data),
+        "--related",
+        f"orders={directory / 'orders.parquet'}",
+        "--key",
+        "customer_id",
+        "--as-of",
+        CLI_AS_OF,
+    ]
+
+
+@pytest.fixture(scope="module")
+def cli_runs(cli_data: Path) -> dict[str, subprocess.CompletedProcess[str]]:
+    """The console script once; the other runs in this process (segql.cli.main), which is faster."""
+    previous = [
+        *cli_args(cli_data, "customers.csv"),
+        *("--previous", str(cli_data / "previous.parquet"), "-o", str(cli_data / "previous.csv")),
+    ]
+    return {
+        "since": cli(*cli_args(cli_data), "--since", CLI_SINCE, "-o", str(cli_data / "since.parquet")),
+        "previous": run_main(previous),
+        "json": run_main([*cli_args(cli_data), "--since", CLI_SINCE, "--segments", "big, active", "--format", "json"]),
+    }
+
+
+def run_main(args: list[str]) -> subprocess.CompletedProcess[str]:
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = segql.cli.main(args)
+    return subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())
+
+
+@pytest.fixture(scope="module")
+def cli_expected(program: segql.Program, customers, orders) -> pa.Table:
+    con = connect()
+    register(con, "profile", customers)
+    con.register("orders", orders)
+    membership(con, "a", "profile", "orders", instant(CLI_SINCE))
+    membership(con, "b", "profile", "orders", instant("1998-01-01"))
+    expected = oracle_since(con, SEGMENTS)
+    assert len(expected) > 1000
+    return expected
+
+
+def summary_lines(expected: list[tuple[Any, str, str]], names: list[str]) -> list[list[str]]:
+    counts = {(s, c): 0 for s in names for c in ("entered", "exited")}
+    for _, s, c in expected:
+        if s in names:
+            counts[s, c] += 1
+    return [
+        ["segment", "entered", "exited"],
+        *([s, str(counts[s, "entered"]), str(counts[s, "exited"])] for s in names),
+    ]
+
+
+def test_cli_changes_since_to_parquet(cli_runs, cli_data: Path, cli_expected):
+    result = cli_runs["since"]
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert lines[0] == f"{len(cli_expected):,} changes from 1997-06-01T00:00:00+00:00 to 1998-01-01T00:00:00+00:00"
+    assert [re.split(r"\s{2,}", line.strip()) for line in lines[1:-1]] == summary_lines(cli_expected, SEGMENTS)
+    assert lines[-1] == f"wrote {len(cli_expected):,} rows to {cli_data / 'since.parquet'}"
+    written = pq.read_table(cli_data / "since.parquet")
+    assert rows(written) == cli_expected
+    assert written.schema.metadata[b"segql.since"] == b"1997-06-01T00:00:00+00:00"
+    assert not [p for p in os.listdir(cli_data) if p.endswith(".segql-partial")]
+
+
+def test_cli_changes_previous_to_csv(cli_runs, cli_data: Path, cli_expected):
+    result = cli_runs["previous"]
+    assert result.returncode == 0, result.stderr
+    lines = result.stderr.splitlines()
+    assert lines[0] == (
+        f"{len(cli_expected):,} changes from {cli_data / 'previous.parquet'} (as of 1997-06-01T00:00:00+00:00) "
+        "to 1998-01-01T00:00:00+00:00"
+    )
+    with open(cli_data / "previous.csv", encoding="utf-8", newline="") as f:
+        table = list(csv.reader(f))
+    assert table[0] == ["customer_id", "segment", "change"]
+    assert [(int(k), s, c) for k, s, c in table[1:]] == cli_expected
+
+
+def test_cli_changes_to_stdout_as_json(cli_runs, cli_expected):
+    result = cli_runs["json"]
+    assert result.returncode == 0, result.stderr
+    got = [json.loads(line) for line in result.stdout.splitlines()]
+    wanted = [r for r in cli_expected if r[1] in ("active", "big")]
+    assert [(r["customer_id"], r["segment"], r["change"]) for r in got] == wanted
+    summary = [re.split(r"\s{2,}", line.strip()) for line in result.stderr.splitlines()[1:]]
+    assert summary == summary_lines(cli_expected, ["active", "big"])
+
+
+def test_cli_changes_csv_on_stdout_and_failures_leave_no_file(cli_data: Path, cli_expected, capsys):
+    code, out, err = in_process(capsys, *cli_args(cli_data), "--since", CLI_SINCE, "--format", "csv", "--limit", "5")
+    assert code == 0, err
+    assert list(csv.reader(io.StringIO(out))) == [
+        ["customer_id", "segment", "change"],
+        *([str(k), s, c] for k, s, c in cli_expected[:5]),
+    ]
+    assert err.splitlines()[-1] == f"… {len(cli_expected) - 5:,} more rows (use -o FILE to save all, or --limit)"
+
+    # A failing run leaves an existing output untouched and writes no temporary.
+    keep = cli_data / "keep.parquet"
+    keep.write_bytes(b"yesterday's file")
+    late = [*cli_args(cli_data), "--since", "1999-01-01", "-o", str(keep)]
+    code, out, err = in_process(capsys, *late)
+    assert code == 1 and out == ""
+    assert err.startswith("error: ") and "since (1999-01-01T00:00:00+00:00) must be before as_of" in err
+    assert keep.read_bytes() == b"yesterday's file"
+    code, out, err = in_process(capsys, *cli_args(cli_data), "--since", "1999-01-01", "-o", str(cli_data / "new.csv"))
+    assert code == 1 and not (cli_data / "new.csv").exists()
+    assert not [p for p in os.listdir(cli_data) if p.endswith(".segql-partial")]
+
+    # usage errors (exit 2): no key, an output that is an input, both forms, an unknown extension
+    no_key = [a for a in cli_args(cli_data) if a not in ("--key", "customer_id")]
+    code, _, err = in_process(capsys, *no_key, "--since", CLI_SINCE)
+    assert code == 2 and err == "error: --key is needed: changes name each customer by its key\n"
+    code, _, err = in_process(capsys, *cli_args(cli_data), "--since", CLI_SINCE, "-o", str(cli_data / "orders.parquet"))
+    assert code == 2 and "writing it would destroy the input" in err
+    over = [
+        *cli_args(cli_data),
+        "--previous",
+        str(cli_data / "previous.parquet"),
+        "-o",
+        str(cli_data / "previous.parquet"),
+    ]
+    code, _, err = in_process(capsys, *over)
+    assert code == 2 and "is --previous" in err
+    code, _, err = in_process(capsys, *cli_args(cli_data), "--since", CLI_SINCE, "-o", str(cli_data / "out.txt"))
+    assert code == 2 and "unknown file type .txt" in err
+    with pytest.raises(SystemExit) as info:
+        segql.cli.main([*cli_args(cli_data), "--since", CLI_SINCE, "--previous", "x.parquet"])
+    assert info.value.code == 2
+    assert "not allowed with argument" in capsys.readouterr().err
+    code, _, err = in_process(capsys, *cli_args(cli_data), "--previous", str(cli_data / "missing.parquet"))
+    assert code == 2 and err == f"error: {cli_data / 'missing.parquet'}: no such file\n"
+    code, _, err = in_process(capsys, *cli_args(cli_data), "--since", CLI_SINCE, "--segments", "big,bigg")
+    assert code == 1 and err.endswith("the program has no segment 'bigg'; did you mean 'big'?\n")
