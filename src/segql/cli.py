@@ -3,7 +3,8 @@
     segql demo                                  a bundled example, offline
     segql check FILE [--data PATH]              syntax, names and types
     segql run FILE --data PATH [-o OUT]         every segment and feature
-    segql count FILE --data PATH                segment sizes, shares and overlaps
+    segql count FILE --data PATH                segment sizes, shares and overlaps (--priority a,b: allocation)
+    segql changes FILE --data PATH --since T    who entered and exited each segment (or --previous OLD)
     segql why FILE --data PATH --id ID          why one customer is (not) in a segment
     segql explain FILE [--data PATH]            the optimized plan
     segql fmt FILE [--check | --diff]           canonical formatting
@@ -36,6 +37,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 import segql
+from segql.changes import allocation_column, segment_names
 from segql.errors import DataError, SegqlError
 from segql.output import atomic_output, same_path_error
 
@@ -386,6 +388,10 @@ def run_on_spark(program: segql.Program, data: str, options: dict[str, Any]) -> 
 
 def cmd_count(args: argparse.Namespace) -> int:
     program = load_program(args.file)
+    priority = None
+    if args.priority is not None:
+        # Checked before the data is read: a typo costs nothing.
+        priority = segment_names(name_list(args.priority, "--priority"), program.segments, program.features, "priority")
     with progress(f"reading {args.data}"):
         data = read_table(args.data)
     with progress(f"evaluating {len(program.segments)} segments over {data.num_rows:,} rows"):
@@ -394,19 +400,54 @@ def cmd_count(args: argparse.Namespace) -> int:
     names = program.segments
     counts = {n: int(pc.sum(out.column(n)).as_py() or 0) for n in names}
     overlap = {a: {b: int(pc.sum(pc.and_(out.column(a), out.column(b))).as_py() or 0) for b in names} for a in names}
+    allocated: dict[str, int] = {}
+    if priority is not None:
+        chosen = allocation_column([out.column(n) for n in priority], priority)
+        found = {row["values"]: row["counts"] for row in pc.value_counts(chosen).to_pylist()}
+        allocated = {n: int(found.get(n, 0)) for n in priority}
+    unallocated = total - sum(allocated.values())
+
+    def share(count: int) -> str:
+        return f"{count / total:.1%}" if total else "-"
+
     fmt = output_format(args.format)
     if fmt == "json":
         shares = {n: (c / total if total else None) for n, c in counts.items()}
-        print(json.dumps({"rows": total, "segments": counts, "shares": shares, "overlap": overlap}, ensure_ascii=False))
+        report: dict[str, Any] = {"rows": total, "segments": counts, "shares": shares, "overlap": overlap}
+        if priority is not None:
+            report["allocation"] = {
+                "priority": priority,
+                "members": allocated,
+                "shares": {n: (c / total if total else None) for n, c in allocated.items()},
+                "none": unallocated,
+                "none_share": unallocated / total if total else None,
+            }
+        print(json.dumps(report, ensure_ascii=False))
         return 0
-    rows: list[list[Any]] = [[n, counts[n], f"{counts[n] / total:.1%}" if total else "-"] for n in names]
-    emit_rows(["segment", "members", "share"], rows, fmt, sys.stdout)
-    if fmt == "csv" or len(names) < 2:
+    if fmt == "csv":
+        # One table: the allocated columns are empty for segments outside the
+        # priority list; the last row (empty segment) counts rows in none.
+        header = ["segment", "members", "share"]
+        rows: list[list[Any]] = [[n, counts[n], share(counts[n])] for n in names]
+        if priority is not None:
+            header += ["allocated", "allocated_share"]
+            rows = [[*r, allocated.get(r[0]), share(allocated[r[0]]) if r[0] in allocated else None] for r in rows]
+            rows.append([None, None, None, unallocated, share(unallocated)])
+        emit_rows(header, rows, fmt, sys.stdout)
         return 0
-    print()
-    print(f"overlap (customers in both; {total:,} rows)")
-    matrix = [[a, *(overlap[a][b] for b in names)] for a in names]
-    emit_rows(["", *names], matrix, fmt, sys.stdout)
+    emit_rows(["segment", "members", "share"], [[n, counts[n], share(counts[n])] for n in names], fmt, sys.stdout)
+    if len(names) >= 2:
+        print()
+        print(f"overlap (customers in both; {total:,} rows)")
+        matrix = [[a, *(overlap[a][b] for b in names)] for a in names]
+        emit_rows(["", *names], matrix, fmt, sys.stdout)
+    if priority is not None:
+        print()
+        print(f"allocation (each customer in the first of {', '.join(priority)} it is in; {total:,} rows)")
+        table = [[n, allocated[n], share(allocated[n])] for n in priority]
+        emit_rows(
+            ["segment", "members", "share"], [*table, ["(none)", unallocated, share(unallocated)]], fmt, sys.stdout
+        )
     return 0
 
 
@@ -425,7 +466,7 @@ def cmd_history(args: argparse.Namespace) -> int:
     program = load_program(args.file)
     options = evaluation_options(args)
     with progress(f"reading {args.data}"):
-        data = args.data if file_format(args.data) == "parquet" else read_table(args.data)
+        data = lazy_table(args.data)
     with progress(f"counting {len(program.segments)} segments from {args.start} every {args.every}"):
         out = program.history(data, start=args.start, every=args.every, **options)
     if args.output:
@@ -463,6 +504,66 @@ def bar_chart(title: str, labels: list[str], values: list[int]) -> str:
         bar = "█" * (eighths // 8) + (_EIGHTHS[eighths % 8] if eighths % 8 else "")
         lines.append(f"  {label}  {bar.ljust(BAR_WIDTH)}  {value:,}")
     return "\n".join(lines) + "\n"
+
+
+def name_list(text: str, option: str) -> list[str]:
+    """``a,b,c`` as names (spaces around commas ignored)."""
+    names = [part.strip() for part in text.split(",")]
+    if not text.strip() or any(not name for name in names):
+        raise UsageError(f"{option} takes segment names separated by commas, got {text!r}")
+    return names
+
+
+def cmd_changes(args: argparse.Namespace) -> int:
+    data_path = args.data
+    inputs = [("the segment file", args.file), ("--data", data_path)]
+    inputs += [(f"related table '{name}'", path) for name, _, path in (s.partition("=") for s in args.related or [])]
+    if args.previous:
+        inputs.append(("--previous", args.previous))
+    if args.output:
+        file_format(args.output)  # an unknown extension is a usage error before any work
+        refuse_output_over_input(args.output, inputs)
+    if not args.key:
+        raise UsageError("--key is needed: changes name each customer by its key")
+    program = load_program(args.file)
+    options = evaluation_options(args)
+    segments = name_list(args.segments, "--segments") if args.segments else None
+    data = lazy_table(data_path)
+    previous = lazy_table(args.previous) if args.previous else None
+    with progress("comparing memberships"):
+        out = program.changes(data, since=args.since, previous=previous, segments=segments, **options)
+    meta = out.schema.metadata or {}
+    earlier = meta.get(b"segql.since", b"").decode("utf-8", "replace")
+    since = earlier if args.since else args.previous + (f" (as of {earlier})" if earlier else "")
+    as_of = meta.get(b"segql.as_of", b"?").decode("utf-8", "replace")
+    summary = out.group_by(["segment", "change"]).aggregate([([], "count_all")]).to_pylist()
+    found = {(row["segment"], row["change"]): row["count_all"] for row in summary}
+    chosen = program.segments if segments is None else segment_names(segments, program.segments, [], "segments")
+    compared = [s for s in program.segments if s in chosen]
+    print(f"{out.num_rows:,} changes from {since} to {as_of}", file=sys.stderr)
+    table = [[n, found.get((n, "entered"), 0), found.get((n, "exited"), 0)] for n in compared]
+    emit_rows(["segment", "entered", "exited"], table, "plain", sys.stderr)
+    if args.output:
+        write_table(out, args.output)
+        print(f"wrote {out.num_rows:,} rows to {args.output}", file=sys.stderr)
+        return 0
+    fmt = output_format(args.format)
+    rows = out.to_pylist()
+    limit = args.limit if args.limit is not None else (20 if fmt == "pretty" else None)
+    shown = rows if limit is None else rows[:limit]
+    emit_rows(out.column_names, [list(r.values()) for r in shown], fmt, sys.stdout)
+    if len(shown) < len(rows):
+        print(f"… {len(rows) - len(shown):,} more rows (use -o FILE to save all, or --limit)", file=sys.stderr)
+    return 0
+
+
+def lazy_table(path: str) -> Any:
+    """A Parquet path as it is (read batch by batch); another file, read."""
+    if file_format(path) == "parquet":
+        if not os.path.exists(path):
+            raise UsageError(f"{path}: no such file")
+        return path
+    return read_table(path)
 
 
 def cmd_why(args: argparse.Namespace) -> int:
@@ -679,6 +780,11 @@ def build_parser() -> argparse.ArgumentParser:
     add_data_options(p, required=True)
     add_evaluation_options(p)
     p.add_argument("--format", choices=["pretty", "plain", "json", "csv"], help="output format")
+    p.add_argument(
+        "--priority",
+        metavar="A,B,…",
+        help="also allocate: each customer to the first of these segments it is in (sizes after exclusion)",
+    )
     p.set_defaults(func=cmd_count)
 
     p = sub.add_parser("history", help="each segment's size at instants from --start every --every (a chart)")
@@ -692,6 +798,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", metavar="OUT", help="write the sizes (.csv .parquet .arrow .jsonl)")
     p.add_argument("--format", choices=["pretty", "plain", "json", "csv"], help="stdout format (pretty: a chart)")
     p.set_defaults(func=cmd_history)
+
+    p = sub.add_parser("changes", help="who entered and who exited each segment")
+    p.add_argument("file")
+    add_data_options(p, required=True)
+    add_evaluation_options(p)
+    since = p.add_mutually_exclusive_group(required=True)
+    since.add_argument("--since", metavar="ISO", help="compare with the same data evaluated as of this instant")
+    since.add_argument("--previous", metavar="OLD", help="compare with a stored result of segql run (.parquet …)")
+    p.add_argument("--segments", metavar="A,B,…", help="compare only these segments")
+    p.add_argument("-o", "--output", metavar="OUT", help="write the changes (.parquet .csv .arrow .jsonl)")
+    p.add_argument("--format", choices=["pretty", "plain", "json", "csv"], help="stdout format")
+    p.add_argument("--limit", type=int, help="rows to print (default: 20 on a terminal, all otherwise)")
+    p.set_defaults(func=cmd_changes)
 
     p = sub.add_parser("why", help="why one customer is (or is not) in a segment")
     p.add_argument("file")

@@ -20,6 +20,7 @@ import pyarrow.dataset as ds
 
 from segql import ast
 from segql.ast import depth_and_size
+from segql.changes import Evaluations, allocation_table, membership_changes, segment_names
 from segql.check import CheckedProgram, DataSchema, check_program
 from segql.cost import program_cost
 from segql.engines.arrow import temporal
@@ -622,6 +623,89 @@ class Program:
                 raise DataError(f"could not write {target}: {exc}") from None
             return StreamSummary(counts["read"], counts["written"], counts["batches"], counts["filter"])
 
+    def changes(
+        self,
+        data: Any,
+        *,
+        key: str | None = None,
+        related: Mapping[str, Any] | None = None,
+        since: Any = None,
+        as_of: Any = None,
+        previous: Any = None,
+        params: Mapping[str, Any] | None = None,
+        time_zone: str | None = None,
+        segments: list[str] | None = None,
+        timeout: float | None = None,
+        cancel: threading.Event | None = None,
+        batch_rows: int = DEFAULT_BATCH_ROWS,
+    ) -> pa.Table:
+        """Who entered and who exited each segment (LANGUAGE.md §10): a table
+        of the key, ``segment`` and ``change`` ("entered" | "exited"), one row
+        per customer and segment whose membership differs between the
+        evaluation as of ``since`` and the one as of ``as_of`` (default now)
+        over the same data, or between ``previous`` (a stored result of
+        ``evaluate``: a table, a Parquet file or folder) and the evaluation as
+        of ``as_of``.  Rows in the data's order, per row the segments in
+        program order; with ``previous``, customers gone from the data come
+        last (they exited every segment they were in).  ``segments`` limits
+        the comparison to those.  Streams (segql.changes): data and related
+        tables may be Parquet paths."""
+        with only_segql_errors(self.source, self.source_name):
+            deadline = make_deadline(timeout, cancel)
+
+            def results(rows: Any, instant: dt.datetime, seconds: float | None) -> pa.RecordBatchReader:
+                return self.stream(
+                    rows,
+                    key=key,
+                    related=related,
+                    as_of=instant,
+                    params=params,
+                    time_zone=time_zone,
+                    batch_rows=batch_rows,
+                    timeout=seconds,
+                    cancel=cancel,
+                )
+
+            evaluations = Evaluations(tuple(self.segments), tuple(self.features), results)
+            request = dict(key=key, since=since, as_of=as_of, previous=previous, segments=segments)
+            return self._deep(
+                lambda: membership_changes(evaluations, data, deadline=deadline, resolve=resolve_as_of, **request)
+            )
+
+    def allocate(
+        self,
+        data: Any,
+        priority: list[str],
+        *,
+        key: str | None = None,
+        related: Mapping[str, Any] | None = None,
+        as_of: Any = None,
+        params: Mapping[str, Any] | None = None,
+        timeout: float | None = None,
+        cancel: threading.Event | None = None,
+        time_zone: str | None = None,
+        batch_rows: int = DEFAULT_BATCH_ROWS,
+    ) -> pa.Table:
+        """Exclusive allocation: each row goes to the first segment of
+        ``priority`` (segment names, most important first) it is a member of.
+        Returns the key column (when ``key`` is given) and ``segment`` (that
+        segment's name; null when the row is in none of them), in the data's
+        row order.  The evaluation options are those of ``stream``."""
+        with only_segql_errors(self.source, self.source_name):
+            names = segment_names(priority, self.segments, self.features, "priority")
+            reader = self.stream(
+                data,
+                key=key,
+                related=related,
+                as_of=as_of,
+                params=params,
+                time_zone=time_zone,
+                batch_rows=batch_rows,
+                timeout=timeout,
+                cancel=cancel,
+            )
+            return self._deep(lambda: allocation_table(reader, names, key))
+
     def _stream(
         self,
         data: Any,
@@ -715,6 +799,7 @@ class Program:
                     "segql.time_zone": zone_name,
                     "segql.program_sha256": self.sha256,
                     "segql.packs": json.dumps(self.packs, sort_keys=True),
+                    "segql.segments": json.dumps(self.segments),
                 },
             )
 
