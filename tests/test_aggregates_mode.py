@@ -43,7 +43,7 @@ from segql import aggregates
 
 NAN = math.nan
 U = dt.UTC
-SEEDS_PER_KIND = 12 if FULL else 4
+SEEDS_PER_KIND = 12 if FULL else 3
 
 
 # ------------------------------------------------------------------ the oracles
@@ -394,7 +394,7 @@ def test_cdnow_on_arrow_and_duckdb_sql(cdnow) -> None:
 # ----------------------------------------------------------- PostgreSQL, Spark
 ENGINE_KINDS = {
     "postgres": list(VALUES) if FULL else ["float", "string", "decimal", "timestamp", "bool", "int"],
-    "spark": list(VALUES) if FULL else ["float", "string"],
+    "spark": list(VALUES) if FULL else ["float"],
 }
 
 
@@ -415,37 +415,16 @@ def test_postgres_and_spark_match_the_oracle(name: str, request: pytest.FixtureR
     zone = "Asia/Kolkata" if name == "postgres" else "America/Los_Angeles"
     program = segql.compile(SOURCE)
     for kind in ENGINE_KINDS[name]:
-        if name == "spark" and kind == "duration":
-            continue  # Spark's DataFrames hold no Arrow durations
+        if kind == "duration":
+            continue  # no Arrow durations in Spark's DataFrames, nor in the PostgreSQL loader
+        # Spark's DataFrames read a naive Arrow timestamp in the session's zone (min and first too):
+        # that kind runs in a UTC session.
+        session_zone = "UTC" if (name, kind) == ("spark", "timestamp_ms") else zone
         for seed in range(3 if FULL else 1):
             d = draw(seed * 100 + list(VALUES).index(kind), kind)
-            out = runner.run(program, d.profile, key="id", related={"orders": d.orders}, zone=zone)
+            out = runner.run(program, d.profile, key="id", related={"orders": d.orders}, zone=session_zone)
             out = pa.table({n: [_python(v) for v in out.column(n).to_pylist()] for n in out.column_names})
             check_draw(Draw(runner.prepare(d.profile), runner.prepare(d.orders)), out, f"{name} ({kind}, seed {seed})")
-
-
-def test_postgres_on_cdnow(request: pytest.FixtureRequest, cdnow) -> None:
-    runner = engine_runner("postgres", request)
-    profile, orders = cdnow
-    tables = {"profiles": profile, "orders": orders}
-    out = runner.run(segql.compile(cdnow_source()), profile, key="customer_id", related={"orders": orders})
-    out = out.sort_by("customer_id")
-    for name, (_, value, where) in CDNOW_FORMS.items():
-        want = oracle(tables, value, where=where, key="customer_id")
-        order = np.argsort(np.asarray(profile.column("customer_id").to_numpy()), kind="stable")
-        assert_same(out.column(name).to_pylist(), [want[i] for i in order], f"postgres {name}")
-
-
-def test_spark_on_cdnow(request: pytest.FixtureRequest, cdnow) -> None:
-    runner = engine_runner("spark", request)
-    profile, orders = cdnow
-    tables = {"profiles": profile, "orders": orders}
-    out = runner.run(segql.compile(cdnow_source()), profile, key="customer_id", related={"orders": orders})
-    out = out.sort_by("customer_id")
-    order = np.argsort(np.asarray(profile.column("customer_id").to_numpy()), kind="stable")
-    for name, (_, value, where) in CDNOW_FORMS.items():
-        want = oracle(tables, value, where=where, key="customer_id")
-        assert_same(out.column(name).to_pylist(), [want[i] for i in order], f"spark {name}")
 
 
 def test_postgres_orders_strings_by_code_point_in_any_collation(pg_server) -> None:
@@ -507,3 +486,175 @@ def test_other_dialects_parse(dialect: str) -> None:
     assert sqlglot.parse_one(sql, read=dialect)
     assert sql.count("ROW_NUMBER() OVER") == 2
     assert ('COLLATE "C"' in sql) == (dialect == "postgres")
+
+
+# ------------------------------------------------ a pack's aggregate with query=True
+def _rows_reducer(groups, node, mask, value, by):
+    return pa.array(np.bincount(groups.positions[groups.valid(value, mask)], minlength=groups.n))
+
+
+def _rows_sql(writer, node, k, source, column):
+    """A query of one row per key (the form mode's SQL has), without a GROUP BY subquery of the table's."""
+    return f"SELECT {k}, COUNT({writer.sql(node.value)}) AS {column} FROM {source} WHERE {k} IS NOT NULL GROUP BY {k}"
+
+
+class RowsPack:
+    @segql.hookimpl
+    def segql_register_functions(self, registry):
+        registry.add_aggregate(
+            "stats.rows", reducer=_rows_reducer, sql=_rows_sql, query=True, returns="int", empty=0, doc="rows"
+        )
+
+
+def test_a_pack_aggregate_can_write_its_own_query() -> None:
+    """``add_aggregate(…, query=True)``: its SQL is a query of one row per key, left-joined
+    like mode's; a customer without rows gets ``empty`` (COALESCE), as on the Arrow engine."""
+    host = segql.PluginHost(discover=False, packs={"stats": RowsPack()})
+    profile = pa.table({"id": [1, 2, 3]})
+    orders = pa.table({"id": [1, 1, 3, None], "v": [5, None, 7, 1]})
+    program = segql.compile("feature r = stats.rows(orders.v)\nfeature m = mode(orders.v)", plugins=host)
+    out = program.evaluate(profile, key="id", related={"orders": orders}).to_pydict()
+    assert out == {"id": [1, 2, 3], "r": [1, 0, 1], "m": [5, None, 7]}
+    sql = program.to_sql(schema=profile.schema, related={"orders": orders.schema}, key="id")
+    assert run_sql(sql, {"profiles": profile, "orders": orders}).sort_by("id").to_pydict() == out
+
+
+# ------------------------------------------- median, quantile and stddev on PostgreSQL and Spark
+# tests/test_aggregates_quantile.py and test_aggregates_stddev.py check the Arrow engine and
+# to_sql on DuckDB against hand-written DuckDB SQL on random tables (ties, nulls, NaN, ±inf,
+# ±0.0, customers without rows, where filters) and CDNOW; the hand-computed agreement cases
+# run on every engine.  Here the same random tables and CDNOW on PostgreSQL and the Spark
+# engine, against the same oracles.  The engines interpolate and update a variance in their
+# own order: finite values to a relative STATS_REL or an absolute STATS_ABS (an interpolation
+# that cancels: quantile 1/3 of [-1, 2] is -1.1e-16 in DuckDB, whose fused multiply-add
+# rounds lo * (1 - d) + hi * d once, and 0.0 as lo + (hi - lo) * d); nulls, NaN and
+# infinities exactly.
+STATS_REL = 1e-12
+STATS_ABS = 1e-12
+STATS_SEEDS = {"postgres": 40 if FULL else 12, "spark": 40 if FULL else 3}
+
+
+def stats_differ(got: list, want: list) -> list[int]:
+    def eq(a: object, b: object) -> bool:
+        if a is None or b is None:
+            return a is None and b is None
+        assert isinstance(a, float) and isinstance(b, float)
+        if math.isnan(a) or math.isnan(b):
+            return math.isnan(a) and math.isnan(b)
+        if math.isinf(a) or math.isinf(b):
+            return a == b
+        return math.isclose(a, b, rel_tol=STATS_REL, abs_tol=STATS_ABS)
+
+    return [i for i, (a, b) in enumerate(zip(got, want, strict=True)) if not eq(a, b)]
+
+
+def stats_expected(profile: pa.Table, orders: pa.Table, forms: dict[str, tuple[str, str, float | None, str]]) -> dict:
+    from test_aggregates_quantile import oracle as quantile_oracle
+    from test_aggregates_stddev import oracle as stddev_oracle
+
+    expected = {}
+    for name, (func, value, q, where) in forms.items():
+        if func == "stddev":
+            expected[name] = stddev_oracle(profile, orders, value, where or None)
+        else:
+            expected[name] = quantile_oracle(profile, orders, value, q, where or None)
+    return expected
+
+
+def stats_source(forms: dict[str, tuple[str, str, float | None, str]]) -> str:
+    lines = []
+    for name, (func, value, q, where) in forms.items():
+        column = " ".join(f"orders.{w}" if w.isidentifier() else w for w in value.split())
+        filt = " where " + " ".join(f"orders.{w}" if w.isidentifier() else w for w in where.split()) if where else ""
+        args = f", {q!r}" if func == "quantile" else ""
+        lines.append(f"feature {name} = {func}({column}{args}{filt})")
+    return "\n".join(lines)
+
+
+RANDOM_STATS = {
+    "med": ("median", "amount", 0.5, ""),
+    "q": ("quantile", "amount", 0.9, "qty > 0"),
+    "q3": ("quantile", "qty", 1 / 3, ""),
+    "pq": ("quantile", "price", 0.25, "amount < 1"),
+    "sd": ("stddev", "amount", None, ""),
+    "sdw": ("stddev", "qty", None, "price >= 0"),
+    "sdp": ("stddev", "price", None, ""),
+}
+
+
+@pytest.mark.parametrize("name", ["postgres", "spark"])
+def test_median_quantile_stddev_on_postgres_and_spark(name: str, request: pytest.FixtureRequest) -> None:
+    from random_orders import random_order_tables
+
+    runner = engine_runner(name, request)
+    program = segql.compile(stats_source(RANDOM_STATS))
+    for seed in range(STATS_SEEDS[name]):
+        profile, orders = random_order_tables(seed)
+        expected = stats_expected(profile, orders, RANDOM_STATS)
+        out = runner.run(program, profile, key="customer_id", related={"orders": orders})
+        by_key = {k: i for i, k in enumerate(out.column("customer_id").to_pylist())}
+        rows = [by_key[k] for k in profile.column("customer_id").to_pylist()]
+        for column, want in expected.items():
+            got = [out.column(column)[i].as_py() for i in rows]
+            bad = stats_differ(got, want)
+            assert not bad, f"{name} seed {seed} {column}: (got, DuckDB) {[(got[i], want[i]) for i in bad[:5]]}"
+
+
+CDNOW_STATS = {
+    "med": ("median", "amount", 0.5, ""),
+    "q": ("quantile", "amount", 0.9, "cds > 1"),
+    "qc": ("quantile", "cds", 0.3, ""),
+    "sd": ("stddev", "amount", None, ""),
+    "sdw": ("stddev", "cds", None, "amount > 30"),
+}
+
+
+@pytest.mark.parametrize("name", ["postgres", "spark"])
+def test_cdnow_on_postgres_and_spark(name: str, request: pytest.FixtureRequest, cdnow) -> None:
+    """CDNOW with two prospects without orders, one query: mode against the hand-written oracle
+    (exactly), median / quantile / stddev against DuckDB's quantile_cont / stddev_samp."""
+    runner = engine_runner(name, request)
+    profile, orders = cdnow
+    source = cdnow_source() + "\n" + stats_source(CDNOW_STATS)
+    out = runner.run(segql.compile(source), profile, key="customer_id", related={"orders": orders})
+    by_key = {k: i for i, k in enumerate(out.column("customer_id").to_pylist())}
+    rows = [by_key[k] for k in profile.column("customer_id").to_pylist()]
+    tables = {"profiles": profile, "orders": orders}
+    for column, (_, value, where) in CDNOW_FORMS.items():
+        want = oracle(tables, value, where=where, key="customer_id")
+        got = [_python(out.column(column)[i].as_py()) for i in rows]
+        assert_same(got, want, f"{name} {column}")
+    for column, want in stats_expected(profile, orders, CDNOW_STATS).items():
+        assert want[-len(PROSPECTS) :] == [None] * len(PROSPECTS)
+        got = [out.column(column)[i].as_py() for i in rows]
+        bad = stats_differ(got, want)
+        assert not bad, f"{name} {column}: {len(bad)} rows differ, e.g. {[(got[i], want[i]) for i in bad[:5]]}"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="PostgreSQL's percentile_cont and Spark's percentile interpolate as lo + (hi - lo) * d: "
+    "with -inf and a finite value, or values whose difference overflows, they give NaN or inf "
+    "where DuckDB's quantile_cont (and segql) give -inf or a finite value (found for issue 18; not fixed)",
+)
+@pytest.mark.parametrize("name", ["postgres", "spark"])
+def test_quantile_interpolation_at_the_ends_of_the_doubles(name: str, request: pytest.FixtureRequest) -> None:
+    runner = engine_runner(name, request)
+    values = {1: [-math.inf, 1.0], 2: [-1.7e308, 1.7e308], 3: [-math.inf, -math.inf, 5.0]}
+    profile = pa.table({"customer_id": list(values)})
+    orders = pa.table(
+        {
+            "customer_id": [k for k, vs in values.items() for _ in vs],
+            "amount": [v for vs in values.values() for v in vs],
+            "qty": pa.array([0] * sum(map(len, values.values())), pa.int64()),
+            "price": pa.array([0] * sum(map(len, values.values())), pa.decimal128(9, 2)),
+        }
+    )
+    forms = {"med": ("median", "amount", 0.5, ""), "q": ("quantile", "amount", 0.3, "")}
+    expected = stats_expected(profile, orders, forms)
+    assert expected == {"med": [-math.inf, 0.0, -math.inf], "q": [-math.inf, -6.8e307, -math.inf]}
+    out = runner.run(segql.compile(stats_source(forms)), profile, key="customer_id", related={"orders": orders})
+    out = out.sort_by("customer_id")
+    for column, want in expected.items():
+        got = out.column(column).to_pylist()
+        assert not stats_differ(got, want), f"{name} {column}: {got}, DuckDB {want}"
