@@ -411,9 +411,10 @@ def _stddev_sql(writer: Any, node: ast.Aggregate) -> str:
 
 # -------------------------------------------------------------------------- mode
 _MODE_PACKED = 2**62
-"""Below this many (profile row, distinct value) combinations, each pair is one
-int64 and the pairs are sorted with ``np.sort`` (no permutation: several times
-faster than ``np.lexsort``); above, ``np.lexsort``."""
+"""While a profile position and a value's rank fit in this many values (as
+``position << bits | rank``), each pair is one int64 and the pairs are sorted
+with ``np.sort`` (no permutation: several times faster than ``np.lexsort``);
+beyond, ``np.lexsort``."""
 
 
 def _mode_reducer(groups: Any, node: ast.Aggregate, mask: Any, value: Any, by: Any) -> pa.Array:
@@ -424,8 +425,8 @@ def _mode_reducer(groups: Any, node: ast.Aggregate, mask: Any, value: Any, by: A
     Vectorised: the kept values are dictionary-encoded (a hash, O(rows)), the
     distinct values sorted in segql's order (Arrow's sort: numbers by value,
     NaN after every number, strings and binaries by bytes, i.e. by code
-    point, false before true), each row's (group, value rank) packed into one
-    int64 and sorted; equal neighbours are runs whose lengths are the counts.
+    point, false before true), each row's (group, value rank) packed into the
+    bits of one int64 and sorted; equal neighbours are runs whose lengths are the counts.
     Runs come by group and, within one, by value: a group's mode is its first
     run of the greatest length."""
     n = groups.n
@@ -439,8 +440,10 @@ def _mode_reducer(groups: Any, node: ast.Aggregate, mask: Any, value: Any, by: A
     elif pa.types.is_binary_view(result_type):
         value = value.cast(pa.large_binary())
     keep = groups.valid(value, mask)
-    rows = pc.filter(value, pa.array(keep))
-    pos = np.asarray(groups.positions[keep], dtype=np.int64)
+    if keep.all():
+        rows, pos = value, np.asarray(groups.positions, dtype=np.int64)
+    else:
+        rows, pos = pc.filter(value, pa.array(keep)), np.asarray(groups.positions[keep], dtype=np.int64)
     if pa.types.is_floating(value.type):
         # One NaN and one zero (+0.0): Arrow's hash tells NaN payloads and zero signs apart.
         x = np.asarray(rows.cast(pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64) + 0.0
@@ -454,14 +457,15 @@ def _mode_reducer(groups: Any, node: ast.Aggregate, mask: Any, value: Any, by: A
     order = np.asarray(pc.sort_indices(distinct).to_numpy(), dtype=np.int64)  # rank -> distinct value
     rank_of = np.empty(u, dtype=np.int64)
     rank_of[order] = np.arange(u, dtype=np.int64)
-    ranks = rank_of[np.asarray(encoded.indices.to_numpy(zero_copy_only=False), dtype=np.int64)]
-    if n * u < _MODE_PACKED:
-        packed = np.sort(pos * u + ranks)
+    ranks = rank_of[np.asarray(encoded.indices.to_numpy(zero_copy_only=False))]
+    bits = max(u - 1, 1).bit_length()  # a rank takes this many bits
+    if n < _MODE_PACKED >> bits:
+        packed = np.sort((pos << bits) | ranks)
         new = np.empty(packed.size, dtype=bool)
         new[0] = True
         np.not_equal(packed[1:], packed[:-1], out=new[1:])
         starts = np.flatnonzero(new)
-        p, r = np.divmod(packed[starts], u)
+        p, r = packed[starts] >> bits, packed[starts] & ((1 << bits) - 1)
     else:
         sort = np.lexsort((ranks, pos))
         pos, ranks = pos[sort], ranks[sort]
