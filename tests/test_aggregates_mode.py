@@ -658,3 +658,18 @@ def test_quantile_interpolation_at_the_ends_of_the_doubles(name: str, request: p
     for column, want in expected.items():
         got = out.column(column).to_pylist()
         assert not stats_differ(got, want), f"{name} {column}: {got}, DuckDB {want}"
+
+
+def test_the_reducer_takes_dictionaries_and_views() -> None:
+    """The engine gives reducers plain arrays; given a dictionary that repeats a value, or a
+    string view, the reducer still counts values, not codes, and keeps the type."""
+    from segql.engines.arrow.aggregate import Groups
+
+    spec = segql.PluginHost(discover=False).functions.aggregate("mode")
+    assert spec is not None and spec.reducer is not None
+    groups = Groups(3, np.array([0, 0, 0, 1, 1]))
+    repeated = pa.DictionaryArray.from_arrays(pa.array([0, 1, 2, 2, 1], pa.int32()), pa.array(["b", "b", "a"]))
+    assert spec.reducer(groups, None, None, repeated, None).to_pylist() == ["b", "a", None]
+    view = pa.array(["y", "x", "x", "é", "z"], pa.string_view())
+    result = spec.reducer(groups, None, np.array([True, True, False, True, True]), view, None)
+    assert result.type == pa.string_view() and result.to_pylist() == ["x", "z", None]

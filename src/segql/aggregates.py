@@ -426,12 +426,14 @@ def _mode_reducer(groups: Any, node: ast.Aggregate, mask: Any, value: Any, by: A
     distinct values sorted in segql's order (Arrow's sort: numbers by value,
     NaN after every number, strings and binaries by bytes, i.e. by code
     point, false before true), each row's (group, value rank) packed into the
-    bits of one int64 and sorted; equal neighbours are runs whose lengths are the counts.
-    Runs come by group and, within one, by value: a group's mode is its first
-    run of the greatest length."""
+    bits of one int64 and sorted; equal neighbours are runs whose lengths are
+    the counts.  Runs come by group and, within one, by value: a group's mode
+    is its first run of the greatest length."""
     n = groups.n
     if isinstance(value, pa.ChunkedArray):
         value = value.combine_chunks()
+    if pa.types.is_dictionary(value.type):  # (the engine decodes; a dictionary may repeat a value)
+        value = value.cast(value.type.value_type)
     result_type = value.type
     if pa.types.is_null(result_type):
         return pa.nulls(n, result_type)
