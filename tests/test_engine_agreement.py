@@ -718,6 +718,65 @@ CASES = [
         ),
         {"b": [74, 98, 48, 60], "e": [13, 74, None, 94], "holdout": [False, True, False, True]},
     ),
+    # ------------------------------------------------------------------------------------------
+    # mode, median, quantile and stddev together (issue 18, LANGUAGE.md §10; docs/decisions.md
+    # "mode", "median and quantile", "stddev"): ties, nulls, NaN, ±0.0, customers without rows or
+    # with null values only. mode: the most frequent non-null value, ties to the smallest (NaN the
+    # greatest float, -0.0 and 0.0 one value given as 0.0, strings by code point).
+    Case(
+        # 1: v [3, 9, 3, 9, null]: mode 3 and 9 tie: 3.0; sorted [3, 3, 9, 9]: median 6.0, q .25
+        #    (r = 0.75) 3.0; mean 6, M2 = 4 * 9 = 36, stddev sqrt(36 / 3) = sqrt(12) (every running
+        #    mean of these values is exact, so every engine's variance is); where v > 1 the same.
+        #    s [é, z, é, z, Z]: é and z twice: "z" (U+007A < U+00E9). n [2, 2, -1, -1, 5]: tie: -1;
+        #    where n > 0: [2, 2, 5]: 2.
+        # 2: v [NaN, NaN, 1, 4]: NaN twice: NaN; where v < 5 (NaN < 5 is false): [1, 4]: 1.0;
+        #    sorted [1, 4, NaN, NaN]: median between 4 and NaN: NaN; q .25: 1 * 0.25 + 4 * 0.75 = 3.25;
+        #    stddev NaN; where v > 1: [4]: null. s [null, x, x, y]: "x". n [3, null, 3, 4]: 3.
+        # 3: no orders: null everywhere (the segment false).
+        # 4: v [null, null]: null everywhere. s [q, null]: "q". n [7, 8]: tie: 7.
+        # 5: v [-0.0, 0.0, 6, 6]: the zeros twice, 6 twice: 0.0; where v < 5: 0.0; median
+        #    0 * 0.5 + 6 * 0.5 = 3.0; q .25 between the zeros: 0.0; mean 3, M2 = 36: sqrt(12);
+        #    where v > 1: [6, 6]: 0.0. s [Z, a, a, Z]: "Z" (U+005A < U+0061). n [0, 0, 0, 0]: 0;
+        #    where n > 0: nothing kept: null.
+        "mode_median_quantile_stddev",
+        """
+        feature mo = mode(orders.v)
+        feature mo_w = mode(orders.v where orders.v < 5)
+        feature ms = mode(orders.s)
+        feature mn = mode(orders.n)
+        feature mn_w = mode(orders.n where orders.n > 0)
+        feature med = median(orders.v)
+        feature q25 = quantile(orders.v, 0.25)
+        feature sd = stddev(orders.v)
+        feature sd_w = stddev(orders.v where orders.v > 1)
+        segment mostly_zero = mode(orders.v) = 0
+        """,
+        pa.table({"id": [1, 2, 3, 4, 5]}),
+        {
+            "mo": [3.0, NAN, None, None, 0.0],
+            "mo_w": [3.0, 1.0, None, None, 0.0],
+            "ms": ["z", "x", None, "q", "Z"],
+            "mn": [-1, 3, None, 7, 0],
+            "mn_w": [2, 3, None, 7, None],
+            "med": [6.0, NAN, None, None, 3.0],
+            "q25": [3.0, 3.25, None, None, 0.0],
+            "sd": [3.4641016151377544, NAN, None, None, 3.4641016151377544],
+            "sd_w": [3.4641016151377544, None, None, None, 0.0],
+            "mostly_zero": [False, False, False, False, True],
+        },
+        {
+            "orders": pa.table(
+                {
+                    "id": [1, 1, 1, 1, 1, 2, 2, 2, 2, 4, 4, 5, 5, 5, 5],
+                    "v": pa.array(
+                        [3.0, 9.0, 3.0, 9.0, None, NAN, NAN, 1.0, 4.0, None, None, -0.0, 0.0, 6.0, 6.0], pa.float64()
+                    ),
+                    "s": ["é", "z", "é", "z", "Z", None, "x", "x", "y", "q", None, "Z", "a", "a", "Z"],
+                    "n": pa.array([2, 2, -1, -1, 5, 3, None, 3, 4, 7, 8, 0, 0, 0, 0], pa.int64()),
+                }
+            )
+        },
+    ),
 ]
 
 

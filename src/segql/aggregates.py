@@ -409,6 +409,119 @@ def _stddev_sql(writer: Any, node: ast.Aggregate) -> str:
     return f"STDDEV_SAMP(CAST({writer.sql(node.value)} AS DOUBLE)){_filter(writer, node)}"
 
 
+# -------------------------------------------------------------------------- mode
+_MODE_PACKED = 2**62
+"""While a profile position and a value's rank fit in this many values (as
+``position << bits | rank``), each pair is one int64 and the pairs are sorted
+with ``np.sort`` (no permutation: several times faster than ``np.lexsort``);
+beyond, ``np.lexsort``."""
+
+
+def _mode_reducer(groups: Any, node: ast.Aggregate, mask: Any, value: Any, by: Any) -> pa.Array:
+    """Per group, the most frequent non-null value kept by ``where``; ties:
+    the smallest in segql's order (docs/decisions.md, "mode").  Floats: NaN one
+    value, the greatest; -0.0 and 0.0 one value, given as +0.0.
+
+    Vectorised: the kept values are dictionary-encoded (a hash, O(rows)), the
+    distinct values sorted in segql's order (Arrow's sort: numbers by value,
+    NaN after every number, strings and binaries by bytes, i.e. by code
+    point, false before true), each row's (group, value rank) packed into the
+    bits of one int64 and sorted; equal neighbours are runs whose lengths are
+    the counts.  Runs come by group and, within one, by value: a group's mode
+    is its first run of the greatest length."""
+    n = groups.n
+    if isinstance(value, pa.ChunkedArray):
+        value = value.combine_chunks()
+    if pa.types.is_dictionary(value.type):  # (the engine decodes; a dictionary may repeat a value)
+        value = value.cast(value.type.value_type)
+    result_type = value.type
+    if pa.types.is_null(result_type):
+        return pa.nulls(n, result_type)
+    if pa.types.is_string_view(result_type):
+        value = value.cast(pa.large_string())
+    elif pa.types.is_binary_view(result_type):
+        value = value.cast(pa.large_binary())
+    keep = groups.valid(value, mask)
+    if keep.all():
+        rows, pos = value, np.asarray(groups.positions, dtype=np.int64)
+    else:
+        rows, pos = pc.filter(value, pa.array(keep)), np.asarray(groups.positions[keep], dtype=np.int64)
+    if pa.types.is_floating(value.type):
+        # One NaN and one zero (+0.0): Arrow's hash tells NaN payloads and zero signs apart.
+        x = np.asarray(rows.cast(pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64) + 0.0
+        x[np.isnan(x)] = np.nan
+        rows = pa.array(x, pa.float64())
+    encoded = pc.dictionary_encode(rows)
+    distinct = encoded.dictionary
+    u = len(distinct)
+    if u == 0:
+        return pa.nulls(n, result_type)
+    order = np.asarray(pc.sort_indices(distinct).to_numpy(), dtype=np.int64)  # rank -> distinct value
+    rank_of = np.empty(u, dtype=np.int64)
+    rank_of[order] = np.arange(u, dtype=np.int64)
+    ranks = rank_of[np.asarray(encoded.indices.to_numpy(zero_copy_only=False))]
+    bits = max(u - 1, 1).bit_length()  # a rank takes this many bits
+    if n < _MODE_PACKED >> bits:
+        packed = np.sort((pos << bits) | ranks)
+        new = np.empty(packed.size, dtype=bool)
+        new[0] = True
+        np.not_equal(packed[1:], packed[:-1], out=new[1:])
+        starts = np.flatnonzero(new)
+        p, r = packed[starts] >> bits, packed[starts] & ((1 << bits) - 1)
+    else:
+        sort = np.lexsort((ranks, pos))
+        pos, ranks = pos[sort], ranks[sort]
+        new = np.empty(pos.size, dtype=bool)
+        new[0] = True
+        new[1:] = (pos[1:] != pos[:-1]) | (ranks[1:] != ranks[:-1])
+        starts = np.flatnonzero(new)
+        p, r = pos[starts], ranks[starts]
+    counts = np.diff(np.append(starts, new.size))
+    first = np.empty(p.size, dtype=bool)  # the first run of each group
+    first[0] = True
+    np.not_equal(p[1:], p[:-1], out=first[1:])
+    most = np.maximum.reduceat(counts, np.flatnonzero(first))
+    winners = np.flatnonzero(counts == most[np.cumsum(first) - 1])
+    chosen = winners[np.concatenate(([True], p[winners][1:] != p[winners][:-1]))]  # the smallest of each group
+    picked = np.zeros(n, dtype=np.int64)
+    picked[p[chosen]] = order[r[chosen]]
+    present = np.zeros(n, dtype=bool)
+    present[p[chosen]] = True
+    result = pc.take(distinct, pa.array(picked, mask=~present))
+    return result if result.type == result_type else result.cast(result_type)
+
+
+def _mode_sql(writer: Any, node: ast.Aggregate, k: str, source: str, column: str) -> str:
+    """``mode(value where w)``: per key, the kept non-null values counted
+    (``GROUP BY`` key and value), then ``ROW_NUMBER()`` over the count
+    descending and the value ascending (strings by code point: ``COLLATE
+    "C"`` in PostgreSQL), the first row.  Floats are grouped as a NaN flag and
+    the number with -0.0 as 0.0 and NaN as null, so no dialect's equality or
+    order of NaN and zeros matters; a NaN mode is written back as NaN."""
+    assert node.value is not None
+    value, kind = writer.sql(node.value), _kind(node.value)
+    kept = [f"{k} IS NOT NULL", f"{value} IS NOT NULL"]
+    if node.where is not None:
+        kept.append(f"COALESCE({writer.sql(node.where)}, FALSE)")
+    v, nan, count, row = '"__segql_v"', '"__segql_nan"', '"__segql_n"', '"__segql_row"'
+    if kind == "float":
+        x = f"CAST({value} AS DOUBLE)"
+        is_nan = writer.is_nan(x)
+        number = f"(CASE WHEN {is_nan} THEN NULL WHEN {x} = {_f(0.0)} THEN {_f(0.0)} ELSE {x} END)"
+        selected = f"(CASE WHEN {is_nan} THEN 1 ELSE 0 END) AS {nan}, {number} AS {v}"
+        grouped = f"{nan}, {v}"
+        order = f"{count} DESC, {nan} ASC, {v} ASC"
+        result = f"(CASE WHEN {nan} = 1 THEN CAST('NaN' AS DOUBLE) ELSE {v} END)"
+    else:
+        selected, grouped, result = f"{value} AS {v}", v, v
+        order = f"{count} DESC, {_binary(writer, v, kind)} ASC"
+    rows = f"SELECT {k}, {selected} FROM {source} WHERE {' AND '.join(kept)}"
+    counted = f"SELECT {k}, {grouped}, COUNT(*) AS {count} FROM ({rows}) AS kept GROUP BY {k}, {grouped}"
+    rank = f"ROW_NUMBER() OVER (PARTITION BY {k} ORDER BY {order})"
+    ranked = f"SELECT {k}, {grouped}, {rank} AS {row} FROM ({counted}) AS counted"
+    return f"SELECT {k}, {result} AS {column} FROM ({ranked}) AS ranked WHERE {row} = 1"
+
+
 def _float_result(value: SType) -> SType:
     return FLOAT
 
@@ -474,6 +587,12 @@ BUILTIN_AGGREGATES: dict[str, dict[str, Any]] = {
         reducer=_stddev_reducer, sql=_stddev_sql, accepts="number", type_rule=_float_result,
         refuse=NEEDS_NUMBERS,
         doc="Sample standard deviation (DuckDB's stddev_samp): null below two values, NaN with a NaN or inf.",
+    ),
+    "mode": dict(
+        reducer=_mode_reducer, sql=_mode_sql, query=True, accepts="orderable",
+        refuse="{func} needs values it can order (numbers, strings, booleans, dates, timestamps, durations), "
+        "not {value}",
+        doc="The most frequent non-null value; ties: the smallest (NaN the greatest float, 0.0 and -0.0 one value).",
     ),
 }  # fmt: skip
 """The built-in aggregates: the keyword arguments of their ``add_aggregate``."""

@@ -217,8 +217,8 @@ class AggregateSpec:
     constant arguments after the value.  ``sql(writer, node)`` returns the
     aggregate in its table's ``GROUP BY`` subquery (DuckDB SQL; sqlglot writes
     the other dialects) with the ``where`` filter as ``FILTER (WHERE …)``; for
-    an aggregate with ``by`` it is ``sql(writer, node, key, source, order)``, a
-    query of one row per key.  ``empty_sql`` is what a customer without rows
+    an aggregate with ``by`` (or ``query``) it is ``sql(writer, node, key,
+    source, column)``, a query of one row per key.  ``empty_sql`` is what a customer without rows
     gets (``COALESCE``), None for null."""
 
     name: str
@@ -235,6 +235,10 @@ class AggregateSpec:
     or ``count(orders.x)``) or ``none`` (``exists(orders where …)``)."""
     by: bool = False
     """Takes (and needs) an order: ``first(orders.sku by orders.at)``."""
+    query: bool = False
+    """Without ``by``, its SQL is still a query of one row per key
+    (``sql(writer, node, key, source, column)``), not an expression of the
+    table's ``GROUP BY`` subquery: ``mode`` counts each value first."""
     params: tuple[str, ...] = ()
     """Constant number arguments after the value (``quantile(orders.amount, q)``)."""
     check_args: Callable[[tuple[Any, ...]], list[str | None]] | None = None
@@ -341,6 +345,7 @@ class FunctionRegistry:
         type_rule: AggregateTypeRule | None = None,
         value: str = "required",
         by: bool = False,
+        query: bool = False,
         params: Sequence[str] = (),
         check_args: Callable[[tuple[Any, ...]], list[str | None]] | None = None,
         refuse: str = "{func} cannot take {value}, which is {type}",
@@ -382,6 +387,7 @@ class FunctionRegistry:
             returns=concrete,
             value=value,
             by=by,
+            query=query,
             params=tuple(params),
             check_args=check_args,
             refuse=refuse,

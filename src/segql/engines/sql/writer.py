@@ -618,7 +618,7 @@ def aggregate_sql(writer: SqlWriter, node: ast.Aggregate) -> str:
     """The aggregate inside its table's grouped subquery: its spec's SQL
     (:mod:`segql.aggregates`)."""
     spec = writer.functions.aggregate(node.func)
-    assert spec is None or not spec.by  # ordered_sql
+    assert spec is None or not (spec.by or spec.query)  # ordered_sql
     if spec is None or spec.sql is None:
         raise SqlError(f"{node.func}(…) has no SQL translation", span=node.span, hint="use the Arrow engine")
     return call_aggregate_sql(spec.sql, node, writer)
@@ -649,9 +649,17 @@ def empty_group_sql(writer: SqlWriter, node: ast.Aggregate) -> str | None:
 ORDERED_VALUE = "__segql_value"
 
 
+def is_query(functions: FunctionRegistry, node: ast.Aggregate) -> bool:
+    """Whether the aggregate's SQL is a query of one row per key (:func:`ordered_sql`):
+    it has ``by`` (``first``/``last``) or its spec says so (``mode``)."""
+    spec = functions.aggregate(node.func)
+    return node.by is not None or (spec is not None and spec.query)
+
+
 def ordered_sql(writer: SqlWriter, node: ast.Aggregate, k: str, source: str) -> str:
-    """An aggregate with ``by`` (``first``/``last``): a query of one row per key
-    ``k`` with the value as ``ORDERED_VALUE``, from its spec's SQL."""
+    """An aggregate with ``by`` (``first``/``last``) or whose spec has ``query``
+    (``mode``): a query of one row per key ``k`` with the value as
+    ``ORDERED_VALUE``, from its spec's SQL."""
     spec = writer.functions.aggregate(node.func)
     if spec is None or spec.sql is None:
         raise SqlError(f"{node.func}(…) has no SQL translation", span=node.span, hint="use the Arrow engine")
@@ -783,12 +791,14 @@ def program_sql(
     for table, nodes in aggregates.items():
         for i, node in enumerate(nodes):
             names[node] = f"a_{_safe(table)}_{i}"
-    ordered = [node for nodes in aggregates.values() for node in nodes if node.by is not None]
+    ordered = [node for nodes in aggregates.values() for node in nodes if is_query(functions, node)]
     sequence_names = {node: f"q_{i}" for i, node in enumerate(sequences)}
 
     def aggregate_column(node: ast.Aggregate) -> str:
         if node in ordered:
-            return f"{quote(names[node])}.{quote(ORDERED_VALUE)}"
+            value = f"{quote(names[node])}.{quote(ORDERED_VALUE)}"
+            empty = empty_group_sql(writer, node) if node.by is None else None
+            return f"COALESCE({value}, {empty})" if empty is not None else value
         column = f"{quote('r_' + _safe(node.table))}.{quote(names[node])}"
         empty = empty_group_sql(writer, node)
         return f"COALESCE({column}, {empty})" if empty is not None else column
