@@ -331,7 +331,7 @@ FUNCTIONS = (
     *("lower", "upper", "length", "trim", "abs", "round", "floor", "ceil", "coalesce", "least", "greatest"),
     *("year", "month", "day", "day_of_week", "hour", "date", "days_since", "days_until", "distance_km"),
     *("anniversary_within", "if", "concat", "count", "sum", "avg", "min", "max", "count_distinct", "first"),
-    *("last", "exists"),
+    *("last", "exists", "median", "quantile", "stddev", "mode", "bucket", "trunc", "week", "quarter"),
 )
 PACK_FUNCTIONS = (
     "ecommerce.rfm_segment",
