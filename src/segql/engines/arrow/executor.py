@@ -485,8 +485,14 @@ class Executor:
         return pc.is_valid(value) if node.negated else pc.is_null(value)
 
     def _eval_IsBool(self, node: ast.IsBool) -> Value:
+        if node.value:
+            # `x is true` is the truth of x: an and/or chain decides it without
+            # the operands a null or false row does not need (``truth``), as a
+            # segment referenced by name is (the optimizer inlines it so).
+            result = self.truth(node.operand)
+            return pc.invert(result) if node.negated else result
         value = self.eval(node.operand)
-        result = is_true(value if node.value else pc.invert(value))
+        result = is_true(pc.invert(value))
         return pc.invert(result) if node.negated else result
 
     # ---------------------------------------------------------- comparisons
