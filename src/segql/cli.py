@@ -162,6 +162,22 @@ def refuse_output_over_input(output: str, inputs: Sequence[tuple[str, Any]]) -> 
         raise UsageError(f"{clash}; writing it would destroy the input (choose another -o)")
 
 
+def check_output(args: argparse.Namespace, more: Sequence[tuple[str, Any]] = ()) -> None:
+    """Before any work: ``-o``'s extension is known and the file is none of
+    the inputs (the segment file, --data, the related tables, ``more``)."""
+    if not args.output:
+        return
+    file_format(args.output)
+    related = [spec.partition("=") for spec in args.related or []]
+    inputs = [
+        ("the segment file", args.file),
+        ("--data", args.data),
+        *((f"related table '{name}'", path) for name, _, path in related if path),
+        *more,
+    ]
+    refuse_output_over_input(args.output, inputs)
+
+
 def related_sources(specs: Sequence[str]) -> dict[str, Any]:
     """``name=path`` pairs; Parquet paths stay paths (read lazily, needed columns only)."""
     out: dict[str, Any] = {}
@@ -325,17 +341,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    if args.output:
-        file_format(args.output)  # an unknown extension is a usage error before any work
-        related_paths = [spec.partition("=") for spec in args.related or []]
-        refuse_output_over_input(
-            args.output,
-            [
-                ("the segment file", args.file),
-                ("--data", args.data),
-                *((f"related table '{name}'", path) for name, _, path in related_paths if path),
-            ],
-        )
+    check_output(args)
     program = load_program(args.file)
     options = evaluation_options(args)
     if args.engine == "spark":
@@ -452,17 +458,7 @@ def cmd_count(args: argparse.Namespace) -> int:
 
 
 def cmd_history(args: argparse.Namespace) -> int:
-    if args.output:
-        file_format(args.output)  # an unknown extension is a usage error before any work
-        related_paths = [spec.partition("=") for spec in args.related or []]
-        refuse_output_over_input(
-            args.output,
-            [
-                ("the segment file", args.file),
-                ("--data", args.data),
-                *((f"related table '{name}'", path) for name, _, path in related_paths if path),
-            ],
-        )
+    check_output(args)
     program = load_program(args.file)
     options = evaluation_options(args)
     with progress(f"reading {args.data}"):
@@ -516,13 +512,7 @@ def name_list(text: str, option: str) -> list[str]:
 
 def cmd_changes(args: argparse.Namespace) -> int:
     data_path = args.data
-    inputs = [("the segment file", args.file), ("--data", data_path)]
-    inputs += [(f"related table '{name}'", path) for name, _, path in (s.partition("=") for s in args.related or [])]
-    if args.previous:
-        inputs.append(("--previous", args.previous))
-    if args.output:
-        file_format(args.output)  # an unknown extension is a usage error before any work
-        refuse_output_over_input(args.output, inputs)
+    check_output(args, [("--previous", args.previous)] if args.previous else [])
     if not args.key:
         raise UsageError("--key is needed: changes name each customer by its key")
     program = load_program(args.file)

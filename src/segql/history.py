@@ -451,8 +451,8 @@ def _bits(array: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray] | 
         return None
     values = view.values
     if values.dtype.kind == "f":
-        values = np.where(np.isnan(values), np.float64(np.nan), values).view(np.int64)
-        values = np.where(np.isnan(view.values), _CANONICAL_NAN, values)
+        doubles = values.astype(np.float64)
+        values = np.where(np.isnan(doubles), _CANONICAL_NAN, doubles.view(np.int64))
     return values.astype(np.int64), view.valid
 
 
