@@ -355,13 +355,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         write_table(out, args.output)
         print(f"wrote {out.num_rows:,} rows × {out.num_columns} columns to {args.output}", file=sys.stderr)
         return 0
-    fmt = output_format(args.format)
-    rows = out.to_pylist()
-    limit = args.limit if args.limit is not None else (20 if fmt == "pretty" else None)
-    shown = rows if limit is None else rows[:limit]
-    emit_rows(out.column_names, [list(r.values()) for r in shown], fmt, sys.stdout)
-    if len(shown) < len(rows):
-        print(f"… {len(rows) - len(shown):,} more rows (use -o FILE to save all, or --limit)", file=sys.stderr)
+    print_rows(out, args)
     return 0
 
 
@@ -537,6 +531,13 @@ def cmd_changes(args: argparse.Namespace) -> int:
         write_table(out, args.output)
         print(f"wrote {out.num_rows:,} rows to {args.output}", file=sys.stderr)
         return 0
+    print_rows(out, args)
+    return 0
+
+
+def print_rows(out: pa.Table, args: argparse.Namespace) -> None:
+    """``out`` on stdout in ``--format``, the first ``--limit`` rows (20 on a
+    terminal by default), and how many more there are on stderr."""
     fmt = output_format(args.format)
     rows = out.to_pylist()
     limit = args.limit if args.limit is not None else (20 if fmt == "pretty" else None)
@@ -544,7 +545,6 @@ def cmd_changes(args: argparse.Namespace) -> int:
     emit_rows(out.column_names, [list(r.values()) for r in shown], fmt, sys.stdout)
     if len(shown) < len(rows):
         print(f"… {len(rows) - len(shown):,} more rows (use -o FILE to save all, or --limit)", file=sys.stderr)
-    return 0
 
 
 def lazy_table(path: str) -> Any:
