@@ -355,9 +355,13 @@ def _counts(
         if units:
             assert index is not None and key is not None
 
-            def advance(unit: _Unit, now: Bindings[RelatedSource] = now, first: bool = i == 0) -> Value:
+            make = executors(now)  # once per instant: it walks the plan for its shared nodes
+
+            def advance(
+                unit: _Unit, now: Bindings[RelatedSource] = now, first: bool = i == 0, make: Any = make
+            ) -> Value:
                 # Each unit on its own executors (their memos are not shared between threads).
-                on_table = {name: executors(now)(t.data, name) for name, t in tables.items()}
+                on_table = {name: make(t.data, name) for name, t in tables.items()}
                 return _advance(unit, first, n, now, index, tables, on_table)
 
             for unit, value in zip(units, pool.map(advance, units), strict=True):
