@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 import pytest
 
 import segql
-from segql.engines.sql.writer import DIALECTS
+from segql.engines.sql.dialects import DIALECTS
 
 UNSUPPORTED: dict[tuple[str, str], str] = {
     ("median", "bigquery"): "BigQuery's PERCENTILE_CONT is an analytic (window) function only, not an aggregate",
@@ -160,8 +160,15 @@ def test_a_pack_aggregate_must_be_namespaced_and_new():
         def segql_register_functions(self, registry):
             registry.add_aggregate("wrong.x", reducer=_range_reducer, sql=_range_sql, accepts="numbers")
 
-    host = segql.PluginHost(discover=False, packs={"bad": Bad(), "clash": Clash(), "wrong": Wrong()})
+    class Dialect:
+        @segql.hookimpl
+        def segql_register_functions(self, registry):
+            registry.add_aggregate("dialect.x", reducer=_range_reducer, sql=_range_sql, query=["postgress"])
+
+    packs = {"bad": Bad(), "clash": Clash(), "wrong": Wrong(), "dialect": Dialect()}
+    host = segql.PluginHost(discover=False, packs=packs)
     assert "must be named bad.<name>" in host.packs["bad"].error.message
     assert "already registered" in host.packs["clash"].error.message
     assert "accepts='numbers'" in host.packs["wrong"].error.message
+    assert "query=['postgress']; name dialects among duckdb, spark, postgres" in host.packs["dialect"].error.message
     assert host.functions.aggregate("clash.x") is None and host.functions.aggregate("spread") is None

@@ -11,7 +11,7 @@ The path of a segment through the package:
 ``program`` ties them together, ``plugins``/``hookspecs``/``registry`` are the extension points.
 """
 
-from segql.engines.sql.writer import DIALECTS as SQL_DIALECTS
+from segql.engines.sql.dialects import DIALECTS as SQL_DIALECTS
 from segql.errors import (
     CancelledError,
     CycleError,

@@ -346,7 +346,11 @@ def _quantile_reducer(groups: Any, node: ast.Aggregate, mask: Any, value: Any, b
     return pa.array(out, mask=~present)
 
 
-def _quantile_sql(writer: Any, node: ast.Aggregate) -> str:
+def _quantile_sql(writer: Any, node: ast.Aggregate, *query: str) -> str:
+    """``QUANTILE_CONT`` in DuckDB (whose interpolation segql's is) and
+    Snowflake; in PostgreSQL and Spark, whose own functions interpolate as
+    ``lo + (hi - lo) * d`` (NaN from ``-inf`` and a number, ``inf`` when ``hi
+    - lo`` overflows), a query of one row per key (:func:`_interpolated_sql`)."""
     if writer.dialect == "bigquery":
         raise SqlError(
             f"{node.func}(…) has no BigQuery translation: BigQuery's PERCENTILE_CONT is an analytic "
@@ -354,12 +358,54 @@ def _quantile_sql(writer: Any, node: ast.Aggregate) -> str:
             span=node.span,
             hint="use another dialect, or the Arrow engine",
         )
+    if query:
+        return _interpolated_sql(writer, node, *query)
     value = f"CAST({writer.sql(node.value)} AS DOUBLE)"
-    # Spark's PERCENTILE (sqlglot writes QUANTILE_CONT as a PERCENTILE_CONT Spark refuses);
-    # PostgreSQL and Snowflake: PERCENTILE_CONT(q) WITHIN GROUP (ORDER BY x), written by sqlglot.
-    func = "PERCENTILE" if writer.dialect == "spark" else "QUANTILE_CONT"
     # + 0.0: a zero is +0.0 whatever the order of 0.0 and -0.0 among equal values.
-    return f"({func}({value}, {_f(_q_of(node))}){_filter(writer, node)} + {_f(0.0)})"
+    return f"(QUANTILE_CONT({value}, {_f(_q_of(node))}){_filter(writer, node)} + {_f(0.0)})"
+
+
+def _interpolated_sql(writer: Any, node: ast.Aggregate, k: str, source: str, column: str) -> str:
+    """PostgreSQL's and Spark's quantile, per key: the kept values numbered in
+    order (NaN last in both), ``lo`` and ``hi`` picked by ``floor``/``ceil`` of
+    ``(count - 1) * q``; where either is NaN or infinite the result is written
+    out as DuckDB's ``lo * (1 - d) + hi * d`` gives it, where ``hi - lo`` could
+    overflow it is that sum (a term below 1e-250 is 0 there, next to one above
+    8e307: PostgreSQL raises on an underflowing product), and otherwise it is
+    the dialect's own ``PERCENTILE_CONT`` (Spark: ``PERCENTILE``), computed
+    without the overflow and underflow checks of PostgreSQL's SQL arithmetic."""
+    assert node.value is not None
+    value = f"CAST({writer.sql(node.value)} AS DOUBLE)"
+    kept = [f"{k} IS NOT NULL", f"{value} IS NOT NULL"]
+    if node.where is not None:
+        kept.append(f"COALESCE({writer.sql(node.where)}, FALSE)")
+    v, r, n, at, lo, hi, pc = (f'"__segql_{name}"' for name in ("v", "r", "n", "at", "lo", "hi", "pc"))
+    rows = f"SELECT {k}, {value} AS {v} FROM {source} WHERE {' AND '.join(kept)}"
+    numbered = (
+        f"SELECT {k}, {v}, ROW_NUMBER() OVER (PARTITION BY {k} ORDER BY {v}) - 1 AS {r}, "
+        f"COUNT(*) OVER (PARTITION BY {k}) AS {n} FROM ({rows}) AS kept"
+    )
+    rank = f"(CAST({n} - 1 AS DOUBLE) * {_f(_q_of(node))})"
+    own = "PERCENTILE" if writer.dialect == "spark" else "QUANTILE_CONT"
+    picked = (
+        f"SELECT {k}, MAX({rank}) AS {at}, MAX(CASE WHEN {r} = FLOOR({rank}) THEN {v} END) AS {lo}, "
+        f"MAX(CASE WHEN {r} = CEIL({rank}) THEN {v} END) AS {hi}, {own}({v}, {_f(_q_of(node))}) AS {pc} "
+        f"FROM ({numbered}) AS numbered GROUP BY {k}"
+    )
+    d = f"({at} - FLOOR({at}))"
+    inf, minus_inf, nan, zero = _f(math.inf), _f(-math.inf), _f(math.nan), _f(0.0)
+    big, tiny = _f(8e307), _f(1e-250)
+    low = f"(CASE WHEN ABS({lo}) < {tiny} THEN {zero} ELSE {lo} * ({_f(1.0)} - {d}) END)"
+    high = f"(CASE WHEN ABS({hi}) < {tiny} THEN {zero} ELSE {hi} * {d} END)"
+    result = (
+        f"(CASE WHEN {d} = {zero} THEN {lo} "
+        f"WHEN {writer.is_nan(lo)} OR {writer.is_nan(hi)} THEN {nan} "
+        f"WHEN {lo} = {minus_inf} THEN (CASE WHEN {hi} = {inf} THEN {nan} ELSE {minus_inf} END) "
+        f"WHEN {hi} = {inf} THEN {inf} "
+        f"WHEN {lo} < {zero} AND {hi} > {zero} AND ({lo} < -{big} OR {hi} > {big}) THEN {low} + {high} "
+        f"ELSE {pc} END + {zero})"
+    )
+    return f"SELECT {k}, {result} AS {column} FROM ({picked}) AS picked"
 
 
 # ------------------------------------------------------------------------ stddev
@@ -530,6 +576,9 @@ def _sum_type(value: SType) -> SType:
     return value if not value.is_null else INT
 
 
+QUANTILE_QUERIES = ("postgres", "spark")
+"""The dialects whose ``median``/``quantile`` is a query of one row per key (:func:`_interpolated_sql`)."""
+
 NEEDS_NUMBERS = "{func} needs numbers, but {value} is {type}"
 """The error of an aggregate over numbers given another type."""
 
@@ -574,13 +623,13 @@ BUILTIN_AGGREGATES: dict[str, dict[str, Any]] = {
         doc="The value at the largest 'by' (ties: the largest value, null above every value).",
     ),
     "median": dict(
-        reducer=_quantile_reducer, sql=_quantile_sql, accepts="number", type_rule=_float_result,
-        refuse=NEEDS_NUMBERS,
+        reducer=_quantile_reducer, sql=_quantile_sql, query=QUANTILE_QUERIES, accepts="number",
+        type_rule=_float_result, refuse=NEEDS_NUMBERS,
         doc="quantile(x, 0.5).",
     ),
     "quantile": dict(
-        reducer=_quantile_reducer, sql=_quantile_sql, accepts="number", type_rule=_float_result,
-        params=("q",), check_args=_check_q, refuse=NEEDS_NUMBERS,
+        reducer=_quantile_reducer, sql=_quantile_sql, query=QUANTILE_QUERIES, accepts="number",
+        type_rule=_float_result, params=("q",), check_args=_check_q, refuse=NEEDS_NUMBERS,
         doc="Continuous quantile, linear interpolation (DuckDB's quantile_cont); q a constant in [0, 1].",
     ),
     "stddev": dict(

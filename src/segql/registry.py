@@ -25,13 +25,14 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from typing import Any, TypeAlias
 
 import attrs
 import pyarrow as pa
 
 from segql.engines.arrow.values import broadcast, decode, to_float64
+from segql.engines.sql.dialects import DIALECTS
 from segql.errors import PluginError
 from segql.span import Span
 from segql.types import SType, parse_type_name
@@ -235,10 +236,17 @@ class AggregateSpec:
     or ``count(orders.x)``) or ``none`` (``exists(orders where …)``)."""
     by: bool = False
     """Takes (and needs) an order: ``first(orders.sku by orders.at)``."""
-    query: bool = False
+    query: bool | frozenset[str] = False
     """Without ``by``, its SQL is still a query of one row per key
     (``sql(writer, node, key, source, column)``), not an expression of the
-    table's ``GROUP BY`` subquery: ``mode`` counts each value first."""
+    table's ``GROUP BY`` subquery: ``mode`` counts each value first.  A set
+    of dialect names: a query in those dialects only (``median`` in
+    PostgreSQL and Spark)."""
+
+    def query_in(self, dialect: str) -> bool:
+        """Whether the SQL of this aggregate without ``by`` is a query of one row per key in ``dialect``."""
+        return self.query if isinstance(self.query, bool) else dialect in self.query
+
     params: tuple[str, ...] = ()
     """Constant number arguments after the value (``quantile(orders.amount, q)``)."""
     check_args: Callable[[tuple[Any, ...]], list[str | None]] | None = None
@@ -345,7 +353,7 @@ class FunctionRegistry:
         type_rule: AggregateTypeRule | None = None,
         value: str = "required",
         by: bool = False,
-        query: bool = False,
+        query: bool | Collection[str] = False,
         params: Sequence[str] = (),
         check_args: Callable[[tuple[Any, ...]], list[str | None]] | None = None,
         refuse: str = "{func} cannot take {value}, which is {type}",
@@ -369,6 +377,10 @@ class FunctionRegistry:
                 concrete = parse_spec(returns).concrete
                 if concrete is None:
                     raise ValueError(f"returns={returns!r} is not a concrete type")
+            if not isinstance(query, bool):
+                query = frozenset(query)
+                if not query <= set(DIALECTS):
+                    raise ValueError(f"query={sorted(query)!r}; name dialects among {', '.join(DIALECTS)}")
             if not all(isinstance(p, str) and _valid_name(p) for p in params):
                 raise ValueError(f"bad parameter names {params!r}")
         except (ValueError, TypeError) as exc:

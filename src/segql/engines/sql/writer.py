@@ -48,6 +48,7 @@ from segql import ast
 from segql.effects import can_raise
 from segql.engines.arrow import temporal
 from segql.engines.arrow.stream import population_calls
+from segql.engines.sql.dialects import DIALECTS
 from segql.engines.sql.hooks import BUILTIN_PACK, NOT_CONSTANT, Duration, call_sql_hook
 from segql.engines.sql.literals import US_PER_DAY, interval, python_literal, quote, string_literal, timestamp_literal
 from segql.engines.sql.pg_regex import Untranslatable, re2_to_postgres
@@ -59,8 +60,6 @@ from segql.types import TIMESTAMP
 
 if TYPE_CHECKING:
     from segql.check import CheckedProgram
-
-DIALECTS = ("duckdb", "spark", "postgres", "bigquery", "snowflake")
 
 
 SQL_TYPES = {
@@ -618,7 +617,7 @@ def aggregate_sql(writer: SqlWriter, node: ast.Aggregate) -> str:
     """The aggregate inside its table's grouped subquery: its spec's SQL
     (:mod:`segql.aggregates`)."""
     spec = writer.functions.aggregate(node.func)
-    assert spec is None or not (spec.by or spec.query)  # ordered_sql
+    assert spec is None or not (spec.by or spec.query_in(writer.dialect))  # ordered_sql
     if spec is None or spec.sql is None:
         raise SqlError(f"{node.func}(…) has no SQL translation", span=node.span, hint="use the Arrow engine")
     return call_aggregate_sql(spec.sql, node, writer)
@@ -649,11 +648,12 @@ def empty_group_sql(writer: SqlWriter, node: ast.Aggregate) -> str | None:
 ORDERED_VALUE = "__segql_value"
 
 
-def is_query(functions: FunctionRegistry, node: ast.Aggregate) -> bool:
+def is_query(functions: FunctionRegistry, node: ast.Aggregate, dialect: str) -> bool:
     """Whether the aggregate's SQL is a query of one row per key (:func:`ordered_sql`):
-    it has ``by`` (``first``/``last``) or its spec says so (``mode``)."""
+    it has ``by`` (``first``/``last``) or its spec says so in ``dialect``
+    (``mode``; ``median`` in PostgreSQL and Spark)."""
     spec = functions.aggregate(node.func)
-    return node.by is not None or (spec is not None and spec.query)
+    return node.by is not None or (spec is not None and spec.query_in(dialect))
 
 
 def ordered_sql(writer: SqlWriter, node: ast.Aggregate, k: str, source: str) -> str:
@@ -791,7 +791,7 @@ def program_sql(
     for table, nodes in aggregates.items():
         for i, node in enumerate(nodes):
             names[node] = f"a_{_safe(table)}_{i}"
-    ordered = [node for nodes in aggregates.values() for node in nodes if is_query(functions, node)]
+    ordered = [node for nodes in aggregates.values() for node in nodes if is_query(functions, node, dialect)]
     sequence_names = {node: f"q_{i}" for i, node in enumerate(sequences)}
 
     def aggregate_column(node: ast.Aggregate) -> str:
