@@ -122,8 +122,8 @@ class Analysis:
     # ------------------------------------------------------------- parsing
     def _parse(self) -> None:
         source = self.source
-        if not source.strip():
-            return
+        if not self.chunks:
+            return  # nothing but spaces and comments
         try:
             tree = parse(source)
         except SegqlError as exc:

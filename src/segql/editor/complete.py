@@ -91,6 +91,9 @@ class Completer:
         return out
 
     def _items(self, sig: list[Token], prefix: str) -> list[CompletionItem]:
+        events = _events_header(sig)
+        if events is not None:
+            return self._tables() if events == "table" else self._keywords(["by"])
         starts = declaration_starts(sig)
         start = starts[-1][0] if starts else 0
         keyword = starts[-1][1] if starts else ""
@@ -225,7 +228,11 @@ class Completer:
         if schema is None:
             return []
         types, unsupported = logical_schema(schema, "the data")
-        items = [CompletionItem(n, "column", str(t), "", written_name(n)) for n, t in types.items()]
+        key = self.ctx.key
+        items = [
+            CompletionItem(n, "column", f"{t} (key)" if n == key else str(t), "", written_name(n))
+            for n, t in types.items()
+        ]
         return items + [
             CompletionItem(n, "column", f"{t} (not usable)", "", written_name(n)) for n, t in unsupported.items()
         ]
@@ -317,6 +324,20 @@ class Completer:
             return self._keywords(["by"]) if len(head) == 2 else []
         table = head[1].text.strip("`")
         return [i for i in self._columns_of(table) if i.detail.split(" ")[0] in ("timestamp", "date")]
+
+
+def _events_header(sig: list[Token]) -> str | None:
+    """ "table" right after a top-level ``events``, "by" after ``events TABLE``
+    (before the ``by`` is written the lexer cannot know it is a declaration)."""
+    for back, what in ((1, "table"), (2, "by")):
+        if len(sig) < back or sig[-back].lower != "events":
+            continue
+        if what == "by" and sig[-1].kind not in ("name", "qname"):
+            continue
+        before = sig[-back - 1] if len(sig) > back else None
+        if before is None or before.text == ";" or _value_end(before):
+            return what
+    return None
 
 
 def _value_end(tok: Token) -> bool:

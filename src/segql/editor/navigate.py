@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from segql import ast
+from segql.check import is_aggregate_call
 from segql.editor.analysis import Analysis
 from segql.editor.complete import aggregate_signature
 from segql.editor.model import EditorContext, Hover, Position, Range, SignatureHelp, TextEdit
@@ -101,6 +102,8 @@ def hover(source: str, pos: Position, ctx: EditorContext | None = None) -> Hover
     type).  None where there is nothing to say (spaces, comments, keywords)."""
     analysis = _analyse(source, ctx)
     offset = analysis.lines.offset(pos)
+    if not source[max(0, offset - 1) : offset + 1].strip():
+        return None  # between two spaces
     symbols = Symbols(analysis)
     occurrence = symbols.at(offset)
     if occurrence is not None:
@@ -300,6 +303,11 @@ def _check_clash(analysis: Analysis, symbols: Symbols, symbol: Symbol, name: str
                 f"cannot rename {symbol.kind} '{symbol.name}' to '{name}': "
                 f"{chunk.keyword} '{chunk.name}' already has that name"
             )
+    for line in _column_uses(analysis, low):
+        raise SegqlNameError(
+            f"cannot rename {symbol.kind} '{symbol.name}' to '{name}': '{name}' is used as a column "
+            f"(line {line + 1}), which would then mean the {symbol.kind}"
+        )
     schema = analysis.ctx.schema
     if schema is not None and any(n.lower() == low for n in schema.names):
         raise SegqlNameError(
@@ -308,5 +316,15 @@ def _check_clash(analysis: Analysis, symbols: Symbols, symbol: Symbol, name: str
         )
 
 
-def occurrences(analysis: Analysis) -> Iterator[Occurrence]:
-    return iter(Symbols(analysis).occurrences)
+def _column_uses(analysis: Analysis, low: str) -> Iterator[int]:
+    """Lines where a bare name ``low`` (any case) is read as a profile column."""
+    functions = analysis.host.functions
+    for decl in analysis.user_decls():
+        stack: list[ast.Node] = [decl.expr]
+        while stack:
+            node = stack.pop()
+            if isinstance(node, ast.Sequence) or is_aggregate_call(node, functions):
+                continue
+            if isinstance(node, ast.Name) and not node.quoted and node.dotted.lower() == low:
+                yield analysis.lines.position(node.span.start).line
+            stack.extend(ast.children(node))

@@ -55,7 +55,10 @@ class Symbols:
                 decls[d.name] = d
                 lowered.add(d.name.lower())
         self.decl_index = NameIndex(decls)
-        params = {p.name: p for p in analysis.param_decls()}
+        params: dict[str, ast.ParamDecl] = {}
+        for p in analysis.param_decls():
+            if p.name.lower() not in {n.lower() for n in params}:
+                params[p.name] = p
         self.param_index = NameIndex(params)
         for name, d in decls.items():
             kind = "segment" if isinstance(d, ast.SegmentDecl) else "feature"
