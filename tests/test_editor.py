@@ -549,3 +549,29 @@ def test_every_prefix_gives_only_segql_errors() -> None:
 def test_positions_past_the_end_are_clamped() -> None:
     assert definition(SOURCE, P(4, 999), CTX) == R(3, 8, 14)  # the end of line 4 is on `Adults`
     assert complete("segment x = ag", P(99, 0), CTX) == [CompletionItem("age", "column", "int", "", "age")]
+
+
+# ------------------------------------------------- declarations that do not parse
+
+BROKEN = (
+    "feature spend = sum(orders.amount)\n"  # line 0
+    "segment big = spend > 100 and (country = \n"  # line 1: does not parse
+    "segment rich = spend > 1000\n"  # line 2
+)
+
+
+def test_navigation_in_a_declaration_that_does_not_parse() -> None:
+    # The names before the error still navigate and hover.
+    assert definition(BROKEN, P(1, 16), CTX) == R(0, 8, 13)
+    assert references(BROKEN, P(0, 9), CTX) == [R(0, 8, 13), R(1, 14, 19), R(2, 15, 20)]
+    found = hover(BROKEN, P(1, 16), CTX)
+    assert found is not None and found.markdown.startswith("**feature** `spend`: float")
+    assert [(d.range.start, d.code) for d in diagnostics(BROKEN, CTX)] == [(P(1, 41), "syntax")]
+
+
+def test_rename_refuses_when_a_broken_declaration_may_use_the_name() -> None:
+    text = "feature spend = 1\nsegment big = (country = 'x' spend\n"
+    with pytest.raises(SegqlNameError, match="line 2 does not parse"):
+        rename(text, P(0, 9), "total", CTX)
+    # Names the broken part does not write are renamed as usual.
+    assert rename(BROKEN, P(2, 9), "wealthy", CTX) == [TextEdit(R(2, 8, 12), "wealthy")]
