@@ -178,6 +178,15 @@ def test_diagnostics_of_pack_functions() -> None:
     assert found[1].suggestions == ("ecommerce.champions",)
 
 
+def test_a_pack_declaration_that_does_not_fit_the_data_is_reported_where_it_is_used() -> None:
+    # ecommerce.champions reads orders.ts (through rfm_segment's default), which this data lacks.
+    ctx = EditorContext(schema=PROFILE, related={"orders": ORDERS.remove(ORDERS.get_field_index("ts"))})
+    (found,) = diagnostics("segment c = age > 3 and ecommerce.champions\n", ctx)
+    assert found.range == R(0, 24, 43)
+    assert found.message.startswith("in ecommerce.rfm_label: the default of argument 'recency'")
+    assert found.message.endswith("orders has no column 'ts'")
+
+
 def test_diagnostics_of_empty_and_comment_only_sources() -> None:
     assert diagnostics("") == []
     assert diagnostics("# nothing yet\n") == []
@@ -363,6 +372,16 @@ def test_hover_functions_aggregates_and_pack_functions() -> None:
     found = hover("segment c = ecommerce.champions\n", P(0, 25), CTX)
     assert found is not None and found.range == R(0, 12, 31)
     assert found.markdown.startswith("**segment** `ecommerce.champions` of pack `ecommerce`: bool")
+
+
+def test_hover_an_events_declaration() -> None:
+    text = "events orders by ts\nsegment a = count(orders) > 1\n"
+    found = hover(text, P(0, 9), CTX)
+    assert found is not None and found.range == R(0, 7, 13)
+    assert found.markdown.startswith("**related table** `orders` (4 columns)")
+    found = hover(text, P(0, 18), CTX)
+    assert found is not None
+    assert (found.range, found.markdown) == (R(0, 17, 19), "**column** `ts` of orders: timestamp (the event time)")
 
 
 def test_hover_types_of_expressions_and_nothing_on_spaces() -> None:

@@ -15,7 +15,7 @@ from segql.errors import SegqlNameError, SegqlSyntaxError
 from segql.parse import keywords
 from segql.registry import AggregateSpec, Function, FunctionRegistry
 from segql.span import Span
-from segql.types import ANY, SType
+from segql.types import ANY, SType, from_arrow
 
 # ------------------------------------------------------------------ hover
 
@@ -139,7 +139,9 @@ def _hover_node(analysis: Analysis, decl: str, node: ast.Node, offset: int) -> H
             doc = f"\n\n{entry.description}" if entry.description else ""
             return Hover(rng, f"**{entry.kind}** `{entry.name}` of pack `{entry.pack}`{doc}")
         return Hover(rng, f"`{node.dotted}`" + (f": {_type_text(bound.type)}" if bound is not None else ""))
-    if isinstance(node, (ast.SegmentDecl, ast.FeatureDecl, ast.ParamDecl, ast.EventsDecl, ast.NamedArg)):
+    if isinstance(node, ast.EventsDecl):
+        return _hover_events(analysis, node, offset)
+    if isinstance(node, (ast.SegmentDecl, ast.FeatureDecl, ast.ParamDecl, ast.NamedArg)):
         return None
     if isinstance(node, ast.When):
         return None
@@ -150,6 +152,26 @@ def _hover_node(analysis: Analysis, decl: str, node: ast.Node, offset: int) -> H
     if len(snippet) > 60:
         snippet = snippet[:57] + "…"
     return Hover(lines.span(node.span), f"`{snippet}`: {_type_text(bound.type or ANY)}")
+
+
+def _hover_events(analysis: Analysis, node: ast.EventsDecl, offset: int) -> Hover | None:
+    """The table and the event time column of an ``events … by …`` declaration."""
+    related = analysis.ctx.related or {}
+    schema = related.get(node.table) or next((s for n, s in related.items() if n.lower() == node.table.lower()), None)
+    if _contains(node.table_span, offset):
+        known = "" if schema is None else f" ({len(schema)} columns)"
+        text = f"**related table** `{node.table}`{known}: its rows after as_of do not exist in an evaluation"
+        return Hover(analysis.lines.span(node.table_span), text)
+    if _contains(node.column_span, offset):
+        field = None
+        if schema is not None:
+            field = next((f for f in schema if f.name == node.column), None) or next(
+                (f for f in schema if f.name.lower() == node.column.lower()), None
+            )
+        t = from_arrow(field.type) if field is not None else None
+        text = f"**column** `{node.column}` of {node.table}: {_type_text(t)} (the event time)"
+        return Hover(analysis.lines.span(node.column_span), text)
+    return None
 
 
 # --------------------------------------------------------- signature help
