@@ -150,6 +150,14 @@ def test_diagnostics_cycles_and_duplicates_do_not_hide_other_errors() -> None:
     assert found[2].message == "parameter $P is already declared (line 4)"
 
 
+def test_an_events_error_is_reported_once() -> None:
+    source = "events orders by tss\nsegment a = count(orders) > 1\nsegment b = sum(orders.amount) > 1\n"
+    found = diagnostics(source, CTX)
+    assert [(d.range, d.message, d.suggestions) for d in found] == [
+        (R(0, 17, 20), "orders has no column 'tss'", ("ts",))
+    ]
+
+
 def test_diagnostics_warnings() -> None:
     found = diagnostics(SOURCE + "segment n = country = null\n", CTX)
     assert [(d.range, d.severity, d.code) for d in found] == [

@@ -108,7 +108,6 @@ class Analysis:
         self.decls: list[ast.Node] = []
         """Declarations that parsed, in file order."""
         self.bare = False
-        self.syntax_ok = False
         self.bound: dict[str, ast.Node] = {}
         """Bound trees of the user's segments and features that checked."""
         self.failed: set[str] = set()
@@ -134,7 +133,6 @@ class Analysis:
                 return
             self._parse_chunks(exc)
             return
-        self.syntax_ok = True
         self.bare = tree.bare
         self.decls = list(tree.decls)
 
@@ -207,7 +205,7 @@ class Analysis:
             schema = DataSchema()
         decls = self._unique_decls()
         source_file = ast.SourceFile(decls=tuple(decls), bare=self.bare)
-        broken: dict[str, Span] = {}
+        broken: set[str] = set()
         checker: Checker | None = None
         for _ in range(len(decls) + 1):
             checker = self._checker(source_file, schema, broken)
@@ -217,17 +215,26 @@ class Analysis:
                 order = checker.evaluation_order()
                 break
             except CycleError as exc:
+                # Reported once; the declaration holding the closing reference counts as `any`.
                 self.diagnostics.append(diagnostic_of(exc))
                 culprit = self._containing_decl(decls, exc)
                 if culprit is None or culprit in broken:
                     return
-                broken[culprit] = Span()
+                broken.add(culprit)
+            except SegqlError as exc:  # pragma: no cover - loading a pack declaration does not raise
+                self.diagnostics.append(diagnostic_of(exc))
+                return
         else:  # pragma: no cover - each round breaks one more declaration
             return
         assert checker is not None
-        self._check_rest(checker, order, set(broken))
+        self._check_rest(checker, order, broken)
+        # An error of a shared part (an `events` declaration) is raised by every use: keep one.
+        unique: dict[tuple[Range, str], Diagnostic] = {}
+        for d in self.diagnostics:
+            unique.setdefault((d.range, d.message), d)
+        self.diagnostics = list(unique.values())
 
-    def _checker(self, source_file: ast.SourceFile, schema: DataSchema, broken: dict[str, Span]) -> Checker | None:
+    def _checker(self, source_file: ast.SourceFile, schema: DataSchema, broken: set[str]) -> Checker | None:
         if broken:
             decls = []
             for d in source_file.decls:
