@@ -26,6 +26,7 @@ from segql.editor import (
     references,
     rename,
     signature_help,
+    word_range,
 )
 from segql.errors import InternalError
 
@@ -330,6 +331,13 @@ def test_complete_aggregates_keywords_and_units() -> None:
     assert labels(complete(text, pos, CTX)) == ["null", "true", "false", "not"]
     text, pos = cursor("events orders by |")
     assert labels(complete(text, pos, CTX)) == ["ts"]
+
+
+def test_word_range_is_what_a_completion_replaces() -> None:
+    assert word_range("segment x = age > $mi", P(0, 21)) == R(0, 18, 21)
+    assert word_range("segment x = sum(orders.am", P(0, 25)) == R(0, 23, 25)
+    assert word_range("segment x = ts > -30", P(0, 20)) == R(0, 18, 20)
+    assert word_range("segment x = (", P(0, 13)) == R(0, 13, 13)
 
 
 def test_complete_nothing_inside_strings_and_comments() -> None:

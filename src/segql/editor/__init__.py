@@ -22,7 +22,8 @@ call these functions directly with the text being edited::
 * :func:`definition`, :func:`references`, :func:`rename` for segments,
   features and parameters;
 * :func:`format_edits` (``segql fmt`` as edits), :func:`code_actions`
-  (the checker's "did you mean" suggestions as replacements).
+  (the checker's "did you mean" suggestions as replacements);
+* :func:`word_range` -- the range a completion replaces (the word being typed).
 
 Positions are 0-based lines and 0-based columns counted in Unicode code
 points (Python ``str`` indices within a line); lines end at ``"\\n"``.  A
@@ -83,6 +84,7 @@ references = _guarded(navigate.references)
 rename = _guarded(navigate.rename)
 format_edits = _guarded(actions.format_edits)
 code_actions = _guarded(actions.code_actions)
+word_range = _guarded(_complete.word_range)
 
 __all__ = [
     "COMPLETION_KINDS",
@@ -106,4 +108,5 @@ __all__ = [
     "references",
     "rename",
     "signature_help",
+    "word_range",
 ]

@@ -15,7 +15,7 @@ import re
 
 import attrs
 
-from segql.editor.model import CompletionItem, EditorContext, Position
+from segql.editor.model import CompletionItem, EditorContext, Position, Range
 from segql.editor.text import (
     DECLARATION_KEYWORDS,
     Lines,
@@ -83,7 +83,8 @@ class Completer:
         if inside:
             return []
         prefix = ""
-        if last is not None and last.end == self.offset and last.kind in ("name", "param", "number"):
+        if _is_word(last, self.offset):
+            assert last is not None
             prefix = last.text
             toks = toks[:-1]
         sig = significant(toks)
@@ -347,6 +348,27 @@ class Completer:
             return self._keywords(["by"]) if len(head) == 2 else []
         table = head[1].text.strip("`")
         return [i for i in self._columns_of(table) if i.detail.split(" ")[0] in ("timestamp", "date")]
+
+
+def _is_word(tok: Token | None, offset: int) -> bool:
+    """Whether ``tok`` is the word being typed at ``offset`` (a name, a
+    ``$parameter``, a number)."""
+    return tok is not None and tok.end == offset and tok.kind in ("name", "param", "number")
+
+
+def word_range(source: str, pos: Position) -> Range:
+    """The range a completion's ``insert_text`` replaces: the word being typed
+    before ``pos`` (a name, a ``$parameter`` with its ``$``, a number before a
+    unit), empty when there is none.  (Editors guess words differently, e.g.
+    without the ``$``; a language server can send this range with each item.)"""
+    if not isinstance(source, str):
+        raise SegqlSyntaxError(f"source must be a str, got {type(source).__name__}")
+    lines = Lines(source)
+    offset = lines.offset(pos)
+    toks = tokens(source, 0, offset)
+    last = toks[-1] if toks else None
+    start = last.start if last is not None and _is_word(last, offset) else offset
+    return lines.range(start, offset)
 
 
 def _events_header(sig: list[Token]) -> str | None:
