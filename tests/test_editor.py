@@ -636,3 +636,13 @@ def test_rename_refuses_when_a_broken_declaration_may_use_the_name() -> None:
         rename(text, P(0, 9), "total", CTX)
     # Names the broken part does not write are renamed as usual.
     assert rename(BROKEN, P(2, 9), "wealthy", CTX) == [TextEdit(R(2, 8, 12), "wealthy")]
+
+
+def test_context_from_arrow_and_json_files(tmp_path: Path) -> None:
+    table = pa.table({"customer_id": [1], "amount": [2.5]})
+    with pa.OSFile(str(tmp_path / "orders.arrow"), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+        writer.write_table(table)
+    (tmp_path / "people.jsonl").write_text('{"customer_id": 1, "age": 30}\n', encoding="utf-8")
+    ctx = EditorContext.from_files(data=tmp_path / "people.jsonl", related={"orders": tmp_path / "orders.arrow"})
+    assert ctx.schema is not None and ctx.schema.names == ["customer_id", "age"]
+    assert ctx.related is not None and ctx.related["orders"].names == ["customer_id", "amount"]

@@ -148,7 +148,7 @@ def _related_schemas(value: Any) -> dict[str, pa.Schema] | None:
     return {str(name): _related_schema(name, s) for name, s in value.items()}
 
 
-@attrs.frozen
+@attrs.frozen(eq=False)
 class EditorContext:
     """What the services know besides the text: the profile table's schema,
     the related tables' schemas, the plugin host (functions and packs) and the
@@ -158,7 +158,8 @@ class EditorContext:
     segment or feature is taken as a column, as ``segql.compile`` does).
     ``related=None``: related tables are not known; ``{}``: there are none.
     Tables (pyarrow, or anything with a ``.schema``) are accepted in place of
-    schemas; only their schemas are kept.
+    schemas; only their schemas are kept.  Contexts compare by identity: a
+    host keeps one per data set (the services reuse their work for it).
     """
 
     schema: pa.Schema | None = attrs.field(default=None, converter=_profile_schema)
@@ -225,13 +226,13 @@ def read_schema(path: str | Path) -> pa.Schema:
             with pcsv.open_csv(str(p), parse_options=parse) as reader:
                 return reader.schema
         if suffix in (".arrow", ".feather", ".ipc"):
-            import pyarrow.feather as feather
-
-            return feather.read_table(str(p), memory_map=True).schema
+            with pa.memory_map(str(p)) as source:
+                return pa.ipc.open_file(source).schema
         if suffix in (".json", ".jsonl", ".ndjson"):
             import pyarrow.json as pjson
 
-            return pjson.read_json(str(p)).schema
+            with pjson.open_json(str(p)) as reader:
+                return reader.schema
     except SegqlError:
         raise
     except (OSError, pa.ArrowException, ValueError) as exc:
