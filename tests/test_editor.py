@@ -3,11 +3,13 @@ in the fixture text (0-based line, 0-based column in code points)."""
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from engines import FULL
 
 from segql import SegqlError, SegqlNameError
 from segql.editor import (
@@ -597,6 +599,48 @@ def test_every_prefix_gives_only_segql_errors() -> None:
             (definition, (text, pos, CTX)),
             (references, (text, pos, CTX)),
             (code_actions, (text, Range(Position(0, 0), pos), CTX)),
+        ]
+        for call, args in calls:
+            try:
+                call(*args)  # type: ignore[operator]
+            except InternalError:  # pragma: no cover - the failure is the point
+                raise
+            except SegqlError:
+                pass
+
+
+EDITS = [
+    *"()[],.:;=<>+-*/%$`'\"#\n aeinost0123_é😀",
+    "segment ", "feature ", "param ", "events ", " and ", " or ", "case ", " when ", " end", "sum(",
+    "orders.", "sequence(", " then ", " within ", "ecommerce.", "\r\n", "\t", "--",
+]  # fmt: skip
+
+
+def test_randomly_edited_sources_give_only_segql_errors() -> None:
+    """Random insertions and deletions in a valid file, the cursor anywhere:
+    every service answers or raises SegqlError (never InternalError)."""
+    rng = random.Random(19)
+    for _ in range(2_000 if FULL else 25):
+        chars = list(SAMPLE)
+        for _ in range(rng.randint(1, 5)):
+            at = rng.randrange(len(chars) + 1)
+            if rng.random() < 0.5:
+                chars.insert(at, rng.choice(EDITS))
+            else:
+                del chars[at : at + rng.randint(1, 8)]
+        text = "".join(chars)
+        lines = text.split("\n")
+        line = rng.randrange(len(lines))
+        pos = Position(line, rng.randint(0, len(lines[line]) + 2))
+        calls = [
+            (diagnostics, (text, CTX)),
+            (complete, (text, pos, CTX)),
+            (hover, (text, pos, CTX)),
+            (signature_help, (text, pos, CTX)),
+            (references, (text, pos, CTX)),
+            (code_actions, (text, Range(Position(0, 0), pos), CTX)),
+            (format_edits, (text,)),
+            (rename, (text, pos, "renamed", CTX)),
         ]
         for call, args in calls:
             try:
