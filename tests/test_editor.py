@@ -585,28 +585,35 @@ SAMPLE = (
 )
 
 
+def every_service(text: str, pos: Position) -> None:
+    """Call every service at ``pos``: each answers or raises SegqlError, never InternalError."""
+    calls = [
+        (diagnostics, (text, CTX)),
+        (complete, (text, pos, CTX)),
+        (hover, (text, pos, CTX)),
+        (signature_help, (text, pos, CTX)),
+        (definition, (text, pos, CTX)),
+        (references, (text, pos, CTX)),
+        (code_actions, (text, Range(Position(0, 0), pos), CTX)),
+        (format_edits, (text,)),
+        (rename, (text, pos, "renamed", CTX)),
+    ]
+    for call, args in calls:
+        try:
+            call(*args)
+        except InternalError:  # pragma: no cover - the failure is the point
+            raise
+        except SegqlError:
+            pass
+
+
 def test_every_prefix_gives_only_segql_errors() -> None:
     """Half-typed text, with the cursor at its end: no service raises anything but SegqlError."""
     for end in range(0, len(SAMPLE) + 1, 9):
         text = SAMPLE[:end]
         lines = text.split("\n")
         pos = Position(len(lines) - 1, len(lines[-1]))
-        calls = [
-            (diagnostics, (text, CTX)),
-            (complete, (text, pos, CTX)),
-            (hover, (text, pos, CTX)),
-            (signature_help, (text, pos, CTX)),
-            (definition, (text, pos, CTX)),
-            (references, (text, pos, CTX)),
-            (code_actions, (text, Range(Position(0, 0), pos), CTX)),
-        ]
-        for call, args in calls:
-            try:
-                call(*args)  # type: ignore[operator]
-            except InternalError:  # pragma: no cover - the failure is the point
-                raise
-            except SegqlError:
-                pass
+        every_service(text, pos)
 
 
 EDITS = [
@@ -632,23 +639,7 @@ def test_randomly_edited_sources_give_only_segql_errors() -> None:
         lines = text.split("\n")
         line = rng.randrange(len(lines))
         pos = Position(line, rng.randint(0, len(lines[line]) + 2))
-        calls = [
-            (diagnostics, (text, CTX)),
-            (complete, (text, pos, CTX)),
-            (hover, (text, pos, CTX)),
-            (signature_help, (text, pos, CTX)),
-            (references, (text, pos, CTX)),
-            (code_actions, (text, Range(Position(0, 0), pos), CTX)),
-            (format_edits, (text,)),
-            (rename, (text, pos, "renamed", CTX)),
-        ]
-        for call, args in calls:
-            try:
-                call(*args)  # type: ignore[operator]
-            except InternalError:  # pragma: no cover - the failure is the point
-                raise
-            except SegqlError:
-                pass
+        every_service(text, pos)
 
 
 def test_positions_past_the_end_are_clamped() -> None:
