@@ -30,7 +30,7 @@ from segql.editor import (
     signature_help,
     word_range,
 )
-from segql.errors import InternalError
+from segql.errors import InternalError, ParameterError
 
 PROFILE = pa.schema(
     [
@@ -681,3 +681,16 @@ def test_context_from_arrow_and_json_files(tmp_path: Path) -> None:
     ctx = EditorContext.from_files(data=tmp_path / "people.jsonl", related={"orders": tmp_path / "orders.arrow"})
     assert ctx.schema is not None and ctx.schema.names == ["customer_id", "age"]
     assert ctx.related is not None and ctx.related["orders"].names == ["customer_id", "amount"]
+
+
+def test_wrong_argument_types_are_parameter_errors() -> None:
+    with pytest.raises(ParameterError, match=r"a position must be a segql\.editor\.Position"):
+        complete("segment x = 1", (0, 3), CTX)  # type: ignore[arg-type]
+    with pytest.raises(ParameterError, match=r"ctx must be a segql\.editor\.EditorContext"):
+        hover("segment x = 1", P(0, 3), PROFILE)  # type: ignore[arg-type]
+    with pytest.raises(ParameterError, match="the new name must be a str"):
+        rename(SOURCE, P(2, 10), 3, CTX)  # type: ignore[arg-type]
+    with pytest.raises(ParameterError, match="a range must be"):
+        code_actions(SOURCE, P(0, 0), CTX)  # type: ignore[arg-type]
+    with pytest.raises(SegqlError, match="source must be a str"):
+        diagnostics(b"segment x = 1")  # type: ignore[arg-type]

@@ -6,9 +6,10 @@ import difflib
 
 from segql import ast
 from segql.editor.analysis import Analysis, analyse, param_name_span
-from segql.editor.model import CodeAction, Diagnostic, EditorContext, Range, TextEdit
+from segql.editor.model import CodeAction, Diagnostic, EditorContext, Position, Range, TextEdit
 from segql.editor.symbols import symbols_of
 from segql.editor.text import Lines, written_name
+from segql.errors import ParameterError
 from segql.format import format_source
 
 
@@ -105,6 +106,8 @@ def code_actions(source: str, rng: Range, ctx: EditorContext | None = None) -> l
     suggestion of the checker as a replacement of the misspelled name
     (preferred when it is the only one), and the removal of an unused
     parameter's declaration."""
+    if not isinstance(rng, Range) or not all(isinstance(p, Position) for p in (rng.start, rng.end)):
+        raise ParameterError(f"a range must be a segql.editor.Range of two Positions, not {rng!r}")
     analysis = analyse(source, ctx)
     found = list(analysis.diagnostics) + _warnings(analysis)
     actions: list[CodeAction] = []

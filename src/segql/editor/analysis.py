@@ -27,7 +27,7 @@ from segql import ast, errors
 from segql.check import Checker, DataSchema
 from segql.check.declarations import check_param_default
 from segql.check.model import Decl
-from segql.editor.model import Diagnostic, EditorContext, Range
+from segql.editor.model import Diagnostic, EditorContext, Range, context_of
 from segql.editor.text import Chunk, Lines, blanked, line_column_range, padded, significant, split, tokens
 from segql.errors import CycleError, LimitError, SegqlError, SegqlSyntaxError
 from segql.optimize import PassContext
@@ -100,7 +100,7 @@ class Analysis:
         if not isinstance(source, str):
             raise SegqlSyntaxError(f"source must be a str, got {type(source).__name__}")
         self.source = source
-        self.ctx = ctx or EditorContext()
+        self.ctx = context_of(ctx)
         self.host: PluginHost = self.ctx.host
         self.lines = Lines(source)
         self.chunks = split(source)

@@ -15,7 +15,7 @@ import re
 
 import attrs
 
-from segql.editor.model import CompletionItem, EditorContext, Position, Range
+from segql.editor.model import CompletionItem, EditorContext, Position, Range, context_of
 from segql.editor.text import (
     DECLARATION_KEYWORDS,
     Lines,
@@ -68,7 +68,7 @@ class Completer:
     def __init__(self, source: str, pos: Position, ctx: EditorContext | None) -> None:
         if not isinstance(source, str):
             raise SegqlSyntaxError(f"source must be a str, got {type(source).__name__}")
-        self.ctx = ctx or EditorContext()
+        self.ctx = context_of(ctx)
         self.host = self.ctx.host
         self.source = source
         self.all_tokens = tokens(source)

@@ -17,7 +17,7 @@ import attrs
 import pyarrow as pa
 
 from segql.check import DataSchema
-from segql.errors import DataError, SegqlError, describe_exception
+from segql.errors import DataError, ParameterError, SegqlError, describe_exception
 from segql.inputs import logical_schema
 from segql.plugins import PluginHost, default_host
 
@@ -200,6 +200,15 @@ class EditorContext:
         if self.related is not None:
             related = {name: logical_schema(s, f"related table {name}")[0] for name, s in self.related.items()}
         return DataSchema(columns=columns, related=related, unsupported=unsupported or {})
+
+
+def context_of(ctx: Any) -> EditorContext:
+    """``ctx``, or an empty context for None; ParameterError for anything else."""
+    if ctx is None:
+        return EditorContext()
+    if not isinstance(ctx, EditorContext):
+        raise ParameterError(f"ctx must be a segql.editor.EditorContext or None, not {type(ctx).__name__}")
+    return ctx
 
 
 def _related_schema(name: Any, value: Any) -> pa.Schema:

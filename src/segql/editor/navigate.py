@@ -8,10 +8,10 @@ from segql import ast
 from segql.check import is_aggregate_call
 from segql.editor.analysis import Analysis, analyse
 from segql.editor.complete import aggregate_signature, callee_before
-from segql.editor.model import EditorContext, Hover, Position, Range, SignatureHelp, TextEdit
+from segql.editor.model import EditorContext, Hover, Position, Range, SignatureHelp, TextEdit, context_of
 from segql.editor.symbols import Occurrence, Symbol, Symbols, symbols_of
 from segql.editor.text import Lines, is_plain_name, significant, tokens
-from segql.errors import SegqlNameError, SegqlSyntaxError
+from segql.errors import ParameterError, SegqlNameError, SegqlSyntaxError
 from segql.parse import keywords
 from segql.registry import AggregateSpec, Function, FunctionRegistry
 from segql.span import Span
@@ -183,7 +183,7 @@ def signature_help(source: str, pos: Position, ctx: EditorContext | None = None)
     ``name: value``).  None outside a call."""
     if not isinstance(source, str):
         raise SegqlSyntaxError(f"source must be a str, got {type(source).__name__}")
-    context = ctx or EditorContext()
+    context = context_of(ctx)
     offset = Lines(source).offset(pos)
     sig = significant(tokens(source, 0, offset))
     depth = 0
@@ -272,12 +272,14 @@ def rename(source: str, pos: Position, new_name: str, ctx: EditorContext | None 
     given with its ``$``) or is a keyword, or when it clashes with another
     segment, feature or parameter -- or with a column of the context's schema,
     which the new name would hide."""
+    if not isinstance(new_name, str):
+        raise ParameterError(f"the new name must be a str, not {type(new_name).__name__}")
     analysis, symbols, occurrence = _symbol_at(source, pos, ctx)
     if occurrence is None:
         raise SegqlNameError("there is no segment, feature or parameter to rename here")
     symbol = symbols.symbols[occurrence.key]
     name = new_name[1:] if symbol.kind == "param" and new_name.startswith("$") else new_name
-    if not isinstance(name, str) or not is_plain_name(name):
+    if not is_plain_name(name):
         why = "it is a keyword" if name.lower() in keywords() else "names are a letter or _ then letters, digits or _"
         raise SegqlNameError(f"'{new_name}' is not a valid {symbol.kind} name", hint=why)
     if name == symbol.name:

@@ -12,7 +12,7 @@ import attrs
 from lark import Token as LarkToken
 
 from segql.editor.model import Position, Range
-from segql.errors import SegqlError
+from segql.errors import ParameterError, SegqlError
 from segql.parse import keywords, unquote_string
 from segql.span import Span
 
@@ -32,6 +32,8 @@ class Lines:
     def offset(self, pos: Position) -> int:
         """The offset of ``pos``; a line past the end is the end of the text, a
         column past the end of its line the end of the line."""
+        if not isinstance(pos, Position) or not isinstance(pos.line, int) or not isinstance(pos.column, int):
+            raise ParameterError(f"a position must be a segql.editor.Position of two ints, not {pos!r}")
         if pos.line < 0:
             return 0
         if pos.line >= len(self.starts):
