@@ -423,5 +423,19 @@ def aggregate_signature(spec: AggregateSpec) -> str:
 
 
 def complete(source: str, pos: Position, ctx: EditorContext | None = None) -> list[CompletionItem]:
-    """The completions at ``pos`` of ``source`` (see the module docstring)."""
+    """The completions at ``pos`` of ``source``, for the word being typed
+    there (filtered by it, case-insensitively; :func:`word_range` is the text
+    they replace).
+
+    By place: inside a declaration's expression, the columns of the
+    context's schema, the file's segments, features and ``$parameters``, the
+    packs' segments and features, functions (``detail`` is the signature,
+    ``documentation`` the doc) and aggregates, keywords; inside an aggregate or
+    a sequence step, its related table's columns (``sum(orders.|`` or
+    ``count(orders where |``); right after ``sum(``, the related tables; after
+    ``pack.``, the pack's functions and declarations; after a complete value,
+    the operators (and, at top level, the declaration keywords); after a
+    number, duration units (``30d`` …); after ``param x:``, the types; inside
+    a call, its named arguments (``recency:``).  Nothing inside strings and
+    comments.  Works on half-typed text: nothing is parsed."""
     return Completer(source, pos, ctx).run()
