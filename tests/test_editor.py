@@ -359,6 +359,12 @@ def test_complete_half_typed_sources_and_without_context() -> None:
     assert labels(complete(text, pos)) == ["orders"]
     text, pos = cursor("|")
     assert labels(complete(text, pos))[:4] == ["segment", "feature", "param", "events"]
+    # ... and the columns of a table the source already reads.
+    text, pos = cursor("segment x = sum(orders.amount) > max(orders.ts)\nsegment y = count(orders where orders.|")
+    assert [(i.label, i.detail) for i in complete(text, pos)] == [
+        ("amount", "column of orders (seen in the source)"),
+        ("ts", "column of orders (seen in the source)"),
+    ]
 
 
 # ------------------------------------------------------------------- hover

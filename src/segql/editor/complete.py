@@ -280,8 +280,27 @@ class Completer:
             (n for n in related if n.lower() == table.lower()), None
         )
         if match is None:
-            return []
+            return self._columns_seen(table) if self.ctx.related is None else []
         return [CompletionItem(n, "column", f"{t} ({match})", "", written_name(n)) for n, t in related[match].items()]
+
+    def _columns_seen(self, table: str) -> list[CompletionItem]:
+        """Without related schemas: the columns the source already reads as
+        ``table.column`` (for a table it aggregates over)."""
+        if table.lower() not in {t.lower() for t in self._tables_in_source()}:
+            return []
+        sig = significant(self.all_tokens)
+        found: list[str] = []
+        for i in range(len(sig) - 2):
+            first, dot, column = sig[i], sig[i + 1], sig[i + 2]
+            if (
+                first.lower == table.lower()
+                and dot.text == "."
+                and column.kind == "name"
+                and column.end != self.offset  # not the word being typed
+                and column.text not in found
+            ):
+                found.append(column.text)
+        return [CompletionItem(n, "column", f"column of {table} (seen in the source)", "", n) for n in found]
 
     def _dotted(self, qualifier: str, scope: Frame | None) -> list[CompletionItem]:
         columns = self._columns_of(qualifier)
