@@ -30,6 +30,7 @@ from segql.editor import (
     signature_help,
     word_range,
 )
+from segql.editor.analysis import suggestions_of
 from segql.errors import InternalError, ParameterError
 
 PROFILE = pa.schema(
@@ -700,3 +701,16 @@ def test_wrong_argument_types_are_parameter_errors() -> None:
         code_actions(SOURCE, P(0, 0), CTX)  # type: ignore[arg-type]
     with pytest.raises(SegqlError, match="source must be a str"):
         diagnostics(b"segment x = 1")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("hint", "expected"),
+    [
+        ("did you mean 'age'?", ("age",)),
+        ("did you mean `a` or `b`?", ("a", "b")),
+        ("did you mean 'x', 'y' or 'z'?", ("x", "y", "z")),
+        ("use an aggregate such as count(orders)", ()),
+    ],
+)
+def test_suggestions_are_read_from_any_did_you_mean(hint: str, expected: tuple[str, ...]) -> None:
+    assert suggestions_of("unknown column 'q'", hint) == expected

@@ -37,7 +37,8 @@ from segql.plugins import PluginHost
 from segql.span import Span
 from segql.types import ANY
 
-_DID_YOU_MEAN = re.compile(r"did you mean '([^']+)'\?")
+_DID_YOU_MEAN = re.compile(r"did you mean ((?:[`'\"][^`'\"]+[`'\"](?:,\s*|\s+or\s+)?)+)\??", re.I)
+_QUOTED = re.compile(r"[`'\"]([^`'\"]+)[`'\"]")
 
 
 _CODES: tuple[tuple[type[SegqlError], str], ...] = (
@@ -62,12 +63,14 @@ def error_code(exc: SegqlError) -> str:
 
 
 def suggestions_of(*texts: str | None) -> tuple[str, ...]:
-    """The names proposed by "did you mean 'x'?" in a message or hint."""
+    """The names proposed by "did you mean 'x'?" (or "did you mean `a` or
+    `b`?", any quotes) in a message or hint."""
     found: list[str] = []
     for text in texts:
         for m in _DID_YOU_MEAN.finditer(text or ""):
-            if m.group(1) not in found:
-                found.append(m.group(1))
+            for name in _QUOTED.findall(m.group(1)):
+                if name not in found:
+                    found.append(name)
     return tuple(found)
 
 
