@@ -360,6 +360,18 @@ def test_complete_half_typed_sources_and_without_context() -> None:
     assert labels(complete(text, pos)) == ["orders"]
     text, pos = cursor("|")
     assert labels(complete(text, pos))[:4] == ["segment", "feature", "param", "events"]
+    # ... the columns the source already reads (outside aggregates, not called, not declared) ...
+    text, pos = cursor(
+        "feature f = sum(orders.amount where category = 1) + age\n"
+        "segment a = f > lower(city) and `zip code` = 1 and case when tier = 1 then true end\n"
+        "segment b = |"
+    )
+    assert [(i.label, i.insert_text) for i in complete(text, pos) if i.kind == "column"] == [
+        ("age", "age"),
+        ("city", "city"),
+        ("zip code", "`zip code`"),
+        ("tier", "tier"),
+    ]
     # ... and the columns of a table the source already reads.
     text, pos = cursor("segment x = sum(orders.amount) > max(orders.ts)\nsegment y = count(orders where orders.|")
     assert [(i.label, i.detail) for i in complete(text, pos)] == [

@@ -21,6 +21,7 @@ from segql.editor.text import (
     Lines,
     Token,
     declaration_starts,
+    name_text,
     significant,
     split,
     tokens,
@@ -28,6 +29,7 @@ from segql.editor.text import (
 )
 from segql.errors import SegqlSyntaxError
 from segql.inputs import logical_schema
+from segql.parse import keywords
 from segql.registry import AggregateSpec, Function
 from segql.types import SType
 
@@ -242,7 +244,10 @@ class Completer:
     def _columns(self) -> list[CompletionItem]:
         schema = self.ctx.schema
         if schema is None:
-            return []
+            return [
+                CompletionItem(n, "column", "column (seen in the source)", "", written_name(n))
+                for n in self._profile_columns_seen()
+            ]
         types, unsupported = logical_schema(schema, "the data")
         key = self.ctx.key
         items = [
@@ -252,6 +257,43 @@ class Completer:
         return items + [
             CompletionItem(n, "column", f"{t} (not usable)", "", written_name(n)) for n, t in unsupported.items()
         ]
+
+    def _profile_columns_seen(self) -> list[str]:
+        """Without a schema: bare names the source reads as profile columns
+        (outside aggregates and sequences, not declared, not called)."""
+        declared = {c.name.lower() for c in self.chunks if c.keyword in ("segment", "feature")}
+        reserved = keywords()
+        found: list[str] = []
+        for chunk in self.chunks:
+            if chunk.keyword not in ("segment", "feature", ""):
+                continue
+            sig = significant([t for t in self.all_tokens if chunk.start <= t.start < chunk.end])
+            equals = next((i for i, t in enumerate(sig) if t.text == "="), -1) if chunk.keyword else -1
+            nested: list[bool] = []  # per open parenthesis: inside an aggregate or a sequence
+            for i in range(equals + 1, len(sig)):
+                tok = sig[i]
+                before = sig[i - 1] if i > 0 else None
+                after = sig[i + 1] if i + 1 < len(sig) else None
+                if tok.text in ("(", "["):
+                    callee = callee_before(sig, i) if tok.text == "(" else None
+                    special = callee is not None and (
+                        callee.lower() == "sequence" or self.host.functions.aggregate(callee) is not None
+                    )
+                    nested.append(special or (bool(nested) and nested[-1]))
+                elif tok.text in (")", "]"):
+                    if nested:
+                        nested.pop()
+                elif (
+                    ((tok.kind == "qname" and tok.closed) or (tok.kind == "name" and tok.lower not in reserved))
+                    and tok.end != self.offset  # not the word being typed
+                    and not (nested and nested[-1])
+                    and (tok.kind == "qname" or tok.lower not in declared)
+                    and (before is None or before.text != ".")
+                    and (after is None or after.text not in ("(", ".", ":"))
+                    and name_text(tok) not in found
+                ):
+                    found.append(name_text(tok))
+        return found
 
     def _related(self) -> dict[str, dict[str, SType]]:
         related = self.ctx.related or {}
