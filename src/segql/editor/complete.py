@@ -11,6 +11,7 @@ filtered by the prefix (case-insensitively) and returned in a stable order.
 
 from __future__ import annotations
 
+import bisect
 import re
 
 import attrs
@@ -264,10 +265,12 @@ class Completer:
         declared = {c.name.lower() for c in self.chunks if c.keyword in ("segment", "feature")}
         reserved = keywords()
         found: list[str] = []
+        everything = significant(self.all_tokens)
+        starts = [t.start for t in everything]
         for chunk in self.chunks:
             if chunk.keyword not in ("segment", "feature", ""):
                 continue
-            sig = significant([t for t in self.all_tokens if chunk.start <= t.start < chunk.end])
+            sig = everything[bisect.bisect_left(starts, chunk.start) : bisect.bisect_left(starts, chunk.end)]
             equals = next((i for i, t in enumerate(sig) if t.text == "="), -1) if chunk.keyword else -1
             nested: list[bool] = []  # per open parenthesis: inside an aggregate or a sequence
             for i in range(equals + 1, len(sig)):
