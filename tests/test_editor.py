@@ -411,6 +411,12 @@ def test_hover_functions_aggregates_and_pack_functions() -> None:
     assert found.markdown.startswith("**segment** `ecommerce.champions` of pack `ecommerce`: bool")
 
 
+def test_hover_the_table_of_an_aggregate() -> None:
+    found = hover("segment a = count(orders) > 1\n", P(0, 20), CTX)
+    assert found is not None and found.range == R(0, 18, 24)
+    assert found.markdown == "**related table** `orders`: customer_id, amount, ts, category"
+
+
 def test_hover_an_events_declaration() -> None:
     text = "events orders by ts\nsegment a = count(orders) > 1\n"
     found = hover(text, P(0, 9), CTX)

@@ -106,6 +106,9 @@ def hover(source: str, pos: Position, ctx: EditorContext | None = None) -> Hover
             continue
         path = _innermost(decl, offset)
         name = decl.name if isinstance(decl, (ast.SegmentDecl, ast.FeatureDecl)) else ""
+        table = _table_at(analysis, path)
+        if table is not None:
+            return table
         for node in reversed(path):
             found = _hover_node(analysis, name, node, offset)
             if found is not None:
@@ -152,6 +155,26 @@ def _hover_node(analysis: Analysis, decl: str, node: ast.Node, offset: int) -> H
     if len(snippet) > 60:
         snippet = snippet[:57] + "…"
     return Hover(lines.span(node.span), f"`{snippet}`: {_type_text(bound.type or ANY)}")
+
+
+def _table_at(analysis: Analysis, path: list[ast.Node]) -> Hover | None:
+    """The related table an aggregate reads (``orders`` in ``count(orders)``)."""
+    if len(path) < 2:
+        return None
+    call, node = path[-2], path[-1]
+    functions = analysis.host.functions
+    if not (isinstance(call, ast.Call) and is_aggregate_call(call, functions) and call.args and call.args[0] is node):
+        return None
+    if not isinstance(node, ast.Name) or len(node.parts) != 1:
+        return None
+    related = analysis.ctx.related
+    columns = ""
+    if related is not None:
+        schema = related.get(node.parts[0]) or next(
+            (s for n, s in related.items() if n.lower() == node.parts[0].lower()), None
+        )
+        columns = f": {', '.join(schema.names)}" if schema is not None else " (not given)"
+    return Hover(analysis.lines.span(node.span), f"**related table** `{node.parts[0]}`{columns}")
 
 
 def _hover_events(analysis: Analysis, node: ast.EventsDecl, offset: int) -> Hover | None:
