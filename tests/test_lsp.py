@@ -25,6 +25,8 @@ from lsprotocol import types as lsp  # noqa: E402
 from pytest_lsp import ClientServerConfig, LanguageClient  # noqa: E402
 
 from segql import cli  # noqa: E402
+from segql.editor import Position  # noqa: E402
+from segql.lsp import Lines, apply_change  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 ON_SERVER = pytest.mark.asyncio(loop_scope="module")
@@ -289,9 +291,6 @@ def test_positions_in_each_encoding(encoding: str, y_units: int) -> None:
     """Protocol positions (lines end at \\n, \\r\\n or \\r) to editor positions
     (lines end at \\n only, columns in code points) and back, by hand: the flag
     is 2 code points, 4 UTF-16 units, 8 UTF-8 bytes; 'é' is 1, 1, 2."""
-    from segql.editor import Position
-    from segql.lsp import Lines, apply_change
-
     text = 'x é"🇵🇱" y\r\nsecond\rthird\nlast'
     lines = Lines(text, encoding)
     # 'y' on the first line: code point 8.
