@@ -39,7 +39,7 @@ from pygls.uris import from_fs_path, to_fs_path
 
 import segql
 from segql import editor
-from segql.errors import SegqlError
+from segql.errors import InternalError, SegqlError
 from segql.project import ProjectCache, ProjectProblem
 
 DEBOUNCE_SECONDS = 0.15
@@ -247,7 +247,11 @@ class SegqlLanguageServer(LanguageServer):
     # the project file
     def context(self, doc: Document) -> editor.EditorContext:
         """The editor context of a document: from the nearest project file, or none."""
-        loaded = self.projects.load_for(doc.path)
+        try:
+            loaded = self.projects.load_for(doc.path)
+        except OSError as exc:  # a directory above the document cannot be read
+            self.window_log_message(lsp.LogMessageParams(type=lsp.MessageType.Warning, message=f"segql: {exc}"))
+            loaded = None
         if loaded is None:
             return editor.EditorContext()
         self.report_project(loaded.path, loaded.problems)
@@ -286,7 +290,7 @@ class SegqlLanguageServer(LanguageServer):
         doc = self.documents.get(uri)
         if doc is None:
             return
-        found = self.guard(lambda: editor.diagnostics(doc.text, self.context(doc)), [])
+        found = self.guard(lambda: editor.diagnostics(doc.text, self.context(doc))) or []
         self.text_document_publish_diagnostics(
             lsp.PublishDiagnosticsParams(
                 uri=uri, version=doc.version, diagnostics=[to_lsp_diagnostic(d, doc.lines) for d in found]
@@ -299,24 +303,25 @@ class SegqlLanguageServer(LanguageServer):
             previous.cancel()
         self.pending[uri] = asyncio.get_running_loop().call_later(DEBOUNCE_SECONDS, self.publish, uri)
 
-    def guard(self, work: Callable[[], T], fallback: T) -> T:
-        """Run an editor service; an error is logged to the client, never raised."""
+    def guard(self, work: Callable[[], T]) -> T | None:
+        """Run an editor service; an error is logged to the client, never raised (None)."""
         try:
             return work()
         except SegqlError as exc:
-            self.window_log_message(lsp.LogMessageParams(type=lsp.MessageType.Info, message=f"segql: {exc.message}"))
+            kind = lsp.MessageType.Error if isinstance(exc, InternalError) else lsp.MessageType.Info
+            self.window_log_message(lsp.LogMessageParams(type=kind, message=f"segql: {exc.message}"))
         except Exception as exc:  # a bug in a service must not stop the server
             log.exception("segql editor service failed")
             self.window_log_message(
                 lsp.LogMessageParams(type=lsp.MessageType.Error, message=f"segql: internal error: {exc!r}")
             )
-        return fallback
+        return None
 
 
 def to_lsp_diagnostic(d: editor.Diagnostic, lines: Lines) -> lsp.Diagnostic:
     message = d.message
     if d.hint and d.hint not in message:
-        message += f"\nhint: {d.hint}"
+        message += f"; {d.hint}"  # as segql's errors print it
     return lsp.Diagnostic(
         range=lines.range_to_lsp(d.range),
         message=message,
@@ -381,7 +386,7 @@ def build_server() -> SegqlLanguageServer:
     def completion(ls: SegqlLanguageServer, params: lsp.CompletionParams) -> lsp.CompletionList:
         doc = ls.document(params.text_document.uri)
         pos = doc.lines.to_editor(params.position)
-        found = ls.guard(lambda: editor.complete(doc.text, pos, ls.context(doc)), [])
+        found = ls.guard(lambda: editor.complete(doc.text, pos, ls.context(doc))) or []
         items = [
             lsp.CompletionItem(
                 label=item.label,
@@ -402,7 +407,7 @@ def build_server() -> SegqlLanguageServer:
     def hover(ls: SegqlLanguageServer, params: lsp.HoverParams) -> lsp.Hover | None:
         doc = ls.document(params.text_document.uri)
         pos = doc.lines.to_editor(params.position)
-        found = ls.guard(lambda: editor.hover(doc.text, pos, ls.context(doc)), None)
+        found = ls.guard(lambda: editor.hover(doc.text, pos, ls.context(doc)))
         if found is None:
             return None
         return lsp.Hover(
@@ -417,7 +422,7 @@ def build_server() -> SegqlLanguageServer:
     def signature_help(ls: SegqlLanguageServer, params: lsp.SignatureHelpParams) -> lsp.SignatureHelp | None:
         doc = ls.document(params.text_document.uri)
         pos = doc.lines.to_editor(params.position)
-        found = ls.guard(lambda: editor.signature_help(doc.text, pos, ls.context(doc)), None)
+        found = ls.guard(lambda: editor.signature_help(doc.text, pos, ls.context(doc)))
         if found is None:
             return None
         signature = lsp.SignatureInformation(
@@ -432,7 +437,7 @@ def build_server() -> SegqlLanguageServer:
     def definition(ls: SegqlLanguageServer, params: lsp.DefinitionParams) -> lsp.Location | None:
         doc = ls.document(params.text_document.uri)
         pos = doc.lines.to_editor(params.position)
-        found = ls.guard(lambda: editor.definition(doc.text, pos, ls.context(doc)), None)
+        found = ls.guard(lambda: editor.definition(doc.text, pos, ls.context(doc)))
         return None if found is None else lsp.Location(uri=doc.uri, range=doc.lines.range_to_lsp(found))
 
     @server.feature(lsp.TEXT_DOCUMENT_REFERENCES)
@@ -440,14 +445,14 @@ def build_server() -> SegqlLanguageServer:
         doc = ls.document(params.text_document.uri)
         pos = doc.lines.to_editor(params.position)
         include = params.context.include_declaration
-        found = ls.guard(lambda: editor.references(doc.text, pos, ls.context(doc), include_declaration=include), [])
+        found = ls.guard(lambda: editor.references(doc.text, pos, ls.context(doc), include_declaration=include)) or []
         return [lsp.Location(uri=doc.uri, range=doc.lines.range_to_lsp(r)) for r in found]
 
     @server.feature(lsp.TEXT_DOCUMENT_PREPARE_RENAME)
     def prepare_rename(ls: SegqlLanguageServer, params: lsp.PrepareRenameParams) -> lsp.PrepareRenameResult | None:
         doc = ls.document(params.text_document.uri)
         pos = doc.lines.to_editor(params.position)
-        found = ls.guard(lambda: editor.references(doc.text, pos, ls.context(doc)), [])
+        found = ls.guard(lambda: editor.references(doc.text, pos, ls.context(doc))) or []
         for rng in found:
             if rng.contains(pos):
                 start, end = doc.lines.editor_offset(rng.start), doc.lines.editor_offset(rng.end)
@@ -471,7 +476,7 @@ def build_server() -> SegqlLanguageServer:
     def formatting(ls: SegqlLanguageServer, params: lsp.DocumentFormattingParams) -> list[lsp.TextEdit] | None:
         doc = ls.document(params.text_document.uri)
         # A source that does not parse is left alone (its diagnostics say why).
-        edits = ls.guard(lambda: editor.format_edits(doc.text), None)
+        edits = ls.guard(lambda: editor.format_edits(doc.text))
         return None if edits is None else to_lsp_edits(edits, doc.lines)
 
     @server.feature(
@@ -480,7 +485,7 @@ def build_server() -> SegqlLanguageServer:
     def code_action(ls: SegqlLanguageServer, params: lsp.CodeActionParams) -> list[lsp.CodeAction]:
         doc = ls.document(params.text_document.uri)
         rng = doc.lines.range_to_editor(params.range)
-        found = ls.guard(lambda: editor.code_actions(doc.text, rng, ls.context(doc)), [])
+        found = ls.guard(lambda: editor.code_actions(doc.text, rng, ls.context(doc))) or []
         return [
             lsp.CodeAction(
                 title=action.title,
