@@ -97,17 +97,17 @@ async def utf8_client(lsp_client: LanguageClient) -> AsyncIterator[None]:
     await lsp_client.shutdown_session()
 
 
-async def _open(client: LanguageClient, path: Path, text: str) -> str:
-    """Open a document and return its URI once its first diagnostics arrived."""
-    uri = path.as_uri()
+async def _open(client: LanguageClient, path: Path, text: str) -> lsp.TextDocumentIdentifier:
+    """Open a document; return its identifier once its first diagnostics arrived."""
+    doc = lsp.TextDocumentIdentifier(uri=path.as_uri())
     client.text_document_did_open(
         lsp.DidOpenTextDocumentParams(
-            text_document=lsp.TextDocumentItem(uri=uri, language_id="segql", version=1, text=text)
+            text_document=lsp.TextDocumentItem(uri=doc.uri, language_id="segql", version=1, text=text)
         )
     )
-    while uri not in client.diagnostics:
+    while doc.uri not in client.diagnostics:
         await client.wait_for_notification(lsp.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
-    return uri
+    return doc
 
 
 def _pos(line: int, character: int) -> lsp.Position:
@@ -134,8 +134,8 @@ def _apply(text: str, edits: list[lsp.TextEdit]) -> str:
 @ON_SERVER
 async def test_diagnostics_on_open_and_change(client: LanguageClient, project: Path) -> None:
     text = 'segment poles = country = "🇵🇱" and agee > 30\nfeature spent = sum(orders.amout)\n'
-    uri = await _open(client, project / "segments" / "diag.segql", text)
-    found = sorted(client.diagnostics[uri], key=lambda d: (d.range.start.line, d.range.start.character))
+    doc = await _open(client, project / "segments" / "diag.segql", text)
+    found = sorted(client.diagnostics[doc.uri], key=lambda d: (d.range.start.line, d.range.start.character))
     # "agee": after 'segment poles = country = "' (27 units), the flag (4), '" and ' (6).
     assert [d.severity for d in found] == [lsp.DiagnosticSeverity.Error] * 2
     assert found[0].range == _range(0, 37, 41)
@@ -147,21 +147,21 @@ async def test_diagnostics_on_open_and_change(client: LanguageClient, project: P
     # An incremental change (fix "agee", UTF-16 range after the flag) publishes again.
     client.text_document_did_change(
         lsp.DidChangeTextDocumentParams(
-            text_document=lsp.VersionedTextDocumentIdentifier(uri=uri, version=2),
+            text_document=lsp.VersionedTextDocumentIdentifier(uri=doc.uri, version=2),
             content_changes=[lsp.TextDocumentContentChangePartial(range=_range(0, 37, 41), text="age")],
         )
     )
     while True:
         await client.wait_for_notification(lsp.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
-        if len(client.diagnostics[uri]) == 1:
+        if len(client.diagnostics[doc.uri]) == 1:
             break
-    (left,) = client.diagnostics[uri]
+    (left,) = client.diagnostics[doc.uri]
     assert left.range == found[1].range
 
     # The quick fix for the related column replaces it with the suggestion.
     actions = await client.text_document_code_action_async(
         lsp.CodeActionParams(
-            text_document=lsp.TextDocumentIdentifier(uri=uri),
+            text_document=doc,
             range=_range(1, 28, 28),
             context=lsp.CodeActionContext(diagnostics=[left]),
         )
@@ -169,30 +169,28 @@ async def test_diagnostics_on_open_and_change(client: LanguageClient, project: P
     assert actions
     fix = actions[0]
     assert isinstance(fix, lsp.CodeAction) and fix.edit is not None and fix.edit.changes is not None
-    fixed = _apply(text.replace("agee", "age"), list(fix.edit.changes[uri]))
+    fixed = _apply(text.replace("agee", "age"), list(fix.edit.changes[doc.uri]))
     assert fixed.splitlines()[1] == "feature spent = sum(orders.amount)"
 
 
 @ON_SERVER
 async def test_utf8_positions_when_the_client_offers_them(utf8_client: LanguageClient, project: Path) -> None:
     text = 'segment poles = country = "🇵🇱" and agee > 30\n'
-    uri = await _open(utf8_client, project / "segments" / "utf8.segql", text)
+    doc = await _open(utf8_client, project / "segments" / "utf8.segql", text)
     # 'segment poles = country = "' is 27 bytes, the flag 8, '" and ' 6: "agee" is bytes 41..45.
-    (found,) = utf8_client.diagnostics[uri]
+    (found,) = utf8_client.diagnostics[doc.uri]
     assert found.range == _range(0, 41, 45)
-    hover = await utf8_client.text_document_hover_async(
-        lsp.HoverParams(text_document=lsp.TextDocumentIdentifier(uri=uri), position=_pos(0, 9))
-    )
+    hover = await utf8_client.text_document_hover_async(lsp.HoverParams(text_document=doc, position=_pos(0, 9)))
     assert hover is not None and hover.range == _range(0, 8, 13)  # the segment's name
 
 
 @ON_SERVER
 async def test_complete_a_related_column_inside_an_aggregate(client: LanguageClient, project: Path) -> None:
     text = "feature spent = sum(orders.)\n"
-    uri = await _open(client, project / "segments" / "complete.segql", text)
+    doc = await _open(client, project / "segments" / "complete.segql", text)
     result = await client.text_document_completion_async(
         lsp.CompletionParams(
-            text_document=lsp.TextDocumentIdentifier(uri=uri),
+            text_document=doc,
             position=_pos(0, 27),  # just after "orders."
             context=lsp.CompletionContext(
                 trigger_kind=lsp.CompletionTriggerKind.TriggerCharacter, trigger_character="."
@@ -210,10 +208,8 @@ async def test_complete_a_related_column_inside_an_aggregate(client: LanguageCli
 @ON_SERVER
 async def test_hover_a_pack_function(client: LanguageClient, project: Path) -> None:
     text = 'segment loyal = ecommerce.purchase_frequency_tier() = "high"\n'
-    uri = await _open(client, project / "segments" / "hover.segql", text)
-    hover = await client.text_document_hover_async(
-        lsp.HoverParams(text_document=lsp.TextDocumentIdentifier(uri=uri), position=_pos(0, 30))
-    )
+    doc = await _open(client, project / "segments" / "hover.segql", text)
+    hover = await client.text_document_hover_async(lsp.HoverParams(text_document=doc, position=_pos(0, 30)))
     assert hover is not None and isinstance(hover.contents, lsp.MarkupContent)
     assert hover.contents.kind == lsp.MarkupKind.Markdown
     # The first line of segql_ecommerce.frequency.purchase_frequency_tier's docstring.
@@ -224,7 +220,7 @@ async def test_hover_a_pack_function(client: LanguageClient, project: Path) -> N
     assert hover.range.start.character in (16, 26) and hover.range.end.character == 49
 
     help_ = await client.text_document_signature_help_async(
-        lsp.SignatureHelpParams(text_document=lsp.TextDocumentIdentifier(uri=uri), position=_pos(0, 50))
+        lsp.SignatureHelpParams(text_document=doc, position=_pos(0, 50))
     )
     assert help_ is not None and "orders_90d" in help_.signatures[0].label
 
@@ -236,8 +232,7 @@ async def test_rename_a_feature(client: LanguageClient, project: Path) -> None:
         "segment big = spent > 100 and age > 30\n"
         "segment huge = spent > 1000  # spent a lot\n"
     )
-    uri = await _open(client, project / "segments" / "rename.segql", text)
-    doc = lsp.TextDocumentIdentifier(uri=uri)
+    doc = await _open(client, project / "segments" / "rename.segql", text)
     prepared = await client.text_document_prepare_rename_async(
         lsp.PrepareRenameParams(text_document=doc, position=_pos(1, 16))
     )
@@ -248,7 +243,7 @@ async def test_rename_a_feature(client: LanguageClient, project: Path) -> None:
         lsp.RenameParams(text_document=doc, position=_pos(1, 16), new_name="total")
     )
     assert edit is not None and edit.changes is not None
-    edits = edit.changes[uri]
+    edits = edit.changes[doc.uri]
     assert sorted((e.range.start.line, e.range.start.character, e.range.end.character) for e in edits) == [
         (0, 8, 13),
         (1, 14, 19),
@@ -270,39 +265,46 @@ async def test_rename_a_feature(client: LanguageClient, project: Path) -> None:
     definition = await client.text_document_definition_async(
         lsp.DefinitionParams(text_document=doc, position=_pos(2, 17))
     )
-    assert definition == lsp.Location(uri=uri, range=_range(0, 8, 13))
+    assert definition == lsp.Location(uri=doc.uri, range=_range(0, 8, 13))
 
 
 @ON_SERVER
 async def test_format(client: LanguageClient, project: Path) -> None:
     text = "segment  big=age>30\n"
-    uri = await _open(client, project / "segments" / "format.segql", text)
+    options = lsp.FormattingOptions(tab_size=4, insert_spaces=True)
+    doc = await _open(client, project / "segments" / "format.segql", text)
     edits = await client.text_document_formatting_async(
-        lsp.DocumentFormattingParams(
-            text_document=lsp.TextDocumentIdentifier(uri=uri),
-            options=lsp.FormattingOptions(tab_size=4, insert_spaces=True),
-        )
+        lsp.DocumentFormattingParams(text_document=doc, options=options)
     )
     assert edits
     assert _apply(text, edits) == "segment big = age > 30\n"
 
 
 @ON_SERVER
-async def test_problems_of_the_project_file(client: LanguageClient, project: Path) -> None:
-    """A broken segql.toml gives diagnostics on the file and a message; the
-    document is still checked (without the data)."""
+async def test_problems_of_the_project_file_and_its_reload(client: LanguageClient, project: Path) -> None:
+    """A broken segql.toml gives diagnostics on its lines and a message; the
+    document is still checked (without data: any bare name is a column).
+    Once the file is fixed (a [schema] table), the next save checks the
+    document against it and clears the file's diagnostics."""
     broken = next(p for p in project.parent.iterdir() if p.name.startswith("broken"))
-    uri = await _open(client, broken / "doc.segql", "segment s = age > 30 and\n")
-    toml_uri = (broken / "segql.toml").as_uri()
-    while toml_uri not in client.diagnostics:
+    toml = broken / "segql.toml"
+    doc = await _open(client, broken / "doc.segql", "segment s = agee > 30\n")
+    while toml.as_uri() not in client.diagnostics:
         await client.wait_for_notification(lsp.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
-    problems = sorted(client.diagnostics[toml_uri], key=lambda d: d.range.start.line)
-    assert [d.range.start.line for d in problems] == [1, 2]  # profiles = (no such file), kee = (unknown key)
+    problems = sorted(client.diagnostics[toml.as_uri()], key=lambda d: d.range.start.line)
+    # line 2: profiles = "missing.parquet" (no such file); line 3: kee = "id" (unknown key)
+    assert [d.range for d in problems] == [_range(1, 0, 8), _range(2, 0, 3)]
     assert "missing.parquet" in problems[0].message
-    assert "kee" in problems[1].message and "key" in problems[1].message
-    assert any("segql.toml" in m.message for m in client.messages)
-    (syntax,) = client.diagnostics[uri]
-    assert syntax.range.start.line in (0, 1)
+    assert "kee" in problems[1].message and "did you mean 'key'" in problems[1].message
+    assert any("segql.toml" in m.message and m.type == lsp.MessageType.Warning for m in client.messages)
+    assert not client.diagnostics[doc.uri]
+
+    toml.write_text('[schema]\ncustomer_id = "string"\nage = "int"\n', encoding="utf-8")
+    client.text_document_did_save(lsp.DidSaveTextDocumentParams(text_document=doc))
+    while client.diagnostics[toml.as_uri()] or not client.diagnostics[doc.uri]:
+        await client.wait_for_notification(lsp.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
+    (unknown,) = client.diagnostics[doc.uri]
+    assert unknown.range == _range(0, 12, 16) and "agee" in unknown.message
 
 
 def test_lsp_without_pygls(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:

@@ -27,7 +27,7 @@ import bisect
 import logging
 from collections.abc import Callable, Generator, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import attrs
 from lsprotocol import types as lsp
@@ -39,6 +39,7 @@ from pygls.uris import from_fs_path, to_fs_path
 
 import segql
 from segql import editor
+from segql.editor.text import Lines as EditorLines
 from segql.errors import InternalError, SegqlError
 from segql.project import ProjectCache, ProjectProblem
 
@@ -111,7 +112,7 @@ class Lines:
             else:
                 i += 1
         self.lsp_ends.append(n)
-        self.editor_starts = [0] + [i + 1 for i, ch in enumerate(text) if ch == "\n"]
+        self.editor_lines = EditorLines(text)
 
     # the protocol's positions
     def offset(self, pos: lsp.Position) -> int:
@@ -139,20 +140,12 @@ class Lines:
         end = min(offset, self.lsp_ends[line])
         return lsp.Position(line=line, character=code_units(self.text[start:end], self.encoding))
 
-    # the editor services' positions
+    # the editor services' positions (segql.editor's own line index)
     def editor_offset(self, pos: editor.Position) -> int:
-        if pos.line < 0:
-            return 0
-        if pos.line >= len(self.editor_starts):
-            return len(self.text)
-        start = self.editor_starts[pos.line]
-        end = self.editor_starts[pos.line + 1] - 1 if pos.line + 1 < len(self.editor_starts) else len(self.text)
-        return start + max(0, min(pos.column, end - start))
+        return self.editor_lines.offset(pos)
 
     def editor_position(self, offset: int) -> editor.Position:
-        offset = max(0, min(offset, len(self.text)))
-        line = bisect.bisect_right(self.editor_starts, offset) - 1
-        return editor.Position(line, offset - self.editor_starts[line])
+        return self.editor_lines.position(offset)
 
     # both ways
     def to_editor(self, pos: lsp.Position) -> editor.Position:
@@ -198,6 +191,16 @@ class Document:
     def path(self) -> Path | None:
         fs_path = to_fs_path(self.uri) if self.uri.startswith("file:") else None
         return Path(fs_path) if fs_path else None
+
+
+class _PositionParams(Protocol):
+    """A request about a place in a document (completion, hover, definition, …)."""
+
+    @property
+    def text_document(self) -> lsp.TextDocumentIdentifier: ...
+
+    @property
+    def position(self) -> lsp.Position: ...
 
 
 class _Protocol(LanguageServerProtocol):
@@ -303,6 +306,14 @@ class SegqlLanguageServer(LanguageServer):
             previous.cancel()
         self.pending[uri] = asyncio.get_running_loop().call_later(DEBOUNCE_SECONDS, self.publish, uri)
 
+    def at(
+        self, params: _PositionParams, service: Callable[[str, editor.Position, editor.EditorContext], T]
+    ) -> tuple[Document, editor.Position, T | None]:
+        """Ask an editor service about the position of a request: the document, the position, the answer."""
+        doc = self.document(params.text_document.uri)
+        pos = doc.lines.to_editor(params.position)
+        return doc, pos, self.guard(lambda: service(doc.text, pos, self.context(doc)))
+
     def guard(self, work: Callable[[], T]) -> T | None:
         """Run an editor service; an error is logged to the client, never raised (None)."""
         try:
@@ -384,9 +395,7 @@ def build_server() -> SegqlLanguageServer:
         lsp.TEXT_DOCUMENT_COMPLETION, lsp.CompletionOptions(trigger_characters=[".", "("], resolve_provider=False)
     )
     def completion(ls: SegqlLanguageServer, params: lsp.CompletionParams) -> lsp.CompletionList:
-        doc = ls.document(params.text_document.uri)
-        pos = doc.lines.to_editor(params.position)
-        found = ls.guard(lambda: editor.complete(doc.text, pos, ls.context(doc))) or []
+        _, _, found = ls.at(params, editor.complete)
         items = [
             lsp.CompletionItem(
                 label=item.label,
@@ -399,15 +408,13 @@ def build_server() -> SegqlLanguageServer:
                 ),
                 sort_text=f"{number:05d}",
             )
-            for number, item in enumerate(found)
+            for number, item in enumerate(found or [])
         ]
         return lsp.CompletionList(is_incomplete=False, items=items)
 
     @server.feature(lsp.TEXT_DOCUMENT_HOVER)
     def hover(ls: SegqlLanguageServer, params: lsp.HoverParams) -> lsp.Hover | None:
-        doc = ls.document(params.text_document.uri)
-        pos = doc.lines.to_editor(params.position)
-        found = ls.guard(lambda: editor.hover(doc.text, pos, ls.context(doc)))
+        doc, _, found = ls.at(params, editor.hover)
         if found is None:
             return None
         return lsp.Hover(
@@ -420,9 +427,7 @@ def build_server() -> SegqlLanguageServer:
         lsp.SignatureHelpOptions(trigger_characters=["(", ","], retrigger_characters=[")"]),
     )
     def signature_help(ls: SegqlLanguageServer, params: lsp.SignatureHelpParams) -> lsp.SignatureHelp | None:
-        doc = ls.document(params.text_document.uri)
-        pos = doc.lines.to_editor(params.position)
-        found = ls.guard(lambda: editor.signature_help(doc.text, pos, ls.context(doc)))
+        _, _, found = ls.at(params, editor.signature_help)
         if found is None:
             return None
         signature = lsp.SignatureInformation(
@@ -435,25 +440,21 @@ def build_server() -> SegqlLanguageServer:
 
     @server.feature(lsp.TEXT_DOCUMENT_DEFINITION)
     def definition(ls: SegqlLanguageServer, params: lsp.DefinitionParams) -> lsp.Location | None:
-        doc = ls.document(params.text_document.uri)
-        pos = doc.lines.to_editor(params.position)
-        found = ls.guard(lambda: editor.definition(doc.text, pos, ls.context(doc)))
+        doc, _, found = ls.at(params, editor.definition)
         return None if found is None else lsp.Location(uri=doc.uri, range=doc.lines.range_to_lsp(found))
 
     @server.feature(lsp.TEXT_DOCUMENT_REFERENCES)
     def references(ls: SegqlLanguageServer, params: lsp.ReferenceParams) -> list[lsp.Location]:
-        doc = ls.document(params.text_document.uri)
-        pos = doc.lines.to_editor(params.position)
         include = params.context.include_declaration
-        found = ls.guard(lambda: editor.references(doc.text, pos, ls.context(doc), include_declaration=include)) or []
-        return [lsp.Location(uri=doc.uri, range=doc.lines.range_to_lsp(r)) for r in found]
+        doc, _, found = ls.at(
+            params, lambda text, pos, ctx: editor.references(text, pos, ctx, include_declaration=include)
+        )
+        return [lsp.Location(uri=doc.uri, range=doc.lines.range_to_lsp(r)) for r in found or []]
 
     @server.feature(lsp.TEXT_DOCUMENT_PREPARE_RENAME)
     def prepare_rename(ls: SegqlLanguageServer, params: lsp.PrepareRenameParams) -> lsp.PrepareRenameResult | None:
-        doc = ls.document(params.text_document.uri)
-        pos = doc.lines.to_editor(params.position)
-        found = ls.guard(lambda: editor.references(doc.text, pos, ls.context(doc))) or []
-        for rng in found:
+        doc, pos, found = ls.at(params, editor.references)
+        for rng in found or []:
             if rng.contains(pos):
                 start, end = doc.lines.editor_offset(rng.start), doc.lines.editor_offset(rng.end)
                 return lsp.PrepareRenamePlaceholder(range=doc.lines.range_to_lsp(rng), placeholder=doc.text[start:end])

@@ -32,7 +32,7 @@ import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import attrs
 import pyarrow as pa
@@ -44,6 +44,8 @@ from segql.suggest import did_you_mean, suggest
 from segql.types import SType, parse_type_name
 
 PROJECT_FILE = "segql.toml"
+
+V = TypeVar("V")
 
 SECTIONS = {"data": ("profiles", "key", "related"), "schema": ()}
 """The top-level tables and the keys each allows (``schema`` allows any column)."""
@@ -270,19 +272,19 @@ class _Reader:
             return ProjectProblem(message, *header_line)
         return ProjectProblem(message)
 
-    def table(self, doc: Mapping[str, Any], name: str, section: str | None) -> Mapping[str, Any] | None:
-        value = doc.get(name)
-        if value is None or isinstance(value, dict):
+    def typed(self, table: Mapping[str, Any], section: str | None, key: str, kind: type[V], what: str) -> V | None:
+        """``table[key]`` if it is absent or of type ``kind``; else a problem ("must be ``what``") and None."""
+        value = table.get(key)
+        if value is None or isinstance(value, kind):
             return value
-        self.problem(f"'{name}' must be a table ([{_join(section, name)}])", section, name)
+        self.problem(f"'{key}' must be {what}", section, key)
         return None
 
+    def table(self, doc: Mapping[str, Any], name: str, section: str | None) -> dict[str, Any] | None:
+        return self.typed(doc, section, name, dict, f"a table ([{_join(section, name)}])")
+
     def string(self, table: Mapping[str, Any], section: str, key: str) -> str | None:
-        value = table.get(key)
-        if value is None or isinstance(value, str):
-            return value
-        self.problem(f"'{key}' must be a string", section, key)
-        return None
+        return self.typed(table, section, key, str, "a string")
 
     def file(self, table: Mapping[str, Any], section: str, key: str) -> Path | None:
         value = self.string(table, section, key)
