@@ -307,6 +307,39 @@ async def test_problems_of_the_project_file_and_its_reload(client: LanguageClien
     assert unknown.range == _range(0, 12, 16) and "agee" in unknown.message
 
 
+@ON_SERVER
+async def test_typing_in_an_untitled_document_and_odd_requests(client: LanguageClient) -> None:
+    """No file, no project: typed one character at a time (incremental
+    changes), then requests at odd places -- answered, never an error."""
+    doc = lsp.TextDocumentIdentifier(uri="untitled:Untitled-1")
+    item = lsp.TextDocumentItem(uri=doc.uri, language_id="segql", version=1, text="")
+    client.text_document_did_open(lsp.DidOpenTextDocumentParams(text_document=item))
+    typed = "segment s = age > 3 and sum(orders."
+    for version, ch in enumerate(typed, start=2):
+        at = _pos(0, version - 2)
+        client.text_document_did_change(
+            lsp.DidChangeTextDocumentParams(
+                text_document=lsp.VersionedTextDocumentIdentifier(uri=doc.uri, version=version),
+                content_changes=[lsp.TextDocumentContentChangePartial(range=lsp.Range(start=at, end=at), text=ch)],
+            )
+        )
+    result = await client.text_document_completion_async(lsp.CompletionParams(text_document=doc, position=_pos(0, 35)))
+    assert isinstance(result, lsp.CompletionList)
+    while not client.diagnostics.get(doc.uri):  # the half-typed aggregate: a syntax error at its end
+        await client.wait_for_notification(lsp.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
+    assert client.diagnostics[doc.uri][0].range.start.line == 0
+    assert await client.text_document_hover_async(lsp.HoverParams(text_document=doc, position=_pos(99, 99))) is None
+    nowhere = lsp.TextDocumentIdentifier(uri="file:///no/such/dir/x.segql")  # never opened, not on disk
+    assert (
+        await client.text_document_definition_async(lsp.DefinitionParams(text_document=nowhere, position=_pos(0, 0)))
+        is None
+    )
+    formatted = await client.text_document_formatting_async(
+        lsp.DocumentFormattingParams(text_document=doc, options=lsp.FormattingOptions(tab_size=2, insert_spaces=True))
+    )
+    assert not formatted  # a source that does not parse is left alone
+
+
 def test_lsp_without_pygls(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setitem(sys.modules, "pygls", None)
     monkeypatch.setitem(sys.modules, "pygls.lsp.server", None)

@@ -501,8 +501,17 @@ def build_server() -> SegqlLanguageServer:
     return server
 
 
+class _RefusalsAreNotCrashes(logging.Filter):
+    """pygls logs every error answer with a traceback; a refused rename is an answer, not a crash."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return not (isinstance(exc, JsonRpcException) and exc.code == REQUEST_FAILED)
+
+
 def serve() -> None:
     """Run the language server over stdin/stdout until the client exits."""
+    logging.getLogger("pygls.protocol.json_rpc").addFilter(_RefusalsAreNotCrashes())
     build_server().start_io()
 
 
