@@ -5,9 +5,9 @@ from __future__ import annotations
 import difflib
 
 from segql import ast
-from segql.editor.analysis import Analysis, param_name_span
+from segql.editor.analysis import Analysis, analyse, param_name_span
 from segql.editor.model import CodeAction, Diagnostic, EditorContext, Range, TextEdit
-from segql.editor.symbols import Symbols
+from segql.editor.symbols import symbols_of
 from segql.editor.text import Lines, written_name
 from segql.format import format_source
 
@@ -22,8 +22,7 @@ def diagnostics(source: str, ctx: EditorContext | None = None) -> list[Diagnosti
     never true: ``null-comparison``).  Hints: a ``$parameter`` used without a
     declaration (``undeclared-param``).  An empty source has no diagnostics.
     """
-    analysis = Analysis(source, ctx)
-    analysis.check()
+    analysis = analyse(source, ctx)
     found = list(analysis.diagnostics)
     found += _warnings(analysis)
     found.sort(key=lambda d: (d.range.start, d.range.end, d.message))
@@ -33,7 +32,7 @@ def diagnostics(source: str, ctx: EditorContext | None = None) -> list[Diagnosti
 def _warnings(analysis: Analysis) -> list[Diagnostic]:
     lines = analysis.lines
     out: list[Diagnostic] = []
-    symbols = Symbols(analysis)
+    symbols = symbols_of(analysis)
     for key, symbol in symbols.symbols.items():
         if symbol.kind != "param":
             continue
@@ -106,8 +105,7 @@ def code_actions(source: str, rng: Range, ctx: EditorContext | None = None) -> l
     suggestion of the checker as a replacement of the misspelled name
     (preferred when it is the only one), and the removal of an unused
     parameter's declaration."""
-    analysis = Analysis(source, ctx)
-    analysis.check()
+    analysis = analyse(source, ctx)
     found = list(analysis.diagnostics) + _warnings(analysis)
     actions: list[CodeAction] = []
     for diag in found:

@@ -16,7 +16,10 @@ each checked on its own, every problem kept (not only the first).
 from __future__ import annotations
 
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Iterator
+from typing import Any
 
 import attrs
 
@@ -27,7 +30,7 @@ from segql.check.declarations import check_param_default
 from segql.check.model import Decl
 from segql.check.scope import Scope
 from segql.editor.model import Diagnostic, EditorContext, Range
-from segql.editor.text import Chunk, Lines, line_column_range, padded, split
+from segql.editor.text import Chunk, Lines, blanked, line_column_range, padded, significant, split, tokens
 from segql.errors import (
     CycleError,
     DataError,
@@ -117,13 +120,20 @@ class Analysis:
         self.bound: dict[str, ast.Node] = {}
         """Bound trees of the user's segments and features that checked."""
         self.failed: set[str] = set()
+        self.symbols: Any = None
+        """The source's symbols, once computed (``segql.editor.symbols.symbols_of``)."""
+        self.broken_chunks: list[Chunk] = []
+        """Declarations that do not parse."""
+        self.repaired: list[ast.Node] = []
+        """Those of them that parse once cut at the error and closed (for
+        navigation and hover only: they are not checked)."""
         self._parse()
 
     # ------------------------------------------------------------- parsing
     def _parse(self) -> None:
         source = self.source
-        if not source.strip():
-            return
+        if not self.chunks:
+            return  # nothing but spaces and comments
         try:
             tree = parse(source)
         except SegqlError as exc:
@@ -138,6 +148,7 @@ class Analysis:
 
     def _parse_chunks(self, whole: SegqlError) -> None:
         has_decls = any(c.keyword for c in self.chunks)
+        self._blank = blanked(self.source)
         for chunk in self.chunks:
             if not chunk.keyword and has_decls:
                 # Text before the first declaration: the whole parse's error if it lies there.
@@ -156,13 +167,41 @@ class Analysis:
                 )
                 continue
             try:
-                tree = parse(padded(self.source, chunk.start, chunk.end))
+                tree = parse(padded(self.source, chunk.start, chunk.end, self._blank))
             except SegqlError as exc:
                 self.diagnostics.append(diagnostic_of(exc))
+                self.broken_chunks.append(chunk)
+                self._repair(chunk, exc)
                 continue
             if not chunk.keyword:
                 self.bare = tree.bare
             self.decls.extend(tree.decls)
+
+    def _repair(self, chunk: Chunk, exc: SegqlError) -> None:
+        """Parse the declaration cut where the error is, with its open
+        brackets and ``case`` closed, so the names before the error can be
+        navigated to and hovered."""
+        if not chunk.keyword or exc.line is None:
+            return
+        at = self.lines.offset(line_column_range(exc.line, exc.column, None, None).start)
+        cut = min(max(at, chunk.start), chunk.end)
+        closers = []
+        for tok in significant(tokens(self.source, chunk.start, cut)):
+            if tok.text in ("(", "["):
+                closers.append(")" if tok.text == "(" else "]")
+            elif tok.lower == "case":
+                closers.append(" when null then null end")
+            elif tok.text in (")", "]") and closers and closers[-1] == tok.text:
+                closers.pop()
+        tail = "".join(reversed(closers))
+        text = self.source[:cut]
+        for filler in ("", " null", " = null", " null = null"):
+            try:
+                tree = parse(padded(text + filler + tail, chunk.start, cut + len(filler) + len(tail), self._blank))
+            except SegqlError:
+                continue
+            self.repaired.extend(tree.decls)
+            return
 
     # ------------------------------------------------------------ checking
     def check(self) -> None:
@@ -355,15 +394,44 @@ class Analysis:
         )
 
     # ------------------------------------------------------------- queries
-    def user_decls(self) -> Iterator[ast.SegmentDecl | ast.FeatureDecl]:
-        for d in self.decls:
+    def user_decls(self, repaired: bool = False) -> Iterator[ast.SegmentDecl | ast.FeatureDecl]:
+        """The segments and features that parsed (with ``repaired``, and those that parse once repaired)."""
+        for d in self.all_decls() if repaired else self.decls:
             if isinstance(d, (ast.SegmentDecl, ast.FeatureDecl)):
                 yield d
 
+    def all_decls(self) -> list[ast.Node]:
+        """The declarations that parsed and the repaired ones, in file order."""
+        return sorted([*self.decls, *self.repaired], key=lambda d: d.span.start)
+
     def param_decls(self) -> Iterator[ast.ParamDecl]:
-        for d in self.decls:
+        for d in self.all_decls():
             if isinstance(d, ast.ParamDecl):
                 yield d
+
+
+_CACHE: OrderedDict[tuple[str, int], tuple[EditorContext | None, Analysis]] = OrderedDict()
+_CACHE_SIZE = 8
+_CACHE_LOCK = threading.Lock()
+
+
+def analyse(source: str, ctx: EditorContext | None) -> Analysis:
+    """The checked analysis of ``source`` in ``ctx``, from a small cache: an
+    editor asks for diagnostics, then hover, completion or actions on the same
+    text (the context is compared by identity)."""
+    key = (source, id(ctx))
+    with _CACHE_LOCK:
+        hit = _CACHE.get(key)
+        if hit is not None and hit[0] is ctx:
+            _CACHE.move_to_end(key)
+            return hit[1]
+    analysis = Analysis(source, ctx)
+    analysis.check()
+    with _CACHE_LOCK:
+        _CACHE[key] = (ctx, analysis)
+        while len(_CACHE) > _CACHE_SIZE:
+            _CACHE.popitem(last=False)
+    return analysis
 
 
 _PARAM_NAME = re.compile(r"param\s+([^\W\d]\w*)", re.I)

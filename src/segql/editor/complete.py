@@ -15,10 +15,18 @@ import re
 
 import attrs
 
-from segql import ast
-from segql.editor.analysis import Analysis
 from segql.editor.model import CompletionItem, EditorContext, Position
-from segql.editor.text import DECLARATION_KEYWORDS, Token, declaration_starts, significant, tokens, written_name
+from segql.editor.text import (
+    DECLARATION_KEYWORDS,
+    Lines,
+    Token,
+    declaration_starts,
+    significant,
+    split,
+    tokens,
+    written_name,
+)
+from segql.errors import SegqlSyntaxError
 from segql.inputs import logical_schema
 from segql.registry import AggregateSpec, Function
 from segql.types import SType
@@ -43,7 +51,7 @@ class Frame:
     kind: str = "group"  # group | call | aggregate | sequence | list
 
 
-def _callee(sig: list[Token], i: int) -> str | None:
+def callee_before(sig: list[Token], i: int) -> str | None:
     """The dotted name written just before the parenthesis at ``sig[i]``."""
     parts: list[str] = []
     j = i - 1
@@ -58,15 +66,18 @@ def _callee(sig: list[Token], i: int) -> str | None:
 
 class Completer:
     def __init__(self, source: str, pos: Position, ctx: EditorContext | None) -> None:
-        self.analysis = Analysis(source, ctx)
-        self.ctx = self.analysis.ctx
-        self.host = self.analysis.host
+        if not isinstance(source, str):
+            raise SegqlSyntaxError(f"source must be a str, got {type(source).__name__}")
+        self.ctx = ctx or EditorContext()
+        self.host = self.ctx.host
         self.source = source
-        self.offset = self.analysis.lines.offset(pos)
+        self.all_tokens = tokens(source)
+        self.chunks = split(source, self.all_tokens)
+        self.offset = Lines(source).offset(pos)
 
     # --------------------------------------------------------------- driver
     def run(self) -> list[CompletionItem]:
-        toks = tokens(self.source, 0, self.offset)
+        toks = tokens(self.source, 0, self.offset)  # the token at the cursor ends there
         last = toks[-1] if toks else None
         inside = last is not None and (last.kind == "comment" or (last.kind in ("string", "qname") and not last.closed))
         if inside:
@@ -91,6 +102,9 @@ class Completer:
         return out
 
     def _items(self, sig: list[Token], prefix: str) -> list[CompletionItem]:
+        events = _events_header(sig)
+        if events is not None:
+            return self._tables() if events == "table" else self._keywords(["by"])
         starts = declaration_starts(sig)
         start = starts[-1][0] if starts else 0
         keyword = starts[-1][1] if starts else ""
@@ -177,7 +191,7 @@ class Completer:
         )
 
     def _frame(self, sig: list[Token], i: int) -> Frame:
-        callee = _callee(sig, i)
+        callee = callee_before(sig, i)
         if callee is None:
             return Frame(None)
         if callee.lower() == "sequence":
@@ -225,7 +239,11 @@ class Completer:
         if schema is None:
             return []
         types, unsupported = logical_schema(schema, "the data")
-        items = [CompletionItem(n, "column", str(t), "", written_name(n)) for n, t in types.items()]
+        key = self.ctx.key
+        items = [
+            CompletionItem(n, "column", f"{t} (key)" if n == key else str(t), "", written_name(n))
+            for n, t in types.items()
+        ]
         return items + [
             CompletionItem(n, "column", f"{t} (not usable)", "", written_name(n)) for n, t in unsupported.items()
         ]
@@ -243,7 +261,7 @@ class Completer:
 
     def _tables_in_source(self) -> list[str]:
         """Tables the source already aggregates over (when no related table is known)."""
-        sig = significant(tokens(self.source))
+        sig = significant(self.all_tokens)
         found: list[str] = []
         for i in range(len(sig) - 2):
             is_table = sig[i + 1].text == "(" and sig[i + 2].kind == "name"
@@ -279,21 +297,17 @@ class Completer:
 
     def _declared(self, current: str | None) -> list[CompletionItem]:
         items: list[CompletionItem] = []
-        described = {d.name: d for d in self.analysis.user_decls()}
-        for chunk in self.analysis.chunks:
+        for chunk in self.chunks:
             if chunk.keyword in ("segment", "feature") and chunk.name and chunk.name != current:
-                decl = described.get(chunk.name)
-                doc = decl.description or "" if decl is not None else ""
+                doc = chunk.description or ""
                 items.append(CompletionItem(chunk.name, chunk.keyword, chunk.keyword, doc, written_name(chunk.name)))
         return items
 
     def _params(self) -> list[CompletionItem]:
         items: list[CompletionItem] = []
-        declared = {p.name: p for p in self.analysis.param_decls()}
-        for chunk in self.analysis.chunks:
+        for chunk in self.chunks:
             if chunk.keyword == "param" and chunk.name:
-                p = declared.get(chunk.name)
-                detail = f"param {p.declared}" if p is not None else "param"
+                detail = f"param {chunk.type_text}" if chunk.type_text else "param"
                 items.append(CompletionItem("$" + chunk.name, "param", detail, "", "$" + chunk.name))
         return items
 
@@ -317,6 +331,20 @@ class Completer:
             return self._keywords(["by"]) if len(head) == 2 else []
         table = head[1].text.strip("`")
         return [i for i in self._columns_of(table) if i.detail.split(" ")[0] in ("timestamp", "date")]
+
+
+def _events_header(sig: list[Token]) -> str | None:
+    """ "table" right after a top-level ``events``, "by" after ``events TABLE``
+    (before the ``by`` is written the lexer cannot know it is a declaration)."""
+    for back, what in ((1, "table"), (2, "by")):
+        if len(sig) < back or sig[-back].lower != "events":
+            continue
+        if what == "by" and sig[-1].kind not in ("name", "qname"):
+            continue
+        before = sig[-back - 1] if len(sig) > back else None
+        if before is None or before.text == ";" or _value_end(before):
+            return what
+    return None
 
 
 def _value_end(tok: Token) -> bool:
@@ -358,5 +386,4 @@ def aggregate_signature(spec: AggregateSpec) -> str:
 
 def complete(source: str, pos: Position, ctx: EditorContext | None = None) -> list[CompletionItem]:
     """The completions at ``pos`` of ``source`` (see the module docstring)."""
-    _ = ast
     return Completer(source, pos, ctx).run()

@@ -5,24 +5,17 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from segql import ast
-from segql.editor.analysis import Analysis
-from segql.editor.complete import aggregate_signature
+from segql.check import is_aggregate_call
+from segql.editor.analysis import Analysis, analyse
+from segql.editor.complete import aggregate_signature, callee_before
 from segql.editor.model import EditorContext, Hover, Position, Range, SignatureHelp, TextEdit
-from segql.editor.symbols import Occurrence, Symbol, Symbols
-from segql.editor.text import is_plain_name, significant, tokens
-from segql.errors import SegqlNameError
+from segql.editor.symbols import Occurrence, Symbol, Symbols, symbols_of
+from segql.editor.text import Lines, is_plain_name, significant, tokens
+from segql.errors import SegqlNameError, SegqlSyntaxError
 from segql.parse import keywords
-from segql.registry import AggregateSpec, Function
+from segql.registry import AggregateSpec, Function, FunctionRegistry
 from segql.span import Span
 from segql.types import ANY, SType
-
-
-def _analyse(source: str, ctx: EditorContext | None, check: bool = True) -> Analysis:
-    analysis = Analysis(source, ctx)
-    if check:
-        analysis.check()
-    return analysis
-
 
 # ------------------------------------------------------------------ hover
 
@@ -99,14 +92,16 @@ def hover(source: str, pos: Position, ctx: EditorContext | None = None) -> Hover
     schema), a function or aggregate (signature and documentation, packs'
     included), a pack's segment or feature, or any other expression (its
     type).  None where there is nothing to say (spaces, comments, keywords)."""
-    analysis = _analyse(source, ctx)
+    analysis = analyse(source, ctx)
     offset = analysis.lines.offset(pos)
-    symbols = Symbols(analysis)
+    if not source[max(0, offset - 1) : offset + 1].strip():
+        return None  # between two spaces
+    symbols = symbols_of(analysis)
     occurrence = symbols.at(offset)
     if occurrence is not None:
         symbol = symbols.symbols[occurrence.key]
         return Hover(analysis.lines.range(occurrence.start, occurrence.end), _decl_markdown(analysis, symbol))
-    for decl in analysis.decls:
+    for decl in analysis.all_decls():
         if not _contains(decl.span, offset):
             continue
         path = _innermost(decl, offset)
@@ -164,8 +159,10 @@ def signature_help(source: str, pos: Position, ctx: EditorContext | None = None)
     """The signature of the function or aggregate whose parentheses hold
     ``pos``, with the parameter being written (by position, or by name for
     ``name: value``).  None outside a call."""
-    analysis = Analysis(source, ctx)
-    offset = analysis.lines.offset(pos)
+    if not isinstance(source, str):
+        raise SegqlSyntaxError(f"source must be a str, got {type(source).__name__}")
+    context = ctx or EditorContext()
+    offset = Lines(source).offset(pos)
     sig = significant(tokens(source, 0, offset))
     depth = 0
     commas = 0
@@ -182,10 +179,10 @@ def signature_help(source: str, pos: Position, ctx: EditorContext | None = None)
                 commas = 0
                 named = None
                 continue
-            callee = _callee_at(sig, i)
+            callee = callee_before(sig, i)
             if callee is None:
                 continue
-            return _signature(analysis, callee, commas, named)
+            return _signature(context.host.functions, callee, commas, named)
         elif depth == 0 and tok.text == ",":
             commas += 1
         elif depth == 0 and tok.text == ":" and i >= 1 and sig[i - 1].kind == "name" and commas == 0 and named is None:
@@ -193,20 +190,7 @@ def signature_help(source: str, pos: Position, ctx: EditorContext | None = None)
     return None
 
 
-def _callee_at(sig: list, i: int) -> str | None:  # type: ignore[type-arg]
-    parts: list[str] = []
-    j = i - 1
-    while j >= 0 and sig[j].kind == "name":
-        parts.insert(0, sig[j].text)
-        if j >= 1 and sig[j - 1].text == ".":
-            j -= 2
-            continue
-        break
-    return ".".join(parts) if parts else None
-
-
-def _signature(analysis: Analysis, callee: str, commas: int, named: str | None) -> SignatureHelp | None:
-    functions = analysis.host.functions
+def _signature(functions: FunctionRegistry, callee: str, commas: int, named: str | None) -> SignatureHelp | None:
     spec = functions.aggregate(callee)
     if spec is not None:
         first = aggregate_signature(spec).split("(", 1)[1].split(" ")[0].rstrip(",)")
@@ -230,8 +214,8 @@ def _signature(analysis: Analysis, callee: str, commas: int, named: str | None) 
 
 
 def _symbol_at(source: str, pos: Position, ctx: EditorContext | None) -> tuple[Analysis, Symbols, Occurrence | None]:
-    analysis = Analysis(source, ctx)
-    symbols = Symbols(analysis)
+    analysis = analyse(source, ctx)
+    symbols = symbols_of(analysis)
     return analysis, symbols, symbols.at(analysis.lines.offset(pos))
 
 
@@ -279,6 +263,7 @@ def rename(source: str, pos: Position, new_name: str, ctx: EditorContext | None 
     if name == symbol.name:
         return []
     _check_clash(analysis, symbols, symbol, name)
+    _check_broken(analysis, symbols, symbol, occurrence)
     return [TextEdit(analysis.lines.range(o.start, o.end), name) for o in symbols.of(occurrence.key)]
 
 
@@ -300,6 +285,11 @@ def _check_clash(analysis: Analysis, symbols: Symbols, symbol: Symbol, name: str
                 f"cannot rename {symbol.kind} '{symbol.name}' to '{name}': "
                 f"{chunk.keyword} '{chunk.name}' already has that name"
             )
+    for line in _column_uses(analysis, low):
+        raise SegqlNameError(
+            f"cannot rename {symbol.kind} '{symbol.name}' to '{name}': '{name}' is used as a column "
+            f"(line {line + 1}), which would then mean the {symbol.kind}"
+        )
     schema = analysis.ctx.schema
     if schema is not None and any(n.lower() == low for n in schema.names):
         raise SegqlNameError(
@@ -308,5 +298,34 @@ def _check_clash(analysis: Analysis, symbols: Symbols, symbol: Symbol, name: str
         )
 
 
-def occurrences(analysis: Analysis) -> Iterator[Occurrence]:
-    return iter(Symbols(analysis).occurrences)
+def _check_broken(analysis: Analysis, symbols: Symbols, symbol: Symbol, occurrence: Occurrence) -> None:
+    """Refuse when a declaration that does not parse writes the name where
+    no occurrence was found: renaming would miss it."""
+    covered = {o.start for o in symbols.of(occurrence.key)}
+    low = symbol.name.lower()
+    for chunk in analysis.broken_chunks:
+        for tok in tokens(analysis.source, chunk.start, chunk.end):
+            start = tok.start + 1 if tok.kind == "param" else tok.start
+            text = tok.text[1:] if tok.kind == "param" else tok.text
+            wanted = "param" if symbol.kind == "param" else "name"
+            if tok.kind == wanted and text.lower() == low and start not in covered:
+                line = analysis.lines.position(tok.start).line + 1
+                raise SegqlNameError(
+                    f"cannot rename '{symbol.name}': line {line} does not parse, and the '{text}' there "
+                    "would not be renamed",
+                    hint="fix the syntax error first",
+                )
+
+
+def _column_uses(analysis: Analysis, low: str) -> Iterator[int]:
+    """Lines where a bare name ``low`` (any case) is read as a profile column."""
+    functions = analysis.host.functions
+    for decl in analysis.user_decls(repaired=True):
+        stack: list[ast.Node] = [decl.expr]
+        while stack:
+            node = stack.pop()
+            if isinstance(node, ast.Sequence) or is_aggregate_call(node, functions):
+                continue
+            if isinstance(node, ast.Name) and not node.quoted and node.dotted.lower() == low:
+                yield analysis.lines.position(node.span.start).line
+            stack.extend(ast.children(node))

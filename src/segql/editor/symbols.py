@@ -50,12 +50,15 @@ class Symbols:
         self.occurrences: list[Occurrence] = []
         decls: dict[str, ast.SegmentDecl | ast.FeatureDecl] = {}
         lowered: set[str] = set()
-        for d in analysis.user_decls():
+        for d in analysis.user_decls(repaired=True):
             if d.name.lower() not in lowered and not analysis.bare:
                 decls[d.name] = d
                 lowered.add(d.name.lower())
         self.decl_index = NameIndex(decls)
-        params = {p.name: p for p in analysis.param_decls()}
+        params: dict[str, ast.ParamDecl] = {}
+        for p in analysis.param_decls():
+            if p.name.lower() not in {n.lower() for n in params}:
+                params[p.name] = p
         self.param_index = NameIndex(params)
         for name, d in decls.items():
             kind = "segment" if isinstance(d, ast.SegmentDecl) else "feature"
@@ -64,7 +67,7 @@ class Symbols:
         for name, p in params.items():
             key = ("param", name)
             self.symbols[key] = Symbol(key, name, "param", p)
-        for node in analysis.decls:
+        for node in analysis.all_decls():
             if isinstance(node, (ast.SegmentDecl, ast.FeatureDecl)):
                 if decls.get(node.name) is node and node.name_span.known:
                     name_span = node.name_span
@@ -117,3 +120,10 @@ class Symbols:
 
     def names(self) -> set[str]:
         return {s.name.lower() for s in self.symbols.values() if s.key[0] == "decl"}
+
+
+def symbols_of(analysis: Analysis) -> Symbols:
+    """The symbols of an analysis (computed once)."""
+    if not isinstance(analysis.symbols, Symbols):
+        analysis.symbols = Symbols(analysis)
+    return analysis.symbols

@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import bisect
 import re
+from typing import NamedTuple
 
 import attrs
+from lark import Token as LarkToken
 
 from segql.editor.model import Position, Range
-from segql.parse import keywords
+from segql.errors import SegqlError
+from segql.parse import keywords, unquote_string
 from segql.span import Span
 
 
@@ -64,14 +67,15 @@ def line_column_range(line: int | None, column: int | None, end_line: int | None
 # ------------------------------------------------------------------ tokens
 
 
-@attrs.frozen
-class Token:
+class Token(NamedTuple):
+    """A token of the tolerant lexer.  ``closed`` is False for a string,
+    quoted name or comment that runs to the end of the text."""
+
     kind: str  # name qname param number string comment op space other
     text: str
     start: int
     end: int
     closed: bool = True
-    """False for a string, quoted name or comment that runs to the end of the text."""
 
     @property
     def lower(self) -> str:
@@ -147,6 +151,10 @@ class Chunk:
     name: str = ""
     name_start: int = 0
     name_end: int = 0
+    description: str | None = None
+    """A segment's or feature's description, as written after its name."""
+    type_text: str = ""
+    """A parameter's type, as written after ``:``."""
 
 
 def declaration_starts(toks: list[Token]) -> list[tuple[int, str, Token | None]]:
@@ -172,11 +180,11 @@ def declaration_starts(toks: list[Token]) -> list[tuple[int, str, Token | None]]
     return found
 
 
-def split(text: str) -> list[Chunk]:
+def split(text: str, toks: list[Token] | None = None) -> list[Chunk]:
     """The source cut before each declaration keyword (see
     :func:`declaration_starts`); text before the first one is a chunk of
-    keyword ""."""
-    toks = tokens(text)
+    keyword "".  ``toks`` are the text's tokens, if already read."""
+    toks = tokens(text) if toks is None else toks
     sig = significant(toks)
     starts = declaration_starts(toks)
     chunks: list[Chunk] = []
@@ -186,11 +194,27 @@ def split(text: str) -> list[Chunk]:
     for n, (i, keyword, name) in enumerate(starts):
         start = sig[i].start
         end = sig[starts[n + 1][0]].start if n + 1 < len(starts) else len(text)
-        if name is not None:
-            chunks.append(Chunk(start, end, keyword, name_text(name), name.start, name.end))
-        else:
+        if name is None:
             chunks.append(Chunk(start, end, keyword))
+            continue
+        after = sig[i + 2] if i + 2 < len(sig) and sig[i + 2].start < end else None
+        description = None
+        type_text = ""
+        if keyword in ("segment", "feature") and after is not None and after.kind == "string" and after.closed:
+            description = string_text(after.text)
+        elif keyword == "param" and after is not None and after.text == ":":
+            stop = next((t.start for t in sig[i + 3 :] if t.text == "=" or t.start >= end), end)
+            type_text = " ".join(text[after.end : stop].split())
+        chunks.append(Chunk(start, end, keyword, name_text(name), name.start, name.end, description, type_text))
     return chunks
+
+
+def string_text(written: str) -> str | None:
+    """The value of a string literal as written (None if it is not valid)."""
+    try:
+        return unquote_string(LarkToken("STRING", written))
+    except SegqlError:
+        return None
 
 
 def name_text(tok: Token) -> str:
@@ -201,11 +225,21 @@ def name_text(tok: Token) -> str:
     return tok.text
 
 
-def padded(text: str, start: int, end: int) -> str:
-    """``text[:end]`` with everything before ``start`` blanked (newlines kept),
-    so a parse of the result has the offsets, lines and columns of ``text``."""
-    prefix = text[:start]
-    return re.sub(r"[^\n]", " ", prefix) + text[start:end]
+_NOT_NEWLINE = re.compile(r"[^\n]")
+
+
+def blanked(text: str) -> str:
+    """``text`` with every character but newlines a space."""
+    return _NOT_NEWLINE.sub(" ", text)
+
+
+def padded(text: str, start: int, end: int, blank: str | None = None) -> str:
+    """``text[start:end]`` after ``start`` blanks (newlines kept), so a parse
+    of the result has the offsets, lines and columns of ``text``.  ``blank``
+    is ``blanked(text)`` (or a longer prefix of it), computed once by a
+    caller that pads many pieces."""
+    prefix = blank[:start] if blank is not None and len(blank) >= start else blanked(text[:start])
+    return prefix + text[start:end]
 
 
 _NAME_RE = re.compile(r"^[^\W\d]\w*$")
