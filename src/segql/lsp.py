@@ -227,6 +227,8 @@ class SegqlLanguageServer(LanguageServer):
         self.projects = ProjectCache()
         self.pending: dict[str, asyncio.TimerHandle] = {}
         self.project_reports: dict[Path, tuple[ProjectProblem, ...]] = {}
+        # One context object per data set: segql.editor reuses its analysis for the same context object.
+        self.no_project = editor.EditorContext()
 
     @property
     def encoding(self) -> str:
@@ -256,7 +258,7 @@ class SegqlLanguageServer(LanguageServer):
             self.window_log_message(lsp.LogMessageParams(type=lsp.MessageType.Warning, message=f"segql: {exc}"))
             loaded = None
         if loaded is None:
-            return editor.EditorContext()
+            return self.no_project
         self.report_project(loaded.path, loaded.problems)
         return loaded.context
 
