@@ -266,6 +266,12 @@ async def test_rename_a_feature(client: LanguageClient, project: Path) -> None:
         lsp.DefinitionParams(text_document=doc, position=_pos(2, 17))
     )
     assert definition == lsp.Location(uri=doc.uri, range=_range(0, 8, 13))
+    uses = await client.text_document_references_async(
+        lsp.ReferenceParams(
+            text_document=doc, position=_pos(0, 10), context=lsp.ReferenceContext(include_declaration=False)
+        )
+    )
+    assert sorted((u.range.start.line, u.range.start.character) for u in uses or []) == [(1, 14), (2, 15)]
 
 
 @ON_SERVER
