@@ -203,6 +203,14 @@ async def test_complete_a_related_column_inside_an_aggregate(client: LanguageCli
     assert "age" not in labels and "country" not in labels  # profile columns are not orders'
     amount = next(item for item in result.items if item.label == "amount")
     assert amount.kind == lsp.CompletionItemKind.Field
+    assert amount.text_edit == lsp.TextEdit(range=_range(0, 27, 27), new_text="amount")
+
+    # A parameter after "$mi": the item replaces "$mi" (a client's word would be "mi").
+    doc = await _open(client, project / "segments" / "param.segql", "param min_age: int = 18\nsegment s = age > $mi\n")
+    result = await client.text_document_completion_async(lsp.CompletionParams(text_document=doc, position=_pos(1, 21)))
+    assert isinstance(result, lsp.CompletionList)
+    (param,) = [item for item in result.items if item.kind == lsp.CompletionItemKind.Constant]
+    assert param.text_edit == lsp.TextEdit(range=_range(1, 18, 21), new_text="$min_age")
 
 
 @ON_SERVER

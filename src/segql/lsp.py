@@ -40,6 +40,7 @@ from pygls.uris import from_fs_path, to_fs_path
 import segql
 from segql import editor
 from segql.editor.text import Lines as EditorLines
+from segql.editor.text import tokens
 from segql.errors import InternalError, SegqlError
 from segql.project import ProjectCache, ProjectProblem
 
@@ -331,6 +332,16 @@ class SegqlLanguageServer(LanguageServer):
         return None
 
 
+def typed_word_start(text: str, offset: int) -> int:
+    """Where the word being completed at ``offset`` starts: the name, ``$param``
+    or number ending there, as segql.editor's completion reads its prefix."""
+    toks = tokens(text, 0, offset)
+    last = toks[-1] if toks else None
+    if last is not None and last.end == offset and last.kind in ("name", "param", "number"):
+        return last.start
+    return offset
+
+
 def to_lsp_diagnostic(d: editor.Diagnostic, lines: Lines) -> lsp.Diagnostic:
     message = d.message
     if d.hint and d.hint not in message:
@@ -397,14 +408,17 @@ def build_server() -> SegqlLanguageServer:
         lsp.TEXT_DOCUMENT_COMPLETION, lsp.CompletionOptions(trigger_characters=[".", "("], resolve_provider=False)
     )
     def completion(ls: SegqlLanguageServer, params: lsp.CompletionParams) -> lsp.CompletionList:
-        _, _, found = ls.at(params, editor.complete)
+        doc, _, found = ls.at(params, editor.complete)
+        # An item replaces the word being typed ("$mi" by "$min_age"), not the client's idea of a word.
+        cursor = doc.lines.offset(params.position)
+        typed = lsp.Range(start=doc.lines.position(typed_word_start(doc.text, cursor)), end=doc.lines.position(cursor))
         items = [
             lsp.CompletionItem(
                 label=item.label,
                 kind=COMPLETION_KINDS.get(item.kind),
                 detail=item.detail or None,
                 documentation=_markdown(item.documentation),
-                insert_text=item.insert_text or item.label,
+                text_edit=lsp.TextEdit(range=typed, new_text=item.insert_text or item.label),
                 insert_text_format=(
                     lsp.InsertTextFormat.Snippet if item.kind == "snippet" else lsp.InsertTextFormat.PlainText
                 ),
