@@ -278,6 +278,16 @@ def test_complete_functions_with_signatures_including_packs() -> None:
     assert "ecommerce.rfm_segment" in labels(complete(text, pos, CTX), "function")  # in full outside `pack.`
 
 
+def test_complete_named_arguments_of_a_pack_function() -> None:
+    text, pos = cursor("segment x = ecommerce.rfm_segment(recency: 3, |")
+    arguments = [i for i in complete(text, pos, CTX) if i.label.endswith(":")]
+    assert [(i.label, i.kind, i.detail, i.insert_text) for i in arguments] == [
+        ("recency:", "param", "argument of ecommerce.rfm_segment: float = days_since(max(orders.ts))", "recency: "),
+        ("frequency:", "param", "argument of ecommerce.rfm_segment: float = count(orders)", "frequency: "),
+        ("monetary:", "param", "argument of ecommerce.rfm_segment: float = sum(orders.amount)", "monetary: "),
+    ]
+
+
 def test_complete_aggregates_keywords_and_units() -> None:
     text, pos = cursor("segment x = cou|")
     assert [(i.label, i.kind, i.detail) for i in complete(text, pos, CTX) if i.kind != "column"] == [
@@ -386,6 +396,10 @@ def test_signature_help() -> None:
     assert helped is not None and helped.label == "lower(s: string) -> string"
     text, pos = cursor("segment x = age in [1, |")
     assert signature_help(text, pos, CTX) is None
+    # Commas of a list or of a parenthesised expression do not count.
+    text, pos = cursor("segment x = round((age + 1, 2|")
+    helped = signature_help(text, pos, CTX)
+    assert helped is not None and helped.active_parameter == 0
 
 
 # ------------------------------------------------- definition & references
@@ -475,6 +489,18 @@ def test_code_actions_for_did_you_mean() -> None:
     (fix,) = code_actions(source, R(1, 20, 20), CTX)
     assert fix.edits == (TextEdit(R(1, 16, 28), "orders.amount"),)
     assert code_actions(source, R(0, 0, 5), CTX) == []
+
+
+def test_code_action_for_a_comparison_with_null() -> None:
+    source = "segment a = null != country and age = null\n"
+    (fix,) = code_actions(source, R(0, 14, 14), CTX)
+    assert (fix.title, fix.edits, fix.preferred) == (
+        "Change to `country is not null`",
+        (TextEdit(R(0, 12, 27), "country is not null"),),
+        True,
+    )
+    (fix,) = code_actions(source, R(0, 40, 40), CTX)
+    assert fix.edits == (TextEdit(R(0, 32, 42), "age is null"),)
 
 
 def test_code_action_removes_an_unused_parameter() -> None:

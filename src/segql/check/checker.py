@@ -130,18 +130,7 @@ class Checker:
         exprs: dict[str, ast.Node] = {}
         for name in order:
             d = decls.get(name)
-            expr = self._bind_declaration(d)
-            if d.kind == "segment":
-                t = expr.type or ANY
-                if t.is_null:
-                    expr = cast(expr, BOOL)
-                elif t != BOOL and not t.is_any:
-                    raise self.top.error(
-                        SegqlTypeError,
-                        f"segment '{name}' must be a condition (true or false), but its expression is {t}",
-                        d.expr,
-                        hint="compare it with something, e.g. `… > 0`, or declare it as a feature",
-                    )
+            expr = self.bind_declaration(d)
             exprs[name] = expr
             decls.types[name] = expr.type or ANY
         names = self.names
@@ -159,6 +148,24 @@ class Checker:
             library_uses=dict(decls.library_uses),
             events=events,
         )
+
+    def bind_declaration(self, d: Decl) -> ast.Node:
+        """The bound tree of a segment or feature (the file's or a pack's); a
+        segment's must be a condition.  (The editor services call this for
+        each declaration, to report the errors of all of them.)"""
+        expr = self._bind_declaration(d)
+        if d.kind == "segment":
+            t = expr.type or ANY
+            if t.is_null:
+                return cast(expr, BOOL)
+            if t != BOOL and not t.is_any:
+                raise self.top.error(
+                    SegqlTypeError,
+                    f"segment '{d.name}' must be a condition (true or false), but its expression is {t}",
+                    d.expr,
+                    hint="compare it with something, e.g. `… > 0`, or declare it as a feature",
+                )
+        return expr
 
     def _bind_declaration(self, d: Decl) -> ast.Node:
         if d.source is None:

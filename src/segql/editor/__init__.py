@@ -56,7 +56,7 @@ from segql.editor.model import (
     TextEdit,
     read_schema,
 )
-from segql.errors import InternalError, SegqlError
+from segql.program import only_segql_errors
 
 T = TypeVar("T")
 P = ParamSpec("P")
@@ -68,16 +68,8 @@ def _guarded(fn: Callable[P, T]) -> Callable[P, T]:
 
     @functools.wraps(fn)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
-        try:
+        with only_segql_errors(None, None):
             return fn(*args, **kwargs)
-        except SegqlError:
-            raise
-        except RecursionError:
-            raise InternalError("the input is nested too deeply") from None
-        except (MemoryError, KeyboardInterrupt):
-            raise
-        except Exception as exc:
-            raise InternalError(f"internal error ({type(exc).__name__}: {exc}); please report it") from exc
 
     return wrapper
 

@@ -122,6 +122,11 @@ def code_actions(source: str, rng: Range, ctx: EditorContext | None = None) -> l
                         preferred=len(diag.suggestions) == 1,
                     )
                 )
+        if diag.code == "null-comparison":
+            edit = _null_test(analysis, diag)
+            if edit is not None:
+                title = f"Change to `{edit.new_text}`"
+                actions.append(CodeAction(title=title, edits=(edit,), diagnostic=diag, preferred=True))
         if diag.code == "unused-param":
             edit = _remove_param(analysis, diag)
             if edit is not None:
@@ -143,6 +148,23 @@ def _replacement(analysis: Analysis, diag: Diagnostic, suggestion: str) -> TextE
             head, _, _ = text.rpartition(".")
             new = f"{head}.{new}"
     return TextEdit(diag.range, new)
+
+
+def _null_test(analysis: Analysis, diag: Diagnostic) -> TextEdit | None:
+    """``x = null`` -> ``x is null``, ``x != null`` -> ``x is not null``."""
+    start, end = analysis.lines.offset(diag.range.start), analysis.lines.offset(diag.range.end)
+    for decl in analysis.decls:
+        for node in ast.walk(decl):
+            if isinstance(node, ast.Compare) and node.span.start == start and node.span.end == end:
+                other = node.right if isinstance(node.left, ast.Literal) and node.left.value is None else node.left
+                if node.op not in ("=", "!=") or not other.span.known:
+                    return None
+                text = analysis.source[other.span.start : other.span.end]
+                if isinstance(other, (ast.And, ast.Or, ast.Not, ast.Compare)):
+                    text = f"({text})"
+                test = "is not null" if node.op == "!=" else "is null"
+                return TextEdit(diag.range, f"{text} {test}")
+    return None
 
 
 def _remove_param(analysis: Analysis, diag: Diagnostic) -> TextEdit | None:

@@ -23,47 +23,39 @@ from typing import Any
 
 import attrs
 
-from segql import ast
+from segql import ast, errors
 from segql.check import Checker, DataSchema
-from segql.check.coerce import cast
 from segql.check.declarations import check_param_default
 from segql.check.model import Decl
-from segql.check.scope import Scope
 from segql.editor.model import Diagnostic, EditorContext, Range
 from segql.editor.text import Chunk, Lines, blanked, line_column_range, padded, significant, split, tokens
-from segql.errors import (
-    CycleError,
-    DataError,
-    LimitError,
-    ParameterError,
-    PluginError,
-    SegqlError,
-    SegqlNameError,
-    SegqlSyntaxError,
-    SegqlTypeError,
-)
+from segql.errors import CycleError, LimitError, SegqlError, SegqlSyntaxError
 from segql.optimize import PassContext
 from segql.optimize.fold_constants import fold_constants
 from segql.parse import parse
 from segql.plugins import PluginHost
 from segql.span import Span
-from segql.types import ANY, BOOL
+from segql.types import ANY
 
 _DID_YOU_MEAN = re.compile(r"did you mean '([^']+)'\?")
 
 
+_CODES: tuple[tuple[type[SegqlError], str], ...] = (
+    (errors.SegqlSyntaxError, "syntax"),
+    (errors.CycleError, "cycle"),
+    (errors.SegqlNameError, "name"),
+    (errors.SegqlTypeError, "type"),
+    (errors.LimitError, "limit"),
+    (errors.PluginError, "plugin"),
+    (errors.ParameterError, "param"),
+    (errors.DataError, "data"),
+)
+"""Diagnostic codes of the error classes (subclasses first)."""
+
+
 def error_code(exc: SegqlError) -> str:
     """The diagnostic code of an error class."""
-    for cls, code in (
-        (SegqlSyntaxError, "syntax"),
-        (CycleError, "cycle"),
-        (SegqlNameError, "name"),
-        (SegqlTypeError, "type"),
-        (LimitError, "limit"),
-        (PluginError, "plugin"),
-        (ParameterError, "param"),
-        (DataError, "data"),
-    ):
+    for cls, code in _CODES:
         if isinstance(exc, cls):
             return code
     return "error"
@@ -260,59 +252,33 @@ class Analysis:
         return fold_constants(node, PassContext(functions=self.host.functions))
 
     def _unique_decls(self) -> list[ast.Node]:
-        """The declarations without repeated names (each repeat is a diagnostic)."""
-        seen: dict[str, ast.Node] = {}
-        seen_params: dict[str, ast.ParamDecl] = {}
-        seen_events: dict[str, ast.EventsDecl] = {}
+        """The declarations without repeated names (each repeat is a diagnostic,
+        worded as the checker words it)."""
+        seen: dict[tuple[str, str], ast.Node] = {}
         out: list[ast.Node] = []
         for decl in self.decls:
-            if isinstance(decl, ast.ParamDecl):
-                other_param = seen_params.get(decl.name.lower())
-                if other_param is not None:
-                    self.diagnostics.append(
-                        self._name_error(
-                            f"parameter ${decl.name} is already declared (line {other_param.span.line})",
-                            param_name_span(self.source, decl),
-                        )
-                    )
-                    continue
-                seen_params[decl.name.lower()] = decl
-            elif isinstance(decl, ast.EventsDecl):
-                other_events = seen_events.get(decl.table.lower())
-                if other_events is not None:
-                    self.diagnostics.append(
-                        self._name_error(
-                            f"events of {decl.table} are already declared (line {other_events.span.line})",
-                            decl.span,
-                            hint="a table has one event time",
-                        )
-                    )
-                    continue
-                seen_events[decl.table.lower()] = decl
-            elif isinstance(decl, (ast.SegmentDecl, ast.FeatureDecl)):
-                kind = "segment" if isinstance(decl, ast.SegmentDecl) else "feature"
-                previous = seen.get(decl.name.lower())
-                if previous is not None:
-                    assert isinstance(previous, (ast.SegmentDecl, ast.FeatureDecl))
-                    same = (
-                        "is already declared"
-                        if previous.name == decl.name
-                        else f"differs from '{previous.name}' only in case"
-                    )
-                    self.diagnostics.append(
-                        self._name_error(
-                            f"{kind} '{decl.name}' {same} (line {previous.span.line})",
-                            decl.name_span,
-                            hint="names of segments and features must be unique",
-                        )
-                    )
-                    continue
-                seen[decl.name.lower()] = decl
-            out.append(decl)
+            key, span, message, hint = _identity(self.source, decl)
+            previous = seen.get(key)
+            if previous is None:
+                seen[key] = decl
+                out.append(decl)
+                continue
+            if (
+                isinstance(previous, (ast.SegmentDecl, ast.FeatureDecl))
+                and isinstance(decl, (ast.SegmentDecl, ast.FeatureDecl))
+                and previous.name != decl.name
+            ):
+                message = message.replace("is already declared", f"differs from '{previous.name}' only in case")
+            self.diagnostics.append(
+                Diagnostic(
+                    range=self.lines.span(span),
+                    severity="error",
+                    message=f"{message} (line {previous.span.line})",
+                    hint=hint,
+                    code="name",
+                )
+            )
         return out
-
-    def _name_error(self, message: str, span: Span, hint: str | None = None) -> Diagnostic:
-        return Diagnostic(range=self.lines.span(span), severity="error", message=message, hint=hint, code="name")
 
     def _containing_decl(self, decls: list[ast.Node], exc: SegqlError) -> str | None:
         """The segment or feature whose text holds the error's position."""
@@ -345,7 +311,7 @@ class Analysis:
                 decls.types[name] = ANY
                 continue
             try:
-                expr = self._bind(ck, d)
+                expr = ck.bind_declaration(d)
             except SegqlError as exc:
                 self.failed.add(name)
                 decls.types[name] = ANY
@@ -358,28 +324,12 @@ class Analysis:
             if d.source is None:
                 self.bound[name] = expr
 
-    def _bind(self, ck: Checker, d: Decl) -> ast.Node:
-        if d.source is not None:
-            return ck.bind(d.expr, Scope(text=d.source, in_pack=True))
-        expr = ck.bind(d.expr, ck.top)
-        if d.kind == "segment":
-            t = expr.type or ANY
-            if t.is_null:
-                return cast(expr, BOOL)
-            if t != BOOL and not t.is_any:
-                raise ck.top.error(
-                    SegqlTypeError,
-                    f"segment '{d.name}' must be a condition (true or false), but its expression is {t}",
-                    d.expr,
-                    hint="compare it with something, e.g. `… > 0`, or declare it as a feature",
-                )
-        return expr
-
     def _pack_error(self, ck: Checker, d: Decl, exc: SegqlError) -> None:
         """A pack declaration that fails against this data: reported where the source uses it."""
         use = ck.declarations.library_uses.get(d.name)
-        if use is None:
+        if use is None:  # used by another pack declaration: where the source uses a pack's
             uses = [span for decl in ck.declarations.decls.values() for dep, span in decl.deps if dep == d.name]
+            uses += list(ck.declarations.library_uses.values())
             use = uses[0] if uses else None
         start = Range(self.lines.position(0), self.lines.position(0))
         where = self.lines.span(use) if use is not None and use.known else start
@@ -387,7 +337,7 @@ class Analysis:
             Diagnostic(
                 range=where,
                 severity="error",
-                message=f"in {d.name}: {exc.message}",
+                message=exc.message,
                 hint=exc.hint,
                 code=error_code(exc),
             )
@@ -432,6 +382,33 @@ def analyse(source: str, ctx: EditorContext | None) -> Analysis:
         while len(_CACHE) > _CACHE_SIZE:
             _CACHE.popitem(last=False)
     return analysis
+
+
+def _identity(source: str, decl: ast.Node) -> tuple[tuple[str, str], Span, str, str | None]:
+    """What makes a declaration unique (namespace, lower-case name), where its
+    name is written, and the error when it is repeated."""
+    if isinstance(decl, ast.ParamDecl):
+        return (
+            ("param", decl.name.lower()),
+            param_name_span(source, decl),
+            f"parameter ${decl.name} is already declared",
+            None,
+        )
+    if isinstance(decl, ast.EventsDecl):
+        return (
+            ("events", decl.table.lower()),
+            decl.span,
+            f"events of {decl.table} are already declared",
+            "a table has one event time",
+        )
+    assert isinstance(decl, (ast.SegmentDecl, ast.FeatureDecl))
+    kind = "segment" if isinstance(decl, ast.SegmentDecl) else "feature"
+    return (
+        ("decl", decl.name.lower()),
+        decl.name_span,
+        f"{kind} '{decl.name}' is already declared",
+        "names of segments and features must be unique",
+    )
 
 
 _PARAM_NAME = re.compile(r"param\s+([^\W\d]\w*)", re.I)

@@ -179,8 +179,12 @@ class Completer:
             return self._columns_of(scope.table) + self._params() + self._functions() + self._keywords(OPERAND_KEYWORDS)
         if constants:
             return self._keywords(("true", "false", "null"))
+        arguments: list[CompletionItem] = []
+        if frames and frames[-1].kind == "call" and prev is not None and prev.text in ("(", ","):
+            arguments = self._arguments(frames[-1].callee or "")
         return (
-            self._columns()
+            arguments
+            + self._columns()
             + self._declared(current)
             + self._params()
             + self._library()
@@ -316,6 +320,18 @@ class Completer:
             CompletionItem(e.name, e.kind, f"{e.kind} of pack {e.pack}", e.description or "", e.name)
             for e in self.host.library
         ]
+
+    def _arguments(self, callee: str) -> list[CompletionItem]:
+        """``name:`` for each parameter of the function being called."""
+        fn = self.host.functions.get(callee)
+        if fn is None:
+            return []
+        items = []
+        for p in fn.params:
+            default = f" = {p.default}" if p.default is not None else ""
+            detail = f"argument of {fn.name}: {p.type.text}{default}"
+            items.append(CompletionItem(f"{p.name}:", "param", detail, p.doc, f"{p.name}: "))
+        return items
 
     def _functions(self) -> list[CompletionItem]:
         return [_function_item(fn, fn.name) for fn in self.host.functions]

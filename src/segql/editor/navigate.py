@@ -175,12 +175,10 @@ def signature_help(source: str, pos: Position, ctx: EditorContext | None = None)
             if depth:
                 depth -= 1
                 continue
-            if tok.text == "[":
+            callee = callee_before(sig, i) if tok.text == "(" else None
+            if callee is None:  # a list or a parenthesised expression: the call is further out
                 commas = 0
                 named = None
-                continue
-            callee = callee_before(sig, i)
-            if callee is None:
                 continue
             return _signature(context.host.functions, callee, commas, named)
         elif depth == 0 and tok.text == ",":
