@@ -80,17 +80,26 @@ async def client(lsp_client: LanguageClient) -> AsyncIterator[None]:
     await lsp_client.shutdown_session()
 
 
+REGISTERED: list[lsp.Registration] = []
+"""What the server asked the UTF-8 client to register (client/registerCapability)."""
+
+
 @pytest_lsp.fixture(
     scope="module",
     config=ClientServerConfig(server_command=[sys.executable, "-m", "segql.cli", "lsp", "--stdio"], server_env=_env()),
 )
 async def utf8_client(lsp_client: LanguageClient) -> AsyncIterator[None]:
-    """A second server, for a client that prefers UTF-8 positions."""
+    """A second server, for a client that prefers UTF-8 positions (and can watch files)."""
     capabilities = lsp.ClientCapabilities(
         general=lsp.GeneralClientCapabilities(
             position_encodings=[lsp.PositionEncodingKind.Utf8, lsp.PositionEncodingKind.Utf16]
-        )
+        ),
+        workspace=lsp.WorkspaceClientCapabilities(
+            did_change_watched_files=lsp.DidChangeWatchedFilesClientCapabilities(dynamic_registration=True)
+        ),
     )
+    REGISTERED.clear()
+    lsp_client.feature(lsp.CLIENT_REGISTER_CAPABILITY)(lambda params: REGISTERED.extend(params.registrations))
     result = await lsp_client.initialize_session(lsp.InitializeParams(capabilities=capabilities))
     assert result.capabilities.position_encoding == lsp.PositionEncodingKind.Utf8
     yield
@@ -182,6 +191,10 @@ async def test_utf8_positions_when_the_client_offers_them(utf8_client: LanguageC
     assert found.range == _range(0, 41, 45)
     hover = await utf8_client.text_document_hover_async(lsp.HoverParams(text_document=doc, position=_pos(0, 9)))
     assert hover is not None and hover.range == _range(0, 8, 13)  # the segment's name
+    # The server asked this client (it can watch files) to report changes of project files.
+    (watch,) = REGISTERED
+    assert watch.method == lsp.WORKSPACE_DID_CHANGE_WATCHED_FILES
+    assert watch.register_options == {"watchers": [{"globPattern": "**/segql.toml"}]}
 
 
 @ON_SERVER
@@ -298,8 +311,8 @@ async def test_format(client: LanguageClient, project: Path) -> None:
 async def test_problems_of_the_project_file_and_its_reload(client: LanguageClient, project: Path) -> None:
     """A broken segql.toml gives diagnostics on its lines and a message; the
     document is still checked (without data: any bare name is a column).
-    Once the file is fixed (a [schema] table), the next save checks the
-    document against it and clears the file's diagnostics."""
+    Once the file is fixed (a [schema] table) and the client says so, the
+    document is checked against it and the file's diagnostics are cleared."""
     broken = next(p for p in project.parent.iterdir() if p.name.startswith("broken"))
     toml = broken / "segql.toml"
     doc = await _open(client, broken / "doc.segql", "segment s = agee > 30\n")
@@ -314,7 +327,8 @@ async def test_problems_of_the_project_file_and_its_reload(client: LanguageClien
     assert not client.diagnostics[doc.uri]
 
     toml.write_text('[schema]\ncustomer_id = "string"\nage = "int"\n', encoding="utf-8")
-    client.text_document_did_save(lsp.DidSaveTextDocumentParams(text_document=doc))
+    change = lsp.FileEvent(uri=toml.as_uri(), type=lsp.FileChangeType.Changed)
+    client.workspace_did_change_watched_files(lsp.DidChangeWatchedFilesParams(changes=[change]))
     while client.diagnostics[toml.as_uri()] or not client.diagnostics[doc.uri]:
         await client.wait_for_notification(lsp.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
     (unknown,) = client.diagnostics[doc.uri]

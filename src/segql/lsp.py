@@ -42,7 +42,7 @@ from segql import editor
 from segql.editor.text import Lines as EditorLines
 from segql.editor.text import tokens
 from segql.errors import InternalError, SegqlError
-from segql.project import ProjectCache, ProjectProblem
+from segql.project import PROJECT_FILE, ProjectCache, ProjectProblem
 
 DEBOUNCE_SECONDS = 0.15
 """Diagnostics wait this long after a change, so that typing a word checks once."""
@@ -398,9 +398,22 @@ def build_server() -> SegqlLanguageServer:
             pending.cancel()
         ls.text_document_publish_diagnostics(lsp.PublishDiagnosticsParams(uri=uri, diagnostics=[]))
 
+    @server.feature(lsp.INITIALIZED)
+    def initialized(ls: SegqlLanguageServer, params: lsp.InitializedParams) -> None:
+        # Ask the client to say when a project file changes (if it can watch files for a server).
+        workspace = ls.client_capabilities.workspace
+        watching = workspace.did_change_watched_files if workspace is not None else None
+        if watching is not None and watching.dynamic_registration:
+            watcher = lsp.FileSystemWatcher(glob_pattern=f"**/{PROJECT_FILE}")
+            options = lsp.DidChangeWatchedFilesRegistrationOptions(watchers=[watcher])
+            registration = lsp.Registration(
+                id="segql-project-files", method=lsp.WORKSPACE_DID_CHANGE_WATCHED_FILES, register_options=options
+            )
+            ls.client_register_capability(lsp.RegistrationParams(registrations=[registration]))
+
     @server.feature(lsp.WORKSPACE_DID_CHANGE_WATCHED_FILES)
     def watched_files(ls: SegqlLanguageServer, params: lsp.DidChangeWatchedFilesParams) -> None:
-        # A project file or a data file changed: check every open document again.
+        # A project file changed: check every open document again (without waiting for an edit).
         for uri in list(ls.documents):
             ls.publish(uri)
 
