@@ -9,9 +9,10 @@ text from the ecommerce pack's docstring.  One server runs for the module.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pyarrow as pa
@@ -114,9 +115,15 @@ async def _open(client: LanguageClient, path: Path, text: str) -> lsp.TextDocume
             text_document=lsp.TextDocumentItem(uri=doc.uri, language_id="segql", version=1, text=text)
         )
     )
-    while doc.uri not in client.diagnostics:
-        await client.wait_for_notification(lsp.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
+    await _published(client, lambda: doc.uri in client.diagnostics)
     return doc
+
+
+async def _published(client: LanguageClient, done: Callable[[], bool]) -> None:
+    """Wait for diagnostics until ``done()`` (at most 30 s: a failure, not a hang)."""
+    async with asyncio.timeout(30):
+        while not done():
+            await client.wait_for_notification(lsp.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
 
 
 def _pos(line: int, character: int) -> lsp.Position:
@@ -160,10 +167,7 @@ async def test_diagnostics_on_open_and_change(client: LanguageClient, project: P
             content_changes=[lsp.TextDocumentContentChangePartial(range=_range(0, 37, 41), text="age")],
         )
     )
-    while True:
-        await client.wait_for_notification(lsp.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
-        if len(client.diagnostics[doc.uri]) == 1:
-            break
+    await _published(client, lambda: len(client.diagnostics[doc.uri]) == 1)
     (left,) = client.diagnostics[doc.uri]
     assert left.range == found[1].range
 
@@ -316,8 +320,7 @@ async def test_problems_of_the_project_file_and_its_reload(client: LanguageClien
     broken = next(p for p in project.parent.iterdir() if p.name.startswith("broken"))
     toml = broken / "segql.toml"
     doc = await _open(client, broken / "doc.segql", "segment s = agee > 30\n")
-    while toml.as_uri() not in client.diagnostics:
-        await client.wait_for_notification(lsp.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
+    await _published(client, lambda: toml.as_uri() in client.diagnostics)
     problems = sorted(client.diagnostics[toml.as_uri()], key=lambda d: d.range.start.line)
     # line 2: profiles = "missing.parquet" (no such file); line 3: kee = "id" (unknown key)
     assert [d.range for d in problems] == [_range(1, 0, 8), _range(2, 0, 3)]
@@ -329,8 +332,7 @@ async def test_problems_of_the_project_file_and_its_reload(client: LanguageClien
     toml.write_text('[schema]\ncustomer_id = "string"\nage = "int"\n', encoding="utf-8")
     change = lsp.FileEvent(uri=toml.as_uri(), type=lsp.FileChangeType.Changed)
     client.workspace_did_change_watched_files(lsp.DidChangeWatchedFilesParams(changes=[change]))
-    while client.diagnostics[toml.as_uri()] or not client.diagnostics[doc.uri]:
-        await client.wait_for_notification(lsp.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
+    await _published(client, lambda: not client.diagnostics[toml.as_uri()] and bool(client.diagnostics[doc.uri]))
     (unknown,) = client.diagnostics[doc.uri]
     assert unknown.range == _range(0, 12, 16) and "agee" in unknown.message
 
@@ -353,8 +355,8 @@ async def test_typing_in_an_untitled_document_and_odd_requests(client: LanguageC
         )
     result = await client.text_document_completion_async(lsp.CompletionParams(text_document=doc, position=_pos(0, 35)))
     assert isinstance(result, lsp.CompletionList)
-    while not client.diagnostics.get(doc.uri):  # the half-typed aggregate: a syntax error at its end
-        await client.wait_for_notification(lsp.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
+    await _published(client, lambda: bool(client.diagnostics.get(doc.uri)))
+    # the half-typed aggregate: a syntax error
     assert client.diagnostics[doc.uri][0].range.start.line == 0
     far = await client.text_document_hover_async(lsp.HoverParams(text_document=doc, position=_pos(99, 99)))
     assert far is None or isinstance(far, lsp.Hover)  # past the end: the end of the text
