@@ -55,6 +55,7 @@ ALLOWED_FUNCTION_IMPORTS: dict[tuple[str, str], str] = {
     ("segql.cli", "segql.spark"): "CLI subcommand, lazily (pyspark is optional)",
     ("segql.cli", "segql.format"): "CLI subcommand, lazily",
     ("segql.cli", "segql.demo"): "CLI subcommand, lazily",
+    ("segql.cli", "segql.lsp"): "`segql lsp` only: pygls is an optional dependency (segql[lsp])",
     ("segql.engines.spark", "os"): "stdlib, only when a local Spark session starts",
     ("segql.engines.spark", "sys"): "stdlib, only when a local Spark session starts",
     ("segql.engines.arrow.temporal", "calendar"): "stdlib, one month-arithmetic helper",

@@ -713,6 +713,20 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_lsp(args: argparse.Namespace) -> int:
+    """The language server over stdin/stdout (docs/editors.md); pygls is an optional dependency."""
+    try:
+        from segql import lsp
+    except ImportError as exc:
+        if (exc.name or "").partition(".")[0] in ("pygls", "lsprotocol"):
+            raise SegqlError(
+                "segql lsp needs the language server library pygls", hint='pip install "segql[lsp]"'
+            ) from None
+        raise
+    lsp.serve()
+    return 0
+
+
 # -------------------------------------------------------------------- parser
 def add_data_options(p: argparse.ArgumentParser, required: bool) -> None:
     p.add_argument("--data", required=required, metavar="PATH", help="profile table (.parquet .csv .arrow .jsonl)")
@@ -839,6 +853,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("plugins", help="installed packs: functions, segments, conventions")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_plugins)
+
+    p = sub.add_parser("lsp", help="a language server for editors, over stdin/stdout (docs/editors.md)")
+    p.add_argument(
+        "--stdio", action="store_true", help="accepted for editors that pass it; stdio is the only transport"
+    )
+    p.set_defaults(func=cmd_lsp)
     return parser
 
 
