@@ -755,17 +755,17 @@ def test_demo_runs_from_any_directory(tmp_path: Path):
     program = segql.compile(demo.source())
     people = demo.customers()
     out = program.evaluate(people, key="customer_id", related={"orders": demo.orders(people)}, as_of=demo.AS_OF)
-    lines = result.stdout.splitlines()
+    assert result.stdout == demo.source()  # --source: the segment file alone on stdout, the summary on stderr
+    lines = result.stderr.splitlines()
     assert lines[0].startswith(f"segql demo: {out.num_rows:,} generated customers")
     assert lines[1] == f"segment file: {len(program.segments)} segments, {len(program.features)} features"
-    table = table_rows(result.stdout.split("\n\n")[1])
+    table = table_rows(result.stderr.split("\n\n")[1])
     assert table[0] == ["segment", "members", "share", "description"]
     assert [row[0] for row in table[1:]] == program.segments
     for row in table[1:]:
         members = sum(out.column(row[0]).to_pylist())
         assert row[1:3] == [str(members), f"{members / out.num_rows:.1%}"]
         assert 0 < members < out.num_rows
-    assert demo.source().strip() in result.stdout  # --source: the segment file follows
 
 
 # --------------------------------------------------- files and their errors

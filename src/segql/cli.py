@@ -685,9 +685,16 @@ def cmd_plugins(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    """The demo's summary; with ``--source`` the segment file alone goes to
+    stdout (``segql demo --source > demo.segql`` is a valid file) and the
+    summary to stderr (docs/decisions.md 144)."""
     from segql import demo
 
     source = demo.source()
+    out_stream = sys.stderr if args.source else sys.stdout
+    if args.source:
+        sys.stdout.write(source)
+        sys.stdout.flush()
     program = segql.compile(source, source_name="demo/customers.segql")
     customers = demo.customers()
     orders = demo.orders(customers)
@@ -695,21 +702,23 @@ def cmd_demo(args: argparse.Namespace) -> int:
     total = out.num_rows
     print(
         f"segql demo: {total:,} generated customers with {orders.num_rows:,} orders, "
-        f"as of {demo.AS_OF.date().isoformat()}"
+        f"as of {demo.AS_OF.date().isoformat()}",
+        file=out_stream,
     )
-    print(f"segment file: {len(program.segments)} segments, {len(program.features)} features")
-    print()
+    print(f"segment file: {len(program.segments)} segments, {len(program.features)} features", file=out_stream)
+    print(file=out_stream)
     descriptions = program.descriptions
     rows = []
     for name in program.segments:
         count = int(pc.sum(out.column(name)).as_py() or 0)
         rows.append([name, count, f"{count / total:.1%}", descriptions.get(name) or ""])
-    emit_rows(["segment", "members", "share", "description"], rows, output_format(None), sys.stdout)
-    print()
-    print("Next: segql demo --source (the segment file), segql --help (every command)")
+    fmt = output_format(None) if not args.source else ("pretty" if sys.stderr.isatty() else "plain")
+    emit_rows(["segment", "members", "share", "description"], rows, fmt, out_stream)
+    print(file=out_stream)
     if args.source:
-        print()
-        print(source)
+        print("The segment file is on stdout: segql demo --source > demo.segql", file=out_stream)
+    else:
+        print("Next: segql demo --source > demo.segql (the segment file), segql --help (every command)")
     return 0
 
 
@@ -742,7 +751,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("demo", help="run a bundled example over generated customers (offline)")
-    p.add_argument("--source", action="store_true", help="also print the segment file")
+    p.add_argument(
+        "--source", action="store_true", help="print the segment file on stdout (the summary goes to stderr)"
+    )
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("check", help="check syntax, names and types (against data when given)")
