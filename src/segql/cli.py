@@ -40,6 +40,12 @@ import segql
 from segql.changes import allocation_column, segment_names
 from segql.errors import DataError, SegqlError
 from segql.output import atomic_output, same_path_error
+from segql.params import bind_params
+from segql.parse import calendar_hint
+from segql.program import resolve_as_of
+from segql.span import NO_SPAN
+from segql.suggest import reworded_for_command_line
+from segql.timezones import check_time_zone
 
 READERS = {
     ".parquet": "parquet",
@@ -331,13 +337,110 @@ def evaluation_options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    """Syntax, names and types; against ``--data`` (and the related tables:
+    ``--related``, or a file named after the table beside ``--data``) when
+    given; ``--param``, ``--as-of``, ``--time-zone`` and ``--key`` checked too.
+    What could not be checked is said (docs/decisions.md 150–151)."""
+    try:
+        return _check_command(args)
+    except SegqlError as exc:
+        raise reworded_for_command_line(exc) from None
+
+
+def _check_command(args: argparse.Namespace) -> int:
     program = load_program(args.file)
+    infos = program.params
+    supplied = _check_params(args.param or [], infos)
+    # Only the values given are checked (a parameter without one is no mistake
+    # of the file): every declared parameter gets a stand-in default.
+    declared = {n: (i.type, True, NO_SPAN) for n, i in infos.items() if i.declared}
+    used = {n: NO_SPAN for n, i in infos.items() if not i.declared and n in supplied}
+    try:
+        _, param_types = bind_params(supplied, declared, used)  # type: ignore[arg-type]
+        as_of = resolve_as_of(args.as_of) if args.as_of else None
+        if args.time_zone:
+            check_time_zone(args.time_zone)
+    except SegqlError as exc:
+        raise exc.with_source(program.source, args.file) from None
+    checked: list[str] = []
+    missing: list[str] = []
     if args.data:
-        # The full check, against the data's schema (and the related tables').
-        program.explain(read_table(args.data).schema, related=related_sources(args.related or []) or None)
+        schema = schema_of(args.data)
+        checked.append(args.data)
+        given = dict(_related_spec(spec) for spec in args.related or [])
+        used_tables = sorted(_plan(program, schema, None, param_types).related_columns)
+        paths = {name: given.get(name) or _beside(args.data, name) for name in used_tables}
+        found = {name: path for name, path in paths.items() if path is not None}
+        absent = [name for name in used_tables if name not in found]
+        if absent:
+            # The checker knows the related tables all or none: none are checked.
+            missing += [f"the columns of related table '{n}' (give --related {n}=PATH)" for n in absent]
+            missing += [f"the columns of related table '{n}' ({p}): every table is needed" for n, p in found.items()]
+            found = {}
+        checked += [f"{n}={p}" + ("" if n in given else " (found beside the data)") for n, p in found.items()]
+        unused = sorted(set(given) - set(used_tables))
+        if unused:
+            missing.append(f"--related {', '.join(unused)}: the file uses no such table")
+        related_schemas = {name: schema_of(path) for name, path in found.items()}
+        _plan(program, schema, related_schemas if not absent else None, param_types)
+        if args.key:
+            sources = related_sources([f"{n}={p}" for n, p in found.items()])
+            program.check(schema, related=sources or None, key=args.key)
+        elif used_tables:
+            missing.append("the key joining the related tables (give --key COLUMN)")
+    else:
+        missing.append("column names and types (give --data PATH)")
     what = f"{len(program.segments)} segments, {len(program.features)} features"
-    print(f"{args.file}: ok ({what})" + (f", checked against {args.data}" if args.data else ""))
+    against = f", checked against {', '.join(checked)}" if checked else ""
+    when = f", as of {as_of.isoformat()}" if as_of else ""
+    values = f", with --param {', '.join(supplied)}" if supplied else ""
+    print(f"{args.file}: ok ({what}){against}{when}{values}")
+    for item in missing:
+        print(f"  not checked: {item}")
     return 0
+
+
+def _check_params(specs: Sequence[str], infos: dict[str, Any]) -> dict[str, Any]:
+    """``--param`` values; a parameter declared string takes the text as
+    written (``--param zip=02134``), and a date that does not exist is said so."""
+    out: dict[str, Any] = {}
+    for spec in specs:
+        name, value = parse_param(spec)
+        declared = next((i.type for n, i in infos.items() if n.lower() == name.lower() and i.declared), None)
+        text = spec.partition("=")[2]
+        if declared is not None and declared.kind == "string":
+            value = text
+        elif declared is not None and declared.kind in ("date", "timestamp") and isinstance(value, str):
+            problem = calendar_hint(text, "")
+            if problem:
+                raise UsageError(f"--param {name}={text}: {problem}")
+        out[name] = value
+    return out
+
+
+def _related_spec(spec: str) -> tuple[str, str]:
+    name, sep, path = spec.partition("=")
+    if not sep or not name or not path:
+        raise UsageError(f"--related takes NAME=PATH, got {spec!r}")
+    return name, path
+
+
+def _beside(data: str, table: str) -> str | None:
+    """A data file named after a related table in the directory of ``data``
+    (orders.parquet beside customers.parquet), the first by READERS' order."""
+    folder = Path(data).parent
+    for suffix in READERS:
+        candidate = folder / f"{table}{suffix}"
+        if candidate.is_file():
+            return str(candidate)
+    return None
+
+
+def _plan(program: segql.Program, schema: pa.Schema, related: dict[str, pa.Schema] | None, types: Any) -> Any:
+    try:
+        return program.plan(schema, related, types)
+    except SegqlError as exc:
+        raise exc.with_source(program.source, program.source_name) from None
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -759,6 +862,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("check", help="check syntax, names and types (against data when given)")
     p.add_argument("file")
     add_data_options(p, required=False)
+    add_evaluation_options(p)
     p.set_defaults(func=cmd_check)
 
     p = sub.add_parser("run", help="evaluate every segment and feature")

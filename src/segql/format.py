@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import itertools
 import re
 
 import attrs
@@ -125,7 +126,7 @@ def _comment_owners(decls: tuple[ast.Node, ...], comments: list[Comment]) -> dic
 def _shared_lines(decls: tuple[ast.Node, ...]) -> set[int]:
     """The ids of declarations that share a line with another one (``segment a = x; segment b = y``)."""
     shared: set[int] = set()
-    for before, after in zip(decls, decls[1:]):
+    for before, after in itertools.pairwise(decls):
         if before.span.end_line == after.span.line:
             shared.update((id(before), id(after)))
     return shared
