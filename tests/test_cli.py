@@ -710,7 +710,7 @@ PACK_FUNCTIONS = {
 
 @pytest.fixture(scope="module")
 def plugins_runs() -> tuple[Result, Result]:
-    text, as_json = cli_many(["plugins"], ["plugins", "--json"])
+    text, as_json = cli_many(["plugins", "--all"], ["plugins", "--json"])
     return text, as_json
 
 

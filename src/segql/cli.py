@@ -44,7 +44,7 @@ from segql.params import bind_params
 from segql.parse import calendar_hint
 from segql.program import resolve_as_of
 from segql.span import NO_SPAN
-from segql.suggest import reworded_for_command_line
+from segql.suggest import reworded_for_command_line, suggest
 from segql.timezones import check_time_zone
 
 READERS = {
@@ -749,6 +749,9 @@ def cmd_fmt(args: argparse.Namespace) -> int:
 
 
 def cmd_plugins(args: argparse.Namespace) -> int:
+    """Installed packs.  By default one line per pack; ``PACK …`` or ``--all``
+    list every function, declaration and convention; ``--search WORD`` only
+    the entries whose name or description holds WORD (docs/decisions.md 153)."""
     host = segql.PluginHost()
     packs: list[dict[str, Any]] = []
     for name, info in sorted(host.packs.items()):
@@ -769,12 +772,32 @@ def cmd_plugins(args: argparse.Namespace) -> int:
                 "conventions": [{"name": c.name, "kind": c.kind, "doc": c.doc} for c in host.conventions.of(name)],
             }
         )
+    if args.packs:
+        known = {p["name"].lower(): p for p in packs}
+        for wanted in args.packs:
+            if wanted.lower() not in known:
+                close = suggest(wanted, [p["name"] for p in packs])
+                raise UsageError(
+                    f"no pack '{wanted}'"
+                    + (f"; did you mean '{close}'?" if close else f"; installed: {', '.join(p['name'] for p in packs)}")
+                )
+        packs = [known[w.lower()] for w in dict.fromkeys(args.packs)]
+    if args.search is not None:
+        packs = [_matching(pack, args.search) for pack in packs]
+        packs = [pack for pack in packs if pack["functions"] or pack["library"] or pack["conventions"]]
     if args.json:
         print(json.dumps(packs, indent=2, ensure_ascii=False))
         return 0
+    if args.search is not None and not packs:
+        print(f"nothing matches '{args.search}'", file=sys.stderr)
+        return 1
+    full = args.all or bool(args.packs) or args.search is not None
     for pack in packs:
         status = "ok" if pack["ok"] else f"FAILED: {pack['error']}"
         version = f" {pack['version']}" if pack["version"] else ""
+        if not full:
+            print(f"{pack['name']}{version} ({pack['origin']}): {status}{_pack_summary(pack)}")
+            continue
         print(f"{pack['name']}{version} ({pack['origin']}): {status}")
         for fn in pack["functions"]:
             print(f"  {fn['signature']}")
@@ -784,7 +807,38 @@ def cmd_plugins(args: argparse.Namespace) -> int:
         for conv in pack["conventions"]:
             print(f"  convention {conv['kind']} {conv['name']}: {conv['doc']}")
         print()
+    if not full:
+        print()
+        print("segql plugins PACK (everything of one pack), --search WORD (functions, segments, conventions), --all")
     return 0
+
+
+def _pack_summary(pack: dict[str, Any]) -> str:
+    """`` — 4 functions, 9 segments, 4 features, 6 conventions`` (the kinds a pack has)."""
+    counts = {
+        "function": len(pack["functions"]),
+        "segment": sum(e["kind"] == "segment" for e in pack["library"]),
+        "feature": sum(e["kind"] == "feature" for e in pack["library"]),
+        "convention": len(pack["conventions"]),
+    }
+    parts = [f"{n:,} {kind}{'' if n == 1 else 's'}" for kind, n in counts.items() if n]
+    return f" — {', '.join(parts)}" if parts else ""
+
+
+def _matching(pack: dict[str, Any], word: str) -> dict[str, Any]:
+    """``pack`` with only the entries whose name, signature or text holds
+    ``word`` (case-insensitive)."""
+    needle = word.lower()
+
+    def hit(*texts: str | None) -> bool:
+        return any(needle in (t or "").lower() for t in texts)
+
+    return {
+        **pack,
+        "functions": [f for f in pack["functions"] if hit(f["name"], f["doc"])],
+        "library": [e for e in pack["library"] if hit(e["name"], e["description"])],
+        "conventions": [c for c in pack["conventions"] if hit(c["name"], c["doc"])],
+    }
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -952,7 +1006,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_fmt)
 
     p = sub.add_parser("plugins", help="installed packs: functions, segments, conventions")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("packs", nargs="*", metavar="PACK", help="list everything of these packs (e.g. ecommerce)")
+    p.add_argument("-s", "--search", metavar="WORD", help="only functions, segments, features, conventions naming WORD")
+    p.add_argument("--all", action="store_true", help="list everything of every pack")
+    p.add_argument("--json", action="store_true", help="machine-readable output (every pack unless filtered)")
     p.set_defaults(func=cmd_plugins)
     return parser
 
