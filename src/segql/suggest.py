@@ -37,8 +37,8 @@ _COMMAND_LINE_WORDS: tuple[tuple[re.Pattern[str], str | Callable[[re.Match[str]]
         (r"\bkey= is needed", "--key is needed"),
         (r"changes needs key=", "changes needs --key"),
         (r"e\.g\. key='([^']*)'", r"e.g. --key \1"),
-        (r"\b(since|previous|start|every)=(?=[\s,;'\"]|$)", r"--\1"),
         (r"e\.g\. since='([^']*)' or previous='([^']*)'", r"e.g. --since \1 or --previous \2"),
+        (r"\b(since|previous|start|every)=(?=[\s,;'\"]|$)", r"--\1"),
         (r"expected a timedelta or a duration such as '30d'", "expected a duration such as 30d, 2w, 6m, 1y or 12h"),
         (
             r"expected a duration such as '30d', '2w', '6m', '1y' or '12h'",
