@@ -76,7 +76,7 @@ def _format_tree(tree: ast.SourceFile, source: str) -> str:
         kept = [c.line for c in inner if c not in moved]
         items.append((min([decl.span.line, *kept]), max([decl.span.end_line, *kept]), text))
     items.sort(key=lambda item: (item[0], item[1]))
-    lines = source.splitlines()
+    lines = source.split("\n")  # lines as the parser counts them (not at U+2028 and the like)
     out: list[str] = []
     previous_end = 0
     for first, last, text in items:
@@ -91,7 +91,7 @@ def _comments(source: str) -> list[Comment]:
     """Every comment, found with the parser's own lexer rules."""
     found: list[Comment] = []
     in_string: str | None = None
-    for number, line in enumerate(source.splitlines(), start=1):
+    for number, line in enumerate(source.split("\n"), start=1):
         i = 0
         while i < len(line):
             ch = line[i]
@@ -156,7 +156,7 @@ def _declaration_with_comments(
     if shared:
         last = [c.text for c in inner if c.trailing and c.line == end]
         return [c for c in inner if not (c.trailing and c.line == end)], _with_trailing(text, last)
-    lines = source.splitlines()[decl.span.line - 1 : max(end, *(c.line for c in inner))]
+    lines = source.split("\n")[decl.span.line - 1 : max(end, *(c.line for c in inner))]
     return [], "\n".join(line.rstrip() for line in lines)
 
 
