@@ -142,7 +142,8 @@ def test_plugins_lists_one_line_per_pack_by_default(capsys) -> None:  # type: ig
     ecommerce = next(line for line in lines if line.startswith("ecommerce "))
     functions = sum(f.pack == "ecommerce" for f in host.functions)
     segments = sum(e.pack == "ecommerce" and e.kind == "segment" for e in host.library)
-    assert re.fullmatch(rf"ecommerce \S+ \(entry point\): ok — {functions} functions, {segments} segments, .*", ecommerce)
+    expected = rf"ecommerce \S+ \(entry point\): ok — {functions} functions, {segments} segments, .*"
+    assert re.fullmatch(expected, ecommerce)
 
 
 def test_plugins_filters_by_pack_and_by_word(capsys) -> None:  # type: ignore[no-untyped-def]

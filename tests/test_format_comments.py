@@ -68,19 +68,9 @@ def test_blank_lines_are_kept_collapsed_and_never_added() -> None:
 
 
 def test_comments_inside_an_and_chain_stay_beside_their_operand() -> None:
-    source = (
-        "segment a =   # why a\n"
-        "    x > 1   # first\n"
-        "    # about y\n"
-        "    AND y < 2   # second\n"
-        "    and z = 3\n"
-    )
+    source = "segment a =   # why a\n    x > 1   # first\n    # about y\n    AND y < 2   # second\n    and z = 3\n"
     assert formatted(source) == (
-        "segment a =  # why a\n"
-        "    x > 1  # first\n"
-        "    # about y\n"
-        "    and y < 2  # second\n"
-        "    and z = 3\n"
+        "segment a =  # why a\n    x > 1  # first\n    # about y\n    and y < 2  # second\n    and z = 3\n"
     )
 
 
