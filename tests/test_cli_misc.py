@@ -107,7 +107,8 @@ def test_check_accepts_and_checks_as_of_param_time_zone_and_key(files: Path, cap
         (["--param", "min_spend=lots"], "expected a number, got the text 'lots'"),
         (["--as-of", "yesterday"], "as_of"),
         (["--time-zone", "Europe/Warsw"], "did you mean 'Europe/Warsaw'?"),
-        (["--key", "customer"], "key column 'customer' is not in the data"),
+        (["--key", "customer"], "key column 'customer' is not in "),
+        (["--key", "customer"], "did you mean 'customer_id'?"),
     ]
     for extra, fragment in bad:
         code, out, err = run(capsys, *base, *extra)

@@ -74,6 +74,10 @@ def test_a_forgotten_segment_keyword_is_named(source: str, line: int, name: str)
         ("1997-04-31", "April 1997 has 30 days: day 31 does not exist"),
         ("1997-13-01", "there is no month 13: months go from 01 to 12 (dates are written YYYY-MM-DD)"),
         ("1997-02-29T10:00:00Z", "February 1997 has 28 days: day 29 does not exist"),
+        (
+            "1997-02-28T24:00:00Z",
+            "there is no hour 24: hours go from 00 to 23 (timestamps are written YYYY-MM-DDTHH:MM:SS[Z])",
+        ),
     ],
 )
 def test_a_day_that_does_not_exist(literal: str, hint: str) -> None:

@@ -44,7 +44,7 @@ from segql.params import bind_params
 from segql.parse import calendar_hint
 from segql.program import resolve_as_of
 from segql.span import NO_SPAN
-from segql.suggest import reworded_for_command_line, suggest
+from segql.suggest import did_you_mean, reworded_for_command_line, suggest
 from segql.timezones import check_time_zone
 
 READERS = {
@@ -384,6 +384,10 @@ def _check_command(args: argparse.Namespace) -> int:
         related_schemas = {name: schema_of(path) for name, path in found.items()}
         _plan(program, schema, related_schemas if not absent else None, param_types)
         if args.key:
+            if args.key not in schema.names:
+                raise DataError(
+                    f"key column '{args.key}' is not in {args.data}", hint=did_you_mean(suggest(args.key, schema.names))
+                )
             sources = related_sources([f"{n}={p}" for n, p in found.items()])
             program.check(schema, related=sources or None, key=args.key)
         elif used_tables:

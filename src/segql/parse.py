@@ -119,6 +119,11 @@ def calendar_hint(text: str, shape: str = "dates are written YYYY-MM-DD") -> str
     days = calendar.monthrange(year, month)[1]
     if not 1 <= day <= days:
         return f"{calendar.month_name[month]} {year} has {days} days: day {m.group(3)} does not exist"
+    clock = re.match(r"T(\d{2}):(\d{2})(?::(\d{2}))?", text[m.end() :])
+    if clock:
+        for value, unit, top in zip(clock.groups(), ("hour", "minute", "second"), (23, 59, 59), strict=True):
+            if value is not None and int(value) > top:
+                return f"there is no {unit} {value}: {unit}s go from 00 to {top} ({shape})"
     return shape
 
 
