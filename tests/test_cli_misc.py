@@ -87,6 +87,15 @@ def test_check_says_what_it_could_not_check(files: Path, capsys) -> None:  # typ
     ]
     code, out, _ = run(capsys, "check", files / "good.segql")
     assert (code, out.splitlines()[1:]) == (0, ["  not checked: column names and types (give --data PATH)"])
+    (files / "undeclared.segql").write_text("segment s = age > $min_age\n", encoding="utf-8")
+    code, out, _ = run(capsys, "check", files / "undeclared.segql", "--data", files / "customers.parquet")
+    assert (code, out.splitlines()[1:]) == (
+        0,
+        ["  not checked: the type of $min_age, which is not declared (give --param min_age=VALUE, or declare it)"],
+    )
+    code, out, err = run(capsys, "check", files / "undeclared.segql", "--data", files / "customers.parquet",
+                         "--param", "min_age=old")  # fmt: skip
+    assert code == 1 and "cannot compare age (int) with $min_age (string)" in err
 
 
 def test_check_accepts_and_checks_as_of_param_time_zone_and_key(files: Path, capsys) -> None:  # type: ignore[no-untyped-def]

@@ -394,6 +394,9 @@ def _check_command(args: argparse.Namespace) -> int:
             missing.append("the key joining the related tables (give --key COLUMN)")
     else:
         missing.append("column names and types (give --data PATH)")
+    for name, info in infos.items():
+        if not info.declared and name not in supplied:
+            missing.append(f"the type of ${name}, which is not declared (give --param {name}=VALUE, or declare it)")
     what = f"{len(program.segments)} segments, {len(program.features)} features"
     against = f", checked against {', '.join(checked)}" if checked else ""
     when = f", as of {as_of.isoformat()}" if as_of else ""
