@@ -16,6 +16,7 @@ then).  A declaration with a comment inside one operand is left as written.
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import decimal
 import itertools
@@ -61,16 +62,13 @@ def _format_tree(tree: ast.SourceFile, source: str) -> str:
         above = [c.text for c in comments if not (c.trailing and c.line == end)]
         after = [c.text for c in comments if c.trailing and c.line == end]
         return "\n".join([*above, _with_trailing(format_expression(decl.expr), after)]) + "\n"
-    owner = _comment_owners(tree.decls, comments)
+    owned = _comments_by_declaration(tree.decls, comments)
     # Items in source order: (first line, last line, text); blank lines between two
     # items are kept, a run of them collapsed to one (docs/decisions.md 141).
-    items: list[tuple[int, int, str]] = []
-    for c in comments:
-        if owner[id(c)] is None:
-            items.append((c.line, c.line, c.text))
+    items: list[tuple[int, int, str]] = [(c.line, c.line, c.text) for c in owned.get(None, [])]
     shared = _shared_lines(tree.decls)
-    for decl in tree.decls:
-        inner = [c for c in comments if owner[id(c)] is decl]
+    for index, decl in enumerate(tree.decls):
+        inner = owned.get(index, [])
         moved, text = _declaration_with_comments(decl, inner, source, id(decl) in shared)
         items.extend((c.line, c.line, c.text) for c in moved)
         kept = [c.line for c in inner if c not in moved]
@@ -110,17 +108,22 @@ def _comments(source: str) -> list[Comment]:
     return found
 
 
-def _comment_owners(decls: tuple[ast.Node, ...], comments: list[Comment]) -> dict[int, ast.Node | None]:
-    """The declaration each comment belongs to: the last one whose lines hold it
-    (its trailing comment, or one inside it); None for a comment between declarations."""
-    owners: dict[int, ast.Node | None] = {}
+def _comments_by_declaration(decls: tuple[ast.Node, ...], comments: list[Comment]) -> dict[int | None, list[Comment]]:
+    """The comments of each declaration (by its index): those on its lines — its
+    trailing comment, or one inside it — the last declaration's when two share
+    a line; under None those between declarations."""
+    starts = [decl.span.line for decl in decls]
+    owned: dict[int | None, list[Comment]] = {}
     for c in comments:
-        owner = None
-        for decl in decls:
-            if decl.span.line <= c.line <= decl.span.end_line and (c.trailing or c.line > decl.span.line):
-                owner = decl
-        owners[id(c)] = owner
-    return owners
+        index: int | None = bisect.bisect_right(starts, c.line) - 1
+        if index is not None and index >= 0:
+            span = decls[index].span
+            if not (c.line <= span.end_line and (c.trailing or c.line > span.line)):
+                index = None
+        else:
+            index = None
+        owned.setdefault(index, []).append(c)
+    return owned
 
 
 def _shared_lines(decls: tuple[ast.Node, ...]) -> set[int]:
