@@ -230,12 +230,20 @@ def test_check_ok_without_and_with_data(data: Path):
         ["check", segments, "--data", str(data / "customers.csv")],
         ["check", segments, "--data", str(data / "customers.jsonl"), "--related", f"orders={data / 'orders.arrow'}"],
     )
+    not_key = "  not checked: the key joining the related tables (give --key COLUMN)\n"
     assert plain.returncode == 0, plain.stderr
-    assert plain.stdout == f"{segments}: ok (4 segments, 3 features)\n"
+    assert plain.stdout == (
+        f"{segments}: ok (4 segments, 3 features)\n  not checked: column names and types (give --data PATH)\n"
+    )
     assert with_data.returncode == 0, with_data.stderr
-    assert with_data.stdout == f"{segments}: ok (4 segments, 3 features), checked against {data / 'customers.csv'}\n"
+    assert with_data.stdout == (
+        f"{segments}: ok (4 segments, 3 features), checked against {data / 'customers.csv'}, "
+        f"orders={data / 'orders.parquet'} (found beside the data)\n{not_key}"
+    )
     assert related.returncode == 0, related.stderr
-    assert related.stdout.endswith(f"checked against {data / 'customers.jsonl'}\n")
+    assert related.stdout.endswith(
+        f"checked against {data / 'customers.jsonl'}, orders={data / 'orders.arrow'}\n{not_key}"
+    )
     assert plain.stderr == with_data.stderr == related.stderr == ""
 
 
@@ -652,7 +660,7 @@ def test_fmt_check_diff_rewrite(fmt_runs: dict[str, Any]):
     )
     assert diff.stdout == expected_diff
     assert "\n-PARAM min_spend:float=500   # threshold in dollars\n" in diff.stdout
-    assert "\n+param min_spend: float = 500\n" in diff.stdout
+    assert "\n+param min_spend: float = 500  # threshold in dollars\n" in diff.stdout  # the comment stays
     for comment in COMMENTS:
         assert comment in formatted, comment
     assert "(orders where ts >= -90d and amount > 10)" in formatted
@@ -710,7 +718,7 @@ PACK_FUNCTIONS = {
 
 @pytest.fixture(scope="module")
 def plugins_runs() -> tuple[Result, Result]:
-    text, as_json = cli_many(["plugins"], ["plugins", "--json"])
+    text, as_json = cli_many(["plugins", "--all"], ["plugins", "--json"])
     return text, as_json
 
 
@@ -755,17 +763,17 @@ def test_demo_runs_from_any_directory(tmp_path: Path):
     program = segql.compile(demo.source())
     people = demo.customers()
     out = program.evaluate(people, key="customer_id", related={"orders": demo.orders(people)}, as_of=demo.AS_OF)
-    lines = result.stdout.splitlines()
+    assert result.stdout == demo.source()  # --source: the segment file alone on stdout, the summary on stderr
+    lines = result.stderr.splitlines()
     assert lines[0].startswith(f"segql demo: {out.num_rows:,} generated customers")
     assert lines[1] == f"segment file: {len(program.segments)} segments, {len(program.features)} features"
-    table = table_rows(result.stdout.split("\n\n")[1])
+    table = table_rows(result.stderr.split("\n\n")[1])
     assert table[0] == ["segment", "members", "share", "description"]
     assert [row[0] for row in table[1:]] == program.segments
     for row in table[1:]:
         members = sum(out.column(row[0]).to_pylist())
         assert row[1:3] == [str(members), f"{members / out.num_rows:.1%}"]
         assert 0 < members < out.num_rows
-    assert demo.source().strip() in result.stdout  # --source: the segment file follows
 
 
 # --------------------------------------------------- files and their errors

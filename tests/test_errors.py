@@ -34,7 +34,7 @@ CASES = [
     # (source, error class, line, column, text under the caret, message, hint)
     pytest.param(
         "x < y < z", segql.SegqlSyntaxError, 1, 7, "<", "unexpected '<'",
-        "comparisons cannot be chained; write `a < b and b < c`", id="chained-comparison",
+        "comparisons cannot be chained; write `x < y and y < z`", id="chained-comparison",
     ),
     pytest.param(
         "x > 1 && y > 2", segql.SegqlSyntaxError, 1, 7, "&", "unexpected character '&'", "use 'and'", id="and-and",

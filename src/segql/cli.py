@@ -1,14 +1,15 @@
 """The ``segql`` command line.
 
     segql demo                                  a bundled example, offline
-    segql check FILE [--data PATH]              syntax, names and types
+    segql check FILE [--data PATH]              syntax, names and types (related tables' columns too)
     segql run FILE --data PATH [-o OUT]         every segment and feature
     segql count FILE --data PATH                segment sizes, shares and overlaps (--priority a,b: allocation)
     segql changes FILE --data PATH --since T    who entered and exited each segment (or --previous OLD)
     segql why FILE --data PATH --id ID          why one customer is (not) in a segment
     segql explain FILE [--data PATH]            the optimized plan
     segql fmt FILE [--check | --diff]           canonical formatting
-    segql plugins [--json]                      installed packs
+    segql plugins [PACK …] [--search WORD]      installed packs (--all: everything, --json)
+    segql lsp                                   a language server over stdio, for editors
 
 Data files are read by extension: .parquet, .csv, .arrow/.feather/.ipc,
 .jsonl/.ndjson.  Exit codes: 0 success, 1 a problem with the source, the data
@@ -40,6 +41,12 @@ import segql
 from segql.changes import allocation_column, segment_names
 from segql.errors import DataError, SegqlError
 from segql.output import atomic_output, same_path_error
+from segql.params import bind_params
+from segql.parse import calendar_hint
+from segql.program import resolve_as_of
+from segql.span import NO_SPAN
+from segql.suggest import did_you_mean, reworded_for_command_line, suggest
+from segql.timezones import check_time_zone
 
 READERS = {
     ".parquet": "parquet",
@@ -331,13 +338,117 @@ def evaluation_options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    """Syntax, names and types; against ``--data`` (and the related tables:
+    ``--related``, or a file named after the table beside ``--data``) when
+    given; ``--param``, ``--as-of``, ``--time-zone`` and ``--key`` checked too.
+    What could not be checked is said (docs/decisions.md 150–151)."""
+    try:
+        return _check_command(args)
+    except SegqlError as exc:
+        raise reworded_for_command_line(exc) from None
+
+
+def _check_command(args: argparse.Namespace) -> int:
     program = load_program(args.file)
+    infos = program.params
+    supplied = _check_params(args.param or [], infos)
+    # Only the values given are checked (a parameter without one is no mistake
+    # of the file): every declared parameter gets a stand-in default.
+    declared = {n: (i.type, True, NO_SPAN) for n, i in infos.items() if i.declared}
+    used = {n: NO_SPAN for n, i in infos.items() if not i.declared and n in supplied}
+    try:
+        _, param_types = bind_params(supplied, declared, used)  # type: ignore[arg-type]
+        as_of = resolve_as_of(args.as_of) if args.as_of else None
+        if args.time_zone:
+            check_time_zone(args.time_zone)
+    except SegqlError as exc:
+        raise exc.with_source(program.source, args.file) from None
+    checked: list[str] = []
+    missing: list[str] = []
     if args.data:
-        # The full check, against the data's schema (and the related tables').
-        program.explain(read_table(args.data).schema, related=related_sources(args.related or []) or None)
+        schema = schema_of(args.data)
+        checked.append(args.data)
+        given = dict(_related_spec(spec) for spec in args.related or [])
+        used_tables = sorted(_plan(program, schema, None, param_types).related_columns)
+        paths = {name: given.get(name) or _beside(args.data, name) for name in used_tables}
+        found = {name: path for name, path in paths.items() if path is not None}
+        absent = [name for name in used_tables if name not in found]
+        if absent:
+            # The checker knows the related tables all or none: none are checked.
+            missing += [f"the columns of related table '{n}' (give --related {n}=PATH)" for n in absent]
+            missing += [f"the columns of related table '{n}' ({p}): every table is needed" for n, p in found.items()]
+            found = {}
+        checked += [f"{n}={p}" + ("" if n in given else " (found beside the data)") for n, p in found.items()]
+        unused = sorted(set(given) - set(used_tables))
+        if unused:
+            missing.append(f"--related {', '.join(unused)}: the file uses no such table")
+        related_schemas = {name: schema_of(path) for name, path in found.items()}
+        _plan(program, schema, related_schemas if not absent else None, param_types)
+        if args.key:
+            if args.key not in schema.names:
+                raise DataError(
+                    f"key column '{args.key}' is not in {args.data}", hint=did_you_mean(suggest(args.key, schema.names))
+                )
+            sources = related_sources([f"{n}={p}" for n, p in found.items()])
+            program.check(schema, related=sources or None, key=args.key)
+        elif used_tables:
+            missing.append("the key joining the related tables (give --key COLUMN)")
+    else:
+        missing.append("column names and types (give --data PATH)")
+    for name, info in infos.items():
+        if not info.declared and name not in supplied:
+            missing.append(f"the type of ${name}, which is not declared (give --param {name}=VALUE, or declare it)")
     what = f"{len(program.segments)} segments, {len(program.features)} features"
-    print(f"{args.file}: ok ({what})" + (f", checked against {args.data}" if args.data else ""))
+    against = f", checked against {', '.join(checked)}" if checked else ""
+    when = f", as of {as_of.isoformat()}" if as_of else ""
+    values = f", with --param {', '.join(supplied)}" if supplied else ""
+    print(f"{args.file}: ok ({what}){against}{when}{values}")
+    for item in missing:
+        print(f"  not checked: {item}")
     return 0
+
+
+def _check_params(specs: Sequence[str], infos: dict[str, Any]) -> dict[str, Any]:
+    """``--param`` values; a parameter declared string takes the text as
+    written (``--param zip=02134``), and a date that does not exist is said so."""
+    out: dict[str, Any] = {}
+    for spec in specs:
+        name, value = parse_param(spec)
+        declared = next((i.type for n, i in infos.items() if n.lower() == name.lower() and i.declared), None)
+        text = spec.partition("=")[2]
+        if declared is not None and declared.kind == "string":
+            value = text
+        elif declared is not None and declared.kind in ("date", "timestamp") and isinstance(value, str):
+            problem = calendar_hint(text, "")
+            if problem:
+                raise UsageError(f"--param {name}={text}: {problem}")
+        out[name] = value
+    return out
+
+
+def _related_spec(spec: str) -> tuple[str, str]:
+    name, sep, path = spec.partition("=")
+    if not sep or not name or not path:
+        raise UsageError(f"--related takes NAME=PATH, got {spec!r}")
+    return name, path
+
+
+def _beside(data: str, table: str) -> str | None:
+    """A data file named after a related table in the directory of ``data``
+    (orders.parquet beside customers.parquet), the first by READERS' order."""
+    folder = Path(data).parent
+    for suffix in READERS:
+        candidate = folder / f"{table}{suffix}"
+        if candidate.is_file():
+            return str(candidate)
+    return None
+
+
+def _plan(program: segql.Program, schema: pa.Schema, related: dict[str, pa.Schema] | None, types: Any) -> Any:
+    try:
+        return program.plan(schema, related, types)
+    except SegqlError as exc:
+        raise exc.with_source(program.source, program.source_name) from None
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -646,6 +757,9 @@ def cmd_fmt(args: argparse.Namespace) -> int:
 
 
 def cmd_plugins(args: argparse.Namespace) -> int:
+    """Installed packs.  By default one line per pack; ``PACK …`` or ``--all``
+    list every function, declaration and convention; ``--search WORD`` only
+    the entries whose name or description holds WORD (docs/decisions.md 153)."""
     host = segql.PluginHost()
     packs: list[dict[str, Any]] = []
     for name, info in sorted(host.packs.items()):
@@ -666,12 +780,32 @@ def cmd_plugins(args: argparse.Namespace) -> int:
                 "conventions": [{"name": c.name, "kind": c.kind, "doc": c.doc} for c in host.conventions.of(name)],
             }
         )
+    if args.packs:
+        known = {p["name"].lower(): p for p in packs}
+        for wanted in args.packs:
+            if wanted.lower() not in known:
+                close = suggest(wanted, [p["name"] for p in packs])
+                raise UsageError(
+                    f"no pack '{wanted}'"
+                    + (f"; did you mean '{close}'?" if close else f"; installed: {', '.join(p['name'] for p in packs)}")
+                )
+        packs = [known[w.lower()] for w in dict.fromkeys(args.packs)]
+    if args.search is not None:
+        packs = [_matching(pack, args.search) for pack in packs]
+        packs = [pack for pack in packs if pack["functions"] or pack["library"] or pack["conventions"]]
     if args.json:
         print(json.dumps(packs, indent=2, ensure_ascii=False))
         return 0
+    if args.search is not None and not packs:
+        print(f"nothing matches '{args.search}'", file=sys.stderr)
+        return 1
+    full = args.all or bool(args.packs) or args.search is not None
     for pack in packs:
         status = "ok" if pack["ok"] else f"FAILED: {pack['error']}"
         version = f" {pack['version']}" if pack["version"] else ""
+        if not full:
+            print(f"{pack['name']}{version} ({pack['origin']}): {status}{_pack_summary(pack)}")
+            continue
         print(f"{pack['name']}{version} ({pack['origin']}): {status}")
         for fn in pack["functions"]:
             print(f"  {fn['signature']}")
@@ -681,13 +815,51 @@ def cmd_plugins(args: argparse.Namespace) -> int:
         for conv in pack["conventions"]:
             print(f"  convention {conv['kind']} {conv['name']}: {conv['doc']}")
         print()
+    if not full:
+        print()
+        print("segql plugins PACK (everything of one pack), --search WORD (functions, segments, conventions), --all")
     return 0
 
 
+def _pack_summary(pack: dict[str, Any]) -> str:
+    """`` — 4 functions, 9 segments, 4 features, 6 conventions`` (the kinds a pack has)."""
+    counts = {
+        "function": len(pack["functions"]),
+        "segment": sum(e["kind"] == "segment" for e in pack["library"]),
+        "feature": sum(e["kind"] == "feature" for e in pack["library"]),
+        "convention": len(pack["conventions"]),
+    }
+    parts = [f"{n:,} {kind}{'' if n == 1 else 's'}" for kind, n in counts.items() if n]
+    return f" — {', '.join(parts)}" if parts else ""
+
+
+def _matching(pack: dict[str, Any], word: str) -> dict[str, Any]:
+    """``pack`` with only the entries whose name, signature or text holds
+    ``word`` (case-insensitive)."""
+    needle = word.lower()
+
+    def hit(*texts: str | None) -> bool:
+        return any(needle in (t or "").lower() for t in texts)
+
+    return {
+        **pack,
+        "functions": [f for f in pack["functions"] if hit(f["name"], f["doc"])],
+        "library": [e for e in pack["library"] if hit(e["name"], e["description"])],
+        "conventions": [c for c in pack["conventions"] if hit(c["name"], c["doc"])],
+    }
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
+    """The demo's summary; with ``--source`` the segment file alone goes to
+    stdout (``segql demo --source > demo.segql`` is a valid file) and the
+    summary to stderr (docs/decisions.md 144)."""
     from segql import demo
 
     source = demo.source()
+    out_stream = sys.stderr if args.source else sys.stdout
+    if args.source:
+        sys.stdout.write(source)
+        sys.stdout.flush()
     program = segql.compile(source, source_name="demo/customers.segql")
     customers = demo.customers()
     orders = demo.orders(customers)
@@ -695,21 +867,23 @@ def cmd_demo(args: argparse.Namespace) -> int:
     total = out.num_rows
     print(
         f"segql demo: {total:,} generated customers with {orders.num_rows:,} orders, "
-        f"as of {demo.AS_OF.date().isoformat()}"
+        f"as of {demo.AS_OF.date().isoformat()}",
+        file=out_stream,
     )
-    print(f"segment file: {len(program.segments)} segments, {len(program.features)} features")
-    print()
+    print(f"segment file: {len(program.segments)} segments, {len(program.features)} features", file=out_stream)
+    print(file=out_stream)
     descriptions = program.descriptions
     rows = []
     for name in program.segments:
         count = int(pc.sum(out.column(name)).as_py() or 0)
         rows.append([name, count, f"{count / total:.1%}", descriptions.get(name) or ""])
-    emit_rows(["segment", "members", "share", "description"], rows, output_format(None), sys.stdout)
-    print()
-    print("Next: segql demo --source (the segment file), segql --help (every command)")
+    fmt = output_format(None) if not args.source else ("pretty" if sys.stderr.isatty() else "plain")
+    emit_rows(["segment", "members", "share", "description"], rows, fmt, out_stream)
+    print(file=out_stream)
     if args.source:
-        print()
-        print(source)
+        print("The segment file is on stdout: segql demo --source > demo.segql", file=out_stream)
+    else:
+        print("Next: segql demo --source > demo.segql (the segment file), segql --help (every command)")
     return 0
 
 
@@ -756,12 +930,15 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("demo", help="run a bundled example over generated customers (offline)")
-    p.add_argument("--source", action="store_true", help="also print the segment file")
+    p.add_argument(
+        "--source", action="store_true", help="print the segment file on stdout (the summary goes to stderr)"
+    )
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("check", help="check syntax, names and types (against data when given)")
     p.add_argument("file")
     add_data_options(p, required=False)
+    add_evaluation_options(p)
     p.set_defaults(func=cmd_check)
 
     p = sub.add_parser("run", help="evaluate every segment and feature")
@@ -851,7 +1028,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_fmt)
 
     p = sub.add_parser("plugins", help="installed packs: functions, segments, conventions")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("packs", nargs="*", metavar="PACK", help="list everything of these packs (e.g. ecommerce)")
+    p.add_argument("-s", "--search", metavar="WORD", help="only functions, segments, features, conventions naming WORD")
+    p.add_argument("--all", action="store_true", help="list everything of every pack")
+    p.add_argument("--json", action="store_true", help="machine-readable output (every pack unless filtered)")
     p.set_defaults(func=cmd_plugins)
 
     p = sub.add_parser("lsp", help="a language server for editors, over stdin/stdout (docs/editors.md)")
@@ -880,7 +1060,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("error: interrupted", file=sys.stderr)
         return 130
     except SegqlError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {reworded_for_command_line(exc)}", file=sys.stderr)
         return 1
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)

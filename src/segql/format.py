@@ -1,21 +1,28 @@
 """Canonical formatting of segql sources (``segql fmt``).
 
 The canonical form: lower-case keywords, ``=`` and ``!=``, double-quoted strings,
-``[ … ]`` lists, parentheses only where precedence needs them, one blank line
-between declarations, and long conditions broken before ``and`` / ``or``.
+``[ … ]`` lists, parentheses only where precedence needs them, one
+declaration per line, and long conditions broken before ``and`` / ``or``.
+The user's blank lines are kept (a run of them becomes one); none are added.
 Formatting is idempotent and never changes meaning (the tests evaluate both
 forms on data).
 
-Comments survive: a comment on its own line stays above the declaration that
-follows it; comments inside or at the end of a declaration are moved to the
-lines just above it.
+Comments stay where they are (docs/decisions.md 141–143): a comment on its own
+line stays on its own line, above what follows it; a comment at the end of a
+line stays at the end of that line — of the declaration, or of the same operand
+of a declaration's top-level ``and``/``or`` chain (written one operand per line
+then).  A declaration with a comment inside one operand is left as written.
 """
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import decimal
+import itertools
 import re
+
+import attrs
 
 from segql import ast
 from segql.ast import depth_and_size
@@ -37,32 +44,52 @@ def format_source(source: str, limits: Limits = DEFAULT_LIMITS) -> str:
     return call_with_stack(depth_and_size(tree)[0], lambda: _format_tree(tree, source))
 
 
+@attrs.frozen
+class Comment:
+    """A comment of the source: its 1-based line, its text, and whether code precedes it on its line."""
+
+    line: int
+    text: str
+    trailing: bool
+
+
 def _format_tree(tree: ast.SourceFile, source: str) -> str:
     comments = _comments(source)
     if tree.bare:
         decl = tree.decls[0]
         assert isinstance(decl, ast.SegmentDecl)
-        lines = [c for _, c in comments] + [format_expression(decl.expr)]
-        return "\n".join(lines) + "\n"
-    blocks: list[str] = []
-    pending = list(comments)
-    for decl in tree.decls:
-        end_line = decl.span.end_line
-        above = [text for line, text in pending if line <= end_line]
-        pending = [(line, text) for line, text in pending if line > end_line]
-        blocks.append("\n".join([*above, format_declaration(decl)]))
-    tail = [text for _, text in pending]
-    out = "\n\n".join(blocks)
-    if tail:
-        out += "\n\n" + "\n".join(tail)
-    return out + "\n"
+        end = decl.span.end_line
+        above = [c.text for c in comments if not (c.trailing and c.line == end)]
+        after = [c.text for c in comments if c.trailing and c.line == end]
+        return "\n".join([*above, _with_trailing(format_expression(decl.expr), after)]) + "\n"
+    owned = _comments_by_declaration(tree.decls, comments)
+    # Items in source order: (first line, last line, text); blank lines between two
+    # items are kept, a run of them collapsed to one (docs/decisions.md 141).
+    items: list[tuple[int, int, str]] = [(c.line, c.line, c.text) for c in owned.get(None, [])]
+    shared = _shared_lines(tree.decls)
+    for index, decl in enumerate(tree.decls):
+        inner = owned.get(index, [])
+        moved, text = _declaration_with_comments(decl, inner, source, id(decl) in shared)
+        items.extend((c.line, c.line, c.text) for c in moved)
+        kept = [c.line for c in inner if c not in moved]
+        items.append((min([decl.span.line, *kept]), max([decl.span.end_line, *kept]), text))
+    items.sort(key=lambda item: (item[0], item[1]))
+    lines = source.split("\n")  # lines as the parser counts them (not at U+2028 and the like)
+    out: list[str] = []
+    previous_end = 0
+    for first, last, text in items:
+        if out and previous_end < first - 1 and any(not lines[i].strip() for i in range(previous_end, first - 1)):
+            out.append("")
+        out.append(text)
+        previous_end = max(previous_end, last)
+    return "\n".join(out) + "\n"
 
 
-def _comments(source: str) -> list[tuple[int, str]]:
-    """(line, text) of every comment, found with the parser's own lexer rules."""
-    found: list[tuple[int, str]] = []
+def _comments(source: str) -> list[Comment]:
+    """Every comment, found with the parser's own lexer rules."""
+    found: list[Comment] = []
     in_string: str | None = None
-    for number, line in enumerate(source.splitlines(), start=1):
+    for number, line in enumerate(source.split("\n"), start=1):
         i = 0
         while i < len(line):
             ch = line[i]
@@ -75,10 +102,104 @@ def _comments(source: str) -> list[tuple[int, str]]:
             elif ch in "\"'`":
                 in_string = ch
             elif ch == "#" or line.startswith("--", i):
-                found.append((number, line[i:].rstrip()))
+                found.append(Comment(number, line[i:].rstrip(), bool(line[:i].strip())))
                 break
             i += 1
     return found
+
+
+def _comments_by_declaration(decls: tuple[ast.Node, ...], comments: list[Comment]) -> dict[int | None, list[Comment]]:
+    """The comments of each declaration (by its index): those on its lines — its
+    trailing comment, or one inside it — the last declaration's when two share
+    a line; under None those between declarations."""
+    starts = [decl.span.line for decl in decls]
+    owned: dict[int | None, list[Comment]] = {}
+    for c in comments:
+        index: int | None = bisect.bisect_right(starts, c.line) - 1
+        if index is not None and index >= 0:
+            span = decls[index].span
+            if not (c.line <= span.end_line and (c.trailing or c.line > span.line)):
+                index = None
+        else:
+            index = None
+        owned.setdefault(index, []).append(c)
+    return owned
+
+
+def _shared_lines(decls: tuple[ast.Node, ...]) -> set[int]:
+    """The ids of declarations that share a line with another one (``segment a = x; segment b = y``)."""
+    shared: set[int] = set()
+    for before, after in itertools.pairwise(decls):
+        if before.span.end_line == after.span.line:
+            shared.update((id(before), id(after)))
+    return shared
+
+
+def _with_trailing(text: str, trailing: list[str]) -> str:
+    return text + "".join(f"  {t}" for t in trailing)
+
+
+def _declaration_with_comments(
+    decl: ast.Node, inner: list[Comment], source: str, shared: bool
+) -> tuple[list[Comment], str]:
+    """A declaration with the comments on its lines kept where they are: a
+    trailing comment stays at the end of its line (the line of the same operand
+    of the top-level and/or chain), a comment on its own line stays above the
+    operand that follows it.  A declaration whose comments cannot be placed so
+    keeps its text as written; one sharing its lines with another declaration
+    gets its inside comments above it: (the comments moved, the text)."""
+    text = format_declaration(decl)
+    end = decl.span.end_line
+    if all(c.trailing and c.line == end for c in inner):
+        return [], _with_trailing(text, [c.text for c in inner])
+    if isinstance(decl, (ast.SegmentDecl, ast.FeatureDecl)):
+        broken = _broken_with_comments(decl, inner)
+        if broken is not None:
+            return [], broken
+    if shared:
+        last = [c.text for c in inner if c.trailing and c.line == end]
+        return [c for c in inner if not (c.trailing and c.line == end)], _with_trailing(text, last)
+    lines = source.split("\n")[decl.span.line - 1 : max(end, *(c.line for c in inner))]
+    return [], "\n".join(line.rstrip() for line in lines)
+
+
+def _broken_with_comments(decl: ast.SegmentDecl | ast.FeatureDecl, inner: list[Comment]) -> str | None:
+    """The declaration one operand of its top-level and/or chain per line, each
+    comment beside or above its operand (None when a comment is inside an operand)."""
+    expr = decl.expr
+    chain = isinstance(expr, (ast.And, ast.Or))
+    parts: tuple[ast.Node, ...] = expr.operands if isinstance(expr, (ast.And, ast.Or)) else (expr,)
+    head_comments: list[str] = []
+    leading: list[list[str]] = [[] for _ in parts]
+    trailing: list[list[str]] = [[] for _ in parts]
+    for c in sorted(inner, key=lambda c: c.line):
+        if c.trailing:
+            ends = [i for i, part in enumerate(parts) if part.span.end_line == c.line]
+            if ends:
+                trailing[ends[-1]].append(c.text)
+            elif c.line < parts[0].span.line:
+                head_comments.append(c.text)
+            else:
+                return None
+        else:
+            after = [i for i, part in enumerate(parts) if part.span.line > c.line]
+            if not after or (after[0] > 0 and parts[after[0] - 1].span.end_line > c.line):
+                return None
+            leading[after[0]].append(c.text)
+    keyword = "segment" if isinstance(decl, ast.SegmentDecl) else "feature"
+    head = f"{keyword} {decl.name}" + (f" {quote(decl.description)}" if decl.description is not None else "")
+    lines = [_with_trailing(f"{head} =", head_comments)]
+    word = "or" if isinstance(expr, ast.Or) else "and"
+    level = OR if isinstance(expr, ast.Or) else AND
+    for i, part in enumerate(parts):
+        lines.extend(INDENT + text for text in leading[i])
+        if chain:
+            body = _operand(part, level, 1)
+        else:
+            body = format_expression(part, indent=1, width=WIDTH - len(INDENT))
+        prefix = f"{word} " if i else ""
+        lines.append(_with_trailing(f"{INDENT}{prefix}{body}", trailing[i]))
+    return "\n".join(lines)
 
 
 def format_declaration(decl: ast.Node) -> str:

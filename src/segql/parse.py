@@ -10,6 +10,7 @@ recursive pass sees it.
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 import functools
 import re
@@ -105,11 +106,35 @@ def unquote_string(tok: Token) -> str:
 _TS_RE = re.compile(r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?(Z|[+-]\d{2}:\d{2})?$")
 
 
+def calendar_hint(text: str, shape: str = "dates are written YYYY-MM-DD") -> str:
+    """Why the date at the start of ``text`` (YYYY-MM-DD…) does not exist, or ``shape``."""
+    m = re.match(r"(\d{4})-(\d{2})-(\d{2})", text)
+    if not m:
+        return shape
+    year, month, day = (int(g) for g in m.groups())
+    if not 1 <= month <= 12:
+        return f"there is no month {m.group(2)}: months go from 01 to 12 ({shape})"
+    if year == 0:
+        return f"there is no year 0000: years go from 0001 to 9999 ({shape})"
+    days = calendar.monthrange(year, month)[1]
+    if not 1 <= day <= days:
+        return f"{calendar.month_name[month]} {year} has {days} days: day {m.group(3)} does not exist"
+    clock = re.match(r"T(\d{2}):(\d{2})(?::(\d{2}))?", text[m.end() :])
+    if clock:
+        for value, unit, top in zip(clock.groups(), ("hour", "minute", "second"), (23, 59, 59), strict=True):
+            if value is not None and int(value) > top:
+                return f"there is no {unit} {value}: {unit}s go from 00 to {top} ({shape})"
+    return shape
+
+
 def parse_date(tok: Token) -> dt.date:
     try:
         return dt.date.fromisoformat(str(tok))
     except ValueError:
-        raise _err(f"invalid date {tok}", tok, hint="dates are written YYYY-MM-DD") from None
+        raise _err(f"invalid date {tok}", tok, hint=calendar_hint(str(tok))) from None
+
+
+TIMESTAMP_SHAPE = "timestamps are written YYYY-MM-DDTHH:MM:SS[Z]"
 
 
 def parse_timestamp(tok: Token) -> dt.datetime:
@@ -132,7 +157,7 @@ def parse_timestamp(tok: Token) -> dt.datetime:
         try:
             return dt.datetime(year, month, day, hour, minute, second, micros)
         except ValueError:
-            raise _err(f"invalid timestamp {tok}", tok, hint="timestamps are written YYYY-MM-DDTHH:MM:SS[Z]") from None
+            raise _err(f"invalid timestamp {tok}", tok, hint=calendar_hint(str(tok), TIMESTAMP_SHAPE)) from None
     tz = dt.UTC
     if zone != "Z":
         sign = 1 if zone[0] == "+" else -1
@@ -144,7 +169,7 @@ def parse_timestamp(tok: Token) -> dt.datetime:
         value = dt.datetime(year, month, day, hour, minute, second, micros, tzinfo=tz)
         return value.astimezone(dt.UTC)
     except (ValueError, OverflowError):
-        raise _err(f"invalid timestamp {tok}", tok, hint="timestamps are written YYYY-MM-DDTHH:MM:SS[Z]") from None
+        raise _err(f"invalid timestamp {tok}", tok, hint=calendar_hint(str(tok), TIMESTAMP_SHAPE)) from None
 
 
 def parse_duration(tok: Token) -> ast.DurationLiteral:
@@ -639,6 +664,10 @@ def _syntax_error(exc: lark.exceptions.UnexpectedInput, source: str) -> SegqlSyn
         else:
             span = _token_span(tok)
             message = f"unexpected {_describe_token(tok)}"
+        diagnosis = _diagnose(exc, source)
+        if diagnosis is not None:
+            message, hint, at = diagnosis
+            return SegqlSyntaxError(message, span=at or span, source=source, hint=hint)
         hint = _special_hint(exc, source)
         if hint is None:
             expected = _describe_expected(set(exc.expected))
@@ -661,6 +690,67 @@ _EXAMPLES: dict[str, list[str]] = {
         "feature a = x +\nsegment b = y",
     ],
 }
+
+
+_COMPARISON_TOKENS = {"COMPARE_OP", "LESSTHAN", "MORETHAN", "EQUAL"}
+_DECLARATION_LIKE = re.compile(r'([^\W\d]\w*)[ \t]*(?:"(?:[^"\\\n]|\\.)*"[ \t]*)?=(?!=)')
+_NEXT_OPERAND = re.compile(r"[ \t]*((?:[\w$.]+\([^()\n]*\)|[\w$.\-]+|\"[^\"\n]*\"|'[^'\n]*'))")
+
+
+def _diagnose(exc: lark.exceptions.UnexpectedToken, source: str) -> tuple[str, str, Span | None] | None:
+    """A specific message for the mistakes a generic "unexpected …" misdiagnoses
+    (docs/decisions.md 146–148): a declaration without its keyword, a chained
+    comparison, a name with spaces not in backquotes.  (message, hint, span) or None."""
+    tok = exc.token
+    if tok.type == "$END" or not tok.line or tok.start_pos is None:
+        return None
+    stack = list(exc.interactive_parser.parser_state.value_stack) if exc.interactive_parser else []
+    lines = source.splitlines()
+    line_start = tok.start_pos - ((tok.column or 1) - 1)
+    m = _DECLARATION_LIKE.match(lines[tok.line - 1] if tok.line <= len(lines) else "")
+    if m and m.group(1).lower() not in keywords() and (tok.column == 1 or _only_comments(source[:line_start])):
+        name = m.group(1)
+        return (
+            f"'{name} = …' is not a declaration: it has no keyword",
+            f"write `segment {name} = …` (or `feature {name} = …`)",
+            Span(line_start, line_start + len(name), tok.line, 1, tok.line, 1 + len(name)),
+        )
+    if tok.type in _COMPARISON_TOKENS and len(stack) >= 3:
+        left, op, middle = stack[-3:]
+        first, second = _text_of(left, source), _text_of(middle, source)
+        if isinstance(op, Token) and op.type == "COMPARE_OP" and first and second:
+            following = _NEXT_OPERAND.match(source, tok.end_pos or 0)
+            rest = following.group(1) if following else "…"
+            return (
+                f"unexpected '{tok}'",
+                f"comparisons cannot be chained; write `{first} {op} {second} and {second} {tok} {rest}`",
+                None,
+            )
+    declaring = len(stack) >= 2 and isinstance(stack[-2], Token) and stack[-2].type.endswith("_KW")
+    if tok.type == "NAME" and stack and _is_plain_name(stack[-1]) and not declaring:
+        before = _span(stack[-1])
+        gap = source[before.end : tok.start_pos]
+        if gap and not gap.strip(" \t") and source[before.start : before.end].lower() not in keywords():
+            return (
+                f"unexpected name '{tok}'",
+                f"a name with spaces is written in backquotes: `{source[before.start : tok.end_pos]}`",
+                None,
+            )
+    return None
+
+
+def _text_of(item: Any, source: str) -> str | None:
+    span = _span(item)
+    if not span.known:
+        return None
+    text = source[span.start : span.end]
+    return text if "\n" not in text and len(text) <= 40 else None
+
+
+def _is_plain_name(item: Token | ast.Node) -> bool:
+    if isinstance(item, Token):
+        return item.type == "NAME"
+    return isinstance(item, ast.Name) and not item.quoted and len(item.parts) == 1
 
 
 def _special_hint(exc: lark.exceptions.UnexpectedToken, source: str) -> str | None:

@@ -4,11 +4,14 @@ whole days, relative durations to instants)."""
 
 from __future__ import annotations
 
+import re
+
 from segql import ast
 from segql.check.coerce import cast, relative
 from segql.check.constants import is_constant
 from segql.check.scope import Binder, Scope
 from segql.errors import SegqlTypeError
+from segql.parse import calendar_hint
 from segql.types import ANY, BOOL, DATE, SType, common_numeric, comparable, list_of
 
 
@@ -54,8 +57,34 @@ def coerce_comparison(left: ast.Node, right: ast.Node, context: ast.Node, scope:
     return left, right
 
 
+_TIME_TEXT = re.compile(r"\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})?)?")
+
+
+def refuse_quoted_time(left: ast.Node, right: ast.Node, scope: Scope) -> None:
+    """A date or timestamp written in quotes, compared with a date or timestamp:
+    the error says to drop the quotes (docs/decisions.md 149)."""
+    for value, other in ((left, right), (right, left)):
+        t = other.type or ANY
+        if not (isinstance(value, ast.Literal) and isinstance(value.value, str) and t.kind in ("date", "timestamp")):
+            continue
+        text = value.value.strip()
+        if not _TIME_TEXT.fullmatch(text):
+            continue
+        problem = calendar_hint(text, "")
+        hint = f"drop the quotes: write {text} (date and timestamp literals have no quotes)"
+        if problem:
+            hint = f"drop the quotes, and fix the date: {problem}"
+        raise scope.error(
+            SegqlTypeError,
+            f"cannot compare {scope.describe(left)} with {scope.describe(right)}",
+            value,
+            hint=hint,
+        )
+
+
 def bind_compare(ck: Binder, node: ast.Compare, scope: Scope) -> ast.Node:
     left, right = ck.bind(node.left, scope), ck.bind(node.right, scope)
+    refuse_quoted_time(left, right, scope)
     left, right = coerce_comparison(left, right, node, scope)
     return ast.Compare(op=node.op, left=left, right=right, type=BOOL, span=node.span)
 
@@ -63,6 +92,8 @@ def bind_compare(ck: Binder, node: ast.Compare, scope: Scope) -> ast.Node:
 def bind_between(ck: Binder, node: ast.Between, scope: Scope) -> ast.Node:
     operand = ck.bind(node.operand, scope)
     low, high = ck.bind(node.low, scope), ck.bind(node.high, scope)
+    refuse_quoted_time(operand, low, scope)
+    refuse_quoted_time(operand, high, scope)
     op_low, low = coerce_comparison(operand, low, node, scope)
     op_high, high = coerce_comparison(operand, high, node, scope)
     if op_low == op_high:
@@ -122,6 +153,8 @@ def bind_in(ck: Binder, node: ast.In, scope: Scope) -> ast.Node:
     # operand exactly as `=` would (so in `id in [9007199254740993, 0.5]` the
     # integer item compares exactly and only 0.5 as a float).  Constant items
     # needing the same coercion share one list.
+    for item in items:
+        refuse_quoted_time(operand, item, scope)
     pairs = [coerce_comparison(operand, item, node, scope) for item in items]
     groups: dict[tuple[ast.Node, SType | None], list[ast.Node]] = {}
     row_dependent: list[tuple[ast.Node, ast.Node]] = []
