@@ -239,7 +239,9 @@ class Program:
         descriptions = self.descriptions
         segments = {n: (descriptions.get(n), definition(n)) for n in self.segments if n in decls}
         features = {
-            n: (descriptions.get(n), str(self._unbound.exprs[n].type), definition(n)) for n in self.features if n in decls
+            n: (descriptions.get(n), str(self._unbound.exprs[n].type), definition(n))
+            for n in self.features
+            if n in decls
         }
         params = {
             n: (str(info.type) if info.type else "", "" if info.default is None else show(info.default), info.declared)

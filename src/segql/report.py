@@ -132,7 +132,9 @@ def tally(batches: Iterable[pa.RecordBatch], segments: Sequence[str], priority: 
     return Tally(rows, both, first)
 
 
-def cumulative_passes(batches: Iterable[pa.RecordBatch], chains: Sequence[Sequence[str]]) -> tuple[int, list[list[int]]]:
+def cumulative_passes(
+    batches: Iterable[pa.RecordBatch], chains: Sequence[Sequence[str]]
+) -> tuple[int, list[list[int]]]:
     """For each chain of clause columns, how many rows are true in the first
     1, 2, … of them (one pass over the batches)."""
     passed = [[0] * len(chain) for chain in chains]
@@ -218,9 +220,7 @@ class Counts:
             )
         if table == "allocation":
             if self.allocation is None:
-                raise ParameterError(
-                    "these counts have no allocation", hint="pass priority=[...] to Program.counts"
-                )
+                raise ParameterError("these counts have no allocation", hint="pass priority=[...] to Program.counts")
             names: list[str | None] = [*self.allocation, None]
             members = [*self.allocation.values(), self.unallocated]
             return pa.table(
@@ -313,6 +313,7 @@ class Counts:
         for y, value in zip(positions, values, strict=True):
             ax.text(value + largest * 0.01, y, f"{value:,} ({_percent(_share(value, self.rows))})", va="center")
         ax.set_xlim(0, largest * 1.25 if largest else 1)
+        ax.xaxis.set_major_formatter("{x:,.0f}")
         ax.set_xlabel(f"members (of {self.rows:,} customers)")
         ax.set_title("segment sizes")
         return ax
@@ -335,7 +336,12 @@ class Counts:
         for i, a in enumerate(names):
             for j, b in enumerate(names):
                 ax.text(
-                    j, i, f"{self.overlap[a][b]:,}", ha="center", va="center", color="white" if shares[i, j] > 0.6 else "black"
+                    j,
+                    i,
+                    f"{self.overlap[a][b]:,}",
+                    ha="center",
+                    va="center",
+                    color="white" if shares[i, j] > 0.6 else "black",
                 )
         ax.figure.colorbar(image, ax=ax, label="share of the row's segment")
         ax.set_title("overlap (customers in both)")
@@ -350,10 +356,11 @@ class Counts:
         figure_class, canvas_class = _agg()
         pair = len(self.segments) >= 2
         rows = max(len(self.segments), 1)
-        figure = figure_class(figsize=(14 if pair else 7, 1.5 + 0.5 * rows), layout="constrained")
+        height = max(3.5 if pair else 2.0, 1.5 + 0.55 * rows)
+        figure = figure_class(figsize=(13 if pair else 7, height), layout="constrained")
         canvas_class(figure)
         if pair:
-            left, right = figure.subplots(1, 2)
+            left, right = figure.subplots(1, 2, width_ratios=[1.3, 1])
             self.plot(left)
             self.plot_overlap(right)
         else:
@@ -478,7 +485,8 @@ class Attrition:
                 width = round(120 * step.customers / self.rows) if self.rows else 0
                 rows.append(
                     f"<tr><td class='n'>{step.step}</td><td><code>{html.escape(step.clause)}</code></td>"
-                    f"<td class='n'>{step.customers:,}</td><td class='n'>{_percent(_share(step.customers, self.rows))}</td>"
+                    f"<td class='n'>{step.customers:,}</td>"
+                    f"<td class='n'>{_percent(_share(step.customers, self.rows))}</td>"
                     f"<td class='n'>{_percent(self.kept(step))}</td>"
                     f"<td><span class='bar' style='width:{width}px'></span></td></tr>"
                 )
