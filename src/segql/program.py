@@ -243,9 +243,16 @@ class Program:
             for n in self.features
             if n in decls
         }
+
+        def default(name: str) -> str:
+            decl = self._param_decls.get(name)
+            if decl is None or decl.default is None:
+                return ""
+            span = decl.default.span  # the default as written
+            return " ".join(self.source[span.start : span.end].split()) if span.known else ""
+
         params = {
-            n: (str(info.type) if info.type else "", "" if info.default is None else show(info.default), info.declared)
-            for n, info in self.params.items()
+            n: (str(info.type) if info.type else "", default(n), info.declared) for n, info in self.params.items()
         }
         return program_html(segments, features, params, f"segql.Program {self.source_name or ''}".rstrip())
 
