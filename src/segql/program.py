@@ -766,17 +766,8 @@ class Program:
             names = [n for n in self.segments if chosen is None or n in chosen]
             order = segment_names(priority, self.segments, self.features, "priority") if priority is not None else None
             counted = [n for n in self.segments if n in names or (order is not None and n in order)]
-            reader = self.stream(
-                data,
-                key=key,
-                related=related,
-                as_of=as_of,
-                params=params,
-                time_zone=time_zone,
-                batch_rows=batch_rows,
-                timeout=timeout,
-                cancel=cancel,
-            )
+            options = dict(key=key, related=related, as_of=as_of, params=params, time_zone=time_zone)
+            reader = self.stream(data, batch_rows=batch_rows, timeout=timeout, cancel=cancel, **options)
             counts = tally(reader, counted, order)
             at = {n: i for i, n in enumerate(counted)}
             descriptions = self.descriptions
@@ -856,17 +847,8 @@ class Program:
             )
             derived = Program(derived_source, host=self.host, limits=limits, source_name=self.source_name)
             derived.passes = self.passes
-            reader = derived.stream(
-                data,
-                key=key,
-                related=related,
-                as_of=as_of,
-                params=params,
-                time_zone=time_zone,
-                batch_rows=batch_rows,
-                timeout=timeout,
-                cancel=cancel,
-            )
+            options = dict(key=key, related=related, as_of=as_of, params=params, time_zone=time_zone)
+            reader = derived.stream(data, batch_rows=batch_rows, timeout=timeout, cancel=cancel, **options)
             rows, passed = cumulative_passes(reader, chains)
             steps = [
                 Step(segment=name, step=k + 1, clause=texts[k], customers=passed[i][k])
