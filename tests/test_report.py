@@ -29,7 +29,8 @@ import pytest
 from cdnow import load_customers, load_orders
 
 import segql
-from segql.report import Attrition, Counts, Explanation, Why
+from segql.report import Attrition, Counts, Explanation, Why, attrition_plan
+from segql.span import Span
 
 # ------------------------------------------------------------ a small table
 PEOPLE = pa.table(
@@ -198,6 +199,23 @@ def test_attrition_of_one_segment_with_params_a_reader_and_a_bare_expression():
     with pytest.raises(segql.ParameterError) as err:
         program.attrition(PEOPLE, params={"min_spend": "a lot"})
     assert "min_spend" in str(err.value)
+
+
+def test_attrition_errors_point_into_the_program_source():
+    source = 'feature f = a + 1\nsegment s "x" = a > 0 and\n   # a comment\n   b * 4611686018427387904 > 1 and a < 9\n'
+    program = segql.compile(source, source_name="s.segql")
+    data = pa.table({"a": [1, 2, 3], "b": [1, 2, 3]})
+    with pytest.raises(segql.SegqlError, match="integer overflow") as err:
+        program.attrition(data)
+    line = "   b * 4611686018427387904 > 1 and a < 9"
+    assert (err.value.line, err.value.column, err.value.source_line) == (4, 4, line)
+    # A position in the derived program's copy of a clause maps back to the clause.
+    plan = attrition_plan(source, program.tree, ["s"], program.segments)
+    first = plan.blocks[1][0]
+    assert plan.source.splitlines()[first - 1] == "b * 4611686018427387904 > 1"
+    moved = plan.in_source(segql.SegqlError("boom", span=Span(0, 0, first, 5, first, 24), source=plan.source), source)
+    assert (moved.line, moved.column, moved.end_line, moved.end_column) == (4, 8, 4, 27)
+    assert str(moved).splitlines()[1:] == ["     b * 4611686018427387904 > 1 and a < 9", "         ^^^^^^^^^^^^^^^^^^^"]
 
 
 # ----------------------------------------------------------------- CDNOW

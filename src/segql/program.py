@@ -42,7 +42,17 @@ from segql.output import atomic_output, same_path_error
 from segql.params import Duration, bind_params, convert, show
 from segql.parse import parse
 from segql.plugins import PluginHost, default_host
-from segql.report import Attrition, Counts, Explanation, Step, Why, cumulative_passes, program_html, tally
+from segql.report import (
+    Attrition,
+    Counts,
+    Explanation,
+    Step,
+    Why,
+    attrition_plan,
+    cumulative_passes,
+    program_html,
+    tally,
+)
 from segql.span import Span
 from segql.stack import call_with_stack
 from segql.suggest import suggest
@@ -812,47 +822,29 @@ class Program:
                 data = to_table(data)
             # The program itself is checked first: its errors point into its own source.
             self._arrow_bindings(Source(data).schema, key, related, as_of, params, time_zone=time_zone)
-            decls = {d.name: d for d in self.tree.decls if isinstance(d, ast.SegmentDecl)}
-            taken = {n.lower() for n in [*self.segments, *self.features, *self._param_decls]}
-            chains: list[list[str]] = []
-            clauses: list[list[str]] = []
-            extra: list[str] = []
-            for i, name in enumerate(names):
-                expr = decls[name].expr
-                parts = expr.operands if isinstance(expr, ast.And) else (expr,)
-                chain: list[str] = []
-                texts: list[str] = []
-                for k, part in enumerate(parts):
-                    hidden = f"__segql_attrition_{i}_{k}"
-                    while hidden.lower() in taken:
-                        hidden += "_"
-                    text = self.source[part.span.start : part.span.end]
-                    extra.append(f"segment {hidden} = (\n{text}\n)")
-                    chain.append(hidden)
-                    texts.append(" ".join(text.split()))
-                chains.append(chain)
-                clauses.append(texts)
-            # Every clause as a segment of a derived program: the same source
-            # (so the clauses see its features and parameters), then one
-            # segment per clause.  Each clause is a copy of a part of the
-            # source: twice the limits is room enough.
-            derived_source = "\n".join([*([] if self.tree.bare else [self.source, ""]), *extra]) + "\n"
+            taken = [*self.segments, *self.features, *self._param_decls]
+            plan = attrition_plan(self.source, self.tree, names, taken)
+            # Each clause is a copy of a part of the source: twice the limits is room enough.
             limits = attrs.evolve(
                 self.limits,
-                max_source_bytes=self.limits.max_source_bytes * 2 + 64 * len(extra),
-                max_tokens=self.limits.max_tokens * 2 + 4 * len(extra),
+                max_source_bytes=self.limits.max_source_bytes * 2 + 64 * len(plan.blocks),
+                max_tokens=self.limits.max_tokens * 2 + 4 * len(plan.blocks),
                 max_nodes=self.limits.max_nodes * 2,
                 max_aggregates=self.limits.max_aggregates * 2,
                 max_cost=None,
             )
-            derived = Program(derived_source, host=self.host, limits=limits, source_name=self.source_name)
-            derived.passes = self.passes
             options = dict(key=key, related=related, as_of=as_of, params=params, time_zone=time_zone)
-            reader = derived.stream(data, batch_rows=batch_rows, timeout=timeout, cancel=cancel, **options)
-            rows, passed = cumulative_passes(reader, chains)
+            try:
+                derived = Program(
+                    plan.source, host=self.host, limits=limits, source_name=self.source_name, optimize=bool(self.passes)
+                )
+                reader = derived.stream(data, batch_rows=batch_rows, timeout=timeout, cancel=cancel, **options)
+                rows, passed = cumulative_passes(reader, plan.chains)
+            except SegqlError as exc:
+                raise plan.in_source(exc, self.source) from None
             steps = [
                 Step(segment=name, step=k + 1, clause=texts[k], customers=passed[i][k])
-                for i, (name, texts) in enumerate(zip(names, clauses, strict=True))
+                for i, (name, texts) in enumerate(zip(names, plan.clauses, strict=True))
                 for k in range(len(texts))
             ]
             descriptions = self.descriptions

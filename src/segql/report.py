@@ -33,8 +33,10 @@ import attrs
 import numpy as np
 import pyarrow as pa
 
+from segql import ast
 from segql.errors import DataError, ParameterError, SegqlError
 from segql.output import atomic_output
+from segql.span import Span
 
 PLOT_FORMATS = {".png": "png", ".svg": "svg", ".pdf": "pdf"}
 """What ``save_plot`` and ``segql count --plot`` write, by the file's extension."""
@@ -411,6 +413,80 @@ def _no_matplotlib() -> SegqlError:
 
 
 # --------------------------------------------------------------- attrition
+@attrs.frozen
+class AttritionPlan:
+    """The clauses of some segments as segments of a derived program: the
+    source itself (so the clauses see its features and parameters), then one
+    ``segment __segql_attrition_i_k = (clause)`` per clause
+    (docs/decisions.md 105)."""
+
+    source: str
+    chains: list[list[str]]
+    """Per segment, its clauses' segment names in the derived program."""
+    clauses: list[list[str]]
+    """Per segment, its clauses' text (whitespace runs made single spaces)."""
+    blocks: list[tuple[int, Span]]
+    """Per clause: the derived source's line where its text starts, and its span in the original."""
+
+    def in_source(self, exc: SegqlError, original: str) -> SegqlError:
+        """An error of the derived program, its position moved to where the
+        clause stands in the original source."""
+        if exc.line is None:
+            return exc
+        moved = False
+        for first, span in self.blocks:
+            lines = span.end_line - span.line + 1
+            if first <= exc.line < first + lines:
+                exc.line, exc.column = _moved(exc.line, exc.column, first, span)
+                if exc.end_line is not None and first <= exc.end_line < first + lines:
+                    exc.end_line, exc.end_column = _moved(exc.end_line, exc.end_column, first, span)
+                else:
+                    exc.end_line = exc.end_column = None
+                moved = True
+                break
+        if not moved and exc.line > original.count("\n") + 1:  # on a line only the derived source has
+            exc.line = exc.column = exc.end_line = exc.end_column = None
+        exc.source_line = None
+        return exc.with_source(original)
+
+
+def _moved(line: int, column: int | None, first: int, span: Span) -> tuple[int, int | None]:
+    offset = line - first
+    if column is None:
+        return span.line + offset, None
+    return span.line + offset, column + (span.column - 1 if offset == 0 else 0)
+
+
+def attrition_plan(source: str, tree: ast.SourceFile, names: Sequence[str], taken: Sequence[str]) -> AttritionPlan:
+    """The derived program that evaluates each clause of the top-level ``and``
+    chain of segments ``names`` (a parenthesised group is one clause); its
+    segment names avoid ``taken`` (case-insensitively)."""
+    decls = {d.name: d for d in tree.decls if isinstance(d, ast.SegmentDecl)}
+    avoid = {n.lower() for n in taken}
+    derived = "" if tree.bare else source + "\n\n"
+    chains: list[list[str]] = []
+    clauses: list[list[str]] = []
+    blocks: list[tuple[int, Span]] = []
+    for i, name in enumerate(names):
+        expr = decls[name].expr
+        parts = expr.operands if isinstance(expr, ast.And) else (expr,)
+        chain: list[str] = []
+        texts: list[str] = []
+        for k, part in enumerate(parts):
+            hidden = f"__segql_attrition_{i}_{k}"
+            while hidden.lower() in avoid:
+                hidden += "_"
+            text = source[part.span.start : part.span.end]
+            blocks.append((derived.count("\n") + 2, part.span))
+            # On lines of their own: a comment inside the clause ends before the parenthesis.
+            derived += f"segment {hidden} = (\n{text}\n)\n"
+            chain.append(hidden)
+            texts.append(" ".join(text.split()))
+        chains.append(chain)
+        clauses.append(texts)
+    return AttritionPlan(derived, chains, clauses, blocks)
+
+
 @attrs.frozen
 class Step:
     """One clause of a segment's top-level ``and`` chain."""
