@@ -464,30 +464,31 @@ def print_counts(counts: Counts, priority: list[str] | None, fmt: str) -> None:
         emit_rows(header, rows, fmt, sys.stdout)
         return
 
-    def table(header: list[str], body: list[list[Any]]) -> None:
+    def table(header: list[str], body: list[list[Any]], numbers: int) -> None:
+        """Columns 1..``numbers`` hold counts and shares."""
         if fmt != "pretty":
             emit_rows(header, body, fmt, sys.stdout)
             return
-        # Thousands separators; numbers and shares right-aligned.
-        right = {i for i, v in enumerate(body[0]) if isinstance(v, int) or str(v).endswith("%")} if body else set()
+        # Thousands separators; counts and shares right-aligned.
         text = [[f"{v:,}" if isinstance(v, int) else cell(v) for v in row] for row in body]
-        sys.stdout.write(render_table(text, header, True, right))
+        sys.stdout.write(render_table(text, header, True, set(range(1, numbers + 1))))
 
     described = fmt == "pretty" and any(counts.descriptions.get(n) for n in names)
     sizes_header = ["segment", "members", "share", *(["description"] if described else [])]
     sizes_rows = [
-        [n, sizes[n], share(sizes[n]), *([counts.descriptions.get(n) or ""] if described else [])] for n in names
+        [n, sizes[n], share(sizes[n]), *([" ".join((counts.descriptions.get(n) or "").split())] if described else [])]
+        for n in names
     ]
-    table(sizes_header, sizes_rows)
+    table(sizes_header, sizes_rows, 2)
     if len(names) >= 2:
         print()
         print(f"overlap (customers in both; {total:,} rows)")
-        table(["", *names], [[a, *(overlap[a][b] for b in names)] for a in names])
+        table(["", *names], [[a, *(overlap[a][b] for b in names)] for a in names], len(names))
     if priority is not None:
         print()
         print(f"allocation (each customer in the first of {', '.join(priority)} it is in; {total:,} rows)")
         body = [[n, allocated[n], share(allocated[n])] for n in priority]
-        table(["segment", "members", "share"], [*body, ["(none)", unallocated, share(unallocated)]])
+        table(["segment", "members", "share"], [*body, ["(none)", unallocated, share(unallocated)]], 2)
 
 
 def cmd_history(args: argparse.Namespace) -> int:
