@@ -100,6 +100,15 @@ def test_counts_match_duckdb_on_a_small_table(small_duck: duckdb.DuckDBPyConnect
     assert counts.unallocated == allocated[None]
     assert counts.descriptions == {"adults": "Customers & adults: age > 30", "spenders": None, "young": None}
     assert all(0 < n < 10 for n in counts.sizes.values()), counts.sizes  # the case says something
+    shown = pretty(counts).splitlines()
+    assert shown[1:3] == [
+        "segment   members  share  description",
+        f"adults          {counts.sizes['adults']}  {counts.sizes['adults'] / 10:.1%}  Customers & adults: age > 30",
+    ]
+    assert (
+        "overlap (customers in both)" in shown
+        and "allocation (each customer in the first of the priority it is in)" in shown
+    )
     # Batches do not change the counts.
     once = program.counts(PEOPLE, priority=["young", "adults"], as_of="2024-01-01")
     assert once == program.counts(PEOPLE, priority=["young", "adults"], as_of="2024-01-01", batch_rows=3)
@@ -177,6 +186,13 @@ def test_attrition_matches_duckdb_on_a_small_table(small_duck: duckdb.DuckDBPyCo
     # The last step of a segment counts its members.
     sizes = program.counts(PEOPLE).sizes
     assert {s.segment: s.customers for s in attrition.steps} == sizes
+    # IPython (and print(attrition.text())) shows the steps as a table.
+    assert pretty(attrition).splitlines()[:3] == [
+        "segment adults — Customers & adults: age > 30 (10 rows)",
+        "step  clause                                   customers  share   kept",
+        f"   1  age >= 30                                        {expected[0]}  {expected[0] / 10:.1%}  "
+        f"{expected[0] / 10:.1%}",
+    ]
     assert attrition.to_pandas().equals(table.to_pandas())
     assert attrition.to_polars().to_dicts() == table.to_pylist()
 

@@ -647,31 +647,12 @@ def explain_counts(program: segql.Program, args: argparse.Namespace) -> int:
         table = attrition.to_arrow()
         emit_rows(table.column_names, [list(row.values()) for row in table.to_pylist()], fmt, sys.stdout)
         return 0
-    total = attrition.rows
-
-    def share(part: float | None) -> str:
-        return "-" if part is None else f"{part:.1%}"
-
+    if fmt == "plain":
+        sys.stdout.write(attrition.text(separators=False))
+        return 0
     for i, name in enumerate(attrition.segments):
-        if i:
-            print()
-        description = attrition.descriptions.get(name)
-        print(f"segment {name}" + (f" — {description}" if description else "") + f" ({total:,} rows)")
-        steps = attrition.of(name)
-        number = (lambda v: f"{v:,}") if fmt == "pretty" else str
-        rows = [
-            [
-                str(s.step),
-                s.clause,
-                number(s.customers),
-                share(s.customers / total if total else None),
-                share(attrition.kept(s)),
-            ]
-            for s in steps
-        ]
-        sys.stdout.write(
-            render_table(rows, ["step", "clause", "customers", "share", "kept"], fmt == "pretty", {0, 2, 3, 4})
-        )
+        print(("\n" if i else "") + attrition.title(name))
+        sys.stdout.write(render_table(attrition.cells(name), list(attrition.HEADER), True, {0, 2, 3, 4}))
     return 0
 
 

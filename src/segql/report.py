@@ -159,6 +159,17 @@ def _percent(share: float | None) -> str:
     return "-" if share is None else f"{share:.1%}"
 
 
+def _text_table(header: Sequence[str], rows: Sequence[Sequence[str]], right: set[int]) -> list[str]:
+    """Columns separated by two spaces; ``right`` columns right-aligned."""
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(header)]
+
+    def line(cells: Sequence[str]) -> str:
+        parts = [c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths))]
+        return "  ".join(parts).rstrip()
+
+    return [line(header), *(line(r) for r in rows)]
+
+
 # ------------------------------------------------------------------ Counts
 @attrs.frozen
 class Counts:
@@ -251,7 +262,30 @@ class Counts:
             raise SegqlError("to_polars needs Polars", hint="pip install polars") from None
         return polars.from_arrow(arrow)
 
-    # -------------------------------------------------------------- HTML
+    # ----------------------------------------------------- notebook display
+    def text(self) -> str:
+        """The sizes (with descriptions) and the overlaps as plain text tables."""
+        when = f", as of {self.as_of}" if self.as_of else ""
+        lines = [f"{self.rows:,} customers{when}"]
+        rows = [
+            [n, f"{self.sizes[n]:,}", _percent(self.shares[n]), " ".join((self.descriptions.get(n) or "").split())]
+            for n in self.segments
+        ]
+        lines += _text_table(["segment", "members", "share", "description"], rows, {1, 2})
+        if len(self.segments) >= 2:
+            lines += ["", "overlap (customers in both)"]
+            matrix = [[a, *(f"{self.overlap[a][b]:,}" for b in self.segments)] for a in self.segments]
+            lines += _text_table(["", *self.segments], matrix, set(range(1, len(self.segments) + 1)))
+        if self.allocation is not None:
+            lines += ["", "allocation (each customer in the first of the priority it is in)"]
+            shown = [*self.allocation.items(), ("(none)", self.unallocated or 0)]
+            body = [[n, f"{m:,}", _percent(_share(m, self.rows))] for n, m in shown]
+            lines += _text_table(["segment", "members", "share"], body, {1, 2})
+        return "\n".join(lines) + "\n"
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(self.text())
+
     def _repr_html_(self) -> str:
         parts = [_STYLE, '<div class="segql-report">']
         when = f", as of {html.escape(self.as_of)}" if self.as_of else ""
@@ -549,6 +583,33 @@ class Attrition:
         except ImportError:
             raise SegqlError("to_polars needs Polars", hint="pip install polars") from None
         return polars.from_arrow(self.to_arrow())
+
+    HEADER = ("step", "clause", "customers", "share", "kept")
+    """The columns of ``title``/``cells`` tables; 0, 2, 3, 4 are numbers."""
+
+    def title(self, segment: str) -> str:
+        description = self.descriptions.get(segment)
+        return f"segment {segment}" + (f" — {description}" if description else "") + f" ({self.rows:,} rows)"
+
+    def cells(self, segment: str, separators: bool = True) -> list[list[str]]:
+        """One segment's steps as text cells (``HEADER``)."""
+        number = "{:,}" if separators else "{}"
+        rows = []
+        for s in self.of(segment):
+            share = _percent(_share(s.customers, self.rows))
+            rows.append([str(s.step), s.clause, number.format(s.customers), share, _percent(self.kept(s))])
+        return rows
+
+    def text(self, separators: bool = True) -> str:
+        """Each segment's steps as a plain text table."""
+        lines: list[str] = []
+        for segment in self.segments:
+            lines += [*([""] if lines else []), self.title(segment)]
+            lines += _text_table(self.HEADER, self.cells(segment, separators), {0, 2, 3, 4})
+        return "\n".join(lines) + "\n"
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(self.text())
 
     def _repr_html_(self) -> str:
         parts = [_STYLE, '<div class="segql-report">']
