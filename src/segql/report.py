@@ -159,6 +159,35 @@ def _percent(share: float | None) -> str:
     return "-" if share is None else f"{share:.1%}"
 
 
+def _when(as_of: str | None) -> str:
+    return f", as of {html.escape(as_of)}" if as_of else ""
+
+
+def _pandas(table: pa.Table) -> Any:
+    try:
+        return table.to_pandas()
+    except ImportError:
+        raise SegqlError("to_pandas needs pandas", hint="pip install pandas") from None
+
+
+def _polars(table: pa.Table) -> Any:
+    try:
+        import polars
+    except ImportError:
+        raise SegqlError("to_polars needs Polars", hint="pip install polars") from None
+    return polars.from_arrow(table)
+
+
+class _Printed:
+    """IPython's text display of a report: its ``text()``."""
+
+    def text(self) -> str:
+        raise NotImplementedError
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(self.text())
+
+
 def _text_table(header: Sequence[str], rows: Sequence[Sequence[str]], right: set[int]) -> list[str]:
     """Columns separated by two spaces; ``right`` columns right-aligned."""
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(header)]
@@ -172,7 +201,7 @@ def _text_table(header: Sequence[str], rows: Sequence[Sequence[str]], right: set
 
 # ------------------------------------------------------------------ Counts
 @attrs.frozen
-class Counts:
+class Counts(_Printed):
     """Segment sizes, shares, overlaps and (with a priority) the exclusive
     allocation, from ``Program.counts``.  Tables: ``to_arrow("sizes" |
     "overlap" | "allocation")`` (and ``to_pandas``, ``to_polars``); plots:
@@ -247,20 +276,11 @@ class Counts:
 
     def to_pandas(self, table: str = "sizes") -> Any:
         """``to_arrow(table)`` as a pandas DataFrame (pandas must be installed)."""
-        arrow = self.to_arrow(table)
-        try:
-            return arrow.to_pandas()
-        except ImportError:
-            raise SegqlError("to_pandas needs pandas", hint="pip install pandas") from None
+        return _pandas(self.to_arrow(table))
 
     def to_polars(self, table: str = "sizes") -> Any:
         """``to_arrow(table)`` as a Polars DataFrame (Polars must be installed)."""
-        arrow = self.to_arrow(table)
-        try:
-            import polars
-        except ImportError:
-            raise SegqlError("to_polars needs Polars", hint="pip install polars") from None
-        return polars.from_arrow(arrow)
+        return _polars(self.to_arrow(table))
 
     # ----------------------------------------------------- notebook display
     def text(self) -> str:
@@ -283,12 +303,9 @@ class Counts:
             lines += _text_table(["segment", "members", "share"], body, {1, 2})
         return "\n".join(lines) + "\n"
 
-    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
-        printer.text(self.text())
-
     def _repr_html_(self) -> str:
         parts = [_STYLE, '<div class="segql-report">']
-        when = f", as of {html.escape(self.as_of)}" if self.as_of else ""
+        when = _when(self.as_of)
         largest = max(self.sizes.values(), default=0)
         body = []
         for name in self.segments:
@@ -535,7 +552,7 @@ class Step:
 
 
 @attrs.frozen
-class Attrition:
+class Attrition(_Printed):
     """``Program.attrition``: per segment, how many customers pass each clause
     of its top-level ``and`` chain, cumulatively, in the order written.  The
     last step of a segment counts its members."""
@@ -572,17 +589,10 @@ class Attrition:
         )
 
     def to_pandas(self) -> Any:
-        try:
-            return self.to_arrow().to_pandas()
-        except ImportError:
-            raise SegqlError("to_pandas needs pandas", hint="pip install pandas") from None
+        return _pandas(self.to_arrow())
 
     def to_polars(self) -> Any:
-        try:
-            import polars
-        except ImportError:
-            raise SegqlError("to_polars needs Polars", hint="pip install polars") from None
-        return polars.from_arrow(self.to_arrow())
+        return _polars(self.to_arrow())
 
     HEADER = ("step", "clause", "customers", "share", "kept")
     """The columns of ``title``/``cells`` tables; 0, 2, 3, 4 are numbers."""
@@ -608,12 +618,9 @@ class Attrition:
             lines += _text_table(self.HEADER, self.cells(segment, separators), {0, 2, 3, 4})
         return "\n".join(lines) + "\n"
 
-    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
-        printer.text(self.text())
-
     def _repr_html_(self) -> str:
         parts = [_STYLE, '<div class="segql-report">']
-        when = f", as of {html.escape(self.as_of)}" if self.as_of else ""
+        when = _when(self.as_of)
         for segment in self.segments:
             description = self.descriptions.get(segment)
             title = html.escape(segment) + (f" — {html.escape(description)}" if description else "")
