@@ -92,14 +92,17 @@ class Why(Text):
 
 
 # ---------------------------------------------------------------- counting
+_SLICE = 16_384
+"""Rows multiplied at once for the overlaps: float32 counts them exactly (below
+2**24) and the slice's copy stays small (16,384 × k × 4 bytes)."""
+
+
 def _members(batch: pa.RecordBatch, names: Sequence[str]) -> np.ndarray:
-    """The membership columns of a result batch as a rows × names 0/1 matrix
-    (float64: BLAS multiplies it exactly up to 2**53 rows)."""
-    matrix = np.empty((batch.num_rows, len(names)), dtype=np.float64)
+    """The membership columns of a result batch as a rows × names bool matrix."""
+    matrix = np.empty((batch.num_rows, len(names)), dtype=np.bool_)
     for j, name in enumerate(names):
-        column = batch.column(name)
         # Segment columns are never null (the engine's promise); null counts as not a member.
-        matrix[:, j] = column.fill_null(False).to_numpy(zero_copy_only=False)
+        matrix[:, j] = batch.column(name).fill_null(False).to_numpy(zero_copy_only=False)
     return matrix
 
 
@@ -115,7 +118,8 @@ class Tally:
 
 
 def tally(batches: Iterable[pa.RecordBatch], segments: Sequence[str], priority: Sequence[str] | None) -> Tally:
-    """Sizes, pairwise overlaps and the allocation, one batch at a time."""
+    """Sizes, pairwise overlaps and the allocation, one batch at a time: the
+    overlaps of a slice of rows are ``Mᵀ·M`` of its 0/1 membership matrix."""
     k = len(segments)
     both = np.zeros((k, k), dtype=np.int64)
     order = [list(segments).index(name) for name in priority] if priority is not None else None
@@ -126,9 +130,11 @@ def tally(batches: Iterable[pa.RecordBatch], segments: Sequence[str], priority: 
         if not batch.num_rows or not k:
             continue
         members = _members(batch, segments)
-        both += np.rint(members.T @ members).astype(np.int64)
+        for start in range(0, batch.num_rows, _SLICE):
+            part = members[start : start + _SLICE].astype(np.float32)
+            both += np.rint(part.T @ part).astype(np.int64)
         if order is not None and first is not None:
-            chosen = members[:, order] > 0
+            chosen = members[:, order]
             anywhere = chosen.any(axis=1)
             first += np.bincount(chosen.argmax(axis=1)[anywhere], minlength=len(order))
     return Tally(rows, both, first)
