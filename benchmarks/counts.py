@@ -23,26 +23,32 @@ from pathlib import Path
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
 
-CHILD = """
-import json, resource, sys, time
-sys.path.insert(0, {here!r})
-import generate, queries, segql
-program = segql.compile(queries.TWENTY.segql)
-start = time.perf_counter()
-if {what!r} == "counts":
-    rows = program.counts({data!r}, as_of=generate.AS_OF, priority=program.segments[:3]).rows
-elif {what!r} == "attrition":
-    rows = program.attrition({data!r}, as_of=generate.AS_OF).rows
-else:  # the baseline: the stream counts and attrition read, doing nothing with it
-    rows = sum(batch.num_rows for batch in program.stream({data!r}, as_of=generate.AS_OF))
-seconds = time.perf_counter() - start
-print(json.dumps({{"seconds": seconds, "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                  "rows": rows}}))
-"""
+
+def child(data: str, what: str) -> None:
+    """One measurement, in a process of its own (``measure``): prints JSON."""
+    import resource
+    import time
+
+    import generate
+    import queries
+
+    import segql
+
+    program = segql.compile(queries.TWENTY.segql)
+    start = time.perf_counter()
+    if what == "counts":
+        rows = program.counts(data, as_of=generate.AS_OF, priority=program.segments[:3]).rows
+    elif what == "attrition":
+        rows = program.attrition(data, as_of=generate.AS_OF).rows
+    else:  # the baseline: the stream counts and attrition read, doing nothing with it
+        rows = sum(batch.num_rows for batch in program.stream(data, as_of=generate.AS_OF))
+    seconds = time.perf_counter() - start
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"seconds": seconds, "peak_mb": peak_mb, "rows": rows}))
 
 
 def measure(data: Path, what: str) -> dict[str, float]:
-    code = CHILD.format(here=str(HERE), data=str(data), what=what)
+    code = f"import sys; sys.path.insert(0, {str(HERE)!r}); import counts; counts.child({str(data)!r}, {what!r})"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return json.loads(result.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
