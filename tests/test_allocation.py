@@ -260,7 +260,8 @@ def test_count_priority_plain_and_pretty(count_runs, duck):
     allocation = pretty.stdout.split("\n\n")[2]
     for s in [*PRIORITY, "(none)"]:
         count = sizes[None if s == "(none)" else s]
-        assert re.search(rf"│ {re.escape(s)}\s+│\s+{count} │", allocation), (s, allocation)
+        # Pretty: thousands separators (issue 19; docs/decisions.md 108).
+        assert re.search(rf"│ {re.escape(s)}\s+│\s+{count:,} │", allocation), (s, allocation)
 
 
 def test_count_priority_csv(count_runs, duck):

@@ -44,6 +44,8 @@ LAZY_DEPENDENCIES = (
     "pyarrow.feather",
     "pyarrow.json",
     "pyarrow.dataset",
+    "matplotlib",  # optional (segql[plot]): Counts plots and `segql count --plot`, drawn only when asked for
+    "polars",  # optional: Counts/Attrition.to_polars, only when asked for
 )
 """Optional or heavy dependencies any module may import inside a function."""
 

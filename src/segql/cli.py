@@ -6,7 +6,7 @@
     segql count FILE --data PATH                segment sizes, shares and overlaps (--priority a,b: allocation)
     segql changes FILE --data PATH --since T    who entered and exited each segment (or --previous OLD)
     segql why FILE --data PATH --id ID          why one customer is (not) in a segment
-    segql explain FILE [--data PATH]            the optimized plan
+    segql explain FILE [--data PATH]            the optimized plan (--counts: customers passing each clause)
     segql fmt FILE [--check | --diff]           canonical formatting
     segql plugins [PACK …] [--search WORD]      installed packs (--all: everything, --json)
     segql lsp                                   a language server over stdio, for editors
@@ -38,12 +38,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 import segql
-from segql.changes import allocation_column, segment_names
+from segql.changes import segment_names
 from segql.errors import DataError, SegqlError
 from segql.output import atomic_output, same_path_error
 from segql.params import bind_params
 from segql.parse import calendar_hint
 from segql.program import resolve_as_of
+from segql.report import Counts, plot_format, require_matplotlib
 from segql.span import NO_SPAN
 from segql.suggest import did_you_mean, reworded_for_command_line, suggest
 from segql.timezones import check_time_zone
@@ -503,28 +504,55 @@ def cmd_count(args: argparse.Namespace) -> int:
     if args.priority is not None:
         # Checked before the data is read: a typo costs nothing.
         priority = segment_names(name_list(args.priority, "--priority"), program.segments, program.features, "priority")
+    if args.plot:
+        check_plot_path(args)
     with progress(f"reading {args.data}"):
-        data = read_table(args.data)
-    with progress(f"evaluating {len(program.segments)} segments over {data.num_rows:,} rows"):
-        out = program.evaluate(data, **evaluation_options(args))
-    total = out.num_rows
-    names = program.segments
-    counts = {n: int(pc.sum(out.column(n)).as_py() or 0) for n in names}
-    overlap = {a: {b: int(pc.sum(pc.and_(out.column(a), out.column(b))).as_py() or 0) for b in names} for a in names}
-    allocated: dict[str, int] = {}
-    if priority is not None:
-        chosen = allocation_column([out.column(n) for n in priority], priority)
-        found = {row["values"]: row["counts"] for row in pc.value_counts(chosen).to_pylist()}
-        allocated = {n: int(found.get(n, 0)) for n in priority}
-    unallocated = total - sum(allocated.values())
+        data = lazy_table(args.data)
+    options = evaluation_options(args)
+    with progress(f"counting {len(program.segments)} segments"):
+        counts = program.counts(data, priority=priority, **options)
+    print_counts(counts, priority, output_format(args.format))
+    if args.plot:
+        counts.save_plot(args.plot)
+        print(f"wrote the plot to {args.plot}", file=sys.stderr)
+    return 0
+
+
+def check_plot_path(args: argparse.Namespace) -> None:
+    """Before any work: ``--plot`` names a .png/.svg/.pdf that is none of the
+    inputs, and matplotlib is there to draw it."""
+    try:
+        plot_format(args.plot)
+    except SegqlError as exc:
+        raise UsageError(f"--plot {exc.message}" + (f"; {exc.hint}" if exc.hint else "")) from None
+    related = [spec.partition("=") for spec in args.related or []]
+    inputs = [
+        ("the segment file", args.file),
+        ("--data", args.data),
+        *((f"related table '{name}'", path) for name, _, path in related if path),
+    ]
+    clash = same_path_error(args.plot, inputs)
+    if clash is not None:
+        raise UsageError(f"{clash}; writing it would destroy the input (choose another --plot)")
+    require_matplotlib()
+
+
+def print_counts(counts: Counts, priority: list[str] | None, fmt: str) -> None:
+    """``segql count``'s report: sizes and shares, overlaps, the allocation.
+    The pretty format adds descriptions and thousands separators; plain,
+    json and csv are for programs (docs/decisions.md 108)."""
+    total = counts.rows
+    names = counts.segments
+    sizes = counts.sizes
+    overlap = counts.overlap
+    allocated = counts.allocation or {}
+    unallocated = counts.unallocated or 0
 
     def share(count: int) -> str:
         return f"{count / total:.1%}" if total else "-"
 
-    fmt = output_format(args.format)
     if fmt == "json":
-        shares = {n: (c / total if total else None) for n, c in counts.items()}
-        report: dict[str, Any] = {"rows": total, "segments": counts, "shares": shares, "overlap": overlap}
+        report: dict[str, Any] = {"rows": total, "segments": sizes, "shares": counts.shares, "overlap": overlap}
         if priority is not None:
             report["allocation"] = {
                 "priority": priority,
@@ -534,32 +562,44 @@ def cmd_count(args: argparse.Namespace) -> int:
                 "none_share": unallocated / total if total else None,
             }
         print(json.dumps(report, ensure_ascii=False))
-        return 0
+        return
     if fmt == "csv":
         # One table: the allocated columns are empty for segments outside the
         # priority list; the last row (empty segment) counts rows in none.
         header = ["segment", "members", "share"]
-        rows: list[list[Any]] = [[n, counts[n], share(counts[n])] for n in names]
+        rows: list[list[Any]] = [[n, sizes[n], share(sizes[n])] for n in names]
         if priority is not None:
             header += ["allocated", "allocated_share"]
             rows = [[*r, allocated.get(r[0]), share(allocated[r[0]]) if r[0] in allocated else None] for r in rows]
             rows.append([None, None, None, unallocated, share(unallocated)])
         emit_rows(header, rows, fmt, sys.stdout)
-        return 0
-    emit_rows(["segment", "members", "share"], [[n, counts[n], share(counts[n])] for n in names], fmt, sys.stdout)
+        return
+
+    def table(header: list[str], body: list[list[Any]], numbers: int) -> None:
+        """Columns 1..``numbers`` hold counts and shares."""
+        if fmt != "pretty":
+            emit_rows(header, body, fmt, sys.stdout)
+            return
+        # Thousands separators; counts and shares right-aligned.
+        text = [[f"{v:,}" if isinstance(v, int) else cell(v) for v in row] for row in body]
+        sys.stdout.write(render_table(text, header, True, set(range(1, numbers + 1))))
+
+    described = fmt == "pretty" and any(counts.descriptions.get(n) for n in names)
+    sizes_header = ["segment", "members", "share", *(["description"] if described else [])]
+    sizes_rows = [
+        [n, sizes[n], share(sizes[n]), *([" ".join((counts.descriptions.get(n) or "").split())] if described else [])]
+        for n in names
+    ]
+    table(sizes_header, sizes_rows, 2)
     if len(names) >= 2:
         print()
         print(f"overlap (customers in both; {total:,} rows)")
-        matrix = [[a, *(overlap[a][b] for b in names)] for a in names]
-        emit_rows(["", *names], matrix, fmt, sys.stdout)
+        table(["", *names], [[a, *(overlap[a][b] for b in names)] for a in names], len(names))
     if priority is not None:
         print()
         print(f"allocation (each customer in the first of {', '.join(priority)} it is in; {total:,} rows)")
-        table = [[n, allocated[n], share(allocated[n])] for n in priority]
-        emit_rows(
-            ["segment", "members", "share"], [*table, ["(none)", unallocated, share(unallocated)]], fmt, sys.stdout
-        )
-    return 0
+        body = [[n, allocated[n], share(allocated[n])] for n in priority]
+        table(["segment", "members", "share"], [*body, ["(none)", unallocated, share(unallocated)]], 2)
 
 
 def cmd_history(args: argparse.Namespace) -> int:
@@ -689,11 +729,41 @@ def cmd_why(args: argparse.Namespace) -> int:
 
 def cmd_explain(args: argparse.Namespace) -> int:
     program = load_program(args.file)
+    if args.counts:
+        return explain_counts(program, args)
+    given = {"--segment": args.segment, "--format": args.format, "--as-of": args.as_of}
+    given |= {"--time-zone": args.time_zone, "--param": args.param}
+    for flag, value in given.items():
+        if value:
+            raise UsageError(f"{flag} is used only with --counts (the plan does not depend on it)")
     if args.data:
         text = program.explain(read_table(args.data).schema, related=related_sources(args.related or []) or None)
     else:
         text = program.explain()
     sys.stdout.write(text)
+    return 0
+
+
+def explain_counts(program: segql.Program, args: argparse.Namespace) -> int:
+    """``explain --counts``: each segment's attrition, clause by clause (segql.report)."""
+    if not args.data:
+        raise UsageError("--counts needs --data (the customers to count)")
+    with progress(f"reading {args.data}"):
+        data = lazy_table(args.data)
+    options = evaluation_options(args)
+    with progress("counting each clause"):
+        attrition = program.attrition(data, args.segment, **options)
+    fmt = output_format(args.format)
+    if fmt in ("json", "csv"):
+        table = attrition.to_arrow()
+        emit_rows(table.column_names, [list(row.values()) for row in table.to_pylist()], fmt, sys.stdout)
+        return 0
+    if fmt == "plain":
+        sys.stdout.write(attrition.text(separators=False))
+        return 0
+    for i, name in enumerate(attrition.segments):
+        print(("\n" if i else "") + attrition.title(name))
+        sys.stdout.write(render_table(attrition.cells(name), list(attrition.HEADER), True, {0, 2, 3, 4}))
     return 0
 
 
@@ -966,6 +1036,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="A,B,…",
         help="also allocate: each customer to the first of these segments it is in (sizes after exclusion)",
     )
+    p.add_argument(
+        "--plot",
+        metavar="OUT.png",
+        help="also draw the sizes and the overlap heatmap (.png .svg .pdf; pip install 'segql[plot]')",
+    )
     p.set_defaults(func=cmd_count)
 
     p = sub.add_parser("history", help="each segment's size at instants from --start every --every (a chart)")
@@ -1001,9 +1076,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--segment", help="only this segment (default: all)")
     p.set_defaults(func=cmd_why)
 
-    p = sub.add_parser("explain", help="the checked, optimized plan")
+    p = sub.add_parser("explain", help="the checked, optimized plan (--counts: customers passing each clause)")
     p.add_argument("file")
     add_data_options(p, required=False)
+    add_evaluation_options(p)
+    p.add_argument(
+        "--counts",
+        action="store_true",
+        help="attrition: customers passing each clause of each segment's top-level and, cumulatively (needs --data)",
+    )
+    p.add_argument("--segment", metavar="NAME", help="with --counts: only this segment")
+    p.add_argument("--format", choices=["pretty", "plain", "json", "csv"], help="with --counts: output format")
     p.set_defaults(func=cmd_explain)
 
     p = sub.add_parser("sql", help="the program as one SQL query (duckdb, spark, postgres, bigquery, snowflake)")

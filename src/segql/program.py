@@ -42,6 +42,17 @@ from segql.output import atomic_output, same_path_error
 from segql.params import Duration, bind_params, convert, show
 from segql.parse import parse
 from segql.plugins import PluginHost, default_host
+from segql.report import (
+    Attrition,
+    Counts,
+    Explanation,
+    Step,
+    Why,
+    attrition_plan,
+    cumulative_passes,
+    program_html,
+    tally,
+)
 from segql.span import Span
 from segql.stack import call_with_stack
 from segql.suggest import suggest
@@ -224,6 +235,37 @@ class Program:
     def __repr__(self) -> str:
         return f"<segql.Program segments={self.segments} features={self.features}>"
 
+    def _repr_html_(self) -> str:
+        """The program in a notebook: its segments, features (with their
+        types as far as known without data) and parameters, with descriptions
+        and definitions; every text HTML-escaped (segql.report)."""
+        decls = {d.name: d for d in self.tree.decls if isinstance(d, (ast.SegmentDecl, ast.FeatureDecl))}
+
+        def definition(name: str) -> str:
+            span = decls[name].expr.span
+            text = " ".join(self.source[span.start : span.end].split()) if span.known else ""
+            return text if len(text) <= 300 else text[:299] + "…"
+
+        descriptions = self.descriptions
+        segments = {n: (descriptions.get(n), definition(n)) for n in self.segments if n in decls}
+        features = {
+            n: (descriptions.get(n), str(self._unbound.exprs[n].type), definition(n))
+            for n in self.features
+            if n in decls
+        }
+
+        def default(name: str) -> str:
+            decl = self._param_decls.get(name)
+            if decl is None or decl.default is None:
+                return ""
+            span = decl.default.span  # the default as written
+            return " ".join(self.source[span.start : span.end].split()) if span.known else ""
+
+        params = {
+            n: (str(info.type) if info.type else "", default(n), info.declared) for n, info in self.params.items()
+        }
+        return program_html(segments, features, params, f"segql.Program {self.source_name or ''}".rstrip())
+
     # ------------------------------------------------------------------ check
     def _check(self, schema: DataSchema, param_types: Mapping[str, SType]) -> CheckedProgram:
         try:
@@ -346,10 +388,11 @@ class Program:
             self.plan(schema, sources if related is not None else None, declared)
 
     # ---------------------------------------------------------- explanations
-    def explain(self, data_or_schema: Any = None, *, related: Mapping[str, Any] | None = None) -> str:
+    def explain(self, data_or_schema: Any = None, *, related: Mapping[str, Any] | None = None) -> Explanation:
         """The checked, optimized plan as text: every segment and feature in
         evaluation order, one node per line with its type.  Without data the
-        plan has column types ``any``."""
+        plan has column types ``any``.  The text is an ``Explanation``, a str
+        that a notebook shows as text and HTML (segql.report)."""
         with only_segql_errors(self.source, self.source_name):
             if data_or_schema is None:
                 planned = optimize_program(self._unbound, self.host.functions, max_depth=self.depth)
@@ -360,7 +403,7 @@ class Program:
                 planned = self.plan(schema, sources if related is not None else None, declared)
             population = frozenset(f.name for f in self.host.functions if f.population)
             costs = program_cost(planned.exprs, self.host.functions, frozenset(self.features))
-            return self._deep(lambda: plan_text(planned, costs, population))
+            return Explanation(self._deep(lambda: plan_text(planned, costs, population)))
 
     def why(
         self,
@@ -373,11 +416,12 @@ class Program:
         as_of: Any = None,
         params: Mapping[str, Any] | None = None,
         time_zone: str | None = None,
-    ) -> str:
+    ) -> Why:
         """Why one customer is (or is not) in each segment: every sub-expression
         with its value for that customer, as an indented tree.  The whole table
         is evaluated (population-level functions such as RFM scores depend on
-        every row), and the customer's row is read from the result."""
+        every row), and the customer's row is read from the result.  The text
+        is a ``Why``, a str that a notebook shows as text and HTML."""
         with only_segql_errors(self.source, self.source_name):
             check_key(key)
             table = to_table(data)
@@ -409,8 +453,8 @@ class Program:
 
             zone_note = f" ({bindings.time_zone})" if bindings.time_zone != UTC else ""
             header = f"{key} = {id}, as of {executor.as_of_instant.isoformat()}{zone_note}\n\n"
-            return header + self._deep(
-                lambda: "\n".join(why_text(n, planned, value_of, text_of, details) for n in names)
+            return Why(
+                header + self._deep(lambda: "\n".join(why_text(n, planned, value_of, text_of, details) for n in names))
             )
 
     def _output_name(self, name: str, planned: CheckedProgram) -> str:
@@ -706,6 +750,111 @@ class Program:
             )
             return self._deep(lambda: allocation_table(reader, names, key))
 
+    def counts(
+        self,
+        data: Any,
+        *,
+        key: str | None = None,
+        related: Mapping[str, Any] | None = None,
+        as_of: Any = None,
+        params: Mapping[str, Any] | None = None,
+        time_zone: str | None = None,
+        priority: list[str] | None = None,
+        segments: list[str] | None = None,
+        timeout: float | None = None,
+        cancel: threading.Event | None = None,
+        batch_rows: int = DEFAULT_BATCH_ROWS,
+    ) -> Counts:
+        """Each segment's size and share, the customers in every pair of
+        segments, and with ``priority`` (segment names, most important first)
+        the exclusive allocation of ``allocate``: a ``segql.report.Counts``
+        (tables for Arrow, pandas and Polars, HTML, plots).  ``segments``
+        limits the counts to those (in program order).  Counted batch by batch
+        over ``stream`` (whose options these are): memory holds one batch."""
+        with only_segql_errors(self.source, self.source_name):
+            chosen = segment_names(segments, self.segments, self.features, "segments") if segments is not None else None
+            names = [n for n in self.segments if chosen is None or n in chosen]
+            order = segment_names(priority, self.segments, self.features, "priority") if priority is not None else None
+            counted = [n for n in self.segments if n in names or (order is not None and n in order)]
+            options = dict(key=key, related=related, as_of=as_of, params=params, time_zone=time_zone)
+            reader = self.stream(data, batch_rows=batch_rows, timeout=timeout, cancel=cancel, **options)
+            counts = tally(reader, counted, order)
+            at = {n: i for i, n in enumerate(counted)}
+            descriptions = self.descriptions
+            first = counts.first
+            return Counts(
+                rows=counts.rows,
+                sizes={n: int(counts.both[at[n], at[n]]) for n in names},
+                overlap={a: {b: int(counts.both[at[a], at[b]]) for b in names} for a in names},
+                descriptions={n: descriptions.get(n) for n in names},
+                allocation=None if order is None or first is None else {n: int(first[i]) for i, n in enumerate(order)},
+                as_of=_as_of_of(reader.schema),
+            )
+
+    def attrition(
+        self,
+        data: Any,
+        segment: str | list[str] | None = None,
+        *,
+        key: str | None = None,
+        related: Mapping[str, Any] | None = None,
+        as_of: Any = None,
+        params: Mapping[str, Any] | None = None,
+        time_zone: str | None = None,
+        timeout: float | None = None,
+        cancel: threading.Event | None = None,
+        batch_rows: int = DEFAULT_BATCH_ROWS,
+    ) -> Attrition:
+        """How many customers pass each clause of a segment's top-level
+        ``and`` chain, in the order written, cumulatively: step k counts the
+        customers for whom clauses 1..k are all true (a clause in parentheses
+        is one step; the last step counts the members).  ``segment``: a
+        name, a list of names, or None for every segment, all counted in one
+        pass over ``stream`` (whose options these are).  Returns a
+        ``segql.report.Attrition`` (docs/decisions.md 105)."""
+        with only_segql_errors(self.source, self.source_name):
+            if segment is None:
+                names = self.segments
+            else:
+                asked = [segment] if isinstance(segment, str) else segment
+                names = segment_names(asked, self.segments, self.features, "segment")
+            if not isinstance(data, (str, os.PathLike, ds.Dataset, pa.RecordBatchReader)):
+                data = to_table(data)
+            # The program itself is checked first: its errors point into its own source.
+            self._arrow_bindings(Source(data).schema, key, related, as_of, params, time_zone=time_zone)
+            taken = [*self.segments, *self.features, *self._param_decls]
+            plan = attrition_plan(self.source, self.tree, names, taken)
+            # Each clause is a copy of a part of the source: twice the limits is room enough.
+            limits = attrs.evolve(
+                self.limits,
+                max_source_bytes=self.limits.max_source_bytes * 2 + 64 * len(plan.blocks),
+                max_tokens=self.limits.max_tokens * 2 + 4 * len(plan.blocks),
+                max_nodes=self.limits.max_nodes * 2,
+                max_aggregates=self.limits.max_aggregates * 2,
+                max_cost=None,
+            )
+            options = dict(key=key, related=related, as_of=as_of, params=params, time_zone=time_zone)
+            try:
+                derived = Program(
+                    plan.source, host=self.host, limits=limits, source_name=self.source_name, optimize=bool(self.passes)
+                )
+                reader = derived.stream(data, batch_rows=batch_rows, timeout=timeout, cancel=cancel, **options)
+                rows, passed = cumulative_passes(reader, plan.chains)
+            except SegqlError as exc:
+                raise plan.in_source(exc, self.source) from None
+            steps = [
+                Step(segment=name, step=k + 1, clause=texts[k], customers=passed[i][k])
+                for i, (name, texts) in enumerate(zip(names, plan.clauses, strict=True))
+                for k in range(len(texts))
+            ]
+            descriptions = self.descriptions
+            return Attrition(
+                rows=rows,
+                steps=tuple(steps),
+                descriptions={n: descriptions.get(n) for n in names},
+                as_of=_as_of_of(reader.schema),
+            )
+
     def _stream(
         self,
         data: Any,
@@ -861,6 +1010,12 @@ class Program:
                 raise DataError("key= is needed when related tables are given", hint="e.g. key='customer_id'")
             check_key_types(key, schema.field(key).type, dict(sources))
         return values, types, self.plan(schema, sources, types, explanation)
+
+
+def _as_of_of(schema: pa.Schema) -> str | None:
+    """The evaluation instant a result's metadata records."""
+    value = (schema.metadata or {}).get(b"segql.as_of")
+    return value.decode("utf-8", "replace") if value is not None else None
 
 
 def make_deadline(timeout: Any, cancel: Any) -> Deadline | None:
