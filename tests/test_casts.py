@@ -139,7 +139,8 @@ def test_nested_rounds_of_floats_run_in_postgres(engine: Runner) -> None:
     xs = [1.005, 2.675, -0.125, 1234.5678, 0.0, None, 1e300, -3.3333]
     profile = pa.table({"id": list(range(len(xs))), "x": pa.array(xs, pa.float64())})
     reference = duckdb.sql(
-        "SELECT id, ROUND(x, 2) AS a, ROUND(ROUND(x, 2) * 1.1, 2) AS b, ROUND(ROUND(ROUND(x, 2) * 1.1, 2) * 1.1, 2) AS c,"
+        "SELECT id, ROUND(x, 2) AS a, ROUND(ROUND(x, 2) * 1.1, 2) AS b,"
+        " ROUND(ROUND(ROUND(x, 2) * 1.1, 2) * 1.1, 2) AS c,"
         " ROUND(ROUND(ROUND(ROUND(x * 3, 3) / 7, 2) * 11, 1), 0) AS d FROM profile ORDER BY id"
     ).fetch_arrow_table()
     out = engine.run(segql.compile(NESTED_ROUNDS), profile, key="id", as_of=AS_OF).sort_by("id")
@@ -163,14 +164,12 @@ def test_historic_clv_in_sql_gives_the_hand_computed_values(engine: Runner) -> N
     2: 30 ten days ago, 20 today -> 50 / 10 * 365 = 1825
     3: no orders -> null;  4: one order tomorrow (tenure -1) -> null.
     A NaN input is unusable: null."""
+    as_of = dt.datetime(2026, 11, 1, 15)
+    hours = [-6, -240, -6, 24]  # today 09:00, ten days ago, today 09:00, tomorrow
     orders = pa.table(
         {
             "id": [1, 2, 2, 4],
-            "ts": pa.array(
-                [dt.datetime(2026, 11, 1, 9), dt.datetime(2026, 10, 22, 15), dt.datetime(2026, 11, 1, 9)]
-                + [dt.datetime(2026, 11, 2, 15)],
-                pa.timestamp("us"),
-            ),
+            "ts": pa.array([as_of + dt.timedelta(hours=h) for h in hours], pa.timestamp("us")),
             "amount": [50.0, 30.0, 20.0, 99.0],
         }
     )

@@ -46,7 +46,7 @@ def test_leading_zeros_are_kept_when_the_column_is_text(tmp_path: Path) -> None:
 
 
 def test_a_stray_value_is_an_error_naming_file_line_and_column(tmp_path: Path) -> None:
-    text = "id,note,age\n1,\"two\nlines\",31\n2,x,29\n\n3,y,n/a\n4,z,44\n"
+    text = 'id,note,age\n1,"two\nlines",31\n2,x,29\n\n3,y,n/a\n4,z,44\n'
     path = write(tmp_path, text)
     with pytest.raises(segql.DataError) as caught:
         read_csv(path)
@@ -72,7 +72,7 @@ def test_explicit_types_and_cells_that_do_not_match(tmp_path: Path) -> None:
         dt.datetime(2024, 1, 2, tzinfo=dt.UTC),
     ]
     assert table.column("price").to_pylist() == [Decimal("1.50"), None]
-    bad = write(tmp_path, "id,amount\n1,3\n2,\"4\"\n3,4.5\n", "bad.csv")
+    bad = write(tmp_path, 'id,amount\n1,3\n2,"4"\n3,4.5\n', "bad.csv")
     with pytest.raises(segql.DataError, match=r"bad\.csv, line 4, column 'amount' \(#2\): '4\.5' is not an int"):
         read_csv(bad, schema={"amount": "int"})
     with pytest.raises(segql.DataError, match="not a column of the file"):

@@ -790,20 +790,10 @@ CASES = [
     Case(
         "casts",
         """
-        feature si = to_int(s)
-        feature sf = to_float(s)
-        feature sd = to_date(s)
-        feature fi = to_int(f)
-        feature ni = to_string(n)
-        feature nf = to_float(n)
-        feature bi = to_int(b)
-        feature bf = to_float(b)
-        feature bs = to_string(b)
-        feature ds = to_string(d)
-        feature td = to_date(ts)
-        feature ci = to_int(c)
-        feature cf = to_float(c)
-        segment big = to_int(s) > 10
+        feature si = to_int(s)  feature sf = to_float(s)  feature sd = to_date(s)  feature fi = to_int(f)
+        feature ni = to_string(n)  feature nf = to_float(n)  feature bi = to_int(b)  feature bf = to_float(b)
+        feature bs = to_string(b)  feature ds = to_string(d)  feature td = to_date(ts)
+        feature ci = to_int(c)  feature cf = to_float(c)  segment big = to_int(s) > 10
         """,
         pa.table(
             {

@@ -58,7 +58,9 @@ def arrow_type(name: str) -> pa.DataType:
     if match:
         precision, scale = int(match.group(1)), int(match.group(2))
         if not 1 <= precision <= 38 or scale > precision:
-            raise DataError(f"decimal({precision},{scale}): the precision is 1 to 38 and the scale at most the precision")
+            raise DataError(
+                f"decimal({precision},{scale}): the precision is 1 to 38 and the scale at most the precision"
+            )
         return pa.decimal128(precision, scale)
     types = {
         "int": pa.int64(),
@@ -99,9 +101,7 @@ def parse_schema_option(values: str | Iterable[str]) -> dict[str, str]:
                 continue
             name, sep, type_name = part.partition("=")
             if not sep or not name.strip() or not type_name.strip():
-                raise DataError(
-                    f"--schema {part.strip()!r}: write NAME=TYPE", hint="e.g. --schema zip=string,age=int"
-                )
+                raise DataError(f"--schema {part.strip()!r}: write NAME=TYPE", hint="e.g. --schema zip=string,age=int")
             arrow_type(type_name)
             schema[name.strip()] = re.sub(r"\s+", "", type_name.lower())
     return schema

@@ -133,7 +133,9 @@ def _float_to_int(x: pa.Array) -> pa.Array:
 
 
 def _decimal_to_int(x: pa.Array) -> pa.Array:
-    whole = pc.cast(pc.round(x, 0, round_mode="towards_zero"), pa.decimal128(38, 0) if x.type.precision <= 38 else x.type)
+    whole = pc.cast(
+        pc.round(x, 0, round_mode="towards_zero"), pa.decimal128(38, 0) if x.type.precision <= 38 else x.type
+    )
     low = pa.scalar(decimal.Decimal(INT64_MIN), whole.type)
     high = pa.scalar(decimal.Decimal(INT64_MAX), whole.type)
     ok = pc.fill_null(pc.and_(pc.greater_equal(whole, low), pc.less_equal(whole, high)), False)
@@ -292,9 +294,8 @@ def _text_to_float_sql(x: str, writer: SqlContext) -> str:
     small_exponent = _regex(writer, x, "[eE]-")
     unsigned = f"REGEXP_REPLACE({body}, '^[+-]', '')"
     mantissa = f"REGEXP_REPLACE({unsigned}, '[eE].*$', '')"
-    exponent = (
-        f"(CASE WHEN {_regex(writer, x, '[eE]')} THEN CAST(REGEXP_REPLACE({body}, '^.*[eE]', '') AS INTEGER) ELSE 0 END)"
-    )
+    digits_after_e = f"CAST(REGEXP_REPLACE({body}, '^.*[eE]', '') AS INTEGER)"
+    exponent = f"(CASE WHEN {_regex(writer, x, '[eE]')} THEN {digits_after_e} ELSE 0 END)"
     whole = f"LTRIM(REGEXP_REPLACE({mantissa}, '[.].*$', ''), '0')"
     fraction = f"(CASE WHEN STRPOS({mantissa}, '.') > 0 THEN REGEXP_REPLACE({mantissa}, '^[^.]*[.]', '') ELSE '' END)"
     zeros = f"(LENGTH({fraction}) - LENGTH(LTRIM({fraction}, '0')))"
@@ -347,7 +348,9 @@ def _text_to_date_sql(x: str, writer: SqlContext) -> str:
 
     y, m, d = part(1, 4), part(6, 2), part(9, 2)
     leap = f"(({y} % 4 = 0 AND {y} % 100 <> 0) OR {y} % 400 = 0)"
-    month_days = f"(CASE WHEN {m} IN (4, 6, 9, 11) THEN 30 WHEN {m} = 2 THEN (CASE WHEN {leap} THEN 29 ELSE 28 END) ELSE 31 END)"
+    month_days = (
+        f"(CASE WHEN {m} IN (4, 6, 9, 11) THEN 30 WHEN {m} = 2 THEN (CASE WHEN {leap} THEN 29 ELSE 28 END) ELSE 31 END)"
+    )
     real = f"{y} >= 1 AND {m} BETWEEN 1 AND 12 AND {d} >= 1 AND {d} <= {month_days}"
     return f"(CASE WHEN {_regex(writer, x, DATE_TEXT)} THEN (CASE WHEN {real} THEN CAST({body} AS DATE) END) END)"
 
@@ -361,49 +364,55 @@ def _to_date_sql(x: str, *, writer: SqlContext, kinds: tuple[str | None, ...]) -
     return _date_sql(x, writer=writer, kinds=kinds)
 
 
-def register(registry: FunctionRegistry) -> None:
-    add = registry.add
-    add(
+CASTS: tuple[tuple[str, Callable[..., Value], Callable[..., str], tuple[str, ...], SType, str], ...] = (
+    (
         "to_int",
         _to_int,
-        params=[("x", "any")],
-        returns="int",
-        type_rule=_type_rule("to_int", _INT_TYPES, INT),
-        doc="x as an int: text of digits (optional sign, spaces around), a number truncated toward zero, "
+        _to_int_sql,
+        _INT_TYPES,
+        INT,
+        "x as an int: text of digits (optional sign, spaces around), a number truncated toward zero, "
         "true 1 / false 0; null when it does not convert (out of range, not a number).",
-        sql=_to_int_sql,
-        raises=False,
-    )
-    add(
+    ),
+    (
         "to_float",
         _to_float,
-        params=[("x", "any")],
-        returns="float",
-        type_rule=_type_rule("to_float", _FLOAT_TYPES, FLOAT),
-        doc="x as a float: decimal text (1.5, -2e3, .5, inf, nan; spaces around), a number as the nearest "
+        _to_float_sql,
+        _FLOAT_TYPES,
+        FLOAT,
+        "x as a float: decimal text (1.5, -2e3, .5, inf, nan; spaces around), a number as the nearest "
         "double, true 1.0 / false 0.0; null when the text is not a number.",
-        sql=_to_float_sql,
-        raises=False,
-    )
-    add(
+    ),
+    (
         "to_string",
         _to_string,
-        params=[("x", "any")],
-        returns="string",
-        type_rule=_type_rule("to_string", _STRING_TYPES, STRING),
-        doc="x as text: an int's digits, true/false, a date as YYYY-MM-DD (years 1-9999).",
-        sql=_to_string_sql,
-        raises=False,
-    )
-    add(
+        _to_string_sql,
+        _STRING_TYPES,
+        STRING,
+        "x as text: an int's digits, true/false, a date as YYYY-MM-DD (years 1-9999).",
+    ),
+    (
         "to_date",
         _to_date,
-        params=[("x", "any")],
-        returns="date",
-        type_rule=_type_rule("to_date", _DATE_TYPES, DATE),
-        doc="x as a date: text YYYY-MM-DD of a real day (spaces around), a timestamp's local day; "
+        _to_date_sql,
+        _DATE_TYPES,
+        DATE,
+        "x as a date: text YYYY-MM-DD of a real day (spaces around), a timestamp's local day; "
         "null when the text is not a date.",
-        sql=_to_date_sql,
-        raises=False,
-    )
+    ),
+)
+"""Each cast: name, Arrow kernel, SQL, the argument types it converts, its result type, doc."""
 
+
+def register(registry: FunctionRegistry) -> None:
+    for name, impl, sql, accepted, result, doc in CASTS:
+        registry.add(
+            name,
+            impl,
+            params=[("x", "any")],
+            returns=result.kind,
+            type_rule=_type_rule(name, accepted, result),
+            doc=doc,
+            sql=sql,
+            raises=False,
+        )

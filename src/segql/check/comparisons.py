@@ -153,7 +153,7 @@ def text_number_hint(text: ast.Node) -> str:
     column's type when the data is read), or drop the quotes of a quoted number."""
     if isinstance(text, ast.Literal) and isinstance(text.value, str):
         if re.match(r"^ *[+-]?([0-9]+[.]?[0-9]*|[.][0-9]+) *$", text.value):
-            return f"a number is written without quotes: {text.value.strip()}, not \"{text.value}\""
+            return f'a number is written without quotes: {text.value.strip()}, not "{text.value}"'
         return "strings and numbers never compare equal; quote both or neither"
     if is_constant(text):
         return "strings and numbers never compare equal; quote both or neither"
