@@ -13,7 +13,7 @@ import pyarrow as pa
 import pytest
 
 import segql
-from segql.csvinput import parse_schema_option, physical_line, read_csv
+from segql.csvinput import parse_schema_option, physical_line, read_csv, schema_for
 
 PEOPLE = 'id,zip,name,age,joined\n1,02134,"Ann\nLee",31,2024-01-05\n\n2,10001,,,\n3,,"",40,2023-12-31\n'
 """Row 1 has a name on two lines; an empty line follows it; row 2 has empty cells."""
@@ -85,6 +85,10 @@ def test_the_schema_option() -> None:
         "price": "decimal(10,2)",
         "age": "int",
     }
+    both = parse_schema_option("zip=string,orders.amount=float,orders.sku=string")
+    assert schema_for(both) == {"zip": "string"}
+    assert schema_for(both, "orders") == {"amount": "float", "sku": "string"}
+    assert schema_for(both, "sessions") == {}
     with pytest.raises(segql.DataError, match="unknown column type 'number1'"):
         parse_schema_option("age=number1")
     with pytest.raises(segql.DataError, match="write NAME=TYPE"):

@@ -22,7 +22,8 @@ without (taken as UTC); ``decimal(p,s)`` Arrow's decimal text.
 Line numbers count physical lines (a quoted cell may span several): the file
 is read a second time only when there is an error to report, and only up to
 the bad row.  ``parse_schema_option`` reads the CLI's
-``--schema NAME=TYPE[,NAME=TYPE]`` values.
+``--schema NAME=TYPE[,NAME=TYPE]`` values; ``schema_for`` picks one file's
+entries (``orders.amount=float`` is column ``amount`` of related table ``orders``).
 """
 
 from __future__ import annotations
@@ -105,6 +106,16 @@ def parse_schema_option(values: str | Iterable[str]) -> dict[str, str]:
             arrow_type(type_name)
             schema[name.strip()] = re.sub(r"\s+", "", type_name.lower())
     return schema
+
+
+def schema_for(schema: Mapping[str, str], table: str | None = None) -> dict[str, str]:
+    """The ``--schema`` entries of one file: for the profile (``table=None``) the
+    unqualified names (``zip=string``), for a related table ``NAME`` those
+    written ``NAME.COLUMN`` (``orders.amount=float``), without the prefix."""
+    if table is None:
+        return {name: t for name, t in schema.items() if "." not in name}
+    prefix = table + "."
+    return {name[len(prefix) :]: t for name, t in schema.items() if name.startswith(prefix)}
 
 
 def read_csv(path: str, *, schema: Mapping[str, str] | None = None, text_columns: Sequence[str] = ()) -> pa.Table:
