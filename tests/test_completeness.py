@@ -66,7 +66,6 @@ UNSUPPORTED_SQL: dict[str, str] = dict.fromkeys(
         "d2c.benefit_sought",
         "d2c.preferred_channel",
         "ecommerce.favorite_season",
-        "ecommerce.historic_clv",
         "ecommerce.holiday_timing",
         "ecommerce.last_holiday",
         "ecommerce.purchase_frequency_tier",

@@ -29,6 +29,7 @@ PostgreSQL skips without a server, and fails under CI.
 from __future__ import annotations
 
 import datetime as dt
+import decimal
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -775,6 +776,71 @@ CASES = [
                     "n": pa.array([2, 2, -1, -1, 5, 3, None, 3, 4, 7, 8, 0, 0, 0, 0], pa.int64()),
                 }
             )
+        },
+    ),
+    # ------------------------------------------------------------------------------------------
+    # Casts (issue 19, docs/decisions.md 126-140): a value that does not convert is null, the
+    # same in every engine.  Text: to_int takes an optional sign and ASCII digits with spaces
+    # around, within int64 ("9223372036854775808" is 2**63: null, as a float 2**63 exactly);
+    # to_float a decimal number (nearest double; 1e400 is inf, -1e-400 is -0.0) or inf/infinity/
+    # nan in any case; to_date YYYY-MM-DD of a real day (2023-02-29 is not).  Numbers: to_int
+    # truncates toward zero (2.7 -> 2, -2.7 -> -2, decimal -12.99 -> -12); NaN, inf and 9.3e18
+    # (beyond int64) are null; -2**63 fits.  to_float(2**53 + 1) is 2**53 (ties to even).
+    # to_string: -5 "-5", true "true", 2024-01-05 "2024-01-05".  to_date of a timestamp: its day.
+    Case(
+        "casts",
+        """
+        feature si = to_int(s)  feature sf = to_float(s)  feature sd = to_date(s)  feature fi = to_int(f)
+        feature ni = to_string(n)  feature nf = to_float(n)  feature bi = to_int(b)  feature bf = to_float(b)
+        feature bs = to_string(b)  feature ds = to_string(d)  feature td = to_date(ts)
+        feature ci = to_int(c)  feature cf = to_float(c)  segment big = to_int(s) > 10
+        """,
+        pa.table(
+            {
+                "id": list(range(1, 17)),
+                "s": [
+                    " 12 ",
+                    "+7",
+                    "-0042",
+                    "1.5e3",
+                    "abc",
+                    None,
+                    "9223372036854775808",
+                    " 2024-02-29 ",
+                    "2023-02-29",
+                    "-Infinity",
+                    "nan",
+                    "1e400",
+                    ".5",
+                    "-1e-400",
+                    "0001-01-01",
+                    "12 34",
+                ],
+                "f": pa.array([2.7, -2.7, NAN, INF, 9.3e18, -(2.0**63), None, 0.5] + [None] * 8, pa.float64()),
+                "n": pa.array([-5, 0, None, 2**53 + 1] + [None] * 12, pa.int64()),
+                "b": pa.array([True, False] + [None] * 14, pa.bool_()),
+                "d": pa.array([dt.date(2024, 1, 5)] + [None] * 15, pa.date32()),
+                "ts": pa.array([dt.datetime(2024, 3, 31, 23, 30)] + [None] * 15, pa.timestamp("us", "UTC")),
+                "c": pa.array(
+                    [decimal.Decimal("12.99"), decimal.Decimal("-12.99")] + [None] * 14, pa.decimal128(20, 2)
+                ),
+            }
+        ),
+        {
+            "si": [12, 7, -42] + [None] * 13,
+            "sf": [12.0, 7.0, -42.0, 1500.0, None, None, 2.0**63, None, None, -INF, NAN, INF, 0.5, -0.0, None, None],
+            "sd": [None] * 7 + [dt.date(2024, 2, 29), None] + [None] * 5 + [dt.date(1, 1, 1), None],
+            "fi": [2, -2, None, None, None, -(2**63), None, 0] + [None] * 8,
+            "ni": ["-5", "0", None, str(2**53 + 1)] + [None] * 12,
+            "nf": [-5.0, 0.0, None, 2.0**53] + [None] * 12,
+            "bi": [1, 0] + [None] * 14,
+            "bf": [1.0, 0.0] + [None] * 14,
+            "bs": ["true", "false"] + [None] * 14,
+            "ds": ["2024-01-05"] + [None] * 15,
+            "td": [dt.date(2024, 3, 31)] + [None] * 15,
+            "ci": [12, -12] + [None] * 14,
+            "cf": [12.99, -12.99] + [None] * 14,
+            "big": [True] + [False] * 15,
         },
     ),
 ]

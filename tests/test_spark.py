@@ -144,8 +144,8 @@ ECOMMERCE = segql.PluginHost(discover=False, packs={"ecommerce": segql_ecommerce
 
 
 def test_cdnow_python_and_population_pack_functions_agree_on_spark(spark, cdnow) -> None:
-    """purchase_frequency_tier and historic_clv run in Python (mapInArrow) on
-    aggregates Spark computed first; the RFM functions are population-level and
+    """purchase_frequency_tier runs in Python (mapInArrow) on aggregates Spark
+    computed first, historic_clv as its SQL; the RFM functions are population-level and
     run as the pack's window-function SQL.  23,570 customers, 69,659 orders."""
     source = """
     feature tier = ecommerce.purchase_frequency_tier()

@@ -6,16 +6,17 @@ called as engines/sql/hooks.py describes).
 
 One module per topic: strings, numeric (with rounding), values (coalesce,
 least, greatest, if), dates (calendar parts, trunc, day counts), geo,
-bucket (deterministic buckets).
+bucket (deterministic buckets), casts (to_int, to_float, to_string,
+to_date: null where a value does not convert).
 """
 
 from __future__ import annotations
 
-from segql.builtins import bucket, dates, geo, numeric, strings, values
+from segql.builtins import bucket, casts, dates, geo, numeric, strings, values
 from segql.hookspecs import hookimpl
 from segql.registry import FunctionRegistry
 
-TOPICS = (strings, numeric, values, dates, geo, bucket)
+TOPICS = (strings, numeric, values, dates, geo, bucket, casts)
 
 
 @hookimpl

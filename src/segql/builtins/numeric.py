@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pyarrow as pa
@@ -51,8 +52,19 @@ def _round_sql(
     if kinds[0] == "int" and places >= 0:
         return x
     if kinds[0] == "float":
+        if writer.dialect == "postgres" and not _SIMPLE.match(x):
+            # The formula repeats its argument ~20 times: nested rounds would grow
+            # geometrically.  PostgreSQL evaluates the argument once in a scalar
+            # subquery; OFFSET 0 keeps its planner from inlining it back.
+            formula = round_double_sql(writer.dialect, _ROUNDED, places)
+            return f"(SELECT {formula} FROM (SELECT {x} AS {_ROUNDED} OFFSET 0) AS _segql_r)"
         return round_double_sql(writer.dialect, x, places)
     return f"ROUND({x}, {places})"
+
+
+_ROUNDED = "_segql_rounded"
+_SIMPLE = re.compile(r'^(?:[A-Za-z_]\w*\.)?(?:"[^"]*"|[A-Za-z_]\w*)$')
+"""A column reference: round's formula may repeat it."""
 
 
 def _round_type(arg_types: tuple[SType, ...]) -> SType:

@@ -27,8 +27,8 @@ def coerce_comparison(left: ast.Node, right: ast.Node, context: ast.Node, scope:
         hint = None
         if {lt.kind, rt.kind} <= {"duration", "date", "timestamp"} and "duration" in (lt.kind, rt.kind):
             hint = "for a time relative to as_of write a signed duration (-30d is 30 days ago) or now - 30d"
-        elif {lt.kind, rt.kind} == {"string", "int"} or {lt.kind, rt.kind} == {"string", "float"}:
-            hint = "strings and numbers never compare equal; quote both or neither"
+        elif "string" in (lt.kind, rt.kind) and (lt.is_numeric or rt.is_numeric):
+            hint = text_number_hint(left if lt.kind == "string" else right)
         raise scope.error(
             SegqlTypeError,
             f"cannot compare {scope.describe(left)} with {scope.describe(right)}",
@@ -177,3 +177,21 @@ def bind_in(ck: Binder, node: ast.In, scope: Scope) -> ast.Node:
     tests.extend(ast.Compare(op="=", left=op, right=i, type=BOOL, span=i.span) for op, i in row_dependent)
     disjunction: ast.Node = ast.Or(operands=tuple(tests), type=BOOL, span=node.span)
     return ast.Not(operand=disjunction, type=BOOL, span=node.span) if node.negated else disjunction
+
+
+def text_number_hint(text: ast.Node) -> str:
+    """The hint for text compared with a number: convert the text (a cast, or the
+    column's type when the data is read), or drop the quotes of a quoted number."""
+    if isinstance(text, ast.Literal) and isinstance(text.value, str):
+        if re.match(r"^ *[+-]?([0-9]+[.]?[0-9]*|[.][0-9]+) *$", text.value):
+            return f'a number is written without quotes: {text.value.strip()}, not "{text.value}"'
+        return "strings and numbers never compare equal; quote both or neither"
+    if is_constant(text):
+        return "strings and numbers never compare equal; quote both or neither"
+    if isinstance(text, ast.Column) and text.table is None:
+        name = text.name
+        return (
+            f"{name} holds text: compare it as a number with to_float({name}) or to_int({name}), "
+            f"or read the column as a number (CSV: --schema {name}=float)"
+        )
+    return "compare the text as a number with to_float(…) or to_int(…)"

@@ -18,7 +18,7 @@ import segql
 from segql.library import Conventions, Library
 from segql.registry import FunctionRegistry
 from segql_ecommerce import rfm_sql
-from segql_ecommerce.clv import historic_clv
+from segql_ecommerce.clv import historic_clv, historic_clv_sql
 from segql_ecommerce.frequency import purchase_frequency_tier
 from segql_ecommerce.library import LIBRARY
 from segql_ecommerce.rfm import rfm_scores, rfm_segment
@@ -130,6 +130,7 @@ def segql_register_functions(registry: FunctionRegistry) -> None:
         ],
         returns="float",
         doc=_doc(historic_clv),
+        sql=historic_clv_sql,
     )
 
 

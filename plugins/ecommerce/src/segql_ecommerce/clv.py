@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from segql.pack import CallContext, Value, floats
+from segql.pack import CallContext, Value, floats, number_sql
 
 
 def historic_clv(ctx: CallContext, monetary: Value, tenure_days: Value, margin: Value, horizon_days: Value) -> pa.Array:
@@ -39,3 +39,13 @@ def historic_clv(ctx: CallContext, monetary: Value, tenure_days: Value, margin: 
     valid = revenue_valid & tenure_valid & rate_valid & horizon_valid & (tenure >= 0)
     value = revenue / np.maximum(np.where(valid, tenure, 1.0), 1.0) * horizon * rate
     return pa.array(np.where(valid, value, 0.0), type=pa.float64(), mask=~valid)
+
+
+def historic_clv_sql(monetary: str, tenure_days: str, margin: str, horizon_days: str) -> str:
+    """historic_clv in SQL: the same operations in the same order on the usable
+    values (``number_sql``: NaN and ±inf null), null on a negative tenure.  A
+    result beyond the double range is ±inf in DuckDB and Spark; PostgreSQL
+    raises on float overflow (docs/sql.md)."""
+    revenue, tenure, rate, horizon = (number_sql(x) for x in (monetary, tenure_days, margin, horizon_days))
+    value = f"((({revenue} / GREATEST({tenure}, 1.0)) * {horizon}) * {rate})"
+    return f"(CASE WHEN {tenure} >= 0 THEN {value} END)"
