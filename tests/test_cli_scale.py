@@ -123,11 +123,13 @@ def run_args(data: Path, profiles: str, orders: str) -> list[str]:
 def test_parquet_folders_and_globs_as_data_and_related(data: Path):
     """Fails on the base commit: "unknown file type (none)" for a folder, and a glob is no file."""
     expected = reference(data)
-    folder, glob, empty, mixed = cli_many(
+    glob_args = run_args(data, str(data / "profiles" / "*.parquet"), str(data / "orders" / "orders-*.parquet"))
+    folder, glob, empty, mixed, over = cli_many(
         run_args(data, str(data / "profiles"), str(data / "orders")),
-        run_args(data, str(data / "profiles" / "*.parquet"), str(data / "orders" / "orders-*.parquet")),
+        glob_args,
         run_args(data, str(data / "profiles" / "*.pq"), str(data / "orders")),
         run_args(data, str(data), str(data / "orders")),  # the data folder: Parquet files and a .segql
+        [*glob_args[:-2], "-o", str(data / "orders" / "orders-1.parquet")],  # an input the glob matched
     )
     for result in folder, glob:
         assert result.returncode == 0, result.stderr
@@ -138,6 +140,7 @@ def test_parquet_folders_and_globs_as_data_and_related(data: Path):
         assert got == expected
     assert_error(empty, 2, f"--data {data / 'profiles' / '*.pq'}: no files match")
     assert_error(mixed, 2, "unknown file type .segql")
+    assert_error(over, 2, "is related table 'orders'", "would destroy the input")
 
 
 # -------------------------------------------------------------- members-of

@@ -60,9 +60,14 @@ __all__ = ["READERS", "UsageError", "cell", "check_utf8", "file_format", "main",
 
 
 # ---------------------------------------------------------------- data files
+SCHEMA: dict[str, str] | None = None
+"""``--schema``: column types for every CSV input, by name (set by main)."""
+
+
 def read_table(path: str, schema: dict[str, str] | None = None) -> pa.Table:
-    """A data file, folder or glob, read whole (segql.cliio)."""
-    return discover(path).read(schema)
+    """A data file, folder or glob, read whole (segql.cliio); CSV columns
+    typed by ``schema`` (default: ``--schema``)."""
+    return discover(path).read(schema if schema is not None else SCHEMA)
 
 
 def write_table(table: pa.Table, path: str) -> None:
@@ -239,7 +244,6 @@ def refuse_ignored(args: argparse.Namespace, *flags: str) -> None:
 def cmd_run(args: argparse.Namespace) -> int:
     refuse_ignored(args, "--format", "--limit")
     check_output(args)
-    schema = parse_schema(args.schema)
     program = load_program(args.file)
     options = evaluation_options(args)
     members_of = None
@@ -253,9 +257,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         batches: Any = out.to_batches()
         result_schema, total = out.schema, out.num_rows
         return emit_result(batches, result_schema, args, total, Progress(quiet=True))
-    data = lazy_table(args.data, schema)
+    data = lazy_table(args.data)
     if args.output:
-        refuse_output_over_input(args.output, [("--data", data)])
+        refuse_output_over_input(args.output, discovered_inputs(args))
     warn_without_key(options)
     related = options.get("related", {})
     total = None if members_of else count_rows(data)
@@ -268,6 +272,15 @@ def cmd_run(args: argparse.Namespace) -> int:
             shown.set_phase(f"evaluating {len(program.segments)} segments")
         reader = program.stream(data, members_of=members_of, **options)
         return emit_result(shown.track(reader), reader.schema, args, total, shown)
+
+
+def discovered_inputs(args: argparse.Namespace) -> list[tuple[str, Any]]:
+    """The files (and folders) behind --data and --related, globs expanded."""
+    found = [("--data", discover(args.data))]
+    for spec in args.related or []:
+        name, _, path = spec.partition("=")
+        found.append((f"related table '{name}'", discover(path, f"--related {name}")))
+    return [(what, path) for what, i in found for path in (*i.files, *([i.folder] if i.folder else []))]
 
 
 def warn_without_key(options: dict[str, Any]) -> None:
@@ -413,7 +426,7 @@ def cmd_history(args: argparse.Namespace) -> int:
     program = load_program(args.file)
     options = evaluation_options(args)
     with progress(f"reading {args.data}"):
-        data = lazy_table(args.data, parse_schema(args.schema))
+        data = lazy_table(args.data)
     with progress(f"counting {len(program.segments)} segments from {args.start} every {args.every}"):
         out = program.history(data, start=args.start, every=args.every, **options)
     if args.output:
@@ -470,7 +483,7 @@ def cmd_changes(args: argparse.Namespace) -> int:
     program = load_program(args.file)
     options = evaluation_options(args)
     segments = name_list(args.segments, "--segments") if args.segments else None
-    data = lazy_table(data_path, parse_schema(args.schema))
+    data = lazy_table(data_path)
     previous = lazy_table(args.previous, what="--previous") if args.previous else None
     with progress("comparing memberships"):
         out = program.changes(data, since=args.since, previous=previous, segments=segments, **options)
@@ -502,7 +515,7 @@ def print_rows(out: pa.Table, args: argparse.Namespace) -> None:
 def lazy_table(path: str, schema: dict[str, str] | None = None, what: str = "--data") -> Any:
     """A Parquet or Arrow file, folder or glob as a dataset (read batch by
     batch); another format, read (segql.cliio)."""
-    return discover(path, what).lazy(schema)
+    return discover(path, what).lazy(schema if schema is not None else SCHEMA)
 
 
 def cmd_why(args: argparse.Namespace) -> int:
@@ -802,7 +815,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
-    global QUIET
+    global QUIET, SCHEMA
     QUIET = bool(getattr(args, "quiet", False))
     # A termination request (kill, a scheduler's timeout) unwinds like Ctrl-C,
     # so a half-written output's temporary file is removed (segql.output).
@@ -810,6 +823,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if threading.current_thread() is threading.main_thread():
         previous = signal.signal(signal.SIGTERM, _terminate)
     try:
+        SCHEMA = parse_schema(getattr(args, "schema", None))
         result: int = args.func(args)
         return result
     except KeyboardInterrupt:
