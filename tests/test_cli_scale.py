@@ -352,6 +352,8 @@ def test_progress_lines_off_a_terminal_and_on_one(capsys: pytest.CaptureFixture[
 
     with Progress(total=10, terminal=True, quiet=True) as shown:
         shown.advance(5)
+    with Progress(total=10, terminal=False, delay=0.0, small=True) as shown:  # small inputs, off a terminal
+        shown.advance(5)
     assert capsys.readouterr().err == ""
 
 

@@ -11,7 +11,8 @@
     segql plugins [--json]                      installed packs
 
 Data files are read by extension: .parquet, .csv, .arrow/.feather/.ipc,
-.jsonl/.ndjson.  Exit codes: 0 success, 1 a problem with the source, the data
+.jsonl/.ndjson; a folder or a glob is a dataset of such files (segql.cliio;
+every command and flag: docs/cli.md).  Exit codes: 0 success, 1 a problem with the source, the data
 or the parameters (reported with position and caret), 2 a usage or file error.
 """
 
@@ -37,6 +38,7 @@ import segql
 from segql.changes import allocation_column, segment_names
 from segql.cliio import (
     READERS,
+    SMALL_INPUT_ROWS,
     Progress,
     Stdout,
     UsageError,
@@ -169,12 +171,16 @@ QUIET = False
 """``--quiet``: no progress on stderr (set by main)."""
 
 
+PHASE_DELAY = 10.0
+"""Off a terminal, a phase without row counts is reported once it has run this long."""
+
+
 @contextlib.contextmanager
 def progress(message: str) -> Iterator[None]:
     """A phase on stderr while it runs (segql.cliio.Progress): on a terminal
     one line with the seconds so far, erased at the end; off a terminal a
     line only when the phase runs long; nothing with ``--quiet``."""
-    with Progress(quiet=QUIET) as shown:
+    with Progress(quiet=QUIET, delay=PHASE_DELAY, interval=PHASE_DELAY) as shown:
         shown.set_phase(message)
         yield
 
@@ -262,12 +268,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         refuse_output_over_input(args.output, discovered_inputs(args))
     warn_without_key(options)
     related = options.get("related", {})
-    total = None if members_of else count_rows(data)
-    shown = Progress(total=total, label="members" if members_of else "rows", quiet=QUIET)
+    size = count_rows(data)
+    sizes = [size, *(count_rows(table) for table in related.values())]
+    small = all(n is not None for n in sizes) and sum(n or 0 for n in sizes) <= SMALL_INPUT_ROWS
+    total = None if members_of else size
+    shown = Progress(total=total, label="members" if members_of else "rows", quiet=QUIET, small=small)
     with shown:
         if related:
-            sizes = ", ".join(_sized(name, table) for name, table in related.items())
-            shown.set_phase(f"reading {sizes}")
+            shown.set_phase("reading " + ", ".join(_sized(name, table) for name, table in related.items()))
         else:
             shown.set_phase(f"evaluating {len(program.segments)} segments")
         reader = program.stream(data, members_of=members_of, **options)

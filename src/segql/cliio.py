@@ -246,12 +246,12 @@ def _one_kind(given: str, files: list[str]) -> str:
 
 
 def count_rows(data: Any) -> int | None:
-    """The rows of a table, or of a Parquet/IPC dataset when its files say so cheaply."""
+    """The rows of a table, or of a Parquet/Arrow dataset (its files say so cheaply)."""
     if isinstance(data, pa.Table):
         return int(data.num_rows)
-    if isinstance(data, ds.FileSystemDataset) and isinstance(data.format, ds.ParquetFileFormat):
+    if isinstance(data, ds.FileSystemDataset):
         try:
-            return int(data.count_rows())  # (footers only)
+            return int(data.count_rows())  # (Parquet footers, Arrow batch headers)
         except (pa.ArrowException, OSError):
             return None
     return None
@@ -400,6 +400,10 @@ class Stdout:
             self.stream.flush()
 
 
+SMALL_INPUT_ROWS = 1_000_000
+"""Inputs (profiles and related tables together) of at most this many rows
+show no progress off a terminal."""
+
 TEXT_CHUNK = 4096
 """Rows rendered at a time in the plain format (and json), then written."""
 
@@ -529,14 +533,17 @@ def write_file(batches: Iterable[pa.RecordBatch], schema: pa.Schema, path: str) 
 class Progress:
     """Progress on stderr (docs/cli.md): at most one line a second; on a
     terminal one line rewritten in place (and erased at the end), off a
-    terminal plain lines, only once the work has run for ``delay`` seconds
-    (and then every ``interval`` seconds).  A ticker thread keeps the line
+    terminal plain lines, only for inputs not known to be ``small``, once the
+    work has run for ``delay`` seconds (then every ``interval`` seconds), and
+    not once every row is done.  A ticker thread keeps the line
     alive while the engine works between batches (the related tables'
     first pass)."""
 
     total: int | None = None
     label: str = "rows"
     quiet: bool = False
+    small: bool = False
+    """The inputs are known to be small: nothing off a terminal (docs/cli.md)."""
     terminal: bool = attrs.field(factory=lambda: sys.stderr.isatty())
     delay: float = 2.0
     interval: float = 5.0
@@ -571,9 +578,7 @@ class Progress:
         with self._lock:
             self.rows += rows
             self.phase = ""
-        # Off a terminal the last batch is not reported: the command's own summary follows.
-        if self.terminal or self.total is None or self.rows < self.total:
-            self.show()
+        self.show()
 
     def text(self) -> str:
         elapsed = time.monotonic() - self._start
@@ -596,8 +601,12 @@ class Progress:
                     return
                 line = "\r" + self.text() + "\x1b[K"
             else:
-                if now - self._start < self.delay or (self._shown and now - self._last < self.interval):
+                if self.small or now - self._start < self.delay:
                     return
+                if self._shown and now - self._last < self.interval:
+                    return
+                if not self.phase and self.total is not None and self.rows >= self.total:
+                    return  # (done: the command's own summary follows)
                 line = self.text() + "\n"
             self._last = now
             self._shown = True
