@@ -12,11 +12,9 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
-import os
 import subprocess
 import sys
 import textwrap
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import duckdb
@@ -24,35 +22,13 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
-
-SCRIPT = Path(sys.executable).with_name("segql")
-ENV = {**os.environ, "PYTHONIOENCODING": "utf-8"}
-Result = subprocess.CompletedProcess[str]
+from test_cli import ENV, SCRIPT, assert_error, cli_many  # (the console script, run with piped output)
 
 SEGMENTS = """\
 feature spend = sum(orders.amount)
 segment seniors = age >= 65
 segment big = spend > 100
 """
-
-
-def cli(*args: str) -> Result:
-    return subprocess.run(
-        [str(SCRIPT), *args], capture_output=True, text=True, encoding="utf-8", env=ENV, timeout=120, check=False
-    )
-
-
-def cli_many(*commands: list[str]) -> list[Result]:
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        return list(pool.map(lambda args: cli(*args), commands))
-
-
-def assert_error(result: Result, code: int, *fragments: str) -> None:
-    assert result.returncode == code, (result.returncode, result.stdout, result.stderr)
-    assert result.stderr.startswith("error: "), result.stderr
-    assert "Traceback" not in result.stderr
-    for fragment in fragments:
-        assert fragment in result.stderr, (fragment, result.stderr)
 
 
 @pytest.fixture(scope="module")
