@@ -48,6 +48,11 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
         ids = [i for i in range(300) if i % 2 == part]
         orders = pa.table({"customer_id": ids, "amount": [float((i * 13) % 200) for i in ids]})
         pq.write_table(orders, directory / "orders" / f"orders-{part}.parquet")
+    # The profiles as a folder of CSV files too (read and concatenated).
+    (directory / "csv").mkdir()
+    for part in range(3):
+        part_table = pq.read_table(directory / "profiles" / f"part-{part}.parquet")
+        pacsv.write_csv(part_table, directory / "csv" / f"{part}.csv")
     # The same rows as single files.
     pq.write_table(pq.read_table(directory / "profiles"), directory / "profiles.parquet")
     pq.write_table(pq.read_table(directory / "orders"), directory / "orders.parquet")
@@ -100,14 +105,15 @@ def test_parquet_folders_and_globs_as_data_and_related(data: Path):
     """Fails on the base commit: "unknown file type (none)" for a folder, and a glob is no file."""
     expected = reference(data)
     glob_args = run_args(data, str(data / "profiles" / "*.parquet"), str(data / "orders" / "orders-*.parquet"))
-    folder, glob, empty, mixed, over = cli_many(
+    folder, glob, csvs, empty, mixed, over = cli_many(
         run_args(data, str(data / "profiles"), str(data / "orders")),
         glob_args,
+        run_args(data, str(data / "csv"), str(data / "orders")),
         run_args(data, str(data / "profiles" / "*.pq"), str(data / "orders")),
         run_args(data, str(data), str(data / "orders")),  # the data folder: Parquet files and a .segql
         [*glob_args[:-2], "-o", str(data / "orders" / "orders-1.parquet")],  # an input the glob matched
     )
-    for result in folder, glob:
+    for result in folder, glob, csvs:
         assert result.returncode == 0, result.stderr
         assert result.stderr == ""
         records = [json.loads(line) for line in result.stdout.splitlines()]
@@ -226,17 +232,19 @@ def test_flags_that_would_be_ignored_are_refused(data: Path, tmp_path: Path):
     """Fails on the base commit: --format and --limit were silently ignored with -o."""
     run = single_files(data)
     out = str(tmp_path / "x.parquet")
-    with_format, with_limit, negative, history = cli_many(
+    with_format, with_limit, negative, history, changes = cli_many(
         [*run, "-o", out, "--format", "csv"],
         [*run, "-o", out, "--limit", "5"],
         [*run, "--limit", "-1"],
         ["history", *run[1:], "--start", "2026-01-01", "-o", str(tmp_path / "h.csv"), "--format", "pretty"],
+        ["changes", *run[1:], "--since", "2026-01-01", "-o", str(tmp_path / "c.csv"), "--limit", "3"],
     )
     assert_error(with_format, 2, "--format", "-o", "prints nothing")
     assert_error(with_limit, 2, "--limit", "-o")
     assert_error(negative, 2, "--limit takes a number of rows")
     assert_error(history, 2, "--format", "-o")
-    assert not Path(out).exists() and not (tmp_path / "h.csv").exists()
+    assert_error(changes, 2, "--limit", "-o")
+    assert not any(tmp_path.iterdir())
 
 
 def test_limit_says_how_many_rows_are_left(data: Path):

@@ -33,6 +33,7 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.dataset as ds
 
 import segql
 from segql.changes import allocation_column, segment_names
@@ -341,12 +342,11 @@ def run_on_spark(program: segql.Program, data: str, options: dict[str, Any]) -> 
 
     def frame(source: Any) -> Any:
         if isinstance(source, str):
-            found = discover(source)
-            if found.kind == "parquet":
-                return session.read.parquet(*found.files)
-            source = found.read()
+            source = lazy_table(source)
+        if isinstance(source, ds.FileSystemDataset) and isinstance(source.format, ds.ParquetFileFormat):
+            return session.read.parquet(*source.files)  # Spark reads the files itself
         if not isinstance(source, pa.Table):
-            source = source.to_table()  # a dataset (Arrow IPC)
+            source = source.to_table()  # an Arrow IPC dataset
         return session.createDataFrame(source)
 
     try:
