@@ -53,7 +53,7 @@ ALLOWED_FUNCTION_IMPORTS: dict[tuple[str, str], str] = {
     ("segql.cli", "segql.ast"): "the CLI loads what a subcommand needs when it runs (startup time)",
     ("segql.cli", "segql.params"): "CLI subcommand, lazily",
     ("segql.cli", "segql.parse"): "CLI subcommand, lazily",
-    ("segql.cli", "segql.explain"): "CLI subcommand, lazily",
+    ("segql.cliio", "segql.explain"): "the CLI's value display, loaded when rows are shown (startup time)",
     ("segql.cli", "segql.spark"): "CLI subcommand, lazily (pyspark is optional)",
     ("segql.cli", "segql.format"): "CLI subcommand, lazily",
     ("segql.cli", "segql.demo"): "CLI subcommand, lazily",

@@ -210,3 +210,15 @@ def test_the_cookbook_index_names_what_each_recipe_uses() -> None:
         for name in sorted(used - named):
             wrong.append(f"{anchor}: the recipe uses {name}, the index does not name it")
     assert not wrong, "\n".join(wrong)
+
+
+def test_run_and_count_read_a_string_param_as_written(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``--param zip=02134`` for a parameter declared string is the text 02134 in every
+    evaluating command, not the number 2134 (which a string parameter would refuse)."""
+    pq.write_table(pa.table({"customer_id": [1, 2], "zip": ["02134", "2134"]}), tmp_path / "people.parquet")
+    (tmp_path / "zip.segql").write_text('param home: string = "x"\nsegment local = zip = $home\n', encoding="utf-8")
+    common = ["--data", tmp_path / "people.parquet", "--key", "customer_id", "--param", "home=02134"]
+    code, out, err = run(capsys, "run", tmp_path / "zip.segql", *common, "--format", "csv")
+    assert (code, out) == (0, "customer_id,local\n1,true\n2,false\n"), err
+    code, out, err = run(capsys, "count", tmp_path / "zip.segql", *common, "--format", "json")
+    assert code == 0 and '"segments": {"local": 1}' in out, err

@@ -12,16 +12,15 @@
     segql lsp                                   a language server over stdio, for editors
 
 Data files are read by extension: .parquet, .csv, .arrow/.feather/.ipc,
-.jsonl/.ndjson.  Exit codes: 0 success, 1 a problem with the source, the data
+.jsonl/.ndjson; a folder or a glob is a dataset of such files (segql.cliio;
+every command and flag: docs/cli.md).  Exit codes: 0 success, 1 a problem with the source, the data
 or the parameters (reported with position and caret), 2 a usage or file error.
 """
 
 from __future__ import annotations
 
 import argparse
-import codecs
 import contextlib
-import csv
 import difflib
 import io
 import json
@@ -29,16 +28,35 @@ import os
 import signal
 import sys
 import threading
-import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.dataset as ds
 
 import segql
 from segql.changes import segment_names
+from segql.cliio import (
+    READERS,
+    SMALL_INPUT_ROWS,
+    Progress,
+    Stdout,
+    UsageError,
+    cell,
+    check_utf8,
+    count_rows,
+    csv_rows_text,
+    discover,
+    file_format,
+    not_utf8,
+    parse_schema,
+    render_table,
+    write_file,
+    write_rows,
+)
+from segql.csvinput import schema_for
 from segql.errors import DataError, SegqlError
 from segql.output import atomic_output, same_path_error
 from segql.params import bind_params
@@ -49,118 +67,27 @@ from segql.span import NO_SPAN
 from segql.suggest import did_you_mean, reworded_for_command_line, suggest
 from segql.timezones import check_time_zone
 
-READERS = {
-    ".parquet": "parquet",
-    ".pq": "parquet",
-    ".csv": "csv",
-    ".arrow": "ipc",
-    ".feather": "ipc",
-    ".ipc": "ipc",
-    ".jsonl": "json",
-    ".ndjson": "json",
-    ".json": "json",
-}
-
-
-class UsageError(Exception):
-    """A command-line mistake (exit code 2)."""
+__all__ = ["READERS", "UsageError", "cell", "check_utf8", "file_format", "main", "not_utf8", "render_table"]
+"""(Names that moved to segql.cliio, kept importable from here.)"""
 
 
 # ---------------------------------------------------------------- data files
-def file_format(path: str) -> str:
-    suffix = Path(path).suffix.lower()
-    if suffix not in READERS:
-        raise UsageError(f"{path}: unknown file type {suffix or '(none)'}; use one of {', '.join(sorted(READERS))}")
-    return READERS[suffix]
+SCHEMA: dict[str, str] = {}
+"""``--schema``: CSV column types, ``NAME`` for the profile's columns and
+``TABLE.NAME`` for a related table's (set by main; segql.csvinput)."""
 
 
-def not_utf8(path: str, data: bytes, start: int, lines_before: int = 0) -> UsageError:
-    """The error for a file whose byte ``data[start]`` is not UTF-8 (``data``
-    starts at the beginning of a line, after ``lines_before`` lines)."""
-    line = lines_before + data.count(b"\n", 0, start) + 1
-    column = start - (data.rfind(b"\n", 0, start) + 1) + 1
-    return UsageError(
-        f"{path}: not UTF-8 text (byte 0x{data[start]:02x} at line {line}, column {column}); "
-        "segql reads text files as UTF-8: convert the file, e.g. iconv -f latin1 -t utf-8"
-    )
-
-
-def check_utf8(path: str, chunk_bytes: int = 1 << 20) -> None:
-    """A usage error naming the first byte of a text data file that is not
-    UTF-8 (Arrow's CSV reader would silently make such a column binary, its
-    JSON reader keep invalid strings).  One pass, in chunks."""
-    decoder = codecs.getincrementaldecoder("utf-8")()
-    lines_before = 0  # newlines before ``tail``
-    tail = b""  # the bytes after the last newline read so far
-    with open(path, "rb") as f:
-        while True:
-            chunk = f.read(chunk_bytes)
-            try:
-                decoder.decode(chunk, final=not chunk)
-            except UnicodeDecodeError as exc:
-                # exc.object is the bytes held back from the last chunk, then this one.
-                start = len(tail) + exc.start - (len(exc.object) - len(chunk))
-                raise not_utf8(path, tail + chunk, start, lines_before) from None
-            if not chunk:
-                return
-            newline = chunk.rfind(b"\n")
-            if newline >= 0:
-                lines_before += chunk.count(b"\n")
-                tail = chunk[newline + 1 :]
-            else:
-                tail += chunk
-
-
-def read_table(path: str) -> pa.Table:
-    kind = file_format(path)
-    if not os.path.exists(path):
-        raise UsageError(f"{path}: no such file")
-    if kind in ("csv", "json"):
-        check_utf8(path)
-    try:
-        if kind == "parquet":
-            import pyarrow.parquet as pq
-
-            return pq.read_table(path)
-        if kind == "csv":
-            import pyarrow.csv as pacsv
-
-            return pacsv.read_csv(path)
-        if kind == "ipc":
-            import pyarrow.feather as feather
-
-            return feather.read_table(path)
-        import pyarrow.json as pajson
-
-        return pajson.read_json(path)
-    except (pa.ArrowException, OSError) as exc:
-        raise DataError(f"could not read {path}: {exc}") from None
+def read_table(path: str, table: str | None = None) -> pa.Table:
+    """A data file, folder or glob, read whole (segql.cliio); CSV columns
+    typed by ``--schema`` (those of related table ``table``, or the profile's)."""
+    return discover(path).read(schema_for(SCHEMA, table))
 
 
 def write_table(table: pa.Table, path: str) -> None:
     """Write the whole file or nothing (segql.output): a temporary beside
-    ``path``, renamed onto it once complete."""
-    kind = file_format(path)
-    try:
-        with atomic_output(path) as temporary:
-            if kind == "parquet":
-                import pyarrow.parquet as pq
-
-                pq.write_table(table, temporary)
-            elif kind == "csv":
-                import pyarrow.csv as pacsv
-
-                pacsv.write_csv(table, temporary)
-            elif kind == "ipc":
-                import pyarrow.feather as feather
-
-                feather.write_feather(table, temporary)
-            else:
-                with open(temporary, "w", encoding="utf-8") as f:
-                    for row in table.to_pylist():
-                        f.write(json.dumps(row, default=str, ensure_ascii=False) + "\n")
-    except (OSError, pa.ArrowException) as exc:
-        raise UsageError(f"{path}: could not write: {exc}") from None
+    ``path``, renamed onto it once complete.  CSV in segql's one rendering
+    (segql.cliio.csv_bytes), the same bytes as ``--format csv`` on stdout."""
+    write_file(table.to_batches(), table.schema, path)
 
 
 def refuse_output_over_input(output: str, inputs: Sequence[tuple[str, Any]]) -> None:
@@ -187,13 +114,14 @@ def check_output(args: argparse.Namespace, more: Sequence[tuple[str, Any]] = ())
 
 
 def related_sources(specs: Sequence[str]) -> dict[str, Any]:
-    """``name=path`` pairs; Parquet paths stay paths (read lazily, needed columns only)."""
+    """``name=path`` pairs; Parquet and Arrow inputs (files, folders, globs) are
+    read lazily (needed columns only)."""
     out: dict[str, Any] = {}
     for spec in specs:
         name, sep, path = spec.partition("=")
         if not sep or not name or not path:
             raise UsageError(f"--related takes NAME=PATH, got {spec!r}")
-        out[name] = path if file_format(path) == "parquet" else read_table(path)
+        out[name] = lazy_table(path, what=f"--related {name}", table=name)
     return out
 
 
@@ -233,51 +161,15 @@ def constant_value(text: str) -> Any:
 
 
 # ------------------------------------------------------------------- output
-def render_table(rows: list[list[str]], header: list[str], pretty: bool, right: set[int] | None = None) -> str:
-    right = right or set()
-    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(header)]
-
-    def line(cells: list[str]) -> str:
-        parts = [c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths))]
-        return ("│ " + " │ ".join(parts) + " │") if pretty else "  ".join(parts).rstrip()
-
-    if not pretty:
-        return "\n".join([line(header), *(line(r) for r in rows)]) + "\n"
-    top = "┌─" + "─┬─".join("─" * w for w in widths) + "─┐"
-    mid = "├─" + "─┼─".join("─" * w for w in widths) + "─┤"
-    bottom = "└─" + "─┴─".join("─" * w for w in widths) + "─┘"
-    return "\n".join([top, line(header), mid, *(line(r) for r in rows), bottom]) + "\n"
-
-
-def cell(value: Any) -> str:
-    from segql.explain import show
-
-    if value is None:
-        return "null"
-    if isinstance(value, str):
-        return value
-    return show(value)
-
-
 def emit_rows(header: list[str], rows: list[list[Any]], fmt: str, out: io.TextIOBase | Any) -> None:
     if fmt == "json":
         for row in rows:
             out.write(json.dumps(dict(zip(header, row)), default=str, ensure_ascii=False) + "\n")
     elif fmt == "csv":
-        writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(header)
-        writer.writerows([_csv_cell(v) for v in row] for row in rows)
+        out.write(csv_rows_text(header, rows))
     else:
         numeric = {i for i, v in enumerate(rows[0]) if isinstance(v, (int, float))} if rows else set()
         out.write(render_table([[cell(v) for v in row] for row in rows], header, fmt == "pretty", numeric))
-
-
-def _csv_cell(value: Any) -> Any:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"  # as Arrow's CSV writer spells them
-    return value
 
 
 def output_format(requested: str | None) -> str:
@@ -286,20 +178,22 @@ def output_format(requested: str | None) -> str:
     return "pretty" if sys.stdout.isatty() else "plain"
 
 
+QUIET = False
+"""``--quiet``: no progress on stderr (set by main)."""
+
+
+PHASE_DELAY = 10.0
+"""Off a terminal, a phase without row counts is reported once it has run this long."""
+
+
 @contextlib.contextmanager
 def progress(message: str) -> Iterator[None]:
-    """A phase indicator on stderr, only when stderr is a terminal."""
-    if not sys.stderr.isatty():
+    """A phase on stderr while it runs (segql.cliio.Progress): on a terminal
+    one line with the seconds so far, erased at the end; off a terminal a
+    line only when the phase runs long; nothing with ``--quiet``."""
+    with Progress(quiet=QUIET, delay=PHASE_DELAY, interval=PHASE_DELAY) as shown:
+        shown.set_phase(message)
         yield
-        return
-    start = time.perf_counter()
-    sys.stderr.write(f"{message} …")
-    sys.stderr.flush()
-    try:
-        yield
-    finally:
-        sys.stderr.write(f"\r{message} … {time.perf_counter() - start:.1f}s\n")
-        sys.stderr.flush()
 
 
 # ------------------------------------------------------------------ commands
@@ -319,7 +213,9 @@ def load_program(path: str, host: segql.PluginHost | None = None) -> segql.Progr
     return segql.compile(read_source(path), source_name=path, plugins=host)
 
 
-def evaluation_options(args: argparse.Namespace) -> dict[str, Any]:
+def evaluation_options(args: argparse.Namespace, program: segql.Program) -> dict[str, Any]:
+    """The evaluation keywords of the command line's options; ``--param``
+    values read for ``program``'s declared types (_check_params)."""
     options: dict[str, Any] = {}
     related = related_sources(args.related or [])
     if related:
@@ -332,7 +228,7 @@ def evaluation_options(args: argparse.Namespace) -> dict[str, Any]:
         options["as_of"] = args.as_of
     if args.time_zone:
         options["time_zone"] = args.time_zone
-    params = dict(parse_param(p) for p in args.param or [])
+    params = _check_params(args.param or [], program.params)
     if params:
         options["params"] = params
     return options
@@ -383,7 +279,7 @@ def _check_command(args: argparse.Namespace) -> int:
         unused = sorted(set(given) - set(used_tables))
         if unused:
             missing.append(f"--related {', '.join(unused)}: the file uses no such table")
-        related_schemas = {name: schema_of(path) for name, path in found.items()}
+        related_schemas = {name: schema_of(path, name) for name, path in found.items()}
         _plan(program, schema, related_schemas if not absent else None, param_types)
         if args.key:
             if args.key not in schema.names:
@@ -452,23 +348,104 @@ def _plan(program: segql.Program, schema: pa.Schema, related: dict[str, pa.Schem
         raise exc.with_source(program.source, program.source_name) from None
 
 
+def refuse_ignored(args: argparse.Namespace, *flags: str) -> None:
+    """A usage error for flags that would be ignored: ``--format``/``--limit``
+    shape stdout, and with ``-o`` nothing is printed there."""
+    limit = getattr(args, "limit", None)
+    if limit is not None and limit < 0:
+        raise UsageError(f"--limit takes a number of rows (0 or more), got {limit}")
+    if not getattr(args, "output", None):
+        return
+    given = [flag for flag in flags if getattr(args, flag.lstrip("-").replace("-", "_"), None) is not None]
+    if given:
+        raise UsageError(
+            f"{' and '.join(given)} {'shape' if len(given) > 1 else 'shapes'} what is printed, and -o {args.output} "
+            "prints nothing: drop -o to print, or drop " + " and ".join(given)
+        )
+
+
 def cmd_run(args: argparse.Namespace) -> int:
+    refuse_ignored(args, "--format", "--limit")
     check_output(args)
     program = load_program(args.file)
-    options = evaluation_options(args)
+    options = evaluation_options(args, program)
+    members_of = None
+    if args.members_of is not None:  # checked before any data is read
+        members_of = segment_names([args.members_of], program.segments, program.features, "--members-of")[0]
     if args.engine == "spark":
+        warn_without_key(options)
         out = run_on_spark(program, args.data, options)
-    else:
-        with progress(f"reading {args.data}"):
-            data = read_table(args.data)
-        with progress(f"evaluating {len(program.segments)} segments over {data.num_rows:,} rows"):
-            out = program.evaluate(data, **options)
+        if members_of is not None:
+            out = out.filter(out.column(members_of))
+        batches: Any = out.to_batches()
+        result_schema, total = out.schema, out.num_rows
+        return emit_result(batches, result_schema, args, total, Progress(quiet=True))
+    data = lazy_table(args.data)
     if args.output:
-        write_table(out, args.output)
-        print(f"wrote {out.num_rows:,} rows × {out.num_columns} columns to {args.output}", file=sys.stderr)
+        refuse_output_over_input(args.output, discovered_inputs(args))
+    warn_without_key(options)
+    related = options.get("related", {})
+    size = count_rows(data)
+    sizes = [size, *(count_rows(table) for table in related.values())]
+    small = all(n is not None for n in sizes) and sum(n or 0 for n in sizes) <= SMALL_INPUT_ROWS
+    total = None if members_of else size
+    shown = Progress(total=total, label="members" if members_of else "rows", quiet=QUIET, small=small)
+    with shown:
+        if related:
+            shown.set_phase("reading " + ", ".join(_sized(name, table) for name, table in related.items()))
+        else:
+            shown.set_phase(f"evaluating {len(program.segments)} segments")
+        reader = program.stream(data, members_of=members_of, **options)
+        return emit_result(shown.track(reader), reader.schema, args, total, shown)
+
+
+def discovered_inputs(args: argparse.Namespace) -> list[tuple[str, Any]]:
+    """The files (and folders) behind --data and --related, globs expanded."""
+    found = [("--data", discover(args.data))]
+    for spec in args.related or []:
+        name, _, path = spec.partition("=")
+        found.append((f"related table '{name}'", discover(path, f"--related {name}")))
+    return [(what, path) for what, i in found for path in (*i.files, *([i.folder] if i.folder else []))]
+
+
+def warn_without_key(options: dict[str, Any]) -> None:
+    """Run without --key writes no id column: say so (once the inputs are found)."""
+    if "key" not in options:
+        print(
+            "warning: no --key: the result has no id column, so it can be joined back to the customers only by "
+            "row order; give --key COLUMN (the customers' id) to include it",
+            file=sys.stderr,
+        )
+
+
+def _sized(name: str, table: Any) -> str:
+    rows = count_rows(table)
+    return f"{name} ({rows:,} rows)" if rows is not None else name
+
+
+def emit_result(batches: Any, schema: pa.Schema, args: argparse.Namespace, total: int | None, shown: Progress) -> int:
+    """Run's result, batch by batch: to ``-o`` (whole or nothing), or to stdout."""
+    if args.output:
+        rows = write_file(batches, schema, args.output)
+        shown.close()
+        print(f"wrote {rows:,} rows × {len(schema)} columns to {args.output}", file=sys.stderr)
         return 0
-    print_rows(out, args)
+    stream_rows(batches, schema, args, total, shown)
     return 0
+
+
+def stream_rows(batches: Any, schema: pa.Schema, args: argparse.Namespace, total: int | None, shown: Progress) -> None:
+    """Rows on stdout as they come, in ``--format``, the first ``--limit``
+    (20 in the pretty format by default); how many more there are on stderr.
+    Evaluation stops once the limit is reached."""
+    fmt = output_format(args.format)
+    limit = args.limit if args.limit is not None else (20 if fmt == "pretty" else None)
+    before = shown.close if sys.stdout.isatty() else (lambda: None)
+    written = write_rows(batches, schema, fmt, Stdout(), limit, before_output=before)
+    shown.close()
+    if written.more:
+        left = f"{total - written.rows:,} more rows" if total is not None else "more rows"
+        print(f"… {left} (use -o FILE to save all, or --limit)", file=sys.stderr)
 
 
 def run_on_spark(program: segql.Program, data: str, options: dict[str, Any]) -> pa.Table:
@@ -480,16 +457,20 @@ def run_on_spark(program: segql.Program, data: str, options: dict[str, Any]) -> 
         session = segql.spark.local_session()
 
     def frame(source: Any) -> Any:
-        if isinstance(source, str) and file_format(source) == "parquet":
-            return session.read.parquet(source)
-        return session.createDataFrame(source if isinstance(source, pa.Table) else read_table(source))
+        if isinstance(source, str):
+            source = lazy_table(source)
+        if isinstance(source, ds.FileSystemDataset) and isinstance(source.format, ds.ParquetFileFormat):
+            return session.read.parquet(*source.files)  # Spark reads the files itself
+        if not isinstance(source, pa.Table):
+            source = source.to_table()  # an Arrow IPC dataset
+        return session.createDataFrame(source)
 
     try:
         related = {name: frame(source) for name, source in options.pop("related", {}).items()}
         with progress(f"evaluating {len(program.segments)} segments on Spark"):
             df = segql.spark.evaluate(program, frame(data), related=related or None, **options)
             out = df.toArrow()
-    except SegqlError:
+    except (SegqlError, UsageError):
         raise
     except Exception as exc:  # Spark's own errors (a missing file, an overflow while computing)
         first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
@@ -508,7 +489,7 @@ def cmd_count(args: argparse.Namespace) -> int:
         check_plot_path(args)
     with progress(f"reading {args.data}"):
         data = lazy_table(args.data)
-    options = evaluation_options(args)
+    options = evaluation_options(args, program)
     with progress(f"counting {len(program.segments)} segments"):
         counts = program.counts(data, priority=priority, **options)
     print_counts(counts, priority, output_format(args.format))
@@ -603,9 +584,10 @@ def print_counts(counts: Counts, priority: list[str] | None, fmt: str) -> None:
 
 
 def cmd_history(args: argparse.Namespace) -> int:
+    refuse_ignored(args, "--format")
     check_output(args)
     program = load_program(args.file)
-    options = evaluation_options(args)
+    options = evaluation_options(args, program)
     with progress(f"reading {args.data}"):
         data = lazy_table(args.data)
     with progress(f"counting {len(program.segments)} segments from {args.start} every {args.every}"):
@@ -657,14 +639,15 @@ def name_list(text: str, option: str) -> list[str]:
 
 def cmd_changes(args: argparse.Namespace) -> int:
     data_path = args.data
+    refuse_ignored(args, "--format", "--limit")
     check_output(args, [("--previous", args.previous)] if args.previous else [])
     if not args.key:
         raise UsageError("--key is needed: changes name each customer by its key")
     program = load_program(args.file)
-    options = evaluation_options(args)
+    options = evaluation_options(args, program)
     segments = name_list(args.segments, "--segments") if args.segments else None
     data = lazy_table(data_path)
-    previous = lazy_table(args.previous) if args.previous else None
+    previous = lazy_table(args.previous, what="--previous") if args.previous else None
     with progress("comparing memberships"):
         out = program.changes(data, since=args.since, previous=previous, segments=segments, **options)
     meta = out.schema.metadata or {}
@@ -687,30 +670,21 @@ def cmd_changes(args: argparse.Namespace) -> int:
 
 
 def print_rows(out: pa.Table, args: argparse.Namespace) -> None:
-    """``out`` on stdout in ``--format``, the first ``--limit`` rows (20 on a
-    terminal by default), and how many more there are on stderr."""
-    fmt = output_format(args.format)
-    rows = out.to_pylist()
-    limit = args.limit if args.limit is not None else (20 if fmt == "pretty" else None)
-    shown = rows if limit is None else rows[:limit]
-    emit_rows(out.column_names, [list(r.values()) for r in shown], fmt, sys.stdout)
-    if len(shown) < len(rows):
-        print(f"… {len(rows) - len(shown):,} more rows (use -o FILE to save all, or --limit)", file=sys.stderr)
+    """``out`` on stdout in ``--format``, the first ``--limit`` rows (20 in
+    the pretty format by default), and how many more there are on stderr."""
+    stream_rows(out.to_batches(), out.schema, args, out.num_rows, Progress(quiet=True))
 
 
-def lazy_table(path: str) -> Any:
-    """A Parquet path as it is (read batch by batch); another file, read."""
-    if file_format(path) == "parquet":
-        if not os.path.exists(path):
-            raise UsageError(f"{path}: no such file")
-        return path
-    return read_table(path)
+def lazy_table(path: str, what: str = "--data", table: str | None = None) -> Any:
+    """A Parquet or Arrow file, folder or glob as a dataset (read batch by
+    batch); another format, read (segql.cliio; CSV typed as read_table says)."""
+    return discover(path, what).lazy(schema_for(SCHEMA, table))
 
 
 def cmd_why(args: argparse.Namespace) -> int:
     program = load_program(args.file)
     data = read_table(args.data)
-    options = evaluation_options(args)
+    options = evaluation_options(args, program)
     if "key" not in options:
         raise UsageError("--key is needed: the column that holds --id")
     text = program.why(
@@ -750,7 +724,7 @@ def explain_counts(program: segql.Program, args: argparse.Namespace) -> int:
         raise UsageError("--counts needs --data (the customers to count)")
     with progress(f"reading {args.data}"):
         data = lazy_table(args.data)
-    options = evaluation_options(args)
+    options = evaluation_options(args, program)
     with progress("counting each clause"):
         attrition = program.attrition(data, args.segment, **options)
     fmt = output_format(args.format)
@@ -769,7 +743,7 @@ def explain_counts(program: segql.Program, args: argparse.Namespace) -> int:
 
 def cmd_sql(args: argparse.Namespace) -> int:
     program = load_program(args.file)
-    options = evaluation_options(args)
+    options = evaluation_options(args, program)
     related = {name: schema_of(obj) for name, obj in options.pop("related", {}).items()}
     # --row-order is accepted and ignored (deprecated: first/last … by need no row order).
     text = program.to_sql(
@@ -783,18 +757,13 @@ def cmd_sql(args: argparse.Namespace) -> int:
     return 0
 
 
-def schema_of(data: Any) -> pa.Schema:
-    """The schema of a table, or of a data file (Parquet: from its footer, no rows read)."""
-    if isinstance(data, pa.Table):
-        return data.schema
-    if file_format(data) == "parquet":
-        import pyarrow.dataset as ds
-
-        try:
-            return ds.dataset(data, format="parquet").schema
-        except (OSError, pa.ArrowException) as exc:
-            raise UsageError(f"{data}: {exc}") from None
-    return read_table(data).schema
+def schema_of(data: Any, table: str | None = None) -> pa.Schema:
+    """The schema of a table, or of a data file, folder or glob (Parquet,
+    Arrow: from the files' footers, no rows read; CSV typed as read_table says)."""
+    if not isinstance(data, str):
+        return data.schema  # a table or a dataset
+    schema: pa.Schema = lazy_table(data, table=table).schema
+    return schema
 
 
 def cmd_fmt(args: argparse.Namespace) -> int:
@@ -978,6 +947,12 @@ def add_data_options(p: argparse.ArgumentParser, required: bool) -> None:
         "--related", action="append", metavar="NAME=PATH", help="a related table, e.g. orders=orders.parquet"
     )
     p.add_argument("--key", metavar="COLUMN", help="the key column joining related tables (and naming --id)")
+    p.add_argument(
+        "--schema",
+        action="append",
+        metavar="NAME=TYPE",
+        help="CSV column types: int float string bool date timestamp, e.g. zip=string (repeatable, or a,b)",
+    )
 
 
 def add_evaluation_options(p: argparse.ArgumentParser) -> None:
@@ -988,6 +963,7 @@ def add_evaluation_options(p: argparse.ArgumentParser) -> None:
         help="IANA time zone of calendar notions: today, days, hours, weekdays (default: UTC), e.g. Europe/Warsaw",
     )
     p.add_argument("--param", action="append", metavar="NAME=VALUE", help="a parameter value, e.g. min_spend=800")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr (errors and warnings still show)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -1016,8 +992,11 @@ def build_parser() -> argparse.ArgumentParser:
     add_data_options(p, required=True)
     add_evaluation_options(p)
     p.add_argument("-o", "--output", metavar="OUT", help="write the result (.parquet .csv .arrow .jsonl)")
-    p.add_argument("--format", choices=["pretty", "plain", "json", "csv"], help="stdout format")
-    p.add_argument("--limit", type=int, help="rows to print (default: 20 on a terminal, all otherwise)")
+    p.add_argument("--format", choices=["pretty", "plain", "json", "csv"], help="stdout format (not with -o)")
+    p.add_argument(
+        "--limit", type=int, help="rows to print (default: 20 in the pretty format, all otherwise; not with -o)"
+    )
+    p.add_argument("--members-of", metavar="SEGMENT", help="only the rows of this segment's members")
     p.add_argument(
         "--engine",
         choices=["arrow", "spark"],
@@ -1131,12 +1110,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
+    global QUIET, SCHEMA
+    QUIET = bool(getattr(args, "quiet", False))
     # A termination request (kill, a scheduler's timeout) unwinds like Ctrl-C,
     # so a half-written output's temporary file is removed (segql.output).
     previous = None
     if threading.current_thread() is threading.main_thread():
         previous = signal.signal(signal.SIGTERM, _terminate)
     try:
+        SCHEMA = parse_schema(getattr(args, "schema", None))
         result: int = args.func(args)
         return result
     except KeyboardInterrupt:
@@ -1149,9 +1131,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except BrokenPipeError:
-        # Output piped into `head` and closed early: not an error.
-        with contextlib.suppress(OSError):
-            sys.stderr.close()
+        # Output piped into `head` and closed early: not an error.  Whatever is
+        # still buffered for stdout goes nowhere (no "Exception ignored" at exit).
+        _discard_stdout()
         return 0
     except OSError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -1159,6 +1141,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+
+
+def _discard_stdout() -> None:
+    with contextlib.suppress(OSError, ValueError, AttributeError, io.UnsupportedOperation):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
 
 
 def _terminate(signum: int, frame: Any) -> None:
