@@ -222,3 +222,15 @@ def test_run_and_count_read_a_string_param_as_written(tmp_path: Path, capsys: py
     assert (code, out) == (0, "customer_id,local\n1,true\n2,false\n"), err
     code, out, err = run(capsys, "count", tmp_path / "zip.segql", *common, "--format", "json")
     assert code == 0 and '"segments": {"local": 1}' in out, err
+
+
+def test_a_duration_reads_the_same_in_every_format(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """JSON lines wrote Python's timedelta text (``59 days, 0:00:00``); CSV, plain and JSON now agree."""
+    stamp = dt.datetime(2026, 1, 1, 12, tzinfo=dt.UTC)
+    pq.write_table(pa.table({"id": [1], "ts": pa.array([stamp], pa.timestamp("us", "UTC"))}), tmp_path / "d.parquet")
+    (tmp_path / "d.segql").write_text("feature waited = now - ts\n", encoding="utf-8")
+    common = ["run", tmp_path / "d.segql", "--data", tmp_path / "d.parquet", "--key", "id", "--as-of", "2026-03-01"]
+    outputs = {fmt: run(capsys, *common, "--format", fmt)[1] for fmt in ("csv", "json", "plain")}
+    assert outputs["csv"] == "id,waited\n1,58.5 days\n"
+    assert outputs["json"] == '{"id": 1, "waited": "58.5 days"}\n'
+    assert outputs["plain"].splitlines()[1].split() == ["1", "58.5", "days"]

@@ -31,6 +31,7 @@ A closed pipe (``segql run … | head``) raises BrokenPipeError from the write;
 from __future__ import annotations
 
 import codecs
+import datetime as dt
 import glob
 import json
 import os
@@ -359,7 +360,9 @@ def csv_rows_text(header: list[str], rows: list[list[Any]]) -> str:
 
 
 def _json_default(value: Any) -> str:
-    return str(value)
+    """A value JSON has no form for, as text: a duration as the plain and CSV
+    formats write it (``59 days``, not Python's ``59 days, 0:00:00``)."""
+    return cell(value) if isinstance(value, dt.timedelta) else str(value)
 
 
 def json_lines(batch: pa.RecordBatch | pa.Table) -> bytes:

@@ -40,18 +40,10 @@ def _fsync_directory(directory: str) -> None:
         os.close(fd)
 
 
-def _temporary_beside(target: str) -> str:
-    """Create (exclusively) an empty temporary file in the target's folder.
-    Created with mode 0o666 so the umask applies, as for any new file."""
+def _temporary_name(target: str) -> str:
+    """A fresh name for a temporary file in the target's folder (64 random bits)."""
     directory, name = os.path.split(target)
-    while True:
-        candidate = os.path.join(directory, f".{name}.{secrets.token_hex(4)}{PARTIAL_SUFFIX}")
-        try:
-            fd = os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        except FileExistsError:  # pragma: no cover - 2**32 names
-            continue
-        os.close(fd)
-        return candidate
+    return os.path.join(directory, f".{name}.{secrets.token_hex(8)}{PARTIAL_SUFFIX}")
 
 
 @contextlib.contextmanager
@@ -62,8 +54,17 @@ def atomic_output(path: str | os.PathLike[str]) -> Iterator[str]:
     untouched.  A symlink target keeps its link: the file it points to is replaced.
     Raises OSError when the temporary cannot be created or renamed."""
     target = os.path.realpath(os.fspath(path))
-    temporary = _temporary_beside(target)
+    temporary = _temporary_name(target)
+    # Created inside the try: an interruption (a signal handler raising) that
+    # lands just after the file is created still removes it.  Mode 0o666, so
+    # the umask applies as for any new file.
     try:
+        while True:
+            try:
+                os.close(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+                break
+            except FileExistsError:  # pragma: no cover - 2**64 names
+                temporary = _temporary_name(target)
         yield temporary
         with contextlib.suppress(FileNotFoundError):
             # An existing target keeps its permission bits.
