@@ -103,14 +103,17 @@ def check_output(args: argparse.Namespace, more: Sequence[tuple[str, Any]] = ())
     if not args.output:
         return
     file_format(args.output)
+    refuse_output_over_input(args.output, [*named_inputs(args), *more])
+
+
+def named_inputs(args: argparse.Namespace) -> list[tuple[str, Any]]:
+    """The segment file, --data and the related tables, as given, named for messages."""
     related = [spec.partition("=") for spec in args.related or []]
-    inputs = [
+    return [
         ("the segment file", args.file),
         ("--data", args.data),
         *((f"related table '{name}'", path) for name, _, path in related if path),
-        *more,
     ]
-    refuse_output_over_input(args.output, inputs)
 
 
 def related_sources(specs: Sequence[str]) -> dict[str, Any]:
@@ -118,9 +121,7 @@ def related_sources(specs: Sequence[str]) -> dict[str, Any]:
     read lazily (needed columns only)."""
     out: dict[str, Any] = {}
     for spec in specs:
-        name, sep, path = spec.partition("=")
-        if not sep or not name or not path:
-            raise UsageError(f"--related takes NAME=PATH, got {spec!r}")
+        name, path = _related_spec(spec)
         out[name] = lazy_table(path, what=f"--related {name}", table=name)
     return out
 
@@ -506,13 +507,7 @@ def check_plot_path(args: argparse.Namespace) -> None:
         plot_format(args.plot)
     except SegqlError as exc:
         raise UsageError(f"--plot {exc.message}" + (f"; {exc.hint}" if exc.hint else "")) from None
-    related = [spec.partition("=") for spec in args.related or []]
-    inputs = [
-        ("the segment file", args.file),
-        ("--data", args.data),
-        *((f"related table '{name}'", path) for name, _, path in related if path),
-    ]
-    clash = same_path_error(args.plot, inputs)
+    clash = same_path_error(args.plot, named_inputs(args))
     if clash is not None:
         raise UsageError(f"{clash}; writing it would destroy the input (choose another --plot)")
     require_matplotlib()
