@@ -965,7 +965,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="segql",
         description="segql: customer segments in a small query language, evaluated on Apache Arrow.",
-        epilog="Data files: .parquet .csv .arrow/.feather/.ipc .jsonl/.ndjson. Docs: docs/language.md",
+        epilog="Data: .parquet .csv .arrow/.feather/.ipc .jsonl/.ndjson files, folders or globs of them. "
+        "Docs: docs/cli.md (every command and flag), docs/language.md",
     )
     parser.add_argument("--version", action="version", version=f"segql {segql.__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
