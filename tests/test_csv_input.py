@@ -60,6 +60,28 @@ def test_a_stray_value_is_an_error_naming_file_line_and_column(tmp_path: Path) -
     assert out.column("a").to_pylist() == [31, 29, None, 44]
 
 
+@pytest.mark.parametrize(
+    ("cells", "stray", "line"),
+    [
+        (["1.5", "-inf", "NaN", " +2", ".5", "Infinity", "abc"] + ["7"] * 30, "abc", 8),  # numbers spelled all ways
+        (["2024-01-05", "2024-02-29", "soon"] + ["2023-12-31"] * 30, "soon", 4),
+        (["x1", "y2", "z3"], None, 0),  # text: no stray
+        (["a@b.c"] * 5 + ["1", "2"], None, 0),  # mostly text with two numbers: text
+    ],
+)
+def test_strays_are_found_among_repeated_and_special_texts(
+    tmp_path: Path, cells: list[str], stray: str | None, line: int
+) -> None:
+    """The check tests each distinct text once and skips columns that mostly cannot convert;
+    the row it reports is still the first stray's."""
+    path = write(tmp_path, "id,v\n" + "".join(f"{i},{c}\n" for i, c in enumerate(cells)))
+    if stray is None:
+        assert read_csv(path).column("v").to_pylist() == cells
+        return
+    with pytest.raises(segql.DataError, match=f"line {line}, column 'v' \\(#2\\): '{stray}' is a stray value"):
+        read_csv(path)
+
+
 def test_explicit_types_and_cells_that_do_not_match(tmp_path: Path) -> None:
     text = "id,amount,vip,seen,price\n1, 12 ,TRUE,2024-01-01T10:00:00+02:00,1.50\n2,,0,2024-01-02 00:00:00,\n"
     path = write(tmp_path, text)
