@@ -196,3 +196,24 @@ def test_timeout_is_honoured(tmp_path: Path) -> None:
     answer = client.post("/api/counts", json={"source": "segment a = x > 3", "client": "c"})
     assert answer.status_code == 422
     assert answer.json()["error"]["message"]
+
+
+def test_an_unexpected_exception_is_500_without_a_traceback(
+    setup: tuple[TestClient, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client, _ = setup
+
+    def broken(*args: Any, **kwargs: Any) -> str:
+        raise RuntimeError("secret detail")
+
+    monkeypatch.setattr(Program, "to_sql", broken)
+    answer = client.post("/api/sql", json={"source": SOURCE})
+    assert answer.status_code == 500
+    assert "secret" not in answer.text and "Traceback" not in answer.text
+    assert answer.json()["error"]["message"] == "internal error in the playground backend"
+
+
+def test_a_preview_of_an_empty_segment(setup: tuple[TestClient, Path]) -> None:
+    client, _ = setup
+    answer = client.post("/api/preview", json={"source": "segment none = age > 200", "segment": "none"})
+    assert answer.json() == {"columns": ["customer_id", "age"], "rows": []}

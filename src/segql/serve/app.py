@@ -20,6 +20,7 @@ from typing import Any
 
 import attrs
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from starlette.applications import Starlette
@@ -264,10 +265,11 @@ def create_app(workspace: Workspace) -> Starlette:
             rows.append(batch.slice(0, limit - taken))
             taken += min(batch.num_rows, limit - taken)
         reader.close()
-        ids = pa.Table.from_batches(rows, schema=reader.schema).column(ws.key) if rows else pa.array([])
+        key_type = ws.profile.schema.field(ws.key).type
+        ids = pa.Table.from_batches(rows, schema=reader.schema).column(ws.key) if rows else pa.array([], key_type)
         columns = [ws.key, *used_columns(compiled, segment, ws.profile.schema.names, ws.key)]
-        at = {v: i for i, v in enumerate(ws.profile.column(ws.key).to_pylist())}
-        picked = ws.profile.select(columns).take(pa.array([at[v] for v in ids.to_pylist()], pa.int64()))
+        positions = pc.index_in(ids, value_set=ws.profile.column(ws.key))
+        picked = ws.profile.select(columns).take(positions)
         return {"columns": columns, "rows": json.loads(json.dumps(picked.to_pylist(), default=str))}
 
     def why(ws: Workspace, body: dict[str, Any], request: Request) -> Any:
