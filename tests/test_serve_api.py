@@ -13,10 +13,11 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from starlette.testclient import TestClient
 
-from segql.errors import CancelledError
+from segql.errors import CancelledError, SegqlError
 from segql.program import Program
 from segql.serve import Workspace, create_app
 from segql.serve.app import _Clients
@@ -217,3 +218,23 @@ def test_a_preview_of_an_empty_segment(setup: tuple[TestClient, Path]) -> None:
     client, _ = setup
     answer = client.post("/api/preview", json={"source": "segment none = age > 200", "segment": "none"})
     assert answer.json() == {"columns": ["customer_id", "age"], "rows": []}
+
+
+def test_params_and_a_workspace_from_files(tmp_path: Path) -> None:
+    pq.write_table(PROFILE, tmp_path / "people.parquet")
+    pq.write_table(ORDERS, tmp_path / "orders.parquet")
+    workspace = Workspace.from_files(
+        tmp_path / "s.segql",
+        str(tmp_path / "people.parquet"),
+        {"orders": str(tmp_path / "orders.parquet")},
+        key="customer_id",
+    )
+    client = TestClient(create_app(workspace))
+    source = "param min_age: int = 30\nsegment old = age >= $min_age\n"
+    [(over_40,)] = duck("select count(*) from p where age >= 40")
+    got = client.post("/api/counts", json={"source": source, "params": {"min_age": 40}}).json()
+    assert got["sizes"] == {"old": over_40}
+    wrong = client.post("/api/counts", json={"source": source, "params": {"min_age": "x"}})
+    assert wrong.status_code == 422
+    with pytest.raises(SegqlError, match="no such file"):
+        Workspace.from_files(tmp_path / "s.segql", str(tmp_path / "missing.parquet"))

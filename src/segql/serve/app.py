@@ -30,8 +30,8 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from segql import editor
-from segql.cliio import file_format, read_file
-from segql.errors import CancelledError, SegqlError
+from segql.cliio import UsageError, file_format, read_file
+from segql.errors import CancelledError, DataError, SegqlError
 from segql.limits import DEFAULT_LIMITS, Limits
 from segql.output import atomic_output
 from segql.program import Program
@@ -67,9 +67,13 @@ class Workspace:
         key: str | None = None,
         **options: Any,
     ) -> Workspace:
-        """A workspace over data files, read whole with the CLI's readers."""
-        profile = read_file(data, file_format(data))
-        tables = {name: read_file(path, file_format(path)) for name, path in (related or {}).items()}
+        """A workspace over data files, read whole with the CLI's readers; a
+        file that cannot be read is a DataError."""
+        try:
+            profile = read_file(data, file_format(data))
+            tables = {name: read_file(path, file_format(path)) for name, path in (related or {}).items()}
+        except UsageError as exc:
+            raise DataError(str(exc)) from None
         return cls(segment_file, profile, tables, key, **options)
 
     def context(self) -> editor.EditorContext:
