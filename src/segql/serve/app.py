@@ -1,0 +1,373 @@
+"""The playground's JSON API on Starlette (docs/decisions.md 157-165).
+
+Every endpoint is a POST of a JSON object (at most ``MAX_BODY_BYTES``; 413
+beyond) and answers JSON.  No endpoint takes a file path: the only file
+written is the workspace's segment file, the only data read is the
+workspace's, loaded once.  Evaluations run in a worker thread under the
+workspace's limits and timeout; a newer ``/api/counts`` request of the same
+``client`` cancels the one it supersedes.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import threading
+from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from segql import editor
+from segql.cliio import UsageError, file_format, read_file
+from segql.errors import CancelledError, DataError, SegqlError
+from segql.limits import DEFAULT_LIMITS, Limits
+from segql.output import atomic_output
+from segql.program import Program
+
+MAX_BODY_BYTES = 256 * 1024
+"""The largest request body accepted (413 beyond)."""
+
+MAX_PREVIEW_ROWS = 100
+DEFAULT_TIMEOUT = 10.0
+"""Seconds an evaluation may run before it is stopped (CancelledError)."""
+
+
+@attrs.define
+class Workspace:
+    """What the server works on: the one segment file it may write, the
+    profile table and related tables (read once), the key, the limits and
+    the evaluation timeout."""
+
+    segment_file: Path = attrs.field(converter=Path)
+    profile: pa.Table
+    related: dict[str, pa.Table] = attrs.field(factory=dict)
+    key: str | None = None
+    limits: Limits = DEFAULT_LIMITS
+    timeout: float | None = DEFAULT_TIMEOUT
+    max_body_bytes: int = MAX_BODY_BYTES
+
+    @classmethod
+    def from_files(
+        cls,
+        segment_file: str | Path,
+        data: str,
+        related: Mapping[str, str] | None = None,
+        key: str | None = None,
+        **options: Any,
+    ) -> Workspace:
+        """A workspace over data files, read whole with the CLI's readers; a
+        file that cannot be read is a DataError."""
+        try:
+            profile = read_file(data, file_format(data))
+            tables = {name: read_file(path, file_format(path)) for name, path in (related or {}).items()}
+        except UsageError as exc:
+            raise DataError(str(exc)) from None
+        return cls(segment_file, profile, tables, key, **options)
+
+    def context(self) -> editor.EditorContext:
+        return editor.EditorContext(
+            schema=self.profile.schema, related={n: t.schema for n, t in self.related.items()}, key=self.key
+        )
+
+
+class BadRequest(Exception):
+    """A request the API cannot read (not a segql error): answered with 400."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+def _error_body(message: str, hint: str | None = None, exc: SegqlError | None = None) -> dict[str, Any]:
+    return {
+        "error": {
+            "message": message,
+            "hint": hint,
+            "line": exc.line if exc else None,
+            "column": exc.column if exc else None,
+            "end_line": exc.end_line if exc else None,
+            "end_column": exc.end_column if exc else None,
+        }
+    }
+
+
+def _segql_error(exc: SegqlError) -> JSONResponse:
+    return JSONResponse(_error_body(exc.message, exc.hint, exc), status_code=422)
+
+
+def _range(r: editor.Range) -> dict[str, Any]:
+    return {
+        "start": {"line": r.start.line, "character": r.start.column},
+        "end": {"line": r.end.line, "character": r.end.column},
+    }
+
+
+class _Clients:
+    """The running evaluation of each client: a new one cancels the old."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._running: dict[str, threading.Event] = {}
+
+    def start(self, client: str) -> threading.Event:
+        event = threading.Event()
+        with self._lock:
+            previous = self._running.get(client)
+            if previous is not None:
+                previous.set()
+            self._running[client] = event
+        return event
+
+    def finish(self, client: str, event: threading.Event) -> None:
+        with self._lock:
+            if self._running.get(client) is event:
+                del self._running[client]
+
+
+async def _read_json(request: Request, limit: int) -> dict[str, Any]:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise BadRequest(f"the request is larger than {limit:,} bytes", 413)
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise BadRequest(f"the request is larger than {limit:,} bytes", 413)
+    try:
+        value = json.loads(bytes(body) or b"{}")
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BadRequest(f"the request body is not JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise BadRequest("the request body must be a JSON object")
+    return value
+
+
+def _field(body: Mapping[str, Any], name: str, kind: type | tuple[type, ...], default: Any = ...) -> Any:
+    if name not in body or body[name] is None:
+        if default is ...:
+            raise BadRequest(f"the request needs '{name}'")
+        return default
+    value = body[name]
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
+        raise BadRequest(f"'{name}' has the wrong type ({type(value).__name__})")
+    return value
+
+
+Handler = Callable[[Workspace, dict[str, Any], Request], Any]
+
+
+def create_app(workspace: Workspace) -> Starlette:
+    """The playground's ASGI application over ``workspace``."""
+    clients = _Clients()
+    write_lock = threading.Lock()
+
+    def program(body: Mapping[str, Any]) -> Program:
+        source = _field(body, "source", str)
+        return Program(source, limits=workspace.limits, source_name=workspace.segment_file.name)
+
+    def options(body: Mapping[str, Any]) -> dict[str, Any]:
+        return {
+            "key": workspace.key,
+            "related": workspace.related,
+            "params": _field(body, "params", dict, None),
+            "as_of": _field(body, "as_of", str, None),
+            "time_zone": _field(body, "time_zone", str, None),
+        }
+
+    def diagnostics(ws: Workspace, body: dict[str, Any], request: Request) -> Any:
+        found = editor.diagnostics(_field(body, "source", str), ws.context())
+        return [
+            {
+                "range": _range(d.range),
+                "severity": d.severity,
+                "message": d.message,
+                "hint": d.hint,
+                "code": d.code,
+                "suggestions": list(d.suggestions),
+            }
+            for d in found
+        ]
+
+    def position(body: Mapping[str, Any]) -> editor.Position:
+        line, character = _field(body, "line", int), _field(body, "character", int)
+        if line < 0 or character < 0:
+            raise BadRequest("'line' and 'character' are 0-based: not negative")
+        return editor.Position(line, character)
+
+    def complete(ws: Workspace, body: dict[str, Any], request: Request) -> Any:
+        items = editor.complete(_field(body, "source", str), position(body), ws.context())
+        return [attrs.asdict(item) for item in items]
+
+    def hover(ws: Workspace, body: dict[str, Any], request: Request) -> Any:
+        found = editor.hover(_field(body, "source", str), position(body), ws.context())
+        return None if found is None else {"range": _range(found.range), "markdown": found.markdown}
+
+    def counts(ws: Workspace, body: dict[str, Any], request: Request) -> Any:
+        client = _field(body, "client", str, "")
+        request_id = body.get("request_id")
+        compiled = program(body)
+        event = clients.start(client)
+        try:
+            result = compiled.counts(ws.profile, timeout=ws.timeout, cancel=event, **options(body))
+        except CancelledError as exc:
+            if event.is_set():
+                return {"request_id": request_id, "cancelled": True, "message": "superseded by a newer request"}
+            raise exc
+        finally:
+            clients.finish(client, event)
+        return {
+            "request_id": request_id,
+            "cancelled": False,
+            "rows": result.rows,
+            "sizes": result.sizes,
+            "shares": result.shares,
+            "overlap": result.overlap,
+            "descriptions": result.descriptions,
+            "as_of": result.as_of,
+        }
+
+    def attrition(ws: Workspace, body: dict[str, Any], request: Request) -> Any:
+        result = program(body).attrition(ws.profile, _field(body, "segment", str), timeout=ws.timeout, **options(body))
+        return {
+            "rows": result.rows,
+            "steps": [
+                {"segment": s.segment, "step": s.step, "clause": s.clause, "customers": s.customers}
+                for s in result.steps
+            ],
+        }
+
+    def members(compiled: Program, segment: str, body: Mapping[str, Any]) -> pa.RecordBatchReader:
+        return compiled.stream(workspace.profile, members_of=segment, timeout=workspace.timeout, **options(body))
+
+    def preview(ws: Workspace, body: dict[str, Any], request: Request) -> Any:
+        compiled = program(body)
+        segment = _field(body, "segment", str)
+        limit = _field(body, "limit", int, 20)
+        if not 0 <= limit <= MAX_PREVIEW_ROWS:
+            raise BadRequest(f"'limit' must be between 0 and {MAX_PREVIEW_ROWS}")
+        if ws.key is None:
+            raise BadRequest("the preview needs the workspace's key column")
+        rows: list[pa.RecordBatch] = []
+        taken = 0
+        reader = members(compiled, segment, body)
+        for batch in reader:
+            if taken >= limit:
+                break
+            rows.append(batch.slice(0, limit - taken))
+            taken += min(batch.num_rows, limit - taken)
+        reader.close()
+        key_type = ws.profile.schema.field(ws.key).type
+        ids = pa.Table.from_batches(rows, schema=reader.schema).column(ws.key) if rows else pa.array([], key_type)
+        columns = [ws.key, *used_columns(compiled, segment, ws.profile.schema.names, ws.key)]
+        positions = pc.index_in(ids, value_set=ws.profile.column(ws.key))
+        picked = ws.profile.select(columns).take(positions)
+        return {"columns": columns, "rows": json.loads(json.dumps(picked.to_pylist(), default=str))}
+
+    def why(ws: Workspace, body: dict[str, Any], request: Request) -> Any:
+        if ws.key is None:
+            raise BadRequest("'why' needs the workspace's key column")
+        if "id" not in body:
+            raise BadRequest("the request needs 'id'")
+        text = program(body).why(
+            ws.profile,
+            key=ws.key,
+            id=body["id"],
+            segment=_field(body, "segment", str, None),
+            related=ws.related,
+            as_of=_field(body, "as_of", str, None),
+            params=_field(body, "params", dict, None),
+            time_zone=_field(body, "time_zone", str, None),
+        )
+        return {"text": str(text)}
+
+    def save(ws: Workspace, body: dict[str, Any], request: Request) -> Any:
+        source = _field(body, "source", str)
+        found = diagnostics(ws, body, request)
+        with write_lock, atomic_output(ws.segment_file) as temporary:
+            Path(temporary).write_text(source, encoding="utf-8")
+        return {"saved": True, "bytes": len(source.encode("utf-8")), "diagnostics": found}
+
+    def sql(ws: Workspace, body: dict[str, Any], request: Request) -> Any:
+        text = program(body).to_sql(
+            _field(body, "dialect", str, "duckdb"),
+            schema=ws.profile.schema,
+            related={n: t.schema for n, t in ws.related.items()},
+            key=ws.key,
+            as_of=_field(body, "as_of", str, None),
+            params=_field(body, "params", dict, None),
+            time_zone=_field(body, "time_zone", str, None),
+        )
+        return {"sql": text}
+
+    def download(ws: Workspace, body: dict[str, Any], request: Request) -> Any:
+        kind = request.query_params.get("format", _field(body, "format", str, "csv"))
+        if kind not in ("csv", "parquet"):
+            raise BadRequest(f"format must be csv or parquet, not {kind!r}")
+        table = members(program(body), _field(body, "segment", str), body).read_all()
+        sink = io.BytesIO()
+        if kind == "csv":
+            pacsv.write_csv(table, sink)
+            return Response(sink.getvalue(), media_type="text/csv")
+        pq.write_table(table, sink)
+        return Response(sink.getvalue(), media_type="application/vnd.apache.parquet")
+
+    def endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+        async def run(request: Request) -> Response:
+            try:
+                body = await _read_json(request, workspace.max_body_bytes)
+                result = await run_in_threadpool(handler, workspace, body, request)
+            except BadRequest as exc:
+                return JSONResponse(_error_body(exc.message), status_code=exc.status)
+            except SegqlError as exc:
+                return _segql_error(exc)
+            except Exception:
+                return JSONResponse(_error_body("internal error in the playground backend"), status_code=500)
+            return result if isinstance(result, Response) else JSONResponse(result)
+
+        return run
+
+    async def index(request: Request) -> Response:
+        return PlainTextResponse("segql playground backend: the page comes in a later step; the API is under /api/.")
+
+    handlers: dict[str, Handler] = {
+        "diagnostics": diagnostics,
+        "complete": complete,
+        "hover": hover,
+        "counts": counts,
+        "attrition": attrition,
+        "preview": preview,
+        "why": why,
+        "save": save,
+        "download": download,
+        "sql": sql,
+    }
+    routes = [Route("/", index, methods=["GET"])]
+    routes += [Route(f"/api/{name}", endpoint(h), methods=["POST"]) for name, h in handlers.items()]
+    app = Starlette(routes=routes)
+    app.state.clients = clients
+    return app
+
+
+def used_columns(compiled: Program, segment: str, names: list[str], key: str | None) -> list[str]:
+    """The profile columns a segment's declaration names (as whole words of
+    its text), in the table's order -- a simple reading, not the plan."""
+    text = compiled.source
+    for decl in compiled.tree.decls:
+        if getattr(decl, "name", None) == segment and decl.span.known:
+            text = compiled.source[decl.span.start : decl.span.end]
+            break
+    words = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", text))
+    return [n for n in names if n in words and n != key]
