@@ -52,7 +52,6 @@ from segql.cliio import (
     file_format,
     not_utf8,
     parse_schema,
-    render_table,
     write_file,
     write_rows,
 )
@@ -62,7 +61,7 @@ from segql.output import atomic_output, same_path_error
 from segql.params import bind_params
 from segql.parse import calendar_hint
 from segql.program import resolve_as_of
-from segql.report import Counts, plot_format, require_matplotlib
+from segql.report import Counts, plot_format, render_table, require_matplotlib
 from segql.span import NO_SPAN
 from segql.suggest import did_you_mean, reworded_for_command_line, suggest
 from segql.timezones import check_time_zone
@@ -385,15 +384,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.output:
         refuse_output_over_input(args.output, discovered_inputs(args))
     warn_without_key(options)
-    related = options.get("related", {})
+    related_rows = {name: count_rows(table) for name, table in options.get("related", {}).items()}
     size = count_rows(data)
-    sizes = [size, *(count_rows(table) for table in related.values())]
+    sizes = [size, *related_rows.values()]
     small = all(n is not None for n in sizes) and sum(n or 0 for n in sizes) <= SMALL_INPUT_ROWS
     total = None if members_of else size
     shown = Progress(total=total, label="members" if members_of else "rows", quiet=QUIET, small=small)
     with shown:
-        if related:
-            shown.set_phase("reading " + ", ".join(_sized(name, table) for name, table in related.items()))
+        if related_rows:
+            sized = (name if rows is None else f"{name} ({rows:,} rows)" for name, rows in related_rows.items())
+            shown.set_phase("reading " + ", ".join(sized))
         else:
             shown.set_phase(f"evaluating {len(program.segments)} segments")
         reader = program.stream(data, members_of=members_of, **options)
@@ -417,11 +417,6 @@ def warn_without_key(options: dict[str, Any]) -> None:
             "row order; give --key COLUMN (the customers' id) to include it",
             file=sys.stderr,
         )
-
-
-def _sized(name: str, table: Any) -> str:
-    rows = count_rows(table)
-    return f"{name} ({rows:,} rows)" if rows is not None else name
 
 
 def emit_result(batches: Any, schema: pa.Schema, args: argparse.Namespace, total: int | None, shown: Progress) -> int:
@@ -706,7 +701,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
         if value:
             raise UsageError(f"{flag} is used only with --counts (the plan does not depend on it)")
     if args.data:
-        text = program.explain(read_table(args.data).schema, related=related_sources(args.related or []) or None)
+        text = program.explain(schema_of(args.data), related=related_sources(args.related or []) or None)
     else:
         text = program.explain()
     sys.stdout.write(text)

@@ -50,6 +50,7 @@ import pyarrow.dataset as ds
 from segql.csvinput import parse_schema_option, read_csv
 from segql.errors import DataError
 from segql.output import atomic_output
+from segql.report import render_table
 
 
 class UsageError(Exception):
@@ -258,22 +259,6 @@ def cell(value: Any) -> str:
     if isinstance(value, str):
         return value
     return show(value)
-
-
-def render_table(rows: list[list[str]], header: list[str], pretty: bool, right: set[int] | None = None) -> str:
-    right = right or set()
-    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(header)]
-
-    def line(cells: list[str]) -> str:
-        parts = [c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths))]
-        return ("│ " + " │ ".join(parts) + " │") if pretty else "  ".join(parts).rstrip()
-
-    if not pretty:
-        return "\n".join([line(header), *(line(r) for r in rows)]) + "\n"
-    top = "┌─" + "─┬─".join("─" * w for w in widths) + "─┐"
-    mid = "├─" + "─┼─".join("─" * w for w in widths) + "─┤"
-    bottom = "└─" + "─┴─".join("─" * w for w in widths) + "─┘"
-    return "\n".join([top, line(header), mid, *(line(r) for r in rows), bottom]) + "\n"
 
 
 _NEEDS_QUOTES = r'[,"\r\n]|^$'

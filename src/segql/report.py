@@ -194,15 +194,29 @@ class _Printed:
         printer.text(self.text())
 
 
-def _text_table(header: Sequence[str], rows: Sequence[Sequence[str]], right: set[int]) -> list[str]:
-    """Columns separated by two spaces; ``right`` columns right-aligned."""
+def table_lines(
+    header: Sequence[str], rows: Sequence[Sequence[str]], right: set[int] | None = None, pretty: bool = False
+) -> list[str]:
+    """A text table's lines: columns separated by two spaces, or (``pretty``)
+    drawn with box characters; ``right`` columns right-aligned."""
+    right = right or set()
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(header)]
 
     def line(cells: Sequence[str]) -> str:
         parts = [c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths))]
-        return "  ".join(parts).rstrip()
+        return ("│ " + " │ ".join(parts) + " │") if pretty else "  ".join(parts).rstrip()
 
-    return [line(header), *(line(r) for r in rows)]
+    if not pretty:
+        return [line(header), *(line(r) for r in rows)]
+    top = "┌─" + "─┬─".join("─" * w for w in widths) + "─┐"
+    mid = "├─" + "─┼─".join("─" * w for w in widths) + "─┤"
+    bottom = "└─" + "─┴─".join("─" * w for w in widths) + "─┘"
+    return [top, line(header), mid, *(line(r) for r in rows), bottom]
+
+
+def render_table(rows: list[list[str]], header: list[str], pretty: bool, right: set[int] | None = None) -> str:
+    """:func:`table_lines` as one text, each line ended."""
+    return "\n".join(table_lines(header, rows, right, pretty)) + "\n"
 
 
 # ------------------------------------------------------------------ Counts
@@ -297,16 +311,16 @@ class Counts(_Printed):
             [n, f"{self.sizes[n]:,}", _percent(self.shares[n]), " ".join((self.descriptions.get(n) or "").split())]
             for n in self.segments
         ]
-        lines += _text_table(["segment", "members", "share", "description"], rows, {1, 2})
+        lines += table_lines(["segment", "members", "share", "description"], rows, {1, 2})
         if len(self.segments) >= 2:
             lines += ["", "overlap (customers in both)"]
             matrix = [[a, *(f"{self.overlap[a][b]:,}" for b in self.segments)] for a in self.segments]
-            lines += _text_table(["", *self.segments], matrix, set(range(1, len(self.segments) + 1)))
+            lines += table_lines(["", *self.segments], matrix, set(range(1, len(self.segments) + 1)))
         if self.allocation is not None:
             lines += ["", "allocation (each customer in the first of the priority it is in)"]
             shown = [*self.allocation.items(), ("(none)", self.unallocated or 0)]
             body = [[n, f"{m:,}", _percent(_share(m, self.rows))] for n, m in shown]
-            lines += _text_table(["segment", "members", "share"], body, {1, 2})
+            lines += table_lines(["segment", "members", "share"], body, {1, 2})
         return "\n".join(lines) + "\n"
 
     def _repr_html_(self) -> str:
@@ -621,7 +635,7 @@ class Attrition(_Printed):
         lines: list[str] = []
         for segment in self.segments:
             lines += [*([""] if lines else []), self.title(segment)]
-            lines += _text_table(self.HEADER, self.cells(segment, separators), {0, 2, 3, 4})
+            lines += table_lines(self.HEADER, self.cells(segment, separators), {0, 2, 3, 4})
         return "\n".join(lines) + "\n"
 
     def _repr_html_(self) -> str:
