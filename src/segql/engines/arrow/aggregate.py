@@ -33,6 +33,7 @@ after every number, -0.0 before 0.0), so the row order of the table never does.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -43,6 +44,7 @@ from segql import ast
 from segql.engines.arrow.exactsum import group_fsum, group_int_sum_rounded
 from segql.engines.arrow.executor import Executor, decode, is_true
 from segql.engines.arrow.keys import KeyIndex
+from segql.engines.arrow.parallel import run_all
 from segql.engines.arrow.related import RelatedSource, normalize_key
 from segql.engines.arrow.values import decimal_to_float64
 from segql.errors import EvaluationError
@@ -58,20 +60,42 @@ def compute_aggregates(
     key: str,
     columns: dict[str, frozenset[str]],
     make_executor: Callable[[pa.Table, str], Executor],
+    workers: int = 1,
 ) -> dict[ast.Aggregate, pa.Array]:
-    """The value of every aggregate for every profile row."""
+    """The value of every aggregate for every profile row (the related
+    tables on up to ``workers`` threads)."""
+    results: dict[ast.Aggregate, pa.Array] = {}
+    tasks = aggregate_tasks(aggregates, index, sources, key, columns, make_executor, workers)
+    for found in run_all(tasks, workers, "segql-related"):
+        results.update(found)
+    return results
+
+
+def aggregate_tasks(
+    aggregates: Sequence[ast.Aggregate],
+    index: KeyIndex,
+    sources: dict[str, RelatedSource],
+    key: str,
+    columns: dict[str, frozenset[str]],
+    make_executor: Callable[[pa.Table, str], Executor],
+    workers: int = 1,
+) -> list[Callable[[], dict[ast.Aggregate, pa.Array]]]:
+    """One independent task per related table, computing the value of each
+    of its aggregates for every profile row (a task may use ``workers``
+    threads for its own parts: key lookups, reductions)."""
     by_table: dict[str, list[ast.Aggregate]] = {}
     for agg in aggregates:
         group = by_table.setdefault(agg.table, [])
         if agg not in group:
             group.append(agg)
-    results: dict[ast.Aggregate, pa.Array] = {}
-    for table_name, group in by_table.items():
+
+    def task(table_name: str, group: list[ast.Aggregate]) -> dict[ast.Aggregate, pa.Array]:
         wanted = [key, *sorted(c for c in columns.get(table_name, frozenset()) if c != key)]
-        data = sources[table_name].read(wanted)
+        data = sources[table_name].read(wanted, threads=workers > 1)
         executor = make_executor(data, table_name)
-        results.update(_table_aggregates(group, data.column(key), index, executor))
-    return results
+        return _table_aggregates(group, data.column(key), index, executor, workers)
+
+    return [functools.partial(task, name, group) for name, group in by_table.items()]
 
 
 def _filter(value: pa.ChunkedArray | pa.Scalar, rows: int) -> pa.ChunkedArray:
@@ -86,6 +110,7 @@ def _table_aggregates(
     raw_keys: pa.ChunkedArray,
     index: KeyIndex,
     executor: Executor,
+    workers: int = 1,
 ) -> dict[ast.Aggregate, pa.Array]:
     total = len(raw_keys)
     wheres = [_filter(executor.eval(a.where), total) if a.where is not None else None for a in group]
@@ -98,25 +123,47 @@ def _table_aggregates(
             keep_any = pc.or_(keep_any, w)
         candidate_rows = pc.indices_nonzero(keep_any).to_numpy().astype(np.int64)
         keys = pc.take(keys, candidate_rows)
-    positions = index.positions(keys)
+    positions = index.positions(keys, workers)
     matched = positions >= 0
     rows = np.flatnonzero(matched) if candidate_rows is None else candidate_rows[matched]
     groups = Groups(index.num_rows, positions[matched])
     row_indices = pa.array(rows)
+    # The expressions on this executor first (its memo is not shared between
+    # threads), then the reductions as independent tasks: one per (value,
+    # where), so a sum and an avg of the same values still add them once.
+    evaluated = [
+        (
+            agg,
+            where,
+            executor.eval(agg.value) if agg.value is not None else None,
+            executor.eval(agg.by) if agg.by is not None else None,
+        )
+        for agg, where in zip(group, wheres, strict=True)
+    ]
+    shared: dict[tuple[ast.Node | None, ast.Node | None], list[int]] = {}
+    for i, agg in enumerate(group):
+        shared.setdefault((agg.value, agg.where), []).append(i)
+
+    def reduce(indices: list[int]) -> list[pa.Array]:
+        out = []
+        for i in indices:
+            agg, where, raw_value, raw_by = evaluated[i]
+            mask = None
+            if where is not None:
+                mask = np.asarray(pc.take(where, row_indices).to_numpy(zero_copy_only=False), dtype=bool)
+            value = _take(raw_value, row_indices, total) if raw_value is not None else None
+            by = _take(raw_by, row_indices, total) if raw_by is not None else None
+            try:
+                out.append(groups.reduce(agg, mask, value, by, executor.functions.aggregate(agg.func)))
+            except OverflowError:
+                raise EvaluationError(f"integer overflow in {agg.func}({agg.table} …)", span=agg.span) from None
+        return out
+
+    tasks = [functools.partial(reduce, indices) for indices in shared.values()]
     results: dict[ast.Aggregate, pa.Array] = {}
-    for agg, where in zip(group, wheres):
-        mask = None
-        if where is not None:
-            mask = np.asarray(pc.take(where, row_indices).to_numpy(zero_copy_only=False), dtype=bool)
-        value = None
-        if agg.value is not None:
-            value = _take(executor.eval(agg.value), row_indices, total)
-        by = _take(executor.eval(agg.by), row_indices, total) if agg.by is not None else None
-        try:
-            results[agg] = groups.reduce(agg, mask, value, by, executor.functions.aggregate(agg.func))
-        except OverflowError:
-            raise EvaluationError(f"integer overflow in {agg.func}({agg.table} …)", span=agg.span) from None
-    return results
+    for indices, values in zip(shared.values(), run_all(tasks, workers, "segql-reduce"), strict=True):
+        results.update((group[i], value) for i, value in zip(indices, values, strict=True))
+    return {agg: results[agg] for agg in group}
 
 
 def _take(value: pa.ChunkedArray | pa.Scalar, rows: pa.Array, total: int) -> pa.Array:

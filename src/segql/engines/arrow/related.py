@@ -35,13 +35,14 @@ class RelatedSource:
         assert self._dataset is not None
         return self._dataset.schema
 
-    def read(self, columns: list[str], filter: pc.Expression | None = None) -> pa.Table:
-        """The table restricted to ``columns`` (and, for datasets, to ``filter``)."""
+    def read(self, columns: list[str], filter: pc.Expression | None = None, threads: bool = True) -> pa.Table:
+        """The table restricted to ``columns`` (and, for datasets, to
+        ``filter``); ``threads``: a file is decoded on Arrow's thread pool."""
         if self._table is not None:
             return self._table.select(columns)
         assert self._dataset is not None
         try:
-            return self._dataset.to_table(columns=columns, filter=filter)
+            return self._dataset.to_table(columns=columns, filter=filter, use_threads=threads)
         except (pa.ArrowException, OSError) as exc:
             raise DataError(f"could not read related table {self.name}: {exc}") from None
 
