@@ -114,7 +114,7 @@ class ArrowEngine(Engine[Source, pa.Table, RelatedSource]):
         # Batches are evaluated on up to `workers` threads, in order; closing
         # the stream trips `stop`, so workers on batches nobody reads stop.
         stop = Stoppable(bindings.deadline)
-        executor_for = executors(bindings, stop)
+        executor_for = executors(bindings, stop if workers > 1 else None)
         related = bool(bindings.aggregates or bindings.sequences)
         calls = population_calls(planned, lambda name: bool(bindings.functions.get(name).population))  # type: ignore[union-attr]
         columns = sorted(set(planned.columns) | ({key} if key else set()))

@@ -1,0 +1,354 @@
+"""``threads=``: every core, the same bits (docs/architecture.md, "Parallelism").
+
+Evaluations on 1, 2 and 4 threads give identical tables (Arrow ``equals``)
+and identical float bit patterns, in memory (row slices, related tables
+reduced on threads) and streamed from Parquet (batches on threads), with
+float sums and averages over related values of wildly different magnitudes,
+NaN, infinities and nulls, and with a population-level function.  What the
+results are is checked against DuckDB SQL written by hand on one case.
+Invalid ``threads`` values are ParameterErrors; a stream on several threads
+still stops on cancel, raises the single-threaded error, and leaves no
+thread behind once closed.
+"""
+
+from __future__ import annotations
+
+import gc
+import threading
+import time
+import types
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
+
+import segql
+from segql.cli import main as cli_main
+
+AS_OF = "2026-06-01"
+CUSTOMERS = 200_000  # the in-memory table is sliced from PARALLEL_MIN_ROWS (200k) rows
+ORDERS = 300_000
+
+# Thread names seen by a pack function (segql-slice: a row slice; segql-batch: a streamed batch).
+seen_threads: set[str] = set()
+
+
+def _register(registry: object) -> None:
+    def probe(ctx: object, x: pa.Array) -> pa.Array:
+        # The thread evaluating (a pack function may run on a helper thread of
+        # its own: the workers alive count too).
+        names = [threading.current_thread().name, *(t.name for t in threading.enumerate())]
+        seen_threads.update(n.rstrip("_0123456789") for n in names if n.startswith(("segql-slice", "segql-batch")))
+        return x
+
+    def rank(ctx: object, x: pa.Array) -> pa.Array:
+        values = x.combine_chunks() if isinstance(x, pa.ChunkedArray) else x
+        return pc.cast(pc.rank(values, sort_keys="ascending", tiebreaker="first"), pa.float64())
+
+    registry.add("t.probe", probe, params=[("x", "float")], returns="float")  # type: ignore[attr-defined]
+    registry.add("t.rank", rank, params=[("x", "float")], returns="float", population=True)  # type: ignore[attr-defined]
+
+
+HOST = segql.PluginHost(
+    discover=False, packs={"t": types.SimpleNamespace(segql_register_functions=segql.hookimpl(_register))}
+)
+
+SOURCE = """
+feature total = sum(orders.amount)
+feature recent_avg = avg(orders.amount where day >= 50)
+feature biggest = max(orders.amount)
+feature smallest = min(orders.amount where day < 90)
+feature orders_n = count(orders)
+feature kinds = count_distinct(orders.kind)
+feature latest = last(orders.amount by day)
+feature ratio = t.probe(score) / (age + 1)
+segment spenders = sum(orders.amount where day >= 20) > 1000
+segment adults = age >= 30 and score > 0.5
+"""
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    rng = np.random.default_rng(21)
+    customers = pa.table(
+        {
+            "id": pa.array(rng.permutation(CUSTOMERS) * 3 + 7),  # not 0..n-1, not in order
+            "age": pa.array(rng.integers(18, 90, CUSTOMERS)),
+            "score": pa.array(rng.random(CUSTOMERS)),
+        }
+    )
+    ids = customers.column("id").to_numpy()
+    # Magnitudes from 1e-12 to 1e15, both signs (cancellation), a few NaN, ±inf and nulls.
+    amount = rng.standard_normal(ORDERS) * 10.0 ** rng.integers(-12, 16, ORDERS)
+    amount[rng.integers(0, ORDERS, 40)] = np.nan
+    amount[rng.integers(0, ORDERS, 10)] = np.inf
+    amount[rng.integers(0, ORDERS, 10)] = -np.inf
+    null = np.zeros(ORDERS, dtype=bool)
+    null[rng.integers(0, ORDERS, 3_000)] = True
+    orders = pa.table(
+        {
+            "id": pa.array(rng.choice(ids, ORDERS)),
+            "amount": pa.array(amount, mask=null),
+            "day": pa.array(rng.integers(0, 100, ORDERS)),
+            "kind": pa.array(rng.choice(["a", "b", "c", "d"], ORDERS)),
+        }
+    )
+    folder = tmp_path_factory.mktemp("threads")
+    pq.write_table(customers, folder / "customers.parquet", row_group_size=25_000)
+    pq.write_table(orders, folder / "orders.parquet", row_group_size=50_000)
+    return {"customers": customers, "orders": orders, "folder": folder}
+
+
+def options(data: dict[str, object], **extra: object) -> dict[str, object]:
+    return {"key": "id", "related": {"orders": data["orders"]}, "as_of": AS_OF, **extra}
+
+
+def assert_same_bits(a: pa.Table, b: pa.Table) -> None:
+    """Equal tables (Arrow ``equals``; NaN is not equal to itself there, so
+    floats are compared bit for bit: NaN, -0.0, and which rows are null)."""
+    assert a.schema == b.schema
+    assert a.num_rows == b.num_rows
+    for name in a.column_names:
+        left, right = a.column(name), b.column(name)
+        if pa.types.is_floating(left.type):
+            lbits = pc.fill_null(left, 0.0).to_numpy().view(np.uint64)
+            rbits = pc.fill_null(right, 0.0).to_numpy().view(np.uint64)
+            assert np.array_equal(lbits, rbits), name
+            assert np.array_equal(pc.is_null(left).to_numpy(), pc.is_null(right).to_numpy()), name
+        else:
+            assert left.equals(right), name
+    without_nan = [
+        t.drop_columns([n for n in t.column_names if pa.types.is_floating(t.schema.field(n).type)]) for t in (a, b)
+    ]
+    assert without_nan[0].equals(without_nan[1])
+
+
+@pytest.fixture(scope="module")
+def program() -> segql.Program:
+    return segql.compile(SOURCE, plugins=HOST)
+
+
+@pytest.fixture(scope="module")
+def one_thread(program: segql.Program, data: dict[str, object]) -> pa.Table:
+    return program.evaluate(data["customers"], threads=1, **options(data))
+
+
+def test_in_memory_results_are_bit_identical_on_any_number_of_threads(
+    program: segql.Program, data: dict[str, object], one_thread: pa.Table
+) -> None:
+    # The sums really cover what they must: infinities, NaN, and ordinary sums.
+    total = one_thread.column("total").to_numpy(zero_copy_only=False)
+    assert np.isnan(total).any() and np.isposinf(total).any() and np.isfinite(total).sum() > CUSTOMERS // 2
+    seen_threads.clear()
+    assert program.evaluate(data["customers"], threads=1, **options(data)).column("ratio").num_chunks == 1
+    assert not seen_threads
+    for threads in (2, 4):
+        seen_threads.clear()
+        got = program.evaluate(data["customers"], threads=threads, **options(data))
+        assert_same_bits(one_thread, got)
+        assert got.column("ratio").num_chunks == threads  # one row slice per thread
+        assert seen_threads == {"segql-slice"}
+    default = program.evaluate(data["customers"], **options(data))  # threads=None: every core
+    assert_same_bits(one_thread, default)
+
+
+def test_the_float_sums_are_the_exact_sums_rounded_once(data: dict[str, object], one_thread: pa.Table) -> None:
+    """The reference: Python's math.fsum per customer (sample), not segql."""
+    import math
+
+    orders = data["orders"]
+    ids = one_thread.column("id").to_numpy()
+    totals = one_thread.column("total").to_numpy(zero_copy_only=False)
+    order_ids = orders.column("id").to_numpy()
+    amounts = orders.column("amount").to_numpy(zero_copy_only=False)  # nulls read as NaN: masked below
+    valid = pc.is_valid(orders.column("amount")).to_numpy(zero_copy_only=False)
+    for row in np.random.default_rng(5).integers(0, CUSTOMERS, 300):
+        values = amounts[(order_ids == ids[row]) & valid]
+        finite = values[np.isfinite(values)]
+        if np.isnan(values).any() or (np.isposinf(values).any() and np.isneginf(values).any()):
+            assert math.isnan(totals[row])
+        elif np.isinf(values).any():
+            assert totals[row] == values[np.isinf(values)][0]
+        else:
+            assert totals[row] == math.fsum(finite.tolist())
+
+
+def test_a_population_function_gives_the_same_bits_on_any_number_of_threads(data: dict[str, object]) -> None:
+    program = segql.compile(
+        "feature r = t.rank(score)\n"
+        "feature s = sum(orders.amount where day > 10)\n"
+        "segment top = t.rank(score) > 150000",
+        plugins=HOST,
+    )
+    results = [program.evaluate(data["customers"], threads=t, **options(data)) for t in (1, 3)]
+    assert_same_bits(results[0], results[1])
+    assert pc.sum(results[0].column("top")).as_py() == CUSTOMERS - 150_000
+    path = data["folder"] / "customers.parquet"
+    streamed = [program.stream(path, threads=t, batch_rows=30_000, **options(data)).read_all() for t in (1, 2)]
+    assert_same_bits(streamed[0], streamed[1])
+    assert_same_bits(streamed[0].combine_chunks(), results[0].combine_chunks())
+
+
+def test_streamed_parquet_is_bit_identical_on_any_number_of_threads(
+    program: segql.Program, data: dict[str, object], one_thread: pa.Table
+) -> None:
+    path = data["folder"] / "customers.parquet"
+    related = {"orders": data["folder"] / "orders.parquet"}  # read from Parquet too
+    streamed = {}
+    for threads in (1, 2, 4):
+        seen_threads.clear()
+        reader = program.stream(path, threads=threads, batch_rows=30_000, **options(data, related=related))
+        streamed[threads] = reader.read_all()
+        assert seen_threads == (set() if threads == 1 else {"segql-batch"})
+    assert streamed[1].column("total").num_chunks >= 7  # several batches (30k rows or a row group)
+    assert_same_bits(streamed[1].combine_chunks(), one_thread.combine_chunks().cast(streamed[1].schema))
+    for threads in (2, 4):
+        assert_same_bits(streamed[1], streamed[threads])
+    counts = [program.counts(path, threads=t, batch_rows=30_000, **options(data)) for t in (1, 4)]
+    assert counts[0].sizes == counts[1].sizes and counts[0].overlap == counts[1].overlap
+    assert counts[0].sizes["spenders"] == pc.sum(one_thread.column("spenders")).as_py()
+    for threads in (1, 3):
+        out = data["folder"] / f"members_{threads}.parquet"
+        program.evaluate_to_parquet(
+            path, out, members_of="spenders", threads=threads, batch_rows=30_000, **options(data)
+        )
+    assert_same_bits(
+        pq.read_table(data["folder"] / "members_1.parquet"), pq.read_table(data["folder"] / "members_3.parquet")
+    )
+
+
+def test_duckdb_sql_gives_the_same_sums_counts_and_members(data: dict[str, object]) -> None:
+    """Amounts that are multiples of 1/64 below 2**30: DuckDB sums them exactly as DECIMAL."""
+    rng = np.random.default_rng(7)
+    orders = (
+        data["orders"]
+        .select(["id", "day"])
+        .append_column("amount", pa.array(rng.integers(-(2**36), 2**36, ORDERS) / 64.0))
+    )
+    program = segql.compile(
+        "feature total = sum(orders.amount where day >= 30)\n"
+        "feature n = count(orders where day >= 30)\n"
+        "segment big = sum(orders.amount where day >= 30) > 1000000"
+    )
+    got = program.evaluate(data["customers"], key="id", related={"orders": orders}, as_of=AS_OF, threads=4)
+    customers = data["customers"]
+    expected = duckdb.sql(
+        """
+        SELECT c.id,
+               coalesce(a.total, 0)::DOUBLE AS total,
+               coalesce(a.n, 0) AS n,
+               coalesce(a.total, 0) > 1000000 AS big
+        FROM customers c LEFT JOIN (
+            SELECT id, sum(amount::DECIMAL(38, 6)) AS total, count(*) AS n
+            FROM orders WHERE day >= 30 GROUP BY id
+        ) a ON a.id = c.id
+        ORDER BY c.id
+        """
+    ).to_arrow_table()
+    got = got.sort_by("id")
+    assert got.column("id").equals(expected.column("id"))
+    assert np.array_equal(
+        got.column("total").to_numpy().view(np.uint64), expected.column("total").to_numpy().view(np.uint64)
+    )
+    assert got.column("n").to_pylist() == expected.column("n").to_pylist()
+    assert got.column("big").to_pylist() == expected.column("big").to_pylist()
+    del customers
+
+
+@pytest.mark.parametrize("bad", [0, -2, 1.5, "4", True, [2]])
+def test_invalid_threads_are_parameter_errors(program: segql.Program, data: dict[str, object], bad: object) -> None:
+    small = data["customers"].slice(0, 10)
+    calls = [
+        lambda: program.evaluate(small, threads=bad, **options(data)),
+        lambda: program.stream(small, threads=bad, **options(data)),
+        lambda: program.counts(small, threads=bad, **options(data)),
+        lambda: program.allocate(small, ["spenders"], threads=bad, **options(data)),
+        lambda: program.attrition(small, "spenders", threads=bad, **options(data)),
+        lambda: program.history(small, start="2026-05-01", threads=bad, **options(data)),
+        lambda: program.changes(small, since="2026-05-01", threads=bad, **options(data)),
+    ]
+    for call in calls:
+        with pytest.raises(segql.ParameterError, match="threads must be") as info:
+            call()
+        assert "threads" in (info.value.hint or "")
+
+
+def test_threads_accepts_numpy_integers(program: segql.Program, data: dict[str, object]) -> None:
+    small = data["customers"].slice(0, 10)
+    assert program.evaluate(small, threads=np.int64(2), **options(data)).num_rows == 10
+
+
+def test_a_cancel_stops_a_stream_on_several_threads(program: segql.Program, data: dict[str, object]) -> None:
+    cancel = threading.Event()
+    reader = program.stream(
+        data["customers"], threads=3, batch_rows=10_000, cancel=cancel, **options(data)
+    )  # 20 batches
+    reader.read_next_batch()
+    cancel.set()
+    with pytest.raises(segql.CancelledError):
+        reader.read_next_batch()  # not even the batches already evaluated are handed out
+    with pytest.raises(segql.CancelledError):
+        program.counts(data["customers"], threads=2, timeout=0, batch_rows=10_000, **options(data))
+
+
+def test_an_error_in_one_batch_is_the_single_threaded_error() -> None:
+    # Row 150,000 overflows: batch 4 of 6 fails, as on one thread.
+    values = np.ones(200_000, dtype=np.int64)
+    values[150_000] = 2**62
+    table = pa.table({"x": values})
+    program = segql.compile("feature y = x * 4")
+    errors = []
+    for threads in (1, 4):
+        with pytest.raises(segql.EvaluationError) as info:
+            program.stream(table, threads=threads, batch_rows=30_000).read_all()
+        errors.append(str(info.value))
+    assert errors[0] == errors[1]
+    assert "overflow" in errors[0]
+
+
+def test_a_closed_stream_leaves_no_thread_behind(program: segql.Program, data: dict[str, object]) -> None:
+    def batch_threads() -> list[str]:
+        return [t.name for t in threading.enumerate() if t.name.startswith("segql-batch")]
+
+    reader = program.stream(data["customers"], threads=4, batch_rows=10_000, **options(data))
+    reader.read_next_batch()
+    # Nothing runs ahead of the reader: the batches in flight end, and their threads.
+    for _ in range(100):
+        if not batch_threads():
+            break
+        time.sleep(0.05)
+    assert batch_threads() == []
+    reader.read_next_batch()  # starts more
+    reader.close()
+    del reader
+    gc.collect()
+    assert batch_threads() == []  # closing waited for the workers, which stopped
+
+
+def test_history_and_changes_are_the_same_on_any_number_of_threads(data: dict[str, object]) -> None:
+    program = segql.compile("segment s = sum(orders.amount where day >= 50) > 100 and age > 40")
+    small = data["customers"].slice(0, 50_000)
+    kw = options(data)
+    histories = [program.history(small, start="2026-05-01", every="10d", threads=t, **kw) for t in (1, 2)]
+    assert histories[0].equals(histories[1])
+    changes = [program.changes(small, since="2026-01-01", threads=t, **kw) for t in (1, 2)]
+    assert changes[0].equals(changes[1])
+
+
+def test_cli_threads(tmp_path: Path, data: dict[str, object], capsys: pytest.CaptureFixture[str]) -> None:
+    source = tmp_path / "p.segql"
+    source.write_text("segment adults = age >= 30 and score > 0.5\nsegment young = age < 25\n")
+    path = str(data["folder"] / "customers.parquet")
+    outputs = []
+    for threads in ("1", "2"):
+        assert cli_main(["count", str(source), "--data", path, "--threads", threads, "--format", "json", "-q"]) == 0
+        outputs.append(capsys.readouterr().out)
+    assert outputs[0] == outputs[1]
+    with pytest.raises(SystemExit) as info:
+        cli_main(["count", str(source), "--data", path, "--threads", "0"])
+    assert info.value.code == 2
+    assert "--threads" in capsys.readouterr().err
