@@ -31,6 +31,7 @@ from segql.cli import main as cli_main
 
 AS_OF = "2026-06-01"
 CUSTOMERS = 200_000  # the in-memory table is sliced from PARALLEL_MIN_ROWS (200k) rows
+STREAMED = 60_000  # the streamed file: the first customers, in batches of 10,000
 ORDERS = 300_000
 
 # Thread names seen by a pack function (segql-slice: a row slice; segql-batch: a streamed batch).
@@ -98,7 +99,14 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
         }
     )
     folder = tmp_path_factory.mktemp("threads")
-    pq.write_table(customers, folder / "customers.parquet", row_group_size=25_000)
+    pq.write_table(customers.slice(0, STREAMED), folder / "customers.parquet", row_group_size=8_000)
+    (folder / "parts").mkdir()
+    for part, start in enumerate(range(0, STREAMED, 25_000)):
+        pq.write_table(
+            customers.slice(start, min(25_000, STREAMED - start)),
+            folder / "parts" / f"part-{part}.parquet",
+            row_group_size=8_000,
+        )
     pq.write_table(orders, folder / "orders.parquet", row_group_size=50_000)
     return {"customers": customers, "orders": orders, "folder": folder}
 
@@ -134,7 +142,10 @@ def program() -> segql.Program:
 
 @pytest.fixture(scope="module")
 def one_thread(program: segql.Program, data: dict[str, object]) -> pa.Table:
-    return program.evaluate(data["customers"], threads=1, **options(data))
+    seen_threads.clear()
+    result = program.evaluate(data["customers"], threads=1, **options(data))
+    assert not seen_threads  # no slice, no batch thread
+    return result
 
 
 def test_in_memory_results_are_bit_identical_on_any_number_of_threads(
@@ -143,17 +154,13 @@ def test_in_memory_results_are_bit_identical_on_any_number_of_threads(
     # The sums really cover what they must: infinities, NaN, and ordinary sums.
     total = one_thread.column("total").to_numpy(zero_copy_only=False)
     assert np.isnan(total).any() and np.isposinf(total).any() and np.isfinite(total).sum() > CUSTOMERS // 2
-    seen_threads.clear()
-    assert program.evaluate(data["customers"], threads=1, **options(data)).column("ratio").num_chunks == 1
-    assert not seen_threads
+    assert one_thread.column("ratio").num_chunks == 1
     for threads in (2, 4):
         seen_threads.clear()
         got = program.evaluate(data["customers"], threads=threads, **options(data))
         assert_same_bits(one_thread, got)
         assert got.column("ratio").num_chunks == threads  # one row slice per thread
         assert seen_threads == {"segql-slice"}
-    default = program.evaluate(data["customers"], **options(data))  # threads=None: every core
-    assert_same_bits(one_thread, default)
 
 
 def test_the_float_sums_are_the_exact_sums_rounded_once(data: dict[str, object], one_thread: pa.Table) -> None:
@@ -184,13 +191,15 @@ def test_a_population_function_gives_the_same_bits_on_any_number_of_threads(data
         "segment top = t.rank(score) > 150000",
         plugins=HOST,
     )
-    results = [program.evaluate(data["customers"], threads=t, **options(data)) for t in (1, 3)]
+    results = [program.evaluate(data["customers"], threads=t, **options(data)) for t in (1, None)]
     assert_same_bits(results[0], results[1])
     assert pc.sum(results[0].column("top")).as_py() == CUSTOMERS - 150_000
+    # Streamed: the function sees every row of the file (two passes), on any number of threads.
     path = data["folder"] / "customers.parquet"
-    streamed = [program.stream(path, threads=t, batch_rows=30_000, **options(data)).read_all() for t in (1, 2)]
-    assert_same_bits(streamed[0], streamed[1])
-    assert_same_bits(streamed[0].combine_chunks(), results[0].combine_chunks())
+    first = program.evaluate(data["customers"].slice(0, STREAMED), threads=1, **options(data))
+    streamed = program.stream(path, threads=3, batch_rows=10_000, **options(data)).read_all()
+    assert_same_bits(streamed.combine_chunks(), first.combine_chunks())
+    assert pc.sum(first.column("r")).as_py() == STREAMED * (STREAMED + 1) / 2
 
 
 def test_streamed_parquet_is_bit_identical_on_any_number_of_threads(
@@ -199,26 +208,25 @@ def test_streamed_parquet_is_bit_identical_on_any_number_of_threads(
     path = data["folder"] / "customers.parquet"
     related = {"orders": data["folder"] / "orders.parquet"}  # read from Parquet too
     streamed = {}
-    for threads in (1, 2, 4):
+    for threads in (1, 4):
         seen_threads.clear()
-        reader = program.stream(path, threads=threads, batch_rows=30_000, **options(data, related=related))
+        reader = program.stream(path, threads=threads, batch_rows=10_000, **options(data, related=related))
         streamed[threads] = reader.read_all()
         assert seen_threads == (set() if threads == 1 else {"segql-batch"})
-    assert streamed[1].column("total").num_chunks >= 7  # several batches (30k rows or a row group)
-    assert_same_bits(streamed[1].combine_chunks(), one_thread.combine_chunks().cast(streamed[1].schema))
-    for threads in (2, 4):
-        assert_same_bits(streamed[1], streamed[threads])
-    counts = [program.counts(path, threads=t, batch_rows=30_000, **options(data)) for t in (1, 4)]
-    assert counts[0].sizes == counts[1].sizes and counts[0].overlap == counts[1].overlap
-    assert counts[0].sizes["spenders"] == pc.sum(one_thread.column("spenders")).as_py()
-    for threads in (1, 3):
-        out = data["folder"] / f"members_{threads}.parquet"
-        program.evaluate_to_parquet(
-            path, out, members_of="spenders", threads=threads, batch_rows=30_000, **options(data)
-        )
-    assert_same_bits(
-        pq.read_table(data["folder"] / "members_1.parquet"), pq.read_table(data["folder"] / "members_3.parquet")
-    )
+    assert streamed[1].column("total").num_chunks >= 6  # several batches (10k rows or a row group)
+    first = one_thread.slice(0, STREAMED).combine_chunks()  # no population function: row by row
+    assert_same_bits(streamed[1].combine_chunks(), first.cast(streamed[1].schema))
+    assert_same_bits(streamed[1], streamed[4])
+    # A folder of files, read in order (threads=None: one per core).
+    folder = program.evaluate(data["folder"] / "parts", threads=None, **options(data))
+    assert_same_bits(folder.combine_chunks(), streamed[1].combine_chunks())
+    # Counts and members-only files over the stream.
+    counts = program.counts(path, threads=2, batch_rows=10_000, **options(data))
+    assert counts.sizes == {name: pc.sum(first.column(name)).as_py() for name in ("spenders", "adults")}
+    out = data["folder"] / "members.parquet"
+    program.evaluate_to_parquet(path, out, members_of="spenders", threads=2, batch_rows=10_000, **options(data))
+    expected = first.filter(first.column("spenders"))
+    assert_same_bits(pq.read_table(out).combine_chunks(), expected.cast(pq.read_table(out).schema))
 
 
 def test_duckdb_sql_gives_the_same_sums_counts_and_members(data: dict[str, object]) -> None:
@@ -284,15 +292,14 @@ def test_threads_accepts_numpy_integers(program: segql.Program, data: dict[str, 
 
 def test_a_cancel_stops_a_stream_on_several_threads(program: segql.Program, data: dict[str, object]) -> None:
     cancel = threading.Event()
-    reader = program.stream(
-        data["customers"], threads=3, batch_rows=10_000, cancel=cancel, **options(data)
-    )  # 20 batches
+    small = data["customers"].slice(0, STREAMED)
+    reader = program.stream(small, threads=3, batch_rows=3_000, cancel=cancel, **options(data))  # 20 batches
     reader.read_next_batch()
     cancel.set()
     with pytest.raises(segql.CancelledError):
         reader.read_next_batch()  # not even the batches already evaluated are handed out
     with pytest.raises(segql.CancelledError):
-        program.counts(data["customers"], threads=2, timeout=0, batch_rows=10_000, **options(data))
+        program.counts(small, threads=2, timeout=0, batch_rows=10_000, **options(data))
 
 
 def test_an_error_in_one_batch_is_the_single_threaded_error() -> None:
@@ -304,7 +311,7 @@ def test_an_error_in_one_batch_is_the_single_threaded_error() -> None:
     errors = []
     for threads in (1, 4):
         with pytest.raises(segql.EvaluationError) as info:
-            program.stream(table, threads=threads, batch_rows=30_000).read_all()
+            program.stream(table, threads=threads, batch_rows=10_000).read_all()
         errors.append(str(info.value))
     assert errors[0] == errors[1]
     assert "overflow" in errors[0]
@@ -314,7 +321,8 @@ def test_a_closed_stream_leaves_no_thread_behind(program: segql.Program, data: d
     def batch_threads() -> list[str]:
         return [t.name for t in threading.enumerate() if t.name.startswith("segql-batch")]
 
-    reader = program.stream(data["customers"], threads=4, batch_rows=10_000, **options(data))
+    small = data["customers"].slice(0, STREAMED)
+    reader = program.stream(small, threads=4, batch_rows=5_000, **options(data))  # 12 batches
     reader.read_next_batch()
     # Nothing runs ahead of the reader: the batches in flight end, and their threads.
     for _ in range(100):

@@ -128,7 +128,7 @@ class ArrowEngine(Engine[Source, pa.Table, RelatedSource]):
         aggregate_values: dict[ast.Node, Value] = {}
         if related:
             assert key is not None
-            keys = [batch.column(key) for batch in source.batches([key], batch_rows=batch_rows)]
+            keys = [batch.column(key) for batch in source.batches([key], batch_rows=batch_rows, threads=workers > 1)]
             stop.check()
             all_keys = pa.chunked_array(keys, type=source.schema.field(key).type)
             index = KeyIndex(key, normalize_key(all_keys))
@@ -156,7 +156,7 @@ class ArrowEngine(Engine[Source, pa.Table, RelatedSource]):
                 part = batch_executor(table)
                 return table.num_rows, [broadcast(part.eval(arg), table.num_rows) for arg in parts]
 
-            batches = source.batches(columns, batch_rows=batch_rows)
+            batches = source.batches(columns, batch_rows=batch_rows, threads=workers > 1)
             for rows, values in ordered_map(arguments, batches, workers, "segql-batch", stop):
                 for arg, value in zip(parts, values, strict=True):
                     parts[arg].append(value)
@@ -187,7 +187,7 @@ class ArrowEngine(Engine[Source, pa.Table, RelatedSource]):
         def numbered() -> Iterator[tuple[pa.RecordBatch, int]]:
             """Each batch read, with the row it starts at (the caller's thread reads)."""
             offset = 0
-            for batch in source.batches(columns, filter=pushed, batch_rows=batch_rows):
+            for batch in source.batches(columns, filter=pushed, batch_rows=batch_rows, threads=workers > 1):
                 yield batch, offset
                 offset += batch.num_rows
 
