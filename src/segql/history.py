@@ -50,7 +50,7 @@ from segql.engines.arrow.aggregate import (
     _NumericView,
     _one_zero_one_nan,
     _value_codes,
-    compute_aggregates,
+    aggregate_tasks,
 )
 from segql.engines.arrow.engine import ArrowEngine, executors
 from segql.engines.arrow.executor import Executor, decode, is_true
@@ -693,7 +693,7 @@ def _recompute(
     executor_for = executors(bindings)
     columns = dict(bindings.plan.related_columns)
     if isinstance(unit.node, ast.Aggregate):
-        values = compute_aggregates([unit.node], sub_index, sources, key, columns, executor_for)
-        return values[unit.node]
+        (task,) = aggregate_tasks([unit.node], sub_index, sources, key, columns, executor_for, bindings.workers)
+        return task()[unit.node]
     blank = executor_for(pa.table({"_": pa.nulls(1)}))
-    return compute_sequences([unit.node], sub_index, sources, key, executor_for, blank)[unit.node]
+    return compute_sequences([unit.node], sub_index, sources, key, executor_for, blank, bindings.workers)[unit.node]

@@ -625,15 +625,9 @@ class Program:
         ``members_of``, only that segment's members."""
         with only_segql_errors(self.source, self.source_name):
             options = dict(
-                key=key,
-                related=related,
-                as_of=as_of,
-                params=params,
-                members_of=members_of,
-                time_zone=time_zone,
-                threads=threads,
+                key=key, related=related, as_of=as_of, params=params, members_of=members_of, time_zone=time_zone
             )
-            return self._deep(lambda: self._stream(data, batch_rows, timeout, cancel, **options)[0])
+            return self._deep(lambda: self._stream(data, batch_rows, timeout, cancel, threads=threads, **options)[0])
 
     def evaluate_to_parquet(
         self,
@@ -669,15 +663,11 @@ class Program:
             if clash is not None:
                 raise ParameterError(f"{clash}; writing it would destroy the input", hint="choose another output path")
             options = dict(
-                key=key,
-                related=related,
-                as_of=as_of,
-                params=params,
-                members_of=members_of,
-                time_zone=time_zone,
-                threads=threads,
+                key=key, related=related, as_of=as_of, params=params, members_of=members_of, time_zone=time_zone
             )
-            reader, counts = self._deep(lambda: self._stream(data, batch_rows, timeout, cancel, **options))
+            reader, counts = self._deep(
+                lambda: self._stream(data, batch_rows, timeout, cancel, threads=threads, **options)
+            )
             try:
                 with atomic_output(target) as temporary, pq.ParquetWriter(temporary, reader.schema) as writer:
                     for batch in reader:

@@ -53,24 +53,6 @@ from segql.registry import AggregateSpec
 _INT_SUM_SAFE = float(2**62)
 
 
-def compute_aggregates(
-    aggregates: Sequence[ast.Aggregate],
-    index: KeyIndex,
-    sources: dict[str, RelatedSource],
-    key: str,
-    columns: dict[str, frozenset[str]],
-    make_executor: Callable[[pa.Table, str], Executor],
-    workers: int = 1,
-) -> dict[ast.Aggregate, pa.Array]:
-    """The value of every aggregate for every profile row (the related
-    tables on up to ``workers`` threads)."""
-    results: dict[ast.Aggregate, pa.Array] = {}
-    tasks = aggregate_tasks(aggregates, index, sources, key, columns, make_executor, workers)
-    for found in run_all(tasks, workers, "segql-related"):
-        results.update(found)
-    return results
-
-
 def aggregate_tasks(
     aggregates: Sequence[ast.Aggregate],
     index: KeyIndex,
