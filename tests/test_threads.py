@@ -223,6 +223,9 @@ def test_streamed_parquet_is_bit_identical_on_any_number_of_threads(
     # Counts and members-only files over the stream.
     counts = program.counts(path, threads=2, batch_rows=10_000, **options(data))
     assert counts.sizes == {name: pc.sum(first.column(name)).as_py() for name in ("spenders", "adults")}
+    # A filter pushed into the scan (the batches are not the key pass's rows: looked up by key).
+    adults = program.stream(path, members_of="adults", threads=2, batch_rows=10_000, **options(data)).read_all()
+    assert_same_bits(adults.combine_chunks(), first.filter(first.column("adults")).cast(adults.schema))
     out = data["folder"] / "members.parquet"
     program.evaluate_to_parquet(path, out, members_of="spenders", threads=2, batch_rows=10_000, **options(data))
     expected = first.filter(first.column("spenders"))

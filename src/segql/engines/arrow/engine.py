@@ -17,6 +17,7 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.dataset as ds
 
 from segql import ast
 from segql.check import CheckedProgram, is_constant
@@ -134,15 +135,33 @@ class ArrowEngine(Engine[Source, pa.Table, RelatedSource]):
             index = KeyIndex(key, normalize_key(all_keys))
             aggregate_values = related_values(bindings, index, executor_for)
 
-        def batch_executor(table: pa.Table, extra: Mapping[ast.Node, Value] | None = None) -> Executor:
+        def batch_executor(
+            table: pa.Table, extra: Mapping[ast.Node, Value] | None = None, offset: int | None = None
+        ) -> Executor:
             aggregates: dict[ast.Node, Value] = {}
             if index is not None:
                 assert key is not None
-                positions = pa.array(index.positions(normalize_key(table.column(key)), workers=1))
-                aggregates = {
-                    node: v if is_scalar(v) else pc.take(v, positions) for node, v in aggregate_values.items()
-                }
+                keys = normalize_key(table.column(key))
+                if offset is not None and index.keys.slice(offset, table.num_rows).equals(keys):
+                    # The rows of the key pass at this offset (keys are unique):
+                    # the aggregates' own slice, no lookup.
+                    aggregates = {
+                        node: v if is_scalar(v) else v.slice(offset, table.num_rows)
+                        for node, v in aggregate_values.items()
+                    }
+                else:  # a filtered scan: look the rows up by key
+                    positions = pa.array(index.positions(keys, workers=1))
+                    aggregates = {
+                        node: v if is_scalar(v) else pc.take(v, positions) for node, v in aggregate_values.items()
+                    }
             return executor_for(table, aggregates=aggregates, precomputed=extra)
+
+        def numbered(pushed: ds.Expression | None = None) -> Iterator[tuple[pa.RecordBatch, int]]:
+            """Each batch read, with the row it starts at (the caller's thread reads)."""
+            offset = 0
+            for batch in source.batches(columns, filter=pushed, batch_rows=batch_rows, threads=workers > 1):
+                yield batch, offset
+                offset += batch.num_rows
 
         whole: dict[ast.Node, Value] = {}
         if calls:
@@ -151,13 +170,13 @@ class ArrowEngine(Engine[Source, pa.Table, RelatedSource]):
             parts: dict[ast.Node, list[pa.ChunkedArray]] = {a: [] for c in calls for a in c.args}
             total = 0
 
-            def arguments(batch: pa.RecordBatch) -> tuple[int, list[pa.ChunkedArray]]:
+            def arguments(item: tuple[pa.RecordBatch, int]) -> tuple[int, list[pa.ChunkedArray]]:
+                batch, offset = item
                 table = pa.Table.from_batches([batch])
-                part = batch_executor(table)
+                part = batch_executor(table, offset=offset)
                 return table.num_rows, [broadcast(part.eval(arg), table.num_rows) for arg in parts]
 
-            batches = source.batches(columns, batch_rows=batch_rows, threads=workers > 1)
-            for rows, values in ordered_map(arguments, batches, workers, "segql-batch", stop):
+            for rows, values in ordered_map(arguments, numbered(), workers, "segql-batch", stop):
                 for arg, value in zip(parts, values, strict=True):
                     parts[arg].append(value)
                 total += rows
@@ -178,21 +197,14 @@ class ArrowEngine(Engine[Source, pa.Table, RelatedSource]):
             batch, offset = item
             table = pa.Table.from_batches([batch])
             extra = {call: value.slice(offset, table.num_rows) for call, value in whole.items()}
-            part = batch_executor(table, extra)
+            part = batch_executor(table, extra, offset)
             evaluate_declarations(planned, part)
             out = output_table(table, bindings, part.decl_values)
             out = out.filter(out.column(members)) if members is not None else out
             return table.num_rows, plain(out)
 
-        def numbered() -> Iterator[tuple[pa.RecordBatch, int]]:
-            """Each batch read, with the row it starts at (the caller's thread reads)."""
-            offset = 0
-            for batch in source.batches(columns, filter=pushed, batch_rows=batch_rows, threads=workers > 1):
-                yield batch, offset
-                offset += batch.num_rows
-
         def results() -> Iterator[pa.RecordBatch]:
-            for rows, out in ordered_map(evaluate_batch, numbered(), workers, "segql-batch", stop):
+            for rows, out in ordered_map(evaluate_batch, numbered(pushed), workers, "segql-batch", stop):
                 counts["read"] += rows
                 counts["written"] += out.num_rows
                 counts["batches"] += 1
