@@ -28,6 +28,7 @@ import pytest
 
 import segql
 from segql.cli import main as cli_main
+from segql.engines.arrow import aggregate
 
 AS_OF = "2026-06-01"
 CUSTOMERS = 200_000  # the in-memory table is sliced from PARALLEL_MIN_ROWS (200k) rows
@@ -363,3 +364,39 @@ def test_cli_threads(tmp_path: Path, data: dict[str, object], capsys: pytest.Cap
         cli_main(["count", str(source), "--data", path, "--threads", "0"])
     assert info.value.code == 2
     assert "--threads" in capsys.readouterr().err
+
+
+def test_related_tables_read_in_batches_give_the_same_bits(
+    data: dict[str, object], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Related rows are read, filtered and looked up batch by batch (on
+    threads); the reductions then see the rows of every batch in the table's
+    order: the same values as one batch of the whole table."""
+    rng = np.random.default_rng(3)
+    orders = data["orders"]
+    extra = pa.table(
+        {
+            "at": pa.array(rng.integers(0, 10**15, ORDERS), pa.timestamp("us", tz="UTC")),
+            "label": pa.array(rng.choice(["x", "y", None, "z"], ORDERS)).dictionary_encode(),
+        }
+    )
+    orders = pa.Table.from_arrays([*orders.columns, *extra.columns], names=orders.column_names + extra.column_names)
+    path = data["folder"] / "orders_wide.parquet"
+    pq.write_table(orders, path, row_group_size=9_000)  # dictionaries differ from row group to row group
+    program = segql.compile(
+        "feature total = sum(orders.amount where day >= 20)\n"
+        "feature mean = avg(orders.amount)\n"
+        "feature first_label = first(orders.label by at)\n"
+        'feature last_amount = last(orders.amount by at where label = "x")\n'
+        "feature labels = count_distinct(orders.label)\n"
+        "feature earliest = min(orders.at where day < 50)\n"
+        'segment some = exists(orders where label = "y" and amount > 0)'
+    )
+    small = data["customers"].slice(0, STREAMED)
+    kw = {"key": "id", "as_of": AS_OF}
+    whole = program.evaluate(small, related={"orders": orders}, threads=1, **kw)
+    monkeypatch.setattr(aggregate, "RELATED_BATCH_ROWS", 10_000)
+    for related in (orders, path):  # a table, and a Parquet file (read on Arrow's threads)
+        for threads in (1, 3):
+            got = program.evaluate(small, related={"orders": related}, threads=threads, **kw)
+            assert_same_bits(whole, got)

@@ -34,8 +34,9 @@ after every number, -0.0 before 0.0), so the row order of the table never does.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
+import attrs
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -44,11 +45,11 @@ from segql import ast
 from segql.engines.arrow.exactsum import group_fsum, group_int_sum_rounded
 from segql.engines.arrow.executor import Executor, decode, is_true
 from segql.engines.arrow.keys import KeyIndex
-from segql.engines.arrow.parallel import run_all
+from segql.engines.arrow.parallel import ordered_map, run_all
 from segql.engines.arrow.related import RelatedSource, normalize_key
 from segql.engines.arrow.values import decimal_to_float64
 from segql.errors import EvaluationError
-from segql.registry import AggregateSpec
+from segql.registry import AggregateSpec, FunctionRegistry
 
 _INT_SUM_SAFE = float(2**62)
 
@@ -73,11 +74,36 @@ def aggregate_tasks(
 
     def task(table_name: str, group: list[ast.Aggregate]) -> dict[ast.Aggregate, pa.Array]:
         wanted = [key, *sorted(c for c in columns.get(table_name, frozenset()) if c != key)]
-        data = sources[table_name].read(wanted, threads=workers > 1)
-        executor = make_executor(data, table_name)
-        return _table_aggregates(group, data.column(key), index, executor, workers)
+        source = sources[table_name]
+        blank = make_executor(pa.table({"_": pa.nulls(1)}), table_name)
+        if _population_level(group, blank.functions):
+            # A population-level function sees every related row at once.
+            batches: Iterator[pa.Table] = iter([source.read(wanted, threads=workers > 1)])
+        else:
+            batches = source.batches(wanted, RELATED_BATCH_ROWS, workers)
+
+        def rows_of(data: pa.Table) -> _Rows:
+            return _matched_rows(group, data, key, index, make_executor(data, table_name), workers)
+
+        found = list(ordered_map(rows_of, batches, workers, "segql-related"))
+        return _reduce_all(group, _Rows.concatenate(found, len(group)), index.num_rows, blank, workers)
 
     return [functools.partial(task, name, group) for name, group in by_table.items()]
+
+
+RELATED_BATCH_ROWS = 1 << 20
+"""Related rows read and filtered at a time (each batch on a thread)."""
+
+
+def _population_level(group: list[ast.Aggregate], functions: FunctionRegistry) -> bool:
+    for agg in group:
+        for part in (agg.where, agg.value, agg.by):
+            for node in ast.walk(part) if part is not None else ():
+                if isinstance(node, ast.Func):
+                    fn = functions.get(node.name)
+                    if fn is None or fn.population:
+                        return True
+    return False
 
 
 def _filter(value: pa.ChunkedArray | pa.Scalar, rows: int) -> pa.ChunkedArray:
@@ -87,16 +113,47 @@ def _filter(value: pa.ChunkedArray | pa.Scalar, rows: int) -> pa.ChunkedArray:
     return is_true(value)
 
 
-def _table_aggregates(
-    group: list[ast.Aggregate],
-    raw_keys: pa.ChunkedArray,
-    index: KeyIndex,
-    executor: Executor,
-    workers: int = 1,
-) -> dict[ast.Aggregate, pa.Array]:
-    total = len(raw_keys)
+@attrs.frozen
+class _Rows:
+    """The related rows of one batch that can matter, with a profile:
+    their profile positions, and for each aggregate of the table its
+    ``where`` (as a mask of these rows, or None), value and ``by``."""
+
+    positions: np.ndarray
+    masks: list[np.ndarray | None]
+    values: list[pa.Array | None]
+    bys: list[pa.Array | None]
+
+    @classmethod
+    def concatenate(cls, parts: list[_Rows], aggregates: int) -> _Rows:
+        """The rows of every batch, in the table's order: what one batch of
+        the whole table gives."""
+        if len(parts) == 1:
+            return parts[0]
+
+        def arrays(pieces: list[pa.Array | None]) -> pa.Array | None:
+            present = [p for p in pieces if p is not None]
+            return pa.concat_arrays(present) if present else None
+
+        def masks(pieces: list[np.ndarray | None]) -> np.ndarray | None:
+            present = [p for p in pieces if p is not None]
+            return np.concatenate(present) if present else None
+
+        return cls(
+            np.concatenate([p.positions for p in parts]),
+            [masks([p.masks[i] for p in parts]) for i in range(aggregates)],
+            [arrays([p.values[i] for p in parts]) for i in range(aggregates)],
+            [arrays([p.bys[i] for p in parts]) for i in range(aggregates)],
+        )
+
+
+def _matched_rows(
+    group: list[ast.Aggregate], data: pa.Table, key: str, index: KeyIndex, executor: Executor, workers: int
+) -> _Rows:
+    """Steps 2-4 of the module's docstring for one batch of a related table."""
+    total = data.num_rows
     wheres = [_filter(executor.eval(a.where), total) if a.where is not None else None for a in group]
-    keys = normalize_key(raw_keys)
+    keys = normalize_key(data.column(key))
     candidate_rows: np.ndarray | None = None
     if all(w is not None for w in wheres):
         # Every aggregate filters: rows no filter keeps cannot matter.
@@ -108,20 +165,26 @@ def _table_aggregates(
     positions = index.positions(keys, workers)
     matched = positions >= 0
     rows = np.flatnonzero(matched) if candidate_rows is None else candidate_rows[matched]
-    groups = Groups(index.num_rows, positions[matched])
     row_indices = pa.array(rows)
-    # The expressions on this executor first (its memo is not shared between
-    # threads), then the reductions as independent tasks: one per (value,
-    # where), so a sum and an avg of the same values still add them once.
-    evaluated = [
-        (
-            agg,
-            where,
-            executor.eval(agg.value) if agg.value is not None else None,
-            executor.eval(agg.by) if agg.by is not None else None,
-        )
-        for agg, where in zip(group, wheres, strict=True)
-    ]
+    masks: list[np.ndarray | None] = []
+    values: list[pa.Array | None] = []
+    bys: list[pa.Array | None] = []
+    for agg, where in zip(group, wheres, strict=True):
+        mask = None
+        if where is not None:
+            mask = np.asarray(pc.take(where, row_indices).to_numpy(zero_copy_only=False), dtype=bool)
+        masks.append(mask)
+        values.append(_take(executor.eval(agg.value), row_indices, total) if agg.value is not None else None)
+        bys.append(_take(executor.eval(agg.by), row_indices, total) if agg.by is not None else None)
+    return _Rows(positions[matched], masks, values, bys)
+
+
+def _reduce_all(
+    group: list[ast.Aggregate], rows: _Rows, profiles: int, executor: Executor, workers: int
+) -> dict[ast.Aggregate, pa.Array]:
+    """Step 5: every aggregate's reduction, as independent tasks, one per
+    (value, where), so a sum and an avg of the same values add them once."""
+    groups = Groups(profiles, rows.positions)
     shared: dict[tuple[ast.Node | None, ast.Node | None], list[int]] = {}
     for i, agg in enumerate(group):
         shared.setdefault((agg.value, agg.where), []).append(i)
@@ -129,14 +192,10 @@ def _table_aggregates(
     def reduce(indices: list[int]) -> list[pa.Array]:
         out = []
         for i in indices:
-            agg, where, raw_value, raw_by = evaluated[i]
-            mask = None
-            if where is not None:
-                mask = np.asarray(pc.take(where, row_indices).to_numpy(zero_copy_only=False), dtype=bool)
-            value = _take(raw_value, row_indices, total) if raw_value is not None else None
-            by = _take(raw_by, row_indices, total) if raw_by is not None else None
+            agg = group[i]
+            spec = executor.functions.aggregate(agg.func)
             try:
-                out.append(groups.reduce(agg, mask, value, by, executor.functions.aggregate(agg.func)))
+                out.append(groups.reduce(agg, rows.masks[i], rows.values[i], rows.bys[i], spec))
             except OverflowError:
                 raise EvaluationError(f"integer overflow in {agg.func}({agg.table} …)", span=agg.span) from None
         return out

@@ -38,6 +38,7 @@ class KeyIndex:
         self.keys = keys
         self.num_rows = len(keys)
         self._slots: np.ndarray | None = None
+        self._value_set: pa.Array | None = None
         self._base = 0
         if pa.types.is_integer(keys.type) and self._try_dense():
             return
@@ -115,7 +116,9 @@ class KeyIndex:
             result = np.full(len(values), -1, dtype=np.int64)
             result[inside] = self._slots[values[inside] - self._base]
             return result
-        found = pc.index_in(related_keys, value_set=self.keys.combine_chunks(), skip_nulls=True)
+        if self._value_set is None:  # (two threads may both combine: the same array)
+            self._value_set = self.keys.combine_chunks()
+        found = pc.index_in(related_keys, value_set=self._value_set, skip_nulls=True)
         return np.asarray(pc.fill_null(found, -1).to_numpy(zero_copy_only=False), dtype=np.int64)
 
     @property

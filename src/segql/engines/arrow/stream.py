@@ -31,10 +31,10 @@ import attrs
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
-import pyarrow.fs as pafs
 
 from segql import ast
 from segql.engines.arrow.executor import decode
+from segql.engines.arrow.related import scan_options
 from segql.engines.arrow.values import Value, is_scalar
 from segql.engines.base import DEFAULT_BATCH_ROWS as DEFAULT_BATCH_ROWS
 from segql.errors import DataError, SegqlError
@@ -120,7 +120,7 @@ class Source:
                     use_threads=threads,
                     batch_readahead=1,
                     fragment_readahead=1,
-                    fragment_scan_options=_scan_options(self._dataset),
+                    fragment_scan_options=scan_options(self._dataset),
                 )
             except (pa.ArrowException, OSError) as exc:
                 raise DataError(f"could not read the data: {exc}") from None
@@ -143,21 +143,6 @@ class Source:
                 ) from None
             taken += 1
             yield batch.select(columns) if columns else batch
-
-
-def _scan_options(dataset: ds.Dataset) -> ds.FragmentScanOptions | None:
-    """Local Parquet files are read without Arrow's pre-buffering: it keeps
-    the coalesced reads of a file until the file ends, so memory grew with the
-    size of one file (a 20M-row file: 581 MB read with it, 231 MB and 4x
-    faster without; docs/decisions.md rule 156).  Remote file systems keep it
-    (it saves round trips there)."""
-    if (
-        isinstance(dataset, ds.FileSystemDataset)
-        and isinstance(dataset.format, ds.ParquetFileFormat)
-        and isinstance(dataset.filesystem, pafs.LocalFileSystem)
-    ):
-        return ds.ParquetFragmentScanOptions(pre_buffer=False)
-    return None
 
 
 # ------------------------------------------------------------- pushdown
