@@ -3,13 +3,17 @@ pass and aligned to the profile rows.
 
 For each related table:
 
-1. read only the key and the columns the program's aggregates use;
+1. read only the key and the columns the program's aggregates use, in
+   batches of ``RELATED_BATCH_ROWS`` (one batch when a population-level
+   function is used); steps 2-4 run batch by batch, up to ``threads``
+   batches at once, and keep only the rows that can matter;
 2. evaluate every aggregate's ``where`` filter, value and ``by`` expression on
    the related rows with the ordinary executor (same ``as_of`` and parameters);
 3. when every aggregate of the table has a ``where`` filter, keep only rows some
    filter accepts *before* looking up keys and grouping;
 4. map the surviving rows to profile positions with the :class:`KeyIndex`
-   (rows with null or unknown keys drop out);
+   (rows with null or unknown keys drop out); the batches' rows, in the
+   table's order, are exactly those one batch of the whole table gives;
 5. reduce each aggregate by its spec's reducer (:mod:`segql.aggregates`, found
    in the executor's registry), given a :class:`Groups`; the built-ins reduce
    over the positions with NumPy (``bincount``,

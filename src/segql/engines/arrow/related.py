@@ -66,7 +66,7 @@ class RelatedSource:
                 columns=columns,
                 batch_size=batch_rows,
                 use_threads=workers > 1,
-                batch_readahead=max(1, workers),
+                batch_readahead=1,
                 fragment_readahead=1,
                 fragment_scan_options=scan_options(self._dataset),
             )
