@@ -489,7 +489,7 @@ class Program:
         as ``stream`` reads it.  ``time_zone`` (an IANA name, default "UTC")
         makes every calendar notion local to that zone (LANGUAGE.md §9).
         ``threads`` (every evaluating method has it): how many threads to
-        use, None (default) one per core, 1 the calling thread only; the
+        use, None (default) one per core, 1 a single thread; the
         result is bit-identical for every value (docs/architecture.md).
         """
         with only_segql_errors(self.source, self.source_name):
