@@ -3,9 +3,9 @@ pass and aligned to the profile rows.
 
 For each related table:
 
-1. read only the key and the columns the program's aggregates use, in
-   batches of ``RELATED_BATCH_ROWS`` (one batch when a population-level
-   function is used); steps 2-4 run batch by batch, up to ``threads``
+1. read only the key and the columns the program's aggregates use, a file
+   in batches of ``RELATED_BATCH_ROWS`` (a table in memory, or any table
+   when a population-level function is used: one batch); steps 2-4 run batch by batch, up to ``threads``
    batches at once, and keep only the rows that can matter;
 2. evaluate every aggregate's ``where`` filter, value and ``by`` expression on
    the related rows with the ordinary executor (same ``as_of`` and parameters);
