@@ -129,7 +129,7 @@ class ArrowEngine(Engine[Source, pa.Table, RelatedSource]):
         aggregate_values: dict[ast.Node, Value] = {}
         if related:
             assert key is not None
-            keys = [batch.column(key) for batch in source.batches([key], batch_rows=batch_rows, threads=workers > 1)]
+            keys = [batch.column(key) for batch in source.batches([key], batch_rows=batch_rows)]
             stop.check()
             all_keys = pa.chunked_array(keys, type=source.schema.field(key).type)
             index = KeyIndex(key, normalize_key(all_keys))
@@ -159,7 +159,7 @@ class ArrowEngine(Engine[Source, pa.Table, RelatedSource]):
         def numbered(pushed: ds.Expression | None = None) -> Iterator[tuple[pa.RecordBatch, int]]:
             """Each batch read, with the row it starts at (the caller's thread reads)."""
             offset = 0
-            for batch in source.batches(columns, filter=pushed, batch_rows=batch_rows, threads=workers > 1):
+            for batch in source.batches(columns, filter=pushed, batch_rows=batch_rows):
                 yield batch, offset
                 offset += batch.num_rows
 

@@ -99,25 +99,20 @@ class Source:
         return self._dataset is not None
 
     def batches(
-        self,
-        columns: list[str],
-        filter: ds.Expression | None = None,
-        batch_rows: int = DEFAULT_BATCH_ROWS,
-        threads: bool = False,
+        self, columns: list[str], filter: ds.Expression | None = None, batch_rows: int = DEFAULT_BATCH_ROWS
     ) -> Iterator[pa.RecordBatch]:
-        """The batches of ``columns`` (``threads``: a file's columns are
-        decoded on Arrow's threads, still one batch ahead at most)."""
         if self._dataset is not None:
             try:
-                # Arrow's default read-ahead (16 batches, 4 files) runs far
-                # ahead of a consumer slower than the disk: on the 20M-row
-                # benchmark that held ~1 GB more.  One batch ahead was as fast
-                # there (benchmarks/streaming.py).
+                # Arrow's threaded scanner, and its default read-ahead (16 batches,
+                # 4 files), run far ahead of a consumer slower than the disk: on
+                # the 20M-row benchmark that held ~1 GB more.  One batch ahead
+                # was as fast there (benchmarks/streaming.py).  (With threads=2
+                # the threaded scan was also slower: docs/decisions.md 205.)
                 yield from self._dataset.to_batches(
                     columns=columns,
                     filter=filter,
                     batch_size=batch_rows,
-                    use_threads=threads,
+                    use_threads=False,
                     batch_readahead=1,
                     fragment_readahead=1,
                     fragment_scan_options=scan_options(self._dataset),
