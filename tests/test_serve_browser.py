@@ -1,0 +1,484 @@
+"""The playground page in a real browser: Debian's headless Chromium driven by
+Selenium over uvicorn (in a thread, on 127.0.0.1, a free port) serving
+``create_app(Workspace(...))`` on a generated table of customers and orders.
+
+Counts and downloaded ids are checked against DuckDB SQL written by hand.
+Screenshots of each state go to ``$SEGQL_SCREENSHOTS`` (or the test's
+tmp_path); ``SEGQL_UPDATE_SCREENSHOTS=1`` also rewrites docs/img/playground.png,
+the README's picture.  Without chromium/chromedriver (or selenium) the tests
+skip, except under CI (``CI=true``), where they fail.
+
+The first tests need no browser: the page's files, their content types, the
+CSP header, /api/source, /api/outline and ``param_texts``.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import random
+import shutil
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import pytest
+import uvicorn
+from starlette.testclient import TestClient
+
+from segql import demo
+from segql.program import Program
+from segql.serve import Workspace, create_app
+
+try:
+    from selenium import webdriver
+    from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.remote.webdriver import WebDriver
+    from selenium.webdriver.remote.webelement import WebElement
+    from selenium.webdriver.support.ui import Select, WebDriverWait
+except ImportError:  # pragma: no cover - selenium is in the test extra
+    webdriver = None
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = os.environ.get("SEGQL_CHROMIUM", "/usr/bin/chromium")
+CHROMEDRIVER = os.environ.get("SEGQL_CHROMEDRIVER", "/usr/bin/chromedriver")
+WAIT = 15.0
+
+
+def make_tables(n: int = 3000, seed: int = 20) -> tuple[pa.Table, pa.Table]:
+    rng = random.Random(seed)
+    ids = list(range(1, n + 1))
+    ages = [rng.randint(18, 85) if rng.random() > 0.05 else None for _ in ids]
+    countries = [rng.choice(["FR", "DE", "PL", "US"]) for _ in ids]
+    who, amounts = [], []
+    for i in ids:
+        for _ in range(rng.choice([0, 0, 1, 2, 3, 5])):
+            who.append(i)
+            amounts.append(round(rng.uniform(1, 400), 2))
+    profile = pa.table(
+        {"customer_id": pa.array(ids, pa.int64()), "age": pa.array(ages, pa.int64()), "country": countries}
+    )
+    orders = pa.table({"customer_id": pa.array(who, pa.int64()), "amount": pa.array(amounts, pa.float64())})
+    return profile, orders
+
+
+PROFILE, ORDERS = make_tables()
+SOURCE = (
+    "param min_orders: int = 2\n"
+    "segment french \"Customers in France\" = country = 'FR'\n"
+    "segment buyers = count(orders) >= $min_orders\n"
+    "segment big_buyers = sum(orders.amount) > 600 and buyers\n"
+)
+
+
+def duck(sql: str) -> list[tuple[Any, ...]]:
+    con = duckdb.connect()
+    con.register("p", PROFILE)
+    con.register("o", ORDERS)
+    return con.execute(sql).fetchall()
+
+
+def one(sql: str) -> Any:
+    [(value,)] = duck(sql)
+    return value
+
+
+# ---------------------------------------------------------------- no browser
+@pytest.fixture
+def api(tmp_path: Path) -> tuple[TestClient, Path]:
+    path = tmp_path / "segments.segql"
+    path.write_text(SOURCE, encoding="utf-8")
+    workspace = Workspace(path, PROFILE, {"orders": ORDERS}, key="customer_id", as_of="2026-11-01")
+    return TestClient(create_app(workspace)), path
+
+
+def test_the_page_and_its_files_are_served_from_the_package(api: tuple[TestClient, Path]) -> None:
+    client, _ = api
+    page = client.get("/")
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    assert "default-src 'self'" in page.headers["content-security-policy"]
+    assert 'id="source"' in page.text and "/static/playground.js" in page.text
+    assert "http://" not in page.text and "https://" not in page.text  # nothing from a CDN
+    for name, kind in [("playground.js", "javascript"), ("editor.js", "javascript"), ("playground.css", "text/css")]:
+        answer = client.get(f"/static/{name}")
+        assert answer.status_code == 200 and kind in answer.headers["content-type"], name
+        assert "https://" not in answer.text and "http://" not in answer.text
+    for bad in ["/static/../app.py", "/static/%2e%2e/app.py", "/static/..%2fapp.py", "/static/nothing.js"]:
+        assert client.get(bad).status_code == 404, bad
+    assert client.post("/static/editor.js").status_code in (404, 405)
+
+
+def test_source_and_outline(api: tuple[TestClient, Path]) -> None:
+    client, _ = api
+    assert client.post("/api/source", json={}).json() == {
+        "source": SOURCE,
+        "file": "segments.segql",
+        "as_of": "2026-11-01",
+    }
+    outline = client.post("/api/outline", json={"source": SOURCE}).json()
+    assert [s["name"] for s in outline["segments"]] == ["french", "buyers", "big_buyers"]
+    assert outline["segments"][0]["description"] == "Customers in France"
+    assert outline["params"] == [{"name": "min_orders", "type": "int", "default": "2", "declared": True}]
+    assert outline["key"] == "customer_id" and outline["key_type"] == "int64"
+    assert outline["rows"] == PROFILE.num_rows and outline["related"] == ["orders"]
+    assert "duckdb" in outline["dialects"] and outline["why"] is True
+    assert client.post("/api/outline", json={"source": "segment a = "}).status_code == 422
+
+
+def test_param_texts_are_read_for_the_declared_type(api: tuple[TestClient, Path]) -> None:
+    client, _ = api
+    source = (
+        "param n: int = 2\nparam since: date = 2000-01-01\nparam c: string = \"FR\"\n"
+        "segment a = count(orders) >= $n and country = $c and $since < 2026-01-01\n"
+        "segment b = age > $undeclared\n"
+    )
+    texts = {"n": "3", "since": "2024-12-24", "c": "DE", "undeclared": "40"}
+    got = client.post("/api/counts", json={"source": source, "param_texts": texts}).json()
+    expected_a = one(
+        "select count(*) from p where country = 'DE' and customer_id in "
+        "(select customer_id from o group by 1 having count(*) >= 3)"
+    )
+    assert got["sizes"] == {"a": expected_a, "b": one("select count(*) from p where age > 40")}
+    bad = client.post("/api/counts", json={"source": source, "param_texts": {**texts, "n": "many"}})
+    assert bad.status_code == 422 and "$n" in bad.json()["error"]["message"]
+    assert client.post("/api/counts", json={"source": source, "param_texts": {"n": 3}}).status_code == 400
+
+
+def test_completion_answers_carry_the_replaced_range(api: tuple[TestClient, Path]) -> None:
+    client, _ = api
+    items = client.post("/api/complete", json={"source": "segment a = cou", "line": 0, "character": 15}).json()
+    country = next(i for i in items if i["label"] == "country")
+    assert country["range"] == {"start": {"line": 0, "character": 12}, "end": {"line": 0, "character": 15}}
+
+
+# ---------------------------------------------------------------- the browser
+def _browser_missing() -> str | None:
+    if webdriver is None:
+        return "selenium is not installed (pip install 'segql[test]')"
+    for path in (CHROMIUM, CHROMEDRIVER):
+        if not Path(path).exists() and shutil.which(Path(path).name) is None:
+            return f"{path} is missing (apt-get install chromium chromium-driver)"
+    return None
+
+
+class Served:
+    """uvicorn serving one app in a thread, on a free loopback port."""
+
+    def __init__(self, app: Any) -> None:
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("uvicorn did not start")
+            time.sleep(0.02)
+        port = self.server.servers[0].sockets[0].getsockname()[1]
+        self.url = f"http://127.0.0.1:{port}/"
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
+
+
+@pytest.fixture(scope="module")
+def downloads(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("downloads")
+
+
+@pytest.fixture(scope="module")
+def driver(downloads: Path) -> Iterator[WebDriver]:
+    missing = _browser_missing()
+    if missing:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"the browser tests need Chromium under CI: {missing}")
+        pytest.skip(missing)
+    options = webdriver.ChromeOptions()
+    options.binary_location = shutil.which(CHROMIUM) or CHROMIUM
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,900"):
+        options.add_argument(arg)
+    options.add_experimental_option(
+        "prefs", {"download.default_directory": str(downloads), "download.prompt_for_download": False}
+    )
+    browser = webdriver.Chrome(options=options, service=Service(shutil.which(CHROMEDRIVER) or CHROMEDRIVER))
+    browser.execute_cdp_cmd("Page.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)})
+    yield browser
+    browser.quit()
+
+
+@pytest.fixture(scope="module")
+def segment_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("workspace") / "segments.segql"
+
+
+@pytest.fixture(scope="module")
+def server(segment_file: Path, driver: WebDriver) -> Iterator[Served]:
+    workspace = Workspace(segment_file, PROFILE, {"orders": ORDERS}, key="customer_id", timeout=20.0)
+    served = Served(create_app(workspace))
+    yield served
+    served.stop()
+
+
+@pytest.fixture
+def shot(tmp_path: Path, driver: WebDriver) -> Callable[[str], Path]:
+    folder = Path(os.environ.get("SEGQL_SCREENSHOTS") or tmp_path)
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def take(name: str) -> Path:
+        path = folder / f"{name}.png"
+        driver.save_screenshot(str(path))
+        return path
+
+    return take
+
+
+def until(driver: WebDriver, check: Callable[[], Any], what: str, timeout: float = WAIT) -> Any:
+    try:
+        return WebDriverWait(driver, timeout, poll_frequency=0.05).until(lambda _: check())
+    except TimeoutException:
+        logs = "\n".join(str(e) for e in driver.get_log("browser")) if hasattr(driver, "get_log") else ""
+        raise AssertionError(f"timed out waiting for {what}\nbrowser log:\n{logs}") from None
+
+
+def text(driver: WebDriver, css: str) -> str:
+    """The shown text of the first element of ``css`` ("" if none)."""
+    shown = driver.execute_script("const e = document.querySelector(arguments[0]); return e ? e.innerText : ''", css)
+    return str(shown).strip()
+
+
+def counts_shown(driver: WebDriver) -> dict[str, int]:
+    rows = driver.execute_script(
+        "return [...document.querySelectorAll('#counts:not(.stale) tbody tr')]"
+        ".map(r => [r.dataset.segment, Number(r.dataset.members)])"
+    )
+    return dict(rows)
+
+
+def hover_over(driver: WebDriver, css: str, shown: str) -> None:
+    """Move the mouse over the element of ``css`` whose text is ``shown``
+    (found again if the page redraws it meanwhile)."""
+
+    def move() -> bool:
+        try:
+            found = [e for e in driver.find_elements(By.CSS_SELECTOR, css) if e.text == shown]
+            if not found:
+                return False
+            ActionChains(driver).move_to_element(found[0]).perform()
+            return True
+        except StaleElementReferenceException:
+            return False
+
+    until(driver, move, f"{shown!r} to hover over")
+
+
+def open_page(driver: WebDriver, server: Served, segment_file: Path, source: str) -> WebElement:
+    segment_file.write_text(source, encoding="utf-8")
+    driver.get(server.url)
+    until(driver, lambda: driver.find_element(By.TAG_NAME, "body").get_attribute("data-ready") == "true", "the page")
+    editor = driver.find_element(By.ID, "source")
+    assert editor.get_attribute("value") == source
+    return editor
+
+
+def type_at_end(driver: WebDriver, editor: WebElement, keys: str) -> None:
+    editor.click()
+    editor.send_keys(Keys.CONTROL, Keys.END)
+    editor.send_keys(keys)
+
+
+def expected_counts() -> dict[str, int]:
+    french, buyers, big = duck(
+        """
+        with b as (select customer_id, sum(amount) s from o group by 1 having count(*) >= 2)
+        select (select count(*) from p where country = 'FR'),
+               (select count(*) from b),
+               (select count(*) from b where s > 600)
+        """
+    )[0]
+    return {"french": french, "buyers": buyers, "big_buyers": big}
+
+
+def test_typo_squiggle_did_you_mean_fix_and_count(
+    driver: WebDriver, server: Served, segment_file: Path, shot: Callable[[str], Path]
+) -> None:
+    editor = open_page(driver, server, segment_file, SOURCE)
+    until(driver, lambda: counts_shown(driver) == expected_counts(), "the first counts")
+    assert text(driver, "#heatmap tbody tr") .startswith("french")
+    shot("1-opened")
+
+    type_at_end(driver, editor, "segment seniors = agee >= 65")
+    until(driver, lambda: "did you mean 'age'" in text(driver, "#problems"), "the did-you-mean in the problems")
+    squiggles = driver.execute_script(
+        "return [...document.querySelectorAll('#highlight .squiggle-error')].map(s => s.textContent)"
+    )
+    assert squiggles == ["agee"]  # exactly the range of the typo
+    hover_over(driver, "#highlight .squiggle-error", "agee")
+    tooltip = driver.find_element(By.ID, "tooltip")
+    until(driver, lambda: tooltip.is_displayed() and "unknown column 'agee'" in tooltip.text, "the squiggle's tooltip")
+    assert "did you mean 'age'" in tooltip.text
+    until(driver, lambda: driver.find_elements(By.CSS_SELECTOR, "#counts.stale"), "the counts marked stale")
+    assert "agee" in text(driver, "#counts-status")
+    shot("2-typo")
+
+    # Fix it by typing: select the typo with the keyboard and type over it.
+    editor.send_keys(Keys.END, Keys.ESCAPE, *([Keys.ARROW_LEFT] * len(" >= 65")))
+    editor.send_keys(Keys.BACKSPACE)
+    until(driver, lambda: not driver.find_elements(By.CSS_SELECTOR, "#highlight .squiggle"), "no squiggle left")
+    seniors = one("select count(*) from p where age >= 65")
+    until(driver, lambda: counts_shown(driver) == {**expected_counts(), "seniors": seniors}, "the new count")
+    share = text(driver, '#counts tr[data-segment="seniors"] .share')
+    assert share == f"{100 * seniors / PROFILE.num_rows:.1f}%"
+    assert text(driver, "#problems") == ""
+    shot("3-fixed")
+
+
+def test_select_why_save_and_download(
+    driver: WebDriver, server: Served, segment_file: Path, downloads: Path, shot: Callable[[str], Path]
+) -> None:
+    editor = open_page(driver, server, segment_file, SOURCE)
+    until(driver, lambda: counts_shown(driver) == expected_counts(), "the counts")
+    driver.find_element(By.CSS_SELECTOR, '#counts tr[data-segment="big_buyers"] button').click()
+    until(driver, lambda: text(driver, "#selected-name") == "big_buyers", "the selection")
+    over_600 = one("select count(*) from (select 1 from o group by customer_id having sum(amount) > 600)")
+    until(
+        driver,
+        lambda: [c.get_attribute("data-customers") for c in driver.find_elements(By.CSS_SELECTOR, "#attrition .customers")]
+        == [str(over_600), str(expected_counts()["big_buyers"])],
+        "the attrition of big_buyers",
+    )
+    member, outsider = duck(
+        "select min(customer_id) filter (where s > 600), min(customer_id) filter (where s <= 600) "
+        "from (select customer_id, sum(amount) s from o group by 1 having count(*) >= 2)"
+    )[0]
+    until(driver, lambda: text(driver, "#preview tbody tr").startswith(str(member)), "the preview's first member")
+    assert [c.text for c in driver.find_elements(By.CSS_SELECTOR, "#preview thead th")] == ["customer_id"]
+
+    for who, verdict in [(member, "→ member"), (outsider, "→ not a member")]:
+        box = driver.find_element(By.ID, "why-id")
+        box.clear()
+        box.send_keys(str(who), Keys.ENTER)
+        until(driver, lambda w=who, v=verdict: f"customer_id = {w}" in text(driver, "#why-output")
+              and v in text(driver, "#why-output"), f"why for {who}")
+    shot("4-why")
+
+    type_at_end(driver, editor, "segment germans = country = 'DE'")
+    driver.find_element(By.ID, "save").click()
+    until(driver, lambda: text(driver, "#save-status").startswith("Saved"), "the save")
+    assert segment_file.read_text(encoding="utf-8") == SOURCE + "segment germans = country = 'DE'"
+    shot("5-saved")
+
+    for old in downloads.glob("*"):
+        old.unlink()
+    driver.find_element(By.ID, "download-csv").click()
+    target = downloads / "big_buyers.csv"
+    until(driver, lambda: target.exists() and target.stat().st_size > 0, "the downloaded CSV")
+    with target.open(encoding="utf-8") as handle:
+        ids = [int(row["customer_id"]) for row in csv.DictReader(handle)]
+    reference = [
+        r[0]
+        for r in duck(
+            "select customer_id from p where customer_id in "
+            "(select customer_id from o group by 1 having count(*) >= 2 and sum(amount) > 600) order by 1"
+        )
+    ]
+    assert ids == reference
+    assert "downloaded big_buyers.csv" in text(driver, "#download-status")
+
+    Select(driver.find_element(By.ID, "dialect")).select_by_value("postgres")
+    driver.find_element(By.ID, "sql-copy").click()
+    until(driver, lambda: "SELECT" in text(driver, "#sql-output").upper(), "the SQL")
+    until(driver, lambda: text(driver, "#sql-status") != "writing SQL…", "the copy")
+    shot("6-sql")
+
+
+def test_completion_and_hover(driver: WebDriver, server: Served, segment_file: Path, shot: Callable[[str], Path]) -> None:
+    editor = open_page(driver, server, segment_file, SOURCE)
+    type_at_end(driver, editor, "segment some = cou")
+    editor.send_keys(Keys.CONTROL, " ")
+    popup = driver.find_element(By.ID, "completions")
+    until(driver, lambda: popup.is_displayed() and "country" in popup.text, "the completion popup")
+    labels = [li.text.split("\n")[0] for li in popup.find_elements(By.TAG_NAME, "li")]
+    shot("7-completion")
+    editor.send_keys(*([Keys.ARROW_DOWN] * labels.index("country")), Keys.ENTER)
+    until(driver, lambda: editor.get_attribute("value").endswith("segment some = country"), "the accepted completion")
+    assert not popup.is_displayed()
+    # Escape closes the popup without inserting anything.
+    editor.send_keys(" = 'FR' and co")
+    editor.send_keys(Keys.CONTROL, " ")
+    until(driver, lambda: popup.is_displayed(), "the popup again")
+    editor.send_keys(Keys.ESCAPE)
+    until(driver, lambda: not popup.is_displayed(), "the popup closed by Escape")
+    assert editor.get_attribute("value").endswith("= 'FR' and co")
+
+    hover_over(driver, "#highlight span", "min_orders")
+    tooltip = driver.find_element(By.ID, "tooltip")
+    until(driver, lambda: tooltip.is_displayed() and "min_orders" in tooltip.text, "the hover")
+    assert "int" in tooltip.text
+    shot("8-hover")
+
+
+def test_typing_is_not_blocked_while_counts_are_in_flight(
+    driver: WebDriver, server: Served, segment_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gate = threading.Event()
+    started = threading.Event()
+    original = Program.counts
+
+    def slow_counts(self: Program, data: Any, **options: Any) -> Any:
+        if "slow" in self.source:
+            started.set()
+            gate.wait(WAIT)
+            options.pop("cancel", None)  # answer even when superseded: the page must drop it by request_id
+        return original(self, data, **options)
+
+    monkeypatch.setattr(Program, "counts", slow_counts)
+    editor = open_page(driver, server, segment_file, "segment slow = age > 1\n")
+    try:
+        assert started.wait(WAIT), "the slow count never started"
+        until(driver, lambda: text(driver, "#counts-status") == "counting…", "the pending count")
+        begun = time.monotonic()
+        driver.execute_script("arguments[0].select()", editor)
+        editor.send_keys("segment quick = age >= 30")
+        typed = time.monotonic() - begun
+        assert editor.get_attribute("value") == "segment quick = age >= 30"
+        assert "quick" in text(driver, "#highlight")  # the page redrew as it was typed
+        assert typed < WAIT / 2
+        quick = one("select count(*) from p where age >= 30")
+        until(driver, lambda: counts_shown(driver) == {"quick": quick}, "the newer count")
+    finally:
+        gate.set()
+    time.sleep(0.5)  # the superseded answer arrives now, and must be ignored
+    assert counts_shown(driver) == {"quick": quick}
+
+
+def test_the_readme_screenshot_of_the_demo(driver: WebDriver, tmp_path: Path, shot: Callable[[str], Path]) -> None:
+    customers = demo.customers()
+    orders = demo.orders(customers)
+    path = tmp_path / "demo.segql"
+    path.write_text(demo.source(), encoding="utf-8")
+    served = Served(
+        create_app(Workspace(path, customers, {"orders": orders}, key="customer_id", as_of=demo.AS_OF.date().isoformat()))
+    )
+    try:
+        driver.get(served.url)
+        expected = Program(demo.source()).counts(customers, key="customer_id", related={"orders": orders}, as_of=demo.AS_OF)
+        until(driver, lambda: counts_shown(driver) == expected.sizes, "the demo's counts", timeout=30)
+        driver.find_element(By.CSS_SELECTOR, '#counts tr[data-segment="big_spenders"] button').click()
+        until(driver, lambda: len(driver.find_elements(By.CSS_SELECTOR, "#preview tbody tr")) > 0, "the preview")
+        driver.find_element(By.ID, "source").click()
+        picture = shot("demo")
+        if os.environ.get("SEGQL_UPDATE_SCREENSHOTS") == "1":
+            target = ROOT / "docs" / "img" / "playground.png"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(picture, target)
+    finally:
+        served.stop()
