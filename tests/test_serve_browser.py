@@ -137,7 +137,7 @@ def test_source_and_outline(api: tuple[TestClient, Path]) -> None:
 def test_param_texts_are_read_for_the_declared_type(api: tuple[TestClient, Path]) -> None:
     client, _ = api
     source = (
-        "param n: int = 2\nparam since: date = 2000-01-01\nparam c: string = \"FR\"\n"
+        'param n: int = 2\nparam since: date = 2000-01-01\nparam c: string = "FR"\n'
         "segment a = count(orders) >= $n and country = $c and $since < 2026-01-01\n"
         "segment b = age > $undeclared\n"
     )
@@ -312,7 +312,7 @@ def test_typo_squiggle_did_you_mean_fix_and_count(
 ) -> None:
     editor = open_page(driver, server, segment_file, SOURCE)
     until(driver, lambda: counts_shown(driver) == expected_counts(), "the first counts")
-    assert text(driver, "#heatmap tbody tr") .startswith("french")
+    assert text(driver, "#heatmap tbody tr").startswith("french")
     shot("1-opened")
 
     type_at_end(driver, editor, "segment seniors = agee >= 65")
@@ -351,8 +351,10 @@ def test_select_why_save_and_download(
     over_600 = one("select count(*) from (select 1 from o group by customer_id having sum(amount) > 600)")
     until(
         driver,
-        lambda: [c.get_attribute("data-customers") for c in driver.find_elements(By.CSS_SELECTOR, "#attrition .customers")]
-        == [str(over_600), str(expected_counts()["big_buyers"])],
+        lambda: (
+            [c.get_attribute("data-customers") for c in driver.find_elements(By.CSS_SELECTOR, "#attrition .customers")]
+            == [str(over_600), str(expected_counts()["big_buyers"])]
+        ),
         "the attrition of big_buyers",
     )
     member, outsider = duck(
@@ -366,8 +368,13 @@ def test_select_why_save_and_download(
         box = driver.find_element(By.ID, "why-id")
         box.clear()
         box.send_keys(str(who), Keys.ENTER)
-        until(driver, lambda w=who, v=verdict: f"customer_id = {w}" in text(driver, "#why-output")
-              and v in text(driver, "#why-output"), f"why for {who}")
+        until(
+            driver,
+            lambda w=who, v=verdict: (
+                f"customer_id = {w}" in text(driver, "#why-output") and v in text(driver, "#why-output")
+            ),
+            f"why for {who}",
+        )
     shot("4-why")
 
     type_at_end(driver, editor, "segment germans = country = 'DE'")
@@ -400,7 +407,9 @@ def test_select_why_save_and_download(
     shot("6-sql")
 
 
-def test_completion_and_hover(driver: WebDriver, server: Served, segment_file: Path, shot: Callable[[str], Path]) -> None:
+def test_completion_and_hover(
+    driver: WebDriver, server: Served, segment_file: Path, shot: Callable[[str], Path]
+) -> None:
     editor = open_page(driver, server, segment_file, SOURCE)
     type_at_end(driver, editor, "segment some = cou")
     editor.send_keys(Keys.CONTROL, " ")
@@ -466,19 +475,31 @@ def test_the_readme_screenshot_of_the_demo(driver: WebDriver, tmp_path: Path, sh
     path = tmp_path / "demo.segql"
     path.write_text(demo.source(), encoding="utf-8")
     served = Served(
-        create_app(Workspace(path, customers, {"orders": orders}, key="customer_id", as_of=demo.AS_OF.date().isoformat()))
+        create_app(
+            Workspace(path, customers, {"orders": orders}, key="customer_id", as_of=demo.AS_OF.date().isoformat())
+        )
     )
+    metrics = {"width": 1280, "height": 900, "deviceScaleFactor": 1, "mobile": False}
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", metrics)  # the README's picture: 1280x900
     try:
         driver.get(served.url)
-        expected = Program(demo.source()).counts(customers, key="customer_id", related={"orders": orders}, as_of=demo.AS_OF)
+        expected = Program(demo.source()).counts(
+            customers, key="customer_id", related={"orders": orders}, as_of=demo.AS_OF
+        )
         until(driver, lambda: counts_shown(driver) == expected.sizes, "the demo's counts", timeout=30)
         driver.find_element(By.CSS_SELECTOR, '#counts tr[data-segment="big_spenders"] button').click()
         until(driver, lambda: len(driver.find_elements(By.CSS_SELECTOR, "#preview tbody tr")) > 0, "the preview")
-        driver.find_element(By.ID, "source").click()
+        driver.execute_script(  # the segments in view, the cursor in one of them
+            "const t = arguments[0], at = t.value.indexOf('segment big_spenders');"
+            "t.focus(); t.setSelectionRange(at + 8, at + 8);"
+            "t.scrollTop = (t.value.slice(0, at).split('\\n').length - 3) * 20;",
+            driver.find_element(By.ID, "source"),
+        )
         picture = shot("demo")
         if os.environ.get("SEGQL_UPDATE_SCREENSHOTS") == "1":
             target = ROOT / "docs" / "img" / "playground.png"
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(picture, target)
     finally:
+        driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
         served.stop()

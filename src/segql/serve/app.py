@@ -446,9 +446,7 @@ def with_param_texts(body: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(texts, dict) or not all(isinstance(v, str) for v in texts.values()):
         raise BadRequest("'param_texts' must map names to strings")
     given = _field(body, "params", dict, {})
-    declared = {
-        d.name: d.declared for d in parse(_field(body, "source", str)).decls if isinstance(d, ast.ParamDecl)
-    }
+    declared = {d.name: d.declared for d in parse(_field(body, "source", str)).decls if isinstance(d, ast.ParamDecl)}
     read = {name: param_value(name, declared.get(name), text) for name, text in texts.items() if text.strip()}
     return {**body, "params": {**read, **given}}
 

@@ -198,7 +198,10 @@ export class Editor {
     this.onChange(this.value);
     if (this.accepting) return;
     const typed = event && event.inputType === "insertText" ? event.data || "" : "";
-    if (typed && /[\p{L}\p{N}_.$]$/u.test(typed)) this.scheduleCompletion(120);
+    // Open the list after "." and within a name or $parameter, not within a number.
+    const before = this.value.slice(0, this.textarea.selectionStart);
+    if (typed && (typed.endsWith(".") || /(?:^|[^\p{L}\p{N}_$])[\p{L}_$][\p{L}\p{N}_]*$/u.test(before)))
+      this.scheduleCompletion(120);
     else this.closeCompletion();
   }
 
@@ -374,6 +377,13 @@ export class Editor {
       e.preventDefault();
       this.highlightItem(this.active + (e.key === "ArrowDown" ? 1 : -1));
     } else if (e.key === "Enter" || e.key === "Tab") {
+      const item = this.items[this.active];
+      const source = this.value;
+      const range = item.range;
+      if (e.key === "Enter" && range && source.slice(offset(source, range.start), offset(source, range.end)) === (item.insert_text || item.label)) {
+        this.closeCompletion(); // the word is already complete: Enter is a new line
+        return;
+      }
       e.preventDefault();
       this.accept(this.active);
     } else if (e.key === "Escape") {
