@@ -263,6 +263,18 @@ def counts_shown(driver: WebDriver) -> dict[str, int]:
     return dict(rows)
 
 
+def squiggled(driver: WebDriver) -> list[str]:
+    """The text under each error squiggle (a squiggle spans several coloured runs)."""
+    runs = driver.execute_script(
+        "return [...document.querySelectorAll('#highlight .squiggle-error')]"
+        ".map(s => [s.dataset.diagnostic, s.textContent])"
+    )
+    texts: dict[str, str] = {}
+    for diagnostic, shown in runs:
+        texts[diagnostic] = texts.get(diagnostic, "") + shown
+    return list(texts.values())
+
+
 def hover_over(driver: WebDriver, css: str, shown: str) -> None:
     """Move the mouse over the element of ``css`` whose text is ``shown``
     (found again if the page redraws it meanwhile)."""
@@ -317,9 +329,7 @@ def test_typo_squiggle_did_you_mean_fix_and_count(
 
     type_at_end(driver, editor, "segment seniors = agee >= 65")
     until(driver, lambda: "did you mean 'age'" in text(driver, "#problems"), "the did-you-mean in the problems")
-    squiggles = driver.execute_script(
-        "return [...document.querySelectorAll('#highlight .squiggle-error')].map(s => s.textContent)"
-    )
+    squiggles = squiggled(driver)
     assert squiggles == ["agee"]  # exactly the range of the typo
     hover_over(driver, "#highlight .squiggle-error", "agee")
     tooltip = driver.find_element(By.ID, "tooltip")
@@ -503,3 +513,40 @@ def test_the_readme_screenshot_of_the_demo(driver: WebDriver, tmp_path: Path, sh
     finally:
         driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
         served.stop()
+
+
+def test_params_and_errors_never_leave_the_page_stuck(
+    driver: WebDriver, server: Served, segment_file: Path, monkeypatch: pytest.MonkeyPatch, shot: Callable[[str], Path]
+) -> None:
+    open_page(driver, server, segment_file, SOURCE)
+    until(driver, lambda: counts_shown(driver) == expected_counts(), "the counts")
+    field = driver.find_element(By.ID, "param-min_orders")
+    assert field.get_attribute("placeholder") == "2"
+    field.send_keys("many")
+    until(
+        driver,
+        lambda: "$min_orders = many is not a value of type int" in text(driver, "#counts-status"),
+        "the bad param",
+    )
+    assert driver.find_elements(By.CSS_SELECTOR, "#counts.stale")
+    shot("9-bad-param")
+    field.clear()
+    field.send_keys("3")
+    three = one("select count(*) from (select 1 from o group by customer_id having count(*) >= 3)")
+    until(driver, lambda: counts_shown(driver).get("buyers") == three, "the count with $min_orders = 3")
+
+    # An error only the evaluation finds (the checker cannot): its position becomes a squiggle.
+    type_at_end(driver, driver.find_element(By.ID, "source"), "segment huge = age * 9223372036854775807 > 0")
+    until(driver, lambda: "integer overflow" in text(driver, "#problems"), "the evaluation's error as a problem")
+    squiggles = squiggled(driver)
+    assert squiggles == ["age * 9223372036854775807"]
+    shot("10-evaluation-error")
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(Program, "stream", broken)  # the download's evaluation: a 500
+    button = driver.find_element(By.ID, "download-parquet")
+    button.click()
+    until(driver, lambda: "internal error" in text(driver, "#download-status"), "the 500's message")
+    assert button.is_enabled()

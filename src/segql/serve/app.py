@@ -468,4 +468,4 @@ def param_value(name: str, declared: Any, text: str) -> Any:
     try:
         return Program(f"param p: {declared} = {text}\n").params["p"].default
     except SegqlError as exc:
-        raise ParameterError(f"${name} = {text} is not a {declared} value: {exc.message}") from None
+        raise ParameterError(f"${name} = {text} is not a value of type {declared}: {exc.message}") from None
