@@ -131,7 +131,17 @@ def test_source_and_outline(api: tuple[TestClient, Path]) -> None:
     assert outline["key"] == "customer_id" and outline["key_type"] == "int64"
     assert outline["rows"] == PROFILE.num_rows and outline["related"] == ["orders"]
     assert "duckdb" in outline["dialects"] and outline["why"] is True
-    assert client.post("/api/outline", json={"source": "segment a = "}).status_code == 422
+    broken = client.post("/api/outline", json={"source": "segment a = "}).json()
+    assert broken["segments"] is None and broken["params"] is None and broken["error"]
+    assert broken["dialects"] == outline["dialects"] and broken["file"] == "segments.segql"
+
+
+def test_source_of_a_new_file_is_empty(tmp_path: Path) -> None:
+    client = TestClient(create_app(Workspace(tmp_path / "new.segql", PROFILE)))
+    assert client.post("/api/source", json={}).json() == {"source": "", "file": "new.segql", "as_of": None}
+    outline = client.post("/api/outline", json={"source": ""}).json()
+    assert outline["segments"] is None and "empty" in outline["error"]
+    assert outline["why"] is False and outline["key_type"] is None
 
 
 def test_param_texts_are_read_for_the_declared_type(api: tuple[TestClient, Path]) -> None:
@@ -168,6 +178,11 @@ def _browser_missing() -> str | None:
         if not Path(path).exists() and shutil.which(Path(path).name) is None:
             return f"{path} is missing (apt-get install chromium chromium-driver)"
     return None
+
+
+def test_a_missing_browser_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(f"{__name__}.CHROMEDRIVER", "/nonexistent/segql-chromedriver")
+    assert _browser_missing() == "/nonexistent/segql-chromedriver is missing (apt-get install chromium chromium-driver)"
 
 
 class Served:

@@ -352,16 +352,27 @@ def create_app(workspace: Workspace) -> Starlette:
         return {"source": text, "file": ws.segment_file.name, "as_of": ws.as_of}
 
     def outline(ws: Workspace, body: dict[str, Any], request: Request) -> Any:
-        compiled = program(body)
+        try:
+            compiled: Program | None = program(body)
+        except SegqlError as exc:  # the workspace's part still answers; the page keeps its last program part
+            compiled, problem = None, exc.message
+        declared = (
+            {
+                "segments": [{"name": n, "description": compiled.descriptions.get(n)} for n in compiled.segments],
+                "features": [{"name": n, "description": compiled.descriptions.get(n)} for n in compiled.features],
+                "params": param_outline(compiled),
+                "error": None,
+            }
+            if compiled is not None
+            else {"segments": None, "features": None, "params": None, "error": problem}
+        )
         return {
+            **declared,
             "file": ws.segment_file.name,
             "rows": ws.profile.num_rows,
             "key": ws.key,
             "key_type": str(ws.profile.schema.field(ws.key).type) if ws.key else None,
             "related": sorted(ws.related),
-            "segments": [{"name": n, "description": compiled.descriptions.get(n)} for n in compiled.segments],
-            "features": [{"name": n, "description": compiled.descriptions.get(n)} for n in compiled.features],
-            "params": param_outline(compiled),
             "dialects": list(DIALECTS),
             "why": ws.key is not None,
             "preview": ws.key is not None,

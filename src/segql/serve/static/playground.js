@@ -155,14 +155,15 @@ function blankDiagnostic() {
 async function refreshOutline() {
   const seq = ++state.seq.outline;
   const answer = await api("outline", { source: editor.value });
-  if (seq !== state.seq.outline || !answer.ok) return; // keep the last good outline
+  if (seq !== state.seq.outline || !answer.ok) return;
   const outline = answer.data;
   state.outline = outline;
   $("file-name").textContent = outline.file;
   $("data-summary").textContent = `${outline.rows.toLocaleString("en")} customers` + (outline.key ? ` · key ${outline.key}` : "");
+  renderDialects(outline.dialects);
+  if (outline.error) return; // the file does not compile: keep the last parameters and descriptions
   state.descriptions = Object.fromEntries(outline.segments.map((s) => [s.name, s.description]));
   renderParams(outline.params);
-  renderDialects(outline.dialects);
   for (const id of ["why-run", "why-id"]) $(id).disabled = !outline.why;
 }
 
