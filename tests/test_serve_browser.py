@@ -225,7 +225,7 @@ def driver(downloads: Path) -> Iterator[WebDriver]:
         "prefs", {"download.default_directory": str(downloads), "download.prompt_for_download": False}
     )
     browser = webdriver.Chrome(options=options, service=Service(shutil.which(CHROMEDRIVER) or CHROMEDRIVER))
-    browser.execute_cdp_cmd("Page.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)})
+    browser.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)})
     yield browser
     browser.quit()
 
@@ -256,10 +256,13 @@ def shot(tmp_path: Path, driver: WebDriver) -> Callable[[str], Path]:
     return take
 
 
-def until(driver: WebDriver, check: Callable[[], Any], what: str, timeout: float = WAIT) -> Any:
+def until(driver: WebDriver, check: Callable[[], Any], what: str | Callable[[], str], timeout: float = WAIT) -> Any:
+    """Wait for ``check()`` to be true; ``what`` says what was awaited (a
+    callable is called at the failure, to show the page's state then)."""
     try:
         return WebDriverWait(driver, timeout, poll_frequency=0.05).until(lambda _: check())
     except TimeoutException:
+        what = what() if callable(what) else what
         logs = "\n".join(str(e) for e in driver.get_log("browser")) if hasattr(driver, "get_log") else ""
         raise AssertionError(f"timed out waiting for {what}\nbrowser log:\n{logs}") from None
 
@@ -377,8 +380,10 @@ def test_select_why_save_and_download(
     until(
         driver,
         lambda: (
-            [c.get_attribute("data-customers") for c in driver.find_elements(By.CSS_SELECTOR, "#attrition .customers")]
-            == [str(over_600), str(expected_counts()["big_buyers"])]
+            driver.execute_script(
+                "return [...document.querySelectorAll('#attrition .customers')].map(c => Number(c.dataset.customers))"
+            )
+            == [over_600, expected_counts()["big_buyers"]]
         ),
         "the attrition of big_buyers",
     )
@@ -406,13 +411,21 @@ def test_select_why_save_and_download(
     driver.find_element(By.ID, "save").click()
     until(driver, lambda: text(driver, "#save-status").startswith("Saved"), "the save")
     assert segment_file.read_text(encoding="utf-8") == SOURCE + "segment germans = country = 'DE'"
+    germans = one("select count(*) from p where country = 'DE'")
+    # The new segment's row moves the buttons below the counts: click once the page is still.
+    until(driver, lambda: counts_shown(driver).get("germans") == germans, "the count of the new segment")
+    until(driver, lambda: text(driver, "#preview-status").startswith("first"), "the preview of the selection")
     shot("5-saved")
 
     for old in downloads.glob("*"):
         old.unlink()
     driver.find_element(By.ID, "download-csv").click()
     target = downloads / "big_buyers.csv"
-    until(driver, lambda: target.exists() and target.stat().st_size > 0, "the downloaded CSV")
+    until(
+        driver,
+        lambda: target.exists() and target.stat().st_size > 0,
+        lambda: f"the downloaded CSV (status {text(driver, '#download-status')!r}, {sorted(downloads.iterdir())})",
+    )
     with target.open(encoding="utf-8") as handle:
         ids = [int(row["customer_id"]) for row in csv.DictReader(handle)]
     reference = [
