@@ -281,6 +281,19 @@ def counts_shown(driver: WebDriver) -> dict[str, int]:
     return dict(rows)
 
 
+def click(driver: WebDriver, css: str) -> None:
+    """Click the first element of ``css`` (found again if the page redraws it meanwhile)."""
+
+    def attempt() -> bool:
+        try:
+            driver.find_element(By.CSS_SELECTOR, css).click()
+            return True
+        except StaleElementReferenceException:
+            return False
+
+    until(driver, attempt, f"{css} to click")
+
+
 def squiggled(driver: WebDriver) -> list[str]:
     """The text under each error squiggle (a squiggle spans several coloured runs)."""
     runs = driver.execute_script(
@@ -374,7 +387,7 @@ def test_select_why_save_and_download(
 ) -> None:
     editor = open_page(driver, server, segment_file, SOURCE)
     until(driver, lambda: counts_shown(driver) == expected_counts(), "the counts")
-    driver.find_element(By.CSS_SELECTOR, '#counts tr[data-segment="big_buyers"] button').click()
+    click(driver, '#counts tr[data-segment="big_buyers"] button')
     until(driver, lambda: text(driver, "#selected-name") == "big_buyers", "the selection")
     over_600 = one("select count(*) from (select 1 from o group by customer_id having sum(amount) > 600)")
     until(
@@ -472,6 +485,14 @@ def test_completion_and_hover(
     assert "int" in tooltip.text
     shot("8-hover")
 
+    # The problems list's suggestion button puts the suggestion in place of the typo.
+    driver.execute_script("arguments[0].select()", editor)
+    editor.send_keys("segment s = agee > 3")
+    until(driver, lambda: text(driver, "#problems button.fix") == "use 'age'", "the fix button")
+    click(driver, "#problems button.fix")
+    until(driver, lambda: editor.get_attribute("value") == "segment s = age > 3", "the fixed text")
+    until(driver, lambda: counts_shown(driver) == {"s": one("select count(*) from p where age > 3")}, "its count")
+
 
 def test_typing_is_not_blocked_while_counts_are_in_flight(
     driver: WebDriver, server: Served, segment_file: Path, monkeypatch: pytest.MonkeyPatch
@@ -525,7 +546,7 @@ def test_the_readme_screenshot_of_the_demo(driver: WebDriver, tmp_path: Path, sh
             customers, key="customer_id", related={"orders": orders}, as_of=demo.AS_OF
         )
         until(driver, lambda: counts_shown(driver) == expected.sizes, "the demo's counts", timeout=30)
-        driver.find_element(By.CSS_SELECTOR, '#counts tr[data-segment="big_spenders"] button').click()
+        click(driver, '#counts tr[data-segment="big_spenders"] button')
         until(driver, lambda: len(driver.find_elements(By.CSS_SELECTOR, "#preview tbody tr")) > 0, "the preview")
         driver.execute_script(  # the segments in view, the cursor in one of them
             "const t = arguments[0], at = t.value.indexOf('segment big_spenders');"
