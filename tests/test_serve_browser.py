@@ -15,12 +15,14 @@ CSP header, /api/source, /api/outline and ``param_texts``.
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import os
 import random
 import shutil
 import threading
 import time
 from collections.abc import Callable, Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -30,9 +32,14 @@ import pytest
 import uvicorn
 from starlette.testclient import TestClient
 
-from segql import demo
+from segql import ast, demo
+from segql.errors import ParameterError
+from segql.params import Duration
+from segql.parse import parse
 from segql.program import Program
 from segql.serve import Workspace, create_app
+from segql.serve.app import param_value
+from segql.types import DECIMAL, INT
 
 try:
     from selenium import webdriver
@@ -161,6 +168,37 @@ def test_param_texts_are_read_for_the_declared_type(api: tuple[TestClient, Path]
     bad = client.post("/api/counts", json={"source": source, "param_texts": {**texts, "n": "many"}})
     assert bad.status_code == 422 and "$n" in bad.json()["error"]["message"]
     assert client.post("/api/counts", json={"source": source, "param_texts": {"n": 3}}).status_code == 400
+
+
+@pytest.mark.parametrize(
+    ("declared", "written", "value"),
+    [
+        ("int", "42", 42),
+        ("float", "2.5", 2.5),
+        ("decimal", "2.25", Decimal("2.25")),
+        ("string", "Kraków", "Kraków"),
+        ("string", '"a b"', "a b"),
+        ("bool", "false", False),
+        ("date", "2024-12-24", dt.date(2024, 12, 24)),
+        ("timestamp", "2024-12-24T10:00:00+02:00", dt.datetime(2024, 12, 24, 8, 0)),
+        ("list<string>", '["PL", "DE"]', ["PL", "DE"]),
+        ("duration", "30d", Duration(0, 30 * 86_400_000_000)),
+        (None, "40", 40),
+        (None, "0.5", 0.5),
+        (None, "true", True),
+        (None, "PL", "PL"),
+    ],
+)
+def test_a_parameter_text_is_read_as_its_type(declared: str | None, written: str, value: Any) -> None:
+    source = f"param x: {declared} = {written}\nsegment s = true\n" if declared else "segment s = $x > 1\n"
+    [decl] = [d for d in parse(source).decls if isinstance(d, ast.ParamDecl)] or [None]
+    assert param_value("x", decl.declared if decl else None, f" {written} ") == value
+
+
+def test_a_bad_parameter_text_names_the_parameter() -> None:
+    for declared, written in [(INT, "many"), (DECIMAL, "1,5"), (INT, "1\nsegment y = true")]:
+        with pytest.raises(ParameterError, match=r"\$x"):
+            param_value("x", declared, written)
 
 
 def test_completion_answers_carry_the_replaced_range(api: tuple[TestClient, Path]) -> None:

@@ -15,6 +15,7 @@ import json
 import re
 import threading
 from collections.abc import Awaitable, Callable, Mapping
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
@@ -476,6 +477,11 @@ def param_value(name: str, declared: Any, text: str) -> Any:
         return {"true": True, "false": False}.get(text, text)
     if declared.kind == "string" and not text.startswith(('"', "'")):
         return text
+    if declared.kind == "decimal":  # no decimal literal in the language: read the digits
+        try:
+            return Decimal(text)
+        except InvalidOperation:
+            raise ParameterError(f"${name} = {text} is not a value of type decimal") from None
     try:
         return Program(f"param p: {declared} = {text}\n").params["p"].default
     except SegqlError as exc:
