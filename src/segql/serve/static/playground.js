@@ -371,6 +371,9 @@ async function save() {
   }
 }
 $("save").addEventListener("click", save);
+window.addEventListener("beforeunload", (e) => {
+  if (state.savedSource !== null && editor.value !== state.savedSource) e.preventDefault(); // unsaved: ask first
+});
 document.addEventListener("keydown", (e) => {
   if ((e.ctrlKey || e.metaKey) && e.key.toLowerCase() === "s") {
     e.preventDefault();
