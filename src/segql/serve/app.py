@@ -382,8 +382,10 @@ def create_app(workspace: Workspace) -> Starlette:
     def endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         async def run(request: Request) -> Response:
             try:
-                body = with_param_texts(await _read_json(request, workspace.max_body_bytes))
-                result = await run_in_threadpool(handler, workspace, body, request)
+                body = await _read_json(request, workspace.max_body_bytes)
+                result = await run_in_threadpool(
+                    lambda: handler(workspace, with_param_texts(body, workspace.limits), request)
+                )
             except BadRequest as exc:
                 return JSONResponse(_error_body(exc.message), status_code=exc.status)
             except SegqlError as exc:
@@ -445,7 +447,7 @@ def param_outline(compiled: Program) -> list[dict[str, Any]]:
     ]
 
 
-def with_param_texts(body: dict[str, Any]) -> dict[str, Any]:
+def with_param_texts(body: dict[str, Any], limits: Limits = DEFAULT_LIMITS) -> dict[str, Any]:
     """The request with ``param_texts`` (``{name: text}`` as typed in the
     page's form) read into ``params``: a declared parameter's text is read as
     a constant of its type (``2024-12-24``, ``30d``, ``["PL", "DE"]``; a
@@ -458,7 +460,8 @@ def with_param_texts(body: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(texts, dict) or not all(isinstance(v, str) for v in texts.values()):
         raise BadRequest("'param_texts' must map names to strings")
     given = _field(body, "params", dict, {})
-    declared = {d.name: d.declared for d in parse(_field(body, "source", str)).decls if isinstance(d, ast.ParamDecl)}
+    tree = parse(_field(body, "source", str), limits=limits)
+    declared = {d.name: d.declared for d in tree.decls if isinstance(d, ast.ParamDecl)}
     read = {name: param_value(name, declared.get(name), text) for name, text in texts.items() if text.strip()}
     return {**body, "params": {**read, **given}}
 
