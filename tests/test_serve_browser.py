@@ -584,10 +584,13 @@ def test_the_readme_screenshot_of_the_demo(driver: WebDriver, tmp_path: Path, sh
             customers, key="customer_id", related={"orders": orders}, as_of=demo.AS_OF
         )
         until(driver, lambda: counts_shown(driver) == expected.sizes, "the demo's counts", timeout=30)
-        click(driver, '#counts tr[data-segment="big_spenders"] button')
-        until(driver, lambda: len(driver.find_elements(By.CSS_SELECTOR, "#preview tbody tr")) > 0, "the preview")
+        click(driver, '#counts tr[data-segment="young_poles"] button')
+        until(driver, lambda: text(driver, "#selected-name") == "young_poles", "the selection")
+        until(driver, lambda: text(driver, "#preview-status").startswith("first"), "the preview")
+        heads = driver.execute_script("return [...document.querySelectorAll('#preview th')].map(t => t.textContent)")
+        assert heads == ["customer_id", "age", "country", "city"]
         driver.execute_script(  # the segments in view, the cursor in one of them
-            "const t = arguments[0], at = t.value.indexOf('segment big_spenders');"
+            "const t = arguments[0], at = t.value.indexOf('segment young_poles');"
             "t.focus(); t.setSelectionRange(at + 8, at + 8);"
             "t.scrollTop = (t.value.slice(0, at).split('\\n').length - 3) * 20;",
             driver.find_element(By.ID, "source"),
