@@ -535,16 +535,19 @@ def test_completion_and_hover(
 def test_typing_is_not_blocked_while_counts_are_in_flight(
     driver: WebDriver, server: Served, segment_file: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    gate = threading.Event()
-    started = threading.Event()
+    gate, started, answered = threading.Event(), threading.Event(), threading.Event()
     original = Program.counts
 
     def slow_counts(self: Program, data: Any, **options: Any) -> Any:
-        if "slow" in self.source:
-            started.set()
-            gate.wait(WAIT)
-            options.pop("cancel", None)  # answer even when superseded: the page must drop it by request_id
-        return original(self, data, **options)
+        if "slow" not in self.source:
+            return original(self, data, **options)
+        started.set()
+        gate.wait(WAIT)
+        options.pop("cancel", None)  # answer even when superseded: the page must drop it by request_id
+        try:
+            return original(self, data, **options)
+        finally:
+            answered.set()
 
     monkeypatch.setattr(Program, "counts", slow_counts)
     editor = open_page(driver, server, segment_file, "segment slow = age > 1\n")
@@ -562,7 +565,8 @@ def test_typing_is_not_blocked_while_counts_are_in_flight(
         until(driver, lambda: counts_shown(driver) == {"quick": quick}, "the newer count")
     finally:
         gate.set()
-    time.sleep(0.5)  # the superseded answer arrives now, and must be ignored
+    assert answered.wait(WAIT)
+    time.sleep(0.3)  # the superseded answer reaches the page now, which must drop it
     assert counts_shown(driver) == {"quick": quick}
 
 
