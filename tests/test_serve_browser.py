@@ -43,7 +43,7 @@ from segql.types import DECIMAL, INT
 
 try:
     from selenium import webdriver
-    from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
+    from selenium.common.exceptions import StaleElementReferenceException, TimeoutException, WebDriverException
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
@@ -55,8 +55,8 @@ except ImportError:  # pragma: no cover - selenium is in the test extra
     webdriver = None
 
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = os.environ.get("SEGQL_CHROMIUM", "/usr/bin/chromium")
-CHROMEDRIVER = os.environ.get("SEGQL_CHROMEDRIVER", "/usr/bin/chromedriver")
+CHROMIUM = os.environ.get("SEGQL_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+CHROMEDRIVER = os.environ.get("SEGQL_CHROMEDRIVER") or shutil.which("chromedriver") or "/usr/bin/chromedriver"
 WAIT = 15.0
 
 
@@ -213,9 +213,16 @@ def _browser_missing() -> str | None:
     if webdriver is None:
         return "selenium is not installed (pip install 'segql[test]')"
     for path in (CHROMIUM, CHROMEDRIVER):
-        if not Path(path).exists() and shutil.which(Path(path).name) is None:
+        if not Path(path).is_file():
             return f"{path} is missing (apt-get install chromium chromium-driver)"
     return None
+
+
+def _no_browser(reason: str) -> None:
+    """Skip, saying why -- or fail under CI, where the browser tests must run."""
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"the browser tests need Chromium under CI: {reason}")
+    pytest.skip(reason)
 
 
 def test_a_missing_browser_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -252,17 +259,18 @@ def downloads(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def driver(downloads: Path) -> Iterator[WebDriver]:
     missing = _browser_missing()
     if missing:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"the browser tests need Chromium under CI: {missing}")
-        pytest.skip(missing)
+        _no_browser(missing)
     options = webdriver.ChromeOptions()
-    options.binary_location = shutil.which(CHROMIUM) or CHROMIUM
+    options.binary_location = CHROMIUM
     for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,900"):
         options.add_argument(arg)
     options.add_experimental_option(
         "prefs", {"download.default_directory": str(downloads), "download.prompt_for_download": False}
     )
-    browser = webdriver.Chrome(options=options, service=Service(shutil.which(CHROMEDRIVER) or CHROMEDRIVER))
+    try:
+        browser = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
+    except WebDriverException as exc:
+        _no_browser(f"{CHROMEDRIVER} could not start {CHROMIUM}: {exc.msg}")
     browser.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)})
     yield browser
     browser.quit()
