@@ -540,6 +540,16 @@ def test_completion_and_hover(
     until(driver, lambda: counts_shown(driver) == {"s": one("select count(*) from p where age > 3")}, "its count")
 
 
+def test_server_texts_are_shown_as_text_never_as_html(driver: WebDriver, server: Served, segment_file: Path) -> None:
+    hostile = "<img src=x onerror='document.title=1'>"
+    source = f'segment a "{hostile}" = country = "{hostile}"\n'
+    open_page(driver, server, segment_file, source)
+    until(driver, lambda: counts_shown(driver) == {"a": 0}, "the count")
+    until(driver, lambda: text(driver, "#selected-description") == hostile, "the description")
+    assert driver.find_elements(By.CSS_SELECTOR, "img") == []
+    assert driver.title == "segql playground"
+
+
 def test_typing_is_not_blocked_while_counts_are_in_flight(
     driver: WebDriver, server: Served, segment_file: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -636,6 +646,18 @@ def test_params_and_errors_never_leave_the_page_stuck(
     field.send_keys("3")
     three = one("select count(*) from (select 1 from o group by customer_id having count(*) >= 3)")
     until(driver, lambda: counts_shown(driver).get("buyers") == three, "the count with $min_orders = 3")
+
+    # The evaluation fields go with every count: a bad one is an error beside the counts.
+    for field_id, bad, message in [
+        ("as-of", "yesterday", "as_of 'yesterday' is not an ISO 8601 date"),
+        ("time-zone", "Mars/Base", "unknown time zone 'Mars/Base'"),
+    ]:
+        box = driver.find_element(By.ID, field_id)
+        box.send_keys(bad)
+        until(driver, lambda m=message: m in text(driver, "#counts-status"), message)
+        box.clear()
+        box.send_keys(" ")  # an edit event; blank means the default
+        until(driver, lambda: counts_shown(driver).get("buyers") == three, f"the counts again after {field_id}")
 
     # An error only the evaluation finds (the checker cannot): its position becomes a squiggle.
     type_at_end(driver, driver.find_element(By.ID, "source"), "segment huge = age * 9223372036854775807 > 0")
