@@ -588,6 +588,22 @@ def test_typing_is_not_blocked_while_counts_are_in_flight(
     assert counts_shown(driver) == {"quick": quick}
 
 
+def test_a_server_that_went_away_is_said_and_saving_can_be_retried(driver: WebDriver, tmp_path: Path) -> None:
+    path = tmp_path / "s.segql"
+    served = Served(create_app(Workspace(path, PROFILE, key="customer_id")))
+    try:
+        editor = open_page(driver, served, path, "segment a = age > 30\n")
+        until(driver, lambda: counts_shown(driver) == {"a": one("select count(*) from p where age > 30")}, "counts")
+    finally:
+        served.stop()
+    type_at_end(driver, editor, "segment b = age < 20")
+    until(driver, lambda: "cannot reach the server" in text(driver, "#counts-status"), "the network error")
+    driver.find_element(By.ID, "save").click()
+    until(driver, lambda: "not saved: cannot reach the server" in text(driver, "#save-status"), "the failed save")
+    assert driver.find_element(By.ID, "save").is_enabled()
+    assert path.read_text(encoding="utf-8") == "segment a = age > 30\n"
+
+
 def test_the_readme_screenshot_of_the_demo(driver: WebDriver, tmp_path: Path, shot: Callable[[str], Path]) -> None:
     customers = demo.customers()
     orders = demo.orders(customers)
