@@ -409,12 +409,20 @@ def test_typo_squiggle_did_you_mean_fix_and_count(
     squiggles = squiggled(driver)
     assert squiggles == ["agee"]  # exactly the range of the typo
     hover_over(driver, "#highlight .squiggle-error", "agee")
+    assert editor.get_attribute("aria-invalid") == "true"
     tooltip = driver.find_element(By.ID, "tooltip")
     until(driver, lambda: tooltip.is_displayed() and "unknown column 'agee'" in tooltip.text, "the squiggle's tooltip")
     assert "did you mean 'age'" in tooltip.text
     until(driver, lambda: driver.find_elements(By.CSS_SELECTOR, "#counts.stale"), "the counts marked stale")
     assert "agee" in text(driver, "#counts-status")
     shot("2-typo")
+
+    # The problem's place selects the typo in the editor.
+    click(driver, "#problems button.goto")
+    assert (
+        driver.execute_script("const t = arguments[0]; return t.value.slice(t.selectionStart, t.selectionEnd)", editor)
+        == "agee"
+    )
 
     # Fix it by typing: select the typo with the keyboard and type over it.
     editor.send_keys(Keys.END, Keys.ESCAPE, *([Keys.ARROW_LEFT] * len(" >= 65")))

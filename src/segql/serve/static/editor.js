@@ -281,6 +281,16 @@ export class Editor {
     this.accepting = false;
   }
 
+  /** Select the text of a server range (and scroll it into view). */
+  select(range) {
+    const source = this.value;
+    this.textarea.focus();
+    this.textarea.setSelectionRange(offset(source, range.start), offset(source, range.end));
+    const top = range.start.line * this.lineHeight;
+    if (top < this.textarea.scrollTop || top > this.textarea.scrollTop + this.textarea.clientHeight - 2 * this.lineHeight)
+      this.textarea.scrollTop = Math.max(0, top - 3 * this.lineHeight);
+  }
+
   cursor() {
     return pos(this.value, this.textarea.selectionStart);
   }

@@ -123,7 +123,10 @@ function showDiagnostics() {
   editor.setDiagnostics(list);
   const items = list.map((d, i) => {
     const li = element("li", { class: d.severity, "data-diagnostic": String(i) });
-    li.append(`${d.range.start.line + 1}:${d.range.start.character + 1} ${diagnosticText(d)}`);
+    const where = element("button", { type: "button", class: "goto", text: `${d.range.start.line + 1}:${d.range.start.character + 1}` });
+    where.title = "Select it in the editor";
+    where.addEventListener("click", () => editor.select(d.range));
+    li.append(where, ` ${diagnosticText(d)}`);
     for (const suggestion of d.suggestions || []) {
       const button = element("button", { type: "button", class: "fix", text: `use '${suggestion}'` });
       button.addEventListener("click", () => editor.replaceRange(d.range, suggestion));
@@ -135,6 +138,7 @@ function showDiagnostics() {
   const errors = list.filter((d) => d.severity === "error").length;
   $("problem-count").textContent = String(list.length);
   $("problem-count").classList.toggle("has-errors", errors > 0);
+  $("source").setAttribute("aria-invalid", String(errors > 0));
 }
 
 async function refreshDiagnostics() {
