@@ -182,7 +182,6 @@ function renderParams(params) {
     const id = `param-${p.name}`;
     const label = element("label", { htmlFor: id, text: `$${p.name}` + (p.type ? `: ${p.type}` : "") });
     const input = element("input", { id, "data-param": p.name, placeholder: p.default ?? (p.type ? "" : "value") });
-    input.setAttribute("data-param", p.name);
     input.value = typed[p.name] ?? "";
     input.addEventListener("input", () => schedule("counts", refreshCounts));
     box.append(label, input);
