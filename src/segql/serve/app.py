@@ -15,6 +15,7 @@ import json
 import re
 import threading
 from collections.abc import Awaitable, Callable, Mapping
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
@@ -26,14 +27,17 @@ import pyarrow.parquet as pq
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.routing import Route
+from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
 
-from segql import editor
+from segql import ast, editor
 from segql.cliio import UsageError, file_format, read_file
-from segql.errors import CancelledError, DataError, SegqlError
+from segql.engines.sql.dialects import DIALECTS
+from segql.errors import CancelledError, DataError, ParameterError, SegqlError
 from segql.limits import DEFAULT_LIMITS, Limits
 from segql.output import atomic_output
+from segql.parse import parse
 from segql.program import Program
 
 MAX_BODY_BYTES = 256 * 1024
@@ -42,6 +46,19 @@ MAX_BODY_BYTES = 256 * 1024
 MAX_PREVIEW_ROWS = 100
 DEFAULT_TIMEOUT = 10.0
 """Seconds an evaluation may run before it is stopped (CancelledError)."""
+
+STATIC = Path(__file__).parent / "static"
+"""The page's files (HTML, CSS, JS), shipped in the package: nothing from a CDN."""
+
+PAGE_HEADERS = {
+    # The page loads only its own files: no inline script, no CDN, no framing.
+    "Content-Security-Policy": (
+        "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; "
+        "connect-src 'self'; frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Cache-Control": "no-store",
+}
 
 
 @attrs.define
@@ -57,6 +74,8 @@ class Workspace:
     limits: Limits = DEFAULT_LIMITS
     timeout: float | None = DEFAULT_TIMEOUT
     max_body_bytes: int = MAX_BODY_BYTES
+    as_of: str | None = None
+    """The ``as_of`` the page starts with (None: now); requests give their own."""
 
     @classmethod
     def from_files(
@@ -208,8 +227,10 @@ def create_app(workspace: Workspace) -> Starlette:
         return editor.Position(line, character)
 
     def complete(ws: Workspace, body: dict[str, Any], request: Request) -> Any:
-        items = editor.complete(_field(body, "source", str), position(body), ws.context())
-        return [attrs.asdict(item) for item in items]
+        source, at = _field(body, "source", str), position(body)
+        items = editor.complete(source, at, ws.context())
+        replaced = _range(editor.word_range(source, at)) if items else None
+        return [{**attrs.asdict(item), "range": replaced} for item in items]
 
     def hover(ws: Workspace, body: dict[str, Any], request: Request) -> Any:
         found = editor.hover(_field(body, "source", str), position(body), ws.context())
@@ -324,11 +345,47 @@ def create_app(workspace: Workspace) -> Starlette:
         pq.write_table(table, sink)
         return Response(sink.getvalue(), media_type="application/vnd.apache.parquet")
 
+    def source(ws: Workspace, body: dict[str, Any], request: Request) -> Any:
+        try:
+            text = ws.segment_file.read_bytes().decode("utf-8") if ws.segment_file.exists() else ""
+        except (OSError, UnicodeDecodeError) as exc:
+            raise DataError(f"cannot read {ws.segment_file.name}: {exc}") from None
+        return {"source": text, "file": ws.segment_file.name, "as_of": ws.as_of}
+
+    def outline(ws: Workspace, body: dict[str, Any], request: Request) -> Any:
+        try:
+            compiled: Program | None = program(body)
+        except SegqlError as exc:  # the workspace's part still answers; the page keeps its last program part
+            compiled, problem = None, exc.message
+        declared = (
+            {
+                "segments": [{"name": n, "description": compiled.descriptions.get(n)} for n in compiled.segments],
+                "features": [{"name": n, "description": compiled.descriptions.get(n)} for n in compiled.features],
+                "params": param_outline(compiled),
+                "error": None,
+            }
+            if compiled is not None
+            else {"segments": None, "features": None, "params": None, "error": problem}
+        )
+        return {
+            **declared,
+            "file": ws.segment_file.name,
+            "rows": ws.profile.num_rows,
+            "key": ws.key,
+            "key_type": str(ws.profile.schema.field(ws.key).type) if ws.key else None,
+            "related": sorted(ws.related),
+            "dialects": list(DIALECTS),
+            "why": ws.key is not None,
+            "preview": ws.key is not None,
+        }
+
     def endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         async def run(request: Request) -> Response:
             try:
                 body = await _read_json(request, workspace.max_body_bytes)
-                result = await run_in_threadpool(handler, workspace, body, request)
+                result = await run_in_threadpool(
+                    lambda: handler(workspace, with_param_texts(body, workspace.limits), request)
+                )
             except BadRequest as exc:
                 return JSONResponse(_error_body(exc.message), status_code=exc.status)
             except SegqlError as exc:
@@ -340,7 +397,7 @@ def create_app(workspace: Workspace) -> Starlette:
         return run
 
     async def index(request: Request) -> Response:
-        return PlainTextResponse("segql playground backend: the page comes in a later step; the API is under /api/.")
+        return FileResponse(STATIC / "index.html", media_type="text/html; charset=utf-8", headers=PAGE_HEADERS)
 
     handlers: dict[str, Handler] = {
         "diagnostics": diagnostics,
@@ -353,9 +410,12 @@ def create_app(workspace: Workspace) -> Starlette:
         "save": save,
         "download": download,
         "sql": sql,
+        "outline": outline,
+        "source": source,
     }
-    routes = [Route("/", index, methods=["GET"])]
+    routes: list[Route | Mount] = [Route("/", index, methods=["GET"])]
     routes += [Route(f"/api/{name}", endpoint(h), methods=["POST"]) for name, h in handlers.items()]
+    routes.append(Mount("/static", app=StaticFiles(directory=STATIC, follow_symlink=False), name="static"))
     app = Starlette(routes=routes)
     app.state.clients = clients
     return app
@@ -371,3 +431,61 @@ def used_columns(compiled: Program, segment: str, names: list[str], key: str | N
             break
     words = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", text))
     return [n for n in names if n in words and n != key]
+
+
+def param_outline(compiled: Program) -> list[dict[str, Any]]:
+    """The program's parameters for the page's form: name, type (None for an
+    undeclared ``$param``) and the default as written in the source."""
+    written: dict[str, str] = {}
+    for decl in compiled.tree.decls:
+        if isinstance(decl, ast.ParamDecl) and decl.default is not None and decl.default.span.known:
+            span = decl.default.span
+            written[decl.name] = " ".join(compiled.source[span.start : span.end].split())
+    return [
+        {"name": n, "type": str(info.type) if info.type else None, "default": written.get(n), "declared": info.declared}
+        for n, info in compiled.params.items()
+    ]
+
+
+def with_param_texts(body: dict[str, Any], limits: Limits = DEFAULT_LIMITS) -> dict[str, Any]:
+    """The request with ``param_texts`` (``{name: text}`` as typed in the
+    page's form) read into ``params``: a declared parameter's text is read as
+    a constant of its type (``2024-12-24``, ``30d``, ``["PL", "DE"]``; a
+    string parameter's text may go without quotes), an undeclared one's as a
+    number, ``true``/``false`` or text.  Empty texts are left out (the
+    default applies); ``params`` given as JSON values win."""
+    texts = body.get("param_texts")
+    if texts is None:
+        return body
+    if not isinstance(texts, dict) or not all(isinstance(v, str) for v in texts.values()):
+        raise BadRequest("'param_texts' must map names to strings")
+    given = _field(body, "params", dict, {})
+    tree = parse(_field(body, "source", str), limits=limits)
+    declared = {d.name: d.declared for d in tree.decls if isinstance(d, ast.ParamDecl)}
+    read = {name: param_value(name, declared.get(name), text) for name, text in texts.items() if text.strip()}
+    return {**body, "params": {**read, **given}}
+
+
+def param_value(name: str, declared: Any, text: str) -> Any:
+    """One parameter's value from its text (see :func:`with_param_texts`)."""
+    text = text.strip()
+    if "\n" in text or "\r" in text:
+        raise ParameterError(f"the value of ${name} must be on one line")
+    if declared is None:
+        for read in (int, float):
+            try:
+                return read(text)
+            except ValueError:
+                pass
+        return {"true": True, "false": False}.get(text, text)
+    if declared.kind == "string" and not text.startswith(('"', "'")):
+        return text
+    if declared.kind == "decimal":  # no decimal literal in the language: read the digits
+        try:
+            return Decimal(text)
+        except InvalidOperation:
+            raise ParameterError(f"${name} = {text} is not a value of type decimal") from None
+    try:
+        return Program(f"param p: {declared} = {text}\n").params["p"].default
+    except SegqlError as exc:
+        raise ParameterError(f"${name} = {text} is not a value of type {declared}: {exc.message}") from None
