@@ -42,7 +42,7 @@ import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).parent))
 from queries import NOW
-from run import load_data
+from run import data_folder, load_data
 
 AS_OF = "2026-11-01T00:00:00Z"
 TIME = "/usr/bin/time"
@@ -138,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     orders_n = args.orders if args.orders is not None else 4 * args.customers
 
     load_data(args.customers, orders_n, args.seed)  # generates the Parquet files once
-    folder = Path(__file__).parent / "data"
+    folder = data_folder()
     customers = folder / f"customers_{args.customers}_{args.seed}.parquet"
     orders = folder / f"orders_{orders_n}_{args.customers}_{args.seed}.parquet"
     work = Path(tempfile.mkdtemp(prefix="segql_e2e_"))

@@ -31,7 +31,8 @@ process that loads the data, resets the kernel's peak-RSS mark
 (``/proc/self/clear_refs``), runs the three shapes once and reports its peak
 RSS (``VmHWM``) minus its RSS after loading: the most memory the engine held
 above the loaded data while answering the query.
-Generated data is cached as Parquet under benchmarks/data/ (git-ignored).
+Generated data is cached as Parquet under benchmarks/data/ (git-ignored;
+$SEGQL_BENCH_DATA names another folder).
 """
 
 from __future__ import annotations
@@ -68,9 +69,14 @@ ENGINES = ("segql", "duckdb", "polars")
 KEY = "customer_id"
 
 
+def data_folder() -> Path:
+    """Where generated data is cached: benchmarks/data/, or $SEGQL_BENCH_DATA (the smoke tests' temporary folder)."""
+    return Path(os.environ.get("SEGQL_BENCH_DATA") or Path(__file__).parent / "data")
+
+
 def load_data(customers: int, orders: int, seed: int) -> tuple[pa.Table, pa.Table]:
-    folder = Path(__file__).parent / "data"
-    folder.mkdir(exist_ok=True)
+    folder = data_folder()
+    folder.mkdir(parents=True, exist_ok=True)
     cpath = folder / f"customers_{customers}_{seed}.parquet"
     opath = folder / f"orders_{orders}_{customers}_{seed}.parquet"
     if not cpath.exists():

@@ -27,7 +27,7 @@ import matplotlib.pyplot as plt
 
 sys.path.insert(0, str(Path(__file__).parent))
 from queries import EVENTS, NUMERIC_IN
-from run import ENGINES, Engines, agree, answer, load_data, median_time
+from run import ENGINES, Engines, agree, answer, data_folder, load_data, median_time
 
 import segql
 
@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--orders-per-customer", type=int, default=4)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--plot", type=Path, default=Path(__file__).parent / "data" / "scaling.png")
+    parser.add_argument("--plot", type=Path, default=data_folder() / "scaling.png")
     args = parser.parse_args(argv)
     sizes = sorted(set(args.sizes + ([20_000_000] if args.big else [])))
 
