@@ -42,7 +42,7 @@ import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).parent))
 from queries import NOW
-from run import data_folder, load_data
+from run import data_folder, exit_status, load_data
 
 AS_OF = "2026-11-01T00:00:00Z"
 TIME = "/usr/bin/time"
@@ -213,9 +213,7 @@ def main(argv: list[str] | None = None) -> int:
             )
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    if failed:
-        print("FAILED: segql and DuckDB disagree (see MISMATCH above)")
-    return 1 if failed else 0
+    return exit_status(failed, "segql and DuckDB disagree")
 
 
 if __name__ == "__main__":

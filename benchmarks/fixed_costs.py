@@ -26,7 +26,6 @@ costliest modules (``python -X importtime``), the start-up every CLI command pay
 
 from __future__ import annotations
 
-import argparse
 import cProfile
 import pstats
 import re
@@ -41,7 +40,7 @@ import pyarrow as pa
 sys.path.insert(0, str(Path(__file__).parent))
 import generate
 from queries import EVENTS, NUMERIC_IN, TWENTY, Query
-from run import KEY, load_data, median_time
+from run import KEY, chosen_sizes, load_data, median_time, size_parser
 from shapes import segql_count, segql_flags, segql_members
 
 import segql
@@ -129,15 +128,11 @@ def import_costs(top: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", type=int, nargs="+", default=DEFAULT_SIZES, help="customer counts")
-    parser.add_argument("--big", action="store_true", help="add 20M customers (80M orders)")
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--repeat", type=int, default=5)
+    parser = size_parser(__doc__, DEFAULT_SIZES, repeat=5)
     parser.add_argument("--profile", type=int, default=20, help="profiled queries at the smallest size (0: none)")
     parser.add_argument("--top", type=int, default=12, help="rows of each profile")
     args = parser.parse_args(argv)
-    sizes = sorted(set(args.sizes + ([20_000_000] if args.big else [])))
+    sizes = chosen_sizes(args)
 
     header = f"{'customers':>11} {'query':<24} " + " ".join(f"{p:>10}" for p in PIECES)
     print(f"ms per query, median of {args.repeat} after a warm-up")

@@ -261,6 +261,27 @@ def run_table(
     return times, ok
 
 
+def size_parser(doc: str | None, sizes: list[int], repeat: int) -> argparse.ArgumentParser:
+    """The options of the benchmarks that run at several sizes: --sizes, --big (20M), --seed, --repeat."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", type=int, nargs="+", default=sizes, help="customer counts")
+    parser.add_argument("--big", action="store_true", help="add 20M customers (80M orders)")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--repeat", type=int, default=repeat, help="timed runs per measurement (median)")
+    return parser
+
+
+def chosen_sizes(args: argparse.Namespace) -> list[int]:
+    return sorted(set(args.sizes + ([20_000_000] if args.big else [])))
+
+
+def exit_status(failed: bool, what: str = "the engines' answers disagree") -> int:
+    """1 (and a closing FAILED line) when an answer disagreed, else 0."""
+    if failed:
+        print(f"FAILED: {what} (see MISMATCH above)")
+    return 1 if failed else 0
+
+
 def worst_by_shape(times: dict[tuple[str, str], dict[str, float]]) -> dict[str, tuple[float, str]]:
     """shape -> (the worst segql / best peer ratio, its query)."""
     worst: dict[str, tuple[float, str]] = {}
@@ -396,9 +417,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     print(f"\nruns with every ratio <= 1.0: {within} of {len(every)}")
     print(f"worst segql/best peer per shape: {worst_line(overall)}")
-    if failed:
-        print("FAILED: the engines' answers disagree (see MISMATCH above)")
-    return 1 if failed else 0
+    return exit_status(failed)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,6 @@ both on log scales, one line per engine.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -27,7 +26,18 @@ import matplotlib.pyplot as plt
 
 sys.path.insert(0, str(Path(__file__).parent))
 from queries import EVENTS, NUMERIC_IN
-from run import ENGINES, Engines, agree, answer, data_folder, load_data, median_time
+from run import (
+    ENGINES,
+    Engines,
+    agree,
+    answer,
+    chosen_sizes,
+    data_folder,
+    exit_status,
+    load_data,
+    median_time,
+    size_parser,
+)
 
 import segql
 
@@ -37,15 +47,11 @@ DEFAULT_SIZES = [100_000, 1_000_000, 2_000_000, 5_000_000]
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", type=int, nargs="+", default=DEFAULT_SIZES, help="customer counts")
-    parser.add_argument("--big", action="store_true", help="add 20M customers (80M orders)")
+    parser = size_parser(__doc__, DEFAULT_SIZES, repeat=3)
     parser.add_argument("--orders-per-customer", type=int, default=4)
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--plot", type=Path, default=data_folder() / "scaling.png")
     args = parser.parse_args(argv)
-    sizes = sorted(set(args.sizes + ([20_000_000] if args.big else [])))
+    sizes = chosen_sizes(args)
 
     # (query, shape) -> engine -> [ms per size]
     series: dict[tuple[str, str], dict[str, list[float]]] = {
@@ -100,9 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     args.plot.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(args.plot)
     print(f"plot: {args.plot}")
-    if failed:
-        print("FAILED: the engines' answers disagree (see MISMATCH above)")
-    return 1 if failed else 0
+    return exit_status(failed)
 
 
 if __name__ == "__main__":
