@@ -133,8 +133,12 @@ def bytes_read(program: segql.Program, q: Query, customers: pa.Table, orders: pa
 class Engines:
     """The three engines over the same tables: DuckDB and Polars see the Arrow tables without copying them."""
 
-    def __init__(self, customers: pa.Table, orders: pa.Table, engines: tuple[str, ...] = ENGINES) -> None:
+    def __init__(
+        self, customers: pa.Table, orders: pa.Table, engines: tuple[str, ...] = ENGINES, **segql_options: Any
+    ) -> None:
         self.customers, self.orders = customers, orders
+        self.segql_options = segql_options
+        """Extra keyword options of every segql call (``threads=``, once segql has it)."""
         self.con = duckdb.connect() if "duckdb" in engines else None
         if self.con is not None:
             self.con.execute("SET TimeZone='UTC'")
@@ -147,7 +151,7 @@ class Engines:
     def runners(self, q: Query, program: segql.Program, engine: str) -> dict[str, Callable[[], Any]]:
         """shape -> a call answering it on ``engine``."""
         if engine == "segql":
-            kw: dict[str, Any] = {"as_of": generate.AS_OF}
+            kw: dict[str, Any] = {"as_of": generate.AS_OF, **self.segql_options}
             if q.needs_orders:
                 kw.update(key=KEY, related={"orders": self.orders})
             data = self.customers
@@ -305,12 +309,12 @@ def _status(field: str) -> int:
     raise RuntimeError(f"no {field} in /proc/self/status")
 
 
-def memory_child(engine: str, name: str, customers_n: int, orders_n: int, seed: int) -> None:
+def memory_child(engine: str, name: str, customers_n: int, orders_n: int, seed: int, **segql_options: Any) -> None:
     """In a fresh process: the peak RSS growth above the loaded data while
     ``engine`` answers query ``name`` in its three shapes (printed as JSON)."""
     q = next(q for q in QUERIES if q.name == name)
     customers, orders = load_data(customers_n, orders_n, seed)
-    engines = Engines(customers, orders, (engine,))
+    engines = Engines(customers, orders, (engine,), **segql_options)
     program = segql.compile(q.segql)
     calls = engines.runners(q, program, engine)
     gc.collect()
@@ -333,6 +337,7 @@ def measure_memory(engine: str, q: Query, args: argparse.Namespace) -> float:
         f"--customers={args.customers}",
         f"--orders={args.orders}",
         f"--seed={args.seed}",
+        *([] if args.threads is None else [f"--threads={args.threads}"]),
     ]
     done = subprocess.run(command, capture_output=True, text=True, check=False, env=os.environ)
     if done.returncode != 0:
@@ -380,18 +385,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=1, help="repeat the whole table this many times")
     parser.add_argument("--only", help="run only queries whose name contains this text")
     parser.add_argument("--memory", action=argparse.BooleanOptionalAction, default=True, help="measure peak memory")
+    parser.add_argument("--threads", type=int, help="segql's threads= option (default: not passed)")
     parser.add_argument("--memory-child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.memory_child:
         engine, name = args.memory_child.split(":", 1)
-        memory_child(engine, name, args.customers, args.orders, args.seed)
+        options = {} if args.threads is None else {"threads": args.threads}
+        memory_child(engine, name, args.customers, args.orders, args.seed, **options)
         return 0
 
     queries = [q for q in QUERIES if not args.only or args.only in q.name]
     customers, orders = load_data(args.customers, args.orders, args.seed)
     bandwidth = read_bandwidth()
     floors = {q.name: bytes_read(segql.compile(q.segql), q, customers, orders) / bandwidth * 1000 for q in queries}
-    engines = Engines(customers, orders)
+    engines = Engines(customers, orders, **({} if args.threads is None else {"threads": args.threads}))
     print(
         f"data: {customers.num_rows:,} customers, {orders.num_rows:,} orders; median of {args.repeat} after "
         f"warm-up; {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}; "
