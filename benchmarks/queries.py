@@ -146,7 +146,7 @@ _EVENT_MEMBERS = f"""
     SELECT customer_id FROM orders
     WHERE ts >= {NOW} - INTERVAL 90 DAY
     GROUP BY customer_id
-    HAVING count(*) FILTER (WHERE ts >= {NOW} - INTERVAL 30 DAY) >= 2 AND sum(amount) > 200"""
+    HAVING count(*) FILTER (WHERE ts >= {NOW} - INTERVAL 30 DAY) >= 2 AND fsum(amount) > 200"""
 
 
 def _event_members(f: dict[str, pl.LazyFrame]) -> pl.LazyFrame:
@@ -169,7 +169,7 @@ EVENTS = Query(
         FROM customers c LEFT JOIN (
             SELECT customer_id,
                    count(*) FILTER (WHERE ts >= {NOW} - INTERVAL 30 DAY) AS n30,
-                   sum(amount) FILTER (WHERE ts >= {NOW} - INTERVAL 90 DAY) AS s90
+                   fsum(amount) FILTER (WHERE ts >= {NOW} - INTERVAL 90 DAY) AS s90
             FROM orders
             WHERE ts >= {NOW} - INTERVAL 90 DAY
             GROUP BY customer_id) a
