@@ -10,27 +10,30 @@ workspace's limits and timeout; a newer ``/api/counts`` request of the same
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import re
 import threading
-from collections.abc import Awaitable, Callable, Mapping
+import time
+import urllib.parse
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import attrs
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from segql import editor
-from segql.cliio import UsageError, file_format, read_file
+from segql.cliio import UsageError, csv_bytes, csv_header, file_format, read_file
+from segql.engines.base import DEFAULT_BATCH_ROWS
 from segql.errors import CancelledError, DataError, SegqlError
 from segql.limits import DEFAULT_LIMITS, Limits
 from segql.output import atomic_output
@@ -57,6 +60,13 @@ class Workspace:
     limits: Limits = DEFAULT_LIMITS
     timeout: float | None = DEFAULT_TIMEOUT
     max_body_bytes: int = MAX_BODY_BYTES
+    as_of: Any = None
+    """The instant of a request that gives no ``as_of`` (None: now)."""
+    params: Mapping[str, Any] = attrs.field(factory=dict)
+    """Parameter values for requests that do not give them (each used when
+    the program has a parameter of that name)."""
+    time_zone: str | None = None
+    """The time zone of a request that gives none (None: UTC)."""
 
     @classmethod
     def from_files(
@@ -136,6 +146,12 @@ class _Clients:
             if self._running.get(client) is event:
                 del self._running[client]
 
+    def cancel_all(self) -> None:
+        """Cancel every running evaluation (the server is stopping)."""
+        with self._lock:
+            for event in self._running.values():
+                event.set()
+
 
 async def _read_json(request: Request, limit: int) -> dict[str, Any]:
     declared = request.headers.get("content-length")
@@ -178,13 +194,18 @@ def create_app(workspace: Workspace) -> Starlette:
         source = _field(body, "source", str)
         return Program(source, limits=workspace.limits, source_name=workspace.segment_file.name)
 
-    def options(body: Mapping[str, Any]) -> dict[str, Any]:
+    def options(body: Mapping[str, Any], compiled: Program) -> dict[str, Any]:
+        """The evaluation options of a request; the workspace's ``as_of``,
+        ``time_zone`` and ``params`` (those ``compiled`` has) when it gives none."""
+        given = _field(body, "params", dict, None)
+        known = {name.lower() for name in compiled.params}
+        params = {n: v for n, v in workspace.params.items() if n.lower() in known} | (given or {})
         return {
             "key": workspace.key,
             "related": workspace.related,
-            "params": _field(body, "params", dict, None),
-            "as_of": _field(body, "as_of", str, None),
-            "time_zone": _field(body, "time_zone", str, None),
+            "params": params or None,
+            "as_of": _field(body, "as_of", str, workspace.as_of),
+            "time_zone": _field(body, "time_zone", str, workspace.time_zone),
         }
 
     def diagnostics(ws: Workspace, body: dict[str, Any], request: Request) -> Any:
@@ -221,7 +242,7 @@ def create_app(workspace: Workspace) -> Starlette:
         compiled = program(body)
         event = clients.start(client)
         try:
-            result = compiled.counts(ws.profile, timeout=ws.timeout, cancel=event, **options(body))
+            result = compiled.counts(ws.profile, timeout=ws.timeout, cancel=event, **options(body, compiled))
         except CancelledError as exc:
             if event.is_set():
                 return {"request_id": request_id, "cancelled": True, "message": "superseded by a newer request"}
@@ -240,7 +261,9 @@ def create_app(workspace: Workspace) -> Starlette:
         }
 
     def attrition(ws: Workspace, body: dict[str, Any], request: Request) -> Any:
-        result = program(body).attrition(ws.profile, _field(body, "segment", str), timeout=ws.timeout, **options(body))
+        compiled = program(body)
+        segment = _field(body, "segment", str)
+        result = compiled.attrition(ws.profile, segment, timeout=ws.timeout, **options(body, compiled))
         return {
             "rows": result.rows,
             "steps": [
@@ -250,7 +273,9 @@ def create_app(workspace: Workspace) -> Starlette:
         }
 
     def members(compiled: Program, segment: str, body: Mapping[str, Any]) -> pa.RecordBatchReader:
-        return compiled.stream(workspace.profile, members_of=segment, timeout=workspace.timeout, **options(body))
+        return compiled.stream(
+            workspace.profile, members_of=segment, timeout=workspace.timeout, **options(body, compiled)
+        )
 
     def preview(ws: Workspace, body: dict[str, Any], request: Request) -> Any:
         compiled = program(body)
@@ -281,15 +306,18 @@ def create_app(workspace: Workspace) -> Starlette:
             raise BadRequest("'why' needs the workspace's key column")
         if "id" not in body:
             raise BadRequest("the request needs 'id'")
-        text = program(body).why(
+        compiled = program(body)
+        chosen = options(body, compiled)
+        text = compiled.why(
             ws.profile,
             key=ws.key,
             id=body["id"],
             segment=_field(body, "segment", str, None),
             related=ws.related,
-            as_of=_field(body, "as_of", str, None),
-            params=_field(body, "params", dict, None),
-            time_zone=_field(body, "time_zone", str, None),
+            as_of=chosen["as_of"],
+            params=chosen["params"],
+            time_zone=chosen["time_zone"],
+            timeout=ws.timeout,
         )
         return {"text": str(text)}
 
@@ -316,13 +344,17 @@ def create_app(workspace: Workspace) -> Starlette:
         kind = request.query_params.get("format", _field(body, "format", str, "csv"))
         if kind not in ("csv", "parquet"):
             raise BadRequest(f"format must be csv or parquet, not {kind!r}")
-        table = members(program(body), _field(body, "segment", str), body).read_all()
-        sink = io.BytesIO()
-        if kind == "csv":
-            pacsv.write_csv(table, sink)
-            return Response(sink.getvalue(), media_type="text/csv")
-        pq.write_table(table, sink)
-        return Response(sink.getvalue(), media_type="application/vnd.apache.parquet")
+        compiled = program(body)
+        segment = _field(body, "segment", str)
+        clock = WorkClock(ws.timeout)
+        with clock.running():
+            reader = compiled.stream(ws.profile, members_of=segment, cancel=clock, **options(body, compiled))
+            # The first batch is computed here: an error in it is still a 422, not a broken download.
+            first = next_batch(reader)
+        name = next((n for n in compiled.segments if n.lower() == segment.lower()), segment)
+        chunks = member_chunks(reader, first, kind, clock)
+        media = "text/csv; charset=utf-8" if kind == "csv" else "application/vnd.apache.parquet"
+        return StreamingResponse(chunks, media_type=media, headers={"Content-Disposition": attachment(name, kind)})
 
     def endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         async def run(request: Request) -> Response:
@@ -371,3 +403,109 @@ def used_columns(compiled: Program, segment: str, names: list[str], key: str | N
             break
     words = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", text))
     return [n for n in names if n in words and n != key]
+
+
+class WorkClock(threading.Event):
+    """The cancel flag of a streamed download: set by ``set()``, or once the
+    time spent computing batches (inside ``running()``) passes ``seconds``.
+    The time the client takes to read them is not counted: a slow
+    connection does not cut a download short, and a slow evaluation is still
+    stopped (docs/decisions.md 181)."""
+
+    def __init__(self, seconds: float | None) -> None:
+        super().__init__()
+        self.seconds = seconds
+        self.spent = 0.0
+        self._since: float | None = None
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator[None]:
+        self._since = time.monotonic()
+        try:
+            yield
+        finally:
+            self.spent += time.monotonic() - self._since
+            self._since = None
+
+    def is_set(self) -> bool:
+        if super().is_set():
+            return True
+        if self.seconds is None:
+            return False
+        now = self.spent + (time.monotonic() - self._since if self._since is not None else 0.0)
+        return now > self.seconds
+
+
+def next_batch(reader: pa.RecordBatchReader) -> pa.RecordBatch | None:
+    try:
+        return reader.read_next_batch()
+    except StopIteration:
+        return None
+
+
+class _Chunks(io.RawIOBase):
+    """A write-only file whose bytes are taken out as they come (ParquetWriter's sink)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._parts: list[bytes] = []
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        self._parts.append(bytes(data))
+        return len(self._parts[-1])
+
+    def take(self) -> bytes:
+        out = b"".join(self._parts)
+        self._parts.clear()
+        return out
+
+
+def member_chunks(
+    reader: pa.RecordBatchReader, first: pa.RecordBatch | None, kind: str, clock: WorkClock
+) -> Iterator[bytes]:
+    """A download's bytes, batch by batch: CSV in segql's one rendering
+    (segql.cliio, the header once), or Parquet written a row group of up to
+    ``DEFAULT_BATCH_ROWS`` rows at a time.  Memory holds about one batch,
+    not the segment.  Each batch is computed under ``clock``."""
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        batch = first
+        while batch is not None:
+            yield batch
+            with clock.running():
+                batch = next_batch(reader)
+
+    try:
+        if kind == "csv":
+            yield csv_header(reader.schema.names)
+            for batch in batches():
+                text = csv_bytes(batch)
+                if text:
+                    yield text
+            return
+        sink = _Chunks()
+        with pq.ParquetWriter(sink, reader.schema) as writer:
+            pending: list[pa.RecordBatch] = []
+            rows = 0
+            for batch in batches():
+                pending.append(batch)
+                rows += batch.num_rows
+                if rows >= DEFAULT_BATCH_ROWS:
+                    writer.write_table(pa.Table.from_batches(pending, reader.schema))
+                    pending, rows = [], 0
+                    yield sink.take()
+            if rows:
+                writer.write_table(pa.Table.from_batches(pending, reader.schema))
+        yield sink.take()
+    finally:
+        reader.close()
+
+
+def attachment(segment: str, kind: str) -> str:
+    """The Content-Disposition of a download: ``SEGMENT.csv`` (an ASCII
+    stand-in, and the name itself in RFC 5987 form)."""
+    plain = re.sub(r"[^A-Za-z0-9_.-]", "_", segment) or "members"
+    return f"attachment; filename=\"{plain}.{kind}\"; filename*=UTF-8''{urllib.parse.quote(segment)}.{kind}"
