@@ -1,0 +1,147 @@
+"""The playground API's streamed download, ``why`` under the workspace's
+timeout, and the workspace's defaults for ``as_of`` and parameters (through
+Starlette's TestClient; references by DuckDB SQL written by hand)."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from starlette.testclient import TestClient
+
+from segql.errors import CancelledError
+from segql.program import Program
+from segql.serve import Workspace, create_app
+from segql.serve.app import WorkClock, member_chunks
+
+ROWS = 300_000
+BIG = pa.table({"customer_id": pa.array(range(ROWS), pa.int64()), "x": pa.array(range(ROWS), pa.int64())})
+SLOW = "\n".join(f"segment s{i} = x % {i + 2} = 0 and x > {i}" for i in range(40))
+
+
+def test_a_download_streams_every_member_in_csv_and_parquet(tmp_path: Path) -> None:
+    client = TestClient(create_app(Workspace(tmp_path / "s.segql", BIG, key="customer_id")))
+    source = "segment odd = x % 2 = 1\nfeature twice = x * 2\n"
+    expected = duckdb.sql(
+        f"select customer_id, customer_id * 2 from range({ROWS}) t(customer_id) where customer_id % 2 = 1 order by 1"
+    ).fetchall()
+    answer = client.post("/api/download", json={"source": source, "segment": "ODD"})
+    assert answer.status_code == 200
+    assert answer.headers["content-disposition"].startswith('attachment; filename="odd.csv"')
+    assert answer.headers["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(answer.text)))
+    assert answer.text.count("customer_id") == 1  # the header once, not once per batch
+    assert [(int(r["customer_id"]), int(r["twice"])) for r in rows] == expected
+    assert {r["odd"] for r in rows} == {"true"}
+    answer = client.post("/api/download", json={"source": source, "segment": "odd", "format": "parquet"})
+    assert answer.headers["content-disposition"].startswith('attachment; filename="odd.parquet"')
+    parquet = pq.ParquetFile(pa.BufferReader(answer.content))
+    assert parquet.metadata.num_row_groups > 1  # written a row group at a time
+    table = parquet.read()
+    assert list(zip(table["customer_id"].to_pylist(), table["twice"].to_pylist(), strict=True)) == expected
+
+
+def test_a_bad_download_is_an_error_answer_not_a_broken_file(tmp_path: Path) -> None:
+    client = TestClient(create_app(Workspace(tmp_path / "s.segql", BIG, key="customer_id")))
+    answer = client.post("/api/download", json={"source": "segment odd = x % 2 = 1", "segment": "od"})
+    assert answer.status_code == 422
+    assert "did you mean 'odd'" in answer.json()["error"]["hint"]
+    empty = client.post("/api/download", json={"source": "segment none = x < 0", "segment": "none"})
+    assert empty.status_code == 200 and empty.text == "customer_id,none\n"
+    empty = client.post(
+        "/api/download", json={"source": "segment none = x < 0", "segment": "none", "format": "parquet"}
+    )
+    assert pq.read_table(pa.BufferReader(empty.content)).num_rows == 0
+
+
+def counting_reader(batches: int, rows: int, pulled: list[int]) -> pa.RecordBatchReader:
+    schema = pa.schema([("customer_id", pa.int64())])
+
+    def generate() -> Iterator[pa.RecordBatch]:
+        for i in range(batches):
+            pulled.append(i)
+            yield pa.record_batch([pa.array(range(i * rows, (i + 1) * rows), pa.int64())], schema=schema)
+
+    return pa.RecordBatchReader.from_batches(schema, generate())
+
+
+@pytest.mark.parametrize("kind", ["csv", "parquet"])
+def test_download_chunks_come_a_batch_at_a_time(kind: str) -> None:
+    pulled: list[int] = []
+    rows = 140_000  # above a row group's rows: Parquet writes one per batch here
+    reader = counting_reader(5, rows, pulled)
+    chunks = member_chunks(reader, reader.read_next_batch(), kind, WorkClock(None))
+    next(chunks)
+    if kind == "csv":
+        assert len(pulled) == 1  # the header went out before any more rows were computed
+        next(chunks)
+    assert len(pulled) <= 2
+    rest = b"".join(chunks)
+    assert len(pulled) == 5 and rest
+
+
+def test_the_time_a_client_takes_to_read_is_not_evaluation_time() -> None:
+    clock = WorkClock(0.2)
+    pulled: list[int] = []
+    reader = counting_reader(3, 10, pulled)
+    chunks = member_chunks(reader, reader.read_next_batch(), "csv", clock)
+    for _ in chunks:
+        time.sleep(0.1)  # a slow connection: 0.4 s in all, the evaluation itself is quick
+    assert len(pulled) == 3 and not clock.is_set()
+    with clock.running():
+        time.sleep(0.25)
+    assert clock.is_set()
+    stopped = WorkClock(None)
+    stopped.set()
+    with pytest.raises(CancelledError):
+        Program("segment a = x > 3").counts(BIG, cancel=stopped)
+
+
+def test_program_why_takes_a_timeout_and_a_cancel_event() -> None:
+    program = Program(SLOW)
+    started = time.monotonic()
+    with pytest.raises(CancelledError, match="deadline"):
+        program.why(BIG, key="customer_id", id=5, timeout=0.01)
+    assert time.monotonic() - started < 5
+    stop = WorkClock(None)
+    stop.set()
+    with pytest.raises(CancelledError, match="cancelled"):
+        program.why(BIG, key="customer_id", id=5, cancel=stop)
+    assert "s0" in Program("segment s0 = x > 3").why(BIG, key="customer_id", id=5, timeout=60)
+
+
+def test_a_slow_why_times_out_with_a_422(tmp_path: Path) -> None:
+    client = TestClient(create_app(Workspace(tmp_path / "s.segql", BIG, key="customer_id", timeout=0.01)))
+    started = time.monotonic()
+    answer = client.post("/api/why", json={"source": SLOW, "id": 5})
+    assert answer.status_code == 422
+    assert "deadline" in answer.json()["error"]["message"]
+    assert time.monotonic() - started < 5
+
+
+def test_the_workspace_as_of_params_and_time_zone_are_defaults(tmp_path: Path) -> None:
+    people = pa.table(
+        {
+            "customer_id": pa.array([1, 2, 3], pa.int64()),
+            "signup": pa.array([dt.date(2020, 1, 1), dt.date(2024, 6, 1), dt.date(2026, 10, 20)]),
+        }
+    )
+    source = "param days: int = 1\nsegment recent = signup >= -365d\nsegment n = customer_id >= $days\n"
+    workspace = Workspace(tmp_path / "s.segql", people, key="customer_id", as_of="2024-12-31", params={"days": 2})
+    client = TestClient(create_app(workspace))
+    got = client.post("/api/counts", json={"source": source}).json()
+    assert got["as_of"].startswith("2024-12-31") and got["sizes"] == {"recent": 2, "n": 2}
+    got = client.post("/api/counts", json={"source": source, "as_of": "2026-11-01", "params": {"days": 3}}).json()
+    assert got["sizes"] == {"recent": 1, "n": 1}
+    # A parameter the edited program no longer has is left out, not an error.
+    assert client.post("/api/counts", json={"source": "segment a = customer_id > 1"}).json()["sizes"] == {"a": 2}
+    why = client.post("/api/why", json={"source": source, "id": 2, "segment": "recent"}).json()["text"]
+    assert "as of 2024-12-31" in why
