@@ -13,13 +13,15 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
 import re
 import threading
 import time
 import urllib.parse
 from collections.abc import Awaitable, Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import attrs
 import pyarrow as pa
@@ -39,12 +41,17 @@ from segql.limits import DEFAULT_LIMITS, Limits
 from segql.output import atomic_output
 from segql.program import Program
 
+T = TypeVar("T")
+
 MAX_BODY_BYTES = 256 * 1024
 """The largest request body accepted (413 beyond)."""
 
 MAX_PREVIEW_ROWS = 100
 DEFAULT_TIMEOUT = 10.0
 """Seconds an evaluation may run before it is stopped (CancelledError)."""
+DEFAULT_EVALUATIONS = max(2, min(4, os.cpu_count() or 2))
+"""Evaluations at once: the cores (2 to 4) -- more would only share them, and
+hold more memory."""
 
 
 @attrs.define
@@ -67,6 +74,9 @@ class Workspace:
     the program has a parameter of that name)."""
     time_zone: str | None = None
     """The time zone of a request that gives none (None: UTC)."""
+    max_evaluations: int = attrs.field(factory=lambda: DEFAULT_EVALUATIONS)
+    """How many evaluations run at once; more wait for a slot (their timeout
+    starts when they run)."""
 
     @classmethod
     def from_files(
@@ -153,6 +163,48 @@ class _Clients:
                 event.set()
 
 
+class _Evaluations:
+    """The threads evaluations run on: as many as may run at once (docs/decisions.md
+    185).  Arrow's allocator keeps memory per thread, so evaluations spread over
+    the server's forty worker threads would hold several times the memory of
+    the same work on a few; the others wait in a queue, and the editor
+    services (diagnostics, completion) keep the worker threads to themselves."""
+
+    def __init__(self, size: int) -> None:
+        self._pool = ThreadPoolExecutor(max(1, size), thread_name_prefix="segql-evaluation")
+
+    def run(self, work: Callable[[], T], cancel: threading.Event | None = None) -> T:
+        """``work()`` on an evaluation thread, waited for; a CancelledError
+        without running it when ``cancel`` is set while it waits its turn."""
+        future = self._pool.submit(work)
+        try:
+            while True:
+                try:
+                    return future.result(timeout=0.05)
+                except TimeoutError:
+                    if cancel is not None and cancel.is_set() and future.cancel():
+                        raise CancelledError("evaluation was cancelled") from None
+        except Exception as exc:
+            # Without its traceback: the evaluation's frames, and the batches
+            # they hold, are freed now, not when a cycle (this frame, the
+            # future, the exception) is collected.
+            raise exc.with_traceback(None) from None
+        finally:
+            del future
+
+    def stream(self, chunks: Iterator[bytes]) -> Iterator[bytes]:
+        """``chunks``, each made on an evaluation thread."""
+        while True:
+            chunk = self.run(lambda: next(chunks, None))
+            if chunk is None:
+                return
+            yield chunk
+
+    def shutdown(self) -> None:
+        """No more evaluations: those waiting are dropped (the server is stopping)."""
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+
 async def _read_json(request: Request, limit: int) -> dict[str, Any]:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
@@ -188,6 +240,7 @@ Handler = Callable[[Workspace, dict[str, Any], Request], Any]
 def create_app(workspace: Workspace) -> Starlette:
     """The playground's ASGI application over ``workspace``."""
     clients = _Clients()
+    evaluations = _Evaluations(workspace.max_evaluations)
     write_lock = threading.Lock()
 
     def program(body: Mapping[str, Any]) -> Program:
@@ -240,9 +293,12 @@ def create_app(workspace: Workspace) -> Starlette:
         client = _field(body, "client", str, "")
         request_id = body.get("request_id")
         compiled = program(body)
+        chosen = options(body, compiled)
         event = clients.start(client)
         try:
-            result = compiled.counts(ws.profile, timeout=ws.timeout, cancel=event, **options(body, compiled))
+            result = evaluations.run(
+                lambda: compiled.counts(ws.profile, timeout=ws.timeout, cancel=event, **chosen), cancel=event
+            )
         except CancelledError as exc:
             if event.is_set():
                 return {"request_id": request_id, "cancelled": True, "message": "superseded by a newer request"}
@@ -263,7 +319,8 @@ def create_app(workspace: Workspace) -> Starlette:
     def attrition(ws: Workspace, body: dict[str, Any], request: Request) -> Any:
         compiled = program(body)
         segment = _field(body, "segment", str)
-        result = compiled.attrition(ws.profile, segment, timeout=ws.timeout, **options(body, compiled))
+        chosen = options(body, compiled)
+        result = evaluations.run(lambda: compiled.attrition(ws.profile, segment, timeout=ws.timeout, **chosen))
         return {
             "rows": result.rows,
             "steps": [
@@ -285,21 +342,26 @@ def create_app(workspace: Workspace) -> Starlette:
             raise BadRequest(f"'limit' must be between 0 and {MAX_PREVIEW_ROWS}")
         if ws.key is None:
             raise BadRequest("the preview needs the workspace's key column")
-        rows: list[pa.RecordBatch] = []
-        taken = 0
-        reader = members(compiled, segment, body)
-        for batch in reader:
-            if taken >= limit:
-                break
-            rows.append(batch.slice(0, limit - taken))
-            taken += min(batch.num_rows, limit - taken)
-        reader.close()
-        key_type = ws.profile.schema.field(ws.key).type
-        ids = pa.Table.from_batches(rows, schema=reader.schema).column(ws.key) if rows else pa.array([], key_type)
-        columns = [ws.key, *used_columns(compiled, segment, ws.profile.schema.names, ws.key)]
-        positions = pc.index_in(ids, value_set=ws.profile.column(ws.key))
-        picked = ws.profile.select(columns).take(positions)
-        return {"columns": columns, "rows": json.loads(json.dumps(picked.to_pylist(), default=str))}
+        key: str = ws.key
+
+        def first_members() -> list[dict[str, Any]]:
+            rows: list[pa.RecordBatch] = []
+            taken = 0
+            reader = members(compiled, segment, body)
+            for batch in reader:
+                if taken >= limit:
+                    break
+                rows.append(batch.slice(0, limit - taken))
+                taken += min(batch.num_rows, limit - taken)
+            reader.close()
+            key_type = ws.profile.schema.field(key).type
+            ids = pa.Table.from_batches(rows, schema=reader.schema).column(key) if rows else pa.array([], key_type)
+            positions = pc.index_in(ids, value_set=ws.profile.column(key))
+            picked: list[dict[str, Any]] = ws.profile.select(columns).take(positions).to_pylist()
+            return picked
+
+        columns = [key, *used_columns(compiled, segment, ws.profile.schema.names, key)]
+        return {"columns": columns, "rows": json.loads(json.dumps(evaluations.run(first_members), default=str))}
 
     def why(ws: Workspace, body: dict[str, Any], request: Request) -> Any:
         if ws.key is None:
@@ -308,16 +370,19 @@ def create_app(workspace: Workspace) -> Starlette:
             raise BadRequest("the request needs 'id'")
         compiled = program(body)
         chosen = options(body, compiled)
-        text = compiled.why(
-            ws.profile,
-            key=ws.key,
-            id=body["id"],
-            segment=_field(body, "segment", str, None),
-            related=ws.related,
-            as_of=chosen["as_of"],
-            params=chosen["params"],
-            time_zone=chosen["time_zone"],
-            timeout=ws.timeout,
+        key, segment = ws.key, _field(body, "segment", str, None)
+        text = evaluations.run(
+            lambda: compiled.why(
+                ws.profile,
+                key=key,
+                id=body["id"],
+                segment=segment,
+                related=ws.related,
+                as_of=chosen["as_of"],
+                params=chosen["params"],
+                time_zone=chosen["time_zone"],
+                timeout=ws.timeout,
+            )
         )
         return {"text": str(text)}
 
@@ -347,12 +412,17 @@ def create_app(workspace: Workspace) -> Starlette:
         compiled = program(body)
         segment = _field(body, "segment", str)
         clock = WorkClock(ws.timeout)
-        with clock.running():
-            reader = compiled.stream(ws.profile, members_of=segment, cancel=clock, **options(body, compiled))
-            # The first batch is computed here: an error in it is still a 422, not a broken download.
-            first = next_batch(reader)
+        chosen = options(body, compiled)
+
+        def start() -> tuple[pa.RecordBatchReader, pa.RecordBatch | None]:
+            with clock.running():
+                reader = compiled.stream(ws.profile, members_of=segment, cancel=clock, **chosen)
+                # The first batch is computed here: an error in it is still a 422, not a broken download.
+                return reader, next_batch(reader)
+
+        reader, first = evaluations.run(start)
         name = next((n for n in compiled.segments if n.lower() == segment.lower()), segment)
-        chunks = member_chunks(reader, first, kind, clock)
+        chunks = evaluations.stream(member_chunks(reader, first, kind, clock))
         media = "text/csv; charset=utf-8" if kind == "csv" else "application/vnd.apache.parquet"
         return StreamingResponse(chunks, media_type=media, headers={"Content-Disposition": attachment(name, kind)})
 
@@ -390,6 +460,7 @@ def create_app(workspace: Workspace) -> Starlette:
     routes += [Route(f"/api/{name}", endpoint(h), methods=["POST"]) for name, h in handlers.items()]
     app = Starlette(routes=routes)
     app.state.clients = clients
+    app.state.evaluations = evaluations
     return app
 
 

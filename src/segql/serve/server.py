@@ -16,6 +16,7 @@ import signal
 import socket
 import threading
 from collections.abc import Callable, Generator
+from typing import Any
 
 import uvicorn
 
@@ -88,6 +89,12 @@ class _Server(uvicorn.Server):
                 signal.signal(sig, handler)
 
 
+def stop(app: Any) -> None:
+    """Cancel the running counts and drop the evaluations waiting their turn."""
+    app.state.clients.cancel_all()
+    app.state.evaluations.shutdown()
+
+
 def run(
     workspace: Workspace,
     host: str = DEFAULT_HOST,
@@ -118,7 +125,7 @@ def run(
     server = _Server(
         config,
         started=(lambda: ready(address)) if ready is not None else (lambda: None),
-        stopping=app.state.clients.cancel_all,
+        stopping=lambda: stop(app),
     )
     try:
         server.run(sockets=[listening])
