@@ -221,7 +221,12 @@ def test_usage_errors_are_clean(
         taken.listen()
         port = taken.getsockname()[1]
         code, err = run_cli(["serve", "s.segql", "--data", "people.parquet", "--port", str(port)], capsys)
-    assert code == 2 and f"port {port} on 127.0.0.1 is in use" in err and "--port 0" in err
+        assert code == 2 and f"port {port} on 127.0.0.1 is in use" in err and "--port 0" in err
+        code, err = run_cli(["serve", "--demo", "--port", str(port)], capsys)
+        assert code == 2 and "in use" in err
+    assert not Path("segql-demo.segql").exists()  # a refused port leaves nothing behind
+    code, err = run_cli(["serve", "--demo", "--port", "70000"], capsys)
+    assert code == 2 and "--port takes a port number" in err
     assert "Traceback" not in err
 
 

@@ -1,15 +1,20 @@
 """The playground API's streamed download, ``why`` under the workspace's
-timeout, and the workspace's defaults for ``as_of`` and parameters (through
-Starlette's TestClient; references by DuckDB SQL written by hand)."""
+timeout, the workspace's defaults for ``as_of`` and parameters, and the
+evaluation threads (through Starlette's TestClient; references by DuckDB SQL
+written by hand)."""
 
 from __future__ import annotations
 
 import csv
 import datetime as dt
+import gc
 import io
+import threading
 import time
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pyarrow as pa
@@ -20,7 +25,7 @@ from starlette.testclient import TestClient
 from segql.errors import CancelledError
 from segql.program import Program
 from segql.serve import Workspace, create_app
-from segql.serve.app import WorkClock, member_chunks
+from segql.serve.app import WorkClock, _Evaluations, member_chunks
 
 ROWS = 300_000
 BIG = pa.table({"customer_id": pa.array(range(ROWS), pa.int64()), "x": pa.array(range(ROWS), pa.int64())})
@@ -145,3 +150,76 @@ def test_the_workspace_as_of_params_and_time_zone_are_defaults(tmp_path: Path) -
     assert client.post("/api/counts", json={"source": "segment a = customer_id > 1"}).json()["sizes"] == {"a": 2}
     why = client.post("/api/why", json={"source": source, "id": 2, "segment": "recent"}).json()["text"]
     assert "as of 2024-12-31" in why
+
+
+def test_evaluations_run_on_their_own_threads_and_a_waiting_superseded_count_never_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[tuple[str, str]] = []
+    release = threading.Event()
+    original = Program.counts
+
+    def recorded(self: Program, *args: Any, **kwargs: Any) -> Any:
+        calls.append((self.source, threading.current_thread().name))
+        if "slow" in self.source:
+            release.wait(30)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Program, "counts", recorded)
+    app = create_app(Workspace(tmp_path / "s.segql", BIG, key="customer_id", max_evaluations=1))
+    client = TestClient(app)
+    answers: dict[str, Any] = {}
+
+    def post(name: str, source: str, who: str) -> None:
+        answers[name] = client.post("/api/counts", json={"source": source, "client": who}).json()
+
+    def started(who: str) -> None:
+        for _ in range(3000):
+            if who in app.state.clients._running:
+                return
+            time.sleep(0.01)
+        raise AssertionError(f"{who}'s count never started")
+
+    slow = threading.Thread(target=post, args=("slow", "segment slow = x > 1", "a"))
+    slow.start()
+    started("a")
+    queued = threading.Thread(target=post, args=("queued", "segment queued = x > 2", "b"))
+    queued.start()
+    started("b")  # waiting for the one evaluation thread, behind the slow count
+    newer = threading.Thread(target=post, args=("newer", "segment newer = x > 3", "b"))
+    newer.start()
+    for _ in range(3000):
+        if answers.get("queued"):
+            break
+        time.sleep(0.01)
+    release.set()
+    for thread in (slow, queued, newer):
+        thread.join(30)
+    assert answers["queued"]["cancelled"] is True
+    assert answers["slow"]["sizes"] == {"slow": ROWS - 2} and answers["newer"]["sizes"] == {"newer": ROWS - 4}
+    assert [source for source, _ in calls] == ["segment slow = x > 1", "segment newer = x > 3"]  # never ran
+    assert all(name.startswith("segql-evaluation") for _, name in calls)
+
+
+class Held:
+    """An object an evaluation's frame holds (a stand-in for its batches)."""
+
+
+def test_a_failed_evaluation_does_not_keep_its_frames() -> None:
+    evaluations = _Evaluations(1)
+    held: list[weakref.ref[Held]] = []
+
+    def work() -> None:
+        batch = Held()
+        held.append(weakref.ref(batch))
+        raise CancelledError("evaluation ran past its deadline")
+
+    gc.disable()
+    try:
+        with pytest.raises(CancelledError) as caught:
+            evaluations.run(work)
+        del caught
+        assert held[0]() is None  # freed at once, not by the cycle collector
+    finally:
+        gc.enable()
+        evaluations.shutdown()

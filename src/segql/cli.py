@@ -950,24 +950,24 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise UsageError("serve needs a segment file: segql serve FILE.segql --data PATH (or segql serve --demo)")
     elif not args.data:
         raise UsageError("--data is needed: the customers to count (or segql serve --demo for the bundled demo)")
-    path = demo_file() if args.demo else args.file
-    source = read_source(path)
-    try:
-        infos = segql.compile(source, source_name=path).params
-    except SegqlError:
-        infos = {}  # the page shows the file's errors; --param values are read without declared types
-    params = _check_params(args.param or [], infos)
+    if args.related and not args.key:
+        raise UsageError("--key is needed with --related (the column joining the tables)")
+    if not 0 <= args.port <= 65535:
+        raise UsageError(f"--port takes a port number from 0 to 65535 (0: a free one), got {args.port}")
     if args.as_of:
         resolve_as_of(args.as_of)
     if args.time_zone:
         check_time_zone(args.time_zone)
-    if args.related and not args.key:
-        raise UsageError("--key is needed with --related (the column joining the tables)")
+    params = None if args.demo else param_values(args, args.file)
     try:
         sock = server.bind(args.host, args.port)
     except OSError as exc:
         raise UsageError(bind_error(args.host, args.port, exc)) from None
     with sock:
+        # The demo's file is written once the address is ours: a refused --port leaves nothing behind.
+        path = demo_file() if args.demo else args.file
+        if params is None:
+            params = param_values(args, path)
         workspace = serve_workspace(args, app.Workspace, path, params, timeout)
         if args.host not in LOOPBACK:
             print(
@@ -991,6 +991,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
         server.run(workspace, args.host, sock=sock, ready=ready)
     return 0
+
+
+def param_values(args: argparse.Namespace, path: str) -> dict[str, Any]:
+    """``--param`` values, read for the types the segment file declares; a
+    file with errors still serves (the page shows them), its values then read
+    without declared types.  The file must be there and be UTF-8."""
+    source = read_source(path)
+    try:
+        infos = segql.compile(source, source_name=path).params
+    except SegqlError:
+        infos = {}
+    return _check_params(args.param or [], infos)
 
 
 def demo_file() -> str:
