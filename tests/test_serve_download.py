@@ -223,3 +223,49 @@ def test_a_failed_evaluation_does_not_keep_its_frames() -> None:
     finally:
         gc.enable()
         evaluations.shutdown()
+
+
+def test_an_attrition_request_with_a_client_id_is_superseded_like_counts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    release = threading.Event()
+    original = Program.attrition
+
+    def held(self: Program, *args: Any, **kwargs: Any) -> Any:
+        if "slow" in self.source:
+            release.wait(30)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Program, "attrition", held)
+    app = create_app(Workspace(tmp_path / "s.segql", BIG, key="customer_id", max_evaluations=1))
+    client = TestClient(app)
+    answers: dict[str, Any] = {}
+
+    def post(name: str, source: str, who: str | None) -> None:
+        body = {"source": source, "segment": "a", "request_id": name, "client": who}
+        answers[name] = client.post("/api/attrition", json=body).json()
+
+    def wait_for(key: str) -> None:
+        for _ in range(3000):
+            if key in app.state.clients._running:
+                return
+            time.sleep(0.01)
+        raise AssertionError(key)
+
+    threads = [threading.Thread(target=post, args=("slow", "# slow\nsegment a = x > 1 and x < 10", "p"))]
+    threads[0].start()
+    wait_for("attrition/p")
+    first = app.state.clients._running["attrition/p"]
+    threads.append(threading.Thread(target=post, args=("newer", "segment a = x > 1 and x < 5", "p")))
+    threads[1].start()
+    for _ in range(3000):
+        if app.state.clients._running.get("attrition/p") is not first:
+            break  # the newer request has superseded the running one
+        time.sleep(0.01)
+    release.set()
+    for thread in threads:
+        thread.join(30)
+    assert answers["slow"] == {"request_id": "slow", "cancelled": True, "message": "superseded by a newer request"}
+    assert [s["customers"] for s in answers["newer"]["steps"]] == [ROWS - 2, 3]
+    plain = client.post("/api/attrition", json={"source": "segment a = x > 1", "segment": "a"}).json()
+    assert plain["cancelled"] is False and plain["steps"][0]["customers"] == ROWS - 2

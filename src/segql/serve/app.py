@@ -40,8 +40,10 @@ from segql.errors import CancelledError, DataError, SegqlError
 from segql.limits import DEFAULT_LIMITS, Limits
 from segql.output import atomic_output
 from segql.program import Program
+from segql.report import Attrition
 
 T = TypeVar("T")
+
 
 MAX_BODY_BYTES = 256 * 1024
 """The largest request body accepted (413 beyond)."""
@@ -294,17 +296,9 @@ def create_app(workspace: Workspace) -> Starlette:
         request_id = body.get("request_id")
         compiled = program(body)
         chosen = options(body, compiled)
-        event = clients.start(client)
-        try:
-            result = evaluations.run(
-                lambda: compiled.counts(ws.profile, timeout=ws.timeout, cancel=event, **chosen), cancel=event
-            )
-        except CancelledError as exc:
-            if event.is_set():
-                return {"request_id": request_id, "cancelled": True, "message": "superseded by a newer request"}
-            raise exc
-        finally:
-            clients.finish(client, event)
+        result = latest(client, lambda cancel: compiled.counts(ws.profile, timeout=ws.timeout, cancel=cancel, **chosen))
+        if result is None:
+            return {"request_id": request_id, "cancelled": True, "message": "superseded by a newer request"}
         return {
             "request_id": request_id,
             "cancelled": False,
@@ -316,12 +310,36 @@ def create_app(workspace: Workspace) -> Starlette:
             "as_of": result.as_of,
         }
 
+    def latest(client: str, work: Callable[[threading.Event], T]) -> T | None:
+        """``work(cancel)`` on an evaluation thread, cancelled by a newer
+        request of the same ``client``; None when it was."""
+        event = clients.start(client)
+        try:
+            return evaluations.run(lambda: work(event), cancel=event)
+        except CancelledError as exc:
+            if event.is_set():
+                return None
+            raise exc
+        finally:
+            clients.finish(client, event)
+
     def attrition(ws: Workspace, body: dict[str, Any], request: Request) -> Any:
         compiled = program(body)
         segment = _field(body, "segment", str)
         chosen = options(body, compiled)
-        result = evaluations.run(lambda: compiled.attrition(ws.profile, segment, timeout=ws.timeout, **chosen))
+        client = _field(body, "client", str, None)
+        request_id = body.get("request_id")
+
+        def work(cancel: threading.Event | None) -> Attrition:
+            return compiled.attrition(ws.profile, segment, timeout=ws.timeout, cancel=cancel, **chosen)
+
+        # With a client id, a newer attrition request of that client supersedes this one (as counts do).
+        result = evaluations.run(lambda: work(None)) if client is None else latest(f"attrition/{client}", work)
+        if result is None:
+            return {"request_id": request_id, "cancelled": True, "message": "superseded by a newer request"}
         return {
+            "request_id": request_id,
+            "cancelled": False,
             "rows": result.rows,
             "steps": [
                 {"segment": s.segment, "step": s.step, "clause": s.clause, "customers": s.customers}
