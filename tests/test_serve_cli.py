@@ -22,35 +22,17 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
+from test_serve_api import ORDERS, PROFILE, SOURCE, duck
 
 import segql.serve
 from segql import demo
 from segql.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
-PROFILE = pa.table(
-    {
-        "customer_id": pa.array([1, 2, 3, 4, 5, 6], pa.int64()),
-        "age": pa.array([25, 41, 37, 62, 19, None], pa.int64()),
-        "country": ["FR", "DE", "FR", "US", "FR", "DE"],
-    }
-)
-ORDERS = pa.table(
-    {
-        "customer_id": pa.array([1, 1, 2, 3, 3, 3, 5], pa.int64()),
-        "amount": [10.0, 30.0, 500.0, 5.0, 5.0, 700.0, 1.0],
-    }
-)
-SOURCE = (
-    "segment adults = age >= 30\n"
-    "segment french = country = 'FR'\n"
-    "segment buyers = count(orders) >= 2 and sum(orders.amount) > 30\n"
-)
 
 
 def environment() -> dict[str, str]:
@@ -107,13 +89,6 @@ def served(args: list[str], cwd: Path) -> Iterator[Served]:
         if server.process.poll() is None:
             server.process.kill()
             server.process.communicate()
-
-
-def duck(sql: str) -> Any:
-    con = duckdb.connect()
-    con.register("p", PROFILE)
-    con.register("o", ORDERS)
-    return con.execute(sql).fetchall()
 
 
 def test_serve_listens_on_loopback_answers_and_stops_on_ctrl_c(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ import io
 import threading
 import time
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -152,53 +152,65 @@ def test_the_workspace_as_of_params_and_time_zone_are_defaults(tmp_path: Path) -
     assert "as of 2024-12-31" in why
 
 
+class Holding:
+    """An app whose ``Program.<method>`` is recorded (source, thread) and
+    held, for a source that says ``slow``, until ``release`` is set; on one
+    evaluation thread."""
+
+    def __init__(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, method: str) -> None:
+        self.calls: list[tuple[str, str]] = []
+        self.release = threading.Event()
+        original = getattr(Program, method)
+
+        def held(program: Program, *args: Any, **kwargs: Any) -> Any:
+            self.calls.append((program.source, threading.current_thread().name))
+            if "slow" in program.source:
+                self.release.wait(30)
+            return original(program, *args, **kwargs)
+
+        monkeypatch.setattr(Program, method, held)
+        self.app = create_app(Workspace(tmp_path / "s.segql", BIG, key="customer_id", max_evaluations=1))
+        self.client = TestClient(self.app)
+        self.answers: dict[str, Any] = {}
+
+    def post(self, path: str, name: str, body: dict[str, Any]) -> threading.Thread:
+        def send() -> None:
+            self.answers[name] = self.client.post(path, json=body).json()
+
+        thread = threading.Thread(target=send)
+        thread.start()
+        return thread
+
+    def running(self, key: str) -> Any:
+        return self.app.state.clients._running.get(key)
+
+
+def wait_until(condition: Callable[[], bool]) -> None:
+    for _ in range(3000):
+        if condition():
+            return
+        time.sleep(0.01)
+    raise AssertionError("waited 30 s")
+
+
 def test_evaluations_run_on_their_own_threads_and_a_waiting_superseded_count_never_runs(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    calls: list[tuple[str, str]] = []
-    release = threading.Event()
-    original = Program.counts
-
-    def recorded(self: Program, *args: Any, **kwargs: Any) -> Any:
-        calls.append((self.source, threading.current_thread().name))
-        if "slow" in self.source:
-            release.wait(30)
-        return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(Program, "counts", recorded)
-    app = create_app(Workspace(tmp_path / "s.segql", BIG, key="customer_id", max_evaluations=1))
-    client = TestClient(app)
-    answers: dict[str, Any] = {}
-
-    def post(name: str, source: str, who: str) -> None:
-        answers[name] = client.post("/api/counts", json={"source": source, "client": who}).json()
-
-    def started(who: str) -> None:
-        for _ in range(3000):
-            if who in app.state.clients._running:
-                return
-            time.sleep(0.01)
-        raise AssertionError(f"{who}'s count never started")
-
-    slow = threading.Thread(target=post, args=("slow", "segment slow = x > 1", "a"))
-    slow.start()
-    started("a")
-    queued = threading.Thread(target=post, args=("queued", "segment queued = x > 2", "b"))
-    queued.start()
-    started("b")  # waiting for the one evaluation thread, behind the slow count
-    newer = threading.Thread(target=post, args=("newer", "segment newer = x > 3", "b"))
-    newer.start()
-    for _ in range(3000):
-        if answers.get("queued"):
-            break
-        time.sleep(0.01)
-    release.set()
-    for thread in (slow, queued, newer):
+    held = Holding(tmp_path, monkeypatch, "counts")
+    threads = [held.post("/api/counts", "slow", {"source": "segment slow = x > 1", "client": "a"})]
+    wait_until(lambda: held.running("a") is not None)
+    threads.append(held.post("/api/counts", "queued", {"source": "segment queued = x > 2", "client": "b"}))
+    wait_until(lambda: held.running("b") is not None)  # waiting for the one evaluation thread
+    threads.append(held.post("/api/counts", "newer", {"source": "segment newer = x > 3", "client": "b"}))
+    wait_until(lambda: "queued" in held.answers)
+    held.release.set()
+    for thread in threads:
         thread.join(30)
+    answers = held.answers
     assert answers["queued"]["cancelled"] is True
     assert answers["slow"]["sizes"] == {"slow": ROWS - 2} and answers["newer"]["sizes"] == {"newer": ROWS - 4}
-    assert [source for source, _ in calls] == ["segment slow = x > 1", "segment newer = x > 3"]  # never ran
-    assert all(name.startswith("segql-evaluation") for _, name in calls)
+    assert [source for source, _ in held.calls] == ["segment slow = x > 1", "segment newer = x > 3"]  # never ran
+    assert all(name.startswith("segql-evaluation") for _, name in held.calls)
 
 
 class Held:
@@ -228,44 +240,18 @@ def test_a_failed_evaluation_does_not_keep_its_frames() -> None:
 def test_an_attrition_request_with_a_client_id_is_superseded_like_counts(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    release = threading.Event()
-    original = Program.attrition
-
-    def held(self: Program, *args: Any, **kwargs: Any) -> Any:
-        if "slow" in self.source:
-            release.wait(30)
-        return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(Program, "attrition", held)
-    app = create_app(Workspace(tmp_path / "s.segql", BIG, key="customer_id", max_evaluations=1))
-    client = TestClient(app)
-    answers: dict[str, Any] = {}
-
-    def post(name: str, source: str, who: str | None) -> None:
-        body = {"source": source, "segment": "a", "request_id": name, "client": who}
-        answers[name] = client.post("/api/attrition", json=body).json()
-
-    def wait_for(key: str) -> None:
-        for _ in range(3000):
-            if key in app.state.clients._running:
-                return
-            time.sleep(0.01)
-        raise AssertionError(key)
-
-    threads = [threading.Thread(target=post, args=("slow", "# slow\nsegment a = x > 1 and x < 10", "p"))]
-    threads[0].start()
-    wait_for("attrition/p")
-    first = app.state.clients._running["attrition/p"]
-    threads.append(threading.Thread(target=post, args=("newer", "segment a = x > 1 and x < 5", "p")))
-    threads[1].start()
-    for _ in range(3000):
-        if app.state.clients._running.get("attrition/p") is not first:
-            break  # the newer request has superseded the running one
-        time.sleep(0.01)
-    release.set()
+    held = Holding(tmp_path, monkeypatch, "attrition")
+    slow = {"source": "# slow\nsegment a = x > 1 and x < 10", "segment": "a", "client": "p", "request_id": 1}
+    threads = [held.post("/api/attrition", "slow", slow)]
+    wait_until(lambda: held.running("attrition/p") is not None)
+    first = held.running("attrition/p")
+    newer = {"source": "segment a = x > 1 and x < 5", "segment": "a", "client": "p", "request_id": 2}
+    threads.append(held.post("/api/attrition", "newer", newer))
+    wait_until(lambda: held.running("attrition/p") is not first)  # the newer one has superseded the running one
+    held.release.set()
     for thread in threads:
         thread.join(30)
-    assert answers["slow"] == {"request_id": "slow", "cancelled": True, "message": "superseded by a newer request"}
-    assert [s["customers"] for s in answers["newer"]["steps"]] == [ROWS - 2, 3]
-    plain = client.post("/api/attrition", json={"source": "segment a = x > 1", "segment": "a"}).json()
+    assert held.answers["slow"] == {"request_id": 1, "cancelled": True, "message": "superseded by a newer request"}
+    assert [s["customers"] for s in held.answers["newer"]["steps"]] == [ROWS - 2, 3]
+    plain = held.client.post("/api/attrition", json={"source": "segment a = x > 1", "segment": "a"}).json()
     assert plain["cancelled"] is False and plain["steps"][0]["customers"] == ROWS - 2
