@@ -17,7 +17,8 @@ out with the client's own ``client`` id, without waiting for the one before
 
 Reported: requests sent and answered, errors (anything but a 200 or a
 cancelled answer: a timeout, a 5xx, a refused connection; must be 0),
-cancelled (superseded) counts, the latency of answered counts (p50, p95,
+cancelled (superseded) counts, answered counts checked against DuckDB SQL
+written by hand (``--check`` of them; none may differ), the latency of answered counts (p50, p95,
 max) and of diagnostics, throughput, and the server's resident memory (after
 loading, the largest seen during the run, and its high-water mark VmHWM from
 /proc), and the server's exit code after SIGINT (must be 0).  Figures on a
@@ -40,6 +41,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import httpx
 import pyarrow.parquet as pq
 
@@ -153,6 +155,7 @@ class Stats:
         self.answered = {"counts": 0, "diagnostics": 0}
         self.latency: dict[str, list[float]] = {"counts": [], "diagnostics": []}
         self.cancelled = 0
+        self.counted: list[tuple[dict[str, str], dict[str, int]]] = []
         self.errors = 0
         self.samples: list[str] = []
 
@@ -162,7 +165,9 @@ class Stats:
             self.samples.append(what[:300])
 
 
-async def post(http: httpx.AsyncClient, kind: str, body: dict[str, Any], stats: Stats) -> None:
+async def post(
+    http: httpx.AsyncClient, kind: str, body: dict[str, Any], stats: Stats, fields: dict[str, str] | None = None
+) -> None:
     stats.sent[kind] += 1
     started = time.perf_counter()
     try:
@@ -183,6 +188,7 @@ async def post(http: httpx.AsyncClient, kind: str, body: dict[str, Any], stats: 
         if not isinstance(found.get("sizes"), dict) or len(found["sizes"]) != 4:
             stats.error(f"counts: unexpected answer {found}")
             return
+        stats.counted.append((dict(fields or {}), found["sizes"]))
     stats.latency[kind].append(seconds)
 
 
@@ -203,7 +209,7 @@ async def typist(number: int, url: str, until: float, stats: Stats, seed: int) -
             await asyncio.sleep(DEBOUNCE)
             request += 1
             body = {"source": doc.text(), "client": f"typist-{number}", "request_id": request}
-            tasks.add(asyncio.create_task(post(http, "counts", body, stats)))
+            tasks.add(asyncio.create_task(post(http, "counts", body, stats, doc.fields)))
             # Reading the count, thinking (the run's end cuts the pause short).
             await asyncio.sleep(max(0.0, min(rng.uniform(0.2, 2.0), until - time.monotonic())))
             tasks = {t for t in tasks if not t.done()}
@@ -223,6 +229,30 @@ async def load(url: str, args: argparse.Namespace, stats: Stats, pid: int) -> di
     await asyncio.gather(*(typist(i, url, until, stats, args.seed) for i in range(args.clients)))
     watcher.cancel()
     return peak
+
+
+REFERENCE = """
+select count(*) filter (where age >= {age}),
+       count(*) filter (where amount_spent > {spend} and country = '{country}'),
+       count(*) filter (where last_login >= timestamptz '2026-10-01 00:00:00+00' and city = 'Berlin'),
+       (select count(*) from (select customer_id from read_parquet('{orders_file}')
+                              group by customer_id having count(*) >= {orders}))
+from read_parquet('{people_file}')
+"""
+"""The four segments of TEMPLATE, in DuckDB SQL written by hand."""
+
+
+def wrong_answers(counted: list[tuple[dict[str, str], dict[str, int]]], people: Path, orders: Path, sample: int) -> int:
+    """How many of (up to ``sample``) answered counts differ from DuckDB's."""
+    rng = random.Random(0)
+    chosen = rng.sample(counted, min(sample, len(counted)))
+    wrong = 0
+    with duckdb.connect() as con:
+        for fields, sizes in chosen:
+            sql = REFERENCE.format(**fields, people_file=people, orders_file=orders)
+            expected = dict(zip(["adults", "big_spenders", "recent", "buyers"], con.execute(sql).fetchone() or ()))
+            wrong += expected != sizes
+    return wrong
 
 
 def percentile(values: list[float], q: float) -> float | None:
@@ -245,6 +275,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--data-dir", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp")) / "segql-serve-load")
     parser.add_argument("--start-timeout", type=float, default=120.0, help="seconds to wait for the server's URL")
+    parser.add_argument("--check", type=int, default=50, help="answered counts checked against DuckDB SQL")
     parser.add_argument("--json", action="store_true", help="the report as one JSON object")
     args = parser.parse_args(argv)
 
@@ -261,6 +292,7 @@ def main(argv: list[str] | None = None) -> int:
         peak = asyncio.run(load(url, args, stats, server.pid))
         elapsed = time.perf_counter() - began
         final = memory(server.pid)
+        wrong = wrong_answers(stats.counted, people, orders, args.check)
     finally:
         server.send_signal(signal.SIGINT)
         try:
@@ -284,6 +316,8 @@ def main(argv: list[str] | None = None) -> int:
         "errors": stats.errors,
         "error_samples": stats.samples,
         "cancelled_counts": stats.cancelled,
+        "checked_counts": min(args.check, len(stats.counted)),
+        "wrong_counts": wrong,
         "count_latency_ms": {
             "answered": len(counts),
             "p50": milliseconds(statistics.median(counts) if counts else None),
@@ -319,6 +353,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  requests: {sent:,} sent ({stats.sent['counts']:,} counts, {stats.sent['diagnostics']:,} diagnostics)")
         print(f"  errors: {stats.errors}" + (f"  e.g. {stats.samples[0]}" if stats.samples else ""))
         print(f"  counts: {len(counts):,} answered, {stats.cancelled:,} cancelled (superseded)")
+        print(f"  checked against DuckDB: {report['checked_counts']} answered counts, {wrong} wrong")
         print(f"  count latency: p50 {lat['p50']} ms, p95 {lat['p95']} ms, max {lat['max']} ms")
         dl = report["diagnostics_latency_ms"]
         print(f"  diagnostics latency: p50 {dl['p50']} ms, p95 {dl['p95']} ms")
@@ -329,7 +364,7 @@ def main(argv: list[str] | None = None) -> int:
             f"run, VmHWM {mem['high_water_mark']} MB"
         )
         print(f"  server exit code after SIGINT: {server.returncode}")
-    return 0 if stats.errors == 0 and server.returncode == 0 else 1
+    return 0 if stats.errors == 0 and wrong == 0 and server.returncode == 0 else 1
 
 
 if __name__ == "__main__":

@@ -224,5 +224,6 @@ def test_the_load_test_runs_at_toy_scale(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     report = json.loads(done.stdout)
     assert report["errors"] == 0 and report["server_exit_code"] == 0
+    assert report["checked_counts"] > 0 and report["wrong_counts"] == 0  # answers agree with DuckDB SQL
     assert report["requests"]["counts"] >= 3 and report["count_latency_ms"]["p95"] is not None
     assert report["server_memory_mb"]["high_water_mark"] > 0
