@@ -1,11 +1,11 @@
-"""The playground's JSON API on Starlette (docs/decisions.md 157-165).
+"""The playground's JSON API on Starlette (docs/decisions.md 157-165, 181-184).
 
 Every endpoint is a POST of a JSON object (at most ``MAX_BODY_BYTES``; 413
-beyond) and answers JSON.  No endpoint takes a file path: the only file
-written is the workspace's segment file, the only data read is the
-workspace's, loaded once.  Evaluations run in a worker thread under the
-workspace's limits and timeout; a newer ``/api/counts`` request of the same
-``client`` cancels the one it supersedes.
+beyond) and answers JSON (a download streams its file).  No endpoint takes a
+file path: the only file written is the workspace's segment file, the only
+data read is the workspace's, loaded once.  Evaluations run on a few threads
+of their own under the workspace's limits and timeout; a newer
+``/api/counts`` request of the same ``client`` cancels the one it supersedes.
 """
 
 from __future__ import annotations
@@ -43,7 +43,6 @@ from segql.program import Program
 from segql.report import Attrition
 
 T = TypeVar("T")
-
 
 MAX_BODY_BYTES = 256 * 1024
 """The largest request body accepted (413 beyond)."""
@@ -167,7 +166,7 @@ class _Clients:
 
 class _Evaluations:
     """The threads evaluations run on: as many as may run at once (docs/decisions.md
-    185).  Arrow's allocator keeps memory per thread, so evaluations spread over
+    184).  Arrow's allocator keeps memory per thread, so evaluations spread over
     the server's forty worker threads would hold several times the memory of
     the same work on a few; the others wait in a queue, and the editor
     services (diagnostics, completion) keep the worker threads to themselves."""
