@@ -255,3 +255,14 @@ def test_an_attrition_request_with_a_client_id_is_superseded_like_counts(
     assert [s["customers"] for s in held.answers["newer"]["steps"]] == [ROWS - 2, 3]
     plain = held.client.post("/api/attrition", json={"source": "segment a = x > 1", "segment": "a"}).json()
     assert plain["cancelled"] is False and plain["steps"][0]["customers"] == ROWS - 2
+
+
+def test_a_save_that_cannot_write_says_why(tmp_path: Path) -> None:
+    folder = tmp_path / "s.segql"
+    folder.mkdir()  # not a file: the rename onto it fails (for root too)
+    client = TestClient(create_app(Workspace(folder, BIG, key="customer_id")))
+    answer = client.post("/api/save", json={"source": "segment a = x > 1\n"})
+    assert answer.status_code == 500
+    message = answer.json()["error"]["message"]
+    assert message.startswith("could not save s.segql: ") and "unchanged" in message
+    assert folder.is_dir() and list(tmp_path.iterdir()) == [folder]  # no temporary left behind

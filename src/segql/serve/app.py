@@ -406,8 +406,12 @@ def create_app(workspace: Workspace) -> Starlette:
     def save(ws: Workspace, body: dict[str, Any], request: Request) -> Any:
         source = _field(body, "source", str)
         found = diagnostics(ws, body, request)
-        with write_lock, atomic_output(ws.segment_file) as temporary:
-            Path(temporary).write_text(source, encoding="utf-8")
+        try:
+            with write_lock, atomic_output(ws.segment_file) as temporary:
+                Path(temporary).write_text(source, encoding="utf-8")
+        except OSError as exc:  # a read-only file or folder, a full disk: said, not a bare 500
+            message = f"could not save {ws.segment_file.name}: {exc.strerror or exc}; the file on disk is unchanged"
+            raise BadRequest(message, 500) from None
         return {"saved": True, "bytes": len(source.encode("utf-8")), "diagnostics": found}
 
     def sql(ws: Workspace, body: dict[str, Any], request: Request) -> Any:
