@@ -209,7 +209,7 @@ async def typist(number: int, url: str, until: float, stats: Stats, seed: int) -
             await asyncio.sleep(DEBOUNCE)
             request += 1
             body = {"source": doc.text(), "client": f"typist-{number}", "request_id": request}
-            tasks.add(asyncio.create_task(post(http, "counts", body, stats, doc.fields)))
+            tasks.add(asyncio.create_task(post(http, "counts", body, stats, dict(doc.fields))))
             # Reading the count, thinking (the run's end cuts the pause short).
             await asyncio.sleep(max(0.0, min(rng.uniform(0.2, 2.0), until - time.monotonic())))
             tasks = {t for t in tasks if not t.done()}
