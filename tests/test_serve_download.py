@@ -26,6 +26,7 @@ from segql.errors import CancelledError
 from segql.program import Program
 from segql.serve import Workspace, create_app
 from segql.serve.app import WorkClock, _Evaluations, member_chunks
+from segql.serve.server import stop
 
 ROWS = 300_000
 BIG = pa.table({"customer_id": pa.array(range(ROWS), pa.int64()), "x": pa.array(range(ROWS), pa.int64())})
@@ -266,3 +267,18 @@ def test_a_save_that_cannot_write_says_why(tmp_path: Path) -> None:
     message = answer.json()["error"]["message"]
     assert message.startswith("could not save s.segql: ") and "unchanged" in message
     assert folder.is_dir() and list(tmp_path.iterdir()) == [folder]  # no temporary left behind
+
+
+def test_a_stopping_server_answers_503(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    held = Holding(tmp_path, monkeypatch, "counts")
+    threads = [held.post("/api/counts", "running", {"source": "segment slow = x > 1", "client": "a"})]
+    wait_until(lambda: held.running("a") is not None)
+    threads.append(held.post("/api/counts", "waiting", {"source": "segment b = x > 1", "client": "b"}))
+    wait_until(lambda: held.running("b") is not None)
+    stop(held.app)  # as on Ctrl+C
+    held.release.set()
+    for thread in threads:
+        thread.join(30)
+    for name in ("running", "waiting"):
+        assert held.answers[name]["error"]["message"] == "the server is stopping"
+    assert held.client.post("/api/counts", json={"source": "segment c = x > 1"}).status_code == 503

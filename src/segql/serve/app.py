@@ -19,6 +19,7 @@ import threading
 import time
 import urllib.parse
 from collections.abc import Awaitable, Callable, Iterator, Mapping
+from concurrent.futures import CancelledError as FutureCancelled
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
@@ -142,6 +143,7 @@ class _Clients:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._running: dict[str, threading.Event] = {}
+        self.stopping = False
 
     def start(self, client: str) -> threading.Event:
         event = threading.Event()
@@ -160,6 +162,7 @@ class _Clients:
     def cancel_all(self) -> None:
         """Cancel every running evaluation (the server is stopping)."""
         with self._lock:
+            self.stopping = True
             for event in self._running.values():
                 event.set()
 
@@ -177,7 +180,10 @@ class _Evaluations:
     def run(self, work: Callable[[], T], cancel: threading.Event | None = None) -> T:
         """``work()`` on an evaluation thread, waited for; a CancelledError
         without running it when ``cancel`` is set while it waits its turn."""
-        future = self._pool.submit(work)
+        try:
+            future = self._pool.submit(work)
+        except RuntimeError:  # shut down
+            raise BadRequest("the server is stopping", 503) from None
         try:
             while True:
                 try:
@@ -185,6 +191,8 @@ class _Evaluations:
                 except TimeoutError:
                     if cancel is not None and cancel.is_set() and future.cancel():
                         raise CancelledError("evaluation was cancelled") from None
+        except FutureCancelled:  # dropped by shutdown() while it waited
+            raise BadRequest("the server is stopping", 503) from None
         except Exception as exc:
             # Without its traceback: the evaluation's frames, and the batches
             # they hold, are freed now, not when a cycle (this frame, the
@@ -316,6 +324,8 @@ def create_app(workspace: Workspace) -> Starlette:
         try:
             return evaluations.run(lambda: work(event), cancel=event)
         except CancelledError as exc:
+            if clients.stopping:
+                raise BadRequest("the server is stopping", 503) from None
             if event.is_set():
                 return None
             raise exc
