@@ -9,8 +9,10 @@ import csv
 import datetime as dt
 import gc
 import io
+import json
 import threading
 import time
+import urllib.request
 import weakref
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -20,13 +22,14 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import uvicorn
 from starlette.testclient import TestClient
 
 from segql.errors import CancelledError
 from segql.program import Program
 from segql.serve import Workspace, create_app
 from segql.serve.app import WorkClock, _Evaluations, member_chunks
-from segql.serve.server import stop
+from segql.serve.server import bind, stop
 
 ROWS = 300_000
 BIG = pa.table({"customer_id": pa.array(range(ROWS), pa.int64()), "x": pa.array(range(ROWS), pa.int64())})
@@ -282,3 +285,49 @@ def test_a_stopping_server_answers_503(tmp_path: Path, monkeypatch: pytest.Monke
     for name in ("running", "waiting"):
         assert held.answers[name]["error"]["message"] == "the server is stopping"
     assert held.client.post("/api/counts", json={"source": "segment c = x > 1"}).status_code == 503
+
+
+def test_diagnostics_answer_while_every_worker_thread_waits_for_an_evaluation(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    held = Holding(tmp_path, monkeypatch, "counts")
+    # A real server (one event loop, Starlette's forty worker threads), in a thread.
+    sock = bind("127.0.0.1", 0)
+    server = uvicorn.Server(uvicorn.Config(held.app, lifespan="off", log_level="warning"))
+    serving = threading.Thread(target=server.run, kwargs={"sockets": [sock]})
+    serving.start()
+    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    wait_until(lambda: server.started)
+
+    def post(path: str, body: dict[str, Any]) -> Any:
+        request = urllib.request.Request(url + path, json.dumps(body).encode(), {"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=60) as answer:
+            return json.loads(answer.read())
+
+    answers: dict[str, Any] = {}
+
+    def count(name: str, source: str) -> threading.Thread:
+        thread = threading.Thread(
+            target=lambda: answers.update({name: post("/api/counts", {"source": source, "client": name})})
+        )
+        thread.start()
+        return thread
+
+    try:
+        waiting = [count("a", "segment slow = x > 1")]
+        wait_until(lambda: held.running("a") is not None)
+        # More requests waiting for the one evaluation thread than there are worker threads.
+        waiting += [count(f"c{i}", "segment b = x > 1") for i in range(45)]
+        wait_until(lambda: len(held.app.state.clients._running) >= 40)
+        started = time.monotonic()
+        found = post("/api/diagnostics", {"source": "segment a = xx > 1"})
+        assert found[0]["message"] == "unknown column 'xx'"
+        assert time.monotonic() - started < 5  # not behind the evaluations
+    finally:
+        held.release.set()
+        for thread in waiting:
+            thread.join(60)
+        server.should_exit = True
+        serving.join(30)
+        sock.close()
+    assert all(answers[f"c{i}"]["sizes"] == {"b": ROWS - 2} for i in range(45))

@@ -11,6 +11,7 @@ of their own under the workspace's limits and timeout; a newer
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import json
 import os
@@ -24,6 +25,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
+import anyio
+import anyio.to_thread
 import attrs
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -51,6 +54,8 @@ MAX_BODY_BYTES = 256 * 1024
 MAX_PREVIEW_ROWS = 100
 DEFAULT_TIMEOUT = 10.0
 """Seconds an evaluation may run before it is stopped (CancelledError)."""
+EDITOR_THREADS = 8
+"""Threads of the editor services (diagnostics, completion, hover)."""
 DEFAULT_EVALUATIONS = max(2, min(4, os.cpu_count() or 2))
 """Evaluations at once: the cores (2 to 4) -- more would only share them, and
 hold more memory."""
@@ -298,6 +303,11 @@ def create_app(workspace: Workspace) -> Starlette:
         found = editor.hover(_field(body, "source", str), position(body), ws.context())
         return None if found is None else {"range": _range(found.range), "markdown": found.markdown}
 
+    # The editor services answer each keystroke: they run on threads of their
+    # own, never waiting behind requests that wait for an evaluation.
+    editor_services: tuple[Handler, ...] = (diagnostics, complete, hover)
+    editor_threads: list[anyio.CapacityLimiter] = []  # made in the event loop, at the first request
+
     def counts(ws: Workspace, body: dict[str, Any], request: Request) -> Any:
         client = _field(body, "client", str, "")
         request_id = body.get("request_id")
@@ -461,7 +471,13 @@ def create_app(workspace: Workspace) -> Starlette:
         async def run(request: Request) -> Response:
             try:
                 body = await _read_json(request, workspace.max_body_bytes)
-                result = await run_in_threadpool(handler, workspace, body, request)
+                if handler in editor_services:
+                    if not editor_threads:
+                        editor_threads.append(anyio.CapacityLimiter(EDITOR_THREADS))
+                    call = functools.partial(handler, workspace, body, request)
+                    result = await anyio.to_thread.run_sync(call, limiter=editor_threads[0])
+                else:
+                    result = await run_in_threadpool(handler, workspace, body, request)
             except BadRequest as exc:
                 return JSONResponse(_error_body(exc.message), status_code=exc.status)
             except SegqlError as exc:
