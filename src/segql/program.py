@@ -416,18 +416,23 @@ class Program:
         as_of: Any = None,
         params: Mapping[str, Any] | None = None,
         time_zone: str | None = None,
+        timeout: float | None = None,
+        cancel: threading.Event | None = None,
     ) -> Why:
         """Why one customer is (or is not) in each segment: every sub-expression
         with its value for that customer, as an indented tree.  The whole table
         is evaluated (population-level functions such as RFM scores depend on
         every row), and the customer's row is read from the result.  The text
-        is a ``Why``, a str that a notebook shows as text and HTML."""
+        is a ``Why``, a str that a notebook shows as text and HTML.
+        ``timeout`` (seconds) and ``cancel`` (an Event) stop the evaluation
+        with a CancelledError, as in ``stream``."""
         with only_segql_errors(self.source, self.source_name):
             check_key(key)
+            make_deadline(timeout, cancel)  # a bad timeout or cancel is said before the data is read
             table = to_table(data)
             row = row_position(table, key, id)
             bindings = self._arrow_bindings(
-                table.schema, key, related, as_of, params, explanation=True, time_zone=time_zone
+                table.schema, key, related, as_of, params, timeout, cancel, explanation=True, time_zone=time_zone
             )
             planned = bindings.plan
             executor = self._deep(lambda: ARROW.run(table, bindings, parallel=False))

@@ -296,10 +296,10 @@ async function refreshSelected() {
   const body = { source: editor.value, segment, ...evaluation() };
   setStatus("preview-status", "loading…");
   const [steps, preview] = await Promise.all([
-    api("attrition", body),
+    api("attrition", { ...body, client: CLIENT }),
     state.outline && !state.outline.preview ? null : api("preview", { ...body, limit: 20 }),
   ]);
-  if (seq !== state.seq.selected) return;
+  if (seq !== state.seq.selected || (steps.ok && steps.data.cancelled)) return;
   if (steps.ok) {
     let previous = null;
     const rows = steps.data.steps.map((s) => {
