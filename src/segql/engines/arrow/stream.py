@@ -138,6 +138,16 @@ class Source:
             taken += 1
             yield batch.select(columns) if columns else batch
 
+    def count_rows(self, filter: ds.Expression) -> int:
+        """How many rows pass ``filter`` (Arrow counts them; the columns the
+        filter does not test are not read, and row groups whose statistics
+        decide the filter are not read at all)."""
+        assert self._dataset is not None
+        try:
+            return int(self._dataset.count_rows(filter=filter, fragment_scan_options=_scan_options(self._dataset)))
+        except (pa.ArrowException, OSError) as exc:
+            raise DataError(f"could not read the data: {exc}") from None
+
 
 def _scan_options(dataset: ds.Dataset) -> ds.FragmentScanOptions | None:
     """Local Parquet files are read without Arrow's pre-buffering: it keeps
@@ -235,7 +245,15 @@ def _exact(node: ast.Node, schema: pa.Schema, constant: Constant) -> ds.Expressi
         values = [_scalar_for(constant(i), found[1]) for i in node.values.items]
         if not values or any(v is None for v in values):
             return None
-        return found[0].isin(pa.array([v.as_py() for v in values], type=found[1]))  # type: ignore[union-attr]
+        # NaN equals nothing in segql (an item NaN never matches), but the
+        # scan's isin matches NaN with NaN: such items are left out.
+        # And a null operand gives null (as segql's `null in [...]` is), not
+        # isin's false, so that `not (x in [...])` drops it: or-ed with the
+        # first item's comparison, which is null for a null operand and
+        # implied by the isin otherwise.
+        items = [v.as_py() for v in values]  # type: ignore[union-attr]
+        items = [v for v in items if not (isinstance(v, float) and v != v)]
+        return found[0].isin(pa.array(items, type=found[1])) | (found[0] == values[0])
     if isinstance(node, ast.IsNull):
         found = _field(node.operand, schema)
         if found is None:
