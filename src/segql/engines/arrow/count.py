@@ -156,7 +156,7 @@ class FastPath:
         segment may hold (or, with ``exact``, exactly the members of the one
         segment), or None.  Never with population-level functions (the
         population would change) nor for tables in memory."""
-        if self.whole:
+        if self.whole or not self.source.rereadable:  # a reader is not filtered
             return None
         schema = self.source.schema
         parts = []
