@@ -348,7 +348,7 @@ class Program:
         param_types = dict(param_types or {})
         key = (
             explanation,
-            tuple((f.name, str(f.type)) for f in schema),
+            schema.remove_metadata() if schema.metadata else schema,  # hashable; equal = same names and types
             tuple(sorted((n, tuple((f.name, str(f.type)) for f in s)) for n, s in (related or {}).items())),
             tuple(sorted((n, str(t)) for n, t in param_types.items())),
         )
@@ -1039,10 +1039,18 @@ class Program:
                     "segql.as_of": instant.isoformat(),
                     "segql.time_zone": zone_name,
                     "segql.program_sha256": self.sha256,
-                    "segql.packs": json.dumps(self.packs, sort_keys=True),
-                    "segql.segments": json.dumps(self.segments),
+                    **self._audit_fixed(),
                 },
             )
+
+    def _audit_fixed(self) -> dict[str, str]:
+        """The audit entries that do not change between evaluations (the
+        packs walk every tree: once per program, not once per evaluation)."""
+        fixed = self.__dict__.get("_audit")
+        if fixed is None:
+            fixed = {"segql.packs": json.dumps(self.packs, sort_keys=True), "segql.segments": json.dumps(self.segments)}
+            self.__dict__["_audit"] = fixed
+        return dict(fixed)
 
     def _arrow_bindings(
         self,

@@ -4,7 +4,7 @@ asks about functions and pack declarations, and the checked program."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import attrs
 
@@ -13,6 +13,8 @@ from segql.errors import PluginError
 from segql.registry import FunctionRegistry
 from segql.span import Span
 from segql.types import SType
+
+T = TypeVar("T")
 
 Fold = Callable[[ast.Node], ast.Node]
 """Constant folding, given by the caller (the optimizer's ``fold_constants``):
@@ -72,11 +74,36 @@ class CheckedProgram:
     """Where the user's source first uses each pack declaration."""
     events: Mapping[str, str] = attrs.field(factory=dict)
     """Event tables (``events … by``): related table -> its event time column."""
+    _memo: dict[Any, Any] = attrs.field(factory=dict, init=False, eq=False, repr=False, hash=False)
+    """Facts derived from the plan (its aggregates, shared nodes, literal
+    values …), computed once per plan rather than once per evaluation: a plan
+    is cached per data schema and evaluated many times (docs/decisions.md 210)."""
+
+    def memo(self, key: Any, compute: Callable[[], T]) -> T:
+        """``compute()``, once per plan and ``key`` (a plan is immutable)."""
+        try:
+            value: T = self._memo[key]
+        except KeyError:
+            value = self._memo.setdefault(key, compute())
+        return value
 
     @property
     def sequences(self) -> list[ast.Sequence]:
         """Every sequence of the plan (with repeats), in plan order."""
-        return [n for expr in self.exprs.values() for n in ast.walk(expr) if isinstance(n, ast.Sequence)]
+        found = self.memo(
+            "sequences",
+            lambda: tuple(n for expr in self.exprs.values() for n in ast.walk(expr) if isinstance(n, ast.Sequence)),
+        )
+        return list(found)
+
+    @property
+    def aggregates(self) -> list[ast.Aggregate]:
+        """Every aggregate of the plan (with repeats), in plan order."""
+        found = self.memo(
+            "aggregates",
+            lambda: tuple(n for expr in self.exprs.values() for n in ast.walk(expr) if isinstance(n, ast.Aggregate)),
+        )
+        return list(found)
 
 
 @attrs.define

@@ -72,7 +72,7 @@ class Source:
             except (pa.ArrowException, OSError) as exc:
                 raise DataError(f"could not open {path} as Parquet: {exc}") from None
         elif isinstance(data, pa.Table):
-            self._dataset = ds.dataset(data)
+            pass  # a dataset over it is made only if it is scanned (_scanned)
         elif isinstance(data, pa.RecordBatch):
             self._dataset = ds.dataset(pa.Table.from_batches([data]))
         elif isinstance(data, pa.RecordBatchReader):
@@ -92,29 +92,38 @@ class Source:
 
     @property
     def schema(self) -> pa.Schema:
+        if self.table is not None:
+            return self.table.schema
         return self._dataset.schema if self._dataset is not None else self._reader.schema  # type: ignore[union-attr]
 
     @property
     def rereadable(self) -> bool:
-        return self._dataset is not None
+        return self._dataset is not None or self.table is not None
+
+    def _scanned(self) -> ds.Dataset | None:
+        """The dataset to scan (over a table in memory: made when first needed)."""
+        if self._dataset is None and self.table is not None:
+            self._dataset = ds.dataset(self.table)
+        return self._dataset
 
     def batches(
         self, columns: list[str], filter: ds.Expression | None = None, batch_rows: int = DEFAULT_BATCH_ROWS
     ) -> Iterator[pa.RecordBatch]:
-        if self._dataset is not None:
+        dataset = self._scanned()
+        if dataset is not None:
             try:
                 # Arrow's threaded scanner, and its default read-ahead (16 batches,
                 # 4 files), run far ahead of a consumer slower than the disk: on
                 # the 20M-row benchmark that held ~1 GB more.  One batch ahead
                 # was as fast there (benchmarks/streaming.py).
-                yield from self._dataset.to_batches(
+                yield from dataset.to_batches(
                     columns=columns,
                     filter=filter,
                     batch_size=batch_rows,
                     use_threads=False,
                     batch_readahead=1,
                     fragment_readahead=1,
-                    fragment_scan_options=_scan_options(self._dataset),
+                    fragment_scan_options=_scan_options(dataset),
                 )
             except (pa.ArrowException, OSError) as exc:
                 raise DataError(f"could not read the data: {exc}") from None
@@ -142,9 +151,10 @@ class Source:
         """How many rows pass ``filter`` (Arrow counts them; the columns the
         filter does not test are not read, and row groups whose statistics
         decide the filter are not read at all)."""
-        assert self._dataset is not None
+        dataset = self._scanned()
+        assert dataset is not None
         try:
-            return int(self._dataset.count_rows(filter=filter, fragment_scan_options=_scan_options(self._dataset)))
+            return int(dataset.count_rows(filter=filter, fragment_scan_options=_scan_options(dataset)))
         except (pa.ArrowException, OSError) as exc:
             raise DataError(f"could not read the data: {exc}") from None
 
