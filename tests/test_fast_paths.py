@@ -23,6 +23,7 @@ import segql
 from segql import cli
 from segql.engines.arrow import count as count_module
 from segql.engines.arrow import engine as engine_module
+from segql.engines.arrow.related import RelatedSource
 from segql.engines.arrow.stream import Source
 
 AS_OF = dt.datetime(2026, 6, 1, tzinfo=dt.UTC)
@@ -130,9 +131,7 @@ def duck_ids(con: duckdb.DuckDBPyConnection, where: str) -> list[int]:
 def program_for(condition: str) -> segql.Program:
     # A feature and another segment the count must not need.
     return segql.compile(
-        f"segment target = {condition}\n"
-        "feature loud = upper(email)\n"
-        'segment other = spend > 1000000 and loud = "X"'
+        f'segment target = {condition}\nfeature loud = upper(email)\nsegment other = spend > 1000000 and loud = "X"'
     )
 
 
@@ -268,3 +267,26 @@ def test_counts_of_the_cli_use_the_fast_path(
     rich = "spend > 150 AND NOT isnan(spend)"
     assert report["segments"] == {"poles": len(duck_ids(con, "country = 'PL'")), "rich": len(duck_ids(con, rich))}
     assert report["overlap"]["poles"]["rich"] == len(duck_ids(con, f"country = 'PL' AND {rich}"))
+
+
+def test_a_where_filter_is_pushed_into_the_related_scan(data: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``count(orders where ts >= -90d)`` reads only recent orders (a filter
+    on the related scan); an aggregate without ``where`` reads them all."""
+    reads: list[Any] = []
+    original = RelatedSource.read
+
+    def spy(self: RelatedSource, columns: list[str], filter: Any = None) -> pa.Table:
+        table = original(self, columns, filter)
+        reads.append((filter, table.num_rows))
+        return table
+
+    monkeypatch.setattr(RelatedSource, "read", spy)
+    condition, where = RELATED[0]
+    program = program_for(condition)
+    options = {"as_of": AS_OF, "key": "customer_id", "related": {"orders": data["orders_path"]}}
+    assert program.count(data["path"], "target", **options) == len(duck_ids(data["duck"], where))
+    recent = data["duck"].sql(f"SELECT count(*) FROM orders WHERE ts >= {NOW} - INTERVAL 90 DAY").fetchall()[0][0]
+    assert [(str(f) != "None", rows) for f, rows in reads] == [(True, recent)]
+    reads.clear()
+    program_for("count(orders) > 5 or count(orders where amount > 100) > 1").count(data["path"], "target", **options)
+    assert [rows for _, rows in reads] == [data["orders"].num_rows]

@@ -44,6 +44,7 @@ from segql.engines.arrow.exactsum import group_fsum, group_int_sum_rounded
 from segql.engines.arrow.executor import Executor, decode, is_true
 from segql.engines.arrow.keys import KeyIndex
 from segql.engines.arrow.related import RelatedSource, normalize_key
+from segql.engines.arrow.stream import constants, related_pushdown
 from segql.engines.arrow.values import decimal_to_float64
 from segql.errors import EvaluationError
 from segql.registry import AggregateSpec
@@ -68,7 +69,10 @@ def compute_aggregates(
     results: dict[ast.Aggregate, pa.Array] = {}
     for table_name, group in by_table.items():
         wanted = [key, *sorted(c for c in columns.get(table_name, frozenset()) if c != key)]
-        data = sources[table_name].read(wanted)
+        # Rows no aggregate's `where` can keep are not read (a superset is).
+        constant = constants(make_executor(pa.table({"_": pa.nulls(1)}), table_name))
+        scan = related_pushdown([a.where for a in group], table_name, sources[table_name].schema, constant)
+        data = sources[table_name].read(wanted, scan)
         executor = make_executor(data, table_name)
         results.update(_table_aggregates(group, data.column(key), index, executor))
     return results

@@ -21,14 +21,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from segql import ast
-from segql.check import CheckedProgram, is_constant
+from segql.check import CheckedProgram
 from segql.engines.arrow.aggregate import compute_aggregates
 from segql.engines.arrow.executor import Executor, shared_nodes
 from segql.engines.arrow.keys import KeyIndex
 from segql.engines.arrow.related import RelatedSource, normalize_key
 from segql.engines.arrow.sequence import TableSteps, compute_sequences, read_steps, within_micros
 from segql.engines.arrow.sequence import explain as explain_sequence
-from segql.engines.arrow.stream import Source, population_calls, pushdown
+from segql.engines.arrow.stream import Source, constants, population_calls, pushdown
 from segql.engines.arrow.values import Value, broadcast, is_scalar
 from segql.engines.base import Bindings, Engine, Streamed, StreamRequest
 from segql.errors import DataError, SegqlError
@@ -342,15 +342,7 @@ def plain(table: pa.Table) -> pa.Table:
 
 def constant_value(executor_for: ExecutorFor) -> Callable[[ast.Node], pa.Scalar | None]:
     """The value of a constant expression (literals, parameters, as_of), or None."""
-    blank = executor_for(pa.table({"_": pa.nulls(1)}))
-
-    def value(node: ast.Node) -> pa.Scalar | None:
-        if not is_constant(node) or any(isinstance(n, ast.Func) for n in ast.walk(node)):
-            return None
-        result = blank.eval(node)
-        return result if isinstance(result, pa.Scalar) else None
-
-    return value
+    return constants(executor_for(pa.table({"_": pa.nulls(1)})))
 
 
 def parallel_slices(rows: int, planned: CheckedProgram, functions: FunctionRegistry) -> int:

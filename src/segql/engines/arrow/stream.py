@@ -24,7 +24,7 @@ is involved, because it would change the population.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -34,7 +34,8 @@ import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 
 from segql import ast
-from segql.engines.arrow.executor import decode
+from segql.check.constants import is_constant
+from segql.engines.arrow.executor import Executor, decode
 from segql.engines.arrow.values import Value, is_scalar
 from segql.engines.base import DEFAULT_BATCH_ROWS as DEFAULT_BATCH_ROWS
 from segql.errors import DataError, SegqlError
@@ -273,6 +274,50 @@ def _exact(node: ast.Node, schema: pa.Schema, constant: Constant) -> ds.Expressi
     if found is not None and pa.types.is_boolean(found[1]):
         return found[0]
     return None
+
+
+def related_pushdown(
+    wheres: Sequence[ast.Node | None], table: str, schema: pa.Schema, constant: Constant
+) -> ds.Expression | None:
+    """A scan filter for related table ``table`` that keeps (at least) every
+    row one of the ``where`` filters of its aggregates keeps: ``count(orders
+    where ts >= -90d)`` reads only the last 90 days of orders (docs/decisions.md
+    212).  None when an aggregate has no ``where`` (it reads every row) or a
+    ``where`` has no part a scan can test."""
+    parts: list[ds.Expression] = []
+
+    def local(node: ast.Node) -> ast.Node:
+        # The table's columns as the scan's; the profile's out of its reach.
+        if isinstance(node, ast.Column) and node.table == table:
+            return attrs.evolve(node, table=None)
+        if isinstance(node, ast.Column) and node.table is None:
+            return attrs.evolve(node, table="\0profile")
+        return node
+
+    for where in wheres:
+        part = pushdown(ast.transform(where, local), schema, constant) if where is not None else None
+        if part is None:
+            return None
+        parts.append(part)
+    if not parts:
+        return None
+    out = parts[0]
+    for p in parts[1:]:
+        out = out | p
+    return out
+
+
+def constants(blank: Executor) -> Constant:
+    """The value of a constant expression (literals, parameters, as_of) by
+    ``blank`` (an executor over one row), or None."""
+
+    def value(node: ast.Node) -> pa.Scalar | None:
+        if not is_constant(node) or any(isinstance(n, ast.Func) for n in ast.walk(node)):
+            return None
+        result = blank.eval(node)
+        return result if isinstance(result, pa.Scalar) else None
+
+    return value
 
 
 # --------------------------------------------------------------- the loop
