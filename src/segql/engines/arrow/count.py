@@ -141,12 +141,15 @@ class FastPath:
     def __init__(self, source: Source, bindings: Bindings[RelatedSource], names: Sequence[str]) -> None:
         self.source = source
         self.names = list(names)
-        self.bindings = attrs.evolve(bindings, plan=needed_plan(bindings.plan, names))
-        planned = self.bindings.plan
+        whole_plan = bindings.plan
+        planned = whole_plan.memo(("needed", tuple(names)), lambda: needed_plan(whole_plan, names))
+        self.bindings = attrs.evolve(bindings, plan=planned)
         functions = bindings.functions
-        self.calls = population_calls(planned, lambda name: bool(functions.get(name).population))  # type: ignore[union-attr]
+        self.calls = planned.memo(
+            "population calls (streamed)",
+            lambda: population_calls(planned, lambda name: bool(functions.get(name).population)),  # type: ignore[union-attr]
+        )
         self.related = bool(self.bindings.aggregates or self.bindings.sequences)
-        self.constant = constant_value(executors(self.bindings))
         self.whole = source.table is not None or bool(self.calls) or (self.related and not source.rereadable)
         """Evaluated in memory: a table, or what cannot be streamed."""
 
@@ -159,10 +162,11 @@ class FastPath:
         if self.whole or not self.source.rereadable:  # a reader is not filtered
             return None
         schema = self.source.schema
+        constant = constant_value(executors(self.bindings))
         parts = []
         for name in self.names:
             expr = self.bindings.plan.exprs[name]
-            part = exact_filter(expr, schema, self.constant) if exact else pushdown(expr, schema, self.constant)
+            part = exact_filter(expr, schema, constant) if exact else pushdown(expr, schema, constant)
             if part is None:
                 return None
             parts.append(part)
