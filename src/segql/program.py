@@ -778,7 +778,8 @@ class Program:
             order = segment_names(priority, self.segments, self.features, "priority") if priority is not None else None
             counted = [n for n in self.segments if n in names or (order is not None and n in order)]
             # Only the counted segments' membership, no output table (segql.engines.arrow.count).
-            fast = self._fast_path(data, counted, key, related, as_of, params, time_zone, timeout, cancel, None)
+            options = dict(key=key, related=related, as_of=as_of, params=params, time_zone=time_zone)
+            fast = self._fast_path(data, counted, options, timeout, cancel, None)
             counts = self._deep(lambda: tally(fast.flag_batches(batch_rows), counted, order))
             at = {n: i for i, n in enumerate(counted)}
             descriptions = self.descriptions
@@ -799,8 +800,8 @@ class Program:
         *,
         key: str | None = None,
         related: Mapping[str, Any] | None = None,
-        as_of: Any = None,
         params: Mapping[str, Any] | None = None,
+        as_of: Any = None,
         time_zone: str | None = None,
         timeout: float | None = None,
         cancel: threading.Event | None = None,
@@ -815,7 +816,8 @@ class Program:
         The options are those of ``evaluate``; ``threads`` as there."""
         with only_segql_errors(self.source, self.source_name):
             names = self.segments if segment is None else self._segment_names(segment)
-            fast = self._fast_path(data, names, key, related, as_of, params, time_zone, timeout, cancel, threads)
+            options = dict(key=key, related=related, as_of=as_of, params=params, time_zone=time_zone)
+            fast = self._fast_path(data, names, options, timeout, cancel, threads)
             counts = self._deep(fast.counts)
             return counts if segment is None else counts[names[0]]
 
@@ -827,10 +829,10 @@ class Program:
         key: str,
         related: Mapping[str, Any] | None = None,
         as_of: Any = None,
-        params: Mapping[str, Any] | None = None,
         time_zone: str | None = None,
-        timeout: float | None = None,
+        params: Mapping[str, Any] | None = None,
         cancel: threading.Event | None = None,
+        timeout: float | None = None,
         threads: int | None = None,
     ) -> pa.Array:
         """The ``key`` values of ``segment``'s members, in the data's order (a
@@ -844,7 +846,8 @@ class Program:
                 raise ParameterError(
                     "members needs key=, the column whose values it returns", hint="e.g. key='customer_id'"
                 )
-            fast = self._fast_path(data, names, key, related, as_of, params, time_zone, timeout, cancel, threads)
+            options = dict(key=key, related=related, as_of=as_of, params=params, time_zone=time_zone)
+            fast = self._fast_path(data, names, options, timeout, cancel, threads)
             return self._deep(lambda: fast.members(key))
 
     def _segment_names(self, segment: Any) -> list[str]:
@@ -860,23 +863,21 @@ class Program:
         self,
         data: Any,
         names: list[str],
-        key: str | None,
-        related: Mapping[str, Any] | None,
-        as_of: Any,
-        params: Mapping[str, Any] | None,
-        time_zone: str | None,
+        options: dict[str, Any],
         timeout: float | None,
         cancel: threading.Event | None,
         threads: int | None,
     ) -> FastPath:
         """Counts, members or flags of ``names`` over ``data`` (a Parquet path
         or a dataset is streamed, a reader read batch by batch, anything else
-        read as a table) without the output table."""
+        read as a table) without the output table; ``options``: key, related,
+        as_of, params and time_zone."""
         if not isinstance(data, (str, os.PathLike, ds.Dataset, pa.RecordBatchReader, pa.Table)):
             data = to_table(data)
         source = Source(data)
+        key, related, as_of, params = options["key"], options["related"], options["as_of"], options["params"]
         bindings = self._arrow_bindings(
-            source.schema, key, related, as_of, params, timeout, cancel, time_zone=time_zone
+            source.schema, key, related, as_of, params, timeout, cancel, time_zone=options["time_zone"]
         )
         if threads is not None and "threads" in attrs.fields_dict(Bindings):
             more: dict[str, Any] = {"threads": threads}  # Bindings.threads: wired at merge (issue 21)

@@ -15,6 +15,7 @@ from segql.span import Span
 from segql.types import SType
 
 T = TypeVar("T")
+N = TypeVar("N", bound=ast.Node)
 
 Fold = Callable[[ast.Node], ast.Node]
 """Constant folding, given by the caller (the optimizer's ``fold_constants``):
@@ -87,23 +88,22 @@ class CheckedProgram:
             value = self._memo.setdefault(key, compute())
         return value
 
-    @property
-    def sequences(self) -> list[ast.Sequence]:
-        """Every sequence of the plan (with repeats), in plan order."""
+    def nodes_of(self, kind: type[N]) -> list[N]:
+        """Every node of type ``kind`` in the plan (with repeats), in plan order."""
         found = self.memo(
-            "sequences",
-            lambda: tuple(n for expr in self.exprs.values() for n in ast.walk(expr) if isinstance(n, ast.Sequence)),
+            ("nodes", kind), lambda: tuple(n for e in self.exprs.values() for n in ast.walk(e) if isinstance(n, kind))
         )
         return list(found)
 
     @property
+    def sequences(self) -> list[ast.Sequence]:
+        """Every sequence of the plan (with repeats), in plan order."""
+        return self.nodes_of(ast.Sequence)
+
+    @property
     def aggregates(self) -> list[ast.Aggregate]:
         """Every aggregate of the plan (with repeats), in plan order."""
-        found = self.memo(
-            "aggregates",
-            lambda: tuple(n for expr in self.exprs.values() for n in ast.walk(expr) if isinstance(n, ast.Aggregate)),
-        )
-        return list(found)
+        return self.nodes_of(ast.Aggregate)
 
 
 @attrs.define

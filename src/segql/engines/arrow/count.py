@@ -42,7 +42,7 @@ from segql.engines.arrow.engine import (
 )
 from segql.engines.arrow.keys import KeyIndex
 from segql.engines.arrow.related import RelatedSource, normalize_key
-from segql.engines.arrow.stream import Constant, Source, _exact, population_calls, pushdown
+from segql.engines.arrow.stream import Constant, Source, _exact, combine, population_calls, pushdown
 from segql.engines.arrow.values import Value, broadcast, decode, is_scalar
 from segql.engines.base import DEFAULT_BATCH_ROWS, Bindings
 
@@ -91,18 +91,10 @@ def exact_filter(node: ast.Node, schema: pa.Schema, constant: Constant) -> ds.Ex
     and null both drop), or None when some part of ``node`` is not one the
     scan can test exactly."""
     if isinstance(node, (ast.And, ast.Or)):
-        parts: list[ds.Expression] = []
-        for operand in node.operands:
-            part = exact_filter(operand, schema, constant)
-            if part is None:
-                return None
-            parts.append(part)
-        if not parts:
+        parts = [exact_filter(operand, schema, constant) for operand in node.operands]
+        if any(p is None for p in parts):
             return None
-        out = parts[0]
-        for p in parts[1:]:
-            out = (out & p) if isinstance(node, ast.And) else (out | p)
-        return out
+        return combine([p for p in parts if p is not None], "and" if isinstance(node, ast.And) else "or")
     if isinstance(node, ast.IsBool) and node.value is True and not node.negated:
         return exact_filter(node.operand, schema, constant)
     for leaf in ast.walk(node):
@@ -172,10 +164,7 @@ class FastPath:
             parts.append(part)
         if exact and len(parts) != 1:
             return None
-        out = parts[0]
-        for p in parts[1:]:
-            out = out | p
-        return out
+        return combine(parts, "or")
 
     # ------------------------------------------------------------- results
     def counts(self, batch_rows: int = DEFAULT_BATCH_ROWS) -> dict[str, int]:

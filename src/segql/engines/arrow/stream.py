@@ -299,11 +299,16 @@ def related_pushdown(
         if part is None:
             return None
         parts.append(part)
+    return combine(parts, "or")
+
+
+def combine(parts: Sequence[ds.Expression], op: str) -> ds.Expression | None:
+    """The scan filters ``parts`` joined by ``op`` ("and" | "or"); None for none."""
     if not parts:
         return None
     out = parts[0]
     for p in parts[1:]:
-        out = out | p
+        out = (out & p) if op == "and" else (out | p)
     return out
 
 
