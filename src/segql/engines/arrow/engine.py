@@ -13,6 +13,7 @@ from __future__ import annotations
 import concurrent.futures
 import datetime as dt
 import itertools
+import math
 import os
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
@@ -267,12 +268,19 @@ def executors(bindings: Bindings[RelatedSource]) -> ExecutorFor:
 
 def literal_values(plan: CheckedProgram, functions: FunctionRegistry) -> dict[ast.Node, Value]:
     """The Arrow value of every literal and list of literals of the plan:
-    they depend on nothing of an evaluation (a timestamp without a zone,
-    a wall clock of the evaluation's time zone, is left out)."""
+    they depend on nothing of an evaluation.  Left out: a timestamp without a
+    zone (a wall clock of the evaluation's time zone), and values that equal
+    others of another Arrow value (0.0 and -0.0, NaN, decimals of other
+    scales): the values are found by node equality."""
 
     def fixed(node: ast.Node) -> bool:
         if isinstance(node, ast.Literal):
-            return not isinstance(node.value, dt.datetime) or node.value.tzinfo is not None
+            value = node.value
+            if isinstance(value, float):
+                return math.isfinite(value) and value != 0.0
+            if isinstance(value, dt.datetime):
+                return value.tzinfo is not None
+            return value is None or isinstance(value, (bool, int, str, dt.date))
         if isinstance(node, ast.DurationLiteral):
             return True
         return isinstance(node, ast.ListLiteral) and all(fixed(item) for item in node.items)
