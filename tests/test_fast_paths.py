@@ -175,6 +175,9 @@ def test_an_exact_predicate_is_counted_by_the_scan(data: dict, monkeypatch: pyte
         duck_ids(data["duck"], "age BETWEEN 25 AND 40 AND country IN ('PL', 'DE')")
     )
     assert scans == []
+    exact.members(data["path"], "target", key="customer_id", as_of=AS_OF)
+    assert [columns for columns, _ in scans] == [["customer_id"]]
+    scans.clear()
     partial = program_for('email ends with "@gmail.com" and age > 50')
     partial.count(data["path"], "target", as_of=AS_OF)
     assert [columns for columns, _ in scans] == [["age", "email"]]
@@ -290,3 +293,16 @@ def test_a_where_filter_is_pushed_into_the_related_scan(data: dict, monkeypatch:
     reads.clear()
     program_for("count(orders) > 5 or count(orders where amount > 100) > 1").count(data["path"], "target", **options)
     assert [rows for _, rows in reads] == [data["orders"].num_rows]
+
+
+def test_wall_clock_constants_follow_the_time_zone(data: dict) -> None:
+    """A timestamp without a zone is a wall clock of the evaluation's zone,
+    also in the filter pushed into the scan (and counted by it)."""
+    program = program_for("last_seen >= 2026-05-01T00:00:00 and age > 40")
+    expected = duck_ids(data["duck"], "last_seen >= TIMESTAMPTZ '2026-04-30 10:00:00+00' AND age > 40")
+    for source in (data["customers"], data["path"]):
+        assert program.count(source, "target", as_of=AS_OF, time_zone="Pacific/Kiritimati") == len(expected)
+        got = program.members(source, "target", key="customer_id", as_of=AS_OF, time_zone="Pacific/Kiritimati")
+        assert got.to_pylist() == expected
+    utc = duck_ids(data["duck"], "last_seen >= TIMESTAMPTZ '2026-05-01 00:00:00+00' AND age > 40")
+    assert program.count(data["path"], "target", as_of=AS_OF) == len(utc) != len(expected)

@@ -166,13 +166,21 @@ class FastPath:
             return None
         return combine(parts, "or")
 
+    def exact_scan(self) -> ds.Expression | None:
+        """The scan filter that selects exactly the one asked segment's
+        members, when there is one and nothing else is needed (no related
+        table, no population-level function, not a table in memory)."""
+        if len(self.names) != 1 or self.related or self.whole:
+            return None
+        return self.scan_filter(exact=True)
+
     # ------------------------------------------------------------- results
     def counts(self, batch_rows: int = DEFAULT_BATCH_ROWS) -> dict[str, int]:
         """Each asked segment's member count."""
-        if len(self.names) == 1 and not self.related and not self.whole:
-            exact = self.scan_filter(exact=True)
-            if exact is not None:
-                return {self.names[0]: self.source.count_rows(exact)}
+        exact = self.exact_scan()
+        if exact is not None:
+            self.bindings.check_deadline()
+            return {self.names[0]: self.source.count_rows(exact)}
         totals = dict.fromkeys(self.names, 0)
         for part in self.flags(batch_rows, self.scan_filter()):
             for name in self.names:
@@ -186,6 +194,12 @@ class FastPath:
         if pa.types.is_dictionary(dtype):
             dtype = dtype.value_type
         pieces: list[pa.Array] = []
+        exact = self.exact_scan()
+        if exact is not None:  # the scan selects the members: only the key is read with them
+            for batch in self.source.batches([key], filter=exact, batch_rows=batch_rows):
+                self.bindings.check_deadline()
+                pieces.extend(decode_chunks(pa.chunked_array([batch.column(0)]), dtype))
+            return pa.concat_arrays(pieces) if pieces else pa.array([], dtype)
         for part in self.flags(batch_rows, self.scan_filter(), with_key=True):
             assert part.key is not None
             flag = part.members[name]
