@@ -550,15 +550,17 @@ def parser_cache(grammar: str) -> str | bool:
     (``$XDG_CACHE_HOME/segql`` or ``~/.cache/segql``, made private), named
     by the grammar's hash (lark also checks it, and rebuilds on any
     mismatch or unreadable file).  False (no cache) when
-    ``SEGQL_PARSER_CACHE=0`` or the folder cannot be made (docs/decisions.md 211)."""
+    ``SEGQL_PARSER_CACHE=0``, or the folder cannot be made, is not the
+    user's or others may write in it (docs/decisions.md 211)."""
     if os.environ.get("SEGQL_PARSER_CACHE", "1") == "0":
         return False
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     folder = os.path.join(base, "segql")
     try:
         os.makedirs(folder, mode=0o700, exist_ok=True)
-        if not os.access(folder, os.W_OK) or os.stat(folder).st_uid != os.getuid():
-            return False
+        info = os.stat(folder)
+        if not os.access(folder, os.W_OK) or info.st_uid != os.getuid() or info.st_mode & 0o022:
+            return False  # not the user's own, or others may write there
     except (OSError, AttributeError):  # AttributeError: os.getuid on Windows
         return False
     digest = hashlib.sha256(grammar.encode("utf-8")).hexdigest()[:20]
