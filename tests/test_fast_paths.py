@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import segql
-from segql import cli
+from segql import cli, parse
 from segql.engines.arrow import count as count_module
 from segql.engines.arrow import engine as engine_module
 from segql.engines.arrow.related import RelatedSource
@@ -306,3 +306,15 @@ def test_wall_clock_constants_follow_the_time_zone(data: dict) -> None:
         assert got.to_pylist() == expected
     utc = duck_ids(data["duck"], "last_seen >= TIMESTAMPTZ '2026-05-01 00:00:00+00' AND age > 40")
     assert program.count(data["path"], "target", as_of=AS_OF) == len(utc) != len(expected)
+
+
+def test_the_parser_cache_lives_in_a_private_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    path = parse.parser_cache("grammar text")
+    assert isinstance(path, str) and Path(path).parent == tmp_path / "segql"
+    assert (tmp_path / "segql").stat().st_mode & 0o777 == 0o700
+    assert parse.parser_cache("other grammar") != path  # one file per grammar
+    (tmp_path / "segql").chmod(0o777)
+    assert parse.parser_cache("grammar text") is False  # others may write there
+    monkeypatch.setenv("SEGQL_PARSER_CACHE", "0")
+    assert parse.parser_cache("grammar text") is False
