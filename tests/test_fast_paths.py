@@ -318,3 +318,20 @@ def test_the_parser_cache_lives_in_a_private_folder(tmp_path: Path, monkeypatch:
     assert parse.parser_cache("grammar text") is False  # others may write there
     monkeypatch.setenv("SEGQL_PARSER_CACHE", "0")
     assert parse.parser_cache("grammar text") is False
+
+
+def test_counts_with_related_aggregates_over_a_folder(data: dict, tmp_path: Path) -> None:
+    """Several files and small batches: each batch's aggregates are the next
+    rows of the key pass's."""
+    folder = tmp_path / "customers"
+    folder.mkdir()
+    customers = data["customers"]
+    pq.write_table(customers.slice(0, 1_100), folder / "a.parquet", row_group_size=300)
+    pq.write_table(customers.slice(1_100), folder / "b.parquet", row_group_size=300)
+    (condition, where), (other, other_where) = RELATED
+    program = segql.compile(f"segment one = {condition}\nsegment two = {other}")
+    options = {"as_of": AS_OF, "key": "customer_id", "related": {"orders": data["orders_path"]}}
+    counts = program.counts(folder, batch_rows=700, **options)
+    con = data["duck"]
+    assert counts.sizes == {"one": len(duck_ids(con, where)), "two": len(duck_ids(con, other_where))}
+    assert counts.overlap["one"]["two"] == len(duck_ids(con, f"({where}) AND ({other_where})"))

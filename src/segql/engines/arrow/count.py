@@ -246,13 +246,20 @@ class FastPath:
             keys = [b.column(key) for b in self.source.batches([key], batch_rows=batch_rows)]
             index = KeyIndex(key, normalize_key(pa.chunked_array(keys, type=self.source.schema.field(key).type)))
             aggregate_values = related_values(self.bindings, index, executor_for)
+        offset = 0
         for batch in self.source.batches(self.columns(with_key), filter=scan, batch_rows=batch_rows):
             table = pa.Table.from_batches([batch])
             aggregates: dict[ast.Node, Value] = {}
-            if index is not None:
+            if index is not None and scan is None:
+                # Every row, in the order of the key pass: the aggregates of
+                # this batch are the next rows of theirs (no lookups, no copies).
+                rows = table.num_rows
+                aggregates = {n: v if is_scalar(v) else v.slice(offset, rows) for n, v in aggregate_values.items()}
+            elif index is not None:
                 assert key is not None
                 positions = pa.array(index.positions(normalize_key(table.column(key))))
                 aggregates = {n: v if is_scalar(v) else pc.take(v, positions) for n, v in aggregate_values.items()}
+            offset += table.num_rows
             part = executor_for(table, aggregates=aggregates)
             evaluate_declarations(self.bindings.plan, part)
             yield self._flags_of(table, part.decl_values, with_key)
