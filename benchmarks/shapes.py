@@ -3,10 +3,9 @@
 Every benchmark calls segql through these adapters, so switching them to a
 faster public API changes one line each:
 
-- ``segql_count``: the number of members (``Program.count`` once it exists;
-  here ``Program.counts``, which also tallies the pairwise overlaps);
+- ``segql_count``: the number of members (``Program.count``);
 - ``segql_members``: the key values of one segment's members, in data order
-  (``Program.members`` once it exists; here ``Program.stream(members_of=…)``);
+  (``Program.members``);
 - ``segql_flags``: the full membership table (``Program.evaluate``).
 
 Keyword options (``key``, ``related``, ``as_of``, ``params``, ``time_zone`` …)
@@ -24,14 +23,12 @@ import segql
 
 def segql_count(program: segql.Program, data: Any, segment: str | None = None, **kw: Any) -> int | dict[str, int]:
     """``segment``'s member count, or every segment's (in program order) when None."""
-    counts = program.counts(data, segments=[segment] if segment is not None else None, **kw)
-    return counts.sizes[segment] if segment is not None else dict(counts.sizes)
+    return program.count(data, segment, **kw)
 
 
-def segql_members(program: segql.Program, data: Any, segment: str, **kw: Any) -> pa.ChunkedArray:
+def segql_members(program: segql.Program, data: Any, segment: str, **kw: Any) -> pa.Array:
     """The key values (``kw["key"]``) of ``segment``'s members, in data order."""
-    key = kw["key"]
-    return program.stream(data, members_of=segment, **kw).read_all().column(key)
+    return program.members(data, segment, **kw)
 
 
 def segql_flags(program: segql.Program, data: Any, **kw: Any) -> pa.Table:

@@ -44,6 +44,7 @@ from segql.engines.arrow.exactsum import group_fsum, group_int_sum_rounded
 from segql.engines.arrow.executor import Executor, decode, is_true
 from segql.engines.arrow.keys import KeyIndex
 from segql.engines.arrow.related import RelatedSource, normalize_key
+from segql.engines.arrow.stream import constants, related_pushdown
 from segql.engines.arrow.values import decimal_to_float64
 from segql.errors import EvaluationError
 from segql.registry import AggregateSpec
@@ -68,7 +69,10 @@ def compute_aggregates(
     results: dict[ast.Aggregate, pa.Array] = {}
     for table_name, group in by_table.items():
         wanted = [key, *sorted(c for c in columns.get(table_name, frozenset()) if c != key)]
-        data = sources[table_name].read(wanted)
+        # Rows no aggregate's `where` can keep are not read (a superset is).
+        constant = constants(make_executor(pa.table({"_": pa.nulls(1)}), table_name))
+        scan = related_pushdown([a.where for a in group], table_name, sources[table_name].schema, constant)
+        data = sources[table_name].read(wanted, scan)
         executor = make_executor(data, table_name)
         results.update(_table_aggregates(group, data.column(key), index, executor))
     return results
@@ -96,18 +100,24 @@ def _table_aggregates(
         keep_any = wheres[0]
         for w in wheres[1:]:
             keep_any = pc.or_(keep_any, w)
-        candidate_rows = pc.indices_nonzero(keep_any).to_numpy().astype(np.int64)
-        keys = pc.take(keys, candidate_rows)
+        # Not when every row is kept (the scan applied the filter already, rule 212).
+        if pc.sum(keep_any).as_py() != total:
+            candidate_rows = pc.indices_nonzero(keep_any).to_numpy().astype(np.int64)
+            keys = pc.take(keys, candidate_rows)
     positions = index.positions(keys)
     matched = positions >= 0
-    rows = np.flatnonzero(matched) if candidate_rows is None else candidate_rows[matched]
-    groups = Groups(index.num_rows, positions[matched])
-    row_indices = pa.array(rows)
+    row_indices: pa.Array | None = None  # None: every row read, in order (no copies)
+    if candidate_rows is not None or not matched.all():
+        rows = np.flatnonzero(matched) if candidate_rows is None else candidate_rows[matched]
+        row_indices = pa.array(rows)
+        positions = positions[matched]
+    groups = Groups(index.num_rows, positions)
     results: dict[ast.Aggregate, pa.Array] = {}
     for agg, where in zip(group, wheres):
         mask = None
         if where is not None:
-            mask = np.asarray(pc.take(where, row_indices).to_numpy(zero_copy_only=False), dtype=bool)
+            kept = where if row_indices is None else pc.take(where, row_indices)
+            mask = np.asarray(kept.to_numpy(zero_copy_only=False), dtype=bool)
         value = None
         if agg.value is not None:
             value = _take(executor.eval(agg.value), row_indices, total)
@@ -119,14 +129,15 @@ def _table_aggregates(
     return results
 
 
-def _take(value: pa.ChunkedArray | pa.Scalar, rows: pa.Array, total: int) -> pa.Array:
-    """The values of the chosen related rows, as one plain (decoded) array."""
+def _take(value: pa.ChunkedArray | pa.Scalar, rows: pa.Array | None, total: int) -> pa.Array:
+    """The values of the chosen related rows (None: all ``total``), as one plain (decoded) array."""
     if isinstance(value, pa.Scalar):
         value = decode(value)
-        return pa.repeat(value, len(rows)) if value.is_valid else pa.nulls(len(rows), value.type)
+        length = total if rows is None else len(rows)
+        return pa.repeat(value, length) if value.is_valid else pa.nulls(length, value.type)
     # Decoded first: taking from chunks with different dictionaries unifies
     # them, which Arrow cannot do when a dictionary holds a null entry.
-    taken = pc.take(decode(value), rows)
+    taken = decode(value) if rows is None else pc.take(decode(value), rows)
     return taken.combine_chunks() if isinstance(taken, pa.ChunkedArray) else taken
 
 
@@ -307,7 +318,7 @@ class Groups:
 
     def _count(self, mask: np.ndarray | None) -> np.ndarray:
         pos = self.positions if mask is None else self.positions[mask]
-        return np.bincount(pos, minlength=self.n).astype(np.int64)
+        return np.bincount(pos, minlength=self.n).astype(np.int64, copy=False)
 
     def _float_sum(
         self, agg: ast.Aggregate, pos: np.ndarray, values: np.ndarray, most: int | None = None

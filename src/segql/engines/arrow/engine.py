@@ -11,7 +11,9 @@ memory (segql.engines.arrow.stream).  Both read only ``Bindings``.
 from __future__ import annotations
 
 import concurrent.futures
+import datetime as dt
 import itertools
+import math
 import os
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
@@ -20,14 +22,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from segql import ast
-from segql.check import CheckedProgram, is_constant
+from segql.check import CheckedProgram
 from segql.engines.arrow.aggregate import compute_aggregates
 from segql.engines.arrow.executor import Executor, shared_nodes
 from segql.engines.arrow.keys import KeyIndex
 from segql.engines.arrow.related import RelatedSource, normalize_key
 from segql.engines.arrow.sequence import TableSteps, compute_sequences, read_steps, within_micros
 from segql.engines.arrow.sequence import explain as explain_sequence
-from segql.engines.arrow.stream import Source, population_calls, pushdown
+from segql.engines.arrow.stream import Source, constants, population_calls, pushdown
 from segql.engines.arrow.values import Value, broadcast, is_scalar
 from segql.engines.base import Bindings, Engine, Streamed, StreamRequest
 from segql.errors import DataError, SegqlError
@@ -240,10 +242,15 @@ def sequence_why(bindings: Bindings[RelatedSource], table: pa.Table, row: int) -
 
 def executors(bindings: Bindings[RelatedSource]) -> ExecutorFor:
     """A maker of executors with the bindings' functions, instant, time zone,
-    parameters and deadline; the plan's shared nodes are memoised over the profile table."""
-    shared = shared_nodes(bindings.plan.exprs.values())
+    parameters and deadline; the plan's shared nodes are memoised over the
+    profile table, and its literals are converted to Arrow once per plan."""
+    plan = bindings.plan
+    shared = plan.memo("shared nodes", lambda: shared_nodes(plan.exprs.values()))
+    literals = plan.memo("literal values", lambda: literal_values(plan, bindings.functions))
 
     def executor_for(data: pa.Table, table_name: str | None = None, **extra: Any) -> Executor:
+        if literals:
+            extra["precomputed"] = {**literals, **(extra.get("precomputed") or {})}
         return Executor(
             data,
             functions=bindings.functions,
@@ -257,6 +264,38 @@ def executors(bindings: Bindings[RelatedSource]) -> ExecutorFor:
         )
 
     return executor_for
+
+
+def literal_values(plan: CheckedProgram, functions: FunctionRegistry) -> dict[ast.Node, Value]:
+    """The Arrow value of every literal and list of literals of the plan:
+    they depend on nothing of an evaluation.  Left out: a timestamp without a
+    zone (a wall clock of the evaluation's time zone), and values that equal
+    others of another Arrow value (0.0 and -0.0, NaN, decimals of other
+    scales): the values are found by node equality."""
+
+    def fixed(node: ast.Node) -> bool:
+        if isinstance(node, ast.Literal):
+            value = node.value
+            if isinstance(value, float):
+                return math.isfinite(value) and value != 0.0
+            if isinstance(value, dt.datetime):
+                return value.tzinfo is not None
+            return value is None or isinstance(value, (bool, int, str, dt.date))
+        if isinstance(node, ast.DurationLiteral):
+            return True
+        return isinstance(node, ast.ListLiteral) and all(fixed(item) for item in node.items)
+
+    nodes = {n for expr in plan.exprs.values() for n in ast.walk(expr) if fixed(n)}
+    if not nodes:
+        return {}
+    blank = Executor(pa.table({"_": pa.nulls(1)}), functions=functions, as_of=dt.datetime.now(dt.UTC), params={})
+    values: dict[ast.Node, Value] = {}
+    for node in nodes:
+        try:
+            values[node] = blank.eval(node)
+        except SegqlError:  # left for the evaluation, which reports it with its position
+            continue
+    return values
 
 
 def evaluate_declarations(planned: CheckedProgram, executor: Executor) -> None:
@@ -311,29 +350,24 @@ def plain(table: pa.Table) -> pa.Table:
 
 def constant_value(executor_for: ExecutorFor) -> Callable[[ast.Node], pa.Scalar | None]:
     """The value of a constant expression (literals, parameters, as_of), or None."""
-    blank = executor_for(pa.table({"_": pa.nulls(1)}))
-
-    def value(node: ast.Node) -> pa.Scalar | None:
-        if not is_constant(node) or any(isinstance(n, ast.Func) for n in ast.walk(node)):
-            return None
-        result = blank.eval(node)
-        return result if isinstance(result, pa.Scalar) else None
-
-    return value
+    return constants(executor_for(pa.table({"_": pa.nulls(1)})))
 
 
 def parallel_slices(rows: int, planned: CheckedProgram, functions: FunctionRegistry) -> int:
     """How many row slices to evaluate at once: one per core for large tables,
     one if any function needs the whole population (quantiles, ranks)."""
+    if rows < PARALLEL_MIN_ROWS:  # first: os.cpu_count() costs tens of µs
+        return 1
     cores = os.cpu_count() or 1
-    if cores < 2 or rows < PARALLEL_MIN_ROWS:
+    if cores < 2:
         return 1
 
     def whole_population(name: str) -> bool:
         fn = functions.get(name)
         return fn is None or fn.population
 
-    return 1 if population_calls(planned, whole_population) else min(cores, 8)
+    calls = planned.memo("population calls", lambda: population_calls(planned, whole_population))
+    return 1 if calls else min(cores, 8)
 
 
 def concatenate_rows(parts: list[Value], lengths: list[int]) -> Value:
