@@ -2,6 +2,13 @@
 
 All three compute the same member flags over the tables of generate.py, as of
 generate.AS_OF (2026-11-01T00:00Z); run.py checks that the counts agree.
+Each query is asked in three shapes (run.py), each peer its best way:
+
+- count: the number of members (``SELECT count(*) … WHERE``; Polars
+  ``filter`` + ``len``), one count per segment of ``counted``;
+- members: the key values of ``segment``'s members (``SELECT customer_id …
+  WHERE``; Polars ``filter`` + ``select``);
+- flags: the full membership table (``sql`` to Arrow; Polars ``polars``).
 """
 
 from __future__ import annotations
@@ -25,6 +32,28 @@ class Query:
     needs_orders: bool = False
     members: list[str] = field(default_factory=lambda: ["member"])
     """Output columns holding membership flags (their sum is compared)."""
+    count_sql: str = ""
+    """One row, one count per counted segment (in program order)."""
+    members_sql: str = ""
+    """The key (customer_id) of each member of ``segment``."""
+    polars_count: Callable[[dict[str, pl.LazyFrame]], pl.LazyFrame] | None = None
+    polars_members: Callable[[dict[str, pl.LazyFrame]], pl.LazyFrame] | None = None
+    segment: str = "segment"
+    """The segment whose members the member-ids shape lists."""
+
+
+def _profile_query(name: str, segql: str, where: str, expr: Callable[[], pl.Expr]) -> Query:
+    """A one-segment query over the profiles: the predicate in SQL and in Polars."""
+    return Query(
+        name=name,
+        segql=segql,
+        sql=f"SELECT COALESCE({where}, false) AS member FROM customers",
+        polars=lambda f: f["customers"].select(expr().fill_null(False).alias("member")),
+        count_sql=f"SELECT count(*) AS segment FROM customers WHERE {where}",
+        members_sql=f"SELECT customer_id FROM customers WHERE {where}",
+        polars_count=lambda f: f["customers"].filter(expr()).select(pl.len().alias("segment")),
+        polars_members=lambda f: f["customers"].filter(expr()).select("customer_id"),
+    )
 
 
 def _days_ago(days: int) -> dt.datetime:
@@ -32,46 +61,30 @@ def _days_ago(days: int) -> dt.datetime:
 
 
 # ------------------------------------------------------------- single queries
-NUMERIC_IN = Query(
-    name="numeric/IN conjunction",
-    segql='age between 25 and 34 and country in ["PL", "DE", "FR"] and amount_spent > 500',
-    sql="SELECT COALESCE(age BETWEEN 25 AND 34 AND country IN ('PL', 'DE', 'FR') AND amount_spent > 500, false)"
-    " AS member FROM customers",
-    polars=lambda f: f["customers"].select(
-        (
-            pl.col("age").is_between(25, 34)
-            & pl.col("country").is_in(["PL", "DE", "FR"])
-            & (pl.col("amount_spent") > 500)
-        )
-        .fill_null(False)
-        .alias("member")
+NUMERIC_IN = _profile_query(
+    "numeric/IN conjunction",
+    'age between 25 and 34 and country in ["PL", "DE", "FR"] and amount_spent > 500',
+    "age BETWEEN 25 AND 34 AND country IN ('PL', 'DE', 'FR') AND amount_spent > 500",
+    lambda: (
+        pl.col("age").is_between(25, 34) & pl.col("country").is_in(["PL", "DE", "FR"]) & (pl.col("amount_spent") > 500)
     ),
 )
 
-STRINGS = Query(
-    name="string prefix/suffix",
-    segql='email ends with "@gmail.com" and city starts with "Ber"',
-    sql="SELECT COALESCE(ends_with(email, '@gmail.com') AND starts_with(city, 'Ber'), false) AS member FROM customers",
-    polars=lambda f: f["customers"].select(
-        (pl.col("email").str.ends_with("@gmail.com") & pl.col("city").str.starts_with("Ber"))
-        .fill_null(False)
-        .alias("member")
-    ),
+STRINGS = _profile_query(
+    "string prefix/suffix",
+    'email ends with "@gmail.com" and city starts with "Ber"',
+    "ends_with(email, '@gmail.com') AND starts_with(city, 'Ber')",
+    lambda: pl.col("email").str.ends_with("@gmail.com") & pl.col("city").str.starts_with("Ber"),
 )
 
-RELATIVE_DATES = Query(
-    name="relative dates + NOT",
-    segql="not (last_login >= -30d) and signup_date < -365d and not is_subscribed",
-    sql=f"SELECT COALESCE(NOT (last_login >= {NOW} - INTERVAL 30 DAY) AND signup_date < DATE '2025-11-01'"
-    " AND NOT is_subscribed, false) AS member FROM customers",
-    polars=lambda f: f["customers"].select(
-        (
-            ~(pl.col("last_login") >= _days_ago(30))
-            & (pl.col("signup_date") < dt.date(2025, 11, 1))
-            & ~pl.col("is_subscribed")
-        )
-        .fill_null(False)
-        .alias("member")
+RELATIVE_DATES = _profile_query(
+    "relative dates + NOT",
+    "not (last_login >= -30d) and signup_date < -365d and not is_subscribed",
+    f"NOT (last_login >= {NOW} - INTERVAL 30 DAY) AND signup_date < DATE '2025-11-01' AND NOT is_subscribed",
+    lambda: (
+        ~(pl.col("last_login") >= _days_ago(30))
+        & (pl.col("signup_date") < dt.date(2025, 11, 1))
+        & ~pl.col("is_subscribed")
     ),
 )
 
@@ -122,12 +135,31 @@ def _any(exprs: list[pl.Expr]) -> pl.Expr:
     return out
 
 
-WIDE_OR = Query(
-    name="wide OR of ANDs",
-    segql=" or ".join(f"({s})" for s, _, _ in _WIDE_TERMS),
-    sql="SELECT COALESCE(" + " OR ".join(f"({q})" for _, q, _ in _WIDE_TERMS) + ", false) AS member FROM customers",
-    polars=lambda f: f["customers"].select(_any([p for _, _, p in _WIDE_TERMS]).fill_null(False).alias("member")),
+WIDE_OR = _profile_query(
+    "wide OR of ANDs",
+    " or ".join(f"({s})" for s, _, _ in _WIDE_TERMS),
+    "(" + " OR ".join(f"({q})" for _, q, _ in _WIDE_TERMS) + ")",
+    lambda: _any([p for _, _, p in _WIDE_TERMS]),
 )
+
+_EVENT_MEMBERS = f"""
+    SELECT customer_id FROM orders
+    WHERE ts >= {NOW} - INTERVAL 90 DAY
+    GROUP BY customer_id
+    HAVING count(*) FILTER (WHERE ts >= {NOW} - INTERVAL 30 DAY) >= 2 AND fsum(amount) > 200"""
+
+
+def _event_members(f: dict[str, pl.LazyFrame]) -> pl.LazyFrame:
+    """The profiles of the events query's members (Polars)."""
+    active = (
+        f["orders"]
+        .filter(pl.col("ts") >= _days_ago(90))
+        .group_by("customer_id")
+        .agg((pl.col("ts") >= _days_ago(30)).sum().alias("n30"), pl.col("amount").sum().alias("s90"))
+        .filter((pl.col("n30") >= 2) & (pl.col("s90") > 200))
+    )
+    return f["customers"].join(active, on="customer_id", how="semi")
+
 
 EVENTS = Query(
     name="events aggregate",
@@ -137,7 +169,7 @@ EVENTS = Query(
         FROM customers c LEFT JOIN (
             SELECT customer_id,
                    count(*) FILTER (WHERE ts >= {NOW} - INTERVAL 30 DAY) AS n30,
-                   sum(amount) FILTER (WHERE ts >= {NOW} - INTERVAL 90 DAY) AS s90
+                   fsum(amount) FILTER (WHERE ts >= {NOW} - INTERVAL 90 DAY) AS s90
             FROM orders
             WHERE ts >= {NOW} - INTERVAL 90 DAY
             GROUP BY customer_id) a
@@ -155,6 +187,11 @@ EVENTS = Query(
         .select(((pl.col("n30").fill_null(0) >= 2) & (pl.col("s90").fill_null(0) > 200)).alias("member"))
     ),
     needs_orders=True,
+    # Members have at least two orders: the aggregate, filtered, semi-joined with the profiles.
+    count_sql=f"SELECT count(*) AS segment FROM customers WHERE customer_id IN ({_EVENT_MEMBERS})",
+    members_sql=f"SELECT customer_id FROM customers WHERE customer_id IN ({_EVENT_MEMBERS})",
+    polars_count=lambda f: _event_members(f).select(pl.len().alias("segment")),
+    polars_members=lambda f: _event_members(f).select("customer_id"),
 )
 
 # --------------------------------------------------------- the 20-segment file
@@ -227,12 +264,31 @@ def _twenty_segments() -> Query:
             cols.append(expr.fill_null(False).alias(name))
         return f["customers"].select([expr.alias(name) for name, (_, _, expr) in _BLOCKS.items()] + cols)
 
+    def where(combo: tuple[str, ...]) -> str:
+        return " AND ".join("(" + _BLOCKS[b][1] + ")" for b in combo)
+
+    def expr(combo: tuple[str, ...]) -> pl.Expr:
+        out = _BLOCKS[combo[0]][2]
+        for b in combo[1:]:
+            out = out & _BLOCKS[b][2]
+        return out
+
+    counts = ", ".join(
+        f"count(*) FILTER (WHERE {where(combo)}) AS {n}" for n, combo in zip(names, _COMBOS, strict=True)
+    )
     return Query(
         name="20-segment file",
         segql=f"{features}\n{segments}",
         sql=f"SELECT {sql_cols} FROM customers",
         polars=polars,
         members=names,
+        count_sql=f"SELECT {counts} FROM customers",
+        members_sql=f"SELECT customer_id FROM customers WHERE {where(_COMBOS[0])}",
+        polars_count=lambda f: f["customers"].select(
+            [expr(combo).sum().cast(pl.Int64).alias(n) for n, combo in zip(names, _COMBOS, strict=True)]
+        ),
+        polars_members=lambda f: f["customers"].filter(expr(_COMBOS[0])).select("customer_id"),
+        segment=names[0],
     )
 
 

@@ -58,6 +58,8 @@ ALLOWED_FUNCTION_IMPORTS: dict[tuple[str, str], str] = {
     ("segql.cli", "segql.format"): "CLI subcommand, lazily",
     ("segql.cli", "segql.demo"): "CLI subcommand, lazily",
     ("segql.cli", "segql.lsp"): "`segql lsp` only: pygls is an optional dependency (segql[lsp])",
+    ("segql.cli", "segql.serve.app"): "`segql serve` only: starlette is an optional dependency (segql[serve])",
+    ("segql.cli", "segql.serve.server"): "`segql serve` only: uvicorn is an optional dependency (segql[serve])",
     ("segql.engines.spark", "os"): "stdlib, only when a local Spark session starts",
     ("segql.engines.spark", "sys"): "stdlib, only when a local Spark session starts",
     ("segql.engines.arrow.temporal", "calendar"): "stdlib, one month-arithmetic helper",

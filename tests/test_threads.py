@@ -224,6 +224,10 @@ def test_streamed_parquet_is_bit_identical_on_any_number_of_threads(
     # Counts and members-only files over the stream.
     counts = program.counts(path, threads=2, batch_rows=10_000, **options(data))
     assert counts.sizes == {name: pc.sum(first.column(name)).as_py() for name in ("spenders", "adults")}
+    adult_ids = first.filter(first.column("adults")).column("id").combine_chunks()
+    for threads in (1, 4):  # count and members: only the segments' flags, batches on threads
+        assert program.count(path, "spenders", threads=threads, **options(data)) == counts.sizes["spenders"]
+        assert program.members(path, "adults", threads=threads, **options(data)).equals(adult_ids)
     # A filter pushed into the scan (the batches are not the key pass's rows: looked up by key).
     adults = program.stream(path, members_of="adults", threads=2, batch_rows=10_000, **options(data)).read_all()
     assert_same_bits(adults.combine_chunks(), first.filter(first.column("adults")).cast(adults.schema))
@@ -278,6 +282,8 @@ def test_invalid_threads_are_parameter_errors(program: segql.Program, data: dict
         lambda: program.evaluate(small, threads=bad, **options(data)),
         lambda: program.stream(small, threads=bad, **options(data)),
         lambda: program.counts(small, threads=bad, **options(data)),
+        lambda: program.count(small, "spenders", threads=bad, **options(data)),
+        lambda: program.members(small, "adults", threads=bad, **options(data)),
         lambda: program.allocate(small, ["spenders"], threads=bad, **options(data)),
         lambda: program.attrition(small, "spenders", threads=bad, **options(data)),
         lambda: program.history(small, start="2026-05-01", threads=bad, **options(data)),
@@ -400,3 +406,40 @@ def test_related_tables_read_in_batches_give_the_same_bits(
         for threads in (1, 3):
             got = program.evaluate(small, related={"orders": related}, threads=threads, **kw)
             assert_same_bits(whole, got)
+
+
+def test_where_filters_pushed_into_batched_related_reads_give_the_same_bits(
+    data: dict[str, object], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every aggregate of the table has a ``where``: a Parquet file's scan
+    keeps only rows one of them may keep, batch by batch (on threads); the
+    values are those of the whole table in memory (nothing pushed)."""
+    program = segql.compile(
+        "feature recent = sum(orders.amount where day >= 60)\n"
+        'feature kinds = count_distinct(orders.kind where day < 10 or kind = "a")\n'
+        "feature last_recent = last(orders.amount by day where day >= 60)\n"
+        "segment busy = count(orders where day >= 90) >= 3"
+    )
+    path = data["folder"] / "orders.parquet"
+    small = data["customers"].slice(0, STREAMED)
+    kw = {"key": "id", "as_of": AS_OF}
+    whole = program.evaluate(small, related={"orders": data["orders"]}, threads=1, **kw)
+    filters: list[object] = []
+    original = aggregate.RelatedSource.batches
+
+    def spy(self: object, columns: list[str], batch_rows: int, workers: int = 1, filter: object = None) -> object:
+        filters.append(filter)
+        return original(self, columns, batch_rows, workers, filter)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(aggregate.RelatedSource, "batches", spy)
+    monkeypatch.setattr(aggregate, "RELATED_BATCH_ROWS", 10_000)
+    for threads in (1, 3):
+        got = program.evaluate(small, related={"orders": path}, threads=threads, **kw)
+        assert_same_bits(whole, got)
+        streamed = program.stream(data["folder"] / "customers.parquet", related={"orders": path}, threads=threads, **kw)
+        assert_same_bits(whole.combine_chunks(), streamed.read_all().combine_chunks().cast(whole.schema))
+        assert (
+            program.count(small, "busy", related={"orders": path}, threads=threads, **kw)
+            == pc.sum(whole.column("busy")).as_py()
+        )
+    assert filters and all(f is not None for f in filters)

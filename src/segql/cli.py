@@ -10,6 +10,7 @@
     segql fmt FILE [--check | --diff]           canonical formatting
     segql plugins [PACK …] [--search WORD]      installed packs (--all: everything, --json)
     segql lsp                                   a language server over stdio, for editors
+    segql serve FILE --data PATH                the web playground (segql serve --demo: on the demo)
 
 Data files are read by extension: .parquet, .csv, .arrow/.feather/.ipc,
 .jsonl/.ndjson; a folder or a glob is a dataset of such files (segql.cliio;
@@ -22,10 +23,12 @@ from __future__ import annotations
 import argparse
 import contextlib
 import difflib
+import errno
 import io
 import json
 import os
 import signal
+import socket
 import sys
 import threading
 from collections.abc import Iterator, Sequence
@@ -919,6 +922,151 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+DEMO_FILE = "segql-demo.segql"
+"""``segql serve --demo``'s segment file, in the current folder (docs/decisions.md 178)."""
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """The web playground on a local server (segql.serve.server): the URL on
+    stdout once it listens, then serving until Ctrl+C (exit 0).  The data is
+    read once; the segment file is the one file the page may write
+    (docs/decisions.md 176-185)."""
+    try:
+        from segql.serve import app, server
+    except ImportError as exc:
+        if (exc.name or "").partition(".")[0] in ("starlette", "uvicorn", "anyio", "h11"):
+            raise UsageError(
+                'segql serve needs the web server libraries starlette and uvicorn: pip install "segql[serve]"'
+            ) from None
+        raise
+    timeout = app.DEFAULT_TIMEOUT if args.timeout is None else args.timeout
+    if not 0 < timeout < float("inf"):
+        raise UsageError(f"--timeout takes a number of seconds above 0, got {args.timeout}")
+    if args.demo:
+        given = {"FILE": args.file, "--data": args.data, "--related": args.related, "--key": args.key}
+        extra = [flag for flag, value in {**given, "--schema": args.schema}.items() if value]
+        if extra:
+            raise UsageError(f"--demo brings its own segment file and data: drop {', '.join(extra)}")
+    elif not args.file:
+        raise UsageError("serve needs a segment file: segql serve FILE.segql --data PATH (or segql serve --demo)")
+    elif not args.data:
+        raise UsageError("--data is needed: the customers to count (or segql serve --demo for the bundled demo)")
+    if args.related and not args.key:
+        raise UsageError("--key is needed with --related (the column joining the tables)")
+    if not 0 <= args.port <= 65535:
+        raise UsageError(f"--port takes a port number from 0 to 65535 (0: a free one), got {args.port}")
+    if args.as_of:
+        resolve_as_of(args.as_of)
+    if args.time_zone:
+        check_time_zone(args.time_zone)
+    params = None if args.demo else param_values(args, args.file)
+    try:
+        sock = server.bind(args.host, args.port)
+    except OSError as exc:
+        raise UsageError(bind_error(args.host, args.port, exc)) from None
+    with sock:
+        # The demo's file is written once the address is ours: a refused --port leaves nothing behind.
+        path = demo_file() if args.demo else args.file
+        if params is None:
+            params = param_values(args, path)
+        workspace = serve_workspace(args, app.Workspace, path, params, timeout)
+        if args.host not in LOOPBACK:
+            print(
+                f"warning: --host {args.host}: anyone who can reach this machine can read the data and overwrite "
+                f"{path}",
+                file=sys.stderr,
+            )
+        if not os.access(path, os.W_OK) or not os.access(Path(path).resolve().parent, os.W_OK):
+            print(f"warning: {path} is not writable: saving from the page will fail", file=sys.stderr)
+        if workspace.key is None:
+            print("warning: no --key: the preview, why and downloads of ids need the key column", file=sys.stderr)
+
+        def ready(url: str) -> None:
+            if not QUIET:
+                tables = "".join(f", {n} ({t.num_rows:,} rows)" for n, t in workspace.related.items())
+                print(
+                    f"segql serve: {path} over {workspace.profile.num_rows:,} customers{tables}; Ctrl+C stops",
+                    file=sys.stderr,
+                )
+            print(url, flush=True)
+
+        server.run(workspace, args.host, sock=sock, ready=ready)
+    return 0
+
+
+def param_values(args: argparse.Namespace, path: str) -> dict[str, Any]:
+    """``--param`` values, read for the types the segment file declares; a
+    file with errors still serves (the page shows them), its values then read
+    without declared types.  The file must be there and be UTF-8."""
+    source = read_source(path)
+    try:
+        infos = segql.compile(source, source_name=path).params
+    except SegqlError:
+        infos = {}
+    return _check_params(args.param or [], infos)
+
+
+def demo_file() -> str:
+    """``./segql-demo.segql``: the demo's segment file, written once (whole,
+    segql.output) and kept: a later ``segql serve --demo`` opens it with the
+    edits saved from the page."""
+    from segql import demo
+
+    path = Path(DEMO_FILE)
+    if path.exists() or path.is_symlink():
+        if not path.is_file():
+            raise UsageError(f"{DEMO_FILE} is in the way (not a file): remove it, or run from another folder")
+        print(
+            f"segql serve --demo: {DEMO_FILE} exists: opening it as it is (delete it for a fresh copy)", file=sys.stderr
+        )
+        return DEMO_FILE
+    try:
+        with atomic_output(path) as temporary:
+            Path(temporary).write_text(demo.source(), encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(
+            f"could not write {DEMO_FILE} here ({exc.strerror or exc}): run segql serve --demo from a folder you "
+            "can write to"
+        ) from None
+    print(f"segql serve --demo: wrote the demo's segment file to {DEMO_FILE}", file=sys.stderr)
+    return DEMO_FILE
+
+
+def serve_workspace(args: argparse.Namespace, workspace: Any, path: str, params: dict[str, Any], timeout: float) -> Any:
+    """The playground's workspace: the demo's data, or --data and the related
+    tables read whole, once (CSV typed by --schema)."""
+    options = dict(params=params, time_zone=args.time_zone, timeout=timeout)
+    if args.demo:
+        from segql import demo
+
+        customers = demo.customers()
+        orders = demo.orders(customers)
+        as_of = args.as_of or demo.AS_OF
+        return workspace(path, customers, {"orders": orders}, key="customer_id", as_of=as_of, **options)
+    with progress(f"reading {args.data}"):
+        profile = read_table(args.data)
+        related = {name: read_table(p, name) for name, p in map(_related_spec, args.related or [])}
+    if args.key and args.key not in profile.column_names:
+        raise DataError(
+            f"key column '{args.key}' is not in {args.data}", hint=did_you_mean(suggest(args.key, profile.column_names))
+        )
+    return workspace(path, profile, related, key=args.key, as_of=args.as_of, **options)
+
+
+def bind_error(host: str, port: int, exc: OSError) -> str:
+    if isinstance(exc, socket.gaierror):
+        return f"--host {host}: no such address ({exc.strerror or exc})"
+    if exc.errno == errno.EADDRINUSE:
+        return (
+            f"port {port} on {host} is in use (another segql serve?): choose another --port, or --port 0 for a free one"
+        )
+    if exc.errno == errno.EACCES:
+        return f"port {port} on {host}: permission denied (ports below 1024 need privileges): choose another --port"
+    return f"cannot listen on {host}:{port}: {exc.strerror or exc}"
+
+
 def cmd_lsp(args: argparse.Namespace) -> int:
     """The language server over stdin/stdout (docs/editors.md); pygls is an optional dependency."""
     try:
@@ -1113,6 +1261,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--all", action="store_true", help="list everything of every pack")
     p.add_argument("--json", action="store_true", help="machine-readable output (every pack unless filtered)")
     p.set_defaults(func=cmd_plugins)
+
+    p = sub.add_parser(
+        "serve", help="the web playground: edit segments, see counts as you type (pip install 'segql[serve]')"
+    )
+    p.add_argument("file", nargs="?", help="the segment file the page edits (and saves to)")
+    add_data_options(p, required=False)
+    add_evaluation_options(p)
+    p.add_argument(
+        "--host", default="127.0.0.1", help="the address to listen on (default: 127.0.0.1, this machine only)"
+    )
+    p.add_argument("--port", type=int, default=8765, help="the port (default: 8765; 0: a free one)")
+    p.add_argument(
+        "--timeout",
+        type=float,
+        metavar="SECONDS",
+        help="how long one evaluation may run before it is stopped (default: 10)",
+    )
+    p.add_argument(
+        "--demo",
+        action="store_true",
+        help=f"the bundled demo: its customers and orders, its segment file copied to ./{DEMO_FILE}",
+    )
+    p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("lsp", help="a language server for editors, over stdin/stdout (docs/editors.md)")
     p.add_argument(

@@ -13,6 +13,8 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 import functools
+import hashlib
+import os
 import re
 import threading
 from collections.abc import Iterator, Sequence
@@ -527,16 +529,42 @@ def _get_parser() -> lark.Lark:
     if _parser is None:
         with _parser_lock:
             if _parser is None:
+                text = grammar_text()
                 _parser = lark.Lark(
-                    grammar_text(),
+                    text,
                     parser="lalr",
                     lexer="contextual",
                     propagate_positions=True,
                     maybe_placeholders=True,
                     transformer=_Builder(),
                     postlex=_TokenBudget(),
+                    cache=parser_cache(text),
                 )
     return _parser
+
+
+def parser_cache(grammar: str) -> str | bool:
+    """Where lark keeps the analysed grammar (its LALR tables) between
+    processes: building them is the largest fixed cost of a command line run
+    (0.3–0.5 s; loading them takes a few ms).  A file in a folder of the user
+    (``$XDG_CACHE_HOME/segql`` or ``~/.cache/segql``, made private), named
+    by the grammar's hash (lark also checks it, and rebuilds on any
+    mismatch or unreadable file).  False (no cache) when
+    ``SEGQL_PARSER_CACHE=0``, or the folder cannot be made, is not the
+    user's or others may write in it (docs/decisions.md 211)."""
+    if os.environ.get("SEGQL_PARSER_CACHE", "1") == "0":
+        return False
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    folder = os.path.join(base, "segql")
+    try:
+        os.makedirs(folder, mode=0o700, exist_ok=True)
+        info = os.stat(folder)
+        if not os.access(folder, os.W_OK) or info.st_uid != os.getuid() or info.st_mode & 0o022:
+            return False  # not the user's own, or others may write there
+    except (OSError, AttributeError):  # AttributeError: os.getuid on Windows
+        return False
+    digest = hashlib.sha256(grammar.encode("utf-8")).hexdigest()[:20]
+    return os.path.join(folder, f"grammar-{digest}-lark{lark.__version__}.cache")
 
 
 _KEYWORD_RE = re.compile(r"^([a-z]+)\(\?!\[\\w\]\)$")

@@ -24,6 +24,7 @@ from segql.changes import Evaluations, allocation_table, membership_changes, seg
 from segql.check import CheckedProgram, DataSchema, check_program
 from segql.cost import program_cost
 from segql.engines.arrow import temporal
+from segql.engines.arrow.count import FastPath
 from segql.engines.arrow.engine import ArrowEngine, sequence_why
 from segql.engines.arrow.executor import duration_parts
 from segql.engines.arrow.related import RelatedSource, check_key_types, open_related
@@ -347,7 +348,7 @@ class Program:
         param_types = dict(param_types or {})
         key = (
             explanation,
-            tuple((f.name, str(f.type)) for f in schema),
+            schema.remove_metadata() if schema.metadata else schema,  # hashable; equal = same names and types
             tuple(sorted((n, tuple((f.name, str(f.type)) for f in s)) for n, s in (related or {}).items())),
             tuple(sorted((n, str(t)) for n, t in param_types.items())),
         )
@@ -416,18 +417,23 @@ class Program:
         as_of: Any = None,
         params: Mapping[str, Any] | None = None,
         time_zone: str | None = None,
+        timeout: float | None = None,
+        cancel: threading.Event | None = None,
     ) -> Why:
         """Why one customer is (or is not) in each segment: every sub-expression
         with its value for that customer, as an indented tree.  The whole table
         is evaluated (population-level functions such as RFM scores depend on
         every row), and the customer's row is read from the result.  The text
-        is a ``Why``, a str that a notebook shows as text and HTML."""
+        is a ``Why``, a str that a notebook shows as text and HTML.
+        ``timeout`` (seconds) and ``cancel`` (an Event) stop the evaluation
+        with a CancelledError, as in ``stream``."""
         with only_segql_errors(self.source, self.source_name):
             check_key(key)
+            make_deadline(timeout, cancel)  # a bad timeout or cancel is said before the data is read
             table = to_table(data)
             row = row_position(table, key, id)
             bindings = self._arrow_bindings(
-                table.schema, key, related, as_of, params, explanation=True, time_zone=time_zone
+                table.schema, key, related, as_of, params, timeout, cancel, explanation=True, time_zone=time_zone
             )
             planned = bindings.plan
             executor = self._deep(lambda: ARROW.run(table, bindings, parallel=False))
@@ -791,9 +797,10 @@ class Program:
             names = [n for n in self.segments if chosen is None or n in chosen]
             order = segment_names(priority, self.segments, self.features, "priority") if priority is not None else None
             counted = [n for n in self.segments if n in names or (order is not None and n in order)]
-            options = dict(key=key, related=related, as_of=as_of, params=params, time_zone=time_zone, threads=threads)
-            reader = self.stream(data, batch_rows=batch_rows, timeout=timeout, cancel=cancel, **options)
-            counts = tally(reader, counted, order)
+            # Only the counted segments' membership, no output table (segql.engines.arrow.count).
+            options = dict(key=key, related=related, as_of=as_of, params=params, time_zone=time_zone)
+            fast = self._fast_path(data, counted, options, timeout, cancel, threads)
+            counts = self._deep(lambda: tally(fast.flag_batches(batch_rows), counted, order))
             at = {n: i for i, n in enumerate(counted)}
             descriptions = self.descriptions
             first = counts.first
@@ -803,8 +810,96 @@ class Program:
                 overlap={a: {b: int(counts.both[at[a], at[b]]) for b in names} for a in names},
                 descriptions={n: descriptions.get(n) for n in names},
                 allocation=None if order is None or first is None else {n: int(first[i]) for i, n in enumerate(order)},
-                as_of=_as_of_of(reader.schema),
+                as_of=fast.bindings.as_of.isoformat(),
             )
+
+    def count(
+        self,
+        data: Any,
+        segment: str | None = None,
+        *,
+        key: str | None = None,
+        related: Mapping[str, Any] | None = None,
+        params: Mapping[str, Any] | None = None,
+        as_of: Any = None,
+        time_zone: str | None = None,
+        timeout: float | None = None,
+        cancel: threading.Event | None = None,
+        threads: int | None = None,
+    ) -> int | dict[str, int]:
+        """The number of members of ``segment`` (an int), or of every segment
+        (a dict, in program order) when ``segment`` is None.  Only what the
+        segments need is evaluated (their columns, aggregates and references;
+        not the features nor the other segments), no output table is built,
+        and over a Parquet path or a dataset the segment's condition is pushed
+        into the scan (segql.engines.arrow.count; docs/decisions.md 206–209).
+        The options are those of ``evaluate``; ``threads`` as there."""
+        with only_segql_errors(self.source, self.source_name):
+            names = self.segments if segment is None else self._segment_names(segment)
+            options = dict(key=key, related=related, as_of=as_of, params=params, time_zone=time_zone)
+            fast = self._fast_path(data, names, options, timeout, cancel, threads)
+            counts = self._deep(fast.counts)
+            return counts if segment is None else counts[names[0]]
+
+    def members(
+        self,
+        data: Any,
+        segment: str,
+        *,
+        key: str,
+        related: Mapping[str, Any] | None = None,
+        as_of: Any = None,
+        time_zone: str | None = None,
+        params: Mapping[str, Any] | None = None,
+        cancel: threading.Event | None = None,
+        timeout: float | None = None,
+        threads: int | None = None,
+    ) -> pa.Array:
+        """The ``key`` values of ``segment``'s members, in the data's order (a
+        dictionary-encoded key is decoded).  As ``count``: only what the
+        segment needs is evaluated, and the segment's condition is pushed into
+        the scan of a Parquet path or a dataset (row groups it rules out are
+        not read)."""
+        with only_segql_errors(self.source, self.source_name):
+            names = self._segment_names(segment)
+            if key is None:
+                raise ParameterError(
+                    "members needs key=, the column whose values it returns", hint="e.g. key='customer_id'"
+                )
+            options = dict(key=key, related=related, as_of=as_of, params=params, time_zone=time_zone)
+            fast = self._fast_path(data, names, options, timeout, cancel, threads)
+            return self._deep(lambda: fast.members(key))
+
+    def _segment_names(self, segment: Any) -> list[str]:
+        """The one segment ``segment`` names (exact, else case-insensitive;
+        unknown: a DataError with the nearest segment)."""
+        if not isinstance(segment, str):
+            raise ParameterError(
+                f"segment must be a segment name (a str), not {type(segment).__name__} {show(segment)}"
+            )
+        return segment_names([segment], self.segments, self.features, "segment")
+
+    def _fast_path(
+        self,
+        data: Any,
+        names: list[str],
+        options: dict[str, Any],
+        timeout: float | None,
+        cancel: threading.Event | None,
+        threads: int | None,
+    ) -> FastPath:
+        """Counts, members or flags of ``names`` over ``data`` (a Parquet path
+        or a dataset is streamed, a reader read batch by batch, anything else
+        read as a table) without the output table; ``options``: key, related,
+        as_of, params and time_zone."""
+        if not isinstance(data, (str, os.PathLike, ds.Dataset, pa.RecordBatchReader, pa.Table)):
+            data = to_table(data)
+        source = Source(data)
+        key, related, as_of, params = options["key"], options["related"], options["as_of"], options["params"]
+        bindings = self._arrow_bindings(
+            source.schema, key, related, as_of, params, timeout, cancel, time_zone=options["time_zone"], threads=threads
+        )
+        return FastPath(source, bindings, names)
 
     def attrition(
         self,
@@ -967,10 +1062,18 @@ class Program:
                     "segql.as_of": instant.isoformat(),
                     "segql.time_zone": zone_name,
                     "segql.program_sha256": self.sha256,
-                    "segql.packs": json.dumps(self.packs, sort_keys=True),
-                    "segql.segments": json.dumps(self.segments),
+                    **self._audit_fixed(),
                 },
             )
+
+    def _audit_fixed(self) -> dict[str, str]:
+        """The audit entries that do not change between evaluations (the
+        packs walk every tree: once per program, not once per evaluation)."""
+        fixed = self.__dict__.get("_audit")
+        if fixed is None:
+            fixed = {"segql.packs": json.dumps(self.packs, sort_keys=True), "segql.segments": json.dumps(self.segments)}
+            self.__dict__["_audit"] = fixed
+        return dict(fixed)
 
     def _arrow_bindings(
         self,

@@ -4,7 +4,7 @@ asks about functions and pack declarations, and the checked program."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import attrs
 
@@ -13,6 +13,9 @@ from segql.errors import PluginError
 from segql.registry import FunctionRegistry
 from segql.span import Span
 from segql.types import SType
+
+T = TypeVar("T")
+N = TypeVar("N", bound=ast.Node)
 
 Fold = Callable[[ast.Node], ast.Node]
 """Constant folding, given by the caller (the optimizer's ``fold_constants``):
@@ -72,11 +75,35 @@ class CheckedProgram:
     """Where the user's source first uses each pack declaration."""
     events: Mapping[str, str] = attrs.field(factory=dict)
     """Event tables (``events … by``): related table -> its event time column."""
+    _memo: dict[Any, Any] = attrs.field(factory=dict, init=False, eq=False, repr=False, hash=False)
+    """Facts derived from the plan (its aggregates, shared nodes, literal
+    values …), computed once per plan rather than once per evaluation: a plan
+    is cached per data schema and evaluated many times (docs/decisions.md 210)."""
+
+    def memo(self, key: Any, compute: Callable[[], T]) -> T:
+        """``compute()``, once per plan and ``key`` (a plan is immutable)."""
+        try:
+            value: T = self._memo[key]
+        except KeyError:
+            value = self._memo.setdefault(key, compute())
+        return value
+
+    def nodes_of(self, kind: type[N]) -> list[N]:
+        """Every node of type ``kind`` in the plan (with repeats), in plan order."""
+        found = self.memo(
+            ("nodes", kind), lambda: tuple(n for e in self.exprs.values() for n in ast.walk(e) if isinstance(n, kind))
+        )
+        return list(found)
 
     @property
     def sequences(self) -> list[ast.Sequence]:
         """Every sequence of the plan (with repeats), in plan order."""
-        return [n for expr in self.exprs.values() for n in ast.walk(expr) if isinstance(n, ast.Sequence)]
+        return self.nodes_of(ast.Sequence)
+
+    @property
+    def aggregates(self) -> list[ast.Aggregate]:
+        """Every aggregate of the plan (with repeats), in plan order."""
+        return self.nodes_of(ast.Aggregate)
 
 
 @attrs.define

@@ -156,7 +156,7 @@ class Bindings(Generic[R_co]):
     @property
     def aggregates(self) -> list[ast.Aggregate]:
         """Every aggregate node of the plan (with repeats), in plan order."""
-        return [n for expr in self.plan.exprs.values() for n in ast.walk(expr) if isinstance(n, ast.Aggregate)]
+        return self.plan.aggregates
 
     @property
     def sequences(self) -> list[ast.Sequence]:

@@ -6,7 +6,9 @@ For each related table:
 1. read only the key and the columns the program's aggregates use, a file
    in batches of ``RELATED_BATCH_ROWS`` (a table in memory, or any table
    when a population-level function is used: one batch); steps 2-4 run batch by batch, up to ``threads``
-   batches at once, and keep only the rows that can matter;
+   batches at once, and keep only the rows that can matter; a file's scan
+   leaves out rows no aggregate's ``where`` can keep (``related_pushdown``,
+   docs/decisions.md 212; not with a population-level function);
 2. evaluate every aggregate's ``where`` filter, value and ``by`` expression on
    the related rows with the ordinary executor (same ``as_of`` and parameters);
 3. when every aggregate of the table has a ``where`` filter, keep only rows some
@@ -51,6 +53,7 @@ from segql.engines.arrow.executor import Executor, decode, is_true
 from segql.engines.arrow.keys import KeyIndex
 from segql.engines.arrow.parallel import ordered_map, run_all
 from segql.engines.arrow.related import RelatedSource, normalize_key
+from segql.engines.arrow.stream import constants, related_pushdown
 from segql.engines.arrow.values import decimal_to_float64
 from segql.errors import EvaluationError
 from segql.registry import AggregateSpec, FunctionRegistry
@@ -81,10 +84,13 @@ def aggregate_tasks(
         source = sources[table_name]
         blank = make_executor(pa.table({"_": pa.nulls(1)}), table_name)
         if _population_level(group, blank.functions):
-            # A population-level function sees every related row at once.
+            # A population-level function sees every related row at once
+            # (nor is any filter pushed: the population would change).
             batches: Iterator[pa.Table] = iter([source.read(wanted, threads=workers > 1)])
         else:
-            batches = source.batches(wanted, RELATED_BATCH_ROWS, workers)
+            # Rows no aggregate's `where` can keep are not read (a superset is).
+            scan = related_pushdown([a.where for a in group], table_name, source.schema, constants(blank))
+            batches = source.batches(wanted, RELATED_BATCH_ROWS, workers, scan)
 
         def rows_of(data: pa.Table) -> _Rows:
             return _matched_rows(group, data, key, index, make_executor(data, table_name), workers)
@@ -164,23 +170,29 @@ def _matched_rows(
         keep_any = wheres[0]
         for w in wheres[1:]:
             keep_any = pc.or_(keep_any, w)
-        candidate_rows = pc.indices_nonzero(keep_any).to_numpy().astype(np.int64)
-        keys = pc.take(keys, candidate_rows)
+        # Not when every row is kept (the scan applied the filter already, rule 212).
+        if pc.sum(keep_any).as_py() != total:
+            candidate_rows = pc.indices_nonzero(keep_any).to_numpy().astype(np.int64)
+            keys = pc.take(keys, candidate_rows)
     positions = index.positions(keys, workers)
     matched = positions >= 0
-    rows = np.flatnonzero(matched) if candidate_rows is None else candidate_rows[matched]
-    row_indices = pa.array(rows)
+    row_indices: pa.Array | None = None  # None: every row read, in order (no copies)
+    if candidate_rows is not None or not matched.all():
+        rows = np.flatnonzero(matched) if candidate_rows is None else candidate_rows[matched]
+        row_indices = pa.array(rows)
+        positions = positions[matched]
     masks: list[np.ndarray | None] = []
     values: list[pa.Array | None] = []
     bys: list[pa.Array | None] = []
     for agg, where in zip(group, wheres, strict=True):
         mask = None
         if where is not None:
-            mask = np.asarray(pc.take(where, row_indices).to_numpy(zero_copy_only=False), dtype=bool)
+            kept = where if row_indices is None else pc.take(where, row_indices)
+            mask = np.asarray(kept.to_numpy(zero_copy_only=False), dtype=bool)
         masks.append(mask)
         values.append(_take(executor.eval(agg.value), row_indices, total) if agg.value is not None else None)
         bys.append(_take(executor.eval(agg.by), row_indices, total) if agg.by is not None else None)
-    return _Rows(positions[matched], masks, values, bys)
+    return _Rows(positions, masks, values, bys)
 
 
 def _reduce_all(
@@ -211,14 +223,15 @@ def _reduce_all(
     return {agg: results[agg] for agg in group}
 
 
-def _take(value: pa.ChunkedArray | pa.Scalar, rows: pa.Array, total: int) -> pa.Array:
-    """The values of the chosen related rows, as one plain (decoded) array."""
+def _take(value: pa.ChunkedArray | pa.Scalar, rows: pa.Array | None, total: int) -> pa.Array:
+    """The values of the chosen related rows (None: all ``total``), as one plain (decoded) array."""
     if isinstance(value, pa.Scalar):
         value = decode(value)
-        return pa.repeat(value, len(rows)) if value.is_valid else pa.nulls(len(rows), value.type)
+        length = total if rows is None else len(rows)
+        return pa.repeat(value, length) if value.is_valid else pa.nulls(length, value.type)
     # Decoded first: taking from chunks with different dictionaries unifies
     # them, which Arrow cannot do when a dictionary holds a null entry.
-    taken = pc.take(decode(value), rows)
+    taken = decode(value) if rows is None else pc.take(decode(value), rows)
     return taken.combine_chunks() if isinstance(taken, pa.ChunkedArray) else taken
 
 
@@ -399,7 +412,7 @@ class Groups:
 
     def _count(self, mask: np.ndarray | None) -> np.ndarray:
         pos = self.positions if mask is None else self.positions[mask]
-        return np.bincount(pos, minlength=self.n).astype(np.int64)
+        return np.bincount(pos, minlength=self.n).astype(np.int64, copy=False)
 
     def _float_sum(
         self, agg: ast.Aggregate, pos: np.ndarray, values: np.ndarray, most: int | None = None

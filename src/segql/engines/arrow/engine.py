@@ -10,17 +10,18 @@ memory (segql.engines.arrow.stream).  Both read only ``Bindings``.
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import itertools
+import math
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.dataset as ds
 
 from segql import ast
-from segql.check import CheckedProgram, is_constant
+from segql.check import CheckedProgram
 from segql.engines.arrow.aggregate import aggregate_tasks
 from segql.engines.arrow.executor import Executor, shared_nodes
 from segql.engines.arrow.keys import KeyIndex
@@ -28,7 +29,7 @@ from segql.engines.arrow.parallel import Stoppable, ordered_map, run_all
 from segql.engines.arrow.related import RelatedSource, normalize_key
 from segql.engines.arrow.sequence import TableSteps, compute_sequences, read_steps, within_micros
 from segql.engines.arrow.sequence import explain as explain_sequence
-from segql.engines.arrow.stream import Source, population_calls, pushdown
+from segql.engines.arrow.stream import Source, constants, population_calls, pushdown
 from segql.engines.arrow.values import Value, broadcast, is_scalar
 from segql.engines.base import Bindings, Deadline, Engine, Streamed, StreamRequest
 from segql.errors import DataError, SegqlError
@@ -128,40 +129,14 @@ class ArrowEngine(Engine[Source, pa.Table, RelatedSource]):
         index: KeyIndex | None = None
         aggregate_values: dict[ast.Node, Value] = {}
         if related:
-            assert key is not None
-            keys = [batch.column(key) for batch in source.batches([key], batch_rows=batch_rows)]
+            index, aggregate_values = key_pass(source, bindings, batch_rows, executor_for)
             stop.check()
-            all_keys = pa.chunked_array(keys, type=source.schema.field(key).type)
-            index = KeyIndex(key, normalize_key(all_keys))
-            aggregate_values = related_values(bindings, index, executor_for)
 
         def batch_executor(
             table: pa.Table, extra: Mapping[ast.Node, Value] | None = None, offset: int | None = None
         ) -> Executor:
-            aggregates: dict[ast.Node, Value] = {}
-            if index is not None:
-                assert key is not None
-                keys = normalize_key(table.column(key))
-                if offset is not None and index.keys.slice(offset, table.num_rows).equals(keys):
-                    # The rows of the key pass at this offset (keys are unique):
-                    # the aggregates' own slice, no lookup.
-                    aggregates = {
-                        node: v if is_scalar(v) else v.slice(offset, table.num_rows)
-                        for node, v in aggregate_values.items()
-                    }
-                else:  # a filtered scan: look the rows up by key
-                    positions = pa.array(index.positions(keys, workers=1))
-                    aggregates = {
-                        node: v if is_scalar(v) else pc.take(v, positions) for node, v in aggregate_values.items()
-                    }
+            aggregates = batch_related(index, aggregate_values, table, offset) if index is not None else {}
             return executor_for(table, aggregates=aggregates, precomputed=extra)
-
-        def numbered(pushed: ds.Expression | None = None) -> Iterator[tuple[pa.RecordBatch, int]]:
-            """Each batch read, with the row it starts at (the caller's thread reads)."""
-            offset = 0
-            for batch in source.batches(columns, filter=pushed, batch_rows=batch_rows):
-                yield batch, offset
-                offset += batch.num_rows
 
         whole: dict[ast.Node, Value] = {}
         if calls:
@@ -176,7 +151,8 @@ class ArrowEngine(Engine[Source, pa.Table, RelatedSource]):
                 part = batch_executor(table, offset=offset)
                 return table.num_rows, [broadcast(part.eval(arg), table.num_rows) for arg in parts]
 
-            for rows, values in ordered_map(arguments, numbered(), workers, "segql-batch", stop):
+            batches = source.numbered(columns, batch_rows=batch_rows)
+            for rows, values in ordered_map(arguments, batches, workers, "segql-batch", stop):
                 for arg, value in zip(parts, values, strict=True):
                     parts[arg].append(value)
                 total += rows
@@ -197,14 +173,15 @@ class ArrowEngine(Engine[Source, pa.Table, RelatedSource]):
             batch, offset = item
             table = pa.Table.from_batches([batch])
             extra = {call: value.slice(offset, table.num_rows) for call, value in whole.items()}
-            part = batch_executor(table, extra, offset)
+            part = batch_executor(table, extra, offset if pushed is None else None)
             evaluate_declarations(planned, part)
             out = output_table(table, bindings, part.decl_values)
             out = out.filter(out.column(members)) if members is not None else out
             return table.num_rows, plain(out)
 
         def results() -> Iterator[pa.RecordBatch]:
-            for rows, out in ordered_map(evaluate_batch, numbered(pushed), workers, "segql-batch", stop):
+            batches = source.numbered(columns, filter=pushed, batch_rows=batch_rows)
+            for rows, out in ordered_map(evaluate_batch, batches, workers, "segql-batch", stop):
                 counts["read"] += rows
                 counts["written"] += out.num_rows
                 counts["batches"] += 1
@@ -221,6 +198,35 @@ class ArrowEngine(Engine[Source, pa.Table, RelatedSource]):
             schema = plain(output_table(empty, bindings, part.decl_values)).schema
             return Streamed(schema, iter(()), counts)
         return Streamed(first.schema, itertools.chain([first], stream), counts)
+
+
+def key_pass(
+    source: Source, bindings: Bindings[RelatedSource], batch_rows: int, executor_for: ExecutorFor
+) -> tuple[KeyIndex, dict[ast.Node, Value]]:
+    """The first pass of a stream with related tables: the key column (only
+    it) read batch by batch into a KeyIndex, and the value of every aggregate
+    and sequence for every profile row, in the key column's order."""
+    key = bindings.key
+    assert key is not None  # the checker rejects related tables without a key
+    keys = [batch.column(key) for batch in source.batches([key], batch_rows=batch_rows)]
+    index = KeyIndex(key, normalize_key(pa.chunked_array(keys, type=source.schema.field(key).type)))
+    return index, related_values(bindings, index, executor_for)
+
+
+def batch_related(
+    index: KeyIndex, values: Mapping[ast.Node, Value], table: pa.Table, offset: int | None
+) -> dict[ast.Node, Value]:
+    """``values`` (one per row of the key pass, see ``key_pass``) for the rows
+    of one batch ``table``: when the batch's keys are the key pass's rows at
+    ``offset`` (every row read, in order; keys are unique), their slice (no
+    lookup, no copy); otherwise (a filtered scan, ``offset`` None) looked up
+    by key."""
+    rows = table.num_rows
+    keys = normalize_key(table.column(index.key_name))
+    if offset is not None and index.keys.slice(offset, rows).equals(keys):
+        return {node: v if is_scalar(v) else v.slice(offset, rows) for node, v in values.items()}
+    positions = pa.array(index.positions(keys, workers=1))
+    return {node: v if is_scalar(v) else pc.take(v, positions) for node, v in values.items()}
 
 
 def related_values(
@@ -281,11 +287,16 @@ def sequence_why(bindings: Bindings[RelatedSource], table: pa.Table, row: int) -
 def executors(bindings: Bindings[RelatedSource], deadline: Deadline | None = None) -> ExecutorFor:
     """A maker of executors with the bindings' functions, instant, time zone,
     parameters and deadline (or ``deadline``); the plan's shared nodes are
-    memoised over the profile table."""
-    shared = shared_nodes(bindings.plan.exprs.values())
+    memoised over the profile table, and its literals are converted to Arrow
+    once per plan."""
+    plan = bindings.plan
+    shared = plan.memo("shared nodes", lambda: shared_nodes(plan.exprs.values()))
+    literals = plan.memo("literal values", lambda: literal_values(plan, bindings.functions))
     deadline = deadline if deadline is not None else bindings.deadline
 
     def executor_for(data: pa.Table, table_name: str | None = None, **extra: Any) -> Executor:
+        if literals:
+            extra["precomputed"] = {**literals, **(extra.get("precomputed") or {})}
         return Executor(
             data,
             functions=bindings.functions,
@@ -299,6 +310,38 @@ def executors(bindings: Bindings[RelatedSource], deadline: Deadline | None = Non
         )
 
     return executor_for
+
+
+def literal_values(plan: CheckedProgram, functions: FunctionRegistry) -> dict[ast.Node, Value]:
+    """The Arrow value of every literal and list of literals of the plan:
+    they depend on nothing of an evaluation.  Left out: a timestamp without a
+    zone (a wall clock of the evaluation's time zone), and values that equal
+    others of another Arrow value (0.0 and -0.0, NaN, decimals of other
+    scales): the values are found by node equality."""
+
+    def fixed(node: ast.Node) -> bool:
+        if isinstance(node, ast.Literal):
+            value = node.value
+            if isinstance(value, float):
+                return math.isfinite(value) and value != 0.0
+            if isinstance(value, dt.datetime):
+                return value.tzinfo is not None
+            return value is None or isinstance(value, (bool, int, str, dt.date))
+        if isinstance(node, ast.DurationLiteral):
+            return True
+        return isinstance(node, ast.ListLiteral) and all(fixed(item) for item in node.items)
+
+    nodes = {n for expr in plan.exprs.values() for n in ast.walk(expr) if fixed(n)}
+    if not nodes:
+        return {}
+    blank = Executor(pa.table({"_": pa.nulls(1)}), functions=functions, as_of=dt.datetime.now(dt.UTC), params={})
+    values: dict[ast.Node, Value] = {}
+    for node in nodes:
+        try:
+            values[node] = blank.eval(node)
+        except SegqlError:  # left for the evaluation, which reports it with its position
+            continue
+    return values
 
 
 def evaluate_declarations(planned: CheckedProgram, executor: Executor) -> None:
@@ -353,15 +396,7 @@ def plain(table: pa.Table) -> pa.Table:
 
 def constant_value(executor_for: ExecutorFor) -> Callable[[ast.Node], pa.Scalar | None]:
     """The value of a constant expression (literals, parameters, as_of), or None."""
-    blank = executor_for(pa.table({"_": pa.nulls(1)}))
-
-    def value(node: ast.Node) -> pa.Scalar | None:
-        if not is_constant(node) or any(isinstance(n, ast.Func) for n in ast.walk(node)):
-            return None
-        result = blank.eval(node)
-        return result if isinstance(result, pa.Scalar) else None
-
-    return value
+    return constants(executor_for(pa.table({"_": pa.nulls(1)})))
 
 
 def parallel_slices(rows: int, planned: CheckedProgram, functions: FunctionRegistry, workers: int) -> int:
@@ -375,7 +410,8 @@ def parallel_slices(rows: int, planned: CheckedProgram, functions: FunctionRegis
         fn = functions.get(name)
         return fn is None or fn.population
 
-    return 1 if population_calls(planned, whole_population) else min(workers, rows // MIN_SLICE_ROWS)
+    calls = planned.memo("population calls", lambda: population_calls(planned, whole_population))
+    return 1 if calls else min(workers, rows // MIN_SLICE_ROWS)
 
 
 def concatenate_rows(parts: list[Value], lengths: list[int]) -> Value:

@@ -24,7 +24,7 @@ is involved, because it would change the population.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -33,7 +33,8 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
 from segql import ast
-from segql.engines.arrow.executor import decode
+from segql.check.constants import is_constant
+from segql.engines.arrow.executor import Executor, decode
 from segql.engines.arrow.related import scan_options
 from segql.engines.arrow.values import Value, is_scalar
 from segql.engines.base import DEFAULT_BATCH_ROWS as DEFAULT_BATCH_ROWS
@@ -72,7 +73,7 @@ class Source:
             except (pa.ArrowException, OSError) as exc:
                 raise DataError(f"could not open {path} as Parquet: {exc}") from None
         elif isinstance(data, pa.Table):
-            self._dataset = ds.dataset(data)
+            pass  # a dataset over it is made only if it is scanned (_scanned)
         elif isinstance(data, pa.RecordBatch):
             self._dataset = ds.dataset(pa.Table.from_batches([data]))
         elif isinstance(data, pa.RecordBatchReader):
@@ -92,30 +93,39 @@ class Source:
 
     @property
     def schema(self) -> pa.Schema:
+        if self.table is not None:
+            return self.table.schema
         return self._dataset.schema if self._dataset is not None else self._reader.schema  # type: ignore[union-attr]
 
     @property
     def rereadable(self) -> bool:
-        return self._dataset is not None
+        return self._dataset is not None or self.table is not None
+
+    def _scanned(self) -> ds.Dataset | None:
+        """The dataset to scan (over a table in memory: made when first needed)."""
+        if self._dataset is None and self.table is not None:
+            self._dataset = ds.dataset(self.table)
+        return self._dataset
 
     def batches(
         self, columns: list[str], filter: ds.Expression | None = None, batch_rows: int = DEFAULT_BATCH_ROWS
     ) -> Iterator[pa.RecordBatch]:
-        if self._dataset is not None:
+        dataset = self._scanned()
+        if dataset is not None:
             try:
                 # Arrow's threaded scanner, and its default read-ahead (16 batches,
                 # 4 files), run far ahead of a consumer slower than the disk: on
                 # the 20M-row benchmark that held ~1 GB more.  One batch ahead
                 # was as fast there (benchmarks/streaming.py).  (With threads=2
                 # the threaded scan was also slower: docs/decisions.md 205.)
-                yield from self._dataset.to_batches(
+                yield from dataset.to_batches(
                     columns=columns,
                     filter=filter,
                     batch_size=batch_rows,
                     use_threads=False,
                     batch_readahead=1,
                     fragment_readahead=1,
-                    fragment_scan_options=scan_options(self._dataset),
+                    fragment_scan_options=scan_options(dataset),
                 )
             except (pa.ArrowException, OSError) as exc:
                 raise DataError(f"could not read the data: {exc}") from None
@@ -138,6 +148,28 @@ class Source:
                 ) from None
             taken += 1
             yield batch.select(columns) if columns else batch
+
+    def numbered(
+        self, columns: list[str], filter: ds.Expression | None = None, batch_rows: int = DEFAULT_BATCH_ROWS
+    ) -> Iterator[tuple[pa.RecordBatch, int]]:
+        """Each batch of ``batches``, with the row it starts at among the rows read."""
+        offset = 0
+        for batch in self.batches(columns, filter=filter, batch_rows=batch_rows):
+            yield batch, offset
+            offset += batch.num_rows
+
+    def count_rows(self, filter: ds.Expression, threads: bool = True) -> int:
+        """How many rows pass ``filter`` (Arrow counts them, on its threads
+        with ``threads``; the columns the filter does not test are not read,
+        and row groups whose statistics decide the filter are not read at all)."""
+        dataset = self._scanned()
+        assert dataset is not None
+        try:
+            return int(
+                dataset.count_rows(filter=filter, fragment_scan_options=scan_options(dataset), use_threads=threads)
+            )
+        except (pa.ArrowException, OSError) as exc:
+            raise DataError(f"could not read the data: {exc}") from None
 
 
 # ------------------------------------------------------------- pushdown
@@ -221,7 +253,15 @@ def _exact(node: ast.Node, schema: pa.Schema, constant: Constant) -> ds.Expressi
         values = [_scalar_for(constant(i), found[1]) for i in node.values.items]
         if not values or any(v is None for v in values):
             return None
-        return found[0].isin(pa.array([v.as_py() for v in values], type=found[1]))  # type: ignore[union-attr]
+        # NaN equals nothing in segql (an item NaN never matches), but the
+        # scan's isin matches NaN with NaN: such items are left out.
+        # And a null operand gives null (as segql's `null in [...]` is), not
+        # isin's false, so that `not (x in [...])` drops it: or-ed with the
+        # first item's comparison, which is null for a null operand and
+        # implied by the isin otherwise.
+        items = [v.as_py() for v in values]  # type: ignore[union-attr]
+        items = [v for v in items if not (isinstance(v, float) and v != v)]
+        return found[0].isin(pa.array(items, type=found[1])) | (found[0] == values[0])
     if isinstance(node, ast.IsNull):
         found = _field(node.operand, schema)
         if found is None:
@@ -231,6 +271,55 @@ def _exact(node: ast.Node, schema: pa.Schema, constant: Constant) -> ds.Expressi
     if found is not None and pa.types.is_boolean(found[1]):
         return found[0]
     return None
+
+
+def related_pushdown(
+    wheres: Sequence[ast.Node | None], table: str, schema: pa.Schema, constant: Constant
+) -> ds.Expression | None:
+    """A scan filter for related table ``table`` that keeps (at least) every
+    row one of the ``where`` filters of its aggregates keeps: ``count(orders
+    where ts >= -90d)`` reads only the last 90 days of orders (docs/decisions.md
+    212).  None when an aggregate has no ``where`` (it reads every row) or a
+    ``where`` has no part a scan can test."""
+    parts: list[ds.Expression] = []
+
+    def local(node: ast.Node) -> ast.Node:
+        # The table's columns as the scan's; the profile's out of its reach.
+        if isinstance(node, ast.Column) and node.table == table:
+            return attrs.evolve(node, table=None)
+        if isinstance(node, ast.Column) and node.table is None:
+            return attrs.evolve(node, table="\0profile")
+        return node
+
+    for where in wheres:
+        part = pushdown(ast.transform(where, local), schema, constant) if where is not None else None
+        if part is None:
+            return None
+        parts.append(part)
+    return combine(parts, "or")
+
+
+def combine(parts: Sequence[ds.Expression], op: str) -> ds.Expression | None:
+    """The scan filters ``parts`` joined by ``op`` ("and" | "or"); None for none."""
+    if not parts:
+        return None
+    out = parts[0]
+    for p in parts[1:]:
+        out = (out & p) if op == "and" else (out | p)
+    return out
+
+
+def constants(blank: Executor) -> Constant:
+    """The value of a constant expression (literals, parameters, as_of) by
+    ``blank`` (an executor over one row), or None."""
+
+    def value(node: ast.Node) -> pa.Scalar | None:
+        if not is_constant(node) or any(isinstance(n, ast.Func) for n in ast.walk(node)):
+            return None
+        result = blank.eval(node)
+        return result if isinstance(result, pa.Scalar) else None
+
+    return value
 
 
 # --------------------------------------------------------------- the loop

@@ -1,0 +1,222 @@
+"""End to end, as a user runs it: the segql CLI over Parquet files vs DuckDB SQL over the same files.
+
+    python benchmarks/end_to_end.py                        # 2M customers, 8M orders, 3 runs each
+    python benchmarks/end_to_end.py --customers 20000000   # the 20M-customer question (80M orders)
+    python benchmarks/end_to_end.py --customers 200000 --orders 800000 --runs 5
+
+The Parquet files are run.py's (generated once under benchmarks/data/).  A
+file of four segments -- three over the profiles, one an orders aggregate --
+is asked two questions, each in a fresh process, ``--runs`` times (after
+the start-up alone: ``segql --version`` vs ``python -c "import duckdb"``):
+
+1. the segments' sizes: ``segql count FILE.segql --data customers.parquet
+   --related orders=orders.parquet --key customer_id --format json`` vs
+   ``python -c`` running DuckDB's ``SELECT count(*) FILTER (WHERE …) …`` over
+   ``read_parquet`` (the orders aggregated in a subquery, left-joined on the key;
+   amounts summed with ``fsum``, correctly rounded like segql's sums);
+2. the membership table to a file: ``segql run … -o out.parquet`` vs DuckDB's
+   ``COPY (SELECT customer_id, <flags> …) TO 'out.parquet'``.
+
+Reported per question: the median wall time of the process (start to exit,
+interpreter start-up and imports included, as a user waits for them) and the
+median of its peak resident memory (``ru_maxrss`` of the process, as GNU
+``/usr/bin/time -f %M`` reports it), and the ratios segql / DuckDB.  The sizes (parsed from segql's
+JSON) and the files' flag totals must agree, or the benchmark fails (exit 1).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+sys.path.insert(0, str(Path(__file__).parent))
+from queries import NOW
+from run import data_folder, exit_status, load_data
+
+AS_OF = "2026-11-01T00:00:00Z"
+TIME = "/usr/bin/time"
+SEGMENTS = {
+    "recent_big": (
+        "last_login >= -30d and amount_spent > 800",
+        f"last_login >= {NOW} - INTERVAL 30 DAY AND amount_spent > 800",
+    ),
+    "young_dach": ('country in ["DE", "PL", "CZ"] and age < 30', "country IN ('DE', 'PL', 'CZ') AND age < 30"),
+    "gmail_subscribed": (
+        'email ends with "@gmail.com" and is_subscribed',
+        "ends_with(email, '@gmail.com') AND is_subscribed",
+    ),
+    "active_buyers": (
+        "count(orders where ts >= -30d) >= 2 and sum(orders.amount where ts >= -90d) > 200",
+        "COALESCE(a.n30, 0) >= 2 AND COALESCE(a.s90, 0) > 200",
+    ),
+}
+SEGQL_FILE = "".join(f"segment {name} = {source}\n" for name, (source, _) in SEGMENTS.items())
+
+
+def duckdb_from(customers: Path, orders: Path) -> str:
+    """The FROM clause: the profiles left-joined with the orders aggregated per customer."""
+    return f"""
+    FROM read_parquet('{customers}') c LEFT JOIN (
+        SELECT customer_id,
+               count(*) FILTER (WHERE ts >= {NOW} - INTERVAL 30 DAY) AS n30,
+               fsum(amount) AS s90
+        FROM read_parquet('{orders}')
+        WHERE ts >= {NOW} - INTERVAL 90 DAY
+        GROUP BY customer_id) a ON a.customer_id = c.customer_id"""
+
+
+def duckdb_code(sql: str, fetch: bool) -> str:
+    """The ``python -c`` program running ``sql`` on DuckDB (printing the first row as JSON when ``fetch``)."""
+    lines = ["import duckdb, json", "con = duckdb.connect()", "con.execute(\"SET TimeZone='UTC'\")"]
+    lines.append('con.execute("SET enable_progress_bar = false")')  # it would print to stdout
+    lines.append(f"row = con.execute({sql!r}).fetchone()" if fetch else f"con.execute({sql!r})")
+    if fetch:
+        lines.append("print(json.dumps([int(v) for v in row]))")
+    return "\n".join(lines)
+
+
+def segql_command() -> list[str]:
+    """The installed console script next to this interpreter, or ``python -m segql``."""
+    script = Path(sys.executable).with_name("segql")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "segql"]
+
+
+def timed(command: list[str]) -> tuple[float, float, str]:
+    """Run ``command`` in a fresh process: (wall seconds, peak RSS MB, stdout).
+
+    The peak is GNU time's ``%M`` (its child's ``ru_maxrss`` from ``wait4``):
+    a child forked from this process would count this process's own memory
+    at the fork in its ``ru_maxrss``, so /usr/bin/time, a small process, forks it."""
+    with tempfile.TemporaryFile() as out, tempfile.NamedTemporaryFile(suffix=".time") as report:
+        start = time.perf_counter()
+        done = subprocess.run(
+            [TIME, "-f", "%M", "-o", report.name, *command], stdout=out, stderr=subprocess.PIPE, check=False
+        )
+        seconds = time.perf_counter() - start
+        if done.returncode != 0:
+            raise RuntimeError(f"{' '.join(command[:3])} … failed ({done.returncode}):\n{done.stderr.decode()}")
+        out.seek(0)
+        peak_kb = int(Path(report.name).read_text().split()[-1])
+        return seconds, peak_kb / 1024, out.read().decode()
+
+
+def measure(command: list[str], runs: int) -> tuple[float, float, str]:
+    """Median wall seconds and median peak MB over ``runs`` fresh processes; the last run's stdout."""
+    results = [timed(command) for _ in range(runs)]
+    return (
+        statistics.median(r[0] for r in results),
+        statistics.median(r[1] for r in results),
+        results[-1][2],
+    )
+
+
+def flag_totals(path: Path) -> list[int]:
+    table = pq.read_table(path, columns=list(SEGMENTS))
+    return [int(pc.sum(table.column(name)).as_py() or 0) for name in SEGMENTS]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--customers", type=int, default=2_000_000)
+    parser.add_argument("--orders", type=int, help="default: 4 per customer")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--runs", type=int, default=3, help="fresh processes per measurement (median)")
+    args = parser.parse_args(argv)
+    if not Path(TIME).exists():
+        print("needs GNU time (/usr/bin/time) for the peak memory", file=sys.stderr)
+        return 2
+    orders_n = args.orders if args.orders is not None else 4 * args.customers
+
+    load_data(args.customers, orders_n, args.seed)  # generates the Parquet files once
+    folder = data_folder()
+    customers = folder / f"customers_{args.customers}_{args.seed}.parquet"
+    orders = folder / f"orders_{orders_n}_{args.customers}_{args.seed}.parquet"
+    work = Path(tempfile.mkdtemp(prefix="segql_e2e_"))
+    try:
+        segql_file = work / "segments.segql"
+        segql_file.write_text(SEGQL_FILE, encoding="utf-8")
+        common = [
+            "--data",
+            str(customers),
+            "--related",
+            f"orders={orders}",
+            "--key",
+            "customer_id",
+            "--as-of",
+            AS_OF,
+            "--quiet",
+        ]
+        source = duckdb_from(customers, orders)
+        sizes_sql = (
+            "SELECT "
+            + ", ".join(f"count(*) FILTER (WHERE {sql}) AS {name}" for name, (_, sql) in SEGMENTS.items())
+            + source
+        )
+        flags = ", ".join(f"COALESCE({sql}, false) AS {name}" for name, (_, sql) in SEGMENTS.items())
+        segql_out, duck_out = work / "segql.parquet", work / "duckdb.parquet"
+        copy_sql = f"COPY (SELECT c.customer_id, {flags} {source}) TO '{duck_out}' (FORMAT parquet)"
+        tasks: dict[str, tuple[list[str], list[str]]] = {
+            # What every command pays before reading a byte: the interpreter and the imports.
+            "start-up": (
+                [*segql_command(), "--version"],
+                [sys.executable, "-c", "import duckdb; duckdb.connect()"],
+            ),
+            "count (4 segments)": (
+                [*segql_command(), "count", str(segql_file), *common, "--format", "json"],
+                [sys.executable, "-c", duckdb_code(sizes_sql, fetch=True)],
+            ),
+            "run -o out.parquet": (
+                [*segql_command(), "run", str(segql_file), *common, "-o", str(segql_out)],
+                [sys.executable, "-c", duckdb_code(copy_sql, fetch=False)],
+            ),
+        }
+        print(
+            f"data: {customers.name} ({pq.ParquetFile(customers).metadata.num_rows:,} rows), "
+            f"{orders.name} ({pq.ParquetFile(orders).metadata.num_rows:,} rows); median of {args.runs} fresh "
+            f"processes; {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}"
+        )
+        header = (
+            f"{'task':<20} {'segql s':>8} {'duckdb s':>9} {'wall ratio':>11} "
+            f"{'segql MB':>9} {'duckdb MB':>10} {'memory ratio':>13}  answer"
+        )
+        print(header)
+        print("-" * len(header))
+        failed = False
+        for name, (segql_cmd, duck_cmd) in tasks.items():
+            s_wall, s_mb, s_out = measure(segql_cmd, args.runs)
+            d_wall, d_mb, d_out = measure(duck_cmd, args.runs)
+            if name == "start-up":
+                answers: list[Any] = [None, None]
+            elif name.startswith("count"):
+                answers = [list(json.loads(s_out)["segments"].values()), json.loads(d_out.strip().splitlines()[-1])]
+            else:
+                answers = [flag_totals(segql_out), flag_totals(duck_out)]
+            same = answers[0] == answers[1]
+            failed = failed or not same
+            note = ("" if answers[0] is None else f"sizes {answers[0]}") + (
+                "" if same else f"  MISMATCH: duckdb {answers[1]}"
+            )
+            print(
+                f"{name:<20} {s_wall:8.2f} {d_wall:9.2f} {s_wall / d_wall:11.2f} "
+                f"{s_mb:9.0f} {d_mb:10.0f} {s_mb / d_mb:13.2f}  {note}",
+                flush=True,
+            )
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return exit_status(failed, "segql and DuckDB disagree")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

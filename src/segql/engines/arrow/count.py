@@ -1,0 +1,284 @@
+"""Counts and member ids without the output table (``Program.count``,
+``Program.members``, ``Program.counts`` and ``segql count``).
+
+Three things make these cheaper than ``evaluate``:
+
+* **only what is asked for**: the plan is cut down to the segments asked for
+  and the declarations they reference (:func:`needed_plan`), so the columns,
+  aggregates and sequences of the other segments and of the features are
+  never read nor computed;
+* **no output table**: a segment's membership is counted (or its key values
+  taken) straight from the executor's value, without assembling the key,
+  segment and feature columns with their metadata;
+* **pushdown**: over Parquet files and datasets the parts of a segment's
+  condition that a scan can test go into the scan (segql.engines.arrow.stream
+  ``pushdown``), so row groups their statistics rule out are not read; when
+  the whole segment is such a condition (:func:`exact_filter`) and nothing
+  else is needed, the count is the scan's count of filtered rows and no
+  segql kernel runs at all (docs/decisions.md 207).
+
+What cannot be streamed (population-level functions such as quantiles see
+every row; a one-shot RecordBatchReader with related tables) is read into
+memory first, only the needed columns, and evaluated whole.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+import attrs
+import pyarrow as pa
+import pyarrow.dataset as ds
+
+from segql import ast
+from segql.check import CheckedProgram
+from segql.engines.arrow.engine import (
+    ArrowEngine,
+    batch_related,
+    constant_value,
+    evaluate_declarations,
+    executors,
+    key_pass,
+)
+from segql.engines.arrow.keys import KeyIndex
+from segql.engines.arrow.parallel import Stoppable, ordered_map
+from segql.engines.arrow.related import RelatedSource
+from segql.engines.arrow.stream import Constant, Source, _exact, combine, population_calls, pushdown
+from segql.engines.arrow.values import Value, broadcast, decode, is_scalar
+from segql.engines.base import DEFAULT_BATCH_ROWS, Bindings
+
+ENGINE = ArrowEngine()
+
+
+def needed_plan(plan: CheckedProgram, names: Sequence[str]) -> CheckedProgram:
+    """``plan`` cut down to the declarations ``names`` and what they reference
+    (references that the optimizer did not inline), in evaluation order, with
+    the profile and related columns those read."""
+    keep: set[str] = set()
+    todo = list(names)
+    while todo:
+        name = todo.pop()
+        if name in keep:
+            continue
+        keep.add(name)
+        todo.extend(n.name for n in ast.walk(plan.exprs[name]) if isinstance(n, ast.Ref) and n.name in plan.exprs)
+    columns: set[str] = set()
+    related: dict[str, set[str]] = {}
+    for name in keep:
+        for node in ast.walk(plan.exprs[name]):
+            if isinstance(node, ast.Column):
+                if node.table is None:
+                    columns.add(node.name)
+                else:
+                    related.setdefault(node.table, set()).add(node.name)
+            elif isinstance(node, (ast.Aggregate, ast.SequenceStep)):
+                related.setdefault(node.table, set())
+    return attrs.evolve(
+        plan,
+        exprs={n: e for n, e in plan.exprs.items() if n in keep},
+        order=tuple(n for n in plan.order if n in keep),
+        segments=tuple(n for n in plan.segments if n in keep),
+        features=tuple(n for n in plan.features if n in keep),
+        kinds={n: k for n, k in plan.kinds.items() if n in keep},
+        columns=frozenset(c for c in plan.columns if c in columns),
+        related_columns={
+            t: frozenset(c for c in cs if c in related[t]) for t, cs in plan.related_columns.items() if t in related
+        },
+    )
+
+
+def exact_filter(node: ast.Node, schema: pa.Schema, constant: Constant) -> ds.Expression | None:
+    """A scan filter that keeps exactly the rows where ``node`` is true (false
+    and null both drop), or None when some part of ``node`` is not one the
+    scan can test exactly."""
+    if isinstance(node, (ast.And, ast.Or)):
+        parts = [exact_filter(operand, schema, constant) for operand in node.operands]
+        if any(p is None for p in parts):
+            return None
+        return combine([p for p in parts if p is not None], "and" if isinstance(node, ast.And) else "or")
+    if isinstance(node, ast.IsBool) and node.value is True and not node.negated:
+        return exact_filter(node.operand, schema, constant)
+    for leaf in ast.walk(node):
+        # Decimals against float constants: segql compares them as doubles,
+        # the scan in the decimal type (a constant rounded to the scale).
+        if isinstance(leaf, ast.Column) and leaf.table is None and leaf.name in schema.names:
+            dtype = schema.field(leaf.name).type
+            if pa.types.is_decimal(dtype) or (pa.types.is_dictionary(dtype) and pa.types.is_decimal(dtype.value_type)):
+                return None
+    return _exact(node, schema, constant)
+
+
+def count_of(value: Value, rows: int) -> int:
+    """How many rows a segment's membership (true/false, never null) holds."""
+    if is_scalar(value):
+        return rows if value.as_py() is True else 0
+    if isinstance(value, pa.ChunkedArray):
+        return sum(chunk.true_count for chunk in value.chunks)
+    return int(value.true_count)
+
+
+@attrs.frozen
+class Flags:
+    """One slice of rows: its size, each asked segment's membership, and the
+    key column when it was asked for."""
+
+    rows: int
+    members: dict[str, Value]
+    key: pa.ChunkedArray | None
+
+
+class FastPath:
+    """Counts, member keys and membership flags of some segments of a bound
+    plan, over a Source, without the output table."""
+
+    def __init__(self, source: Source, bindings: Bindings[RelatedSource], names: Sequence[str]) -> None:
+        self.source = source
+        self.names = list(names)
+        whole_plan = bindings.plan
+        planned = whole_plan.memo(("needed", tuple(names)), lambda: needed_plan(whole_plan, names))
+        self.bindings = attrs.evolve(bindings, plan=planned)
+        functions = bindings.functions
+        self.calls = planned.memo(
+            "population calls (streamed)",
+            lambda: population_calls(planned, lambda name: bool(functions.get(name).population)),  # type: ignore[union-attr]
+        )
+        self.related = bool(self.bindings.aggregates or self.bindings.sequences)
+        self.whole = source.table is not None or bool(self.calls) or (self.related and not source.rereadable)
+        """Evaluated in memory: a table, or what cannot be streamed."""
+
+    # ------------------------------------------------------------ filters
+    def scan_filter(self, exact: bool = False) -> ds.Expression | None:
+        """The filter pushed into the scan for the asked segments: rows some
+        segment may hold (or, with ``exact``, exactly the members of the one
+        segment), or None.  Never with population-level functions (the
+        population would change) nor for tables in memory."""
+        if self.whole or not self.source.rereadable:  # a reader is not filtered
+            return None
+        schema = self.source.schema
+        constant = constant_value(executors(self.bindings))
+        parts = []
+        for name in self.names:
+            expr = self.bindings.plan.exprs[name]
+            part = exact_filter(expr, schema, constant) if exact else pushdown(expr, schema, constant)
+            if part is None:
+                return None
+            parts.append(part)
+        if exact and len(parts) != 1:
+            return None
+        return combine(parts, "or")
+
+    def exact_scan(self) -> ds.Expression | None:
+        """The scan filter that selects exactly the one asked segment's
+        members, when there is one and nothing else is needed (no related
+        table, no population-level function, not a table in memory)."""
+        if len(self.names) != 1 or self.related or self.whole:
+            return None
+        return self.scan_filter(exact=True)
+
+    # ------------------------------------------------------------- results
+    def counts(self, batch_rows: int = DEFAULT_BATCH_ROWS) -> dict[str, int]:
+        """Each asked segment's member count."""
+        exact = self.exact_scan()
+        if exact is not None:
+            self.bindings.check_deadline()
+            return {self.names[0]: self.source.count_rows(exact, threads=self.bindings.workers > 1)}
+        totals = dict.fromkeys(self.names, 0)
+        for part in self.flags(batch_rows, self.scan_filter()):
+            for name in self.names:
+                totals[name] += count_of(part.members[name], part.rows)
+        return totals
+
+    def members(self, key: str, batch_rows: int = DEFAULT_BATCH_ROWS) -> pa.Array:
+        """The key values of the one asked segment's members, in data order."""
+        name = self.names[0]
+        dtype = self.source.schema.field(key).type
+        if pa.types.is_dictionary(dtype):
+            dtype = dtype.value_type
+        pieces: list[pa.Array] = []
+        exact = self.exact_scan()
+        if exact is not None:  # the scan selects the members: only the key is read with them
+            for batch in self.source.batches([key], filter=exact, batch_rows=batch_rows):
+                self.bindings.check_deadline()
+                pieces.extend(decode_chunks(pa.chunked_array([batch.column(0)]), dtype))
+            return pa.concat_arrays(pieces) if pieces else pa.array([], dtype)
+        for part in self.flags(batch_rows, self.scan_filter(), with_key=True):
+            assert part.key is not None
+            flag = part.members[name]
+            if is_scalar(flag):
+                chosen = part.key if flag.as_py() is True else part.key.slice(0, 0)
+            else:
+                chosen = part.key.filter(flag)
+            pieces.extend(decode_chunks(chosen, dtype))
+        return pa.concat_arrays(pieces) if pieces else pa.array([], dtype)
+
+    def flag_batches(self, batch_rows: int = DEFAULT_BATCH_ROWS) -> Iterator[pa.RecordBatch]:
+        """Every row's membership of the asked segments (bool columns), batch by batch."""
+        for part in self.flags(batch_rows, None):
+            if not self.names:  # only the number of rows
+                yield pa.record_batch([pa.nulls(part.rows)], names=["_"])
+                continue
+            columns = [broadcast(part.members[n], part.rows) for n in self.names]
+            yield from pa.Table.from_arrays(columns, names=self.names).to_batches()
+
+    # --------------------------------------------------------- evaluation
+    def columns(self, with_key: bool) -> list[str]:
+        key = self.bindings.key
+        wanted = set(self.bindings.plan.columns)
+        if key is not None and (with_key or self.related):
+            wanted.add(key)
+        return sorted(wanted)
+
+    def flags(self, batch_rows: int, scan: ds.Expression | None, with_key: bool = False) -> Iterator[Flags]:
+        if self.whole:
+            table = self.source.table
+            if table is None:  # only the needed columns, read whole
+                names = self.columns(with_key)
+                schema = pa.schema([self.source.schema.field(c) for c in names])
+                table = pa.Table.from_batches(list(self.source.batches(names, batch_rows=batch_rows)), schema=schema)
+            executor = ENGINE.run(table, self.bindings)
+            yield self._flags_of(table, executor.decl_values, with_key)
+            return
+        # Batches on up to `workers` threads, in order (as ArrowEngine.stream).
+        workers = self.bindings.workers
+        stop = Stoppable(self.bindings.deadline)
+        executor_for = executors(self.bindings, stop if workers > 1 else None)
+        index: KeyIndex | None = None
+        aggregate_values: dict[ast.Node, Value] = {}
+        if self.related:
+            index, aggregate_values = key_pass(self.source, self.bindings, batch_rows, executor_for)
+            stop.check()
+
+        def flags_of(item: tuple[pa.RecordBatch, int]) -> Flags:
+            batch, offset = item
+            table = pa.Table.from_batches([batch])
+            aggregates: dict[ast.Node, Value] = {}
+            if index is not None:
+                # Every row read (no scan filter): this batch's aggregates are
+                # the key pass's at its offset, else looked up by key.
+                aggregates = batch_related(index, aggregate_values, table, offset if scan is None else None)
+            part = executor_for(table, aggregates=aggregates)
+            evaluate_declarations(self.bindings.plan, part)
+            return self._flags_of(table, part.decl_values, with_key)
+
+        batches = self.source.numbered(self.columns(with_key), filter=scan, batch_rows=batch_rows)
+        for flags in ordered_map(flags_of, batches, workers, "segql-batch", stop):
+            stop.check()
+            yield flags
+
+    def _flags_of(self, table: pa.Table, values: dict[str, Value], with_key: bool) -> Flags:
+        key = self.bindings.key
+        return Flags(
+            rows=table.num_rows,
+            members={n: values[n] for n in self.names},
+            key=table.column(key) if with_key and key is not None else None,
+        )
+
+
+def decode_chunks(column: pa.ChunkedArray, dtype: pa.DataType) -> list[pa.Array]:
+    """The chunks of a key column as plain arrays of ``dtype`` (dictionaries decoded)."""
+    out = []
+    for chunk in column.chunks:
+        if pa.types.is_dictionary(chunk.type):
+            chunk = decode(chunk)
+        out.append(chunk if chunk.type == dtype else chunk.cast(dtype))
+    return out
