@@ -398,6 +398,13 @@ def test_only_the_key_and_referenced_columns_are_read(tmp_path, profile, orders,
         return original(self, columns, *args, **kwargs)
 
     monkeypatch.setattr(RelatedSource, "read", recording_read)
+    original_batches = RelatedSource.batches  # aggregates read batch by batch
+
+    def recording_batches(self, columns, *args, **kwargs):
+        reads.append(list(columns))
+        return original_batches(self, columns, *args, **kwargs)
+
+    monkeypatch.setattr(RelatedSource, "batches", recording_batches)
     path = tmp_path / "orders.parquet"
     pq.write_table(orders, path)
     for data in (orders, str(path), ds.dataset(path, format="parquet")):

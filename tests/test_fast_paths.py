@@ -276,14 +276,16 @@ def test_a_where_filter_is_pushed_into_the_related_scan(data: dict, monkeypatch:
     """``count(orders where ts >= -90d)`` reads only recent orders (a filter
     on the related scan); an aggregate without ``where`` reads them all."""
     reads: list[Any] = []
-    original = RelatedSource.read
+    original = RelatedSource.batches  # aggregates read a file batch by batch
 
-    def spy(self: RelatedSource, columns: list[str], filter: Any = None) -> pa.Table:
-        table = original(self, columns, filter)
-        reads.append((filter, table.num_rows))
-        return table
+    def spy(self: RelatedSource, columns: list[str], batch_rows: int, workers: int = 1, filter: Any = None) -> Any:
+        rows = 0
+        for table in original(self, columns, batch_rows, workers, filter):
+            rows += table.num_rows
+            yield table
+        reads.append((filter, rows))
 
-    monkeypatch.setattr(RelatedSource, "read", spy)
+    monkeypatch.setattr(RelatedSource, "batches", spy)
     condition, where = RELATED[0]
     program = program_for(condition)
     options = {"as_of": AS_OF, "key": "customer_id", "related": {"orders": data["orders_path"]}}

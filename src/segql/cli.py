@@ -234,6 +234,8 @@ def evaluation_options(args: argparse.Namespace, program: segql.Program) -> dict
     params = _check_params(args.param or [], program.params)
     if params:
         options["params"] = params
+    if getattr(args, "threads", None) is not None:
+        options["threads"] = args.threads
     return options
 
 
@@ -464,6 +466,7 @@ def run_on_spark(program: segql.Program, data: str, options: dict[str, Any]) -> 
             source = source.to_table()  # an Arrow IPC dataset
         return session.createDataFrame(source)
 
+    options.pop("threads", None)  # Spark schedules its own work
     try:
         related = {name: frame(source) for name, source in options.pop("related", {}).items()}
         with progress(f"evaluating {len(program.segments)} segments on Spark"):
@@ -1104,6 +1107,26 @@ def add_evaluation_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr (errors and warnings still show)")
 
 
+def thread_count(text: str) -> int:
+    """``--threads N``: a whole number ≥ 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number of threads ≥ 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of threads ≥ 1, got {value}")
+    return value
+
+
+def add_threads_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--threads",
+        type=thread_count,
+        metavar="N",
+        help="evaluate on at most N threads (default: one per core); the results are the same for every N",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="segql",
@@ -1142,6 +1165,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="arrow",
         help="arrow (in-process, default) or spark (a local Spark session; pip install 'segql[spark]')",
     )
+    add_threads_option(p)
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("count", help="segment sizes, shares and overlaps")
@@ -1159,6 +1183,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="OUT.png",
         help="also draw the sizes and the overlap heatmap (.png .svg .pdf; pip install 'segql[plot]')",
     )
+    add_threads_option(p)
     p.set_defaults(func=cmd_count)
 
     p = sub.add_parser("history", help="each segment's size at instants from --start every --every (a chart)")
@@ -1171,6 +1196,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("-o", "--output", metavar="OUT", help="write the sizes (.csv .parquet .arrow .jsonl)")
     p.add_argument("--format", choices=["pretty", "plain", "json", "csv"], help="stdout format (pretty: a chart)")
+    add_threads_option(p)
     p.set_defaults(func=cmd_history)
 
     p = sub.add_parser("changes", help="who entered and who exited each segment")
@@ -1184,6 +1210,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", metavar="OUT", help="write the changes (.parquet .csv .arrow .jsonl)")
     p.add_argument("--format", choices=["pretty", "plain", "json", "csv"], help="stdout format")
     p.add_argument("--limit", type=int, help="rows to print (default: 20 on a terminal, all otherwise)")
+    add_threads_option(p)
     p.set_defaults(func=cmd_changes)
 
     p = sub.add_parser("why", help="why one customer is (or is not) in a segment")

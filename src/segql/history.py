@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import datetime as dt
-import os
 import re
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -51,7 +50,7 @@ from segql.engines.arrow.aggregate import (
     _NumericView,
     _one_zero_one_nan,
     _value_codes,
-    compute_aggregates,
+    aggregate_tasks,
 )
 from segql.engines.arrow.engine import ArrowEngine, executors
 from segql.engines.arrow.executor import Executor, decode, is_true
@@ -297,8 +296,8 @@ def _read_tables(bindings: Bindings[RelatedSource], units: list[_Unit], index: K
     tables: dict[str, _Table] = {}
     for name in dict.fromkeys(f.table for u in units for f in u.filters):
         wanted = [key, *sorted(c for c in columns.get(name, frozenset()) if c != key)]
-        data = bindings.related[name].read(wanted)
-        positions = index.positions(normalize_key(data.column(key)))
+        data = bindings.related[name].read(wanted, threads=bindings.workers > 1)
+        positions = index.positions(normalize_key(data.column(key)), bindings.workers)
         rows = np.flatnonzero(positions >= 0)
         order = rows[np.argsort(positions[rows], kind="stable")]
         positions = positions[order]
@@ -333,8 +332,8 @@ def segment_counts(
         assert key is not None
         index = KeyIndex(key, normalize_key(table.column(key)))
         tables = _read_tables(bindings, units, index)
-    # The units are independent: one thread per core (Arrow and NumPy release the GIL).
-    with concurrent.futures.ThreadPoolExecutor(max_workers=min(os.cpu_count() or 1, 8)) as pool:
+    # The units are independent: `threads` of them at once (Arrow and NumPy release the GIL).
+    with concurrent.futures.ThreadPoolExecutor(max_workers=bindings.workers) as pool:
         yield from _counts(bindings, table, at, units, index, tables, pool)
 
 
@@ -364,7 +363,8 @@ def _counts(
                 on_table = {name: make(t.data, name) for name, t in tables.items()}
                 return _advance(unit, first, n, now, index, tables, on_table)
 
-            for unit, value in zip(units, pool.map(advance, units), strict=True):
+            mapped = pool.map(advance, units) if bindings.workers > 1 else map(advance, units)
+            for unit, value in zip(units, mapped, strict=True):
                 related[unit.node] = value
         executor = ENGINE.run(table, now, related=related)
         counts: dict[str, int] = {}
@@ -693,7 +693,7 @@ def _recompute(
     executor_for = executors(bindings)
     columns = dict(bindings.plan.related_columns)
     if isinstance(unit.node, ast.Aggregate):
-        values = compute_aggregates([unit.node], sub_index, sources, key, columns, executor_for)
-        return values[unit.node]
+        (task,) = aggregate_tasks([unit.node], sub_index, sources, key, columns, executor_for, bindings.workers)
+        return task()[unit.node]
     blank = executor_for(pa.table({"_": pa.nulls(1)}))
-    return compute_sequences([unit.node], sub_index, sources, key, executor_for, blank)[unit.node]
+    return compute_sequences([unit.node], sub_index, sources, key, executor_for, blank, bindings.workers)[unit.node]

@@ -29,7 +29,7 @@ from segql.engines.arrow.engine import ArrowEngine, sequence_why
 from segql.engines.arrow.executor import duration_parts
 from segql.engines.arrow.related import RelatedSource, check_key_types, open_related
 from segql.engines.arrow.stream import Source, StreamSummary
-from segql.engines.base import DEFAULT_BATCH_ROWS, Bindings, Deadline, QueryRequest, StreamRequest
+from segql.engines.base import DEFAULT_BATCH_ROWS, Bindings, Deadline, QueryRequest, StreamRequest, check_threads
 from segql.engines.sql.engine import SqlEngine
 from segql.engines.sql.writer import check_dialect
 from segql.errors import DataError, InternalError, LimitError, ParameterError, SegqlError
@@ -484,6 +484,7 @@ class Program:
         timeout: float | None = None,
         cancel: threading.Event | None = None,
         time_zone: str | None = None,
+        threads: int | None = None,
     ) -> pa.Table:
         """Evaluate every segment and feature over ``data``.
 
@@ -493,13 +494,16 @@ class Program:
         dataset is read batch by batch (only the columns the program uses),
         as ``stream`` reads it.  ``time_zone`` (an IANA name, default "UTC")
         makes every calendar notion local to that zone (LANGUAGE.md §9).
+        ``threads`` (every evaluating method has it): how many threads to
+        use, None (default) one per core, 1 a single thread; the
+        result is bit-identical for every value (docs/architecture.md).
         """
         with only_segql_errors(self.source, self.source_name):
             # A Parquet path or a dataset is streamed; anything else is read into a table.
             streamed = isinstance(data, (str, os.PathLike, ds.Dataset))
             source = Source(data if streamed else to_table(data))
             bindings = self._arrow_bindings(
-                source.schema, key, related, as_of, params, timeout, cancel, time_zone=time_zone
+                source.schema, key, related, as_of, params, timeout, cancel, time_zone=time_zone, threads=threads
             )
             return self._deep(lambda: ARROW.evaluate(source, bindings))
 
@@ -517,6 +521,7 @@ class Program:
         timeout: float | None = None,
         cancel: threading.Event | None = None,
         time_zone: str | None = None,
+        threads: int | None = None,
     ) -> pa.Table:
         """Each segment's size at the instants ``start``, ``start + every``, …
         up to ``as_of`` (default now), as ``evaluate`` as of each instant
@@ -536,7 +541,7 @@ class Program:
             streamed = isinstance(data, (str, os.PathLike, ds.Dataset))
             source = Source(data if streamed else to_table(data))
             bindings = self._arrow_bindings(
-                source.schema, key, related, end, params, timeout, cancel, time_zone=time_zone
+                source.schema, key, related, end, params, timeout, cancel, time_zone=time_zone, threads=threads
             )
             at = instants(first, step, end, bindings.time_zone)
             table = source.table
@@ -618,6 +623,7 @@ class Program:
         timeout: float | None = None,
         cancel: threading.Event | None = None,
         time_zone: str | None = None,
+        threads: int | None = None,
     ) -> pa.RecordBatchReader:
         """Evaluate batch by batch (see segql.engines.arrow.stream): ``data`` may be a Parquet
         path, a pyarrow dataset, a table or a RecordBatchReader.  Returns a
@@ -627,7 +633,7 @@ class Program:
             options = dict(
                 key=key, related=related, as_of=as_of, params=params, members_of=members_of, time_zone=time_zone
             )
-            return self._deep(lambda: self._stream(data, batch_rows, timeout, cancel, **options)[0])
+            return self._deep(lambda: self._stream(data, batch_rows, timeout, cancel, threads=threads, **options)[0])
 
     def evaluate_to_parquet(
         self,
@@ -643,6 +649,7 @@ class Program:
         timeout: float | None = None,
         cancel: threading.Event | None = None,
         time_zone: str | None = None,
+        threads: int | None = None,
     ) -> StreamSummary:
         """Stream ``data`` through the program into a Parquet file (the
         options of ``stream``); returns what was read and written.  The file
@@ -664,7 +671,9 @@ class Program:
             options = dict(
                 key=key, related=related, as_of=as_of, params=params, members_of=members_of, time_zone=time_zone
             )
-            reader, counts = self._deep(lambda: self._stream(data, batch_rows, timeout, cancel, **options))
+            reader, counts = self._deep(
+                lambda: self._stream(data, batch_rows, timeout, cancel, threads=threads, **options)
+            )
             try:
                 with atomic_output(target) as temporary, pq.ParquetWriter(temporary, reader.schema) as writer:
                     for batch in reader:
@@ -688,6 +697,7 @@ class Program:
         timeout: float | None = None,
         cancel: threading.Event | None = None,
         batch_rows: int = DEFAULT_BATCH_ROWS,
+        threads: int | None = None,
     ) -> pa.Table:
         """Who entered and who exited each segment (LANGUAGE.md §10): a table
         of the key, ``segment`` and ``change`` ("entered" | "exited"), one row
@@ -702,6 +712,7 @@ class Program:
         tables may be Parquet paths."""
         with only_segql_errors(self.source, self.source_name):
             deadline = make_deadline(timeout, cancel)
+            check_threads(threads)
 
             def results(rows: Any, instant: dt.datetime, seconds: float | None) -> pa.RecordBatchReader:
                 return self.stream(
@@ -714,6 +725,7 @@ class Program:
                     batch_rows=batch_rows,
                     timeout=seconds,
                     cancel=cancel,
+                    threads=threads,
                 )
 
             evaluations = Evaluations(tuple(self.segments), tuple(self.features), results)
@@ -735,6 +747,7 @@ class Program:
         cancel: threading.Event | None = None,
         time_zone: str | None = None,
         batch_rows: int = DEFAULT_BATCH_ROWS,
+        threads: int | None = None,
     ) -> pa.Table:
         """Exclusive allocation: each row goes to the first segment of
         ``priority`` (segment names, most important first) it is a member of.
@@ -753,6 +766,7 @@ class Program:
                 batch_rows=batch_rows,
                 timeout=timeout,
                 cancel=cancel,
+                threads=threads,
             )
             return self._deep(lambda: allocation_table(reader, names, key))
 
@@ -770,6 +784,7 @@ class Program:
         timeout: float | None = None,
         cancel: threading.Event | None = None,
         batch_rows: int = DEFAULT_BATCH_ROWS,
+        threads: int | None = None,
     ) -> Counts:
         """Each segment's size and share, the customers in every pair of
         segments, and with ``priority`` (segment names, most important first)
@@ -784,7 +799,7 @@ class Program:
             counted = [n for n in self.segments if n in names or (order is not None and n in order)]
             # Only the counted segments' membership, no output table (segql.engines.arrow.count).
             options = dict(key=key, related=related, as_of=as_of, params=params, time_zone=time_zone)
-            fast = self._fast_path(data, counted, options, timeout, cancel, None)
+            fast = self._fast_path(data, counted, options, timeout, cancel, threads)
             counts = self._deep(lambda: tally(fast.flag_batches(batch_rows), counted, order))
             at = {n: i for i, n in enumerate(counted)}
             descriptions = self.descriptions
@@ -882,11 +897,8 @@ class Program:
         source = Source(data)
         key, related, as_of, params = options["key"], options["related"], options["as_of"], options["params"]
         bindings = self._arrow_bindings(
-            source.schema, key, related, as_of, params, timeout, cancel, time_zone=options["time_zone"]
+            source.schema, key, related, as_of, params, timeout, cancel, time_zone=options["time_zone"], threads=threads
         )
-        if threads is not None and "threads" in attrs.fields_dict(Bindings):
-            more: dict[str, Any] = {"threads": threads}  # Bindings.threads: wired at merge (issue 21)
-            bindings = attrs.evolve(bindings, **more)
         return FastPath(source, bindings, names)
 
     def attrition(
@@ -902,6 +914,7 @@ class Program:
         timeout: float | None = None,
         cancel: threading.Event | None = None,
         batch_rows: int = DEFAULT_BATCH_ROWS,
+        threads: int | None = None,
     ) -> Attrition:
         """How many customers pass each clause of a segment's top-level
         ``and`` chain, in the order written, cumulatively: step k counts the
@@ -919,7 +932,7 @@ class Program:
             if not isinstance(data, (str, os.PathLike, ds.Dataset, pa.RecordBatchReader)):
                 data = to_table(data)
             # The program itself is checked first: its errors point into its own source.
-            self._arrow_bindings(Source(data).schema, key, related, as_of, params, time_zone=time_zone)
+            self._arrow_bindings(Source(data).schema, key, related, as_of, params, time_zone=time_zone, threads=threads)
             taken = [*self.segments, *self.features, *self._param_decls]
             plan = attrition_plan(self.source, self.tree, names, taken)
             # Each clause is a copy of a part of the source: twice the limits is room enough.
@@ -931,7 +944,7 @@ class Program:
                 max_aggregates=self.limits.max_aggregates * 2,
                 max_cost=None,
             )
-            options = dict(key=key, related=related, as_of=as_of, params=params, time_zone=time_zone)
+            options = dict(key=key, related=related, as_of=as_of, params=params, time_zone=time_zone, threads=threads)
             try:
                 derived = Program(
                     plan.source, host=self.host, limits=limits, source_name=self.source_name, optimize=bool(self.passes)
@@ -966,10 +979,11 @@ class Program:
         params: Mapping[str, Any] | None,
         members_of: str | None,
         time_zone: str | None,
+        threads: int | None = None,
     ) -> tuple[pa.RecordBatchReader, dict[str, Any]]:
         source = Source(data)
         bindings = self._arrow_bindings(
-            source.schema, key, related, as_of, params, timeout, cancel, time_zone=time_zone
+            source.schema, key, related, as_of, params, timeout, cancel, time_zone=time_zone, threads=threads
         )
         members = None
         if members_of is not None:
@@ -1003,6 +1017,7 @@ class Program:
         cancel: threading.Event | None = None,
         explanation: bool = False,
         time_zone: str | None = None,
+        threads: int | None = None,
     ) -> Bindings[R]:
         """Everything an engine needs to evaluate this program over data of
         ``schema`` (a pyarrow schema, or a table) (segql.engines.base): the
@@ -1011,7 +1026,7 @@ class Program:
         the checked key, the related tables (as the engine holds them) and
         their schemas (by default each one's ``schema``), the deadline, and
         the plan for these schemas (with ``explanation``, references are not
-        inlined, for ``why``).  Bad input raises SegqlError."""
+        inlined, for ``why``), and ``threads`` (an int ≥ 1 or None).  Bad input raises SegqlError."""
         with only_segql_errors(self.source, self.source_name):
             instant = resolve_as_of(as_of)
             zone_name = check_time_zone(time_zone)
@@ -1027,6 +1042,7 @@ class Program:
                 lambda: self._bind(schema, key, related_schemas, params, explanation, zone_name)
             )
             deadline = make_deadline(timeout, cancel)
+            workers = check_threads(threads)
             return Bindings(
                 plan=planned,
                 functions=self.host.functions,
@@ -1040,6 +1056,7 @@ class Program:
                 deadline=deadline,
                 time_zone=zone_name,
                 depth=self.depth,
+                threads=workers,
                 audit={
                     "segql.version": __version__,
                     "segql.as_of": instant.isoformat(),
@@ -1069,6 +1086,7 @@ class Program:
         cancel: threading.Event | None = None,
         explanation: bool = False,
         time_zone: str | None = None,
+        threads: int | None = None,
     ) -> Bindings[RelatedSource]:
         """The bindings of an Arrow evaluation: the instant and the time zone,
         then the related tables opened (files are not read yet), then
@@ -1086,6 +1104,7 @@ class Program:
             cancel=cancel,
             explanation=explanation,
             time_zone=time_zone,
+            threads=threads,
         )
 
     def _bind(

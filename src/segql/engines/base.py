@@ -22,6 +22,9 @@ The engines (docs/architecture.md, "Engines"):
 from __future__ import annotations
 
 import datetime as dt
+import operator
+import os
+import reprlib
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -72,6 +75,33 @@ class Deadline:
             raise CancelledError("evaluation ran past its deadline")
 
 
+def check_threads(threads: Any) -> int | None:
+    """``threads`` as the API takes it: an int ≥ 1, or None (one per core);
+    anything else is a ParameterError."""
+    if threads is None:
+        return None
+    try:
+        if isinstance(threads, bool):
+            raise TypeError
+        count: int = operator.index(threads)
+    except TypeError:
+        raise ParameterError(
+            f"threads must be a whole number ≥ 1 (or None: one per core), "
+            f"not {type(threads).__name__} {reprlib.repr(threads)}",
+            hint="e.g. threads=4; threads=1 evaluates on one thread",
+        ) from None
+    if count < 1:
+        raise ParameterError(
+            f"threads must be ≥ 1, not {count}", hint="threads=None uses every core; threads=1 one thread"
+        )
+    return count
+
+
+def resolve_threads(threads: int | None) -> int:
+    """The number of threads ``threads`` stands for (None: one per core)."""
+    return threads if threads is not None else max(1, os.cpu_count() or 1)
+
+
 @attrs.frozen(kw_only=True)
 class Bindings(Generic[R_co]):
     """One evaluation, bound: everything an engine needs, made once by
@@ -108,10 +138,20 @@ class Bindings(Generic[R_co]):
     audit: Mapping[str, str] = attrs.field(factory=dict)
     """Metadata every result carries (segql.version, segql.as_of,
     segql.program_sha256, segql.packs)."""
+    threads: int | None = None
+    """How many threads the Arrow engine may use at once (None: one per core,
+    ``os.cpu_count()``; 1: the caller's thread only).  Results are
+    bit-identical for every value (docs/architecture.md, "Parallelism");
+    the SQL and Spark engines ignore it."""
 
     def check_deadline(self) -> None:
         if self.deadline is not None:
             self.deadline.check()
+
+    @property
+    def workers(self) -> int:
+        """``threads``, with None resolved to the number of cores."""
+        return resolve_threads(self.threads)
 
     @property
     def aggregates(self) -> list[ast.Aggregate]:

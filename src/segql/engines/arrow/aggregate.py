@@ -3,13 +3,19 @@ pass and aligned to the profile rows.
 
 For each related table:
 
-1. read only the key and the columns the program's aggregates use;
+1. read only the key and the columns the program's aggregates use, a file
+   in batches of ``RELATED_BATCH_ROWS`` (a table in memory, or any table
+   when a population-level function is used: one batch); steps 2-4 run batch by batch, up to ``threads``
+   batches at once, and keep only the rows that can matter; a file's scan
+   leaves out rows no aggregate's ``where`` can keep (``related_pushdown``,
+   docs/decisions.md 212; not with a population-level function);
 2. evaluate every aggregate's ``where`` filter, value and ``by`` expression on
    the related rows with the ordinary executor (same ``as_of`` and parameters);
 3. when every aggregate of the table has a ``where`` filter, keep only rows some
    filter accepts *before* looking up keys and grouping;
 4. map the surviving rows to profile positions with the :class:`KeyIndex`
-   (rows with null or unknown keys drop out);
+   (rows with null or unknown keys drop out); the batches' rows, in the
+   table's order, are exactly those one batch of the whole table gives;
 5. reduce each aggregate by its spec's reducer (:mod:`segql.aggregates`, found
    in the executor's registry), given a :class:`Groups`; the built-ins reduce
    over the positions with NumPy (``bincount``,
@@ -33,8 +39,10 @@ after every number, -0.0 before 0.0), so the row order of the table never does.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import functools
+from collections.abc import Callable, Iterator, Sequence
 
+import attrs
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -43,39 +51,69 @@ from segql import ast
 from segql.engines.arrow.exactsum import group_fsum, group_int_sum_rounded
 from segql.engines.arrow.executor import Executor, decode, is_true
 from segql.engines.arrow.keys import KeyIndex
+from segql.engines.arrow.parallel import ordered_map, run_all
 from segql.engines.arrow.related import RelatedSource, normalize_key
 from segql.engines.arrow.stream import constants, related_pushdown
 from segql.engines.arrow.values import decimal_to_float64
 from segql.errors import EvaluationError
-from segql.registry import AggregateSpec
+from segql.registry import AggregateSpec, FunctionRegistry
 
 _INT_SUM_SAFE = float(2**62)
 
 
-def compute_aggregates(
+def aggregate_tasks(
     aggregates: Sequence[ast.Aggregate],
     index: KeyIndex,
     sources: dict[str, RelatedSource],
     key: str,
     columns: dict[str, frozenset[str]],
     make_executor: Callable[[pa.Table, str], Executor],
-) -> dict[ast.Aggregate, pa.Array]:
-    """The value of every aggregate for every profile row."""
+    workers: int = 1,
+) -> list[Callable[[], dict[ast.Aggregate, pa.Array]]]:
+    """One independent task per related table, computing the value of each
+    of its aggregates for every profile row (a task may use ``workers``
+    threads for its own parts: key lookups, reductions)."""
     by_table: dict[str, list[ast.Aggregate]] = {}
     for agg in aggregates:
         group = by_table.setdefault(agg.table, [])
         if agg not in group:
             group.append(agg)
-    results: dict[ast.Aggregate, pa.Array] = {}
-    for table_name, group in by_table.items():
+
+    def task(table_name: str, group: list[ast.Aggregate]) -> dict[ast.Aggregate, pa.Array]:
         wanted = [key, *sorted(c for c in columns.get(table_name, frozenset()) if c != key)]
-        # Rows no aggregate's `where` can keep are not read (a superset is).
-        constant = constants(make_executor(pa.table({"_": pa.nulls(1)}), table_name))
-        scan = related_pushdown([a.where for a in group], table_name, sources[table_name].schema, constant)
-        data = sources[table_name].read(wanted, scan)
-        executor = make_executor(data, table_name)
-        results.update(_table_aggregates(group, data.column(key), index, executor))
-    return results
+        source = sources[table_name]
+        blank = make_executor(pa.table({"_": pa.nulls(1)}), table_name)
+        if _population_level(group, blank.functions):
+            # A population-level function sees every related row at once
+            # (nor is any filter pushed: the population would change).
+            batches: Iterator[pa.Table] = iter([source.read(wanted, threads=workers > 1)])
+        else:
+            # Rows no aggregate's `where` can keep are not read (a superset is).
+            scan = related_pushdown([a.where for a in group], table_name, source.schema, constants(blank))
+            batches = source.batches(wanted, RELATED_BATCH_ROWS, workers, scan)
+
+        def rows_of(data: pa.Table) -> _Rows:
+            return _matched_rows(group, data, key, index, make_executor(data, table_name), workers)
+
+        found = list(ordered_map(rows_of, batches, workers, "segql-related"))
+        return _reduce_all(group, _Rows.concatenate(found, len(group)), index.num_rows, blank, workers)
+
+    return [functools.partial(task, name, group) for name, group in by_table.items()]
+
+
+RELATED_BATCH_ROWS = 1 << 20
+"""Related rows read and filtered at a time (each batch on a thread)."""
+
+
+def _population_level(group: list[ast.Aggregate], functions: FunctionRegistry) -> bool:
+    for agg in group:
+        for part in (agg.where, agg.value, agg.by):
+            for node in ast.walk(part) if part is not None else ():
+                if isinstance(node, ast.Func):
+                    fn = functions.get(node.name)
+                    if fn is None or fn.population:
+                        return True
+    return False
 
 
 def _filter(value: pa.ChunkedArray | pa.Scalar, rows: int) -> pa.ChunkedArray:
@@ -85,15 +123,47 @@ def _filter(value: pa.ChunkedArray | pa.Scalar, rows: int) -> pa.ChunkedArray:
     return is_true(value)
 
 
-def _table_aggregates(
-    group: list[ast.Aggregate],
-    raw_keys: pa.ChunkedArray,
-    index: KeyIndex,
-    executor: Executor,
-) -> dict[ast.Aggregate, pa.Array]:
-    total = len(raw_keys)
+@attrs.frozen
+class _Rows:
+    """The related rows of one batch that can matter, with a profile:
+    their profile positions, and for each aggregate of the table its
+    ``where`` (as a mask of these rows, or None), value and ``by``."""
+
+    positions: np.ndarray
+    masks: list[np.ndarray | None]
+    values: list[pa.Array | None]
+    bys: list[pa.Array | None]
+
+    @classmethod
+    def concatenate(cls, parts: list[_Rows], aggregates: int) -> _Rows:
+        """The rows of every batch, in the table's order: what one batch of
+        the whole table gives."""
+        if len(parts) == 1:
+            return parts[0]
+
+        def arrays(pieces: list[pa.Array | None]) -> pa.Array | None:
+            present = [p for p in pieces if p is not None]
+            return pa.concat_arrays(present) if present else None
+
+        def masks(pieces: list[np.ndarray | None]) -> np.ndarray | None:
+            present = [p for p in pieces if p is not None]
+            return np.concatenate(present) if present else None
+
+        return cls(
+            np.concatenate([p.positions for p in parts]),
+            [masks([p.masks[i] for p in parts]) for i in range(aggregates)],
+            [arrays([p.values[i] for p in parts]) for i in range(aggregates)],
+            [arrays([p.bys[i] for p in parts]) for i in range(aggregates)],
+        )
+
+
+def _matched_rows(
+    group: list[ast.Aggregate], data: pa.Table, key: str, index: KeyIndex, executor: Executor, workers: int
+) -> _Rows:
+    """Steps 2-4 of the module's docstring for one batch of a related table."""
+    total = data.num_rows
     wheres = [_filter(executor.eval(a.where), total) if a.where is not None else None for a in group]
-    keys = normalize_key(raw_keys)
+    keys = normalize_key(data.column(key))
     candidate_rows: np.ndarray | None = None
     if all(w is not None for w in wheres):
         # Every aggregate filters: rows no filter keeps cannot matter.
@@ -104,29 +174,53 @@ def _table_aggregates(
         if pc.sum(keep_any).as_py() != total:
             candidate_rows = pc.indices_nonzero(keep_any).to_numpy().astype(np.int64)
             keys = pc.take(keys, candidate_rows)
-    positions = index.positions(keys)
+    positions = index.positions(keys, workers)
     matched = positions >= 0
     row_indices: pa.Array | None = None  # None: every row read, in order (no copies)
     if candidate_rows is not None or not matched.all():
         rows = np.flatnonzero(matched) if candidate_rows is None else candidate_rows[matched]
         row_indices = pa.array(rows)
         positions = positions[matched]
-    groups = Groups(index.num_rows, positions)
-    results: dict[ast.Aggregate, pa.Array] = {}
-    for agg, where in zip(group, wheres):
+    masks: list[np.ndarray | None] = []
+    values: list[pa.Array | None] = []
+    bys: list[pa.Array | None] = []
+    for agg, where in zip(group, wheres, strict=True):
         mask = None
         if where is not None:
             kept = where if row_indices is None else pc.take(where, row_indices)
             mask = np.asarray(kept.to_numpy(zero_copy_only=False), dtype=bool)
-        value = None
-        if agg.value is not None:
-            value = _take(executor.eval(agg.value), row_indices, total)
-        by = _take(executor.eval(agg.by), row_indices, total) if agg.by is not None else None
-        try:
-            results[agg] = groups.reduce(agg, mask, value, by, executor.functions.aggregate(agg.func))
-        except OverflowError:
-            raise EvaluationError(f"integer overflow in {agg.func}({agg.table} …)", span=agg.span) from None
-    return results
+        masks.append(mask)
+        values.append(_take(executor.eval(agg.value), row_indices, total) if agg.value is not None else None)
+        bys.append(_take(executor.eval(agg.by), row_indices, total) if agg.by is not None else None)
+    return _Rows(positions, masks, values, bys)
+
+
+def _reduce_all(
+    group: list[ast.Aggregate], rows: _Rows, profiles: int, executor: Executor, workers: int
+) -> dict[ast.Aggregate, pa.Array]:
+    """Step 5: every aggregate's reduction, as independent tasks, one per
+    (value, where), so a sum and an avg of the same values add them once."""
+    groups = Groups(profiles, rows.positions)
+    shared: dict[tuple[ast.Node | None, ast.Node | None], list[int]] = {}
+    for i, agg in enumerate(group):
+        shared.setdefault((agg.value, agg.where), []).append(i)
+
+    def reduce(indices: list[int]) -> list[pa.Array]:
+        out = []
+        for i in indices:
+            agg = group[i]
+            spec = executor.functions.aggregate(agg.func)
+            try:
+                out.append(groups.reduce(agg, rows.masks[i], rows.values[i], rows.bys[i], spec))
+            except OverflowError:
+                raise EvaluationError(f"integer overflow in {agg.func}({agg.table} …)", span=agg.span) from None
+        return out
+
+    tasks = [functools.partial(reduce, indices) for indices in shared.values()]
+    results: dict[ast.Aggregate, pa.Array] = {}
+    for indices, values in zip(shared.values(), run_all(tasks, workers, "segql-reduce"), strict=True):
+        results.update((group[i], value) for i, value in zip(indices, values, strict=True))
+    return {agg: results[agg] for agg in group}
 
 
 def _take(value: pa.ChunkedArray | pa.Scalar, rows: pa.Array | None, total: int) -> pa.Array:

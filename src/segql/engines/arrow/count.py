@@ -28,20 +28,21 @@ from collections.abc import Iterator, Sequence
 
 import attrs
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
 from segql import ast
 from segql.check import CheckedProgram
 from segql.engines.arrow.engine import (
     ArrowEngine,
+    batch_related,
     constant_value,
     evaluate_declarations,
     executors,
-    related_values,
+    key_pass,
 )
 from segql.engines.arrow.keys import KeyIndex
-from segql.engines.arrow.related import RelatedSource, normalize_key
+from segql.engines.arrow.parallel import Stoppable, ordered_map
+from segql.engines.arrow.related import RelatedSource
 from segql.engines.arrow.stream import Constant, Source, _exact, combine, population_calls, pushdown
 from segql.engines.arrow.values import Value, broadcast, decode, is_scalar
 from segql.engines.base import DEFAULT_BATCH_ROWS, Bindings
@@ -180,7 +181,7 @@ class FastPath:
         exact = self.exact_scan()
         if exact is not None:
             self.bindings.check_deadline()
-            return {self.names[0]: self.source.count_rows(exact)}
+            return {self.names[0]: self.source.count_rows(exact, threads=self.bindings.workers > 1)}
         totals = dict.fromkeys(self.names, 0)
         for part in self.flags(batch_rows, self.scan_filter()):
             for name in self.names:
@@ -228,7 +229,6 @@ class FastPath:
         return sorted(wanted)
 
     def flags(self, batch_rows: int, scan: ds.Expression | None, with_key: bool = False) -> Iterator[Flags]:
-        key = self.bindings.key
         if self.whole:
             table = self.source.table
             if table is None:  # only the needed columns, read whole
@@ -238,31 +238,32 @@ class FastPath:
             executor = ENGINE.run(table, self.bindings)
             yield self._flags_of(table, executor.decl_values, with_key)
             return
-        executor_for = executors(self.bindings)
+        # Batches on up to `workers` threads, in order (as ArrowEngine.stream).
+        workers = self.bindings.workers
+        stop = Stoppable(self.bindings.deadline)
+        executor_for = executors(self.bindings, stop if workers > 1 else None)
         index: KeyIndex | None = None
         aggregate_values: dict[ast.Node, Value] = {}
         if self.related:
-            assert key is not None
-            keys = [b.column(key) for b in self.source.batches([key], batch_rows=batch_rows)]
-            index = KeyIndex(key, normalize_key(pa.chunked_array(keys, type=self.source.schema.field(key).type)))
-            aggregate_values = related_values(self.bindings, index, executor_for)
-        offset = 0
-        for batch in self.source.batches(self.columns(with_key), filter=scan, batch_rows=batch_rows):
+            index, aggregate_values = key_pass(self.source, self.bindings, batch_rows, executor_for)
+            stop.check()
+
+        def flags_of(item: tuple[pa.RecordBatch, int]) -> Flags:
+            batch, offset = item
             table = pa.Table.from_batches([batch])
             aggregates: dict[ast.Node, Value] = {}
-            if index is not None and scan is None:
-                # Every row, in the order of the key pass: the aggregates of
-                # this batch are the next rows of theirs (no lookups, no copies).
-                rows = table.num_rows
-                aggregates = {n: v if is_scalar(v) else v.slice(offset, rows) for n, v in aggregate_values.items()}
-            elif index is not None:
-                assert key is not None
-                positions = pa.array(index.positions(normalize_key(table.column(key))))
-                aggregates = {n: v if is_scalar(v) else pc.take(v, positions) for n, v in aggregate_values.items()}
-            offset += table.num_rows
+            if index is not None:
+                # Every row read (no scan filter): this batch's aggregates are
+                # the key pass's at its offset, else looked up by key.
+                aggregates = batch_related(index, aggregate_values, table, offset if scan is None else None)
             part = executor_for(table, aggregates=aggregates)
             evaluate_declarations(self.bindings.plan, part)
-            yield self._flags_of(table, part.decl_values, with_key)
+            return self._flags_of(table, part.decl_values, with_key)
+
+        batches = self.source.numbered(self.columns(with_key), filter=scan, batch_rows=batch_rows)
+        for flags in ordered_map(flags_of, batches, workers, "segql-batch", stop):
+            stop.check()
+            yield flags
 
     def _flags_of(self, table: pa.Table, values: dict[str, Value], with_key: bool) -> Flags:
         key = self.bindings.key

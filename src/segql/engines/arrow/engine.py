@@ -10,11 +10,10 @@ memory (segql.engines.arrow.stream).  Both read only ``Bindings``.
 
 from __future__ import annotations
 
-import concurrent.futures
 import datetime as dt
+import functools
 import itertools
 import math
-import os
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
@@ -23,21 +22,24 @@ import pyarrow.compute as pc
 
 from segql import ast
 from segql.check import CheckedProgram
-from segql.engines.arrow.aggregate import compute_aggregates
+from segql.engines.arrow.aggregate import aggregate_tasks
 from segql.engines.arrow.executor import Executor, shared_nodes
 from segql.engines.arrow.keys import KeyIndex
+from segql.engines.arrow.parallel import Stoppable, ordered_map, run_all
 from segql.engines.arrow.related import RelatedSource, normalize_key
 from segql.engines.arrow.sequence import TableSteps, compute_sequences, read_steps, within_micros
 from segql.engines.arrow.sequence import explain as explain_sequence
 from segql.engines.arrow.stream import Source, constants, population_calls, pushdown
 from segql.engines.arrow.values import Value, broadcast, is_scalar
-from segql.engines.base import Bindings, Engine, Streamed, StreamRequest
+from segql.engines.base import Bindings, Deadline, Engine, Streamed, StreamRequest
 from segql.errors import DataError, SegqlError
 from segql.explain import show
 from segql.registry import FunctionRegistry
 
 PARALLEL_MIN_ROWS = 200_000
 """Below this many rows a single slice is faster than threads."""
+MIN_SLICE_ROWS = 50_000
+"""Row slices evaluated in parallel have at least this many rows."""
 
 ExecutorFor = Callable[..., Executor]
 """``executor_for(table, table_name=None, **extra)``: an executor over ``table``
@@ -80,7 +82,8 @@ class ArrowEngine(Engine[Source, pa.Table, RelatedSource]):
             index = KeyIndex(key, normalize_key(table.column(key)))
             aggregate_values = related_values(bindings, index, executor_for)
         executor = executor_for(table, aggregates=aggregate_values)
-        slices = parallel_slices(table.num_rows, planned, bindings.functions) if parallel else 1
+        workers = bindings.workers if parallel else 1
+        slices = parallel_slices(table.num_rows, planned, bindings.functions, workers)
         if slices == 1:
             evaluate_declarations(planned, executor)
             return executor
@@ -96,8 +99,7 @@ class ArrowEngine(Engine[Source, pa.Table, RelatedSource]):
             evaluate_declarations(planned, part)
             return part.decl_values
 
-        with concurrent.futures.ThreadPoolExecutor(max_workers=slices, thread_name_prefix="segql-slice") as pool:
-            parts = list(pool.map(lambda b: run_slice(*b), bounds))
+        parts = run_all([functools.partial(run_slice, start, stop) for start, stop in bounds], slices, "segql-slice")
         lengths = [stop - start for start, stop in bounds]
         for name in planned.order:
             executor.decl_values[name] = concatenate_rows([p[name] for p in parts], lengths)
@@ -110,7 +112,11 @@ class ArrowEngine(Engine[Source, pa.Table, RelatedSource]):
         The caller guards the reading (only SegqlError, room on the stack)."""
         source, planned, key = data, bindings.plan, bindings.key
         batch_rows, members = request.batch_rows, request.members_of
-        executor_for = executors(bindings)
+        workers = bindings.workers
+        # Batches are evaluated on up to `workers` threads, in order; closing
+        # the stream trips `stop`, so workers on batches nobody reads stop.
+        stop = Stoppable(bindings.deadline)
+        executor_for = executors(bindings, stop if workers > 1 else None)
         related = bool(bindings.aggregates or bindings.sequences)
         calls = population_calls(planned, lambda name: bool(bindings.functions.get(name).population))  # type: ignore[union-attr]
         columns = sorted(set(planned.columns) | ({key} if key else set()))
@@ -123,20 +129,13 @@ class ArrowEngine(Engine[Source, pa.Table, RelatedSource]):
         index: KeyIndex | None = None
         aggregate_values: dict[ast.Node, Value] = {}
         if related:
-            assert key is not None
-            keys = [batch.column(key) for batch in source.batches([key], batch_rows=batch_rows)]
-            all_keys = pa.chunked_array(keys, type=source.schema.field(key).type)
-            index = KeyIndex(key, normalize_key(all_keys))
-            aggregate_values = related_values(bindings, index, executor_for)
+            index, aggregate_values = key_pass(source, bindings, batch_rows, executor_for)
+            stop.check()
 
-        def batch_executor(table: pa.Table, extra: Mapping[ast.Node, Value] | None = None) -> Executor:
-            aggregates: dict[ast.Node, Value] = {}
-            if index is not None:
-                assert key is not None
-                positions = pa.array(index.positions(normalize_key(table.column(key))))
-                aggregates = {
-                    node: v if is_scalar(v) else pc.take(v, positions) for node, v in aggregate_values.items()
-                }
+        def batch_executor(
+            table: pa.Table, extra: Mapping[ast.Node, Value] | None = None, offset: int | None = None
+        ) -> Executor:
+            aggregates = batch_related(index, aggregate_values, table, offset) if index is not None else {}
             return executor_for(table, aggregates=aggregates, precomputed=extra)
 
         whole: dict[ast.Node, Value] = {}
@@ -145,12 +144,18 @@ class ArrowEngine(Engine[Source, pa.Table, RelatedSource]):
             # over all batches, run them once, slice their results per batch.
             parts: dict[ast.Node, list[pa.ChunkedArray]] = {a: [] for c in calls for a in c.args}
             total = 0
-            for batch in source.batches(columns, batch_rows=batch_rows):
+
+            def arguments(item: tuple[pa.RecordBatch, int]) -> tuple[int, list[pa.ChunkedArray]]:
+                batch, offset = item
                 table = pa.Table.from_batches([batch])
-                part = batch_executor(table)
-                for arg in parts:
-                    parts[arg].append(broadcast(part.eval(arg), table.num_rows))
-                total += table.num_rows
+                part = batch_executor(table, offset=offset)
+                return table.num_rows, [broadcast(part.eval(arg), table.num_rows) for arg in parts]
+
+            batches = source.numbered(columns, batch_rows=batch_rows)
+            for rows, values in ordered_map(arguments, batches, workers, "segql-batch", stop):
+                for arg, value in zip(parts, values, strict=True):
+                    parts[arg].append(value)
+                total += rows
             known = {arg: pa.chunked_array([c for p in pieces for c in p.chunks]) for arg, pieces in parts.items()}
             population = executor_for(pa.table({"_": pa.nulls(total)}), precomputed=known)
             whole = {call: population.eval(call) for call in calls}
@@ -164,23 +169,24 @@ class ArrowEngine(Engine[Source, pa.Table, RelatedSource]):
             "filter": str(pushed) if pushed is not None else None,
         }
 
-        def evaluate_batch(table: pa.Table, offset: int) -> pa.Table:
+        def evaluate_batch(item: tuple[pa.RecordBatch, int]) -> tuple[int, pa.Table]:
+            batch, offset = item
+            table = pa.Table.from_batches([batch])
             extra = {call: value.slice(offset, table.num_rows) for call, value in whole.items()}
-            part = batch_executor(table, extra)
+            part = batch_executor(table, extra, offset if pushed is None else None)
             evaluate_declarations(planned, part)
             out = output_table(table, bindings, part.decl_values)
-            return out.filter(out.column(members)) if members is not None else out
+            out = out.filter(out.column(members)) if members is not None else out
+            return table.num_rows, plain(out)
 
         def results() -> Iterator[pa.RecordBatch]:
-            offset = 0
-            for batch in source.batches(columns, filter=pushed, batch_rows=batch_rows):
-                table = pa.Table.from_batches([batch])
-                out = evaluate_batch(table, offset)
-                counts["read"] += table.num_rows
+            batches = source.numbered(columns, filter=pushed, batch_rows=batch_rows)
+            for rows, out in ordered_map(evaluate_batch, batches, workers, "segql-batch", stop):
+                counts["read"] += rows
                 counts["written"] += out.num_rows
                 counts["batches"] += 1
-                offset += table.num_rows
-                yield from plain(out).to_batches()
+                stop.check()  # cancelled or past the deadline: not even the batches already evaluated
+                yield from out.to_batches()
 
         stream = results()
         first = next(stream, None)
@@ -192,6 +198,35 @@ class ArrowEngine(Engine[Source, pa.Table, RelatedSource]):
             schema = plain(output_table(empty, bindings, part.decl_values)).schema
             return Streamed(schema, iter(()), counts)
         return Streamed(first.schema, itertools.chain([first], stream), counts)
+
+
+def key_pass(
+    source: Source, bindings: Bindings[RelatedSource], batch_rows: int, executor_for: ExecutorFor
+) -> tuple[KeyIndex, dict[ast.Node, Value]]:
+    """The first pass of a stream with related tables: the key column (only
+    it) read batch by batch into a KeyIndex, and the value of every aggregate
+    and sequence for every profile row, in the key column's order."""
+    key = bindings.key
+    assert key is not None  # the checker rejects related tables without a key
+    keys = [batch.column(key) for batch in source.batches([key], batch_rows=batch_rows)]
+    index = KeyIndex(key, normalize_key(pa.chunked_array(keys, type=source.schema.field(key).type)))
+    return index, related_values(bindings, index, executor_for)
+
+
+def batch_related(
+    index: KeyIndex, values: Mapping[ast.Node, Value], table: pa.Table, offset: int | None
+) -> dict[ast.Node, Value]:
+    """``values`` (one per row of the key pass, see ``key_pass``) for the rows
+    of one batch ``table``: when the batch's keys are the key pass's rows at
+    ``offset`` (every row read, in order; keys are unique), their slice (no
+    lookup, no copy); otherwise (a filtered scan, ``offset`` None) looked up
+    by key."""
+    rows = table.num_rows
+    keys = normalize_key(table.column(index.key_name))
+    if offset is not None and index.keys.slice(offset, rows).equals(keys):
+        return {node: v if is_scalar(v) else v.slice(offset, rows) for node, v in values.items()}
+    positions = pa.array(index.positions(keys, workers=1))
+    return {node: v if is_scalar(v) else pc.take(v, positions) for node, v in values.items()}
 
 
 def related_values(
@@ -209,11 +244,20 @@ def related_values(
         wanted = [key, *sorted(c for c in columns.get(name, frozenset()) if c != key)]
         sources[name] = RelatedSource(name, table=sources[name].read(wanted))
     values: dict[ast.Node, Value] = {}
+    # Aggregates and sequences are independent: on threads (each its own executors).
+    tasks: list[Callable[[], Mapping[Any, Value]]] = []
     if aggregates:
-        values.update(compute_aggregates(aggregates, index, sources, key, columns, executor_for).items())
+        workers = bindings.workers
+        tasks.extend(aggregate_tasks(aggregates, index, sources, key, columns, executor_for, workers))
     if sequences:
-        blank = executor_for(pa.table({"_": pa.nulls(1)}))
-        values.update(compute_sequences(sequences, index, sources, key, executor_for, blank).items())
+
+        def sequence_values() -> Mapping[Any, Value]:
+            blank = executor_for(pa.table({"_": pa.nulls(1)}))
+            return compute_sequences(sequences, index, sources, key, executor_for, blank, bindings.workers)
+
+        tasks.append(sequence_values)
+    for found in run_all(tasks, bindings.workers, "segql-related"):
+        values.update(found)
     return values
 
 
@@ -240,13 +284,15 @@ def sequence_why(bindings: Bindings[RelatedSource], table: pa.Table, row: int) -
     return why
 
 
-def executors(bindings: Bindings[RelatedSource]) -> ExecutorFor:
+def executors(bindings: Bindings[RelatedSource], deadline: Deadline | None = None) -> ExecutorFor:
     """A maker of executors with the bindings' functions, instant, time zone,
-    parameters and deadline; the plan's shared nodes are memoised over the
-    profile table, and its literals are converted to Arrow once per plan."""
+    parameters and deadline (or ``deadline``); the plan's shared nodes are
+    memoised over the profile table, and its literals are converted to Arrow
+    once per plan."""
     plan = bindings.plan
     shared = plan.memo("shared nodes", lambda: shared_nodes(plan.exprs.values()))
     literals = plan.memo("literal values", lambda: literal_values(plan, bindings.functions))
+    deadline = deadline if deadline is not None else bindings.deadline
 
     def executor_for(data: pa.Table, table_name: str | None = None, **extra: Any) -> Executor:
         if literals:
@@ -256,7 +302,7 @@ def executors(bindings: Bindings[RelatedSource]) -> ExecutorFor:
             functions=bindings.functions,
             as_of=bindings.as_of,
             params=bindings.params,
-            deadline=bindings.deadline,
+            deadline=deadline,
             table_name=table_name,
             shared=shared if table_name is None else None,
             time_zone=bindings.time_zone,
@@ -353,13 +399,11 @@ def constant_value(executor_for: ExecutorFor) -> Callable[[ast.Node], pa.Scalar 
     return constants(executor_for(pa.table({"_": pa.nulls(1)})))
 
 
-def parallel_slices(rows: int, planned: CheckedProgram, functions: FunctionRegistry) -> int:
-    """How many row slices to evaluate at once: one per core for large tables,
-    one if any function needs the whole population (quantiles, ranks)."""
-    if rows < PARALLEL_MIN_ROWS:  # first: os.cpu_count() costs tens of µs
-        return 1
-    cores = os.cpu_count() or 1
-    if cores < 2:
+def parallel_slices(rows: int, planned: CheckedProgram, functions: FunctionRegistry, workers: int) -> int:
+    """How many row slices to evaluate at once: one per thread for large
+    tables (each of at least MIN_SLICE_ROWS rows), one if any function needs
+    the whole population (quantiles, ranks)."""
+    if workers < 2 or rows < PARALLEL_MIN_ROWS:
         return 1
 
     def whole_population(name: str) -> bool:
@@ -367,7 +411,7 @@ def parallel_slices(rows: int, planned: CheckedProgram, functions: FunctionRegis
         return fn is None or fn.population
 
     calls = planned.memo("population calls", lambda: population_calls(planned, whole_population))
-    return 1 if calls else min(cores, 8)
+    return 1 if calls else min(workers, rows // MIN_SLICE_ROWS)
 
 
 def concatenate_rows(parts: list[Value], lengths: list[int]) -> Value:

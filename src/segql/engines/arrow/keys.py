@@ -15,16 +15,21 @@ Two strategies:
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from segql.engines.arrow.parallel import run_all
 from segql.errors import DataError
 
 # A direct-address table may be this many times larger than the profile count
 # (plus a constant for small tables): 4 bytes per slot.
 DENSE_FACTOR = 4
 DENSE_SLACK = 1 << 20
+PARALLEL_LOOKUP_ROWS = 1 << 20
+"""Related keys per part when looked up on several threads."""
 
 
 class KeyIndex:
@@ -33,6 +38,7 @@ class KeyIndex:
         self.keys = keys
         self.num_rows = len(keys)
         self._slots: np.ndarray | None = None
+        self._value_set: pa.Array | None = None
         self._base = 0
         if pa.types.is_integer(keys.type) and self._try_dense():
             return
@@ -83,8 +89,21 @@ class KeyIndex:
         )
 
     # --------------------------------------------------------------- lookups
-    def positions(self, related_keys: pa.ChunkedArray | pa.Array) -> np.ndarray:
-        """Profile row of each related key (int64; -1 for null or unknown keys)."""
+    def positions(self, related_keys: pa.ChunkedArray | pa.Array, workers: int = 1) -> np.ndarray:
+        """Profile row of each related key (int64; -1 for null or unknown
+        keys); many keys are looked up in parts on up to ``workers`` threads
+        (the lookups release the GIL), each part exactly as on one thread."""
+        rows = len(related_keys)
+        # (Dense only: a hashed lookup builds its hash table once per call.)
+        parts = min(workers, rows // PARALLEL_LOOKUP_ROWS) if self._slots is not None else 1
+        if parts < 2:
+            return self._positions(related_keys)
+        bounds = [rows * i // parts for i in range(parts + 1)]
+        pieces = [related_keys.slice(bounds[i], bounds[i + 1] - bounds[i]) for i in range(parts)]
+        tasks = [functools.partial(self._positions, piece) for piece in pieces]
+        return np.concatenate(run_all(tasks, parts, "segql-keys"))
+
+    def _positions(self, related_keys: pa.ChunkedArray | pa.Array) -> np.ndarray:
         if self._slots is not None:
             if not pa.types.is_integer(related_keys.type):  # pragma: no cover - key types are checked first
                 raise DataError("related keys must have the profile key's type")
@@ -101,7 +120,9 @@ class KeyIndex:
             result = np.full(len(values), -1, dtype=np.int64)
             result[inside] = self._slots[values[inside] - self._base]
             return result
-        found = pc.index_in(related_keys, value_set=self.keys.combine_chunks(), skip_nulls=True)
+        if self._value_set is None:  # (two threads may both combine: the same array)
+            self._value_set = self.keys.combine_chunks()
+        found = pc.index_in(related_keys, value_set=self._value_set, skip_nulls=True)
         return np.asarray(pc.fill_null(found, -1).to_numpy(zero_copy_only=False), dtype=np.int64)
 
     @property

@@ -9,6 +9,7 @@ only for the columns the program needs.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from typing import Any
 
 import pyarrow as pa
@@ -36,26 +37,65 @@ class RelatedSource:
         assert self._dataset is not None
         return self._dataset.schema
 
-    def read(self, columns: list[str], filter: pc.Expression | None = None) -> pa.Table:
-        """The table restricted to ``columns`` (and, for datasets, to ``filter``)."""
+    def read(self, columns: list[str], filter: pc.Expression | None = None, threads: bool = True) -> pa.Table:
+        """The table restricted to ``columns`` (and, for datasets, to
+        ``filter``); ``threads``: a file is decoded on Arrow's thread pool."""
         if self._table is not None:
             return self._table.select(columns)
         assert self._dataset is not None
         try:
             # Without pre-buffering for local files (as the profile scan,
             # segql.engines.arrow.stream): faster, and it holds less.
-            options = ds.ParquetFragmentScanOptions(pre_buffer=False) if _local_parquet(self._dataset) else None
-            return self._dataset.to_table(columns=columns, filter=filter, fragment_scan_options=options)
+            return self._dataset.to_table(
+                columns=columns, filter=filter, use_threads=threads, fragment_scan_options=scan_options(self._dataset)
+            )
+        except (pa.ArrowException, OSError) as exc:
+            raise DataError(f"could not read related table {self.name}: {exc}") from None
+
+    def batches(
+        self, columns: list[str], batch_rows: int, workers: int = 1, filter: pc.Expression | None = None
+    ) -> Iterator[pa.Table]:
+        """The table restricted to ``columns`` (and, for datasets, to
+        ``filter``): a table in memory as one batch, a file ``batch_rows``
+        rows at a time (at least one batch, maybe empty), decoded on Arrow's
+        threads when ``workers`` > 1, one batch ahead."""
+        if self._table is not None:  # in memory already: one batch (measured faster than slices)
+            yield self._table.select(columns)
+            return
+        assert self._dataset is not None
+        try:
+            scanned = self._dataset.to_batches(
+                columns=columns,
+                filter=filter,
+                batch_size=batch_rows,
+                use_threads=workers > 1,
+                batch_readahead=1,
+                fragment_readahead=1,
+                fragment_scan_options=scan_options(self._dataset),
+            )
+            empty = True
+            for batch in scanned:
+                empty = False
+                yield pa.Table.from_batches([batch])
+            if empty:
+                yield self._dataset.schema.empty_table().select(columns)
         except (pa.ArrowException, OSError) as exc:
             raise DataError(f"could not read related table {self.name}: {exc}") from None
 
 
-def _local_parquet(dataset: ds.Dataset) -> bool:
-    return (
+def scan_options(dataset: ds.Dataset) -> ds.FragmentScanOptions | None:
+    """Local Parquet files are read without Arrow's pre-buffering: it keeps
+    the coalesced reads of a file until the file ends, so memory grew with the
+    size of one file (a 20M-row file: 581 MB read with it, 231 MB and 4x
+    faster without; docs/decisions.md rule 156).  Remote file systems keep it
+    (it saves round trips there)."""
+    if (
         isinstance(dataset, ds.FileSystemDataset)
         and isinstance(dataset.format, ds.ParquetFileFormat)
         and isinstance(dataset.filesystem, pafs.LocalFileSystem)
-    )
+    ):
+        return ds.ParquetFragmentScanOptions(pre_buffer=False)
+    return None
 
 
 def open_related(name: Any, data: Any) -> RelatedSource:

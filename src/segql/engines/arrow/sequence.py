@@ -110,6 +110,7 @@ def read_steps(
     sources: dict[str, RelatedSource],
     key: str,
     make_executor: MakeExecutor,
+    workers: int | None = None,
 ) -> dict[str, TableSteps]:
     """Every table the sequences read, once, with the filters of all their steps."""
     by_table: dict[str, list[ast.SequenceStep]] = {}
@@ -121,12 +122,13 @@ def read_steps(
     tables: dict[str, TableSteps] = {}
     for name, steps in by_table.items():
         wanted = [key, *sorted(c for c in columns_of(steps) if c != key)]
-        data = sources[name].read(wanted)
+        data = sources[name].read(wanted, threads=workers != 1)
         executor = make_executor(data, name)
         rows = data.num_rows
         times = read_times(executor.eval(_time_of(steps[0])), rows, steps[0])
         wheres = {step: _truth(executor.eval(step.where), rows) if step.where is not None else None for step in steps}
-        positions = index.positions(normalize_key(data.column(key))) if rows else np.zeros(0, dtype=np.int64)
+        keys = normalize_key(data.column(key))
+        positions = index.positions(keys, workers or os.cpu_count() or 1) if rows else np.zeros(0, dtype=np.int64)
         everywhere = np.ones(rows, dtype=bool)
         tables[name] = TableSteps(
             name=name,
@@ -508,16 +510,17 @@ PARALLEL_CUSTOMER_ROWS = 1 << 21
 """From this many rows, customers are split into ranges computed on several threads."""
 
 
-def members(rows: StepRows, profiles: int) -> np.ndarray:
+def members(rows: StepRows, profiles: int, workers: int | None = None) -> np.ndarray:
     """Whether each profile position is in the sequence (bool, never null).
 
     Customers' chains are independent: for many rows, the customers are split
     into one range of positions per core (at most 4), and each range's rows
     are sorted and chained on its own thread (NumPy releases the GIL), with
-    no merge afterwards."""
-    parts = min(os.cpu_count() or 1, 4)
+    no merge afterwards.  ``workers``: at most this many threads (None: one
+    per core)."""
+    parts = min(workers or os.cpu_count() or 1, 4)
     if parts < 2 or profiles < parts or len(rows.positions) < PARALLEL_CUSTOMER_ROWS:
-        return _members(rows, profiles)
+        return _members(rows, profiles, parallel=parts > 1)
     bounds = [profiles * i // parts for i in range(parts + 1)]
     part_of = np.searchsorted(np.array(bounds[1:-1], dtype=rows.positions.dtype), rows.positions, side="right")
 
@@ -551,17 +554,18 @@ def compute_sequences(
     key: str,
     make_executor: MakeExecutor,
     blank: Executor,
+    workers: int | None = None,
 ) -> dict[ast.Sequence, pa.Array]:
     """The value of every sequence for every profile row (``blank`` evaluates
-    the constant ``within``)."""
+    the constant ``within``), on up to ``workers`` threads (None: one per core)."""
     unique = list(dict.fromkeys(sequences))
-    tables = read_steps(unique, index, sources, key, make_executor)
+    tables = read_steps(unique, index, sources, key, make_executor, workers)
     results: dict[ast.Sequence, pa.Array] = {}
     for node in unique:
         if blank.deadline is not None:
             blank.deadline.check()
         rows = step_rows(node, tables, within_micros(node, blank), blank.zone)
-        results[node] = pa.array(members(rows, index.num_rows), type=pa.bool_())
+        results[node] = pa.array(members(rows, index.num_rows, workers), type=pa.bool_())
     return results
 
 

@@ -31,11 +31,11 @@ import attrs
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
-import pyarrow.fs as pafs
 
 from segql import ast
 from segql.check.constants import is_constant
 from segql.engines.arrow.executor import Executor, decode
+from segql.engines.arrow.related import scan_options
 from segql.engines.arrow.values import Value, is_scalar
 from segql.engines.base import DEFAULT_BATCH_ROWS as DEFAULT_BATCH_ROWS
 from segql.errors import DataError, SegqlError
@@ -116,7 +116,8 @@ class Source:
                 # Arrow's threaded scanner, and its default read-ahead (16 batches,
                 # 4 files), run far ahead of a consumer slower than the disk: on
                 # the 20M-row benchmark that held ~1 GB more.  One batch ahead
-                # was as fast there (benchmarks/streaming.py).
+                # was as fast there (benchmarks/streaming.py).  (With threads=2
+                # the threaded scan was also slower: docs/decisions.md 205.)
                 yield from dataset.to_batches(
                     columns=columns,
                     filter=filter,
@@ -124,7 +125,7 @@ class Source:
                     use_threads=False,
                     batch_readahead=1,
                     fragment_readahead=1,
-                    fragment_scan_options=_scan_options(dataset),
+                    fragment_scan_options=scan_options(dataset),
                 )
             except (pa.ArrowException, OSError) as exc:
                 raise DataError(f"could not read the data: {exc}") from None
@@ -148,31 +149,27 @@ class Source:
             taken += 1
             yield batch.select(columns) if columns else batch
 
-    def count_rows(self, filter: ds.Expression) -> int:
-        """How many rows pass ``filter`` (Arrow counts them; the columns the
-        filter does not test are not read, and row groups whose statistics
-        decide the filter are not read at all)."""
+    def numbered(
+        self, columns: list[str], filter: ds.Expression | None = None, batch_rows: int = DEFAULT_BATCH_ROWS
+    ) -> Iterator[tuple[pa.RecordBatch, int]]:
+        """Each batch of ``batches``, with the row it starts at among the rows read."""
+        offset = 0
+        for batch in self.batches(columns, filter=filter, batch_rows=batch_rows):
+            yield batch, offset
+            offset += batch.num_rows
+
+    def count_rows(self, filter: ds.Expression, threads: bool = True) -> int:
+        """How many rows pass ``filter`` (Arrow counts them, on its threads
+        with ``threads``; the columns the filter does not test are not read,
+        and row groups whose statistics decide the filter are not read at all)."""
         dataset = self._scanned()
         assert dataset is not None
         try:
-            return int(dataset.count_rows(filter=filter, fragment_scan_options=_scan_options(dataset)))
+            return int(
+                dataset.count_rows(filter=filter, fragment_scan_options=scan_options(dataset), use_threads=threads)
+            )
         except (pa.ArrowException, OSError) as exc:
             raise DataError(f"could not read the data: {exc}") from None
-
-
-def _scan_options(dataset: ds.Dataset) -> ds.FragmentScanOptions | None:
-    """Local Parquet files are read without Arrow's pre-buffering: it keeps
-    the coalesced reads of a file until the file ends, so memory grew with the
-    size of one file (a 20M-row file: 581 MB read with it, 231 MB and 4x
-    faster without; docs/decisions.md rule 156).  Remote file systems keep it
-    (it saves round trips there)."""
-    if (
-        isinstance(dataset, ds.FileSystemDataset)
-        and isinstance(dataset.format, ds.ParquetFileFormat)
-        and isinstance(dataset.filesystem, pafs.LocalFileSystem)
-    ):
-        return ds.ParquetFragmentScanOptions(pre_buffer=False)
-    return None
 
 
 # ------------------------------------------------------------- pushdown
