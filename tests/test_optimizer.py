@@ -196,10 +196,12 @@ def programs(draw: st.DrawFn) -> tuple[str, pa.Table, dt.datetime, dict]:
     return source, data.table, as_of, dict(gen.params)
 
 
-def evaluate(source: str, table: pa.Table, as_of: dt.datetime, params: dict, optimize: bool) -> pa.Table | str:
+def evaluate(
+    source: str, table: pa.Table, as_of: dt.datetime, params: dict, optimize: bool, threads: int | None = None
+) -> pa.Table | str:
     try:
         program = segql.compile(source, optimize=optimize)
-        return program.evaluate(table, as_of=as_of, params=params)
+        return program.evaluate(table, as_of=as_of, params=params, threads=threads)
     except segql.SegqlError as exc:
         assert not isinstance(exc, segql.InternalError), exc
         return type(exc).__name__
@@ -234,14 +236,13 @@ def test_parallel_slices_give_the_same_results(case: tuple[str, pa.Table, dt.dat
     import segql.engines.arrow.engine as program_module
 
     source, table, as_of, params = case
-    whole = evaluate(source, table, as_of, params, optimize=True)
-    saved = (program_module.PARALLEL_MIN_ROWS, program_module.os.cpu_count)
-    program_module.PARALLEL_MIN_ROWS = 1
-    program_module.os.cpu_count = lambda: 3  # type: ignore[assignment]
+    whole = evaluate(source, table, as_of, params, optimize=True, threads=1)
+    saved = (program_module.PARALLEL_MIN_ROWS, program_module.MIN_SLICE_ROWS)
+    program_module.PARALLEL_MIN_ROWS = program_module.MIN_SLICE_ROWS = 1
     try:
-        sliced = evaluate(source, table, as_of, params, optimize=True)
+        sliced = evaluate(source, table, as_of, params, optimize=True, threads=3)
     finally:
-        program_module.PARALLEL_MIN_ROWS, program_module.os.cpu_count = saved
+        program_module.PARALLEL_MIN_ROWS, program_module.MIN_SLICE_ROWS = saved
     if isinstance(whole, str):
         assert sliced == whole
         return
