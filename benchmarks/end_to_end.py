@@ -42,6 +42,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).parent))
+import generate
 from queries import NOW
 from run import data_folder, exit_status, load_data
 
@@ -147,17 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         segql_file = work / "segments.segql"
         segql_file.write_text(SEGQL_FILE, encoding="utf-8")
-        common = [
-            "--data",
-            str(customers),
-            "--related",
-            f"orders={orders}",
-            "--key",
-            "customer_id",
-            "--as-of",
-            AS_OF,
-            "--quiet",
-        ]
+        common = [*generate.cli_data_args(customers, orders, AS_OF), "--quiet"]
         source = duckdb_from(customers, orders)
         sizes_sql = (
             "SELECT "

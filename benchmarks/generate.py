@@ -18,6 +18,15 @@ DOMAINS = ["gmail.com", "outlook.com", "wp.pl", "web.de", "yahoo.com", "icloud.c
 CITIES = ["Warszawa", "Berlin", "Paris", "Madrid", "Roma", "Amsterdam", "Stockholm", "New York", "London", "Praha"]
 
 
+def cli_data_args(customers_file: object, orders_file: object, as_of: str) -> list[str]:
+    """The CLI's flags for a customers file and its orders (joined on
+    customer_id) evaluated at ``as_of``: what every CLI benchmark passes."""
+    return [
+        *("--data", str(customers_file), "--related", f"orders={orders_file}"),
+        *("--key", "customer_id", "--as-of", as_of),
+    ]
+
+
 def customers(n: int = 2_000_000, seed: int = 1) -> pa.Table:
     rng = np.random.default_rng(seed)
     ids = rng.permutation(n).astype(np.int64) + 1_000_000
