@@ -5,6 +5,7 @@ checked against DuckDB SQL written by hand."""
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import os
 import threading
@@ -238,3 +239,22 @@ def test_params_and_a_workspace_from_files(tmp_path: Path) -> None:
     assert wrong.status_code == 422
     with pytest.raises(SegqlError, match="no such file"):
         Workspace.from_files(tmp_path / "s.segql", str(tmp_path / "missing.parquet"))
+
+
+@pytest.mark.parametrize(
+    ("as_of", "shown"),
+    [
+        (dt.datetime(2026, 11, 1, tzinfo=dt.UTC), "2026-11-01"),
+        (dt.datetime(2026, 11, 1, 13, 30, tzinfo=dt.UTC), "2026-11-01T13:30:00+00:00"),
+        ("2025-02-03", "2025-02-03"),
+        (None, None),
+    ],
+)
+def test_the_workspace_as_of_reaches_the_page_as_text(tmp_path: Path, as_of: Any, shown: str | None) -> None:
+    # `segql serve --demo` gives the workspace a datetime: /api/source must still answer JSON.
+    path = tmp_path / "segments.segql"
+    path.write_text(SOURCE, encoding="utf-8")
+    client = TestClient(create_app(Workspace(path, PROFILE, {"orders": ORDERS}, key="customer_id", as_of=as_of)))
+    answer = client.post("/api/source", json={})
+    assert answer.status_code == 200
+    assert answer.json()["as_of"] == shown
