@@ -43,7 +43,7 @@ from segql.engines.arrow.engine import (
 from segql.engines.arrow.keys import KeyIndex
 from segql.engines.arrow.parallel import Stoppable, ordered_map
 from segql.engines.arrow.related import RelatedSource
-from segql.engines.arrow.stream import Constant, Source, _exact, combine, population_calls, pushdown
+from segql.engines.arrow.stream import Constant, Source, _exact, combine, pushdown, streamed_population_calls
 from segql.engines.arrow.values import Value, broadcast, decode, is_scalar
 from segql.engines.base import DEFAULT_BATCH_ROWS, Bindings
 
@@ -137,11 +137,7 @@ class FastPath:
         whole_plan = bindings.plan
         planned = whole_plan.memo(("needed", tuple(names)), lambda: needed_plan(whole_plan, names))
         self.bindings = attrs.evolve(bindings, plan=planned)
-        functions = bindings.functions
-        self.calls = planned.memo(
-            "population calls (streamed)",
-            lambda: population_calls(planned, lambda name: bool(functions.get(name).population)),  # type: ignore[union-attr]
-        )
+        self.calls = streamed_population_calls(planned, bindings.functions)
         self.related = bool(self.bindings.aggregates or self.bindings.sequences)
         self.whole = source.table is not None or bool(self.calls) or (self.related and not source.rereadable)
         """Evaluated in memory: a table, or what cannot be streamed."""

@@ -29,7 +29,7 @@ from segql.engines.arrow.parallel import Stoppable, ordered_map, run_all
 from segql.engines.arrow.related import RelatedSource, normalize_key
 from segql.engines.arrow.sequence import TableSteps, compute_sequences, read_steps, within_micros
 from segql.engines.arrow.sequence import explain as explain_sequence
-from segql.engines.arrow.stream import Source, constants, population_calls, pushdown
+from segql.engines.arrow.stream import Source, constants, population_calls, pushdown, streamed_population_calls
 from segql.engines.arrow.values import Value, broadcast, is_scalar
 from segql.engines.base import Bindings, Deadline, Engine, Streamed, StreamRequest
 from segql.errors import DataError, SegqlError
@@ -118,7 +118,7 @@ class ArrowEngine(Engine[Source, pa.Table, RelatedSource]):
         stop = Stoppable(bindings.deadline)
         executor_for = executors(bindings, stop if workers > 1 else None)
         related = bool(bindings.aggregates or bindings.sequences)
-        calls = population_calls(planned, lambda name: bool(bindings.functions.get(name).population))  # type: ignore[union-attr]
+        calls = streamed_population_calls(planned, bindings.functions)
         columns = sorted(set(planned.columns) | ({key} if key else set()))
         if (related or calls) and not source.rereadable:
             raise DataError(

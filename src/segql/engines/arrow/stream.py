@@ -42,6 +42,7 @@ from segql.errors import DataError, SegqlError
 
 if TYPE_CHECKING:
     from segql.check import CheckedProgram
+    from segql.registry import FunctionRegistry
 
 
 @attrs.frozen
@@ -179,21 +180,12 @@ Constant = Callable[[ast.Node], "pa.Scalar | None"]
 def pushdown(node: ast.Node, schema: pa.Schema, constant: Constant) -> ds.Expression | None:
     """A scan filter true for (at least) every row where ``node`` is true, or None."""
     if isinstance(node, ast.And):
-        parts = [p for p in (pushdown(op, schema, constant) for op in node.operands) if p is not None]
-        if not parts:
-            return None
-        out = parts[0]
-        for p in parts[1:]:
-            out = out & p
-        return out
+        return combine([p for p in (pushdown(op, schema, constant) for op in node.operands) if p is not None], "and")
     if isinstance(node, ast.Or):
         parts = [pushdown(op, schema, constant) for op in node.operands]
         if any(p is None for p in parts):
             return None
-        out = parts[0]
-        for p in parts[1:]:
-            out = out | p
-        return out
+        return combine([p for p in parts if p is not None], "or")
     return _exact(node, schema, constant)
 
 
@@ -323,6 +315,16 @@ def constants(blank: Executor) -> Constant:
 
 
 # --------------------------------------------------------------- the loop
+def streamed_population_calls(planned: CheckedProgram, functions: FunctionRegistry) -> list[ast.Func]:
+    """The plan's calls of population-level functions (quantiles, ranks: they
+    see every row, so a stream evaluates their arguments over all batches
+    first), found once per plan."""
+    return planned.memo(
+        "population calls (streamed)",
+        lambda: population_calls(planned, lambda name: bool(functions.get(name).population)),  # type: ignore[union-attr]
+    )
+
+
 def population_calls(planned: CheckedProgram, is_population: Callable[[str], bool]) -> list[ast.Func]:
     calls: list[ast.Func] = []
     for expr in planned.exprs.values():
