@@ -41,7 +41,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from segql import ast, editor
-from segql.cliio import UsageError, csv_bytes, csv_header, file_format, read_file
+from segql.cliio import UsageError, csv_bytes, csv_header, discover
 from segql.engines.base import DEFAULT_BATCH_ROWS
 from segql.engines.sql.dialects import DIALECTS
 from segql.errors import CancelledError, DataError, ParameterError, SegqlError
@@ -113,11 +113,12 @@ class Workspace:
         key: str | None = None,
         **options: Any,
     ) -> Workspace:
-        """A workspace over data files, read whole with the CLI's readers; a
-        file that cannot be read is a DataError."""
+        """A workspace over data files (each a file, a folder or a glob), read
+        whole with the CLI's reader (segql.cliio.discover); a file that cannot
+        be read is a DataError."""
         try:
-            profile = read_file(data, file_format(data))
-            tables = {name: read_file(path, file_format(path)) for name, path in (related or {}).items()}
+            profile = discover(data).read()
+            tables = {name: discover(path, "--related").read() for name, path in (related or {}).items()}
         except UsageError as exc:
             raise DataError(str(exc)) from None
         return cls(segment_file, profile, tables, key, **options)
