@@ -24,7 +24,7 @@ is involved, because it would change the population.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -36,7 +36,6 @@ from segql import ast
 from segql.check.constants import is_constant
 from segql.engines.arrow.executor import Executor, decode
 from segql.engines.arrow.related import scan_options
-from segql.engines.arrow.values import Value, is_scalar
 from segql.engines.base import DEFAULT_BATCH_ROWS as DEFAULT_BATCH_ROWS
 from segql.errors import DataError, SegqlError
 
@@ -332,7 +331,3 @@ def population_calls(planned: CheckedProgram, is_population: Callable[[str], boo
             if isinstance(node, ast.Func) and is_population(node.name) and node not in calls:
                 calls.append(node)
     return calls
-
-
-def take_positions(values: Mapping[ast.Aggregate, Value], positions: pa.Array) -> dict[ast.Aggregate, Value]:
-    return {node: v if is_scalar(v) else pc.take(v, positions) for node, v in values.items()}
