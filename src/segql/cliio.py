@@ -49,13 +49,9 @@ import pyarrow.dataset as ds
 
 from segql.csvinput import parse_schema_option, read_csv
 from segql.errors import DataError
+from segql.errors import UsageError as UsageError  # its home before segql.cli had to catch it lightly
 from segql.output import atomic_output
 from segql.report import render_table
-
-
-class UsageError(Exception):
-    """A command-line mistake (exit code 2)."""
-
 
 READERS = {
     ".parquet": "parquet",
