@@ -111,9 +111,9 @@ class Source:
         self, columns: list[str], filter: ds.Expression | None = None, batch_rows: int = DEFAULT_BATCH_ROWS
     ) -> Iterator[pa.RecordBatch]:
         dataset = self._scanned()
-        files = plain_parquet_files(dataset) if dataset is not None and filter is None and columns else None
+        files = plain_parquet_files(dataset) if dataset is not None and columns else None
         if dataset is not None and files is not None:
-            yield from parquet_batches(files, dataset.schema, columns, batch_rows)
+            yield from parquet_batches(files, dataset.schema, columns, batch_rows, filter)
             return
         if dataset is not None:
             try:
@@ -180,43 +180,58 @@ PARQUET_BUFFER = 1 << 20
 """Bytes a column of a local Parquet file is read at a time (``parquet_batches``)."""
 
 
-def plain_parquet_files(dataset: ds.Dataset) -> list[str] | None:
+def plain_parquet_files(dataset: ds.Dataset) -> list[ds.ParquetFileFragment] | None:
     """The files of ``dataset`` when it is local Parquet files read as they
     are (no partition fields, the default reading options), else None."""
     if scan_options(dataset) is None or not dataset.format.equals(ds.ParquetFileFormat()):
         return None
     assert isinstance(dataset, ds.FileSystemDataset)
-    fragments = list(dataset.get_fragments())
+    fragments: list[ds.ParquetFileFragment] = list(dataset.get_fragments())
     if any(not f.partition_expression.equals(_TRUE) for f in fragments):
         return None
-    return [f.path for f in fragments]
+    return fragments
 
 
 _TRUE = ds.scalar(True)
 
 
 def parquet_batches(
-    files: list[str], schema: pa.Schema, columns: list[str], batch_rows: int
+    files: Sequence[ds.ParquetFileFragment],
+    schema: pa.Schema,
+    columns: list[str],
+    batch_rows: int,
+    filter: ds.Expression | None = None,
 ) -> Iterator[pa.RecordBatch]:
     """The ``columns`` of local Parquet ``files`` (a dataset of ``schema``),
-    ``batch_rows`` rows at a time, each decoded only when asked for: a file's
+    ``batch_rows`` rows at a time (then ``filter``-ed, skipping row groups
+    whose statistics rule it out), each decoded only when asked for: a file's
     reader decodes one batch of its pages at a time (1 MB reads), where the
     dataset scanner decodes whole row groups (a 1M-row row group of the 2M
     customers' columns held 240 MB; docs/decisions.md 228).  A file whose
-    columns are not the dataset's (missing, of other types) is read by the
-    scanner, which fills and casts them as it does for the dataset."""
+    columns are not the dataset's (missing, of other types), or that the
+    filter does not apply to, is read by the scanner, which fills, casts and
+    filters as it does for the dataset."""
     import pyarrow.parquet as pq  # an input format's reader, loaded when a file of it is read
 
-    for path in files:
+    for fragment in files:
         try:
-            reader = pq.ParquetFile(path, pre_buffer=False, buffer_size=PARQUET_BUFFER)
+            reader = pq.ParquetFile(fragment.path, pre_buffer=False, buffer_size=PARQUET_BUFFER)
             own = reader.schema_arrow
-            if all(c in own.names and own.field(c).type == schema.field(c).type for c in columns):
-                yield from reader.iter_batches(batch_size=batch_rows, columns=columns, use_threads=False)
+            if _same_columns(own, schema, columns) and (filter is None or _filters(own, columns, filter)):
+                groups = None if filter is None else [g.id for g in fragment.subset(filter).row_groups]
+                if groups == []:
+                    continue
+                for batch in reader.iter_batches(
+                    batch_size=batch_rows, row_groups=groups, columns=columns, use_threads=False
+                ):
+                    batch = batch if filter is None else batch.filter(filter)
+                    if batch.num_rows or filter is None:
+                        yield batch
                 continue
-            one = ds.dataset(path, schema=schema, format="parquet")
+            one = ds.dataset(fragment.path, schema=schema, format="parquet")
             yield from one.to_batches(
                 columns=columns,
+                filter=filter,
                 batch_size=batch_rows,
                 use_threads=False,
                 batch_readahead=1,
@@ -225,6 +240,19 @@ def parquet_batches(
             )
         except (pa.ArrowException, OSError) as exc:
             raise DataError(f"could not read the data: {exc}") from None
+
+
+def _same_columns(own: pa.Schema, schema: pa.Schema, columns: list[str]) -> bool:
+    return all(c in own.names and own.field(c).type == schema.field(c).type for c in columns)
+
+
+def _filters(own: pa.Schema, columns: list[str], filter: ds.Expression) -> bool:
+    """Whether ``filter`` tests only ``columns`` (as a file of schema ``own`` holds them)."""
+    try:
+        own.empty_table().select(columns).filter(filter)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+        return False
+    return True
 
 
 # ------------------------------------------------------------- pushdown
