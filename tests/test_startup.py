@@ -146,3 +146,39 @@ def test_a_folder_of_files_with_other_column_types_counts_as_duckdb_does(tmp_pat
         .fetchone()
     )
     assert [counts["adults"], counts["vips"], counts["grown_vips"]] == list(expected or ())
+
+
+def test_run_writes_the_key_and_numbers_plain_and_labels_with_a_dictionary(tmp_path: Path) -> None:
+    # The base commit dictionary-encoded every column: for a unique key Arrow's
+    # writer built a dictionary in every row group, then fell back (slower, larger).
+    customers = tmp_path / "customers.parquet"
+    rows = 5_000
+    pq.write_table(
+        pa.table(
+            {
+                "id": pa.array([f"C{i:06d}" for i in range(rows)]),
+                "age": pa.array(np.arange(rows) % 70 + 18, pa.int64()),
+                "country": pa.array(["PL", "DE", "FR", None][i % 4] for i in range(rows)),
+            }
+        ),
+        customers,
+    )
+    source = tmp_path / "s.segql"
+    source.write_text('segment adults = age >= 40\nfeature band = case when age < 50 then "young" else "old" end\n')
+    out = tmp_path / "out.parquet"
+    argv = ["run", str(source), "--data", str(customers), "--key", "id", "-o", str(out), "--quiet"]
+    assert main(argv) == 0
+    chunks = pq.ParquetFile(out).metadata.row_group(0)
+    encodings = {chunks.column(i).path_in_schema: chunks.column(i).encodings for i in range(chunks.num_columns)}
+    assert not any("DICTIONARY" in e for e in encodings["id"] + encodings["adults"])
+    assert any("DICTIONARY" in e for e in encodings["band"])
+    expected = (
+        duckdb.connect()
+        .execute(
+            f"SELECT id, COALESCE(age >= 40, false), CASE WHEN age < 50 THEN 'young' ELSE 'old' END "
+            f"FROM read_parquet('{customers}') ORDER BY id"
+        )
+        .fetchall()
+    )
+    written = duckdb.connect().execute(f"SELECT id, adults, band FROM read_parquet('{out}') ORDER BY id").fetchall()
+    assert written == expected

@@ -78,11 +78,12 @@ def read_table(path: str, table: str | None = None) -> pa.Table:
     return discover(path).read(schema_for(SCHEMA, table))
 
 
-def write_table(table: pa.Table, path: str) -> None:
+def write_table(table: pa.Table, path: str, key: str | None = None) -> None:
     """Write the whole file or nothing (segql.output): a temporary beside
     ``path``, renamed onto it once complete.  CSV in segql's one rendering
-    (segql.cliio.csv_bytes), the same bytes as ``--format csv`` on stdout."""
-    write_file(table.to_batches(), table.schema, path)
+    (segql.cliio.csv_bytes), the same bytes as ``--format csv`` on stdout.
+    ``key``: the column of customer ids (segql.cliio.write_file)."""
+    write_file(table.to_batches(), table.schema, path, key=key)
 
 
 def refuse_output_over_input(output: str, inputs: Sequence[tuple[str, Any]]) -> None:
@@ -416,7 +417,7 @@ def warn_without_key(options: dict[str, Any]) -> None:
 def emit_result(batches: Any, schema: pa.Schema, args: argparse.Namespace, total: int | None, shown: Progress) -> int:
     """Run's result, batch by batch: to ``-o`` (whole or nothing), or to stdout."""
     if args.output:
-        rows = write_file(batches, schema, args.output)
+        rows = write_file(batches, schema, args.output, key=getattr(args, "key", None))
         shown.close()
         print(f"wrote {rows:,} rows × {len(schema)} columns to {args.output}", file=sys.stderr)
         return 0
@@ -647,7 +648,7 @@ def cmd_changes(args: argparse.Namespace) -> int:
     table = [[n, found.get((n, "entered"), 0), found.get((n, "exited"), 0)] for n in compared]
     emit_rows(["segment", "entered", "exited"], table, "plain", sys.stderr)
     if args.output:
-        write_table(out, args.output)
+        write_table(out, args.output, key=args.key)
         print(f"wrote {out.num_rows:,} rows to {args.output}", file=sys.stderr)
         return 0
     print_rows(out, args)
