@@ -76,24 +76,33 @@ def __getattr__(name: str) -> Any:
     """The public names that need pyarrow (or pluggy), loaded on first use
     and kept (PEP 562); then the package's modules, as ``segql.ast`` was an
     attribute after ``import segql`` when the package loaded everything."""
+    value: Any
     if name in ("Program", "ParamInfo", "compile", "evaluate"):
-        from segql import program as module
+        from segql import program
+
+        value = getattr(program, name)
     elif name in ("PluginHost", "PackInfo"):
-        from segql import plugins as module
+        from segql import plugins
+
+        value = getattr(plugins, name)
     elif name == "SQL_DIALECTS":
         from segql.engines.sql import dialects
 
-        globals()[name] = dialects.DIALECTS
-        return dialects.DIALECTS
+        value = dialects.DIALECTS
     elif name == "hookimpl":
-        from segql import hookspecs as module
+        from segql import hookspecs
+
+        value = hookspecs.hookimpl
     elif name == "Limits":
-        from segql import limits as module
+        from segql import limits
+
+        value = limits.Limits
     elif name == "Duration":
-        from segql import params as module
+        from segql import params
+
+        value = params.Duration
     else:
         return _submodule(name)
-    value = getattr(module, name)
     globals()[name] = value
     return value
 
