@@ -51,9 +51,7 @@ def test_version_help_and_usage_errors_import_no_pyarrow_nor_pandas() -> None:
         "            codes.append(exc.code)\n"
         "print(codes)"
     )
-    found = imported_after(code)
-    assert found["stdout"] == "[0, 0, 0, 2, 2]"
-    assert found["modules"] == []
+    assert imported_after(code) == {"stdout": "[0, 0, 0, 2, 2]", "modules": []}
 
 
 def test_import_segql_is_light_and_its_public_names_load_on_first_use() -> None:
@@ -62,9 +60,7 @@ def test_import_segql_is_light_and_its_public_names_load_on_first_use() -> None:
         "light = sorted(m for m in sys.modules if m.startswith(('pyarrow', 'pandas')))\n"
         "print(light, segql.__version__, issubclass(segql.SegqlNameError, segql.SegqlError))"
     )
-    found = imported_after(code)
-    assert found["stdout"] == "[] 0.1.0 True"
-    assert found["modules"] == []
+    assert imported_after(code) == {"stdout": "[] 0.1.0 True", "modules": []}
     # Every public name still resolves (and `segql.<module>`, as before).
     code = (
         "import segql\n"

@@ -117,20 +117,7 @@ class Source:
             return
         if dataset is not None:
             try:
-                # Arrow's threaded scanner, and its default read-ahead (16 batches,
-                # 4 files), run far ahead of a consumer slower than the disk: on
-                # the 20M-row benchmark that held ~1 GB more.  One batch ahead
-                # was as fast there (benchmarks/streaming.py).  (With threads=2
-                # the threaded scan was also slower: docs/decisions.md 205.)
-                yield from dataset.to_batches(
-                    columns=columns,
-                    filter=filter,
-                    batch_size=batch_rows,
-                    use_threads=False,
-                    batch_readahead=1,
-                    fragment_readahead=1,
-                    fragment_scan_options=scan_options(dataset),
-                )
+                yield from scanned(dataset, columns, filter, batch_rows)
             except (pa.ArrowException, OSError) as exc:
                 raise DataError(f"could not read the data: {exc}") from None
             return
@@ -174,6 +161,28 @@ class Source:
             )
         except (pa.ArrowException, OSError) as exc:
             raise DataError(f"could not read the data: {exc}") from None
+
+
+def scanned(
+    dataset: ds.Dataset, columns: list[str], filter: ds.Expression | None, batch_rows: int
+) -> Iterator[pa.RecordBatch]:
+    """The dataset scanner's batches, one at a time on the calling thread.
+
+    Arrow's threaded scanner, and its default read-ahead (16 batches, 4
+    files), run far ahead of a consumer slower than the disk: on the
+    20M-row benchmark that held ~1 GB more.  One batch ahead was as fast
+    there (benchmarks/streaming.py).  (With threads=2 the threaded scan was
+    also slower: docs/decisions.md 205.)"""
+    batches: Iterator[pa.RecordBatch] = dataset.to_batches(
+        columns=columns,
+        filter=filter,
+        batch_size=batch_rows,
+        use_threads=False,
+        batch_readahead=1,
+        fragment_readahead=1,
+        fragment_scan_options=scan_options(dataset),
+    )
+    return batches
 
 
 PARQUET_BUFFER = 1 << 20
@@ -228,16 +237,7 @@ def parquet_batches(
                     if batch.num_rows or filter is None:
                         yield batch
                 continue
-            one = ds.dataset(fragment.path, schema=schema, format="parquet")
-            yield from one.to_batches(
-                columns=columns,
-                filter=filter,
-                batch_size=batch_rows,
-                use_threads=False,
-                batch_readahead=1,
-                fragment_readahead=1,
-                fragment_scan_options=scan_options(one),
-            )
+            yield from scanned(ds.dataset(fragment.path, schema=schema, format="parquet"), columns, filter, batch_rows)
         except (pa.ArrowException, OSError) as exc:
             raise DataError(f"could not read the data: {exc}") from None
 
