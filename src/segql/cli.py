@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import io
 import os
 import signal
@@ -257,10 +258,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if threading.current_thread() is threading.main_thread():
         previous = signal.signal(signal.SIGTERM, _terminate)
     try:
-        # The commands (and pyarrow, pandas, the engine) load only now: the
-        # arguments are good (docs/decisions.md 226).
-        from segql import commands
-
+        commands = load_commands()
         result: int = commands.run(args)
         return result
     except KeyboardInterrupt:
@@ -285,6 +283,22 @@ def main(argv: Sequence[str] | None = None) -> int:
             signal.signal(signal.SIGTERM, previous)
 
 
+def load_commands() -> Any:
+    """segql.commands, imported only now that the arguments are good (with it
+    pyarrow, pandas and the engine: docs/decisions.md 226), without Python's
+    cyclic garbage collector: the imports leave some 70,000 objects it
+    tracks, none of them garbage, and collecting while they are made cost
+    40 ms of the 0.4 s of CPU they take (docs/decisions.md 234)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        from segql import commands
+    finally:
+        if enabled:
+            gc.enable()
+    return commands
+
+
 def _discard_stdout() -> None:
     with contextlib.suppress(OSError, ValueError, AttributeError, io.UnsupportedOperation):
         devnull = os.open(os.devnull, os.O_WRONLY)
@@ -301,10 +315,8 @@ def __getattr__(name: str) -> Any:
     before they moved to segql.commands, loaded when first asked for."""
     if name.startswith("__"):
         raise AttributeError(name)
-    from segql import commands
-
     try:
-        return getattr(commands, name)
+        return getattr(load_commands(), name)
     except AttributeError:
         raise AttributeError(f"module 'segql.cli' has no attribute {name!r}") from None
 
