@@ -227,7 +227,7 @@ def parquet_batches(
             reader = pq.ParquetFile(fragment.path, pre_buffer=False, buffer_size=PARQUET_BUFFER)
             own = reader.schema_arrow
             if _same_columns(own, schema, columns) and (filter is None or _filters(own, columns, filter)):
-                groups = None if filter is None else [g.id for g in fragment.subset(filter).row_groups]
+                groups = None if filter is None else _row_groups(fragment, filter)
                 if groups == []:
                     continue
                 for batch in reader.iter_batches(
@@ -243,7 +243,18 @@ def parquet_batches(
 
 
 def _same_columns(own: pa.Schema, schema: pa.Schema, columns: list[str]) -> bool:
-    return all(c in own.names and own.field(c).type == schema.field(c).type for c in columns)
+    """Whether a file of schema ``own`` holds each of ``columns`` once, of the dataset's type."""
+    at = [own.get_field_index(c) for c in columns]  # -1: missing, or more than once
+    return all(i >= 0 and own.field(i).type == schema.field(c).type for i, c in zip(at, columns, strict=True))
+
+
+def _row_groups(fragment: ds.ParquetFileFragment, filter: ds.Expression) -> list[int] | None:
+    """The row groups of a file whose statistics do not rule ``filter`` out
+    (None: every row group, when the statistics cannot be tested)."""
+    try:
+        return [group.id for group in fragment.subset(filter).row_groups]
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+        return None
 
 
 def _filters(own: pa.Schema, columns: list[str], filter: ds.Expression) -> bool:
