@@ -19,11 +19,11 @@ the start-up alone: ``segql --version`` vs ``python -c "import duckdb"``):
 
 Reported per question: the median wall time of the process (start to exit,
 interpreter start-up and imports included, as a user waits for them; after
-one untimed run, with Python's compiled bytecode kept in a folder of the
-benchmark's own, as an installed package has it -- an environment with
-``PYTHONDONTWRITEBYTECODE`` would otherwise compile segql's modules from
-source in every process, ~0.15 s) and the
-median of its peak resident memory (``ru_maxrss`` of the process, as GNU
+one untimed run -- not with ``--runs 1``, a quick check --, with Python's
+compiled bytecode kept in a folder of the benchmark's own, as an installed
+package has it: an environment with ``PYTHONDONTWRITEBYTECODE`` would
+otherwise compile segql's modules from source in every process, ~0.15 s)
+and the median of its peak resident memory (``ru_maxrss`` of the process, as GNU
 ``/usr/bin/time -f %M`` reports it), and the ratios segql / DuckDB.  The sizes (parsed from segql's
 JSON) and the files' flag totals must agree, or the benchmark fails (exit 1).
 """
@@ -131,8 +131,10 @@ def timed(command: list[str]) -> tuple[float, float, str]:
 
 def measure(command: list[str], runs: int) -> tuple[float, float, str]:
     """Median wall seconds and median peak MB over ``runs`` fresh processes
-    (after one untimed run: bytecode compiled, files in the page cache); the last run's stdout."""
-    timed(command)
+    (after one untimed run, unless ``runs`` is 1, a quick check: bytecode
+    compiled, files in the page cache); the last run's stdout."""
+    if runs > 1:
+        timed(command)
     results = [timed(command) for _ in range(runs)]
     return (
         statistics.median(r[0] for r in results),
