@@ -35,6 +35,7 @@ import pyarrow.dataset as ds
 from segql import ast
 from segql.check.constants import is_constant
 from segql.engines.arrow.executor import Executor, decode
+from segql.engines.arrow.parquetfiles import bounded_scan, parquet_batches, plain_parquet_files
 from segql.engines.arrow.related import scan_options
 from segql.engines.base import DEFAULT_BATCH_ROWS as DEFAULT_BATCH_ROWS
 from segql.errors import DataError, SegqlError
@@ -166,104 +167,10 @@ class Source:
 def scanned(
     dataset: ds.Dataset, columns: list[str], filter: ds.Expression | None, batch_rows: int
 ) -> Iterator[pa.RecordBatch]:
-    """The dataset scanner's batches, one at a time on the calling thread.
-
-    Arrow's threaded scanner, and its default read-ahead (16 batches, 4
-    files), run far ahead of a consumer slower than the disk: on the
-    20M-row benchmark that held ~1 GB more.  One batch ahead was as fast
-    there (benchmarks/streaming.py).  (With threads=2 the threaded scan was
-    also slower: docs/decisions.md 205.)"""
-    batches: Iterator[pa.RecordBatch] = dataset.to_batches(
-        columns=columns,
-        filter=filter,
-        batch_size=batch_rows,
-        use_threads=False,
-        batch_readahead=1,
-        fragment_readahead=1,
-        fragment_scan_options=scan_options(dataset),
-    )
-    return batches
-
-
-PARQUET_BUFFER = 1 << 20
-"""Bytes a column of a local Parquet file is read at a time (``parquet_batches``)."""
-
-
-def plain_parquet_files(dataset: ds.Dataset) -> list[ds.ParquetFileFragment] | None:
-    """The files of ``dataset`` when it is local Parquet files read as they
-    are (no partition fields, the default reading options), else None."""
-    if scan_options(dataset) is None or not dataset.format.equals(ds.ParquetFileFormat()):
-        return None
-    assert isinstance(dataset, ds.FileSystemDataset)
-    fragments: list[ds.ParquetFileFragment] = list(dataset.get_fragments())
-    if any(not f.partition_expression.equals(_TRUE) for f in fragments):
-        return None
-    return fragments
-
-
-_TRUE = ds.scalar(True)
-
-
-def parquet_batches(
-    files: Sequence[ds.ParquetFileFragment],
-    schema: pa.Schema,
-    columns: list[str],
-    batch_rows: int,
-    filter: ds.Expression | None = None,
-) -> Iterator[pa.RecordBatch]:
-    """The ``columns`` of local Parquet ``files`` (a dataset of ``schema``),
-    ``batch_rows`` rows at a time (then ``filter``-ed, skipping row groups
-    whose statistics rule it out), each decoded only when asked for: a file's
-    reader decodes one batch of its pages at a time (1 MB reads), where the
-    dataset scanner decodes whole row groups (a 1M-row row group of the 2M
-    customers' columns held 240 MB; docs/decisions.md 228).  A file whose
-    columns are not the dataset's (missing, of other types), or that the
-    filter does not apply to, is read by the scanner, which fills, casts and
-    filters as it does for the dataset."""
-    import pyarrow.parquet as pq  # an input format's reader, loaded when a file of it is read
-
-    for fragment in files:
-        try:
-            reader = pq.ParquetFile(fragment.path, pre_buffer=False, buffer_size=PARQUET_BUFFER)
-            own = reader.schema_arrow
-            if _same_columns(own, schema, columns) and (filter is None or _filters(own, columns, filter)):
-                groups = None if filter is None else _row_groups(fragment, filter)
-                if groups == []:
-                    continue
-                for batch in reader.iter_batches(
-                    batch_size=batch_rows, row_groups=groups, columns=columns, use_threads=False
-                ):
-                    batch = batch if filter is None else batch.filter(filter)
-                    if batch.num_rows or filter is None:
-                        yield batch
-                continue
-            yield from scanned(ds.dataset(fragment.path, schema=schema, format="parquet"), columns, filter, batch_rows)
-        except (pa.ArrowException, OSError) as exc:
-            raise DataError(f"could not read the data: {exc}") from None
-
-
-def _same_columns(own: pa.Schema, schema: pa.Schema, columns: list[str]) -> bool:
-    """Whether a file of schema ``own`` holds each of ``columns`` once, of the dataset's type."""
-    at = [own.get_field_index(c) for c in columns]  # -1: missing, or more than once
-    return all(i >= 0 and own.field(i).type == schema.field(c).type for i, c in zip(at, columns, strict=True))
-
-
-def _row_groups(fragment: ds.ParquetFileFragment, filter: ds.Expression) -> list[int] | None:
-    """The row groups of a file whose statistics do not rule ``filter`` out
-    (None: every row group, when the statistics cannot be tested)."""
-    try:
-        return [group.id for group in fragment.subset(filter).row_groups]
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
-        return None
-
-
-def _filters(own: pa.Schema, columns: list[str], filter: ds.Expression) -> bool:
-    """Whether ``filter`` tests only ``columns`` (as a file of schema ``own`` holds them)."""
-    try:
-        own.empty_table().select(columns).filter(filter)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
-        return False
-    return True
+    """The dataset scanner's batches, one at a time on the calling thread
+    (segql.engines.arrow.parquetfiles.bounded_scan), with the dataset's scan
+    options (``scan_options``)."""
+    return bounded_scan(dataset, columns, filter, batch_rows, scan_options(dataset))
 
 
 # ------------------------------------------------------------- pushdown
