@@ -20,8 +20,9 @@ each piece a query goes through, each timed alone with time.perf_counter:
 - count, members: shapes.segql_count / segql_members on a warm program.
 
 Then, at the smallest size (``--profile`` queries, cProfile), the functions
-where a one-shot query and a count spend their own time, and ``import segql``'s
-costliest modules (``python -X importtime``), the start-up every CLI command pays.
+where a one-shot query and a count spend their own time, and the costliest
+modules of the CLI's start-up (``python -X importtime``): ``segql.cli``, which
+every command loads, and ``segql.commands``, which every evaluating command loads.
 """
 
 from __future__ import annotations
@@ -112,19 +113,22 @@ def profile(q: Query, customers: pa.Table, orders: pa.Table, calls: int, top: in
 
 
 def import_costs(top: int) -> None:
-    """The modules ``import segql`` spends most time in (cumulative, ``python -X importtime``)."""
-    done = subprocess.run(
-        [sys.executable, "-X", "importtime", "-c", "import segql"], capture_output=True, text=True, check=True
-    )
-    rows = []
-    for line in done.stderr.splitlines():
-        match = re.match(r"import time:\s+(\d+) \|\s+(\d+) \|(\s*)(\S+)", line)
-        if match:
-            rows.append((int(match.group(2)), len(match.group(3)), match.group(4)))
-    total = next((us for us, _, name in rows if name == "segql"), 0)
-    print(f"\nimport segql: {total / 1000:.0f} ms (cumulative, largest imports below it)")
-    for us, depth, name in sorted((r for r in rows if r[2] != "segql" and r[1] <= 6), reverse=True)[:top]:
-        print(f"  {us / 1000:7.1f} ms  {name}  (depth {depth // 2})")
+    """The modules the CLI's start-up spends most time in (cumulative, ``python -X importtime``):
+    ``segql.cli`` (all ``--version``, ``--help`` and a usage error load) and ``segql.commands`` (what
+    every command that evaluates loads: pyarrow, pandas through it, the engine)."""
+    for module in ("segql.cli", "segql.commands"):
+        done = subprocess.run(
+            [sys.executable, "-X", "importtime", "-c", f"import {module}"], capture_output=True, text=True, check=True
+        )
+        rows = []
+        for line in done.stderr.splitlines():
+            match = re.match(r"import time:\s+(\d+) \|\s+(\d+) \|(\s*)(\S+)", line)
+            if match:
+                rows.append((int(match.group(2)), len(match.group(3)), match.group(4)))
+        total = sum(us for us, depth, _ in rows if depth == 1)
+        print(f"\nimport {module}: {total / 1000:.0f} ms (cumulative, largest imports below it)")
+        for us, depth, name in sorted((r for r in rows if r[1] <= 6), reverse=True)[:top]:
+            print(f"  {us / 1000:7.1f} ms  {name}  (depth {depth // 2})")
 
 
 def main(argv: list[str] | None = None) -> int:

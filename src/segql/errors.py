@@ -158,3 +158,9 @@ class CancelledError(SegqlError):
 
 class InternalError(SegqlError):
     """A bug in segql itself.  Raised instead of a raw Python exception; please report it."""
+
+
+class UsageError(Exception):
+    """A command-line mistake (exit code 2): not a SegqlError (nothing of the
+    program is wrong).  Here, among the foundations, so that the command
+    line's entry (segql.cli) catches it without loading the commands."""

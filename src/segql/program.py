@@ -59,8 +59,7 @@ from segql.stack import call_with_stack
 from segql.suggest import suggest
 from segql.timezones import UTC, check_time_zone, zone
 from segql.types import SType
-
-__version__ = "0.1.0"
+from segql.version import __version__
 
 T = TypeVar("T")
 R = TypeVar("R")

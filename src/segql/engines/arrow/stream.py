@@ -35,6 +35,7 @@ import pyarrow.dataset as ds
 from segql import ast
 from segql.check.constants import is_constant
 from segql.engines.arrow.executor import Executor, decode
+from segql.engines.arrow.parquetfiles import bounded_scan, parquet_batches, plain_parquet_files
 from segql.engines.arrow.related import scan_options
 from segql.engines.base import DEFAULT_BATCH_ROWS as DEFAULT_BATCH_ROWS
 from segql.errors import DataError, SegqlError
@@ -111,22 +112,13 @@ class Source:
         self, columns: list[str], filter: ds.Expression | None = None, batch_rows: int = DEFAULT_BATCH_ROWS
     ) -> Iterator[pa.RecordBatch]:
         dataset = self._scanned()
+        files = plain_parquet_files(dataset) if dataset is not None and columns else None
+        if dataset is not None and files is not None:
+            yield from parquet_batches(files, dataset.schema, columns, batch_rows, filter)
+            return
         if dataset is not None:
             try:
-                # Arrow's threaded scanner, and its default read-ahead (16 batches,
-                # 4 files), run far ahead of a consumer slower than the disk: on
-                # the 20M-row benchmark that held ~1 GB more.  One batch ahead
-                # was as fast there (benchmarks/streaming.py).  (With threads=2
-                # the threaded scan was also slower: docs/decisions.md 205.)
-                yield from dataset.to_batches(
-                    columns=columns,
-                    filter=filter,
-                    batch_size=batch_rows,
-                    use_threads=False,
-                    batch_readahead=1,
-                    fragment_readahead=1,
-                    fragment_scan_options=scan_options(dataset),
-                )
+                yield from scanned(dataset, columns, filter, batch_rows)
             except (pa.ArrowException, OSError) as exc:
                 raise DataError(f"could not read the data: {exc}") from None
             return
@@ -170,6 +162,15 @@ class Source:
             )
         except (pa.ArrowException, OSError) as exc:
             raise DataError(f"could not read the data: {exc}") from None
+
+
+def scanned(
+    dataset: ds.Dataset, columns: list[str], filter: ds.Expression | None, batch_rows: int
+) -> Iterator[pa.RecordBatch]:
+    """The dataset scanner's batches, one at a time on the calling thread
+    (segql.engines.arrow.parquetfiles.bounded_scan), with the dataset's scan
+    options (``scan_options``)."""
+    return bounded_scan(dataset, columns, filter, batch_rows, scan_options(dataset))
 
 
 # ------------------------------------------------------------- pushdown

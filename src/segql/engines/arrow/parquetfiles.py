@@ -1,0 +1,137 @@
+"""Local Parquet files read a batch at a time (docs/decisions.md 228).
+
+Arrow's dataset scanner decodes a whole row group before it hands out the
+first batch of it: over the 2M benchmark customers (two 1M-row row groups)
+the columns of ``segql count`` held 240 MB.  A file's own reader
+(``pyarrow.parquet.ParquetFile.iter_batches``, no pre-buffering, 1 MB
+buffered reads) decodes one batch of pages at a time: 100 MB, as fast.
+:func:`parquet_batches` reads the files of a dataset that way when
+:func:`plain_parquet_files` says the dataset is plain local Parquet files;
+anything else keeps the scanner (:func:`bounded_scan`).  This module
+imports no other part of the engine, so that the profile's stream
+(``stream.Source``) and the related tables' reader can both use it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.fs as pafs
+
+from segql.errors import DataError
+
+PARQUET_BUFFER = 1 << 20
+"""Bytes a column of a local Parquet file is read at a time (``parquet_batches``)."""
+
+FILE_BATCH_ROWS = 131_072
+"""Rows a related table's file is read at a time by :func:`parquet_batches`
+(the 8M benchmark orders: a 327 MB peak for ``segql count``, 406 MB with
+1M-row batches; docs/decisions.md 233)."""
+
+
+def bounded_scan(
+    dataset: ds.Dataset,
+    columns: list[str],
+    filter: ds.Expression | None,
+    batch_rows: int,
+    options: ds.FragmentScanOptions | None,
+) -> Iterator[pa.RecordBatch]:
+    """The dataset scanner's batches, one at a time on the calling thread.
+
+    Arrow's threaded scanner, and its default read-ahead (16 batches, 4
+    files), run far ahead of a consumer slower than the disk: on the
+    20M-row benchmark that held ~1 GB more.  One batch ahead was as fast
+    there (benchmarks/streaming.py).  (With threads=2 the threaded scan was
+    also slower: docs/decisions.md 205.)"""
+    batches: Iterator[pa.RecordBatch] = dataset.to_batches(
+        columns=columns,
+        filter=filter,
+        batch_size=batch_rows,
+        use_threads=False,
+        batch_readahead=1,
+        fragment_readahead=1,
+        fragment_scan_options=options,
+    )
+    return batches
+
+
+def plain_parquet_files(dataset: ds.Dataset) -> list[ds.ParquetFileFragment] | None:
+    """The files of ``dataset`` when it is Parquet files on the local file
+    system read as they are (no partition fields, the default reading
+    options), else None."""
+    local = isinstance(dataset, ds.FileSystemDataset) and isinstance(dataset.filesystem, pafs.LocalFileSystem)
+    if not local:
+        return None
+    # equals() raises TypeError for another format's type: ask the type first.
+    if not isinstance(dataset.format, ds.ParquetFileFormat) or not dataset.format.equals(ds.ParquetFileFormat()):
+        return None
+    fragments: list[ds.ParquetFileFragment] = list(dataset.get_fragments())
+    if any(not f.partition_expression.equals(_TRUE) for f in fragments):
+        return None
+    return fragments
+
+
+_TRUE = ds.scalar(True)
+
+
+def parquet_batches(
+    files: Sequence[ds.ParquetFileFragment],
+    schema: pa.Schema,
+    columns: list[str],
+    batch_rows: int,
+    filter: ds.Expression | None = None,
+) -> Iterator[pa.RecordBatch]:
+    """The ``columns`` of local Parquet ``files`` (a dataset of ``schema``),
+    ``batch_rows`` rows at a time (then ``filter``-ed, skipping row groups
+    whose statistics rule it out, dropping rows where it is false or null as
+    the scanner does), each decoded only when asked for.  A file whose
+    columns are not the dataset's (missing, repeated, of other types), or
+    that the filter does not apply to, is read by the scanner, which fills,
+    casts and filters as it does for the dataset.  Errors are DataErrors."""
+    import pyarrow.parquet as pq  # an input format's reader, loaded when a file of it is read
+
+    for fragment in files:
+        try:
+            reader = pq.ParquetFile(fragment.path, pre_buffer=False, buffer_size=PARQUET_BUFFER)
+            own = reader.schema_arrow
+            if _same_columns(own, schema, columns) and (filter is None or _filters(own, columns, filter)):
+                groups = None if filter is None else _row_groups(fragment, filter)
+                if groups == []:
+                    continue
+                for batch in reader.iter_batches(
+                    batch_size=batch_rows, row_groups=groups, columns=columns, use_threads=False
+                ):
+                    batch = batch if filter is None else batch.filter(filter)
+                    if batch.num_rows or filter is None:
+                        yield batch
+                continue
+            one = ds.dataset(fragment.path, schema=schema, format="parquet")
+            yield from bounded_scan(one, columns, filter, batch_rows, ds.ParquetFragmentScanOptions(pre_buffer=False))
+        except (pa.ArrowException, OSError) as exc:
+            raise DataError(f"could not read {fragment.path}: {exc}") from None
+
+
+def _same_columns(own: pa.Schema, schema: pa.Schema, columns: list[str]) -> bool:
+    """Whether a file of schema ``own`` holds each of ``columns`` once, of the dataset's type."""
+    at = [own.get_field_index(c) for c in columns]  # -1: missing, or more than once
+    return all(i >= 0 and own.field(i).type == schema.field(c).type for i, c in zip(at, columns, strict=True))
+
+
+def _row_groups(fragment: ds.ParquetFileFragment, filter: ds.Expression) -> list[int] | None:
+    """The row groups of a file whose statistics do not rule ``filter`` out
+    (None: every row group, when the statistics cannot be tested)."""
+    try:
+        return [group.id for group in fragment.subset(filter).row_groups]
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+        return None
+
+
+def _filters(own: pa.Schema, columns: list[str], filter: ds.Expression) -> bool:
+    """Whether ``filter`` tests only ``columns`` (as a file of schema ``own`` holds them)."""
+    try:
+        own.empty_table().select(columns).filter(filter)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+        return False
+    return True
