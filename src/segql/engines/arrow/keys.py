@@ -126,5 +126,27 @@ class KeyIndex:
         return np.asarray(pc.fill_null(found, -1).to_numpy(zero_copy_only=False), dtype=np.int64)
 
     @property
+    def dense(self) -> bool:
+        """Whether keys are looked up in a direct-address table (:meth:`dense_positions`)."""
+        return self._slots is not None
+
+    def dense_positions(self, values: np.ndarray) -> np.ndarray:
+        """Profile row of each of the int64 keys ``values`` (none null), -1
+        for unknown keys: one gather from the direct-address table (the index
+        must be :attr:`dense`).  Meant for blocks of keys that stay in the
+        cache: the temporaries are the block's size."""
+        slots = self._slots
+        assert slots is not None
+        offsets = np.subtract(values, self._base)
+        if len(offsets) and (offsets.min() < 0 or offsets.max() >= len(slots) or values.min() < self._base):
+            # (Compared before subtracting too: differences of extreme keys wrap.)
+            inside = (values >= self._base) & (values <= self._base + len(slots) - 1)
+            found = np.full(len(values), -1, dtype=np.int64)
+            found[inside] = slots[offsets[inside]]
+            return found
+        taken: np.ndarray = slots.take(offsets).astype(np.int64)
+        return taken
+
+    @property
     def strategy(self) -> str:
         return "dense" if self._slots is not None else "hashed"
