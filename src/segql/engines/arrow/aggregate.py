@@ -255,7 +255,7 @@ def _gathered(
     return _Rows(positions, masks, values, bys)
 
 
-BLOCK_ROWS = 1 << 16
+BLOCK_ROWS = 1 << 17
 """Related rows filtered, looked up and gathered at a time by the blockwise
 path: its temporaries (a block's bools, offsets, positions) stay in the CPU
 cache, and no array as long as the batch is made but the outputs."""
@@ -444,6 +444,11 @@ def _one_zero_one_nan(value: pa.Array) -> pa.Array:
     return pc.if_else(pc.is_nan(value), pa.scalar(float("nan"), value.type), value)
 
 
+def _kept(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """``values[mask]``, by the kept rows' indices (~3x faster than boolean indexing)."""
+    return values.take(np.flatnonzero(mask))
+
+
 def _valid(array: pa.Array) -> np.ndarray:
     """Whether each value is not null, as NumPy bools."""
     if not array.null_count:
@@ -557,8 +562,10 @@ class Groups:
         if view is None:
             return self._arrow_fallback(func, mask, value)
         keep = view.valid if mask is None else view.valid & mask
-        pos = self.positions[keep]
-        values = view.values[keep]
+        pos, values = self.positions, view.values
+        if not keep.all():
+            rows = np.flatnonzero(keep)
+            pos, values = pos.take(rows), values.take(rows)
         if func == "sum":
             if values.dtype.kind == "f":
                 return pa.array(self._float_sum(agg, pos, values))
@@ -621,7 +628,7 @@ class Groups:
         return pa.array(means, mask=counts == 0)
 
     def _count(self, mask: np.ndarray | None) -> np.ndarray:
-        pos = self.positions if mask is None else self.positions[mask]
+        pos = self.positions if mask is None else _kept(self.positions, mask)
         return np.bincount(pos, minlength=self.n).astype(np.int64, copy=False)
 
     def _float_sum(

@@ -138,8 +138,9 @@ class KeyIndex:
         slots = self._slots
         assert slots is not None
         offsets = np.subtract(values, self._base)
-        if len(offsets) and (offsets.min() < 0 or offsets.max() >= len(slots) or values.min() < self._base):
-            # (Compared before subtracting too: differences of extreme keys wrap.)
+        # As unsigned, an offset is below the table's size exactly when the
+        # key is in its range, also when the subtraction wrapped.
+        if len(offsets) and offsets.view(np.uint64).max() >= len(slots):
             inside = (values >= self._base) & (values <= self._base + len(slots) - 1)
             found = np.full(len(values), -1, dtype=np.int64)
             found[inside] = slots[offsets[inside]]
