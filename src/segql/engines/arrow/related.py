@@ -21,7 +21,6 @@ from segql.errors import DataError
 from segql.inputs import to_table
 from segql.suggest import suggest
 
-
 MIN_SLICE_ROWS = 1 << 18
 """A related table in memory is read in one slice per worker of at least this many rows."""
 
