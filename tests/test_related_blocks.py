@@ -207,3 +207,46 @@ def test_the_grouped_sum_of_many_groups_is_fsum(name: str, values: object) -> No
             assert got[g] == (math.inf if math.inf in group else -math.inf), (name, g)
         else:
             assert bits(float(got[g])) == bits(math.fsum(group) + 0.0), (name, g)
+
+
+def test_implied_filters_are_evaluated_on_the_kept_rows_only(
+    tables: tuple[pa.Table, pa.Table], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``day > 80`` implies ``day >= 60``, ``90 <= day`` implies ``day > 89``
+    and ``at >= -30d`` implies ``at >= -90d``: the implied filters wait and
+    see only the rows the others keep; the counts are the SQL's."""
+    customers, orders = tables
+    day = orders.column("day").to_numpy()
+    at = (np.datetime64("2026-06-01T00:00:00", "us") - day.astype("timedelta64[D]")).astype("datetime64[us]")
+    orders = orders.append_column("at", pa.array(at, pa.timestamp("us", tz="UTC")))
+    source = """
+        feature a = count(orders where day > 80)
+        feature b = count(orders where day >= 60)
+        feature c = count(orders where 90 <= day)
+        feature d = count(orders where day > 89)
+        feature e = count(orders where at >= -30d)
+        feature f = count(orders where at >= -90d)
+        feature g = count(orders where day < 5)
+    """
+    program = segql.compile(source)
+    found: list[dict[int, int]] = []
+    original = aggregate._implications
+
+    def spy(group: list[object], *args: object) -> dict[int, int]:
+        implied = original(group, *args)  # type: ignore[arg-type]
+        found.append(implied)
+        return implied
+
+    monkeypatch.setattr(aggregate, "_implications", spy)
+    got = program.evaluate(customers, key="id", related={"orders": orders}, as_of=AS_OF)
+    sql = """SELECT c.id, count(o.id) FILTER (WHERE o.day > 80), count(o.id) FILTER (WHERE o.day >= 60),
+                    count(o.id) FILTER (WHERE o.day >= 90), count(o.id) FILTER (WHERE o.day > 89),
+                    count(o.id) FILTER (WHERE o.at >= TIMESTAMPTZ '2026-05-02 00:00:00+00'),
+                    count(o.id) FILTER (WHERE o.at >= TIMESTAMPTZ '2026-03-03 00:00:00+00'),
+                    count(o.id) FILTER (WHERE o.day < 5)
+             FROM customers c LEFT JOIN orders o ON o.id = c.id GROUP BY c.id"""
+    rows = {r[0]: r[1:] for r in duckdb.sql(sql).fetchall()}
+    ids = customers.column("id").to_pylist()
+    for k, name in enumerate("abcdefg"):
+        assert got.column(name).to_pylist() == [rows[i][k] for i in ids], name
+    assert len(found) == 1 and len(found[0]) >= 3  # e.g. a, c or d, and e wait

@@ -92,8 +92,14 @@ def aggregate_tasks(
             scan = related_pushdown([a.where for a in group], table_name, source.schema, constants(blank))
             batches = source.batches(wanted, RELATED_BATCH_ROWS, workers, scan)
 
+        implied = _implications(group, table_name, source.schema, constants(blank))
+
+        def subset(rows: pa.Table) -> Executor:
+            return make_executor(rows, table_name)
+
         def rows_of(data: pa.Table) -> _Rows:
-            return _matched_rows(group, data, key, index, make_executor(data, table_name), workers)
+            executor = make_executor(data, table_name)
+            return _matched_rows(group, data, key, index, executor, workers, implied, subset)
 
         found = list(ordered_map(rows_of, batches, workers, "segql-related"))
         return _reduce_all(group, _Rows.concatenate(found, len(group)), index.num_rows, blank, workers)
@@ -210,14 +216,29 @@ class _Rows:
 
 
 def _matched_rows(
-    group: list[ast.Aggregate], data: pa.Table, key: str, index: KeyIndex, executor: Executor, workers: int
+    group: list[ast.Aggregate],
+    data: pa.Table,
+    key: str,
+    index: KeyIndex,
+    executor: Executor,
+    workers: int,
+    implied: dict[int, int] | None = None,
+    subset: Callable[[pa.Table], Executor] | None = None,
 ) -> _Rows:
-    """Steps 2-4 of the module's docstring for one batch of a related table."""
+    """Steps 2-4 of the module's docstring for one batch of a related table.
+    ``implied`` (``where`` i implies ``where`` j, see :func:`_implications`)
+    and ``subset`` (an executor over chosen rows) let the blockwise path
+    evaluate an implied ``where`` only on the rows the others keep."""
     total = data.num_rows
-    evaluated = [executor.eval(a.where) if a.where is not None else None for a in group]
     keys = normalize_key(data.column(key))
-    if _blockwise(index, keys, evaluated):
-        return _matched_blocks(group, evaluated, keys, index, executor, total)
+    later = dict(implied or {}) if subset is not None and _dense_keys(index, keys) else {}
+    evaluated = [
+        executor.eval(a.where) if a.where is not None and i not in later else None for i, a in enumerate(group)
+    ]
+    if _dense_keys(index, keys) and not any(isinstance(w, pa.Scalar) for w in evaluated):
+        assert subset is not None or not later
+        return _matched_blocks(group, evaluated, keys, index, executor, total, later, data, subset)
+    evaluated = [executor.eval(a.where) if a.where is not None else None for a in group]
     wheres = [_filter(w, total) if w is not None else None for w in evaluated]
     rows: np.ndarray | None = None  # None: every row, in order (no copies)
     present = [w for w in wheres if w is not None]
@@ -261,12 +282,70 @@ path: its temporaries (a block's bools, offsets, positions) stay in the CPU
 cache, and no array as long as the batch is made but the outputs."""
 
 
-def _blockwise(index: KeyIndex, keys: pa.ChunkedArray, wheres: list[pa.ChunkedArray | pa.Scalar | None]) -> bool:
-    """Whether a batch can take the blockwise path: a dense index, int64
-    keys without nulls, every ``where`` an array (not a constant)."""
-    if not index.dense or keys.type != pa.int64() or keys.null_count:
+def _dense_keys(index: KeyIndex, keys: pa.ChunkedArray) -> bool:
+    """Whether a batch can take the blockwise path (unless a ``where`` is a
+    constant): a dense index, int64 keys without nulls."""
+    return index.dense and keys.type == pa.int64() and not keys.null_count
+
+
+_FLIPPED = {">": "<", ">=": "<=", "<": ">", "<=": ">="}
+
+
+def _implications(
+    group: list[ast.Aggregate], table: str, schema: pa.Schema, constant: Callable[[ast.Node], pa.Scalar | None]
+) -> dict[int, int]:
+    """``{i: j}`` where aggregate i's ``where`` implies aggregate j's, and j's
+    is implied by none: ``ts >= -30d`` implies ``ts >= -90d``.  Only
+    comparisons of one integer, date or timestamp column of the table with
+    constants, of one direction (``>``/``>=`` or ``<``/``<=``): a value
+    beyond the narrower bound is beyond the broader one, a null is beyond
+    neither.  The rows ``where`` i keeps are then among those j keeps."""
+    bounds = [_bound(a.where, table, schema, constant) if a.where is not None else None for a in group]
+    implied: dict[int, int] = {}
+    for i, narrow in enumerate(bounds):
+        for j, broad in enumerate(bounds):
+            # (Equal filters are evaluated once anyway: the executor keeps values by node.)
+            if narrow is None or broad is None or j in implied or group[i].where == group[j].where:
+                continue
+            if _implies(narrow, broad):
+                implied[i] = j
+                break
+    # A `where` that others wait for is evaluated in full.
+    return {i: j for i, j in implied.items() if i not in implied.values()}
+
+
+def _bound(
+    where: ast.Node, table: str, schema: pa.Schema, constant: Callable[[ast.Node], pa.Scalar | None]
+) -> tuple[str, str, pa.Scalar] | None:
+    """``where`` as (column, operator, constant) with the column on the left."""
+    if not isinstance(where, ast.Compare) or where.op not in _FLIPPED:
+        return None
+    column, other, op = where.left, where.right, where.op
+    if not isinstance(column, ast.Column):
+        column, other, op = where.right, where.left, _FLIPPED[where.op]
+    if not isinstance(column, ast.Column) or column.table != table or column.name not in schema.names:
+        return None
+    t = schema.field(column.name).type
+    if not (pa.types.is_integer(t) or pa.types.is_timestamp(t) or pa.types.is_date(t)):
+        return None
+    value = constant(other)
+    if value is None or not value.is_valid:
+        return None
+    return column.name, op, value
+
+
+def _implies(narrow: tuple[str, str, pa.Scalar], broad: tuple[str, str, pa.Scalar]) -> bool:
+    (column, op, value), (other_column, other_op, other_value) = narrow, broad
+    if column != other_column or op[0] != other_op[0]:
         return False
-    return all(w is None or not isinstance(w, pa.Scalar) for w in wheres)
+    try:
+        beyond = pc.greater if op[0] == ">" else pc.less
+        if beyond(value, other_value).as_py():
+            return True
+        # Equal bounds: `x > t` implies `x >= t`, not the other way round.
+        return bool(pc.equal(value, other_value).as_py()) and (op in (">", "<") or other_op in (">=", "<="))
+    except (pa.ArrowException, TypeError):  # constants of types Arrow does not compare
+        return False
 
 
 def _matched_blocks(
@@ -276,27 +355,38 @@ def _matched_blocks(
     index: KeyIndex,
     executor: Executor,
     total: int,
+    later: dict[int, int],
+    data: pa.Table,
+    subset: Callable[[pa.Table], Executor] | None,
 ) -> _Rows:
     """Steps 3-4 block by block (``BLOCK_ROWS``, within the key column's
     chunks): a block's filters unpacked to bools, the rows some filter keeps,
     their keys looked up in the dense index, their masks and plain values
-    (fixed-width, no nulls) gathered; the outputs are the blocks' pieces in
-    order, exactly what the whole-batch path gives."""
+    (fixed-width, no nulls) gathered straight into the outputs; the outputs
+    hold the blocks' rows in order, exactly what the whole-batch path gives.
+    The ``where`` filters in ``later`` (implied by others) are evaluated
+    afterwards on the kept rows only."""
     wheres = [_BlockReader(is_true(w)) if w is not None else None for w in evaluated]
-    filtered = bool(wheres) and all(w is not None for w in wheres)
+    filtered = bool(wheres) and all(w is not None or i in later for i, w in enumerate(wheres))
     key_reader = _BlockReader(keys)
     plain: list[_BlockReader | None] = []
     for agg in group:
         value = executor.eval(agg.value) if agg.value is not None else None
-        reader = _BlockReader(value) if isinstance(value, (pa.Array, pa.ChunkedArray)) else None
-        # (Booleans are bit-packed in Arrow: taken by Arrow.)
-        plain.append(reader if reader is not None and reader.dtype is not None and not reader.bools else None)
+        plain.append(_plain_reader(value) if isinstance(value, (pa.Array, pa.ChunkedArray)) else None)
+    # The columns the later filters read, gathered as the values are.
+    later_wheres = {i: w for i in later if (w := group[i].where) is not None}
+    later_names = sorted({n.name for w in later_wheres.values() for n in ast.walk(w) if isinstance(n, ast.Column)})
+    later_columns = {name: _plain_reader(data.column(name)) for name in later_names}
     need_rows = any(a.value is not None and p is None for a, p in zip(group, plain, strict=True))
-    need_rows = need_rows or any(a.by is not None for a in group)
-    positions: list[np.ndarray] = []
-    rows: list[np.ndarray] = []
-    masks: list[list[np.ndarray]] = [[] for _ in group]
-    values: list[list[np.ndarray]] = [[] for _ in group]
+    need_rows = need_rows or any(r is None for r in later_columns.values()) or any(a.by is not None for a in group)
+    # Outputs as long as the batch (an upper bound): pages never written are never touched.
+    positions = _Output(total, np.dtype(np.int64))
+    rows = _Output(total if need_rows else 0, np.dtype(np.int64))
+    masks = [_Output(total, np.dtype(bool)) if w is not None else None for w in wheres]
+    values = [_Output(total, r.dtype) if r is not None and r.dtype is not None else None for r in plain]
+    later_values = {
+        name: _Output(total, r.dtype) for name, r in later_columns.items() if r is not None and r.dtype is not None
+    }
     every_row = True
     for start, stop in _blocks(keys, BLOCK_ROWS):
         bits = [w.read(start, stop) if w is not None else None for w in wheres]
@@ -314,32 +404,79 @@ def _matched_blocks(
             found = found[found >= 0]
         if local is not None and len(local) < stop - start:
             every_row = False
-        positions.append(found)
+        positions.put(found)
         if need_rows:
-            rows.append(np.arange(start, stop) if local is None else local + start)
-        for i, (mask, reader) in enumerate(zip(bits, plain, strict=True)):
-            if mask is not None:
-                masks[i].append(mask if local is None else mask.take(local))
-            if reader is not None:
-                block = reader.read(start, stop)
-                values[i].append(block if local is None else block.take(local))
-    all_positions = _joined(positions, np.int64)
-    row_indices = None if every_row else _joined(rows, np.int64) if need_rows else None
+            rows.put(np.arange(start, stop) if local is None else local + start)
+        for out, mask in zip(masks, bits, strict=True):
+            if out is not None and mask is not None:
+                out.take(mask, local)
+        for out, reader in zip(values, plain, strict=True):
+            if out is not None and reader is not None:
+                out.take(reader.read(start, stop), local)
+        for name, out in later_values.items():
+            column_reader = later_columns[name]
+            assert column_reader is not None
+            out.take(column_reader.read(start, stop), local)
+    row_indices = None if every_row else rows.result() if need_rows else None
     taken: list[pa.Array | None] = []
-    for agg, reader, pieces in zip(group, plain, values, strict=True):
+    for agg, reader, out in zip(group, plain, values, strict=True):
         if agg.value is None:
             taken.append(None)
-        elif reader is not None and reader.dtype is not None:
-            data = _joined(pieces, reader.dtype)
-            taken.append(pa.Array.from_buffers(reader.type, len(data), [None, pa.py_buffer(data)], null_count=0))
+        elif reader is not None and out is not None:
+            taken.append(out.arrow(reader.type))
         else:
             taken.append(_take(executor.eval(agg.value), row_indices, total))
-    found_masks = [_joined(m, np.dtype(bool)) if w is not None else None for m, w in zip(masks, wheres, strict=True)]
-    return _gathered(group, executor, row_indices, total, all_positions, found_masks, taken)
+    found_masks = [out.result() if out is not None else None for out in masks]
+    if later:
+        # Implied filters, on the kept rows only: a `where` implied by
+        # another keeps none of the rows that one drops.
+        assert subset is not None
+        kept = positions.size
+        chosen = {
+            name: later_values[name].arrow(reader.type)
+            if reader is not None and name in later_values
+            else _take(data.column(name), row_indices, total)
+            for name, reader in later_columns.items()
+        }
+        on_kept = subset(pa.table(chosen) if chosen else pa.table({"_": pa.nulls(kept)}))
+        for i, where in later_wheres.items():
+            found_masks[i] = _filter(on_kept.eval(where), kept)
+    return _gathered(group, executor, row_indices, total, positions.result(), found_masks, taken)
 
 
-def _joined(pieces: list[np.ndarray], dtype: np.dtype | type) -> np.ndarray:
-    return np.concatenate(pieces) if pieces else np.zeros(0, dtype=dtype)
+def _plain_reader(value: pa.ChunkedArray | pa.Array) -> _BlockReader | None:
+    """A block reader of fixed-width values without nulls (not booleans,
+    which Arrow packs in bits), or None: such values are taken by Arrow."""
+    reader = _BlockReader(value)
+    return reader if reader.dtype is not None and not reader.bools else None
+
+
+class _Output:
+    """An output array filled block by block, allocated for ``capacity``
+    values: NumPy's pages are touched only as far as it is filled."""
+
+    def __init__(self, capacity: int, dtype: np.dtype) -> None:
+        self.array = np.empty(capacity, dtype=dtype)
+        self.size = 0
+
+    def put(self, piece: np.ndarray) -> None:
+        self.array[self.size : self.size + len(piece)] = piece
+        self.size += len(piece)
+
+    def take(self, block: np.ndarray, local: np.ndarray | None) -> None:
+        """``block[local]`` (None: the whole block) appended."""
+        if local is None:
+            self.put(block)
+            return
+        np.take(block, local, out=self.array[self.size : self.size + len(local)])
+        self.size += len(local)
+
+    def result(self) -> np.ndarray:
+        return self.array[: self.size]
+
+    def arrow(self, arrow_type: pa.DataType) -> pa.Array:
+        """The values as an Arrow array of ``arrow_type`` (no copy)."""
+        return pa.Array.from_buffers(arrow_type, self.size, [None, pa.py_buffer(self.result())], null_count=0)
 
 
 def _blocks(column: pa.ChunkedArray, size: int) -> Iterator[tuple[int, int]]:
