@@ -4,18 +4,25 @@ pass and aligned to the profile rows.
 For each related table:
 
 1. read only the key and the columns the program's aggregates use, a file
-   in batches of ``RELATED_BATCH_ROWS`` (a table in memory, or any table
-   when a population-level function is used: one batch); steps 2-4 run batch by batch, up to ``threads``
+   in batches of ``RELATED_BATCH_ROWS``, a table in memory in one slice per
+   thread (``related.MIN_SLICE_ROWS``), any table one batch when a
+   population-level function is used; steps 2-4 run batch by batch, up to ``threads``
    batches at once, and keep only the rows that can matter; a file's scan
    leaves out rows no aggregate's ``where`` can keep (``related_pushdown``,
    docs/decisions.md 212; not with a population-level function);
 2. evaluate every aggregate's ``where`` filter, value and ``by`` expression on
    the related rows with the ordinary executor (same ``as_of`` and parameters);
+   a ``where`` implied by another of the table's (``ts >= -30d`` by ``ts >=
+   -90d``, :func:`_implications`) is evaluated later, on the kept rows only;
 3. when every aggregate of the table has a ``where`` filter, keep only rows some
    filter accepts *before* looking up keys and grouping;
 4. map the surviving rows to profile positions with the :class:`KeyIndex`
    (rows with null or unknown keys drop out); the batches' rows, in the
-   table's order, are exactly those one batch of the whole table gives;
+   table's order, are exactly those one batch of the whole table gives.
+   With a dense index and int64 keys without nulls, steps 3-4 and the
+   gathering of masks and fixed-width values run block by block
+   (``BLOCK_ROWS``, :func:`_matched_blocks`) in NumPy, into outputs filled
+   in place (docs/decisions.md 216-225);
 5. reduce each aggregate by its spec's reducer (:mod:`segql.aggregates`, found
    in the executor's registry), given a :class:`Groups`; the built-ins reduce
    over the positions with NumPy (``bincount``,

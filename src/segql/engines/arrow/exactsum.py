@@ -20,10 +20,13 @@ How, without a Python loop over rows:
    integer below ``2**53``, which a double holds exactly, in any order.
 3. The common case (money amounts, ordinary measurements: ``hi - lo <= 2w``,
    e.g. 65 bits for cents up to 1000 and groups of up to a million rows) has
-   two levels: both digit sums times their power of two are exact doubles, and
-   one IEEE addition rounds their exact sum correctly.  That is two bincounts
-   (plus one to count the largest group when the row count alone does not
-   allow ``w``) where a plain float sum has one.
+   two levels, added as doubles unscaled: each value split as
+   ``high + low`` (``high`` truncated to a multiple of ``2**e``), the bincounts
+   of the highs and of the lows are exact, and one IEEE addition rounds their
+   exact sum correctly (:func:`_two_levels`).  That is two bincounts where a
+   plain float sum has one, plus, when the row count alone does not allow
+   ``w``, a bound on the largest group from a 2**16-slot count table
+   (:func:`largest_group_bound`).
 4. Otherwise the levels have 26 bits (``w`` smaller only for groups of more
    than ``2**27`` rows, which are added in slices); per group, the level sums
    are normalised into base ``2**26`` limbs with carries, in sign-magnitude
@@ -160,7 +163,10 @@ def _two_levels(positions: np.ndarray, values: np.ndarray, n: int, lo: int, hi: 
         return np.asarray(np.bincount(positions, weights=values, minlength=n), dtype=np.float64)
     high = _scale(values, -e_high)  # (in place below: fewer fresh pages)
     np.trunc(high, out=high)
-    high = _scale(high, e_high)  # exact: at most `width` bits, times 2**e_high
+    if -1022 <= e_high <= 1023:
+        np.multiply(high, 2.0**e_high, out=high)  # exact: at most `width` bits, times 2**e_high
+    else:
+        high = _scale(high, e_high)
     low = np.subtract(values, high)  # exact
     high_sums = np.asarray(np.bincount(positions, weights=high, minlength=n), dtype=np.float64)
     del high
