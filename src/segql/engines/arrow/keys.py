@@ -63,9 +63,9 @@ class KeyIndex:
         offsets = np.empty(min(BUILD_BLOCK, self.num_rows), dtype=np.int64)
         for chunk in self.keys.chunks:
             if chunk.null_count:
-                valid = np.asarray(pc.is_valid(chunk).to_numpy(zero_copy_only=False), dtype=bool)
+                present = np.asarray(pc.is_valid(chunk).to_numpy(zero_copy_only=False), dtype=bool)
                 values = pc.fill_null(chunk, low).to_numpy(zero_copy_only=False)
-                rows = np.flatnonzero(valid)
+                rows = np.flatnonzero(present)
                 slots[np.subtract(values[rows], low)] = (rows + start).astype(np.int32)
             else:
                 values = chunk.to_numpy(zero_copy_only=False)
