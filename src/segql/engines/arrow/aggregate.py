@@ -543,7 +543,7 @@ def _reduce_all(
 ) -> dict[ast.Aggregate, pa.Array]:
     """Step 5: every aggregate's reduction, as independent tasks, one per
     (value, where), so a sum and an avg of the same values add them once."""
-    groups = Groups(profiles, rows.positions)
+    groups = Groups(profiles, rows.positions, workers)
     shared: dict[tuple[ast.Node | None, ast.Node | None], list[int]] = {}
     for i, agg in enumerate(group):
         shared.setdefault((agg.value, agg.where), []).append(i)
@@ -643,9 +643,11 @@ class Groups:
     """The related rows of one table grouped by profile position 0..n-1, and
     the reductions the aggregates' reducers (:mod:`segql.aggregates`) use."""
 
-    def __init__(self, n: int, positions: np.ndarray) -> None:
+    def __init__(self, n: int, positions: np.ndarray, workers: int = 1) -> None:
         self.n = n
         self.positions = positions
+        self.workers = workers
+        """Threads a reduction may use for independent parts (an exact sum's two bincounts)."""
         """The profile position of every related row being reduced."""
         # Float sums by (value, where): sum and avg of the same values add them once.
         self._float_sums: dict[tuple[ast.Node | None, ast.Node | None], np.ndarray] = {}
@@ -781,7 +783,7 @@ class Groups:
         """Correctly rounded (math.fsum per customer), whatever the row order."""
         key = (agg.value, agg.where)
         if key not in self._float_sums:
-            self._float_sums[key] = group_fsum(pos, values, self.n, most)
+            self._float_sums[key] = group_fsum(pos, values, self.n, most, self.workers)
         return self._float_sums[key]
 
     def _sum(self, pos: np.ndarray, values: np.ndarray, view: _NumericView) -> pa.Array:

@@ -46,10 +46,13 @@ finite values beyond the double range is ±inf; an exact zero is +0.0.
 
 from __future__ import annotations
 
+import functools
 import math
 from fractions import Fraction
 
 import numpy as np
+
+from segql.engines.arrow.parallel import run_all
 
 _BITS = 26
 _MASK = (1 << _BITS) - 1
@@ -58,9 +61,13 @@ _MAX_LEVELS = 12  # beyond (312 bits of exponent range): the per-group path
 _GROUP_BATCH = 1 << 16  # groups rounded at once (bounds the limb matrix)
 
 
-def group_fsum(positions: np.ndarray, values: np.ndarray, n: int, most: int | None = None) -> np.ndarray:
+def group_fsum(
+    positions: np.ndarray, values: np.ndarray, n: int, most: int | None = None, workers: int = 1
+) -> np.ndarray:
     """The correctly rounded sum of ``values`` per group ``positions`` (0..n-1).
-    ``most``, if known, bounds the number of rows of a group."""
+    ``most``, if known, bounds the number of rows of a group; with ``workers``
+    > 1 the two bincounts of the common case run on two threads (each is
+    exact: the result does not depend on it)."""
     values = np.asarray(values, dtype=np.float64)
     positions = np.asarray(positions, dtype=np.int64)
     if values.size == 0:
@@ -92,7 +99,7 @@ def group_fsum(positions: np.ndarray, values: np.ndarray, n: int, most: int | No
         lo = max(math.frexp(smallest)[1] - 53, -1074)  # every value is a multiple of 2**lo
         width = _digit_width(positions, n, most, -(-(hi - lo) // 2))
         if hi - lo <= 2 * width:
-            sums = _two_levels(positions, values, n, lo, hi, width)
+            sums = _two_levels(positions, values, n, lo, hi, width, workers)
         elif -(-(hi - lo) // _BITS) <= _MAX_LEVELS:
             levels = -(-(hi - lo) // _BITS)
             exponents = [lo + _BITS * (levels - 1 - k) for k in range(levels)]
@@ -148,7 +155,9 @@ def largest_group_bound(positions: np.ndarray, n: int) -> int:
     return int(np.bincount(np.bitwise_and(positions, _BOUND_BINS - 1), minlength=_BOUND_BINS).max())
 
 
-def _two_levels(positions: np.ndarray, values: np.ndarray, n: int, lo: int, hi: int, width: int) -> np.ndarray:
+def _two_levels(
+    positions: np.ndarray, values: np.ndarray, n: int, lo: int, hi: int, width: int, workers: int = 1
+) -> np.ndarray:
     """Values spanning at most two digits of ``width`` bits, split as
     ``value == high + low``: ``high`` the value truncated to a multiple of
     ``2**e`` (``e = lo + width``), ``low`` the rest (exact: a multiple of
@@ -168,10 +177,10 @@ def _two_levels(positions: np.ndarray, values: np.ndarray, n: int, lo: int, hi: 
     else:
         high = _scale(high, e_high)
     low = np.subtract(values, high)  # exact
-    high_sums = np.asarray(np.bincount(positions, weights=high, minlength=n), dtype=np.float64)
-    del high
-    low_sums = np.asarray(np.bincount(positions, weights=low, minlength=n), dtype=np.float64)
-    del low
+    # (NumPy's bincount releases the GIL while it adds.)
+    tasks = [functools.partial(np.bincount, positions, weights=part, minlength=n) for part in (high, low)]
+    high_sums, low_sums = (np.asarray(s, dtype=np.float64) for s in run_all(tasks, min(workers, 2), "segql-sum"))
+    del high, low, tasks
     with np.errstate(over="ignore", invalid="ignore"):
         sums = np.add(high_sums, low_sums, out=high_sums)  # the one rounding (±inf beyond the range)
     if hi + positions.size.bit_length() >= 1023:  # a group's sum may pass the range
