@@ -386,13 +386,19 @@ def _matched_blocks(
     later_columns = {name: _plain_reader(data.column(name)) for name in later_names}
     need_rows = any(a.value is not None and p is None for a, p in zip(group, plain, strict=True))
     need_rows = need_rows or any(r is None for r in later_columns.values()) or any(a.by is not None for a in group)
-    # Outputs as long as the batch (an upper bound): pages never written are never touched.
-    positions = _Output(total, np.dtype(np.int64))
-    rows = _Output(total if need_rows else 0, np.dtype(np.int64))
-    masks = [_Output(total, np.dtype(bool)) if w is not None else None for w in wheres]
-    values = [_Output(total, r.dtype) if r is not None and r.dtype is not None else None for r in plain]
+    # Outputs as long as the rows some filter keeps (counted on the bitmaps
+    # by Arrow): an upper bound, as keys without a profile drop out.
+    capacity = total
+    if filtered:
+        present = [is_true(w) for w in evaluated if w is not None]
+        any_kept = functools.reduce(pc.or_, present[1:], present[0])
+        capacity = int(pc.sum(any_kept).as_py() or 0)
+    positions = _Output(capacity, np.dtype(np.int64))
+    rows = _Output(capacity if need_rows else 0, np.dtype(np.int64))
+    masks = [_Output(capacity, np.dtype(bool)) if w is not None else None for w in wheres]
+    values = [_Output(capacity, r.dtype) if r is not None and r.dtype is not None else None for r in plain]
     later_values = {
-        name: _Output(total, r.dtype) for name, r in later_columns.items() if r is not None and r.dtype is not None
+        name: _Output(capacity, r.dtype) for name, r in later_columns.items() if r is not None and r.dtype is not None
     }
     every_row = True
     for start, stop in _blocks(keys, BLOCK_ROWS):
@@ -460,7 +466,7 @@ def _plain_reader(value: pa.ChunkedArray | pa.Array) -> _BlockReader | None:
 
 class _Output:
     """An output array filled block by block, allocated for ``capacity``
-    values: NumPy's pages are touched only as far as it is filled."""
+    values (an upper bound: pages never written are never touched)."""
 
     def __init__(self, capacity: int, dtype: np.dtype) -> None:
         self.array = np.empty(capacity, dtype=dtype)
