@@ -250,3 +250,29 @@ def test_implied_filters_are_evaluated_on_the_kept_rows_only(
     for k, name in enumerate("abcdefg"):
         assert got.column(name).to_pylist() == [rows[i][k] for i in ids], name
     assert len(found) == 1 and len(found[0]) >= 3  # e.g. a, c or d, and e wait
+
+
+def test_block_reads_cross_chunks_and_offsets() -> None:
+    """Ranges across chunk boundaries, of chunks that are slices (bit and
+    value offsets): the values Arrow holds, in order."""
+    rng = np.random.default_rng(218)
+    flags = pa.array(rng.random(1_000) < 0.5)
+    numbers = pa.array(rng.integers(-(2**62), 2**62, 1_000))
+    stamps = pa.array(rng.integers(0, 2**50, 1_000), pa.timestamp("us", tz="UTC"))
+    for column in (flags, numbers, stamps):
+        chunked = pa.chunked_array([column.slice(3, 100), column.slice(103, 1), column.slice(104, 500)])
+        reader = aggregate._BlockReader(chunked)
+        expected = np.asarray(chunked.combine_chunks().cast(pa.int64() if column is stamps else column.type))
+        got = np.concatenate([reader.read(a, b) for a, b in [(0, 7), (7, 99), (99, 101), (101, 390), (390, 601)]])
+        assert np.array_equal(got.view(expected.dtype) if column is not flags else got, expected)
+
+
+def test_an_empty_related_table_gives_the_empty_values(tables: tuple[pa.Table, pa.Table]) -> None:
+    customers, orders = tables
+    program = segql.compile(SOURCE)
+    got = program.evaluate(customers, key="id", related={"orders": orders.slice(0, 0)}, as_of=AS_OF)
+    n = customers.num_rows
+    assert got.column("n_recent").to_pylist() == [0] * n
+    assert got.column("spent").to_pylist() == [0.0] * n
+    assert got.column("top").to_pylist() == [None] * n
+    assert got.column("busy").to_pylist() == [False] * n
