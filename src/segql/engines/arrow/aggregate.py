@@ -242,7 +242,7 @@ def _matched_rows(
     evaluated = [
         executor.eval(a.where) if a.where is not None and i not in later else None for i, a in enumerate(group)
     ]
-    if _dense_keys(index, keys) and not any(isinstance(w, pa.Scalar) for w in evaluated):
+    if _dense_keys(index, keys) and all(w is None or _boolean_array(w) for w in evaluated):
         assert subset is not None or not later
         return _matched_blocks(group, evaluated, keys, index, executor, total, later, data, subset)
     evaluated = [executor.eval(a.where) if a.where is not None else None for a in group]
@@ -287,6 +287,11 @@ BLOCK_ROWS = 1 << 17
 """Related rows filtered, looked up and gathered at a time by the blockwise
 path: its temporaries (a block's bools, offsets, positions) stay in the CPU
 cache, and no array as long as the batch is made but the outputs."""
+
+
+def _boolean_array(value: pa.ChunkedArray | pa.Array | pa.Scalar) -> bool:
+    """A ``where`` the blockwise path reads: booleans, not a constant."""
+    return not isinstance(value, pa.Scalar) and pa.types.is_boolean(value.type)
 
 
 def _dense_keys(index: KeyIndex, keys: pa.ChunkedArray) -> bool:
