@@ -20,10 +20,13 @@ How, without a Python loop over rows:
    integer below ``2**53``, which a double holds exactly, in any order.
 3. The common case (money amounts, ordinary measurements: ``hi - lo <= 2w``,
    e.g. 65 bits for cents up to 1000 and groups of up to a million rows) has
-   two levels: both digit sums times their power of two are exact doubles, and
-   one IEEE addition rounds their exact sum correctly.  That is two bincounts
-   (plus one to count the largest group when the row count alone does not
-   allow ``w``) where a plain float sum has one.
+   two levels, added as doubles unscaled: each value split as
+   ``high + low`` (``high`` truncated to a multiple of ``2**e``), the bincounts
+   of the highs and of the lows are exact, and one IEEE addition rounds their
+   exact sum correctly (:func:`_two_levels`).  That is two bincounts where a
+   plain float sum has one, plus, when the row count alone does not allow
+   ``w``, a bound on the largest group from a 2**16-slot count table
+   (:func:`largest_group_bound`).
 4. Otherwise the levels have 26 bits (``w`` smaller only for groups of more
    than ``2**27`` rows, which are added in slices); per group, the level sums
    are normalised into base ``2**26`` limbs with carries, in sign-magnitude
@@ -43,10 +46,13 @@ finite values beyond the double range is ±inf; an exact zero is +0.0.
 
 from __future__ import annotations
 
+import functools
 import math
 from fractions import Fraction
 
 import numpy as np
+
+from segql.engines.arrow.parallel import run_all
 
 _BITS = 26
 _MASK = (1 << _BITS) - 1
@@ -55,25 +61,37 @@ _MAX_LEVELS = 12  # beyond (312 bits of exponent range): the per-group path
 _GROUP_BATCH = 1 << 16  # groups rounded at once (bounds the limb matrix)
 
 
-def group_fsum(positions: np.ndarray, values: np.ndarray, n: int, most: int | None = None) -> np.ndarray:
+def group_fsum(
+    positions: np.ndarray, values: np.ndarray, n: int, most: int | None = None, workers: int = 1
+) -> np.ndarray:
     """The correctly rounded sum of ``values`` per group ``positions`` (0..n-1).
-    ``most``, if known, bounds the number of rows of a group."""
+    ``most``, if known, bounds the number of rows of a group; with ``workers``
+    > 1 the two bincounts of the common case run on two threads (each is
+    exact: the result does not depend on it)."""
     values = np.asarray(values, dtype=np.float64)
     positions = np.asarray(positions, dtype=np.int64)
     if values.size == 0:
         return np.zeros(n, dtype=np.float64)
-    magnitudes = np.abs(values)
-    largest = float(magnitudes.max())  # NaN if any value is NaN
     special = None
-    if not math.isfinite(largest):
+    top, bottom = float(values.max()), float(values.min())  # NaN if any value is NaN
+    if not (math.isfinite(top) and math.isfinite(bottom)):
         special = _specials(positions, values, n)
         finite = np.isfinite(values)
-        positions, values, magnitudes = positions[finite], values[finite], magnitudes[finite]
-        largest = float(magnitudes.max()) if values.size else 0.0
-    smallest = float(magnitudes.min()) if values.size else 0.0
-    if smallest == 0 and largest != 0:  # zeros add nothing: the smallest that counts
-        smallest = float(magnitudes[magnitudes > 0].min())
-    del magnitudes
+        positions, values = positions[finite], values[finite]
+        top, bottom = (float(values.max()), float(values.min())) if values.size else (0.0, 0.0)
+    largest = max(top, -bottom)
+    # The smallest magnitude that counts (zeros add nothing), without a copy
+    # of the column when every value has one sign.
+    if bottom > 0:
+        smallest = bottom
+    elif top < 0:
+        smallest = -top
+    elif largest == 0:
+        smallest = 0.0
+    else:
+        magnitudes = np.abs(values)
+        smallest = float(np.min(magnitudes, where=magnitudes > 0, initial=math.inf))
+        del magnitudes
     if largest == 0:
         sums = np.zeros(n, dtype=np.float64)
     else:
@@ -81,7 +99,7 @@ def group_fsum(positions: np.ndarray, values: np.ndarray, n: int, most: int | No
         lo = max(math.frexp(smallest)[1] - 53, -1074)  # every value is a multiple of 2**lo
         width = _digit_width(positions, n, most, -(-(hi - lo) // 2))
         if hi - lo <= 2 * width:
-            sums = _two_levels(positions, values, n, lo, hi, width)
+            sums = _two_levels(positions, values, n, lo, hi, width, workers)
         elif -(-(hi - lo) // _BITS) <= _MAX_LEVELS:
             levels = -(-(hi - lo) // _BITS)
             exponents = [lo + _BITS * (levels - 1 - k) for k in range(levels)]
@@ -114,34 +132,62 @@ def group_int_sum_rounded(positions: np.ndarray, values: np.ndarray, n: int) -> 
 def _digit_width(positions: np.ndarray, n: int, most: int | None = None, wanted: int = 52) -> int:
     """Digits of this many bits add up exactly as doubles in every group
     (``rows of a group * 2**width <= 2**53``).  The rows of the largest group
-    are counted only when the number of all rows does not already allow
+    are bounded only when the number of all rows does not already allow
     ``wanted`` bits."""
     if most is None:
         most = positions.size
         if 53 - most.bit_length() < wanted and most:
-            most = int(np.bincount(positions, minlength=n).max())
+            most = largest_group_bound(positions, n)
     return min(52, 53 - most.bit_length())
 
 
-def _two_levels(positions: np.ndarray, values: np.ndarray, n: int, lo: int, hi: int, width: int) -> np.ndarray:
-    """Values spanning at most two digits of ``width`` bits: the two digit
-    sums are exact doubles and one IEEE addition rounds their sum correctly."""
-    e_low = lo
+_BOUND_BINS = 1 << 16
+
+
+def largest_group_bound(positions: np.ndarray, n: int) -> int:
+    """At least the rows of the largest group: exactly that for up to 2**16
+    groups, otherwise the rows of the fullest class of groups with equal
+    low 16 bits of the position (a class holds every row of its groups).
+    A count table of 2**16 slots stays in the cache, where one slot per
+    group (millions of customers) would not (~2x faster)."""
+    if n <= _BOUND_BINS:
+        return int(np.bincount(positions, minlength=n).max())
+    return int(np.bincount(np.bitwise_and(positions, _BOUND_BINS - 1), minlength=_BOUND_BINS).max())
+
+
+def _two_levels(
+    positions: np.ndarray, values: np.ndarray, n: int, lo: int, hi: int, width: int, workers: int = 1
+) -> np.ndarray:
+    """Values spanning at most two digits of ``width`` bits, split as
+    ``value == high + low``: ``high`` the value truncated to a multiple of
+    ``2**e`` (``e = lo + width``), ``low`` the rest (exact: a multiple of
+    ``2**lo`` below ``2**e``, at most ``width`` <= 52 bits).  Every partial
+    sum a bincount forms is a multiple of ``2**e`` (of ``2**lo``) below
+    ``2**(e + 53)`` (``2**(lo + 53)``), since a group's rows times
+    ``2**width`` is at most ``2**53``: both bincounts are exact in any order,
+    with no scaling of their results, and one IEEE addition rounds their
+    exact sum correctly."""
     e_high = lo + width
-    if hi <= e_high:  # one digit: the values are integers times 2**lo
-        return _scaled(np.bincount(positions, weights=_scale(values, -e_low), minlength=n), e_low)
-    low_digits = _scale(values, -e_high)  # (scaled in place below: fewer fresh pages)
-    high_digits = np.trunc(low_digits)
-    low_digits -= high_digits
-    low_digits *= 2.0**width  # exact: the bits below the high digit, as an integer
-    high = _scaled(np.bincount(positions, weights=high_digits, minlength=n), e_high)
-    low = _scaled(np.bincount(positions, weights=low_digits, minlength=n), e_low)
+    if hi <= e_high:  # one digit: the values are integers below 2**width times 2**lo
+        return np.asarray(np.bincount(positions, weights=values, minlength=n), dtype=np.float64)
+    high = _scale(values, -e_high)  # (in place below: fewer fresh pages)
+    np.trunc(high, out=high)
+    if -1022 <= e_high <= 1023:
+        np.multiply(high, 2.0**e_high, out=high)  # exact: at most `width` bits, times 2**e_high
+    else:
+        high = _scale(high, e_high)
+    low = np.subtract(values, high)  # exact
+    # (NumPy's bincount releases the GIL while it adds.)
+    tasks = [functools.partial(np.bincount, positions, weights=part, minlength=n) for part in (high, low)]
+    high_sums, low_sums = (np.asarray(s, dtype=np.float64) for s in run_all(tasks, min(workers, 2), "segql-sum"))
+    del high, low, tasks
     with np.errstate(over="ignore", invalid="ignore"):
-        sums = np.add(high, low, out=high)  # the one rounding (±inf beyond the range)
-    lost = ~np.isfinite(sums)
-    if lost.any():  # beyond the range (maybe only the high digits' sum): decide exactly
-        keep = lost[positions]
-        sums[lost] = _per_group(positions[keep], values[keep], n)[lost]
+        sums = np.add(high_sums, low_sums, out=high_sums)  # the one rounding (±inf beyond the range)
+    if hi + positions.size.bit_length() >= 1023:  # a group's sum may pass the range
+        lost = ~np.isfinite(sums)
+        if lost.any():  # beyond the range (maybe only in between): decide exactly
+            keep = lost[positions]
+            sums[lost] = _per_group(positions[keep], values[keep], n)[lost]
     return np.asarray(sums, dtype=np.float64)
 
 

@@ -28,6 +28,8 @@ from segql.errors import DataError
 # (plus a constant for small tables): 4 bytes per slot.
 DENSE_FACTOR = 4
 DENSE_SLACK = 1 << 20
+BUILD_BLOCK = 1 << 16
+"""Profile keys scattered into the direct-address table at a time."""
 PARALLEL_LOOKUP_ROWS = 1 << 20
 """Related keys per part when looked up on several threads."""
 
@@ -55,15 +57,23 @@ class KeyIndex:
         if size > DENSE_FACTOR * self.num_rows + DENSE_SLACK or self.num_rows >= 2**31:
             return False
         slots = np.full(size, -1, dtype=np.int32)
-        # Chunk by chunk: whole-column copies of 20M keys held ~0.5 GB more.
+        # Chunk by chunk, in blocks of BUILD_BLOCK keys: whole-column copies
+        # of 20M keys held ~0.5 GB more, and a block's offsets stay in the cache.
         start = 0
+        offsets = np.empty(min(BUILD_BLOCK, self.num_rows), dtype=np.int64)
         for chunk in self.keys.chunks:
-            offsets = np.subtract(pc.fill_null(chunk, low).to_numpy(zero_copy_only=False), low)
-            positions = np.arange(start, start + len(chunk), dtype=np.int32)
             if chunk.null_count:
-                mask = np.asarray(pc.is_valid(chunk).to_numpy(zero_copy_only=False), dtype=bool)
-                offsets, positions = offsets[mask], positions[mask]
-            slots[offsets] = positions
+                present = np.asarray(pc.is_valid(chunk).to_numpy(zero_copy_only=False), dtype=bool)
+                values = pc.fill_null(chunk, low).to_numpy(zero_copy_only=False)
+                rows = np.flatnonzero(present)
+                slots[np.subtract(values[rows], low)] = (rows + start).astype(np.int32)
+            else:
+                values = chunk.to_numpy(zero_copy_only=False)
+                for lo in range(0, len(values), BUILD_BLOCK):
+                    part = values[lo : lo + BUILD_BLOCK]
+                    block = np.subtract(part, low, out=offsets[: len(part)])
+                    # (`put` measured ~1.7x faster than an indexed assignment.)
+                    np.put(slots, block, np.arange(start + lo, start + lo + len(part), dtype=np.int32))
             start += len(chunk)
         if np.count_nonzero(slots >= 0) != valid:
             offsets = pc.subtract(self.keys.drop_null(), low).to_numpy()
@@ -124,6 +134,29 @@ class KeyIndex:
             self._value_set = self.keys.combine_chunks()
         found = pc.index_in(related_keys, value_set=self._value_set, skip_nulls=True)
         return np.asarray(pc.fill_null(found, -1).to_numpy(zero_copy_only=False), dtype=np.int64)
+
+    @property
+    def dense(self) -> bool:
+        """Whether keys are looked up in a direct-address table (:meth:`dense_positions`)."""
+        return self._slots is not None
+
+    def dense_positions(self, values: np.ndarray) -> np.ndarray:
+        """Profile row of each of the int64 keys ``values`` (none null), -1
+        for unknown keys: one gather from the direct-address table (the index
+        must be :attr:`dense`).  Meant for blocks of keys that stay in the
+        cache: the temporaries are the block's size."""
+        slots = self._slots
+        assert slots is not None
+        offsets = np.subtract(values, self._base)
+        # As unsigned, an offset is below the table's size exactly when the
+        # key is in its range, also when the subtraction wrapped.
+        if len(offsets) and offsets.view(np.uint64).max() >= len(slots):
+            inside = (values >= self._base) & (values <= self._base + len(slots) - 1)
+            found = np.full(len(values), -1, dtype=np.int64)
+            found[inside] = slots[offsets[inside]]
+            return found
+        taken: np.ndarray = slots.take(offsets).astype(np.int64)
+        return taken
 
     @property
     def strategy(self) -> str:
