@@ -29,7 +29,7 @@ import pyarrow.compute as pc
 from segql import ast
 from segql.cost import expression_cost
 from segql.effects import can_raise
-from segql.engines.arrow import temporal
+from segql.engines.arrow import fused, temporal
 from segql.engines.arrow.values import (
     Value,
     arange,
@@ -222,6 +222,8 @@ class Executor:
         plan until the evaluation ends (gigabytes for a long or-chain)."""
         self._truths: dict[ast.Node, Value] = {}
         """``node is true`` of the nodes ``truth`` has seen."""
+        self._fuser: fused.Compiler | None = None
+        """The fused trees of this executor's boolean nodes (segql.engines.arrow.fused), made when first asked."""
 
     # ------------------------------------------------------------------ entry
     def eval(self, node: ast.Node) -> Value:
@@ -232,7 +234,8 @@ class Executor:
             self.deadline.check()
         method = getattr(self, "_eval_" + type(node).__name__)
         try:
-            result: Value = method(node)
+            fast = self.fused(node, truth=False) if isinstance(node, FUSED_ROOTS) else None
+            result: Value = method(node) if fast is None else fast
         except SegqlError:
             raise
         except (pa.ArrowException, OverflowError, ValueError, ZeroDivisionError) as exc:
@@ -257,7 +260,10 @@ class Executor:
         cached = self._truths.get(node)
         if cached is not None:
             return cached
-        if isinstance(node, ast.And):
+        fast = self.fused(node, truth=True) if isinstance(node, FUSED_ROOTS) else None
+        if fast is not None:
+            result = fast
+        elif isinstance(node, ast.And):
             result = self._chain(node.operands, pc.and_, settled=False, truth=True)
         elif isinstance(node, ast.Or):
             result = self._chain(node.operands, pc.or_, settled=True, truth=True)
@@ -266,6 +272,48 @@ class Executor:
         if self._shared is None or node in self._shared:
             self._truths[node] = result
         return result
+
+    # ------------------------------------------------------- fused trees
+    def fused(self, node: ast.Node, truth: bool) -> Value | None:
+        """``node``'s truth (``truth``) or value by the fused evaluator, or
+        None where it does not apply (segql.engines.arrow.fused)."""
+        if self._fuser is None:
+            self._fuser = fused.Compiler(self)
+        return self._fuser.fused(node, truth)
+
+    def fusable(self, node: ast.Node) -> bool:
+        if self._fuser is None:
+            self._fuser = fused.Compiler(self)
+        return self._fuser.tree(node) is not None
+
+    def known_value(self, node: ast.Node) -> Value | None:
+        """The value of ``node`` when this evaluation already holds it (a
+        shared node computed before, a declaration referenced by name)."""
+        if isinstance(node, ast.Ref):
+            return self.decl_values.get(node.name)
+        if isinstance(node, (ast.Column, ast.Literal, ast.Param)):
+            return None
+        return self._memo.get(node)
+
+    def shared(self, node: ast.Node) -> bool:
+        """Whether the value of ``node`` is kept once computed (a node several declarations read)."""
+        return self._shared is not None and node in self._shared
+
+    def has_column(self, name: str) -> bool:
+        return name in self.table.schema.names
+
+    def on_values(self, name: str, values: pa.Array) -> Executor:
+        """An executor over one column ``name`` holding ``values`` (a
+        dictionary's distinct values), with this one's instant, zone and
+        parameters."""
+        return Executor(
+            pa.table({name: values}),
+            functions=self.functions,
+            as_of=self.as_of_instant,
+            params=self.params,
+            table_name=self.table_name,
+            time_zone=self.time_zone,
+        )
 
     def eval_rows(self, node: ast.Node) -> pa.ChunkedArray:
         """The value of ``node`` for every row (scalars are broadcast)."""
@@ -379,6 +427,7 @@ class Executor:
         evaluated on those rows only (a selection vector)."""
         result: Value | None = None
         deferred: list[ast.Node] = []
+        operands = self._fuse_operands(operands, settled)
         for operand in operands:
             if result is None:
                 try:
@@ -420,6 +469,20 @@ class Executor:
             deferred = still
         assert result is not None
         return result
+
+    def _fuse_operands(self, operands: tuple[ast.Node, ...], settled: bool) -> tuple[ast.Node, ...]:
+        """The operands of an and (``settled`` false) / or chain with the
+        fusable ones (two or more, not all: the whole chain is fused before it
+        gets here) gathered into one chain, first; they cannot raise, so the
+        order the others are evaluated in, and their errors, are unchanged."""
+        if len(operands) < 3:
+            return operands
+        fusable = [o for o in operands if self.fusable(o)]
+        if len(fusable) < 2 or len(fusable) == len(operands):
+            return operands
+        rest = tuple(o for o in operands if o not in fusable)
+        joined = ast.Or(operands=tuple(fusable)) if settled else ast.And(operands=tuple(fusable))
+        return (joined, *rest)
 
     def _combine_on_rows(
         self, result: Value, rows: np.ndarray, operand: ast.Node, combine: Callable[[Any, Any], Any], truth: bool
@@ -868,6 +931,9 @@ def call_pack_function(
 
 # ------------------------------------------------------------------ kernels
 
+
+FUSED_ROOTS = (ast.And, ast.Or, ast.Not, ast.IsBool, ast.Between)
+"""The nodes the fused evaluator is tried on (their trees, when every leaf is one it reads)."""
 
 SELECTIVE_MIN_ROWS = 65_536
 SELECTIVE_MAX_SHARE = 0.05
