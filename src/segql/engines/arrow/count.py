@@ -307,7 +307,8 @@ def selected(key: pa.ChunkedArray, flags: pa.Array | pa.ChunkedArray, dtype: pa.
 def _numpy_width(dtype: pa.DataType) -> np.dtype[Any] | None:
     """The NumPy type of a key's values when NumPy can select them (integers, floats)."""
     if pa.types.is_integer(dtype) or dtype in (pa.float32(), pa.float64()):
-        return np.dtype(dtype.to_pandas_dtype())
+        width: np.dtype[Any] = np.dtype(dtype.to_pandas_dtype())
+        return width
     return None
 
 

@@ -29,6 +29,7 @@ executor evaluates it as before, fusing the largest fusable part of an
 from __future__ import annotations
 
 import bisect
+import itertools
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -38,6 +39,7 @@ import pyarrow as pa
 
 from segql import ast
 from segql.engines.arrow import temporal
+from segql.errors import SegqlError
 
 if TYPE_CHECKING:
     from segql.engines.arrow.executor import Executor
@@ -215,10 +217,12 @@ class Lookup:
         if not len(self.codes):
             return np.full(len(codes), self.negate)
         kind = codes.dtype.type
-        hit = codes == kind(self.codes[0])
+        hit: np.ndarray = codes == kind(self.codes[0])
         for code in self.codes[1:]:
             np.logical_or(hit, codes == kind(code), out=hit)
-        return np.logical_not(hit, out=hit) if self.negate else hit
+        if self.negate:
+            np.logical_not(hit, out=hit)
+        return hit
 
 
 class DictLeaf(Leaf):
@@ -329,7 +333,7 @@ def blocks(leaves: Sequence[Leaf], rows: int) -> list[tuple[int, int]]:
         cuts.update(c for c in leaf.data.starts if c % 8 == 0 and 0 < c < rows)
     edges = sorted(cuts)
     out = []
-    for lo, hi in zip(edges, edges[1:], strict=False):
+    for lo, hi in itertools.pairwise(edges):
         for start in range(lo, hi, BLOCK_ROWS):
             out.append((start, min(start + BLOCK_ROWS, hi)))
     return out
@@ -385,8 +389,8 @@ class Compiler:
             return self.trees[node]
         try:
             tree = self._tree(node)
-        except Exception:  # noqa: BLE001 - any doubt: not fused, the ordinary path decides (and reports)
-            tree = None
+        except (SegqlError, pa.ArrowException, OverflowError, ValueError):
+            tree = None  # a constant that does not evaluate: the ordinary path decides (and reports)
         self.trees[node] = tree
         return tree
 
@@ -423,9 +427,9 @@ class Compiler:
             return Tree("leaf", leaf=BoolLeaf(Chunks(column))) if pa.types.is_boolean(column.type) else None
         if isinstance(node, ast.IsNull) and isinstance(node.operand, ast.Column) and node.operand.table is None:
             column = self._raw(node.operand)
-            if pa.types.is_dictionary(column.type) or _fixed_width(column.type) is None:
-                if not (pa.types.is_string(column.type) or pa.types.is_boolean(column.type)):
-                    return None
+            plain = pa.types.is_string(column.type) or pa.types.is_boolean(column.type)
+            if (pa.types.is_dictionary(column.type) or _fixed_width(column.type) is None) and not plain:
+                return None
             return Tree("leaf", leaf=NullLeaf(Chunks(column), node.negated))
         if isinstance(node, ast.Ref):
             return None
@@ -479,12 +483,10 @@ class Compiler:
         elif kind == "float" and pa.types.is_floating(raw.type) and raw.type != pa.float16():
             if ns is not None:
                 return None
-            if pa.types.is_floating(value.type):
-                bound = np.float64(value.as_py())
-            elif pa.types.is_integer(value.type) and abs(value.as_py()) <= FLOAT_EXACT_INT:
-                bound = np.float64(value.as_py())
-            else:
+            exact = pa.types.is_integer(value.type) and abs(value.as_py()) <= FLOAT_EXACT_INT
+            if not (pa.types.is_floating(value.type) or exact):
                 return None
+            bound = np.float64(value.as_py())
         else:
             return None
         return CompareLeaf(Chunks(raw), dtype, op, bound)
@@ -552,10 +554,8 @@ def _profile_column(node: ast.Node, ex: Executor) -> bool:
 
 def _constant(node: ast.Node) -> bool:
     """Made of literals, parameters and the evaluation's instant only."""
-    for n in ast.walk(node):
-        if isinstance(n, (ast.Column, ast.Ref, ast.Aggregate, ast.Sequence, ast.Func)):
-            return False
-    return True
+    variable = (ast.Column, ast.Ref, ast.Aggregate, ast.Sequence, ast.Func)
+    return not any(isinstance(n, variable) for n in ast.walk(node))
 
 
 def _fixed_width(dtype: pa.DataType) -> np.dtype[Any] | None:
@@ -564,10 +564,9 @@ def _fixed_width(dtype: pa.DataType) -> np.dtype[Any] | None:
         return np.dtype(np.int64)
     if pa.types.is_date32(dtype):
         return np.dtype(np.int32)
-    if pa.types.is_integer(dtype) and dtype != pa.uint64():
-        return np.dtype(dtype.to_pandas_dtype())
-    if dtype in (pa.float32(), pa.float64()):
-        return np.dtype(dtype.to_pandas_dtype())
+    if (pa.types.is_integer(dtype) and dtype != pa.uint64()) or dtype in (pa.float32(), pa.float64()):
+        width: np.dtype[Any] = np.dtype(dtype.to_pandas_dtype())
+        return width
     return None
 
 
