@@ -24,6 +24,7 @@ memory first, only the needed columns, and evaluated whole.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -275,10 +276,10 @@ class FastPath:
 def selected(key: pa.ChunkedArray, flags: pa.Array | pa.ChunkedArray, dtype: pa.DataType) -> list[pa.Array]:
     """The values of ``key`` (as ``dtype``) on the rows whose flag is true
     (flags never null), in row order.  A fixed-width key without nulls: the
-    positions of the set bits, then NumPy's ``take`` of each chunk's into
-    one output (about 2x faster than Arrow's filter, which would first line
-    up the chunks of both; docs/decisions.md 240); otherwise chunk by chunk
-    with the flags of the same rows."""
+    positions of each chunk's set bits, then NumPy's ``take`` into one
+    output (2M rows, 44 % kept: 3 ms against 8.6 ms for Arrow's filter,
+    which first lines up the chunks of both; docs/decisions.md 240);
+    otherwise chunk by chunk with the flags of the same rows."""
     bits = flags.combine_chunks() if isinstance(flags, pa.ChunkedArray) else flags
     assert bits.null_count == 0
     width = _numpy_width(dtype)
@@ -292,15 +293,13 @@ def selected(key: pa.ChunkedArray, flags: pa.Array | pa.ChunkedArray, dtype: pa.
         return out
     rows, offset = len(bits), bits.offset
     raw = np.frombuffer(bits.buffers()[1], np.uint8, count=(offset + rows + 7) // 8 - offset // 8, offset=offset // 8)
-    positions = np.flatnonzero(np.unpackbits(raw, bitorder="little")[offset % 8 : offset % 8 + rows].view(np.bool_))
-    values = np.empty(len(positions), width)
-    start = 0
-    for chunk in key.chunks:
-        lo, hi = np.searchsorted(positions, [start, start + len(chunk)])
-        if hi > lo:
-            view = np.frombuffer(chunk.buffers()[1], width, count=len(chunk), offset=chunk.offset * width.itemsize)
-            np.take(view, positions[lo:hi] - start, out=values[lo:hi])
-        start += len(chunk)
+    keep = np.unpackbits(raw, bitorder="little")[offset % 8 : offset % 8 + rows].view(np.bool_)
+    starts = np.cumsum([0] + [len(c) for c in key.chunks])
+    firsts = np.cumsum([0] + [int(np.count_nonzero(keep[a:b])) for a, b in itertools.pairwise(starts)])
+    values = np.empty(int(firsts[-1]), width)
+    for i, chunk in enumerate(key.chunks):
+        view = np.frombuffer(chunk.buffers()[1], width, count=len(chunk), offset=chunk.offset * width.itemsize)
+        np.take(view, np.flatnonzero(keep[starts[i] : starts[i + 1]]), out=values[firsts[i] : firsts[i + 1]])
     return [pa.array(values, type=dtype)]
 
 
