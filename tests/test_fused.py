@@ -9,7 +9,7 @@ count (``Program.count``), as member ids (``Program.members``) and as a
 feature's three-valued value (``Program.evaluate``), on the whole table and
 on a slice at odd offsets, with blocks of 1,000 rows so that blocks cross
 chunk boundaries; the fused evaluator must have run.  SQL is written to
-segql's semantics: NaN compares false except with ``!=`` (decisions 3).
+segql's semantics: NaN compares false except with ``!=`` (decisions 14).
 """
 
 from __future__ import annotations
