@@ -24,7 +24,7 @@ import pytest
 
 import segql
 from segql.engines.arrow import count as count_module
-from segql.engines.arrow import engine, fused
+from segql.engines.arrow import engine, executor, fused
 
 AS_OF = dt.datetime(2026, 11, 1, 0, 0, 0, 250_000, tzinfo=dt.UTC)
 """A quarter of a second past midnight: ``-30d`` falls between two ticks of a timestamp[s] column."""
@@ -252,3 +252,37 @@ def test_dictionary_lookup(inside: list[int]) -> None:
     codes = np.array([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 11, 2, 5], np.int32)
     assert fused.Lookup(table)(codes).tolist() == [i in inside for i in codes.tolist()]
     assert len(fused.Lookup(table)(np.array([40, -3], np.int32))) == 2
+
+
+def test_string_tests_on_the_rows_left_open(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A test of a plain string column after fused operands runs on the rows
+    they leave open (few of them), in and/or chains, with nulls in the
+    strings: the same members as DuckDB's."""
+    monkeypatch.setattr(executor, "SELECTIVE_MIN_ROWS", 1_000)
+    used: list[bool] = []
+    original = executor.Executor._string_test_on_open_rows
+
+    def spy(self: executor.Executor, result: Any, operand: Any, settled: bool) -> Any:
+        value = original(self, result, operand, settled)
+        used.append(value is not None)
+        return value
+
+    monkeypatch.setattr(executor.Executor, "_string_test_on_open_rows", spy)
+    cities = np.array(["Praha", "Berlin", "Madrid", "Paris", None], dtype=object)[np.arange(ROWS) % 5]
+    table = TABLE.append_column("city", pa.array(list(cities), pa.string()))
+    cases = [
+        ('n < 4 and city = "Praha"', "n < 4 AND city = 'Praha'"),
+        ('n >= 2 or n is null or city = "Praha"', "n >= 2 OR n IS NULL OR city = 'Praha'"),
+        (
+            '(n is null and city starts with "Ma") or (b2 and small = 3 and city != "Paris")',
+            "(n IS NULL AND starts_with(city, 'Ma')) OR (b2 AND small = 3 AND city != 'Paris')",
+        ),
+        (
+            '(n > 50 and city ends with "lin") or x > 0.99',
+            "(n > 50 AND ends_with(city, 'lin')) OR (x > 0.99 AND NOT isnan(x))",
+        ),
+    ]
+    for text, sql in cases:
+        got = segql.compile(f"segment s = {text}").members(table, "s", key="id", as_of=AS_OF).to_pylist()
+        assert got == _duck(table, f"SELECT id FROM t WHERE {sql} ORDER BY id"), text
+    assert any(used)

@@ -232,9 +232,15 @@ class DictLeaf(Leaf):
 
     def __init__(self, data: Chunks, tables: list[tuple[np.ndarray, np.ndarray]]) -> None:
         self.data = data
-        self.lookups = [(Lookup(t), Lookup(f)) for t, f in tables]
+        made: dict[int, tuple[Lookup, Lookup]] = {}  # chunks sharing a dictionary share its table
+        for t, f in tables:
+            if id(t) not in made:
+                made[id(t)] = (Lookup(t), Lookup(f))
+        self.lookups = [made[id(t)] for t, _ in tables]
         self.index = {id(chunk): i for i, chunk in enumerate(data.chunks)}
-        self.nullable_entries = any(not np.array_equal(np.logical_not(t), f) for t, f in tables)
+        self.nullable_entries = any(
+            not np.array_equal(np.logical_not(t), f) for t, f in {id(t): (t, f) for t, f in tables}.values()
+        )
         """Some distinct value tests null (``x in ["a", null]``): false is not ``~true``."""
 
     def pair(self, start: int, stop: int, want_false: bool) -> Pair:
@@ -376,8 +382,11 @@ class Compiler:
 
     def fused(self, node: ast.Node, truth: bool) -> Value | None:
         """``node``'s truth (or value) fused, or None when it is not worth it or cannot be."""
-        self.root = node
-        tree = self.tree(node)
+        outer, self.root = self.root, node  # (computing a shared node inside fuses that node)
+        try:
+            tree = self.tree(node)
+        finally:
+            self.root = outer
         if tree is None or tree.leaf is not None:
             return None
         if all(isinstance(leaf, BoolLeaf) for leaf in tree.leaves()):
@@ -397,10 +406,14 @@ class Compiler:
     def _tree(self, node: ast.Node) -> Tree | None:
         ex = self.ex
         known = ex.known_value(node)
-        if known is None and node is not self.root and ex.shared(node) and isinstance(node, _SHARED):
-            known = ex.eval(node)  # read by several declarations: computed once, kept by the executor
         if known is not None:
             return self._value_leaf(known)
+        tree = self._structure(node)
+        if tree is not None and node is not self.root and ex.shared(node) and isinstance(node, _SHARED):
+            return self._value_leaf(ex.eval(node))  # read by several declarations: computed once, kept
+        return tree
+
+    def _structure(self, node: ast.Node) -> Tree | None:
         if isinstance(node, (ast.And, ast.Or)):
             children = [self.tree(o) for o in node.operands]
             if any(c is None for c in children):
