@@ -997,7 +997,7 @@ STRING_SELECTIVE_MAX_SHARE = 0.15
 cost 4-5 ns a row) is evaluated on the rows an and/or chain leaves open when
 at most this share of them are (``_string_test_on_open_rows``): measured on
 2M rows, filtering a tenth of the strings costs 2.5-3.8 ms against 9-10 ms
-for the test on every row (docs/decisions.md 245)."""
+for the test on every row (docs/decisions.md 243)."""
 
 
 def shared_nodes(exprs: Iterable[ast.Node]) -> frozenset[ast.Node]:
