@@ -506,20 +506,13 @@ class Compiler:
 
     def _dictionary_leaf(self, node: ast.Node) -> Leaf | None:
         """A comparison, ``in`` or string test of one dictionary column with constants."""
-        if isinstance(node, ast.Compare):
-            parts = [node.left, node.right]
-        elif isinstance(node, ast.In) and isinstance(node.values, (ast.ListLiteral, ast.Param)):
-            parts = [node.operand, node.values]
-        elif isinstance(node, ast.StringTest):
-            parts = [node.operand, node.pattern]
-        else:
+        if isinstance(node, ast.Between):  # split into two comparisons before it gets here
             return None
-        columns = [p for p in parts if isinstance(p, ast.Column)]
-        if len(columns) != 1 or not _profile_column(columns[0], self.ex):
+        if isinstance(node, ast.In) and not isinstance(node.values, (ast.ListLiteral, ast.Param)):
             return None
-        if not all(p is columns[0] or _constant(p) for p in parts):
+        column = column_against_constants(node)
+        if column is None or not _profile_column(column, self.ex):
             return None
-        column = columns[0]
         if column.type is None or column.type.kind != "string":
             return None
         if not pa.types.is_dictionary(self._raw(column).type):
@@ -635,6 +628,18 @@ def _simple(node: ast.Node, schema: pa.Schema) -> bool:
         return isinstance(node.operand, ast.Column) and _readable(node.operand, schema) is not None
     if isinstance(node, ast.Column):
         return _readable(node, schema) == "bool"
+    column = column_against_constants(node)
+    if column is None:
+        return False
+    readable = _readable(column, schema)
+    if readable == "dictionary":
+        return True
+    return readable == "fixed" and isinstance(node, (ast.Compare, ast.Between))
+
+
+def column_against_constants(node: ast.Node) -> ast.Column | None:
+    """The one column a comparison, ``between``, ``in`` or string test reads,
+    when its other operands are constants; else None."""
     if isinstance(node, ast.Between):
         parts = [node.operand, node.low, node.high]
     elif isinstance(node, ast.Compare):
@@ -644,14 +649,11 @@ def _simple(node: ast.Node, schema: pa.Schema) -> bool:
     elif isinstance(node, ast.StringTest):
         parts = [node.operand, node.pattern]
     else:
-        return False
+        return None
     columns = [p for p in parts if isinstance(p, ast.Column)]
     if len(columns) != 1 or not all(p is columns[0] or _constant(p) for p in parts):
-        return False
-    readable = _readable(columns[0], schema)
-    if readable == "dictionary":
-        return True
-    return readable == "fixed" and isinstance(node, (ast.Compare, ast.Between))
+        return None
+    return columns[0]
 
 
 def _readable(column: ast.Column, schema: pa.Schema) -> str | None:
