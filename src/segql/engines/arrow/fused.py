@@ -435,7 +435,9 @@ class Compiler:
                 return None
             tree = Tree("and", (low, high))
             return Tree("not", (tree,)) if node.negated else tree
-        if isinstance(node, ast.Column) and (node.type is not None and node.type.kind == "bool"):
+        if isinstance(node, ast.Column) and node.type is not None and node.type.kind == "bool":
+            if not _profile_column(node, self.ex):
+                return None
             column = self._raw(node)
             return Tree("leaf", leaf=BoolLeaf(Chunks(column))) if pa.types.is_boolean(column.type) else None
         if isinstance(node, ast.IsNull) and isinstance(node.operand, ast.Column) and node.operand.table is None:
