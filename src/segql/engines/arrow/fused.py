@@ -128,6 +128,18 @@ def unpacked(buffer: pa.Buffer, offset: int, length: int) -> np.ndarray:
     return np.unpackbits(raw, bitorder="little")[shift : shift + length].view(np.bool_)
 
 
+def bools(array: pa.Array) -> np.ndarray:
+    """A bool array without nulls as a NumPy bool array (its bitmap unpacked)."""
+    if not len(array):
+        return np.zeros(0, np.bool_)
+    return unpacked(array.buffers()[1], array.offset, len(array))
+
+
+def packed_bools(flags: np.ndarray) -> pa.Array:
+    """A NumPy bool array as an Arrow bool array without nulls (packed, not converted)."""
+    return pa.Array.from_buffers(pa.bool_(), len(flags), [None, pa.py_buffer(pack(flags))], null_count=0)
+
+
 def pack(flags: np.ndarray) -> Packed:
     return np.packbits(flags, bitorder="little")
 
