@@ -78,45 +78,54 @@ class Chunks:
         self.starts = [0]
         for chunk in self.chunks:
             self.starts.append(self.starts[-1] + len(chunk))
-        self.nullable = any(c.null_count for c in self.chunks)
+        self.offsets = [c.offset for c in self.chunks]
+        self.nulls = [c.null_count for c in self.chunks]
+        self.buffers = [c.buffers() for c in self.chunks]
+        self.nullable = any(self.nulls)
+        self._last: tuple[int, int, list[tuple[int, int, int]]] = (-1, -1, [])
 
-    def pieces(self, start: int, stop: int) -> list[tuple[pa.Array, int, int]]:
-        """(chunk, first row in it, rows) of the chunks rows [start, stop) lie in."""
+    def pieces(self, start: int, stop: int) -> list[tuple[int, int, int]]:
+        """(chunk index, first row in it, rows) of the chunks rows [start, stop) lie in."""
+        if self._last[0] == start and self._last[1] == stop:
+            return self._last[2]
         i = bisect.bisect_right(self.starts, start) - 1
         out = []
-        while start < stop:
-            chunk, first = self.chunks[i], start - self.starts[i]
-            rows = min(stop, self.starts[i + 1]) - start
-            out.append((chunk, first, rows))
-            start += rows
+        first_row = start
+        while first_row < stop:
+            rows = min(stop, self.starts[i + 1]) - first_row
+            out.append((i, first_row - self.starts[i], rows))
+            first_row += rows
             i += 1
+        self._last = (start, stop, out)
         return out
 
     def bitmap(self, index: int, start: int, stop: int) -> Packed | None:
         """Buffer ``index`` (0: validity, 1: a bool array's values) of rows
         [start, stop) as packed bits from bit 0; None for a validity without nulls."""
+        if index == 0 and not self.nullable:
+            return None
         pieces = self.pieces(start, stop)
-        if index == 0 and not any(chunk.null_count for chunk, _, _ in pieces):
+        if index == 0 and not any(self.nulls[i] for i, _, _ in pieces):
             return None
         if len(pieces) == 1:
-            chunk, first, rows = pieces[0]
-            offset = chunk.offset + first
+            i, first, rows = pieces[0]
+            offset = self.offsets[i] + first
             if offset % 8 == 0:
-                return np.frombuffer(chunk.buffers()[index], dtype=np.uint8, count=(rows + 7) // 8, offset=offset // 8)
+                return np.frombuffer(self.buffers[i][index], dtype=np.uint8, count=(rows + 7) // 8, offset=offset // 8)
         parts = []
-        for chunk, first, rows in pieces:
-            if index == 0 and not chunk.null_count:
+        for i, first, rows in pieces:
+            if index == 0 and not self.nulls[i]:
                 parts.append(np.ones(rows, np.bool_))
             else:
-                parts.append(unpacked(chunk.buffers()[index], chunk.offset + first, rows))
+                parts.append(unpacked(self.buffers[i][index], self.offsets[i] + first, rows))
         return pack(np.concatenate(parts))
 
     def values(self, dtype: np.dtype[Any], start: int, stop: int) -> list[np.ndarray]:
         """The fixed-width values of rows [start, stop), one view per chunk they lie in."""
         out = []
-        for chunk, first, rows in self.pieces(start, stop):
-            offset = (chunk.offset + first) * dtype.itemsize
-            out.append(np.frombuffer(chunk.buffers()[1], dtype=dtype, count=rows, offset=offset))
+        for i, first, rows in self.pieces(start, stop):
+            offset = (self.offsets[i] + first) * dtype.itemsize
+            out.append(np.frombuffer(self.buffers[i][1], dtype=dtype, count=rows, offset=offset))
         return out
 
 
@@ -249,7 +258,7 @@ class DictLeaf(Leaf):
             if id(t) not in made:
                 made[id(t)] = (Lookup(t), Lookup(f))
         self.lookups = [made[id(t)] for t, _ in tables]
-        self.index = {id(chunk): i for i, chunk in enumerate(data.chunks)}
+        self.codes = [np.dtype(chunk.indices.type.to_pandas_dtype()) for chunk in data.chunks]
         self.nullable_entries = any(
             not np.array_equal(np.logical_not(t), f) for t, f in {id(t): (t, f) for t, f in tables}.values()
         )
@@ -257,12 +266,11 @@ class DictLeaf(Leaf):
 
     def pair(self, start: int, stop: int, want_false: bool) -> Pair:
         hits, misses = [], []
-        for chunk, first, rows in self.data.pieces(start, stop):
-            true_lookup, false_lookup = self.lookups[self.index[id(chunk)]]
-            indices = chunk.indices
-            dtype = np.dtype(indices.type.to_pandas_dtype())
-            offset = (indices.offset + first) * dtype.itemsize
-            codes = np.frombuffer(indices.buffers()[1], dtype=dtype, count=rows, offset=offset)
+        for i, first, rows in self.data.pieces(start, stop):
+            true_lookup, false_lookup = self.lookups[i]
+            dtype = self.codes[i]
+            offset = (self.data.offsets[i] + first) * dtype.itemsize
+            codes = np.frombuffer(self.data.buffers[i][1], dtype=dtype, count=rows, offset=offset)
             if not len(true_lookup.table):  # an empty dictionary: every row is null
                 hits.append(np.zeros(rows, np.bool_))
                 misses.append(np.zeros(rows, np.bool_))
