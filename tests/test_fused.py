@@ -132,6 +132,7 @@ CASES: list[tuple[str, str]] = [
         "(ts_s >= TIMESTAMPTZ '2026-10-02 00:00:00+00' AND ts_s <= TIMESTAMPTZ '2026-10-03 00:00:00+00') "
         "OR ts_ns = TIMESTAMP '2025-10-27 00:00:00'",
     ),
+    ("d >= 2025-06-01", "d >= DATE '2025-06-01'"),  # a date comparison alone is fused too
     (
         "d between 2024-02-01 and 2025-12-31 and not (x = 0.5 or n not between 3 and 50)",
         "d BETWEEN DATE '2024-02-01' AND DATE '2025-12-31' "

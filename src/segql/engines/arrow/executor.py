@@ -985,7 +985,7 @@ def call_pack_function(
 # ------------------------------------------------------------------ kernels
 
 
-FUSED_ROOTS = (ast.And, ast.Or, ast.Not, ast.IsBool, ast.Between)
+FUSED_ROOTS = (ast.And, ast.Or, ast.Not, ast.IsBool, ast.Between, ast.Compare)
 """The nodes the fused evaluator is tried on (their trees, when every leaf is one it reads)."""
 
 SELECTIVE_MIN_ROWS = 65_536
