@@ -24,9 +24,12 @@ memory first, only the needed columns, and evaluated whole.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 import attrs
+import numpy as np
 import pyarrow as pa
 import pyarrow.dataset as ds
 
@@ -196,16 +199,16 @@ class FastPath:
             for batch in self.source.batches([key], filter=exact, batch_rows=batch_rows):
                 self.bindings.check_deadline()
                 pieces.extend(decode_chunks(pa.chunked_array([batch.column(0)]), dtype))
-            return pa.concat_arrays(pieces) if pieces else pa.array([], dtype)
+            return concatenated(pieces, dtype)
         for part in self.flags(batch_rows, self.scan_filter(), with_key=True):
             assert part.key is not None
             flag = part.members[name]
             if is_scalar(flag):
                 chosen = part.key if flag.as_py() is True else part.key.slice(0, 0)
+                pieces.extend(decode_chunks(chosen, dtype))
             else:
-                chosen = part.key.filter(flag)
-            pieces.extend(decode_chunks(chosen, dtype))
-        return pa.concat_arrays(pieces) if pieces else pa.array([], dtype)
+                pieces.extend(selected(part.key, flag, dtype))
+        return concatenated(pieces, dtype)
 
     def flag_batches(self, batch_rows: int = DEFAULT_BATCH_ROWS) -> Iterator[pa.RecordBatch]:
         """Every row's membership of the asked segments (bool columns), batch by batch."""
@@ -268,6 +271,56 @@ class FastPath:
             members={n: values[n] for n in self.names},
             key=table.column(key) if with_key and key is not None else None,
         )
+
+
+def selected(key: pa.ChunkedArray, flags: pa.Array | pa.ChunkedArray, dtype: pa.DataType) -> list[pa.Array]:
+    """The values of ``key`` (as ``dtype``) on the rows whose flag is true
+    (flags never null), in row order.  A fixed-width key without nulls: the
+    positions of each chunk's set bits, then NumPy's ``take`` into one
+    output (2M rows, 44 % kept: 3 ms against 8.6 ms for Arrow's filter,
+    which first lines up the chunks of both; docs/decisions.md 240);
+    otherwise chunk by chunk with the flags of the same rows."""
+    bits = flags.combine_chunks() if isinstance(flags, pa.ChunkedArray) else flags
+    assert bits.null_count == 0
+    width = _numpy_width(dtype)
+    if width is None or any(c.type != dtype or c.null_count for c in key.chunks):
+        out: list[pa.Array] = []
+        start = 0
+        for chunk in key.chunks:
+            chosen = chunk.filter(bits.slice(start, len(chunk)))
+            out.extend(decode_chunks(pa.chunked_array([chosen], type=chunk.type), dtype))
+            start += len(chunk)
+        return out
+    rows, offset = len(bits), bits.offset
+    raw = np.frombuffer(bits.buffers()[1], np.uint8, count=(offset + rows + 7) // 8 - offset // 8, offset=offset // 8)
+    keep = np.unpackbits(raw, bitorder="little")[offset % 8 : offset % 8 + rows].view(np.bool_)
+    starts = np.cumsum([0] + [len(c) for c in key.chunks])
+    firsts = np.cumsum([0] + [int(np.count_nonzero(keep[a:b])) for a, b in itertools.pairwise(starts)])
+    values = np.empty(int(firsts[-1]), width)
+    for i, chunk in enumerate(key.chunks):
+        view = np.frombuffer(chunk.buffers()[1], width, count=len(chunk), offset=chunk.offset * width.itemsize)
+        np.take(view, np.flatnonzero(keep[starts[i] : starts[i + 1]]), out=values[firsts[i] : firsts[i + 1]])
+    return [pa.array(values, type=dtype)]
+
+
+def _numpy_width(dtype: pa.DataType) -> np.dtype[Any] | None:
+    """The NumPy type of a key's values when NumPy can select them (integers, floats)."""
+    if pa.types.is_integer(dtype) or dtype in (pa.float32(), pa.float64()):
+        width: np.dtype[Any] = np.dtype(dtype.to_pandas_dtype())
+        return width
+    return None
+
+
+def concatenated(pieces: list[pa.Array], dtype: pa.DataType) -> pa.Array:
+    """One array of the pieces (NumPy concatenates fixed-width ones without nulls)."""
+    if not pieces:
+        return pa.array([], dtype)
+    if len(pieces) == 1:
+        return pieces[0]
+    width = _numpy_width(dtype)
+    if width is not None and not any(p.null_count for p in pieces):
+        return pa.array(np.concatenate([p.to_numpy() for p in pieces]), type=dtype)
+    return pa.concat_arrays(pieces)
 
 
 def decode_chunks(column: pa.ChunkedArray, dtype: pa.DataType) -> list[pa.Array]:

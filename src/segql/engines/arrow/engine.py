@@ -22,6 +22,7 @@ import pyarrow.compute as pc
 
 from segql import ast
 from segql.check import CheckedProgram
+from segql.engines.arrow import fused
 from segql.engines.arrow.aggregate import aggregate_tasks
 from segql.engines.arrow.executor import Executor, shared_nodes
 from segql.engines.arrow.keys import KeyIndex
@@ -84,6 +85,8 @@ class ArrowEngine(Engine[Source, pa.Table, RelatedSource]):
         executor = executor_for(table, aggregates=aggregate_values)
         workers = bindings.workers if parallel else 1
         slices = parallel_slices(table.num_rows, planned, bindings.functions, workers)
+        if slices > 1 and fused.bandwidth_bound([planned.exprs[n] for n in planned.order], table.schema):
+            slices = 1  # one core reads as fast as two (docs/decisions.md 238)
         if slices == 1:
             evaluate_declarations(planned, executor)
             return executor
