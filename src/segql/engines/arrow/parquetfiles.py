@@ -25,10 +25,11 @@ from segql.errors import DataError
 PARQUET_BUFFER = 1 << 20
 """Bytes a column of a local Parquet file is read at a time (``parquet_batches``)."""
 
-FILE_BATCH_ROWS = 131_072
-"""Rows a related table's file is read at a time by :func:`parquet_batches`
-(the 8M benchmark orders: a 327 MB peak for ``segql count``, 406 MB with
-1M-row batches; docs/decisions.md 233)."""
+FILE_BATCH_ROWS = 1 << 19
+"""Rows a related table's file is read at a time by :func:`parquet_batches`,
+its columns decoded on Arrow's threads (20M customers / 80M orders, ``segql
+count``: 131,072 rows 5.0-6.5 s, 830-844 MB; 524,288 rows 4.4-5.5 s,
+854-882 MB; 1M rows 4.4 s, 915-931 MB; docs/decisions.md 187)."""
 
 
 def bounded_scan(
@@ -82,6 +83,7 @@ def parquet_batches(
     columns: list[str],
     batch_rows: int,
     filter: ds.Expression | None = None,
+    threads: bool = False,
 ) -> Iterator[pa.RecordBatch]:
     """The ``columns`` of local Parquet ``files`` (a dataset of ``schema``),
     ``batch_rows`` rows at a time (then ``filter``-ed, skipping row groups
@@ -101,7 +103,7 @@ def parquet_batches(
                 if groups == []:
                     continue
                 for batch in reader.iter_batches(
-                    batch_size=batch_rows, row_groups=groups, columns=columns, use_threads=False
+                    batch_size=batch_rows, row_groups=groups, columns=columns, use_threads=threads
                 ):
                     batch = batch if filter is None else batch.filter(filter)
                     if batch.num_rows or filter is None:
