@@ -109,7 +109,9 @@ def aggregate_tasks(
             return _matched_rows(group, data, key, index, executor, workers, implied, subset)
 
         found = list(ordered_map(rows_of, batches, workers, "segql-related"))
-        return _reduce_all(group, _Rows.concatenate(found, len(group)), index.num_rows, blank, workers)
+        rows = _Rows.concatenate(found, len(group))
+        del found  # the batches' rows, copied: not held through the reductions (docs/decisions.md 186)
+        return _reduce_all(group, rows, index.num_rows, blank, workers)
 
     return [functools.partial(task, name, group) for name, group in by_table.items()]
 
