@@ -316,7 +316,9 @@ def test_related_parquet_files_are_read_batch_by_batch_by_their_readers(
         assert [bits(v) for v in got.column("spent").to_pylist()] == [bits(v) for v in expected["spent"]]
         # Filtered batches of at most 4,000 rows: only rows with day >= 30 (70 % of 40,000).
         assert sizes and max(sizes) <= 4_000 and 25_000 < sum(sizes) < 31_000
-        count = program.count(customers, "busy", key="id", related={"orders": str(folder)}, as_of=AS_OF, threads=threads)
+        count = program.count(
+            customers, "busy", key="id", related={"orders": str(folder)}, as_of=AS_OF, threads=threads
+        )
         assert count == sum(busy)
 
 
