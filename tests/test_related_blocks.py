@@ -9,17 +9,21 @@ min, max, membership) and ``math.fsum`` per customer (float sums), never segql.
 from __future__ import annotations
 
 import math
+import pathlib
 import struct
 from collections import defaultdict
+from collections.abc import Iterator
+from typing import Any
 
 import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 import pytest
 
 import segql
-from segql.engines.arrow import aggregate, related
+from segql.engines.arrow import aggregate, keys, related
 from segql.engines.arrow.exactsum import group_fsum
 
 AS_OF = "2026-06-01"
@@ -276,3 +280,94 @@ def test_an_empty_related_table_gives_the_empty_values(tables: tuple[pa.Table, p
     assert got.column("spent").to_pylist() == [0.0] * n
     assert got.column("top").to_pylist() == [None] * n
     assert got.column("busy").to_pylist() == [False] * n
+
+
+def test_related_parquet_files_are_read_batch_by_batch_by_their_readers(
+    tables: tuple[pa.Table, pa.Table], tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A related folder of local Parquet files (several row groups each) is
+    read by each file's own reader in FILE_BATCH_ROWS batches, the pushed
+    ``where`` applied to them: the values of hand-written SQL and fsum, bit
+    for bit, on 1 and 2 threads (docs/decisions.md 187)."""
+    customers, orders = tables
+    folder = tmp_path / "orders"
+    folder.mkdir()
+    pq.write_table(orders.slice(0, 25_000), folder / "a.parquet", row_group_size=6_000)
+    pq.write_table(orders.slice(25_000), folder / "b.parquet", row_group_size=6_000)
+    sizes: list[int] = []
+    original = related.parquet_batches
+
+    def spy(*args: Any, **kwargs: Any) -> Iterator[pa.RecordBatch]:
+        for batch in original(*args, **kwargs):
+            sizes.append(batch.num_rows)
+            yield batch
+
+    monkeypatch.setattr(related, "parquet_batches", spy)
+    monkeypatch.setattr(related, "FILE_BATCH_ROWS", 4_000)
+    program = segql.compile(
+        "feature spent = sum(orders.amount where day >= 30)\nsegment busy = count(orders where day >= 60) >= 2"
+    )
+    expected = reference(customers, orders)
+    busy = [n >= 2 for n in expected["n_recent"]]
+    for threads in (1, 2):
+        sizes.clear()
+        got = program.evaluate(customers, key="id", related={"orders": str(folder)}, as_of=AS_OF, threads=threads)
+        assert got.column("busy").to_pylist() == busy
+        assert [bits(v) for v in got.column("spent").to_pylist()] == [bits(v) for v in expected["spent"]]
+        # Filtered batches of at most 4,000 rows: only rows with day >= 30 (70 % of 40,000).
+        assert sizes and max(sizes) <= 4_000 and 25_000 < sum(sizes) < 31_000
+        count = program.count(
+            customers, "busy", key="id", related={"orders": str(folder)}, as_of=AS_OF, threads=threads
+        )
+        assert count == sum(busy)
+
+
+def test_a_mask_that_keeps_every_row_keeps_the_positions_as_they_are() -> None:
+    """A ``where`` the scan already applied keeps every row: no copy (rule 186)."""
+    positions = np.array([3, 1, 2, 1])
+    assert aggregate._kept(positions, np.ones(4, dtype=bool)) is positions
+    assert aggregate._kept(positions, np.array([True, False, True, False])).tolist() == [3, 2]
+
+
+def test_a_released_key_index_is_rebuilt_for_a_lookup() -> None:
+    """After ``release`` (a stream that slices, rule 188) the dense table is
+    gone, and a lookup rebuilds it: the same positions as before."""
+    index = keys.KeyIndex("id", pa.chunked_array([[7, 3, 9], [4, 12]]))
+    wanted = pa.array([9, 5, 12, None, 3])
+    before = index.positions(wanted).tolist()
+    index.release()
+    assert index._slots is None and index.dense
+    assert before == [2, -1, 4, -1, 1]
+    assert index.positions(wanted).tolist() == before
+    index.release()
+    assert index.dense_positions(np.array([4, 7, 100])).tolist() == [3, 0, -1]
+
+
+def test_a_stream_read_in_order_releases_the_key_index(
+    tables: tuple[pa.Table, pa.Table], tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Over a Parquet profile file read whole and in order, the count and the
+    stream drop the dense table after the key pass (rule 188); the answers
+    are hand-written SQL's."""
+    customers, orders = tables
+    path = tmp_path / "customers.parquet"
+    pq.write_table(customers, path, row_group_size=1_000)
+    released: list[int] = []
+    original = keys.KeyIndex.release
+
+    def spy(self: keys.KeyIndex) -> None:
+        released.append(self.num_rows)
+        original(self)
+
+    monkeypatch.setattr(keys.KeyIndex, "release", spy)
+    program = segql.compile("segment s = count(orders where day >= 60) >= 2")
+    ((expected,),) = duckdb.sql(
+        "SELECT count(*) FROM (SELECT o.id FROM orders o JOIN customers c ON c.id = o.id "
+        "WHERE o.day >= 60 GROUP BY o.id HAVING count(*) >= 2)"
+    ).fetchall()
+    options: dict[str, Any] = dict(key="id", related={"orders": orders}, as_of=AS_OF)
+    assert program.count(str(path), "s", **options) == expected
+    assert released == [3_000]
+    flags = program.evaluate(str(path), **options)
+    assert pc.sum(flags.column("s")).as_py() == expected
+    assert released == [3_000, 3_000]

@@ -245,6 +245,8 @@ class FastPath:
         aggregate_values: dict[ast.Node, Value] = {}
         if self.related:
             index, aggregate_values = key_pass(self.source, self.bindings, batch_rows, executor_for)
+            if scan is None:  # every row read, in order: batches are sliced, not looked up
+                index.release()
             stop.check()
 
         def flags_of(item: tuple[pa.RecordBatch, int]) -> Flags:

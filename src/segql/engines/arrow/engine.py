@@ -165,6 +165,8 @@ class ArrowEngine(Engine[Source, pa.Table, RelatedSource]):
         pushed = None
         if members is not None and not calls:
             pushed = pushdown(planned.exprs[members], source.schema, constant_value(executor_for))
+        if index is not None and pushed is None:  # batches line up with the key pass: sliced, not looked up
+            index.release()
         counts: dict[str, Any] = {
             "read": 0,
             "written": 0,

@@ -25,10 +25,11 @@ from segql.errors import DataError
 PARQUET_BUFFER = 1 << 20
 """Bytes a column of a local Parquet file is read at a time (``parquet_batches``)."""
 
-FILE_BATCH_ROWS = 131_072
-"""Rows a related table's file is read at a time by :func:`parquet_batches`
-(the 8M benchmark orders: a 327 MB peak for ``segql count``, 406 MB with
-1M-row batches; docs/decisions.md 233)."""
+FILE_BATCH_ROWS = 1 << 19
+"""Rows a related table's file is read at a time by :func:`parquet_batches`,
+its columns decoded on Arrow's threads (20M customers / 80M orders, ``segql
+count``: 131,072 rows 5.0-6.5 s, 830-844 MB; 524,288 rows 4.4-5.5 s,
+854-882 MB; 1M rows 4.4 s, 915-931 MB; docs/decisions.md 187)."""
 
 
 def bounded_scan(
@@ -82,6 +83,8 @@ def parquet_batches(
     columns: list[str],
     batch_rows: int,
     filter: ds.Expression | None = None,
+    threads: bool = False,
+    label: str = "",
 ) -> Iterator[pa.RecordBatch]:
     """The ``columns`` of local Parquet ``files`` (a dataset of ``schema``),
     ``batch_rows`` rows at a time (then ``filter``-ed, skipping row groups
@@ -89,7 +92,8 @@ def parquet_batches(
     the scanner does), each decoded only when asked for.  A file whose
     columns are not the dataset's (missing, repeated, of other types), or
     that the filter does not apply to, is read by the scanner, which fills,
-    casts and filters as it does for the dataset.  Errors are DataErrors."""
+    casts and filters as it does for the dataset.  Errors are DataErrors
+    naming the file (after ``label``, e.g. "related table orders", if given)."""
     import pyarrow.parquet as pq  # an input format's reader, loaded when a file of it is read
 
     for fragment in files:
@@ -101,7 +105,7 @@ def parquet_batches(
                 if groups == []:
                     continue
                 for batch in reader.iter_batches(
-                    batch_size=batch_rows, row_groups=groups, columns=columns, use_threads=False
+                    batch_size=batch_rows, row_groups=groups, columns=columns, use_threads=threads
                 ):
                     batch = batch if filter is None else batch.filter(filter)
                     if batch.num_rows or filter is None:
@@ -110,7 +114,8 @@ def parquet_batches(
             one = ds.dataset(fragment.path, schema=schema, format="parquet")
             yield from bounded_scan(one, columns, filter, batch_rows, ds.ParquetFragmentScanOptions(pre_buffer=False))
         except (pa.ArrowException, OSError) as exc:
-            raise DataError(f"could not read {fragment.path}: {exc}") from None
+            what = f"{label} ({fragment.path})" if label else fragment.path
+            raise DataError(f"could not read {what}: {exc}") from None
 
 
 def _same_columns(own: pa.Schema, schema: pa.Schema, columns: list[str]) -> bool:

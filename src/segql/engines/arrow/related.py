@@ -17,6 +17,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 
+from segql.engines.arrow.parquetfiles import FILE_BATCH_ROWS, parquet_batches, plain_parquet_files
 from segql.errors import DataError
 from segql.inputs import to_table
 from segql.suggest import suggest
@@ -70,7 +71,26 @@ class RelatedSource:
                 yield table.slice(start, stop - start)
             return
         assert self._dataset is not None
+        files = plain_parquet_files(self._dataset) if columns else None
         try:
+            if files is not None:
+                # Local Parquet files by their own readers, a batch of pages
+                # at a time (the scanner decodes whole row groups ahead).
+                empty = True
+                for part in parquet_batches(
+                    files,
+                    self._dataset.schema,
+                    columns,
+                    min(batch_rows, FILE_BATCH_ROWS),
+                    filter,
+                    workers > 1,
+                    label=f"related table {self.name}",
+                ):
+                    empty = False
+                    yield pa.Table.from_batches([part])
+                if empty:
+                    yield self._dataset.schema.empty_table().select(columns)
+                return
             scanned = self._dataset.to_batches(
                 columns=columns,
                 filter=filter,
