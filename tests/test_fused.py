@@ -24,7 +24,7 @@ import pytest
 
 import segql
 from segql.engines.arrow import count as count_module
-from segql.engines.arrow import engine, executor, fused
+from segql.engines.arrow import engine, fused
 
 AS_OF = dt.datetime(2026, 11, 1, 0, 0, 0, 250_000, tzinfo=dt.UTC)
 """A quarter of a second past midnight: ``-30d`` falls between two ticks of a timestamp[s] column."""
@@ -255,20 +255,10 @@ def test_dictionary_lookup(inside: list[int]) -> None:
     assert len(fused.Lookup(table)(np.array([40, -3], np.int32))) == 2
 
 
-def test_string_tests_on_the_rows_left_open(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A test of a plain string column after fused operands runs on the rows
-    they leave open (few of them), in and/or chains, with nulls in the
-    strings: the same members as DuckDB's."""
-    monkeypatch.setattr(executor, "SELECTIVE_MIN_ROWS", 1_000)
-    used: list[bool] = []
-    original = executor.Executor._string_test_on_open_rows
-
-    def spy(self: executor.Executor, result: Any, operand: Any, settled: bool) -> Any:
-        value = original(self, result, operand, settled)
-        used.append(value is not None)
-        return value
-
-    monkeypatch.setattr(executor.Executor, "_string_test_on_open_rows", spy)
+def test_string_tests_on_the_rows_left_open(runs: list[int]) -> None:
+    """A test of a plain string column with fused operands is fused with
+    them and tested on the rows they leave open (decisions 246-255), in
+    and/or chains, with nulls in the strings: the same members as DuckDB's."""
     cities = np.array(["Praha", "Berlin", "Madrid", "Paris", None], dtype=object)[np.arange(ROWS) % 5]
     table = TABLE.append_column("city", pa.array(list(cities), pa.string()))
     cases = [
@@ -286,4 +276,4 @@ def test_string_tests_on_the_rows_left_open(monkeypatch: pytest.MonkeyPatch) -> 
     for text, sql in cases:
         got = segql.compile(f"segment s = {text}").members(table, "s", key="id", as_of=AS_OF).to_pylist()
         assert got == _duck(table, f"SELECT id FROM t WHERE {sql} ORDER BY id"), text
-    assert any(used)
+    assert len(runs) == len(cases), "the string tests were not fused"

@@ -348,7 +348,7 @@ class StringLeaf(Leaf):
             found = pc.equal(part, pa.scalar(texts[0], part.type))
         else:
             found = pc.is_in(part, value_set=pa.array(texts, part.type))
-        return bools(found.fill_null(False)) if found.null_count else bools(found)
+        return bools(found)  # (the bits under a null row do not matter: the validity masks them)
 
     def _piece(self, i: int, first: int, rows: int, sel: np.ndarray | None) -> np.ndarray:
         chunk = self.arrays[i]
@@ -365,37 +365,27 @@ class StringLeaf(Leaf):
         if chosen is not None:  # the open rows' offsets only
             starts, ends = raw[chosen], raw[chosen + 1]
         else:
-            chosen, starts, ends = None, raw[:-1], raw[1:]
+            starts, ends = raw[:-1], raw[1:]
         lengths = ends - starts
         hit = np.zeros(rows, np.bool_)
         for needle in self.needles:
             k = len(needle)
             fits = lengths == k if self.op == "equal" else lengths >= k
-            if k and chosen is None and self.op != "equal" and len(data):
-                # Every row open: the first byte of every row's run, read
-                # without picking the rows first (NumPy gathers 3x faster with
-                # native indices; a short row's read is clipped to the buffer,
-                # and ruled out by its length).
-                every = (ends - k if self.op == "suffix" else starts).astype(np.intp)
-                np.logical_and(fits, np.take(data, every, mode="clip") == needle[0], out=fits)
-                found = np.flatnonzero(fits)
-                base, skip = every[found], 1
-            else:
-                found = np.flatnonzero(fits)
-                base, skip = (ends[found] - k if self.op == "suffix" else starts[found]).astype(np.intp), 0
+            found = np.flatnonzero(fits)
+            base = (ends[found] - k if self.op == "suffix" else starts[found]).astype(np.intp)
             if k:
-                found = found[_compare(data, base, needle, skip)]
+                found = found[_compare(data, base, needle)]
             hit[found if chosen is None else chosen[found]] = True
         return hit
 
 
-def _compare(data: np.ndarray, base: np.ndarray, needle: bytes, skip: int) -> np.ndarray:
-    """The positions in ``base`` of the byte runs at ``base`` (each ``len(needle)`` long, in
-    ``data``) equal ``needle`` (its first ``skip`` bytes known to): one byte
-    at a time, gathered on the runs still equal only (a gather of native
-    indices costs about 0.6 ns a row; most runs differ in the first bytes)."""
+def _compare(data: np.ndarray, base: np.ndarray, needle: bytes) -> np.ndarray:
+    """The positions in ``base`` of the byte runs there (each
+    ``len(needle)`` long, in ``data``) that equal ``needle``: one byte at a
+    time, gathered on the runs still equal only (a gather of native indices
+    costs about 0.6 ns a row; most runs differ in the first bytes)."""
     rows: np.ndarray | None = None
-    for at in range(skip, len(needle)):
+    for at in range(len(needle)):
         keep = np.flatnonzero(data[base + at] == needle[at])  # (faster than a boolean mask's compress)
         base = base[keep]
         rows = keep if rows is None else rows[keep]
@@ -425,10 +415,11 @@ class Tree:
             return self.leaf.data.nullable
         return any(c.nullable for c in self.children)
 
-    @property
-    def costly(self) -> bool:
-        """Whether a string leaf is below (evaluated on the rows still open only)."""
-        return any(isinstance(leaf, StringLeaf) for leaf in self.leaves())
+    costly: bool = attrs.field(init=False, eq=False)
+    """Whether a string leaf is below (tested on the rows still open only)."""
+
+    def __attrs_post_init__(self) -> None:
+        object.__setattr__(self, "costly", any(isinstance(leaf, StringLeaf) for leaf in self.leaves()))
 
     def leaves(self) -> list[Leaf]:
         if self.leaf is not None:
