@@ -205,8 +205,9 @@ def test_fused_on_row_slices(runs: list[int], monkeypatch: pytest.MonkeyPatch) -
 
 
 def test_bandwidth_bound_plans_run_on_one_slice(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A plan of fused leaves only is not split into row slices; one with a
-    string test of a plain string column is."""
+    """A plan of fused leaves only is not split into row slices, nor one whose
+    plain string tests run on the rows other operands leave open (rule 255);
+    one whose string tests run on every row is."""
     monkeypatch.setattr(engine, "PARALLEL_MIN_ROWS", 1_000)
     monkeypatch.setattr(engine, "MIN_SLICE_ROWS", 997)
     slices: list[int] = []
@@ -221,6 +222,8 @@ def test_bandwidth_bound_plans_run_on_one_slice(monkeypatch: pytest.MonkeyPatch)
     segql.compile("segment s = n > 3 and country = 'PL'".replace("'", '"')).evaluate(table, as_of=AS_OF, threads=2)
     assert slices == []
     segql.compile('segment s = n > 3 and city starts with "B"').evaluate(table, as_of=AS_OF, threads=2)
+    assert slices == []
+    segql.compile('segment s = city starts with "B" or city = "Praha"').evaluate(table, as_of=AS_OF, threads=2)
     assert slices == [2]
 
 

@@ -825,11 +825,15 @@ def bandwidth_bound(exprs: Sequence[ast.Node], schema: pa.Schema) -> bool:
     return bool(exprs) and all(_simple(e, schema) for e in exprs)
 
 
-def _simple(node: ast.Node, schema: pa.Schema) -> bool:
+def _simple(node: ast.Node, schema: pa.Schema, strings: bool = False) -> bool:
+    """``strings``: a plain string test counts, as it runs on the rows its
+    siblings leave open (rule 255: alone, or with string tests only, it runs
+    on every row, a compute-bound Arrow kernel that two threads speed up)."""
     if isinstance(node, (ast.And, ast.Or)):
-        return all(_simple(o, schema) for o in node.operands)
+        plain = [o for o in node.operands if _simple(o, schema)]
+        return bool(plain) and all(o in plain or _simple(o, schema, strings=True) for o in node.operands)
     if isinstance(node, (ast.Not, ast.IsBool)):
-        return _simple(node.operand, schema)
+        return _simple(node.operand, schema, strings)
     if isinstance(node, ast.IsNull):
         return isinstance(node.operand, ast.Column) and _readable(node.operand, schema) is not None
     if isinstance(node, ast.Column):
@@ -840,6 +844,10 @@ def _simple(node: ast.Node, schema: pa.Schema) -> bool:
     readable = _readable(column, schema)
     if readable == "dictionary":
         return True
+    if readable == "string":
+        if isinstance(node, ast.Compare):
+            return strings and node.op in ("=", "!=")
+        return strings and (isinstance(node, ast.In) or (isinstance(node, ast.StringTest) and node.op != "matches"))
     return readable == "fixed" and isinstance(node, (ast.Compare, ast.Between))
 
 
@@ -864,7 +872,7 @@ def column_against_constants(node: ast.Node) -> ast.Column | None:
 
 def _readable(column: ast.Column, schema: pa.Schema) -> str | None:
     """How the fused evaluator reads a profile column: "fixed" (numbers,
-    dates, timestamps), "bool", "dictionary" (strings), or None."""
+    dates, timestamps), "bool", "dictionary" (strings), "string" (plain), or None."""
     if column.table is not None or column.name not in schema.names:
         return None
     dtype = schema.field(column.name).type
@@ -872,4 +880,6 @@ def _readable(column: ast.Column, schema: pa.Schema) -> str | None:
         return "bool"
     if pa.types.is_dictionary(dtype) and pa.types.is_string(dtype.value_type):
         return "dictionary"
+    if pa.types.is_string(dtype) or pa.types.is_large_string(dtype):
+        return "string"
     return "fixed" if _fixed_width(dtype) is not None else None
