@@ -570,6 +570,8 @@ class Compiler:
             if any(c is None for c in children):
                 return None
             kept = [c for c in children if c is not None]
+            if all(c.costly for c in kept):
+                return None  # string tests only: on every row, faster as Arrow kernels on slices per thread (rule 255)
             kept.sort(key=lambda c: c.costly)  # string tests last: on the rows the others leave open
             return Tree("and" if isinstance(node, ast.And) else "or", tuple(kept))
         if isinstance(node, ast.Not):
