@@ -24,7 +24,7 @@ import pytest
 
 import segql
 from segql.engines.arrow import count as count_module
-from segql.engines.arrow import engine, executor, fused
+from segql.engines.arrow import engine, fused
 
 AS_OF = dt.datetime(2026, 11, 1, 0, 0, 0, 250_000, tzinfo=dt.UTC)
 """A quarter of a second past midnight: ``-30d`` falls between two ticks of a timestamp[s] column."""
@@ -205,8 +205,9 @@ def test_fused_on_row_slices(runs: list[int], monkeypatch: pytest.MonkeyPatch) -
 
 
 def test_bandwidth_bound_plans_run_on_one_slice(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A plan of fused leaves only is not split into row slices; one with a
-    string test of a plain string column is."""
+    """A plan of fused leaves only is not split into row slices, nor one whose
+    plain string tests run on the rows other operands leave open (rule 255);
+    one whose string tests run on every row is."""
     monkeypatch.setattr(engine, "PARALLEL_MIN_ROWS", 1_000)
     monkeypatch.setattr(engine, "MIN_SLICE_ROWS", 997)
     slices: list[int] = []
@@ -221,6 +222,8 @@ def test_bandwidth_bound_plans_run_on_one_slice(monkeypatch: pytest.MonkeyPatch)
     segql.compile("segment s = n > 3 and country = 'PL'".replace("'", '"')).evaluate(table, as_of=AS_OF, threads=2)
     assert slices == []
     segql.compile('segment s = n > 3 and city starts with "B"').evaluate(table, as_of=AS_OF, threads=2)
+    assert slices == []
+    segql.compile('segment s = city starts with "B" or city = "Praha"').evaluate(table, as_of=AS_OF, threads=2)
     assert slices == [2]
 
 
@@ -255,20 +258,10 @@ def test_dictionary_lookup(inside: list[int]) -> None:
     assert len(fused.Lookup(table)(np.array([40, -3], np.int32))) == 2
 
 
-def test_string_tests_on_the_rows_left_open(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A test of a plain string column after fused operands runs on the rows
-    they leave open (few of them), in and/or chains, with nulls in the
-    strings: the same members as DuckDB's."""
-    monkeypatch.setattr(executor, "SELECTIVE_MIN_ROWS", 1_000)
-    used: list[bool] = []
-    original = executor.Executor._string_test_on_open_rows
-
-    def spy(self: executor.Executor, result: Any, operand: Any, settled: bool) -> Any:
-        value = original(self, result, operand, settled)
-        used.append(value is not None)
-        return value
-
-    monkeypatch.setattr(executor.Executor, "_string_test_on_open_rows", spy)
+def test_string_tests_on_the_rows_left_open(runs: list[int]) -> None:
+    """A test of a plain string column with fused operands is fused with
+    them and tested on the rows they leave open (decisions 246-255), in
+    and/or chains, with nulls in the strings: the same members as DuckDB's."""
     cities = np.array(["Praha", "Berlin", "Madrid", "Paris", None], dtype=object)[np.arange(ROWS) % 5]
     table = TABLE.append_column("city", pa.array(list(cities), pa.string()))
     cases = [
@@ -284,6 +277,7 @@ def test_string_tests_on_the_rows_left_open(monkeypatch: pytest.MonkeyPatch) -> 
         ),
     ]
     for text, sql in cases:
+        before = len(runs)
         got = segql.compile(f"segment s = {text}").members(table, "s", key="id", as_of=AS_OF).to_pylist()
         assert got == _duck(table, f"SELECT id FROM t WHERE {sql} ORDER BY id"), text
-    assert any(used)
+        assert len(runs) > before, f"not fused: {text}"
