@@ -138,19 +138,10 @@ class KeyIndex:
         if self._slots is not None:
             if not pa.types.is_integer(related_keys.type):  # pragma: no cover - key types are checked first
                 raise DataError("related keys must have the profile key's type")
-            values = pc.fill_null(related_keys, self._base).to_numpy()
-            last = self._base + len(self._slots) - 1
-            if not related_keys.null_count and len(values) and values.min() >= self._base and values.max() <= last:
-                # The usual case (every key in the table's range): one gather, no masks.
-                found: np.ndarray = self._slots.take(np.subtract(values, self._base)).astype(np.int64)
-                return found
-            # Compare before subtracting: differences of extreme keys would wrap.
-            inside = (values >= self._base) & (values <= last)
-            if related_keys.null_count:
-                inside &= np.asarray(pc.is_valid(related_keys).to_numpy(zero_copy_only=False), dtype=bool)
-            result = np.full(len(values), -1, dtype=np.int64)
-            result[inside] = self._slots[values[inside] - self._base]
-            return result
+            found = self.dense_positions(pc.fill_null(related_keys, self._base).to_numpy())
+            if related_keys.null_count:  # (filled with a key of the table: unfound)
+                found[~np.asarray(pc.is_valid(related_keys).to_numpy(zero_copy_only=False), dtype=bool)] = -1
+            return found
         if self._value_set is None:  # (two threads may both combine: the same array)
             self._value_set = self.keys.combine_chunks()
         found = pc.index_in(related_keys, value_set=self._value_set, skip_nulls=True)
@@ -162,23 +153,23 @@ class KeyIndex:
         return self._slots is not None or self._released
 
     def dense_positions(self, values: np.ndarray) -> np.ndarray:
-        """Profile row of each of the int64 keys ``values`` (none null), -1
+        """Profile row of each of the integer keys ``values`` (none null), -1
         for unknown keys: one gather from the direct-address table (the index
         must be :attr:`dense`).  Meant for blocks of keys that stay in the
         cache: the temporaries are the block's size."""
         self._restore()
         slots = self._slots
         assert slots is not None
-        offsets = np.subtract(values, self._base)
-        # As unsigned, an offset is below the table's size exactly when the
-        # key is in its range, also when the subtraction wrapped.
-        if len(offsets) and offsets.view(np.uint64).max() >= len(slots):
-            inside = (values >= self._base) & (values <= self._base + len(slots) - 1)
-            found = np.full(len(values), -1, dtype=np.int64)
-            found[inside] = slots[offsets[inside]]
-            return found
-        taken: np.ndarray = slots.take(offsets).astype(np.int64)
-        return taken
+        base, last = self._base, self._base + len(slots) - 1
+        if len(values) and values.min() >= base and values.max() <= last:
+            # The usual case (every key in the table's range): one gather, no masks.
+            taken: np.ndarray = slots.take(np.subtract(values, base)).astype(np.int64)
+            return taken
+        # Compare before subtracting: differences of extreme keys would wrap.
+        inside = (values >= base) & (values <= last)
+        found = np.full(len(values), -1, dtype=np.int64)
+        found[inside] = slots[values[inside] - base]
+        return found
 
     @property
     def strategy(self) -> str:
