@@ -35,6 +35,7 @@ import pyarrow.dataset as ds
 
 from segql import ast
 from segql.check import CheckedProgram
+from segql.engines.arrow.aggregate import bools
 from segql.engines.arrow.engine import (
     ArrowEngine,
     batch_related,
@@ -293,9 +294,7 @@ def selected(key: pa.ChunkedArray, flags: pa.Array | pa.ChunkedArray, dtype: pa.
             out.extend(decode_chunks(pa.chunked_array([chosen], type=chunk.type), dtype))
             start += len(chunk)
         return out
-    rows, offset = len(bits), bits.offset
-    raw = np.frombuffer(bits.buffers()[1], np.uint8, count=(offset + rows + 7) // 8 - offset // 8, offset=offset // 8)
-    keep = np.unpackbits(raw, bitorder="little")[offset % 8 : offset % 8 + rows].view(np.bool_)
+    keep = bools(bits)
     starts = np.cumsum([0] + [len(c) for c in key.chunks])
     firsts = np.cumsum([0] + [int(np.count_nonzero(keep[a:b])) for a, b in itertools.pairwise(starts)])
     values = np.empty(int(firsts[-1]), width)
