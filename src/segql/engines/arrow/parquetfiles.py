@@ -38,8 +38,10 @@ def bounded_scan(
     filter: ds.Expression | None,
     batch_rows: int,
     options: ds.FragmentScanOptions | None,
+    threads: bool = False,
 ) -> Iterator[pa.RecordBatch]:
-    """The dataset scanner's batches, one at a time on the calling thread.
+    """The dataset scanner's batches, one batch ahead (decoded on the
+    calling thread, or on Arrow's threads with ``threads``).
 
     Arrow's threaded scanner, and its default read-ahead (16 batches, 4
     files), run far ahead of a consumer slower than the disk: on the
@@ -50,7 +52,7 @@ def bounded_scan(
         columns=columns,
         filter=filter,
         batch_size=batch_rows,
-        use_threads=False,
+        use_threads=threads,
         batch_readahead=1,
         fragment_readahead=1,
         fragment_scan_options=options,

@@ -17,7 +17,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 
-from segql.engines.arrow.parquetfiles import FILE_BATCH_ROWS, parquet_batches, plain_parquet_files
+from segql.engines.arrow.parquetfiles import FILE_BATCH_ROWS, bounded_scan, parquet_batches, plain_parquet_files
 from segql.errors import DataError
 from segql.inputs import to_table
 from segql.suggest import suggest
@@ -60,9 +60,10 @@ class RelatedSource:
         self, columns: list[str], batch_rows: int, workers: int = 1, filter: pc.Expression | None = None
     ) -> Iterator[pa.Table]:
         """The table restricted to ``columns`` (and, for datasets, to
-        ``filter``): a table in memory as one batch, a file ``batch_rows``
-        rows at a time (at least one batch, maybe empty), decoded on Arrow's
-        threads when ``workers`` > 1, one batch ahead."""
+        ``filter``): a table in memory in one slice per worker (of at least
+        MIN_SLICE_ROWS rows), a file ``batch_rows`` rows at a time (at least
+        one batch, maybe empty), decoded on Arrow's threads when ``workers``
+        > 1, one batch ahead."""
         if self._table is not None:  # in memory already: one slice per worker, no copies
             table = self._table.select(columns)
             parts = max(1, min(workers, table.num_rows // MIN_SLICE_ROWS))
@@ -73,11 +74,11 @@ class RelatedSource:
         assert self._dataset is not None
         files = plain_parquet_files(self._dataset) if columns else None
         try:
+            batches: Iterator[pa.RecordBatch]
             if files is not None:
                 # Local Parquet files by their own readers, a batch of pages
                 # at a time (the scanner decodes whole row groups ahead).
-                empty = True
-                for part in parquet_batches(
+                batches = parquet_batches(
                     files,
                     self._dataset.schema,
                     columns,
@@ -85,23 +86,12 @@ class RelatedSource:
                     filter,
                     workers > 1,
                     label=f"related table {self.name}",
-                ):
-                    empty = False
-                    yield pa.Table.from_batches([part])
-                if empty:
-                    yield self._dataset.schema.empty_table().select(columns)
-                return
-            scanned = self._dataset.to_batches(
-                columns=columns,
-                filter=filter,
-                batch_size=batch_rows,
-                use_threads=workers > 1,
-                batch_readahead=1,
-                fragment_readahead=1,
-                fragment_scan_options=scan_options(self._dataset),
-            )
+                )
+            else:
+                options = scan_options(self._dataset)
+                batches = bounded_scan(self._dataset, columns, filter, batch_rows, options, workers > 1)
             empty = True
-            for batch in scanned:
+            for batch in batches:
                 empty = False
                 yield pa.Table.from_batches([batch])
             if empty:
