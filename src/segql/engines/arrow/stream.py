@@ -38,6 +38,7 @@ from segql.engines.arrow.executor import Executor, decode
 from segql.engines.arrow.parquetfiles import bounded_scan, parquet_batches, plain_parquet_files
 from segql.engines.arrow.related import scan_options
 from segql.engines.base import DEFAULT_BATCH_ROWS as DEFAULT_BATCH_ROWS
+from segql.engines.base import resolve_threads
 from segql.errors import DataError, SegqlError
 
 if TYPE_CHECKING:
@@ -56,9 +57,15 @@ class StreamSummary:
 
 
 class Source:
-    """Batches of the profile table; re-readable unless it is a one-shot stream."""
+    """Batches of the profile table; re-readable unless it is a one-shot stream.
 
-    def __init__(self, data: Any) -> None:
+    ``threads`` (the evaluation's ``threads=``, None: one per core): with
+    more than one, the columns of local Parquet files are decoded on Arrow's
+    threads (docs/decisions.md 280)."""
+
+    def __init__(self, data: Any, threads: int | None = 1) -> None:
+        self.threads = resolve_threads(threads) > 1
+        """Whether local Parquet files are decoded on Arrow's threads."""
         self._dataset: ds.Dataset | None = None
         self._reader: pa.RecordBatchReader | None = None
         self.table: pa.Table | None = data if isinstance(data, pa.Table) else None
@@ -114,7 +121,7 @@ class Source:
         dataset = self._scanned()
         files = plain_parquet_files(dataset) if dataset is not None and columns else None
         if dataset is not None and files is not None:
-            yield from parquet_batches(files, dataset.schema, columns, batch_rows, filter)
+            yield from parquet_batches(files, dataset.schema, columns, batch_rows, filter, self.threads)
             return
         if dataset is not None:
             try:
