@@ -27,10 +27,14 @@ PARQUET_BUFFER = 1 << 20
 """Bytes a column of a local Parquet file is read at a time (``parquet_batches``)."""
 
 FILE_BATCH_ROWS = 1 << 19
-"""Rows a related table's file is read at a time by :func:`parquet_batches`,
-its columns decoded on Arrow's threads (20M customers / 80M orders, ``segql
-count``: 131,072 rows 5.0-6.5 s, 830-844 MB; 524,288 rows 4.4-5.5 s,
-854-882 MB; 1M rows 4.4 s, 915-931 MB; docs/decisions.md 187)."""
+"""Rows of a related table's file handed to its reductions at a time
+(decoded ``DECODE_ROWS`` at a time: :func:`parquet_groups`), its columns
+decoded on Arrow's threads (20M customers / 80M orders, ``segql count``,
+decoded and handed over at once: 131,072 rows 5.0-6.5 s, 830-844 MB; 524,288
+rows 4.4-5.5 s, 854-882 MB; 1M rows 4.4 s, 915-931 MB; docs/decisions.md 187)."""
+
+DECODE_ROWS = 1 << 17
+"""Rows of a related table's file decoded (and filtered) at a time (docs/decisions.md 282)."""
 
 
 def bounded_scan(
@@ -92,11 +96,60 @@ def parquet_batches(
     """The ``columns`` of local Parquet ``files`` (a dataset of ``schema``),
     ``batch_rows`` rows at a time (then ``filter``-ed, skipping row groups
     whose statistics rule it out, dropping rows where it is false or null as
-    the scanner does), each decoded only when asked for.  A file whose
-    columns are not the dataset's (missing, repeated, of other types), or
-    that the filter does not apply to, is read by the scanner, which fills,
-    casts and filters as it does for the dataset.  Errors are DataErrors
-    naming the file (after ``label``, e.g. "related table orders", if given)."""
+    the scanner does; a batch left empty by the filter is not yielded), each
+    decoded only when asked for (:func:`parquet_pieces`)."""
+    for batch, _ in parquet_pieces(files, schema, columns, batch_rows, filter, threads, label):
+        if batch.num_rows or filter is None:
+            yield batch
+
+
+def parquet_groups(
+    files: Sequence[ds.ParquetFileFragment],
+    schema: pa.Schema,
+    columns: list[str],
+    group_rows: int,
+    decode_rows: int,
+    filter: ds.Expression | None = None,
+    threads: bool = False,
+    label: str = "",
+) -> Iterator[list[pa.RecordBatch]]:
+    """The batches of :func:`parquet_pieces` (``decode_rows`` rows decoded at
+    a time, then filtered), in groups of about ``group_rows`` decoded rows
+    (a group holds its kept rows; no group is empty).  Decoding fewer rows at
+    a time holds less: the allocator keeps the freed buffers of large
+    batches (8M orders, ``ts >= -90d``, on two threads: 524,288-row batches
+    grew the process by 158 MB, 131,072-row ones by 90 MB, for the same
+    22 MB of kept rows; docs/decisions.md 282), while the consumer still
+    sees batches as large as before."""
+    group: list[pa.RecordBatch] = []
+    decoded = 0
+    for batch, rows in parquet_pieces(files, schema, columns, decode_rows, filter, threads, label):
+        if batch.num_rows:
+            group.append(batch)
+        decoded += rows
+        if decoded >= group_rows and group:
+            yield group
+            group, decoded = [], 0
+    if group:
+        yield group
+
+
+def parquet_pieces(
+    files: Sequence[ds.ParquetFileFragment],
+    schema: pa.Schema,
+    columns: list[str],
+    batch_rows: int,
+    filter: ds.Expression | None = None,
+    threads: bool = False,
+    label: str = "",
+) -> Iterator[tuple[pa.RecordBatch, int]]:
+    """Each batch of ``batch_rows`` rows decoded from local Parquet ``files``
+    (``filter``-ed when given: maybe empty), with the number of rows decoded
+    for it.  A file whose columns are not the dataset's (missing, repeated,
+    of other types), or that the filter does not apply to, is read by the
+    scanner, which fills, casts and filters as it does for the dataset (its
+    batches count the rows they hold).  Errors are DataErrors naming the
+    file (after ``label``, e.g. "related table orders", if given)."""
     import pyarrow.parquet as pq  # an input format's reader, loaded when a file of it is read
 
     for fragment in files:
@@ -110,12 +163,12 @@ def parquet_batches(
                 for batch in reader.iter_batches(
                     batch_size=batch_rows, row_groups=groups, columns=columns, use_threads=threads
                 ):
-                    batch = batch if filter is None else filtered(batch, filter)
-                    if batch.num_rows or filter is None:
-                        yield batch
+                    yield (batch if filter is None else filtered(batch, filter)), batch.num_rows
                 continue
             one = ds.dataset(fragment.path, schema=schema, format="parquet")
-            yield from bounded_scan(one, columns, filter, batch_rows, ds.ParquetFragmentScanOptions(pre_buffer=False))
+            options = ds.ParquetFragmentScanOptions(pre_buffer=False)
+            for batch in bounded_scan(one, columns, filter, batch_rows, options):
+                yield batch, batch.num_rows
         except (pa.ArrowException, OSError) as exc:
             what = f"{label} ({fragment.path})" if label else fragment.path
             raise DataError(f"could not read {what}: {exc}") from None
