@@ -64,7 +64,8 @@ class Source:
     threads (docs/decisions.md 280)."""
 
     def __init__(self, data: Any, threads: int | None = 1) -> None:
-        self.threads = resolve_threads(threads) > 1
+        # (A bad ``threads`` is the bindings' to refuse: here it decodes on one.)
+        self.threads = (threads is None or isinstance(threads, int)) and resolve_threads(threads) > 1
         """Whether local Parquet files are decoded on Arrow's threads."""
         self._dataset: ds.Dataset | None = None
         self._reader: pa.RecordBatchReader | None = None
