@@ -26,7 +26,7 @@ from segql.engines.arrow.parquetfiles import filtered
 from segql.engines.arrow.stream import Source
 
 AS_OF = "2026-11-01T00:00:00Z"
-NOW = dt.datetime(2026, 11, 1, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
 SOURCE = (
     "segment busy = count(orders where ts >= -30d) >= 2\n"
     "segment spender = sum(orders.amount where ts >= -90d) > 300\n"
