@@ -9,8 +9,6 @@ import datetime as dt
 import gc
 import json
 import sys
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,7 +22,6 @@ import pytest
 
 import segql
 from segql.cli import main
-from segql.cliio import write_file, written_behind
 from segql.engines.arrow import parquetfiles, related
 from segql.engines.arrow.parquetfiles import filtered
 from segql.engines.arrow.stream import Source
@@ -205,42 +202,6 @@ def test_unreadable_related_files_are_segql_errors_naming_the_table(
     assert main([*argv, "--related", f"orders={lacking}"]) == 1
     err = capsys.readouterr().err
     assert "orders has no column 'amount'" in err and "Traceback" not in err
-
-
-def test_outputs_are_written_behind_in_order_and_errors_surface(tmp_path: Path) -> None:
-    batches = [pa.record_batch({"x": [i, i]}) for i in range(5)]
-    seen: list[int] = []
-
-    def slow(batch: pa.RecordBatch) -> None:
-        time.sleep(0.01)
-        seen.append(batch.column(0)[0].as_py())
-
-    assert written_behind(slow, iter(batches)) == 10
-    assert seen == [0, 1, 2, 3, 4]
-
-    def failing(batch: pa.RecordBatch) -> None:
-        if batch.column(0)[0].as_py() == 2:
-            raise OSError("disk full")
-
-    with pytest.raises(OSError, match="disk full"):
-        written_behind(failing, iter(batches))
-
-    def broken() -> Iterator[pa.RecordBatch]:
-        yield batches[0]
-        raise segql.SegqlError("the evaluation failed")
-
-    seen.clear()
-    with pytest.raises(segql.SegqlError):
-        written_behind(slow, broken())
-    assert seen == [0]  # the write in flight finished before the error left
-    assert not any(t.name == "segql-write" for t in threading.enumerate())
-    # Through the CLI's writer: a failed evaluation leaves no file.
-    out = tmp_path / "out.parquet"
-    with pytest.raises(segql.SegqlError):
-        write_file(broken(), batches[0].schema, str(out))
-    assert not out.exists() and not list(tmp_path.iterdir())
-    assert write_file(iter(batches), batches[0].schema, str(out)) == 10
-    assert pq.read_table(out).column("x").to_pylist() == [i for i in range(5) for _ in (0, 1)]
 
 
 def test_a_streamed_batch_is_freed_without_the_cyclic_collector(tmp_path: Path) -> None:

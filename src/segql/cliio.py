@@ -483,11 +483,15 @@ def write_file(batches: Iterable[pa.RecordBatch], schema: pa.Schema, path: str, 
 
                 dictionary = dictionary_columns(schema, key)
                 with pq.ParquetWriter(temporary, schema, use_dictionary=dictionary) as writer:
-                    rows = written_behind(writer.write_batch, batches)
+                    for batch in batches:
+                        writer.write_batch(batch)
+                        rows += batch.num_rows
             elif kind == "ipc":
                 options = pa.ipc.IpcWriteOptions(compression="lz4")  # (as feather.write_feather)
-                with pa.OSFile(temporary, "wb") as sink, pa.ipc.new_file(sink, schema, options=options) as ipc:
-                    rows = written_behind(ipc.write_batch, batches)
+                with pa.OSFile(temporary, "wb") as sink, pa.ipc.new_file(sink, schema, options=options) as writer:
+                    for batch in batches:
+                        writer.write_batch(batch)
+                        rows += batch.num_rows
             else:
                 with open(temporary, "wb") as f:
                     if kind == "csv":
@@ -497,42 +501,6 @@ def write_file(batches: Iterable[pa.RecordBatch], schema: pa.Schema, path: str, 
                         rows += batch.num_rows
     except (OSError, pa.ArrowException) as exc:
         raise UsageError(f"{path}: could not write: {exc}") from None
-    return rows
-
-
-def written_behind(write: Callable[[pa.RecordBatch], None], batches: Iterable[pa.RecordBatch]) -> int:
-    """``write`` each batch, in order, on a thread of its own while the next
-    batch is made (Arrow's writers release the GIL: encoding and compressing
-    a batch overlaps with evaluating the next one); at most one write in
-    flight, and none left running when this returns or raises (the caller
-    may then remove the file).  A failed write raises here, at the next
-    batch or at the end.  The rows written."""
-    rows = 0
-    pending: threading.Thread | None = None
-    failed: list[BaseException] = []
-
-    def run(batch: pa.RecordBatch) -> None:
-        try:
-            write(batch)
-        except BaseException as exc:  # raised in the caller's thread
-            failed.append(exc)
-
-    def wait() -> None:
-        if pending is not None:
-            pending.join()
-        if failed:
-            raise failed[0]
-
-    try:
-        for batch in batches:
-            wait()
-            pending = threading.Thread(target=run, args=(batch,), name="segql-write", daemon=True)
-            pending.start()
-            rows += batch.num_rows
-        wait()
-    finally:
-        if pending is not None:
-            pending.join()
     return rows
 
 
