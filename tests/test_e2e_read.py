@@ -22,7 +22,7 @@ import pytest
 
 import segql
 from segql.cli import main
-from segql.engines.arrow import parquetfiles, related
+from segql.engines.arrow import related
 from segql.engines.arrow.parquetfiles import filtered
 from segql.engines.arrow.stream import Source
 
@@ -104,13 +104,13 @@ def test_related_files_are_decoded_in_pieces_filtered_and_grouped(
     expected = duckdb_counts(customers, f"read_parquet('{folder}/*.parquet')")
     pieces: list[int] = []
     groups: list[int] = []
-    original_pieces, original_groups = parquetfiles.parquet_pieces, related.parquet_groups
+    original_pieces, original_groups = related.parquet_pieces, related.parquet_groups
 
     def spy_pieces(*args: Any, **kwargs: Any) -> Iterator[tuple[pa.RecordBatch, int]]:
         label = args[6] if len(args) > 6 else kwargs.get("label", "")
         for batch, rows in original_pieces(*args, **kwargs):
-            if label.startswith("related table orders"):  # (not the profile's reads)
-                pieces.append(rows)
+            assert label.startswith("related table orders")
+            pieces.append(rows)
             assert batch.num_rows <= rows
             yield batch, rows
 
@@ -119,7 +119,7 @@ def test_related_files_are_decoded_in_pieces_filtered_and_grouped(
             groups.append(sum(batch.num_rows for batch in group))
             yield group
 
-    monkeypatch.setattr(parquetfiles, "parquet_pieces", spy_pieces)
+    monkeypatch.setattr(related, "parquet_pieces", spy_pieces)
     monkeypatch.setattr(related, "parquet_groups", spy_groups)
     monkeypatch.setattr(related, "DECODE_ROWS", 100)
     monkeypatch.setattr(related, "FILE_BATCH_ROWS", 1_000)

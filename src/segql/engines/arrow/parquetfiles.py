@@ -5,16 +5,18 @@ first batch of it: over the 2M benchmark customers (two 1M-row row groups)
 the columns of ``segql count`` held 240 MB.  A file's own reader
 (``pyarrow.parquet.ParquetFile.iter_batches``, no pre-buffering, 1 MB
 buffered reads) decodes one batch of pages at a time: 100 MB, as fast.
-:func:`parquet_batches` reads the files of a dataset that way when
-:func:`plain_parquet_files` says the dataset is plain local Parquet files;
-anything else keeps the scanner (:func:`bounded_scan`).  This module
+:func:`parquet_pieces` reads the files of a dataset that way when
+:func:`plain_parquet_files` says the dataset is plain local Parquet files
+(the profile's batches: :func:`parquet_batches`; a related table's, in
+groups: :func:`parquet_groups`); anything else keeps the scanner
+(:func:`bounded_scan`).  This module
 imports no other part of the engine, so that the profile's stream
 (``stream.Source``) and the related tables' reader can both use it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 import pyarrow as pa
 import pyarrow.acero as acero
@@ -28,7 +30,7 @@ PARQUET_BUFFER = 1 << 20
 
 FILE_BATCH_ROWS = 1 << 19
 """Rows of a related table's file handed to its reductions at a time
-(decoded ``DECODE_ROWS`` at a time: :func:`parquet_groups`), its columns
+(decoded ``DECODE_ROWS`` at a time, then grouped: :func:`parquet_groups`), its columns
 decoded on Arrow's threads (20M customers / 80M orders, ``segql count``,
 decoded and handed over at once: 131,072 rows 5.0-6.5 s, 830-844 MB; 524,288
 rows 4.4-5.5 s, 854-882 MB; 1M rows 4.4 s, 915-931 MB; docs/decisions.md 187)."""
@@ -84,46 +86,25 @@ def plain_parquet_files(dataset: ds.Dataset) -> list[ds.ParquetFileFragment] | N
 _TRUE = ds.scalar(True)
 
 
-def parquet_batches(
-    files: Sequence[ds.ParquetFileFragment],
-    schema: pa.Schema,
-    columns: list[str],
-    batch_rows: int,
-    filter: ds.Expression | None = None,
-    threads: bool = False,
-    label: str = "",
-) -> Iterator[pa.RecordBatch]:
-    """The ``columns`` of local Parquet ``files`` (a dataset of ``schema``),
-    ``batch_rows`` rows at a time (then ``filter``-ed, skipping row groups
-    whose statistics rule it out, dropping rows where it is false or null as
-    the scanner does; a batch left empty by the filter is not yielded), each
-    decoded only when asked for (:func:`parquet_pieces`)."""
-    for batch, _ in parquet_pieces(files, schema, columns, batch_rows, filter, threads, label):
-        if batch.num_rows or filter is None:
+def parquet_batches(pieces: Iterable[tuple[pa.RecordBatch, int]], filtered: bool) -> Iterator[pa.RecordBatch]:
+    """The batches of :func:`parquet_pieces`; when they were ``filtered``,
+    those the filter left empty are not yielded."""
+    for batch, _ in pieces:
+        if batch.num_rows or not filtered:
             yield batch
 
 
-def parquet_groups(
-    files: Sequence[ds.ParquetFileFragment],
-    schema: pa.Schema,
-    columns: list[str],
-    group_rows: int,
-    decode_rows: int,
-    filter: ds.Expression | None = None,
-    threads: bool = False,
-    label: str = "",
-) -> Iterator[list[pa.RecordBatch]]:
-    """The batches of :func:`parquet_pieces` (``decode_rows`` rows decoded at
-    a time, then filtered), in groups of about ``group_rows`` decoded rows
-    (a group holds its kept rows; no group is empty).  Decoding fewer rows at
-    a time holds less: the allocator keeps the freed buffers of large
-    batches (8M orders, ``ts >= -90d``, on two threads: 524,288-row batches
-    grew the process by 158 MB, 131,072-row ones by 90 MB, for the same
-    22 MB of kept rows; docs/decisions.md 282), while the consumer still
-    sees batches as large as before."""
+def parquet_groups(pieces: Iterable[tuple[pa.RecordBatch, int]], group_rows: int) -> Iterator[list[pa.RecordBatch]]:
+    """The batches of :func:`parquet_pieces` in groups of about ``group_rows``
+    decoded rows (a group holds its kept rows; no group is empty).  Decoding
+    fewer rows at a time holds less: the allocator keeps the freed buffers of
+    large batches (8M orders, ``ts >= -90d``, on two threads: 524,288-row
+    batches grew the process by 158 MB, 131,072-row pieces by 84 MB, for the
+    same 22 MB of kept rows; docs/decisions.md 282), while the consumer
+    still sees batches as large as before."""
     group: list[pa.RecordBatch] = []
     decoded = 0
-    for batch, rows in parquet_pieces(files, schema, columns, decode_rows, filter, threads, label):
+    for batch, rows in pieces:
         if batch.num_rows:
             group.append(batch)
         decoded += rows
@@ -144,9 +125,12 @@ def parquet_pieces(
     label: str = "",
 ) -> Iterator[tuple[pa.RecordBatch, int]]:
     """Each batch of ``batch_rows`` rows decoded from local Parquet ``files``
-    (``filter``-ed when given: maybe empty), with the number of rows decoded
-    for it.  A file whose columns are not the dataset's (missing, repeated,
-    of other types), or that the filter does not apply to, is read by the
+    (a dataset of ``schema``; only ``columns``), decoded only when asked
+    for, ``filter``-ed when given (row groups whose statistics rule it out
+    are skipped; rows where it is false or null drop, as the scanner drops
+    them; a batch may be left empty), with the number of rows decoded for
+    it.  A file whose columns are not the dataset's (missing, repeated, of
+    other types), or that the filter does not apply to, is read by the
     scanner, which fills, casts and filters as it does for the dataset (its
     batches count the rows they hold).  Errors are DataErrors naming the
     file (after ``label``, e.g. "related table orders", if given)."""

@@ -22,6 +22,7 @@ from segql.engines.arrow.parquetfiles import (
     FILE_BATCH_ROWS,
     bounded_scan,
     parquet_groups,
+    parquet_pieces,
     plain_parquet_files,
 )
 from segql.errors import DataError
@@ -86,16 +87,10 @@ class RelatedSource:
                 # at a time (the scanner decodes whole row groups ahead),
                 # decoded in smaller pieces than the reductions take.
                 rows = min(batch_rows, FILE_BATCH_ROWS)
-                groups = parquet_groups(
-                    files,
-                    self._dataset.schema,
-                    columns,
-                    rows,
-                    min(rows, DECODE_ROWS),
-                    filter,
-                    workers > 1,
-                    label=f"related table {self.name}",
-                )
+                label = f"related table {self.name}"
+                schema = self._dataset.schema
+                pieces = parquet_pieces(files, schema, columns, min(rows, DECODE_ROWS), filter, workers > 1, label)
+                groups = parquet_groups(pieces, rows)
             else:
                 options = scan_options(self._dataset)
                 scanned = bounded_scan(self._dataset, columns, filter, batch_rows, options, workers > 1)

@@ -35,7 +35,7 @@ import pyarrow.dataset as ds
 from segql import ast
 from segql.check.constants import is_constant
 from segql.engines.arrow.executor import Executor, decode
-from segql.engines.arrow.parquetfiles import bounded_scan, parquet_batches, plain_parquet_files
+from segql.engines.arrow.parquetfiles import bounded_scan, parquet_batches, parquet_pieces, plain_parquet_files
 from segql.engines.arrow.related import scan_options
 from segql.engines.base import DEFAULT_BATCH_ROWS as DEFAULT_BATCH_ROWS
 from segql.engines.base import resolve_threads
@@ -122,7 +122,8 @@ class Source:
         dataset = self._scanned()
         files = plain_parquet_files(dataset) if dataset is not None and columns else None
         if dataset is not None and files is not None:
-            yield from parquet_batches(files, dataset.schema, columns, batch_rows, filter, self.threads)
+            pieces = parquet_pieces(files, dataset.schema, columns, batch_rows, filter, self.threads)
+            yield from parquet_batches(pieces, filtered=filter is not None)
             return
         if dataset is not None:
             try:
