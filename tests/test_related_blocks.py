@@ -286,24 +286,27 @@ def test_related_parquet_files_are_read_batch_by_batch_by_their_readers(
     tables: tuple[pa.Table, pa.Table], tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A related folder of local Parquet files (several row groups each) is
-    read by each file's own reader in FILE_BATCH_ROWS batches, the pushed
-    ``where`` applied to them: the values of hand-written SQL and fsum, bit
-    for bit, on 1 and 2 threads (docs/decisions.md 187)."""
+    read by each file's own reader in FILE_BATCH_ROWS batches (decoded in
+    pieces of DECODE_ROWS), the pushed ``where`` applied to them: the values
+    of hand-written SQL and fsum, bit for bit, on 1 and 2 threads
+    (docs/decisions.md 187, 282)."""
     customers, orders = tables
     folder = tmp_path / "orders"
     folder.mkdir()
     pq.write_table(orders.slice(0, 25_000), folder / "a.parquet", row_group_size=6_000)
     pq.write_table(orders.slice(25_000), folder / "b.parquet", row_group_size=6_000)
     sizes: list[int] = []
-    original = related.parquet_batches
+    original = related.parquet_groups
 
-    def spy(*args: Any, **kwargs: Any) -> Iterator[pa.RecordBatch]:
-        for batch in original(*args, **kwargs):
-            sizes.append(batch.num_rows)
-            yield batch
+    def spy(*args: Any, **kwargs: Any) -> Iterator[list[pa.RecordBatch]]:
+        for group in original(*args, **kwargs):
+            sizes.append(sum(batch.num_rows for batch in group))
+            assert all(batch.num_rows <= 1_000 for batch in group)
+            yield group
 
-    monkeypatch.setattr(related, "parquet_batches", spy)
+    monkeypatch.setattr(related, "parquet_groups", spy)
     monkeypatch.setattr(related, "FILE_BATCH_ROWS", 4_000)
+    monkeypatch.setattr(related, "DECODE_ROWS", 1_000)
     program = segql.compile(
         "feature spent = sum(orders.amount where day >= 30)\nsegment busy = count(orders where day >= 60) >= 2"
     )

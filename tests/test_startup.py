@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import gc
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -180,3 +181,42 @@ def test_run_writes_the_key_and_numbers_plain_and_labels_with_a_dictionary(tmp_p
     )
     written = duckdb.connect().execute(f"SELECT id, adults, band FROM read_parquet('{out}') ORDER BY id").fetchall()
     assert written == expected
+
+
+@pytest.mark.skipif(
+    sys.platform != "linux" or os.uname().machine != "x86_64", reason="jemalloc is preferred on Linux x86-64 only"
+)
+def test_the_console_script_prefers_jemalloc_and_freezes_the_collector_at_exit(tmp_path: Path) -> None:
+    # `segql` itself (main() without arguments, as the console script calls
+    # it): Arrow's jemalloc unless the user chose an allocator, and gc.freeze
+    # at exit (docs/decisions.md 283, 284); main(argv) leaves both alone.
+    source = tmp_path / "s.segql"
+    source.write_text("segment adults = age >= 18\n")
+    code = (
+        "import atexit, contextlib, gc, io, json, os, sys\n"
+        "from segql.cli import main\n"
+        f"sys.argv = ['segql', 'check', {str(source)!r}]\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    code = main() if os.environ['HOW'] == 'script' else main(sys.argv[1:])\n"
+        "import pyarrow as pa\n"
+        "pool = pa.default_memory_pool().backend_name\n"
+        "atexit._run_exitfuncs()\n"
+        "print(json.dumps([code, pool, gc.get_freeze_count() > 0]))\n"
+    )
+
+    def run(how: str, pool: str | None = None) -> list[object]:
+        env = {k: v for k, v in os.environ.items() if k != "ARROW_DEFAULT_MEMORY_POOL"}
+        env["HOW"] = how
+        if pool is not None:
+            env["ARROW_DEFAULT_MEMORY_POOL"] = pool
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env)
+        assert done.returncode == 0, done.stderr
+        result: list[object] = json.loads(done.stdout.strip().splitlines()[-1])
+        return result
+
+    assert run("script") == [0, "jemalloc", True]
+    assert run("script", pool="system") == [0, "system", True]
+    env = {k: v for k, v in os.environ.items() if k != "ARROW_DEFAULT_MEMORY_POOL"}
+    check = "import pyarrow as pa; print(pa.default_memory_pool().backend_name)"
+    default = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, env=env, check=True)
+    assert run("argv") == [0, default.stdout.strip(), False]  # Arrow's own default (mimalloc)

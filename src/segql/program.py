@@ -500,7 +500,7 @@ class Program:
         with only_segql_errors(self.source, self.source_name):
             # A Parquet path or a dataset is streamed; anything else is read into a table.
             streamed = isinstance(data, (str, os.PathLike, ds.Dataset))
-            source = Source(data if streamed else to_table(data))
+            source = Source(data if streamed else to_table(data), threads)
             bindings = self._arrow_bindings(
                 source.schema, key, related, as_of, params, timeout, cancel, time_zone=time_zone, threads=threads
             )
@@ -538,7 +538,7 @@ class Program:
             if first is None:
                 raise ParameterError("history needs start=, the first instant", hint='e.g. start="2026-01-01"')
             streamed = isinstance(data, (str, os.PathLike, ds.Dataset))
-            source = Source(data if streamed else to_table(data))
+            source = Source(data if streamed else to_table(data), threads)
             bindings = self._arrow_bindings(
                 source.schema, key, related, end, params, timeout, cancel, time_zone=time_zone, threads=threads
             )
@@ -893,7 +893,7 @@ class Program:
         as_of, params and time_zone."""
         if not isinstance(data, (str, os.PathLike, ds.Dataset, pa.RecordBatchReader, pa.Table)):
             data = to_table(data)
-        source = Source(data)
+        source = Source(data, threads)
         key, related, as_of, params = options["key"], options["related"], options["as_of"], options["params"]
         bindings = self._arrow_bindings(
             source.schema, key, related, as_of, params, timeout, cancel, time_zone=options["time_zone"], threads=threads
@@ -980,7 +980,7 @@ class Program:
         time_zone: str | None,
         threads: int | None = None,
     ) -> tuple[pa.RecordBatchReader, dict[str, Any]]:
-        source = Source(data)
+        source = Source(data, threads)
         bindings = self._arrow_bindings(
             source.schema, key, related, as_of, params, timeout, cancel, time_zone=time_zone, threads=threads
         )

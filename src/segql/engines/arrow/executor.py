@@ -19,6 +19,7 @@ from __future__ import annotations
 import concurrent.futures
 import datetime as dt
 import threading
+import weakref
 from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Any
 
@@ -278,12 +279,15 @@ class Executor:
         """``node``'s truth (``truth``) or value by the fused evaluator, or
         None where it does not apply (segql.engines.arrow.fused)."""
         if self._fuser is None:
-            self._fuser = fused.Compiler(self)
+            # A proxy, not the executor: a compiler holding its executor made a
+            # cycle, and every batch's columns waited for the cyclic collector
+            # (~50 MB of a 2M-row `segql count`; docs/decisions.md 288).
+            self._fuser = fused.Compiler(weakref.proxy(self))
         return self._fuser.fused(node, truth)
 
     def fusable(self, node: ast.Node) -> bool:
         if self._fuser is None:
-            self._fuser = fused.Compiler(self)
+            self._fuser = fused.Compiler(weakref.proxy(self))
         return self._fuser.tree(node) is not None
 
     def known_value(self, node: ast.Node) -> Value | None:

@@ -5,18 +5,21 @@ first batch of it: over the 2M benchmark customers (two 1M-row row groups)
 the columns of ``segql count`` held 240 MB.  A file's own reader
 (``pyarrow.parquet.ParquetFile.iter_batches``, no pre-buffering, 1 MB
 buffered reads) decodes one batch of pages at a time: 100 MB, as fast.
-:func:`parquet_batches` reads the files of a dataset that way when
-:func:`plain_parquet_files` says the dataset is plain local Parquet files;
-anything else keeps the scanner (:func:`bounded_scan`).  This module
+:func:`parquet_pieces` reads the files of a dataset that way when
+:func:`plain_parquet_files` says the dataset is plain local Parquet files
+(the profile's batches: :func:`parquet_batches`; a related table's, in
+groups: :func:`parquet_groups`); anything else keeps the scanner
+(:func:`bounded_scan`).  This module
 imports no other part of the engine, so that the profile's stream
 (``stream.Source``) and the related tables' reader can both use it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 import pyarrow as pa
+import pyarrow.acero as acero
 import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 
@@ -26,10 +29,14 @@ PARQUET_BUFFER = 1 << 20
 """Bytes a column of a local Parquet file is read at a time (``parquet_batches``)."""
 
 FILE_BATCH_ROWS = 1 << 19
-"""Rows a related table's file is read at a time by :func:`parquet_batches`,
-its columns decoded on Arrow's threads (20M customers / 80M orders, ``segql
-count``: 131,072 rows 5.0-6.5 s, 830-844 MB; 524,288 rows 4.4-5.5 s,
-854-882 MB; 1M rows 4.4 s, 915-931 MB; docs/decisions.md 187)."""
+"""Rows of a related table's file handed to its reductions at a time
+(decoded ``DECODE_ROWS`` at a time, then grouped: :func:`parquet_groups`), its columns
+decoded on Arrow's threads (20M customers / 80M orders, ``segql count``,
+decoded and handed over at once: 131,072 rows 5.0-6.5 s, 830-844 MB; 524,288
+rows 4.4-5.5 s, 854-882 MB; 1M rows 4.4 s, 915-931 MB; docs/decisions.md 187)."""
+
+DECODE_ROWS = 1 << 17
+"""Rows of a related table's file decoded (and filtered) at a time (docs/decisions.md 282)."""
 
 
 def bounded_scan(
@@ -79,7 +86,36 @@ def plain_parquet_files(dataset: ds.Dataset) -> list[ds.ParquetFileFragment] | N
 _TRUE = ds.scalar(True)
 
 
-def parquet_batches(
+def parquet_batches(pieces: Iterable[tuple[pa.RecordBatch, int]], filtered: bool) -> Iterator[pa.RecordBatch]:
+    """The batches of :func:`parquet_pieces`; when they were ``filtered``,
+    those the filter left empty are not yielded."""
+    for batch, _ in pieces:
+        if batch.num_rows or not filtered:
+            yield batch
+
+
+def parquet_groups(pieces: Iterable[tuple[pa.RecordBatch, int]], group_rows: int) -> Iterator[list[pa.RecordBatch]]:
+    """The batches of :func:`parquet_pieces` in groups of about ``group_rows``
+    decoded rows (a group holds its kept rows; no group is empty).  Decoding
+    fewer rows at a time holds less: the allocator keeps the freed buffers of
+    large batches (8M orders, ``ts >= -90d``, on two threads: 524,288-row
+    batches grew the process by 158 MB, 131,072-row pieces by 84 MB, for the
+    same 22 MB of kept rows; docs/decisions.md 282), while the consumer
+    still sees batches as large as before."""
+    group: list[pa.RecordBatch] = []
+    decoded = 0
+    for batch, rows in pieces:
+        if batch.num_rows:
+            group.append(batch)
+        decoded += rows
+        if decoded >= group_rows and group:
+            yield group
+            group, decoded = [], 0
+    if group:
+        yield group
+
+
+def parquet_pieces(
     files: Sequence[ds.ParquetFileFragment],
     schema: pa.Schema,
     columns: list[str],
@@ -87,15 +123,17 @@ def parquet_batches(
     filter: ds.Expression | None = None,
     threads: bool = False,
     label: str = "",
-) -> Iterator[pa.RecordBatch]:
-    """The ``columns`` of local Parquet ``files`` (a dataset of ``schema``),
-    ``batch_rows`` rows at a time (then ``filter``-ed, skipping row groups
-    whose statistics rule it out, dropping rows where it is false or null as
-    the scanner does), each decoded only when asked for.  A file whose
-    columns are not the dataset's (missing, repeated, of other types), or
-    that the filter does not apply to, is read by the scanner, which fills,
-    casts and filters as it does for the dataset.  Errors are DataErrors
-    naming the file (after ``label``, e.g. "related table orders", if given)."""
+) -> Iterator[tuple[pa.RecordBatch, int]]:
+    """Each batch of ``batch_rows`` rows decoded from local Parquet ``files``
+    (a dataset of ``schema``; only ``columns``), decoded only when asked
+    for, ``filter``-ed when given (row groups whose statistics rule it out
+    are skipped; rows where it is false or null drop, as the scanner drops
+    them; a batch may be left empty), with the number of rows decoded for
+    it.  A file whose columns are not the dataset's (missing, repeated, of
+    other types), or that the filter does not apply to, is read by the
+    scanner, which fills, casts and filters as it does for the dataset (its
+    batches count the rows they hold).  Errors are DataErrors naming the
+    file (after ``label``, e.g. "related table orders", if given)."""
     import pyarrow.parquet as pq  # an input format's reader, loaded when a file of it is read
 
     for fragment in files:
@@ -109,15 +147,28 @@ def parquet_batches(
                 for batch in reader.iter_batches(
                     batch_size=batch_rows, row_groups=groups, columns=columns, use_threads=threads
                 ):
-                    batch = batch if filter is None else batch.filter(filter)
-                    if batch.num_rows or filter is None:
-                        yield batch
+                    yield (batch if filter is None else filtered(batch, filter)), batch.num_rows
                 continue
             one = ds.dataset(fragment.path, schema=schema, format="parquet")
-            yield from bounded_scan(one, columns, filter, batch_rows, ds.ParquetFragmentScanOptions(pre_buffer=False))
+            options = ds.ParquetFragmentScanOptions(pre_buffer=False)
+            for batch in bounded_scan(one, columns, filter, batch_rows, options):
+                yield batch, batch.num_rows
         except (pa.ArrowException, OSError) as exc:
             what = f"{label} ({fragment.path})" if label else fragment.path
             raise DataError(f"could not read {what}: {exc}") from None
+
+
+def filtered(batch: pa.RecordBatch, filter: ds.Expression) -> pa.RecordBatch:
+    """The rows of ``batch`` where ``filter`` is true (false and null drop,
+    as the scanner drops them).  The filter's truth is computed by a plan of
+    one projection, then the rows are taken by Arrow's ``filter`` kernel:
+    ``RecordBatch.filter(expression)`` runs a filtering plan on Arrow's
+    threads that cuts the batch into pieces and joins them again, 2.4x the
+    time (8M orders, ``ts >= -90d``: 67 ms against 28 ms; docs/decisions.md 281)."""
+    source = acero.Declaration("table_source", acero.TableSourceNodeOptions(pa.Table.from_batches([batch])))
+    project = acero.Declaration("project", acero.ProjectNodeOptions([filter], ["keep"]))
+    keep = acero.Declaration.from_sequence([source, project]).to_table(use_threads=False).column(0)
+    return batch.filter(keep.combine_chunks() if keep.num_chunks != 1 else keep.chunk(0))
 
 
 def _same_columns(own: pa.Schema, schema: pa.Schema, columns: list[str]) -> bool:

@@ -17,7 +17,14 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 
-from segql.engines.arrow.parquetfiles import FILE_BATCH_ROWS, bounded_scan, parquet_batches, plain_parquet_files
+from segql.engines.arrow.parquetfiles import (
+    DECODE_ROWS,
+    FILE_BATCH_ROWS,
+    bounded_scan,
+    parquet_groups,
+    parquet_pieces,
+    plain_parquet_files,
+)
 from segql.errors import DataError
 from segql.inputs import to_table
 from segql.suggest import suggest
@@ -74,26 +81,24 @@ class RelatedSource:
         assert self._dataset is not None
         files = plain_parquet_files(self._dataset) if columns else None
         try:
-            batches: Iterator[pa.RecordBatch]
+            groups: Iterator[list[pa.RecordBatch]]
             if files is not None:
                 # Local Parquet files by their own readers, a batch of pages
-                # at a time (the scanner decodes whole row groups ahead).
-                batches = parquet_batches(
-                    files,
-                    self._dataset.schema,
-                    columns,
-                    min(batch_rows, FILE_BATCH_ROWS),
-                    filter,
-                    workers > 1,
-                    label=f"related table {self.name}",
-                )
+                # at a time (the scanner decodes whole row groups ahead),
+                # decoded in smaller pieces than the reductions take.
+                rows = min(batch_rows, FILE_BATCH_ROWS)
+                label = f"related table {self.name}"
+                schema = self._dataset.schema
+                pieces = parquet_pieces(files, schema, columns, min(rows, DECODE_ROWS), filter, workers > 1, label)
+                groups = parquet_groups(pieces, rows)
             else:
                 options = scan_options(self._dataset)
-                batches = bounded_scan(self._dataset, columns, filter, batch_rows, options, workers > 1)
+                scanned = bounded_scan(self._dataset, columns, filter, batch_rows, options, workers > 1)
+                groups = ([batch] for batch in scanned)
             empty = True
-            for batch in batches:
+            for group in groups:
                 empty = False
-                yield pa.Table.from_batches([batch])
+                yield pa.Table.from_batches(group)
             if empty:
                 yield self._dataset.schema.empty_table().select(columns)
         except (pa.ArrowException, OSError) as exc:

@@ -35,9 +35,10 @@ import pyarrow.dataset as ds
 from segql import ast
 from segql.check.constants import is_constant
 from segql.engines.arrow.executor import Executor, decode
-from segql.engines.arrow.parquetfiles import bounded_scan, parquet_batches, plain_parquet_files
+from segql.engines.arrow.parquetfiles import bounded_scan, parquet_batches, parquet_pieces, plain_parquet_files
 from segql.engines.arrow.related import scan_options
 from segql.engines.base import DEFAULT_BATCH_ROWS as DEFAULT_BATCH_ROWS
+from segql.engines.base import resolve_threads
 from segql.errors import DataError, SegqlError
 
 if TYPE_CHECKING:
@@ -56,9 +57,16 @@ class StreamSummary:
 
 
 class Source:
-    """Batches of the profile table; re-readable unless it is a one-shot stream."""
+    """Batches of the profile table; re-readable unless it is a one-shot stream.
 
-    def __init__(self, data: Any) -> None:
+    ``threads`` (the evaluation's ``threads=``, None: one per core): with
+    more than one, the columns of local Parquet files are decoded on Arrow's
+    threads (docs/decisions.md 280)."""
+
+    def __init__(self, data: Any, threads: int | None = 1) -> None:
+        # (A bad ``threads`` is the bindings' to refuse: here it decodes on one.)
+        self.threads = (threads is None or isinstance(threads, int)) and resolve_threads(threads) > 1
+        """Whether local Parquet files are decoded on Arrow's threads."""
         self._dataset: ds.Dataset | None = None
         self._reader: pa.RecordBatchReader | None = None
         self.table: pa.Table | None = data if isinstance(data, pa.Table) else None
@@ -114,7 +122,8 @@ class Source:
         dataset = self._scanned()
         files = plain_parquet_files(dataset) if dataset is not None and columns else None
         if dataset is not None and files is not None:
-            yield from parquet_batches(files, dataset.schema, columns, batch_rows, filter)
+            pieces = parquet_pieces(files, dataset.schema, columns, batch_rows, filter, self.threads)
+            yield from parquet_batches(pieces, filtered=filter is not None)
             return
         if dataset is not None:
             try:
