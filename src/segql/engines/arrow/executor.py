@@ -194,8 +194,12 @@ class Executor:
         precomputed: Mapping[ast.Node, Value] | None = None,
         shared: Collection[ast.Node] | None = None,
         time_zone: str | None = None,
+        threads: int = 1,
     ) -> None:
         self.table = table
+        self.threads = threads
+        """Threads the fused trees' C kernel may use over this table's rows
+        (engine.run: the table is evaluated as one slice)."""
         self.table_name = table_name
         self.num_rows = table.num_rows
         self.functions = functions
