@@ -575,7 +575,7 @@ class _Slot:
         elif self.kind in ("fixed", "dict", "string"):
             values = buffers[1].address + at * self.width
         if self.kind == "dict":
-            aux, size = self.tables[chunk]
+            aux, size = self.tables[chunk]  # a descriptor (Program._dictionary)
         elif self.kind == "string":
             aux = buffers[2].address if buffers[2] is not None else 0
         return [values, bit, valid, at, aux, size]
@@ -658,9 +658,7 @@ class Program:
                 raise _Unsupported
             tables = []
             for true_lookup, false_lookup in leaf.lookups:
-                table = true_lookup.table.astype(np.uint8) | (false_lookup.table.astype(np.uint8) << 1)
-                self.keep.append(table)
-                tables.append((kernel_address(table) if len(table) else 0, len(table)))
+                tables.append((self._dictionary(true_lookup.table, false_lookup.table), 0))
             width = widths.pop() if widths else 4
             node[0], node[5] = _DICT, width or 4
             node[2] = self._slot(_Slot(leaf.data, "dict", width or 4, tuple(tables)))
@@ -682,6 +680,21 @@ class Program:
             node[2] = self._slot(_Slot(leaf.data, "string", 8 if node[3] else 4))
         else:
             raise _Unsupported
+
+    def _dictionary(self, hits: np.ndarray, misses: np.ndarray) -> int:
+        """The address of a dictionary chunk's descriptor for the kernel: its
+        table (bit 0: true, bit 1: false, per code), and the codes to test
+        for equality when at most four are in (or out) and false is ~true."""
+        table = hits.astype(np.uint8) | (misses.astype(np.uint8) << 1)
+        inside, outside = np.flatnonzero(hits), np.flatnonzero(~hits)
+        few, codes = (1, inside) if len(inside) <= len(outside) else (2, outside)
+        if len(codes) > Lookup.FEW:
+            few, codes = 0, codes[:0]
+        simple = bool(np.array_equal(~hits, misses))
+        padded = [*codes.tolist(), 0, 0, 0, 0][:4]
+        descriptor = np.array([len(table), kernel_address(table), few, len(codes), *padded, simple], np.int64)
+        self.keep.extend([table, descriptor])
+        return kernel_address(descriptor)
 
     # ------------------------------------------------------------ running
     def pieces(self, rows: int, threads: int) -> list[np.ndarray]:

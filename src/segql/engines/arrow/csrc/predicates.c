@@ -141,20 +141,128 @@ static inline uint64_t pack64(const uint8_t *b) {
         default: CMP_LOOP(CTYPE, WIDE, a >= K); break;       \
     }
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define SEGQL_CLONES __attribute__((target_clones("avx2", "default")))
-#else
-#define SEGQL_CLONES
+#if defined(__x86_64__) && defined(__GNUC__)
+#define SEGQL_AVX2 1
+#include <immintrin.h>
+
+#define LOAD_PD(p) _mm256_loadu_pd(p)
+#define LOAD_PS_PD(p) _mm256_cvtps_pd(_mm_loadu_ps(p))
+#define LOAD_SI(p) _mm256_loadu_si256((const __m256i *)(p))
+
+/* Full words of a comparison with AVX2; 0: not a type it handles. */
+__attribute__((target("avx2"))) static int compare_avx2(const void *vp, int64_t words_full, int64_t op,
+                                                         int64_t dtype, int64_t ik, double fk, uint64_t *out) {
+    if (dtype == T_F64 || dtype == T_F32) {
+        __m256d k = _mm256_set1_pd(fk);
+        for (int64_t w = 0; w < words_full; w++) {
+            uint64_t bits = 0;
+            if (dtype == T_F64) {
+                const double *x = (const double *)vp + 64 * w;
+#define FCMP(PRED) for (int i = 0; i < 64; i += 4) bits |= (uint64_t)_mm256_movemask_pd(_mm256_cmp_pd(LOAD_PD(x + i), k, PRED)) << i
+                switch (op) {
+                    case CMP_EQ: FCMP(_CMP_EQ_OQ); break;
+                    case CMP_NE: FCMP(_CMP_NEQ_UQ); break;
+                    case CMP_LT: FCMP(_CMP_LT_OQ); break;
+                    case CMP_LE: FCMP(_CMP_LE_OQ); break;
+                    case CMP_GT: FCMP(_CMP_GT_OQ); break;
+                    default: FCMP(_CMP_GE_OQ); break;
+                }
+#undef FCMP
+            } else {
+                const float *x = (const float *)vp + 64 * w;
+#define FCMP(PRED) for (int i = 0; i < 64; i += 4) bits |= (uint64_t)_mm256_movemask_pd(_mm256_cmp_pd(LOAD_PS_PD(x + i), k, PRED)) << i
+                switch (op) {
+                    case CMP_EQ: FCMP(_CMP_EQ_OQ); break;
+                    case CMP_NE: FCMP(_CMP_NEQ_UQ); break;
+                    case CMP_LT: FCMP(_CMP_LT_OQ); break;
+                    case CMP_LE: FCMP(_CMP_LE_OQ); break;
+                    case CMP_GT: FCMP(_CMP_GT_OQ); break;
+                    default: FCMP(_CMP_GE_OQ); break;
+                }
+#undef FCMP
+            }
+            out[w] = bits;
+        }
+        return 1;
+    }
+    if (dtype == T_I64) {
+        __m256i k = _mm256_set1_epi64x(ik);
+        for (int64_t w = 0; w < words_full; w++) {
+            const int64_t *x = (const int64_t *)vp + 64 * w;
+            uint64_t bits = 0;
+            for (int i = 0; i < 64; i += 4) {
+                __m256i v = LOAD_SI(x + i);
+                __m256i r;
+                switch (op) {
+                    case CMP_EQ: case CMP_NE: r = _mm256_cmpeq_epi64(v, k); break;
+                    case CMP_GT: case CMP_LE: r = _mm256_cmpgt_epi64(v, k); break;
+                    default: r = _mm256_cmpgt_epi64(k, v); break; /* < and >= */
+                }
+                bits |= (uint64_t)_mm256_movemask_pd(_mm256_castsi256_pd(r)) << i;
+            }
+            out[w] = (op == CMP_NE || op == CMP_LE || op == CMP_GE) ? ~bits : bits;
+        }
+        return 1;
+    }
+    if (dtype == T_I32) {
+        __m256i k = _mm256_set1_epi32((int32_t)ik);
+        for (int64_t w = 0; w < words_full; w++) {
+            const int32_t *x = (const int32_t *)vp + 64 * w;
+            uint64_t bits = 0;
+            for (int i = 0; i < 64; i += 8) {
+                __m256i v = LOAD_SI(x + i);
+                __m256i r;
+                switch (op) {
+                    case CMP_EQ: case CMP_NE: r = _mm256_cmpeq_epi32(v, k); break;
+                    case CMP_GT: case CMP_LE: r = _mm256_cmpgt_epi32(v, k); break;
+                    default: r = _mm256_cmpgt_epi32(k, v); break;
+                }
+                bits |= (uint64_t)(uint32_t)_mm256_movemask_ps(_mm256_castsi256_ps(r)) << i;
+            }
+            out[w] = (op == CMP_NE || op == CMP_LE || op == CMP_GE) ? ~bits : bits;
+        }
+        return 1;
+    }
+    return 0;
+}
+
+/* int32 dictionary codes against up to 4 codes (T: any of them, negated:
+ * none of them). */
+__attribute__((target("avx2"))) static void codes_avx2(const int32_t *v, int64_t words_full, const int64_t *codes,
+                                                       int64_t ncodes, int negate, uint64_t *out) {
+    __m256i k0 = _mm256_set1_epi32((int32_t)codes[0]), k1 = _mm256_set1_epi32((int32_t)codes[1]);
+    __m256i k2 = _mm256_set1_epi32((int32_t)codes[2]), k3 = _mm256_set1_epi32((int32_t)codes[3]);
+    for (int64_t w = 0; w < words_full; w++) {
+        const int32_t *x = v + 64 * w;
+        uint64_t bits = 0;
+        for (int i = 0; i < 64; i += 8) {
+            __m256i c = LOAD_SI(x + i);
+            __m256i r = _mm256_setzero_si256();
+            if (ncodes > 0) r = _mm256_cmpeq_epi32(c, k0);
+            if (ncodes > 1) r = _mm256_or_si256(r, _mm256_cmpeq_epi32(c, k1));
+            if (ncodes > 2) r = _mm256_or_si256(r, _mm256_cmpeq_epi32(c, k2));
+            if (ncodes > 3) r = _mm256_or_si256(r, _mm256_cmpeq_epi32(c, k3));
+            bits |= (uint64_t)(uint32_t)_mm256_movemask_ps(_mm256_castsi256_ps(r)) << i;
+        }
+        out[w] = negate ? ~bits : bits;
+    }
+}
 #endif
 
 /* Integer columns compare in their own type (the bound was brought into it
  * by Python), floats as float64: NaN compares false except with != . */
-SEGQL_CLONES
 static void compare_leaf(const Ctx *c, const int64_t *node, const int64_t *slot, uint64_t *out) {
     int64_t op = node[3], dtype = node[5];
     int64_t ik = node[4];
     double fk;
     memcpy(&fk, &node[4], 8);
+#ifdef SEGQL_AVX2
+    if (c->rows - c->row >= 64 * c->words && __builtin_cpu_supports("avx2")) {
+        static const int64_t width[] = {1, 2, 4, 8, 1, 2, 4, 4, 8};
+        const uint8_t *vp = (const uint8_t *)(intptr_t)slot[0] + c->row * width[dtype];
+        if (compare_avx2(vp, c->words, op, dtype, ik, fk, out)) return;
+    }
+#endif
     switch (dtype) {
         case T_I8: { int8_t k = (int8_t)ik; CMP_OPS(int8_t, int8_t, k) } break;
         case T_I16: { int16_t k = (int16_t)ik; CMP_OPS(int16_t, int16_t, k) } break;
@@ -192,10 +300,22 @@ static void compare_leaf(const Ctx *c, const int64_t *node, const int64_t *slot,
         }                                                                         \
     } while (0)
 
-SEGQL_CLONES
+/* slot[4]: a descriptor (int64): table size, table address, few codes (0:
+ * none, 1: true = any of codes, 2: true = none of codes), how many (up to 4),
+ * the codes, whether false = ~true for every code. */
 static void dict_leaf(const Ctx *c, const int64_t *node, const int64_t *slot, uint64_t *tout, uint64_t *fout) {
-    const uint8_t *table = (const uint8_t *)(intptr_t)slot[4];
-    int64_t size = slot[5];
+    const int64_t *desc = (const int64_t *)(intptr_t)slot[4];
+    int64_t size = desc[0];
+    const uint8_t *table = (const uint8_t *)(intptr_t)desc[1];
+#ifdef SEGQL_AVX2
+    if (desc[2] && node[5] == 4 && (!fout || desc[8]) && c->rows - c->row >= 64 * c->words &&
+        __builtin_cpu_supports("avx2")) {
+        codes_avx2((const int32_t *)(intptr_t)slot[0] + c->row, c->words, desc + 4, desc[3], desc[2] == 2, tout);
+        if (fout)
+            for (int64_t w = 0; w < c->words; w++) fout[w] = ~tout[w];
+        return;
+    }
+#endif
     uint8_t hit[64];
     switch (node[5]) {
         case 1: DICT_LOOP(int8_t); break;
