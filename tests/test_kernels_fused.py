@@ -121,7 +121,8 @@ WIDTH_CASES = [
     ),
     (
         "d32 >= 2025-06-01 and d32 < -100d or i16 is null or u32 is not null and f32 > 0.5",
-        "(d32 >= DATE '2025-06-01' AND d32 < DATE '2026-07-24') OR i16 IS NULL OR (u32 IS NOT NULL AND f32 > 0.5 AND NOT isnan(f32))",
+        "(d32 >= DATE '2025-06-01' AND d32 < DATE '2026-07-24') OR i16 IS NULL "
+        "OR (u32 IS NOT NULL AND f32 > 0.5 AND NOT isnan(f32))",
     ),
     (
         'c8 in ["a", "é"] or c16 = "🎉" and not (c8 starts with "x")',
@@ -133,9 +134,13 @@ WIDTH_CASES = [
     ),
     (
         'u8 > 100 and (txt = "é" or txt ends with "🎉" or txt starts with "x") or i32 = 3 and txt contains ""',
-        "(u8 > 100 AND (txt = 'é' OR ends_with(txt, '🎉') OR starts_with(txt, 'x'))) OR (i32 = 3 AND contains(txt, ''))",
+        "(u8 > 100 AND (txt = 'é' OR ends_with(txt, '🎉') OR starts_with(txt, 'x'))) "
+        "OR (i32 = 3 AND contains(txt, ''))",
     ),
-    ('i16 > 0 and txt in ["a", "", "x1"] or u16 < 100 and txt not in ["b"]', "(i16 > 0 AND txt IN ('a', '', 'x1')) OR (u16 < 100 AND txt NOT IN ('b'))"),
+    (
+        'i16 > 0 and txt in ["a", "", "x1"] or u16 < 100 and txt not in ["b"]',
+        "(i16 > 0 AND txt IN ('a', '', 'x1')) OR (u16 < 100 AND txt NOT IN ('b'))",
+    ),
 ]
 
 

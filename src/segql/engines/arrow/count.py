@@ -37,6 +37,7 @@ import pyarrow.dataset as ds
 
 from segql import ast
 from segql.check import CheckedProgram
+from segql.engines.arrow import kernels
 from segql.engines.arrow.aggregate import bools
 from segql.engines.arrow.engine import (
     ArrowEngine,
@@ -47,7 +48,6 @@ from segql.engines.arrow.engine import (
     key_pass,
 )
 from segql.engines.arrow.keys import KeyIndex
-from segql.engines.arrow import kernels
 from segql.engines.arrow.parallel import Stoppable, ordered_map, run_pooled
 from segql.engines.arrow.related import RelatedSource
 from segql.engines.arrow.stream import Constant, Source, _exact, combine, pushdown, streamed_population_calls
@@ -311,7 +311,11 @@ def selected(
     return [pa.array(values, type=dtype)]
 
 
-SELECT_VALUES = ("segql_select_values", ctypes.c_int64, [ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64, ctypes.c_void_p, ctypes.c_int64, ctypes.c_void_p])
+SELECT_VALUES = (
+    "segql_select_values",
+    ctypes.c_int64,
+    [ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64, ctypes.c_void_p, ctypes.c_int64, ctypes.c_void_p],
+)
 """The C kernel taking the values of the rows whose bit is set (csrc/predicates.c)."""
 SELECT_MIN_ROWS = 262_144
 """Rows of a key that one thread selects at least."""

@@ -516,6 +516,11 @@ def run(tree: Tree, rows: int, truth: bool) -> pa.ChunkedArray:
         true_out[-1] &= keep
         if valid_out is not None:
             valid_out[-1] &= keep
+    return bool_result(rows, true_out, valid_out)
+
+
+def bool_result(rows: int, true_out: np.ndarray, valid_out: np.ndarray | None) -> pa.ChunkedArray:
+    """A bool value of ``rows`` rows from its packed truth and validity (None: no nulls)."""
     data = pa.py_buffer(true_out)
     if valid_out is None:
         return pa.chunked_array([pa.Array.from_buffers(pa.bool_(), rows, [None, data], null_count=0)])
@@ -538,7 +543,9 @@ _NULLABLE, _WANT_FALSE, _COSTLY = 1, 2, 4
 _KERNEL_OPS = {"=": 0, "!=": 1, "<": 2, "<=": 3, ">": 4, ">=": 5}
 _KERNEL_TYPES = {
     np.dtype(t): i
-    for i, t in enumerate([np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32, np.float32, np.float64])
+    for i, t in enumerate(
+        [np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32, np.float32, np.float64]
+    )
 }
 _KERNEL_CODES = {np.dtype(np.int8): 1, np.dtype(np.int16): 2, np.dtype(np.int32): 4}
 _STRING_KINDS = {"equal": 0, "prefix": 1, "suffix": 2, "contains": 3}
@@ -744,12 +751,7 @@ class Program:
 
         parts = self.pieces(rows, threads)
         run_pooled([functools.partial(task, p) for p in parts if len(p)], threads)
-        data = pa.py_buffer(true_out)
-        if valid_out is None:
-            return pa.chunked_array([pa.Array.from_buffers(pa.bool_(), rows, [None, data], null_count=0)])
-        nulls = rows - int(np.bitwise_count(valid_out).sum())
-        validity = pa.py_buffer(valid_out) if nulls else None
-        return pa.chunked_array([pa.Array.from_buffers(pa.bool_(), rows, [validity, data], null_count=nulls)])
+        return bool_result(rows, true_out, valid_out)
 
 
 def _fused_kernel() -> Any:

@@ -152,75 +152,57 @@ static inline uint64_t pack64(const uint8_t *b) {
 /* Full words of a comparison with AVX2; 0: not a type it handles. */
 __attribute__((target("avx2"))) static int compare_avx2(const void *vp, int64_t words_full, int64_t op,
                                                          int64_t dtype, int64_t ik, double fk, uint64_t *out) {
+    /* Floats: float32 widened to float64, as the NumPy path compares; NaN is != only. */
+#define FLOOP(LOAD, X, PRED)                                                       \
+    for (int64_t w = 0; w < words_full; w++) {                                     \
+        uint64_t bits = 0;                                                         \
+        for (int i = 0; i < 64; i += 4)                                            \
+            bits |= (uint64_t)_mm256_movemask_pd(_mm256_cmp_pd(LOAD(X + 64 * w + i), k, PRED)) << i; \
+        out[w] = bits;                                                             \
+    }
+#define FSWITCH(LOAD, X)                                   \
+    switch (op) {                                          \
+        case CMP_EQ: FLOOP(LOAD, X, _CMP_EQ_OQ) break;     \
+        case CMP_NE: FLOOP(LOAD, X, _CMP_NEQ_UQ) break;    \
+        case CMP_LT: FLOOP(LOAD, X, _CMP_LT_OQ) break;     \
+        case CMP_LE: FLOOP(LOAD, X, _CMP_LE_OQ) break;     \
+        case CMP_GT: FLOOP(LOAD, X, _CMP_GT_OQ) break;     \
+        default: FLOOP(LOAD, X, _CMP_GE_OQ) break;         \
+    }
     if (dtype == T_F64 || dtype == T_F32) {
         __m256d k = _mm256_set1_pd(fk);
-        for (int64_t w = 0; w < words_full; w++) {
-            uint64_t bits = 0;
-            if (dtype == T_F64) {
-                const double *x = (const double *)vp + 64 * w;
-#define FCMP(PRED) for (int i = 0; i < 64; i += 4) bits |= (uint64_t)_mm256_movemask_pd(_mm256_cmp_pd(LOAD_PD(x + i), k, PRED)) << i
-                switch (op) {
-                    case CMP_EQ: FCMP(_CMP_EQ_OQ); break;
-                    case CMP_NE: FCMP(_CMP_NEQ_UQ); break;
-                    case CMP_LT: FCMP(_CMP_LT_OQ); break;
-                    case CMP_LE: FCMP(_CMP_LE_OQ); break;
-                    case CMP_GT: FCMP(_CMP_GT_OQ); break;
-                    default: FCMP(_CMP_GE_OQ); break;
-                }
-#undef FCMP
-            } else {
-                const float *x = (const float *)vp + 64 * w;
-#define FCMP(PRED) for (int i = 0; i < 64; i += 4) bits |= (uint64_t)_mm256_movemask_pd(_mm256_cmp_pd(LOAD_PS_PD(x + i), k, PRED)) << i
-                switch (op) {
-                    case CMP_EQ: FCMP(_CMP_EQ_OQ); break;
-                    case CMP_NE: FCMP(_CMP_NEQ_UQ); break;
-                    case CMP_LT: FCMP(_CMP_LT_OQ); break;
-                    case CMP_LE: FCMP(_CMP_LE_OQ); break;
-                    case CMP_GT: FCMP(_CMP_GT_OQ); break;
-                    default: FCMP(_CMP_GE_OQ); break;
-                }
-#undef FCMP
-            }
-            out[w] = bits;
+        if (dtype == T_F64) {
+            FSWITCH(LOAD_PD, (const double *)vp)
+        } else {
+            FSWITCH(LOAD_PS_PD, (const float *)vp)
         }
         return 1;
     }
+    /* Integers: = and != by equality, the others by "greater than" (negated for <=, >=, !=). */
+#define ICMP(CTYPE, STEP, SET1, EQ, GT, MASK)                                    \
+    do {                                                                         \
+        __m256i k = SET1;                                                        \
+        for (int64_t w = 0; w < words_full; w++) {                               \
+            const CTYPE *x = (const CTYPE *)vp + 64 * w;                         \
+            uint64_t bits = 0;                                                   \
+            for (int i = 0; i < 64; i += STEP) {                                 \
+                __m256i v = LOAD_SI(x + i), r;                                   \
+                if (op == CMP_EQ || op == CMP_NE) r = EQ(v, k);                  \
+                else if (op == CMP_GT || op == CMP_LE) r = GT(v, k);             \
+                else r = GT(k, v);                                               \
+                bits |= (uint64_t)(uint32_t)MASK(r) << i;                        \
+            }                                                                    \
+            out[w] = (op == CMP_NE || op == CMP_LE || op == CMP_GE) ? ~bits : bits; \
+        }                                                                        \
+    } while (0)
+#define MASK64(r) _mm256_movemask_pd(_mm256_castsi256_pd(r))
+#define MASK32(r) _mm256_movemask_ps(_mm256_castsi256_ps(r))
     if (dtype == T_I64) {
-        __m256i k = _mm256_set1_epi64x(ik);
-        for (int64_t w = 0; w < words_full; w++) {
-            const int64_t *x = (const int64_t *)vp + 64 * w;
-            uint64_t bits = 0;
-            for (int i = 0; i < 64; i += 4) {
-                __m256i v = LOAD_SI(x + i);
-                __m256i r;
-                switch (op) {
-                    case CMP_EQ: case CMP_NE: r = _mm256_cmpeq_epi64(v, k); break;
-                    case CMP_GT: case CMP_LE: r = _mm256_cmpgt_epi64(v, k); break;
-                    default: r = _mm256_cmpgt_epi64(k, v); break; /* < and >= */
-                }
-                bits |= (uint64_t)_mm256_movemask_pd(_mm256_castsi256_pd(r)) << i;
-            }
-            out[w] = (op == CMP_NE || op == CMP_LE || op == CMP_GE) ? ~bits : bits;
-        }
+        ICMP(int64_t, 4, _mm256_set1_epi64x(ik), _mm256_cmpeq_epi64, _mm256_cmpgt_epi64, MASK64);
         return 1;
     }
     if (dtype == T_I32) {
-        __m256i k = _mm256_set1_epi32((int32_t)ik);
-        for (int64_t w = 0; w < words_full; w++) {
-            const int32_t *x = (const int32_t *)vp + 64 * w;
-            uint64_t bits = 0;
-            for (int i = 0; i < 64; i += 8) {
-                __m256i v = LOAD_SI(x + i);
-                __m256i r;
-                switch (op) {
-                    case CMP_EQ: case CMP_NE: r = _mm256_cmpeq_epi32(v, k); break;
-                    case CMP_GT: case CMP_LE: r = _mm256_cmpgt_epi32(v, k); break;
-                    default: r = _mm256_cmpgt_epi32(k, v); break;
-                }
-                bits |= (uint64_t)(uint32_t)_mm256_movemask_ps(_mm256_castsi256_ps(r)) << i;
-            }
-            out[w] = (op == CMP_NE || op == CMP_LE || op == CMP_GE) ? ~bits : bits;
-        }
+        ICMP(int32_t, 8, _mm256_set1_epi32((int32_t)ik), _mm256_cmpeq_epi32, _mm256_cmpgt_epi32, MASK32);
         return 1;
     }
     return 0;
