@@ -583,8 +583,8 @@ class _Slot:
             values = buffers[1].address + at * self.width
         if self.kind == "dict":
             aux, size = self.tables[chunk]  # a descriptor (Program._dictionary)
-        elif self.kind == "string":
-            aux = buffers[2].address if buffers[2] is not None else 0
+        elif self.kind == "string":  # (the data's size: the kernel's word reads stay inside it)
+            aux, size = (buffers[2].address, buffers[2].size) if buffers[2] is not None else (0, 0)
         return [values, bit, valid, at, aux, size]
 
 
@@ -663,9 +663,12 @@ class Program:
             widths = {_KERNEL_CODES.get(dtype) for dtype in leaf.codes}
             if None in widths or len(widths) > 1:
                 raise _Unsupported
+            made: dict[int, int] = {}  # chunks sharing a dictionary share its descriptor
             tables = []
             for true_lookup, false_lookup in leaf.lookups:
-                tables.append((self._dictionary(true_lookup.table, false_lookup.table), 0))
+                if id(true_lookup) not in made:
+                    made[id(true_lookup)] = self._dictionary(true_lookup.table, false_lookup.table)
+                tables.append((made[id(true_lookup)], 0))
             width = widths.pop() if widths else 4
             node[0], node[5] = _DICT, width or 4
             node[2] = self._slot(_Slot(leaf.data, "dict", width or 4, tuple(tables)))
@@ -818,8 +821,8 @@ class Compiler:
             if any(c is None for c in children):
                 return None
             kept = [c for c in children if c is not None]
-            if all(c.costly for c in kept):
-                return None  # string tests only: on every row, faster as Arrow kernels on slices per thread (rule 255)
+            if all(c.costly for c in kept) and _fused_kernel() is None:
+                return None  # string tests only, no C kernel: Arrow kernels on slices per thread (rules 255, 264)
             kept.sort(key=lambda c: c.costly)  # string tests last: on the rows the others leave open
             return Tree("and" if isinstance(node, ast.And) else "or", tuple(kept))
         if isinstance(node, ast.Not):

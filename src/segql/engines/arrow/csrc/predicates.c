@@ -307,6 +307,19 @@ static void dict_leaf(const Ctx *c, const int64_t *node, const int64_t *slot, ui
 }
 
 /* ---------------------------------------------------------------- strings */
+/* Whether k bytes at a and b are equal (inline: most runs differ early). */
+static inline int same(const uint8_t *a, const uint8_t *b, int64_t k) {
+    for (; k >= 8; a += 8, b += 8, k -= 8) {
+        uint64_t x, y;
+        memcpy(&x, a, 8);
+        memcpy(&y, b, 8);
+        if (x != y) return 0;
+    }
+    for (; k > 0; k--)
+        if (*a++ != *b++) return 0;
+    return 1;
+}
+
 static int contains(const uint8_t *hay, int64_t n, const uint8_t *needle, int64_t k) {
     if (k == 0) return 1;
     if (k > n) return 0;
@@ -315,7 +328,7 @@ static int contains(const uint8_t *hay, int64_t n, const uint8_t *needle, int64_
     while (p < end) {
         const uint8_t *q = memchr(p, needle[0], (size_t)(end - p));
         if (q == NULL) return 0;
-        if (memcmp(q, needle, (size_t)k) == 0) return 1;
+        if (same(q, needle, k)) return 1;
         p = q + 1;
     }
     return 0;
@@ -330,6 +343,20 @@ static void string_leaf(const Ctx *c, const int64_t *node, const int64_t *slot, 
     const uint8_t *data = (const uint8_t *)(intptr_t)slot[4];
     const int32_t *o32 = (const int32_t *)(intptr_t)slot[0] + c->row;
     const int64_t *o64 = (const int64_t *)(intptr_t)slot[0] + c->row;
+    /* One needle of 1-16 bytes (not contains): compared as one or two
+     * 8-byte words, no call and no loop (slot[5]: the data's size, so that a
+     * word read stays inside it). */
+    const uint8_t *one = (const uint8_t *)(intptr_t)needles[0];
+    int64_t k1 = count == 1 ? needles[1] : 0, size = slot[5];
+    int fast = count == 1 && kind != S_CONTAINS && k1 >= 1 && k1 <= 16 && size >= 16;
+    uint64_t n1 = 0, n2 = 0, low = 0;
+    if (fast && k1 >= 8) {
+        memcpy(&n1, one, 8);
+        memcpy(&n2, one + k1 - 8, 8);
+    } else if (fast) {
+        for (int64_t j = 0; j < k1; j++) n1 |= (uint64_t)one[j] << (8 * j);
+        low = ((uint64_t)1 << (8 * k1)) - 1;
+    }
     for (int64_t w = 0; w < c->words; w++) {
         uint64_t todo = row_mask(c, w);
         if (care) todo &= care[w];
@@ -344,13 +371,30 @@ static void string_leaf(const Ctx *c, const int64_t *node, const int64_t *slot, 
             int64_t n = end - start;
             const uint8_t *s = data + start;
             int hit = 0;
+            if (fast) { /* equality branch-free: a row of another length reads the data's first bytes */
+                int ok = kind == S_EQUAL ? n == k1 : n >= k1;
+                if (kind != S_EQUAL && !ok) continue; /* (predictable: most values are longer than a prefix) */
+                int64_t at = ok ? (kind == S_SUFFIX ? end - k1 : start) : 0;
+                uint64_t x, y;
+                if (k1 >= 8) {
+                    memcpy(&x, data + at, 8);
+                    memcpy(&y, data + at + k1 - 8, 8);
+                    hit = ok & (x == n1) & (y == n2);
+                } else {
+                    int tail = at + 8 > size; /* the last bytes of the data: the word ending at the run's end */
+                    memcpy(&x, data + (tail ? at + k1 - 8 : at), 8);
+                    hit = ok & (((x >> (tail ? 8 * (8 - k1) : 0)) & low) == n1);
+                }
+                bits |= (uint64_t)hit << i;
+                continue;
+            }
             for (int64_t j = 0; j < count && !hit; j++) {
                 const uint8_t *needle = (const uint8_t *)(intptr_t)needles[2 * j];
                 int64_t k = needles[2 * j + 1];
                 switch (kind) {
-                    case S_EQUAL: hit = n == k && (k == 0 || memcmp(s, needle, (size_t)k) == 0); break;
-                    case S_PREFIX: hit = n >= k && (k == 0 || memcmp(s, needle, (size_t)k) == 0); break;
-                    case S_SUFFIX: hit = n >= k && (k == 0 || memcmp(s + n - k, needle, (size_t)k) == 0); break;
+                    case S_EQUAL: hit = n == k && same(s, needle, k); break;
+                    case S_PREFIX: hit = n >= k && same(s, needle, k); break;
+                    case S_SUFFIX: hit = n >= k && same(s + n - k, needle, k); break;
                     default: hit = contains(s, n, needle, k); break;
                 }
             }
