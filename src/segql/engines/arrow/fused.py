@@ -782,13 +782,22 @@ class Compiler:
             tree = self.tree(node)
         finally:
             self.root = outer
-        if tree is None or (tree.leaf is not None and not getattr(tree.leaf, "alone", False)):
+        if tree is None or (tree.leaf is not None and not self._alone(tree.leaf)):
             return None
         if all(isinstance(leaf, BoolLeaf) for leaf in tree.leaves()):
             return None  # bitmaps only (bool columns, values computed already): Arrow's kernels combine them faster
         if self.ex.threads > 1:
             tree = attrs.evolve(tree, threads=self.ex.threads)
         return run(tree, self.ex.num_rows, truth)
+
+    @staticmethod
+    def _alone(leaf: Leaf) -> bool:
+        """Whether a single leaf is fused: a date comparison (rule 239), and
+        with the C kernel any comparison of a fixed-width column (one pass
+        writing bits, on the threads; rule 264)."""
+        if getattr(leaf, "alone", False):
+            return True
+        return isinstance(leaf, CompareLeaf) and _fused_kernel() is not None
 
     def tree(self, node: ast.Node) -> Tree | None:
         if node in self.trees:
