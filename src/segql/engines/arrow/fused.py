@@ -1,5 +1,5 @@
 """Fused evaluation of boolean trees of simple comparisons (docs/architecture.md,
-"Fused predicates"; docs/decisions.md 236-245).
+"Fused predicates"; docs/decisions.md 236-245, 260-269).
 
 A tree of ``and`` / ``or`` / ``not`` / ``is true`` / ``is false`` over leaves
 that compare one profile column with a constant (numbers, dates, timestamps;
@@ -24,6 +24,11 @@ A tree is fused only when every leaf is one of these and it has at least
 two (a single comparison is one Arrow kernel already); otherwise the
 executor evaluates it as before, fusing the largest fusable part of an
 ``and`` / ``or`` chain (``Executor._chain``).
+
+With segql's C kernels (segql.engines.arrow.kernels) a tree is compiled
+into a :class:`Program` and run by ``csrc/predicates.c`` over the rows, on
+up to ``threads`` threads; :func:`evaluate` above is its NumPy twin, with
+the same bits (docs/decisions.md 260-269).
 """
 
 from __future__ import annotations
@@ -1083,7 +1088,8 @@ def bandwidth_bound(exprs: Sequence[ast.Node], schema: pa.Schema) -> bool:
     evaluator reads (or one such leaf), judged from the plan and the schema
     alone.  Such declarations read each column once at the memory's speed,
     which one core already saturates: measured on 2 cores, two row slices on
-    two threads took 1.5-1.7x the time of one (docs/decisions.md 238)."""
+    two threads took 1.5-1.7x the time of one (docs/decisions.md 238).  The
+    C kernel splits such a slice's rows over the threads itself (rule 262)."""
     return bool(exprs) and all(_simple(e, schema) for e in exprs)
 
 
