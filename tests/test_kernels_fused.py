@@ -195,9 +195,14 @@ def _check(table: pa.Table, text: str, sql: str, key: str, as_of: dt.datetime | 
     assert twin[3].to_pylist() == _duck(table, f"SELECT {sql} FROM t ORDER BY {key}")
 
 
+@pytest.mark.parametrize("simd", [True, False])
 @pytest.mark.parametrize("offset,length", [(0, ROWS), (29, ROWS - 100)])
 @pytest.mark.parametrize("text,sql", WIDTH_CASES)
-def test_widths_units_and_codes(kernel_runs: list[int], text: str, sql: str, offset: int, length: int) -> None:
+def test_widths_units_and_codes(
+    kernel_runs: list[int], monkeypatch: pytest.MonkeyPatch, text: str, sql: str, offset: int, length: int, simd: bool
+) -> None:
+    """With the AVX2 loops (where the processor has AVX2) and the plain ones."""
+    monkeypatch.setattr(fused, "KERNEL_SIMD", simd)
     _check(WIDTHS.slice(offset, length), text, sql, "id", AS_OF, kernel_runs)
 
 

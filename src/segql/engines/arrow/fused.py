@@ -539,6 +539,10 @@ KERNEL_ROWS_PER_THREAD = 131_072
 """A tree runs on at most one thread per this many rows (a thread's start
 and join on the pool cost tens of microseconds)."""
 
+KERNEL_SIMD = True
+"""Whether the kernel may use its AVX2 loops (where the processor has AVX2);
+False: its plain loops only (tests run both)."""
+
 _NODE, _SLOT, _PIECE_HEAD, _KERNEL_BLOCK_WORDS = 8, 6, 2, 16
 """Words of a node, of a column slot and of a piece's head; words (of 64 rows)
 of the kernel's block (csrc/predicates.c)."""
@@ -635,6 +639,7 @@ class Program:
         node[1] |= _COSTLY if tree.costly else 0
         if tree.leaf is not None:
             self._leaf(tree.leaf, node)
+            node[7] = 0 if KERNEL_SIMD else 1
         elif tree.op in ("and", "or"):
             node[0] = _INNER[tree.op]
             kids = [self._node(c, want_false, depth + 1) for c in tree.children]

@@ -45,6 +45,7 @@ enum {
 };
 
 enum { F_NULLABLE = 1, F_WANTF = 2, F_COSTLY = 4 };
+/* A leaf's word 7: 1 = plain loops only (no AVX2; tests compare both). */
 enum { CMP_EQ = 0, CMP_NE, CMP_LT, CMP_LE, CMP_GT, CMP_GE };
 enum { T_I8 = 0, T_I16, T_I32, T_I64, T_U8, T_U16, T_U32, T_F32, T_F64 };
 enum { S_EQUAL = 0, S_PREFIX, S_SUFFIX, S_CONTAINS };
@@ -239,7 +240,7 @@ static void compare_leaf(const Ctx *c, const int64_t *node, const int64_t *slot,
     double fk;
     memcpy(&fk, &node[4], 8);
 #ifdef SEGQL_AVX2
-    if (c->rows - c->row >= 64 * c->words && __builtin_cpu_supports("avx2")) {
+    if (!node[7] && c->rows - c->row >= 64 * c->words && __builtin_cpu_supports("avx2")) {
         static const int64_t width[] = {1, 2, 4, 8, 1, 2, 4, 4, 8};
         const uint8_t *vp = (const uint8_t *)(intptr_t)slot[0] + c->row * width[dtype];
         if (compare_avx2(vp, c->words, op, dtype, ik, fk, out)) return;
@@ -290,7 +291,7 @@ static void dict_leaf(const Ctx *c, const int64_t *node, const int64_t *slot, ui
     int64_t size = desc[0];
     const uint8_t *table = (const uint8_t *)(intptr_t)desc[1];
 #ifdef SEGQL_AVX2
-    if (desc[2] && node[5] == 4 && (!fout || desc[8]) && c->rows - c->row >= 64 * c->words &&
+    if (!node[7] && desc[2] && node[5] == 4 && (!fout || desc[8]) && c->rows - c->row >= 64 * c->words &&
         __builtin_cpu_supports("avx2")) {
         codes_avx2((const int32_t *)(intptr_t)slot[0] + c->row, c->words, desc + 4, desc[3], desc[2] == 2, tout);
         if (fout)
