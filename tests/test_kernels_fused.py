@@ -244,3 +244,18 @@ def test_member_keys_of_chunks_on_threads(monkeypatch: pytest.MonkeyPatch) -> No
     got = count_module.selected(key, flags.slice(0), pa.int32(), workers=2)
     assert pa.concat_arrays(got).to_pylist() == [i for i in range(1234) if i % 7 < 3]
     assert ctypes.sizeof(ctypes.c_int64) == 8
+
+
+@pytest.mark.parametrize(
+    "text,sql",
+    [
+        ('txt ends with "1"', "ends_with(txt, '1')"),
+        ('c8 in ["a", "é"]', "c8 IN ('a', 'é')"),
+        ("u32 > 100000", "u32 > 100000"),
+        ("t_ms < -29d", f"t_ms < {_instant(29)}"),
+    ],
+)
+def test_single_leaves(kernel_runs: list[int], monkeypatch: pytest.MonkeyPatch, text: str, sql: str) -> None:
+    """One leaf alone runs in the kernel on large tables (here from 1,000 rows)."""
+    monkeypatch.setattr(fused, "KERNEL_ALONE_MIN_ROWS", 1_000)
+    _check(WIDTHS.slice(7, ROWS - 20), text, sql, "id", AS_OF, kernel_runs)

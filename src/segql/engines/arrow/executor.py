@@ -989,8 +989,9 @@ def call_pack_function(
 # ------------------------------------------------------------------ kernels
 
 
-FUSED_ROOTS = (ast.And, ast.Or, ast.Not, ast.IsBool, ast.Between, ast.Compare)
-"""The nodes the fused evaluator is tried on (their trees, when every leaf is one it reads)."""
+FUSED_ROOTS = (ast.And, ast.Or, ast.Not, ast.IsBool, ast.Between, ast.Compare, ast.In, ast.StringTest)
+"""The nodes the fused evaluator is tried on (their trees, when every leaf is
+one it reads; ``in`` and string tests alone only with the C kernel)."""
 
 SELECTIVE_MIN_ROWS = 65_536
 SELECTIVE_MAX_SHARE = 0.05

@@ -539,6 +539,11 @@ KERNEL_ROWS_PER_THREAD = 131_072
 """A tree runs on at most one thread per this many rows (a thread's start
 and join on the pool cost tens of microseconds)."""
 
+KERNEL_ALONE_MIN_ROWS = 65_536
+"""A single leaf (not a tree) runs in the C kernel from this many rows on
+(below, one Arrow kernel costs less than compiling; a dictionary's values
+tested by the executor never reach it)."""
+
 KERNEL_SIMD = True
 """Whether the kernel may use its AVX2 loops (where the processor has AVX2);
 False: its plain loops only (tests run both)."""
@@ -787,12 +792,14 @@ class Compiler:
 
     def fused(self, node: ast.Node, truth: bool) -> Value | None:
         """``node``'s truth (or value) fused, or None when it is not worth it or cannot be."""
+        if isinstance(node, (ast.In, ast.StringTest)) and _fused_kernel() is None:
+            return None  # a single leaf: one Arrow kernel (rule 236)
         outer, self.root = self.root, node  # (computing a shared node inside fuses that node)
         try:
             tree = self.tree(node)
         finally:
             self.root = outer
-        if tree is None or (tree.leaf is not None and not self._alone(tree.leaf)):
+        if tree is None or (tree.leaf is not None and not self._alone(tree.leaf, self.ex.num_rows)):
             return None
         if all(isinstance(leaf, BoolLeaf) for leaf in tree.leaves()):
             return None  # bitmaps only (bool columns, values computed already): Arrow's kernels combine them faster
@@ -801,13 +808,13 @@ class Compiler:
         return run(tree, self.ex.num_rows, truth)
 
     @staticmethod
-    def _alone(leaf: Leaf) -> bool:
+    def _alone(leaf: Leaf, rows: int) -> bool:
         """Whether a single leaf is fused: a date comparison (rule 239), and
-        with the C kernel any comparison of a fixed-width column (one pass
+        with the C kernel any leaf but a bitmap on a large table (one pass
         writing bits, on the threads; rule 264)."""
         if getattr(leaf, "alone", False):
             return True
-        return isinstance(leaf, CompareLeaf) and _fused_kernel() is not None
+        return rows >= KERNEL_ALONE_MIN_ROWS and not isinstance(leaf, BoolLeaf) and _fused_kernel() is not None
 
     def tree(self, node: ast.Node) -> Tree | None:
         if node in self.trees:
@@ -1094,19 +1101,27 @@ def bandwidth_bound(exprs: Sequence[ast.Node], schema: pa.Schema) -> bool:
     alone.  Such declarations read each column once at the memory's speed,
     which one core already saturates: measured on 2 cores, two row slices on
     two threads took 1.5-1.7x the time of one (docs/decisions.md 238).  The
-    C kernel splits such a slice's rows over the threads itself (rule 262)."""
-    return bool(exprs) and all(_simple(e, schema) for e in exprs)
+    C kernel splits such a slice's rows over the threads itself (rule 262),
+    string tests included, and a reference to another declaration (itself
+    judged here) is a bitmap the slice already holds (rule 264)."""
+    kernel = _fused_kernel() is not None
+    return bool(exprs) and all(_simple(e, schema, strings=kernel, kernel=kernel) for e in exprs)
 
 
-def _simple(node: ast.Node, schema: pa.Schema, strings: bool = False) -> bool:
+def _simple(node: ast.Node, schema: pa.Schema, strings: bool = False, kernel: bool = False) -> bool:
     """``strings``: a plain string test counts, as it runs on the rows its
     siblings leave open (rule 255: alone, or with string tests only, it runs
-    on every row, a compute-bound Arrow kernel that two threads speed up)."""
+    on every row, a compute-bound Arrow kernel that two threads speed up),
+    or in the C kernel (``kernel``) on the threads."""
     if isinstance(node, (ast.And, ast.Or)):
+        if kernel:
+            return all(_simple(o, schema, strings, kernel) for o in node.operands)
         plain = [o for o in node.operands if _simple(o, schema)]
         return bool(plain) and all(o in plain or _simple(o, schema, strings=True) for o in node.operands)
     if isinstance(node, (ast.Not, ast.IsBool)):
-        return _simple(node.operand, schema, strings)
+        return _simple(node.operand, schema, strings, kernel)
+    if isinstance(node, ast.Ref):
+        return kernel
     if isinstance(node, ast.IsNull):
         return isinstance(node.operand, ast.Column) and _readable(node.operand, schema) is not None
     if isinstance(node, ast.Column):
