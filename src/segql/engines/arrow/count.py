@@ -24,6 +24,7 @@ memory first, only the needed columns, and evaluated whole.
 
 from __future__ import annotations
 
+import bisect
 import ctypes
 import functools
 import itertools
@@ -324,34 +325,36 @@ SELECT_MIN_ROWS = 262_144
 def _selected_by_kernel(
     key: pa.ChunkedArray, bits: pa.Array, width: np.dtype[Any], dtype: pa.DataType, workers: int
 ) -> pa.Array:
-    """``selected`` by the C kernel: each range of rows (a key chunk, cut in
-    parts for the threads) writes its members' values straight into its
-    place of one output, found by counting the flags' set bits first (no
-    bool array, no positions)."""
+    """``selected`` by the C kernel: the rows are cut in one span per thread
+    (at least SELECT_MIN_ROWS rows each), each span in ranges that lie in one
+    key chunk; each range writes its members' values straight into its place
+    of one output, found by counting the flags' set bits first (no bool
+    array, no positions)."""
     kernel = kernels.function(*SELECT_VALUES)
+    total = len(bits)
+    spans = max(1, min(workers, total // SELECT_MIN_ROWS))
+    chunk_starts = list(itertools.accumulate((len(c) for c in key.chunks), initial=0))
+    cuts = sorted({i * total // spans for i in range(spans + 1)} | set(chunk_starts))
     ranges = []  # (first row, rows, chunk, first row in the chunk)
-    start = 0
-    for chunk in key.chunks:
-        n = len(chunk)
-        parts = max(1, min(workers, n // SELECT_MIN_ROWS))
-        for p in range(parts):
-            a, b = p * n // parts, (p + 1) * n // parts
-            if b > a:
-                ranges.append((start + a, b - a, chunk, a))
-        start += n
+    for a, b in itertools.pairwise(cuts):
+        if b > a:
+            i = bisect.bisect_right(chunk_starts, a) - 1
+            ranges.append((a, b - a, key.chunks[i], a - chunk_starts[i]))
     counts = [bits.slice(first, rows).true_count for first, rows, _, _ in ranges]
     places = np.cumsum([0, *counts])
     out = np.empty(int(places[-1]), width)
     address, bits_buffer = kernels.address(out), bits.buffers()[1]
     size = width.itemsize
 
-    def task(i: int) -> None:
-        first, rows, chunk, at = ranges[i]
-        values = chunk.buffers()[1].address + (chunk.offset + at) * size
-        kernel(bits_buffer.address, bits.offset + first, rows, values, size, address + int(places[i]) * size)
+    def task(span: int) -> None:
+        low, high = span * total // spans, (span + 1) * total // spans
+        for i, (first, rows, chunk, at) in enumerate(ranges):
+            if low <= first < high and counts[i]:
+                values = chunk.buffers()[1].address + (chunk.offset + at) * size
+                kernel(bits_buffer.address, bits.offset + first, rows, values, size, address + int(places[i]) * size)
 
     if len(out):
-        run_pooled([functools.partial(task, i) for i in range(len(ranges)) if counts[i]], workers)
+        run_pooled([functools.partial(task, span) for span in range(spans)], workers)
     return pa.array(out, type=dtype)
 
 
