@@ -24,6 +24,9 @@ memory first, only the needed columns, and evaluated whole.
 
 from __future__ import annotations
 
+import bisect
+import ctypes
+import functools
 import itertools
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -35,6 +38,7 @@ import pyarrow.dataset as ds
 
 from segql import ast
 from segql.check import CheckedProgram
+from segql.engines.arrow import kernels
 from segql.engines.arrow.aggregate import bools
 from segql.engines.arrow.engine import (
     ArrowEngine,
@@ -45,7 +49,7 @@ from segql.engines.arrow.engine import (
     key_pass,
 )
 from segql.engines.arrow.keys import KeyIndex
-from segql.engines.arrow.parallel import Stoppable, ordered_map
+from segql.engines.arrow.parallel import Stoppable, ordered_map, run_pooled
 from segql.engines.arrow.related import RelatedSource
 from segql.engines.arrow.stream import Constant, Source, _exact, combine, pushdown, streamed_population_calls
 from segql.engines.arrow.values import Value, broadcast, decode, is_scalar
@@ -208,7 +212,7 @@ class FastPath:
                 chosen = part.key if flag.as_py() is True else part.key.slice(0, 0)
                 pieces.extend(decode_chunks(chosen, dtype))
             else:
-                pieces.extend(selected(part.key, flag, dtype))
+                pieces.extend(selected(part.key, flag, dtype, self.bindings.workers))
         return concatenated(pieces, dtype)
 
     def flag_batches(self, batch_rows: int = DEFAULT_BATCH_ROWS) -> Iterator[pa.RecordBatch]:
@@ -276,7 +280,9 @@ class FastPath:
         )
 
 
-def selected(key: pa.ChunkedArray, flags: pa.Array | pa.ChunkedArray, dtype: pa.DataType) -> list[pa.Array]:
+def selected(
+    key: pa.ChunkedArray, flags: pa.Array | pa.ChunkedArray, dtype: pa.DataType, workers: int = 1
+) -> list[pa.Array]:
     """The values of ``key`` (as ``dtype``) on the rows whose flag is true
     (flags never null), in row order.  A fixed-width key without nulls: the
     positions of each chunk's set bits, then NumPy's ``take`` into one
@@ -294,6 +300,8 @@ def selected(key: pa.ChunkedArray, flags: pa.Array | pa.ChunkedArray, dtype: pa.
             out.extend(decode_chunks(pa.chunked_array([chosen], type=chunk.type), dtype))
             start += len(chunk)
         return out
+    if kernels.function(*SELECT_VALUES) is not None:
+        return [_selected_by_kernel(key, bits, width, dtype, workers)]
     keep = bools(bits)
     starts = np.cumsum([0] + [len(c) for c in key.chunks])
     firsts = np.cumsum([0] + [int(np.count_nonzero(keep[a:b])) for a, b in itertools.pairwise(starts)])
@@ -302,6 +310,52 @@ def selected(key: pa.ChunkedArray, flags: pa.Array | pa.ChunkedArray, dtype: pa.
         view = np.frombuffer(chunk.buffers()[1], width, count=len(chunk), offset=chunk.offset * width.itemsize)
         np.take(view, np.flatnonzero(keep[starts[i] : starts[i + 1]]), out=values[firsts[i] : firsts[i + 1]])
     return [pa.array(values, type=dtype)]
+
+
+SELECT_VALUES = (
+    "segql_select_values",
+    ctypes.c_int64,
+    [ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64, ctypes.c_void_p, ctypes.c_int64, ctypes.c_void_p],
+)
+"""The C kernel taking the values of the rows whose bit is set (csrc/predicates.c)."""
+SELECT_MIN_ROWS = 262_144
+"""Rows of a key that one thread selects at least."""
+
+
+def _selected_by_kernel(
+    key: pa.ChunkedArray, bits: pa.Array, width: np.dtype[Any], dtype: pa.DataType, workers: int
+) -> pa.Array:
+    """``selected`` by the C kernel: the rows are cut in one span per thread
+    (at least SELECT_MIN_ROWS rows each), each span in ranges that lie in one
+    key chunk; each range writes its members' values straight into its place
+    of one output, found by counting the flags' set bits first (no bool
+    array, no positions)."""
+    kernel = kernels.function(*SELECT_VALUES)
+    total = len(bits)
+    spans = max(1, min(workers, total // SELECT_MIN_ROWS))
+    chunk_starts = list(itertools.accumulate((len(c) for c in key.chunks), initial=0))
+    cuts = sorted({i * total // spans for i in range(spans + 1)} | set(chunk_starts))
+    ranges = []  # (first row, rows, chunk, first row in the chunk)
+    for a, b in itertools.pairwise(cuts):
+        if b > a:
+            i = bisect.bisect_right(chunk_starts, a) - 1
+            ranges.append((a, b - a, key.chunks[i], a - chunk_starts[i]))
+    counts = [bits.slice(first, rows).true_count for first, rows, _, _ in ranges]
+    places = np.cumsum([0, *counts])
+    out = np.empty(int(places[-1]), width)
+    address, bits_buffer = kernels.address(out), bits.buffers()[1]
+    size = width.itemsize
+
+    def task(span: int) -> None:
+        low, high = span * total // spans, (span + 1) * total // spans
+        for i, (first, rows, chunk, at) in enumerate(ranges):
+            if low <= first < high and counts[i]:
+                values = chunk.buffers()[1].address + (chunk.offset + at) * size
+                kernel(bits_buffer.address, bits.offset + first, rows, values, size, address + int(places[i]) * size)
+
+    if len(out):
+        run_pooled([functools.partial(task, span) for span in range(spans)], workers)
+    return pa.array(out, type=dtype)
 
 
 def _numpy_width(dtype: pa.DataType) -> np.dtype[Any] | None:

@@ -82,11 +82,11 @@ class ArrowEngine(Engine[Source, pa.Table, RelatedSource]):
             assert key is not None  # the checker rejects aggregates without related tables
             index = KeyIndex(key, normalize_key(table.column(key)))
             aggregate_values = related_values(bindings, index, executor_for)
-        executor = executor_for(table, aggregates=aggregate_values)
         workers = bindings.workers if parallel else 1
         slices = parallel_slices(table.num_rows, planned, bindings.functions, workers)
         if slices > 1 and fused.bandwidth_bound([planned.exprs[n] for n in planned.order], table.schema):
-            slices = 1  # one core reads as fast as two (docs/decisions.md 238)
+            slices = 1  # the fused trees' kernel splits the rows itself (docs/decisions.md 238, 262)
+        executor = executor_for(table, aggregates=aggregate_values, threads=workers if slices == 1 else 1)
         if slices == 1:
             evaluate_declarations(planned, executor)
             return executor

@@ -195,8 +195,12 @@ class Executor:
         precomputed: Mapping[ast.Node, Value] | None = None,
         shared: Collection[ast.Node] | None = None,
         time_zone: str | None = None,
+        threads: int = 1,
     ) -> None:
         self.table = table
+        self.threads = threads
+        """Threads the fused trees' C kernel may use over this table's rows
+        (engine.run: the table is evaluated as one slice)."""
         self.table_name = table_name
         self.num_rows = table.num_rows
         self.functions = functions
@@ -989,8 +993,9 @@ def call_pack_function(
 # ------------------------------------------------------------------ kernels
 
 
-FUSED_ROOTS = (ast.And, ast.Or, ast.Not, ast.IsBool, ast.Between, ast.Compare)
-"""The nodes the fused evaluator is tried on (their trees, when every leaf is one it reads)."""
+FUSED_ROOTS = (ast.And, ast.Or, ast.Not, ast.IsBool, ast.Between, ast.Compare, ast.In, ast.StringTest)
+"""The nodes the fused evaluator is tried on (their trees, when every leaf is
+one it reads; ``in`` and string tests alone only with the C kernel)."""
 
 SELECTIVE_MIN_ROWS = 65_536
 SELECTIVE_MAX_SHARE = 0.05

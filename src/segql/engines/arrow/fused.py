@@ -1,5 +1,5 @@
 """Fused evaluation of boolean trees of simple comparisons (docs/architecture.md,
-"Fused predicates"; docs/decisions.md 236-245).
+"Fused predicates"; docs/decisions.md 236-245, 260-269).
 
 A tree of ``and`` / ``or`` / ``not`` / ``is true`` / ``is false`` over leaves
 that compare one profile column with a constant (numbers, dates, timestamps;
@@ -24,11 +24,18 @@ A tree is fused only when every leaf is one of these and it has at least
 two (a single comparison is one Arrow kernel already); otherwise the
 executor evaluates it as before, fusing the largest fusable part of an
 ``and`` / ``or`` chain (``Executor._chain``).
+
+With segql's C kernels (segql.engines.arrow.kernels) a tree is compiled
+into a :class:`Program` and run by ``csrc/predicates.c`` over the rows, on
+up to ``threads`` threads; :func:`evaluate` above is its NumPy twin, with
+the same bits (docs/decisions.md 260-269).
 """
 
 from __future__ import annotations
 
 import bisect
+import ctypes
+import functools
 import itertools
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -39,7 +46,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from segql import ast
-from segql.engines.arrow import temporal
+from segql.engines.arrow import kernels, temporal
+from segql.engines.arrow.parallel import run_pooled
 from segql.errors import SegqlError
 
 if TYPE_CHECKING:
@@ -181,7 +189,7 @@ class CompareLeaf(Leaf):
     """``column op constant`` on a fixed-width column (ints, floats, dates, timestamps)."""
 
     def __init__(self, data: Chunks, dtype: np.dtype[Any], op: str, bound: Any, alone: bool = False) -> None:
-        self.data, self.dtype, self.bound = data, dtype, bound
+        self.data, self.dtype, self.bound, self.op = data, dtype, bound, op
         self.kernel = _NUMPY_COMPARE.get(op)
         self.constant = op if op in ("all", "none") else None
         self.alone = alone
@@ -402,6 +410,8 @@ class Tree:
     op: str
     children: tuple[Tree, ...] = ()
     leaf: Leaf | None = None
+    threads: int = attrs.field(default=1, eq=False)
+    """Threads the C kernel may use for this tree's rows (a root's; :func:`run`)."""
 
     @property
     def nullable(self) -> bool:
@@ -493,6 +503,9 @@ def blocks(leaves: Sequence[Leaf], rows: int) -> list[tuple[int, int]]:
 
 def run(tree: Tree, rows: int, truth: bool) -> pa.ChunkedArray:
     """``tree`` on every row: its truth (never null) or, with ``truth`` false, its Kleene value."""
+    compiled = Program.of(tree, truth) if rows else None
+    if compiled is not None:
+        return compiled.run(rows, tree.threads)
     size = (rows + 7) // 8
     true_out = np.empty(size, np.uint8)
     nullable = not truth and tree.nullable
@@ -508,12 +521,263 @@ def run(tree: Tree, rows: int, truth: bool) -> pa.ChunkedArray:
         true_out[-1] &= keep
         if valid_out is not None:
             valid_out[-1] &= keep
+    return bool_result(rows, true_out, valid_out)
+
+
+def bool_result(rows: int, true_out: np.ndarray, valid_out: np.ndarray | None) -> pa.ChunkedArray:
+    """A bool value of ``rows`` rows from its packed truth and validity (None: no nulls)."""
     data = pa.py_buffer(true_out)
     if valid_out is None:
         return pa.chunked_array([pa.Array.from_buffers(pa.bool_(), rows, [None, data], null_count=0)])
     nulls = rows - int(np.bitwise_count(valid_out).sum())
     validity = pa.py_buffer(valid_out) if nulls else None
     return pa.chunked_array([pa.Array.from_buffers(pa.bool_(), rows, [validity, data], null_count=nulls)])
+
+
+# ------------------------------------------------------------- C kernel
+KERNEL_ROWS_PER_THREAD = 131_072
+"""A tree runs on at most one thread per this many rows (a thread's start
+and join on the pool cost tens of microseconds)."""
+
+KERNEL_ALONE_MIN_ROWS = 65_536
+"""A single leaf (not a tree) runs in the C kernel from this many rows on
+(below, one Arrow kernel costs less than compiling; a dictionary's values
+tested by the executor never reach it)."""
+
+KERNEL_SIMD = True
+"""Whether the kernel may use its AVX2 loops (where the processor has AVX2);
+False: its plain loops only (tests run both)."""
+
+_NODE, _SLOT, _PIECE_HEAD, _KERNEL_BLOCK_WORDS = 8, 6, 2, 16
+"""Words of a node, of a column slot and of a piece's head; words (of 64 rows)
+of the kernel's block (csrc/predicates.c)."""
+_INNER = {"and": 1, "or": 2, "not": 3, "true": 4, "false": 5}
+_COMPARE, _BITS, _NULL, _DICT, _STRING, _CONST = 10, 11, 12, 13, 14, 15
+_NULLABLE, _WANT_FALSE, _COSTLY = 1, 2, 4
+_KERNEL_OPS = {"=": 0, "!=": 1, "<": 2, "<=": 3, ">": 4, ">=": 5}
+_KERNEL_TYPES = {
+    np.dtype(t): i
+    for i, t in enumerate(
+        [np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32, np.float32, np.float64]
+    )
+}
+_KERNEL_CODES = {np.dtype(np.int8): 1, np.dtype(np.int16): 2, np.dtype(np.int32): 4}
+_STRING_KINDS = {"equal": 0, "prefix": 1, "suffix": 2, "contains": 3}
+
+_P = ctypes.c_void_p
+_I = ctypes.c_int64
+
+
+class _Unsupported(Exception):
+    """A leaf the C kernel does not read: the tree runs on the NumPy path."""
+
+
+@attrs.frozen
+class _Slot:
+    """A column the kernel reads: its chunks, how ("fixed": values of
+    ``width`` bytes, "bits": a bool bitmap, "validity": only the validity,
+    "dict": codes of ``width`` bytes and a per-chunk table, "string": offsets
+    of ``width`` bytes and the data), and for "dict" the tables' addresses and sizes."""
+
+    data: Chunks
+    kind: str
+    width: int = 0
+    tables: tuple[tuple[int, int], ...] = ()
+
+    def words(self, chunk: int, first: int) -> list[int]:
+        """The slot's words for rows from ``first`` of chunk ``chunk``."""
+        data = self.data
+        buffers = data.buffers[chunk]
+        at = data.offsets[chunk] + first
+        valid = buffers[0].address if data.nulls[chunk] and buffers[0] is not None else 0
+        values, bit, aux, size = 0, 0, 0, 0
+        if self.kind == "bits":
+            values, bit = buffers[1].address, at
+        elif self.kind in ("fixed", "dict", "string"):
+            values = buffers[1].address + at * self.width
+        if self.kind == "dict":
+            aux, size = self.tables[chunk]  # a descriptor (Program._dictionary)
+        elif self.kind == "string":  # (the data's size: the kernel's word reads stay inside it)
+            aux, size = (buffers[2].address, buffers[2].size) if buffers[2] is not None else (0, 0)
+        return [values, bit, valid, at, aux, size]
+
+
+class Program:
+    """A fused tree compiled for the C kernel (csrc/predicates.c): its nodes
+    as int64 words, the columns it reads, and what their addresses point into."""
+
+    def __init__(self) -> None:
+        self.nodes: list[list[int]] = []
+        self.kids: list[tuple[int, list[int]]] = []
+        self.slots: list[_Slot] = []
+        self.keep: list[Any] = []
+        self.depth = 0
+        self.words: np.ndarray = np.zeros(0, np.int64)
+        self.nullable = False
+
+    @classmethod
+    def of(cls, tree: Tree, truth: bool) -> Program | None:
+        """``tree`` compiled (its truth, or with ``truth`` false its value), or
+        None: no kernel library, or a leaf the kernel does not read."""
+        if _fused_kernel() is None:
+            return None
+        program = cls()
+        program.nullable = not truth and tree.nullable
+        try:
+            program._node(tree, program.nullable, 0)
+        except _Unsupported:
+            return None
+        words = [w for node in program.nodes for w in node]
+        for index, kids in program.kids:
+            program.nodes[index][2] = len(words)
+            words[_NODE * index + 2] = len(words)
+            words.extend(kids)
+        program.words = np.array(words, np.int64)
+        return program
+
+    def _node(self, tree: Tree, want_false: bool, depth: int) -> int:
+        self.depth = max(self.depth, depth)
+        index = len(self.nodes)
+        node = [0] * _NODE
+        self.nodes.append(node)
+        node[1] = (_NULLABLE if tree.nullable else 0) | (_WANT_FALSE if want_false else 0)
+        node[1] |= _COSTLY if tree.costly else 0
+        if tree.leaf is not None:
+            self._leaf(tree.leaf, node)
+            node[7] = 0 if KERNEL_SIMD else 1
+        elif tree.op in ("and", "or"):
+            node[0] = _INNER[tree.op]
+            kids = [self._node(c, want_false, depth + 1) for c in tree.children]
+            node[3] = len(kids)
+            self.kids.append((index, kids))
+        else:
+            node[0] = _INNER[tree.op]
+            node[2] = self._node(tree.children[0], tree.op != "true", depth + 1)
+        return index
+
+    def _slot(self, slot: _Slot) -> int:
+        self.slots.append(slot)
+        return len(self.slots) - 1
+
+    def _leaf(self, leaf: Leaf, node: list[int]) -> None:
+        if isinstance(leaf, CompareLeaf):
+            if leaf.constant is not None:
+                node[0], node[2], node[3] = _CONST, self._slot(_Slot(leaf.data, "validity")), leaf.constant == "all"
+                return
+            node[0], node[3], node[5] = _COMPARE, _KERNEL_OPS[leaf.op], _KERNEL_TYPES[leaf.dtype]
+            node[2] = self._slot(_Slot(leaf.data, "fixed", leaf.dtype.itemsize))
+            if leaf.dtype.kind == "f":
+                node[4] = int(np.array([leaf.bound], np.float64).view(np.int64)[0])
+            else:
+                node[4] = int(leaf.bound)
+        elif isinstance(leaf, BoolLeaf):
+            node[0], node[2] = _BITS, self._slot(_Slot(leaf.data, "bits"))
+        elif isinstance(leaf, NullLeaf):
+            node[0], node[2], node[3] = _NULL, self._slot(_Slot(leaf.data, "validity")), leaf.negated
+        elif isinstance(leaf, DictLeaf):
+            widths = {_KERNEL_CODES.get(dtype) for dtype in leaf.codes}
+            if None in widths or len(widths) > 1:
+                raise _Unsupported
+            made: dict[int, int] = {}  # chunks sharing a dictionary share its descriptor
+            tables = []
+            for true_lookup, false_lookup in leaf.lookups:
+                if id(true_lookup) not in made:
+                    made[id(true_lookup)] = self._dictionary(true_lookup.table, false_lookup.table)
+                tables.append((made[id(true_lookup)], 0))
+            width = widths.pop() if widths else 4
+            node[0], node[5] = _DICT, width or 4
+            node[2] = self._slot(_Slot(leaf.data, "dict", width or 4, tuple(tables)))
+        elif isinstance(leaf, StringLeaf):
+            wide = set(leaf.wide)
+            if len(wide) > 1:
+                raise _Unsupported
+            blob = np.frombuffer(b"".join(leaf.needles) + b"\0", np.uint8)
+            base = kernel_address(blob)
+            pairs, at = [], 0
+            for needle in leaf.needles:
+                pairs.extend([base + at, len(needle)])
+                at += len(needle)
+            needles = np.array(pairs, np.int64)
+            self.keep.extend([blob, needles])
+            node[0], node[3] = _STRING, int(bool(wide and wide.pop()))
+            node[4], node[5] = kernel_address(needles), len(leaf.needles)
+            node[6] = _STRING_KINDS[leaf.op] | (4 if leaf.negated else 0)
+            node[2] = self._slot(_Slot(leaf.data, "string", 8 if node[3] else 4))
+        else:
+            raise _Unsupported
+
+    def _dictionary(self, hits: np.ndarray, misses: np.ndarray) -> int:
+        """The address of a dictionary chunk's descriptor for the kernel: its
+        table (bit 0: true, bit 1: false, per code), and the codes to test
+        for equality when at most four are in (or out) and false is ~true."""
+        table = hits.astype(np.uint8) | (misses.astype(np.uint8) << 1)
+        inside, outside = np.flatnonzero(hits), np.flatnonzero(~hits)
+        few, codes = (1, inside) if len(inside) <= len(outside) else (2, outside)
+        if len(codes) > Lookup.FEW:
+            few, codes = 0, codes[:0]
+        simple = bool(np.array_equal(~hits, misses))
+        padded = [*codes.tolist(), 0, 0, 0, 0][:4]
+        descriptor = np.array([len(table), kernel_address(table), few, len(codes), *padded, simple], np.int64)
+        self.keep.extend([table, descriptor])
+        return kernel_address(descriptor)
+
+    # ------------------------------------------------------------ running
+    def pieces(self, rows: int, threads: int) -> list[np.ndarray]:
+        """Each thread's pieces (rows where every column is one array), as the
+        kernel reads them; threads' rows start at multiples of 64 rows."""
+        bounds = sorted({(t * rows // threads) // 64 * 64 for t in range(threads)} | {rows})
+        cuts = set(bounds)
+        for slot in self.slots:
+            cuts.update(c for c in slot.data.starts if 0 < c < rows)
+        edges = sorted(cuts)
+        out = []
+        for lo, hi in itertools.pairwise(bounds):
+            words: list[int] = []
+            for a, b in itertools.pairwise([e for e in edges if lo <= e <= hi]):
+                words.extend([a, b - a])
+                for slot in self.slots:
+                    i = bisect.bisect_right(slot.data.starts, a) - 1
+                    words.extend(slot.words(i, a - slot.data.starts[i]))
+            out.append(np.array(words, np.int64))
+        return out
+
+    def run(self, rows: int, threads: int) -> pa.ChunkedArray:
+        """The tree's truth (or value) on rows [0, rows), on up to ``threads`` threads."""
+        kernel = _fused_kernel()
+        assert kernel is not None
+        threads = max(1, min(threads, rows // KERNEL_ROWS_PER_THREAD))
+        size = (rows + 63) // 64
+        true_out = np.zeros(size, np.uint64)
+        valid_out = np.zeros(size, np.uint64) if self.nullable else None
+        words = self.words
+        valid_address = kernel_address(valid_out) if valid_out is not None else None
+
+        def task(pieces: np.ndarray) -> int:
+            scratch = np.empty(3 * _KERNEL_BLOCK_WORDS * (self.depth + 3), np.uint64)
+            count: int = kernel(
+                kernel_address(words),
+                0,
+                kernel_address(pieces),
+                len(pieces) // (_PIECE_HEAD + _SLOT * len(self.slots)),
+                len(self.slots),
+                kernel_address(true_out),
+                valid_address,
+                kernel_address(scratch),
+                self.depth,
+            )
+            return count
+
+        parts = self.pieces(rows, threads)
+        run_pooled([functools.partial(task, p) for p in parts if len(p)], threads)
+        return bool_result(rows, true_out, valid_out)
+
+
+def _fused_kernel() -> Any:
+    return kernels.function("segql_fused_run", _I, [_P, _I, _P, _I, _I, _P, _P, _P, _I])
+
+
+def kernel_address(array: np.ndarray) -> int:
+    return kernels.address(array)
 
 
 # ---------------------------------------------------------------- compiling
@@ -528,16 +792,29 @@ class Compiler:
 
     def fused(self, node: ast.Node, truth: bool) -> Value | None:
         """``node``'s truth (or value) fused, or None when it is not worth it or cannot be."""
+        if isinstance(node, (ast.In, ast.StringTest)) and _fused_kernel() is None:
+            return None  # a single leaf: one Arrow kernel (rule 236)
         outer, self.root = self.root, node  # (computing a shared node inside fuses that node)
         try:
             tree = self.tree(node)
         finally:
             self.root = outer
-        if tree is None or (tree.leaf is not None and not getattr(tree.leaf, "alone", False)):
+        if tree is None or (tree.leaf is not None and not self._alone(tree.leaf, self.ex.num_rows)):
             return None
         if all(isinstance(leaf, BoolLeaf) for leaf in tree.leaves()):
             return None  # bitmaps only (bool columns, values computed already): Arrow's kernels combine them faster
+        if self.ex.threads > 1:
+            tree = attrs.evolve(tree, threads=self.ex.threads)
         return run(tree, self.ex.num_rows, truth)
+
+    @staticmethod
+    def _alone(leaf: Leaf, rows: int) -> bool:
+        """Whether a single leaf is fused: a date comparison (rule 239), and
+        with the C kernel any leaf but a bitmap on a large table (one pass
+        writing bits, on the threads; rule 264)."""
+        if getattr(leaf, "alone", False):
+            return True
+        return rows >= KERNEL_ALONE_MIN_ROWS and not isinstance(leaf, BoolLeaf) and _fused_kernel() is not None
 
     def tree(self, node: ast.Node) -> Tree | None:
         if node in self.trees:
@@ -570,8 +847,8 @@ class Compiler:
             if any(c is None for c in children):
                 return None
             kept = [c for c in children if c is not None]
-            if all(c.costly for c in kept):
-                return None  # string tests only: on every row, faster as Arrow kernels on slices per thread (rule 255)
+            if all(c.costly for c in kept) and _fused_kernel() is None:
+                return None  # string tests only, no C kernel: Arrow kernels on slices per thread (rules 255, 264)
             kept.sort(key=lambda c: c.costly)  # string tests last: on the rows the others leave open
             return Tree("and" if isinstance(node, ast.And) else "or", tuple(kept))
         if isinstance(node, ast.Not):
@@ -823,19 +1100,28 @@ def bandwidth_bound(exprs: Sequence[ast.Node], schema: pa.Schema) -> bool:
     evaluator reads (or one such leaf), judged from the plan and the schema
     alone.  Such declarations read each column once at the memory's speed,
     which one core already saturates: measured on 2 cores, two row slices on
-    two threads took 1.5-1.7x the time of one (docs/decisions.md 238)."""
-    return bool(exprs) and all(_simple(e, schema) for e in exprs)
+    two threads took 1.5-1.7x the time of one (docs/decisions.md 238).  The
+    C kernel splits such a slice's rows over the threads itself (rule 262),
+    string tests included, and a reference to another declaration (itself
+    judged here) is a bitmap the slice already holds (rule 264)."""
+    kernel = _fused_kernel() is not None
+    return bool(exprs) and all(_simple(e, schema, strings=kernel, kernel=kernel) for e in exprs)
 
 
-def _simple(node: ast.Node, schema: pa.Schema, strings: bool = False) -> bool:
+def _simple(node: ast.Node, schema: pa.Schema, strings: bool = False, kernel: bool = False) -> bool:
     """``strings``: a plain string test counts, as it runs on the rows its
     siblings leave open (rule 255: alone, or with string tests only, it runs
-    on every row, a compute-bound Arrow kernel that two threads speed up)."""
+    on every row, a compute-bound Arrow kernel that two threads speed up),
+    or in the C kernel (``kernel``) on the threads."""
     if isinstance(node, (ast.And, ast.Or)):
+        if kernel:
+            return all(_simple(o, schema, strings, kernel) for o in node.operands)
         plain = [o for o in node.operands if _simple(o, schema)]
         return bool(plain) and all(o in plain or _simple(o, schema, strings=True) for o in node.operands)
     if isinstance(node, (ast.Not, ast.IsBool)):
-        return _simple(node.operand, schema, strings)
+        return _simple(node.operand, schema, strings, kernel)
+    if isinstance(node, ast.Ref):
+        return kernel
     if isinstance(node, ast.IsNull):
         return isinstance(node.operand, ast.Column) and _readable(node.operand, schema) is not None
     if isinstance(node, ast.Column):
