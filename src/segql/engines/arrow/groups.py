@@ -1,0 +1,601 @@
+"""Related-table aggregates in one C pass (csrc/groups.c; docs/architecture.md,
+"Related aggregates in C"; docs/decisions.md 270-279).
+
+When the kernels are loaded, the key index is dense and every aggregate of a
+related table is one the kernel reduces (``count``, ``exists``, ``sum`` and
+``avg`` of a plain number column, the built-in reducers), :func:`plan`
+describes the table's work and :func:`reduce_table` does it: each row range
+(a slice per thread for a table in memory, each batch of a file) is read
+once by ``segql_groups_pass``, which evaluates the simple ``where`` leaves
+(a column compared with a constant already in the column's unit), looks the
+key up in the dense index and adds the row to integer accumulators (counts,
+exact 128-bit sums), one set per thread, merged by integer addition.  A
+``where`` the kernel does not evaluate is computed by the executor first and
+given as a keep-bitmap leaf.  The NumPy twin (the blockwise path of
+:mod:`segql.engines.arrow.aggregate` and :mod:`~segql.engines.arrow.exactsum`)
+gives the same bits; :func:`plan` returns None whenever the kernel does not
+apply, and the twin runs.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import itertools
+import queue
+from collections.abc import Callable, Iterator
+
+import attrs
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from segql import aggregates as builtin
+from segql import ast
+from segql.engines.arrow import kernels, temporal
+from segql.engines.arrow.executor import Executor, is_true
+from segql.engines.arrow.keys import Column, KeyIndex, kernel_column
+from segql.engines.arrow.parallel import ordered_map
+from segql.errors import EvaluationError
+from segql.registry import FunctionRegistry
+
+# Types and operators, as csrc/groups.c numbers them.
+T_I8, T_I16, T_I32, T_I64, T_U8, T_U16, T_U32, T_F64, T_BOOL = range(1, 10)
+_OPS = {"<": 0, "<=": 1, ">": 2, ">=": 3, "=": 4, "!=": 5}
+_FLIPPED = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "=": "=", "!=": "!="}
+K_COUNT, K_SUM_F, K_SUM_I = 0, 1, 2
+MAX_FILTERS = 32
+SUM_BITS = 126
+"""A group's sum stays below 2**126 in magnitude (int128, one bit spare)."""
+FILE_ROWS_BOUND = 1 << 40
+"""The rows a related table read from files is taken to have at most (its
+rows are not counted before the pass): a group's rows bound its sum."""
+SAMPLE_VALUES = 4096
+"""Values of a float column whose exponents choose a sum's window."""
+
+
+class Leaf(ctypes.Structure):
+    _fields_ = [
+        ("column", Column),
+        ("op", ctypes.c_int32),
+        ("filter", ctypes.c_int32),
+        ("ivalue", ctypes.c_int64),
+        ("fvalue", ctypes.c_double),
+    ]
+
+
+class Agg(ctypes.Structure):
+    _fields_ = [
+        ("value", Column),
+        ("kind", ctypes.c_int32),
+        ("filter", ctypes.c_int32),
+        ("out", ctypes.c_void_p),
+        ("flags", ctypes.c_void_p),
+        ("lo", ctypes.c_int32),
+        ("hi", ctypes.c_int32),
+    ]
+
+
+def _pass_fn() -> object:
+    return kernels.function(
+        "segql_groups_pass",
+        ctypes.c_int64,
+        [
+            ctypes.c_int64,
+            ctypes.POINTER(Column),
+            ctypes.c_void_p,
+            ctypes.c_int64,
+            ctypes.c_int64,
+            ctypes.POINTER(Leaf),
+            ctypes.c_int32,
+            ctypes.c_uint32,
+            ctypes.c_int32,
+            ctypes.POINTER(Agg),
+            ctypes.c_int32,
+        ],
+    )
+
+
+def _storage_code(t: pa.DataType) -> int | None:
+    """The kernel's code for a column's values (integers, dates, timestamps,
+    durations by their storage), or None."""
+    if pa.types.is_boolean(t):
+        return T_BOOL
+    if pa.types.is_float64(t):
+        return T_F64
+    if pa.types.is_date32(t):
+        return T_I32
+    if pa.types.is_date64(t) or pa.types.is_timestamp(t) or pa.types.is_duration(t):
+        return T_I64
+    codes = {
+        pa.int8(): T_I8,
+        pa.int16(): T_I16,
+        pa.int32(): T_I32,
+        pa.int64(): T_I64,
+        pa.uint8(): T_U8,
+        pa.uint16(): T_U16,
+        pa.uint32(): T_U32,
+    }
+    return codes.get(t)
+
+
+# ------------------------------------------------------------------- the plan
+@attrs.frozen
+class LeafPlan:
+    """A leaf of filter ``filter``: ``column op constant`` (``column`` a name
+    of the related table), or (``column`` None) the ``where`` ``node``
+    evaluated by the executor, as a keep-bitmap."""
+
+    filter: int
+    column: str | None = None
+    op: int = 0
+    ivalue: int = 0
+    fvalue: float = 0.0
+    node: ast.Node | None = None
+
+
+@attrs.frozen
+class AggPlan:
+    """An aggregate's accumulators: ``kinds`` the kernel aggregates it needs
+    (a count, a sum, or both for avg), on ``value`` (a column name or None)."""
+
+    agg: ast.Aggregate
+    func: str
+    filter: int
+    value: str | None
+    value_type: pa.DataType | None
+
+
+@attrs.frozen
+class Plan:
+    leaves: list[LeafPlan]
+    aggs: list[AggPlan]
+    filters: int
+    all_filtered: bool
+
+
+_REDUCERS = {
+    "count": builtin._count_reducer,
+    "exists": builtin._exists_reducer,
+    "sum": builtin._sum_avg_reducer,
+    "avg": builtin._sum_avg_reducer,
+}
+
+
+def plan(
+    group: list[ast.Aggregate],
+    table: str,
+    schema: pa.Schema,
+    key: str,
+    index: KeyIndex,
+    functions: FunctionRegistry,
+    constant: Callable[[ast.Node], pa.Scalar | None],
+) -> Plan | None:
+    """The kernel's work for a table's aggregates, or None (the NumPy twin runs)."""
+    if _pass_fn() is None or not index.dense:
+        return None
+    key_type = schema.field(key).type
+    if _storage_code(key_type) not in (T_I8, T_I16, T_I32, T_I64, T_U8, T_U16, T_U32) or not pa.types.is_integer(
+        key_type
+    ):
+        return None
+    filters: dict[ast.Node, int] = {}
+    leaves: list[LeafPlan] = []
+    aggs: list[AggPlan] = []
+    for agg in group:
+        spec = functions.aggregate(agg.func)
+        if spec is None or _REDUCERS.get(agg.func) is not spec.reducer or agg.by is not None or agg.args:
+            return None
+        value: str | None = None
+        value_type: pa.DataType | None = None
+        if agg.value is not None:
+            if not isinstance(agg.value, ast.Column) or agg.value.table != table or agg.value.name not in schema.names:
+                return None
+            value, value_type = agg.value.name, schema.field(agg.value.name).type
+            if agg.func in ("sum", "avg"):
+                if _storage_code(value_type) not in (T_F64, T_I8, T_I16, T_I32, T_I64, T_U8, T_U16, T_U32):
+                    return None
+                if not (pa.types.is_integer(value_type) or pa.types.is_float64(value_type)):
+                    return None
+            elif _storage_code(value_type) is None and not pa.types.is_string(value_type):
+                return None  # count(value): its validity bitmap (not a dictionary: null entries)
+        elif agg.func in ("sum", "avg"):
+            return None
+        f = -1
+        if agg.where is not None:
+            if agg.where not in filters:
+                if len(filters) == MAX_FILTERS:
+                    return None
+                filters[agg.where] = len(filters)
+                leaves.extend(_leaves(agg.where, filters[agg.where], table, schema, constant))
+            f = filters[agg.where]
+        aggs.append(AggPlan(agg, agg.func, f, value, value_type))
+    all_filtered = bool(aggs) and all(a.filter >= 0 for a in aggs)
+    return Plan(leaves, aggs, (1 << len(filters)) - 1, all_filtered)
+
+
+def _leaves(
+    where: ast.Node, f: int, table: str, schema: pa.Schema, constant: Callable[[ast.Node], pa.Scalar | None]
+) -> list[LeafPlan]:
+    """``where`` as the AND of leaves the kernel evaluates; a part it does not
+    evaluate is one bitmap leaf (the executor computes it)."""
+    if isinstance(where, ast.And):
+        return [leaf for part in where.operands for leaf in _leaves(part, f, table, schema, constant)]
+    if isinstance(where, ast.Column) and where.table == table and where.name in schema.names:
+        if pa.types.is_boolean(schema.field(where.name).type):
+            return [LeafPlan(f, where.name, _OPS["="])]
+    if isinstance(where, ast.Compare) and where.op in _OPS:
+        leaf = _compare_leaf(where, f, table, schema, constant)
+        if leaf is not None:
+            return [leaf]
+    return [LeafPlan(f, node=where)]
+
+
+def _compare_leaf(
+    where: ast.Compare, f: int, table: str, schema: pa.Schema, constant: Callable[[ast.Node], pa.Scalar | None]
+) -> LeafPlan | None:
+    """``column op constant`` (either side) with the constant in the column's
+    own unit, compared as Arrow compares them; None otherwise."""
+    column, other, op = where.left, where.right, where.op
+    if not isinstance(column, ast.Column):
+        column, other, op = where.right, where.left, _FLIPPED[where.op]
+    if not isinstance(column, ast.Column) or column.table != table or column.name not in schema.names:
+        return None
+    t = schema.field(column.name).type
+    code = _storage_code(t)
+    value = constant(other)
+    if code is None or code == T_BOOL or value is None or not value.is_valid:
+        return None
+    try:
+        if code == T_F64:
+            if not (pa.types.is_floating(value.type) or pa.types.is_integer(value.type)):
+                return None
+            number = value.as_py()
+            if float(number) != number:  # (an integer a double does not hold: Arrow's cast would round)
+                return None
+            return LeafPlan(f, column.name, _OPS[op], fvalue=float(number))
+        if pa.types.is_integer(t):
+            if not pa.types.is_integer(value.type):
+                return None
+            number = int(value.as_py())
+            if not -(2**63) <= number < 2**63:
+                return None
+            return LeafPlan(f, column.name, _OPS[op], ivalue=number)
+        return _ticks_leaf(f, column.name, op, t, value)
+    except (pa.ArrowException, TypeError, ValueError, OverflowError):
+        return None
+
+
+def _ticks_of(t: pa.DataType) -> int | None:
+    """Nanoseconds per stored count of a date32, timestamp or duration (as
+    the executor compares them: temporal.ticks), or None."""
+    if pa.types.is_date32(t):
+        return temporal.NS_PER_DAY
+    if pa.types.is_timestamp(t) or pa.types.is_duration(t):
+        return temporal.NS_PER_TICK[t.unit]
+    return None
+
+
+def _ticks_leaf(f: int, name: str, op: str, t: pa.DataType, value: pa.Scalar) -> LeafPlan | None:
+    """``column op constant`` for dates, timestamps and durations, compared as
+    the executor compares them (temporal.compare_ticks: their stored counts,
+    exactly across units, whatever the time zones): the constant brought to
+    the column's unit, rounded the way that keeps the comparison exact."""
+    column_ns, constant_ns = _ticks_of(t), _ticks_of(value.type)
+    if column_ns is None or constant_ns is None:
+        return None
+    storage = pa.int32() if pa.types.is_date32(value.type) else pa.int64()
+    count = int(value.cast(storage).as_py())
+    if constant_ns >= column_ns:
+        bound = count * (constant_ns // column_ns)  # exact
+    else:
+        k = column_ns // constant_ns  # column * k op count, the column coarser
+        floor, rest = divmod(count, k)
+        if rest and op in ("=", "!="):
+            return None
+        # x * k >= c iff x >= ceil(c / k); x * k > c iff x > floor(c / k); the others likewise.
+        bound = floor + 1 if rest and op in (">=", "<") else floor
+    if not -(2**63) <= bound < 2**63:
+        return None
+    return LeafPlan(f, name, _OPS[op], ivalue=bound)
+
+
+# ----------------------------------------------------------------- the pass
+class _Sums:
+    """A set of accumulators for a plan (one per thread)."""
+
+    def __init__(self, plan_: Plan, n: int) -> None:
+        self.counts: dict[int, np.ndarray] = {}
+        self.sums: dict[int, np.ndarray] = {}
+        self.flags: dict[int, np.ndarray] = {}
+        for i, a in enumerate(plan_.aggs):
+            if a.func in ("count", "exists", "avg"):
+                self.counts[i] = np.zeros(n, dtype=np.int64)
+            if a.func in ("sum", "avg"):
+                self.sums[i] = np.zeros(2 * n, dtype=np.int64)  # int128 per group
+                if a.value_type is not None and pa.types.is_floating(a.value_type):
+                    self.flags[i] = np.zeros(n, dtype=np.uint8)
+
+    def merge(self, other: _Sums, n: int) -> None:
+        merge = kernels.function(
+            "segql_groups_merge_sums", None, [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64]
+        )
+        for i, counts in self.counts.items():
+            np.add(counts, other.counts[i], out=counts)
+        for i, sums in self.sums.items():
+            merge(kernels.address(sums), kernels.address(other.sums[i]), n)
+        for i, flags in self.flags.items():
+            np.bitwise_or(flags, other.flags[i], out=flags)
+
+
+def _column(chunk: pa.Array, local: int) -> Column:
+    """The kernel's view of ``chunk`` from its row ``local`` on."""
+    return kernel_column(chunk, _storage_code(chunk.type) or 0, local)
+
+
+def _validity_column(chunk: pa.Array, local: int) -> Column:
+    """A column whose values are not read (count(value)): only its validity."""
+    buffers = chunk.buffers()
+    valid = buffers[0].address if chunk.null_count and buffers[0] is not None else None
+    # (data is any non-null pointer: the kernel reads only the validity)
+    return Column(buffers[0].address if valid else 1, valid, chunk.offset + local, 0, 0)
+
+
+def _pieces(arrays: list[pa.ChunkedArray]) -> Iterator[tuple[int, int, list[tuple[pa.Array, int]]]]:
+    """Row ranges within one chunk of every array: (start, length, [(chunk, local start)])."""
+    cuts: set[int] = set()
+    total = len(arrays[0])
+    for array in arrays:
+        ends = np.cumsum([len(c) for c in array.chunks]).tolist()
+        cuts.update(ends)
+    cuts.discard(0)
+    bounds = [0, *sorted(c for c in cuts if c < total), total]
+    located = [_locator(a) for a in arrays]
+    for start, stop in zip(bounds, bounds[1:], strict=False):
+        if stop > start:
+            yield start, stop - start, [locate(start) for locate in located]
+
+
+def _locator(array: pa.ChunkedArray) -> Callable[[int], tuple[pa.Array, int]]:
+    chunks = [c for c in array.chunks if len(c)]
+    starts = np.cumsum([0] + [len(c) for c in chunks]).tolist()
+
+    def locate(row: int) -> tuple[pa.Array, int]:
+        i = int(np.searchsorted(starts, row, side="right")) - 1
+        return chunks[i], row - starts[i]
+
+    return locate
+
+
+def _run(
+    plan_: Plan,
+    data: pa.Table,
+    key: str,
+    index: KeyIndex,
+    make_executor: Callable[[pa.Table], Executor],
+    sums: _Sums,
+    windows: dict[int, tuple[int, int]],
+) -> int:
+    """One batch through the kernel into ``sums``; the misfits of the float sums."""
+    fn = _pass_fn()
+    assert fn is not None
+    if data.num_rows == 0:
+        return 0
+    arrays: list[pa.ChunkedArray] = [data.column(key)]
+    leaf_arrays: list[int] = []
+    executor: Executor | None = None
+    for leaf in plan_.leaves:
+        if leaf.column is not None:
+            arrays.append(data.column(leaf.column))
+        else:
+            assert leaf.node is not None
+            executor = executor or make_executor(data)
+            value = executor.eval(leaf.node)
+            if isinstance(value, pa.Scalar) or not pa.types.is_boolean(value.type):
+                raise _NotForKernel
+            value = is_true(value)
+            arrays.append(value if isinstance(value, pa.ChunkedArray) else pa.chunked_array([value]))
+        leaf_arrays.append(len(arrays) - 1)
+    value_arrays: list[int | None] = []
+    for a in plan_.aggs:
+        if a.value is None:
+            value_arrays.append(None)
+        else:
+            arrays.append(data.column(a.value))
+            value_arrays.append(len(arrays) - 1)
+    index._restore()
+    slots = index._slots
+    assert slots is not None
+    slots_address, base, size = kernels.address(slots), index._base, len(slots)
+    misfits = 0
+    for _start, length, located in _pieces(arrays):
+        key_chunk, key_local = located[0]
+        key_column = _column(key_chunk, key_local)
+        leaves = (Leaf * max(1, len(plan_.leaves)))()
+        for i, (leaf, at) in enumerate(zip(plan_.leaves, leaf_arrays, strict=True)):
+            chunk, local = located[at]
+            column = _column(chunk, local)
+            if leaf.column is None:
+                column.type = T_BOOL
+            leaves[i] = Leaf(column, leaf.op, leaf.filter, leaf.ivalue, leaf.fvalue)
+        kinds: list[Agg] = []
+        for i, (a, at) in enumerate(zip(plan_.aggs, value_arrays, strict=True)):
+            value_column = Column(None, None, 0, 0, 0)
+            if at is not None:
+                chunk, local = located[at]
+                value_column = _column(chunk, local) if a.func in ("sum", "avg") else _validity_column(chunk, local)
+            if i in sums.counts:
+                kinds.append(Agg(value_column, K_COUNT, a.filter, kernels.address(sums.counts[i]), None, 0, 0))
+            if i in sums.sums:
+                flags = sums.flags.get(i)
+                lo, hi = windows.get(i, (0, 0))
+                kind = K_SUM_F if flags is not None else K_SUM_I
+                kinds.append(
+                    Agg(
+                        value_column,
+                        kind,
+                        a.filter,
+                        kernels.address(sums.sums[i]),
+                        kernels.address(flags) if flags is not None else None,
+                        lo,
+                        hi,
+                    )
+                )
+        agg_array = (Agg * len(kinds))(*kinds)
+        misfits += fn(
+            length,
+            ctypes.byref(key_column),
+            slots_address,
+            base,
+            size,
+            leaves,
+            len(plan_.leaves),
+            plan_.filters,
+            int(plan_.all_filtered),
+            agg_array,
+            len(kinds),
+        )
+    return int(misfits)
+
+
+class _NotForKernel(Exception):
+    """A bitmap leaf turned out to be a constant: the NumPy twin runs."""
+
+
+def _window(values: pa.ChunkedArray, rows: int, exact: bool) -> tuple[int, int] | None:
+    """The window [lo, hi) of a float sum: every value a multiple of 2**lo
+    below 2**hi (from a sample of the values, with room on both sides, or,
+    ``exact``, from all of them); None when no window of SUM_BITS minus the
+    row count's bits holds them."""
+    capacity = SUM_BITS - max(rows, 1).bit_length()
+    if exact:
+        sample = values
+    else:
+        sample = values.slice(0, SAMPLE_VALUES)
+    array = pc.drop_null(sample.combine_chunks() if isinstance(sample, pa.ChunkedArray) else sample)
+    numbers = np.asarray(array.to_numpy(zero_copy_only=False), dtype=np.float64)
+    numbers = numbers[np.isfinite(numbers) & (numbers != 0)]
+    if numbers.size == 0:
+        top, low = 0, 0
+    else:
+        mantissa, exponent = np.frexp(numbers)
+        top = int(exponent.max())
+        # The lowest set bit: the mantissa as a 53-bit integer, its trailing zeros.
+        m = np.abs(mantissa * 2.0**53).astype(np.int64)
+        trailing = _trailing_zeros(m)
+        low = int((exponent - 53 + trailing).min())
+    span = top - low
+    if span > capacity:
+        return None
+    if exact:
+        lo = max(low - (capacity - span) // 2, -1074)
+    else:
+        spare = capacity - span
+        lo = max(low - spare // 3, -1074)
+    return lo, lo + capacity
+
+
+def _trailing_zeros(m: np.ndarray) -> np.ndarray:
+    """Trailing zero bits of positive int64s."""
+    lowest = m & -m
+    return np.frexp(lowest.astype(np.float64))[1] - 1
+
+
+def reduce_table(
+    plan_: Plan,
+    batches: Iterator[pa.Table],
+    key: str,
+    index: KeyIndex,
+    make_executor: Callable[[pa.Table], Executor],
+    workers: int,
+    rows_bound: int,
+) -> dict[ast.Aggregate, pa.Array] | None:
+    """Every aggregate of the plan over the batches, or None when a float
+    sum's values do not fit a window (the caller runs the NumPy twin)."""
+    n = index.num_rows
+    sets: queue.SimpleQueue[_Sums] = queue.SimpleQueue()
+    made: list[_Sums] = []
+    windows: dict[int, tuple[int, int]] = {}
+    misfits = [0]
+    batches = iter(batches)
+
+    def choose(data: pa.Table) -> bool:
+        for i, a in enumerate(plan_.aggs):
+            if a.func in ("sum", "avg") and a.value_type is not None and pa.types.is_floating(a.value_type):
+                window = _window(data.column(a.value), rows_bound, exact=False)
+                if window is None:
+                    return False
+                windows[i] = window
+        return True
+
+    def one(data: pa.Table) -> None:
+        try:
+            sums = sets.get_nowait()
+        except queue.Empty:
+            sums = _Sums(plan_, n)
+            made.append(sums)
+        try:
+            misfits[0] += _run(plan_, data, key, index, make_executor, sums, windows)
+        finally:
+            sets.put(sums)
+
+    try:
+        head = next(batches)
+    except StopIteration:
+        return _results(plan_, _Sums(plan_, n), n, windows)
+    if not choose(head):
+        return None
+    try:
+        # Up to `workers` batches (a table in memory: its slices) at once,
+        # each into a set of accumulators no other running batch holds.
+        for _ in ordered_map(one, itertools.chain([head], batches), workers, "segql-groups"):
+            pass
+    except _NotForKernel:
+        return None
+    if misfits[0]:
+        return None
+    total = made[0]
+    for other in made[1:]:
+        total.merge(other, n)
+    return _results(plan_, total, n, windows)
+
+
+def _results(plan_: Plan, sums: _Sums, n: int, windows: dict[int, tuple[int, int]]) -> dict[ast.Aggregate, pa.Array]:
+    rounding = kernels.function(
+        "segql_groups_round",
+        None,
+        [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int32, ctypes.c_void_p],
+    )
+    int_sums = kernels.function(
+        "segql_groups_int_sums", ctypes.c_int64, [ctypes.c_void_p, ctypes.c_int64, ctypes.c_void_p]
+    )
+    out: dict[ast.Aggregate, pa.Array] = {}
+    for i, a in enumerate(plan_.aggs):
+        counts = sums.counts.get(i)
+        if a.func == "count":
+            assert counts is not None
+            out[a.agg] = pa.array(counts)
+            continue
+        if a.func == "exists":
+            assert counts is not None
+            out[a.agg] = pa.array(counts > 0)
+            continue
+        buffer = sums.sums[i]  # the doubles (int64s) are written over the int128s: no new pages
+        if a.func == "sum" and i not in sums.flags:
+            if int_sums(kernels.address(buffer), n, kernels.address(buffer)) >= 0:
+                raise EvaluationError(f"integer overflow in {a.agg.func}({a.agg.table} …)", span=a.agg.span)
+            out[a.agg] = pa.array(buffer[:n])
+            continue
+        flags = sums.flags.get(i)
+        lo = windows[i][0] if i in windows else 0
+        address = kernels.address(buffer)
+        rounding(address, kernels.address(flags) if flags is not None else None, n, lo, address)
+        total = buffer.view(np.float64)[:n]
+        if a.func == "sum":
+            out[a.agg] = pa.array(total)
+            continue
+        assert counts is not None
+        with np.errstate(invalid="ignore", divide="ignore"):
+            means = total / counts
+        out[a.agg] = pa.array(means, mask=counts == 0)
+    return out
+
