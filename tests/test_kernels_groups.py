@@ -23,7 +23,7 @@ import pyarrow.compute as pc
 import pytest
 
 import segql
-from segql.engines.arrow import groups, kernels, keys, related
+from segql.engines.arrow import groups, kernels, keys
 from segql.errors import DataError, SegqlError
 
 AS_OF = dt.datetime(2026, 6, 1, tzinfo=dt.UTC)
@@ -35,7 +35,7 @@ def bits(x: float | None) -> bytes | None:
 
 
 class Spy(list[int]):
-    """The rows each kernel pass read (one entry per batch or slice), and
+    """The rows each kernel pass (or emit: two threads) read, and
     whether each table's kernel result was used (False: the NumPy twin ran)."""
 
     used: list[bool]
@@ -45,11 +45,15 @@ class Spy(list[int]):
 def spy(monkeypatch: pytest.MonkeyPatch) -> Spy:
     calls = Spy()
     calls.used = []
-    run, reduce_table = groups._run, groups.reduce_table
+    run, emit, reduce_table = groups._run, groups._emit, groups.reduce_table
 
     def counted(plan: Any, data: pa.Table, *args: Any) -> int:
         calls.append(data.num_rows)
         return run(plan, data, *args)
+
+    def emitted(plan: Any, data: pa.Table, *args: Any) -> Any:
+        calls.append(data.num_rows)
+        return emit(plan, data, *args)
 
     def used(*args: Any, **kwargs: Any) -> Any:
         result = reduce_table(*args, **kwargs)
@@ -57,6 +61,7 @@ def spy(monkeypatch: pytest.MonkeyPatch) -> Spy:
         return result
 
     monkeypatch.setattr(groups, "_run", counted)
+    monkeypatch.setattr(groups, "_emit", emitted)
     monkeypatch.setattr(groups, "reduce_table", used)
     return calls
 
@@ -201,11 +206,12 @@ def test_the_pass_agrees_with_duckdb_and_fsum_bit_for_bit(
     """Keys of several widths (some without a customer, some null), null
     values, NaN, ±inf, -0.0 and magnitudes from 1e-6 to 1e10 in sums, nested and
     compound wheres, a where the kernel takes as a bitmap (``day % 2 = 1``),
-    chunked and sliced columns: the C pass, the NumPy twin, 1 and 2 threads,
-    all the same bits, and those of the references."""
+    chunked and sliced columns: the C pass, the NumPy twin, 1 and 2 threads
+    (each emitting half the rows, then adding half the customers), all the
+    same bits, and those of the references."""
     customers, orders = make_tables(key_type)
     expected = reference(customers, orders)
-    monkeypatch.setattr(related, "MIN_SLICE_ROWS", 5_000)
+    monkeypatch.setattr(groups, "PARALLEL_ROWS", 5_000)
     program = segql.compile(SOURCE)
     options: dict[str, Any] = dict(key="id", related={"orders": orders}, as_of=AS_OF)
     with_kernel = [program.evaluate(customers, threads=t, **options) for t in (1, 2)]

@@ -99,18 +99,19 @@ def aggregate_tasks(
         else:
             # Rows no aggregate's `where` can keep are not read (a superset is).
             scan = related_pushdown([a.where for a in group], table_name, source.schema, constants(blank))
-            batches = source.batches(wanted, RELATED_BATCH_ROWS, workers, scan)
             kernel = groups.plan(group, table_name, source.schema, key, index, blank.functions, constants(blank))
             if kernel is not None:
                 # The C pass (docs/decisions.md 270-279); None: the NumPy twin below.
+                # A table in memory is one batch (the pass splits it in one range per thread).
                 in_memory = source._table  # (its rows bound a group's: a file's are not counted)
                 bound = in_memory.num_rows if in_memory is not None else groups.FILE_ROWS_BOUND
+                parts = source.batches(wanted, RELATED_BATCH_ROWS, 1 if in_memory is not None else workers, scan)
                 found_c = groups.reduce_table(
-                    kernel, batches, key, index, lambda rows: make_executor(rows, table_name), workers, bound
+                    kernel, parts, key, index, lambda rows: make_executor(rows, table_name), workers, bound
                 )
                 if found_c is not None:
                     return {agg: found_c[agg] for agg in group}
-                batches = source.batches(wanted, RELATED_BATCH_ROWS, workers, scan)
+            batches = source.batches(wanted, RELATED_BATCH_ROWS, workers, scan)
 
         implied = _implications(group, table_name, source.schema, constants(blank))
 

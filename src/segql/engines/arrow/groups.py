@@ -9,7 +9,9 @@ describes the table's work and :func:`reduce_table` does it: each row range
 once by ``segql_groups_pass``, which evaluates the simple ``where`` leaves
 (a column compared with a constant already in the column's unit), looks the
 key up in the dense index and adds the row to integer accumulators (counts,
-exact 128-bit sums), one set per thread, merged by integer addition.  A
+exact 128-bit sums; with several threads, each emits the rows of its range
+that some aggregate takes, then each adds those of its range of profile
+rows, docs/decisions.md 274).  A
 ``where`` the kernel does not evaluate is computed by the executor first and
 given as a keep-bitmap leaf.  The NumPy twin (the blockwise path of
 :mod:`segql.engines.arrow.aggregate` and :mod:`~segql.engines.arrow.exactsum`)
@@ -20,9 +22,9 @@ apply, and the twin runs.
 from __future__ import annotations
 
 import ctypes
-import itertools
-import queue
+import functools
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import attrs
 import numpy as np
@@ -34,7 +36,7 @@ from segql import ast
 from segql.engines.arrow import kernels, temporal
 from segql.engines.arrow.executor import Executor, is_true
 from segql.engines.arrow.keys import Column, KeyIndex, kernel_column
-from segql.engines.arrow.parallel import ordered_map
+from segql.engines.arrow.parallel import run_all
 from segql.errors import EvaluationError
 from segql.registry import FunctionRegistry
 
@@ -75,24 +77,24 @@ class Agg(ctypes.Structure):
     ]
 
 
-def _pass_fn() -> object:
-    return kernels.function(
-        "segql_groups_pass",
-        ctypes.c_int64,
-        [
-            ctypes.c_int64,
-            ctypes.POINTER(Column),
-            ctypes.c_void_p,
-            ctypes.c_int64,
-            ctypes.c_int64,
-            ctypes.POINTER(Leaf),
-            ctypes.c_int32,
-            ctypes.c_uint32,
-            ctypes.c_int32,
-            ctypes.POINTER(Agg),
-            ctypes.c_int32,
-        ],
-    )
+_PASS_ARGS = [
+    ctypes.c_int64,
+    ctypes.POINTER(Column),
+    ctypes.c_void_p,
+    ctypes.c_int64,
+    ctypes.c_int64,
+    ctypes.POINTER(Leaf),
+    ctypes.c_int32,
+    ctypes.c_uint32,
+    ctypes.c_int32,
+    ctypes.POINTER(Agg),
+    ctypes.c_int32,
+]
+"""segql_groups_pass's arguments (segql_groups_emit's start with them)."""
+
+
+def _pass_fn() -> Any:
+    return kernels.function("segql_groups_pass", ctypes.c_int64, _PASS_ARGS)
 
 
 def _storage_code(t: pa.DataType) -> int | None:
@@ -300,6 +302,19 @@ def _ticks_leaf(f: int, name: str, op: str, t: pa.DataType, value: pa.Scalar) ->
 
 
 # ----------------------------------------------------------------- the pass
+def _zeros(n: int, dtype: type) -> np.ndarray:
+    """Zeros in memory from Arrow's pool, written (not calloc'd).  Arrow's
+    allocator reuses the memory it freed, where NumPy's large blocks go back
+    to the system and come back as fresh pages, whose first touch (zeroing
+    by the kernel) measured most of a pass's time on the project's machine;
+    and the kernel reads an accumulator before writing it, so a calloc'd
+    page would fault twice (the shared zero page first)."""
+    size = n * np.dtype(dtype).itemsize
+    out = np.frombuffer(pa.allocate_buffer(max(size, 16)), dtype=dtype, count=n)
+    out.fill(0)
+    return out
+
+
 class _Sums:
     """A set of accumulators for a plan (one per thread)."""
 
@@ -309,22 +324,11 @@ class _Sums:
         self.flags: dict[int, np.ndarray] = {}
         for i, a in enumerate(plan_.aggs):
             if a.func in ("count", "exists", "avg"):
-                self.counts[i] = np.zeros(n, dtype=np.int64)
+                self.counts[i] = _zeros(n, np.int64)
             if a.func in ("sum", "avg"):
-                self.sums[i] = np.zeros(2 * n, dtype=np.int64)  # int128 per group
+                self.sums[i] = _zeros(2 * n, np.int64)  # int128 per group
                 if a.value_type is not None and pa.types.is_floating(a.value_type):
-                    self.flags[i] = np.zeros(n, dtype=np.uint8)
-
-    def merge(self, other: _Sums, n: int) -> None:
-        merge = kernels.function(
-            "segql_groups_merge_sums", None, [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64]
-        )
-        for i, counts in self.counts.items():
-            np.add(counts, other.counts[i], out=counts)
-        for i, sums in self.sums.items():
-            merge(kernels.address(sums), kernels.address(other.sums[i]), n)
-        for i, flags in self.flags.items():
-            np.bitwise_or(flags, other.flags[i], out=flags)
+                    self.flags[i] = _zeros(n, np.uint8)
 
 
 def _column(chunk: pa.Array, local: int) -> Column:
@@ -366,20 +370,52 @@ def _locator(array: pa.ChunkedArray) -> Callable[[int], tuple[pa.Array, int]]:
     return locate
 
 
-def _run(
+@attrs.frozen
+class _Piece:
+    """A row range within one chunk of every column a pass reads: its key,
+    leaves and kernel aggregates (``kinds``: each of ``Plan.aggs`` as one or
+    two kernel aggregates, a count and a sum for avg), ready for a call."""
+
+    rows: int
+    key: Column
+    leaves: Any
+    kinds: list[Agg]
+
+
+def _kinds(plan_: Plan, sums: _Sums, windows: dict[int, tuple[int, int]], values: list[Column | None]) -> list[Agg]:
+    """The kernel aggregates of the plan, adding into ``sums``, reading
+    ``values`` (one per plan aggregate)."""
+    kinds: list[Agg] = []
+    for i, (a, value) in enumerate(zip(plan_.aggs, values, strict=True)):
+        column = value if value is not None else Column(None, None, 0, 0, 0)
+        if i in sums.counts:
+            kinds.append(Agg(column, K_COUNT, a.filter, kernels.address(sums.counts[i]), None, 0, 0))
+        if i in sums.sums:
+            flags = sums.flags.get(i)
+            lo, hi = windows.get(i, (0, 0))
+            kinds.append(
+                Agg(
+                    column,
+                    K_SUM_F if flags is not None else K_SUM_I,
+                    a.filter,
+                    kernels.address(sums.sums[i]),
+                    kernels.address(flags) if flags is not None else None,
+                    lo,
+                    hi,
+                )
+            )
+    return kinds
+
+
+def _prepared(
     plan_: Plan,
     data: pa.Table,
     key: str,
-    index: KeyIndex,
     make_executor: Callable[[pa.Table], Executor],
     sums: _Sums,
     windows: dict[int, tuple[int, int]],
-) -> int:
-    """One batch through the kernel into ``sums``; the misfits of the float sums."""
-    fn = _pass_fn()
-    assert fn is not None
-    if data.num_rows == 0:
-        return 0
+) -> Iterator[_Piece]:
+    """The batch's pieces (the bitmap leaves evaluated first, by the executor)."""
     arrays: list[pa.ChunkedArray] = [data.column(key)]
     leaf_arrays: list[int] = []
     executor: Executor | None = None
@@ -402,14 +438,8 @@ def _run(
         else:
             arrays.append(data.column(a.value))
             value_arrays.append(len(arrays) - 1)
-    index._restore()
-    slots = index._slots
-    assert slots is not None
-    slots_address, base, size = kernels.address(slots), index._base, len(slots)
-    misfits = 0
     for _start, length, located in _pieces(arrays):
         key_chunk, key_local = located[0]
-        key_column = _column(key_chunk, key_local)
         leaves = (Leaf * max(1, len(plan_.leaves)))()
         for i, (leaf, at) in enumerate(zip(plan_.leaves, leaf_arrays, strict=True)):
             chunk, local = located[at]
@@ -417,42 +447,160 @@ def _run(
             if leaf.column is None:
                 column.type = T_BOOL
             leaves[i] = Leaf(column, leaf.op, leaf.filter, leaf.ivalue, leaf.fvalue)
-        kinds: list[Agg] = []
-        for i, (a, at) in enumerate(zip(plan_.aggs, value_arrays, strict=True)):
-            value_column = Column(None, None, 0, 0, 0)
-            if at is not None:
+        values: list[Column | None] = []
+        for a, at in zip(plan_.aggs, value_arrays, strict=True):
+            if at is None:
+                values.append(None)
+            else:
                 chunk, local = located[at]
-                value_column = _column(chunk, local) if a.func in ("sum", "avg") else _validity_column(chunk, local)
-            if i in sums.counts:
-                kinds.append(Agg(value_column, K_COUNT, a.filter, kernels.address(sums.counts[i]), None, 0, 0))
-            if i in sums.sums:
-                flags = sums.flags.get(i)
-                lo, hi = windows.get(i, (0, 0))
-                kind = K_SUM_F if flags is not None else K_SUM_I
-                kinds.append(
-                    Agg(
-                        value_column,
-                        kind,
-                        a.filter,
-                        kernels.address(sums.sums[i]),
-                        kernels.address(flags) if flags is not None else None,
-                        lo,
-                        hi,
-                    )
-                )
-        agg_array = (Agg * len(kinds))(*kinds)
+                values.append(_column(chunk, local) if a.func in ("sum", "avg") else _validity_column(chunk, local))
+        yield _Piece(length, _column(key_chunk, key_local), leaves, _kinds(plan_, sums, windows, values))
+
+
+def _slots(index: KeyIndex) -> tuple[int, int, int]:
+    index._restore()
+    slots = index._slots
+    assert slots is not None
+    return kernels.address(slots), index._base, len(slots)
+
+
+def _run(
+    plan_: Plan,
+    data: pa.Table,
+    key: str,
+    index: KeyIndex,
+    make_executor: Callable[[pa.Table], Executor],
+    sums: _Sums,
+    windows: dict[int, tuple[int, int]],
+) -> int:
+    """One batch through the kernel into ``sums`` (one thread); the misfits of the float sums."""
+    fn = _pass_fn()
+    assert fn is not None
+    slots, base, size = _slots(index)
+    misfits = 0
+    for piece in _prepared(plan_, data, key, make_executor, sums, windows):
+        kinds = (Agg * max(1, len(piece.kinds)))(*piece.kinds)
         misfits += fn(
-            length,
-            ctypes.byref(key_column),
-            slots_address,
+            piece.rows,
+            ctypes.byref(piece.key),
+            slots,
             base,
             size,
-            leaves,
+            piece.leaves,
             len(plan_.leaves),
             plan_.filters,
             int(plan_.all_filtered),
-            agg_array,
+            kinds,
+            len(piece.kinds),
+        )
+    return int(misfits)
+
+
+@attrs.frozen
+class _Records:
+    """The rows of a range some aggregate takes (segql_groups_emit)."""
+
+    count: int
+    positions: np.ndarray
+    bits: np.ndarray
+    values: list[np.ndarray | None]
+
+
+def _emit(
+    plan_: Plan,
+    data: pa.Table,
+    key: str,
+    index: KeyIndex,
+    make_executor: Callable[[pa.Table], Executor],
+    sums: _Sums,
+    windows: dict[int, tuple[int, int]],
+) -> _Records:
+    """A range's records (room for every row: pages never written are never touched)."""
+    fn = kernels.function(
+        "segql_groups_emit",
+        ctypes.c_int64,
+        [*_PASS_ARGS, ctypes.c_int64, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p],
+    )
+    slots, base, size = _slots(index)
+    rows = data.num_rows
+    positions = np.empty(rows, dtype=np.int32)
+    bits = np.empty(rows, dtype=np.uint32)
+    values: list[np.ndarray | None] | None = None
+    m = 0
+    for piece in _prepared(plan_, data, key, make_executor, sums, windows):
+        if values is None:
+            values = [
+                np.empty(rows, dtype=np.float64 if k.value.type == T_F64 else np.int64)
+                if k.kind in (K_SUM_F, K_SUM_I)
+                else None
+                for k in piece.kinds
+            ]
+        kinds = (Agg * max(1, len(piece.kinds)))(*piece.kinds)
+        outputs = (ctypes.c_void_p * max(1, len(values)))(
+            *[kernels.address(v) if v is not None else None for v in values]
+        )
+        m = fn(
+            piece.rows,
+            ctypes.byref(piece.key),
+            slots,
+            base,
+            size,
+            piece.leaves,
+            len(plan_.leaves),
+            plan_.filters,
+            int(plan_.all_filtered),
+            kinds,
+            len(piece.kinds),
+            m,
+            kernels.address(positions),
+            kernels.address(bits),
+            outputs,
+        )
+    return _Records(int(m), positions, bits, values or [])
+
+
+def _apply(
+    plan_: Plan,
+    records: list[_Records],
+    sums: _Sums,
+    windows: dict[int, tuple[int, int]],
+    first: int,
+    last: int,
+) -> int:
+    """Every range's records with a position in [first, last) added to ``sums``; the misfits."""
+    fn = kernels.function(
+        "segql_groups_apply",
+        ctypes.c_int64,
+        [
+            ctypes.c_int64,
+            ctypes.c_void_p,
+            ctypes.c_void_p,
+            ctypes.POINTER(Agg),
+            ctypes.c_int32,
+            ctypes.c_int32,
+            ctypes.c_int32,
+        ],
+    )
+    misfits = 0
+    for part in records:
+        if not part.count:
+            continue
+        kinds = _kinds(plan_, sums, windows, [None] * len(plan_.aggs))
+        for k, kind in enumerate(kinds):
+            kind.filter = k  # (the record's bit k: aggregate k takes it)
+            array = part.values[k] if k < len(part.values) else None
+            if array is not None:
+                code = T_F64 if array.dtype == np.float64 else T_I64
+                kind.value = Column(kernels.address(array), None, 0, code, 0)
+        array_of = (Agg * max(1, len(kinds)))(*kinds)
+        misfits += fn(
+            part.count,
+            kernels.address(part.positions),
+            kernels.address(part.bits),
+            array_of,
             len(kinds),
+            first,
+            last,
         )
     return int(misfits)
 
@@ -461,16 +609,14 @@ class _NotForKernel(Exception):
     """A bitmap leaf turned out to be a constant: the NumPy twin runs."""
 
 
-def _window(values: pa.ChunkedArray, rows: int, exact: bool) -> tuple[int, int] | None:
-    """The window [lo, hi) of a float sum: every value a multiple of 2**lo
-    below 2**hi (from a sample of the values, with room on both sides, or,
-    ``exact``, from all of them); None when no window of SUM_BITS minus the
-    row count's bits holds them."""
+def _window(values: pa.ChunkedArray, rows: int) -> tuple[int, int] | None:
+    """The window [lo, hi) of a float sum: every value of a sample (the
+    first SAMPLE_VALUES) is a multiple of 2**lo below 2**hi, with room on
+    both sides (two thirds of it above: larger amounts are likelier than
+    finer ones); None when no window of SUM_BITS minus the bits of ``rows``
+    holds the sample.  A later value outside it is a misfit."""
     capacity = SUM_BITS - max(rows, 1).bit_length()
-    if exact:
-        sample = values
-    else:
-        sample = values.slice(0, SAMPLE_VALUES)
+    sample = values.slice(0, SAMPLE_VALUES)
     array = pc.drop_null(sample.combine_chunks() if isinstance(sample, pa.ChunkedArray) else sample)
     numbers = np.asarray(array.to_numpy(zero_copy_only=False), dtype=np.float64)
     numbers = numbers[np.isfinite(numbers) & (numbers != 0)]
@@ -486,11 +632,7 @@ def _window(values: pa.ChunkedArray, rows: int, exact: bool) -> tuple[int, int] 
     span = top - low
     if span > capacity:
         return None
-    if exact:
-        lo = max(low - (capacity - span) // 2, -1074)
-    else:
-        spare = capacity - span
-        lo = max(low - spare // 3, -1074)
+    lo = max(low - (capacity - span) // 3, -1074)
     return lo, lo + capacity
 
 
@@ -498,6 +640,10 @@ def _trailing_zeros(m: np.ndarray) -> np.ndarray:
     """Trailing zero bits of positive int64s."""
     lowest = m & -m
     return np.frexp(lowest.astype(np.float64))[1] - 1
+
+
+PARALLEL_ROWS = 1 << 16
+"""A batch of at least this many rows per thread is read by several threads (emit, then apply)."""
 
 
 def reduce_table(
@@ -509,54 +655,50 @@ def reduce_table(
     workers: int,
     rows_bound: int,
 ) -> dict[ast.Aggregate, pa.Array] | None:
-    """Every aggregate of the plan over the batches, or None when a float
-    sum's values do not fit a window (the caller runs the NumPy twin)."""
+    """Every aggregate of the plan over the batches (in order, each into the
+    one set of accumulators), or None when a float sum's values do not fit
+    its window or a ``where`` is a constant (the caller runs the NumPy twin).
+    One thread: one pass per batch.  Several: a batch's rows split in one
+    range per thread, each emitting its records, then each thread adding
+    every record of its own range of profile rows."""
     n = index.num_rows
-    sets: queue.SimpleQueue[_Sums] = queue.SimpleQueue()
-    made: list[_Sums] = []
+    sums = _Sums(plan_, n)
     windows: dict[int, tuple[int, int]] = {}
-    misfits = [0]
-    batches = iter(batches)
-
-    def choose(data: pa.Table) -> bool:
-        for i, a in enumerate(plan_.aggs):
-            if a.func in ("sum", "avg") and a.value_type is not None and pa.types.is_floating(a.value_type):
-                window = _window(data.column(a.value), rows_bound, exact=False)
-                if window is None:
-                    return False
-                windows[i] = window
-        return True
-
-    def one(data: pa.Table) -> None:
-        try:
-            sums = sets.get_nowait()
-        except queue.Empty:
-            sums = _Sums(plan_, n)
-            made.append(sums)
-        try:
-            misfits[0] += _run(plan_, data, key, index, make_executor, sums, windows)
-        finally:
-            sets.put(sums)
-
+    misfits = 0
+    chosen = False
     try:
-        head = next(batches)
-    except StopIteration:
-        return _results(plan_, _Sums(plan_, n), n, windows)
-    if not choose(head):
-        return None
-    try:
-        # Up to `workers` batches (a table in memory: its slices) at once,
-        # each into a set of accumulators no other running batch holds.
-        for _ in ordered_map(one, itertools.chain([head], batches), workers, "segql-groups"):
-            pass
+        for data in batches:
+            if not chosen:
+                chosen = True
+                for i, a in enumerate(plan_.aggs):
+                    if a.func in ("sum", "avg") and a.value_type is not None and pa.types.is_floating(a.value_type):
+                        window = _window(data.column(a.value), rows_bound)
+                        if window is None:
+                            return None
+                        windows[i] = window
+            parts = min(workers, data.num_rows // PARALLEL_ROWS)
+            if parts < 2:
+                misfits += _run(plan_, data, key, index, make_executor, sums, windows)
+                continue
+            bounds = [data.num_rows * t // parts for t in range(parts + 1)]
+            emits = [
+                functools.partial(
+                    _emit, plan_, data.slice(lo, hi - lo), key, index, make_executor, sums, windows
+                )
+                for lo, hi in zip(bounds, bounds[1:], strict=False)
+            ]
+            records = run_all(emits, parts, "segql-groups")
+            applies = [
+                functools.partial(_apply, plan_, records, sums, windows, n * t // parts, n * (t + 1) // parts)
+                for t in range(parts)
+            ]
+            misfits += sum(run_all(applies, parts, "segql-groups"))
+            del records
     except _NotForKernel:
         return None
-    if misfits[0]:
+    if misfits:
         return None
-    total = made[0]
-    for other in made[1:]:
-        total.merge(other, n)
-    return _results(plan_, total, n, windows)
+    return _results(plan_, sums, n, windows)
 
 
 def _results(plan_: Plan, sums: _Sums, n: int, windows: dict[int, tuple[int, int]]) -> dict[ast.Aggregate, pa.Array]:

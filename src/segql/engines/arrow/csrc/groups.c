@@ -319,9 +319,67 @@ SEGQL_EXPORT int64_t segql_groups_pass(int64_t rows, const segql_column *key, co
     return misfits;
 }
 
-/* dst += src, n int128 sums (one thread's range merged into another's). */
-SEGQL_EXPORT void segql_groups_merge_sums(i128 *dst, const i128 *src, int64_t n) {
-    for (int64_t i = 0; i < n; i++) dst[i] += src[i];
+/* Two threads or more (docs/decisions.md 274): each reads its range of rows
+ * with segql_groups_emit, which keeps only the rows some aggregate takes, as
+ * records (profile position, one bit per aggregate that takes the row: its
+ * filter passes and its value is not null, and each value aggregate's value
+ * as 8 bytes: doubles as they are, integers as int64), written from `m` on;
+ * then each thread adds every record whose position is in its own range of
+ * profile rows with segql_groups_apply.  The accumulators are shared (the
+ * ranges do not overlap), so nothing is merged and no thread holds a copy. */
+SEGQL_EXPORT int64_t segql_groups_emit(int64_t rows, const segql_column *key, const int32_t *slots, int64_t base,
+                                       int64_t size, const segql_leaf *leaves, int32_t nleaves, uint32_t filters,
+                                       int32_t all_filtered, const segql_agg *aggs, int32_t naggs, int64_t m,
+                                       int32_t *out_pos, uint32_t *out_bits, void *const *out_values) {
+    uint32_t fb[BLOCK];
+    kept_rows kept;
+    for (int64_t start = 0; start < rows; start += BLOCK) {
+        const int n = (int)(rows - start < BLOCK ? rows - start : BLOCK);
+        for (int i = 0; i < n; i++) fb[i] = filters;
+        for (int l = 0; l < nleaves; l++) apply_leaf(&leaves[l], start, n, fb);
+        lookup(key, slots, base, size, start, n, fb, all_filtered, &kept);
+        for (int j = 0; j < kept.m; j++) {
+            uint32_t taken = 0;
+            const int64_t r = start + kept.row[j];
+            for (int a = 0; a < naggs; a++) {
+                const segql_column *v = &aggs[a].value;
+                taken |= (uint32_t)(passes(&aggs[a], kept.fb[j]) & (v->data == NULL || value_valid(v, r))) << a;
+            }
+            out_pos[m] = kept.pos[j];
+            out_bits[m] = taken;
+            for (int a = 0; a < naggs; a++) {
+                const segql_column *v = &aggs[a].value;
+                if (out_values[a] == NULL) continue;
+                if (v->type == T_F64) ((double *)out_values[a])[m] = ((const double *)v->data)[v->offset + r];
+                else ((int64_t *)out_values[a])[m] = int_at(v, r);
+            }
+            m += taken != 0;
+        }
+    }
+    return m;
+}
+
+/* Records 0..m-1 of segql_groups_emit added to the aggregates (aggregate a
+ * takes a record when its bit a is set; its value column is the emitted
+ * values) for the positions in [first, last); returns the misfits. */
+SEGQL_EXPORT int64_t segql_groups_apply(int64_t m, const int32_t *pos, const uint32_t *bits, const segql_agg *aggs,
+                                        int32_t naggs, int32_t first, int32_t last) {
+    kept_rows kept;
+    int64_t misfits = 0;
+    for (int64_t start = 0; start < m; start += BLOCK) {
+        const int n = (int)(m - start < BLOCK ? m - start : BLOCK);
+        int k = 0;
+        for (int i = 0; i < n; i++) {
+            const int32_t p = pos[start + i];
+            kept.row[k] = i;
+            kept.pos[k] = p;
+            kept.fb[k] = bits[start + i];
+            k += (p >= first) & (p < last);
+        }
+        kept.m = k;
+        for (int a = 0; a < naggs; a++) misfits += accumulate(&aggs[a], start, &kept);
+    }
+    return misfits;
 }
 
 /* x * 2**e, exactly when representable (x an integer below 2**54 whose
