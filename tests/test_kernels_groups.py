@@ -66,7 +66,10 @@ def spy(monkeypatch: pytest.MonkeyPatch) -> Spy:
     return calls
 
 
-def make_tables(key_type: pa.DataType = pa.int64(), m: int = 30_001) -> tuple[pa.Table, pa.Table]:
+INT64 = pa.int64()
+
+
+def make_tables(key_type: pa.DataType = INT64, m: int = 30_001) -> tuple[pa.Table, pa.Table]:
     rng = np.random.default_rng(270)
     n = 2_000
     ids = rng.permutation(np.arange(n) * 3 + 7)  # gaps: keys in range without a customer
@@ -313,9 +316,11 @@ def test_integer_sums_that_overflow_are_an_error() -> None:
     orders = pa.table({"id": pa.array([1, 1, 2]), "qty": pa.array([2**62, 2**62, 5])})
     program = segql.compile("feature s = sum(orders.qty)\nfeature a = avg(orders.qty)")
     for disabled in (False, True):
-        with kernels.disabled() if disabled else contextlib.nullcontext():
-            with pytest.raises(SegqlError, match="integer overflow in sum"):
-                program.evaluate(customers, key="id", related={"orders": orders})
+        with (
+            kernels.disabled() if disabled else contextlib.nullcontext(),
+            pytest.raises(SegqlError, match="integer overflow in sum"),
+        ):
+            program.evaluate(customers, key="id", related={"orders": orders})
     ok = segql.compile("feature a = avg(orders.qty)").evaluate(customers, key="id", related={"orders": orders})
     assert ok.column("a").to_pylist() == [2.0**62, 5.0]
 
@@ -331,6 +336,6 @@ def test_the_key_index_is_scattered_in_c() -> None:
     assert np.array_equal(index._slots, twin._slots) and index._base == twin._base == 3
     assert index.positions(pa.array([9, 5, 12, None, 3])).tolist() == [3, -1, 5, -1, 1]
     for disabled in (False, True):
-        with kernels.disabled() if disabled else contextlib.nullcontext():
-            with pytest.raises(DataError, match=r"repeats 1 value\(s\) of key column 'id' \(e.g. 4\)"):
-                keys.KeyIndex("id", pa.chunked_array([[1, 4, 2], [4]]))
+        context = kernels.disabled() if disabled else contextlib.nullcontext()
+        with context, pytest.raises(DataError, match=r"repeats 1 value\(s\) of key column 'id' \(e.g. 4\)"):
+            keys.KeyIndex("id", pa.chunked_array([[1, 4, 2], [4]]))

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import itertools
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -222,9 +223,13 @@ def _leaves(
     evaluate is one bitmap leaf (the executor computes it)."""
     if isinstance(where, ast.And):
         return [leaf for part in where.operands for leaf in _leaves(part, f, table, schema, constant)]
-    if isinstance(where, ast.Column) and where.table == table and where.name in schema.names:
-        if pa.types.is_boolean(schema.field(where.name).type):
-            return [LeafPlan(f, where.name, _OPS["="])]
+    if (
+        isinstance(where, ast.Column)
+        and where.table == table
+        and where.name in schema.names
+        and pa.types.is_boolean(schema.field(where.name).type)
+    ):
+        return [LeafPlan(f, where.name, _OPS["="])]
     if isinstance(where, ast.Compare) and where.op in _OPS:
         leaf = _compare_leaf(where, f, table, schema, constant)
         if leaf is not None:
@@ -310,7 +315,7 @@ def _zeros(n: int, dtype: type) -> np.ndarray:
     and the kernel reads an accumulator before writing it, so a calloc'd
     page would fault twice (the shared zero page first)."""
     size = n * np.dtype(dtype).itemsize
-    out = np.frombuffer(pa.allocate_buffer(max(size, 16)), dtype=dtype, count=n)
+    out: np.ndarray = np.frombuffer(pa.allocate_buffer(max(size, 16)), dtype=dtype, count=n)
     out.fill(0)
     return out
 
@@ -354,7 +359,7 @@ def _pieces(arrays: list[pa.ChunkedArray]) -> Iterator[tuple[int, int, list[tupl
     cuts.discard(0)
     bounds = [0, *sorted(c for c in cuts if c < total), total]
     located = [_locator(a) for a in arrays]
-    for start, stop in zip(bounds, bounds[1:], strict=False):
+    for start, stop in itertools.pairwise(bounds):
         if stop > start:
             yield start, stop - start, [locate(start) for locate in located]
 
@@ -441,8 +446,8 @@ def _prepared(
     for _start, length, located in _pieces(arrays):
         key_chunk, key_local = located[0]
         leaves = (Leaf * max(1, len(plan_.leaves)))()
-        for i, (leaf, at) in enumerate(zip(plan_.leaves, leaf_arrays, strict=True)):
-            chunk, local = located[at]
+        for i, (leaf, leaf_at) in enumerate(zip(plan_.leaves, leaf_arrays, strict=True)):
+            chunk, local = located[leaf_at]
             column = _column(chunk, local)
             if leaf.column is None:
                 column.type = T_BOOL
@@ -639,7 +644,8 @@ def _window(values: pa.ChunkedArray, rows: int) -> tuple[int, int] | None:
 def _trailing_zeros(m: np.ndarray) -> np.ndarray:
     """Trailing zero bits of positive int64s."""
     lowest = m & -m
-    return np.frexp(lowest.astype(np.float64))[1] - 1
+    exponents: np.ndarray = np.frexp(lowest.astype(np.float64))[1]
+    return exponents - 1
 
 
 PARALLEL_ROWS = 1 << 16
@@ -682,10 +688,8 @@ def reduce_table(
                 continue
             bounds = [data.num_rows * t // parts for t in range(parts + 1)]
             emits = [
-                functools.partial(
-                    _emit, plan_, data.slice(lo, hi - lo), key, index, make_executor, sums, windows
-                )
-                for lo, hi in zip(bounds, bounds[1:], strict=False)
+                functools.partial(_emit, plan_, data.slice(lo, hi - lo), key, index, make_executor, sums, windows)
+                for lo, hi in itertools.pairwise(bounds)
             ]
             records = run_all(emits, parts, "segql-groups")
             applies = [
@@ -740,4 +744,3 @@ def _results(plan_: Plan, sums: _Sums, n: int, windows: dict[int, tuple[int, int
             means = total / counts
         out[a.agg] = pa.array(means, mask=counts == 0)
     return out
-

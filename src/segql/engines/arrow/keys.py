@@ -18,6 +18,7 @@ from __future__ import annotations
 import ctypes
 import functools
 import threading
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -70,7 +71,7 @@ def kernel_column(chunk: pa.Array, code: int, local: int = 0) -> Column:
     return Column(data, valid, chunk.offset + local, code, 0)
 
 
-def _build_fn() -> object:
+def _build_fn() -> Any:
     return kernels.function(
         "segql_dense_build",
         ctypes.c_int64,
