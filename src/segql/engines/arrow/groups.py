@@ -72,6 +72,7 @@ class Agg(ctypes.Structure):
         ("kind", ctypes.c_int32),
         ("filter", ctypes.c_int32),
         ("out", ctypes.c_void_p),
+        ("high", ctypes.c_void_p),
         ("flags", ctypes.c_void_p),
         ("lo", ctypes.c_int32),
         ("hi", ctypes.c_int32),
@@ -308,16 +309,8 @@ def _ticks_leaf(f: int, name: str, op: str, t: pa.DataType, value: pa.Scalar) ->
 
 # ----------------------------------------------------------------- the pass
 def _zeros(n: int, dtype: type) -> np.ndarray:
-    """Zeros in memory from Arrow's pool, written (not calloc'd).  Arrow's
-    allocator reuses the memory it freed, where NumPy's large blocks go back
-    to the system and come back as fresh pages, whose first touch (zeroing
-    by the kernel) measured most of a pass's time on the project's machine;
-    and the kernel reads an accumulator before writing it, so a calloc'd
-    page would fault twice (the shared zero page first)."""
-    size = n * np.dtype(dtype).itemsize
-    out: np.ndarray = np.frombuffer(pa.allocate_buffer(max(size, 16)), dtype=dtype, count=n)
-    out.fill(0)
-    return out
+    """An accumulator of ``n`` zeros (docs/decisions.md 277)."""
+    return np.zeros(n, dtype=dtype)
 
 
 class _Sums:
@@ -326,12 +319,14 @@ class _Sums:
     def __init__(self, plan_: Plan, n: int) -> None:
         self.counts: dict[int, np.ndarray] = {}
         self.sums: dict[int, np.ndarray] = {}
+        self.highs: dict[int, np.ndarray] = {}
         self.flags: dict[int, np.ndarray] = {}
         for i, a in enumerate(plan_.aggs):
             if a.func in ("count", "exists", "avg"):
                 self.counts[i] = _zeros(n, np.int64)
             if a.func in ("sum", "avg"):
-                self.sums[i] = _zeros(2 * n, np.int64)  # int128 per group
+                self.sums[i] = _zeros(n, np.int64)  # the low 64 bits of each int128 sum
+                self.highs[i] = _zeros(n, np.int64)  # the high 64 bits
                 if a.value_type is not None and pa.types.is_floating(a.value_type):
                     self.flags[i] = _zeros(n, np.uint8)
 
@@ -394,7 +389,7 @@ def _kinds(plan_: Plan, sums: _Sums, windows: dict[int, tuple[int, int]], values
     for i, (a, value) in enumerate(zip(plan_.aggs, values, strict=True)):
         column = value if value is not None else Column(None, None, 0, 0, 0)
         if i in sums.counts:
-            kinds.append(Agg(column, K_COUNT, a.filter, kernels.address(sums.counts[i]), None, 0, 0))
+            kinds.append(Agg(column, K_COUNT, a.filter, kernels.address(sums.counts[i]), None, None, 0, 0))
         if i in sums.sums:
             flags = sums.flags.get(i)
             lo, hi = windows.get(i, (0, 0))
@@ -404,6 +399,7 @@ def _kinds(plan_: Plan, sums: _Sums, windows: dict[int, tuple[int, int]], values
                     K_SUM_F if flags is not None else K_SUM_I,
                     a.filter,
                     kernels.address(sums.sums[i]),
+                    kernels.address(sums.highs[i]),
                     kernels.address(flags) if flags is not None else None,
                     lo,
                     hi,
@@ -709,10 +705,12 @@ def _results(plan_: Plan, sums: _Sums, n: int, windows: dict[int, tuple[int, int
     rounding = kernels.function(
         "segql_groups_round",
         None,
-        [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int32, ctypes.c_void_p],
+        [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int32, ctypes.c_void_p],
     )
     int_sums = kernels.function(
-        "segql_groups_int_sums", ctypes.c_int64, [ctypes.c_void_p, ctypes.c_int64, ctypes.c_void_p]
+        "segql_groups_int_sums",
+        ctypes.c_int64,
+        [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64, ctypes.c_void_p],
     )
     out: dict[ast.Aggregate, pa.Array] = {}
     for i, a in enumerate(plan_.aggs):
@@ -725,16 +723,17 @@ def _results(plan_: Plan, sums: _Sums, n: int, windows: dict[int, tuple[int, int
             assert counts is not None
             out[a.agg] = pa.array(counts > 0)
             continue
-        buffer = sums.sums[i]  # the doubles (int64s) are written over the int128s: no new pages
+        buffer = sums.sums[i]  # the doubles (int64s) are written over the low words: no new pages
+        high = kernels.address(sums.highs[i])
         if a.func == "sum" and i not in sums.flags:
-            if int_sums(kernels.address(buffer), n, kernels.address(buffer)) >= 0:
+            if int_sums(kernels.address(buffer), high, n, kernels.address(buffer)) >= 0:
                 raise EvaluationError(f"integer overflow in {a.agg.func}({a.agg.table} …)", span=a.agg.span)
             out[a.agg] = pa.array(buffer[:n])
             continue
         flags = sums.flags.get(i)
         lo = windows[i][0] if i in windows else 0
         address = kernels.address(buffer)
-        rounding(address, kernels.address(flags) if flags is not None else None, n, lo, address)
+        rounding(address, high, kernels.address(flags) if flags is not None else None, n, lo, address)
         total = buffer.view(np.float64)[:n]
         if a.func == "sum":
             out[a.agg] = pa.array(total)

@@ -74,9 +74,13 @@ def kernel_column(chunk: pa.Array, code: int, local: int = 0) -> Column:
 def _build_fn() -> Any:
     return kernels.function(
         "segql_dense_build",
-        ctypes.c_int64,
+        None,
         [ctypes.POINTER(Column), ctypes.c_int64, ctypes.c_int64, ctypes.c_void_p, ctypes.c_int64],
     )
+
+
+def _filled_fn() -> Any:
+    return kernels.function("segql_dense_filled", ctypes.c_int64, [ctypes.c_void_p, ctypes.c_int64])
 
 
 class KeyIndex:
@@ -108,14 +112,14 @@ class KeyIndex:
         code = INT_CODES.get(self.keys.type)
         if build is not None and code is not None:
             # The C scatter (csrc/groups.c): one pass per chunk, no temporaries;
-            # a key whose slot is taken is counted (a duplicate).
-            repeated, start = 0, 0
+            # fewer filled slots than keys: a key repeats.
+            start = 0
             for chunk in self.keys.chunks:
                 if len(chunk):
                     column = kernel_column(chunk, code)
-                    repeated += build(ctypes.byref(column), len(chunk), low, kernels.address(slots), start)
+                    build(ctypes.byref(column), len(chunk), low, kernels.address(slots), start)
                 start += len(chunk)
-            if repeated:
+            if _filled_fn()(kernels.address(slots), size) != valid:
                 self._report_duplicates(low, size)
             self._slots, self._base = slots, low
             return True

@@ -71,12 +71,17 @@ typedef struct {
     segql_column value; /* data NULL: count(rows) */
     int32_t kind;
     int32_t filter; /* -1: every row */
-    void *out;      /* int64 counts, i128 sums, double or int64 extremes */
+    void *out;      /* int64 counts; sums: their low 64 bits */
+    int64_t *high;  /* sums: their high 64 bits (two arrays of 8 bytes, not one of 16:
+                     * each stays under malloc's mmap ceiling, so its pages are reused) */
     uint8_t *flags; /* sums of doubles: 1 NaN, 2 +inf, 4 -inf; min/max: 1 a value seen, 2 a NaN */
     int32_t lo, hi; /* sums of doubles: the window */
 } segql_agg;
 
 #define BLOCK 4096
+/* Accumulators are prefetched this many kept rows ahead (random lines of
+ * arrays far larger than the caches: the loads overlap instead of stalling). */
+#define AHEAD 16
 
 static inline int bit(const uint8_t *bits, int64_t i) { return (bits[i >> 3] >> (i & 7)) & 1; }
 
@@ -107,6 +112,9 @@ static inline int64_t int_at(const segql_column *c, int64_t i) {
         }                                                                          \
     } while (0)
 
+/* Compiled twice, the AVX2 version chosen at load time where the CPU has it
+ * (the comparisons of a block then run 4 or 8 values at a time). */
+__attribute__((target_clones("avx2", "default")))
 static void apply_leaf(const segql_leaf *leaf, int64_t start, int n, uint32_t *fb) {
     const segql_column *c = &leaf->column;
     const uint32_t all = 0xFFFFFFFFu, clear = ~(1u << leaf->filter);
@@ -150,6 +158,10 @@ typedef struct {
     do {                                                                              \
         const CT *keys = (const CT *)key->data + key->offset + start;                 \
         for (int j = 0; j < c; j++) {                                                 \
+            if (j + AHEAD < c) {                                                      \
+                const uint64_t e = (uint64_t)(int64_t)keys[out->row[j + AHEAD]] - (uint64_t)base; \
+                if (e < (uint64_t)size) __builtin_prefetch(&slots[e]);                \
+            }                                                                         \
             const uint64_t d = (uint64_t)(int64_t)keys[out->row[j]] - (uint64_t)base; \
             const int inside = d < (uint64_t)size;                                    \
             const int32_t p = slots[inside ? d : 0];                                  \
@@ -210,7 +222,17 @@ static inline int value_valid(const segql_column *c, int64_t i) {
 }
 
 /* Adds the double x to a group's integer sum (window [lo, hi)); 1 if x does not fit. */
-static inline int add_double(i128 *sum, uint8_t *flags, double x, int lo, int hi) {
+static inline void add128(uint64_t *low, int64_t *high, i128 v) {
+    const i128 sum = (i128)(((u128)(uint64_t)*high << 64) | *low) + v;
+    *low = (uint64_t)sum;
+    *high = (int64_t)(sum >> 64);
+}
+
+static inline i128 get128(const uint64_t *low, const int64_t *high, int64_t i) {
+    return (i128)(((u128)(uint64_t)high[i] << 64) | low[i]);
+}
+
+static inline int add_double(uint64_t *low, int64_t *high, uint8_t *flags, double x, int lo, int hi) {
     uint64_t u;
     memcpy(&u, &x, 8);
     const int biased = (int)((u >> 52) & 0x7FF);
@@ -222,11 +244,11 @@ static inline int add_double(i128 *sum, uint8_t *flags, double x, int lo, int hi
     if (biased == 0 && frac == 0) return 0; /* ±0.0 adds nothing */
     const uint64_t m = biased ? (frac | (1ULL << 52)) : frac;
     const int e = (biased ? biased : 1) - 1075;
-    const int low = e + __builtin_ctzll(m);
-    if (low < lo || e + 53 > hi) return 1;
+    const int bottom = e + __builtin_ctzll(m);
+    if (bottom < lo || e + 53 > hi) return 1;
     const int shift = e - lo;
     const i128 v = shift >= 0 ? (i128)((u128)m << shift) : (i128)(m >> -shift);
-    *sum += (u >> 63) ? -v : v;
+    add128(low, high, (u >> 63) ? -v : v);
     return 0;
 }
 
@@ -237,8 +259,19 @@ static int64_t accumulate(const segql_agg *a, int64_t start, const kept_rows *k)
         case K_COUNT: {
             int64_t *out = (int64_t *)a->out;
             if (v->data == NULL && a->filter >= 0) {
+                /* The positions of the rows that pass first (no branch), then only
+                 * their counts touched: a nested filter keeps a third of the rows. */
                 const int f = a->filter;
-                for (int j = 0; j < k->m; j++) out[k->pos[j]] += (k->fb[j] >> f) & 1u;
+                int32_t taken[BLOCK];
+                int c = 0;
+                for (int j = 0; j < k->m; j++) {
+                    taken[c] = k->pos[j];
+                    c += (k->fb[j] >> f) & 1u;
+                }
+                for (int j = 0; j < c; j++) {
+                    if (j + AHEAD < c) __builtin_prefetch(&out[taken[j + AHEAD]], 1);
+                    out[taken[j]]++;
+                }
             } else if (v->data == NULL) {
                 for (int j = 0; j < k->m; j++) out[k->pos[j]]++;
             } else {
@@ -248,20 +281,26 @@ static int64_t accumulate(const segql_agg *a, int64_t start, const kept_rows *k)
             break;
         }
         case K_SUM_F: {
-            i128 *out = (i128 *)a->out;
+            uint64_t *low = (uint64_t *)a->out;
+            int64_t *high = a->high;
             const double *x = (const double *)v->data + v->offset + start;
             for (int j = 0; j < k->m; j++) {
+                if (j + AHEAD < k->m) {
+                    __builtin_prefetch(&low[k->pos[j + AHEAD]], 1);
+                    __builtin_prefetch(&high[k->pos[j + AHEAD]], 1);
+                }
                 if (!passes(a, k->fb[j]) || !value_valid(v, start + k->row[j])) continue;
                 const int32_t p = k->pos[j];
-                misfits += add_double(&out[p], &a->flags[p], x[k->row[j]], a->lo, a->hi);
+                misfits += add_double(&low[p], &high[p], &a->flags[p], x[k->row[j]], a->lo, a->hi);
             }
             break;
         }
         case K_SUM_I: {
-            i128 *out = (i128 *)a->out;
+            uint64_t *low = (uint64_t *)a->out;
+            int64_t *high = a->high;
             for (int j = 0; j < k->m; j++)
                 if (passes(a, k->fb[j]) && value_valid(v, start + k->row[j]))
-                    out[k->pos[j]] += int_at(v, start + k->row[j]);
+                    add128(&low[k->pos[j]], &high[k->pos[j]], int_at(v, start + k->row[j]));
             break;
         }
         case K_MIN_F:
@@ -419,51 +458,53 @@ static double round_scaled(i128 sum, int lo) {
     return negative ? -r : r;
 }
 
-/* Each group's exact sum (window lo) rounded once, its flags applied:
- * NaN, or +inf with -inf: NaN; +inf: inf; -inf: -inf.  `out` may be `sums`
- * itself (the doubles then fill its first half: group i's double is written
- * after groups 0..i were read; memcpy, so no aliasing rule is broken). */
-SEGQL_EXPORT void segql_groups_round(const void *sums, const uint8_t *flags, int64_t n, int32_t lo, void *out) {
-    const unsigned char *in = (const unsigned char *)sums;
-    unsigned char *to = (unsigned char *)out;
+/* Each group's exact sum (window lo; low and high words) rounded once, its
+ * flags applied: NaN, or +inf with -inf: NaN; +inf: inf; -inf: -inf.  `out`
+ * may be `low` (each double replaces its own group's low word). */
+SEGQL_EXPORT void segql_groups_round(const uint64_t *low, const int64_t *high, const uint8_t *flags, int64_t n,
+                                     int32_t lo, double *out) {
     for (int64_t i = 0; i < n; i++) {
-        i128 sum;
-        memcpy(&sum, in + 16 * i, 16);
+        const i128 sum = get128(low, high, i);
         const uint8_t f = flags != NULL ? flags[i] : 0;
         double r;
         if (f == 0) r = round_scaled(sum, lo);
         else if ((f & 1) || (f & 6) == 6) r = NAN;
         else r = (f & 2) ? INFINITY : -INFINITY;
-        memcpy(to + 8 * i, &r, 8);
+        out[i] = r;
     }
 }
 
-/* Integer sums as int64 (`out` may be `sums`, as above); returns the first
- * group whose sum does not fit, or -1. */
-SEGQL_EXPORT int64_t segql_groups_int_sums(const void *sums, int64_t n, void *out) {
-    const unsigned char *in = (const unsigned char *)sums;
-    unsigned char *to = (unsigned char *)out;
+/* Integer sums as int64 (`out` may be `low`); returns the first group whose
+ * sum does not fit, or -1. */
+SEGQL_EXPORT int64_t segql_groups_int_sums(const uint64_t *low, const int64_t *high, int64_t n, int64_t *out) {
     for (int64_t i = 0; i < n; i++) {
-        i128 sum;
-        memcpy(&sum, in + 16 * i, 16);
+        const i128 sum = get128(low, high, i);
         if (sum > (i128)INT64_MAX || sum < (i128)INT64_MIN) return i;
-        const int64_t v = (int64_t)sum;
-        memcpy(to + 8 * i, &v, 8);
+        out[i] = (int64_t)sum;
     }
     return -1;
 }
 
 /* The dense key index (keys.KeyIndex): slots[key - base] = first_row + i for
  * each non-null key (every key is in [base, base + size), checked by the
- * caller).  Returns the keys that found their slot taken (duplicates). */
-SEGQL_EXPORT int64_t segql_dense_build(const segql_column *keys, int64_t rows, int64_t base, int32_t *slots,
-                                       int64_t first_row) {
-    int64_t repeated = 0;
+ * caller).  Writes only (a read of each slot before writing it stalled on
+ * every miss); repeated keys are found by segql_dense_filled. */
+SEGQL_EXPORT void segql_dense_build(const segql_column *keys, int64_t rows, int64_t base, int32_t *slots,
+                                    int64_t first_row) {
+    if (keys->valid == NULL && keys->type == T_I64) {
+        const int64_t *k = (const int64_t *)keys->data + keys->offset;
+        for (int64_t i = 0; i < rows; i++) slots[(uint64_t)k[i] - (uint64_t)base] = (int32_t)(first_row + i);
+        return;
+    }
     for (int64_t i = 0; i < rows; i++) {
         if (keys->valid != NULL && !bit(keys->valid, keys->offset + i)) continue;
-        const uint64_t d = (uint64_t)int_at(keys, i) - (uint64_t)base;
-        repeated += slots[d] >= 0;
-        slots[d] = (int32_t)(first_row + i);
+        slots[(uint64_t)int_at(keys, i) - (uint64_t)base] = (int32_t)(first_row + i);
     }
-    return repeated;
+}
+
+/* The slots that hold a row: fewer than the non-null keys when a key repeats. */
+SEGQL_EXPORT int64_t segql_dense_filled(const int32_t *slots, int64_t size) {
+    int64_t filled = 0;
+    for (int64_t i = 0; i < size; i++) filled += slots[i] >= 0;
+    return filled;
 }
