@@ -348,11 +348,10 @@ def _bound(
     """``where`` as (column, operator, constant) with the column on the left."""
     if not isinstance(where, ast.Compare) or where.op not in _FLIPPED:
         return None
-    column, other, op = where.left, where.right, where.op
-    if not isinstance(column, ast.Column):
-        column, other, op = where.right, where.left, _FLIPPED[where.op]
-    if not isinstance(column, ast.Column) or column.table != table or column.name not in schema.names:
+    sides = groups.column_first(where, table, schema)
+    if sides is None:
         return None
+    column, other, op = sides
     t = schema.field(column.name).type
     if not (pa.types.is_integer(t) or pa.types.is_timestamp(t) or pa.types.is_date(t)):
         return None

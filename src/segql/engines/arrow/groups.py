@@ -11,7 +11,7 @@ once by ``segql_groups_pass``, which evaluates the simple ``where`` leaves
 key up in the dense index and adds the row to integer accumulators (counts,
 exact 128-bit sums; with several threads, each emits the rows of its range
 that some aggregate takes, then each adds those of its range of profile
-rows, docs/decisions.md 274).  A
+rows, docs/decisions.md 275).  A
 ``where`` the kernel does not evaluate is computed by the executor first and
 given as a keep-bitmap leaf.  The NumPy twin (the blockwise path of
 :mod:`segql.engines.arrow.aggregate` and :mod:`~segql.engines.arrow.exactsum`)
@@ -36,7 +36,7 @@ from segql import aggregates as builtin
 from segql import ast
 from segql.engines.arrow import kernels, temporal
 from segql.engines.arrow.executor import Executor, is_true
-from segql.engines.arrow.keys import Column, KeyIndex, kernel_column
+from segql.engines.arrow.keys import INT_CODES, Column, KeyIndex, kernel_column
 from segql.engines.arrow.parallel import run_all
 from segql.errors import EvaluationError
 from segql.registry import FunctionRegistry
@@ -99,27 +99,18 @@ def _pass_fn() -> Any:
     return kernels.function("segql_groups_pass", ctypes.c_int64, _PASS_ARGS)
 
 
+_OTHER_CODES: tuple[tuple[Callable[[pa.DataType], bool], int], ...] = (
+    (pa.types.is_boolean, T_BOOL),
+    (pa.types.is_float64, T_F64),
+    (pa.types.is_date32, T_I32),
+    (lambda t: pa.types.is_date64(t) or pa.types.is_timestamp(t) or pa.types.is_duration(t), T_I64),
+)
+
+
 def _storage_code(t: pa.DataType) -> int | None:
     """The kernel's code for a column's values (integers, dates, timestamps,
     durations by their storage), or None."""
-    if pa.types.is_boolean(t):
-        return T_BOOL
-    if pa.types.is_float64(t):
-        return T_F64
-    if pa.types.is_date32(t):
-        return T_I32
-    if pa.types.is_date64(t) or pa.types.is_timestamp(t) or pa.types.is_duration(t):
-        return T_I64
-    codes = {
-        pa.int8(): T_I8,
-        pa.int16(): T_I16,
-        pa.int32(): T_I32,
-        pa.int64(): T_I64,
-        pa.uint8(): T_U8,
-        pa.uint16(): T_U16,
-        pa.uint32(): T_U32,
-    }
-    return codes.get(t)
+    return next((code for test, code in _OTHER_CODES if test(t)), INT_CODES.get(t))
 
 
 # ------------------------------------------------------------------- the plan
@@ -238,16 +229,26 @@ def _leaves(
     return [LeafPlan(f, node=where)]
 
 
-def _compare_leaf(
-    where: ast.Compare, f: int, table: str, schema: pa.Schema, constant: Callable[[ast.Node], pa.Scalar | None]
-) -> LeafPlan | None:
-    """``column op constant`` (either side) with the constant in the column's
-    own unit, compared as Arrow compares them; None otherwise."""
+def column_first(where: ast.Compare, table: str, schema: pa.Schema) -> tuple[ast.Column, ast.Node, str] | None:
+    """A comparison of a column of ``table`` with something else as
+    (column, other side, operator as seen from the column), or None."""
     column, other, op = where.left, where.right, where.op
     if not isinstance(column, ast.Column):
         column, other, op = where.right, where.left, _FLIPPED[where.op]
     if not isinstance(column, ast.Column) or column.table != table or column.name not in schema.names:
         return None
+    return column, other, op
+
+
+def _compare_leaf(
+    where: ast.Compare, f: int, table: str, schema: pa.Schema, constant: Callable[[ast.Node], pa.Scalar | None]
+) -> LeafPlan | None:
+    """``column op constant`` (either side) with the constant in the column's
+    own unit, compared as Arrow compares them; None otherwise."""
+    sides = column_first(where, table, schema)
+    if sides is None:
+        return None
+    column, other, op = sides
     t = schema.field(column.name).type
     code = _storage_code(t)
     value = constant(other)
@@ -465,36 +466,47 @@ def _slots(index: KeyIndex) -> tuple[int, int, int]:
     return kernels.address(slots), index._base, len(slots)
 
 
-def _run(
-    plan_: Plan,
-    data: pa.Table,
-    key: str,
-    index: KeyIndex,
-    make_executor: Callable[[pa.Table], Executor],
-    sums: _Sums,
-    windows: dict[int, tuple[int, int]],
-) -> int:
-    """One batch through the kernel into ``sums`` (one thread); the misfits of the float sums."""
+@attrs.frozen
+class _Job:
+    """A table's work: the plan, where the keys are, and the accumulators."""
+
+    plan: Plan
+    key: str
+    index: KeyIndex
+    make_executor: Callable[[pa.Table], Executor]
+    sums: _Sums
+    windows: dict[int, tuple[int, int]]
+
+    def pieces(self, data: pa.Table) -> Iterator[_Piece]:
+        return _prepared(self.plan, data, self.key, self.make_executor, self.sums, self.windows)
+
+
+def _run(job: _Job, data: pa.Table) -> int:
+    """One batch through the kernel into the job's sums (one thread); the misfits of the float sums."""
     fn = _pass_fn()
     assert fn is not None
-    slots, base, size = _slots(index)
+    table = _slots(job.index)
     misfits = 0
-    for piece in _prepared(plan_, data, key, make_executor, sums, windows):
-        kinds = (Agg * max(1, len(piece.kinds)))(*piece.kinds)
-        misfits += fn(
-            piece.rows,
-            ctypes.byref(piece.key),
-            slots,
-            base,
-            size,
-            piece.leaves,
-            len(plan_.leaves),
-            plan_.filters,
-            int(plan_.all_filtered),
-            kinds,
-            len(piece.kinds),
-        )
+    for piece in job.pieces(data):
+        misfits += fn(*_pass_args(job.plan, piece, table))
     return int(misfits)
+
+
+def _pass_args(plan_: Plan, piece: _Piece, table: tuple[int, int, int]) -> tuple[Any, ...]:
+    """segql_groups_pass's arguments for a piece (``table``: the slots' address, base, size)."""
+    kinds = (Agg * max(1, len(piece.kinds)))(*piece.kinds)
+    filtered = int(plan_.all_filtered)
+    return (
+        piece.rows,
+        ctypes.byref(piece.key),
+        *table,
+        piece.leaves,
+        len(plan_.leaves),
+        plan_.filters,
+        filtered,
+        kinds,
+        len(piece.kinds),
+    )
 
 
 @attrs.frozen
@@ -507,28 +519,20 @@ class _Records:
     values: list[np.ndarray | None]
 
 
-def _emit(
-    plan_: Plan,
-    data: pa.Table,
-    key: str,
-    index: KeyIndex,
-    make_executor: Callable[[pa.Table], Executor],
-    sums: _Sums,
-    windows: dict[int, tuple[int, int]],
-) -> _Records:
+def _emit(job: _Job, data: pa.Table) -> _Records:
     """A range's records (room for every row: pages never written are never touched)."""
     fn = kernels.function(
         "segql_groups_emit",
         ctypes.c_int64,
         [*_PASS_ARGS, ctypes.c_int64, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p],
     )
-    slots, base, size = _slots(index)
+    table = _slots(job.index)
     rows = data.num_rows
     positions = np.empty(rows, dtype=np.int32)
     bits = np.empty(rows, dtype=np.uint32)
     values: list[np.ndarray | None] | None = None
     m = 0
-    for piece in _prepared(plan_, data, key, make_executor, sums, windows):
+    for piece in job.pieces(data):
         if values is None:
             values = [
                 np.empty(rows, dtype=np.float64 if k.value.type == T_F64 else np.int64)
@@ -536,39 +540,15 @@ def _emit(
                 else None
                 for k in piece.kinds
             ]
-        kinds = (Agg * max(1, len(piece.kinds)))(*piece.kinds)
         outputs = (ctypes.c_void_p * max(1, len(values)))(
             *[kernels.address(v) if v is not None else None for v in values]
         )
-        m = fn(
-            piece.rows,
-            ctypes.byref(piece.key),
-            slots,
-            base,
-            size,
-            piece.leaves,
-            len(plan_.leaves),
-            plan_.filters,
-            int(plan_.all_filtered),
-            kinds,
-            len(piece.kinds),
-            m,
-            kernels.address(positions),
-            kernels.address(bits),
-            outputs,
-        )
+        m = fn(*_pass_args(job.plan, piece, table), m, kernels.address(positions), kernels.address(bits), outputs)
     return _Records(int(m), positions, bits, values or [])
 
 
-def _apply(
-    plan_: Plan,
-    records: list[_Records],
-    sums: _Sums,
-    windows: dict[int, tuple[int, int]],
-    first: int,
-    last: int,
-) -> int:
-    """Every range's records with a position in [first, last) added to ``sums``; the misfits."""
+def _apply(job: _Job, records: list[_Records], first: int, last: int) -> int:
+    """Every range's records with a position in [first, last) added to the job's sums; the misfits."""
     fn = kernels.function(
         "segql_groups_apply",
         ctypes.c_int64,
@@ -586,7 +566,7 @@ def _apply(
     for part in records:
         if not part.count:
             continue
-        kinds = _kinds(plan_, sums, windows, [None] * len(plan_.aggs))
+        kinds = _kinds(job.plan, job.sums, job.windows, [None] * len(job.plan.aggs))
         for k, kind in enumerate(kinds):
             kind.filter = k  # (the record's bit k: aggregate k takes it)
             array = part.values[k] if k < len(part.values) else None
@@ -666,6 +646,7 @@ def reduce_table(
     n = index.num_rows
     sums = _Sums(plan_, n)
     windows: dict[int, tuple[int, int]] = {}
+    job = _Job(plan_, key, index, make_executor, sums, windows)
     misfits = 0
     chosen = False
     try:
@@ -680,17 +661,13 @@ def reduce_table(
                         windows[i] = window
             parts = min(workers, data.num_rows // PARALLEL_ROWS)
             if parts < 2:
-                misfits += _run(plan_, data, key, index, make_executor, sums, windows)
+                misfits += _run(job, data)
                 continue
             bounds = [data.num_rows * t // parts for t in range(parts + 1)]
-            emits = [
-                functools.partial(_emit, plan_, data.slice(lo, hi - lo), key, index, make_executor, sums, windows)
-                for lo, hi in itertools.pairwise(bounds)
-            ]
+            emits = [functools.partial(_emit, job, data.slice(lo, hi - lo)) for lo, hi in itertools.pairwise(bounds)]
             records = run_all(emits, parts, "segql-groups")
             applies = [
-                functools.partial(_apply, plan_, records, sums, windows, n * t // parts, n * (t + 1) // parts)
-                for t in range(parts)
+                functools.partial(_apply, job, records, n * t // parts, n * (t + 1) // parts) for t in range(parts)
             ]
             misfits += sum(run_all(applies, parts, "segql-groups"))
             del records

@@ -24,15 +24,15 @@
  * times 2**lo, below 2**(hi - lo) in magnitude, and is added to its group's
  * int128 exactly.  A group holds at most R rows (R the rows of the whole
  * table, R < 2**(126 - (hi - lo)) by the window's choice), so its sum stays
- * below R * 2**(hi - lo) <= 2**126 in magnitude: no overflow, in any order,
- * and sums of several threads' ranges merge by integer addition, exactly.
- * A value outside the window is counted as a misfit (the caller then widens
- * the window or takes the NumPy path).  NaN and infinities set a group's
+ * below R * 2**(hi - lo) <= 2**126 in magnitude: no overflow, in any order
+ * of the rows (so several threads give the same bits).  The int128 is kept
+ * as two arrays of 64-bit words (low, high).  A value outside the window is
+ * counted as a misfit (the caller then takes the NumPy path).  NaN and infinities set a group's
  * flags (1: NaN, 2: +inf, 4: -inf), zeros add nothing.  segql_groups_round
  * rounds each group's integer times 2**lo once to the nearest double, ties
  * to even (subnormals and overflow included): math.fsum's result, which the
  * NumPy twin computes too, so the bits agree.  Integer sums add int64 values
- * into the int128 (|sum| < 2**63 * 2**31 for 2**31 rows: exact). */
+ * into the int128 (|sum| < 2**63 * R < 2**127 for any R < 2**63: exact). */
 #include <math.h>
 #include <string.h>
 
@@ -358,7 +358,7 @@ SEGQL_EXPORT int64_t segql_groups_pass(int64_t rows, const segql_column *key, co
     return misfits;
 }
 
-/* Two threads or more (docs/decisions.md 274): each reads its range of rows
+/* Two threads or more (docs/decisions.md 275): each reads its range of rows
  * with segql_groups_emit, which keeps only the rows some aggregate takes, as
  * records (profile position, one bit per aggregate that takes the row: its
  * filter passes and its value is not null, and each value aggregate's value
