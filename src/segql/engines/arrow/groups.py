@@ -675,10 +675,12 @@ def reduce_table(
         return None
     if misfits:
         return None
-    return _results(plan_, sums, n, windows)
+    return _results(plan_, sums, n, windows, workers)
 
 
-def _results(plan_: Plan, sums: _Sums, n: int, windows: dict[int, tuple[int, int]]) -> dict[ast.Aggregate, pa.Array]:
+def _results(
+    plan_: Plan, sums: _Sums, n: int, windows: dict[int, tuple[int, int]], workers: int = 1
+) -> dict[ast.Aggregate, pa.Array]:
     rounding = kernels.function(
         "segql_groups_round",
         None,
@@ -709,8 +711,23 @@ def _results(plan_: Plan, sums: _Sums, n: int, windows: dict[int, tuple[int, int
             continue
         flags = sums.flags.get(i)
         lo = windows[i][0] if i in windows else 0
-        address = kernels.address(buffer)
-        rounding(address, high, kernels.address(flags) if flags is not None else None, n, lo, address)
+        address, flag_address = kernels.address(buffer), kernels.address(flags) if flags is not None else None
+
+        def round_range(
+            first: int,
+            last: int,
+            address: int = address,
+            high: int = high,
+            flags: int | None = flag_address,
+            lo: int = lo,
+        ) -> None:
+            """Groups [first, last) rounded (each group's double replaces its low word)."""
+            f = flags + first if flags is not None else None
+            rounding(address + 8 * first, high + 8 * first, f, last - first, lo, address + 8 * first)
+
+        parts = max(1, min(workers, n // PARALLEL_ROWS))
+        bounds = [n * t // parts for t in range(parts + 1)]
+        run_all([functools.partial(round_range, a, b) for a, b in itertools.pairwise(bounds)], parts, "segql-round")
         total = buffer.view(np.float64)[:n]
         if a.func == "sum":
             out[a.agg] = pa.array(total)
