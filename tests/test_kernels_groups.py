@@ -241,6 +241,20 @@ def test_sparse_keys_take_the_hashed_path(spy: Spy) -> None:
     assert [bits(v) for v in got.column("s").to_pylist()] == [bits(math.fsum([0.1, 0.2])), bits(0.3), bits(0.0)]
 
 
+def test_more_filters_or_aggregates_than_bits_take_the_numpy_path(spy: Spy) -> None:
+    """33 wheres (a row has 32 filter bits), or 17 avgs (34 kernel aggregates:
+    a record has 32 bits): the NumPy path, the same answers."""
+    customers = pa.table({"id": pa.array([1, 2])})
+    orders = pa.table({"id": pa.array([1, 1, 2]), "day": pa.array([1, 5, 9])})
+    wheres = segql.compile("\n".join(f"feature f{k} = count(orders where day > {k})" for k in range(33)))
+    got = wheres.evaluate(customers, key="id", related={"orders": orders})
+    assert [got.column(f"f{k}").to_pylist() for k in (0, 4, 8)] == [[2, 1], [1, 1], [0, 1]]
+    means = segql.compile("\n".join(f"feature a{k} = avg(orders.day where day >= -{k})" for k in range(17)))
+    got = means.evaluate(customers, key="id", related={"orders": orders})
+    assert [got.column(f"a{k}").to_pylist() for k in (0, 16)] == [[3.0, 9.0], [3.0, 9.0]]
+    assert spy == []
+
+
 def test_an_empty_or_unmatched_related_table_gives_the_empty_values(spy: Spy) -> None:
     customers = pa.table({"id": pa.array([3, 1, 2])})
     program = segql.compile(

@@ -204,6 +204,8 @@ def plan(
                 leaves.extend(_leaves(agg.where, filters[agg.where], table, schema, constant))
             f = filters[agg.where]
         aggs.append(AggPlan(agg, agg.func, f, value, value_type))
+    if sum(2 if a.func == "avg" else 1 for a in aggs) > MAX_FILTERS:
+        return None  # (an emitted record has one bit per kernel aggregate)
     all_filtered = bool(aggs) and all(a.filter >= 0 for a in aggs)
     return Plan(leaves, aggs, (1 << len(filters)) - 1, all_filtered)
 
