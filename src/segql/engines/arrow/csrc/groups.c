@@ -113,8 +113,15 @@ static inline int64_t int_at(const segql_column *c, int64_t i) {
     } while (0)
 
 /* Compiled twice, the AVX2 version chosen at load time where the CPU has it
- * (the comparisons of a block then run 4 or 8 values at a time). */
-__attribute__((target_clones("avx2", "default")))
+ * (the comparisons of a block then run 4 or 8 values at a time); only where
+ * the loader resolves such clones (GCC, x86-64, glibc's ifuncs). */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#define SEGQL_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define SEGQL_CLONES
+#endif
+
+SEGQL_CLONES
 static void apply_leaf(const segql_leaf *leaf, int64_t start, int n, uint32_t *fb) {
     const segql_column *c = &leaf->column;
     const uint32_t all = 0xFFFFFFFFu, clear = ~(1u << leaf->filter);
