@@ -55,7 +55,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from segql import ast
-from segql.engines.arrow import fused
+from segql.engines.arrow import fused, groups
 from segql.engines.arrow.exactsum import group_fsum, group_int_sum_rounded
 from segql.engines.arrow.executor import Executor, decode, is_true
 from segql.engines.arrow.keys import KeyIndex
@@ -91,13 +91,26 @@ def aggregate_tasks(
         wanted = [key, *sorted(c for c in columns.get(table_name, frozenset()) if c != key)]
         source = sources[table_name]
         blank = make_executor(pa.table({"_": pa.nulls(1)}), table_name)
-        if _population_level(group, blank.functions):
+        population = _population_level(group, blank.functions)
+        if population:
             # A population-level function sees every related row at once
             # (nor is any filter pushed: the population would change).
             batches: Iterator[pa.Table] = iter([source.read(wanted, threads=workers > 1)])
         else:
             # Rows no aggregate's `where` can keep are not read (a superset is).
             scan = related_pushdown([a.where for a in group], table_name, source.schema, constants(blank))
+            kernel = groups.plan(group, table_name, source.schema, key, index, blank.functions, constants(blank))
+            if kernel is not None:
+                # The C pass (docs/decisions.md 270-279); None: the NumPy twin below.
+                # A table in memory is one batch (the pass splits it in one range per thread).
+                in_memory = source._table  # (its rows bound a group's: a file's are not counted)
+                bound = in_memory.num_rows if in_memory is not None else groups.FILE_ROWS_BOUND
+                parts = source.batches(wanted, RELATED_BATCH_ROWS, 1 if in_memory is not None else workers, scan)
+                found_c = groups.reduce_table(
+                    kernel, parts, key, index, lambda rows: make_executor(rows, table_name), workers, bound
+                )
+                if found_c is not None:
+                    return {agg: found_c[agg] for agg in group}
             batches = source.batches(wanted, RELATED_BATCH_ROWS, workers, scan)
 
         implied = _implications(group, table_name, source.schema, constants(blank))
@@ -335,11 +348,10 @@ def _bound(
     """``where`` as (column, operator, constant) with the column on the left."""
     if not isinstance(where, ast.Compare) or where.op not in _FLIPPED:
         return None
-    column, other, op = where.left, where.right, where.op
-    if not isinstance(column, ast.Column):
-        column, other, op = where.right, where.left, _FLIPPED[where.op]
-    if not isinstance(column, ast.Column) or column.table != table or column.name not in schema.names:
+    sides = groups.column_first(where, table, schema)
+    if sides is None:
         return None
+    column, other, op = sides
     t = schema.field(column.name).type
     if not (pa.types.is_integer(t) or pa.types.is_timestamp(t) or pa.types.is_date(t)):
         return None

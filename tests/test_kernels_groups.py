@@ -1,0 +1,355 @@
+"""Related aggregates in one C pass (csrc/groups.c; docs/decisions.md 270-279).
+
+Every case runs with the kernel and inside ``kernels.disabled()`` (the NumPy
+twin), on 1 and 2 threads, and is compared bit for bit with hand-written
+DuckDB SQL (counts, membership) and ``math.fsum`` per customer (float sums),
+never with segql itself.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import math
+import struct
+from collections import defaultdict
+from fractions import Fraction
+from typing import Any
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pytest
+
+import segql
+from segql.engines.arrow import groups, kernels, keys
+from segql.errors import DataError, SegqlError
+
+AS_OF = dt.datetime(2026, 6, 1, tzinfo=dt.UTC)
+pytestmark = pytest.mark.skipif(kernels.library() is None, reason="no C kernels built")
+
+
+def bits(x: float | None) -> bytes | None:
+    return None if x is None else struct.pack("<d", x)
+
+
+class Spy(list[int]):
+    """The rows each kernel pass (or emit: two threads) read, and
+    whether each table's kernel result was used (False: the NumPy twin ran)."""
+
+    used: list[bool]
+
+
+@pytest.fixture
+def spy(monkeypatch: pytest.MonkeyPatch) -> Spy:
+    calls = Spy()
+    calls.used = []
+    run, emit, reduce_table = groups._run, groups._emit, groups.reduce_table
+
+    def counted(job: Any, data: pa.Table) -> int:
+        calls.append(data.num_rows)
+        return run(job, data)
+
+    def emitted(job: Any, data: pa.Table) -> Any:
+        calls.append(data.num_rows)
+        return emit(job, data)
+
+    def used(*args: Any, **kwargs: Any) -> Any:
+        result = reduce_table(*args, **kwargs)
+        calls.used.append(result is not None)
+        return result
+
+    monkeypatch.setattr(groups, "_run", counted)
+    monkeypatch.setattr(groups, "_emit", emitted)
+    monkeypatch.setattr(groups, "reduce_table", used)
+    return calls
+
+
+INT64 = pa.int64()
+
+
+def make_tables(key_type: pa.DataType = INT64, m: int = 30_001) -> tuple[pa.Table, pa.Table]:
+    rng = np.random.default_rng(270)
+    n = 2_000
+    ids = rng.permutation(np.arange(n) * 3 + 7)  # gaps: keys in range without a customer
+    customers = pa.table({"id": pa.array(ids).cast(key_type)})
+    k = rng.choice(ids, m)
+    k[rng.integers(0, m, 300)] = 8  # in range, no customer
+    k[rng.integers(0, m, 50)] = 6_500  # beyond the range
+    key_mask = rng.random(m) < 0.01  # null keys
+    amount = np.round(rng.lognormal(3, 1, m), 2)
+    wide = rng.integers(0, m, 400)
+    amount[wide] = rng.standard_normal(400) * 10.0 ** rng.integers(-6, 10, 400)  # cancellation in some groups
+    special = rng.integers(0, m, 7)
+    amount[special] = [np.nan, np.inf, -np.inf, -0.0, 0.0, np.inf, -np.inf]
+    amount_mask = rng.random(m) < 0.03
+    day = rng.integers(0, 120, m)
+    ts = (np.datetime64("2026-06-01T00:00:00", "s") - day.astype("timedelta64[D]")).astype("datetime64[s]")
+    ts_mask = rng.random(m) < 0.02
+    qty = rng.integers(-(2**40), 2**40, m)
+    orders = pa.table(
+        {
+            "id": pa.array(k, mask=key_mask).cast(key_type),
+            "amount": pa.array(amount, mask=amount_mask),
+            "day": pa.array(day, pa.int32()),
+            "at": pa.array(ts, pa.timestamp("s", tz="UTC"), mask=ts_mask),
+            "flag": pa.array(rng.random(m) < 0.4),
+            "qty": pa.array(qty),
+            "on": pa.array(day.astype("int32"), pa.int32()).cast(pa.date32()),
+        }
+    )
+    # Chunks of uneven lengths, one a slice (offsets into its buffers and bitmaps).
+    pieces = [orders.slice(0, 7_003), orders.slice(7_003, 13).combine_chunks(), orders.slice(7_016)]
+    sliced = pa.concat_tables([pa.concat_tables([orders.slice(0, 3), p]).slice(3) for p in pieces])
+    return customers, sliced
+
+
+SOURCE = """
+feature recent = count(orders where at >= -30d)
+feature spent = sum(orders.amount where at >= -90d)
+feature spent_all = sum(orders.amount)
+feature flagged = count(orders where flag and day < 100)
+feature counted = count(orders.amount where day >= 10)
+feature any_late = exists(orders where day > 110)
+feature mean = avg(orders.amount where flag)
+feature qty_sum = sum(orders.qty where day <= 60)
+feature qty_mean = avg(orders.qty)
+feature odd = count(orders where day % 2 = 1)
+feature dated = count(orders where on >= 1970-02-01)
+segment busy = count(orders where at >= -30d) >= 2 and sum(orders.amount where at >= -90d) > 200
+"""
+
+
+def reference(customers: pa.Table, orders: pa.Table) -> dict[str, list[Any]]:
+    """Counts by DuckDB; float sums and means by math.fsum per customer; integer sums by Python ints."""
+    flat = orders.combine_chunks()  # noqa: F841 (read by DuckDB)
+    sql = """
+        SELECT c.id,
+               count(o.id) FILTER (WHERE o.at >= TIMESTAMPTZ '2026-05-02 00:00:00+00') AS recent,
+               count(o.id) FILTER (WHERE o.flag AND o.day < 100) AS flagged,
+               count(o.amount) FILTER (WHERE o.day >= 10) AS counted,
+               count(o.id) FILTER (WHERE o.day > 110) > 0 AS any_late,
+               count(o.id) FILTER (WHERE o.day % 2 = 1) AS odd,
+               count(o.id) FILTER (WHERE o.on >= DATE '1970-02-01') AS dated,
+               coalesce(sum(o.qty::HUGEINT) FILTER (WHERE o.day <= 60), 0) AS qty_sum,
+               sum(o.qty::HUGEINT) AS qty_total, count(o.qty) AS qty_n
+        FROM customers c LEFT JOIN flat o ON o.id = c.id
+        GROUP BY c.id"""
+    rows = {r[0]: r[1:] for r in duckdb.sql(sql).fetchall()}
+    ids = customers.column("id").to_pylist()
+    out: dict[str, list[Any]] = defaultdict(list)
+    names = ("recent", "flagged", "counted", "any_late", "odd", "dated", "qty_sum")
+    for k in ids:
+        for name, value in zip(names, rows[k], strict=False):
+            out[name].append(int(value) if name == "qty_sum" else value)
+        total, n = rows[k][-2:]
+        out["qty_mean"].append(None if n == 0 else float(int(total)) / n if abs(int(total)) < 2**53 else None)
+    spent: dict[Any, list[float]] = defaultdict(list)
+    spent_all: dict[Any, list[float]] = defaultdict(list)
+    flagged: dict[Any, list[float]] = defaultdict(list)
+    cut = dt.datetime(2026, 3, 3, tzinfo=dt.UTC)
+    columns = [orders.column(c).to_pylist() for c in ("id", "amount", "at", "flag")]
+    for k, a, at, flag in zip(*columns, strict=True):
+        if k is None or a is None:
+            continue
+        spent_all[k].append(a)
+        if at is not None and at >= cut:
+            spent[k].append(a)
+        if flag:
+            flagged[k].append(a)
+
+    def fsum(values: list[float]) -> float:
+        if any(math.isnan(v) for v in values) or (math.inf in values and -math.inf in values):
+            return math.nan
+        if math.inf in values or -math.inf in values:
+            return math.inf if math.inf in values else -math.inf
+        return math.fsum(values) + 0.0
+
+    out["spent"] = [fsum(spent[k]) for k in ids]
+    out["spent_all"] = [fsum(spent_all[k]) for k in ids]
+    out["mean"] = [fsum(flagged[k]) / len(flagged[k]) if flagged[k] else None for k in ids]
+    out["busy"] = [n >= 2 and s > 200 for n, s in zip(out["recent"], out["spent"], strict=True)]
+    return out
+
+
+def same_floats(got: list[Any], expected: list[Any]) -> bool:
+    def key(v: Any) -> Any:
+        return "nan" if v is not None and math.isnan(v) else bits(v)
+
+    return [key(v) for v in got] == [key(v) for v in expected]
+
+
+def check(result: pa.Table, expected: dict[str, list[Any]]) -> None:
+    for name in ("recent", "flagged", "counted", "any_late", "odd", "dated", "qty_sum", "busy"):
+        assert result.column(name).to_pylist() == expected[name], name
+    for name in ("spent", "spent_all", "mean"):
+        assert same_floats(result.column(name).to_pylist(), expected[name]), name
+    means = result.column("qty_mean").to_pylist()
+    assert [m for m, e in zip(means, expected["qty_mean"], strict=True) if e is not None] == [
+        e for e in expected["qty_mean"] if e is not None
+    ]
+
+
+def identical(a: pa.Table, b: pa.Table) -> None:
+    """The same columns, floats bit for bit (NaN and -0.0 too), nulls in the same rows."""
+    assert a.column_names == b.column_names
+    for name in a.column_names:
+        left, right = a.column(name).combine_chunks(), b.column(name).combine_chunks()
+        if pa.types.is_floating(left.type):
+            left, right = (
+                pa.Array.from_buffers(pa.uint64(), len(x), x.buffers(), offset=x.offset) for x in (left, right)
+            )
+        assert left.equals(right), name
+
+
+@pytest.mark.parametrize("key_type", [pa.int64(), pa.int32(), pa.int16(), pa.uint32()])
+def test_the_pass_agrees_with_duckdb_and_fsum_bit_for_bit(
+    key_type: pa.DataType, spy: Spy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Keys of several widths (some without a customer, some null), null
+    values, NaN, ±inf, -0.0 and magnitudes from 1e-6 to 1e10 in sums, nested and
+    compound wheres, a where the kernel takes as a bitmap (``day % 2 = 1``),
+    chunked and sliced columns: the C pass, the NumPy twin, 1 and 2 threads
+    (each emitting half the rows, then adding half the customers), all the
+    same bits, and those of the references."""
+    customers, orders = make_tables(key_type)
+    expected = reference(customers, orders)
+    monkeypatch.setattr(groups, "PARALLEL_ROWS", 900)  # (2,000 customers: rounded in two ranges too)
+    program = segql.compile(SOURCE)
+    options: dict[str, Any] = dict(key="id", related={"orders": orders}, as_of=AS_OF)
+    with_kernel = [program.evaluate(customers, threads=t, **options) for t in (1, 2)]
+    assert spy == [orders.num_rows, orders.num_rows // 2, orders.num_rows - orders.num_rows // 2]
+    assert spy.used == [True, True]
+    with kernels.disabled():
+        twin = [program.evaluate(customers, threads=t, **options) for t in (1, 2)]
+    assert len(spy) == 3
+    check(with_kernel[0], expected)
+    for other in (*with_kernel[1:], *twin):
+        identical(with_kernel[0], other)
+    count = program.count(customers, "busy", threads=2, **options)
+    assert count == sum(expected["busy"])
+
+
+def test_sparse_keys_take_the_hashed_path(spy: Spy) -> None:
+    """Keys far apart (no dense index): the kernel is not used; same answers."""
+    customers = pa.table({"id": pa.array([1, 10**15, -(10**15)])})
+    orders = pa.table({"id": pa.array([1, 1, 10**15, 5]), "amount": pa.array([0.1, 0.2, 0.3, 9.0])})
+    program = segql.compile("feature s = sum(orders.amount)\nfeature n = count(orders)")
+    got = program.evaluate(customers, key="id", related={"orders": orders})
+    assert spy == []
+    assert got.column("n").to_pylist() == [2, 1, 0]
+    assert [bits(v) for v in got.column("s").to_pylist()] == [bits(math.fsum([0.1, 0.2])), bits(0.3), bits(0.0)]
+
+
+def test_more_filters_or_aggregates_than_bits_take_the_numpy_path(spy: Spy) -> None:
+    """33 wheres (a row has 32 filter bits), or 17 avgs (34 kernel aggregates:
+    a record has 32 bits): the NumPy path, the same answers."""
+    customers = pa.table({"id": pa.array([1, 2])})
+    orders = pa.table({"id": pa.array([1, 1, 2]), "day": pa.array([1, 5, 9])})
+    wheres = segql.compile("\n".join(f"feature f{k} = count(orders where day > {k})" for k in range(33)))
+    got = wheres.evaluate(customers, key="id", related={"orders": orders})
+    assert [got.column(f"f{k}").to_pylist() for k in (0, 4, 8)] == [[2, 1], [1, 1], [0, 1]]
+    means = segql.compile("\n".join(f"feature a{k} = avg(orders.day where day >= -{k})" for k in range(17)))
+    got = means.evaluate(customers, key="id", related={"orders": orders})
+    assert [got.column(f"a{k}").to_pylist() for k in (0, 16)] == [[3.0, 9.0], [3.0, 9.0]]
+    assert spy == []
+
+
+def test_an_empty_or_unmatched_related_table_gives_the_empty_values(spy: Spy) -> None:
+    customers = pa.table({"id": pa.array([3, 1, 2])})
+    program = segql.compile(
+        "feature s = sum(orders.amount where day > 1)\nfeature n = count(orders)\nfeature a = avg(orders.amount)"
+    )
+    schema = pa.schema([("id", pa.int64()), ("amount", pa.float64()), ("day", pa.int64())])
+    for orders in (schema.empty_table(), pa.table({"id": [9, 9], "amount": [1.0, 2.0], "day": [5, 6]}, schema)):
+        for threads in (1, 2):
+            got = program.evaluate(customers, key="id", related={"orders": orders}, threads=threads)
+            assert got.column("s").to_pylist() == [0.0] * 3
+            assert got.column("n").to_pylist() == [0] * 3
+            assert got.column("a").to_pylist() == [None] * 3
+    assert spy  # (the kernel ran, on the non-empty table)
+
+
+def test_extreme_sums_round_once(spy: Spy) -> None:
+    """Sums that leave the double range in between, or end beyond it, or in
+    the subnormals: math.fsum's bits (the rounding of the 128-bit sum)."""
+    groups_values = [
+        [1.7e308, 1.7e308, -1.7e308],  # beyond the range in between: 1.7e308
+        [1.7e308, 1.7e308],  # beyond: inf
+        [-1.7e308, -1.7e308],
+        [5e-324, 5e-324, 5e-324],
+        [2**-1070, -(2**-1074)],
+        [0.1] * 10,
+        [1e16, 1.0, -1e16],
+        [-0.0, -0.0],
+        [2.0**53, 1.0, 1.0],
+        [2.0**53, 1.0],  # a tie: to even
+        [1.0 + 2**-52, 2**-53],
+    ]
+    program = segql.compile("feature s = sum(orders.amount)")
+    customers = pa.table({"id": pa.array([0, 1])})
+    for values in groups_values:
+        # One customer's values (a column's values choose the window, so one group a table).
+        orders = pa.table({"id": pa.array([0] * len(values)), "amount": pa.array(values)})
+        spy.clear()
+        spy.used.clear()
+        got = program.evaluate(customers, key="id", related={"orders": orders}).column("s").to_pylist()
+        assert spy == [len(values)] and spy.used == [True]
+        with kernels.disabled():
+            twin = program.evaluate(customers, key="id", related={"orders": orders}).column("s").to_pylist()
+        try:
+            expected = math.fsum(values) + 0.0
+        except OverflowError:  # (beyond the range in between) the exact sum, rounded once
+            exact = sum(map(Fraction, values), Fraction(0))
+            expected = float(exact) if abs(exact) < 2**1024 - 2**970 else math.inf if exact > 0 else -math.inf
+        assert [bits(v) for v in got] == [bits(v) for v in twin] == [bits(expected), bits(0.0)], values
+
+
+def test_values_outside_the_sampled_window_fall_back_to_numpy(spy: Spy) -> None:
+    """The window of a float sum comes from a sample of its first values; a
+    later value far outside it makes the kernel give up (the NumPy twin runs):
+    the same exact sums."""
+    rng = np.random.default_rng(271)
+    m = 20_000
+    amount = np.round(rng.lognormal(3, 1, m), 2)
+    amount[-5:] = [1e-300, 1e300, 3e-200, -1e300, 7.5]
+    customers = pa.table({"id": pa.array(np.arange(50))})
+    k = rng.integers(0, 50, m)
+    orders = pa.table({"id": pa.array(k), "amount": pa.array(amount)})
+    program = segql.compile("feature s = sum(orders.amount)")
+    got = program.evaluate(customers, key="id", related={"orders": orders})
+    assert spy and spy.used == [False]  # the kernel ran, found misfits, and the twin answered
+    sums: dict[int, list[float]] = defaultdict(list)
+    for key, a in zip(k.tolist(), amount.tolist(), strict=True):
+        sums[key].append(a)
+    assert [bits(v) for v in got.column("s").to_pylist()] == [bits(math.fsum(sums[i]) + 0.0) for i in range(50)]
+
+
+def test_integer_sums_that_overflow_are_an_error() -> None:
+    customers = pa.table({"id": pa.array([1, 2])})
+    orders = pa.table({"id": pa.array([1, 1, 2]), "qty": pa.array([2**62, 2**62, 5])})
+    program = segql.compile("feature s = sum(orders.qty)\nfeature a = avg(orders.qty)")
+    for disabled in (False, True):
+        with (
+            kernels.disabled() if disabled else contextlib.nullcontext(),
+            pytest.raises(SegqlError, match="integer overflow in sum"),
+        ):
+            program.evaluate(customers, key="id", related={"orders": orders})
+    ok = segql.compile("feature a = avg(orders.qty)").evaluate(customers, key="id", related={"orders": orders})
+    assert ok.column("a").to_pylist() == [2.0**62, 5.0]
+
+
+def test_the_key_index_is_scattered_in_c() -> None:
+    """The C scatter gives the twin's direct-address table; repeated keys
+    are the same error; null profile keys have no slot."""
+    values = pa.chunked_array([[7, 3, None, 9], [4, 12]])
+    index = keys.KeyIndex("id", values)
+    with kernels.disabled():
+        twin = keys.KeyIndex("id", values)
+    assert index._slots is not None and twin._slots is not None
+    assert np.array_equal(index._slots, twin._slots) and index._base == twin._base == 3
+    assert index.positions(pa.array([9, 5, 12, None, 3])).tolist() == [3, -1, 5, -1, 1]
+    for disabled in (False, True):
+        context = kernels.disabled() if disabled else contextlib.nullcontext()
+        with context, pytest.raises(DataError, match=r"repeats 1 value\(s\) of key column 'id' \(e.g. 4\)"):
+            keys.KeyIndex("id", pa.chunked_array([[1, 4, 2], [4]]))
