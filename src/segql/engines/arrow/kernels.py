@@ -1,5 +1,5 @@
 """segql's optional C kernels, loaded with ctypes (docs/architecture.md,
-"C kernels"; docs/decisions.md 256-265).
+"C kernels"; docs/decisions.md 256-259).
 
 The kernels are plain C functions over Arrow and NumPy buffers, compiled into
 ``_segqlkernels.so`` beside this file when the wheel is built (hatch_build.py;
