@@ -157,13 +157,13 @@ def kernel_runs(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
     monkeypatch.setattr(fused, "KERNEL_ROWS_PER_THREAD", 1_000)
     monkeypatch.setattr(count_module, "SELECT_MIN_ROWS", 1_000)
     runs: list[int] = []
-    original = fused.Program.run
+    original = fused.Program._launch
 
-    def counted(self: fused.Program, rows: int, threads: int) -> pa.ChunkedArray:
+    def counted(self: fused.Program, rows: int, threads: int, *outputs: Any) -> tuple[list[int], list[int]]:
         runs.append(threads)
-        return original(self, rows, threads)
+        return original(self, rows, threads, *outputs)
 
-    monkeypatch.setattr(fused.Program, "run", counted)
+    monkeypatch.setattr(fused.Program, "_launch", counted)
     yield runs
 
 

@@ -289,6 +289,18 @@ class Executor:
             self._fuser = fused.Compiler(weakref.proxy(self))
         return self._fuser.fused(node, truth)
 
+    def kernel_program(self, node: ast.Node, select: pa.ChunkedArray | None = None) -> fused.Program | None:
+        """``node``'s truth compiled for the C kernel to be counted or to
+        select ``select``'s values (``fused.Compiler.program``), or None: not
+        a fused tree, no kernel, or its truth is known already."""
+        if node in self._truths:
+            return None
+        if self.deadline is not None:
+            self.deadline.check()
+        if self._fuser is None:
+            self._fuser = fused.Compiler(weakref.proxy(self))
+        return self._fuser.program(node, select)
+
     def fusable(self, node: ast.Node) -> bool:
         if self._fuser is None:
             self._fuser = fused.Compiler(weakref.proxy(self))

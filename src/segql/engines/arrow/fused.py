@@ -614,11 +614,16 @@ class Program:
         self.depth = 0
         self.words: np.ndarray = np.zeros(0, np.int64)
         self.nullable = False
+        self.select = -1
+        """The slot of the values ``members`` takes (-1: none)."""
 
     @classmethod
-    def of(cls, tree: Tree, truth: bool) -> Program | None:
+    def of(cls, tree: Tree, truth: bool, select: pa.ChunkedArray | None = None) -> Program | None:
         """``tree`` compiled (its truth, or with ``truth`` false its value), or
-        None: no kernel library, or a leaf the kernel does not read."""
+        None: no kernel library, or a leaf the kernel does not read.  With
+        ``select`` (a fixed-width column without nulls, as long as the rows):
+        the program can also take that column's values of its true rows
+        (:meth:`members`)."""
         if _fused_kernel() is None:
             return None
         program = cls()
@@ -627,6 +632,10 @@ class Program:
             program._node(tree, program.nullable, 0)
         except _Unsupported:
             return None
+        if select is not None:
+            width = _fixed_width(select.type)
+            assert width is not None and select.null_count == 0
+            program.select = program._slot(_Slot(Chunks(select), "fixed", width.itemsize))
         words = [w for node in program.nodes for w in node]
         for index, kids in program.kids:
             program.nodes[index][2] = len(words)
@@ -743,37 +752,81 @@ class Program:
 
     def run(self, rows: int, threads: int) -> pa.ChunkedArray:
         """The tree's truth (or value) on rows [0, rows), on up to ``threads`` threads."""
-        kernel = _fused_kernel()
-        assert kernel is not None
-        threads = max(1, min(threads, rows // KERNEL_ROWS_PER_THREAD))
         size = (rows + 63) // 64
         true_out = np.zeros(size, np.uint64)
         valid_out = np.zeros(size, np.uint64) if self.nullable else None
+        self._launch(rows, threads, true_out, valid_out, None)
+        return bool_result(rows, true_out, valid_out)
+
+    def count(self, rows: int, threads: int) -> int:
+        """How many of rows [0, rows) are true: no bitmap is written (the
+        kernel counts each block's bits as it decides them)."""
+        return sum(self._launch(rows, threads, None, None, None)[0])
+
+    def members(self, rows: int, threads: int) -> np.ndarray:
+        """The ``select`` column's values of the true rows, in row order: each
+        thread writes its rows' values from its first row's place of one
+        buffer as the kernel decides them, then the threads' runs are moved
+        together (no bitmap, no positions)."""
+        assert self.select >= 0
+        slot = self.slots[self.select]
+        dtype = slot.data.chunks[0].type if slot.data.chunks else pa.int64()
+        width = _fixed_width(dtype)
+        assert width is not None
+        out = np.empty(rows, width)
+        counts, firsts = self._launch(rows, threads, None, None, out)
+        n = 0
+        for first, count in zip(firsts, counts, strict=True):
+            if first != n and count:
+                out[n : n + count] = out[first : first + count]  # (NumPy copies overlapping runs correctly)
+            n += count
+        # A few members: their own array, not a view holding the whole buffer.
+        return out[:n].copy() if n < rows // 4 else out[:n]
+
+    def _launch(
+        self,
+        rows: int,
+        threads: int,
+        true_out: np.ndarray | None,
+        valid_out: np.ndarray | None,
+        select_out: np.ndarray | None,
+    ) -> tuple[list[int], list[int]]:
+        """Each thread's count of true rows and first row."""
+        kernel = _fused_kernel()
+        assert kernel is not None
+        threads = max(1, min(threads, rows // KERNEL_ROWS_PER_THREAD))
         words = self.words
+        stride = _PIECE_HEAD + _SLOT * len(self.slots)
+        true_address = kernel_address(true_out) if true_out is not None else None
         valid_address = kernel_address(valid_out) if valid_out is not None else None
+        width = select_out.itemsize if select_out is not None else 0
 
         def task(pieces: np.ndarray) -> int:
             scratch = np.empty(3 * _KERNEL_BLOCK_WORDS * (self.depth + 3), np.uint64)
+            # A thread's values go from its first row's place of the output.
+            select_address = kernel_address(select_out) + int(pieces[0]) * width if select_out is not None else None
             count: int = kernel(
                 kernel_address(words),
                 0,
                 kernel_address(pieces),
-                len(pieces) // (_PIECE_HEAD + _SLOT * len(self.slots)),
+                len(pieces) // stride,
                 len(self.slots),
-                kernel_address(true_out),
+                true_address,
                 valid_address,
                 kernel_address(scratch),
                 self.depth,
+                self.select,
+                width,
+                select_address,
             )
             return count
 
-        parts = self.pieces(rows, threads)
-        run_pooled([functools.partial(task, p) for p in parts if len(p)], threads)
-        return bool_result(rows, true_out, valid_out)
+        parts = [p for p in self.pieces(rows, threads) if len(p)]
+        return run_pooled([functools.partial(task, p) for p in parts], threads), [int(p[0]) for p in parts]
 
 
 def _fused_kernel() -> Any:
-    return kernels.function("segql_fused_run", _I, [_P, _I, _P, _I, _I, _P, _P, _P, _I])
+    return kernels.function("segql_fused_run", _I, [_P, _I, _P, _I, _I, _P, _P, _P, _I, _I, _I, _P])
 
 
 def kernel_address(array: np.ndarray) -> int:
@@ -794,6 +847,26 @@ class Compiler:
         """``node``'s truth (or value) fused, or None when it is not worth it or cannot be."""
         if isinstance(node, (ast.In, ast.StringTest)) and _fused_kernel() is None:
             return None  # a single leaf: one Arrow kernel (rule 236)
+        tree = self._root(node)
+        if tree is None or all(isinstance(leaf, BoolLeaf) for leaf in tree.leaves()):
+            return None  # bitmaps only (bool columns, values computed already): Arrow's kernels combine them faster
+        if self.ex.threads > 1:
+            tree = attrs.evolve(tree, threads=self.ex.threads)
+        return run(tree, self.ex.num_rows, truth)
+
+    def program(self, node: ast.Node, select: pa.ChunkedArray | None = None) -> Program | None:
+        """``node``'s truth compiled for the C kernel, to be counted or (with
+        ``select``) to take that column's values of its true rows, or None
+        where the kernel does not take it (then the truth is computed and
+        counted or selected as a value).  Bitmaps only are taken too: no
+        bitmap is written here, so no Arrow kernel would be faster."""
+        if not self.ex.num_rows or _fused_kernel() is None:
+            return None
+        tree = self._root(node)
+        return None if tree is None else Program.of(tree, True, select)
+
+    def _root(self, node: ast.Node) -> Tree | None:
+        """``node``'s tree when it is fused as a root: a tree, or a leaf worth a pass alone."""
         outer, self.root = self.root, node  # (computing a shared node inside fuses that node)
         try:
             tree = self.tree(node)
@@ -801,11 +874,7 @@ class Compiler:
             self.root = outer
         if tree is None or (tree.leaf is not None and not self._alone(tree.leaf, self.ex.num_rows)):
             return None
-        if all(isinstance(leaf, BoolLeaf) for leaf in tree.leaves()):
-            return None  # bitmaps only (bool columns, values computed already): Arrow's kernels combine them faster
-        if self.ex.threads > 1:
-            tree = attrs.evolve(tree, threads=self.ex.threads)
-        return run(tree, self.ex.num_rows, truth)
+        return tree
 
     @staticmethod
     def _alone(leaf: Leaf, rows: int) -> bool:

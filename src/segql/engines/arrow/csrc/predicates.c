@@ -531,16 +531,36 @@ static inline void put_bits(uint64_t *out, int64_t pos, uint64_t word, int64_t n
     }
 }
 
+/* The values (`width` bytes each) of the rows whose bit is set in `word`
+ * (row i at values + i * width) into `out` from value `n` on. */
+static inline void select_bits(uint64_t word, const uint8_t *values, int64_t width, uint8_t *out, int64_t n) {
+    while (word) {
+        int64_t r = __builtin_ctzll(word);
+        word &= word - 1;
+        switch (width) {
+            case 8: memcpy(out + 8 * n, values + 8 * r, 8); break;
+            case 4: memcpy(out + 4 * n, values + 4 * r, 4); break;
+            case 2: memcpy(out + 2 * n, values + 2 * r, 2); break;
+            default: out[n] = values[r]; break;
+        }
+        n++;
+    }
+}
+
 /* Run the tree (root node `root`) over `npieces` pieces; a piece is
  * PIECE_HEAD words (its first row in the output, its rows) then `nslots`
  * slots of SLOT_WORDS words: (values address, values bit offset, validity
  * address or 0, validity bit offset, data address, data length).  Writes the
  * root's truth into `true_out` (when not NULL) and its validity into
  * `valid_out` (when not NULL: true | false) at each piece's rows; returns
- * the number of true rows.  `scratch`: 3 * BLOCK_WORDS * (depth + 2) words. */
+ * the number of true rows.  `scratch`: 3 * BLOCK_WORDS * (depth + 2) words.
+ * Both outputs NULL: only the count.  `select_out` not NULL: the values
+ * (`width` bytes each, read at slot `select` from the piece's first row) of
+ * the true rows, in row order, are written there as the rows are decided
+ * (a segment's member keys with no bitmap in between). */
 SEGQL_EXPORT int64_t segql_fused_run(const int64_t *prog, int64_t root, const int64_t *pieces, int64_t npieces,
                                      int64_t nslots, uint64_t *true_out, uint64_t *valid_out, uint64_t *scratch,
-                                     int64_t depth) {
+                                     int64_t depth, int64_t select, int64_t width, uint8_t *select_out) {
     int64_t total = 0;
     uint64_t *t = scratch;
     uint64_t *f = scratch + BLOCK_WORDS;
@@ -563,6 +583,11 @@ SEGQL_EXPORT int64_t segql_fused_run(const int64_t *prog, int64_t root, const in
                 int64_t n = word_rows(&c, w);
                 uint64_t keep = row_mask(&c, w);
                 uint64_t tw = t[w] & keep;
+                if (select_out && tw) {
+                    const uint8_t *values = (const uint8_t *)(intptr_t)c.slots[SLOT_WORDS * select] +
+                                            (c.row + 64 * w) * width;
+                    select_bits(tw, values, width, select_out, total);
+                }
                 total += __builtin_popcountll(tw);
                 int64_t pos = at + c.row + 64 * w;
                 if (true_out) put_bits(true_out, pos, tw, n);
@@ -584,17 +609,8 @@ SEGQL_EXPORT int64_t segql_select_values(const uint8_t *bits, int64_t bit, int64
         int64_t nbits = left >= 64 ? 64 : left;
         uint64_t word = load_bits(base, sh, w, nbits);
         if (nbits < 64) word &= ((uint64_t)1 << nbits) - 1;
-        while (word) {
-            int64_t r = 64 * w + __builtin_ctzll(word);
-            word &= word - 1;
-            switch (width) {
-                case 8: memcpy(out + 8 * n, values + 8 * r, 8); break;
-                case 4: memcpy(out + 4 * n, values + 4 * r, 4); break;
-                case 2: memcpy(out + 2 * n, values + 2 * r, 2); break;
-                default: out[n] = values[r]; break;
-            }
-            n++;
-        }
+        select_bits(word, values + 64 * w * width, width, out, n);
+        n += __builtin_popcountll(word);
     }
     return n;
 }
