@@ -1064,7 +1064,15 @@ class Compiler:
         canonical = self.ex.eval(column)
         assert isinstance(canonical, pa.ChunkedArray)
         chunks = Chunks(canonical)
-        tables = [self._dictionary_table(node, column, chunk.dictionary) for chunk in chunks.chunks]
+        # Chunks sharing a dictionary's buffers (a Parquet file's row groups)
+        # share one table, found by the buffers' addresses once per chunk.
+        tables, seen = [], {}
+        for chunk in chunks.chunks:
+            dictionary = chunk.dictionary
+            ident = (len(dictionary), dictionary.offset, tuple(b.address if b else 0 for b in dictionary.buffers()))
+            if ident not in seen:
+                seen[ident] = self._dictionary_table(node, column, dictionary)
+            tables.append(seen[ident])
         return DictLeaf(chunks, tables)
 
     def _dictionary_table(
