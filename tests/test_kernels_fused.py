@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import ctypes
 import datetime as dt
+import itertools
 from collections.abc import Iterator
 from typing import Any
 
@@ -273,7 +274,7 @@ def _keyed() -> pa.Table:
 
     def cut(values: pa.Array, sizes: list[int]) -> pa.ChunkedArray:
         bounds = np.cumsum([0, *sizes, n - sum(sizes)])
-        return pa.chunked_array([values.slice(a, b - a) for a, b in zip(bounds[:-1], bounds[1:], strict=True)])
+        return pa.chunked_array([values.slice(a, b - a) for a, b in itertools.pairwise(bounds)])
 
     return pa.table(
         {

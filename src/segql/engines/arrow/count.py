@@ -28,7 +28,7 @@ import bisect
 import ctypes
 import functools
 import itertools
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import attrs
@@ -221,7 +221,7 @@ class FastPath:
                     return pa.array(program.members(table.num_rows, executor.threads), type=dtype)
             if found is None:
                 found = self._later(executor, name)
-            parts = [Flags(table.num_rows, {name: found}, column)]
+            parts: Iterable[Flags] = [Flags(table.num_rows, {name: found}, column)]
         else:
             parts = self.flags(batch_rows, self.scan_filter(), with_key=True)
         for part in parts:

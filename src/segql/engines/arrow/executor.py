@@ -31,6 +31,7 @@ from segql import ast
 from segql.cost import expression_cost
 from segql.effects import can_raise
 from segql.engines.arrow import fused, temporal
+from segql.engines.arrow.fused import Program as KernelProgram
 from segql.engines.arrow.values import (
     Value,
     arange,
@@ -289,7 +290,7 @@ class Executor:
             self._fuser = fused.Compiler(weakref.proxy(self))
         return self._fuser.fused(node, truth)
 
-    def kernel_program(self, node: ast.Node, select: pa.ChunkedArray | None = None) -> fused.Program | None:
+    def kernel_program(self, node: ast.Node, select: pa.ChunkedArray | None = None) -> KernelProgram | None:
         """``node``'s truth compiled for the C kernel to be counted or to
         select ``select``'s values (``fused.Compiler.program``), or None: not
         a fused tree, no kernel, or its truth is known already."""

@@ -761,7 +761,8 @@ class Program:
     def count(self, rows: int, threads: int) -> int:
         """How many of rows [0, rows) are true: no bitmap is written (the
         kernel counts each block's bits as it decides them)."""
-        return sum(self._launch(rows, threads, None, None, None)[0])
+        counts = self._launch(rows, threads, None, None, None)[0]
+        return int(sum(counts))
 
     def members(self, rows: int, threads: int) -> np.ndarray:
         """The ``select`` column's values of the true rows, in row order: each
