@@ -859,12 +859,15 @@ class Compiler:
         """``node``'s truth compiled for the C kernel, to be counted or (with
         ``select``) to take that column's values of its true rows, or None
         where the kernel does not take it (then the truth is computed and
-        counted or selected as a value).  Bitmaps only are taken too: no
-        bitmap is written here, so no Arrow kernel would be faster."""
+        counted or selected as a value).  Not a tree of bitmaps only: Arrow's
+        kernels combine them and count the result faster (the 20-segment
+        file's count: 12.3-12.9 ms against 15.7 ms in the kernel)."""
         if not self.ex.num_rows or _fused_kernel() is None:
             return None
         tree = self._root(node)
-        return None if tree is None else Program.of(tree, True, select)
+        if tree is None or all(isinstance(leaf, BoolLeaf) for leaf in tree.leaves()):
+            return None
+        return Program.of(tree, True, select)
 
     def _root(self, node: ast.Node) -> Tree | None:
         """``node``'s tree when it is fused as a root: a tree, or a leaf worth a pass alone."""
