@@ -349,3 +349,27 @@ def test_member_keys_the_kernel_does_not_write() -> None:
     a = _duck(KEYED, "SELECT count(*) FROM t WHERE x > 3")[0]
     b = _duck(KEYED, "SELECT count(*) FROM t WHERE x > 3 AND x < 40")[0]
     assert program.count(KEYED, threads=2) == {"a": a, "b": b}
+
+
+def test_dictionary_tables_kept_across_evaluations(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A dictionary's per-code tables are kept across evaluations (decisions
+    292) by what they depend on: another parameter value, other entries in
+    another dictionary, the same dictionary again (its table reused)."""
+    monkeypatch.setattr(fused, "_TABLES", {})
+    program = segql.compile("param want: list<string>\nsegment m = c in $want and x > 0")
+    rng = np.random.default_rng(9)
+    n = 3_000
+    x = pa.array(rng.integers(-5, 5, n))
+    codes = pa.array(rng.integers(0, 3, n).astype(np.int32))
+    tables = [
+        pa.table({"id": pa.array(np.arange(n)), "c": pa.DictionaryArray.from_arrays(codes, entries), "x": x})
+        for entries in (pa.array(["PL", "DE", "FR"]), pa.array(["DE", "FR", "PL"]))
+    ]
+    for table in (*tables, tables[0]):
+        for want in (["PL"], ["DE", "FR"], ["PL"]):
+            in_list = ", ".join(f"'{w}'" for w in want)
+            sql = f"SELECT id FROM t WHERE CAST(c AS VARCHAR) IN ({in_list}) AND x > 0 ORDER BY id"
+            expected = _duck(table, sql)
+            assert program.members(table, "m", key="id", params={"want": want}).to_pylist() == expected
+            assert program.count(table, "m", params={"want": want}) == len(expected)
+    assert len(fused._TABLES) == 4  # two dictionaries, two parameter values

@@ -37,6 +37,7 @@ import bisect
 import ctypes
 import functools
 import itertools
+import threading
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -1085,6 +1086,40 @@ class Compiler:
         for seen, seen_node, table in self.dictionaries:
             if seen_node == node and _same_array(seen, dictionary):
                 return table
+        key = self._table_key(node, dictionary)
+        with _TABLES_LOCK:
+            kept = _TABLES.get(key) if key is not None else None
+        if kept is not None:
+            self.dictionaries.append((dictionary, node, kept[1]))
+            return kept[1]
+        table = self._computed_table(node, column, dictionary)
+        if key is not None:
+            with _TABLES_LOCK:
+                _TABLES[key] = (dictionary, table)
+                while len(_TABLES) > TABLES_KEPT:
+                    del _TABLES[next(iter(_TABLES))]
+        return table
+
+    def _table_key(self, node: ast.Node, dictionary: pa.Array) -> tuple[Any, ...] | None:
+        """What a dictionary's table depends on, for ``_TABLES``: the node,
+        the dictionary's buffers (the entry holds the dictionary, so buffers
+        at those addresses hold its values), the instant (when the node reads
+        it), the zone and the parameters the node reads; None when a parameter's value cannot be a key."""
+        ex = self.ex
+        nodes = list(ast.walk(node))
+        params = tuple((n.name, ex.params.get(n.name)) for n in nodes if isinstance(n, ast.Param))
+        instant = ex.as_of_instant if any(isinstance(n, (ast.Now, ast.Today)) for n in nodes) else None
+        buffers = tuple(b.address if b is not None else 0 for b in dictionary.buffers())
+        key = (node, dictionary.type, len(dictionary), dictionary.offset, buffers, instant, ex.time_zone, params)
+        try:
+            hash(key)
+        except TypeError:
+            return None
+        return key
+
+    def _computed_table(
+        self, node: ast.Node, column: ast.Column, dictionary: pa.Array
+    ) -> tuple[np.ndarray, np.ndarray]:
         values = self.ex.on_values(column.name, dictionary).eval(node)
         if isinstance(values, pa.Scalar):
             values = pa.array([values.as_py()] * len(dictionary), pa.bool_())
@@ -1092,9 +1127,20 @@ class Compiler:
         hits = np.asarray(values.fill_null(False).to_numpy(zero_copy_only=False), dtype=np.bool_)
         valid = np.asarray(values.is_valid().to_numpy(zero_copy_only=False), dtype=np.bool_)
         table = (hits, np.logical_and(~hits, valid))
+        for part in table:
+            part.flags.writeable = False  # kept across evaluations (_TABLES)
         self.dictionaries.append((dictionary, node, table))
         return table
 
+
+TABLES_KEPT = 64
+"""Dictionary tables kept across evaluations (``_TABLES``, oldest dropped first)."""
+_TABLES: dict[tuple[Any, ...], tuple[pa.Array, tuple[np.ndarray, np.ndarray]]] = {}
+"""A dictionary column's per-code tables (true, false) of a node, kept across
+evaluations: computing one evaluates the node over the dictionary's values
+with Arrow (~0.1 ms); a count over 10,000 rows took 0.52 ms, 0.28 ms with
+them kept (decisions 292).  Never modified once made."""
+_TABLES_LOCK = threading.Lock()
 
 _SHARED = (ast.And, ast.Or, ast.Not, ast.IsBool, ast.Between, ast.Compare, ast.In, ast.StringTest, ast.IsNull)
 """Nodes computed once when shared (a column is read where it is, and is never a computed value)."""
