@@ -21,6 +21,7 @@ from __future__ import annotations
 import ctypes
 import datetime as dt
 import itertools
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -373,3 +374,18 @@ def test_dictionary_tables_kept_across_evaluations(monkeypatch: pytest.MonkeyPat
             assert program.members(table, "m", key="id", params={"want": want}).to_pylist() == expected
             assert program.count(table, "m", params={"want": want}) == len(expected)
     assert len(fused._TABLES) == 4  # two dictionaries, two parameter values
+
+
+def test_a_set_cancel_stops_fused_segments() -> None:
+    """A segment whose truth is a fused tree (never reaching ``eval``) still
+    checks the deadline: count, members and counts raise CancelledError."""
+    stop = threading.Event()
+    stop.set()
+    program = segql.compile("segment m = x > 3 and x < 40")
+    for ask in (
+        lambda: program.count(KEYED, "m", cancel=stop),
+        lambda: program.members(KEYED, "m", key="k64", cancel=stop),
+        lambda: program.counts(KEYED, cancel=stop),
+    ):
+        with pytest.raises(segql.CancelledError):
+            ask()

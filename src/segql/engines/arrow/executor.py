@@ -266,6 +266,8 @@ class Executor:
         cached = self._truths.get(node)
         if cached is not None:
             return cached
+        if self.deadline is not None:  # (as eval: a segment's truth may never reach eval)
+            self.deadline.check()
         fast = self.fused(node, truth=True) if isinstance(node, FUSED_ROOTS) else None
         if fast is not None:
             result = fast
