@@ -15,6 +15,7 @@ segql's semantics: NaN compares false except with ``!=`` (decisions 14).
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Any
 
 import duckdb
@@ -153,7 +154,19 @@ def runs(monkeypatch: pytest.MonkeyPatch) -> list[int]:
         return original(tree, rows, truth)
 
     monkeypatch.setattr(fused, "run", counted)
+    # A segment's count and member keys taken by the C kernel with no bitmap.
+    for name in ("count", "members"):
+        method = getattr(fused.Program, name)
+        monkeypatch.setattr(fused.Program, name, _noted(method, calls))
     return calls
+
+
+def _noted(method: Callable[..., Any], calls: list[int]) -> Callable[..., Any]:
+    def noted(self: fused.Program, rows: int, threads: int) -> Any:
+        calls.append(rows)
+        return method(self, rows, threads)
+
+    return noted
 
 
 def _duck(table: pa.Table, sql: str) -> list[Any]:

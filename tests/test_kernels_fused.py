@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import ctypes
 import datetime as dt
+import itertools
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -157,13 +159,13 @@ def kernel_runs(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
     monkeypatch.setattr(fused, "KERNEL_ROWS_PER_THREAD", 1_000)
     monkeypatch.setattr(count_module, "SELECT_MIN_ROWS", 1_000)
     runs: list[int] = []
-    original = fused.Program.run
+    original = fused.Program._launch
 
-    def counted(self: fused.Program, rows: int, threads: int) -> pa.ChunkedArray:
+    def counted(self: fused.Program, rows: int, threads: int, *outputs: Any) -> tuple[list[int], list[int]]:
         runs.append(threads)
-        return original(self, rows, threads)
+        return original(self, rows, threads, *outputs)
 
-    monkeypatch.setattr(fused.Program, "run", counted)
+    monkeypatch.setattr(fused.Program, "_launch", counted)
     yield runs
 
 
@@ -259,3 +261,131 @@ def test_single_leaves(kernel_runs: list[int], monkeypatch: pytest.MonkeyPatch, 
     """One leaf alone runs in the kernel on large tables (here from 1,000 rows)."""
     monkeypatch.setattr(fused, "KERNEL_ALONE_MIN_ROWS", 1_000)
     _check(WIDTHS.slice(7, ROWS - 20), text, sql, "id", AS_OF, kernel_runs)
+
+
+def _keyed() -> pa.Table:
+    """Columns chunked differently from each other (the pieces are cut at
+    every column's chunk boundaries), keys of three widths and a float key,
+    strings of every length around the needles' 8 bytes, a few nulls."""
+    rng = np.random.default_rng(5)
+    n = 5_000
+    words = np.array(["", "a", "ab@x.com", "user@gmail.com", "@gmail.com", "gmail.com", "x@gmail.co", "é@gmail.com"])
+    text = words[rng.integers(0, len(words), n)]
+    x = rng.integers(-50, 50, n)
+
+    def cut(values: pa.Array, sizes: list[int]) -> pa.ChunkedArray:
+        bounds = np.cumsum([0, *sizes, n - sum(sizes)])
+        return pa.chunked_array([values.slice(a, b - a) for a, b in itertools.pairwise(bounds)])
+
+    return pa.table(
+        {
+            "k64": cut(pa.array(np.arange(n) * 3 - 7), [100, 2000]),
+            "k16": cut(pa.array((np.arange(n) - 2500).astype(np.int16)), [1, 63, 4000]),
+            "kf": cut(pa.array(np.arange(n) / 4), [777]),
+            "knull": pa.array(np.arange(n), mask=np.arange(n) % 97 == 5),
+            "x": cut(pa.array(x, mask=rng.random(n) < 0.05), [3000, 1]),
+            "s": cut(pa.array(list(text), mask=rng.random(n) < 0.05), [1500]),
+            "ls": pa.array(list(text), pa.large_string()),
+        }
+    )
+
+
+KEYED = _keyed()
+
+
+@pytest.mark.parametrize(
+    "text,sql",
+    [
+        ("x > 3 and x < 40", "x > 3 AND x < 40"),
+        ('x < 0 or s ends with "@gmail.com"', "x < 0 OR ends_with(s, '@gmail.com')"),
+        ('ls ends with "@gmail.com"', "ends_with(ls, '@gmail.com')"),
+        ('s starts with "ab@" and x != 1', "starts_with(s, 'ab@') AND x != 1"),
+        ('ls = "user@gmail.com" or s = "a"', "ls = 'user@gmail.com' OR s = 'a'"),
+        ('not (s ends with "com")', "NOT ends_with(s, 'com')"),
+    ],
+)
+def test_count_and_members_without_a_bitmap(monkeypatch: pytest.MonkeyPatch, text: str, sql: str) -> None:
+    """A segment's count and member keys over a table are taken by the kernel
+    as it decides the rows (decisions 290): no bitmap is written (Program.run
+    is never called), on 1 and 2 threads, for keys of every width and a
+    float key chunked apart from the columns; equal to DuckDB and to the NumPy path."""
+    monkeypatch.setattr(fused, "KERNEL_ROWS_PER_THREAD", 1_000)
+    monkeypatch.setattr(fused, "KERNEL_ALONE_MIN_ROWS", 1_000)
+    program = segql.compile(f"segment m = {text}")
+    keys = ["k64", "k16", "kf"]
+    with kernels.disabled():
+        twin = [program.count(KEYED, "m", threads=1)] + [program.members(KEYED, "m", key=k, threads=1) for k in keys]
+
+    def no_bitmap(self: fused.Program, rows: int, threads: int) -> pa.ChunkedArray:
+        raise AssertionError("a bitmap was written")
+
+    outputs: list[tuple[bool, bool]] = []
+    launch = fused.Program._launch
+
+    def launched(self: fused.Program, rows: int, threads: int, *out: Any) -> tuple[list[int], list[int]]:
+        outputs.append((out[0] is None, out[2] is not None))
+        return launch(self, rows, threads, *out)
+
+    monkeypatch.setattr(fused.Program, "run", no_bitmap)
+    monkeypatch.setattr(fused.Program, "_launch", launched)
+    for threads in (1, 2):
+        got = [program.count(KEYED, "m", threads=threads)]
+        got += [program.members(KEYED, "m", key=k, threads=threads) for k in keys]
+        assert got[0] == twin[0]
+        for a, b in zip(got[1:], twin[1:], strict=True):
+            assert a.equals(b)
+    assert outputs == [(True, False), (True, True), (True, True), (True, True)] * 2
+    for key in keys:
+        expected = _duck(KEYED, f"SELECT {key} FROM t WHERE {sql} ORDER BY {key}")
+        assert len(expected) == twin[0]
+        assert program.members(KEYED, "m", key=key).to_pylist() == expected
+
+
+def test_member_keys_the_kernel_does_not_write() -> None:
+    """A key with nulls, a segment another asked segment reads: the value
+    is computed as before (then counted or selected)."""
+    program = segql.compile("segment a = x > 3\nsegment b = a and x < 40")
+    ids = _duck(KEYED, "SELECT knull FROM t WHERE x > 3 ORDER BY k64")
+    assert program.members(KEYED, "a", key="knull").to_pylist() == ids
+    a = _duck(KEYED, "SELECT count(*) FROM t WHERE x > 3")[0]
+    b = _duck(KEYED, "SELECT count(*) FROM t WHERE x > 3 AND x < 40")[0]
+    assert program.count(KEYED, threads=2) == {"a": a, "b": b}
+
+
+def test_dictionary_tables_kept_across_evaluations(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A dictionary's per-code tables are kept across evaluations (decisions
+    292) by what they depend on: another parameter value, other entries in
+    another dictionary, the same dictionary again (its table reused)."""
+    monkeypatch.setattr(fused, "_TABLES", {})
+    program = segql.compile("param want: list<string>\nsegment m = c in $want and x > 0")
+    rng = np.random.default_rng(9)
+    n = 3_000
+    x = pa.array(rng.integers(-5, 5, n))
+    codes = pa.array(rng.integers(0, 3, n).astype(np.int32))
+    tables = [
+        pa.table({"id": pa.array(np.arange(n)), "c": pa.DictionaryArray.from_arrays(codes, entries), "x": x})
+        for entries in (pa.array(["PL", "DE", "FR"]), pa.array(["DE", "FR", "PL"]))
+    ]
+    for table in (*tables, tables[0]):
+        for want in (["PL"], ["DE", "FR"], ["PL"]):
+            in_list = ", ".join(f"'{w}'" for w in want)
+            sql = f"SELECT id FROM t WHERE CAST(c AS VARCHAR) IN ({in_list}) AND x > 0 ORDER BY id"
+            expected = _duck(table, sql)
+            assert program.members(table, "m", key="id", params={"want": want}).to_pylist() == expected
+            assert program.count(table, "m", params={"want": want}) == len(expected)
+    assert len(fused._TABLES) == 4  # two dictionaries, two parameter values
+
+
+def test_a_set_cancel_stops_fused_segments() -> None:
+    """A segment whose truth is a fused tree (never reaching ``eval``) still
+    checks the deadline: count, members and counts raise CancelledError."""
+    stop = threading.Event()
+    stop.set()
+    program = segql.compile("segment m = x > 3 and x < 40")
+    for ask in (
+        lambda: program.count(KEYED, "m", cancel=stop),
+        lambda: program.members(KEYED, "m", key="k64", cancel=stop),
+        lambda: program.counts(KEYED, cancel=stop),
+    ):
+        with pytest.raises(segql.CancelledError):
+            ask()

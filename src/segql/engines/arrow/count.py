@@ -28,7 +28,7 @@ import bisect
 import ctypes
 import functools
 import itertools
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import attrs
@@ -44,10 +44,12 @@ from segql.engines.arrow.engine import (
     ArrowEngine,
     batch_related,
     constant_value,
+    declared,
     evaluate_declarations,
     executors,
     key_pass,
 )
+from segql.engines.arrow.executor import Executor
 from segql.engines.arrow.keys import KeyIndex
 from segql.engines.arrow.parallel import Stoppable, ordered_map, run_pooled
 from segql.engines.arrow.related import RelatedSource
@@ -186,6 +188,9 @@ class FastPath:
         if exact is not None:
             self.bindings.check_deadline()
             return {self.names[0]: self.source.count_rows(exact, threads=self.bindings.workers > 1)}
+        if self.whole:
+            executor = self._whole(False, batch_rows)[1]
+            return {name: self._whole_count(executor, name) for name in self.names}
         totals = dict.fromkeys(self.names, 0)
         for part in self.flags(batch_rows, self.scan_filter()):
             for name in self.names:
@@ -205,7 +210,21 @@ class FastPath:
                 self.bindings.check_deadline()
                 pieces.extend(decode_chunks(pa.chunked_array([batch.column(0)]), dtype))
             return concatenated(pieces, dtype)
-        for part in self.flags(batch_rows, self.scan_filter(), with_key=True):
+        if self.whole:
+            table, executor = self._whole(True, batch_rows)
+            column = table.column(key)
+            found = executor.decl_values.get(name)
+            if found is None and _selectable(column, dtype):
+                plan = self.bindings.plan
+                program = declared(plan, name, functools.partial(executor.kernel_program, plan.exprs[name], column))
+                if program is not None:  # the kernel writes the members' keys as it decides the rows
+                    return pa.array(program.members(table.num_rows, executor.threads), type=dtype)
+            if found is None:
+                found = self._later(executor, name)
+            parts: Iterable[Flags] = [Flags(table.num_rows, {name: found}, column)]
+        else:
+            parts = self.flags(batch_rows, self.scan_filter(), with_key=True)
+        for part in parts:
             assert part.key is not None
             flag = part.members[name]
             if is_scalar(flag):
@@ -232,15 +251,45 @@ class FastPath:
             wanted.add(key)
         return sorted(wanted)
 
+    def _whole(self, with_key: bool, batch_rows: int) -> tuple[pa.Table, Executor]:
+        """The table (read whole when it is not one) and its executor with
+        the declarations evaluated but the asked segments no other reads:
+        those are left to the C kernel, counted or selected with no bitmap,
+        when the table is one slice (ArrowEngine.run's ``later``)."""
+        table = self.source.table
+        if table is None:  # only the needed columns, read whole
+            names = self.columns(with_key)
+            schema = pa.schema([self.source.schema.field(c) for c in names])
+            table = pa.Table.from_batches(list(self.source.batches(names, batch_rows=batch_rows)), schema=schema)
+        plan = self.bindings.plan
+        read = plan.memo(("read by name",), lambda: frozenset(referenced(plan)))
+        later = [n for n in self.names if n not in read and plan.kinds[n] == "segment"]
+        return table, ENGINE.run(table, self.bindings, later=later)
+
+    def _whole_count(self, executor: Executor, name: str) -> int:
+        """An asked segment's count over the whole table."""
+        rows = executor.num_rows
+        if name in executor.decl_values:
+            return count_of(executor.decl_values[name], rows)
+        plan = self.bindings.plan
+        program = declared(plan, name, functools.partial(executor.kernel_program, plan.exprs[name]))
+        if program is not None:
+            return program.count(rows, executor.threads)
+        return count_of(self._later(executor, name), rows)
+
+    def _later(self, executor: Executor, name: str) -> Value:
+        """An asked segment left to the caller, evaluated as ``evaluate_declarations`` does."""
+        plan = self.bindings.plan
+        return declared(plan, name, functools.partial(executor.declaration, plan.exprs[name], plan.kinds[name]))
+
     def flags(self, batch_rows: int, scan: ds.Expression | None, with_key: bool = False) -> Iterator[Flags]:
         if self.whole:
-            table = self.source.table
-            if table is None:  # only the needed columns, read whole
-                names = self.columns(with_key)
-                schema = pa.schema([self.source.schema.field(c) for c in names])
-                table = pa.Table.from_batches(list(self.source.batches(names, batch_rows=batch_rows)), schema=schema)
-            executor = ENGINE.run(table, self.bindings)
-            yield self._flags_of(table, executor.decl_values, with_key)
+            table, executor = self._whole(with_key, batch_rows)
+            values = executor.decl_values
+            for name in self.names:
+                if name not in values:
+                    values[name] = self._later(executor, name)
+            yield self._flags_of(table, values, with_key)
             return
         # Batches on up to `workers` threads, in order (as ArrowEngine.stream).
         workers = self.bindings.workers
@@ -356,6 +405,16 @@ def _selected_by_kernel(
     if len(out):
         run_pooled([functools.partial(task, span) for span in range(spans)], workers)
     return pa.array(out, type=dtype)
+
+
+def referenced(plan: CheckedProgram) -> set[str]:
+    """The declarations some declaration of ``plan`` reads by name."""
+    return {n.name for name in plan.order for n in ast.walk(plan.exprs[name]) if isinstance(n, ast.Ref)}
+
+
+def _selectable(key: pa.ChunkedArray, dtype: pa.DataType) -> bool:
+    """Whether the fused kernel can write ``key``'s values as they are (fixed width, no nulls)."""
+    return _numpy_width(dtype) is not None and key.null_count == 0 and key.type == dtype
 
 
 def _numpy_width(dtype: pa.DataType) -> np.dtype[Any] | None:

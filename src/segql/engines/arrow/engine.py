@@ -14,8 +14,8 @@ import datetime as dt
 import functools
 import itertools
 import math
-from collections.abc import Callable, Iterator, Mapping
-from typing import Any
+from collections.abc import Callable, Collection, Iterator, Mapping
+from typing import Any, TypeVar
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -41,6 +41,8 @@ PARALLEL_MIN_ROWS = 200_000
 """Below this many rows a single slice is faster than threads."""
 MIN_SLICE_ROWS = 50_000
 """Row slices evaluated in parallel have at least this many rows."""
+
+T = TypeVar("T")
 
 ExecutorFor = Callable[..., Executor]
 """``executor_for(table, table_name=None, **extra)``: an executor over ``table``
@@ -69,12 +71,16 @@ class ArrowEngine(Engine[Source, pa.Table, RelatedSource]):
         *,
         parallel: bool = True,
         related: Mapping[ast.Node, Value] | None = None,
+        later: Collection[str] = (),
     ) -> Executor:
         """Compute the aggregates (unless ``related`` gives the value of every
         aggregate and sequence), then evaluate every declaration (over row
         slices in parallel when ``parallel`` and the table is large).  The
         executor holds the values (``decl_values``, and every node it
-        evaluated when not sliced: ``Program.why`` reads them)."""
+        evaluated when not sliced: ``Program.why`` reads them).  The
+        declarations ``later`` (which no other reads) are left to the caller
+        when the table is one slice: counted or selected by the C kernel with
+        no bitmap (count.FastPath); they are evaluated when it is sliced."""
         planned, key = bindings.plan, bindings.key
         executor_for = executors(bindings)
         aggregate_values: dict[ast.Node, Value] = dict(related or {})
@@ -88,7 +94,7 @@ class ArrowEngine(Engine[Source, pa.Table, RelatedSource]):
             slices = 1  # the fused trees' kernel splits the rows itself (docs/decisions.md 238, 262)
         executor = executor_for(table, aggregates=aggregate_values, threads=workers if slices == 1 else 1)
         if slices == 1:
-            evaluate_declarations(planned, executor)
+            evaluate_declarations(planned, executor, later)
             return executor
         # Row slices in parallel: Arrow's kernels release the GIL.  Aggregates
         # were computed for the whole population; each slice gets its rows.
@@ -349,20 +355,28 @@ def literal_values(plan: CheckedProgram, functions: FunctionRegistry) -> dict[as
     return values
 
 
-def evaluate_declarations(planned: CheckedProgram, executor: Executor) -> None:
-    """Evaluate every segment and feature into ``executor.decl_values``."""
+def evaluate_declarations(planned: CheckedProgram, executor: Executor, skip: Collection[str] = ()) -> None:
+    """Evaluate every segment and feature (but ``skip``) into ``executor.decl_values``."""
     for name in planned.order:
-        try:
-            value = executor.declaration(planned.exprs[name], planned.kinds[name])
-        except SegqlError as exc:
-            if name in planned.library:  # an error inside a pack's declaration
-                source, source_name = planned.library[name]
-                use = planned.library_uses.get(name)
-                if use is not None and use.known:
-                    exc.message = f"in {name} (used at line {use.line}, column {use.column}): {exc.message}"
-                raise exc.with_source(source, source_name) from None
-            raise
-        executor.decl_values[name] = value
+        if name not in skip:
+            executor.decl_values[name] = declared(
+                planned, name, functools.partial(executor.declaration, planned.exprs[name], planned.kinds[name])
+            )
+
+
+def declared(planned: CheckedProgram, name: str, compute: Callable[[], T]) -> T:
+    """``compute()``, something about declaration ``name``; an error inside a
+    pack's declaration is reported in the pack's source."""
+    try:
+        return compute()
+    except SegqlError as exc:
+        if name in planned.library:  # an error inside a pack's declaration
+            source, source_name = planned.library[name]
+            use = planned.library_uses.get(name)
+            if use is not None and use.known:
+                exc.message = f"in {name} (used at line {use.line}, column {use.column}): {exc.message}"
+            raise exc.with_source(source, source_name) from None
+        raise
 
 
 def output_table(table: pa.Table, bindings: Bindings[Any], results: Mapping[str, Value]) -> pa.Table:

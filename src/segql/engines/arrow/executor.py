@@ -31,6 +31,7 @@ from segql import ast
 from segql.cost import expression_cost
 from segql.effects import can_raise
 from segql.engines.arrow import fused, temporal
+from segql.engines.arrow.fused import Program as KernelProgram
 from segql.engines.arrow.values import (
     Value,
     arange,
@@ -265,6 +266,8 @@ class Executor:
         cached = self._truths.get(node)
         if cached is not None:
             return cached
+        if self.deadline is not None:  # (as eval: a segment's truth may never reach eval)
+            self.deadline.check()
         fast = self.fused(node, truth=True) if isinstance(node, FUSED_ROOTS) else None
         if fast is not None:
             result = fast
@@ -288,6 +291,18 @@ class Executor:
             # (~50 MB of a 2M-row `segql count`; docs/decisions.md 288).
             self._fuser = fused.Compiler(weakref.proxy(self))
         return self._fuser.fused(node, truth)
+
+    def kernel_program(self, node: ast.Node, select: pa.ChunkedArray | None = None) -> KernelProgram | None:
+        """``node``'s truth compiled for the C kernel to be counted or to
+        select ``select``'s values (``fused.Compiler.program``), or None: not
+        a fused tree, no kernel, or its truth is known already."""
+        if node in self._truths:
+            return None
+        if self.deadline is not None:
+            self.deadline.check()
+        if self._fuser is None:
+            self._fuser = fused.Compiler(weakref.proxy(self))
+        return self._fuser.program(node, select)
 
     def fusable(self, node: ast.Node) -> bool:
         if self._fuser is None:

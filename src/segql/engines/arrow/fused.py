@@ -37,6 +37,7 @@ import bisect
 import ctypes
 import functools
 import itertools
+import threading
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -614,11 +615,16 @@ class Program:
         self.depth = 0
         self.words: np.ndarray = np.zeros(0, np.int64)
         self.nullable = False
+        self.select = -1
+        """The slot of the values ``members`` takes (-1: none)."""
 
     @classmethod
-    def of(cls, tree: Tree, truth: bool) -> Program | None:
+    def of(cls, tree: Tree, truth: bool, select: pa.ChunkedArray | None = None) -> Program | None:
         """``tree`` compiled (its truth, or with ``truth`` false its value), or
-        None: no kernel library, or a leaf the kernel does not read."""
+        None: no kernel library, or a leaf the kernel does not read.  With
+        ``select`` (a fixed-width column without nulls, as long as the rows):
+        the program can also take that column's values of its true rows
+        (:meth:`members`)."""
         if _fused_kernel() is None:
             return None
         program = cls()
@@ -627,6 +633,10 @@ class Program:
             program._node(tree, program.nullable, 0)
         except _Unsupported:
             return None
+        if select is not None:
+            width = _fixed_width(select.type)
+            assert width is not None and select.null_count == 0
+            program.select = program._slot(_Slot(Chunks(select), "fixed", width.itemsize))
         words = [w for node in program.nodes for w in node]
         for index, kids in program.kids:
             program.nodes[index][2] = len(words)
@@ -743,37 +753,82 @@ class Program:
 
     def run(self, rows: int, threads: int) -> pa.ChunkedArray:
         """The tree's truth (or value) on rows [0, rows), on up to ``threads`` threads."""
-        kernel = _fused_kernel()
-        assert kernel is not None
-        threads = max(1, min(threads, rows // KERNEL_ROWS_PER_THREAD))
         size = (rows + 63) // 64
         true_out = np.zeros(size, np.uint64)
         valid_out = np.zeros(size, np.uint64) if self.nullable else None
+        self._launch(rows, threads, true_out, valid_out, None)
+        return bool_result(rows, true_out, valid_out)
+
+    def count(self, rows: int, threads: int) -> int:
+        """How many of rows [0, rows) are true: no bitmap is written (the
+        kernel counts each block's bits as it decides them)."""
+        counts = self._launch(rows, threads, None, None, None)[0]
+        return int(sum(counts))
+
+    def members(self, rows: int, threads: int) -> np.ndarray:
+        """The ``select`` column's values of the true rows, in row order: each
+        thread writes its rows' values from its first row's place of one
+        buffer as the kernel decides them, then the threads' runs are moved
+        together (no bitmap, no positions)."""
+        assert self.select >= 0
+        slot = self.slots[self.select]
+        dtype = slot.data.chunks[0].type if slot.data.chunks else pa.int64()
+        width = _fixed_width(dtype)
+        assert width is not None
+        out = np.empty(rows, width)
+        counts, firsts = self._launch(rows, threads, None, None, out)
+        n = 0
+        for first, count in zip(firsts, counts, strict=True):
+            if first != n and count:
+                out[n : n + count] = out[first : first + count]  # (NumPy copies overlapping runs correctly)
+            n += count
+        # A few members: their own array, not a view holding the whole buffer.
+        return out[:n].copy() if n < rows // 4 else out[:n]
+
+    def _launch(
+        self,
+        rows: int,
+        threads: int,
+        true_out: np.ndarray | None,
+        valid_out: np.ndarray | None,
+        select_out: np.ndarray | None,
+    ) -> tuple[list[int], list[int]]:
+        """Each thread's count of true rows and first row."""
+        kernel = _fused_kernel()
+        assert kernel is not None
+        threads = max(1, min(threads, rows // KERNEL_ROWS_PER_THREAD))
         words = self.words
+        stride = _PIECE_HEAD + _SLOT * len(self.slots)
+        true_address = kernel_address(true_out) if true_out is not None else None
         valid_address = kernel_address(valid_out) if valid_out is not None else None
+        width = select_out.itemsize if select_out is not None else 0
 
         def task(pieces: np.ndarray) -> int:
             scratch = np.empty(3 * _KERNEL_BLOCK_WORDS * (self.depth + 3), np.uint64)
+            # A thread's values go from its first row's place of the output.
+            select_address = kernel_address(select_out) + int(pieces[0]) * width if select_out is not None else None
             count: int = kernel(
                 kernel_address(words),
                 0,
                 kernel_address(pieces),
-                len(pieces) // (_PIECE_HEAD + _SLOT * len(self.slots)),
+                len(pieces) // stride,
                 len(self.slots),
-                kernel_address(true_out),
+                true_address,
                 valid_address,
                 kernel_address(scratch),
                 self.depth,
+                self.select,
+                width,
+                select_address,
             )
             return count
 
-        parts = self.pieces(rows, threads)
-        run_pooled([functools.partial(task, p) for p in parts if len(p)], threads)
-        return bool_result(rows, true_out, valid_out)
+        parts = [p for p in self.pieces(rows, threads) if len(p)]
+        return run_pooled([functools.partial(task, p) for p in parts], threads), [int(p[0]) for p in parts]
 
 
 def _fused_kernel() -> Any:
-    return kernels.function("segql_fused_run", _I, [_P, _I, _P, _I, _I, _P, _P, _P, _I])
+    return kernels.function("segql_fused_run", _I, [_P, _I, _P, _I, _I, _P, _P, _P, _I, _I, _I, _P])
 
 
 def kernel_address(array: np.ndarray) -> int:
@@ -794,6 +849,29 @@ class Compiler:
         """``node``'s truth (or value) fused, or None when it is not worth it or cannot be."""
         if isinstance(node, (ast.In, ast.StringTest)) and _fused_kernel() is None:
             return None  # a single leaf: one Arrow kernel (rule 236)
+        tree = self._root(node)
+        if tree is None or all(isinstance(leaf, BoolLeaf) for leaf in tree.leaves()):
+            return None  # bitmaps only (bool columns, values computed already): Arrow's kernels combine them faster
+        if self.ex.threads > 1:
+            tree = attrs.evolve(tree, threads=self.ex.threads)
+        return run(tree, self.ex.num_rows, truth)
+
+    def program(self, node: ast.Node, select: pa.ChunkedArray | None = None) -> Program | None:
+        """``node``'s truth compiled for the C kernel, to be counted or (with
+        ``select``) to take that column's values of its true rows, or None
+        where the kernel does not take it (then the truth is computed and
+        counted or selected as a value).  Not a tree of bitmaps only: Arrow's
+        kernels combine them and count the result faster (the 20-segment
+        file's count: 12.3-12.9 ms against 15.7 ms in the kernel)."""
+        if not self.ex.num_rows or _fused_kernel() is None:
+            return None
+        tree = self._root(node)
+        if tree is None or all(isinstance(leaf, BoolLeaf) for leaf in tree.leaves()):
+            return None
+        return Program.of(tree, True, select)
+
+    def _root(self, node: ast.Node) -> Tree | None:
+        """``node``'s tree when it is fused as a root: a tree, or a leaf worth a pass alone."""
         outer, self.root = self.root, node  # (computing a shared node inside fuses that node)
         try:
             tree = self.tree(node)
@@ -801,11 +879,7 @@ class Compiler:
             self.root = outer
         if tree is None or (tree.leaf is not None and not self._alone(tree.leaf, self.ex.num_rows)):
             return None
-        if all(isinstance(leaf, BoolLeaf) for leaf in tree.leaves()):
-            return None  # bitmaps only (bool columns, values computed already): Arrow's kernels combine them faster
-        if self.ex.threads > 1:
-            tree = attrs.evolve(tree, threads=self.ex.threads)
-        return run(tree, self.ex.num_rows, truth)
+        return tree
 
     @staticmethod
     def _alone(leaf: Leaf, rows: int) -> bool:
@@ -995,7 +1069,15 @@ class Compiler:
         canonical = self.ex.eval(column)
         assert isinstance(canonical, pa.ChunkedArray)
         chunks = Chunks(canonical)
-        tables = [self._dictionary_table(node, column, chunk.dictionary) for chunk in chunks.chunks]
+        # Chunks sharing a dictionary's buffers (a Parquet file's row groups)
+        # share one table, found by the buffers' addresses once per chunk.
+        tables, seen = [], {}
+        for chunk in chunks.chunks:
+            dictionary = chunk.dictionary
+            ident = (len(dictionary), dictionary.offset, tuple(b.address if b else 0 for b in dictionary.buffers()))
+            if ident not in seen:
+                seen[ident] = self._dictionary_table(node, column, dictionary)
+            tables.append(seen[ident])
         return DictLeaf(chunks, tables)
 
     def _dictionary_table(
@@ -1004,6 +1086,40 @@ class Compiler:
         for seen, seen_node, table in self.dictionaries:
             if seen_node == node and _same_array(seen, dictionary):
                 return table
+        key = self._table_key(node, dictionary)
+        with _TABLES_LOCK:
+            kept = _TABLES.get(key) if key is not None else None
+        if kept is not None:
+            self.dictionaries.append((dictionary, node, kept[1]))
+            return kept[1]
+        table = self._computed_table(node, column, dictionary)
+        if key is not None:
+            with _TABLES_LOCK:
+                _TABLES[key] = (dictionary, table)
+                while len(_TABLES) > TABLES_KEPT:
+                    del _TABLES[next(iter(_TABLES))]
+        return table
+
+    def _table_key(self, node: ast.Node, dictionary: pa.Array) -> tuple[Any, ...] | None:
+        """What a dictionary's table depends on, for ``_TABLES``: the node,
+        the dictionary's buffers (the entry holds the dictionary, so buffers
+        at those addresses hold its values), the instant (when the node reads
+        it), the zone and the parameters the node reads; None when a parameter's value cannot be a key."""
+        ex = self.ex
+        nodes = list(ast.walk(node))
+        params = tuple((n.name, ex.params.get(n.name)) for n in nodes if isinstance(n, ast.Param))
+        instant = ex.as_of_instant if any(isinstance(n, (ast.Now, ast.Today)) for n in nodes) else None
+        buffers = tuple(b.address if b is not None else 0 for b in dictionary.buffers())
+        key = (node, dictionary.type, len(dictionary), dictionary.offset, buffers, instant, ex.time_zone, params)
+        try:
+            hash(key)
+        except TypeError:
+            return None
+        return key
+
+    def _computed_table(
+        self, node: ast.Node, column: ast.Column, dictionary: pa.Array
+    ) -> tuple[np.ndarray, np.ndarray]:
         values = self.ex.on_values(column.name, dictionary).eval(node)
         if isinstance(values, pa.Scalar):
             values = pa.array([values.as_py()] * len(dictionary), pa.bool_())
@@ -1011,9 +1127,20 @@ class Compiler:
         hits = np.asarray(values.fill_null(False).to_numpy(zero_copy_only=False), dtype=np.bool_)
         valid = np.asarray(values.is_valid().to_numpy(zero_copy_only=False), dtype=np.bool_)
         table = (hits, np.logical_and(~hits, valid))
+        for part in table:
+            part.flags.writeable = False  # kept across evaluations (_TABLES)
         self.dictionaries.append((dictionary, node, table))
         return table
 
+
+TABLES_KEPT = 64
+"""Dictionary tables kept across evaluations (``_TABLES``, oldest dropped first)."""
+_TABLES: dict[tuple[Any, ...], tuple[pa.Array, tuple[np.ndarray, np.ndarray]]] = {}
+"""A dictionary column's per-code tables (true, false) of a node, kept across
+evaluations: computing one evaluates the node over the dictionary's values
+with Arrow (~0.1 ms); a count over 10,000 rows took 0.52 ms, 0.28 ms with
+them kept (decisions 292).  Never modified once made."""
+_TABLES_LOCK = threading.Lock()
 
 _SHARED = (ast.And, ast.Or, ast.Not, ast.IsBool, ast.Between, ast.Compare, ast.In, ast.StringTest, ast.IsNull)
 """Nodes computed once when shared (a column is read where it is, and is never a computed value)."""

@@ -335,6 +335,56 @@ static int contains(const uint8_t *hay, int64_t n, const uint8_t *needle, int64_
     return 0;
 }
 
+/* One row's test against one needle of 1-16 bytes (not contains), compared
+ * as one or two 8-byte words, no call and no loop; `size`: the data's size,
+ * so that a word read stays inside it.  Inlined with constant `kind`, `wide`
+ * and `longer` (k1 >= 8): one loop per shape (decisions 291). */
+static inline __attribute__((always_inline)) uint64_t fast_row(const uint8_t *data, int64_t size,
+                                                               const int32_t *o32, const int64_t *o64, int64_t r,
+                                                               int kind, int wide, int longer, int64_t k1,
+                                                               uint64_t n1, uint64_t n2, uint64_t low) {
+    int64_t start = wide ? o64[r] : (int64_t)o32[r];
+    int64_t end = wide ? o64[r + 1] : (int64_t)o32[r + 1];
+    int64_t n = end - start;
+    /* equality branch-free: a row of another length reads the data's first bytes */
+    int ok = kind == S_EQUAL ? n == k1 : n >= k1;
+    int64_t at = ok ? (kind == S_SUFFIX ? end - k1 : start) : 0;
+    uint64_t x, y;
+    if (longer) {
+        memcpy(&x, data + at, 8);
+        memcpy(&y, data + at + k1 - 8, 8);
+        return (uint64_t)(ok & (x == n1) & (y == n2));
+    }
+    int tail = at + 8 > size; /* the last bytes of the data: the word ending at the run's end */
+    memcpy(&x, data + (tail ? at + k1 - 8 : at), 8);
+    return (uint64_t)(ok & (((x >> (tail ? 8 * (8 - k1) : 0)) & low) == n1));
+}
+
+static inline __attribute__((always_inline)) void fast_words(const Ctx *c, const uint64_t *care,
+                                                             const uint64_t *valid, uint64_t *out, int negated,
+                                                             const uint8_t *data, int64_t size, const int32_t *o32,
+                                                             const int64_t *o64, int kind, int wide, int longer,
+                                                             int64_t k1, uint64_t n1, uint64_t n2, uint64_t low) {
+    for (int64_t w = 0; w < c->words; w++) {
+        uint64_t todo = row_mask(c, w);
+        if (care) todo &= care[w];
+        if (valid) todo &= valid[w];
+        uint64_t bits = 0;
+        int64_t base = 64 * w;
+        if (todo == ~(uint64_t)0) { /* every row: a straight loop the compiler can schedule */
+            for (int i = 0; i < 64; i++)
+                bits |= fast_row(data, size, o32, o64, base + i, kind, wide, longer, k1, n1, n2, low) << i;
+        } else {
+            while (todo) {
+                int i = __builtin_ctzll(todo);
+                todo &= todo - 1;
+                bits |= fast_row(data, size, o32, o64, base + i, kind, wide, longer, k1, n1, n2, low) << i;
+            }
+        }
+        out[w] = negated ? ~bits : bits;
+    }
+}
+
 /* A plain string column's test of the rows set in `care` (NULL: every row):
  * needles are (address, length) pairs; equality is any of them. */
 static void string_leaf(const Ctx *c, const int64_t *node, const int64_t *slot, const uint64_t *care,
@@ -358,6 +408,25 @@ static void string_leaf(const Ctx *c, const int64_t *node, const int64_t *slot, 
         for (int64_t j = 0; j < k1; j++) n1 |= (uint64_t)one[j] << (8 * j);
         low = ((uint64_t)1 << (8 * k1)) - 1;
     }
+    if (fast) {
+        int longer = k1 >= 8;
+#define FAST(KIND, WIDE, LONGER) \
+    fast_words(c, care, valid, out, (int)negated, data, size, o32, o64, KIND, WIDE, LONGER, k1, n1, n2, low)
+#define FAST_KIND(KIND)                                                     \
+    do {                                                                    \
+        if (wide) {                                                         \
+            if (longer) FAST(KIND, 1, 1); else FAST(KIND, 1, 0);            \
+        } else {                                                            \
+            if (longer) FAST(KIND, 0, 1); else FAST(KIND, 0, 0);            \
+        }                                                                   \
+    } while (0)
+        if (kind == S_EQUAL) FAST_KIND(S_EQUAL);
+        else if (kind == S_PREFIX) FAST_KIND(S_PREFIX);
+        else FAST_KIND(S_SUFFIX);
+#undef FAST_KIND
+#undef FAST
+        return;
+    }
     for (int64_t w = 0; w < c->words; w++) {
         uint64_t todo = row_mask(c, w);
         if (care) todo &= care[w];
@@ -372,23 +441,6 @@ static void string_leaf(const Ctx *c, const int64_t *node, const int64_t *slot, 
             int64_t n = end - start;
             const uint8_t *s = data + start;
             int hit = 0;
-            if (fast) { /* equality branch-free: a row of another length reads the data's first bytes */
-                int ok = kind == S_EQUAL ? n == k1 : n >= k1;
-                if (kind != S_EQUAL && !ok) continue; /* (predictable: most values are longer than a prefix) */
-                int64_t at = ok ? (kind == S_SUFFIX ? end - k1 : start) : 0;
-                uint64_t x, y;
-                if (k1 >= 8) {
-                    memcpy(&x, data + at, 8);
-                    memcpy(&y, data + at + k1 - 8, 8);
-                    hit = ok & (x == n1) & (y == n2);
-                } else {
-                    int tail = at + 8 > size; /* the last bytes of the data: the word ending at the run's end */
-                    memcpy(&x, data + (tail ? at + k1 - 8 : at), 8);
-                    hit = ok & (((x >> (tail ? 8 * (8 - k1) : 0)) & low) == n1);
-                }
-                bits |= (uint64_t)hit << i;
-                continue;
-            }
             for (int64_t j = 0; j < count && !hit; j++) {
                 const uint8_t *needle = (const uint8_t *)(intptr_t)needles[2 * j];
                 int64_t k = needles[2 * j + 1];
@@ -531,16 +583,36 @@ static inline void put_bits(uint64_t *out, int64_t pos, uint64_t word, int64_t n
     }
 }
 
+/* The values (`width` bytes each) of the rows whose bit is set in `word`
+ * (row i at values + i * width) into `out` from value `n` on. */
+static inline void select_bits(uint64_t word, const uint8_t *values, int64_t width, uint8_t *out, int64_t n) {
+    while (word) {
+        int64_t r = __builtin_ctzll(word);
+        word &= word - 1;
+        switch (width) {
+            case 8: memcpy(out + 8 * n, values + 8 * r, 8); break;
+            case 4: memcpy(out + 4 * n, values + 4 * r, 4); break;
+            case 2: memcpy(out + 2 * n, values + 2 * r, 2); break;
+            default: out[n] = values[r]; break;
+        }
+        n++;
+    }
+}
+
 /* Run the tree (root node `root`) over `npieces` pieces; a piece is
  * PIECE_HEAD words (its first row in the output, its rows) then `nslots`
  * slots of SLOT_WORDS words: (values address, values bit offset, validity
  * address or 0, validity bit offset, data address, data length).  Writes the
  * root's truth into `true_out` (when not NULL) and its validity into
  * `valid_out` (when not NULL: true | false) at each piece's rows; returns
- * the number of true rows.  `scratch`: 3 * BLOCK_WORDS * (depth + 2) words. */
+ * the number of true rows.  `scratch`: 3 * BLOCK_WORDS * (depth + 2) words.
+ * Both outputs NULL: only the count.  `select_out` not NULL: the values
+ * (`width` bytes each, read at slot `select` from the piece's first row) of
+ * the true rows, in row order, are written there as the rows are decided
+ * (a segment's member keys with no bitmap in between). */
 SEGQL_EXPORT int64_t segql_fused_run(const int64_t *prog, int64_t root, const int64_t *pieces, int64_t npieces,
                                      int64_t nslots, uint64_t *true_out, uint64_t *valid_out, uint64_t *scratch,
-                                     int64_t depth) {
+                                     int64_t depth, int64_t select, int64_t width, uint8_t *select_out) {
     int64_t total = 0;
     uint64_t *t = scratch;
     uint64_t *f = scratch + BLOCK_WORDS;
@@ -563,6 +635,11 @@ SEGQL_EXPORT int64_t segql_fused_run(const int64_t *prog, int64_t root, const in
                 int64_t n = word_rows(&c, w);
                 uint64_t keep = row_mask(&c, w);
                 uint64_t tw = t[w] & keep;
+                if (select_out && tw) {
+                    const uint8_t *values = (const uint8_t *)(intptr_t)c.slots[SLOT_WORDS * select] +
+                                            (c.row + 64 * w) * width;
+                    select_bits(tw, values, width, select_out, total);
+                }
                 total += __builtin_popcountll(tw);
                 int64_t pos = at + c.row + 64 * w;
                 if (true_out) put_bits(true_out, pos, tw, n);
@@ -584,17 +661,8 @@ SEGQL_EXPORT int64_t segql_select_values(const uint8_t *bits, int64_t bit, int64
         int64_t nbits = left >= 64 ? 64 : left;
         uint64_t word = load_bits(base, sh, w, nbits);
         if (nbits < 64) word &= ((uint64_t)1 << nbits) - 1;
-        while (word) {
-            int64_t r = 64 * w + __builtin_ctzll(word);
-            word &= word - 1;
-            switch (width) {
-                case 8: memcpy(out + 8 * n, values + 8 * r, 8); break;
-                case 4: memcpy(out + 4 * n, values + 4 * r, 4); break;
-                case 2: memcpy(out + 2 * n, values + 2 * r, 2); break;
-                default: out[n] = values[r]; break;
-            }
-            n++;
-        }
+        select_bits(word, values + 64 * w * width, width, out, n);
+        n += __builtin_popcountll(word);
     }
     return n;
 }
