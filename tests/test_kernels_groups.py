@@ -46,13 +46,13 @@ def spy(monkeypatch: pytest.MonkeyPatch) -> Spy:
     calls.used = []
     run, emit, reduce_table = groups._run, groups._emit, groups.reduce_table
 
-    def counted(job: Any, data: pa.Table) -> int:
-        calls.append(data.num_rows)
-        return run(job, data)
+    def counted(job: Any, layout: Any) -> int:
+        calls.append(layout.rows)
+        return run(job, layout)
 
-    def emitted(job: Any, data: pa.Table) -> Any:
-        calls.append(data.num_rows)
-        return emit(job, data)
+    def emitted(job: Any, layout: Any, first: int, last: int) -> Any:
+        calls.append(last - first)
+        return emit(job, layout, first, last)
 
     def used(*args: Any, **kwargs: Any) -> Any:
         result = reduce_table(*args, **kwargs)

@@ -47,6 +47,8 @@ _OPS = {"<": 0, "<=": 1, ">": 2, ">=": 3, "=": 4, "!=": 5}
 _FLIPPED = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "=": "=", "!=": "!="}
 K_COUNT, K_SUM_F, K_SUM_I = 0, 1, 2
 MAX_FILTERS = 32
+MAX_LEAVES = 64
+"""Leaves of a table's filters the kernel takes (csrc/groups.c)."""
 SUM_BITS = 126
 """A group's sum stays below 2**126 in magnitude (int128, one bit spare)."""
 FILE_ROWS_BOUND = 1 << 40
@@ -206,6 +208,8 @@ def plan(
         aggs.append(AggPlan(agg, agg.func, f, value, value_type))
     if sum(2 if a.func == "avg" else 1 for a in aggs) > MAX_FILTERS:
         return None  # (an emitted record has one bit per kernel aggregate)
+    if len(leaves) > MAX_LEAVES:
+        return None
     all_filtered = bool(aggs) and all(a.filter >= 0 for a in aggs)
     return Plan(leaves, aggs, (1 << len(filters)) - 1, all_filtered)
 
@@ -349,8 +353,17 @@ def _validity_column(chunk: pa.Array, local: int) -> Column:
 
 def _pieces(arrays: list[pa.ChunkedArray]) -> Iterator[tuple[int, int, list[tuple[pa.Array, int]]]]:
     """Row ranges within one chunk of every array: (start, length, [(chunk, local start)])."""
-    cuts: set[int] = set()
     total = len(arrays[0])
+    lengths = [len(c) for c in arrays[0].chunks]
+    if all([len(c) for c in a.chunks] == lengths for a in arrays[1:]):
+        # (the usual case: every column cut alike, one piece per chunk)
+        start = 0
+        for i, n in enumerate(lengths):
+            if n:
+                yield start, n, [(a.chunk(i), 0) for a in arrays]
+            start += n
+        return
+    cuts: set[int] = set()
     for array in arrays:
         ends = np.cumsum([len(c) for c in array.chunks]).tolist()
         cuts.update(ends)
@@ -371,18 +384,6 @@ def _locator(array: pa.ChunkedArray) -> Callable[[int], tuple[pa.Array, int]]:
         return chunks[i], row - starts[i]
 
     return locate
-
-
-@attrs.frozen
-class _Piece:
-    """A row range within one chunk of every column a pass reads: its key,
-    leaves and kernel aggregates (``kinds``: each of ``Plan.aggs`` as one or
-    two kernel aggregates, a count and a sum for avg), ready for a call."""
-
-    rows: int
-    key: Column
-    leaves: Any
-    kinds: list[Agg]
 
 
 def _kinds(plan_: Plan, sums: _Sums, windows: dict[int, tuple[int, int]], values: list[Column | None]) -> list[Agg]:
@@ -411,17 +412,57 @@ def _kinds(plan_: Plan, sums: _Sums, windows: dict[int, tuple[int, int]], values
     return kinds
 
 
-def _prepared(
+class Chunk(ctypes.Structure):
+    """A column's chunk for one piece (csrc/groups.c, ``segql_chunk``)."""
+
+    _fields_ = [("data", ctypes.c_void_p), ("valid", ctypes.c_void_p), ("offset", ctypes.c_int64)]
+
+
+class Layout(ctypes.Structure):
+    """A batch's columns in pieces and the templates of its leaves and
+    aggregates (csrc/groups.c, ``segql_layout``)."""
+
+    _fields_ = [
+        ("npieces", ctypes.c_int32),
+        ("nleaves", ctypes.c_int32),
+        ("naggs", ctypes.c_int32),
+        ("filters", ctypes.c_uint32),
+        ("all_filtered", ctypes.c_int32),
+        ("pad", ctypes.c_int32),
+        ("starts", ctypes.c_void_p),
+        ("chunks", ctypes.c_void_p),
+        ("key", ctypes.POINTER(Column)),
+        ("leaves", ctypes.c_void_p),
+        ("leaf_column", ctypes.c_void_p),
+        ("aggs", ctypes.c_void_p),
+        ("agg_column", ctypes.c_void_p),
+    ]
+
+
+@attrs.frozen
+class _Layout:
+    """A batch described once for every thread's call (docs/decisions.md 296):
+    ``struct`` and what it points to (``keep``), the kernel aggregates' value
+    types (T_F64, T_I64, or 0: no value emitted)."""
+
+    struct: Layout
+    keep: list[Any]
+    rows: int
+    emitted: list[int]
+
+
+def _layout(
     plan_: Plan,
     data: pa.Table,
     key: str,
     make_executor: Callable[[pa.Table], Executor],
     sums: _Sums,
     windows: dict[int, tuple[int, int]],
-) -> Iterator[_Piece]:
-    """The batch's pieces (the bitmap leaves evaluated first, by the executor)."""
+) -> _Layout:
+    """The batch's layout (the bitmap leaves evaluated first, by the executor)."""
     arrays: list[pa.ChunkedArray] = [data.column(key)]
-    leaf_arrays: list[int] = []
+    validity_only: set[int] = set()
+    leaf_columns: list[int] = []
     executor: Executor | None = None
     for leaf in plan_.leaves:
         if leaf.column is not None:
@@ -434,31 +475,62 @@ def _prepared(
                 raise _NotForKernel
             value = is_true(value)
             arrays.append(value if isinstance(value, pa.ChunkedArray) else pa.chunked_array([value]))
-        leaf_arrays.append(len(arrays) - 1)
-    value_arrays: list[int | None] = []
+        leaf_columns.append(len(arrays) - 1)
+    value_columns: list[int] = []
+    templates: list[Column | None] = []
     for a in plan_.aggs:
         if a.value is None:
-            value_arrays.append(None)
+            value_columns.append(-1)
+            templates.append(None)
+            continue
+        arrays.append(data.column(a.value))
+        value_columns.append(len(arrays) - 1)
+        if a.func in ("sum", "avg"):
+            assert a.value_type is not None
+            templates.append(Column(None, None, 0, _storage_code(a.value_type) or 0, 0))
         else:
-            arrays.append(data.column(a.value))
-            value_arrays.append(len(arrays) - 1)
-    for _start, length, located in _pieces(arrays):
-        key_chunk, key_local = located[0]
-        leaves = (Leaf * max(1, len(plan_.leaves)))()
-        for i, (leaf, leaf_at) in enumerate(zip(plan_.leaves, leaf_arrays, strict=True)):
-            chunk, local = located[leaf_at]
-            column = _column(chunk, local)
-            if leaf.column is None:
-                column.type = T_BOOL
-            leaves[i] = Leaf(column, leaf.op, leaf.filter, leaf.ivalue, leaf.fvalue)
-        values: list[Column | None] = []
-        for a, at in zip(plan_.aggs, value_arrays, strict=True):
-            if at is None:
-                values.append(None)
-            else:
-                chunk, local = located[at]
-                values.append(_column(chunk, local) if a.func in ("sum", "avg") else _validity_column(chunk, local))
-        yield _Piece(length, _column(key_chunk, key_local), leaves, _kinds(plan_, sums, windows, values))
+            validity_only.add(len(arrays) - 1)
+            templates.append(Column(None, None, 0, 0, 0))
+    pieces = list(_pieces(arrays))
+    npieces = len(pieces)
+    starts = np.array([p[0] for p in pieces] + [data.num_rows], dtype=np.int64)
+    chunks = (Chunk * max(1, len(arrays) * npieces))()
+    for p, (_start, _length, located) in enumerate(pieces):
+        for c, (chunk, local) in enumerate(located):
+            column = _validity_column(chunk, local) if c in validity_only else _column(chunk, local)
+            chunks[c * npieces + p] = Chunk(column.data, column.valid, column.offset)
+    key_template = Column(None, None, 0, _storage_code(data.schema.field(key).type) or 0, 0)
+    leaves = (Leaf * max(1, len(plan_.leaves)))()
+    for i, leaf in enumerate(plan_.leaves):
+        code = _storage_code(data.schema.field(leaf.column).type) if leaf.column is not None else T_BOOL
+        leaves[i] = Leaf(Column(None, None, 0, code or 0, 0), leaf.op, leaf.filter, leaf.ivalue, leaf.fvalue)
+    kinds = _kinds(plan_, sums, windows, templates)
+    agg_columns: list[int] = []
+    for i in range(len(plan_.aggs)):
+        agg_columns.extend([value_columns[i]] * ((i in sums.counts) + (i in sums.sums)))
+    emitted = [
+        (T_F64 if k.value.type == T_F64 else T_I64) if k.kind in (K_SUM_F, K_SUM_I) else 0 for k in kinds
+    ]
+    kind_array = (Agg * max(1, len(kinds)))(*kinds)
+    leaf_column = np.array(leaf_columns or [0], dtype=np.int32)
+    agg_column = np.array(agg_columns or [0], dtype=np.int32)
+    struct = Layout(
+        npieces,
+        len(plan_.leaves),
+        len(kinds),
+        plan_.filters,
+        int(plan_.all_filtered),
+        0,
+        kernels.address(starts),
+        ctypes.addressof(chunks),
+        ctypes.pointer(key_template),
+        ctypes.addressof(leaves),
+        kernels.address(leaf_column),
+        ctypes.addressof(kind_array),
+        kernels.address(agg_column),
+    )
+    keep: list[Any] = [arrays, starts, chunks, key_template, leaves, kind_array, leaf_column, agg_column]
+    return _Layout(struct, keep, data.num_rows, emitted)
 
 
 def _slots(index: KeyIndex) -> tuple[int, int, int]:
@@ -479,36 +551,18 @@ class _Job:
     sums: _Sums
     windows: dict[int, tuple[int, int]]
 
-    def pieces(self, data: pa.Table) -> Iterator[_Piece]:
-        return _prepared(self.plan, data, self.key, self.make_executor, self.sums, self.windows)
+    def layout(self, data: pa.Table) -> _Layout:
+        return _layout(self.plan, data, self.key, self.make_executor, self.sums, self.windows)
 
 
-def _run(job: _Job, data: pa.Table) -> int:
-    """One batch through the kernel into the job's sums (one thread); the misfits of the float sums."""
-    fn = _pass_fn()
+_LAYOUT_ARGS = [ctypes.POINTER(Layout), ctypes.c_int64, ctypes.c_int64, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64]
+
+
+def _run(job: _Job, layout: _Layout) -> int:
+    """A batch through the kernel into the job's sums (one thread); the misfits of the float sums."""
+    fn = kernels.function("segql_groups_pass_layout", ctypes.c_int64, _LAYOUT_ARGS)
     assert fn is not None
-    table = _slots(job.index)
-    misfits = 0
-    for piece in job.pieces(data):
-        misfits += fn(*_pass_args(job.plan, piece, table))
-    return int(misfits)
-
-
-def _pass_args(plan_: Plan, piece: _Piece, table: tuple[int, int, int]) -> tuple[Any, ...]:
-    """segql_groups_pass's arguments for a piece (``table``: the slots' address, base, size)."""
-    kinds = (Agg * max(1, len(piece.kinds)))(*piece.kinds)
-    filtered = int(plan_.all_filtered)
-    return (
-        piece.rows,
-        ctypes.byref(piece.key),
-        *table,
-        piece.leaves,
-        len(plan_.leaves),
-        plan_.filters,
-        filtered,
-        kinds,
-        len(piece.kinds),
-    )
+    return int(fn(ctypes.byref(layout.struct), 0, layout.rows, *_slots(job.index)))
 
 
 @attrs.frozen
@@ -521,32 +575,30 @@ class _Records:
     values: list[np.ndarray | None]
 
 
-def _emit(job: _Job, data: pa.Table) -> _Records:
-    """A range's records (room for every row: pages never written are never touched)."""
+def _emit(job: _Job, layout: _Layout, first: int, last: int) -> _Records:
+    """Rows [first, last)'s records (room for every row: pages never written are never touched)."""
     fn = kernels.function(
-        "segql_groups_emit",
+        "segql_groups_emit_layout",
         ctypes.c_int64,
-        [*_PASS_ARGS, ctypes.c_int64, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p],
+        [*_LAYOUT_ARGS, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p],
     )
-    table = _slots(job.index)
-    rows = data.num_rows
+    rows = last - first
     positions = np.empty(rows, dtype=np.int32)
     bits = np.empty(rows, dtype=np.uint32)
-    values: list[np.ndarray | None] | None = None
-    m = 0
-    for piece in job.pieces(data):
-        if values is None:
-            values = [
-                np.empty(rows, dtype=np.float64 if k.value.type == T_F64 else np.int64)
-                if k.kind in (K_SUM_F, K_SUM_I)
-                else None
-                for k in piece.kinds
-            ]
-        outputs = (ctypes.c_void_p * max(1, len(values)))(
-            *[kernels.address(v) if v is not None else None for v in values]
-        )
-        m = fn(*_pass_args(job.plan, piece, table), m, kernels.address(positions), kernels.address(bits), outputs)
-    return _Records(int(m), positions, bits, values or [])
+    values: list[np.ndarray | None] = [
+        np.empty(rows, dtype=np.float64 if code == T_F64 else np.int64) if code else None for code in layout.emitted
+    ]
+    outputs = (ctypes.c_void_p * max(1, len(values)))(*[kernels.address(v) if v is not None else None for v in values])
+    m = fn(
+        ctypes.byref(layout.struct),
+        first,
+        last,
+        *_slots(job.index),
+        kernels.address(positions),
+        kernels.address(bits),
+        outputs,
+    )
+    return _Records(int(m), positions, bits, values)
 
 
 def _apply(job: _Job, records: list[_Records], first: int, last: int) -> int:
@@ -661,12 +713,13 @@ def reduce_table(
                         if window is None:
                             return None
                         windows[i] = window
+            layout = job.layout(data)
             parts = min(workers, data.num_rows // PARALLEL_ROWS)
             if parts < 2:
-                misfits += _run(job, data)
+                misfits += _run(job, layout)
                 continue
             bounds = [data.num_rows * t // parts for t in range(parts + 1)]
-            emits = [functools.partial(_emit, job, data.slice(lo, hi - lo)) for lo, hi in itertools.pairwise(bounds)]
+            emits = [functools.partial(_emit, job, layout, lo, hi) for lo, hi in itertools.pairwise(bounds)]
             records = run_all(emits, parts, "segql-groups")
             applies = [
                 functools.partial(_apply, job, records, n * t // parts, n * (t + 1) // parts) for t in range(parts)
