@@ -34,7 +34,7 @@ import pyarrow.compute as pc
 
 from segql import aggregates as builtin
 from segql import ast
-from segql.engines.arrow import kernels, temporal
+from segql.engines.arrow import kernels, scratch, temporal
 from segql.engines.arrow.executor import Executor, is_true
 from segql.engines.arrow.keys import INT_CODES, Column, KeyIndex, kernel_column
 from segql.engines.arrow.parallel import run_all
@@ -316,8 +316,11 @@ def _ticks_leaf(f: int, name: str, op: str, t: pa.DataType, value: pa.Scalar) ->
 
 # ----------------------------------------------------------------- the pass
 def _zeros(n: int, dtype: type) -> np.ndarray:
-    """An accumulator of ``n`` zeros (docs/decisions.md 277)."""
-    return np.zeros(n, dtype=dtype)
+    """An accumulator of ``n`` zeros, from the scratch pool: pages already
+    resident, zeroed here (docs/decisions.md 297)."""
+    array = scratch.array(n, dtype)
+    array.fill(0)
+    return array
 
 
 class _Sums:
@@ -336,6 +339,13 @@ class _Sums:
                 self.highs[i] = _zeros(n, np.int64)  # the high 64 bits
                 if a.value_type is not None and pa.types.is_floating(a.value_type):
                     self.flags[i] = _zeros(n, np.uint8)
+
+    def give_back(self) -> None:
+        """The accumulators not handed out as results back to the pool."""
+        for arrays in (self.counts, self.sums, self.highs, self.flags):
+            for array in arrays.values():
+                scratch.give(array)
+            arrays.clear()
 
 
 def _column(chunk: pa.Array, local: int) -> Column:
@@ -583,10 +593,10 @@ def _emit(job: _Job, layout: _Layout, first: int, last: int) -> _Records:
         [*_LAYOUT_ARGS, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p],
     )
     rows = last - first
-    positions = np.empty(rows, dtype=np.int32)
-    bits = np.empty(rows, dtype=np.uint32)
+    positions = scratch.array(rows, np.int32)
+    bits = scratch.array(rows, np.uint32)
     values: list[np.ndarray | None] = [
-        np.empty(rows, dtype=np.float64 if code == T_F64 else np.int64) if code else None for code in layout.emitted
+        scratch.array(rows, np.float64 if code == T_F64 else np.int64) if code else None for code in layout.emitted
     ]
     outputs = (ctypes.c_void_p * max(1, len(values)))(*[kernels.address(v) if v is not None else None for v in values])
     m = fn(
@@ -725,12 +735,23 @@ def reduce_table(
                 functools.partial(_apply, job, records, n * t // parts, n * (t + 1) // parts) for t in range(parts)
             ]
             misfits += sum(run_all(applies, parts, "segql-groups"))
+            for part in records:
+                for array in (part.positions, part.bits, *part.values):
+                    scratch.give(array)
             del records
+        if misfits:
+            return None
+        return _results(plan_, sums, n, windows, workers)
     except _NotForKernel:
         return None
-    if misfits:
-        return None
-    return _results(plan_, sums, n, windows, workers)
+    finally:
+        sums.give_back()
+
+
+def _leased(type_: pa.DataType, values: np.ndarray) -> pa.Array:
+    """``values`` (a pool array) as an Arrow array; the pool gets it back when
+    Arrow releases it (docs/decisions.md 297)."""
+    return pa.Array.from_buffers(type_, len(values), [None, scratch.lease(values)], null_count=0)
 
 
 def _results(
@@ -751,7 +772,7 @@ def _results(
         counts = sums.counts.get(i)
         if a.func == "count":
             assert counts is not None
-            out[a.agg] = pa.array(counts)
+            out[a.agg] = _leased(pa.int64(), sums.counts.pop(i))
             continue
         if a.func == "exists":
             assert counts is not None
@@ -762,7 +783,7 @@ def _results(
         if a.func == "sum" and i not in sums.flags:
             if int_sums(kernels.address(buffer), high, n, kernels.address(buffer)) >= 0:
                 raise EvaluationError(f"integer overflow in {a.agg.func}({a.agg.table} …)", span=a.agg.span)
-            out[a.agg] = pa.array(buffer[:n])
+            out[a.agg] = _leased(pa.int64(), sums.sums.pop(i)[:n])
             continue
         flags = sums.flags.get(i)
         lo = windows[i][0] if i in windows else 0
@@ -785,7 +806,8 @@ def _results(
         run_all([functools.partial(round_range, a, b) for a, b in itertools.pairwise(bounds)], parts, "segql-round")
         total = buffer.view(np.float64)[:n]
         if a.func == "sum":
-            out[a.agg] = pa.array(total)
+            sums.sums.pop(i)
+            out[a.agg] = _leased(pa.float64(), total)
             continue
         assert counts is not None
         with np.errstate(invalid="ignore", divide="ignore"):

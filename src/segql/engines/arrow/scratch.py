@@ -1,0 +1,96 @@
+"""Scratch memory kept between evaluations (docs/decisions.md 297).
+
+The related-table pass needs, per evaluation, arrays the size of the profile
+table (accumulators, the key index) and of the related table (the records of
+several threads): ~100 MB for 2M customers and 8M orders.  glibc hands such
+blocks back to the system when they are freed, so every evaluation paid for
+fresh pages (the system zeroing them: 10-30 % of a call), where DuckDB's and
+Polars' allocators keep freed memory for the next query.  This pool does the
+same for these arrays, and only for memory: nothing computed is kept, every
+evaluation fills what it takes (zeros, -1) and recomputes everything.
+
+* :func:`take` returns a byte array of at least ``nbytes`` (a free one of the
+  pool whose size is within ``SLACK`` of it, or a new one);
+* :func:`give` puts an array back, unless the pool then holds more than
+  :data:`LIMIT` bytes (it is then freed, as before);
+* :func:`lease` wraps an array handed out in an Arrow buffer (results the
+  caller keeps): the array comes back to the pool when Arrow drops the last
+  reference to the buffer;
+* :func:`release` frees every array the pool holds (``segql.engines.arrow.
+  scratch.release()``; ``LIMIT = 0`` turns the pool off).
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pyarrow as pa
+
+LIMIT = 256 << 20
+"""Bytes of free arrays the pool keeps at most (their size, resident or not)."""
+SLACK = 2
+"""A free array serves a request of at least 1/SLACK its size."""
+SMALLEST = 1 << 20
+"""Smaller arrays come from NumPy as usual (malloc keeps those itself)."""
+
+_free: list[np.ndarray] = []
+_lock = threading.Lock()
+
+
+def take(nbytes: int) -> np.ndarray:
+    """A uint8 array of at least ``nbytes`` bytes, contents undefined."""
+    if nbytes >= SMALLEST:
+        with _lock:
+            fits = [i for i, a in enumerate(_free) if nbytes <= a.nbytes <= SLACK * nbytes]
+            if fits:
+                return _free.pop(min(fits, key=lambda i: _free[i].nbytes))
+    return np.empty(max(nbytes, 1), dtype=np.uint8)
+
+
+def array(n: int, dtype: type | np.dtype) -> np.ndarray:
+    """``n`` values of ``dtype`` from the pool (contents undefined); the
+    array's ``base`` is the pool's array, to :func:`give` back."""
+    size = np.dtype(dtype).itemsize
+    return take(n * size)[: n * size].view(dtype)
+
+
+def give(array: np.ndarray | None) -> None:
+    """``array`` (or the pool's array it is a view of) back to the pool."""
+    while array is not None and array.base is not None and isinstance(array.base, np.ndarray):
+        array = array.base
+    if array is None or array.nbytes < SMALLEST or array.dtype != np.uint8 or array.ndim != 1:
+        return
+    with _lock:
+        if any(a is array for a in _free):
+            return
+        if sum(a.nbytes for a in _free) + array.nbytes <= LIMIT:
+            _free.append(array)
+
+
+class _Lease:
+    """Holds a pool array while Arrow buffers use it; gives it back after."""
+
+    def __init__(self, array: np.ndarray) -> None:
+        self.array = array
+
+    def __del__(self) -> None:
+        give(self.array)
+
+
+def lease(values: np.ndarray) -> pa.Buffer:
+    """An Arrow buffer over ``values`` (a view of a pool array) that gives
+    the pool array back when the buffer is released."""
+    return pa.foreign_buffer(values.ctypes.data, values.nbytes, base=_Lease(values))
+
+
+def held() -> int:
+    """Bytes of free arrays in the pool."""
+    with _lock:
+        return sum(a.nbytes for a in _free)
+
+
+def release() -> None:
+    """Free every array the pool holds."""
+    with _lock:
+        _free.clear()
