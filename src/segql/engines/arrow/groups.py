@@ -329,20 +329,19 @@ class _Sums:
     def __init__(self, plan_: Plan, n: int) -> None:
         self.counts: dict[int, np.ndarray] = {}
         self.sums: dict[int, np.ndarray] = {}
-        self.highs: dict[int, np.ndarray] = {}
         self.flags: dict[int, np.ndarray] = {}
         for i, a in enumerate(plan_.aggs):
             if a.func in ("count", "exists", "avg"):
                 self.counts[i] = _zeros(n, np.int64)
             if a.func in ("sum", "avg"):
-                self.sums[i] = _zeros(n, np.int64)  # the low 64 bits of each int128 sum
-                self.highs[i] = _zeros(n, np.int64)  # the high 64 bits
+                # Each int128 sum as its low and high 64 bits side by side (one cache line per update).
+                self.sums[i] = _zeros(2 * n, np.int64)
                 if a.value_type is not None and pa.types.is_floating(a.value_type):
                     self.flags[i] = _zeros(n, np.uint8)
 
     def give_back(self) -> None:
         """The accumulators not handed out as results back to the pool."""
-        for arrays in (self.counts, self.sums, self.highs, self.flags):
+        for arrays in (self.counts, self.sums, self.flags):
             for array in arrays.values():
                 scratch.give(array)
             arrays.clear()
@@ -413,7 +412,7 @@ def _kinds(plan_: Plan, sums: _Sums, windows: dict[int, tuple[int, int]], values
                     K_SUM_F if flags is not None else K_SUM_I,
                     a.filter,
                     kernels.address(sums.sums[i]),
-                    kernels.address(sums.highs[i]),
+                    kernels.address(sums.sums[i]) + 8,
                     kernels.address(flags) if flags is not None else None,
                     lo,
                     hi,
@@ -778,39 +777,40 @@ def _results(
             assert counts is not None
             out[a.agg] = pa.array(counts > 0)
             continue
-        buffer = sums.sums[i]  # the doubles (int64s) are written over the low words: no new pages
-        high = kernels.address(sums.highs[i])
+        pairs = kernels.address(sums.sums[i])
         if a.func == "sum" and i not in sums.flags:
-            if int_sums(kernels.address(buffer), high, n, kernels.address(buffer)) >= 0:
+            totals = scratch.array(n, np.int64)
+            if int_sums(pairs, pairs + 8, n, kernels.address(totals)) >= 0:
+                scratch.give(totals)
                 raise EvaluationError(f"integer overflow in {a.agg.func}({a.agg.table} …)", span=a.agg.span)
-            out[a.agg] = _leased(pa.int64(), sums.sums.pop(i)[:n])
+            out[a.agg] = _leased(pa.int64(), totals)
             continue
         flags = sums.flags.get(i)
         lo = windows[i][0] if i in windows else 0
-        address, flag_address = kernels.address(buffer), kernels.address(flags) if flags is not None else None
+        total = scratch.array(n, np.float64)
+        address, flag_address = kernels.address(total), kernels.address(flags) if flags is not None else None
 
         def round_range(
             first: int,
             last: int,
             address: int = address,
-            high: int = high,
+            pairs: int = pairs,
             flags: int | None = flag_address,
             lo: int = lo,
         ) -> None:
-            """Groups [first, last) rounded (each group's double replaces its low word)."""
+            """Groups [first, last) rounded."""
             f = flags + first if flags is not None else None
-            rounding(address + 8 * first, high + 8 * first, f, last - first, lo, address + 8 * first)
+            rounding(pairs + 16 * first, pairs + 8 + 16 * first, f, last - first, lo, address + 8 * first)
 
         parts = max(1, min(workers, n // PARALLEL_ROWS))
         bounds = [n * t // parts for t in range(parts + 1)]
         run_all([functools.partial(round_range, a, b) for a, b in itertools.pairwise(bounds)], parts, "segql-round")
-        total = buffer.view(np.float64)[:n]
         if a.func == "sum":
-            sums.sums.pop(i)
             out[a.agg] = _leased(pa.float64(), total)
             continue
         assert counts is not None
         with np.errstate(invalid="ignore", divide="ignore"):
             means = total / counts
+        scratch.give(total)
         out[a.agg] = pa.array(means, mask=counts == 0)
     return out

@@ -26,7 +26,7 @@
  * table, R < 2**(126 - (hi - lo)) by the window's choice), so its sum stays
  * below R * 2**(hi - lo) <= 2**126 in magnitude: no overflow, in any order
  * of the rows (so several threads give the same bits).  The int128 is kept
- * as two arrays of 64-bit words (low, high).  A value outside the window is
+ * as two 64-bit words (low, high) side by side: one cache line per update.  A value outside the window is
  * counted as a misfit (the caller then takes the NumPy path).  NaN and infinities set a group's
  * flags (1: NaN, 2: +inf, 4: -inf), zeros add nothing.  segql_groups_round
  * rounds each group's integer times 2**lo once to the nearest double, ties
@@ -72,8 +72,8 @@ typedef struct {
     int32_t kind;
     int32_t filter; /* -1: every row */
     void *out;      /* int64 counts; sums: their low 64 bits */
-    int64_t *high;  /* sums: their high 64 bits (two arrays of 8 bytes, not one of 16:
-                     * each stays under malloc's mmap ceiling, so its pages are reused) */
+    int64_t *high;  /* sums: their high 64 bits, interleaved with the low ones (group p's
+                     * at out[2p], high[2p] with high = out + 1: one cache line per update) */
     uint8_t *flags; /* sums of doubles: 1 NaN, 2 +inf, 4 -inf; min/max: 1 a value seen, 2 a NaN */
     int32_t lo, hi; /* sums of doubles: the window */
 } segql_agg;
@@ -238,7 +238,7 @@ static inline void add128(uint64_t *low, int64_t *high, i128 v) {
 }
 
 static inline i128 get128(const uint64_t *low, const int64_t *high, int64_t i) {
-    return (i128)(((u128)(uint64_t)high[i] << 64) | low[i]);
+    return (i128)(((u128)(uint64_t)high[2 * i] << 64) | low[2 * i]);
 }
 
 static inline int add_double(uint64_t *low, int64_t *high, uint8_t *flags, double x, int lo, int hi) {
@@ -295,12 +295,11 @@ static int64_t accumulate(const segql_agg *a, int64_t start, const kept_rows *k)
             const double *x = (const double *)v->data + v->offset + start;
             for (int j = 0; j < k->m; j++) {
                 if (j + AHEAD < k->m) {
-                    __builtin_prefetch(&low[k->pos[j + AHEAD]], 1);
-                    __builtin_prefetch(&high[k->pos[j + AHEAD]], 1);
+                    __builtin_prefetch(&low[2 * (int64_t)k->pos[j + AHEAD]], 1);
                 }
                 if (!passes(a, k->fb[j]) || !value_valid(v, start + k->row[j])) continue;
                 const int32_t p = k->pos[j];
-                misfits += add_double(&low[p], &high[p], &a->flags[p], x[k->row[j]], a->lo, a->hi);
+                misfits += add_double(&low[2 * (int64_t)p], &high[2 * (int64_t)p], &a->flags[p], x[k->row[j]], a->lo, a->hi);
             }
             break;
         }
@@ -309,7 +308,7 @@ static int64_t accumulate(const segql_agg *a, int64_t start, const kept_rows *k)
             int64_t *high = a->high;
             for (int j = 0; j < k->m; j++)
                 if (passes(a, k->fb[j]) && value_valid(v, start + k->row[j]))
-                    add128(&low[k->pos[j]], &high[k->pos[j]], int_at(v, start + k->row[j]));
+                    add128(&low[2 * (int64_t)k->pos[j]], &high[2 * (int64_t)k->pos[j]], int_at(v, start + k->row[j]));
             break;
         }
         case K_MIN_F:
@@ -479,9 +478,9 @@ static double round_scaled(i128 sum, int lo) {
     return negative ? -r : r;
 }
 
-/* Each group's exact sum (window lo; low and high words) rounded once, its
- * flags applied: NaN, or +inf with -inf: NaN; +inf: inf; -inf: -inf.  `out`
- * may be `low` (each double replaces its own group's low word). */
+/* Each group's exact sum (window lo; low and high words, interleaved: group
+ * i's at low[2i], high[2i]) rounded once into out[i], its flags applied: NaN,
+ * or +inf with -inf: NaN; +inf: inf; -inf: -inf. */
 SEGQL_EXPORT void segql_groups_round(const uint64_t *low, const int64_t *high, const uint8_t *flags, int64_t n,
                                      int32_t lo, double *out) {
     for (int64_t i = 0; i < n; i++) {
@@ -495,8 +494,8 @@ SEGQL_EXPORT void segql_groups_round(const uint64_t *low, const int64_t *high, c
     }
 }
 
-/* Integer sums as int64 (`out` may be `low`); returns the first group whose
- * sum does not fit, or -1. */
+/* Integer sums (interleaved as for segql_groups_round) as int64 into out;
+ * returns the first group whose sum does not fit, or -1. */
 SEGQL_EXPORT int64_t segql_groups_int_sums(const uint64_t *low, const int64_t *high, int64_t n, int64_t *out) {
     for (int64_t i = 0; i < n; i++) {
         const i128 sum = get128(low, high, i);
@@ -513,8 +512,16 @@ SEGQL_EXPORT int64_t segql_groups_int_sums(const uint64_t *low, const int64_t *h
 SEGQL_EXPORT void segql_dense_build(const segql_column *keys, int64_t rows, int64_t base, int32_t *slots,
                                     int64_t first_row) {
     if (keys->valid == NULL && keys->type == T_I64) {
+        /* The slots' lines prefetched for writing AHEAD keys ahead: random
+         * writes into a table larger than the L2 otherwise fill the store
+         * buffer with misses. */
         const int64_t *k = (const int64_t *)keys->data + keys->offset;
-        for (int64_t i = 0; i < rows; i++) slots[(uint64_t)k[i] - (uint64_t)base] = (int32_t)(first_row + i);
+        const int64_t ahead = rows > 4 * AHEAD ? rows - 4 * AHEAD : 0;
+        for (int64_t i = 0; i < ahead; i++) {
+            __builtin_prefetch(&slots[(uint64_t)k[i + 4 * AHEAD] - (uint64_t)base], 1);
+            slots[(uint64_t)k[i] - (uint64_t)base] = (int32_t)(first_row + i);
+        }
+        for (int64_t i = ahead; i < rows; i++) slots[(uint64_t)k[i] - (uint64_t)base] = (int32_t)(first_row + i);
         return;
     }
     for (int64_t i = 0; i < rows; i++) {
