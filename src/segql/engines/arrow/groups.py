@@ -318,9 +318,7 @@ def _ticks_leaf(f: int, name: str, op: str, t: pa.DataType, value: pa.Scalar) ->
 def _zeros(n: int, dtype: type) -> np.ndarray:
     """An accumulator of ``n`` zeros, from the scratch pool: pages already
     resident, zeroed here (docs/decisions.md 297)."""
-    array = scratch.array(n, dtype)
-    array.fill(0)
-    return array
+    return scratch.filled(n, dtype, 0)
 
 
 class _Sums:

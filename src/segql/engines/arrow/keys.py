@@ -111,8 +111,7 @@ class KeyIndex:
             return False
         # From the scratch pool (pages kept between evaluations, docs/decisions.md 297),
         # given back when the index is dropped.
-        slots = scratch.array(size, np.int32)
-        slots.fill(-1)
+        slots = scratch.filled(size, np.int32, 0xFF)  # (-1: no profile)
         build = _build_fn()
         code = INT_CODES.get(self.keys.type)
         if build is not None and code is not None:

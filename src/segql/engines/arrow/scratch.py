@@ -22,6 +22,7 @@ evaluation fills what it takes (zeros, -1) and recomputes everything.
 
 from __future__ import annotations
 
+import ctypes
 import threading
 
 import numpy as np
@@ -53,6 +54,16 @@ def array(n: int, dtype: type | np.dtype) -> np.ndarray:
     array's ``base`` is the pool's array, to :func:`give` back."""
     size = np.dtype(dtype).itemsize
     return take(n * size)[: n * size].view(dtype)
+
+
+def filled(n: int, dtype: type | np.dtype, byte: int) -> np.ndarray:
+    """``n`` values of ``dtype`` from the pool, every byte ``byte`` (0: zeros,
+    0xFF: -1 for signed integers), written by libc's ``memset`` (without the
+    GIL; NumPy's ``fill`` copies value by value, ~4x slower)."""
+    values = array(n, dtype)
+    if values.nbytes:
+        ctypes.memset(values.ctypes.data, byte, values.nbytes)
+    return values
 
 
 def give(array: np.ndarray | None) -> None:
