@@ -315,27 +315,36 @@ def _ticks_leaf(f: int, name: str, op: str, t: pa.DataType, value: pa.Scalar) ->
 
 
 # ----------------------------------------------------------------- the pass
-def _zeros(n: int, dtype: type) -> np.ndarray:
-    """An accumulator of ``n`` zeros, from the scratch pool: pages already
-    resident, zeroed here (docs/decisions.md 297)."""
-    return scratch.filled(n, dtype, 0)
-
-
 class _Sums:
-    """A set of accumulators for a plan (one per thread)."""
+    """The accumulators of a plan, from the scratch pool (pages already
+    resident, docs/decisions.md 297), zeroed before the first rows are added:
+    by :meth:`zero` on one thread, or each thread its own range of profile
+    rows (:meth:`zero_range`)."""
 
     def __init__(self, plan_: Plan, n: int) -> None:
         self.counts: dict[int, np.ndarray] = {}
         self.sums: dict[int, np.ndarray] = {}
         self.flags: dict[int, np.ndarray] = {}
+        self.zeroed = False
         for i, a in enumerate(plan_.aggs):
             if a.func in ("count", "exists", "avg"):
-                self.counts[i] = _zeros(n, np.int64)
+                self.counts[i] = scratch.array(n, np.int64)
             if a.func in ("sum", "avg"):
                 # Each int128 sum as its low and high 64 bits side by side (one cache line per update).
-                self.sums[i] = _zeros(2 * n, np.int64)
+                self.sums[i] = scratch.array(2 * n, np.int64)
                 if a.value_type is not None and pa.types.is_floating(a.value_type):
-                    self.flags[i] = _zeros(n, np.uint8)
+                    self.flags[i] = scratch.array(n, np.uint8)
+
+    def zero_range(self, first: int, last: int) -> None:
+        """Profile rows [first, last) of every accumulator set to zero (memset, without the GIL)."""
+        for arrays, width in ((self.counts, 8), (self.sums, 16), (self.flags, 1)):
+            for array in arrays.values():
+                ctypes.memset(array.ctypes.data + width * first, 0, width * (last - first))
+
+    def zero(self, n: int) -> None:
+        if not self.zeroed:
+            self.zero_range(0, n)
+            self.zeroed = True
 
     def give_back(self) -> None:
         """The accumulators not handed out as results back to the pool."""
@@ -609,7 +618,10 @@ def _emit(job: _Job, layout: _Layout, first: int, last: int) -> _Records:
 
 
 def _apply(job: _Job, records: list[_Records], first: int, last: int) -> int:
-    """Every range's records with a position in [first, last) added to the job's sums; the misfits."""
+    """Every range's records with a position in [first, last) added to the
+    job's sums (that range zeroed first, the first time); the misfits."""
+    if not job.sums.zeroed:
+        job.sums.zero_range(first, last)
     fn = kernels.function(
         "segql_groups_apply",
         ctypes.c_int64,
@@ -723,6 +735,7 @@ def reduce_table(
             layout = job.layout(data)
             parts = min(workers, data.num_rows // PARALLEL_ROWS)
             if parts < 2:
+                sums.zero(n)
                 misfits += _run(job, layout)
                 continue
             bounds = [data.num_rows * t // parts for t in range(parts + 1)]
@@ -732,12 +745,14 @@ def reduce_table(
                 functools.partial(_apply, job, records, n * t // parts, n * (t + 1) // parts) for t in range(parts)
             ]
             misfits += sum(run_all(applies, parts, "segql-groups"))
+            sums.zeroed = True
             for part in records:
                 for array in (part.positions, part.bits, *part.values):
                     scratch.give(array)
             del records
         if misfits:
             return None
+        sums.zero(n)  # (no batch: nothing added)
         return _results(plan_, sums, n, windows, workers)
     except _NotForKernel:
         return None
