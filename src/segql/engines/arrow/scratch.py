@@ -46,6 +46,11 @@ def take(nbytes: int) -> np.ndarray:
             fits = [i for i, a in enumerate(_free) if nbytes <= a.nbytes <= SLACK * nbytes]
             if fits:
                 return _free.pop(min(fits, key=lambda i: _free[i].nbytes))
+    return _new(nbytes)
+
+
+def _new(nbytes: int) -> np.ndarray:
+    """A new array (the pool had none that fits)."""
     return np.empty(max(nbytes, 1), dtype=np.uint8)
 
 
