@@ -4,14 +4,16 @@
 When the kernels are loaded, the key index is dense and every aggregate of a
 related table is one the kernel reduces (``count``, ``exists``, ``sum`` and
 ``avg`` of a plain number column, the built-in reducers), :func:`plan`
-describes the table's work and :func:`reduce_table` does it: each row range
-(a slice per thread for a table in memory, each batch of a file) is read
-once by ``segql_groups_pass``, which evaluates the simple ``where`` leaves
+describes the table's work and :func:`reduce_table` does it: each batch (a
+table in memory is one) is described once (:func:`_layout`), and each
+thread's range of its rows is read in one call (docs/decisions.md 296) by
+``segql_groups_pass``, which evaluates the simple ``where`` leaves
 (a column compared with a constant already in the column's unit), looks the
 key up in the dense index and adds the row to integer accumulators (counts,
 exact 128-bit sums; with several threads, each emits the rows of its range
 that some aggregate takes, then each adds those of its range of profile
-rows, docs/decisions.md 275).  A
+rows, docs/decisions.md 275).  The accumulators and records come from the
+scratch pool (:mod:`segql.engines.arrow.scratch`, decision 297).  A
 ``where`` the kernel does not evaluate is computed by the executor first and
 given as a keep-bitmap leaf.  The NumPy twin (the blockwise path of
 :mod:`segql.engines.arrow.aggregate` and :mod:`~segql.engines.arrow.exactsum`)
@@ -439,19 +441,12 @@ class Layout(ctypes.Structure):
     aggregates (csrc/groups.c, ``segql_layout``)."""
 
     _fields_ = [
-        ("npieces", ctypes.c_int32),
-        ("nleaves", ctypes.c_int32),
-        ("naggs", ctypes.c_int32),
+        *((name, ctypes.c_int32) for name in ("npieces", "nleaves", "naggs")),
         ("filters", ctypes.c_uint32),
-        ("all_filtered", ctypes.c_int32),
-        ("pad", ctypes.c_int32),
-        ("starts", ctypes.c_void_p),
-        ("chunks", ctypes.c_void_p),
+        *((name, ctypes.c_int32) for name in ("all_filtered", "pad")),
+        *((name, ctypes.c_void_p) for name in ("starts", "chunks")),
         ("key", ctypes.POINTER(Column)),
-        ("leaves", ctypes.c_void_p),
-        ("leaf_column", ctypes.c_void_p),
-        ("aggs", ctypes.c_void_p),
-        ("agg_column", ctypes.c_void_p),
+        *((name, ctypes.c_void_p) for name in ("leaves", "leaf_column", "aggs", "agg_column")),
     ]
 
 
@@ -524,9 +519,7 @@ def _layout(
     agg_columns: list[int] = []
     for i in range(len(plan_.aggs)):
         agg_columns.extend([value_columns[i]] * ((i in sums.counts) + (i in sums.sums)))
-    emitted = [
-        (T_F64 if k.value.type == T_F64 else T_I64) if k.kind in (K_SUM_F, K_SUM_I) else 0 for k in kinds
-    ]
+    emitted = [(T_F64 if k.value.type == T_F64 else T_I64) if k.kind in (K_SUM_F, K_SUM_I) else 0 for k in kinds]
     kind_array = (Agg * max(1, len(kinds)))(*kinds)
     leaf_column = np.array(leaf_columns or [0], dtype=np.int32)
     agg_column = np.array(agg_columns or [0], dtype=np.int32)
