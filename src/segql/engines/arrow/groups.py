@@ -330,12 +330,12 @@ class _Sums:
         self.zeroed = False
         for i, a in enumerate(plan_.aggs):
             if a.func in ("count", "exists", "avg"):
-                self.counts[i] = scratch.array(n, np.int64)
+                self.counts[i] = scratch.array(n, np.int64, "sums")
             if a.func in ("sum", "avg"):
                 # Each int128 sum as its low and high 64 bits side by side (one cache line per update).
-                self.sums[i] = scratch.array(2 * n, np.int64)
+                self.sums[i] = scratch.array(2 * n, np.int64, "sums")
                 if a.value_type is not None and pa.types.is_floating(a.value_type):
-                    self.flags[i] = scratch.array(n, np.uint8)
+                    self.flags[i] = scratch.array(n, np.uint8, "sums")
 
     def zero_range(self, first: int, last: int) -> None:
         """Profile rows [first, last) of every accumulator set to zero (memset, without the GIL)."""
@@ -352,7 +352,7 @@ class _Sums:
         """The accumulators not handed out as results back to the pool."""
         for arrays in (self.counts, self.sums, self.flags):
             for array in arrays.values():
-                scratch.give(array)
+                scratch.give(array, "sums")
             arrays.clear()
 
 
@@ -592,10 +592,11 @@ def _emit(job: _Job, layout: _Layout, first: int, last: int) -> _Records:
         [*_LAYOUT_ARGS, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p],
     )
     rows = last - first
-    positions = scratch.array(rows, np.int32)
-    bits = scratch.array(rows, np.uint32)
+    positions = scratch.array(rows, np.int32, "records")
+    bits = scratch.array(rows, np.uint32, "records")
     values: list[np.ndarray | None] = [
-        scratch.array(rows, np.float64 if code == T_F64 else np.int64) if code else None for code in layout.emitted
+        scratch.array(rows, np.float64 if code == T_F64 else np.int64, "records") if code else None
+        for code in layout.emitted
     ]
     outputs = (ctypes.c_void_p * max(1, len(values)))(*[kernels.address(v) if v is not None else None for v in values])
     m = fn(
@@ -741,7 +742,7 @@ def reduce_table(
             sums.zeroed = True
             for part in records:
                 for array in (part.positions, part.bits, *part.values):
-                    scratch.give(array)
+                    scratch.give(array, "records")
             del records
         if misfits:
             return None
@@ -753,10 +754,10 @@ def reduce_table(
         sums.give_back()
 
 
-def _leased(type_: pa.DataType, values: np.ndarray) -> pa.Array:
+def _leased(type_: pa.DataType, values: np.ndarray, use: str) -> pa.Array:
     """``values`` (a pool array) as an Arrow array; the pool gets it back when
     Arrow releases it (docs/decisions.md 297)."""
-    return pa.Array.from_buffers(type_, len(values), [None, scratch.lease(values)], null_count=0)
+    return pa.Array.from_buffers(type_, len(values), [None, scratch.lease(values, use)], null_count=0)
 
 
 def _results(
@@ -777,46 +778,46 @@ def _results(
         counts = sums.counts.get(i)
         if a.func == "count":
             assert counts is not None
-            out[a.agg] = _leased(pa.int64(), sums.counts.pop(i))
+            out[a.agg] = _leased(pa.int64(), sums.counts.pop(i), "sums")
             continue
         if a.func == "exists":
             assert counts is not None
             out[a.agg] = pa.array(counts > 0)
             continue
-        pairs = kernels.address(sums.sums[i])
+        # The results are written over the sums (decision 298): group g's value
+        # at word g, which its range's thread reaches after reading words 2g, 2g + 1.
+        array = sums.sums.pop(i)
+        pairs = kernels.address(array)
         if a.func == "sum" and i not in sums.flags:
-            totals = scratch.array(n, np.int64)
-            if int_sums(pairs, pairs + 8, n, kernels.address(totals)) >= 0:
-                scratch.give(totals)
+            if int_sums(pairs, pairs + 8, n, pairs) >= 0:
+                scratch.give(array, "sums")
                 raise EvaluationError(f"integer overflow in {a.agg.func}({a.agg.table} …)", span=a.agg.span)
-            out[a.agg] = _leased(pa.int64(), totals)
+            out[a.agg] = _leased(pa.int64(), array[:n], "sums")
             continue
         flags = sums.flags.get(i)
         lo = windows[i][0] if i in windows else 0
-        total = scratch.array(n, np.float64)
-        address, flag_address = kernels.address(total), kernels.address(flags) if flags is not None else None
+        flag_address = kernels.address(flags) if flags is not None else None
 
         def round_range(
-            first: int,
-            last: int,
-            address: int = address,
-            pairs: int = pairs,
-            flags: int | None = flag_address,
-            lo: int = lo,
+            first: int, last: int, pairs: int = pairs, flags: int | None = flag_address, lo: int = lo
         ) -> None:
-            """Groups [first, last) rounded."""
+            """Groups [first, last) rounded, written from the start of their own sums on."""
             f = flags + first if flags is not None else None
-            rounding(pairs + 16 * first, pairs + 8 + 16 * first, f, last - first, lo, address + 8 * first)
+            rounding(pairs + 16 * first, pairs + 8 + 16 * first, f, last - first, lo, pairs + 16 * first)
 
         parts = max(1, min(workers, n // PARALLEL_ROWS))
         bounds = [n * t // parts for t in range(parts + 1)]
         run_all([functools.partial(round_range, a, b) for a, b in itertools.pairwise(bounds)], parts, "segql-round")
+        for first, last in itertools.pairwise(bounds[1:]):
+            # Each later range's doubles moved next to the earlier ones (over sums already read).
+            ctypes.memmove(pairs + 8 * first, pairs + 16 * first, 8 * (last - first))
+        total = array.view(np.float64)[:n]
         if a.func == "sum":
-            out[a.agg] = _leased(pa.float64(), total)
+            out[a.agg] = _leased(pa.float64(), total, "sums")
             continue
         assert counts is not None
         with np.errstate(invalid="ignore", divide="ignore"):
             means = total / counts
-        scratch.give(total)
+        scratch.give(array, "sums")
         out[a.agg] = pa.array(means, mask=counts == 0)
     return out

@@ -111,7 +111,7 @@ class KeyIndex:
             return False
         # From the scratch pool (pages kept between evaluations, docs/decisions.md 297),
         # given back when the index is dropped.
-        slots = scratch.filled(size, np.int32, 0xFF)  # (-1: no profile)
+        slots = scratch.filled(size, np.int32, 0xFF, "index")  # (-1: no profile)
         build = _build_fn()
         code = INT_CODES.get(self.keys.type)
         if build is not None and code is not None:
@@ -153,7 +153,7 @@ class KeyIndex:
     def _keep(self, slots: np.ndarray, base: int) -> None:
         """The direct-address table in use, given back to the pool with the index."""
         self._slots, self._base = slots, base
-        self._give = weakref.finalize(self, scratch.give, slots)
+        self._give = weakref.finalize(self, scratch.give, slots, "index")
 
     def _report_duplicates(self, low: int, size: int) -> None:
         offsets = pc.subtract(self.keys.drop_null(), low).to_numpy()
