@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import itertools
 import math
 import struct
 from collections import defaultdict
@@ -424,3 +425,21 @@ def test_related_source_tells_whether_its_rows_are_in_memory(tmp_path: Any) -> N
     assert related.open_related("orders", table).in_memory is table
     pq.write_table(table, tmp_path / "orders.parquet")
     assert related.open_related("orders", str(tmp_path / "orders.parquet")).in_memory is None
+
+
+def test_columns_cut_differently_are_read_in_common_pieces(spy: Spy) -> None:
+    """Columns whose chunks end at different rows: the layout's pieces are
+    the rows between any two cuts; the same answers as math.fsum and DuckDB."""
+    customers, orders = make_tables(m=3_001)
+    expected = reference(customers, orders)
+    cut = pa.table(
+        {
+            name: pa.chunked_array([column.combine_chunks().slice(0, at), column.combine_chunks().slice(at)])
+            for name, column, at in zip(
+                orders.column_names, orders.columns, itertools.cycle([100, 1_777, 2_999]), strict=False
+            )
+        }
+    )
+    result = segql.compile(SOURCE).evaluate(customers, key="id", related={"orders": cut}, as_of=AS_OF, threads=1)
+    assert spy.used == [True]
+    check(result, expected)

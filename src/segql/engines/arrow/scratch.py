@@ -39,7 +39,9 @@ SMALLEST = 1 << 20
 """Smaller arrays come from NumPy as usual (malloc keeps those itself)."""
 
 _free: list[tuple[str, np.ndarray]] = []
-_lock = threading.Lock()
+_lock = threading.RLock()
+"""(Re-entrant: a result's buffer may be collected, and give its array back,
+while its thread holds the lock.)"""
 
 
 def take(nbytes: int, use: str) -> np.ndarray:
