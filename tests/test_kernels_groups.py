@@ -1,4 +1,4 @@
-"""Related aggregates in one C pass (csrc/groups.c; docs/decisions.md 270-279).
+"""Related aggregates in one C pass (csrc/groups.c; docs/decisions.md 270-279, 296-299).
 
 Every case runs with the kernel and inside ``kernels.disabled()`` (the NumPy
 twin), on 1 and 2 threads, and is compared bit for bit with hand-written
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import itertools
 import math
 import struct
 from collections import defaultdict
@@ -19,10 +20,11 @@ from typing import Any
 import duckdb
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 import segql
-from segql.engines.arrow import groups, kernels, keys
+from segql.engines.arrow import groups, kernels, keys, related, scratch
 from segql.errors import DataError, SegqlError
 
 AS_OF = dt.datetime(2026, 6, 1, tzinfo=dt.UTC)
@@ -46,13 +48,13 @@ def spy(monkeypatch: pytest.MonkeyPatch) -> Spy:
     calls.used = []
     run, emit, reduce_table = groups._run, groups._emit, groups.reduce_table
 
-    def counted(job: Any, data: pa.Table) -> int:
-        calls.append(data.num_rows)
-        return run(job, data)
+    def counted(job: Any, layout: Any) -> int:
+        calls.append(layout.rows)
+        return run(job, layout)
 
-    def emitted(job: Any, data: pa.Table) -> Any:
-        calls.append(data.num_rows)
-        return emit(job, data)
+    def emitted(job: Any, layout: Any, first: int, last: int) -> Any:
+        calls.append(last - first)
+        return emit(job, layout, first, last)
 
     def used(*args: Any, **kwargs: Any) -> Any:
         result = reduce_table(*args, **kwargs)
@@ -353,3 +355,91 @@ def test_the_key_index_is_scattered_in_c() -> None:
         context = kernels.disabled() if disabled else contextlib.nullcontext()
         with context, pytest.raises(DataError, match=r"repeats 1 value\(s\) of key column 'id' \(e.g. 4\)"):
             keys.KeyIndex("id", pa.chunked_array([[1, 4, 2], [4]]))
+
+
+# ------------------------------------------------ scratch memory (decisions 297)
+@pytest.fixture
+def pool(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The scratch pool for arrays of any size (the tests' tables are small), empty at the start."""
+    monkeypatch.setattr(scratch, "SMALLEST", 0)
+    scratch.release()
+    yield scratch
+    scratch.release()
+
+
+def test_scratch_memory_is_reused_but_results_stay_the_callers(pool: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A second evaluation takes its accumulators and key index from the pool
+    (new arrays only for the results the caller still holds) and recomputes
+    everything: a result of the first that the caller still holds is not
+    overwritten, and the second's are its own data's."""
+    customers, orders = make_tables()
+    program = segql.compile(SOURCE)
+    options: dict[str, Any] = dict(key="id", as_of=AS_OF, threads=2)
+    expected = reference(customers, orders)
+    fresh: list[int] = []
+    new = scratch._new
+
+    def counted(nbytes: int) -> np.ndarray:
+        fresh.append(nbytes)
+        return new(nbytes)
+
+    monkeypatch.setattr(scratch, "_new", counted)
+    first = program.evaluate(customers, related={"orders": orders}, **options)
+    assert scratch.held() > 0  # the accumulators and the key index were given back
+    allocated, fresh[:] = len(fresh), []
+    fewer = orders.slice(0, orders.num_rows * 2 // 3)
+    second = program.evaluate(customers, related={"orders": fewer}, **options)
+    assert len(fresh) < allocated
+    check(first, expected)
+    check(second, reference(customers, fewer))
+
+
+def test_results_come_back_to_the_pool_when_released(pool: Any) -> None:
+    customers, orders = make_tables()
+    program = segql.compile("feature recent = count(orders where at >= -30d)")
+    result = program.evaluate(customers, key="id", related={"orders": orders}, as_of=AS_OF, threads=1)
+    held = scratch.held()
+    counts = result.column("recent")
+    del result
+    assert scratch.held() == held  # the caller still holds the counts
+    del counts
+    assert scratch.held() > held  # given back once Arrow let them go
+
+
+def test_the_pool_is_bounded_and_released(pool: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    customers, orders = make_tables()
+    program = segql.compile(SOURCE)
+    options: dict[str, Any] = dict(key="id", related={"orders": orders}, as_of=AS_OF)
+    program.evaluate(customers, **options)
+    assert 0 < scratch.held() <= scratch.LIMIT
+    scratch.release()
+    assert scratch.held() == 0
+    monkeypatch.setattr(scratch, "LIMIT", 0)  # the pool off: nothing kept
+    result = program.evaluate(customers, **options)
+    del result
+    assert scratch.held() == 0
+
+
+def test_related_source_tells_whether_its_rows_are_in_memory(tmp_path: Any) -> None:
+    table = pa.table({"id": [1, 2]})
+    assert related.open_related("orders", table).in_memory is table
+    pq.write_table(table, tmp_path / "orders.parquet")
+    assert related.open_related("orders", str(tmp_path / "orders.parquet")).in_memory is None
+
+
+def test_columns_cut_differently_are_read_in_common_pieces(spy: Spy) -> None:
+    """Columns whose chunks end at different rows: the layout's pieces are
+    the rows between any two cuts; the same answers as math.fsum and DuckDB."""
+    customers, orders = make_tables(m=3_001)
+    expected = reference(customers, orders)
+    cut = pa.table(
+        {
+            name: pa.chunked_array([column.combine_chunks().slice(0, at), column.combine_chunks().slice(at)])
+            for name, column, at in zip(
+                orders.column_names, orders.columns, itertools.cycle([100, 1_777, 2_999]), strict=False
+            )
+        }
+    )
+    result = segql.compile(SOURCE).evaluate(customers, key="id", related={"orders": cut}, as_of=AS_OF, threads=1)
+    assert spy.used == [True]
+    check(result, expected)

@@ -103,7 +103,7 @@ def aggregate_tasks(
             if kernel is not None:
                 # The C pass (docs/decisions.md 270-279); None: the NumPy twin below.
                 # A table in memory is one batch (the pass splits it in one range per thread).
-                in_memory = source._table  # (its rows bound a group's: a file's are not counted)
+                in_memory = source.in_memory  # (its rows bound a group's: a file's are not counted)
                 bound = in_memory.num_rows if in_memory is not None else groups.FILE_ROWS_BOUND
                 parts = source.batches(wanted, RELATED_BATCH_ROWS, 1 if in_memory is not None else workers, scan)
                 found_c = groups.reduce_table(

@@ -4,14 +4,16 @@
 When the kernels are loaded, the key index is dense and every aggregate of a
 related table is one the kernel reduces (``count``, ``exists``, ``sum`` and
 ``avg`` of a plain number column, the built-in reducers), :func:`plan`
-describes the table's work and :func:`reduce_table` does it: each row range
-(a slice per thread for a table in memory, each batch of a file) is read
-once by ``segql_groups_pass``, which evaluates the simple ``where`` leaves
+describes the table's work and :func:`reduce_table` does it: each batch (a
+table in memory is one) is described once (:func:`_layout`), and each
+thread's range of its rows is read in one call (docs/decisions.md 296) by
+``segql_groups_pass``, which evaluates the simple ``where`` leaves
 (a column compared with a constant already in the column's unit), looks the
 key up in the dense index and adds the row to integer accumulators (counts,
 exact 128-bit sums; with several threads, each emits the rows of its range
 that some aggregate takes, then each adds those of its range of profile
-rows, docs/decisions.md 275).  A
+rows, docs/decisions.md 275).  The accumulators and records come from the
+scratch pool (:mod:`segql.engines.arrow.scratch`, decision 297).  A
 ``where`` the kernel does not evaluate is computed by the executor first and
 given as a keep-bitmap leaf.  The NumPy twin (the blockwise path of
 :mod:`segql.engines.arrow.aggregate` and :mod:`~segql.engines.arrow.exactsum`)
@@ -34,7 +36,7 @@ import pyarrow.compute as pc
 
 from segql import aggregates as builtin
 from segql import ast
-from segql.engines.arrow import kernels, temporal
+from segql.engines.arrow import kernels, scratch, temporal
 from segql.engines.arrow.executor import Executor, is_true
 from segql.engines.arrow.keys import INT_CODES, Column, KeyIndex, kernel_column
 from segql.engines.arrow.parallel import run_all
@@ -47,6 +49,8 @@ _OPS = {"<": 0, "<=": 1, ">": 2, ">=": 3, "=": 4, "!=": 5}
 _FLIPPED = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "=": "=", "!=": "!="}
 K_COUNT, K_SUM_F, K_SUM_I = 0, 1, 2
 MAX_FILTERS = 32
+MAX_LEAVES = 64
+"""Leaves of a table's filters the kernel takes (csrc/groups.c)."""
 SUM_BITS = 126
 """A group's sum stays below 2**126 in magnitude (int128, one bit spare)."""
 FILE_ROWS_BOUND = 1 << 40
@@ -206,6 +210,8 @@ def plan(
         aggs.append(AggPlan(agg, agg.func, f, value, value_type))
     if sum(2 if a.func == "avg" else 1 for a in aggs) > MAX_FILTERS:
         return None  # (an emitted record has one bit per kernel aggregate)
+    if len(leaves) > MAX_LEAVES:
+        return None
     all_filtered = bool(aggs) and all(a.filter >= 0 for a in aggs)
     return Plan(leaves, aggs, (1 << len(filters)) - 1, all_filtered)
 
@@ -311,27 +317,43 @@ def _ticks_leaf(f: int, name: str, op: str, t: pa.DataType, value: pa.Scalar) ->
 
 
 # ----------------------------------------------------------------- the pass
-def _zeros(n: int, dtype: type) -> np.ndarray:
-    """An accumulator of ``n`` zeros (docs/decisions.md 277)."""
-    return np.zeros(n, dtype=dtype)
-
-
 class _Sums:
-    """A set of accumulators for a plan (one per thread)."""
+    """The accumulators of a plan, from the scratch pool (pages already
+    resident, docs/decisions.md 297), zeroed before the first rows are added:
+    by :meth:`zero` on one thread, or each thread its own range of profile
+    rows (:meth:`zero_range`)."""
 
     def __init__(self, plan_: Plan, n: int) -> None:
         self.counts: dict[int, np.ndarray] = {}
         self.sums: dict[int, np.ndarray] = {}
-        self.highs: dict[int, np.ndarray] = {}
         self.flags: dict[int, np.ndarray] = {}
+        self.zeroed = False
         for i, a in enumerate(plan_.aggs):
             if a.func in ("count", "exists", "avg"):
-                self.counts[i] = _zeros(n, np.int64)
+                self.counts[i] = scratch.array(n, np.int64, "sums")
             if a.func in ("sum", "avg"):
-                self.sums[i] = _zeros(n, np.int64)  # the low 64 bits of each int128 sum
-                self.highs[i] = _zeros(n, np.int64)  # the high 64 bits
+                # Each int128 sum as its low and high 64 bits side by side (one cache line per update).
+                self.sums[i] = scratch.array(2 * n, np.int64, "sums")
                 if a.value_type is not None and pa.types.is_floating(a.value_type):
-                    self.flags[i] = _zeros(n, np.uint8)
+                    self.flags[i] = scratch.array(n, np.uint8, "sums")
+
+    def zero_range(self, first: int, last: int) -> None:
+        """Profile rows [first, last) of every accumulator set to zero (memset, without the GIL)."""
+        for arrays, width in ((self.counts, 8), (self.sums, 16), (self.flags, 1)):
+            for array in arrays.values():
+                ctypes.memset(array.ctypes.data + width * first, 0, width * (last - first))
+
+    def zero(self, n: int) -> None:
+        if not self.zeroed:
+            self.zero_range(0, n)
+            self.zeroed = True
+
+    def give_back(self) -> None:
+        """The accumulators not handed out as results back to the pool."""
+        for arrays in (self.counts, self.sums, self.flags):
+            for array in arrays.values():
+                scratch.give(array, "sums")
+            arrays.clear()
 
 
 def _column(chunk: pa.Array, local: int) -> Column:
@@ -349,8 +371,17 @@ def _validity_column(chunk: pa.Array, local: int) -> Column:
 
 def _pieces(arrays: list[pa.ChunkedArray]) -> Iterator[tuple[int, int, list[tuple[pa.Array, int]]]]:
     """Row ranges within one chunk of every array: (start, length, [(chunk, local start)])."""
-    cuts: set[int] = set()
     total = len(arrays[0])
+    lengths = [len(c) for c in arrays[0].chunks]
+    if all([len(c) for c in a.chunks] == lengths for a in arrays[1:]):
+        # (the usual case: every column cut alike, one piece per chunk)
+        start = 0
+        for i, n in enumerate(lengths):
+            if n:
+                yield start, n, [(a.chunk(i), 0) for a in arrays]
+            start += n
+        return
+    cuts: set[int] = set()
     for array in arrays:
         ends = np.cumsum([len(c) for c in array.chunks]).tolist()
         cuts.update(ends)
@@ -373,18 +404,6 @@ def _locator(array: pa.ChunkedArray) -> Callable[[int], tuple[pa.Array, int]]:
     return locate
 
 
-@attrs.frozen
-class _Piece:
-    """A row range within one chunk of every column a pass reads: its key,
-    leaves and kernel aggregates (``kinds``: each of ``Plan.aggs`` as one or
-    two kernel aggregates, a count and a sum for avg), ready for a call."""
-
-    rows: int
-    key: Column
-    leaves: Any
-    kinds: list[Agg]
-
-
 def _kinds(plan_: Plan, sums: _Sums, windows: dict[int, tuple[int, int]], values: list[Column | None]) -> list[Agg]:
     """The kernel aggregates of the plan, adding into ``sums``, reading
     ``values`` (one per plan aggregate)."""
@@ -402,7 +421,7 @@ def _kinds(plan_: Plan, sums: _Sums, windows: dict[int, tuple[int, int]], values
                     K_SUM_F if flags is not None else K_SUM_I,
                     a.filter,
                     kernels.address(sums.sums[i]),
-                    kernels.address(sums.highs[i]),
+                    kernels.address(sums.sums[i]) + 8,
                     kernels.address(flags) if flags is not None else None,
                     lo,
                     hi,
@@ -411,17 +430,50 @@ def _kinds(plan_: Plan, sums: _Sums, windows: dict[int, tuple[int, int]], values
     return kinds
 
 
-def _prepared(
+class Chunk(ctypes.Structure):
+    """A column's chunk for one piece (csrc/groups.c, ``segql_chunk``)."""
+
+    _fields_ = [("data", ctypes.c_void_p), ("valid", ctypes.c_void_p), ("offset", ctypes.c_int64)]
+
+
+class Layout(ctypes.Structure):
+    """A batch's columns in pieces and the templates of its leaves and
+    aggregates (csrc/groups.c, ``segql_layout``)."""
+
+    _fields_ = [
+        *((name, ctypes.c_int32) for name in ("npieces", "nleaves", "naggs")),
+        ("filters", ctypes.c_uint32),
+        *((name, ctypes.c_int32) for name in ("all_filtered", "pad")),
+        *((name, ctypes.c_void_p) for name in ("starts", "chunks")),
+        ("key", ctypes.POINTER(Column)),
+        *((name, ctypes.c_void_p) for name in ("leaves", "leaf_column", "aggs", "agg_column")),
+    ]
+
+
+@attrs.frozen
+class _Layout:
+    """A batch described once for every thread's call (docs/decisions.md 296):
+    ``struct`` and what it points to (``keep``), the kernel aggregates' value
+    types (T_F64, T_I64, or 0: no value emitted)."""
+
+    struct: Layout
+    keep: list[Any]
+    rows: int
+    emitted: list[int]
+
+
+def _layout(
     plan_: Plan,
     data: pa.Table,
     key: str,
     make_executor: Callable[[pa.Table], Executor],
     sums: _Sums,
     windows: dict[int, tuple[int, int]],
-) -> Iterator[_Piece]:
-    """The batch's pieces (the bitmap leaves evaluated first, by the executor)."""
+) -> _Layout:
+    """The batch's layout (the bitmap leaves evaluated first, by the executor)."""
     arrays: list[pa.ChunkedArray] = [data.column(key)]
-    leaf_arrays: list[int] = []
+    validity_only: set[int] = set()
+    leaf_columns: list[int] = []
     executor: Executor | None = None
     for leaf in plan_.leaves:
         if leaf.column is not None:
@@ -434,31 +486,60 @@ def _prepared(
                 raise _NotForKernel
             value = is_true(value)
             arrays.append(value if isinstance(value, pa.ChunkedArray) else pa.chunked_array([value]))
-        leaf_arrays.append(len(arrays) - 1)
-    value_arrays: list[int | None] = []
+        leaf_columns.append(len(arrays) - 1)
+    value_columns: list[int] = []
+    templates: list[Column | None] = []
     for a in plan_.aggs:
         if a.value is None:
-            value_arrays.append(None)
+            value_columns.append(-1)
+            templates.append(None)
+            continue
+        arrays.append(data.column(a.value))
+        value_columns.append(len(arrays) - 1)
+        if a.func in ("sum", "avg"):
+            assert a.value_type is not None
+            templates.append(Column(None, None, 0, _storage_code(a.value_type) or 0, 0))
         else:
-            arrays.append(data.column(a.value))
-            value_arrays.append(len(arrays) - 1)
-    for _start, length, located in _pieces(arrays):
-        key_chunk, key_local = located[0]
-        leaves = (Leaf * max(1, len(plan_.leaves)))()
-        for i, (leaf, leaf_at) in enumerate(zip(plan_.leaves, leaf_arrays, strict=True)):
-            chunk, local = located[leaf_at]
-            column = _column(chunk, local)
-            if leaf.column is None:
-                column.type = T_BOOL
-            leaves[i] = Leaf(column, leaf.op, leaf.filter, leaf.ivalue, leaf.fvalue)
-        values: list[Column | None] = []
-        for a, at in zip(plan_.aggs, value_arrays, strict=True):
-            if at is None:
-                values.append(None)
-            else:
-                chunk, local = located[at]
-                values.append(_column(chunk, local) if a.func in ("sum", "avg") else _validity_column(chunk, local))
-        yield _Piece(length, _column(key_chunk, key_local), leaves, _kinds(plan_, sums, windows, values))
+            validity_only.add(len(arrays) - 1)
+            templates.append(Column(None, None, 0, 0, 0))
+    pieces = list(_pieces(arrays))
+    npieces = len(pieces)
+    starts = np.array([p[0] for p in pieces] + [data.num_rows], dtype=np.int64)
+    chunks = (Chunk * max(1, len(arrays) * npieces))()
+    for p, (_start, _length, located) in enumerate(pieces):
+        for c, (chunk, local) in enumerate(located):
+            column = _validity_column(chunk, local) if c in validity_only else _column(chunk, local)
+            chunks[c * npieces + p] = Chunk(column.data, column.valid, column.offset)
+    key_template = Column(None, None, 0, _storage_code(data.schema.field(key).type) or 0, 0)
+    leaves = (Leaf * max(1, len(plan_.leaves)))()
+    for i, leaf in enumerate(plan_.leaves):
+        code = _storage_code(data.schema.field(leaf.column).type) if leaf.column is not None else T_BOOL
+        leaves[i] = Leaf(Column(None, None, 0, code or 0, 0), leaf.op, leaf.filter, leaf.ivalue, leaf.fvalue)
+    kinds = _kinds(plan_, sums, windows, templates)
+    agg_columns: list[int] = []
+    for i in range(len(plan_.aggs)):
+        agg_columns.extend([value_columns[i]] * ((i in sums.counts) + (i in sums.sums)))
+    emitted = [(T_F64 if k.value.type == T_F64 else T_I64) if k.kind in (K_SUM_F, K_SUM_I) else 0 for k in kinds]
+    kind_array = (Agg * max(1, len(kinds)))(*kinds)
+    leaf_column = np.array(leaf_columns or [0], dtype=np.int32)
+    agg_column = np.array(agg_columns or [0], dtype=np.int32)
+    struct = Layout(
+        npieces,
+        len(plan_.leaves),
+        len(kinds),
+        plan_.filters,
+        int(plan_.all_filtered),
+        0,
+        kernels.address(starts),
+        ctypes.addressof(chunks),
+        ctypes.pointer(key_template),
+        ctypes.addressof(leaves),
+        kernels.address(leaf_column),
+        ctypes.addressof(kind_array),
+        kernels.address(agg_column),
+    )
+    keep: list[Any] = [arrays, starts, chunks, key_template, leaves, kind_array, leaf_column, agg_column]
+    return _Layout(struct, keep, data.num_rows, emitted)
 
 
 def _slots(index: KeyIndex) -> tuple[int, int, int]:
@@ -479,36 +560,18 @@ class _Job:
     sums: _Sums
     windows: dict[int, tuple[int, int]]
 
-    def pieces(self, data: pa.Table) -> Iterator[_Piece]:
-        return _prepared(self.plan, data, self.key, self.make_executor, self.sums, self.windows)
+    def layout(self, data: pa.Table) -> _Layout:
+        return _layout(self.plan, data, self.key, self.make_executor, self.sums, self.windows)
 
 
-def _run(job: _Job, data: pa.Table) -> int:
-    """One batch through the kernel into the job's sums (one thread); the misfits of the float sums."""
-    fn = _pass_fn()
+_LAYOUT_ARGS = [ctypes.POINTER(Layout), ctypes.c_int64, ctypes.c_int64, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64]
+
+
+def _run(job: _Job, layout: _Layout) -> int:
+    """A batch through the kernel into the job's sums (one thread); the misfits of the float sums."""
+    fn = kernels.function("segql_groups_pass_layout", ctypes.c_int64, _LAYOUT_ARGS)
     assert fn is not None
-    table = _slots(job.index)
-    misfits = 0
-    for piece in job.pieces(data):
-        misfits += fn(*_pass_args(job.plan, piece, table))
-    return int(misfits)
-
-
-def _pass_args(plan_: Plan, piece: _Piece, table: tuple[int, int, int]) -> tuple[Any, ...]:
-    """segql_groups_pass's arguments for a piece (``table``: the slots' address, base, size)."""
-    kinds = (Agg * max(1, len(piece.kinds)))(*piece.kinds)
-    filtered = int(plan_.all_filtered)
-    return (
-        piece.rows,
-        ctypes.byref(piece.key),
-        *table,
-        piece.leaves,
-        len(plan_.leaves),
-        plan_.filters,
-        filtered,
-        kinds,
-        len(piece.kinds),
-    )
+    return int(fn(ctypes.byref(layout.struct), 0, layout.rows, *_slots(job.index)))
 
 
 @attrs.frozen
@@ -521,36 +584,38 @@ class _Records:
     values: list[np.ndarray | None]
 
 
-def _emit(job: _Job, data: pa.Table) -> _Records:
-    """A range's records (room for every row: pages never written are never touched)."""
+def _emit(job: _Job, layout: _Layout, first: int, last: int) -> _Records:
+    """Rows [first, last)'s records (room for every row: pages never written are never touched)."""
     fn = kernels.function(
-        "segql_groups_emit",
+        "segql_groups_emit_layout",
         ctypes.c_int64,
-        [*_PASS_ARGS, ctypes.c_int64, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p],
+        [*_LAYOUT_ARGS, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p],
     )
-    table = _slots(job.index)
-    rows = data.num_rows
-    positions = np.empty(rows, dtype=np.int32)
-    bits = np.empty(rows, dtype=np.uint32)
-    values: list[np.ndarray | None] | None = None
-    m = 0
-    for piece in job.pieces(data):
-        if values is None:
-            values = [
-                np.empty(rows, dtype=np.float64 if k.value.type == T_F64 else np.int64)
-                if k.kind in (K_SUM_F, K_SUM_I)
-                else None
-                for k in piece.kinds
-            ]
-        outputs = (ctypes.c_void_p * max(1, len(values)))(
-            *[kernels.address(v) if v is not None else None for v in values]
-        )
-        m = fn(*_pass_args(job.plan, piece, table), m, kernels.address(positions), kernels.address(bits), outputs)
-    return _Records(int(m), positions, bits, values or [])
+    rows = last - first
+    positions = scratch.array(rows, np.int32, "records")
+    bits = scratch.array(rows, np.uint32, "records")
+    values: list[np.ndarray | None] = [
+        scratch.array(rows, np.float64 if code == T_F64 else np.int64, "records") if code else None
+        for code in layout.emitted
+    ]
+    outputs = (ctypes.c_void_p * max(1, len(values)))(*[kernels.address(v) if v is not None else None for v in values])
+    m = fn(
+        ctypes.byref(layout.struct),
+        first,
+        last,
+        *_slots(job.index),
+        kernels.address(positions),
+        kernels.address(bits),
+        outputs,
+    )
+    return _Records(int(m), positions, bits, values)
 
 
 def _apply(job: _Job, records: list[_Records], first: int, last: int) -> int:
-    """Every range's records with a position in [first, last) added to the job's sums; the misfits."""
+    """Every range's records with a position in [first, last) added to the
+    job's sums (that range zeroed first, the first time); the misfits."""
+    if not job.sums.zeroed:
+        job.sums.zero_range(first, last)
     fn = kernels.function(
         "segql_groups_apply",
         ctypes.c_int64,
@@ -661,23 +726,38 @@ def reduce_table(
                         if window is None:
                             return None
                         windows[i] = window
+            layout = job.layout(data)
             parts = min(workers, data.num_rows // PARALLEL_ROWS)
             if parts < 2:
-                misfits += _run(job, data)
+                sums.zero(n)
+                misfits += _run(job, layout)
                 continue
             bounds = [data.num_rows * t // parts for t in range(parts + 1)]
-            emits = [functools.partial(_emit, job, data.slice(lo, hi - lo)) for lo, hi in itertools.pairwise(bounds)]
+            emits = [functools.partial(_emit, job, layout, lo, hi) for lo, hi in itertools.pairwise(bounds)]
             records = run_all(emits, parts, "segql-groups")
             applies = [
                 functools.partial(_apply, job, records, n * t // parts, n * (t + 1) // parts) for t in range(parts)
             ]
             misfits += sum(run_all(applies, parts, "segql-groups"))
+            sums.zeroed = True
+            for part in records:
+                for array in (part.positions, part.bits, *part.values):
+                    scratch.give(array, "records")
             del records
+        if misfits:
+            return None
+        sums.zero(n)  # (no batch: nothing added)
+        return _results(plan_, sums, n, windows, workers)
     except _NotForKernel:
         return None
-    if misfits:
-        return None
-    return _results(plan_, sums, n, windows, workers)
+    finally:
+        sums.give_back()
+
+
+def _leased(type_: pa.DataType, values: np.ndarray, use: str) -> pa.Array:
+    """``values`` (a pool array) as an Arrow array; the pool gets it back when
+    Arrow releases it (docs/decisions.md 297)."""
+    return pa.Array.from_buffers(type_, len(values), [None, scratch.lease(values, use)], null_count=0)
 
 
 def _results(
@@ -698,44 +778,46 @@ def _results(
         counts = sums.counts.get(i)
         if a.func == "count":
             assert counts is not None
-            out[a.agg] = pa.array(counts)
+            out[a.agg] = _leased(pa.int64(), sums.counts.pop(i), "sums")
             continue
         if a.func == "exists":
             assert counts is not None
             out[a.agg] = pa.array(counts > 0)
             continue
-        buffer = sums.sums[i]  # the doubles (int64s) are written over the low words: no new pages
-        high = kernels.address(sums.highs[i])
+        # The results are written over the sums (decision 298): group g's value
+        # at word g, which its range's thread reaches after reading words 2g, 2g + 1.
+        array = sums.sums.pop(i)
+        pairs = kernels.address(array)
         if a.func == "sum" and i not in sums.flags:
-            if int_sums(kernels.address(buffer), high, n, kernels.address(buffer)) >= 0:
+            if int_sums(pairs, pairs + 8, n, pairs) >= 0:
+                scratch.give(array, "sums")
                 raise EvaluationError(f"integer overflow in {a.agg.func}({a.agg.table} …)", span=a.agg.span)
-            out[a.agg] = pa.array(buffer[:n])
+            out[a.agg] = _leased(pa.int64(), array[:n], "sums")
             continue
         flags = sums.flags.get(i)
         lo = windows[i][0] if i in windows else 0
-        address, flag_address = kernels.address(buffer), kernels.address(flags) if flags is not None else None
+        flag_address = kernels.address(flags) if flags is not None else None
 
         def round_range(
-            first: int,
-            last: int,
-            address: int = address,
-            high: int = high,
-            flags: int | None = flag_address,
-            lo: int = lo,
+            first: int, last: int, pairs: int = pairs, flags: int | None = flag_address, lo: int = lo
         ) -> None:
-            """Groups [first, last) rounded (each group's double replaces its low word)."""
+            """Groups [first, last) rounded, written from the start of their own sums on."""
             f = flags + first if flags is not None else None
-            rounding(address + 8 * first, high + 8 * first, f, last - first, lo, address + 8 * first)
+            rounding(pairs + 16 * first, pairs + 8 + 16 * first, f, last - first, lo, pairs + 16 * first)
 
         parts = max(1, min(workers, n // PARALLEL_ROWS))
         bounds = [n * t // parts for t in range(parts + 1)]
         run_all([functools.partial(round_range, a, b) for a, b in itertools.pairwise(bounds)], parts, "segql-round")
-        total = buffer.view(np.float64)[:n]
+        for first, last in itertools.pairwise(bounds[1:]):
+            # Each later range's doubles moved next to the earlier ones (over sums already read).
+            ctypes.memmove(pairs + 8 * first, pairs + 16 * first, 8 * (last - first))
+        total = array.view(np.float64)[:n]
         if a.func == "sum":
-            out[a.agg] = pa.array(total)
+            out[a.agg] = _leased(pa.float64(), total, "sums")
             continue
         assert counts is not None
         with np.errstate(invalid="ignore", divide="ignore"):
             means = total / counts
+        scratch.give(array, "sums")
         out[a.agg] = pa.array(means, mask=counts == 0)
     return out

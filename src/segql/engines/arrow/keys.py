@@ -18,13 +18,14 @@ from __future__ import annotations
 import ctypes
 import functools
 import threading
+import weakref
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from segql.engines.arrow import kernels
+from segql.engines.arrow import kernels, scratch
 from segql.engines.arrow.parallel import run_all
 from segql.errors import DataError
 
@@ -92,6 +93,7 @@ class KeyIndex:
         self._value_set: pa.Array | None = None
         self._base = 0
         self._released = False
+        self._give: weakref.finalize[Any, Any] | None = None
         self._lock = threading.Lock()
         if pa.types.is_integer(keys.type) and self._try_dense():
             return
@@ -107,7 +109,9 @@ class KeyIndex:
         size = high - low + 1
         if size > DENSE_FACTOR * self.num_rows + DENSE_SLACK or self.num_rows >= 2**31:
             return False
-        slots = np.full(size, -1, dtype=np.int32)
+        # From the scratch pool (pages kept between evaluations, docs/decisions.md 297),
+        # given back when the index is dropped.
+        slots = scratch.filled(size, np.int32, 0xFF, "index")  # (-1: no profile)
         build = _build_fn()
         code = INT_CODES.get(self.keys.type)
         if build is not None and code is not None:
@@ -121,7 +125,7 @@ class KeyIndex:
                 start += len(chunk)
             if _filled_fn()(kernels.address(slots), size) != valid:
                 self._report_duplicates(low, size)
-            self._slots, self._base = slots, low
+            self._keep(slots, low)
             return True
         # The NumPy twin: chunk by chunk, in blocks of BUILD_BLOCK keys: whole-column copies
         # of 20M keys held ~0.5 GB more, and a block's offsets stay in the cache.
@@ -143,8 +147,13 @@ class KeyIndex:
             start += len(chunk)
         if np.count_nonzero(slots >= 0) != valid:
             self._report_duplicates(low, size)
-        self._slots, self._base = slots, low
+        self._keep(slots, low)
         return True
+
+    def _keep(self, slots: np.ndarray, base: int) -> None:
+        """The direct-address table in use, given back to the pool with the index."""
+        self._slots, self._base = slots, base
+        self._give = weakref.finalize(self, scratch.give, slots, "index")
 
     def _report_duplicates(self, low: int, size: int) -> None:
         offsets = pc.subtract(self.keys.drop_null(), low).to_numpy()
@@ -189,6 +198,8 @@ class KeyIndex:
         80 MB through the whole second pass (docs/decisions.md 188)."""
         with self._lock:
             if self._slots is not None:
+                if self._give is not None:
+                    self._give.detach()  # (freed, not kept: the point is to hold less)
                 self._slots, self._released = None, True
 
     def _restore(self) -> None:

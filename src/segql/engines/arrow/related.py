@@ -42,6 +42,12 @@ class RelatedSource:
         self._dataset = dataset
 
     @property
+    def in_memory(self) -> pa.Table | None:
+        """The table's rows when they are in memory (a table given by the
+        caller), or None for a dataset or files read on demand."""
+        return self._table
+
+    @property
     def schema(self) -> pa.Schema:
         if self._table is not None:
             return self._table.schema

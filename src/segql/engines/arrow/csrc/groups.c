@@ -26,7 +26,7 @@
  * table, R < 2**(126 - (hi - lo)) by the window's choice), so its sum stays
  * below R * 2**(hi - lo) <= 2**126 in magnitude: no overflow, in any order
  * of the rows (so several threads give the same bits).  The int128 is kept
- * as two arrays of 64-bit words (low, high).  A value outside the window is
+ * as two 64-bit words (low, high) side by side: one cache line per update.  A value outside the window is
  * counted as a misfit (the caller then takes the NumPy path).  NaN and infinities set a group's
  * flags (1: NaN, 2: +inf, 4: -inf), zeros add nothing.  segql_groups_round
  * rounds each group's integer times 2**lo once to the nearest double, ties
@@ -72,8 +72,8 @@ typedef struct {
     int32_t kind;
     int32_t filter; /* -1: every row */
     void *out;      /* int64 counts; sums: their low 64 bits */
-    int64_t *high;  /* sums: their high 64 bits (two arrays of 8 bytes, not one of 16:
-                     * each stays under malloc's mmap ceiling, so its pages are reused) */
+    int64_t *high;  /* sums: their high 64 bits, interleaved with the low ones (group p's
+                     * at out[2p], high[2p] with high = out + 1: one cache line per update) */
     uint8_t *flags; /* sums of doubles: 1 NaN, 2 +inf, 4 -inf; min/max: 1 a value seen, 2 a NaN */
     int32_t lo, hi; /* sums of doubles: the window */
 } segql_agg;
@@ -160,21 +160,14 @@ typedef struct {
 
 /* Keys looked up without branches on the data (a mispredicted branch per
  * kept row cost more than the loads): the candidate rows first (those some
- * filter keeps, or all), then their slots, kept where a profile is. */
-#define LOOKUP_LOOP(CT)                                                               \
-    do {                                                                              \
-        const CT *keys = (const CT *)key->data + key->offset + start;                 \
-        for (int j = 0; j < c; j++) {                                                 \
-            if (j + AHEAD < c) {                                                      \
-                const uint64_t e = (uint64_t)(int64_t)keys[out->row[j + AHEAD]] - (uint64_t)base; \
-                if (e < (uint64_t)size) __builtin_prefetch(&slots[e]);                \
-            }                                                                         \
-            const uint64_t d = (uint64_t)(int64_t)keys[out->row[j]] - (uint64_t)base; \
-            const int inside = d < (uint64_t)size;                                    \
-            const int32_t p = slots[inside ? d : 0];                                  \
-            out->pos[j] = inside ? p : -1;                                            \
-            missing += !inside | (p < 0);                                             \
-        }                                                                             \
+ * filter keeps, or all), then their keys gathered in a loop of independent
+ * loads (the rows are sparse: most of their cache lines miss, and a loop
+ * that only loads keeps many misses in flight), then their slots, prefetched
+ * AHEAD rows ahead from the gathered keys, kept where a profile is. */
+#define GATHER_KEYS(CT)                                                             \
+    do {                                                                            \
+        const CT *keys = (const CT *)key->data + key->offset + start;               \
+        for (int j = 0; j < c; j++) off[j] = (uint64_t)(int64_t)keys[out->row[j]] - (uint64_t)base; \
     } while (0)
 
 static void lookup(const segql_column *key, const int32_t *slots, int64_t base, int64_t size, int64_t start, int n,
@@ -198,15 +191,24 @@ static void lookup(const segql_column *key, const int32_t *slots, int64_t base, 
         }
         c = v;
     }
-    int missing = 0;
+    uint64_t off[BLOCK];
     switch (key->type) {
-        case T_I8: LOOKUP_LOOP(int8_t); break;
-        case T_I16: LOOKUP_LOOP(int16_t); break;
-        case T_I32: LOOKUP_LOOP(int32_t); break;
-        case T_U8: LOOKUP_LOOP(uint8_t); break;
-        case T_U16: LOOKUP_LOOP(uint16_t); break;
-        case T_U32: LOOKUP_LOOP(uint32_t); break;
-        default: LOOKUP_LOOP(int64_t); break;
+        case T_I8: GATHER_KEYS(int8_t); break;
+        case T_I16: GATHER_KEYS(int16_t); break;
+        case T_I32: GATHER_KEYS(int32_t); break;
+        case T_U8: GATHER_KEYS(uint8_t); break;
+        case T_U16: GATHER_KEYS(uint16_t); break;
+        case T_U32: GATHER_KEYS(uint32_t); break;
+        default: GATHER_KEYS(int64_t); break;
+    }
+    int missing = 0;
+    for (int j = 0; j < c; j++) {
+        if (j + AHEAD < c && off[j + AHEAD] < (uint64_t)size) __builtin_prefetch(&slots[off[j + AHEAD]]);
+        const uint64_t d = off[j];
+        const int inside = d < (uint64_t)size;
+        const int32_t p = slots[inside ? d : 0];
+        out->pos[j] = inside ? p : -1;
+        missing += !inside | (p < 0);
     }
     for (int j = 0; j < c; j++) out->fb[j] = fb[out->row[j]];
     if (missing) { /* rows without a profile drop out */
@@ -236,7 +238,7 @@ static inline void add128(uint64_t *low, int64_t *high, i128 v) {
 }
 
 static inline i128 get128(const uint64_t *low, const int64_t *high, int64_t i) {
-    return (i128)(((u128)(uint64_t)high[i] << 64) | low[i]);
+    return (i128)(((u128)(uint64_t)high[2 * i] << 64) | low[2 * i]);
 }
 
 static inline int add_double(uint64_t *low, int64_t *high, uint8_t *flags, double x, int lo, int hi) {
@@ -293,12 +295,11 @@ static int64_t accumulate(const segql_agg *a, int64_t start, const kept_rows *k)
             const double *x = (const double *)v->data + v->offset + start;
             for (int j = 0; j < k->m; j++) {
                 if (j + AHEAD < k->m) {
-                    __builtin_prefetch(&low[k->pos[j + AHEAD]], 1);
-                    __builtin_prefetch(&high[k->pos[j + AHEAD]], 1);
+                    __builtin_prefetch(&low[2 * (int64_t)k->pos[j + AHEAD]], 1);
                 }
                 if (!passes(a, k->fb[j]) || !value_valid(v, start + k->row[j])) continue;
                 const int32_t p = k->pos[j];
-                misfits += add_double(&low[p], &high[p], &a->flags[p], x[k->row[j]], a->lo, a->hi);
+                misfits += add_double(&low[2 * (int64_t)p], &high[2 * (int64_t)p], &a->flags[p], x[k->row[j]], a->lo, a->hi);
             }
             break;
         }
@@ -307,7 +308,7 @@ static int64_t accumulate(const segql_agg *a, int64_t start, const kept_rows *k)
             int64_t *high = a->high;
             for (int j = 0; j < k->m; j++)
                 if (passes(a, k->fb[j]) && value_valid(v, start + k->row[j]))
-                    add128(&low[k->pos[j]], &high[k->pos[j]], int_at(v, start + k->row[j]));
+                    add128(&low[2 * (int64_t)k->pos[j]], &high[2 * (int64_t)k->pos[j]], int_at(v, start + k->row[j]));
             break;
         }
         case K_MIN_F:
@@ -384,23 +385,35 @@ SEGQL_EXPORT int64_t segql_groups_emit(int64_t rows, const segql_column *key, co
         for (int i = 0; i < n; i++) fb[i] = filters;
         for (int l = 0; l < nleaves; l++) apply_leaf(&leaves[l], start, n, fb);
         lookup(key, slots, base, size, start, n, fb, all_filtered, &kept);
+        /* The records first (position, bits), then each value gathered for
+         * them in a loop of independent loads (see lookup). */
+        int32_t picked[BLOCK];
+        int r = 0;
         for (int j = 0; j < kept.m; j++) {
             uint32_t taken = 0;
-            const int64_t r = start + kept.row[j];
+            const int64_t row = start + kept.row[j];
             for (int a = 0; a < naggs; a++) {
                 const segql_column *v = &aggs[a].value;
-                taken |= (uint32_t)(passes(&aggs[a], kept.fb[j]) & (v->data == NULL || value_valid(v, r))) << a;
+                taken |= (uint32_t)(passes(&aggs[a], kept.fb[j]) & (v->data == NULL || value_valid(v, row))) << a;
             }
-            out_pos[m] = kept.pos[j];
-            out_bits[m] = taken;
-            for (int a = 0; a < naggs; a++) {
-                const segql_column *v = &aggs[a].value;
-                if (out_values[a] == NULL) continue;
-                if (v->type == T_F64) ((double *)out_values[a])[m] = ((const double *)v->data)[v->offset + r];
-                else ((int64_t *)out_values[a])[m] = int_at(v, r);
-            }
-            m += taken != 0;
+            picked[r] = kept.row[j];
+            out_pos[m + r] = kept.pos[j];
+            out_bits[m + r] = taken;
+            r += taken != 0;
         }
+        for (int a = 0; a < naggs; a++) {
+            const segql_column *v = &aggs[a].value;
+            if (out_values[a] == NULL) continue;
+            if (v->type == T_F64) {
+                const double *x = (const double *)v->data + v->offset + start;
+                double *o = (double *)out_values[a] + m;
+                for (int j = 0; j < r; j++) o[j] = x[picked[j]];
+            } else {
+                int64_t *o = (int64_t *)out_values[a] + m;
+                for (int j = 0; j < r; j++) o[j] = int_at(v, start + picked[j]);
+            }
+        }
+        m += r;
     }
     return m;
 }
@@ -465,9 +478,9 @@ static double round_scaled(i128 sum, int lo) {
     return negative ? -r : r;
 }
 
-/* Each group's exact sum (window lo; low and high words) rounded once, its
- * flags applied: NaN, or +inf with -inf: NaN; +inf: inf; -inf: -inf.  `out`
- * may be `low` (each double replaces its own group's low word). */
+/* Each group's exact sum (window lo; low and high words, interleaved: group
+ * i's at low[2i], high[2i]) rounded once into out[i], its flags applied: NaN,
+ * or +inf with -inf: NaN; +inf: inf; -inf: -inf. */
 SEGQL_EXPORT void segql_groups_round(const uint64_t *low, const int64_t *high, const uint8_t *flags, int64_t n,
                                      int32_t lo, double *out) {
     for (int64_t i = 0; i < n; i++) {
@@ -481,8 +494,8 @@ SEGQL_EXPORT void segql_groups_round(const uint64_t *low, const int64_t *high, c
     }
 }
 
-/* Integer sums as int64 (`out` may be `low`); returns the first group whose
- * sum does not fit, or -1. */
+/* Integer sums (interleaved as for segql_groups_round) as int64 into out;
+ * returns the first group whose sum does not fit, or -1. */
 SEGQL_EXPORT int64_t segql_groups_int_sums(const uint64_t *low, const int64_t *high, int64_t n, int64_t *out) {
     for (int64_t i = 0; i < n; i++) {
         const i128 sum = get128(low, high, i);
@@ -499,8 +512,16 @@ SEGQL_EXPORT int64_t segql_groups_int_sums(const uint64_t *low, const int64_t *h
 SEGQL_EXPORT void segql_dense_build(const segql_column *keys, int64_t rows, int64_t base, int32_t *slots,
                                     int64_t first_row) {
     if (keys->valid == NULL && keys->type == T_I64) {
+        /* The slots' lines prefetched for writing AHEAD keys ahead: random
+         * writes into a table larger than the L2 otherwise fill the store
+         * buffer with misses. */
         const int64_t *k = (const int64_t *)keys->data + keys->offset;
-        for (int64_t i = 0; i < rows; i++) slots[(uint64_t)k[i] - (uint64_t)base] = (int32_t)(first_row + i);
+        const int64_t ahead = rows > 4 * AHEAD ? rows - 4 * AHEAD : 0;
+        for (int64_t i = 0; i < ahead; i++) {
+            __builtin_prefetch(&slots[(uint64_t)k[i + 4 * AHEAD] - (uint64_t)base], 1);
+            slots[(uint64_t)k[i] - (uint64_t)base] = (int32_t)(first_row + i);
+        }
+        for (int64_t i = ahead; i < rows; i++) slots[(uint64_t)k[i] - (uint64_t)base] = (int32_t)(first_row + i);
         return;
     }
     for (int64_t i = 0; i < rows; i++) {
@@ -514,4 +535,85 @@ SEGQL_EXPORT int64_t segql_dense_filled(const int32_t *slots, int64_t size) {
     int64_t filled = 0;
     for (int64_t i = 0; i < size; i++) filled += slots[i] >= 0;
     return filled;
+}
+
+/* A table's columns cut in pieces (docs/decisions.md 296): piece p holds its
+ * rows [starts[p], starts[p + 1]) in one chunk of every column, column c's
+ * chunk at chunks[c * npieces + p].  Python describes the pieces once per
+ * batch, and each thread's whole range of rows is one call (a call per piece
+ * and per thread cost ~30 % of a call in Python, holding the GIL). */
+typedef struct {
+    const void *data;
+    const uint8_t *valid;
+    int64_t offset;
+} segql_chunk;
+
+#define MAX_LEAVES 64
+
+typedef struct {
+    int32_t npieces;
+    int32_t nleaves;
+    int32_t naggs;
+    uint32_t filters;
+    int32_t all_filtered;
+    int32_t pad;
+    const int64_t *starts;
+    const segql_chunk *chunks;
+    const segql_column *key;     /* its type; data from column 0 */
+    const segql_leaf *leaves;    /* their types and constants; data from column leaf_column[i] */
+    const int32_t *leaf_column;
+    const segql_agg *aggs;       /* their kinds and accumulators; values from column agg_column[i] (-1: none) */
+    const int32_t *agg_column;
+} segql_layout;
+
+static void set_column(segql_column *c, const segql_layout *t, int32_t column, int32_t p, int64_t skip) {
+    const segql_chunk *ch = &t->chunks[(int64_t)column * t->npieces + p];
+    c->data = ch->data;
+    c->valid = ch->valid;
+    c->offset = ch->offset + skip;
+}
+
+/* Rows [first, last) of the layout, piece by piece, through the pass
+ * (out_pos NULL: the misfits are returned) or emitted (the records' count). */
+static int64_t run_layout(const segql_layout *t, int64_t first, int64_t last, const int32_t *slots, int64_t base,
+                          int64_t size, int32_t *out_pos, uint32_t *out_bits, void *const *out_values) {
+    segql_column key = *t->key;
+    segql_leaf leaves[MAX_LEAVES];
+    segql_agg aggs[32];
+    int64_t result = 0;
+    memcpy(leaves, t->leaves, sizeof(segql_leaf) * (size_t)t->nleaves);
+    memcpy(aggs, t->aggs, sizeof(segql_agg) * (size_t)t->naggs);
+    void *values[32];
+    for (int32_t p = 0; p < t->npieces; p++) {
+        const int64_t lo = t->starts[p] > first ? t->starts[p] : first;
+        const int64_t hi = t->starts[p + 1] < last ? t->starts[p + 1] : last;
+        if (hi <= lo) continue;
+        const int64_t skip = lo - t->starts[p];
+        set_column(&key, t, 0, p, skip);
+        for (int32_t i = 0; i < t->nleaves; i++) set_column(&leaves[i].column, t, t->leaf_column[i], p, skip);
+        for (int32_t a = 0; a < t->naggs; a++)
+            if (t->agg_column[a] >= 0) set_column(&aggs[a].value, t, t->agg_column[a], p, skip);
+        if (out_pos == NULL) {
+            result += segql_groups_pass(hi - lo, &key, slots, base, size, leaves, t->nleaves, t->filters,
+                                        t->all_filtered, aggs, t->naggs);
+        } else {
+            for (int32_t a = 0; a < t->naggs; a++) values[a] = out_values[a];
+            result = segql_groups_emit(hi - lo, &key, slots, base, size, leaves, t->nleaves, t->filters,
+                                       t->all_filtered, aggs, t->naggs, result, out_pos, out_bits, values);
+        }
+    }
+    return result;
+}
+
+/* segql_groups_pass over rows [first, last) of a layout: the misfits. */
+SEGQL_EXPORT int64_t segql_groups_pass_layout(const segql_layout *t, int64_t first, int64_t last, const int32_t *slots,
+                                              int64_t base, int64_t size) {
+    return run_layout(t, first, last, slots, base, size, NULL, NULL, NULL);
+}
+
+/* segql_groups_emit over rows [first, last) of a layout, records from 0: their count. */
+SEGQL_EXPORT int64_t segql_groups_emit_layout(const segql_layout *t, int64_t first, int64_t last, const int32_t *slots,
+                                              int64_t base, int64_t size, int32_t *out_pos, uint32_t *out_bits,
+                                              void *const *out_values) {
+    return run_layout(t, first, last, slots, base, size, out_pos, out_bits, out_values);
 }
