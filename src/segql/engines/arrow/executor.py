@@ -649,6 +649,8 @@ class Executor:
             and (node.operand.type or ANY).kind in ("timestamp", "date")
         ):
             value = self.eval(node.operand)
+            if isinstance(value, pa.Scalar) and is_temporal_value(value):
+                return temporal.scalar_local_day(value, self.known_zone()), temporal.NS_PER_DAY
             if is_temporal_value(value):
                 if pa.types.is_date32(value.type):
                     return temporal.day_count(value), temporal.NS_PER_DAY
@@ -656,6 +658,8 @@ class Executor:
             return cast_value(value, node.type, node.operand.type or ANY, self.zone), None
         value = self.eval(node)
         if is_temporal_value(value):
+            if isinstance(value, pa.Scalar):  # a constant (`-30d`): Python integers, no Arrow call
+                return temporal.scalar_ticks(value)
             return temporal.ticks(value)
         return value, None
 
@@ -794,6 +798,9 @@ class Executor:
                 result: Value = pa.scalar(None, base.type)
             else:
                 months, micros = duration_parts(duration)
+                shifted = None if months or was_date else temporal.scalar_shift(base, sign * micros)
+                if shifted is not None:  # a constant moved by whole ticks (`now - 30d`): decision 300
+                    return shifted
                 result = temporal.add_months(base, sign * months) if months else base
                 if micros:
                     fixed = pa.scalar(micros, pa.duration("us"))

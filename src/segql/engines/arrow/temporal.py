@@ -91,6 +91,58 @@ def compare_ticks(op: str, a: Any, a_ns: int, b: Any, b_ns: int) -> Any:
     return at_most if op == "<=" else pc.invert(at_most)
 
 
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
+def scalar_ticks(value: pa.Scalar) -> tuple[pa.Scalar, int]:
+    """``ticks`` of one scalar with Python integers (a constant such as
+    ``now - 30d``: no Arrow call per evaluation; decision 300)."""
+    t = value.type
+    ns = NS_PER_DAY if pa.types.is_date32(t) else NS_PER_TICK[t.unit]
+    return pa.scalar(_count(value), pa.int64()), ns
+
+
+def _count(value: pa.Scalar) -> int | None:
+    """The int64 count (days of a date32, ticks otherwise) of a scalar, None when null."""
+    if not value.is_valid:
+        return None
+    count = value.value  # days of a date32, ticks of a timestamp or duration
+    assert isinstance(count, int)
+    return count
+
+
+def scalar_local_day(value: pa.Scalar, zone: Zone) -> pa.Scalar:
+    """``local_day_count`` of one date or timestamp scalar, in Python integers
+    (the same floor rounding; decision 300)."""
+    count = _count(value)
+    if count is None or pa.types.is_date32(value.type):
+        return pa.scalar(count, pa.int64())
+    per_second = UNITS_PER_SECOND[value.type.unit]
+    per_day = per_second * SECONDS_PER_DAY
+    day, rest = divmod(count, per_day)
+    if not zone.is_utc:
+        shifted = rest + zone.offset_at(count // per_second) * per_second
+        day += shifted // per_day
+    return pa.scalar(day, pa.int64())
+
+
+def scalar_shift(base: pa.Scalar, micros: int) -> pa.Scalar | None:
+    """A valid timestamp scalar moved by ``micros`` microseconds when that is
+    a whole number of its ticks and the result fits in int64; None otherwise
+    (then Arrow's checked kernels compute it, or report the overflow)."""
+    if not pa.types.is_timestamp(base.type) or not base.is_valid:
+        return None
+    per_tick = NS_PER_TICK[base.type.unit] // 1000
+    if per_tick < 1 or micros % per_tick:
+        return None
+    count = _count(base)
+    assert count is not None
+    result = count + micros // per_tick
+    if not INT64_MIN <= result <= INT64_MAX:
+        return None
+    return pa.scalar(result, base.type)
+
+
 def day_count(value: Any) -> Any:
     """The UTC day (int64 days since 1970-01-01, floored) of a date or timestamp,
     for every value of every unit."""
