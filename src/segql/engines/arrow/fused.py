@@ -1170,8 +1170,11 @@ def _profile_column(node: ast.Node, ex: Executor) -> bool:
     return isinstance(node, ast.Column) and node.table is None and ex.table_name is None and ex.has_column(node.name)
 
 
+@functools.lru_cache(maxsize=4096)
 def _constant(node: ast.Node) -> bool:
-    """Made of literals, parameters and the evaluation's instant only."""
+    """Made of literals, parameters and the evaluation's instant only.  A
+    fact of the plan's node alone (its hash is cached), so remembered: the
+    walk ran on every evaluation (decision 301)."""
     variable = (ast.Column, ast.Ref, ast.Aggregate, ast.Sequence, ast.Func)
     return not any(isinstance(n, variable) for n in ast.walk(node))
 
