@@ -109,3 +109,11 @@ def test_local_day_of_a_constant(instant: int, unit: str, zone: str, day: int) -
     got = segql.compile("segment before = d < -1d\nsegment on = d = -1d").evaluate(table, as_of=as_of, time_zone=zone)
     assert got.column("before").to_pylist() == [True, False, False]
     assert got.column("on").to_pylist() == [False, True, False]
+
+
+def test_a_date_column_moved_by_hours() -> None:
+    """A column (not a constant) shifted: ``d + 1h`` is the day's first instant plus an hour."""
+    table = pa.table({"d": pa.array([0, None], pa.int32()).cast(pa.date32())})
+    got = segql.compile("feature f = d + 1h").evaluate(table, as_of=AS_OFS[1], time_zone="Asia/Kolkata")
+    # 1970-01-01T00:00+05:30 is 1969-12-31T18:30Z; an hour later 19:30Z.
+    assert got.column("f").to_pylist() == [dt.datetime(1969, 12, 31, 19, 30, tzinfo=dt.UTC), None]

@@ -126,11 +126,11 @@ def scalar_local_day(value: pa.Scalar, zone: Zone) -> pa.Scalar:
     return pa.scalar(day, pa.int64())
 
 
-def scalar_shift(base: pa.Scalar, micros: int) -> pa.Scalar | None:
-    """A valid timestamp scalar moved by ``micros`` microseconds when that is
+def scalar_shift(base: Any, micros: int) -> pa.Scalar | None:
+    """A valid timestamp scalar (anything else: None) moved by ``micros`` microseconds when that is
     a whole number of its ticks and the result fits in int64; None otherwise
     (then Arrow's checked kernels compute it, or report the overflow)."""
-    if not pa.types.is_timestamp(base.type) or not base.is_valid:
+    if not isinstance(base, pa.Scalar) or not pa.types.is_timestamp(base.type) or not base.is_valid:
         return None
     per_tick = NS_PER_TICK[base.type.unit] // 1000
     if per_tick < 1 or micros % per_tick:
