@@ -144,14 +144,18 @@ CASES: list[tuple[str, str]] = [
 
 @pytest.fixture
 def runs(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Blocks of 1,000 rows; the number of fused evaluations made."""
+    """Blocks of 1,000 rows; the number of fused evaluations made (every
+    evaluation compiles its trees: none is kept across evaluations, which
+    test_kernels_fused tests)."""
     monkeypatch.setattr(fused, "BLOCK_ROWS", 1_000)
+    monkeypatch.setattr(fused, "_PROGRAMS", {})
+    monkeypatch.setattr(fused, "PROGRAMS_KEPT", 0)
     calls: list[int] = []
     original = fused.run
 
-    def counted(tree: fused.Tree, rows: int, truth: bool) -> pa.ChunkedArray:
+    def counted(tree: fused.Tree, rows: int, truth: bool, *compiled_as: Any) -> pa.ChunkedArray:
         calls.append(rows)
-        return original(tree, rows, truth)
+        return original(tree, rows, truth, *compiled_as)
 
     monkeypatch.setattr(fused, "run", counted)
     # A segment's count and member keys taken by the C kernel with no bitmap.

@@ -22,6 +22,7 @@ The engines (docs/architecture.md, "Engines"):
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import operator
 import os
 import reprlib
@@ -99,7 +100,13 @@ def check_threads(threads: Any) -> int | None:
 
 def resolve_threads(threads: int | None) -> int:
     """The number of threads ``threads`` stands for (None: one per core)."""
-    return threads if threads is not None else max(1, os.cpu_count() or 1)
+    return threads if threads is not None else _cores()
+
+
+@functools.cache
+def _cores() -> int:
+    """The machine's cores (``os.cpu_count``, 2 µs a call: asked once)."""
+    return max(1, os.cpu_count() or 1)
 
 
 @attrs.frozen(kw_only=True)

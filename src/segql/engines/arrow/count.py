@@ -216,7 +216,7 @@ class FastPath:
             found = executor.decl_values.get(name)
             if found is None and _selectable(column, dtype):
                 plan = self.bindings.plan
-                program = declared(plan, name, functools.partial(executor.kernel_program, plan.exprs[name], column))
+                program = declared(plan, name, functools.partial(executor.kernel_program, plan.exprs[name], key))
                 if program is not None:  # the kernel writes the members' keys as it decides the rows
                     return pa.array(program.members(table.num_rows, executor.threads), type=dtype)
             if found is None:

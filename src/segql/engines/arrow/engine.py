@@ -90,7 +90,10 @@ class ArrowEngine(Engine[Source, pa.Table, RelatedSource]):
             aggregate_values = related_values(bindings, index, executor_for)
         workers = bindings.workers if parallel else 1
         slices = parallel_slices(table.num_rows, planned, bindings.functions, workers)
-        if slices > 1 and fused.bandwidth_bound([planned.exprs[n] for n in planned.order], table.schema):
+        if slices > 1 and planned.memo(
+            ("bandwidth bound", table.schema, fused.kernel_loaded()),
+            lambda: fused.bandwidth_bound([planned.exprs[n] for n in planned.order], table.schema),
+        ):
             slices = 1  # the fused trees' kernel splits the rows itself (docs/decisions.md 238, 262)
         executor = executor_for(table, aggregates=aggregate_values, threads=workers if slices == 1 else 1)
         if slices == 1:

@@ -38,6 +38,7 @@ import ctypes
 import functools
 import itertools
 import threading
+import weakref
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -78,11 +79,20 @@ _NUMPY_COMPARE: dict[str, Callable[[Any, Any], Any]] = {
 
 
 # ------------------------------------------------------------------ arrays
+Source = tuple[str, str]
+"""Where a column a fused leaf reads comes from: ("column", name), the
+table's column as it is; ("canonical", name), its canonical form
+(``Executor.eval``), which may be a view of it or a conversion."""
+
+
 class Chunks:
     """Block access to one chunked array's values and validity (no copies
     where a block lies in one chunk, at a whole byte of its bitmaps)."""
 
-    def __init__(self, array: pa.ChunkedArray | pa.Array) -> None:
+    def __init__(self, array: pa.ChunkedArray | pa.Array, source: Source | None = None) -> None:
+        self.source = source
+        """Where the array comes from (:data:`Source`), None: a value computed
+        by this evaluation (a program reading it is not kept, ``_PROGRAMS``)."""
         chunks = array.chunks if isinstance(array, pa.ChunkedArray) else [array]
         self.chunks = [c for c in chunks if len(c)]
         self.starts = [0]
@@ -502,10 +512,13 @@ def blocks(leaves: Sequence[Leaf], rows: int) -> list[tuple[int, int]]:
     return out
 
 
-def run(tree: Tree, rows: int, truth: bool) -> pa.ChunkedArray:
-    """``tree`` on every row: its truth (never null) or, with ``truth`` false, its Kleene value."""
+def run(tree: Tree, rows: int, truth: bool, compiled_as: Callable[[Program], None] | None = None) -> pa.ChunkedArray:
+    """``tree`` on every row: its truth (never null) or, with ``truth`` false,
+    its Kleene value; ``compiled_as`` is given the program when the C kernel runs it."""
     compiled = Program.of(tree, truth) if rows else None
     if compiled is not None:
+        if compiled_as is not None:
+            compiled_as(compiled)
         return compiled.run(rows, tree.threads)
     size = (rows + 7) // 8
     true_out = np.empty(size, np.uint8)
@@ -617,6 +630,21 @@ class Program:
         self.nullable = False
         self.select = -1
         """The slot of the values ``members`` takes (-1: none)."""
+        self.select_type: pa.DataType | None = None
+        self.nslots = 0
+        self.parts: dict[tuple[int, int], list[np.ndarray]] = {}
+        """Each thread's pieces per (rows, threads) (:meth:`pieces`), once computed."""
+
+    def detached(self, rows: int, threads: int) -> Program:
+        """A copy that runs on ``rows`` rows and ``threads`` threads without
+        its columns: their addresses are in its pieces, and it holds no
+        reference to them (kept across evaluations, ``_PROGRAMS``)."""
+        threads = _threads(rows, threads)
+        kept = Program()
+        kept.keep, kept.depth, kept.words, kept.nullable = self.keep, self.depth, self.words, self.nullable
+        kept.select, kept.select_type, kept.nslots = self.select, self.select_type, self.nslots
+        kept.parts = {(rows, threads): [p for p in self.pieces(rows, threads) if len(p)]}
+        return kept
 
     @classmethod
     def of(cls, tree: Tree, truth: bool, select: pa.ChunkedArray | None = None) -> Program | None:
@@ -637,12 +665,14 @@ class Program:
             width = _fixed_width(select.type)
             assert width is not None and select.null_count == 0
             program.select = program._slot(_Slot(Chunks(select), "fixed", width.itemsize))
+            program.select_type = select.type
         words = [w for node in program.nodes for w in node]
         for index, kids in program.kids:
             program.nodes[index][2] = len(words)
             words[_NODE * index + 2] = len(words)
             words.extend(kids)
         program.words = np.array(words, np.int64)
+        program.nslots = len(program.slots)
         return program
 
     def _node(self, tree: Tree, want_false: bool, depth: int) -> int:
@@ -771,8 +801,8 @@ class Program:
         buffer as the kernel decides them, then the threads' runs are moved
         together (no bitmap, no positions)."""
         assert self.select >= 0
-        slot = self.slots[self.select]
-        dtype = slot.data.chunks[0].type if slot.data.chunks else pa.int64()
+        dtype = self.select_type
+        assert dtype is not None
         width = _fixed_width(dtype)
         assert width is not None
         out = np.empty(rows, width)
@@ -796,9 +826,9 @@ class Program:
         """Each thread's count of true rows and first row."""
         kernel = _fused_kernel()
         assert kernel is not None
-        threads = max(1, min(threads, rows // KERNEL_ROWS_PER_THREAD))
+        threads = _threads(rows, threads)
         words = self.words
-        stride = _PIECE_HEAD + _SLOT * len(self.slots)
+        stride = _PIECE_HEAD + _SLOT * self.nslots
         true_address = kernel_address(true_out) if true_out is not None else None
         valid_address = kernel_address(valid_out) if valid_out is not None else None
         width = select_out.itemsize if select_out is not None else 0
@@ -812,7 +842,7 @@ class Program:
                 0,
                 kernel_address(pieces),
                 len(pieces) // stride,
-                len(self.slots),
+                self.nslots,
                 true_address,
                 valid_address,
                 kernel_address(scratch),
@@ -823,8 +853,22 @@ class Program:
             )
             return count
 
-        parts = [p for p in self.pieces(rows, threads) if len(p)]
+        parts = self.parts.get((rows, threads))
+        if parts is None:
+            if len(self.slots) != self.nslots:  # detached: only its own rows and threads
+                raise RuntimeError("a kept program was run on other rows or threads")  # pragma: no cover
+            parts = [p for p in self.pieces(rows, threads) if len(p)]
         return run_pooled([functools.partial(task, p) for p in parts], threads), [int(p[0]) for p in parts]
+
+
+def _threads(rows: int, threads: int) -> int:
+    """The threads a program runs on over ``rows`` rows."""
+    return max(1, min(threads, rows // KERNEL_ROWS_PER_THREAD))
+
+
+def kernel_loaded() -> bool:
+    """Whether the C kernel of fused trees is there (and not turned off)."""
+    return _fused_kernel() is not None
 
 
 def _fused_kernel() -> Any:
@@ -849,26 +893,96 @@ class Compiler:
         """``node``'s truth (or value) fused, or None when it is not worth it or cannot be."""
         if isinstance(node, (ast.In, ast.StringTest)) and _fused_kernel() is None:
             return None  # a single leaf: one Arrow kernel (rule 236)
+        rows = self.ex.num_rows
+        key = self._kept_key(node, ("value", truth)) if rows else None
+        kept = _kept(key, self.ex.table)
+        if kept is not None:
+            return kept.run(rows, self.ex.threads)
         tree = self._root(node)
         if tree is None or all(isinstance(leaf, BoolLeaf) for leaf in tree.leaves()):
             return None  # bitmaps only (bool columns, values computed already): Arrow's kernels combine them faster
         if self.ex.threads > 1:
             tree = attrs.evolve(tree, threads=self.ex.threads)
-        return run(tree, self.ex.num_rows, truth)
+        return run(tree, rows, truth, functools.partial(self._keep, key, tree))
 
-    def program(self, node: ast.Node, select: pa.ChunkedArray | None = None) -> Program | None:
+    def program(self, node: ast.Node, select: str | None = None) -> Program | None:
         """``node``'s truth compiled for the C kernel, to be counted or (with
-        ``select``) to take that column's values of its true rows, or None
-        where the kernel does not take it (then the truth is computed and
-        counted or selected as a value).  Not a tree of bitmaps only: Arrow's
-        kernels combine them and count the result faster (the 20-segment
-        file's count: 12.3-12.9 ms against 15.7 ms in the kernel)."""
+        ``select``, a column of the table) to take that column's values of
+        its true rows, or None where the kernel does not take it (then the
+        truth is computed and counted or selected as a value).  Not a tree
+        of bitmaps only: Arrow's kernels combine them and count the result
+        faster (the 20-segment file's count: 12.3-12.9 ms against 15.7 ms in
+        the kernel)."""
         if not self.ex.num_rows or _fused_kernel() is None:
             return None
+        key = self._kept_key(node, ("truth", select))
+        kept = _kept(key, self.ex.table)
+        if kept is not None:
+            return kept
         tree = self._root(node)
         if tree is None or all(isinstance(leaf, BoolLeaf) for leaf in tree.leaves()):
             return None
-        return Program.of(tree, True, select)
+        program = Program.of(tree, True, self.ex.table.column(select) if select is not None else None)
+        if program is not None:
+            self._keep(key, tree, program)
+        return program
+
+    # ------------------------------------------------------- kept programs
+    def _kept_key(self, node: ast.Node, use: tuple[Any, ...]) -> tuple[Any, ...] | None:
+        """What a compiled program of ``node`` depends on besides its
+        table's columns (``_PROGRAMS``): the node, what it is compiled for,
+        the rows and threads, the kernel's loops, the instant (when the node
+        reads it), the zone and the parameters it reads; None when a
+        parameter's value cannot be a key."""
+        ex = self.ex
+        now, params = _reads(node)
+        key = (
+            node,
+            use,
+            id(ex.table),
+            ex.num_rows,
+            _threads(ex.num_rows, ex.threads),  # (the pieces a kept program holds are for these)
+            KERNEL_SIMD,
+            ex.table_name,
+            ex.as_of_instant if now else None,
+            ex.time_zone,
+            tuple((name, ex.params.get(name)) for name in params),
+        )
+        try:
+            hash(key)
+        except TypeError:
+            return None
+        return key
+
+    def _keep(self, key: tuple[Any, ...] | None, tree: Tree, program: Program) -> None:
+        """Keep ``program`` for the next evaluations over this table when
+        every column it reads is one of the table's, as it is (not a value
+        this evaluation computed, not a column converted)."""
+        if key is None or not all(self._stable(leaf.data) for leaf in tree.leaves()):
+            return
+        kept = program.detached(self.ex.num_rows, max(tree.threads, self.ex.threads))
+        # Forgotten when the table goes (a batch, a row slice: tables of one evaluation only).
+        ref = weakref.ref(self.ex.table, functools.partial(_forget, key))
+        with _PROGRAMS_LOCK:
+            _PROGRAMS[key] = (ref, kept)
+            while len(_PROGRAMS) > PROGRAMS_KEPT:
+                del _PROGRAMS[next(iter(_PROGRAMS))]
+
+    def _stable(self, data: Chunks) -> bool:
+        """Whether ``data`` is (a view of the buffers of) a column of the
+        table, so that the addresses a program holds stay valid and mean the
+        same values as long as the table lives."""
+        if data.source is None:
+            return False
+        kind, name = data.source
+        if kind == "column":
+            return True
+        raw = self.ex.table.column(name).chunks
+        own = [c for c in raw if len(c)]
+        return len(own) == len(data.chunks) and all(
+            _addresses(a) == _addresses(b) and _addresses(a.dictionary) == _addresses(b.dictionary)
+            for a, b in zip(own, data.chunks, strict=True)
+        )
 
     def _root(self, node: ast.Node) -> Tree | None:
         """``node``'s tree when it is fused as a root: a tree, or a leaf worth a pass alone."""
@@ -945,13 +1059,14 @@ class Compiler:
             if not _profile_column(node, self.ex):
                 return None
             column = self._raw(node)
-            return Tree("leaf", leaf=BoolLeaf(Chunks(column))) if pa.types.is_boolean(column.type) else None
+            bits = BoolLeaf(Chunks(column, ("column", node.name)))
+            return Tree("leaf", leaf=bits) if pa.types.is_boolean(column.type) else None
         if isinstance(node, ast.IsNull) and isinstance(node.operand, ast.Column) and node.operand.table is None:
             column = self._raw(node.operand)
             plain = pa.types.is_string(column.type) or pa.types.is_boolean(column.type)
             if (pa.types.is_dictionary(column.type) or _fixed_width(column.type) is None) and not plain:
                 return None
-            return Tree("leaf", leaf=NullLeaf(Chunks(column), node.negated))
+            return Tree("leaf", leaf=NullLeaf(Chunks(column, ("column", node.operand.name)), node.negated))
         if isinstance(node, ast.Ref):
             return None
         dictionary = self._dictionary_leaf(node)
@@ -1013,7 +1128,7 @@ class Compiler:
             bound = np.float64(value.as_py())
         else:
             return None
-        return CompareLeaf(Chunks(raw), dtype, op, bound, alone=kind == "date")
+        return CompareLeaf(Chunks(raw, ("column", column.name)), dtype, op, bound, alone=kind == "date")
 
     def _string_leaf(self, node: ast.Node) -> Leaf | None:
         """``=``, ``!=``, ``[not] in``, ``[not] starts with / ends with /
@@ -1051,7 +1166,8 @@ class Compiler:
             return None
         if any(t is None for t in texts):
             return None
-        return StringLeaf(Chunks(raw), op, [t.encode("utf-8") for t in texts if t is not None], negated)
+        needles = [t.encode("utf-8") for t in texts if t is not None]
+        return StringLeaf(Chunks(raw, ("column", column.name)), op, needles, negated)
 
     def _dictionary_leaf(self, node: ast.Node) -> Leaf | None:
         """A comparison, ``in`` or string test of one dictionary column with constants."""
@@ -1068,7 +1184,7 @@ class Compiler:
             return None
         canonical = self.ex.eval(column)
         assert isinstance(canonical, pa.ChunkedArray)
-        chunks = Chunks(canonical)
+        chunks = Chunks(canonical, ("canonical", column.name))
         # Chunks sharing a dictionary's buffers (a Parquet file's row groups)
         # share one table, found by the buffers' addresses once per chunk.
         tables, seen = [], {}
@@ -1131,6 +1247,48 @@ class Compiler:
             part.flags.writeable = False  # kept across evaluations (_TABLES)
         self.dictionaries.append((dictionary, node, table))
         return table
+
+
+PROGRAMS_KEPT = 64
+"""Compiled programs kept across evaluations (``_PROGRAMS``, oldest dropped first)."""
+_PROGRAMS: dict[tuple[Any, ...], tuple[weakref.ref[pa.Table], Program]] = {}
+"""Programs compiled for the C kernel, per node and use (``Compiler._kept_key``),
+with the table they read: a program holds its columns' addresses, valid
+while that table lives, and no reference to it (``Program.detached``).
+Compiling one takes 0.1-0.35 ms (2M rows in 16 chunks), as long as the
+kernel takes over 200,000 rows (docs/decisions.md 306)."""
+_PROGRAMS_LOCK = threading.RLock()  # (re-entrant: a table collected while it is held calls _forget)
+
+
+def _kept(key: tuple[Any, ...] | None, table: pa.Table) -> Program | None:
+    """The program kept under ``key`` for ``table`` (the same object, alive), or None."""
+    if key is None or _fused_kernel() is None:
+        return None
+    with _PROGRAMS_LOCK:
+        found = _PROGRAMS.get(key)
+    if found is None or found[0]() is not table:
+        return None
+    return found[1]
+
+
+def _forget(key: tuple[Any, ...], ref: weakref.ref[pa.Table]) -> None:
+    """Drop the program kept under ``key`` for the table ``ref`` pointed to, gone now."""
+    with _PROGRAMS_LOCK:
+        found = _PROGRAMS.get(key)
+        if found is not None and found[0] is ref:
+            del _PROGRAMS[key]
+
+
+def _addresses(array: pa.Array) -> tuple[int, ...]:
+    return tuple(b.address if b is not None else 0 for b in array.buffers())
+
+
+@functools.lru_cache(maxsize=4096)
+def _reads(node: ast.Node) -> tuple[bool, tuple[str, ...]]:
+    """Whether ``node`` reads the evaluation's instant, and the parameters it reads."""
+    nodes = list(ast.walk(node))
+    params = tuple(sorted({n.name for n in nodes if isinstance(n, ast.Param)}))
+    return any(isinstance(n, (ast.Now, ast.Today)) for n in nodes), params
 
 
 TABLES_KEPT = 64
