@@ -22,7 +22,7 @@ import pyarrow as pa
 import pytest
 
 import segql
-from segql.engines.arrow import fused, kernels
+from segql.engines.arrow import engine, fused, kernels
 
 pytestmark = pytest.mark.skipif(kernels.library() is None, reason="no C kernels")
 
@@ -139,8 +139,8 @@ def test_other_tables_instants_parameters_and_zones(compiled: list[int]) -> None
 
 def test_freed_tables_memory_used_again(compiled: list[int], monkeypatch: pytest.MonkeyPatch) -> None:
     """Tables freed and others made in their place (often at the same
-    addresses): the kept programs are not used for them, even when the new
-    table's object id is the freed one's (every id is 0 here)."""
+    addresses): the kept programs are not used for them, nor for another
+    table whose object id is the same (every id is 0 here)."""
     program = segql.compile(SOURCE)
     for seed in range(3):
         table = _table(seed)
@@ -148,11 +148,9 @@ def test_freed_tables_memory_used_again(compiled: list[int], monkeypatch: pytest
         del table
         gc.collect()
     monkeypatch.setattr(fused, "id", lambda _: 0, raising=False)
-    for seed in range(3, 6):
-        table = _table(seed)
+    alive = [_table(seed) for seed in range(3, 6)]  # (a table's programs go with it: kept alive here)
+    for table in alive:
         _check(program, table)
-        del table
-        gc.collect()
 
 
 def test_threads_parameters_the_kernel_turned_off_and_the_bound(
@@ -199,3 +197,88 @@ def test_a_kept_program_holds_no_data(compiled: list[int]) -> None:
     gc.collect()
     assert pa.total_allocated_bytes() - before < size // 20
     assert not fused._PROGRAMS  # forgotten with their table
+
+
+# ------------------------------------------------------------ key indexes
+EVENTS = "segment buyers = count(orders where amount > 50) >= 2 and sum(orders.amount where amount < 90) > 100"
+
+
+def _orders(keys: np.ndarray, seed: int) -> pa.Table:
+    rng = np.random.default_rng(seed)
+    n = 4 * len(keys)
+    return pa.table(
+        {
+            "customer": pa.array(rng.choice(np.append(keys, [-7, 10**9]), n)),
+            "amount": pa.array(np.round(rng.random(n) * 100, 2), mask=rng.random(n) < 0.05),
+        }
+    )
+
+
+def _buyers(profiles: pa.Table, orders: pa.Table) -> list[Any]:
+    con = duckdb.connect()
+    con.register("p", profiles)
+    con.register("o", orders)
+    sql = """
+        SELECT p.customer FROM p JOIN (
+            SELECT customer FROM o GROUP BY customer
+            HAVING count(*) FILTER (WHERE amount > 50) >= 2 AND fsum(amount) FILTER (WHERE amount < 90) > 100
+        ) m ON m.customer = p.customer ORDER BY p.customer"""
+    return [row[0] for row in con.execute(sql).fetchall()]
+
+
+@pytest.fixture
+def indexes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """No key index kept before the test; each one built noted."""
+    monkeypatch.setattr(engine, "_INDEXES", {})
+    built: list[int] = []
+    original = engine.KeyIndex
+
+    def noted(*args: Any) -> Any:
+        built.append(1)
+        return original(*args)
+
+    monkeypatch.setattr(engine, "KeyIndex", noted)
+    return built
+
+
+def _profiles(keys: np.ndarray, key_type: pa.DataType | None = None) -> pa.Table:
+    return pa.table({"customer": pa.array(keys, key_type or pa.int64()), "n": pa.array(np.arange(len(keys)))})
+
+
+def test_a_key_index_kept_while_its_table_lives(indexes: list[int], monkeypatch: pytest.MonkeyPatch) -> None:
+    program = segql.compile(EVENTS)
+    a, b = np.arange(5_000) + 100, np.arange(6_000) * 2 + 7
+    profiles_a, profiles_b = _profiles(a), _profiles(b)
+    orders_a, orders_b = _orders(a, 1), _orders(b, 2)
+
+    def members(profiles: pa.Table, orders: pa.Table) -> list[Any]:
+        return program.members(profiles, "buyers", key="customer", related={"orders": orders}).to_pylist()
+
+    for _ in range(2):
+        assert members(profiles_a, orders_a) == _buyers(profiles_a, orders_a)
+    assert len(indexes) == 1  # built once for the two evaluations
+    assert members(profiles_b, orders_b) == _buyers(profiles_b, orders_b)
+    assert members(profiles_a, orders_b) == _buyers(profiles_a, orders_b)
+    assert len(indexes) == 2
+    monkeypatch.setattr(engine, "id", lambda _: 0, raising=False)  # every table's id the same
+    alive = [(_profiles(keys), _orders(keys, seed)) for keys, seed in ((a, 3), (b, 4), (a + 1, 5))]
+    for profiles, orders in alive:
+        assert members(profiles, orders) == _buyers(profiles, orders)
+    del profiles, profiles_a, profiles_b, alive
+    gc.collect()
+    assert not engine._INDEXES  # gone with their tables
+
+
+def test_key_indexes_not_kept(indexes: list[int]) -> None:
+    """A key converted (int32 to int64) is indexed anew each time; repeated keys are reported each time."""
+    program = segql.compile(EVENTS)
+    keys = np.arange(3_000)
+    profiles, orders = _profiles(keys, pa.int32()), _orders(keys, 5)
+    for _ in range(2):
+        got = program.members(profiles, "buyers", key="customer", related={"orders": orders}).to_pylist()
+        assert got == _buyers(profiles, orders)
+    assert len(indexes) == 2 and not engine._INDEXES
+    twice = _profiles(np.append(keys, 17))
+    for _ in range(2):
+        with pytest.raises(segql.SegqlError, match="repeats 1 value"):
+            program.count(twice, key="customer", related={"orders": orders})
