@@ -9,6 +9,7 @@ never with segql itself.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import datetime as dt
 import itertools
 import math
@@ -24,7 +25,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import segql
-from segql.engines.arrow import groups, kernels, keys, related, scratch
+from segql.engines.arrow import fused, groups, kernels, keys, related, scratch
 from segql.errors import DataError, SegqlError
 
 AS_OF = dt.datetime(2026, 6, 1, tzinfo=dt.UTC)
@@ -220,7 +221,8 @@ def test_the_pass_agrees_with_duckdb_and_fsum_bit_for_bit(
     program = segql.compile(SOURCE)
     options: dict[str, Any] = dict(key="id", related={"orders": orders}, as_of=AS_OF)
     with_kernel = [program.evaluate(customers, threads=t, **options) for t in (1, 2)]
-    assert spy == [orders.num_rows, orders.num_rows // 2, orders.num_rows - orders.num_rows // 2]
+    half = orders.num_rows // 2  # (the two halves emitted at once, noted in either order)
+    assert spy[0] == orders.num_rows and sorted(spy[1:]) == sorted([half, orders.num_rows - half])
     assert spy.used == [True, True]
     with kernels.disabled():
         twin = [program.evaluate(customers, threads=t, **options) for t in (1, 2)]
@@ -230,6 +232,69 @@ def test_the_pass_agrees_with_duckdb_and_fsum_bit_for_bit(
         identical(with_kernel[0], other)
     count = program.count(customers, "busy", threads=2, **options)
     assert count == sum(expected["busy"])
+
+
+COMPARED = """
+segment busy = count(orders where at >= -30d) >= 2 and sum(orders.amount where at >= -90d) > 200
+segment mid = avg(orders.amount where flag) between 20 and 60 or count(orders where flag and day < 100) < 3
+segment calm = not (sum(orders.amount) > 1000) and sum(orders.qty where day <= 60) != 0
+feature either = count(orders where at >= -30d) > 1 or avg(orders.amount where flag) < 30
+"""
+
+
+def _above(x: float | None, bound: float) -> bool | None:
+    return None if x is None else x > bound  # (NaN > bound: false)
+
+
+def _kleene_or(a: bool | None, b: bool | None) -> bool | None:
+    return True if a is True or b is True else None if a is None or b is None else False
+
+
+def test_comparisons_of_aggregates_run_in_the_fused_kernel(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Counts, sums and means compared with constants (``between``, ``not``,
+    ``or``, a mean that is null without rows, NaN and infinite sums) are
+    leaves of the fused trees' C kernel (decisions 309): counts, member ids,
+    flags and a three-valued feature as the references say, on 1 and 2
+    threads and on the NumPy path."""
+    customers, orders = make_tables()
+    ref = reference(customers, orders)
+    ids = customers.column("id").to_pylist()
+    mean_between = [None if m is None else 20 <= m <= 60 for m in ref["mean"]]  # (NaN: false)
+    expected = {
+        "busy": ref["busy"],
+        "mid": [_kleene_or(b, f < 3) is True for b, f in zip(mean_between, ref["flagged"], strict=True)],
+        "calm": [not (s > 1000) and q != 0 for s, q in zip(ref["spent_all"], ref["qty_sum"], strict=True)],
+    }
+    either = [
+        _kleene_or(r > 1, None if m is None else not _above(m, 30) and not math.isnan(m) and m != 30)
+        for r, m in zip(ref["recent"], ref["mean"], strict=True)
+    ]
+    monkeypatch.setattr(fused, "KERNEL_ROWS_PER_THREAD", 500)  # (2,000 customers: rows split over the threads)
+    program = segql.compile(COMPARED)
+    options: dict[str, Any] = dict(key="id", related={"orders": orders}, as_of=AS_OF)
+    launched: list[int] = []
+    original = fused.Program._launch
+
+    def noted(self: fused.Program, rows: int, threads: int, *outputs: Any) -> Any:
+        launched.append(rows)
+        return original(self, rows, threads, *outputs)
+
+    monkeypatch.setattr(fused.Program, "_launch", noted)
+    for threads in (1, 2):
+        for disabled in (False, True):
+            with kernels.disabled() if disabled else contextlib.nullcontext():
+                flags = program.evaluate(customers, threads=threads, **options)
+                counts = program.count(customers, threads=threads, **options)
+                for name, want in expected.items():
+                    assert flags.column(name).to_pylist() == want, (name, threads, disabled)
+                    assert counts[name] == sum(want), name
+                    members = program.members(customers, name, threads=threads, **options).to_pylist()
+                    assert members == [k for k, w in zip(ids, want, strict=True) if w], name
+                assert flags.column("either").to_pylist() == either
+            if not disabled:
+                assert launched, "the fused kernel did not run"
+                launched.clear()
+    assert not launched  # (none on the NumPy path)
 
 
 def test_sparse_keys_take_the_hashed_path(spy: Spy) -> None:
@@ -305,6 +370,44 @@ def test_extreme_sums_round_once(spy: Spy) -> None:
             exact = sum(map(Fraction, values), Fraction(0))
             expected = float(exact) if abs(exact) < 2**1024 - 2**970 else math.inf if exact > 0 else -math.inf
         assert [bits(v) for v in got] == [bits(v) for v in twin] == [bits(expected), bits(0.0)], values
+
+
+def _nearest(total: int, lo: int) -> float:
+    """The double nearest to ``total * 2**lo`` (ties to even), ±inf beyond the range."""
+    exact = Fraction(total) * Fraction(2) ** lo
+    if abs(exact) >= 2**1024 - 2**970:  # rounds beyond the largest double
+        return math.inf if exact > 0 else -math.inf
+    return float(exact)  # (Python rounds a fraction to nearest, ties to even)
+
+
+def test_the_rounding_of_128_bit_sums() -> None:
+    """``segql_groups_round`` against exact rational rounding: sums of every
+    width up to 127 bits, ties (the bit below the 53 kept ones set, the rest
+    zero) and just off ties, negative sums, zero, at windows whose result is
+    normal, subnormal, below the smallest subnormal and beyond the largest double."""
+    rounding = kernels.function(
+        "segql_groups_round", None, [ctypes.c_void_p] * 3 + [ctypes.c_int64, ctypes.c_int32, ctypes.c_void_p]
+    )
+    rng = np.random.default_rng(11)
+    sums = [0, 1, -1, 2**53 + 1, 2**54 + 2, 2**54 + 6, -(2**126) + 1, 2**126 + 2**73, 2**126 + 2**73 + 1]
+    for width in range(1, 128):
+        for _ in range(6):
+            top = 1 << (width - 1)
+            value = top | int(rng.integers(0, 2**62)) << max(0, width - 63) if width > 1 else 1
+            value &= (1 << width) - 1
+            sums.append(value if rng.random() < 0.5 else -value)
+        if width > 54:  # a tie and its neighbours
+            tie = (1 << (width - 1)) | (1 << (width - 54)) | (int(rng.integers(0, 2**52)) << (width - 53))
+            sums += [tie, tie + 1, tie - 1, -tie]
+    n = len(sums)
+    low = np.array([v & (2**64 - 1) for v in sums], np.uint64)
+    high = np.array([v >> 64 for v in sums], np.int64)
+    pairs = np.empty(2 * n, np.int64)
+    pairs[0::2], pairs[1::2] = low.view(np.int64), high
+    out = np.empty(n, np.float64)
+    for lo in (-1100, -1074, -1040, -1022, -1000, -300, -45, 0, 52, 500, 896, 900, 1000):
+        rounding(kernels.address(pairs), kernels.address(pairs) + 8, None, n, lo, kernels.address(out))
+        assert [bits(v) for v in out] == [bits(_nearest(v, lo)) for v in sums], lo
 
 
 def test_values_outside_the_sampled_window_fall_back_to_numpy(spy: Spy) -> None:

@@ -1081,6 +1081,17 @@ class Compiler:
         return None
 
     # ------------------------------------------------------------ leaves
+    def _operand(self, node: ast.Node) -> bool:
+        """Whether a comparison's operand is read by a leaf: a profile column,
+        or (with the C kernel) a count, sum or average over a related table
+        computed for every profile (decisions 309)."""
+        if _profile_column(node, self.ex):
+            return True
+        if not isinstance(node, ast.Aggregate) or not _numeric_aggregate(node) or _fused_kernel() is None:
+            return False
+        value = self.ex.aggregates.get(node)
+        return isinstance(value, (pa.Array, pa.ChunkedArray)) and len(value) == self.ex.num_rows
+
     def _raw(self, column: ast.Column) -> pa.ChunkedArray:
         return self.ex.table.column(column.name)
 
@@ -1091,14 +1102,17 @@ class Compiler:
 
     def _compare_leaf(self, node: ast.Compare) -> Leaf | None:
         op, column, other = node.op, node.left, node.right
-        if not _profile_column(column, self.ex):
+        if not self._operand(column):
             op, column, other = _FLIP[op], node.right, node.left
-            if not _profile_column(column, self.ex):
+            if not self._operand(column):
                 return None
-        assert isinstance(column, ast.Column)
+        assert isinstance(column, (ast.Column, ast.Aggregate))
         if not _constant(other):
             return None
-        raw = self._raw(column)
+        if isinstance(column, ast.Column):
+            raw, source = self._raw(column), ("column", column.name)
+        else:  # a related table's aggregate, one value per profile: computed by this evaluation
+            raw, source = self.ex.aggregates[column], None
         dtype = _fixed_width(raw.type)
         kind = column.type.kind if column.type is not None else None
         if dtype is None:
@@ -1128,7 +1142,7 @@ class Compiler:
             bound = np.float64(value.as_py())
         else:
             return None
-        return CompareLeaf(Chunks(raw, ("column", column.name)), dtype, op, bound, alone=kind == "date")
+        return CompareLeaf(Chunks(raw, source), dtype, op, bound, alone=kind == "date")
 
     def _string_leaf(self, node: ast.Node) -> Leaf | None:
         """``=``, ``!=``, ``[not] in``, ``[not] starts with / ends with /
@@ -1414,6 +1428,8 @@ def _simple(node: ast.Node, schema: pa.Schema, strings: bool = False, kernel: bo
         return isinstance(node.operand, ast.Column) and _readable(node.operand, schema) is not None
     if isinstance(node, ast.Column):
         return _readable(node, schema) == "bool"
+    if kernel and _aggregate_against_constants(node):
+        return True
     column = column_against_constants(node)
     if column is None:
         return False
@@ -1425,6 +1441,28 @@ def _simple(node: ast.Node, schema: pa.Schema, strings: bool = False, kernel: bo
             return strings and node.op in ("=", "!=")
         return strings and (isinstance(node, ast.In) or (isinstance(node, ast.StringTest) and node.op != "matches"))
     return readable == "fixed" and isinstance(node, (ast.Compare, ast.Between))
+
+
+def _numeric_aggregate(node: ast.Node) -> bool:
+    """A count, sum or average over a related table: an int or float per profile."""
+    return (
+        isinstance(node, ast.Aggregate)
+        and node.func in ("count", "sum", "avg")
+        and node.type is not None
+        and node.type.kind in ("int", "float")
+    )
+
+
+def _aggregate_against_constants(node: ast.Node) -> bool:
+    """A comparison or ``between`` of such an aggregate with constants."""
+    if isinstance(node, ast.Between):
+        parts = [node.operand, node.low, node.high]
+    elif isinstance(node, ast.Compare):
+        parts = [node.left, node.right]
+    else:
+        return False
+    aggregates = [p for p in parts if _numeric_aggregate(p)]
+    return len(aggregates) == 1 and all(p is aggregates[0] or _constant(p) for p in parts)
 
 
 def column_against_constants(node: ast.Node) -> ast.Column | None:

@@ -39,7 +39,7 @@ from segql import ast
 from segql.engines.arrow import kernels, scratch, temporal
 from segql.engines.arrow.executor import Executor, is_true
 from segql.engines.arrow.keys import INT_CODES, Column, KeyIndex, kernel_column
-from segql.engines.arrow.parallel import run_all
+from segql.engines.arrow.parallel import run_pooled
 from segql.errors import EvaluationError
 from segql.registry import FunctionRegistry
 
@@ -734,11 +734,11 @@ def reduce_table(
                 continue
             bounds = [data.num_rows * t // parts for t in range(parts + 1)]
             emits = [functools.partial(_emit, job, layout, lo, hi) for lo, hi in itertools.pairwise(bounds)]
-            records = run_all(emits, parts, "segql-groups")
+            records = run_pooled(emits, parts)  # (C calls: on the kept threads, none started)
             applies = [
                 functools.partial(_apply, job, records, n * t // parts, n * (t + 1) // parts) for t in range(parts)
             ]
-            misfits += sum(run_all(applies, parts, "segql-groups"))
+            misfits += sum(run_pooled(applies, parts))
             sums.zeroed = True
             for part in records:
                 for array in (part.positions, part.bits, *part.values):
@@ -807,7 +807,7 @@ def _results(
 
         parts = max(1, min(workers, n // PARALLEL_ROWS))
         bounds = [n * t // parts for t in range(parts + 1)]
-        run_all([functools.partial(round_range, a, b) for a, b in itertools.pairwise(bounds)], parts, "segql-round")
+        run_pooled([functools.partial(round_range, a, b) for a, b in itertools.pairwise(bounds)], parts)
         for first, last in itertools.pairwise(bounds[1:]):
             # Each later range's doubles moved next to the earlier ones (over sums already read).
             ctypes.memmove(pairs + 8 * first, pairs + 16 * first, 8 * (last - first))

@@ -453,8 +453,8 @@ static inline double scale2(double x, int e) {
     return x * p;
 }
 
-/* The double nearest to sum * 2**lo (ties to even), +0.0 for 0. */
-static double round_scaled(i128 sum, int lo) {
+/* The double nearest to sum * 2**lo (ties to even), +0.0 for 0: bit by bit. */
+static double round_scaled_bits(i128 sum, int lo) {
     if (sum == 0) return 0.0;
     const int negative = sum < 0;
     u128 mag = negative ? -(u128)sum : (u128)sum;
@@ -475,6 +475,20 @@ static double round_scaled(i128 sum, int lo) {
         if (rest > half || (rest == half && (q & 1))) q++;
         r = scale2((double)(uint64_t)q, lo + shift); /* q <= 2**53: exact, or ±inf beyond the range */
     }
+    return negative ? -r : r;
+}
+
+/* The same, faster: with lo >= -1022 every nonzero sum's double is normal
+ * (|sum| >= 1), so the magnitude converted to double once (the compiler's
+ * 128-bit conversion rounds to nearest, ties to even) and multiplied by
+ * 2**lo, which is exact or overflows to ±inf, is that double; no branch on
+ * the data (a sum of zero, a tie) as in the bitwise version, whose
+ * mispredictions cost more than the arithmetic. */
+static inline double round_scaled(i128 sum, int lo) {
+    if (lo < -1022) return round_scaled_bits(sum, lo);
+    const int negative = sum < 0;
+    const u128 mag = negative ? -(u128)sum : (u128)sum;
+    const double r = scale2((double)mag, lo);
     return negative ? -r : r;
 }
 
