@@ -832,33 +832,39 @@ class Program:
         true_address = kernel_address(true_out) if true_out is not None else None
         valid_address = kernel_address(valid_out) if valid_out is not None else None
         width = select_out.itemsize if select_out is not None else 0
-
-        def task(pieces: np.ndarray) -> int:
-            scratch = np.empty(3 * _KERNEL_BLOCK_WORDS * (self.depth + 3), np.uint64)
-            # A thread's values go from its first row's place of the output.
-            select_address = kernel_address(select_out) + int(pieces[0]) * width if select_out is not None else None
-            count: int = kernel(
-                kernel_address(words),
+        parts = self.parts.get((rows, threads))
+        if parts is None:
+            if len(self.slots) != self.nslots:  # detached: only its own rows and threads
+                raise RuntimeError("a kept program was run on other rows or threads")  # pragma: no cover
+            parts = [p for p in self.pieces(rows, threads) if len(p)]
+        # Every thread's arguments made here: a pool thread only calls the
+        # kernel (it starts 50-100 µs after the caller's; its Python
+        # preamble delayed it more).  A thread's values go from its first
+        # row's place of the output.
+        scratch = [np.empty(3 * _KERNEL_BLOCK_WORDS * (self.depth + 3), np.uint64) for _ in parts]
+        select_base = kernel_address(select_out) if select_out is not None else None
+        program = kernel_address(words)
+        tasks = [
+            functools.partial(
+                kernel,
+                program,
                 0,
                 kernel_address(pieces),
                 len(pieces) // stride,
                 self.nslots,
                 true_address,
                 valid_address,
-                kernel_address(scratch),
+                kernel_address(room),
                 self.depth,
                 self.select,
                 width,
-                select_address,
+                select_base + int(pieces[0]) * width if select_base is not None else None,
             )
-            return count
-
-        parts = self.parts.get((rows, threads))
-        if parts is None:
-            if len(self.slots) != self.nslots:  # detached: only its own rows and threads
-                raise RuntimeError("a kept program was run on other rows or threads")  # pragma: no cover
-            parts = [p for p in self.pieces(rows, threads) if len(p)]
-        return run_pooled([functools.partial(task, p) for p in parts], threads), [int(p[0]) for p in parts]
+            for pieces, room in zip(parts, scratch, strict=True)
+        ]
+        counts: list[int] = run_pooled(tasks, threads)
+        del scratch  # (held until every kernel call returned)
+        return counts, [int(p[0]) for p in parts]
 
 
 def _threads(rows: int, threads: int) -> int:
