@@ -32,6 +32,7 @@ from segql import ast
 from segql.cost import expression_cost
 from segql.effects import can_raise
 from segql.engines.arrow import fused, temporal
+from segql.engines.arrow.fused import Compiler as FusedCompiler
 from segql.engines.arrow.fused import Program as KernelProgram
 from segql.engines.arrow.values import (
     Value,
@@ -293,12 +294,7 @@ class Executor:
     def fused(self, node: ast.Node, truth: bool) -> Value | None:
         """``node``'s truth (``truth``) or value by the fused evaluator, or
         None where it does not apply (segql.engines.arrow.fused)."""
-        if self._fuser is None:
-            # A proxy, not the executor: a compiler holding its executor made a
-            # cycle, and every batch's columns waited for the cyclic collector
-            # (~50 MB of a 2M-row `segql count`; docs/decisions.md 288).
-            self._fuser = fused.Compiler(weakref.proxy(self))
-        return self._fuser.fused(node, truth)
+        return self._compiler().fused(node, truth)
 
     def kernel_program(self, node: ast.Node, select: str | None = None) -> KernelProgram | None:
         """``node``'s truth compiled for the C kernel to be counted or to
@@ -309,14 +305,19 @@ class Executor:
             return None
         if self.deadline is not None:
             self.deadline.check()
-        if self._fuser is None:
-            self._fuser = fused.Compiler(weakref.proxy(self))
-        return self._fuser.program(node, select)
+        return self._compiler().program(node, select)
 
     def fusable(self, node: ast.Node) -> bool:
+        return self._compiler().tree(node) is not None
+
+    def _compiler(self) -> FusedCompiler:
+        """This executor's compiler of fused trees, made when first asked."""
         if self._fuser is None:
+            # A proxy, not the executor: a compiler holding its executor made a
+            # cycle, and every batch's columns waited for the cyclic collector
+            # (~50 MB of a 2M-row `segql count`; docs/decisions.md 288).
             self._fuser = fused.Compiler(weakref.proxy(self))
-        return self._fuser.tree(node) is not None
+        return self._fuser
 
     def known_value(self, node: ast.Node) -> Value | None:
         """The value of ``node`` when this evaluation already holds it (a

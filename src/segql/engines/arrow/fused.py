@@ -643,7 +643,7 @@ class Program:
         kept = Program()
         kept.keep, kept.depth, kept.words, kept.nullable = self.keep, self.depth, self.words, self.nullable
         kept.select, kept.select_type, kept.nslots = self.select, self.select_type, self.nslots
-        kept.parts = {(rows, threads): [p for p in self.pieces(rows, threads) if len(p)]}
+        kept.parts = {(rows, threads): self._parts(rows, threads)}
         return kept
 
     @classmethod
@@ -781,6 +781,16 @@ class Program:
             out.append(np.array(words, np.int64))
         return out
 
+    def _parts(self, rows: int, threads: int) -> list[np.ndarray]:
+        """The non-empty :meth:`pieces` of each thread (``threads`` as
+        ``_threads`` gives them): a detached program's own, else computed."""
+        parts = self.parts.get((rows, threads))
+        if parts is not None:
+            return parts
+        if len(self.slots) != self.nslots:  # detached: only its own rows and threads
+            raise RuntimeError("a kept program was run on other rows or threads")  # pragma: no cover
+        return [p for p in self.pieces(rows, threads) if len(p)]
+
     def run(self, rows: int, threads: int) -> pa.ChunkedArray:
         """The tree's truth (or value) on rows [0, rows), on up to ``threads`` threads."""
         size = (rows + 63) // 64
@@ -832,11 +842,7 @@ class Program:
         true_address = kernel_address(true_out) if true_out is not None else None
         valid_address = kernel_address(valid_out) if valid_out is not None else None
         width = select_out.itemsize if select_out is not None else 0
-        parts = self.parts.get((rows, threads))
-        if parts is None:
-            if len(self.slots) != self.nslots:  # detached: only its own rows and threads
-                raise RuntimeError("a kept program was run on other rows or threads")  # pragma: no cover
-            parts = [p for p in self.pieces(rows, threads) if len(p)]
+        parts = self._parts(rows, threads)
         # Every thread's arguments made here: a pool thread only calls the
         # kernel (it starts 50-100 µs after the caller's; its Python
         # preamble delayed it more).  A thread's values go from its first
@@ -941,24 +947,18 @@ class Compiler:
         reads it), the zone and the parameters it reads; None when a
         parameter's value cannot be a key."""
         ex = self.ex
-        now, params = _reads(node)
-        key = (
-            node,
-            use,
-            id(ex.table),
-            ex.num_rows,
-            _threads(ex.num_rows, ex.threads),  # (the pieces a kept program holds are for these)
-            KERNEL_SIMD,
-            ex.table_name,
-            ex.as_of_instant if now else None,
-            ex.time_zone,
-            tuple((name, ex.params.get(name)) for name in params),
+        return _hashable(
+            (
+                node,
+                use,
+                id(ex.table),
+                ex.num_rows,
+                _threads(ex.num_rows, ex.threads),  # (the pieces a kept program holds are for these)
+                KERNEL_SIMD,
+                ex.table_name,
+                *self._read(node),
+            )
         )
-        try:
-            hash(key)
-        except TypeError:
-            return None
-        return key
 
     def _keep(self, key: tuple[Any, ...] | None, tree: Tree, program: Program) -> None:
         """Keep ``program`` for the next evaluations over this table when
@@ -1093,7 +1093,7 @@ class Compiler:
         computed for every profile (decisions 309)."""
         if _profile_column(node, self.ex):
             return True
-        if not isinstance(node, ast.Aggregate) or not _numeric_aggregate(node) or _fused_kernel() is None:
+        if not _numeric_aggregate(node) or _fused_kernel() is None:
             return False
         value = self.ex.aggregates.get(node)
         return isinstance(value, (pa.Array, pa.ChunkedArray)) and len(value) == self.ex.num_rows
@@ -1210,7 +1210,7 @@ class Compiler:
         tables, seen = [], {}
         for chunk in chunks.chunks:
             dictionary = chunk.dictionary
-            ident = (len(dictionary), dictionary.offset, tuple(b.address if b else 0 for b in dictionary.buffers()))
+            ident = (len(dictionary), dictionary.offset, _addresses(dictionary))
             if ident not in seen:
                 seen[ident] = self._dictionary_table(node, column, dictionary)
             tables.append(seen[ident])
@@ -1241,17 +1241,15 @@ class Compiler:
         the dictionary's buffers (the entry holds the dictionary, so buffers
         at those addresses hold its values), the instant (when the node reads
         it), the zone and the parameters the node reads; None when a parameter's value cannot be a key."""
+        layout = (dictionary.type, len(dictionary), dictionary.offset, _addresses(dictionary))
+        return _hashable((node, *layout, *self._read(node)))
+
+    def _read(self, node: ast.Node) -> tuple[Any, ...]:
+        """What of the evaluation ``node`` depends on besides the data: the
+        instant (when the node reads it), the zone, the parameters it reads."""
         ex = self.ex
-        nodes = list(ast.walk(node))
-        params = tuple((n.name, ex.params.get(n.name)) for n in nodes if isinstance(n, ast.Param))
-        instant = ex.as_of_instant if any(isinstance(n, (ast.Now, ast.Today)) for n in nodes) else None
-        buffers = tuple(b.address if b is not None else 0 for b in dictionary.buffers())
-        key = (node, dictionary.type, len(dictionary), dictionary.offset, buffers, instant, ex.time_zone, params)
-        try:
-            hash(key)
-        except TypeError:
-            return None
-        return key
+        now, params = _reads(node)
+        return ex.as_of_instant if now else None, ex.time_zone, tuple((name, ex.params.get(name)) for name in params)
 
     def _computed_table(
         self, node: ast.Node, column: ast.Column, dictionary: pa.Array
@@ -1300,7 +1298,17 @@ def _forget(key: tuple[Any, ...], ref: weakref.ref[pa.Table]) -> None:
 
 
 def _addresses(array: pa.Array) -> tuple[int, ...]:
+    """The addresses of an array's buffers (0: absent)."""
     return tuple(b.address if b is not None else 0 for b in array.buffers())
+
+
+def _hashable(key: tuple[Any, ...]) -> tuple[Any, ...] | None:
+    """``key``, or None when some part of it (a parameter's value) cannot be hashed."""
+    try:
+        hash(key)
+    except TypeError:
+        return None
+    return key
 
 
 @functools.lru_cache(maxsize=4096)
@@ -1339,7 +1347,7 @@ def _same_array(a: pa.Array, b: pa.Array) -> bool:
         return True
     if len(a) != len(b) or a.type != b.type or a.offset != b.offset:
         return False
-    if [x.address if x else None for x in a.buffers()] == [x.address if x else None for x in b.buffers()]:
+    if _addresses(a) == _addresses(b):
         return True
     return len(a) <= 4096 and a.equals(b)
 
