@@ -83,26 +83,6 @@ class Agg(ctypes.Structure):
     ]
 
 
-_PASS_ARGS = [
-    ctypes.c_int64,
-    ctypes.POINTER(Column),
-    ctypes.c_void_p,
-    ctypes.c_int64,
-    ctypes.c_int64,
-    ctypes.POINTER(Leaf),
-    ctypes.c_int32,
-    ctypes.c_uint32,
-    ctypes.c_int32,
-    ctypes.POINTER(Agg),
-    ctypes.c_int32,
-]
-"""segql_groups_pass's arguments (segql_groups_emit's start with them)."""
-
-
-def _pass_fn() -> Any:
-    return kernels.function("segql_groups_pass", ctypes.c_int64, _PASS_ARGS)
-
-
 _OTHER_CODES: tuple[tuple[Callable[[pa.DataType], bool], int], ...] = (
     (pa.types.is_boolean, T_BOOL),
     (pa.types.is_float64, T_F64),
@@ -567,9 +547,14 @@ class _Job:
 _LAYOUT_ARGS = [ctypes.POINTER(Layout), ctypes.c_int64, ctypes.c_int64, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64]
 
 
+def _pass_fn() -> Any:
+    """A batch's pass (``segql_groups_pass_layout``, csrc/groups.c), or None: no kernels."""
+    return kernels.function("segql_groups_pass_layout", ctypes.c_int64, _LAYOUT_ARGS)
+
+
 def _run(job: _Job, layout: _Layout) -> int:
     """A batch through the kernel into the job's sums (one thread); the misfits of the float sums."""
-    fn = kernels.function("segql_groups_pass_layout", ctypes.c_int64, _LAYOUT_ARGS)
+    fn = _pass_fn()
     assert fn is not None
     return int(fn(ctypes.byref(layout.struct), 0, layout.rows, *_slots(job.index)))
 
