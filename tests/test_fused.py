@@ -26,6 +26,7 @@ import pytest
 import segql
 from segql.engines.arrow import count as count_module
 from segql.engines.arrow import engine, fused, kernels
+from segql.engines.arrow.pertable import PerTable
 
 AS_OF = dt.datetime(2026, 11, 1, 0, 0, 0, 250_000, tzinfo=dt.UTC)
 """A quarter of a second past midnight: ``-30d`` falls between two ticks of a timestamp[s] column."""
@@ -148,7 +149,7 @@ def runs(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     evaluation compiles its trees: none is kept across evaluations, which
     test_kernels_fused tests)."""
     monkeypatch.setattr(fused, "BLOCK_ROWS", 1_000)
-    monkeypatch.setattr(fused, "_PROGRAMS", {})
+    monkeypatch.setattr(fused, "_PROGRAMS", PerTable())
     monkeypatch.setattr(fused, "PROGRAMS_KEPT", 0)
     calls: list[int] = []
     original = fused.run

@@ -23,6 +23,7 @@ import pytest
 
 import segql
 from segql.engines.arrow import engine, fused, kernels
+from segql.engines.arrow.pertable import PerTable
 
 pytestmark = pytest.mark.skipif(kernels.library() is None, reason="no C kernels")
 
@@ -102,7 +103,7 @@ def _check(
 @pytest.fixture
 def compiled(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """No program kept before the test; each compilation for the C kernel noted."""
-    monkeypatch.setattr(fused, "_PROGRAMS", {})
+    monkeypatch.setattr(fused, "_PROGRAMS", PerTable())
     calls: list[int] = []
     original: Callable[..., Any] = fused.Program.of.__func__  # type: ignore[attr-defined]
 
@@ -229,7 +230,7 @@ def _buyers(profiles: pa.Table, orders: pa.Table) -> list[Any]:
 @pytest.fixture
 def indexes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """No key index kept before the test; each one built noted."""
-    monkeypatch.setattr(engine, "_INDEXES", {})
+    monkeypatch.setattr(engine, "_INDEXES", PerTable())
     built: list[int] = []
     original = engine.KeyIndex
 

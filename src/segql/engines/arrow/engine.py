@@ -14,8 +14,6 @@ import datetime as dt
 import functools
 import itertools
 import math
-import threading
-import weakref
 from collections.abc import Callable, Collection, Iterator, Mapping
 from typing import Any, TypeVar
 
@@ -29,6 +27,7 @@ from segql.engines.arrow.aggregate import aggregate_tasks
 from segql.engines.arrow.executor import Executor, shared_nodes
 from segql.engines.arrow.keys import KeyIndex
 from segql.engines.arrow.parallel import Stoppable, ordered_map, run_all
+from segql.engines.arrow.pertable import PerTable
 from segql.engines.arrow.related import RelatedSource, normalize_key
 from segql.engines.arrow.sequence import TableSteps, compute_sequences, read_steps, within_micros
 from segql.engines.arrow.sequence import explain as explain_sequence
@@ -301,8 +300,7 @@ def sequence_why(bindings: Bindings[RelatedSource], table: pa.Table, row: int) -
 
 INDEXES_KEPT = 4
 """Key indexes kept for the tables they index (``table_index``)."""
-_INDEXES: dict[tuple[int, str], tuple[weakref.ref[pa.Table], KeyIndex]] = {}
-_INDEXES_LOCK = threading.RLock()  # (re-entrant: a table collected while it is held calls _forget_index)
+_INDEXES: PerTable[KeyIndex] = PerTable()
 
 
 def table_index(table: pa.Table, key: str) -> KeyIndex:
@@ -313,27 +311,15 @@ def table_index(table: pa.Table, key: str) -> KeyIndex:
     308).  It holds the column (the table's own buffers) and its slots (4
     bytes per key in the keys' range), and goes with the table."""
     ident = (id(table), key)
-    with _INDEXES_LOCK:
-        found = _INDEXES.get(ident)
-    if found is not None and found[0]() is table:
-        return found[1]
+    found = _INDEXES.get(ident, table)
+    if found is not None:
+        return found
     column = table.column(key)
     keys = normalize_key(column)
     index = KeyIndex(key, keys)
     if index.dense and keys is column:
-        ref = weakref.ref(table, functools.partial(_forget_index, ident))
-        with _INDEXES_LOCK:
-            _INDEXES[ident] = (ref, index)
-            while len(_INDEXES) > INDEXES_KEPT:
-                del _INDEXES[next(iter(_INDEXES))]
+        _INDEXES.put(ident, table, index, INDEXES_KEPT)
     return index
-
-
-def _forget_index(ident: tuple[int, str], ref: weakref.ref[pa.Table]) -> None:
-    with _INDEXES_LOCK:
-        found = _INDEXES.get(ident)
-        if found is not None and found[0] is ref:
-            del _INDEXES[ident]
 
 
 def executors(bindings: Bindings[RelatedSource], deadline: Deadline | None = None) -> ExecutorFor:

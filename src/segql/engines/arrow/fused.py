@@ -38,7 +38,6 @@ import ctypes
 import functools
 import itertools
 import threading
-import weakref
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -50,6 +49,7 @@ import pyarrow.compute as pc
 from segql import ast
 from segql.engines.arrow import kernels, temporal
 from segql.engines.arrow.parallel import run_pooled
+from segql.engines.arrow.pertable import PerTable
 from segql.errors import SegqlError
 
 if TYPE_CHECKING:
@@ -967,12 +967,8 @@ class Compiler:
         if key is None or not all(self._stable(leaf.data) for leaf in tree.leaves()):
             return
         kept = program.detached(self.ex.num_rows, max(tree.threads, self.ex.threads))
-        # Forgotten when the table goes (a batch, a row slice: tables of one evaluation only).
-        ref = weakref.ref(self.ex.table, functools.partial(_forget, key))
-        with _PROGRAMS_LOCK:
-            _PROGRAMS[key] = (ref, kept)
-            while len(_PROGRAMS) > PROGRAMS_KEPT:
-                del _PROGRAMS[next(iter(_PROGRAMS))]
+        # (Forgotten when the table goes: a batch, a row slice, tables of one evaluation only.)
+        _PROGRAMS.put(key, self.ex.table, kept, PROGRAMS_KEPT)
 
     def _stable(self, data: Chunks) -> bool:
         """Whether ``data`` is (a view of the buffers of) a column of the
@@ -1269,32 +1265,19 @@ class Compiler:
 
 PROGRAMS_KEPT = 64
 """Compiled programs kept across evaluations (``_PROGRAMS``, oldest dropped first)."""
-_PROGRAMS: dict[tuple[Any, ...], tuple[weakref.ref[pa.Table], Program]] = {}
+_PROGRAMS: PerTable[Program] = PerTable()
 """Programs compiled for the C kernel, per node and use (``Compiler._kept_key``),
-with the table they read: a program holds its columns' addresses, valid
+each for the table it reads: a program holds its columns' addresses, valid
 while that table lives, and no reference to it (``Program.detached``).
 Compiling one takes 0.1-0.35 ms (2M rows in 16 chunks), as long as the
 kernel takes over 200,000 rows (docs/decisions.md 306)."""
-_PROGRAMS_LOCK = threading.RLock()  # (re-entrant: a table collected while it is held calls _forget)
 
 
 def _kept(key: tuple[Any, ...] | None, table: pa.Table) -> Program | None:
     """The program kept under ``key`` for ``table`` (the same object, alive), or None."""
     if key is None or _fused_kernel() is None:
         return None
-    with _PROGRAMS_LOCK:
-        found = _PROGRAMS.get(key)
-    if found is None or found[0]() is not table:
-        return None
-    return found[1]
-
-
-def _forget(key: tuple[Any, ...], ref: weakref.ref[pa.Table]) -> None:
-    """Drop the program kept under ``key`` for the table ``ref`` pointed to, gone now."""
-    with _PROGRAMS_LOCK:
-        found = _PROGRAMS.get(key)
-        if found is not None and found[0] is ref:
-            del _PROGRAMS[key]
+    return _PROGRAMS.get(key, table)
 
 
 def _addresses(array: pa.Array) -> tuple[int, ...]:
