@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TypeVar
 
 from segql.engines.arrow import kernels
-from segql.engines.base import Deadline
+from segql.engines.base import Deadline, resolve_threads
 from segql.errors import CancelledError
 
 A = TypeVar("A")
@@ -122,7 +122,7 @@ def _shared_pool() -> _KernelPool:
                 # One thread fewer than cores: the caller's thread runs a task of
                 # every call, and a thread waiting awake for nothing took a core
                 # from it (two on two cores made the calls 2-4x slower).
-                _pool.append(_KernelPool(max(1, (os.cpu_count() or 2) - 1)))
+                _pool.append(_KernelPool(max(1, resolve_threads(None) - 1)))
     return _pool[0]
 
 
