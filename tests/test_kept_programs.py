@@ -200,6 +200,50 @@ def test_a_kept_program_holds_no_data(compiled: list[int]) -> None:
     assert not fused._PROGRAMS  # forgotten with their table
 
 
+@pytest.mark.parametrize("threads", [2, 3])
+def test_member_ids_placed_by_the_last_counts(
+    compiled: list[int], monkeypatch: pytest.MonkeyPatch, threads: int
+) -> None:
+    """A kept program places each thread's member ids after the counts the
+    threads before it had at the last call (docs/decisions.md 313); whatever
+    those counts say -- right, too few, too many, nonsense -- the ids are
+    DuckDB's, in data order, and the counts are then the true ones."""
+    monkeypatch.setattr(fused, "KERNEL_ROWS_PER_THREAD", 1_000)
+    launches: list[int] = []
+    launch = fused.Program._launch
+
+    def noted(self: fused.Program, *args: Any) -> list[int]:
+        launches.append(1)
+        return launch(self, *args)
+
+    monkeypatch.setattr(fused.Program, "_launch", noted)
+    program = segql.compile(SOURCE)
+    table = _table(6)
+    options: dict[str, Any] = {"as_of": AS_OF, "params": {"lo": 10}, "threads": threads}
+    for name, where in _sql(AS_OF, 10, "UTC").items():
+        ids = _duck(table, f"SELECT id FROM t WHERE {where} ORDER BY id")
+        assert program.members(table, name, key="id", **options).to_pylist() == ids
+        kept = [fused._PROGRAMS.get(key, table) for key in list(fused._PROGRAMS) if key[1] == ("truth", "id")]
+        [shares] = [p.shares for p in kept if p is not None and p.shares]
+        ((rows, used), truth) = next(iter(shares.items()))
+        assert rows == ROWS and used == threads and sum(truth) == len(ids) and all(truth)
+        guesses = [  # (and the kernel runs it takes)
+            (truth, 1),
+            ([c + 3 for c in truth], 1),  # more than found: the runs move left
+            ([max(0, c - 5) for c in truth], 2),  # fewer: a thread's place is too small, run again
+            ([0] * threads, 2),
+            ([ROWS] * threads, 1),
+            ([-4, *truth[1:]], 2),  # (taken as 0)
+        ]
+        for guess, runs in guesses:
+            shares[rows, used] = guess
+            launches.clear()
+            assert program.members(table, name, key="id", **options).to_pylist() == ids, (name, guess)
+            assert shares[rows, used] == truth
+            assert len(launches) == runs
+        shares.pop((rows, used))
+
+
 # ------------------------------------------------------------ key indexes
 EVENTS = "segment buyers = count(orders where amount > 50) >= 2 and sum(orders.amount where amount < 90) > 100"
 

@@ -634,6 +634,9 @@ class Program:
         self.nslots = 0
         self.parts: dict[tuple[int, int], list[np.ndarray]] = {}
         """Each thread's pieces per (rows, threads) (:meth:`pieces`), once computed."""
+        self.shares: dict[tuple[int, int], list[int]] = {}
+        """Each thread's count of members at the last :meth:`members` per
+        (rows, threads): where the next call places each thread's values."""
 
     def detached(self, rows: int, threads: int) -> Program:
         """A copy that runs on ``rows`` rows and ``threads`` threads without
@@ -644,6 +647,7 @@ class Program:
         kept.keep, kept.depth, kept.words, kept.nullable = self.keep, self.depth, self.words, self.nullable
         kept.select, kept.select_type, kept.nslots = self.select, self.select_type, self.nslots
         kept.parts = {(rows, threads): self._parts(rows, threads)}
+        kept.shares = self.shares  # (the same table's members: the same counts)
         return kept
 
     @classmethod
@@ -802,25 +806,37 @@ class Program:
     def count(self, rows: int, threads: int) -> int:
         """How many of rows [0, rows) are true: no bitmap is written (the
         kernel counts each block's bits as it decides them)."""
-        counts = self._launch(rows, threads, None, None, None)[0]
+        counts = self._launch(rows, threads, None, None, None)
         return int(sum(counts))
 
     def members(self, rows: int, threads: int) -> np.ndarray:
-        """The ``select`` column's values of the true rows, in row order: each
-        thread writes its rows' values from its first row's place of one
-        buffer as the kernel decides them, then the threads' runs are moved
-        together (no bitmap, no positions)."""
+        """The ``select`` column's values of the true rows, in row order.
+
+        Each thread writes its rows' values into one buffer as the kernel
+        decides them (no bitmap, no positions), from a place chosen before it
+        starts: after the counts the threads before it had at the last call
+        (kept with the program, for the same table: the same counts again,
+        so the values are in place and nothing moves); else, and again if a
+        thread found more values than the place left for them, from its
+        first row's place, the runs then moved together."""
         assert self.select >= 0
         dtype = self.select_type
         assert dtype is not None
         width = _fixed_width(dtype)
         assert width is not None
+        threads = _threads(rows, threads)
+        firsts = [int(p[0]) for p in self._parts(rows, threads)]
         out = np.empty(rows, width)
-        counts, firsts = self._launch(rows, threads, None, None, out)
+        places, caps = _places(firsts, rows, self.shares.get((rows, threads)))
+        counts = self._launch(rows, threads, None, None, (out, places, caps))
+        if any(count > cap for count, cap in zip(counts, caps, strict=True)):
+            places, caps = _places(firsts, rows, None)
+            counts = self._launch(rows, threads, None, None, (out, places, caps))
+        self.shares[rows, threads] = counts
         n = 0
-        for first, count in zip(firsts, counts, strict=True):
-            if first != n and count:
-                out[n : n + count] = out[first : first + count]  # (NumPy copies overlapping runs correctly)
+        for place, count in zip(places, counts, strict=True):
+            if place != n and count:
+                out[n : n + count] = out[place : place + count]  # (leftwards: NumPy copies overlapping runs correctly)
             n += count
         # A few members: their own array, not a view holding the whole buffer.
         return out[:n].copy() if n < rows // 4 else out[:n]
@@ -831,9 +847,11 @@ class Program:
         threads: int,
         true_out: np.ndarray | None,
         valid_out: np.ndarray | None,
-        select_out: np.ndarray | None,
-    ) -> tuple[list[int], list[int]]:
-        """Each thread's count of true rows and first row."""
+        select: tuple[np.ndarray, list[int], list[int]] | None,
+    ) -> list[int]:
+        """Each thread's count of true rows.  ``select``: the buffer the
+        selected values go to, and each thread's place in it and the most
+        values it writes there (:meth:`members`)."""
         kernel = _fused_kernel()
         assert kernel is not None
         threads = _threads(rows, threads)
@@ -841,14 +859,15 @@ class Program:
         stride = _PIECE_HEAD + _SLOT * self.nslots
         true_address = kernel_address(true_out) if true_out is not None else None
         valid_address = kernel_address(valid_out) if valid_out is not None else None
-        width = select_out.itemsize if select_out is not None else 0
         parts = self._parts(rows, threads)
+        out, places, caps = select if select is not None else (None, [0] * len(parts), [0] * len(parts))
+        width = out.itemsize if out is not None else 0
         # Every thread's arguments made here: a pool thread only calls the
         # kernel (it starts 50-100 µs after the caller's; its Python
         # preamble delayed it more).  A thread's values go from its first
         # row's place of the output.
         scratch = [np.empty(3 * _KERNEL_BLOCK_WORDS * (self.depth + 3), np.uint64) for _ in parts]
-        select_base = kernel_address(select_out) if select_out is not None else None
+        out_base = kernel_address(out) if out is not None else None
         program = kernel_address(words)
         tasks = [
             functools.partial(
@@ -864,13 +883,29 @@ class Program:
                 self.depth,
                 self.select,
                 width,
-                select_base + int(pieces[0]) * width if select_base is not None else None,
+                out_base + place * width if out_base is not None else None,
+                cap,
             )
-            for pieces, room in zip(parts, scratch, strict=True)
+            for pieces, room, place, cap in zip(parts, scratch, places, caps, strict=True)
         ]
         counts: list[int] = run_pooled(tasks, threads)
         del scratch  # (held until every kernel call returned)
-        return counts, [int(p[0]) for p in parts]
+        return counts
+
+
+def _places(firsts: list[int], rows: int, shares: list[int] | None) -> tuple[list[int], list[int]]:
+    """Where each thread (first rows ``firsts``) writes its selected values
+    in a buffer of ``rows`` values, and how many it may write there.  With
+    ``shares`` (a guess: each thread's count at the last call, taken as at
+    most its rows), after the guessed counts of the threads before it, up to
+    the next thread's place; without, from its first row (where it can
+    write all its rows)."""
+    ends = [*firsts[1:], rows]
+    if shares is None or len(shares) != len(firsts):
+        return firsts, [end - first for first, end in zip(firsts, ends, strict=True)]
+    guess = [min(max(share, 0), end - first) for share, first, end in zip(shares, firsts, ends, strict=True)]
+    places = [0, *itertools.accumulate(guess[:-1])]
+    return places, [*guess[:-1], rows - places[-1]]
 
 
 def _threads(rows: int, threads: int) -> int:
@@ -884,7 +919,7 @@ def kernel_loaded() -> bool:
 
 
 def _fused_kernel() -> Any:
-    return kernels.function("segql_fused_run", _I, [_P, _I, _P, _I, _I, _P, _P, _P, _I, _I, _I, _P])
+    return kernels.function("segql_fused_run", _I, [_P, _I, _P, _I, _I, _P, _P, _P, _I, _I, _I, _P, _I])
 
 
 def kernel_address(array: np.ndarray) -> int:

@@ -599,6 +599,18 @@ static inline void select_bits(uint64_t word, const uint8_t *values, int64_t wid
     }
 }
 
+/* As select_bits, writing only the values before the `cap`-th (the others
+ * are counted, not written: the place left for them was too small). */
+static void select_bits_capped(uint64_t word, const uint8_t *values, int64_t width, uint8_t *out, int64_t cap,
+                               int64_t n) {
+    while (word && n < cap) {
+        int64_t r = __builtin_ctzll(word);
+        word &= word - 1;
+        memcpy(out + width * n, values + width * r, (size_t)width);
+        n++;
+    }
+}
+
 /* Run the tree (root node `root`) over `npieces` pieces; a piece is
  * PIECE_HEAD words (its first row in the output, its rows) then `nslots`
  * slots of SLOT_WORDS words: (values address, values bit offset, validity
@@ -609,10 +621,11 @@ static inline void select_bits(uint64_t word, const uint8_t *values, int64_t wid
  * Both outputs NULL: only the count.  `select_out` not NULL: the values
  * (`width` bytes each, read at slot `select` from the piece's first row) of
  * the true rows, in row order, are written there as the rows are decided
- * (a segment's member keys with no bitmap in between). */
+ * (a segment's member keys with no bitmap in between), at most `cap` of
+ * them (the count goes on). */
 SEGQL_EXPORT int64_t segql_fused_run(const int64_t *prog, int64_t root, const int64_t *pieces, int64_t npieces,
                                      int64_t nslots, uint64_t *true_out, uint64_t *valid_out, uint64_t *scratch,
-                                     int64_t depth, int64_t select, int64_t width, uint8_t *select_out) {
+                                     int64_t depth, int64_t select, int64_t width, uint8_t *select_out, int64_t cap) {
     int64_t total = 0;
     uint64_t *t = scratch;
     uint64_t *f = scratch + BLOCK_WORDS;
@@ -638,7 +651,10 @@ SEGQL_EXPORT int64_t segql_fused_run(const int64_t *prog, int64_t root, const in
                 if (select_out && tw) {
                     const uint8_t *values = (const uint8_t *)(intptr_t)c.slots[SLOT_WORDS * select] +
                                             (c.row + 64 * w) * width;
-                    select_bits(tw, values, width, select_out, total);
+                    if (total + __builtin_popcountll(tw) <= cap)
+                        select_bits(tw, values, width, select_out, total);
+                    else
+                        select_bits_capped(tw, values, width, select_out, cap, total);
                 }
                 total += __builtin_popcountll(tw);
                 int64_t pos = at + c.row + 64 * w;
