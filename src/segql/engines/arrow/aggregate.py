@@ -105,7 +105,10 @@ def aggregate_tasks(
                 # A table in memory is one batch (the pass splits it in one range per thread).
                 in_memory = source.in_memory  # (its rows bound a group's: a file's are not counted)
                 bound = in_memory.num_rows if in_memory is not None else groups.FILE_ROWS_BOUND
-                parts = source.batches(wanted, RELATED_BATCH_ROWS, 1 if in_memory is not None else workers, scan)
+                # The pass tests every row's `where`s: a file's rows are not filtered first, only its
+                # row groups pruned (docs/decisions.md 314).
+                threads = 1 if in_memory is not None else workers
+                parts = source.batches(wanted, RELATED_BATCH_ROWS, threads, scan, prune_only=True)
                 found_c = groups.reduce_table(
                     kernel, parts, key, index, lambda rows: make_executor(rows, table_name), workers, bound
                 )

@@ -123,6 +123,7 @@ def parquet_pieces(
     filter: ds.Expression | None = None,
     threads: bool = False,
     label: str = "",
+    prune_only: bool = False,
 ) -> Iterator[tuple[pa.RecordBatch, int]]:
     """Each batch of ``batch_rows`` rows decoded from local Parquet ``files``
     (a dataset of ``schema``; only ``columns``), decoded only when asked
@@ -132,8 +133,13 @@ def parquet_pieces(
     it.  A file whose columns are not the dataset's (missing, repeated, of
     other types), or that the filter does not apply to, is read by the
     scanner, which fills, casts and filters as it does for the dataset (its
-    batches count the rows they hold).  Errors are DataErrors naming the
-    file (after ``label``, e.g. "related table orders", if given)."""
+    batches count the rows they hold).  With ``prune_only`` the filter only
+    skips row groups, and every row of the others is handed over, for a
+    consumer that tests each row itself (the C pass of a related table's
+    aggregates: a row the filter drops fails every aggregate's ``where``;
+    docs/decisions.md 314).
+    Errors are DataErrors naming the file (after ``label``, e.g. "related
+    table orders", if given)."""
     import pyarrow.parquet as pq  # an input format's reader, loaded when a file of it is read
 
     for fragment in files:
@@ -147,7 +153,7 @@ def parquet_pieces(
                 for batch in reader.iter_batches(
                     batch_size=batch_rows, row_groups=groups, columns=columns, use_threads=threads
                 ):
-                    yield (batch if filter is None else filtered(batch, filter)), batch.num_rows
+                    yield (batch if filter is None or prune_only else filtered(batch, filter)), batch.num_rows
                 continue
             one = ds.dataset(fragment.path, schema=schema, format="parquet")
             options = ds.ParquetFragmentScanOptions(pre_buffer=False)

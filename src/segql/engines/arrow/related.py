@@ -70,13 +70,21 @@ class RelatedSource:
             raise DataError(f"could not read related table {self.name}: {exc}") from None
 
     def batches(
-        self, columns: list[str], batch_rows: int, workers: int = 1, filter: pc.Expression | None = None
+        self,
+        columns: list[str],
+        batch_rows: int,
+        workers: int = 1,
+        filter: pc.Expression | None = None,
+        prune_only: bool = False,
     ) -> Iterator[pa.Table]:
         """The table restricted to ``columns`` (and, for datasets, to
         ``filter``): a table in memory in one slice per worker (of at least
         MIN_SLICE_ROWS rows), a file ``batch_rows`` rows at a time (at least
         one batch, maybe empty), decoded on Arrow's threads when ``workers``
-        > 1, one batch ahead."""
+        > 1, one batch ahead.  With ``prune_only``, local Parquet files are
+        only pruned by ``filter`` (row groups their statistics rule out are
+        not read) and their rows are not filtered: the consumer tests every
+        row (``parquetfiles.parquet_pieces``)."""
         if self._table is not None:  # in memory already: one slice per worker, no copies
             table = self._table.select(columns)
             parts = max(1, min(workers, table.num_rows // MIN_SLICE_ROWS))
@@ -95,7 +103,9 @@ class RelatedSource:
                 rows = min(batch_rows, FILE_BATCH_ROWS)
                 label = f"related table {self.name}"
                 schema = self._dataset.schema
-                pieces = parquet_pieces(files, schema, columns, min(rows, DECODE_ROWS), filter, workers > 1, label)
+                pieces = parquet_pieces(
+                    files, schema, columns, min(rows, DECODE_ROWS), filter, workers > 1, label, prune_only
+                )
                 groups = parquet_groups(pieces, rows)
             else:
                 options = scan_options(self._dataset)
