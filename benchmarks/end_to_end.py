@@ -26,11 +26,18 @@ otherwise compile segql's modules from source in every process, ~0.15 s)
 and the median of its peak resident memory (``ru_maxrss`` of the process, as GNU
 ``/usr/bin/time -f %M`` reports it), and the ratios segql / DuckDB.  The sizes (parsed from segql's
 JSON) and the files' flag totals must agree, or the benchmark fails (exit 1).
+
+The report says whether pandas is installed: pyarrow imports it (when it is
+there) in every process that converts a Python value to Arrow, which every
+evaluating segql command does (docs/decisions.md 229): about 0.14 s and
+40 MB of each segql process's figures.  ``pip install ".[bench]"`` has no
+pandas; the test extra brings it.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import shutil
@@ -90,6 +97,15 @@ def duckdb_code(sql: str, fetch: bool) -> str:
     if fetch:
         lines.append("print(json.dumps([int(v) for v in row]))")
     return "\n".join(lines)
+
+
+def pandas_note() -> str:
+    """Whether pandas is installed beside segql: pyarrow then imports it in
+    every process that evaluates (docs/decisions.md 229), which the segql
+    processes pay and DuckDB's do not."""
+    if importlib.util.find_spec("pandas") is None:
+        return "pandas: not installed (as after pip install '.[bench]')"
+    return "pandas: installed (as with the test extra): pyarrow imports it in every segql process that evaluates"
 
 
 def segql_command() -> list[str]:
@@ -200,6 +216,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{orders.name} ({pq.ParquetFile(orders).metadata.num_rows:,} rows); median of {args.runs} fresh "
             f"processes; {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}"
         )
+        print(pandas_note())
         header = (
             f"{'task':<20} {'segql s':>8} {'duckdb s':>9} {'wall ratio':>11} "
             f"{'segql MB':>9} {'duckdb MB':>10} {'memory ratio':>13}  answer"
