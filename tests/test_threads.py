@@ -427,9 +427,11 @@ def test_where_filters_pushed_into_batched_related_reads_give_the_same_bits(
     filters: list[object] = []
     original = aggregate.RelatedSource.batches
 
-    def spy(self: object, columns: list[str], batch_rows: int, workers: int = 1, filter: object = None) -> object:
+    def spy(
+        self: object, columns: list[str], batch_rows: int, workers: int = 1, filter: object = None, **more: object
+    ) -> object:
         filters.append(filter)
-        return original(self, columns, batch_rows, workers, filter)  # type: ignore[arg-type]
+        return original(self, columns, batch_rows, workers, filter, **more)  # type: ignore[arg-type]
 
     monkeypatch.setattr(aggregate.RelatedSource, "batches", spy)
     monkeypatch.setattr(aggregate, "RELATED_BATCH_ROWS", 10_000)

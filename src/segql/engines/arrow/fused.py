@@ -864,8 +864,8 @@ class Program:
         width = out.itemsize if out is not None else 0
         # Every thread's arguments made here: a pool thread only calls the
         # kernel (it starts 50-100 µs after the caller's; its Python
-        # preamble delayed it more).  A thread's values go from its first
-        # row's place of the output.
+        # preamble delayed it more).  A thread's values go from its place
+        # in the output (``members``).
         scratch = [np.empty(3 * _KERNEL_BLOCK_WORDS * (self.depth + 3), np.uint64) for _ in parts]
         out_base = kernel_address(out) if out is not None else None
         program = kernel_address(words)
