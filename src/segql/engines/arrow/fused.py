@@ -787,13 +787,16 @@ class Program:
 
     def _parts(self, rows: int, threads: int) -> list[np.ndarray]:
         """The non-empty :meth:`pieces` of each thread (``threads`` as
-        ``_threads`` gives them): a detached program's own, else computed."""
+        ``_threads`` gives them): a detached program's own, else computed
+        once (``members``, the kernel's launch and ``detached`` all ask)."""
         parts = self.parts.get((rows, threads))
         if parts is not None:
             return parts
         if len(self.slots) != self.nslots:  # detached: only its own rows and threads
             raise RuntimeError("a kept program was run on other rows or threads")  # pragma: no cover
-        return [p for p in self.pieces(rows, threads) if len(p)]
+        parts = [p for p in self.pieces(rows, threads) if len(p)]
+        self.parts[rows, threads] = parts
+        return parts
 
     def run(self, rows: int, threads: int) -> pa.ChunkedArray:
         """The tree's truth (or value) on rows [0, rows), on up to ``threads`` threads."""
