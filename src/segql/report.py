@@ -92,18 +92,45 @@ class Why(Text):
 
 
 # ---------------------------------------------------------------- counting
-_SLICE = 16_384
-"""Rows multiplied at once for the overlaps: float32 counts them exactly (below
-2**24) and the slice's copy stays small (16,384 × k × 4 bytes)."""
+_POPCOUNT = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint8)
+"""Set bits of each byte value (NumPy before 2.0 has no ``bitwise_count``)."""
+
+_BITWISE_COUNT = getattr(np, "bitwise_count", None)
 
 
-def _members(batch: pa.RecordBatch, names: Sequence[str]) -> np.ndarray:
-    """The membership columns of a result batch as a rows × names bool matrix."""
-    matrix = np.empty((batch.num_rows, len(names)), dtype=np.bool_)
+def _popcounts(words: np.ndarray) -> np.ndarray:
+    """Set bits along the last axis of a uint64 array."""
+    if _BITWISE_COUNT is not None:
+        counted: np.ndarray = _BITWISE_COUNT(words).sum(axis=-1, dtype=np.int64)
+        return counted
+    by_byte: np.ndarray = _POPCOUNT[np.ascontiguousarray(words).view(np.uint8)].sum(axis=-1, dtype=np.int64)
+    return by_byte
+
+
+def _member_bits(batch: pa.RecordBatch, names: Sequence[str]) -> np.ndarray:
+    """The membership columns of a result batch as a names × words matrix
+    of uint64 bitmaps (row r: bit r % 64 of word r // 64; the bits past the
+    last row are 0).  A member is true and not null (segment columns are
+    never null, the engine's promise; null counts as not a member).  A
+    column whose rows start on a byte is read from its own buffers; one
+    sliced from inside a byte goes through NumPy."""
+    rows = batch.num_rows
+    size = (rows + 7) // 8
+    matrix = np.zeros((len(names), (size + 7) // 8 * 8), dtype=np.uint8)
     for j, name in enumerate(names):
-        # Segment columns are never null (the engine's promise); null counts as not a member.
-        matrix[:, j] = batch.column(name).fill_null(False).to_numpy(zero_copy_only=False)
-    return matrix
+        column = batch.column(name)
+        if column.offset % 8 == 0:
+            validity, values = column.buffers()
+            start = column.offset // 8
+            bits = np.frombuffer(values, dtype=np.uint8, count=size, offset=start)
+            if validity is not None and column.null_count:
+                bits = bits & np.frombuffer(validity, dtype=np.uint8, count=size, offset=start)
+        else:
+            bits = np.packbits(column.fill_null(False).to_numpy(zero_copy_only=False), bitorder="little")
+        matrix[j, :size] = bits
+    if rows % 8:
+        matrix[:, size - 1] &= (1 << rows % 8) - 1
+    return matrix.view(np.uint64)
 
 
 @attrs.frozen
@@ -118,8 +145,10 @@ class Tally:
 
 
 def tally(batches: Iterable[pa.RecordBatch], segments: Sequence[str], priority: Sequence[str] | None) -> Tally:
-    """Sizes, pairwise overlaps and the allocation, one batch at a time: the
-    overlaps of a slice of rows are ``Mᵀ·M`` of its 0/1 membership matrix."""
+    """Sizes, pairwise overlaps and the allocation, one batch at a time, on
+    the batches' membership bitmaps: the overlap of segments i and j is the
+    number of set bits of ``bits_i & bits_j``; a row goes to the first
+    priority segment it is in (docs/decisions.md 316)."""
     k = len(segments)
     both = np.zeros((k, k), dtype=np.int64)
     order = [list(segments).index(name) for name in priority] if priority is not None else None
@@ -129,14 +158,17 @@ def tally(batches: Iterable[pa.RecordBatch], segments: Sequence[str], priority: 
         rows += batch.num_rows
         if not batch.num_rows or not k:
             continue
-        members = _members(batch, segments)
-        for start in range(0, batch.num_rows, _SLICE):
-            part = members[start : start + _SLICE].astype(np.float32)
-            both += np.rint(part.T @ part).astype(np.int64)
+        bits = _member_bits(batch, segments)
+        for i in range(k):
+            counts = _popcounts(bits[i] & bits[i:])
+            both[i, i:] += counts
+            both[i + 1 :, i] += counts[1:]
         if order is not None and first is not None:
-            chosen = members[:, order]
-            anywhere = chosen.any(axis=1)
-            first += np.bincount(chosen.argmax(axis=1)[anywhere], minlength=len(order))
+            taken = np.zeros(bits.shape[1], dtype=np.uint64)
+            for place, j in enumerate(order):
+                fresh = bits[j] & ~taken
+                first[place] += int(_popcounts(fresh))
+                taken |= fresh
     return Tally(rows, both, first)
 
 
