@@ -183,6 +183,29 @@ def test_run_writes_the_key_and_numbers_plain_and_labels_with_a_dictionary(tmp_p
     assert written == expected
 
 
+def console_script(source: Path, reported: str, how: str, variable: str, value: str | None = None) -> list[object]:
+    """``segql check SOURCE`` in a fresh interpreter, called as the console
+    script does (``how`` "script": ``main()``) or as a host does ("argv":
+    ``main(argv)``), with environment ``variable`` unset or set to ``value``;
+    then ``reported`` (Python code run after the command: a list's items)
+    printed as JSON, after the exit code."""
+    code = (
+        "import atexit, contextlib, gc, io, json, os, sys\n"
+        "from segql.cli import main\n"
+        f"sys.argv = ['segql', 'check', {str(source)!r}]\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        f"    code = main() if {how == 'script'} else main(sys.argv[1:])\n"
+        f"print(json.dumps([code, {reported}]))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != variable}
+    if value is not None:
+        env[variable] = value
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env)
+    assert done.returncode == 0, done.stderr
+    result: list[object] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
 @pytest.mark.skipif(
     sys.platform != "linux" or os.uname().machine != "x86_64", reason="jemalloc is preferred on Linux x86-64 only"
 )
@@ -192,31 +215,31 @@ def test_the_console_script_prefers_jemalloc_and_freezes_the_collector_at_exit(t
     # at exit (docs/decisions.md 283, 284); main(argv) leaves both alone.
     source = tmp_path / "s.segql"
     source.write_text("segment adults = age >= 18\n")
-    code = (
-        "import atexit, contextlib, gc, io, json, os, sys\n"
-        "from segql.cli import main\n"
-        f"sys.argv = ['segql', 'check', {str(source)!r}]\n"
-        "with contextlib.redirect_stdout(io.StringIO()):\n"
-        "    code = main() if os.environ['HOW'] == 'script' else main(sys.argv[1:])\n"
-        "import pyarrow as pa\n"
-        "pool = pa.default_memory_pool().backend_name\n"
-        "atexit._run_exitfuncs()\n"
-        "print(json.dumps([code, pool, gc.get_freeze_count() > 0]))\n"
+    reported = (
+        "__import__('pyarrow').default_memory_pool().backend_name, atexit._run_exitfuncs() or gc.get_freeze_count() > 0"
     )
-
-    def run(how: str, pool: str | None = None) -> list[object]:
-        env = {k: v for k, v in os.environ.items() if k != "ARROW_DEFAULT_MEMORY_POOL"}
-        env["HOW"] = how
-        if pool is not None:
-            env["ARROW_DEFAULT_MEMORY_POOL"] = pool
-        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env)
-        assert done.returncode == 0, done.stderr
-        result: list[object] = json.loads(done.stdout.strip().splitlines()[-1])
-        return result
-
-    assert run("script") == [0, "jemalloc", True]
-    assert run("script", pool="system") == [0, "system", True]
-    env = {k: v for k, v in os.environ.items() if k != "ARROW_DEFAULT_MEMORY_POOL"}
+    pool = "ARROW_DEFAULT_MEMORY_POOL"
+    assert console_script(source, reported, "script", pool) == [0, "jemalloc", True]
+    assert console_script(source, reported, "script", pool, "system") == [0, "system", True]
+    env = {k: v for k, v in os.environ.items() if k != pool}
     check = "import pyarrow as pa; print(pa.default_memory_pool().backend_name)"
     default = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, env=env, check=True)
-    assert run("argv") == [0, default.stdout.strip(), False]  # Arrow's own default (mimalloc)
+    assert console_script(source, reported, "argv", pool) == [
+        0,
+        default.stdout.strip(),
+        False,
+    ]  # Arrow's own (mimalloc)
+
+
+def test_the_console_script_gives_blas_one_thread(tmp_path: Path) -> None:
+    # `segql` itself sets OPENBLAS_NUM_THREADS=1 before NumPy loads (segql
+    # makes no BLAS call; OpenBLAS's threads only burned CPU beside the
+    # imports: docs/decisions.md 317), unless the user set it; main(argv),
+    # a host's call, leaves the environment alone.
+    source = tmp_path / "s.segql"
+    source.write_text("segment adults = age >= 18\n")
+    reported = "'numpy' in sys.modules, os.environ.get('OPENBLAS_NUM_THREADS')"
+    blas = "OPENBLAS_NUM_THREADS"
+    assert console_script(source, reported, "script", blas) == [0, True, "1"]
+    assert console_script(source, reported, "script", blas, "3") == [0, True, "3"]
+    assert console_script(source, reported, "argv", blas) == [0, True, None]

@@ -251,6 +251,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv is None:  # the console script: the process is the command's
         freeze_at_exit()
         prefer_jemalloc()
+        one_blas_thread()
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "command", None):
@@ -317,6 +318,16 @@ def prefer_jemalloc() -> None:
         and "ARROW_DEFAULT_MEMORY_POOL" not in os.environ
     ):
         os.environ["ARROW_DEFAULT_MEMORY_POOL"] = "jemalloc"
+
+
+def one_blas_thread() -> None:
+    """One thread for the BLAS library NumPy loads, in the console script's
+    process, unless ``OPENBLAS_NUM_THREADS`` is set already or NumPy is
+    loaded.  segql and its packs make no BLAS call; OpenBLAS still starts a
+    thread per core when NumPy loads, and those threads spent ~0.1 s of CPU
+    of each ``segql count`` beside the imports (docs/decisions.md 317)."""
+    if "numpy" not in sys.modules and "OPENBLAS_NUM_THREADS" not in os.environ:
+        os.environ["OPENBLAS_NUM_THREADS"] = "1"
 
 
 def load_commands() -> Any:

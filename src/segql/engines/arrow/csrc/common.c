@@ -1,6 +1,7 @@
 /* What the loader checks before using the library (kernels.py), and the
  * kernel threads' wait (parallel.py). */
 #define _POSIX_C_SOURCE 199309L
+#include <sched.h>
 #include <time.h>
 
 #include "segql_kernels.h"
@@ -44,5 +45,6 @@ SEGQL_EXPORT int64_t segql_spin(const int64_t *flag, int64_t seen, int64_t nanos
         clock_gettime(CLOCK_MONOTONIC, &now);
         if ((int64_t)(now.tv_sec - start.tv_sec) * 1000000000LL + (now.tv_nsec - start.tv_nsec) >= nanos)
             return __atomic_load_n(flag, __ATOMIC_ACQUIRE);
+        sched_yield();
     }
 }
