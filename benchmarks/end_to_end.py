@@ -15,7 +15,11 @@ the start-up alone: ``segql --version`` vs ``python -c "import duckdb"``):
    ``read_parquet`` (the orders aggregated in a subquery, left-joined on the key;
    amounts summed with ``fsum``, correctly rounded like segql's sums);
 2. the membership table to a file: ``segql run … -o out.parquet`` vs DuckDB's
-   ``COPY (SELECT customer_id, <flags> …) TO 'out.parquet'``.
+   ``COPY (SELECT customer_id, <flags> …) TO 'out.parquet'``;
+3. who entered and who exited each segment in the 30 days before the instant:
+   ``segql changes … --since SINCE -o changes.parquet`` vs DuckDB's ``COPY``
+   of the same rows (key, segment, change), the orders aggregated once for
+   both instants.
 
 Reported per question: the median wall time of the process (start to exit,
 interpreter start-up and imports included, as a user waits for them; after
@@ -25,7 +29,8 @@ package has it: an environment with ``PYTHONDONTWRITEBYTECODE`` would
 otherwise compile segql's modules from source in every process, ~0.15 s)
 and the median of its peak resident memory (``ru_maxrss`` of the process, as GNU
 ``/usr/bin/time -f %M`` reports it), and the ratios segql / DuckDB.  The sizes (parsed from segql's
-JSON) and the files' flag totals must agree, or the benchmark fails (exit 1).
+JSON), the files' flag totals and the changes files' rows must agree, or the
+benchmark fails (exit 1).
 
 The report says whether pandas is installed: pyarrow imports it (when it is
 there) in every process that converts a Python value to Arrow, which every
@@ -49,6 +54,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
@@ -58,11 +64,15 @@ from queries import NOW
 from run import data_folder, exit_status, load_data
 
 AS_OF = "2026-11-01T00:00:00Z"
+SINCE = "2026-10-02T00:00:00Z"
+"""The earlier instant of ``segql changes`` (30 days before AS_OF)."""
+SINCE_SQL = "TIMESTAMPTZ '2026-10-02 00:00:00+00'"
 TIME = "/usr/bin/time"
 SEGMENTS = {
+    # (segql, DuckDB's SQL: {now} the instant, {at} the suffix of its aggregates' columns)
     "recent_big": (
         "last_login >= -30d and amount_spent > 800",
-        f"last_login >= {NOW} - INTERVAL 30 DAY AND amount_spent > 800",
+        "last_login >= {now} - INTERVAL 30 DAY AND amount_spent > 800",
     ),
     "young_dach": ('country in ["DE", "PL", "CZ"] and age < 30', "country IN ('DE', 'PL', 'CZ') AND age < 30"),
     "gmail_subscribed": (
@@ -71,10 +81,15 @@ SEGMENTS = {
     ),
     "active_buyers": (
         "count(orders where ts >= -30d) >= 2 and sum(orders.amount where ts >= -90d) > 200",
-        "COALESCE(a.n30, 0) >= 2 AND COALESCE(a.s90, 0) > 200",
+        "COALESCE(a.n30{at}, 0) >= 2 AND COALESCE(a.s90{at}, 0) > 200",
     ),
 }
 SEGQL_FILE = "".join(f"segment {name} = {source}\n" for name, (source, _) in SEGMENTS.items())
+
+
+def segment_sql(name: str, now: str = NOW, at: str = "") -> str:
+    """A segment's SQL as of the instant ``now`` (a literal), over the aggregates' columns suffixed ``at``."""
+    return SEGMENTS[name][1].format(now=now, at=at)
 
 
 def duckdb_from(customers: Path, orders: Path) -> str:
@@ -87,6 +102,37 @@ def duckdb_from(customers: Path, orders: Path) -> str:
         FROM read_parquet('{orders}')
         WHERE ts >= {NOW} - INTERVAL 90 DAY
         GROUP BY customer_id) a ON a.customer_id = c.customer_id"""
+
+
+def duckdb_changes(customers: Path, orders: Path, out: Path) -> str:
+    """``segql changes --since SINCE --as-of AS_OF -o out`` in DuckDB's SQL: the
+    orders aggregated once for both instants (the file declares no event
+    table, so orders after SINCE count as of SINCE too, as in segql), each
+    customer's flags as of both, and one row (key, segment, change) per
+    segment whose flag differs."""
+    flags = ",\n".join(
+        f"COALESCE({segment_sql(name)}, false) AS {name}_2, "
+        f"COALESCE({segment_sql(name, SINCE_SQL, '_1')}, false) AS {name}_1"
+        for name in SEGMENTS
+    )
+    rows = "\n UNION ALL ".join(
+        f"SELECT customer_id, '{name}' AS segment, CASE WHEN {name}_2 THEN 'entered' ELSE 'exited' END AS change"
+        f" FROM f WHERE {name}_2 <> {name}_1"
+        for name in SEGMENTS
+    )
+    return f"""COPY (
+    WITH f AS (
+        SELECT c.customer_id, {flags}
+        FROM read_parquet('{customers}') c LEFT JOIN (
+            SELECT customer_id,
+                   count(*) FILTER (WHERE ts >= {NOW} - INTERVAL 30 DAY) AS n30,
+                   fsum(amount) FILTER (WHERE ts >= {NOW} - INTERVAL 90 DAY) AS s90,
+                   count(*) FILTER (WHERE ts >= {SINCE_SQL} - INTERVAL 30 DAY) AS n30_1,
+                   fsum(amount) AS s90_1
+            FROM read_parquet('{orders}')
+            WHERE ts >= {SINCE_SQL} - INTERVAL 90 DAY
+            GROUP BY customer_id) a ON a.customer_id = c.customer_id)
+    {rows}) TO '{out}' (FORMAT parquet)"""
 
 
 def duckdb_code(sql: str, fetch: bool) -> str:
@@ -159,6 +205,19 @@ def measure(command: list[str], runs: int) -> tuple[float, float, str]:
     )
 
 
+def change_rows(path: Path) -> dict[str, Any]:
+    """A changes file's rows per segment and change, and all its rows sorted
+    (to compare; shown: the counts)."""
+    table = pq.read_table(path, columns=["customer_id", "segment", "change"])
+    table = table.cast(pa.schema([("customer_id", pa.int64()), ("segment", pa.string()), ("change", pa.string())]))
+    ordered = table.sort_by([("segment", "ascending"), ("change", "ascending"), ("customer_id", "ascending")])
+    counts = ordered.group_by(["segment", "change"], use_threads=False).aggregate([([], "count_all")])
+    return {
+        "counts": {f"{s} {c}": n for s, c, n in zip(*(counts.column(i).to_pylist() for i in range(3)), strict=True)},
+        "rows": ordered,
+    }
+
+
 def flag_totals(path: Path) -> list[int]:
     table = pq.read_table(path, columns=list(SEGMENTS))
     return [int(pc.sum(table.column(name)).as_py() or 0) for name in SEGMENTS]
@@ -190,12 +249,13 @@ def main(argv: list[str] | None = None) -> int:
         source = duckdb_from(customers, orders)
         sizes_sql = (
             "SELECT "
-            + ", ".join(f"count(*) FILTER (WHERE {sql}) AS {name}" for name, (_, sql) in SEGMENTS.items())
+            + ", ".join(f"count(*) FILTER (WHERE {segment_sql(name)}) AS {name}" for name in SEGMENTS)
             + source
         )
-        flags = ", ".join(f"COALESCE({sql}, false) AS {name}" for name, (_, sql) in SEGMENTS.items())
+        flags = ", ".join(f"COALESCE({segment_sql(name)}, false) AS {name}" for name in SEGMENTS)
         segql_out, duck_out = work / "segql.parquet", work / "duckdb.parquet"
         copy_sql = f"COPY (SELECT c.customer_id, {flags} {source}) TO '{duck_out}' (FORMAT parquet)"
+        segql_changes, duck_changes = work / "segql_changes.parquet", work / "duckdb_changes.parquet"
         tasks: dict[str, tuple[list[str], list[str]]] = {
             # What every command pays before reading a byte: the interpreter and the imports.
             "start-up": (
@@ -209,6 +269,10 @@ def main(argv: list[str] | None = None) -> int:
             "run -o out.parquet": (
                 [*segql_command(), "run", str(segql_file), *common, "-o", str(segql_out)],
                 [sys.executable, "-c", duckdb_code(copy_sql, fetch=False)],
+            ),
+            "changes -o out": (
+                [*segql_command(), "changes", str(segql_file), *common, "--since", SINCE, "-o", str(segql_changes)],
+                [sys.executable, "-c", duckdb_code(duckdb_changes(customers, orders, duck_changes), fetch=False)],
             ),
         }
         print(
@@ -231,13 +295,16 @@ def main(argv: list[str] | None = None) -> int:
                 answers: list[Any] = [None, None]
             elif name.startswith("count"):
                 answers = [list(json.loads(s_out)["segments"].values()), json.loads(d_out.strip().splitlines()[-1])]
+            elif name.startswith("changes"):
+                answers = [change_rows(segql_changes), change_rows(duck_changes)]
             else:
                 answers = [flag_totals(segql_out), flag_totals(duck_out)]
             same = answers[0] == answers[1]
             failed = failed or not same
-            note = ("" if answers[0] is None else f"sizes {answers[0]}") + (
-                "" if same else f"  MISMATCH: duckdb {answers[1]}"
-            )
+            shown = [a["counts"] if isinstance(a, dict) else a for a in answers]
+            label = "changes" if name.startswith("changes") else "sizes"
+            note = "" if shown[0] is None else f"{label} {shown[0]}"
+            note += "" if same else f"  MISMATCH: duckdb {shown[1]}"
             print(
                 f"{name:<20} {s_wall:8.2f} {d_wall:9.2f} {s_wall / d_wall:11.2f} "
                 f"{s_mb:9.0f} {d_mb:10.0f} {s_mb / d_mb:13.2f}  {note}",

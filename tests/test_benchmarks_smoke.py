@@ -88,9 +88,10 @@ def test_end_to_end_compares_the_cli_with_duckdb(env: dict[str, str]) -> None:
     done = bench(env, "end_to_end.py", *SIZE, "--runs", "1")
     assert done.returncode == 0, done.stdout + done.stderr
     rows = {line.split("  ")[0].strip(): line for line in done.stdout.splitlines()}
-    assert {"start-up", "count (4 segments)", "run -o out.parquet"} <= set(rows)
+    assert {"start-up", "count (4 segments)", "run -o out.parquet", "changes -o out"} <= set(rows)
     assert "MISMATCH" not in done.stdout
     assert "sizes [" in rows["count (4 segments)"] and "sizes [" in rows["run -o out.parquet"]
+    assert "recent_big exited" in rows["changes -o out"]
 
 
 def test_fixed_costs_prints_every_piece_and_a_profile(env: dict[str, str]) -> None:
