@@ -75,3 +75,9 @@ def test_popcounts_without_bitwise_count(monkeypatch: pytest.MonkeyPatch) -> Non
     assert report._popcounts(words).tolist() == expected
     monkeypatch.setattr(report, "_BITWISE_COUNT", None)
     assert report._popcounts(words).tolist() == expected
+
+
+def test_a_column_that_is_not_bool_counts_its_nonzero_rows() -> None:
+    """(Segment columns are bool; the NumPy path takes any other as true where nonzero.)"""
+    batch = pa.record_batch([pa.array([1, 0, 2, 1, 0, 5, 1, 1, 1], pa.int8())], names=["a"])
+    assert report.tally([batch], ["a"], ["a"]).both.tolist() == [[7]]

@@ -111,22 +111,23 @@ def _member_bits(batch: pa.RecordBatch, names: Sequence[str]) -> np.ndarray:
     """The membership columns of a result batch as a names × words matrix
     of uint64 bitmaps (row r: bit r % 64 of word r // 64; the bits past the
     last row are 0).  A member is true and not null (segment columns are
-    never null, the engine's promise; null counts as not a member).  A
+    never null, the engine's promise; null counts as not a member).  A bool
     column whose rows start on a byte is read from its own buffers; one
-    sliced from inside a byte goes through NumPy."""
+    sliced from inside a byte (or any other column) goes through NumPy."""
     rows = batch.num_rows
     size = (rows + 7) // 8
     matrix = np.zeros((len(names), (size + 7) // 8 * 8), dtype=np.uint8)
     for j, name in enumerate(names):
         column = batch.column(name)
-        if column.offset % 8 == 0:
+        if pa.types.is_boolean(column.type) and column.offset % 8 == 0:
             validity, values = column.buffers()
             start = column.offset // 8
             bits = np.frombuffer(values, dtype=np.uint8, count=size, offset=start)
             if validity is not None and column.null_count:
                 bits = bits & np.frombuffer(validity, dtype=np.uint8, count=size, offset=start)
         else:
-            bits = np.packbits(column.fill_null(False).to_numpy(zero_copy_only=False), bitorder="little")
+            flags = column if pa.types.is_boolean(column.type) else column.cast(pa.bool_())
+            bits = np.packbits(flags.fill_null(False).to_numpy(zero_copy_only=False), bitorder="little")
         matrix[j, :size] = bits
     if rows % 8:
         matrix[:, size - 1] &= (1 << rows % 8) - 1
