@@ -1,13 +1,12 @@
 """segql.report.tally counts sizes, overlaps and the priority allocation on
 the membership bitmaps (docs/decisions.md 316): checked here against plain
 Python over the same flags, with nulls, lengths that are not whole bytes,
-slices that start inside a byte, and NumPy without ``bitwise_count``."""
+and slices that start inside a byte."""
 
 from __future__ import annotations
 
 import random
 
-import numpy as np
 import pyarrow as pa
 import pytest
 
@@ -47,11 +46,8 @@ def random_batch(rng: random.Random, rows: int, names: list[str], offset: int) -
     return pa.RecordBatch.from_arrays(columns, names=names).slice(offset, rows)
 
 
-@pytest.mark.parametrize("bitwise_count", [True, False])
-@pytest.mark.parametrize("seed", range(6))
-def test_tally_equals_counting_by_hand(seed: int, bitwise_count: bool, monkeypatch: pytest.MonkeyPatch) -> None:
-    if not bitwise_count:
-        monkeypatch.setattr(report, "_BITWISE_COUNT", None)
+@pytest.mark.parametrize("seed", range(12))
+def test_tally_equals_counting_by_hand(seed: int) -> None:
     rng = random.Random(seed)
     names = [f"s{i}" for i in range(rng.randint(1, 7))]
     batches = [
@@ -67,14 +63,6 @@ def test_tally_equals_counting_by_hand(seed: int, bitwise_count: bool, monkeypat
         assert got.first is None
     else:
         assert got.first is not None and got.first.tolist() == first
-
-
-def test_popcounts_without_bitwise_count(monkeypatch: pytest.MonkeyPatch) -> None:
-    words = np.array([[0, 1, 2**64 - 1], [2**63, 0x0F0F, 3]], dtype=np.uint64)
-    expected = [1 + 64, 1 + 8 + 2]
-    assert report._popcounts(words).tolist() == expected
-    monkeypatch.setattr(report, "_BITWISE_COUNT", None)
-    assert report._popcounts(words).tolist() == expected
 
 
 def test_a_column_that_is_not_bool_counts_its_nonzero_rows() -> None:

@@ -92,21 +92,6 @@ class Why(Text):
 
 
 # ---------------------------------------------------------------- counting
-_POPCOUNT = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint8)
-"""Set bits of each byte value (NumPy before 2.0 has no ``bitwise_count``)."""
-
-_BITWISE_COUNT = getattr(np, "bitwise_count", None)
-
-
-def _popcounts(words: np.ndarray) -> np.ndarray:
-    """Set bits along the last axis of a uint64 array."""
-    if _BITWISE_COUNT is not None:
-        counted: np.ndarray = _BITWISE_COUNT(words).sum(axis=-1, dtype=np.int64)
-        return counted
-    by_byte: np.ndarray = _POPCOUNT[np.ascontiguousarray(words).view(np.uint8)].sum(axis=-1, dtype=np.int64)
-    return by_byte
-
-
 def _member_bits(batch: pa.RecordBatch, names: Sequence[str]) -> np.ndarray:
     """The membership columns of a result batch as a names × words matrix
     of uint64 bitmaps (row r: bit r % 64 of word r // 64; the bits past the
@@ -148,7 +133,8 @@ class Tally:
 def tally(batches: Iterable[pa.RecordBatch], segments: Sequence[str], priority: Sequence[str] | None) -> Tally:
     """Sizes, pairwise overlaps and the allocation, one batch at a time, on
     the batches' membership bitmaps: the overlap of segments i and j is the
-    number of set bits of ``bits_i & bits_j``; a row goes to the first
+    number of set bits of ``bits_i & bits_j`` (NumPy's ``bitwise_count``, as
+    the fused kernels' results use it); a row goes to the first
     priority segment it is in (docs/decisions.md 316)."""
     k = len(segments)
     both = np.zeros((k, k), dtype=np.int64)
@@ -161,14 +147,14 @@ def tally(batches: Iterable[pa.RecordBatch], segments: Sequence[str], priority: 
             continue
         bits = _member_bits(batch, segments)
         for i in range(k):
-            counts = _popcounts(bits[i] & bits[i:])
+            counts = np.bitwise_count(bits[i] & bits[i:]).sum(axis=1, dtype=np.int64)
             both[i, i:] += counts
             both[i + 1 :, i] += counts[1:]
         if order is not None and first is not None:
             taken = np.zeros(bits.shape[1], dtype=np.uint64)
             for place, j in enumerate(order):
                 fresh = bits[j] & ~taken
-                first[place] += int(_popcounts(fresh))
+                first[place] += int(np.bitwise_count(fresh).sum())
                 taken |= fresh
     return Tally(rows, both, first)
 
