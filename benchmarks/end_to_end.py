@@ -92,15 +92,22 @@ def segment_sql(name: str, now: str = NOW, at: str = "") -> str:
     return SEGMENTS[name][1].format(now=now, at=at)
 
 
-def duckdb_from(customers: Path, orders: Path) -> str:
-    """The FROM clause: the profiles left-joined with the orders aggregated per customer."""
+def duckdb_from(customers: Path, orders: Path, instants: tuple[tuple[str, str], ...] = ((NOW, ""),)) -> str:
+    """The FROM clause: the profiles left-joined with the orders aggregated
+    per customer, as of each of ``instants`` (a literal and the suffix of its
+    columns ``n30``, ``s90``; the last one the earliest: its 90 days are the
+    scan's ``WHERE``, the later ones' a ``FILTER``)."""
+    earliest = instants[-1][0]
+    aggregates = []
+    for now, at in instants:
+        window = "" if now == earliest else f" FILTER (WHERE ts >= {now} - INTERVAL 90 DAY)"
+        aggregates.append(f"count(*) FILTER (WHERE ts >= {now} - INTERVAL 30 DAY) AS n30{at}")
+        aggregates.append(f"fsum(amount){window} AS s90{at}")
     return f"""
     FROM read_parquet('{customers}') c LEFT JOIN (
-        SELECT customer_id,
-               count(*) FILTER (WHERE ts >= {NOW} - INTERVAL 30 DAY) AS n30,
-               fsum(amount) AS s90
+        SELECT customer_id, {", ".join(aggregates)}
         FROM read_parquet('{orders}')
-        WHERE ts >= {NOW} - INTERVAL 90 DAY
+        WHERE ts >= {earliest} - INTERVAL 90 DAY
         GROUP BY customer_id) a ON a.customer_id = c.customer_id"""
 
 
@@ -120,19 +127,8 @@ def duckdb_changes(customers: Path, orders: Path, out: Path) -> str:
         f" FROM f WHERE {name}_2 <> {name}_1"
         for name in SEGMENTS
     )
-    return f"""COPY (
-    WITH f AS (
-        SELECT c.customer_id, {flags}
-        FROM read_parquet('{customers}') c LEFT JOIN (
-            SELECT customer_id,
-                   count(*) FILTER (WHERE ts >= {NOW} - INTERVAL 30 DAY) AS n30,
-                   fsum(amount) FILTER (WHERE ts >= {NOW} - INTERVAL 90 DAY) AS s90,
-                   count(*) FILTER (WHERE ts >= {SINCE_SQL} - INTERVAL 30 DAY) AS n30_1,
-                   fsum(amount) AS s90_1
-            FROM read_parquet('{orders}')
-            WHERE ts >= {SINCE_SQL} - INTERVAL 90 DAY
-            GROUP BY customer_id) a ON a.customer_id = c.customer_id)
-    {rows}) TO '{out}' (FORMAT parquet)"""
+    source = duckdb_from(customers, orders, ((NOW, ""), (SINCE_SQL, "_1")))
+    return f"COPY (WITH f AS (SELECT c.customer_id, {flags} {source})\n    {rows}) TO '{out}' (FORMAT parquet)"
 
 
 def duckdb_code(sql: str, fetch: bool) -> str:
