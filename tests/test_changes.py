@@ -621,10 +621,24 @@ def test_segments_option_errors():
 
 
 def test_one_shot_reader_is_refused_when_two_passes_are_needed():
-    reader = pa.RecordBatchReader.from_batches(PEOPLE.schema, PEOPLE.to_batches())
-    err = error(lambda: TWO.changes(reader, key="id", since="2020-01-01"), segql.DataError)
-    assert err.message == "changes with since= evaluates the data twice: a RecordBatchReader can be read only once"
+    # since-form: one evaluation holds both instants (segql.pinned), so a reader does
+    ages = segql.compile("segment adult = age >= 18\nsegment recent = joined >= -30d")
+    people = PEOPLE.append_column("joined", pa.array([dt.datetime(2020, 1, 20)] * 3, pa.timestamp("us", tz="UTC")))
+    reader = pa.RecordBatchReader.from_batches(people.schema, people.to_batches())
+    out = ages.changes(reader, key="id", since="2020-01-10", as_of="2020-03-01")
+    assert rows(out, "id") == [(1, "recent", "exited"), (2, "recent", "exited"), (3, "recent", "exited")]
+    # ... unless a segment calls a function that reads the instant itself: then it evaluates twice
+    lately = segql.compile("segment adult = age >= 18\nsegment lately = days_since(joined) < 30")
+    reader = pa.RecordBatchReader.from_batches(people.schema, people.to_batches())
+    err = error(lambda: lately.changes(reader, key="id", since="2020-01-10", as_of="2020-03-01"), segql.DataError)
+    assert err.message == (
+        "changes with since= evaluates this program twice (days_since reads the instant itself): "
+        "a RecordBatchReader can be read only once"
+    )
     assert "Parquet path" in err.hint
+    reader = pa.RecordBatchReader.from_batches(people.schema, people.to_batches())
+    out = lately.changes(reader, key="id", since="2020-01-10", as_of="2020-03-01", segments=["adult"])
+    assert out.num_rows == 0
     # previous-form: one pass over the data, unless the program itself reads it twice
     orders = pa.table({"id": [1], "amount": [5.0]})
     buyers = segql.compile("segment buyer = exists(orders)")

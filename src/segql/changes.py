@@ -9,9 +9,13 @@
   Parquet file or folder) against the evaluation as of T2 (the nightly run:
   profile columns changed too, customers came and went).
 
-Both stream (segql.engines.arrow.stream): the since-form reads the data
-twice, keeping between the passes only one bit per row and segment (a
-``BooleanArray`` per segment, in data order); the previous-form reads only the
+Both stream (segql.engines.arrow.stream).  The since-form evaluates once a
+plan holding each compared segment twice, the copy's instants fixed at T1
+(segql.pinned), and compares the two columns batch by batch; a program whose
+compared segments call a function that is not pure (it may read the instant
+from its call: ``days_since``) is evaluated twice instead, keeping between the
+passes only one bit per row and segment (a ``BooleanArray`` per segment, in
+data order).  The previous-form reads only the
 key and the segment columns of ``previous``, builds a key index once (dense,
 ``segql.engines.arrow.keys``, for integer keys in a compact range; else the
 keys sorted and searched) and looks each batch of the current evaluation up in
@@ -59,6 +63,14 @@ StreamAt = Callable[[Any, dt.datetime, float | None], pa.RecordBatchReader]
 """The program's results over data as of an instant, batch by batch (the
 reader of ``Program.stream``), given the seconds left (None: no timeout)."""
 
+StreamBoth = Callable[
+    [Any, dt.datetime, dt.datetime, list[str], float | None], tuple[pa.RecordBatchReader, dict[str, str]] | None
+]
+"""The results over data as of the second instant with, for each segment
+named, a column of its membership as of the first (the mapping: segment ->
+that column), in one evaluation (segql.pinned); None when the program
+cannot be evaluated so."""
+
 
 @attrs.frozen
 class Evaluations:
@@ -67,6 +79,7 @@ class Evaluations:
     segments: tuple[str, ...]
     features: tuple[str, ...]
     stream: StreamAt
+    both: StreamBoth | None = None
 
 
 # ------------------------------------------------------------------ names
@@ -181,7 +194,7 @@ def membership_changes(
                 f"since ({start.isoformat()}) must be before as_of ({instant.isoformat()})",
                 hint="changes compare the evaluation as of since with the one as of as_of (default: now)",
             )
-        return _changes_since(evaluations, _rereadable(data), key, start, instant, names, deadline)
+        return _changes_since(evaluations, _once(data), key, start, instant, names, deadline)
     return _changes_previous(evaluations, data, key, previous, instant, names, explicit, deadline)
 
 
@@ -193,18 +206,23 @@ def _since(since: Any, resolve: Callable[[Any], dt.datetime]) -> dt.datetime:
         raise DataError(message, hint=exc.hint) from None
 
 
+def _once(data: Any) -> Any:
+    """The data, a DataFrame read into a table (the program may read it twice)."""
+    if isinstance(data, (pa.Table, pa.RecordBatch, pa.RecordBatchReader, ds.Dataset, str, os.PathLike)):
+        return data
+    if hasattr(data, "__arrow_c_stream__"):  # a DataFrame: read once, into a table
+        return to_table(data)
+    return data  # the stream says what it cannot read
+
+
 def _rereadable(data: Any) -> Any:
-    """The data, in a form that can be read twice."""
+    """The data, refused when it cannot be read twice."""
     if isinstance(data, pa.RecordBatchReader):
         raise DataError(
             "changes with since= evaluates the data twice: a RecordBatchReader can be read only once",
             hint="pass a Parquet path, a pyarrow dataset or a table (or use previous=)",
         )
-    if isinstance(data, (pa.Table, pa.RecordBatch, ds.Dataset, str, os.PathLike)):
-        return data
-    if hasattr(data, "__arrow_c_stream__"):  # a DataFrame: read once, into a table
-        return to_table(data)
-    return data  # the stream says what it cannot read
+    return data
 
 
 def _seconds_left(deadline: Deadline | None) -> float | None:
@@ -236,8 +254,12 @@ def _changes_since(
     names: list[str],
     deadline: Deadline | None,
 ) -> pa.Table:
+    if evaluations.both is not None:
+        one = evaluations.both(data, since, as_of, names, _seconds_left(deadline))
+        if one is not None:
+            return _changes_at_once(*one, key, since, names)
     # Pass 1, as of since: one bit per row and segment.
-    first = evaluations.stream(data, since, _seconds_left(deadline))
+    first = evaluations.stream(_rereadable(data), since, _seconds_left(deadline))
     chunks: dict[str, list[pa.Array]] = {name: [] for name in names}
     total = 0
     for batch in first:
@@ -265,6 +287,25 @@ def _changes_since(
         offset += rows
     if offset != total:
         raise _changed_between_passes(total, offset)
+    return _concat(parts, schema)
+
+
+def _changes_at_once(
+    results: pa.RecordBatchReader, copies: dict[str, str], key: str, since: dt.datetime, names: list[str]
+) -> pa.Table:
+    """The changes from one evaluation holding each segment as of both
+    instants (``copies``: the column of each segment as of ``since``)."""
+    schema = _result_schema(results.schema, key, {"segql.since": since.isoformat()})
+    parts: list[pa.Table] = []
+    offset = 0
+    for batch in results:
+        _no_null_keys(batch.column(key), key, "the data", offset)
+        earlier = [batch.column(copies[name]) for name in names]
+        now = [batch.column(name) for name in names]
+        part = _changed_rows(batch.column(key), names, earlier, now, schema)
+        if part is not None:
+            parts.append(part)
+        offset += batch.num_rows
     return _concat(parts, schema)
 
 
@@ -298,7 +339,7 @@ def _changed_rows(
     which: list[np.ndarray] = []
     entered: list[np.ndarray] = []
     for number, (was, now) in enumerate(zip(before, after, strict=True)):
-        changed = pc.indices_nonzero(pc.not_equal(was, now))
+        changed = pc.indices_nonzero(pc.xor(was, now))  # bools: xor is not_equal, on whole words
         if len(changed) == 0:
             continue
         rows.append(np.asarray(changed.to_numpy(zero_copy_only=False), dtype=np.int64))

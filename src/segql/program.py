@@ -24,7 +24,7 @@ from segql.changes import Evaluations, allocation_table, membership_changes, seg
 from segql.check import CheckedProgram, DataSchema, check_program
 from segql.cost import program_cost
 from segql.engines.arrow import temporal
-from segql.engines.arrow.count import FastPath
+from segql.engines.arrow.count import FastPath, closure
 from segql.engines.arrow.engine import ArrowEngine, sequence_why
 from segql.engines.arrow.executor import duration_parts
 from segql.engines.arrow.related import RelatedSource, check_key_types, open_related
@@ -42,6 +42,7 @@ from segql.optimize.fold_constants import fold_constants
 from segql.output import atomic_output, same_path_error
 from segql.params import Duration, bind_params, convert, show
 from segql.parse import parse
+from segql.pinned import impure_call, pinned_pair
 from segql.plugins import PluginHost, default_host
 from segql.report import (
     Attrition,
@@ -727,7 +728,27 @@ class Program:
                     threads=threads,
                 )
 
-            evaluations = Evaluations(tuple(self.segments), tuple(self.features), results)
+            def both(
+                rows: Any, start: dt.datetime, instant: dt.datetime, names: list[str], seconds: float | None
+            ) -> tuple[pa.RecordBatchReader, dict[str, str]] | None:
+                return self._deep(
+                    lambda: self._stream_both(
+                        rows,
+                        start,
+                        instant,
+                        names,
+                        batch_rows,
+                        seconds,
+                        cancel,
+                        key,
+                        related,
+                        params,
+                        time_zone,
+                        threads,
+                    )
+                )
+
+            evaluations = Evaluations(tuple(self.segments), tuple(self.features), results, both)
             request = dict(key=key, since=since, as_of=as_of, previous=previous, segments=segments)
             return self._deep(
                 lambda: membership_changes(evaluations, data, deadline=deadline, resolve=resolve_as_of, **request)
@@ -991,6 +1012,44 @@ class Program:
                 raise DataError(f"members_of names a feature, not a segment: {members}")
         streamed = ARROW.stream(source, bindings, StreamRequest(members_of=members, batch_rows=batch_rows))
         return pa.RecordBatchReader.from_batches(streamed.schema, self._guarded(streamed.batches)), streamed.counts
+
+    def _stream_both(
+        self,
+        data: Any,
+        since: dt.datetime,
+        as_of: dt.datetime,
+        names: list[str],
+        batch_rows: int,
+        timeout: float | None,
+        cancel: threading.Event | None,
+        key: str | None,
+        related: Mapping[str, Any] | None,
+        params: Mapping[str, Any] | None,
+        time_zone: str | None,
+        threads: int | None,
+    ) -> tuple[pa.RecordBatchReader, dict[str, str]] | None:
+        """The results as of ``as_of`` with, for each segment of ``names``, a
+        column of its membership as of ``since`` (named by the returned
+        mapping), in one evaluation (segql.pinned); None when the plan cannot
+        be pinned (the caller then evaluates twice)."""
+        source = Source(data, threads)
+        bindings = self._arrow_bindings(
+            source.schema, key, related, as_of, params, timeout, cancel, time_zone=time_zone, threads=threads
+        )
+        pair = pinned_pair(
+            bindings.plan, names, since, bindings.time_zone, self.host.functions, reserved=source.schema.names
+        )
+        if pair is None:
+            if not source.rereadable:
+                called = impure_call(bindings.plan, closure(bindings.plan, names), self.host.functions)
+                raise DataError(
+                    f"changes with since= evaluates this program twice ({called} reads the instant itself): "
+                    "a RecordBatchReader can be read only once",
+                    hint="pass a Parquet path, a pyarrow dataset or a table (or use previous=)",
+                )
+            return None
+        streamed = ARROW.stream(source, attrs.evolve(bindings, plan=pair.plan), StreamRequest(batch_rows=batch_rows))
+        return pa.RecordBatchReader.from_batches(streamed.schema, self._guarded(streamed.batches)), pair.copies
 
     def _guarded(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         """The batches of a stream: the caller reads them outside stream(), and

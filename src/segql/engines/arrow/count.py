@@ -60,18 +60,25 @@ from segql.engines.base import DEFAULT_BATCH_ROWS, Bindings
 ENGINE = ArrowEngine()
 
 
+def closure(plan: CheckedProgram, names: Iterable[str]) -> set[str]:
+    """``names`` and the declarations they reference (references that the
+    optimizer did not inline), directly or not."""
+    found: set[str] = set()
+    todo = list(names)
+    while todo:
+        name = todo.pop()
+        if name in found:
+            continue
+        found.add(name)
+        todo.extend(n.name for n in ast.walk(plan.exprs[name]) if isinstance(n, ast.Ref) and n.name in plan.exprs)
+    return found
+
+
 def needed_plan(plan: CheckedProgram, names: Sequence[str]) -> CheckedProgram:
     """``plan`` cut down to the declarations ``names`` and what they reference
     (references that the optimizer did not inline), in evaluation order, with
     the profile and related columns those read."""
-    keep: set[str] = set()
-    todo = list(names)
-    while todo:
-        name = todo.pop()
-        if name in keep:
-            continue
-        keep.add(name)
-        todo.extend(n.name for n in ast.walk(plan.exprs[name]) if isinstance(n, ast.Ref) and n.name in plan.exprs)
+    keep = closure(plan, names)
     columns: set[str] = set()
     related: dict[str, set[str]] = {}
     for name in keep:
