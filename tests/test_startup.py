@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+import segql
 from segql.cli import main
 from segql.engines.arrow.stream import Source
 
@@ -167,10 +168,8 @@ def test_run_writes_the_key_and_numbers_plain_and_labels_with_a_dictionary(tmp_p
     out = tmp_path / "out.parquet"
     argv = ["run", str(source), "--data", str(customers), "--key", "id", "-o", str(out), "--quiet"]
     assert main(argv) == 0
-    chunks = pq.ParquetFile(out).metadata.row_group(0)
-    encodings = {chunks.column(i).path_in_schema: chunks.column(i).encodings for i in range(chunks.num_columns)}
-    assert not any("DICTIONARY" in e for e in encodings["id"] + encodings["adults"])
-    assert any("DICTIONARY" in e for e in encodings["band"])
+    api = tmp_path / "api.parquet"  # Program.evaluate_to_parquet writes the same way
+    segql.compile(source.read_text()).evaluate_to_parquet(str(customers), api, key="id")
     expected = (
         duckdb.connect()
         .execute(
@@ -179,8 +178,13 @@ def test_run_writes_the_key_and_numbers_plain_and_labels_with_a_dictionary(tmp_p
         )
         .fetchall()
     )
-    written = duckdb.connect().execute(f"SELECT id, adults, band FROM read_parquet('{out}') ORDER BY id").fetchall()
-    assert written == expected
+    for path in (out, api):
+        chunks = pq.ParquetFile(path).metadata.row_group(0)
+        encodings = {chunks.column(i).path_in_schema: chunks.column(i).encodings for i in range(chunks.num_columns)}
+        assert not any("DICTIONARY" in e for e in encodings["id"] + encodings["adults"])
+        assert any("DICTIONARY" in e for e in encodings["band"])
+        written = duckdb.connect().execute(f"SELECT id, adults, band FROM read_parquet('{path}') ORDER BY id")
+        assert written.fetchall() == expected
 
 
 def console_script(source: Path, reported: str, how: str, variable: str, value: str | None = None) -> list[object]:

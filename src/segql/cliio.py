@@ -50,7 +50,7 @@ import pyarrow.dataset as ds
 from segql.csvinput import parse_schema_option, read_csv
 from segql.errors import DataError
 from segql.errors import UsageError as UsageError  # its home before segql.cli had to catch it lightly
-from segql.output import atomic_output
+from segql.output import atomic_output, dictionary_columns
 from segql.report import render_table
 
 READERS = {
@@ -502,23 +502,6 @@ def write_file(batches: Iterable[pa.RecordBatch], schema: pa.Schema, path: str, 
     except (OSError, pa.ArrowException) as exc:
         raise UsageError(f"{path}: could not write: {exc}") from None
     return rows
-
-
-def dictionary_columns(schema: pa.Schema, key: str | None) -> list[str]:
-    """The columns a Parquet output dictionary-encodes: text and binary
-    (labels, categories: few distinct values), not the ``key`` (unique ids).
-    Numbers, booleans and times are written plain: Arrow's writer tried a
-    dictionary in every row group of a unique key, gave up after 1 MB of it,
-    and wrote the 2M-row membership file in 0.19 s and 14.6 MB where plain
-    takes 0.08 s and 10.5 MB (docs/decisions.md 230)."""
-    out = []
-    for field in schema:
-        dtype = field.type.value_type if pa.types.is_dictionary(field.type) else field.type
-        textual = pa.types.is_string(dtype) or pa.types.is_large_string(dtype) or pa.types.is_string_view(dtype)
-        binary = pa.types.is_binary(dtype) or pa.types.is_large_binary(dtype) or pa.types.is_binary_view(dtype)
-        if (textual or binary or pa.types.is_dictionary(field.type)) and field.name != key:
-            out.append(field.name)
-    return out
 
 
 # --------------------------------------------------------------- progress

@@ -39,7 +39,7 @@ from segql.inputs import logical_schema, to_table
 from segql.limits import DEFAULT_LIMITS, Limits
 from segql.optimize import DEFAULT_PASSES, EXPLANATION_PASSES, PassContext, optimize_program
 from segql.optimize.fold_constants import fold_constants
-from segql.output import atomic_output, same_path_error
+from segql.output import atomic_output, dictionary_columns, same_path_error
 from segql.params import Duration, bind_params, convert, show
 from segql.parse import parse
 from segql.pinned import impure_call, pinned_pair
@@ -675,7 +675,11 @@ class Program:
                 lambda: self._stream(data, batch_rows, timeout, cancel, threads=threads, **options)
             )
             try:
-                with atomic_output(target) as temporary, pq.ParquetWriter(temporary, reader.schema) as writer:
+                dictionary = dictionary_columns(reader.schema, key)
+                with (
+                    atomic_output(target) as temporary,
+                    pq.ParquetWriter(temporary, reader.schema, use_dictionary=dictionary) as writer,
+                ):
                     for batch in reader:
                         writer.write_batch(batch)
             except (OSError, pa.ArrowException) as exc:
