@@ -460,6 +460,27 @@ def test_the_key_index_is_scattered_in_c() -> None:
             keys.KeyIndex("id", pa.chunked_array([[1, 4, 2], [4]]))
 
 
+def test_the_key_index_is_built_the_same_on_several_threads(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Chunks scattered on two threads (decision 321) fill the slots one
+    thread fills; a key repeated in chunks of different threads is the same
+    error."""
+    monkeypatch.setattr(keys, "PARALLEL_BUILD_KEYS", 100)
+    rng = np.random.default_rng(5)
+    shuffled = rng.permutation(5_000) * 3 + 17
+    chunks = np.split(shuffled, [700, 701, 2_400, 2_400, 4_000])
+    values = pa.chunked_array([pa.array(c, pa.int64()) for c in chunks])
+    one = keys.KeyIndex("id", values)
+    two = keys.KeyIndex("id", values, workers=2)
+    assert one._slots is not None and two._slots is not None
+    assert np.array_equal(one._slots, two._slots) and one._base == two._base == 17
+    probe = pa.array(np.concatenate([shuffled[::7], [0, 16, 15_020]]))
+    assert np.array_equal(two.positions(probe), one.positions(probe))
+    # the first chunk's 11th key again in a last chunk: the other thread's
+    again = pa.chunked_array([*values.chunks, pa.array(shuffled[10:11])])
+    with pytest.raises(DataError, match=rf"repeats 1 value\(s\) of key column 'id' \(e.g. {shuffled[10]}\)"):
+        keys.KeyIndex("id", again, workers=2)
+
+
 # ------------------------------------------------ scratch memory (decisions 297)
 @pytest.fixture
 def pool(monkeypatch: pytest.MonkeyPatch) -> Any:

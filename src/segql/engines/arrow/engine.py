@@ -222,8 +222,8 @@ def key_pass(
     and sequence for every profile row, in the key column's order."""
     key = bindings.key
     assert key is not None  # the checker rejects related tables without a key
-    keys = [batch.column(key) for batch in source.batches([key], batch_rows=batch_rows)]
-    index = KeyIndex(key, normalize_key(pa.chunked_array(keys, type=source.schema.field(key).type)))
+    keys = source.column(key, bindings.workers, batch_rows)
+    index = KeyIndex(key, normalize_key(keys), workers=bindings.workers)
     return index, related_values(bindings, index, executor_for)
 
 

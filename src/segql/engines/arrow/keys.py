@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import itertools
 import threading
 import weakref
 from typing import Any
@@ -37,6 +38,9 @@ BUILD_BLOCK = 1 << 16
 """Profile keys scattered into the direct-address table at a time."""
 PARALLEL_LOOKUP_ROWS = 1 << 20
 """Related keys per part when looked up on several threads."""
+
+PARALLEL_BUILD_KEYS = 1 << 20
+"""Keys per thread, at least, when a dense index is built on several."""
 
 
 class Column(ctypes.Structure):
@@ -85,7 +89,10 @@ def _filled_fn() -> Any:
 
 
 class KeyIndex:
-    def __init__(self, key_name: str, keys: pa.ChunkedArray) -> None:
+    def __init__(self, key_name: str, keys: pa.ChunkedArray, workers: int = 1) -> None:
+        """The index of ``keys``; a dense one is built on up to ``workers``
+        threads (chunks of keys scattered at once)."""
+        self.workers = workers
         self.key_name = key_name
         self.keys = keys
         self.num_rows = len(keys)
@@ -117,12 +124,23 @@ class KeyIndex:
         if build is not None and code is not None:
             # The C scatter (csrc/groups.c): one pass per chunk, no temporaries;
             # fewer filled slots than keys: a key repeats.
-            start = 0
-            for chunk in self.keys.chunks:
-                if len(chunk):
-                    column = kernel_column(chunk, code)
-                    build(ctypes.byref(column), len(chunk), low, kernels.address(slots), start)
-                start += len(chunk)
+            starts = np.cumsum([0, *(len(chunk) for chunk in self.keys.chunks)]).tolist()
+            address = kernels.address(slots)
+
+            def scatter(first: int, last: int) -> None:
+                for i in range(first, last):
+                    chunk = self.keys.chunk(i)
+                    if len(chunk):
+                        column = kernel_column(chunk, code)
+                        build(ctypes.byref(column), len(chunk), low, address, starts[i])
+
+            # Keys are unique (else fewer slots fill, and that is reported),
+            # so chunks scattered at once write other slots: threads split
+            # the chunks, in parts of about equal keys.
+            chunks = self.keys.num_chunks
+            parts = max(1, min(self.workers, self.num_rows // PARALLEL_BUILD_KEYS, chunks))
+            cuts = [0, *(int(np.searchsorted(starts, self.num_rows * j // parts)) for j in range(1, parts)), chunks]
+            run_all([functools.partial(scatter, a, b) for a, b in itertools.pairwise(cuts)], parts, "segql-keys")
             if _filled_fn()(kernels.address(slots), size) != valid:
                 self._report_duplicates(low, size)
             self._keep(slots, low)

@@ -35,7 +35,14 @@ import pyarrow.dataset as ds
 from segql import ast
 from segql.check.constants import is_constant
 from segql.engines.arrow.executor import Executor, decode
-from segql.engines.arrow.parquetfiles import bounded_scan, parquet_batches, parquet_pieces, plain_parquet_files
+from segql.engines.arrow.parallel import ordered_map
+from segql.engines.arrow.parquetfiles import (
+    bounded_scan,
+    parquet_batches,
+    parquet_pieces,
+    parquet_row_groups,
+    plain_parquet_files,
+)
 from segql.engines.arrow.related import scan_options
 from segql.engines.base import DEFAULT_BATCH_ROWS as DEFAULT_BATCH_ROWS
 from segql.engines.base import resolve_threads
@@ -149,6 +156,19 @@ class Source:
                 ) from None
             taken += 1
             yield batch.select(columns) if columns else batch
+
+    def column(self, name: str, workers: int, batch_rows: int = DEFAULT_BATCH_ROWS) -> pa.ChunkedArray:
+        """The whole column ``name``: local Parquet files' row groups decoded
+        on up to ``workers`` threads, in order (``parquet_row_groups``);
+        other data batch by batch."""
+        dataset = self._scanned()
+        files = plain_parquet_files(dataset) if dataset is not None and workers > 1 else None
+        tasks = parquet_row_groups(files, dataset.schema, [name]) if files and dataset is not None else None
+        dtype = self.schema.field(name).type
+        if tasks is None:
+            return pa.chunked_array([b.column(0) for b in self.batches([name], batch_rows=batch_rows)], type=dtype)
+        tables = ordered_map(lambda task: task(), tasks, workers, "segql-read")
+        return pa.chunked_array([chunk for table in tables for chunk in table.column(0).chunks], type=dtype)
 
     def numbered(
         self, columns: list[str], filter: ds.Expression | None = None, batch_rows: int = DEFAULT_BATCH_ROWS
