@@ -141,7 +141,7 @@ class KeyIndex:
             parts = max(1, min(self.workers, self.num_rows // PARALLEL_BUILD_KEYS, chunks))
             cuts = [0, *(int(np.searchsorted(starts, self.num_rows * j // parts)) for j in range(1, parts)), chunks]
             run_all([functools.partial(scatter, a, b) for a, b in itertools.pairwise(cuts)], parts, "segql-keys")
-            if _filled_fn()(kernels.address(slots), size) != valid:
+            if _filled_fn()(address, size) != valid:
                 self._report_duplicates(low, size)
             self._keep(slots, low)
             return True

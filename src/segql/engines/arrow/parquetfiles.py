@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.acero as acero
@@ -166,40 +167,43 @@ def parquet_pieces(
 
 
 def parquet_row_groups(
-    files: Sequence[ds.ParquetFileFragment], schema: pa.Schema, columns: list[str], label: str = ""
+    files: Sequence[ds.ParquetFileFragment], schema: pa.Schema, columns: list[str]
 ) -> list[Callable[[], pa.Table]] | None:
     """One task per row group of local Parquet ``files`` (a dataset of
     ``schema``), in file order, each decoding that row group's ``columns``
-    on the thread that runs it; None when a file's columns are not the
-    dataset's (the caller then reads batches, which fill and cast).  For a
-    column read whole (the key pass's keys): Arrow's own threads decode the
-    columns of one batch at a time, so one column was decoded on one core
-    (20M keys: 335 ms; these tasks on two threads: 160 ms, docs/decisions.md 321).
-    Errors are DataErrors naming the file."""
+    on the thread that runs it (its own handle on the file, with the footer
+    read here); None when a file's columns are not the dataset's (the caller
+    then reads batches, which fill and cast).  For a column read whole (the
+    key pass's keys): Arrow's own threads decode the columns of one batch at
+    a time, so one column was decoded on one core (20M keys: 345-356 ms;
+    these tasks on two threads: 183-195 ms, docs/decisions.md 321).  Errors
+    are DataErrors naming the file."""
     import pyarrow.parquet as pq  # an input format's reader, loaded when a file of it is read
 
     tasks: list[Callable[[], pa.Table]] = []
     for fragment in files:
-        what = f"{label} ({fragment.path})" if label else fragment.path
         try:
             reader = pq.ParquetFile(fragment.path, pre_buffer=False, buffer_size=PARQUET_BUFFER)
             if not _same_columns(reader.schema_arrow, schema, columns):
                 return None
-            groups = reader.metadata.num_row_groups
+            footer = reader.metadata
         except (pa.ArrowException, OSError) as exc:
-            raise DataError(f"could not read {what}: {exc}") from None
-        tasks.extend(functools.partial(_row_group, fragment.path, group, columns, what) for group in range(groups))
+            raise DataError(f"could not read {fragment.path}: {exc}") from None
+        tasks.extend(
+            functools.partial(_row_group, fragment.path, footer, group, columns)
+            for group in range(footer.num_row_groups)
+        )
     return tasks
 
 
-def _row_group(path: str, group: int, columns: list[str], what: str) -> pa.Table:
+def _row_group(path: str, footer: Any, group: int, columns: list[str]) -> pa.Table:
     import pyarrow.parquet as pq  # (loaded already: parquet_row_groups)
 
     try:
-        reader = pq.ParquetFile(path, pre_buffer=False, buffer_size=PARQUET_BUFFER)
+        reader = pq.ParquetFile(path, metadata=footer, pre_buffer=False, buffer_size=PARQUET_BUFFER)
         return reader.read_row_group(group, columns=columns, use_threads=False)
     except (pa.ArrowException, OSError) as exc:
-        raise DataError(f"could not read {what}: {exc}") from None
+        raise DataError(f"could not read {path}: {exc}") from None
 
 
 def filtered(batch: pa.RecordBatch, filter: ds.Expression) -> pa.RecordBatch:
