@@ -38,6 +38,7 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
+from segql import readahead
 from segql.engines.sql.dialects import DIALECTS
 from segql.errors import SegqlError, UsageError
 from segql.suggest import reworded_for_command_line
@@ -263,6 +264,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if threading.current_thread() is threading.main_thread():
         previous = signal.signal(signal.SIGTERM, _terminate)
     try:
+        read_ahead(args)
         commands = load_commands()
         result: int = commands.run(args)
         return result
@@ -284,8 +286,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     finally:
+        readahead.stop()
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+
+
+READ_AHEAD_COMMANDS = frozenset({"count", "run", "changes"})
+"""The commands whose Parquet files are read ahead while they start (segql.readahead)."""
+
+
+def read_ahead(args: argparse.Namespace) -> None:
+    """Start reading ahead the Parquet files of a command that evaluates
+    them in process on more than one thread (segql.readahead), before the
+    commands and pyarrow load: the other core decodes while this one loads
+    and compiles."""
+    if args.command not in READ_AHEAD_COMMANDS or getattr(args, "engine", "arrow") != "arrow":
+        return
+    threads = getattr(args, "threads", None)
+    if (threads if threads is not None else os.cpu_count() or 1) < 2:
+        return
+    related = [item.partition("=")[2] for item in args.related or [] if "=" in item]
+    readahead.start(args.data, args.key, related, args.file)
 
 
 _FREEZING: list[bool] = []

@@ -17,6 +17,7 @@ imports no other part of the engine, so that the profile's stream
 from __future__ import annotations
 
 import functools
+import itertools
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
@@ -25,6 +26,7 @@ import pyarrow.acero as acero
 import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 
+from segql import readahead
 from segql.errors import DataError
 
 PARQUET_BUFFER = 1 << 20
@@ -152,9 +154,7 @@ def parquet_pieces(
                 groups = None if filter is None else _row_groups(fragment, filter)
                 if groups == []:
                     continue
-                for batch in reader.iter_batches(
-                    batch_size=batch_rows, row_groups=groups, columns=columns, use_threads=threads
-                ):
+                for batch in _decoded(reader, fragment.path, groups, columns, batch_rows, threads):
                     yield (batch if filter is None or prune_only else filtered(batch, filter)), batch.num_rows
                 continue
             one = ds.dataset(fragment.path, schema=schema, format="parquet")
@@ -201,9 +201,47 @@ def _row_group(path: str, footer: Any, group: int, columns: list[str]) -> pa.Tab
 
     try:
         reader = pq.ParquetFile(path, metadata=footer, pre_buffer=False, buffer_size=PARQUET_BUFFER)
+        ahead = readahead.take(path, [group], columns)
+        if ahead:
+            return _group_table(reader, group, columns, ahead[group], False)
         return reader.read_row_group(group, columns=columns, use_threads=False)
     except (pa.ArrowException, OSError) as exc:
         raise DataError(f"could not read {path}: {exc}") from None
+
+
+def _decoded(
+    reader: Any, path: str, groups: list[int] | None, columns: list[str], batch_rows: int, threads: bool
+) -> Iterator[pa.RecordBatch]:
+    """The batches of ``columns`` of row ``groups`` (None: all) of the file
+    ``reader`` reads (at ``path``), at most ``batch_rows`` rows each: decoded
+    here, except the columns read ahead while the command started
+    (segql.readahead), which come whole by row group."""
+    wanted = list(range(reader.metadata.num_row_groups)) if groups is None else groups
+    ahead = readahead.take(path, wanted, columns)
+    if not ahead:
+        yield from reader.iter_batches(batch_size=batch_rows, row_groups=groups, columns=columns, use_threads=threads)
+        return
+    for read_ahead, run in itertools.groupby(wanted, key=lambda group: group in ahead):
+        if not read_ahead:
+            yield from reader.iter_batches(
+                batch_size=batch_rows, row_groups=list(run), columns=columns, use_threads=threads
+            )
+            continue
+        for group in run:
+            yield from _group_table(reader, group, columns, ahead.pop(group), threads).to_batches(batch_rows)
+
+
+def _group_table(reader: Any, group: int, columns: list[str], ahead: dict[str, pa.Table], threads: bool) -> pa.Table:
+    """Row ``group``'s ``columns``: those in ``ahead`` (read ahead, one-column
+    tables), the others decoded now; the schema is the one the file's own
+    reader gives these columns."""
+    rest = [c for c in columns if c not in ahead]
+    if rest:
+        decoded = reader.read_row_group(group, columns=rest, use_threads=threads)
+        ahead = {**ahead, **{c: decoded.select([c]) for c in rest}}
+    own = reader.schema_arrow
+    schema = pa.schema([own.field(c) for c in columns], metadata=own.metadata)
+    return pa.Table.from_arrays([ahead[c].column(0) for c in columns], schema=schema)
 
 
 def filtered(batch: pa.RecordBatch, filter: ds.Expression) -> pa.RecordBatch:
