@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -265,4 +266,25 @@ def test_the_budget_comes_from_segql_readahead_mb(
     try:
         assert bool(readahead._ACTIVE) == (budget > 0)
     finally:
+        readahead.stop()
+
+
+def test_a_segment_file_that_is_a_pipe_is_left_whole_for_the_command(tmp_path: Path) -> None:
+    # `segql count <(generate) …` names a pipe: reading it for the guess
+    # would leave the command nothing to compile (or wait for its writer).
+    customers, orders = write_data(tmp_path)
+    pipe = tmp_path / "segments.fifo"
+    os.mkfifo(pipe)
+    end = os.open(pipe, os.O_RDWR | os.O_NONBLOCK)  # a reader and a writer: no open blocks
+    os.write(end, SOURCE.encode())
+    starting = threading.Thread(target=readahead.start, args=(str(customers), "id", [str(orders)], str(pipe)))
+    try:
+        starting.start()
+        starting.join(10)
+        assert not starting.is_alive(), "start() waited on the pipe"
+        assert readahead._ACTIVE and readahead._ACTIVE[0].text is None  # only the key columns
+        assert os.read(end, 1 << 16).decode() == SOURCE  # all of it left for the command
+    finally:
+        os.close(end)  # (the last writer gone: a start() still reading sees the end)
+        starting.join()
         readahead.stop()

@@ -183,7 +183,8 @@ def start(
 ) -> None:
     """Start reading ahead the Parquet file ``profile`` (its ``key`` column
     first) and the ``related`` files, guided by the words of ``segment_file``
-    (a path; None or ``-``: only the key columns).  Only for a process that
+    (a path; None, ``-`` or anything but a regular file, such as a pipe
+    the command must read whole: only the key columns).  Only for a process that
     runs one command (segql.cli); nothing happens for other paths than
     local files, or when a read-ahead is running already."""
     budget = budget_from_environment(budget)
@@ -193,7 +194,8 @@ def start(
     if not files or profile not in files:
         return
     text = None
-    if segment_file and segment_file != "-":
+    # Only a regular file: a pipe (`<(…)`, /dev/stdin) read here would be empty for the command.
+    if segment_file and segment_file != "-" and os.path.isfile(segment_file):
         try:
             with open(segment_file, encoding="utf-8", errors="replace") as f:
                 text = f.read(1 << 20)
