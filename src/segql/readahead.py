@@ -77,6 +77,7 @@ class ReadAhead:
         self.text = text
         self.budget = budget
         self.held = 0
+        """Bytes decoded so far (what was taken included: taking ends the read-ahead)."""
         self.closed = False
         self.lock = threading.Lock()
         self.items: dict[tuple[Any, int, str], _Item] = {}
@@ -113,6 +114,7 @@ class ReadAhead:
         if identity is None:
             return True
         try:
+            # (parquetfiles.PARQUET_BUFFER's reading options; that module imports this one)
             reader = pq.ParquetFile(path, pre_buffer=False, buffer_size=1 << 20)
         except Exception:  # not a Parquet file: the command says so
             return True
@@ -156,8 +158,6 @@ class ReadAhead:
                     continue
                 item.done.wait()
                 if item.value is not None:
-                    with self.lock:
-                        self.held -= item.value.nbytes
                     found.setdefault(group, {})[column] = item.value
         return found
 
@@ -168,7 +168,6 @@ class ReadAhead:
             self.thread.join()
         with self.lock:
             self.items.clear()
-            self.held = 0
 
 
 _ACTIVE: list[ReadAhead] = []
