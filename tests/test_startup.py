@@ -235,6 +235,19 @@ def test_the_console_script_prefers_jemalloc_and_freezes_the_collector_at_exit(t
     ]  # Arrow's own (mimalloc)
 
 
+def test_the_console_script_freezes_what_the_imports_made(tmp_path: Path) -> None:
+    # `segql` itself moves the objects its imports made to the collector's
+    # permanent generation as soon as they are made (not only at exit), so the
+    # command's first collections do not walk them (docs/decisions.md 323);
+    # main(argv), a host's call, leaves the host's collector as it was.
+    source = tmp_path / "s.segql"
+    source.write_text("segment adults = age >= 18\n")
+    reported = "gc.get_freeze_count() > 50_000, gc.isenabled()"
+    variable = "SEGQL_UNSET_FOR_THIS_TEST"
+    assert console_script(source, reported, "script", variable) == [0, True, True]
+    assert console_script(source, reported, "argv", variable) == [0, False, True]
+
+
 def test_the_console_script_gives_blas_one_thread(tmp_path: Path) -> None:
     # `segql` itself sets OPENBLAS_NUM_THREADS=1 before NumPy loads (segql
     # makes no BLAS call; OpenBLAS's threads only burned CPU beside the

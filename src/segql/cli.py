@@ -265,7 +265,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         read_ahead(args)
-        commands = load_commands()
+        commands = load_commands(freeze=argv is None)
         result: int = commands.run(args)
         return result
     except KeyboardInterrupt:
@@ -351,17 +351,26 @@ def one_blas_thread() -> None:
         os.environ["OPENBLAS_NUM_THREADS"] = "1"
 
 
-def load_commands() -> Any:
+def load_commands(freeze: bool = False) -> Any:
     """segql.commands, imported only now that the arguments are good (with it
     pyarrow, pandas and the engine: docs/decisions.md 226), without Python's
     cyclic garbage collector: the imports leave some 70,000 objects it
     tracks, none of them garbage, and collecting while they are made cost
-    40 ms of the 0.4 s of CPU they take (docs/decisions.md 234)."""
+    40 ms of the 0.4 s of CPU they take (docs/decisions.md 234).
+
+    With ``freeze`` (the console script, whose process is the command's)
+    those objects then go to the collector's permanent generation
+    (``gc.freeze``): left in its youngest generation, the first two
+    collections after the imports walked all of them, 37-46 ms on the
+    command's critical path (docs/decisions.md 323).  A host that calls
+    :func:`main` itself keeps its collector as it was."""
     enabled = gc.isenabled()
     gc.disable()
     try:
         from segql import commands
     finally:
+        if freeze:
+            gc.freeze()
         if enabled:
             gc.enable()
     return commands
