@@ -21,9 +21,18 @@ the start-up alone: ``segql --version`` vs ``python -c "import duckdb"``):
    of the same rows (key, segment, change), the orders aggregated once for
    both instants.
 
+Before them, the decode floor: a fresh ``python -c`` that imports
+pyarrow and decodes the columns the questions read (the profiles' seven,
+the orders' key, ``ts`` and ``amount``), every row group of both files, on
+one thread per core, and keeps nothing: what any command built on pyarrow's
+Parquet reader pays before its own work (printed with the ratios of segql's
+and DuckDB's ``count`` to it).
+
 Reported per question: the median wall time of the process (start to exit,
-interpreter start-up and imports included, as a user waits for them; after
-one untimed run -- not with ``--runs 1``, a quick check --, with Python's
+interpreter start-up and imports included, as a user waits for them; segql
+and DuckDB alternating, a run of each at a time, so that both see the same
+drift of a shared machine; after one untimed run of each -- not with
+``--runs 1``, a quick check --, with Python's
 compiled bytecode kept in a folder of the benchmark's own, as an installed
 package has it: an environment with ``PYTHONDONTWRITEBYTECODE`` would
 otherwise compile segql's modules from source in every process, ~0.15 s)
@@ -85,6 +94,29 @@ SEGMENTS = {
     ),
 }
 SEGQL_FILE = "".join(f"segment {name} = {source}\n" for name, (source, _) in SEGMENTS.items())
+PROFILE_COLUMNS = ("customer_id", "last_login", "amount_spent", "country", "age", "email", "is_subscribed")
+ORDER_COLUMNS = ("customer_id", "ts", "amount")
+"""The columns the segments read (the key, and the names in SEGMENTS), decoded by the floor."""
+
+
+def floor_code(files: list[tuple[Path, tuple[str, ...]]]) -> str:
+    """The ``python -c`` program of the decode floor: every row group of
+    each file's columns decoded (``read_row_group``), one task per row
+    group on one thread per core, each table dropped once decoded; prints
+    the rows decoded."""
+    return "\n".join(
+        [
+            "import os, pyarrow.parquet as pq",
+            "from concurrent.futures import ThreadPoolExecutor",
+            f"files = {[(str(path), list(columns)) for path, columns in files]!r}",
+            "def rows(task):",
+            "    path, columns, group = task",
+            "    return pq.ParquetFile(path).read_row_group(group, columns=columns, use_threads=False).num_rows",
+            "tasks = [(p, c, g) for p, c in files for g in range(pq.ParquetFile(p).metadata.num_row_groups)]",
+            "with ThreadPoolExecutor(os.cpu_count()) as pool:",
+            "    print(sum(pool.map(rows, tasks)))",
+        ]
+    )
 
 
 def segment_sql(name: str, now: str = NOW, at: str = "") -> str:
@@ -187,18 +219,23 @@ def timed(command: list[str]) -> tuple[float, float, str]:
         return seconds, peak_kb / 1024, out.read().decode()
 
 
-def measure(command: list[str], runs: int) -> tuple[float, float, str]:
-    """Median wall seconds and median peak MB over ``runs`` fresh processes
-    (after one untimed run, unless ``runs`` is 1, a quick check: bytecode
-    compiled, files in the page cache); the last run's stdout."""
+def measure(commands: list[list[str]], runs: int) -> list[tuple[float, float, str]]:
+    """For each of ``commands``: the median wall seconds and median peak MB
+    over ``runs`` fresh processes, and the last run's stdout.  The commands
+    alternate (one run of each, ``runs`` times), so that a machine whose
+    speed drifts from minute to minute slows them alike; before them, one
+    untimed run of each (unless ``runs`` is 1, a quick check): bytecode
+    compiled, files in the page cache."""
     if runs > 1:
-        timed(command)
-    results = [timed(command) for _ in range(runs)]
-    return (
-        statistics.median(r[0] for r in results),
-        statistics.median(r[1] for r in results),
-        results[-1][2],
-    )
+        for command in commands:
+            timed(command)
+    results: list[list[tuple[float, float, str]]] = [[] for _ in commands]
+    for _ in range(runs):
+        for command, done in zip(commands, results, strict=True):
+            done.append(timed(command))
+    return [
+        (statistics.median(r[0] for r in done), statistics.median(r[1] for r in done), done[-1][2]) for done in results
+    ]
 
 
 def change_rows(path: Path) -> dict[str, Any]:
@@ -277,6 +314,16 @@ def main(argv: list[str] | None = None) -> int:
             f"processes; {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}"
         )
         print(pandas_note())
+        floor_files = [(customers, PROFILE_COLUMNS), (orders, ORDER_COLUMNS)]
+        ((floor_wall, _, floor_out),) = measure([[sys.executable, "-c", floor_code(floor_files)]], args.runs)
+        decoded = sum(pq.ParquetFile(path).metadata.num_rows for path, _ in floor_files)
+        if int(floor_out.strip()) != decoded:
+            raise RuntimeError(f"the decode floor decoded {floor_out.strip()} rows, not {decoded}")
+        print(
+            f"decode floor (a fresh process importing pyarrow and decoding the columns read, "
+            f"{os.cpu_count()} threads): {floor_wall:.2f} s"
+        )
+        floor_of: dict[str, float] = {}
         header = (
             f"{'task':<20} {'segql s':>8} {'duckdb s':>9} {'wall ratio':>11} "
             f"{'segql MB':>9} {'duckdb MB':>10} {'memory ratio':>13}  answer"
@@ -285,8 +332,7 @@ def main(argv: list[str] | None = None) -> int:
         print("-" * len(header))
         failed = False
         for name, (segql_cmd, duck_cmd) in tasks.items():
-            s_wall, s_mb, s_out = measure(segql_cmd, args.runs)
-            d_wall, d_mb, d_out = measure(duck_cmd, args.runs)
+            (s_wall, s_mb, s_out), (d_wall, d_mb, d_out) = measure([segql_cmd, duck_cmd], args.runs)
             if name == "start-up":
                 answers: list[Any] = [None, None]
             elif name.startswith("count"):
@@ -295,6 +341,8 @@ def main(argv: list[str] | None = None) -> int:
                 answers = [change_rows(segql_changes), change_rows(duck_changes)]
             else:
                 answers = [flag_totals(segql_out), flag_totals(duck_out)]
+            if name.startswith("count"):
+                floor_of = {"segql": s_wall / floor_wall, "DuckDB": d_wall / floor_wall}
             same = answers[0] == answers[1]
             failed = failed or not same
             shown = [a["counts"] if isinstance(a, dict) else a for a in answers]
@@ -306,6 +354,10 @@ def main(argv: list[str] | None = None) -> int:
                 f"{s_mb:9.0f} {d_mb:10.0f} {s_mb / d_mb:13.2f}  {note}",
                 flush=True,
             )
+        print(
+            "count / decode floor: " + ", ".join(f"{engine} {ratio:.2f}" for engine, ratio in floor_of.items()),
+            flush=True,
+        )
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return exit_status(failed, "segql and DuckDB disagree")

@@ -92,6 +92,10 @@ def test_end_to_end_compares_the_cli_with_duckdb(env: dict[str, str]) -> None:
     assert "MISMATCH" not in done.stdout
     assert "sizes [" in rows["count (4 segments)"] and "sizes [" in rows["run -o out.parquet"]
     assert "recent_big exited" in rows["changes -o out"]
+    floor = next(line for line in done.stdout.splitlines() if line.startswith("decode floor"))
+    assert float(floor.rsplit(":", 1)[1].split()[0]) > 0
+    ratios = next(line for line in done.stdout.splitlines() if line.startswith("count / decode floor:"))
+    assert "segql" in ratios and "DuckDB" in ratios
 
 
 def test_fixed_costs_prints_every_piece_and_a_profile(env: dict[str, str]) -> None:
