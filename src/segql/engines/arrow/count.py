@@ -43,6 +43,7 @@ from segql.engines.arrow.aggregate import bools
 from segql.engines.arrow.engine import (
     ArrowEngine,
     batch_related,
+    check_aligned,
     constant_value,
     declared,
     evaluate_declarations,
@@ -251,10 +252,13 @@ class FastPath:
             yield from pa.Table.from_arrays(columns, names=self.names).to_batches()
 
     # --------------------------------------------------------- evaluation
-    def columns(self, with_key: bool) -> list[str]:
+    def columns(self, with_key: bool, index: KeyIndex | None = None) -> list[str]:
+        """The columns read: the plan's, and the key when asked for or when
+        the related values of a batch are found by its keys (not when the
+        key pass's ``index`` forgot its keys: its batches are sliced)."""
         key = self.bindings.key
         wanted = set(self.bindings.plan.columns)
-        if key is not None and (with_key or self.related):
+        if key is not None and (with_key or (self.related and not (index is not None and index.forgotten))):
             wanted.add(key)
         return sorted(wanted)
 
@@ -322,10 +326,15 @@ class FastPath:
             evaluate_declarations(self.bindings.plan, part)
             return self._flags_of(table, part.decl_values, with_key)
 
-        batches = self.source.numbered(self.columns(with_key), filter=scan, batch_rows=batch_rows)
+        sliced = index if index is not None and scan is None else None
+        batches = self.source.numbered(self.columns(with_key, sliced), filter=scan, batch_rows=batch_rows)
+        rows = 0
         for flags in ordered_map(flags_of, batches, workers, "segql-batch", stop):
             stop.check()
+            rows += flags.rows
             yield flags
+        if sliced is not None:
+            check_aligned(sliced, rows)
 
     def _flags_of(self, table: pa.Table, values: dict[str, Value], with_key: bool) -> Flags:
         key = self.bindings.key

@@ -168,6 +168,8 @@ class ArrowEngine(Engine[Source, pa.Table, RelatedSource]):
                 for arg, value in zip(parts, values, strict=True):
                     parts[arg].append(value)
                 total += rows
+            if index is not None:
+                check_aligned(index, total)
             known = {arg: pa.chunked_array([c for p in pieces for c in p.chunks]) for arg, pieces in parts.items()}
             population = executor_for(pa.table({"_": pa.nulls(total)}), precomputed=known)
             whole = {call: population.eval(call) for call in calls}
@@ -201,6 +203,8 @@ class ArrowEngine(Engine[Source, pa.Table, RelatedSource]):
                 counts["batches"] += 1
                 stop.check()  # cancelled or past the deadline: not even the batches already evaluated
                 yield from out.to_batches()
+            if index is not None and pushed is None:
+                check_aligned(index, counts["read"])
 
         stream = results()
         first = next(stream, None)
@@ -222,9 +226,32 @@ def key_pass(
     and sequence for every profile row, in the key column's order."""
     key = bindings.key
     assert key is not None  # the checker rejects related tables without a key
+    files = source.fixed_files()  # (their state before the first read)
     keys = source.column(key, bindings.workers, batch_rows)
     index = KeyIndex(key, normalize_key(keys), workers=bindings.workers)
+    del keys
+    if files is not None:
+        # Local Parquet files, read again in the same order by the stream:
+        # the related tables' pass uses the keys' memory (docs/decisions.md 324).
+        index.forget_keys(files)
     return index, related_values(bindings, index, executor_for)
+
+
+def check_aligned(index: KeyIndex, rows: int) -> None:
+    """After a stream whose batches were sliced by offset (``batch_related``):
+    when the key index forgot its keys, the files it trusted are unchanged
+    and the stream read as many rows as the key pass (a DataError otherwise)."""
+    if index.files is not None:
+        index.files.check()
+        if rows != index.num_rows:
+            raise _changed_rows(index.num_rows, rows)
+
+
+def _changed_rows(expected: int, read: int) -> DataError:
+    return DataError(
+        f"the data changed while it was read: the key pass read {expected:,} rows, the evaluation {read:,}",
+        hint="run the command again once the files are written",
+    )
 
 
 def batch_related(
@@ -236,6 +263,12 @@ def batch_related(
     lookup, no copy); otherwise (a filtered scan, ``offset`` None) looked up
     by key."""
     rows = table.num_rows
+    if index.forgotten and offset is not None:
+        # The files the key pass read, read again in their order: the rows at
+        # `offset` are its rows there (checked when the stream is done: check_aligned).
+        if offset + rows > index.num_rows:
+            raise _changed_rows(index.num_rows, offset + rows)
+        return {node: v if is_scalar(v) else v.slice(offset, rows) for node, v in values.items()}
     keys = normalize_key(table.column(index.key_name))
     if offset is not None and index.keys.slice(offset, rows).equals(keys):
         return {node: v if is_scalar(v) else v.slice(offset, rows) for node, v in values.items()}

@@ -20,7 +20,7 @@ import functools
 import itertools
 import threading
 import weakref
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
@@ -29,6 +29,9 @@ import pyarrow.compute as pc
 from segql.engines.arrow import kernels, scratch
 from segql.engines.arrow.parallel import run_all
 from segql.errors import DataError
+
+if TYPE_CHECKING:
+    from segql.engines.arrow.parquetfiles import FileStates
 
 # A direct-address table may be this many times larger than the profile count
 # (plus a constant for small tables): 4 bytes per slot.
@@ -102,6 +105,8 @@ class KeyIndex:
         self._released = False
         self._give: weakref.finalize[Any, Any] | None = None
         self._lock = threading.Lock()
+        self.files: FileStates | None = None
+        """Set by :meth:`forget_keys`: the files whose order stands for the keys."""
         if pa.types.is_integer(keys.type) and self._try_dense():
             return
         self._check_unique_hashed()
@@ -209,6 +214,28 @@ class KeyIndex:
         tasks = [functools.partial(self._positions, piece) for piece in pieces]
         return np.concatenate(run_all(tasks, parts, "segql-keys"))
 
+    def forget_keys(self, files: FileStates) -> bool:
+        """Drop the keys, keeping the direct-address table (dense indexes
+        only; False otherwise, and nothing changes).  For a key pass over
+        local Parquet ``files`` whose stream reads them again in the same
+        order (docs/decisions.md 324): the stream's batches are then sliced
+        by their offset, trusting that order instead of comparing their keys
+        with these, and the keys' memory (160 MB for 20M customers) serves
+        the related tables' pass; the stream checks ``files`` when it is done.
+        No lookup can rebuild the table after :meth:`release` then."""
+        with self._lock:
+            if self._slots is None:
+                return False
+            self.keys = pa.chunked_array([], type=self.keys.type)
+            self._value_set = None
+            self.files = files
+            return True
+
+    @property
+    def forgotten(self) -> bool:
+        """Whether :meth:`forget_keys` dropped the keys."""
+        return self.files is not None
+
     def release(self) -> None:
         """Drop the direct-address table until a lookup needs it again (then
         rebuilt, the same): a stream whose batches line up with the key
@@ -225,6 +252,8 @@ class KeyIndex:
         if self._released:
             with self._lock:
                 if self._released:
+                    if self.files is not None:  # pragma: no cover - a stream that forgot its keys looks nothing up
+                        raise RuntimeError("the key index forgot its keys and released its table")
                     self._try_dense()
                     self._released = False
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
@@ -242,6 +243,35 @@ def _group_table(reader: Any, group: int, columns: list[str], ahead: dict[str, p
     own = reader.schema_arrow
     schema = pa.schema([own.field(c) for c in columns], metadata=own.metadata)
     return pa.Table.from_arrays([ahead[c].column(0) for c in columns], schema=schema)
+
+
+class FileStates:
+    """What the system says of local files (device, inode, size, modification
+    time) when they were first read: :meth:`check` tells whether they are
+    still the same files.  A pass that relies on reading the same rows in
+    the same order as an earlier pass of the same files (the stream after
+    the key pass: docs/decisions.md 324) checks them once it is done."""
+
+    def __init__(self, paths: Sequence[str]) -> None:
+        self.paths = list(paths)
+        self.states = [self._state(path) for path in self.paths]
+
+    @staticmethod
+    def _state(path: str) -> tuple[int, int, int, int] | None:
+        try:
+            info = os.stat(path)
+        except OSError:
+            return None
+        return (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns)
+
+    def check(self) -> None:
+        """A DataError naming the first file that changed (or went) since."""
+        for path, state in zip(self.paths, self.states, strict=True):
+            if state is None or self._state(path) != state:
+                raise DataError(
+                    f"{path} changed while it was read (its rows were read twice, and differed)",
+                    hint="run the command again once the file is written",
+                )
 
 
 def filtered(batch: pa.RecordBatch, filter: ds.Expression) -> pa.RecordBatch:

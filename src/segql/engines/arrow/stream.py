@@ -37,6 +37,7 @@ from segql.check.constants import is_constant
 from segql.engines.arrow.executor import Executor, decode
 from segql.engines.arrow.parallel import ordered_map
 from segql.engines.arrow.parquetfiles import (
+    FileStates,
     bounded_scan,
     parquet_batches,
     parquet_pieces,
@@ -169,6 +170,15 @@ class Source:
             return pa.chunked_array([b.column(0) for b in self.batches([name], batch_rows=batch_rows)], type=dtype)
         tables = ordered_map(lambda task: task(), tasks, workers, "segql-read")
         return pa.chunked_array([chunk for table in tables for chunk in table.column(0).chunks], type=dtype)
+
+    def fixed_files(self) -> FileStates | None:
+        """The state of the local Parquet files this source reads, when every
+        read of them (``column``, ``batches`` without a filter) goes through
+        them in the same order, file by file and row group by row group;
+        else None (a table in memory, another format, a reader)."""
+        dataset = self._dataset
+        files = plain_parquet_files(dataset) if dataset is not None else None
+        return FileStates([f.path for f in files]) if files else None
 
     def numbered(
         self, columns: list[str], filter: ds.Expression | None = None, batch_rows: int = DEFAULT_BATCH_ROWS
