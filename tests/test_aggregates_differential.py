@@ -35,11 +35,11 @@ NOW = "TIMESTAMPTZ '2024-03-31 10:30:00+00'"
 TODAY = f"date_trunc('day', {NOW})"
 
 # Examples per run (with test_differential_duckdb.py: 5,000 in all).
-# Half of them by default (the full counts under CI or SEGQL_LONG=1), so that the
+# A third of them by default (the full counts under CI or SEGQL_LONG=1), so that the
 # default run stays under ten minutes on 2 cores.
 FULL = bool(os.environ.get("CI") or os.environ.get("SEGQL_LONG"))
-SINGLE_AGGREGATE_EXAMPLES = 650 if FULL else 325
-COMBINED_AGGREGATE_EXAMPLES = 450 if FULL else 225
+SINGLE_AGGREGATE_EXAMPLES = 650 if FULL else 220
+COMBINED_AGGREGATE_EXAMPLES = 450 if FULL else 150
 
 SETTINGS = settings(
     deadline=None,
