@@ -114,6 +114,32 @@ def test_a_profile_file_replaced_between_the_passes_is_an_error(
     assert not out.exists()
 
 
+def test_a_stream_read_in_part_checks_the_files_for_each_batch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A consumer that stops after the first batch still hears of a file
+    # replaced between the passes (the check at the end would not run).
+    customers, orders = write_data(tmp_path)
+    people = pq.read_table(customers)
+    real = engine.related_values
+
+    def related_values(*args: Any) -> Any:
+        values = real(*args)
+        replace_with(customers, people.take(pa.array(np.arange(people.num_rows)[::-1])))
+        return values
+
+    program = segql.compile(SOURCE)
+    batches = program.stream(
+        str(customers), key="id", related={"orders": str(orders)}, as_of=AS_OF, batch_rows=500, threads=1
+    )
+    first = next(iter(batches))
+    assert first.num_rows == 500  # the key pass and the first batch read the file as it was
+    monkeypatch.setattr(engine, "related_values", related_values)
+    with pytest.raises(DataError, match="changed while it was read"):
+        reader = program.stream(
+            str(customers), key="id", related={"orders": str(orders)}, as_of=AS_OF, batch_rows=500, threads=1
+        )
+        next(iter(reader))
+
+
 def test_more_rows_than_the_key_pass_read_are_an_error(tmp_path: Path) -> None:
     path = tmp_path / "p.parquet"
     pq.write_table(pa.table({"id": pa.array(range(10), pa.int64())}), path)

@@ -263,9 +263,11 @@ def batch_related(
     lookup, no copy); otherwise (a filtered scan, ``offset`` None) looked up
     by key."""
     rows = table.num_rows
-    if index.forgotten and offset is not None:
+    if index.files is not None and offset is not None:
         # The files the key pass read, read again in their order: the rows at
-        # `offset` are its rows there (checked when the stream is done: check_aligned).
+        # `offset` are its rows there (the files checked now, once decoded,
+        # and when the stream is done: check_aligned).
+        index.files.check_often()
         if offset + rows > index.num_rows:
             raise _changed_rows(index.num_rows, offset + rows)
         return {node: v if is_scalar(v) else v.slice(offset, rows) for node, v in values.items()}

@@ -245,6 +245,10 @@ def _group_table(reader: Any, group: int, columns: list[str], ahead: dict[str, p
     return pa.Table.from_arrays([ahead[c].column(0) for c in columns], schema=schema)
 
 
+OFTEN_FILES = 64
+"""Files whose state a stream checks for every batch (``FileStates.check_often``)."""
+
+
 class FileStates:
     """What the system says of local files (device, inode, size, modification
     time) when they were first read: :meth:`check` tells whether they are
@@ -263,6 +267,14 @@ class FileStates:
         except OSError:
             return None
         return (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns)
+
+    def check_often(self) -> None:
+        """:meth:`check`, when it is cheap (at most ``OFTEN_FILES`` files): for
+        each batch of a stream, so that a consumer that stops early has read
+        no batch of a file that had changed by then; the stream's last
+        check is whole."""
+        if len(self.paths) <= OFTEN_FILES:
+            self.check()
 
     def check(self) -> None:
         """A DataError naming the first file that changed (or went) since."""
