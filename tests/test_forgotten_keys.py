@@ -86,13 +86,10 @@ def replace_with(path: Path, table: pa.Table) -> None:
     os.replace(fresh, path)
 
 
-@pytest.mark.parametrize("command", ["count", "run"])
-def test_a_profile_file_replaced_between_the_passes_is_an_error(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], command: str
-) -> None:
-    # The customers' rows reversed while the orders are aggregated: the
-    # stream would slice the key pass's values onto other customers.
-    customers, orders = write_data(tmp_path)
+def reverse_during_the_related_pass(monkeypatch: pytest.MonkeyPatch, customers: Path) -> None:
+    """The customers' file replaced by its rows reversed once the related
+    tables' pass is done: the stream would slice the key pass's values onto
+    other customers."""
     people = pq.read_table(customers)
     real = engine.related_values
 
@@ -102,6 +99,14 @@ def test_a_profile_file_replaced_between_the_passes_is_an_error(
         return values
 
     monkeypatch.setattr(engine, "related_values", related_values)
+
+
+@pytest.mark.parametrize("command", ["count", "run"])
+def test_a_profile_file_replaced_between_the_passes_is_an_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    customers, orders = write_data(tmp_path)
+    reverse_during_the_related_pass(monkeypatch, customers)
     segments = tmp_path / "s.segql"
     segments.write_text(SOURCE)
     out = tmp_path / "out.parquet"
@@ -118,21 +123,13 @@ def test_a_stream_read_in_part_checks_the_files_for_each_batch(tmp_path: Path, m
     # A consumer that stops after the first batch still hears of a file
     # replaced between the passes (the check at the end would not run).
     customers, orders = write_data(tmp_path)
-    people = pq.read_table(customers)
-    real = engine.related_values
-
-    def related_values(*args: Any) -> Any:
-        values = real(*args)
-        replace_with(customers, people.take(pa.array(np.arange(people.num_rows)[::-1])))
-        return values
-
     program = segql.compile(SOURCE)
     batches = program.stream(
         str(customers), key="id", related={"orders": str(orders)}, as_of=AS_OF, batch_rows=500, threads=1
     )
     first = next(iter(batches))
     assert first.num_rows == 500  # the key pass and the first batch read the file as it was
-    monkeypatch.setattr(engine, "related_values", related_values)
+    reverse_during_the_related_pass(monkeypatch, customers)
     with pytest.raises(DataError, match="changed while it was read"):
         reader = program.stream(
             str(customers), key="id", related={"orders": str(orders)}, as_of=AS_OF, batch_rows=500, threads=1
