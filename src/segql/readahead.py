@@ -51,12 +51,20 @@ def words(text: str) -> set[str]:
     return set(_WORD.findall(text))
 
 
-def _identity(path: str) -> tuple[str, int, int, int, int] | None:
+def file_state(path: str) -> tuple[int, int, int, int] | None:
+    """A file's device, inode, size and modification time (None: no such
+    file): the same file, not rewritten, while they are the same (also
+    ``parquetfiles.FileStates``)."""
     try:
         st = os.stat(path)
     except OSError:
         return None
-    return (os.path.realpath(path), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def _identity(path: str) -> tuple[str, int, int, int, int] | None:
+    state = file_state(path)
+    return None if state is None else (os.path.realpath(path), *state)
 
 
 class _Item:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import functools
 import itertools
-import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
@@ -258,15 +257,7 @@ class FileStates:
 
     def __init__(self, paths: Sequence[str]) -> None:
         self.paths = list(paths)
-        self.states = [self._state(path) for path in self.paths]
-
-    @staticmethod
-    def _state(path: str) -> tuple[int, int, int, int] | None:
-        try:
-            info = os.stat(path)
-        except OSError:
-            return None
-        return (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns)
+        self.states = [readahead.file_state(path) for path in self.paths]
 
     def check_often(self) -> None:
         """:meth:`check`, when it is cheap (at most ``OFTEN_FILES`` files): for
@@ -279,7 +270,7 @@ class FileStates:
     def check(self) -> None:
         """A DataError naming the first file that changed (or went) since."""
         for path, state in zip(self.paths, self.states, strict=True):
-            if state is None or self._state(path) != state:
+            if state is None or readahead.file_state(path) != state:
                 raise DataError(
                     f"{path} changed while it was read (its rows were read twice, and differed)",
                     hint="run the command again once the file is written",
