@@ -270,12 +270,17 @@ def batch_related(
         index.files.check_often()
         if offset + rows > index.num_rows:
             raise _changed_rows(index.num_rows, offset + rows)
-        return {node: v if is_scalar(v) else v.slice(offset, rows) for node, v in values.items()}
+        return _rows_at(values, offset, rows)
     keys = normalize_key(table.column(index.key_name))
     if offset is not None and index.keys.slice(offset, rows).equals(keys):
-        return {node: v if is_scalar(v) else v.slice(offset, rows) for node, v in values.items()}
+        return _rows_at(values, offset, rows)
     positions = pa.array(index.positions(keys, workers=1))
     return {node: v if is_scalar(v) else pc.take(v, positions) for node, v in values.items()}
+
+
+def _rows_at(values: Mapping[ast.Node, Value], offset: int, rows: int) -> dict[ast.Node, Value]:
+    """``values``' ``rows`` rows from ``offset`` on (slices, no copy; scalars as they are)."""
+    return {node: v if is_scalar(v) else v.slice(offset, rows) for node, v in values.items()}
 
 
 def related_values(
