@@ -337,12 +337,11 @@ def main(argv: list[str] | None = None) -> int:
                 answers: list[Any] = [None, None]
             elif name.startswith("count"):
                 answers = [list(json.loads(s_out)["segments"].values()), json.loads(d_out.strip().splitlines()[-1])]
+                floor_of = {"segql": s_wall / floor_wall, "DuckDB": d_wall / floor_wall}
             elif name.startswith("changes"):
                 answers = [change_rows(segql_changes), change_rows(duck_changes)]
             else:
                 answers = [flag_totals(segql_out), flag_totals(duck_out)]
-            if name.startswith("count"):
-                floor_of = {"segql": s_wall / floor_wall, "DuckDB": d_wall / floor_wall}
             same = answers[0] == answers[1]
             failed = failed or not same
             shown = [a["counts"] if isinstance(a, dict) else a for a in answers]
