@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import gc
 import itertools
 import json
@@ -121,16 +122,41 @@ def test_related_files_are_decoded_in_pieces_filtered_and_grouped(
             groups.append(sum(batch.num_rows for batch in group))
             yield group
 
+    original_morsels = related.parquet_morsels
+    morsels: list[int] = []
+
+    def spy_morsels(*args: Any, **kwargs: Any) -> list[tuple[Any, int]] | None:
+        # (Two threads over files of several row groups: each row group a
+        # morsel, decoded on the thread that reduces it; decision 325.)
+        assert args[5].startswith("related table orders")
+        found = original_morsels(*args, **kwargs)
+        assert found is not None
+        morsels.append(len(found))
+
+        def spied(morsel: Any) -> Iterator[pa.RecordBatch]:
+            for batch in morsel():
+                pieces.append(batch.num_rows)
+                yield batch
+
+        return [(functools.partial(spied, morsel), rows) for morsel, rows in found]
+
     monkeypatch.setattr(related, "parquet_pieces", spy_pieces)
     monkeypatch.setattr(related, "parquet_groups", spy_groups)
+    monkeypatch.setattr(related, "parquet_morsels", spy_morsels)
     monkeypatch.setattr(related, "DECODE_ROWS", 100)
     monkeypatch.setattr(related, "FILE_BATCH_ROWS", 1_000)
     for threads, kernel in itertools.product(("1", "2"), (True, False)):
         pieces.clear()
         groups.clear()
+        morsels.clear()
         with contextlib.nullcontext() if kernel else kernels.disabled():
             assert cli_counts(tmp_path, customers, folder, "--threads", threads) == expected
+        in_morsels = threads == "2" and kernel and kernels.library() is not None
+        assert morsels == ([6 + 4] if in_morsels else [])  # 4,500 rows in groups of 777, and of 1,234
         assert pieces and max(pieces) <= 100 and sum(pieces) == 9_000  # no row group ruled out by statistics
+        if in_morsels:  # each piece handed over as it is decoded
+            assert groups == []
+            continue
         assert 1 < len(groups) <= 10
         if kernel and kernels.library() is not None:
             assert sum(groups) == 9_000  # the C pass tests every row's `where`s (decision 314)

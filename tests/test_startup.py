@@ -213,7 +213,9 @@ def console_script(source: Path, reported: str, how: str, variable: str, value: 
 @pytest.mark.skipif(
     sys.platform != "linux" or os.uname().machine != "x86_64", reason="jemalloc is preferred on Linux x86-64 only"
 )
-def test_the_console_script_prefers_jemalloc_and_freezes_the_collector_at_exit(tmp_path: Path) -> None:
+def test_the_console_script_prefers_jemalloc_and_freezes_the_collector_at_exit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # `segql` itself (main() without arguments, as the console script calls
     # it): Arrow's jemalloc unless the user chose an allocator, and gc.freeze
     # at exit (docs/decisions.md 283, 284); main(argv) leaves both alone.
@@ -225,6 +227,14 @@ def test_the_console_script_prefers_jemalloc_and_freezes_the_collector_at_exit(t
     pool = "ARROW_DEFAULT_MEMORY_POOL"
     assert console_script(source, reported, "script", pool) == [0, "jemalloc", True]
     assert console_script(source, reported, "script", pool, "system") == [0, "system", True]
+    # jemalloc with one arena per core (decision 325), unless the user configured it.
+    arenas = "os.environ.get('JE_ARROW_MALLOC_CONF')"
+    monkeypatch.delenv("JE_ARROW_MALLOC_CONF", raising=False)
+    assert console_script(source, arenas, "script", pool) == [0, f"narenas:{os.cpu_count()}"]
+    assert console_script(source, arenas, "script", pool, "system") == [0, None]
+    assert console_script(source, arenas, "argv", pool) == [0, None]
+    monkeypatch.setenv("JE_ARROW_MALLOC_CONF", "narenas:3")
+    assert console_script(source, arenas, "script", pool) == [0, "narenas:3"]
     env = {k: v for k, v in os.environ.items() if k != pool}
     check = "import pyarrow as pa; print(pa.default_memory_pool().backend_name)"
     default = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, env=env, check=True)

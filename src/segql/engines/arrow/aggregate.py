@@ -108,10 +108,16 @@ def aggregate_tasks(
                 # The pass tests every row's `where`s: a file's rows are not filtered first, only its
                 # row groups pruned (docs/decisions.md 314).
                 threads = 1 if in_memory is not None else workers
-                parts = source.batches(wanted, RELATED_BATCH_ROWS, threads, scan, prune_only=True)
-                found_c = groups.reduce_table(
-                    kernel, parts, key, index, lambda rows: make_executor(rows, table_name), workers, bound
-                )
+                morsels = source.morsels(wanted, scan) if threads > 1 else None
+
+                def executor_of(rows: pa.Table) -> Executor:
+                    return make_executor(rows, table_name)
+
+                if morsels is not None and len(morsels) >= workers:  # each thread its row groups (decision 325)
+                    found_c = groups.reduce_morsels(kernel, morsels, key, index, executor_of, workers, bound)
+                else:
+                    parts = source.batches(wanted, RELATED_BATCH_ROWS, threads, scan, prune_only=True)
+                    found_c = groups.reduce_table(kernel, parts, key, index, executor_of, workers, bound)
                 if found_c is not None:
                     return {agg: found_c[agg] for agg in group}
             batches = source.batches(wanted, RELATED_BATCH_ROWS, workers, scan)

@@ -52,7 +52,7 @@ from segql.engines.arrow.engine import (
 )
 from segql.engines.arrow.executor import Executor
 from segql.engines.arrow.keys import KeyIndex
-from segql.engines.arrow.parallel import Stoppable, ordered_map, run_pooled
+from segql.engines.arrow.parallel import Stoppable, run_pooled
 from segql.engines.arrow.related import RelatedSource
 from segql.engines.arrow.stream import Constant, Source, _exact, combine, pushdown, streamed_population_calls
 from segql.engines.arrow.values import Value, broadcast, decode, is_scalar
@@ -327,9 +327,9 @@ class FastPath:
             return self._flags_of(table, part.decl_values, with_key)
 
         sliced = index if index is not None and scan is None else None
-        batches = self.source.numbered(self.columns(with_key, sliced), filter=scan, batch_rows=batch_rows)
+        columns = self.columns(with_key, sliced)
         rows = 0
-        for flags in ordered_map(flags_of, batches, workers, "segql-batch", stop):
+        for flags in self.source.mapped(flags_of, columns, scan, batch_rows, workers, stop):
             stop.check()
             rows += flags.rows
             yield flags

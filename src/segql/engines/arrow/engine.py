@@ -26,7 +26,7 @@ from segql.engines.arrow import fused
 from segql.engines.arrow.aggregate import aggregate_tasks
 from segql.engines.arrow.executor import Executor, shared_nodes
 from segql.engines.arrow.keys import KeyIndex
-from segql.engines.arrow.parallel import Stoppable, ordered_map, run_all
+from segql.engines.arrow.parallel import Stoppable, run_all
 from segql.engines.arrow.pertable import PerTable
 from segql.engines.arrow.related import RelatedSource, normalize_key
 from segql.engines.arrow.sequence import TableSteps, compute_sequences, read_steps, within_micros
@@ -163,8 +163,7 @@ class ArrowEngine(Engine[Source, pa.Table, RelatedSource]):
                 part = batch_executor(table, offset=offset)
                 return table.num_rows, [broadcast(part.eval(arg), table.num_rows) for arg in parts]
 
-            batches = source.numbered(columns, batch_rows=batch_rows)
-            for rows, values in ordered_map(arguments, batches, workers, "segql-batch", stop):
+            for rows, values in source.mapped(arguments, columns, None, batch_rows, workers, stop):
                 for arg, value in zip(parts, values, strict=True):
                     parts[arg].append(value)
                 total += rows
@@ -196,8 +195,7 @@ class ArrowEngine(Engine[Source, pa.Table, RelatedSource]):
             return table.num_rows, plain(out)
 
         def results() -> Iterator[pa.RecordBatch]:
-            batches = source.numbered(columns, filter=pushed, batch_rows=batch_rows)
-            for rows, out in ordered_map(evaluate_batch, batches, workers, "segql-batch", stop):
+            for rows, out in source.mapped(evaluate_batch, columns, pushed, batch_rows, workers, stop):
                 counts["read"] += rows
                 counts["written"] += out.num_rows
                 counts["batches"] += 1

@@ -26,6 +26,7 @@ from __future__ import annotations
 import ctypes
 import functools
 import itertools
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -705,12 +706,8 @@ def reduce_table(
         for data in batches:
             if not chosen:
                 chosen = True
-                for i, a in enumerate(plan_.aggs):
-                    if a.func in ("sum", "avg") and a.value_type is not None and pa.types.is_floating(a.value_type):
-                        window = _window(data.column(a.value), rows_bound)
-                        if window is None:
-                            return None
-                        windows[i] = window
+                if not _choose_windows(plan_, data, rows_bound, windows):
+                    return None
             layout = job.layout(data)
             parts = min(workers, data.num_rows // PARALLEL_ROWS)
             if parts < 2:
@@ -726,8 +723,7 @@ def reduce_table(
             misfits += sum(run_pooled(applies, parts))
             sums.zeroed = True
             for part in records:
-                for array in (part.positions, part.bits, *part.values):
-                    scratch.give(array, "records")
+                _give_records(part)
             del records
         if misfits:
             return None
@@ -737,6 +733,104 @@ def reduce_table(
         return None
     finally:
         sums.give_back()
+
+
+def reduce_morsels(
+    plan_: Plan,
+    morsels: list[Callable[[], Iterator[pa.Table]]],
+    key: str,
+    index: KeyIndex,
+    make_executor: Callable[[pa.Table], Executor],
+    workers: int,
+    rows_bound: int,
+) -> dict[ast.Aggregate, pa.Array] | None:
+    """:func:`reduce_table` over ``morsels`` (a file's row groups, each
+    decoding its own tables on the thread that calls it:
+    ``RelatedSource.morsels``) on ``workers`` threads (docs/decisions.md
+    325).  Each thread takes the next morsel; for each of its tables it
+    emits the records of the rows some aggregate takes, then adds them to
+    each range of profile rows in turn, holding that range's lock, starting
+    from a range of its own.  The sums are exact integers: their bits do not
+    depend on which thread added what, nor in what order.  A float sum's
+    window is chosen from the first table of the first morsel, as
+    :func:`reduce_table` chooses it from its first batch."""
+    n = index.num_rows
+    sums = _Sums(plan_, n)
+    windows: dict[int, tuple[int, int]] = {}
+    job = _Job(plan_, key, index, make_executor, sums, windows)
+    parts = max(1, min(workers, n // PARALLEL_ROWS))
+    bounds = [n * t // parts for t in range(parts + 1)]
+    locks = [threading.Lock() for _ in range(parts)]
+    queue = iter(range(len(morsels)))
+    taking = threading.Lock()
+    failed = threading.Event()
+    try:
+        first_tables: Iterator[pa.Table] = iter(())
+        if morsels:
+            first_tables = morsels[0]()
+            first = next(first_tables, None)
+            if first is not None:
+                if not _choose_windows(plan_, first, rows_bound, windows):
+                    return None
+                first_tables = itertools.chain([first], first_tables)
+        run_pooled([functools.partial(sums.zero_range, lo, hi) for lo, hi in itertools.pairwise(bounds)], parts)
+        sums.zeroed = True
+
+        def add(data: pa.Table, own: int) -> int:
+            """A table's records added to every range; its misfits."""
+            records = _emit(job, job.layout(data), 0, data.num_rows)
+            misfits = 0
+            try:
+                for p in itertools.chain(range(own, parts), range(own)):
+                    with locks[p]:
+                        misfits += _apply(job, [records], bounds[p], bounds[p + 1])
+            finally:
+                _give_records(records)
+            return misfits
+
+        def work(own: int) -> int:
+            """Morsels until none is left (or another thread failed); their misfits."""
+            misfits = 0
+            try:
+                while not failed.is_set():
+                    with taking:
+                        m = next(queue, None)
+                    if m is None:
+                        break
+                    for data in first_tables if m == 0 else morsels[m]():
+                        if failed.is_set():
+                            break
+                        misfits += add(data, own)
+            except BaseException:
+                failed.set()
+                raise
+            return misfits
+
+        misfits = sum(run_pooled([functools.partial(work, t % parts) for t in range(workers)], workers))
+        if misfits:
+            return None
+        return _results(plan_, sums, n, windows, workers)
+    except _NotForKernel:
+        return None
+    finally:
+        sums.give_back()
+
+
+def _choose_windows(plan_: Plan, data: pa.Table, rows_bound: int, windows: dict[int, tuple[int, int]]) -> bool:
+    """Each float sum's window (``_window``) chosen from the first table's
+    values, into ``windows``; False when one has none (the NumPy twin runs)."""
+    for i, a in enumerate(plan_.aggs):
+        if a.func in ("sum", "avg") and a.value_type is not None and pa.types.is_floating(a.value_type):
+            window = _window(data.column(a.value), rows_bound)
+            if window is None:
+                return False
+            windows[i] = window
+    return True
+
+
+def _give_records(records: _Records) -> None:
+    for array in (records.positions, records.bits, *records.values):
+        scratch.give(array, "records")
 
 
 def _leased(type_: pa.DataType, values: np.ndarray, use: str) -> pa.Array:

@@ -196,6 +196,96 @@ def parquet_row_groups(
     return tasks
 
 
+MORSEL_ROWS = 1 << 22
+"""Rows of a row group above which a file is not read in morsels (``parquet_morsels``):
+a thread reduces a whole row group before the next, and a stream holds its results."""
+
+Morsel = Callable[[], Iterator[pa.RecordBatch]]
+"""One row group of a local Parquet file: called on the thread that reduces
+it, decodes its batches there (``parquet_morsels``)."""
+
+
+def parquet_morsels(
+    files: Sequence[ds.ParquetFileFragment],
+    schema: pa.Schema,
+    columns: list[str],
+    batch_rows: int,
+    filter: ds.Expression | None = None,
+    label: str = "",
+    prune_only: bool = False,
+) -> list[tuple[Morsel, int]] | None:
+    """One morsel per row group of local Parquet ``files`` (a dataset of
+    ``schema``; only ``columns``), in file order, with the number of rows of
+    its row group, skipping the row groups whose statistics rule ``filter``
+    out.  A morsel, called, yields its row group's batches of at most
+    ``batch_rows`` rows, decoded on the calling thread (what was read ahead
+    for it, segql.readahead, taken instead), ``filter``-ed (rows where it is
+    false or null drop; a batch left empty is not yielded) unless
+    ``prune_only`` (for a consumer that tests every row itself, as
+    ``parquet_pieces``).  Each thread of a pass then decodes and reduces
+    its own row groups (docs/decisions.md 325): one reader decoding the
+    columns of one batch at a time on Arrow's threads left a core idle while
+    the largest column's pages were decoded.  None when a file's columns
+    are not the dataset's, or the filter does not apply to them, or a row
+    group holds more than ``MORSEL_ROWS`` rows (the caller reads batches).
+    Errors are DataErrors naming the file (after ``label``, e.g. "related
+    table orders", if given)."""
+    import pyarrow.parquet as pq  # an input format's reader, loaded when a file of it is read
+
+    morsels: list[tuple[Morsel, int]] = []
+    rows_filter = None if prune_only else filter
+    for fragment in files:
+        try:
+            reader = pq.ParquetFile(fragment.path, pre_buffer=False, buffer_size=PARQUET_BUFFER)
+            own = reader.schema_arrow
+            if not _same_columns(own, schema, columns) or (filter is not None and not _filters(own, columns, filter)):
+                return None
+            footer = reader.metadata
+            groups = None if filter is None else _row_groups(fragment, filter)
+        except (pa.ArrowException, OSError) as exc:
+            raise DataError(f"could not read {_named(fragment.path, label)}: {exc}") from None
+        for group in range(footer.num_row_groups) if groups is None else groups:
+            rows = footer.row_group(group).num_rows
+            if rows > MORSEL_ROWS:
+                return None
+            args = (fragment.path, footer, group, columns, batch_rows, rows_filter, label)
+            morsels.append((functools.partial(_morsel, *args), rows))
+    return morsels
+
+
+def _named(path: str, label: str) -> str:
+    return f"{label} ({path})" if label else path
+
+
+def _morsel(
+    path: str,
+    footer: Any,
+    group: int,
+    columns: list[str],
+    batch_rows: int,
+    filter: ds.Expression | None,
+    label: str,
+) -> Iterator[pa.RecordBatch]:
+    import pyarrow.parquet as pq  # (loaded already: parquet_morsels)
+
+    try:
+        reader = pq.ParquetFile(path, metadata=footer, pre_buffer=False, buffer_size=PARQUET_BUFFER)
+        ahead = readahead.take(path, [group], columns)
+        batches: Iterable[pa.RecordBatch]
+        if ahead:
+            batches = _group_table(reader, group, columns, ahead[group], False).to_batches(batch_rows)
+        else:
+            batches = reader.iter_batches(batch_size=batch_rows, row_groups=[group], columns=columns, use_threads=False)
+        for batch in batches:
+            if filter is not None:
+                batch = filtered(batch, filter)
+                if not batch.num_rows:
+                    continue
+            yield batch
+    except (pa.ArrowException, OSError) as exc:
+        raise DataError(f"could not read {_named(path, label)}: {exc}") from None
+
+
 def _row_group(path: str, footer: Any, group: int, columns: list[str]) -> pa.Table:
     import pyarrow.parquet as pq  # (loaded already: parquet_row_groups)
 

@@ -23,9 +23,10 @@ is involved, because it would change the population.
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Callable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 import pyarrow as pa
@@ -35,11 +36,13 @@ import pyarrow.dataset as ds
 from segql import ast
 from segql.check.constants import is_constant
 from segql.engines.arrow.executor import Executor, decode
-from segql.engines.arrow.parallel import ordered_map
+from segql.engines.arrow.parallel import Stoppable, ordered_map
 from segql.engines.arrow.parquetfiles import (
     FileStates,
+    Morsel,
     bounded_scan,
     parquet_batches,
+    parquet_morsels,
     parquet_pieces,
     parquet_row_groups,
     plain_parquet_files,
@@ -52,6 +55,8 @@ from segql.errors import DataError, SegqlError
 if TYPE_CHECKING:
     from segql.check import CheckedProgram
     from segql.registry import FunctionRegistry
+
+T = TypeVar("T")
 
 
 @attrs.frozen
@@ -179,6 +184,45 @@ class Source:
         dataset = self._dataset
         files = plain_parquet_files(dataset) if dataset is not None else None
         return FileStates([f.path for f in files]) if files else None
+
+    def mapped(
+        self,
+        fn: Callable[[tuple[pa.RecordBatch, int]], T],
+        columns: list[str],
+        filter: ds.Expression | None = None,
+        batch_rows: int = DEFAULT_BATCH_ROWS,
+        workers: int = 1,
+        stop: Stoppable | None = None,
+    ) -> Iterator[T]:
+        """``fn((batch, offset))`` for each batch of :meth:`numbered`, in order,
+        on up to ``workers`` threads (``parallel.ordered_map``).  Local Parquet
+        files read whole (no ``filter``) whose row groups are at least one per
+        thread are read in morsels (``parquetfiles.parquet_morsels``): each
+        thread decodes a row group's batches and maps them, and the results
+        of a row group are handed over together (docs/decisions.md 325)."""
+        dataset = self._scanned()
+        files = plain_parquet_files(dataset) if dataset is not None and columns and workers > 1 else None
+        morsels = None
+        if files and dataset is not None and filter is None:
+            morsels = parquet_morsels(files, dataset.schema, columns, batch_rows)
+        if morsels is None or len(morsels) < workers:
+            yield from ordered_map(fn, self.numbered(columns, filter, batch_rows), workers, "segql-batch", stop)
+            return
+        starts = itertools.accumulate((rows for _, rows in morsels), initial=0)
+        items = [(morsel, start) for (morsel, _), start in zip(morsels, starts, strict=False)]
+
+        def run(item: tuple[Morsel, int]) -> list[T]:
+            morsel, offset = item
+            results = []
+            for batch in morsel():
+                if stop is not None:
+                    stop.check()
+                results.append(fn((batch, offset)))
+                offset += batch.num_rows
+            return results
+
+        for results in ordered_map(run, items, workers, "segql-batch", stop):
+            yield from results
 
     def numbered(
         self, columns: list[str], filter: ds.Expression | None = None, batch_rows: int = DEFAULT_BATCH_ROWS
