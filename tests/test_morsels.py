@@ -134,18 +134,32 @@ def test_flags_counts_members_and_sums_in_morsels_match_duckdb(tmp_path: Path, m
     program = segql.compile(SOURCE)
     options: dict[str, Any] = {"key": "id", "related": {"orders": str(orders)}, "as_of": AS_OF}
     results = {}
-    for threads in (1, 2):
+    # Two threads pass their pieces straight into the sums, one at a time;
+    # four emit records and add them by ranges of profile rows (four ranges:
+    # PARALLEL_ROWS lowered for 3,000 customers).
+    monkeypatch.setattr(groups, "PARALLEL_ROWS", 500)
+    emitted: list[int] = []
+    original_emit = groups._emit
+
+    def emit(*args: Any) -> Any:
+        emitted.append(args[3] - args[2])
+        return original_emit(*args)
+
+    monkeypatch.setattr(groups, "_emit", emit)
+    for threads in (1, 2, 4):
         spy.clear()
+        emitted.clear()
         table = program.evaluate(str(customers), threads=threads, **options)
         assert flags_of(table).equals(expected.select(["id", *NAMES]))
         for key, value in zip(table.column("id").to_pylist(), table.column("spend").to_pylist(), strict=True):
             assert value == spend.get(key, 0.0)  # exactly the correctly rounded sum
         results[threads] = table
-        if threads == 2:
+        if threads > 1:
             # 6 row groups of customers, 8 + 5 of orders; the C pass took them (kernels loaded).
             assert spy.stream == [6]
             assert spy.related == ([8 + 5] if kernels.library() is not None else [])
             assert spy.reduced == ([True] if kernels.library() is not None else [])
+            assert (sum(emitted) == 12_000) == (threads == 4 and kernels.library() is not None)
         else:
             assert spy.stream == spy.related == []
         counts = program.count(str(customers), threads=threads, **options)
@@ -153,7 +167,7 @@ def test_flags_counts_members_and_sums_in_morsels_match_duckdb(tmp_path: Path, m
         members = program.members(str(customers), "spender", threads=threads, **options)
         wanted = expected.filter(expected.column("spender")).column("id").to_pylist()
         assert sorted(members.to_pylist()) == wanted
-    assert results[1].equals(results[2])  # bit-identical, float sums included
+    assert results[1].equals(results[2]) and results[1].equals(results[4])  # bit-identical, float sums included
 
 
 def test_the_command_line_reads_morsels(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
