@@ -12,7 +12,6 @@ import functools
 import math
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -254,15 +253,17 @@ def test_a_bad_row_group_in_a_morsel_is_a_data_error(tmp_path: Path, which: str)
 def test_a_stream_closed_early_leaves_no_thread(tmp_path: Path) -> None:
     customers, orders = write_data(tmp_path, profile_groups=300)
     program = segql.compile(SOURCE)
-    before = threading.active_count()
     reader = program.stream(
         str(customers), key="id", related={"orders": str(orders)}, as_of=AS_OF, threads=2, batch_rows=100
     )
     first = reader.read_next_batch()
     assert first.num_rows == 100
     reader.close()
+
+    def batch_threads() -> list[threading.Thread]:
+        return [t for t in threading.enumerate() if t.name == "segql-batch"]
+
     deadline = time.monotonic() + 5
-    while threading.active_count() > before and time.monotonic() < deadline:
+    while batch_threads() and time.monotonic() < deadline:
         time.sleep(0.01)
-    leftover: Iterator[threading.Thread] = (t for t in threading.enumerate() if t.name == "segql-batch")
-    assert next(leftover, None) is None
+    assert batch_threads() == []
